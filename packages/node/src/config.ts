@@ -1,0 +1,124 @@
+/**
+ * The node's configuration: one zod schema with defaults and units in the names. Parsed once at
+ * start, frozen, and passed down; a wrong or missing field fails with one message naming it.
+ */
+import { readFile } from 'node:fs/promises'
+import { z } from 'zod'
+import { BaseUrl, SiteLabel } from '@reef/protocol'
+import { ConfigError } from './errors.ts'
+
+const Listen = z.object({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535)
+}).strict()
+
+const Share = z.number().min(0).max(1)
+
+export const ConfigSchema = z.object({
+  /** Consortium id: names the gossip topics; nodes of different consortia ignore each other. */
+  consortium: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a consortium id is lower-case letters, digits and -').default('reef'),
+  site: z.object({
+    /** This site's label: the sub-domain under which helpers' mirrors serve it. */
+    label: SiteLabel,
+    /** The URL clients use to reach this site (the front), for redirects back from mirrors. */
+    publicUrl: BaseUrl
+  }).strict(),
+  origin: z.object({
+    url: BaseUrl,
+    capacityRps: z.number().positive().max(1_000_000),
+    maxConcurrent: z.number().int().positive().max(100_000),
+    bytesPerSec: z.number().int().positive().optional(),
+    timeoutMs: z.number().int().positive().default(15_000)
+  }).strict(),
+  front: z.object({
+    listen: Listen,
+    /** How long a request may wait for the origin before it is answered 503, in ms. */
+    queueTimeoutMs: z.number().int().min(0).default(4_000),
+    /** How many requests may wait for the origin at once; beyond it, 503 at once. */
+    queueLimit: z.number().int().min(0).default(4_096),
+    retryAfterS: z.number().int().min(1).default(5),
+    maxBodyBytes: z.number().int().positive().default(10 * 1024 * 1024)
+  }).strict(),
+  mirror: z.object({
+    listen: Listen,
+    /** Base URL under which clients reach this node's mirror; site X is served at X.<host>. */
+    publicUrl: BaseUrl,
+    /** Requests/s this node's mirror can serve for others. */
+    capacityRps: z.number().int().min(0).default(500),
+    /** Keep serving a released site's cached objects this long, for clients already redirected. */
+    releaseGraceMs: z.number().int().min(0).default(30_000)
+  }).strict(),
+  admin: z.object({ listen: Listen }).strict().optional(),
+  p2p: z.object({
+    listen: z.array(z.string().min(1)).default(['/ip4/127.0.0.1/tcp/0']),
+    bootstrap: z.array(z.string().min(1)).default([])
+  }).strict().default({ listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] }),
+  dataDir: z.string().min(1),
+  cache: z.object({
+    maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
+    maxObjectBytes: z.number().int().positive().max(16 * 1024 * 1024).default(8 * 1024 * 1024)
+  }).strict().default({ maxBytes: 256 * 1024 * 1024, maxObjectBytes: 8 * 1024 * 1024 }),
+  crowd: z.object({
+    /** Struck when demand reaches this share of capacity. */
+    strikeShare: Share.default(0.8),
+    /** Recovering when demand falls below this share. */
+    releaseShare: Share.default(0.5),
+    /** Demand must stay over strikeShare this long before the site is struck, in ms. */
+    strikeHoldMs: z.number().int().min(0).default(500),
+    /** Demand must stay under releaseShare this long before the site is normal again, in ms. */
+    calmMs: z.number().int().min(0).default(2_000),
+    /** Shedding aims to keep the origin at this share of its capacity. */
+    targetShare: Share.default(0.85),
+    tickMs: z.number().int().min(10).max(5_000).default(250)
+  }).strict().default({ strikeShare: 0.8, releaseShare: 0.5, strikeHoldMs: 500, calmMs: 2_000, targetShare: 0.85, tickMs: 250 }),
+  gossip: z.object({
+    reportIntervalMs: z.number().int().min(100).default(1_000),
+    peerExpiryMs: z.number().int().min(500).default(5_000)
+  }).strict().default({ reportIntervalMs: 1_000, peerExpiryMs: 5_000 }),
+  log: z.object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
+  }).strict().default({ level: 'info' })
+}).strict().superRefine((c, ctx) => {
+  if (c.crowd.releaseShare >= c.crowd.strikeShare) {
+    ctx.addIssue({ code: 'custom', path: ['crowd', 'releaseShare'], message: 'must be below crowd.strikeShare (hysteresis)' })
+  }
+})
+
+export type ReefConfig = Readonly<z.output<typeof ConfigSchema>>
+export type ReefConfigInput = z.input<typeof ConfigSchema>
+
+function deepFreeze<T> (o: T): T {
+  if (o !== null && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v)
+    Object.freeze(o)
+  }
+  return o
+}
+
+/** Validate a configuration object; throws ConfigError naming the first wrong field. */
+export function parseConfig (input: unknown): ReefConfig {
+  const r = ConfigSchema.safeParse(input)
+  if (!r.success) {
+    const issue = r.error.issues[0]
+    const where = issue === undefined || issue.path.length === 0 ? '(root)' : issue.path.join('.')
+    throw new ConfigError(`config field ${where}: ${issue?.message ?? 'invalid'}`)
+  }
+  return deepFreeze(r.data)
+}
+
+/** Read and validate a JSON config file. */
+export async function loadConfigFile (file: string): Promise<ReefConfig> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`)
+  }
+  return parseConfig(json)
+}

@@ -1,0 +1,68 @@
+/**
+ * A site's crowd state machine (SPEC.md §Crowd states):
+ *
+ *   normal ──(demand ≥ strikeShare·capacity for strikeHoldMs)──▶ struck
+ *   struck ──(demand < releaseShare·capacity)──▶ recovering
+ *   recovering ──(demand ≥ strikeShare·capacity)──▶ struck
+ *   recovering ──(demand < releaseShare·capacity for calmMs)──▶ normal
+ *
+ * The gap between strikeShare and releaseShare, and the two hold times, keep the state from
+ * flapping when demand hovers around one threshold.
+ */
+import type { CrowdState } from '@reef/protocol'
+
+export interface CrowdDetectorOptions {
+  capacityRps: number
+  strikeShare: number
+  releaseShare: number
+  strikeHoldMs: number
+  calmMs: number
+}
+
+export interface StateChange {
+  from: CrowdState
+  to: CrowdState
+  at: number
+  demandRps: number
+}
+
+export class CrowdDetector {
+  readonly #opts: CrowdDetectorOptions
+  #state: CrowdState = 'normal'
+  #overSince: number | undefined
+  #underSince: number | undefined
+  readonly history: StateChange[] = []
+
+  constructor (opts: CrowdDetectorOptions) { this.#opts = opts }
+
+  get state (): CrowdState { return this.#state }
+
+  /** Feed one demand sample; returns the change it caused, if any. */
+  sample (demandRps: number, now: number): StateChange | undefined {
+    const { capacityRps, strikeShare, releaseShare, strikeHoldMs, calmMs } = this.#opts
+    const over = demandRps >= strikeShare * capacityRps
+    const under = demandRps < releaseShare * capacityRps
+    this.#overSince = over ? (this.#overSince ?? now) : undefined
+    this.#underSince = under ? (this.#underSince ?? now) : undefined
+
+    let next: CrowdState = this.#state
+    switch (this.#state) {
+      case 'normal':
+        if (this.#overSince !== undefined && now - this.#overSince >= strikeHoldMs) next = 'struck'
+        break
+      case 'struck':
+        if (under) next = 'recovering'
+        break
+      case 'recovering':
+        if (over) next = 'struck'
+        else if (this.#underSince !== undefined && now - this.#underSince >= calmMs) next = 'normal'
+        break
+    }
+    if (next === this.#state) return undefined
+    const change = { from: this.#state, to: next, at: now, demandRps }
+    this.#state = next
+    this.history.push(change)
+    if (this.history.length > 1000) this.history.shift()
+    return change
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The fetch stream (FETCH_PROTOCOL, SPEC.md §Fetch stream). An accepted helper opens a stream
+ * to the struck site's node and sends one request frame {session, path}; the struck node
+ * answers one response head {status, headers, size, sha256} and, for status 200, the body as
+ * length-prefixed chunks of at most FETCH_CHUNK_BYTES, then closes. The struck node answers from
+ * its cache and otherwise fetches from its origin (one fetch per object at a time, through the
+ * origin gate); it serves only accepted helpers of its current session and only shareable objects.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import type { Libp2p, Stream, Connection } from '@libp2p/interface'
+import {
+  FETCH_PROTOCOL, MAX_FETCH_FRAME_BYTES, decodeFetchRequest, decodeFetchResponseHead, encodeFetchRequest,
+  encodeFetchResponseHead, isProtocolError
+} from '@reef/protocol'
+import type { FetchResponseHead, ManifestEntry } from '@reef/protocol'
+import type { Logger } from 'pino'
+import { sha256Hex } from './content-cache.ts'
+import type { CachedObject } from './content-cache.ts'
+import { FetchRefusedError, IntegrityError, TooLargeError } from './errors.ts'
+
+export const FETCH_CHUNK_BYTES = 64 * 1024
+const FETCH_TIMEOUT_MS = 15_000
+
+export interface FetchServerDeps {
+  log: Logger
+  isAcceptedHelper: (session: string, peer: string) => boolean
+  /** The object for a path of the local site, from cache or origin; a FetchRefusedError says why not. */
+  load: (path: string) => Promise<CachedObject>
+}
+
+export async function registerFetchServer (libp2p: Libp2p, deps: FetchServerDeps): Promise<void> {
+  await libp2p.handle(FETCH_PROTOCOL, async (stream: Stream, connection: Connection) => {
+    const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS)
+    const lp = lpStream(stream, { maxDataLength: MAX_FETCH_FRAME_BYTES })
+    try {
+      const req = decodeFetchRequest((await lp.read({ signal })).subarray())
+      const peer = connection.remotePeer.toString()
+      let head: FetchResponseHead
+      let body: Buffer | undefined
+      if (!deps.isAcceptedHelper(req.session, peer)) {
+        head = { v: 1, status: 403, headers: {}, size: 0 }
+      } else {
+        try {
+          const obj = await deps.load(req.path)
+          head = { v: 1, status: 200, headers: { ...obj.headers }, size: obj.body.byteLength, sha256: obj.sha256 }
+          body = obj.body
+        } catch (err) {
+          const status = err instanceof FetchRefusedError ? err.status : 502
+          head = { v: 1, status, headers: {}, size: 0 }
+        }
+      }
+      await lp.write(encodeFetchResponseHead(head), { signal })
+      if (body !== undefined) {
+        const chunks: Uint8Array[] = []
+        for (let off = 0; off < body.byteLength; off += FETCH_CHUNK_BYTES) chunks.push(body.subarray(off, off + FETCH_CHUNK_BYTES))
+        if (chunks.length > 0) await lp.writeV(chunks, { signal })
+      }
+      await stream.close({ signal })
+    } catch (err) {
+      deps.log.debug({ err, code: isProtocolError(err) ? err.code : undefined }, 'fetch stream failed')
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+  }, { maxInboundStreams: 256 })
+}
+
+export interface FetchedObject {
+  headers: Record<string, string>
+  body: Buffer
+  sha256: string
+}
+
+/** Pull one object from a struck site's node; verifies size and hash before returning. */
+export async function fetchFromPeer (libp2p: Libp2p, peer: string, session: string, path: string, maxObjectBytes: number, expected?: ManifestEntry): Promise<FetchedObject> {
+  const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS)
+  const stream = await libp2p.dialProtocol(peerIdFromString(peer), FETCH_PROTOCOL, { signal })
+  try {
+    const lp = lpStream(stream, { maxDataLength: Math.max(FETCH_CHUNK_BYTES, MAX_FETCH_FRAME_BYTES) })
+    await lp.write(encodeFetchRequest({ v: 1, session, path }), { signal })
+    const head = decodeFetchResponseHead((await lp.read({ signal })).subarray())
+    if (head.status !== 200) throw new FetchRefusedError(head.status, `peer answered ${head.status} for ${path}`)
+    if (head.size > maxObjectBytes) throw new TooLargeError(`object ${path} of ${head.size} bytes exceeds the limit of ${maxObjectBytes}`)
+    if (expected !== undefined && expected.size !== head.size) throw new IntegrityError(`object ${path} is ${head.size} bytes, manifest says ${expected.size}`)
+    const body = Buffer.allocUnsafe(head.size)
+    let received = 0
+    while (received < head.size) {
+      const chunk = await lp.read({ signal })
+      if (received + chunk.byteLength > head.size) throw new IntegrityError(`object ${path} is longer than announced`)
+      body.set(chunk.subarray(), received)
+      received += chunk.byteLength
+    }
+    const sha256 = sha256Hex(body)
+    if (head.sha256 !== undefined && head.sha256 !== sha256) throw new IntegrityError(`object ${path} does not match its announced sha256`)
+    if (expected !== undefined && expected.sha256 !== sha256) throw new IntegrityError(`object ${path} does not match the manifest's sha256`)
+    await stream.close({ signal }).catch(() => {})
+    return { headers: head.headers, body, sha256 }
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    throw err
+  }
+}

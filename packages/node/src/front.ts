@@ -1,0 +1,192 @@
+/**
+ * The front: the site's public listener. It forwards every request to the origin through the
+ * origin gate and streams the answer back unchanged (status, headers, body), keeping a copy of
+ * shareable bodies for helpers. While the site sheds (helpers accepted), a shareable GET/HEAD of
+ * a path the origin has answered shareably is redirected (307) to the helper that path maps to:
+ * a `shedder.share` of them always, and every one that would otherwise have to wait for the
+ * origin. Requests that cannot be shed wait in the gate's bounded queue; when it is full or the
+ * wait times out they get 503 with Retry-After, so the origin never receives more than its
+ * capacity.
+ */
+import { Transform, pipeline } from 'node:stream'
+import type { Readable } from 'node:stream'
+import Fastify from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
+import { isRequestShareable, isResponseShareable, pickMirroredHeaders } from './cacheability.ts'
+import { sha256Hex } from './content-cache.ts'
+import type { ContentCache } from './content-cache.ts'
+import type { HotSet } from './hot-set.ts'
+import type { LoadMonitor } from './load-monitor.ts'
+import type { OriginClient } from './origin-client.ts'
+import type { OriginGate } from './origin-gate.ts'
+import type { Shedder } from './shedder.ts'
+
+export interface FrontOptions {
+  site: string
+  queueTimeoutMs: number
+  retryAfterS: number
+  maxBodyBytes: number
+  originTimeoutMs: number
+}
+
+export interface FrontDeps {
+  gate: OriginGate<string | null>
+  origin: OriginClient
+  cache: ContentCache
+  hotSet: HotSet
+  shedder: Shedder
+  monitor: LoadMonitor
+  log: Logger
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'proxy-authorization'])
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const
+
+/** A request target that can be appended to a mirror base URL without changing its meaning. */
+export function isSafePath (url: string): boolean {
+  return url.length <= 2048 && /^\/(?!\/)[\x21-\x7e]*$/.test(url)
+}
+
+export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstance {
+  const { gate, origin, cache, hotSet, shedder, monitor } = deps
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    disableRequestLogging: true,
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    requestTimeout: 0,
+    keepAliveTimeout: 10_000
+  })
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_req, payload, done) => { done(null, payload) })
+
+  function redirect (reply: FastifyReply, url: string): boolean {
+    const helper = shedder.pick(url)
+    if (helper === undefined) return false
+    monitor.shedOne()
+    void reply.code(307).header('location', helper.siteBase + url).header('cache-control', 'no-store').send()
+    return true
+  }
+
+  function overloaded (reply: FastifyReply): void {
+    monitor.refusedOne()
+    void reply.code(503).header('retry-after', String(opts.retryAfterS)).header('cache-control', 'no-store')
+      .type('text/plain; charset=utf-8').send('The site is busy; please retry shortly.\n')
+  }
+
+  async function handler (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const raw = request.raw
+    const method = raw.method ?? 'GET'
+    const url = raw.url ?? '/'
+    const shareableReq = isSafePath(url) && isRequestShareable(method, raw.headers)
+    if (shareableReq) hotSet.hit(url)
+    const candidate = shareableReq && hotSet.isShareable(url)
+    monitor.arrival(candidate)
+
+    if (candidate && shedder.active && (!gate.canAdmitNow() || Math.random() < shedder.share)) {
+      if (redirect(reply, url)) return
+    }
+    const declared = Number(raw.headers['content-length'] ?? 0)
+    if (declared > opts.maxBodyBytes) {
+      void reply.code(413).type('text/plain; charset=utf-8').send('Request body too large.\n')
+      return
+    }
+    const outcome = await gate.acquire(shareableReq ? url : null, opts.queueTimeoutMs)
+    if (outcome === 'diverted' && redirect(reply, url)) return
+    if (outcome !== 'admitted') { overloaded(reply); return }
+    if (raw.destroyed) { gate.release(); return }
+    await forward(request, reply, method, url, shareableReq)
+  }
+
+  async function forward (request: FastifyRequest, reply: FastifyReply, method: string, url: string, shareableReq: boolean): Promise<void> {
+    const raw = request.raw
+    monitor.originStart()
+    const started = performance.now()
+    let released = false
+    let bytes = 0
+    const release = (): void => {
+      if (released) return
+      released = true
+      gate.release()
+      monitor.originDone(performance.now() - started, bytes)
+    }
+    const headers: Record<string, string | string[]> = {}
+    for (const [k, v] of Object.entries(raw.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v
+    const remote = raw.socket.remoteAddress ?? ''
+    headers['x-forwarded-for'] = typeof headers['x-forwarded-for'] === 'string' ? `${headers['x-forwarded-for']}, ${remote}` : remote
+    headers['x-forwarded-proto'] = 'http'
+    if (raw.headers.host !== undefined) headers['x-forwarded-host'] = raw.headers.host
+    const hasBody = method !== 'GET' && method !== 'HEAD' && (raw.headers['content-length'] !== undefined || raw.headers['transfer-encoding'] !== undefined)
+
+    let res
+    try {
+      res = await origin.pool.request({
+        method: method as 'GET',
+        path: url,
+        headers,
+        body: hasBody ? limitBody(request.body as Readable, opts.maxBodyBytes) : null,
+        headersTimeout: opts.originTimeoutMs,
+        bodyTimeout: opts.originTimeoutMs
+      })
+    } catch (err) {
+      release()
+      monitor.totals.originErrors++
+      const timeout = (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT'
+      deps.log.warn({ err, url }, 'origin request failed')
+      void reply.code(timeout ? 504 : 502).header('cache-control', 'no-store').type('text/plain; charset=utf-8')
+        .send(timeout ? 'The origin did not answer in time.\n' : 'The origin could not be reached.\n')
+      return
+    }
+    res.body.once('close', release)
+
+    const shareableRes = shareableReq && isResponseShareable(res.statusCode, res.headers)
+    if (shareableReq && method === 'GET' && res.statusCode === 200) hotSet.learn(url, shareableRes)
+    const outHeaders: Record<string, string | string[]> = {}
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) outHeaders[k] = v
+    void reply.code(res.statusCode).headers(outHeaders)
+
+    const declared = Number(res.headers['content-length'] ?? NaN)
+    const keep = method === 'GET' && shareableRes && !(declared > cache.maxObjectBytes) && cache.peek(opts.site, url) === undefined
+    let chunks: Buffer[] | undefined = keep ? [] : undefined
+    let size = 0
+    const counter = new Transform({
+      transform (chunk: Buffer, _enc, cb) {
+        bytes += chunk.byteLength
+        if (chunks !== undefined) {
+          size += chunk.byteLength
+          if (size > cache.maxObjectBytes) chunks = undefined
+          else chunks.push(chunk)
+        }
+        cb(null, chunk)
+      },
+      flush (cb) {
+        if (chunks !== undefined && (Number.isNaN(declared) || declared === size)) {
+          const body = Buffer.concat(chunks)
+          cache.put({ site: opts.site, path: url, headers: pickMirroredHeaders(res.headers), body, sha256: sha256Hex(body), storedAt: Date.now() })
+        }
+        cb()
+      }
+    })
+    pipeline(res.body, counter, () => { release() })
+    return reply.send(counter)
+  }
+
+  app.route({ method: [...METHODS], url: '/*', handler })
+  app.route({ method: [...METHODS], url: '/', handler })
+  return app
+}
+
+/** Pass a request body through, failing it once it exceeds `max` bytes (chunked uploads). */
+function limitBody (body: Readable, max: number): Readable {
+  let seen = 0
+  const t = new Transform({
+    transform (chunk: Buffer, _enc, cb) {
+      seen += chunk.byteLength
+      if (seen > max) cb(new Error(`request body exceeds ${max} bytes`))
+      else cb(null, chunk)
+    }
+  })
+  pipeline(body, t, () => {})
+  return t
+}

@@ -1,0 +1,308 @@
+/**
+ * Help sessions (SPEC.md §Help session), both roles.
+ *
+ * Beneficiary (a struck site):
+ *   struck → publish help-request {session, site, neededRps, manifest}, again every
+ *   `requestIntervalMs` with a fresh manifest while shedding lasts; on each help-offer addressed
+ *   to it, accept offers by size until the offered capacity covers `acceptHeadroom`·needed and
+ *   publish help-accept naming the helpers and their weights; drop helpers whose load reports
+ *   expire or who become struck; normal → publish help-release.
+ *
+ * Helper (a site with spare capacity):
+ *   on a help-request from another peer, while normal and with spare capacity, publish one
+ *   help-offer; remember the request (site, siteUrl, manifest, beneficiary) so the mirror can
+ *   serve the site at once; on a help-accept naming it, prefetch the manifest; on
+ *   help-release, keep serving what it holds for `releaseGraceMs`, then forget the site.
+ */
+import { randomBytes } from 'node:crypto'
+import { helpTopic } from '@reef/protocol'
+import type { CrowdState, HelpAccept, HelpOffer, HelpRelease, HelpRequest, ManifestEntry, VerifiedRecord } from '@reef/protocol'
+import type { Logger } from 'pino'
+import type { ContentCache } from './content-cache.ts'
+import type { PeerTable } from './peer-table.ts'
+import type { RecordBus } from './record-bus.ts'
+import { siteBaseOnMirror } from './shedder.ts'
+import type { Helper, Shedder } from './shedder.ts'
+
+export interface HelpCoordinatorOptions {
+  consortium: string
+  selfId: string
+  site: string
+  siteUrl: string
+  mirrorUrl: string
+  releaseGraceMs: number
+  requestIntervalMs?: number
+  acceptHeadroom?: number
+  prefetchConcurrency?: number
+}
+
+export interface HelpCoordinatorDeps {
+  bus: RecordBus
+  peers: PeerTable
+  shedder: Shedder
+  cache: ContentCache
+  log: Logger
+  /** The manifest of the local site's hot content. */
+  manifest: () => ManifestEntry[]
+  /** Requests/s this node can offer others now (0 when it is struck itself). */
+  spareRps: () => number
+  /** Fetch an object of a site this node helps into its cache (prefetch). */
+  prefetch: (session: HelpingSession, entry: ManifestEntry) => Promise<void>
+}
+
+/** A session in which this node helps another site. */
+export interface HelpingSession {
+  session: string
+  beneficiary: string
+  site: string
+  siteUrl: string
+  manifest: Map<string, ManifestEntry>
+  offeredRps: number
+  accepted: boolean
+  releasedAt: number | undefined
+  offeredAt: number
+}
+
+interface OwnSession {
+  session: string
+  startedAt: number
+  neededRps: number
+  offers: Map<string, HelpOffer>
+  accepted: Map<string, Helper>
+  lastRequestAt: number
+}
+
+export interface HelpEvent {
+  at: number
+  kind: 'request' | 'offer' | 'accept' | 'release' | 'offered' | 'accepted' | 'released' | 'helper-dropped'
+  session: string
+  peer?: string
+  site?: string
+}
+
+export class HelpCoordinator {
+  readonly #opts: Required<HelpCoordinatorOptions>
+  readonly #deps: HelpCoordinatorDeps
+  readonly #topic: string
+  #own: OwnSession | undefined
+  readonly #helping = new Map<string, HelpingSession>() // by site label
+  readonly events: HelpEvent[] = []
+  #unsubscribe: (() => void) | undefined
+  #acceptTimer: NodeJS.Timeout | undefined
+
+  constructor (opts: HelpCoordinatorOptions, deps: HelpCoordinatorDeps) {
+    this.#opts = { requestIntervalMs: 2_000, acceptHeadroom: 1.25, prefetchConcurrency: 4, ...opts }
+    this.#deps = deps
+    this.#topic = helpTopic(opts.consortium)
+  }
+
+  start (): void {
+    this.#unsubscribe = this.#deps.bus.onRecord(r => { this.#onRecord(r) })
+  }
+
+  stop (): void {
+    this.#unsubscribe?.()
+    clearTimeout(this.#acceptTimer)
+  }
+
+  #event (e: Omit<HelpEvent, 'at'>): void {
+    this.events.push({ at: Date.now(), ...e })
+    if (this.events.length > 500) this.events.shift()
+  }
+
+  get ownSession (): { session: string, neededRps: number, helpers: Helper[], offers: number } | undefined {
+    const s = this.#own
+    return s === undefined ? undefined : { session: s.session, neededRps: s.neededRps, helpers: [...s.accepted.values()], offers: s.offers.size }
+  }
+
+  get helpingSessions (): HelpingSession[] { return [...this.#helping.values()] }
+
+  /** The session (offered or accepted, or released within grace) in which this node serves `site`. */
+  sessionForSite (site: string, now = Date.now()): HelpingSession | undefined {
+    const s = this.#helping.get(site)
+    if (s === undefined) return undefined
+    if (s.releasedAt !== undefined && now - s.releasedAt > this.#opts.releaseGraceMs) {
+      this.#helping.delete(site)
+      this.#deps.cache.dropSite(site)
+      return undefined
+    }
+    return s
+  }
+
+  /** Whether `peer` is an accepted helper of this node's current session `session`. */
+  isAcceptedHelper (session: string, peer: string): boolean {
+    return this.#own !== undefined && this.#own.session === session && this.#own.accepted.has(peer)
+  }
+
+  /** Called on every control tick with the site's state and its demand figures. */
+  async tick (state: CrowdState, neededRps: number, now = Date.now()): Promise<void> {
+    const shedding = state !== 'normal'
+    if (shedding && this.#own === undefined) {
+      this.#own = { session: randomBytes(12).toString('base64url'), startedAt: now, neededRps, offers: new Map(), accepted: new Map(), lastRequestAt: 0 }
+      this.#deps.log.info({ session: this.#own.session, neededRps }, 'site struck: asking the consortium for help')
+    }
+    if (!shedding && this.#own !== undefined) {
+      const session = this.#own.session
+      this.#own = undefined
+      this.#deps.shedder.setHelpers([])
+      this.#event({ kind: 'release', session })
+      this.#deps.log.info({ session }, 'crowd over: releasing helpers')
+      await this.#deps.bus.publish(this.#topic, 'help-release', { session, reason: 'crowd-over' } satisfies HelpRelease)
+      return
+    }
+    const own = this.#own
+    if (own === undefined) { this.#expireHelping(now); return }
+    own.neededRps = Math.max(own.neededRps, neededRps)
+    this.#dropGoneHelpers(now)
+    if (state === 'struck' && now - own.lastRequestAt >= this.#opts.requestIntervalMs) {
+      own.lastRequestAt = now
+      const body: HelpRequest = { session: own.session, site: this.#opts.site, siteUrl: this.#opts.siteUrl, neededRps: Math.round(own.neededRps), manifest: this.#deps.manifest() }
+      this.#event({ kind: 'request', session: own.session })
+      await this.#deps.bus.publish(this.#topic, 'help-request', body)
+    }
+  }
+
+  #dropGoneHelpers (now: number): void {
+    const own = this.#own
+    if (own === undefined) return
+    let changed = false
+    for (const peer of own.accepted.keys()) {
+      const entry = this.#deps.peers.get(peer, now)
+      if (entry === undefined || entry.report.state === 'struck') {
+        own.accepted.delete(peer)
+        own.offers.delete(peer)
+        this.#event({ kind: 'helper-dropped', session: own.session, peer })
+        changed = true
+      }
+    }
+    if (changed) this.#scheduleAccept()
+  }
+
+  #expireHelping (now: number): void {
+    for (const site of [...this.#helping.keys()]) this.sessionForSite(site, now)
+  }
+
+  #onRecord (r: VerifiedRecord): void {
+    switch (r.type) {
+      case 'help-request': this.#onRequest(r.author, r.body as HelpRequest); break
+      case 'help-offer': this.#onOffer(r.author, r.body as HelpOffer); break
+      case 'help-accept': this.#onAccept(r.author, r.body as HelpAccept); break
+      case 'help-release': this.#onRelease(r.author, r.body as HelpRelease); break
+      default: break
+    }
+  }
+
+  // ── helper role ─────────────────────────────────────────────────────────────
+
+  #onRequest (author: string, req: HelpRequest): void {
+    if (author === this.#opts.selfId || req.site === this.#opts.site) return
+    const existing = this.#helping.get(req.site)
+    if (existing !== undefined && existing.session === req.session && existing.beneficiary === author) {
+      existing.manifest = new Map(req.manifest.map(e => [e.path, e]))
+      if (existing.accepted) this.#prefetch(existing)
+      return
+    }
+    if (existing !== undefined && existing.beneficiary !== author) {
+      this.#deps.log.warn({ site: req.site, author, holder: existing.beneficiary }, 'help request for a site label another peer holds: ignored')
+      return
+    }
+    const spare = this.#deps.spareRps()
+    if (spare <= 0) return
+    const offeredRps = Math.min(spare, Math.max(1, req.neededRps))
+    const session: HelpingSession = {
+      session: req.session, beneficiary: author, site: req.site, siteUrl: req.siteUrl,
+      manifest: new Map(req.manifest.map(e => [e.path, e])), offeredRps, accepted: false, releasedAt: undefined, offeredAt: Date.now()
+    }
+    this.#helping.set(req.site, session)
+    this.#event({ kind: 'offered', session: req.session, peer: author, site: req.site })
+    const offer: HelpOffer = { session: req.session, to: author, offeredRps, mirrorUrl: this.#opts.mirrorUrl }
+    void this.#deps.bus.publish(this.#topic, 'help-offer', offer)
+  }
+
+  #onAccept (author: string, acc: HelpAccept): void {
+    for (const s of this.#helping.values()) {
+      if (s.session !== acc.session || s.beneficiary !== author) continue
+      const mine = acc.helpers.some(h => h.peer === this.#opts.selfId)
+      if (mine && !s.accepted) {
+        s.accepted = true
+        s.releasedAt = undefined
+        this.#event({ kind: 'accepted', session: s.session, peer: author, site: s.site })
+        this.#deps.log.info({ site: s.site, beneficiary: author }, 'accepted as helper: mirroring site')
+        this.#prefetch(s)
+      } else if (!mine && s.accepted) {
+        s.accepted = false
+        s.releasedAt = Date.now()
+      }
+    }
+  }
+
+  #onRelease (author: string, rel: HelpRelease): void {
+    for (const s of this.#helping.values()) {
+      if (s.session === rel.session && s.beneficiary === author && s.releasedAt === undefined) {
+        s.accepted = false
+        s.releasedAt = Date.now()
+        this.#event({ kind: 'released', session: s.session, peer: author, site: s.site })
+        this.#deps.log.info({ site: s.site }, 'released by beneficiary')
+      }
+    }
+  }
+
+  #prefetching = new Set<string>()
+  #prefetch (s: HelpingSession): void {
+    const todo = [...s.manifest.values()].filter(e => this.#deps.cache.peek(s.site, e.path) === undefined && !this.#prefetching.has(`${s.site}\n${e.path}`))
+    let i = 0
+    const worker = async (): Promise<void> => {
+      while (i < todo.length && s.accepted) {
+        const entry = todo[i++]!
+        const key = `${s.site}\n${entry.path}`
+        this.#prefetching.add(key)
+        try { await this.#deps.prefetch(s, entry) } catch (err) {
+          this.#deps.log.debug({ err, path: entry.path }, 'prefetch failed')
+        } finally { this.#prefetching.delete(key) }
+      }
+    }
+    for (let k = 0; k < this.#opts.prefetchConcurrency; k++) void worker()
+  }
+
+  // ── beneficiary role ────────────────────────────────────────────────────────
+
+  #onOffer (author: string, offer: HelpOffer): void {
+    const own = this.#own
+    if (own === undefined || offer.to !== this.#opts.selfId || offer.session !== own.session) return
+    own.offers.set(author, offer)
+    this.#event({ kind: 'offer', session: own.session, peer: author })
+    this.#scheduleAccept()
+  }
+
+  #scheduleAccept (): void {
+    if (this.#acceptTimer !== undefined) return
+    // Offers arrive within milliseconds of each other: batch them into one accept.
+    this.#acceptTimer = setTimeout(() => { this.#acceptTimer = undefined; void this.#accept() }, 50)
+  }
+
+  async #accept (): Promise<void> {
+    const own = this.#own
+    if (own === undefined) return
+    const wanted = own.neededRps * this.#opts.acceptHeadroom
+    const chosen = new Map<string, Helper>()
+    let total = 0
+    // Keep helpers already accepted (their caches are warm), then add the largest offers.
+    const ordered = [...own.offers.entries()].sort((a, b) =>
+      Number(own.accepted.has(b[0])) - Number(own.accepted.has(a[0])) || b[1].offeredRps - a[1].offeredRps)
+    for (const [peer, offer] of ordered) {
+      if (chosen.size > 0 && total >= wanted) break
+      if (this.#deps.peers.get(peer)?.report.state === 'struck') continue
+      chosen.set(peer, { peer, weightRps: offer.offeredRps, siteBase: siteBaseOnMirror(offer.mirrorUrl, this.#opts.site), mirrorUrl: offer.mirrorUrl })
+      total += offer.offeredRps
+    }
+    const same = chosen.size === own.accepted.size && [...chosen.keys()].every(p => own.accepted.has(p))
+    if (same) return
+    own.accepted = chosen
+    for (const peer of chosen.keys()) this.#event({ kind: 'accept', session: own.session, peer })
+    this.#deps.log.info({ session: own.session, helpers: [...chosen.keys()], offeredRps: total }, 'helpers accepted')
+    const body: HelpAccept = { session: own.session, helpers: [...chosen.values()].map(h => ({ peer: h.peer, weightRps: h.weightRps, mirrorUrl: h.mirrorUrl })) }
+    // Accept on the wire first, so helpers know they serve before clients arrive.
+    await this.#deps.bus.publish(this.#topic, 'help-accept', body)
+    if (this.#own === own) this.#deps.shedder.setHelpers([...chosen.values()])
+  }
+}

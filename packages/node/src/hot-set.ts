@@ -1,0 +1,80 @@
+/**
+ * Which paths of the local site are hot and whether each may be shed. Counts decay by half
+ * every `halfLifeMs`, so the manifest follows the crowd. A path is sheddable only after the
+ * origin has answered it with a shareable response (cacheability.ts) and stops being so as soon
+ * as a response says otherwise.
+ */
+import type { ManifestEntry } from '@reef/protocol'
+import { MAX_MANIFEST_ENTRIES } from '@reef/protocol'
+import type { ContentCache } from './content-cache.ts'
+
+interface PathInfo {
+  score: number
+  stamp: number
+  shareable: boolean
+}
+
+export class HotSet {
+  readonly #paths = new Map<string, PathInfo>()
+  readonly #halfLifeMs: number
+  readonly #maxPaths: number
+
+  constructor (halfLifeMs = 10_000, maxPaths = 50_000) {
+    this.#halfLifeMs = halfLifeMs
+    this.#maxPaths = maxPaths
+  }
+
+  #decayed (info: PathInfo, now: number): number {
+    return info.score * Math.pow(0.5, (now - info.stamp) / this.#halfLifeMs)
+  }
+
+  hit (path: string, now = Date.now()): void {
+    const info = this.#paths.get(path)
+    if (info === undefined) {
+      if (this.#paths.size >= this.#maxPaths) this.#evictColdest(now)
+      this.#paths.set(path, { score: 1, stamp: now, shareable: false })
+      return
+    }
+    info.score = this.#decayed(info, now) + 1
+    info.stamp = now
+  }
+
+  /** Record what the origin said about a path. */
+  learn (path: string, shareable: boolean): void {
+    const info = this.#paths.get(path)
+    if (info !== undefined) info.shareable = shareable
+    else if (shareable) this.#paths.set(path, { score: 0, stamp: Date.now(), shareable })
+  }
+
+  isShareable (path: string): boolean {
+    return this.#paths.get(path)?.shareable === true
+  }
+
+  #evictColdest (now: number): void {
+    let coldest: string | undefined
+    let min = Infinity
+    let seen = 0
+    for (const [p, info] of this.#paths) {
+      const s = this.#decayed(info, now)
+      if (s < min) { min = s; coldest = p }
+      if (++seen > 256) break // approximate: look at the oldest-inserted few only
+    }
+    if (coldest !== undefined) this.#paths.delete(coldest)
+  }
+
+  /** The hottest shareable paths whose bodies the cache holds, as manifest entries. */
+  manifest (site: string, cache: ContentCache, limit = MAX_MANIFEST_ENTRIES, now = Date.now()): ManifestEntry[] {
+    const ranked = [...this.#paths.entries()]
+      .filter(([, info]) => info.shareable)
+      .map(([path, info]) => ({ path, score: this.#decayed(info, now) }))
+      .sort((a, b) => b.score - a.score)
+    const out: ManifestEntry[] = []
+    for (const { path } of ranked) {
+      if (out.length >= limit) break
+      const obj = cache.peek(site, path)
+      if (obj === undefined) continue
+      out.push({ path, size: obj.body.byteLength, type: (obj.headers['content-type'] ?? 'application/octet-stream').slice(0, 256), sha256: obj.sha256 })
+    }
+    return out
+  }
+}

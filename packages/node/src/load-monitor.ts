@@ -1,0 +1,50 @@
+/**
+ * Live load of the front, the origin and the mirror, as rates over short windows. Every figure
+ * the crowd detector, the shedder, the load report and the status API use comes from here.
+ */
+import { RateWindow } from './rate-window.ts'
+
+export class LoadMonitor {
+  readonly arrivals = new RateWindow()
+  readonly sheddable = new RateWindow()
+  readonly shed = new RateWindow()
+  readonly originStarted = new RateWindow()
+  readonly refused = new RateWindow()
+  readonly bytesOut = new RateWindow()
+  readonly mirrorServed = new Map<string, RateWindow>()
+  totals = { arrivals: 0, shed: 0, origin: 0, refused: 0, originErrors: 0, mirrorServed: 0, mirrorMisses: 0, integrityFailures: 0 }
+  #latencyMs = 0
+
+  arrival (sheddable: boolean): void {
+    this.arrivals.add(); this.totals.arrivals++
+    if (sheddable) this.sheddable.add()
+  }
+
+  shedOne (): void { this.shed.add(); this.totals.shed++ }
+  originStart (): void { this.originStarted.add(); this.totals.origin++ }
+  refusedOne (): void { this.refused.add(); this.totals.refused++ }
+
+  originDone (latencyMs: number, bytes: number): void {
+    this.#latencyMs = this.#latencyMs === 0 ? latencyMs : 0.9 * this.#latencyMs + 0.1 * latencyMs
+    this.bytesOut.add(bytes)
+  }
+
+  mirrored (site: string): void {
+    let w = this.mirrorServed.get(site)
+    if (w === undefined) { w = new RateWindow(); this.mirrorServed.set(site, w) }
+    w.add()
+    this.totals.mirrorServed++
+  }
+
+  get originLatencyMs (): number { return this.#latencyMs }
+
+  /** Requests/s this node's mirror serves per site, over the last second. */
+  helpingRates (): Array<{ site: string, rps: number }> {
+    const out: Array<{ site: string, rps: number }> = []
+    for (const [site, w] of this.mirrorServed) {
+      const rps = Math.round(w.rate(1_000))
+      if (rps > 0) out.push({ site, rps })
+    }
+    return out
+  }
+}

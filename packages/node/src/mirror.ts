@@ -1,0 +1,116 @@
+/**
+ * The mirror: where this node serves other sites while it helps them. Each helped site is
+ * served under its own host name, `<site>.<mirror host>` (routed by the Host header, like
+ * Coral's `.nyud.net`), so that absolute links in mirrored pages (`/img/a.png`) resolve to the
+ * same mirror. Objects come from the cache or, on a miss, from the struck site's node over the
+ * fetch stream (one fetch per object at a time), verified against the manifest's hash.
+ * A site this node does not (or no longer) help is sent back to the site's own URL.
+ */
+import Fastify from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { SiteLabel } from '@reef/protocol'
+import type { Logger } from 'pino'
+import type { CachedObject, ContentCache } from './content-cache.ts'
+import { FetchRefusedError, IntegrityError } from './errors.ts'
+import { isSafePath } from './front.ts'
+import type { HelpingSession } from './help-coordinator.ts'
+import type { LoadMonitor } from './load-monitor.ts'
+
+export interface MirrorOptions {
+  /** Public URL of this mirror; its host name is the parent domain of every site host. */
+  publicUrl: string
+  selfId: string
+}
+
+export interface MirrorDeps {
+  cache: ContentCache
+  monitor: LoadMonitor
+  log: Logger
+  sessionForSite: (site: string) => HelpingSession | undefined
+  /** Fetch an object of a helped site from its node (verifying it) and cache it. */
+  fetch: (session: HelpingSession, path: string) => Promise<CachedObject>
+}
+
+export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInstance {
+  const mirrorHost = new URL(opts.publicUrl).hostname.toLowerCase()
+  const suffix = `.${mirrorHost}`
+  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, disableRequestLogging: true, exposeHeadRoutes: false, return503OnClosing: true })
+
+  function siteOf (hostHeader: string | undefined): string | undefined {
+    if (hostHeader === undefined) return undefined
+    const host = hostHeader.toLowerCase().replace(/:\d+$/, '')
+    if (!host.endsWith(suffix)) return undefined
+    const label = host.slice(0, -suffix.length)
+    return SiteLabel.safeParse(label).success ? label : undefined
+  }
+
+  function send (reply: FastifyReply, request: FastifyRequest, obj: CachedObject): void {
+    void reply.headers(obj.headers).header('x-reef-mirror', opts.selfId).header('content-length', String(obj.body.byteLength))
+    const inm = request.headers['if-none-match']
+    const etag = obj.headers.etag
+    if (etag !== undefined && inm !== undefined && inm.split(',').some(t => t.trim() === etag)) {
+      void reply.code(304).send()
+      return
+    }
+    void reply.code(200).send(request.method === 'HEAD' ? undefined : obj.body)
+  }
+
+  async function handler (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const url = request.raw.url ?? '/'
+    const site = siteOf(request.headers.host)
+    if (site === undefined || !isSafePath(url)) {
+      void reply.code(404).type('text/plain; charset=utf-8').send('No site is mirrored under this name.\n')
+      return
+    }
+    const session = deps.sessionForSite(site)
+    if (session === undefined) {
+      void reply.code(404).type('text/plain; charset=utf-8').send('This mirror does not serve that site now.\n')
+      return
+    }
+    const cached = deps.cache.get(site, url)
+    if (cached !== undefined) {
+      deps.monitor.mirrored(site)
+      send(reply, request, cached)
+      return
+    }
+    if (session.releasedAt !== undefined) {
+      // Released: serve only what we hold; send the rest back to the site itself.
+      void reply.code(307).header('location', session.siteUrl.replace(/\/$/, '') + url).header('cache-control', 'no-store').send()
+      return
+    }
+    deps.monitor.totals.mirrorMisses++
+    try {
+      const obj = await deps.fetch(session, url)
+      deps.monitor.mirrored(site)
+      send(reply, request, obj)
+    } catch (err) {
+      if (err instanceof FetchRefusedError && (err.status === 404 || err.status === 410)) {
+        void reply.code(err.status).type('text/plain; charset=utf-8').send('Not found.\n')
+        return
+      }
+      if (err instanceof FetchRefusedError && err.status === 403) {
+        // The origin says this object is not shareable (any more): the site itself must answer it.
+        void reply.code(307).header('location', session.siteUrl.replace(/\/$/, '') + url).header('cache-control', 'no-store').send()
+        return
+      }
+      if (err instanceof IntegrityError) {
+        deps.monitor.totals.integrityFailures++
+        deps.log.warn({ site, url, err: err.message, beneficiary: session.beneficiary }, 'object failed verification')
+      } else {
+        deps.log.debug({ site, url, err }, 'mirror miss could not be filled')
+      }
+      // Never serve what could not be verified; a redirect back could bounce, so say busy.
+      void reply.code(503).header('retry-after', '2').header('cache-control', 'no-store').type('text/plain; charset=utf-8')
+        .send('The mirror could not fetch this object; please retry shortly.\n')
+    }
+  }
+
+  app.route({ method: ['GET', 'HEAD'], url: '/*', handler })
+  app.route({ method: ['GET', 'HEAD'], url: '/', handler })
+  app.route({
+    method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
+    url: '/*',
+    handler: async (_req, reply) => { void reply.code(405).header('allow', 'GET, HEAD').send() }
+  })
+  return app
+}

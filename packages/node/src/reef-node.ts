@@ -1,0 +1,268 @@
+/**
+ * The composition root: one Reef node = front + mirror + admin listeners, the origin gate and
+ * client, the cache, the libp2p host with the record bus, load gossip and help coordinator,
+ * and the control loop that ties crowd detection to shedding.
+ */
+import Fastify from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import { pino } from 'pino'
+import type { Logger } from 'pino'
+import type { PrivateKey } from '@libp2p/interface'
+import { helpTopic, loadTopic } from '@reef/protocol'
+import type { CrowdState, LoadReport } from '@reef/protocol'
+import { pickMirroredHeaders } from './cacheability.ts'
+import type { ReefConfig } from './config.ts'
+import { ContentCache } from './content-cache.ts'
+import type { CachedObject } from './content-cache.ts'
+import { CrowdDetector } from './crowd-detector.ts'
+import { fetchFromPeer, registerFetchServer } from './fetch-protocol.ts'
+import { buildFront } from './front.ts'
+import { HelpCoordinator } from './help-coordinator.ts'
+import type { HelpingSession } from './help-coordinator.ts'
+import { HotSet } from './hot-set.ts'
+import { LoadMonitor } from './load-monitor.ts'
+import { buildMirror } from './mirror.ts'
+import { OriginClient } from './origin-client.ts'
+import { OriginGate } from './origin-gate.ts'
+import { createReefLibp2p, keepBootstrapped, loadOrCreateIdentity } from './p2p.ts'
+import type { ReefLibp2p } from './p2p.ts'
+import { PeerTable } from './peer-table.ts'
+import { RecordBus } from './record-bus.ts'
+import { Shedder } from './shedder.ts'
+
+export interface ReefNodeOptions {
+  logger?: Logger
+}
+
+export class ReefNode {
+  readonly config: ReefConfig
+  readonly log: Logger
+  readonly monitor = new LoadMonitor()
+  readonly cache: ContentCache
+  readonly hotSet = new HotSet()
+  readonly shedder = new Shedder()
+  readonly gate: OriginGate<string | null>
+  readonly detector: CrowdDetector
+  readonly peers: PeerTable
+  readonly origin: OriginClient
+  readonly libp2p: ReefLibp2p
+  readonly bus: RecordBus
+  readonly help: HelpCoordinator
+  readonly front: FastifyInstance
+  readonly mirror: FastifyInstance
+  readonly admin: FastifyInstance | undefined
+  readonly #fills = new Map<string, Promise<CachedObject>>()
+  #timers: NodeJS.Timeout[] = []
+  #stopBootstrap: (() => void) | undefined
+  #ticking = false
+  #demandRps = 0
+  #started = false
+
+  static async create (config: ReefConfig, opts: ReefNodeOptions = {}): Promise<ReefNode> {
+    const key = await loadOrCreateIdentity(config.dataDir)
+    const libp2p = await createReefLibp2p(key, [...config.p2p.listen])
+    const log = opts.logger ?? pino({ level: config.log.level, base: { site: config.site.label } })
+    return new ReefNode(config, libp2p, key, log)
+  }
+
+  private constructor (config: ReefConfig, libp2p: ReefLibp2p, key: PrivateKey, log: Logger) {
+    this.config = config
+    this.libp2p = libp2p
+    this.log = log.child({ peer: libp2p.peerId.toString().slice(-8) })
+    this.cache = new ContentCache(config.cache.maxBytes, config.cache.maxObjectBytes)
+    this.gate = new OriginGate({ capacityRps: config.origin.capacityRps, maxConcurrent: config.origin.maxConcurrent, queueLimit: config.front.queueLimit })
+    this.detector = new CrowdDetector({ capacityRps: config.origin.capacityRps, ...config.crowd })
+    this.peers = new PeerTable(config.gossip.peerExpiryMs)
+    this.origin = new OriginClient({ url: config.origin.url, site: config.site.label, maxConcurrent: config.origin.maxConcurrent, timeoutMs: config.origin.timeoutMs },
+      this.gate, this.cache, this.hotSet, this.monitor, this.log.child({ component: 'origin' }))
+    const selfId = libp2p.peerId.toString()
+    this.bus = new RecordBus(libp2p.services.pubsub, key, selfId, [loadTopic(config.consortium), helpTopic(config.consortium)], this.log.child({ component: 'gossip' }))
+    this.help = new HelpCoordinator({
+      consortium: config.consortium, selfId, site: config.site.label, siteUrl: config.site.publicUrl,
+      mirrorUrl: config.mirror.publicUrl, releaseGraceMs: config.mirror.releaseGraceMs
+    }, {
+      bus: this.bus, peers: this.peers, shedder: this.shedder, cache: this.cache, log: this.log.child({ component: 'help' }),
+      manifest: () => this.hotSet.manifest(config.site.label, this.cache),
+      spareRps: () => this.spareRps(),
+      prefetch: async (s, entry) => { await this.fetchForMirror(s, entry.path) }
+    })
+    this.front = buildFront({
+      site: config.site.label, queueTimeoutMs: config.front.queueTimeoutMs, retryAfterS: config.front.retryAfterS,
+      maxBodyBytes: config.front.maxBodyBytes, originTimeoutMs: config.origin.timeoutMs
+    }, { gate: this.gate, origin: this.origin, cache: this.cache, hotSet: this.hotSet, shedder: this.shedder, monitor: this.monitor, log: this.log.child({ component: 'front' }) })
+    this.mirror = buildMirror({ publicUrl: config.mirror.publicUrl, selfId }, {
+      cache: this.cache, monitor: this.monitor, log: this.log.child({ component: 'mirror' }),
+      sessionForSite: site => this.help.sessionForSite(site),
+      fetch: async (s, path) => this.fetchForMirror(s, path)
+    })
+    this.admin = config.admin === undefined ? undefined : this.#buildAdmin()
+  }
+
+  get peerId (): string { return this.libp2p.peerId.toString() }
+  get state (): CrowdState { return this.detector.state }
+
+  /** Requests/s this node offers other sites now: none while its own site sheds. */
+  spareRps (): number {
+    if (this.detector.state !== 'normal') return 0
+    let committed = 0
+    for (const s of this.help.helpingSessions) if (s.releasedAt === undefined) committed += s.offeredRps
+    return Math.max(0, this.config.mirror.capacityRps - committed)
+  }
+
+  /** Fetch an object of a site this node helps from that site's node, verified, into the cache. */
+  fetchForMirror (s: HelpingSession, path: string): Promise<CachedObject> {
+    const cached = this.cache.peek(s.site, path)
+    if (cached !== undefined) return Promise.resolve(cached)
+    const key = `${s.site}\n${path}`
+    let p = this.#fills.get(key)
+    if (p === undefined) {
+      p = fetchFromPeer(this.libp2p, s.beneficiary, s.session, path, this.config.cache.maxObjectBytes, s.manifest.get(path))
+        .then(f => {
+          const obj: CachedObject = { site: s.site, path, headers: pickMirroredHeaders(f.headers), body: f.body, sha256: f.sha256, storedAt: Date.now() }
+          this.cache.put(obj)
+          return obj
+        })
+        .finally(() => this.#fills.delete(key))
+      this.#fills.set(key, p)
+    }
+    return p
+  }
+
+  async start (): Promise<void> {
+    const c = this.config
+    await this.libp2p.start()
+    this.bus.start()
+    this.bus.onRecord(r => {
+      if (r.type === 'load-report') this.peers.update(r.author, r.body as LoadReport)
+    })
+    this.help.start()
+    await registerFetchServer(this.libp2p, {
+      log: this.log.child({ component: 'fetch' }),
+      isAcceptedHelper: (session, peer) => this.help.isAcceptedHelper(session, peer),
+      load: async path => this.origin.load(path)
+    })
+    await this.front.listen({ host: c.front.listen.host, port: c.front.listen.port })
+    await this.mirror.listen({ host: c.mirror.listen.host, port: c.mirror.listen.port })
+    if (this.admin !== undefined && c.admin !== undefined) await this.admin.listen({ host: c.admin.listen.host, port: c.admin.listen.port })
+    this.#stopBootstrap = keepBootstrapped(this.libp2p, [...c.p2p.bootstrap])
+    this.#timers.push(setInterval(() => { void this.#tick() }, c.crowd.tickMs))
+    this.#timers.push(setInterval(() => { void this.#report() }, c.gossip.reportIntervalMs))
+    this.#started = true
+    this.log.info({ front: this.frontUrl, mirror: c.mirror.publicUrl, addrs: this.libp2p.getMultiaddrs().map(String) }, 'reef node started')
+  }
+
+  async stop (): Promise<void> {
+    if (!this.#started) return
+    this.#started = false
+    for (const t of this.#timers) clearInterval(t)
+    this.#timers = []
+    this.#stopBootstrap?.()
+    this.gate.close()
+    if (this.help.ownSession !== undefined) await this.help.tick('normal', 0).catch(() => {})
+    this.help.stop()
+    this.bus.stop()
+    await Promise.allSettled([this.front.close(), this.mirror.close(), this.admin?.close()])
+    await this.origin.close().catch(() => {})
+    await this.libp2p.stop()
+    this.log.info('reef node stopped')
+  }
+
+  get frontUrl (): string {
+    const a = this.front.server.address()
+    return typeof a === 'object' && a !== null ? `http://${this.config.front.listen.host}:${a.port}` : ''
+  }
+
+  get adminUrl (): string | undefined {
+    const a = this.admin?.server.address()
+    return typeof a === 'object' && a !== null && a !== undefined ? `http://${this.config.admin?.listen.host ?? '127.0.0.1'}:${a.port}` : undefined
+  }
+
+  /** The demand on this site, requests/s: what reached the front and was not shed, plus what its helpers serve for it. */
+  demandRps (): number {
+    const m = this.monitor
+    const arrivals = m.arrivals.rate(500)
+    if (!this.shedder.active) return arrivals
+    let helperServed = 0
+    for (const h of this.shedder.helpers) {
+      helperServed += this.peers.get(h.peer)?.report.helping.find(x => x.site === this.config.site.label)?.rps ?? 0
+    }
+    return Math.max(arrivals, arrivals - m.shed.rate(1_000) + helperServed)
+  }
+
+  async #tick (): Promise<void> {
+    if (this.#ticking) return
+    this.#ticking = true
+    try {
+      const c = this.config
+      const now = Date.now()
+      const demand = this.demandRps()
+      this.#demandRps = demand
+      const change = this.detector.sample(demand, now)
+      if (change !== undefined) this.log.info({ from: change.from, to: change.to, demandRps: Math.round(demand) }, 'crowd state changed')
+      const target = c.crowd.targetShare * c.origin.capacityRps
+      const state = this.detector.state
+      if (state === 'normal') this.shedder.share = 0
+      else this.shedder.adapt(this.monitor.arrivals.rate(1_000), this.monitor.sheddable.rate(1_000), target)
+      if (this.shedder.active) this.gate.divert(tag => tag !== null && this.hotSet.isShareable(tag))
+      await this.help.tick(state, Math.max(0, demand - target), now)
+    } catch (err) {
+      this.log.error({ err }, 'control tick failed')
+    } finally {
+      this.#ticking = false
+    }
+  }
+
+  async #report (): Promise<void> {
+    const c = this.config
+    const m = this.monitor
+    const body: LoadReport = {
+      site: c.site.label,
+      siteUrl: c.site.publicUrl,
+      mirrorUrl: c.mirror.publicUrl,
+      state: this.detector.state,
+      capacityRps: Math.round(c.origin.capacityRps),
+      demandRps: Math.round(this.#demandRps),
+      originRps: Math.round(m.originStarted.rate(1_000)),
+      spareRps: Math.round(this.spareRps()),
+      helping: m.helpingRates().slice(0, 64)
+    }
+    await this.bus.publish(loadTopic(c.consortium), 'load-report', body)
+  }
+
+  /** Everything an operator (or a test) wants to know about this node now. */
+  status (): Record<string, unknown> {
+    const m = this.monitor
+    const own = this.help.ownSession
+    return {
+      peerId: this.peerId,
+      site: this.config.site.label,
+      state: this.detector.state,
+      demandRps: Math.round(this.#demandRps),
+      capacityRps: this.config.origin.capacityRps,
+      arrivalsRps: Math.round(m.arrivals.rate(1_000)),
+      originRps: Math.round(m.originStarted.rate(1_000)),
+      shedRps: Math.round(m.shed.rate(1_000)),
+      shedShare: this.shedder.share,
+      originInFlight: this.gate.inFlight,
+      originQueued: this.gate.queued,
+      originLatencyMs: Math.round(m.originLatencyMs),
+      spareRps: this.spareRps(),
+      totals: { ...m.totals },
+      cache: { bytes: this.cache.bytes, objects: this.cache.size, hits: this.cache.hits, misses: this.cache.misses },
+      session: own === undefined ? null : { id: own.session, neededRps: Math.round(own.neededRps), offers: own.offers, helpers: own.helpers.map(h => ({ peer: h.peer, weightRps: h.weightRps, siteBase: h.siteBase })) },
+      helping: this.help.helpingSessions.map(s => ({ site: s.site, beneficiary: s.beneficiary, accepted: s.accepted, released: s.releasedAt !== undefined, offeredRps: s.offeredRps, manifest: s.manifest.size })),
+      peers: this.peers.live().map(e => ({ peer: e.peer, site: e.report.site, state: e.report.state, demandRps: e.report.demandRps, spareRps: e.report.spareRps, helping: e.report.helping })),
+      connections: this.libp2p.getConnections().length,
+      stateHistory: this.detector.history.slice(-50),
+      helpEvents: this.help.events.slice(-100),
+      gossipRejected: this.bus.rejected
+    }
+  }
+
+  #buildAdmin (): FastifyInstance {
+    const app = Fastify({ loggerInstance: this.log.child({ component: 'admin' }) as FastifyBaseLogger, disableRequestLogging: true })
+    app.get('/api/status', async () => this.status())
+    app.get('/healthz', async () => ({ ok: true }))
+    return app
+  }
+}

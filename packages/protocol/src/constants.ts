@@ -1,0 +1,44 @@
+/**
+ * Protocol identifiers and limits. Every number here is a row of the parameters table in
+ * SPEC.md; code that enforces a limit cites the constant by name.
+ */
+
+/** Version of the record envelope and of every record type defined here. */
+export const PROTOCOL_VERSION = 1
+
+/** libp2p stream protocol through which an accepted helper pulls objects from a struck site. */
+export const FETCH_PROTOCOL = '/reef/fetch/1.0.0'
+
+/** Private kad-dht protocol id, so Reef peers never join the public IPFS DHT. */
+export const DHT_PROTOCOL = '/reef/kad/1.0.0'
+
+/** Gossipsub topic names for a consortium id. */
+export function loadTopic (consortium: string): string { return `/reef/${consortium}/load/1` }
+export function helpTopic (consortium: string): string { return `/reef/${consortium}/help/1` }
+
+/** Largest signed record accepted from the network, in bytes (after canonical encoding). */
+export const MAX_RECORD_BYTES = 256 * 1024
+/** Largest manifest: number of hot objects a help request may list. */
+export const MAX_MANIFEST_ENTRIES = 512
+/** Largest number of helpers a help-accept may name. */
+export const MAX_HELPERS = 64
+/** Largest frame on the fetch stream (request and response head), in bytes. */
+export const MAX_FETCH_FRAME_BYTES = 16 * 1024
+/** Largest object body that may cross the fetch stream, in bytes. */
+export const MAX_OBJECT_BYTES = 16 * 1024 * 1024
+/** Largest URL path (with query) in a manifest entry or fetch request, in characters. */
+export const MAX_PATH_CHARS = 2048
+
+/** How old a record may be when it arrives, per record type, in milliseconds. */
+export const MAX_RECORD_AGE_MS: Readonly<Record<string, number>> = Object.freeze({
+  'load-report': 15_000,
+  'help-request': 60_000,
+  'help-offer': 30_000,
+  'help-accept': 60_000,
+  'help-release': 60_000
+})
+/** How far in the future a record's timestamp may be (clock skew allowance), in milliseconds. */
+export const MAX_CLOCK_SKEW_MS = 30_000
+
+/** Domain-separation prefix signed before every record of the given type. */
+export function signingDomain (type: string): string { return `/reef/record/${type}/1` }

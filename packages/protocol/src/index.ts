@@ -1,0 +1,6 @@
+export * from './errors.ts'
+export * from './canonical.ts'
+export * from './constants.ts'
+export * from './messages.ts'
+export * from './envelope.ts'
+export * from './framing.ts'
