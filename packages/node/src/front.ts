@@ -10,9 +10,9 @@
  */
 import { Transform, pipeline } from 'node:stream'
 import type { Readable } from 'node:stream'
-import Fastify from 'fastify'
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
+import { createHttpApp } from './http-app.ts'
 import { isRequestShareable, isResponseShareable, pickMirroredHeaders } from './cacheability.ts'
 import { sha256Hex } from './content-cache.ts'
 import type { ContentCache } from './content-cache.ts'
@@ -50,14 +50,7 @@ export function isSafePath (url: string): boolean {
 
 export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstance {
   const { gate, origin, cache, hotSet, shedder, monitor } = deps
-  const app = Fastify({
-    loggerInstance: deps.log as FastifyBaseLogger,
-    disableRequestLogging: true,
-    exposeHeadRoutes: false,
-    return503OnClosing: true,
-    requestTimeout: 0,
-    keepAliveTimeout: 10_000
-  })
+  const app = createHttpApp(deps.log, { exposeHeadRoutes: false, requestTimeout: 0, keepAliveTimeout: 10_000 })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, payload, done) => { done(null, payload) })
 

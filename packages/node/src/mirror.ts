@@ -6,10 +6,10 @@
  * fetch stream (one fetch per object at a time), verified against the manifest's hash.
  * A site this node does not (or no longer) help is sent back to the site's own URL.
  */
-import Fastify from 'fastify'
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { SiteLabel } from '@reef/protocol'
 import type { Logger } from 'pino'
+import { createHttpApp } from './http-app.ts'
 import type { CachedObject, ContentCache } from './content-cache.ts'
 import { FetchRefusedError, IntegrityError } from './errors.ts'
 import { isSafePath } from './front.ts'
@@ -34,7 +34,7 @@ export interface MirrorDeps {
 export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInstance {
   const mirrorHost = new URL(opts.publicUrl).hostname.toLowerCase()
   const suffix = `.${mirrorHost}`
-  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, disableRequestLogging: true, exposeHeadRoutes: false, return503OnClosing: true })
+  const app = createHttpApp(deps.log, { exposeHeadRoutes: false, keepAliveTimeout: 10_000 })
 
   function siteOf (hostHeader: string | undefined): string | undefined {
     if (hostHeader === undefined) return undefined

@@ -3,10 +3,10 @@
  * client, the cache, the libp2p host with the record bus, load gossip and help coordinator,
  * and the control loop that ties crowd detection to shedding.
  */
-import Fastify from 'fastify'
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import type { Logger } from 'pino'
+import { createHttpApp } from './http-app.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import { helpTopic, loadTopic } from '@reef/protocol'
 import type { CrowdState, LoadReport } from '@reef/protocol'
@@ -260,7 +260,7 @@ export class ReefNode {
   }
 
   #buildAdmin (): FastifyInstance {
-    const app = Fastify({ loggerInstance: this.log.child({ component: 'admin' }) as FastifyBaseLogger, disableRequestLogging: true })
+    const app = createHttpApp(this.log.child({ component: 'admin' }))
     app.get('/api/status', async () => this.status())
     app.get('/healthz', async () => ({ ok: true }))
     return app

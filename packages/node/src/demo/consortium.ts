@@ -1,0 +1,118 @@
+/**
+ * A local consortium on loopback: N demo origins, each behind its own Reef node, all peered
+ * over real libp2p TCP. Used by the demo, the system tests and the benchmarks.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import { parseConfig } from '../config.ts'
+import type { ReefConfigInput } from '../config.ts'
+import { ReefNode } from '../reef-node.ts'
+import { startDemoOrigin } from './origin-site.ts'
+import type { DemoOrigin } from './origin-site.ts'
+
+export const SITE_LABELS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'] as const
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export async function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address()
+      const port = typeof a === 'object' && a !== null ? a.port : 0
+      srv.close(() => { resolve(port) })
+    })
+  })
+}
+
+export interface LocalConsortiumOptions {
+  nodes: number
+  capacityRps: number
+  workers: number
+  mirrorCapacityRps?: number
+  logLevel?: 'silent' | 'error' | 'warn' | 'info' | 'debug'
+  logger?: Logger
+  /** Extra config applied to every node (deep-merged per section). */
+  overrides?: Partial<ReefConfigInput>
+  /** Start nodes? (false: origins only, e.g. for an "origin alone" baseline.) */
+  reef?: boolean
+}
+
+export interface LocalSite {
+  label: string
+  origin: DemoOrigin
+  node: ReefNode | undefined
+  /** Where clients reach the site: the Reef front, or the origin itself without Reef. */
+  url: string
+  configInput: ReefConfigInput
+}
+
+export interface LocalConsortium {
+  sites: LocalSite[]
+  dataDir: string
+  close(): Promise<void>
+}
+
+export async function startLocalConsortium (opts: LocalConsortiumOptions): Promise<LocalConsortium> {
+  if (opts.nodes < 1 || opts.nodes > SITE_LABELS.length) throw new RangeError(`nodes must be 1..${SITE_LABELS.length}`)
+  const dataDir = await mkdtemp(join(tmpdir(), 'reef-consortium-'))
+  const sites: LocalSite[] = []
+  try {
+    for (let i = 0; i < opts.nodes; i++) {
+      const label = SITE_LABELS[i]!
+      const origin = await startDemoOrigin({ workers: opts.workers, capacityRps: opts.capacityRps, seed: i + 1, siteName: label })
+      const [front, mirror, admin] = [await freePort(), await freePort(), await freePort()]
+      const o = opts.overrides ?? {}
+      const configInput: ReefConfigInput = {
+        consortium: 'demo',
+        site: { label, publicUrl: `http://127.0.0.1:${front}` },
+        origin: { url: origin.url, capacityRps: opts.capacityRps, maxConcurrent: opts.workers, ...o.origin },
+        front: { listen: { host: '127.0.0.1', port: front }, ...o.front },
+        mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-${label}.localhost:${mirror}`, capacityRps: opts.mirrorCapacityRps ?? 1000, ...o.mirror },
+        admin: { listen: { host: '127.0.0.1', port: admin } },
+        p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] },
+        dataDir: join(dataDir, label),
+        ...(o.cache !== undefined ? { cache: o.cache } : {}),
+        ...(o.crowd !== undefined ? { crowd: o.crowd } : {}),
+        ...(o.gossip !== undefined ? { gossip: o.gossip } : {}),
+        log: { level: opts.logLevel ?? 'warn' }
+      }
+      sites.push({ label, origin, node: undefined, url: opts.reef === false ? origin.url : `http://127.0.0.1:${front}`, configInput })
+    }
+    if (opts.reef !== false) {
+      const known: string[] = []
+      for (const s of sites) {
+        const input = { ...s.configInput, p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [...known] } }
+        s.configInput = input
+        const node = await ReefNode.create(parseConfig(input), opts.logger === undefined ? {} : { logger: opts.logger.child({ site: s.label }) })
+        await node.start()
+        s.node = node
+        known.push(...node.libp2p.getMultiaddrs().map(String))
+      }
+    }
+  } catch (err) {
+    await closeAll(sites, dataDir)
+    throw err
+  }
+  return { sites, dataDir, close: async () => { await closeAll(sites, dataDir) } }
+}
+
+async function closeAll (sites: LocalSite[], dataDir: string): Promise<void> {
+  await Promise.allSettled(sites.map(async s => { await s.node?.stop() }))
+  await Promise.allSettled(sites.map(async s => { await s.origin.close() }))
+  await rm(dataDir, { recursive: true, force: true })
+}
+
+/** Wait until every node sees every other node's load report (the consortium has formed). */
+export async function waitForMesh (c: LocalConsortium, timeoutMs = 20_000): Promise<void> {
+  const nodes = c.sites.map(s => s.node).filter(n => n !== undefined)
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (nodes.every(n => n.peers.live().length >= nodes.length - 1)) return
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  throw new Error(`consortium did not form within ${timeoutMs} ms: ${nodes.map(n => n.peers.live().length).join(',')} peers seen`)
+}
