@@ -15,6 +15,7 @@
  *   help-release, keep serving what it holds for `releaseGraceMs`, then forget the site.
  */
 import { randomBytes } from 'node:crypto'
+import { selectHelpers } from '@reef/governance'
 import { helpTopic } from '@reef/protocol'
 import type { CrowdState, HelpAccept, HelpOffer, HelpRelease, HelpRequest, ManifestEntry, VerifiedRecord } from '@reef/protocol'
 import type { Logger } from 'pino'
@@ -283,16 +284,12 @@ export class HelpCoordinator {
   async #accept (): Promise<void> {
     const own = this.#own
     if (own === undefined) return
-    const wanted = own.neededRps * this.#opts.acceptHeadroom
+    const offers = [...own.offers.entries()].map(([peer, o]) => ({ peer, offeredRps: o.offeredRps, peerState: this.#deps.peers.get(peer)?.report.state }))
     const chosen = new Map<string, Helper>()
     let total = 0
-    // Keep helpers already accepted (their caches are warm), then add the largest offers.
-    const ordered = [...own.offers.entries()].sort((a, b) =>
-      Number(own.accepted.has(b[0])) - Number(own.accepted.has(a[0])) || b[1].offeredRps - a[1].offeredRps)
-    for (const [peer, offer] of ordered) {
-      if (chosen.size > 0 && total >= wanted) break
-      if (this.#deps.peers.get(peer)?.report.state === 'struck') continue
-      chosen.set(peer, { peer, weightRps: offer.offeredRps, siteBase: siteBaseOnMirror(offer.mirrorUrl, this.#opts.site), mirrorUrl: offer.mirrorUrl })
+    for (const o of selectHelpers(offers, own.neededRps, this.#opts.acceptHeadroom, new Set(own.accepted.keys()))) {
+      const offer = own.offers.get(o.peer)!
+      chosen.set(o.peer, { peer: o.peer, weightRps: offer.offeredRps, siteBase: siteBaseOnMirror(offer.mirrorUrl, this.#opts.site), mirrorUrl: offer.mirrorUrl })
       total += offer.offeredRps
     }
     const same = chosen.size === own.accepted.size && [...chosen.keys()].every(p => own.accepted.has(p))

@@ -8,6 +8,7 @@ import { pino } from 'pino'
 import type { Logger } from 'pino'
 import { createHttpApp } from './http-app.ts'
 import type { PrivateKey } from '@libp2p/interface'
+import { DASHBOARD_HTML } from '@reef/dashboard'
 import { helpTopic, loadTopic } from '@reef/protocol'
 import type { CrowdState, LoadReport } from '@reef/protocol'
 import { pickMirroredHeaders } from './cacheability.ts'
@@ -263,6 +264,7 @@ export class ReefNode {
     const app = createHttpApp(this.log.child({ component: 'admin' }))
     app.get('/api/status', async () => this.status())
     app.get('/healthz', async () => ({ ok: true }))
+    app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(DASHBOARD_HTML))
     return app
   }
 }

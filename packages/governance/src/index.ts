@@ -1,0 +1,2 @@
+export { selectHelpers } from './helper-selection.ts'
+export type { OfferView } from './helper-selection.ts'

@@ -1,0 +1,138 @@
+/**
+ * The end-to-end promise: a struck site is relieved by its peers. One demo origin (50 req/s,
+ * 8 workers) behind each of three Reef nodes on loopback, real libp2p over TCP, real HTTP. A
+ * browser-like crowd of 20× the origin's capacity for 10 s, then the same crowd against the
+ * origin alone.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { request } from 'undici'
+import { loopbackDispatcher, runCrowd, startDemoOrigin, startLocalConsortium, waitForMesh } from '@reef/node'
+import type { CrowdReport, LocalConsortium } from '@reef/node'
+
+const CAPACITY = 50
+const WORKERS = 8
+const CROWD_RPS = 20 * CAPACITY
+const CROWD_MS = 10_000
+
+async function until (what: string, cond: () => boolean, timeoutMs: number): Promise<number> {
+  const start = Date.now()
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  return Date.now() - start
+}
+
+describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
+  let c: LocalConsortium
+  let report: CrowdReport
+  const privateChecks: Array<{ path: string, status: number, finalUrl: string, setCookie: boolean }> = []
+  let stopToNormalMs = -1
+  const dispatcher = loopbackDispatcher()
+
+  before(async () => {
+    c = await startLocalConsortium({ nodes: 3, capacityRps: CAPACITY, workers: WORKERS, logLevel: 'warn' })
+    await waitForMesh(c)
+    const alpha = c.sites[0]!
+    const expected = new Map([...alpha.origin.files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))
+
+    // Private pages requested through the front while the crowd lasts: they must never leave the origin.
+    const ac = new AbortController()
+    const privateLoop = (async () => {
+      for (let i = 0; i < 200 && !ac.signal.aborted; i++) {
+        for (const path of ['/account', '/private/report.html']) {
+          const res = await request(alpha.url + path, { dispatcher, maxRedirections: 0, signal: AbortSignal.timeout(10_000) } as Parameters<typeof request>[1]).catch(() => undefined)
+          if (res === undefined) continue
+          await res.body.dump()
+          privateChecks.push({ path, status: res.statusCode, finalUrl: alpha.url + path, setCookie: res.headers['set-cookie'] !== undefined })
+        }
+        await new Promise(resolve => setTimeout(resolve, 100))
+      }
+    })()
+
+    report = await runCrowd({
+      siteUrl: alpha.url, pages: alpha.origin.pages, profile: { kind: 'step', rps: CROWD_RPS, durationMs: CROWD_MS },
+      maxRequests: CROWD_RPS * CROWD_MS / 1000 + 500, maxDurationMs: CROWD_MS + 15_000, expected, dispatcher, seed: 7
+    })
+    ac.abort()
+    await privateLoop
+    const node = alpha.node!
+    stopToNormalMs = await until('shedding to stop', () => node.state === 'normal' && !node.shedder.active, 30_000)
+  })
+
+  after(async () => {
+    await c?.close()
+    await dispatcher.close()
+  })
+
+  it('serves at least 99% of the crowd with the right bytes', () => {
+    assert.ok(report.sent >= 0.9 * CROWD_RPS * CROWD_MS / 1000, `crowd sent only ${report.sent} requests`)
+    assert.ok(report.successRate >= 0.99, `success rate ${report.successRate} (${report.failed} failed of ${report.sent})`)
+  })
+
+  it('never lets the origin serve more than 110% of its capacity in any second', () => {
+    const seconds = c.sites[0]!.origin.stats.perSecond()
+    assert.ok(seconds.length > 0)
+    const worst = Math.max(...seconds.map(s => s.served))
+    assert.ok(worst <= 1.1 * CAPACITY, `origin served ${worst} requests in one second (capacity ${CAPACITY})`)
+  })
+
+  it('has helpers serve most of the crowd, from both helpers', () => {
+    assert.ok(report.byServer.helper > 0.5 * report.sent, `helpers served ${report.byServer.helper} of ${report.sent}`)
+    const helperHosts = new Set(report.results.filter(r => r.servedBy === 'helper').map(r => new URL(r.finalUrl).host.replace(/^alpha\./, '')))
+    assert.equal(helperHosts.size, 2, `helpers seen: ${[...helperHosts].join(', ')}`)
+  })
+
+  it('enters the struck state and leaves it; shedding stops within 5 s after the crowd', async () => {
+    const history = c.sites[0]!.node!.detector.history
+    assert.ok(history.some(h => h.from === 'normal' && h.to === 'struck'), 'never struck')
+    assert.equal(history.at(-1)?.to, 'normal')
+    assert.ok(stopToNormalMs <= 5_000, `shedding stopped ${stopToNormalMs} ms after the crowd`)
+    // Back to normal: a request is answered by the origin itself, not redirected.
+    const res = await request(c.sites[0]!.url + '/', { dispatcher })
+    await res.body.dump()
+    assert.equal(res.statusCode, 200)
+    // The helpers were released.
+    for (const s of c.sites.slice(1)) {
+      const sess = s.node!.help.helpingSessions.find(h => h.site === 'alpha')
+      assert.ok(sess === undefined || sess.releasedAt !== undefined, `${s.label} still helps alpha`)
+    }
+  })
+
+  it('never serves a private response from a helper', async () => {
+    assert.ok(privateChecks.length >= 10, 'private pages were not exercised during the crowd')
+    for (const p of privateChecks) {
+      assert.notEqual(p.status, 307, `${p.path} was redirected to a helper`)
+      assert.ok(p.status === 200 || p.status === 503, `${p.path} answered ${p.status}`)
+    }
+    assert.ok(privateChecks.some(p => p.status === 200 && p.setCookie), 'the origin never answered /account')
+    // Nothing private in any cache, and a helper asked directly does not serve it.
+    for (const s of c.sites) {
+      for (const path of ['/account', '/private/report.html']) assert.equal(s.node!.cache.peek('alpha', path), undefined, `${s.label} cached ${path}`)
+    }
+    const helper = c.sites[1]!
+    const mirrorUrl = new URL(String(helper.configInput.mirror.publicUrl))
+    for (const path of ['/account', '/private/report.html']) {
+      const res = await request(`http://alpha.${mirrorUrl.host}${path}`, { dispatcher })
+      await res.body.dump()
+      assert.notEqual(res.statusCode, 200, `helper mirror served ${path}`)
+      assert.equal(res.headers['set-cookie'], undefined)
+    }
+  })
+
+  it('the same crowd fails for most requests against the origin alone', async () => {
+    const origin = await startDemoOrigin({ workers: WORKERS, capacityRps: CAPACITY, seed: 1, siteName: 'alone' })
+    try {
+      const expected = new Map([...origin.files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))
+      const alone = await runCrowd({
+        siteUrl: origin.url, pages: origin.pages, profile: { kind: 'step', rps: CROWD_RPS, durationMs: CROWD_MS },
+        maxRequests: CROWD_RPS * CROWD_MS / 1000 + 500, maxDurationMs: CROWD_MS + 15_000, expected, dispatcher, seed: 7
+      })
+      assert.ok(alone.successRate < 0.5, `origin alone served ${alone.successRate} of the crowd`)
+      assert.ok(report.successRate - alone.successRate > 0.4)
+    } finally {
+      await origin.close()
+    }
+  })
+})
