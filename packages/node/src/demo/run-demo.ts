@@ -1,0 +1,94 @@
+/**
+ * The demo: a local consortium of three Reef nodes, each in front of its own small demo site,
+ * rides out a flash crowd at one of them. Prints the struck site's state, its helpers, who
+ * served the crowd and the success rate every second, then a summary.
+ *
+ *   pnpm demo [--rps N] [--seconds S] [--nodes N] [--keep]
+ */
+import { parseArgs } from 'node:util'
+import { pino } from 'pino'
+import { loopbackDispatcher, runCrowd } from './crowd.ts'
+import type { RequestResult } from './crowd.ts'
+import { startLocalConsortium, waitForMesh } from './consortium.ts'
+
+const CAPACITY = 50
+const WORKERS = 8
+
+function usage (msg: string): never {
+  process.stderr.write(`demo: ${msg}\nUsage: pnpm demo [--rps N] [--seconds S] [--nodes 2..8] [--keep]\n`)
+  process.exit(2)
+}
+
+let args
+try {
+  args = parseArgs({ options: { rps: { type: 'string' }, seconds: { type: 'string' }, nodes: { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values
+} catch (err) { usage((err as Error).message) }
+if (args.help === true) usage('help')
+const rps = Number(args.rps ?? 20 * CAPACITY)
+const seconds = Number(args.seconds ?? 10)
+const nodes = Number(args.nodes ?? 3)
+if (!(rps > 0 && rps <= 5000)) usage('--rps must be 1..5000')
+if (!(seconds > 0 && seconds <= 300)) usage('--seconds must be 1..300')
+if (!(Number.isInteger(nodes) && nodes >= 2 && nodes <= 8)) usage('--nodes must be 2..8')
+
+const say = (s: string): void => { process.stdout.write(s + '\n') }
+const logger = pino({ level: 'warn' }, pino.destination(2))
+
+say(`Reef demo: ${nodes} sites on loopback, each origin serves ${CAPACITY} req/s with ${WORKERS} workers.`)
+const c = await startLocalConsortium({ nodes, capacityRps: CAPACITY, workers: WORKERS, logger, logLevel: 'warn' })
+await waitForMesh(c)
+const [alpha, ...others] = c.sites
+if (alpha?.node === undefined) throw new Error('no node')
+for (const s of c.sites) say(`  site ${s.label.padEnd(8)} front ${s.url}  mirror ${String(s.configInput.mirror.publicUrl)}  dashboard ${s.node?.adminUrl ?? ''}/`)
+say(`Consortium formed. Flash crowd at "${alpha.label}": ${rps} req/s (${(rps / CAPACITY).toFixed(0)}× its capacity) for ${seconds} s.\n`)
+
+const expected = new Map([...alpha.origin.files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))
+const window: RequestResult[] = []
+let okTotal = 0
+let total = 0
+const started = Date.now()
+say('   t  state       helpers  demand  origin  shed  | served: origin helper failed | success')
+const ticker = setInterval(() => {
+  const st = alpha.node!.status() as { state: string, demandRps: number, originRps: number, shedRps: number, session: { helpers: unknown[] } | null }
+  const batch = window.splice(0)
+  const o = batch.filter(r => r.ok && r.servedBy === 'origin').length
+  const h = batch.filter(r => r.ok && r.servedBy === 'helper').length
+  const f = batch.filter(r => !r.ok).length
+  say(`${String(Math.round((Date.now() - started) / 1000)).padStart(4)}  ${st.state.padEnd(10)}  ${String(st.session?.helpers.length ?? 0).padStart(7)}  ${String(st.demandRps).padStart(6)}  ${String(st.originRps).padStart(6)}  ${String(st.shedRps).padStart(4)}  |        ${String(o).padStart(6)} ${String(h).padStart(6)} ${String(f).padStart(6)} | ${total === 0 ? '   -' : (100 * okTotal / total).toFixed(2)}%`)
+}, 1000)
+
+const dispatcher = loopbackDispatcher()
+const report = await runCrowd({
+  siteUrl: alpha.url, pages: alpha.origin.pages, profile: { kind: 'step', rps, durationMs: seconds * 1000 },
+  maxRequests: Math.ceil(rps * seconds) + 1000, maxDurationMs: seconds * 1000 + 20_000, expected, dispatcher, seed: 1,
+  onResult: r => { window.push(r); total++; if (r.ok) okTotal++ }
+})
+const crowdEnded = Date.now()
+const deadline = crowdEnded + 15_000
+while ((alpha.node.state !== 'normal' || alpha.node.shedder.active) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
+const stoppedAfter = Date.now() - crowdEnded
+clearInterval(ticker)
+await dispatcher.close()
+
+const firstRedirect = report.results.filter(r => r.redirects > 0).reduce((m, r) => Math.min(m, r.start), Infinity)
+const firstHelper = report.results.filter(r => r.ok && r.servedBy === 'helper').reduce((m, r) => Math.min(m, r.end), Infinity)
+const crowdStart = report.results.reduce((m, r) => Math.min(m, r.start), Infinity)
+const helpers = new Set(report.results.filter(r => r.servedBy === 'helper').map(r => new URL(r.finalUrl).host))
+say('\nSummary')
+say(`  requests sent          ${report.sent}`)
+say(`  success rate           ${(100 * report.successRate).toFixed(2)}% (${report.failed} failed)`)
+say(`  served by origin       ${report.byServer.origin}`)
+say(`  served by helpers      ${report.byServer.helper} via ${[...helpers].join(', ') || 'none'}`)
+say(`  origin peak            ${alpha.origin.stats.peakRps()} req/s (capacity ${CAPACITY})`)
+say(`  first redirect after   ${Number.isFinite(firstRedirect) ? `${firstRedirect - crowdStart} ms` : 'never'}`)
+say(`  first helper response  ${Number.isFinite(firstHelper) ? `${firstHelper - crowdStart} ms` : 'never'}`)
+say(`  state changes          ${alpha.node.detector.history.map(h => `${h.from}→${h.to}`).join(', ')}`)
+say(`  shedding stopped       ${alpha.node.state === 'normal' && !alpha.node.shedder.active ? `${stoppedAfter} ms after the crowd` : 'not yet'}`)
+say(`  helpers of ${alpha.label}: ${others.map(s => s.label).join(', ')}`)
+
+if (args.keep === true) {
+  say('\nStill running (--keep). Open a dashboard above; Ctrl-C to stop.')
+  await new Promise<void>(resolve => { process.once('SIGINT', () => { resolve() }); process.once('SIGTERM', () => { resolve() }) })
+}
+await c.close()
+process.exitCode = report.successRate >= 0.99 ? 0 : 1
