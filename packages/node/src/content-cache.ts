@@ -75,6 +75,6 @@ export class ContentCache {
 
   /** Drop every object of a site (when a help session ends and its grace period is over). */
   dropSite (site: string): void {
-    for (const e of [...this.#entries.values()]) if (e.site === site) this.delete(e.site, e.path)
+    for (const e of this.#entries.values()) if (e.site === site) this.delete(e.site, e.path)
   }
 }

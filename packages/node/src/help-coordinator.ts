@@ -180,7 +180,7 @@ export class HelpCoordinator {
   }
 
   #expireHelping (now: number): void {
-    for (const site of [...this.#helping.keys()]) this.sessionForSite(site, now)
+    for (const site of this.#helping.keys()) this.sessionForSite(site, now)
   }
 
   #onRecord (r: VerifiedRecord): void {
