@@ -59,7 +59,10 @@ export interface OriginStats {
   /** Requests currently waiting in the queue. */
   queued: number;
   /** Per epoch second: responses sent with status < 500 and their body bytes, ascending by second. */
-  perSecond(): Array<{ second: number; served: number; bytes: number }>;
+  /** Per epoch second: requests that arrived (whatever became of them), responses served below 500, and their bytes. */
+  perSecond(): Array<{ second: number; arrived: number; served: number; bytes: number }>;
+  /** Maximum `arrived` over the recorded seconds: the load offered to the origin. */
+  peakArrivalsRps(): number;
   /** Maximum `served` over the recorded seconds (0 when none). */
   peakRps(): number;
   /** Clear the counters and the per-second record (inFlight/queued are live values). */
@@ -486,7 +489,7 @@ export async function startDemoOrigin(opts: DemoOriginOptions): Promise<DemoOrig
   let timedOut = 0;
   let busy = 0;
   const queue: Job[] = [];
-  const seconds = new Map<number, { served: number; bytes: number }>();
+  const seconds = new Map<number, { arrived: number; served: number; bytes: number }>();
   const stats: OriginStats = {
     get total() {
       return total;
@@ -509,7 +512,12 @@ export async function startDemoOrigin(opts: DemoOriginOptions): Promise<DemoOrig
     perSecond() {
       return [...seconds.entries()]
         .sort((a, b) => a[0] - b[0])
-        .map(([second, v]) => ({ second, served: v.served, bytes: v.bytes }));
+        .map(([second, v]) => ({ second, arrived: v.arrived, served: v.served, bytes: v.bytes }));
+    },
+    peakArrivalsRps() {
+      let peak = 0;
+      for (const v of seconds.values()) peak = Math.max(peak, v.arrived);
+      return peak;
     },
     peakRps() {
       let peak = 0;
@@ -525,19 +533,24 @@ export async function startDemoOrigin(opts: DemoOriginOptions): Promise<DemoOrig
     },
   };
 
-  function record(status: number, bytes: number): void {
-    if (status >= 500) return;
-    served++;
+  function slotNow(): { arrived: number; served: number; bytes: number } {
     const second = Math.floor(Date.now() / 1000);
     let slot = seconds.get(second);
     if (slot === undefined) {
-      slot = { served: 0, bytes: 0 };
+      slot = { arrived: 0, served: 0, bytes: 0 };
       seconds.set(second, slot);
       if (seconds.size > MAX_SECONDS_KEPT) {
         const oldest = seconds.keys().next().value;
         if (oldest !== undefined) seconds.delete(oldest);
       }
     }
+    return slot;
+  }
+
+  function record(status: number, bytes: number): void {
+    if (status >= 500) return;
+    served++;
+    const slot = slotNow();
     slot.served++;
     slot.bytes += bytes;
   }
@@ -708,6 +721,7 @@ export async function startDemoOrigin(opts: DemoOriginOptions): Promise<DemoOrig
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
     total++;
+    slotNow().arrived++;
     const job: Job = { req, res, body: undefined, timer: undefined, state: 'queued' };
     if (req.method !== 'POST' && req.method !== 'PUT') {
       req.resume();
