@@ -57,14 +57,13 @@ async function crowdAgainst (reef: boolean): Promise<Row> {
       if (site.node.state === 'normal') stopMs = Date.now() - ended
     }
     const start = Math.min(...report.results.map(r => r.start))
-    const redirects = report.results.filter(r => r.redirects > 0).map(r => r.start)
     const helpers = report.results.filter(r => r.ok && r.servedBy === 'helper').map(r => r.end)
     return {
       name: reef ? `Reef, ${nodes} nodes` : 'origin alone',
       report,
       originPeak: site.origin.stats.peakRps(),
       originArrivalsPeak: site.origin.stats.peakArrivalsRps(),
-      firstRedirectMs: redirects.length > 0 ? Math.min(...redirects) - start : undefined,
+      firstRedirectMs: site.node?.monitor.firstShedAt !== undefined ? site.node.monitor.firstShedAt - start : undefined,
       firstHelperMs: helpers.length > 0 ? Math.min(...helpers) - start : undefined,
       stopMs
     }

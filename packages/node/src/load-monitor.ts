@@ -20,7 +20,13 @@ export class LoadMonitor {
     if (sheddable) this.sheddable.add()
   }
 
-  shedOne (): void { this.shed.add(); this.totals.shed++ }
+  /** Epoch ms of the first redirect to a helper (for time-to-relief measurements). */
+  firstShedAt: number | undefined
+
+  shedOne (): void {
+    this.shed.add(); this.totals.shed++
+    this.firstShedAt ??= Date.now()
+  }
   originStart (): void { this.originStarted.add(); this.totals.origin++ }
   refusedOne (): void { this.refused.add(); this.totals.refused++ }
 

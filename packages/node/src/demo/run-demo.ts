@@ -70,7 +70,7 @@ const stoppedAfter = Date.now() - crowdEnded
 clearInterval(ticker)
 await dispatcher.close()
 
-const firstRedirect = report.results.filter(r => r.redirects > 0).reduce((m, r) => Math.min(m, r.start), Infinity)
+const firstRedirect = alpha.node.monitor.firstShedAt ?? Infinity
 const firstHelper = report.results.filter(r => r.ok && r.servedBy === 'helper').reduce((m, r) => Math.min(m, r.end), Infinity)
 const crowdStart = report.results.reduce((m, r) => Math.min(m, r.start), Infinity)
 const helpers = new Set(report.results.filter(r => r.servedBy === 'helper').map(r => new URL(r.finalUrl).host))
