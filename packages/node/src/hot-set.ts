@@ -40,10 +40,12 @@ export class HotSet {
   }
 
   /** Record what the origin said about a path. */
-  learn (path: string, shareable: boolean): void {
+  learn (path: string, shareable: boolean, now = Date.now()): void {
     const info = this.#paths.get(path)
-    if (info !== undefined) info.shareable = shareable
-    else if (shareable) this.#paths.set(path, { score: 0, stamp: Date.now(), shareable })
+    if (info !== undefined) { info.shareable = shareable; return }
+    if (!shareable) return
+    if (this.#paths.size >= this.#maxPaths) this.#evictColdest(now)
+    this.#paths.set(path, { score: 0, stamp: now, shareable })
   }
 
   isShareable (path: string): boolean {

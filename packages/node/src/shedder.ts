@@ -18,7 +18,7 @@ export interface Helper {
 function unitHash (peer: string, path: string): number {
   const d = createHash('sha1').update(peer).update('\n').update(path).digest()
   // 52 random bits → (0, 1)
-  const hi = d.readUInt32BE(0) >>> 6
+  const hi = d.readUInt32BE(0) >>> 12
   const lo = d.readUInt32BE(4)
   return (hi * 4294967296 + lo + 1) / (2 ** 52 + 2)
 }

@@ -12,7 +12,7 @@ import { EncodingError, OversizeError } from './errors.ts'
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder('utf-8', { fatal: true })
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 function serialise (value: unknown, depth: number, out: string[]): void {
   if (depth > 32) throw new EncodingError('value nested deeper than 32 levels')

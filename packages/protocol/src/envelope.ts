@@ -97,7 +97,7 @@ export async function verifyRecord<T extends RecordType = RecordType> (bytes: Ui
   const env = Envelope.safeParse(raw)
   if (!env.success) throw new SchemaError(`record envelope is invalid: ${describe(env.error)}`)
   const { payload, sig } = env.data
-  if (!(payload.type in RECORD_BODIES)) throw new UnknownTypeError(`unknown record type "${payload.type}"`)
+  if (!Object.hasOwn(RECORD_BODIES, payload.type)) throw new UnknownTypeError(`unknown record type "${payload.type}"`)
   const type = payload.type as RecordType
   if (opts.expectType !== undefined && type !== opts.expectType) {
     throw new WrongDomainError(`expected a ${opts.expectType} record, got ${type}`)
@@ -112,7 +112,10 @@ export async function verifyRecord<T extends RecordType = RecordType> (bytes: Ui
   } catch {
     throw new SchemaError('author is not the peer id of an Ed25519 key')
   }
-  const ok = await publicKey.verify(signedBytes(type, payload), Buffer.from(sig, 'base64url'))
+  const sigBytes = Buffer.from(sig, 'base64url')
+  // base64url's last character carries spare bits: accept one spelling only, so evidence bytes are unique.
+  if (sigBytes.byteLength !== 64 || sigBytes.toString('base64url') !== sig) throw new SchemaError('signature is not canonical base64url of 64 bytes')
+  const ok = await publicKey.verify(signedBytes(type, payload), sigBytes)
   if (!ok) throw new BadSignatureError(`signature of ${type} record by ${payload.author} does not verify`)
 
   const body = RECORD_BODIES[type].safeParse(payload.body)

@@ -1,0 +1,83 @@
+/**
+ * Shared test fixtures for the protocol tests: keys, one valid body per record type, and a raw
+ * signer that can sign any payload under any domain (to build records signRecord refuses to).
+ */
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
+import { canonicalBytes, signingDomain } from '../src/index.ts'
+import type { RecordBody, RecordType } from '../src/index.ts'
+
+export interface TestKey {
+  key: PrivateKey
+  id: string
+}
+
+export async function newKey (): Promise<TestKey> {
+  const key = await generateKeyPair('Ed25519')
+  return { key, id: peerIdFromPrivateKey(key).toString() }
+}
+
+export const SHA = 'ab'.repeat(32)
+
+/** One valid body for every record type; `other` is a peer id named inside the body. */
+export function validBodies (other: string): { [T in RecordType]: RecordBody<T> } {
+  return {
+    'load-report': {
+      site: 'alpha',
+      siteUrl: 'http://alpha.example:8080',
+      mirrorUrl: 'http://mirror-a.localhost:9101',
+      state: 'struck',
+      capacityRps: 50,
+      demandRps: 400,
+      originRps: 48,
+      spareRps: 0,
+      helping: [{ site: 'beta', rps: 20 }]
+    },
+    'help-request': {
+      session: 'sess-0001',
+      site: 'alpha',
+      siteUrl: 'https://alpha.example',
+      neededRps: 350,
+      manifest: [
+        { path: '/index.html', size: 1234, type: 'text/html', sha256: SHA },
+        { path: '/img/logo.png?v=2', size: 0, type: 'image/png', sha256: 'cd'.repeat(32) }
+      ]
+    },
+    'help-offer': { session: 'sess-0001', to: other, offeredRps: 100, mirrorUrl: 'http://mirror-b.localhost:9102/' },
+    'help-accept': { session: 'sess-0001', helpers: [{ peer: other, weightRps: 100, mirrorUrl: 'http://mirror-b.localhost:9102' }] },
+    'help-release': { session: 'sess-0001', reason: 'crowd-over' }
+  }
+}
+
+const encoder = new TextEncoder()
+
+/** utf8(domain) || 0x00 || canonical(payload), as envelope.ts signs it. */
+export function signedBytesFor (domainType: string, payload: unknown): Uint8Array {
+  const domain = encoder.encode(signingDomain(domainType))
+  const body = canonicalBytes(payload)
+  const out = new Uint8Array(domain.length + 1 + body.length)
+  out.set(domain, 0)
+  out[domain.length] = 0
+  out.set(body, domain.length + 1)
+  return out
+}
+
+export interface RawPayload {
+  type: string
+  v: number
+  author: string
+  seq: number
+  ts: number
+  body: unknown
+}
+
+/** Sign any payload, under the domain of `domainType` (default: the payload's own type). */
+export async function signRaw (key: PrivateKey, payload: RawPayload, domainType: string = payload.type): Promise<Uint8Array> {
+  const sig = await key.sign(signedBytesFor(domainType, payload))
+  return canonicalBytes({ payload, sig: Buffer.from(sig).toString('base64url') })
+}
+
+export function decodeRecord (bytes: Uint8Array): { payload: RawPayload, sig: string } {
+  return JSON.parse(new TextDecoder().decode(bytes)) as { payload: RawPayload, sig: string }
+}
