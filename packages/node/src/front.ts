@@ -57,7 +57,7 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
   function redirect (reply: FastifyReply, url: string): boolean {
     const helper = shedder.pick(url)
     if (helper === undefined) return false
-    monitor.shedOne()
+    monitor.shedOne(cache.peek(opts.site, url)?.body.byteLength ?? 0)
     void reply.code(307).header('location', helper.siteBase + url).header('cache-control', 'no-store').send()
     return true
   }
@@ -146,6 +146,7 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     const counter = new Transform({
       transform (chunk: Buffer, _enc, cb) {
         bytes += chunk.byteLength
+        gate.consumeBytes(chunk.byteLength)
         if (chunks !== undefined) {
           size += chunk.byteLength
           if (size > cache.maxObjectBytes) chunks = undefined

@@ -8,6 +8,8 @@ export class LoadMonitor {
   readonly arrivals = new RateWindow()
   readonly sheddable = new RateWindow()
   readonly shed = new RateWindow()
+  /** Bytes of the objects redirected to helpers (what the origin would otherwise have sent). */
+  readonly shedBytes = new RateWindow()
   readonly originStarted = new RateWindow()
   readonly refused = new RateWindow()
   readonly bytesOut = new RateWindow()
@@ -23,8 +25,9 @@ export class LoadMonitor {
   /** Epoch ms of the first redirect to a helper (for time-to-relief measurements). */
   firstShedAt: number | undefined
 
-  shedOne (): void {
+  shedOne (bytes: number): void {
     this.shed.add(); this.totals.shed++
+    this.shedBytes.add(bytes)
     this.firstShedAt ??= Date.now()
   }
   originStart (): void { this.originStarted.add(); this.totals.origin++ }

@@ -79,6 +79,7 @@ export class OriginClient {
       const chunks: Buffer[] = []
       for await (const chunk of res.body) {
         bytes += (chunk as Buffer).byteLength
+        this.#gate.consumeBytes((chunk as Buffer).byteLength)
         if (bytes > this.#cache.maxObjectBytes) { res.body.destroy(); throw new FetchRefusedError(413, `object ${path} is larger than the cache's object limit`) }
         chunks.push(chunk as Buffer)
       }

@@ -1,7 +1,10 @@
 /**
  * Admission to the origin: never more than `maxConcurrent` requests in flight and never more
  * than `capacityRps` started per second (a token bucket whose burst is a small share of a
- * second, so that no calendar second sees more than ~(1 + burstShare) × capacity). Requests
+ * second, so that no calendar second sees more than ~(1 + burstShare) × capacity). With
+ * `bytesPerSec`, a second bucket meters response bytes: sizes are known only once bodies flow,
+ * so bytes are charged as they pass (`consumeBytes`) and the bucket may go into debt; nothing
+ * new starts until the debt is repaid. Requests
  * that cannot start wait in a bounded FIFO queue; a waiter can be diverted (to a helper) or
  * time out, and is then answered without ever reaching the origin.
  */
@@ -18,6 +21,7 @@ export interface OriginGateOptions {
   maxConcurrent: number
   queueLimit: number
   burstShare?: number
+  bytesPerSec?: number | undefined
   now?: () => number
 }
 
@@ -28,6 +32,9 @@ export class OriginGate<T = unknown> {
   readonly #queueLimit: number
   readonly #now: () => number
   #tokens: number
+  readonly #bytesPerSec: number
+  readonly #byteBurst: number
+  #byteTokens: number
   #last: number
   #inFlight = 0
   #queue: Array<Waiter<T>> = []
@@ -41,6 +48,9 @@ export class OriginGate<T = unknown> {
     this.#queueLimit = opts.queueLimit
     this.#now = opts.now ?? (() => performance.now())
     this.#tokens = this.#burst
+    this.#bytesPerSec = opts.bytesPerSec ?? 0
+    this.#byteBurst = this.#bytesPerSec * (opts.burstShare ?? 0.05)
+    this.#byteTokens = this.#byteBurst
     this.#last = this.#now()
   }
 
@@ -51,13 +61,25 @@ export class OriginGate<T = unknown> {
   #refill (): void {
     const now = this.#now()
     this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#last) * this.#rate / 1000)
+    if (this.#bytesPerSec > 0) this.#byteTokens = Math.min(this.#byteBurst, this.#byteTokens + (now - this.#last) * this.#bytesPerSec / 1000)
     this.#last = now
+  }
+
+  #open (): boolean {
+    return this.#inFlight < this.#maxConcurrent && this.#tokens >= 1 && this.#byteTokens >= 0
+  }
+
+  /** Charge response bytes that came from the origin against its bytes/s capacity. */
+  consumeBytes (n: number): void {
+    if (this.#bytesPerSec <= 0) return
+    this.#refill()
+    this.#byteTokens -= n
   }
 
   /** Whether a request arriving now would start at once. */
   canAdmitNow (): boolean {
     this.#refill()
-    return this.#queue.length === 0 && this.#inFlight < this.#maxConcurrent && this.#tokens >= 1
+    return this.#queue.length === 0 && this.#open()
   }
 
   #take (): void {
@@ -105,7 +127,7 @@ export class OriginGate<T = unknown> {
 
   #drain (): void {
     this.#refill()
-    while (this.#queue.length > 0 && this.#inFlight < this.#maxConcurrent && this.#tokens >= 1) {
+    while (this.#queue.length > 0 && this.#open()) {
       const w = this.#queue.shift()!
       clearTimeout(w.timer)
       this.#take()
@@ -114,11 +136,13 @@ export class OriginGate<T = unknown> {
     this.#schedule()
   }
 
-  /** When waiters are blocked only by the token bucket, wake up when the next token is due. */
+  /** When waiters are blocked only by the token buckets, wake up when the next token is due. */
   #schedule (): void {
     if (this.#wakeTimer !== undefined || this.#queue.length === 0) return
     if (this.#inFlight >= this.#maxConcurrent) return // release() will drain
-    const waitMs = Math.max(1, Math.ceil((1 - this.#tokens) * 1000 / this.#rate))
+    const requestWait = (1 - this.#tokens) * 1000 / this.#rate
+    const byteWait = this.#bytesPerSec > 0 ? -this.#byteTokens * 1000 / this.#bytesPerSec : 0
+    const waitMs = Math.max(1, Math.ceil(Math.max(requestWait, byteWait)))
     this.#wakeTimer = setTimeout(() => { this.#wakeTimer = undefined; this.#drain() }, waitMs)
   }
 

@@ -71,7 +71,7 @@ export class ReefNode {
     this.libp2p = libp2p
     this.log = log.child({ peer: libp2p.peerId.toString().slice(-8) })
     this.cache = new ContentCache(config.cache.maxBytes, config.cache.maxObjectBytes)
-    this.gate = new OriginGate({ capacityRps: config.origin.capacityRps, maxConcurrent: config.origin.maxConcurrent, queueLimit: config.front.queueLimit })
+    this.gate = new OriginGate({ capacityRps: config.origin.capacityRps, maxConcurrent: config.origin.maxConcurrent, queueLimit: config.front.queueLimit, bytesPerSec: config.origin.bytesPerSec })
     this.detector = new CrowdDetector({ capacityRps: config.origin.capacityRps, ...config.crowd })
     this.peers = new PeerTable(config.gossip.peerExpiryMs)
     this.origin = new OriginClient({ url: config.origin.url, site: config.site.label, maxConcurrent: config.origin.maxConcurrent, timeoutMs: config.origin.timeoutMs },
@@ -178,8 +178,19 @@ export class ReefNode {
     return typeof a === 'object' && a !== null && a !== undefined ? `http://${this.config.admin?.listen.host ?? '127.0.0.1'}:${a.port}` : undefined
   }
 
-  /** The demand on this site, requests/s: what reached the front and was not shed, plus what its helpers serve for it. */
+  /**
+   * The demand on this site in requests/s: what reached the front and was not shed, plus what
+   * its helpers serve for it. With a bytes/s capacity, byte demand (origin bytes plus the bytes
+   * of shed objects) counts too, scaled to the same share of capacity.
+   */
   demandRps (): number {
+    const m = this.monitor
+    const c = this.config.origin
+    const bytesDemand = c.bytesPerSec === undefined ? 0 : (m.bytesOut.rate(1_000) + m.shedBytes.rate(1_000)) / c.bytesPerSec * c.capacityRps
+    return Math.max(bytesDemand, this.#requestDemand())
+  }
+
+  #requestDemand (): number {
     const m = this.monitor
     const arrivals = m.arrivals.rate(500)
     if (!this.shedder.active) return arrivals

@@ -47,14 +47,15 @@ const window: RequestResult[] = []
 let okTotal = 0
 let total = 0
 const started = Date.now()
-say('   t  state       helpers  demand  origin  shed  | served: origin helper failed | success')
+say('   t  state       helpers            demand  origin  shed | served: origin helper failed | success')
 const ticker = setInterval(() => {
-  const st = alpha.node!.status() as { state: string, demandRps: number, originRps: number, shedRps: number, session: { helpers: unknown[] } | null }
+  const st = alpha.node!.status() as { state: string, demandRps: number, originRps: number, shedRps: number, session: { helpers: Array<{ peer: string }> } | null, peers: Array<{ peer: string, site: string }> }
+  const helperSites = (st.session?.helpers ?? []).map(h => st.peers.find(p => p.peer === h.peer)?.site ?? h.peer.slice(-6)).join(',') || '-'
   const batch = window.splice(0)
   const o = batch.filter(r => r.ok && r.servedBy === 'origin').length
   const h = batch.filter(r => r.ok && r.servedBy === 'helper').length
   const f = batch.filter(r => !r.ok).length
-  say(`${String(Math.round((Date.now() - started) / 1000)).padStart(4)}  ${st.state.padEnd(10)}  ${String(st.session?.helpers.length ?? 0).padStart(7)}  ${String(st.demandRps).padStart(6)}  ${String(st.originRps).padStart(6)}  ${String(st.shedRps).padStart(4)}  |        ${String(o).padStart(6)} ${String(h).padStart(6)} ${String(f).padStart(6)} | ${total === 0 ? '   -' : (100 * okTotal / total).toFixed(2)}%`)
+  say(`${String(Math.round((Date.now() - started) / 1000)).padStart(4)}  ${st.state.padEnd(10)}  ${helperSites.padEnd(17)}  ${String(st.demandRps).padStart(6)}  ${String(st.originRps).padStart(6)}  ${String(st.shedRps).padStart(4)} |        ${String(o).padStart(6)} ${String(h).padStart(6)} ${String(f).padStart(6)} | ${total === 0 ? '   -' : (100 * okTotal / total).toFixed(2)}%`)
 }, 1000)
 
 const dispatcher = loopbackDispatcher()

@@ -221,3 +221,32 @@ describe('OriginGate rate', () => {
     assert.equal(gate.queued, 0)
   })
 })
+
+describe('OriginGate bytes/s capacity', () => {
+  test('response bytes charged past the bytes/s capacity hold back new requests until repaid', async () => {
+    const c = clock()
+    const gate = new OriginGate<string>({ capacityRps: 1_000, maxConcurrent: 10, queueLimit: 10, bytesPerSec: 1_000, now: c.now })
+    try {
+      assert.equal(await gate.acquire('a', 0), 'admitted')
+      gate.consumeBytes(5_000) // a 5 kB answer on a 1 kB/s origin: 5 s of debt (less the small burst)
+      gate.release()
+      assert.equal(gate.canAdmitNow(), false)
+      c.advance(4_000)
+      assert.equal(gate.canAdmitNow(), false, 'admitted before the byte debt was repaid')
+      c.advance(1_000)
+      assert.equal(gate.canAdmitNow(), true)
+    } finally { gate.close() }
+  })
+
+  test('without bytesPerSec, bytes are not metered', async () => {
+    const c = clock()
+    const gate = new OriginGate<string>({ capacityRps: 1_000, maxConcurrent: 10, queueLimit: 10, now: c.now })
+    try {
+      assert.equal(await gate.acquire('a', 0), 'admitted')
+      gate.consumeBytes(1e12)
+      gate.release()
+      c.advance(10)
+      assert.equal(gate.canAdmitNow(), true)
+    } finally { gate.close() }
+  })
+})

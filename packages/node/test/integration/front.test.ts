@@ -1,0 +1,156 @@
+/**
+ * The front against a real demo origin: what it forwards unchanged, what it may shed, what it
+ * must never shed, and how it refuses when the origin is full. Routes are exercised with
+ * fastify's inject; the origin is a real HTTP server on 127.0.0.1.
+ */
+import assert from 'node:assert/strict'
+import { after, before, beforeEach, describe, it } from 'node:test'
+import { pino } from 'pino'
+import { ContentCache, sha256Hex } from '../../src/content-cache.ts'
+import { startDemoOrigin } from '../../src/demo/origin-site.ts'
+import type { DemoOrigin } from '../../src/demo/origin-site.ts'
+import { buildFront } from '../../src/front.ts'
+import { HotSet } from '../../src/hot-set.ts'
+import { LoadMonitor } from '../../src/load-monitor.ts'
+import { OriginClient } from '../../src/origin-client.ts'
+import { OriginGate } from '../../src/origin-gate.ts'
+import { Shedder } from '../../src/shedder.ts'
+
+const log = pino({ level: 'silent' })
+const HELPER = { peer: '12D3KooWHelperPeer', weightRps: 100, mirrorUrl: 'http://mirror-b.localhost:9102', siteBase: 'http://alpha.mirror-b.localhost:9102' }
+
+function makeFront (origin: DemoOrigin, gateOpts: { capacityRps?: number, maxConcurrent?: number, queueLimit?: number } = {}, queueTimeoutMs = 1_000) {
+  const monitor = new LoadMonitor()
+  const cache = new ContentCache(64 * 1024 * 1024, 8 * 1024 * 1024)
+  const hotSet = new HotSet()
+  const shedder = new Shedder()
+  const gate = new OriginGate<string | null>({ capacityRps: gateOpts.capacityRps ?? 10_000, maxConcurrent: gateOpts.maxConcurrent ?? 16, queueLimit: gateOpts.queueLimit ?? 100 })
+  const originClient = new OriginClient({ url: origin.url, site: 'alpha', maxConcurrent: 16, timeoutMs: 5_000 }, gate, cache, hotSet, monitor, log)
+  const app = buildFront({ site: 'alpha', queueTimeoutMs, retryAfterS: 7, maxBodyBytes: 1024 * 1024, originTimeoutMs: 5_000 },
+    { gate, origin: originClient, cache, hotSet, shedder, monitor, log })
+  return { app, monitor, cache, hotSet, shedder, gate, originClient }
+}
+
+describe('front', () => {
+  let origin: DemoOrigin
+  let f: ReturnType<typeof makeFront>
+  before(async () => { origin = await startDemoOrigin({ workers: 8, capacityRps: 2_000 }) })
+  after(async () => { await origin.close() })
+  beforeEach(async () => {
+    if (f !== undefined) { f.gate.close(); await f.app.close(); await f.originClient.close() }
+    f = makeFront(origin)
+  })
+  after(async () => { f.gate.close(); await f.app.close(); await f.originClient.close() })
+
+  it('forwards a GET and streams status, headers and body back unchanged; keeps a copy of a shareable body', async () => {
+    const file = origin.files.get('/css/site.css')!
+    const res = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    assert.equal(res.statusCode, 200)
+    assert.deepEqual(res.rawPayload, file.body)
+    assert.equal(res.headers['content-type'], file.type)
+    assert.equal(res.headers['cache-control'], file.cacheControl)
+    assert.equal(res.headers['content-length'], String(file.body.byteLength))
+    assert.ok(res.headers.etag !== undefined)
+    const kept = f.cache.peek('alpha', '/css/site.css')
+    assert.ok(kept !== undefined, 'shareable body not kept')
+    assert.equal(kept.sha256, sha256Hex(file.body))
+    assert.equal(f.hotSet.isShareable('/css/site.css'), true)
+  })
+
+  it('passes 404 and conditional 304 through', async () => {
+    const missing = await f.app.inject({ method: 'GET', url: '/no/such/page.html' })
+    assert.equal(missing.statusCode, 404)
+    const first = await f.app.inject({ method: 'GET', url: '/js/app.js' })
+    const again = await f.app.inject({ method: 'GET', url: '/js/app.js', headers: { 'if-none-match': String(first.headers.etag) } })
+    assert.equal(again.statusCode, 304)
+  })
+
+  it('forwards a POST body to the origin and its answer back', async () => {
+    const body = Buffer.from('hello reef '.repeat(100))
+    const res = await f.app.inject({ method: 'POST', url: '/api/echo', payload: body, headers: { 'content-type': 'application/octet-stream' } })
+    assert.equal(res.statusCode, 200)
+    assert.deepEqual(res.rawPayload, body)
+  })
+
+  it('while shedding, redirects a shareable GET of a known path to its helper with a 307', async () => {
+    await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    f.shedder.setHelpers([HELPER])
+    f.shedder.share = 1
+    const res = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    assert.equal(res.statusCode, 307)
+    assert.equal(res.headers.location, 'http://alpha.mirror-b.localhost:9102/css/site.css')
+    assert.equal(res.headers['cache-control'], 'no-store')
+    const head = await f.app.inject({ method: 'HEAD', url: '/css/site.css' })
+    assert.equal(head.statusCode, 307)
+    assert.equal(f.monitor.totals.shed, 2)
+  })
+
+  it('never sheds a path the origin has not yet answered shareably', async () => {
+    f.shedder.setHelpers([HELPER])
+    f.shedder.share = 1
+    const res = await f.app.inject({ method: 'GET', url: '/js/app.js' })
+    assert.equal(res.statusCode, 200)
+  })
+
+  it('never sheds requests with cookies, credentials, ranges, other methods, or unsafe paths', async () => {
+    await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    f.shedder.setHelpers([HELPER])
+    f.shedder.share = 1
+    for (const headers of [{ cookie: 'session=1' }, { authorization: 'Bearer x' }, { range: 'bytes=0-10' }]) {
+      const res = await f.app.inject({ method: 'GET', url: '/css/site.css', headers })
+      assert.notEqual(res.statusCode, 307, `redirected with ${Object.keys(headers)[0]}`)
+    }
+    const post = await f.app.inject({ method: 'POST', url: '/api/echo', payload: 'x', headers: { 'content-type': 'text/plain' } })
+    assert.equal(post.statusCode, 200)
+    const weird = await f.app.inject({ method: 'GET', url: '//evil.example/css/site.css' })
+    assert.notEqual(weird.statusCode, 307)
+  })
+
+  it('never sheds or keeps a private response (Set-Cookie, Cache-Control: private)', async () => {
+    for (const path of ['/account', '/private/report.html']) {
+      const first = await f.app.inject({ method: 'GET', url: path })
+      assert.equal(first.statusCode, 200)
+      assert.equal(f.hotSet.isShareable(path), false)
+      assert.equal(f.cache.peek('alpha', path), undefined)
+    }
+    f.shedder.setHelpers([HELPER])
+    f.shedder.share = 1
+    for (const path of ['/account', '/private/report.html']) {
+      const again = await f.app.inject({ method: 'GET', url: path })
+      assert.equal(again.statusCode, 200, `${path} was not served by the origin`)
+    }
+    const account = await f.app.inject({ method: 'GET', url: '/account' })
+    assert.ok(account.headers['set-cookie'] !== undefined, 'Set-Cookie lost on the way through')
+  })
+
+  it('answers 503 with Retry-After when the origin is full and nothing can be shed', async () => {
+    f.gate.close(); await f.app.close(); await f.originClient.close()
+    f = makeFront(origin, { capacityRps: 1_000, maxConcurrent: 1, queueLimit: 0 })
+    assert.equal(await f.gate.acquire(null, 0), 'admitted') // the origin's only slot is busy
+    const refused = await f.app.inject({ method: 'GET', url: '/' })
+    assert.equal(refused.statusCode, 503)
+    assert.equal(refused.headers['retry-after'], '7')
+    assert.equal(f.monitor.totals.refused, 1)
+    assert.equal(f.monitor.totals.origin, 0, 'the refused request reached the origin')
+    f.gate.release()
+    const later = await f.app.inject({ method: 'GET', url: '/' })
+    assert.equal(later.statusCode, 200)
+  })
+
+  it('diverts a request waiting for the origin to a helper once shedding starts', async () => {
+    f.gate.close(); await f.app.close(); await f.originClient.close()
+    f = makeFront(origin, { capacityRps: 1_000, maxConcurrent: 1, queueLimit: 10 }, 5_000)
+    await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    // Hold the only origin slot, so the next request must wait in the queue.
+    assert.equal(await f.gate.acquire(null, 0), 'admitted')
+    const waiting = f.app.inject({ method: 'GET', url: '/css/site.css' })
+    const deadline = Date.now() + 5_000
+    while (f.gate.queued === 0 && Date.now() < deadline) await new Promise(resolve => setImmediate(resolve))
+    assert.equal(f.gate.queued, 1)
+    f.shedder.setHelpers([HELPER])
+    assert.equal(f.gate.divert(tag => tag !== null && f.hotSet.isShareable(tag)), 1)
+    const res = await waiting
+    assert.equal(res.statusCode, 307)
+    f.gate.release()
+  })
+})
