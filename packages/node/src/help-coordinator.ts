@@ -21,7 +21,7 @@ import type { CrowdState, HelpAccept, HelpOffer, HelpRelease, HelpRequest, Manif
 import type { Logger } from 'pino'
 import type { ContentCache } from './content-cache.ts'
 import type { PeerTable } from './peer-table.ts'
-import type { RecordBus } from './record-bus.ts'
+import type { RecordChannel } from './record-bus.ts'
 import { siteBaseOnMirror } from './shedder.ts'
 import type { Helper, Shedder } from './shedder.ts'
 
@@ -35,10 +35,12 @@ export interface HelpCoordinatorOptions {
   requestIntervalMs?: number
   acceptHeadroom?: number
   prefetchConcurrency?: number
+  /** A helped site whose node has sent no load report for this long is released. */
+  silentBeneficiaryMs?: number
 }
 
 export interface HelpCoordinatorDeps {
-  bus: RecordBus
+  bus: RecordChannel
   peers: PeerTable
   shedder: Shedder
   cache: ContentCache
@@ -92,7 +94,7 @@ export class HelpCoordinator {
   #acceptTimer: NodeJS.Timeout | undefined
 
   constructor (opts: HelpCoordinatorOptions, deps: HelpCoordinatorDeps) {
-    this.#opts = { requestIntervalMs: 2_000, acceptHeadroom: 1.25, prefetchConcurrency: 4, ...opts }
+    this.#opts = { requestIntervalMs: 2_000, acceptHeadroom: 1.25, prefetchConcurrency: 4, silentBeneficiaryMs: 10_000, ...opts }
     this.#deps = deps
     this.#topic = helpTopic(opts.consortium)
   }
@@ -151,8 +153,9 @@ export class HelpCoordinator {
       await this.#deps.bus.publish(this.#topic, 'help-release', { session, reason: 'crowd-over' } satisfies HelpRelease)
       return
     }
+    this.#expireHelping(now)
     const own = this.#own
-    if (own === undefined) { this.#expireHelping(now); return }
+    if (own === undefined) return
     own.neededRps = Math.max(own.neededRps, neededRps)
     this.#dropGoneHelpers(now)
     if (state === 'struck' && now - own.lastRequestAt >= this.#opts.requestIntervalMs) {
@@ -170,7 +173,7 @@ export class HelpCoordinator {
     for (const peer of own.accepted.keys()) {
       const entry = this.#deps.peers.get(peer, now)
       if (entry === undefined || entry.report.state === 'struck') {
-        own.accepted.delete(peer)
+        // Forget its offer; #accept then publishes the new helper set and updates the shedder.
         own.offers.delete(peer)
         this.#event({ kind: 'helper-dropped', session: own.session, peer })
         changed = true
@@ -179,8 +182,17 @@ export class HelpCoordinator {
     if (changed) this.#scheduleAccept()
   }
 
+  /** Forget sessions past their grace period; release those whose beneficiary went silent. */
   #expireHelping (now: number): void {
-    for (const site of this.#helping.keys()) this.sessionForSite(site, now)
+    for (const [site, s] of this.#helping) {
+      if (s.releasedAt === undefined && now - s.offeredAt > this.#opts.silentBeneficiaryMs && this.#deps.peers.get(s.beneficiary, now) === undefined) {
+        s.accepted = false
+        s.releasedAt = now
+        this.#event({ kind: 'released', session: s.session, peer: s.beneficiary, site })
+        this.#deps.log.info({ site }, 'beneficiary went silent: session released')
+      }
+      this.sessionForSite(site, now)
+    }
   }
 
   #onRecord (r: VerifiedRecord): void {
@@ -201,6 +213,13 @@ export class HelpCoordinator {
     if (existing !== undefined && existing.session === req.session && existing.beneficiary === author) {
       existing.manifest = new Map(req.manifest.map(e => [e.path, e]))
       if (existing.accepted) this.#prefetch(existing)
+      // The crowd grew past what we offered: offer more while we have room.
+      const spare = this.#deps.spareRps()
+      if (existing.releasedAt === undefined && req.neededRps > existing.offeredRps && spare > 0) {
+        existing.offeredRps = Math.min(existing.offeredRps + spare, req.neededRps)
+        const offer: HelpOffer = { session: req.session, to: author, offeredRps: existing.offeredRps, mirrorUrl: this.#opts.mirrorUrl }
+        void this.#deps.bus.publish(this.#topic, 'help-offer', offer)
+      }
       return
     }
     if (existing !== undefined && existing.beneficiary !== author) {
@@ -292,7 +311,7 @@ export class HelpCoordinator {
       chosen.set(o.peer, { peer: o.peer, weightRps: offer.offeredRps, siteBase: siteBaseOnMirror(offer.mirrorUrl, this.#opts.site), mirrorUrl: offer.mirrorUrl })
       total += offer.offeredRps
     }
-    const same = chosen.size === own.accepted.size && [...chosen.keys()].every(p => own.accepted.has(p))
+    const same = chosen.size === own.accepted.size && [...chosen.values()].every(h => own.accepted.get(h.peer)?.weightRps === h.weightRps)
     if (same) return
     own.accepted = chosen
     for (const peer of chosen.keys()) this.#event({ kind: 'accept', session: own.session, peer })

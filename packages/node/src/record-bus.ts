@@ -13,7 +13,13 @@ import type { Logger } from 'pino'
 
 export type RecordListener = (record: VerifiedRecord) => void
 
-export class RecordBus {
+/** What services need of the bus: publish a body as a signed record, hear verified records. */
+export interface RecordChannel {
+  publish<T extends RecordType> (topic: string, type: T, body: RecordBody<T>): Promise<void>
+  onRecord (fn: RecordListener): () => void
+}
+
+export class RecordBus implements RecordChannel {
   readonly #pubsub: GossipSub
   readonly #key: PrivateKey
   readonly #selfId: string

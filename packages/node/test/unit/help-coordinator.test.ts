@@ -1,0 +1,136 @@
+/**
+ * The help session between coordinators wired through an in-process record channel (stub
+ * components: records are delivered as if verified, in publish order). Covers what the system
+ * test cannot force: offers that grow with the crowd, helpers that go silent or get struck,
+ * silent beneficiaries, and a site label claimed by two peers.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { pino } from 'pino'
+import type { LoadReport, RecordBody, RecordType, VerifiedRecord } from '@reef/protocol'
+import { ContentCache } from '../../src/content-cache.ts'
+import { HelpCoordinator } from '../../src/help-coordinator.ts'
+import { PeerTable } from '../../src/peer-table.ts'
+import type { RecordChannel, RecordListener } from '../../src/record-bus.ts'
+import { Shedder } from '../../src/shedder.ts'
+
+const log = pino({ level: 'silent' })
+
+class Net {
+  readonly members = new Map<string, Set<RecordListener>>()
+  readonly sent: VerifiedRecord[] = []
+  #seq = 0
+  channel (author: string): RecordChannel {
+    const listeners = new Set<RecordListener>()
+    this.members.set(author, listeners)
+    return {
+      publish: async <T extends RecordType>(_topic: string, type: T, body: RecordBody<T>) => {
+        const record = { type, v: 1, author, seq: ++this.#seq, ts: Date.now(), body, bytes: new Uint8Array() } as VerifiedRecord
+        this.sent.push(record)
+        for (const [peer, ls] of this.members) if (peer !== author) for (const fn of ls) fn(record)
+      },
+      onRecord: fn => { listeners.add(fn); return () => listeners.delete(fn) }
+    }
+  }
+}
+
+function report (site: string, state: LoadReport['state'] = 'normal'): LoadReport {
+  return { site, siteUrl: `http://${site}.example`, mirrorUrl: `http://mirror-${site}.example`, state, capacityRps: 50, demandRps: 0, originRps: 0, spareRps: 100, helping: [] }
+}
+
+interface Member { id: string, site: string, help: HelpCoordinator, shedder: Shedder, peers: PeerTable, spare: { rps: number } }
+
+function member (net: Net, id: string, site: string, spareRps = 100): Member {
+  const shedder = new Shedder()
+  const peers = new PeerTable(5_000)
+  const spare = { rps: spareRps }
+  const help = new HelpCoordinator(
+    { consortium: 'test', selfId: id, site, siteUrl: `http://${site}.example`, mirrorUrl: `http://mirror-${site}.example`, releaseGraceMs: 1_000 },
+    { bus: net.channel(id), peers, shedder, cache: new ContentCache(1 << 20, 1 << 20), log, manifest: () => [], spareRps: () => spare.rps, prefetch: async () => {} })
+  help.start()
+  return { id, site, help, shedder, peers, spare }
+}
+
+async function until (cond: () => boolean, what: string, timeoutMs = 2_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+}
+
+function knowEachOther (ms: Member[], now = Date.now()): void {
+  for (const a of ms) for (const b of ms) if (a !== b) a.peers.update(b.id, report(b.site), now)
+}
+
+describe('help coordinator', () => {
+  it('a struck site asks, peers offer, it accepts and sheds to them; normal releases them', async () => {
+    const net = new Net()
+    const [a, b, c] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo'), member(net, 'C', 'charlie')]
+    knowEachOther([a, b, c])
+    await a.help.tick('struck', 60)
+    // Each offers 60; one does not cover 60 × 1.25, so both are taken.
+    await until(() => a.shedder.helpers.length === 2, 'both helpers accepted')
+    assert.deepEqual(a.shedder.helpers.map(h => h.siteBase).sort(), ['http://alpha.mirror-bravo.example', 'http://alpha.mirror-charlie.example'])
+    await until(() => b.help.sessionForSite('alpha')?.accepted === true && c.help.sessionForSite('alpha')?.accepted === true, 'helpers know they are accepted')
+    assert.ok(a.help.isAcceptedHelper(a.help.ownSession!.session, 'B'))
+    assert.equal(a.help.isAcceptedHelper('some-other-session', 'B'), false)
+    await a.help.tick('normal', 0)
+    assert.equal(a.shedder.active, false)
+    await until(() => b.help.sessionForSite('alpha')?.releasedAt !== undefined, 'helper released')
+    assert.ok(net.sent.some(r => r.type === 'help-release'))
+  })
+
+  it('helpers raise their offers when the crowd grows, and the weights follow', async () => {
+    const net = new Net()
+    const [a, b] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 500)]
+    knowEachOther([a, b])
+    await a.help.tick('struck', 40)
+    await until(() => a.shedder.helpers[0]?.weightRps === 40, 'first offer accepted')
+    await new Promise(resolve => setTimeout(resolve, 0))
+    // Two seconds later the request is re-published with a larger need.
+    await a.help.tick('struck', 300, Date.now() + 2_100)
+    await until(() => a.shedder.helpers[0]?.weightRps === 300, 'raised offer accepted')
+  })
+
+  it('drops a helper whose load reports stop or who is struck itself', async () => {
+    const net = new Net()
+    const [a, b, c] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 1_000), member(net, 'C', 'charlie', 1_000)]
+    knowEachOther([a, b, c])
+    await a.help.tick('struck', 1_000)
+    await until(() => a.shedder.helpers.length === 2, 'two helpers')
+    const later = Date.now() + 6_000
+    a.peers.update('C', report('charlie', 'struck'), later) // C got struck; B went silent
+    await a.help.tick('struck', 1_000, later)
+    await until(() => a.shedder.helpers.length === 0, 'both helpers dropped')
+  })
+
+  it('a helper releases a session whose beneficiary went silent', async () => {
+    const net = new Net()
+    const [a, b] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo')]
+    knowEachOther([a, b])
+    await a.help.tick('struck', 50)
+    await until(() => b.help.sessionForSite('alpha')?.accepted === true, 'accepted')
+    await b.help.tick('normal', 0, Date.now() + 11_000) // no report from A for 11 s
+    assert.notEqual(b.help.helpingSessions.find(s => s.site === 'alpha')?.releasedAt, undefined)
+  })
+
+  it('offers nothing while it has no spare capacity, and never for a label another peer holds', async () => {
+    const net = new Net()
+    const [a, b] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 0)]
+    const impostor = member(net, 'X', 'xray', 0)
+    knowEachOther([a, b, impostor])
+    await a.help.tick('struck', 50)
+    await new Promise(resolve => setTimeout(resolve, 100))
+    assert.equal(net.sent.filter(r => r.type === 'help-offer').length, 0)
+    b.spare.rps = 100
+    await a.help.tick('struck', 50, Date.now() + 2_100)
+    await until(() => b.help.sessionForSite('alpha') !== undefined, 'B offers once it has room')
+    // X, a different peer, now asks for help for the label "alpha" that A holds at B: refused.
+    const offersBefore = net.sent.filter(r => r.type === 'help-offer' && r.author === 'B').length
+    await net.channel('X').publish('t', 'help-request', { session: 'impostor-session', site: 'alpha', siteUrl: 'http://evil.example', neededRps: 50, manifest: [] })
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(b.help.sessionForSite('alpha')?.beneficiary, 'A')
+    assert.equal(net.sent.filter(r => r.type === 'help-offer' && r.author === 'B').length, offersBefore)
+  })
+})
