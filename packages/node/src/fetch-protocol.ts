@@ -89,6 +89,12 @@ export async function fetchFromPeer (libp2p: Libp2p, peer: string, session: stri
       body.set(chunk.subarray(), received)
       received += chunk.byteLength
     }
+    // The body must end where the head said: anything after it is a protocol violation.
+    const extra = await lp.read({ signal }).then(c => c.byteLength, (err: Error) => {
+      if (err.name === 'UnexpectedEOFError') return 0
+      throw err
+    })
+    if (extra > 0) throw new IntegrityError(`object ${path} is longer than announced`)
     const sha256 = sha256Hex(body)
     if (head.sha256 !== undefined && head.sha256 !== sha256) throw new IntegrityError(`object ${path} does not match its announced sha256`)
     if (expected !== undefined && expected.sha256 !== sha256) throw new IntegrityError(`object ${path} does not match the manifest's sha256`)

@@ -48,7 +48,7 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     void reply.headers(obj.headers).header('x-reef-mirror', opts.selfId).header('content-length', String(obj.body.byteLength))
     const inm = request.headers['if-none-match']
     const etag = obj.headers.etag
-    if (etag !== undefined && inm !== undefined && inm.split(',').some(t => t.trim() === etag)) {
+    if (etag !== undefined && inm !== undefined && etagMatches(inm, etag)) {
       void reply.code(304).send()
       return
     }
@@ -107,10 +107,18 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
 
   app.route({ method: ['GET', 'HEAD'], url: '/*', handler })
   app.route({ method: ['GET', 'HEAD'], url: '/', handler })
-  app.route({
-    method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
-    url: '/*',
-    handler: async (_req, reply) => { void reply.code(405).header('allow', 'GET, HEAD').send() }
-  })
+  // A mirror never reads request bodies: whatever the content type, other methods get 405.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_req, payload, done) => { payload.resume(); done(null) })
+  const notAllowed = async (_req: FastifyRequest, reply: FastifyReply): Promise<void> => { void reply.code(405).header('allow', 'GET, HEAD').send() }
+  app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'], url: '/*', handler: notAllowed })
+  app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'], url: '/', handler: notAllowed })
   return app
+}
+
+/** If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/ prefixes are ignored; * matches any. */
+export function etagMatches (ifNoneMatch: string, etag: string): boolean {
+  const opaque = (t: string): string => t.trim().replace(/^W\//, '')
+  const target = opaque(etag)
+  return ifNoneMatch.split(',').some(t => t.trim() === '*' || opaque(t) === target)
 }
