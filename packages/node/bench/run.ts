@@ -2,6 +2,7 @@
  * Benchmarks. Loopback only, bounded in count and time.
  *
  *   pnpm bench crowd [--rps N] [--seconds S] [--nodes N]
+ *   pnpm bench protocol [--ms MS]      record encode+sign / decode+verify throughput
  *
  * crowd: the same browser-like flash crowd (step profile, Zipf pages) against the origin alone
  * and against the origin behind a Reef consortium, in one run; reports success rate, origin
@@ -14,8 +15,12 @@ import type { CrowdReport } from '../src/demo/crowd.ts'
 import { startLocalConsortium, waitForMesh } from '../src/demo/consortium.ts'
 
 const [command, ...rest] = process.argv.slice(2)
+if (command === 'protocol') {
+  await import(new URL('../../protocol/bench/records.ts', import.meta.url).href)
+  process.exit(0)
+}
 if (command !== 'crowd') {
-  process.stderr.write('Usage: pnpm bench crowd [--rps N] [--seconds S] [--nodes N] [--capacity RPS] [--workers N]\n')
+  process.stderr.write('Usage: pnpm bench crowd [--rps N] [--seconds S] [--nodes N] [--capacity RPS] [--workers N]\n       pnpm bench protocol [--ms MS]\n')
   process.exit(2)
 }
 const { values } = parseArgs({ args: rest, options: { rps: { type: 'string' }, seconds: { type: 'string' }, nodes: { type: 'string' }, capacity: { type: 'string' }, workers: { type: 'string' } }, strict: true })

@@ -6,12 +6,14 @@
  */
 import type { z } from 'zod'
 import { canonicalBytes, parseCanonical } from './canonical.ts'
-import { MAX_FETCH_FRAME_BYTES } from './constants.ts'
-import { SchemaError } from './errors.ts'
+import { MAX_FETCH_FRAME_BYTES, PROTOCOL_VERSION } from './constants.ts'
+import { SchemaError, UnknownVersionError } from './errors.ts'
 import { FetchRequest, FetchResponseHead } from './messages.ts'
 
 function decodeFrame<S extends z.ZodType> (schema: S, name: string, bytes: Uint8Array): z.infer<S> {
   const raw = parseCanonical(bytes, MAX_FETCH_FRAME_BYTES)
+  const v = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw.v : undefined
+  if (typeof v === 'number' && v !== PROTOCOL_VERSION) throw new UnknownVersionError(`${name} frame version ${v} is not supported (this node speaks ${PROTOCOL_VERSION})`)
   const parsed = schema.safeParse(raw)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]

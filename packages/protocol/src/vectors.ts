@@ -131,7 +131,9 @@ export async function makeVectors (): Promise<VectorSet> {
   ].map(f => ({ ...f, frame: f.frame as FrameVector['frame'], hex: hex(canonicalBytes(f.value)) }))
   frames.push(
     { description: 'fetch request with an unknown field', frame: 'fetch-request', hex: hex(canonicalBytes({ v: 1, session: 'c2Vzc2lvbi0wMDAx', path: '/', x: 1 })), error: 'ERR_SCHEMA' },
-    { description: 'fetch request of version 2', frame: 'fetch-request', hex: hex(canonicalBytes({ v: 2, session: 'c2Vzc2lvbi0wMDAx', path: '/' })), error: 'ERR_SCHEMA' },
+    { description: 'fetch request of version 2', frame: 'fetch-request', hex: hex(canonicalBytes({ v: 2, session: 'c2Vzc2lvbi0wMDAx', path: '/' })), error: 'ERR_UNKNOWN_VERSION' },
+    { description: 'response head of version 2', frame: 'fetch-response-head', hex: hex(canonicalBytes({ v: 2, status: 200, headers: {}, size: 0 })), error: 'ERR_UNKNOWN_VERSION' },
+    { description: 'response head over the frame size limit', frame: 'fetch-response-head', hex: hex(canonicalBytes({ v: 1, status: 200, headers: { 'x-a': 'a'.repeat(16 * 1024) }, size: 0 })), error: 'ERR_OVERSIZE' },
     { description: 'response head with a header value holding CR LF', frame: 'fetch-response-head', hex: hex(canonicalBytes({ v: 1, status: 200, headers: { 'content-type': 'text/html\r\nset-cookie: a=b' }, size: 1 })), error: 'ERR_SCHEMA' },
     { description: 'fetch request that is not canonical JSON', frame: 'fetch-request', hex: hex(utf8('{"v":1, "path":"/"}')), error: 'ERR_ENCODING' }
   )

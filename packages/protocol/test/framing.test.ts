@@ -52,8 +52,8 @@ describe('fetch request frame', () => {
     })
   }
 
-  test('rejects another frame version and a bad session id with ERR_SCHEMA', () => {
-    throwsCode(() => decodeFetchRequest(canonicalBytes({ ...request, v: 2 })), 'ERR_SCHEMA')
+  test('rejects another frame version (ERR_UNKNOWN_VERSION) and a bad session id (ERR_SCHEMA)', () => {
+    throwsCode(() => decodeFetchRequest(canonicalBytes({ ...request, v: 2 })), 'ERR_UNKNOWN_VERSION')
     throwsCode(() => decodeFetchRequest(canonicalBytes({ ...request, session: 'a b' })), 'ERR_SCHEMA')
   })
 
@@ -105,12 +105,16 @@ describe('fetch response head frame', () => {
       { ...head, status: 600 },
       { ...head, size: -1 },
       { ...head, size: 16 * 1024 * 1024 + 1 },
-      { ...head, sha256: SHA.toUpperCase() },
-      { ...head, v: 2 }
+      { ...head, sha256: SHA.toUpperCase() }
     ]) {
       throwsCode(() => decodeFetchResponseHead(canonicalBytes(bad)), 'ERR_SCHEMA')
       throwsCode(() => encodeFetchResponseHead(bad as unknown as FetchResponseHead), 'ERR_SCHEMA')
     }
+  })
+
+  test('rejects another frame version with ERR_UNKNOWN_VERSION (and will not encode one)', () => {
+    throwsCode(() => decodeFetchResponseHead(canonicalBytes({ ...head, v: 2 })), 'ERR_UNKNOWN_VERSION')
+    throwsCode(() => encodeFetchResponseHead({ ...head, v: 2 } as unknown as FetchResponseHead), 'ERR_SCHEMA')
   })
 
   test('rejects a frame over MAX_FETCH_FRAME_BYTES with ERR_OVERSIZE', () => {
