@@ -15,6 +15,7 @@ export const DHT_PROTOCOL = '/reef/kad/1.0.0'
 /** Gossipsub topic names for a consortium id. */
 export function loadTopic (consortium: string): string { return `/reef/${consortium}/load/1` }
 export function helpTopic (consortium: string): string { return `/reef/${consortium}/help/1` }
+export function ledgerTopic (consortium: string): string { return `/reef/${consortium}/ledger/1` }
 
 /** Largest signed record accepted from the network, in bytes (after canonical encoding). */
 export const MAX_RECORD_BYTES = 256 * 1024
@@ -35,7 +36,9 @@ export const MAX_RECORD_AGE_MS: Readonly<Record<string, number>> = Object.freeze
   'help-request': 60_000,
   'help-offer': 30_000,
   'help-accept': 60_000,
-  'help-release': 60_000
+  'help-release': 60_000,
+  delegation: 300_000,
+  receipt: 300_000
 })
 /** How far in the future a record's timestamp may be (clock skew allowance), in milliseconds. */
 export const MAX_CLOCK_SKEW_MS = 30_000

@@ -84,13 +84,47 @@ export const HelpRelease = z.object({
 })
 export type HelpRelease = z.infer<typeof HelpRelease>
 
+const Count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+
+/**
+ * Ledger: what a beneficiary delegated to one helper in one session, cumulative since the
+ * session began (requests redirected to the helper and the bytes of the redirected objects).
+ * Signed by the beneficiary, so it cannot later deny it; `round` increases with every
+ * settlement of the pair.
+ */
+export const Delegation = z.object({
+  session: SessionId,
+  helper: PeerIdString,
+  round: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  requests: Count,
+  bytes: Count,
+  final: z.boolean()
+})
+export type Delegation = z.infer<typeof Delegation>
+
+/**
+ * Ledger: a helper's receipt for a delegation: the service it claims, cumulative, never more
+ * than the delegation it names (by the SHA-256 of that record's bytes) — so it cannot inflate.
+ */
+export const Receipt = z.object({
+  session: SessionId,
+  beneficiary: PeerIdString,
+  round: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  delegation: Sha256Hex,
+  requests: Count,
+  bytes: Count
+})
+export type Receipt = z.infer<typeof Receipt>
+
 /** Record types and their body schemas. */
 export const RECORD_BODIES = {
   'load-report': LoadReport,
   'help-request': HelpRequest,
   'help-offer': HelpOffer,
   'help-accept': HelpAccept,
-  'help-release': HelpRelease
+  'help-release': HelpRelease,
+  delegation: Delegation,
+  receipt: Receipt
 } as const
 export type RecordType = keyof typeof RECORD_BODIES
 export type RecordBody<T extends RecordType> = z.infer<(typeof RECORD_BODIES)[T]>

@@ -60,9 +60,11 @@ export async function makeVectors (): Promise<VectorSet> {
     'help-request': { session: 'c2Vzc2lvbi0wMDAx', site: 'alpha', siteUrl: 'https://alpha.example', neededRps: 850, manifest: [{ path: '/', size: 5120, type: 'text/html; charset=utf-8', sha256: sha('a') }, { path: '/img/hero.jpg?v=2', size: 81920, type: 'image/jpeg', sha256: sha('b') }] },
     'help-offer': { session: 'c2Vzc2lvbi0wMDAx', to: alice.id, offeredRps: 400, mirrorUrl: 'https://mirror.bravo.example:8443' },
     'help-accept': { session: 'c2Vzc2lvbi0wMDAx', helpers: [{ peer: bob.id, weightRps: 400, mirrorUrl: 'https://mirror.bravo.example:8443' }] },
-    'help-release': { session: 'c2Vzc2lvbi0wMDAx', reason: 'crowd-over' }
+    'help-release': { session: 'c2Vzc2lvbi0wMDAx', reason: 'crowd-over' },
+    delegation: { session: 'c2Vzc2lvbi0wMDAx', helper: bob.id, round: 3, requests: 12000, bytes: 480000000, final: false },
+    receipt: { session: 'c2Vzc2lvbi0wMDAx', beneficiary: alice.id, round: 3, delegation: sha('d'), requests: 11950, bytes: 478000000 }
   }
-  const authorOf: Record<RecordType, typeof alice> = { 'load-report': alice, 'help-request': alice, 'help-offer': bob, 'help-accept': alice, 'help-release': alice }
+  const authorOf: Record<RecordType, typeof alice> = { 'load-report': alice, 'help-request': alice, 'help-offer': bob, 'help-accept': alice, 'help-release': alice, delegation: alice, receipt: bob }
   const valid: ValidRecordVector[] = []
   let seq = 1_790_000_000_000_000
   for (const type of Object.keys(bodies) as RecordType[]) {

@@ -1,0 +1,66 @@
+/**
+ * Quotas (SPEC.md §Quotas): a member may take at most its credit — a grant for newcomers plus
+ * a multiple of what it has given — over a rolling window. Helpers give a member over quota
+ * only a small optimistic share of what they would otherwise offer (BitTorrent's optimistic
+ * unchoke, so newcomers and unlucky members can earn standing), and give a creditor that is
+ * struck everything they can: a member in debt to a struck site is expected to help it.
+ */
+export interface QuotaPolicy {
+  /** Bytes any member may take before it has given anything. */
+  newcomerGrantBytes: number
+  /** Credit earned per byte given. */
+  takeMultiple: number
+  /** Rolling window over which given and taken are counted, in ms. */
+  windowMs: number
+  /** Share of its normal offer a helper still offers a member over quota (0..1). */
+  optimisticShare: number
+}
+
+/**
+ * Defaults (justified in SPEC.md): 1 GiB lets a newcomer ride out one moderate crowd
+ * (~20 req/s of 50 KB for 15 min ≈ 0.9 GB) before it has helped anyone; taking up to twice what
+ * one gave fits crowds that are rare and bursty while any steady net taker runs dry; 30 days
+ * spans several crowds; 10% optimistic help keeps a member over quota from falling over
+ * entirely while it cannot freeload on it.
+ */
+export const DEFAULT_QUOTA_POLICY: Readonly<QuotaPolicy> = Object.freeze({
+  newcomerGrantBytes: 1024 * 1024 * 1024,
+  takeMultiple: 2,
+  windowMs: 30 * 24 * 3600 * 1000,
+  optimisticShare: 0.1
+})
+
+export interface Standing {
+  given: number
+  taken: number
+  /** newcomerGrant + takeMultiple × given */
+  credit: number
+  /** credit − taken (negative: over quota) */
+  headroom: number
+  overQuota: boolean
+}
+
+/** A member's standing from what it gave and took within the window (bytes). */
+export function standing (givenInWindow: number, takenInWindow: number, policy: QuotaPolicy = DEFAULT_QUOTA_POLICY): Standing {
+  const credit = policy.newcomerGrantBytes + policy.takeMultiple * givenInWindow
+  const headroom = credit - takenInWindow
+  return { given: givenInWindow, taken: takenInWindow, credit, headroom, overQuota: headroom < 0 }
+}
+
+export type OfferDecision =
+  | { kind: 'full', rps: number, reason: 'within-quota' | 'creditor-struck' }
+  | { kind: 'limited', rps: number, reason: 'over-quota-optimistic' }
+  | { kind: 'decline', reason: 'no-spare' }
+
+/**
+ * How much a helper with `spareRps` offers beneficiary B. `owedToBeneficiary` is what the
+ * helper has taken from B minus what it gave B (pairwise, bytes): positive means B is its
+ * creditor.
+ */
+export function offerFor (spareRps: number, neededRps: number, b: Standing, owedToBeneficiary: number, policy: QuotaPolicy = DEFAULT_QUOTA_POLICY): OfferDecision {
+  if (spareRps <= 0) return { kind: 'decline', reason: 'no-spare' }
+  const wanted = Math.min(spareRps, Math.max(1, neededRps))
+  if (owedToBeneficiary > 0) return { kind: 'full', rps: Math.min(spareRps, Math.max(wanted, neededRps)), reason: 'creditor-struck' }
+  if (!b.overQuota) return { kind: 'full', rps: wanted, reason: 'within-quota' }
+  return { kind: 'limited', rps: Math.max(1, Math.floor(wanted * policy.optimisticShare)), reason: 'over-quota-optimistic' }
+}
