@@ -75,6 +75,16 @@ export const ConfigSchema = z.object({
     reportIntervalMs: z.number().int().min(100).default(1_000),
     peerExpiryMs: z.number().int().min(500).default(5_000)
   }).strict().default({ reportIntervalMs: 1_000, peerExpiryMs: 5_000 }),
+  ledger: z.object({
+    /** How often a beneficiary signs what it delegated to each helper, in ms. */
+    settleIntervalMs: z.number().int().min(100).default(5_000),
+    quota: z.object({
+      newcomerGrantBytes: z.number().int().min(0).default(1024 * 1024 * 1024),
+      takeMultiple: z.number().min(0).default(2),
+      windowMs: z.number().int().positive().default(30 * 24 * 3600 * 1000),
+      optimisticShare: Share.default(0.1)
+    }).strict().default({ newcomerGrantBytes: 1024 * 1024 * 1024, takeMultiple: 2, windowMs: 30 * 24 * 3600 * 1000, optimisticShare: 0.1 })
+  }).strict().default({ settleIntervalMs: 5_000, quota: { newcomerGrantBytes: 1024 * 1024 * 1024, takeMultiple: 2, windowMs: 30 * 24 * 3600 * 1000, optimisticShare: 0.1 } }),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
   }).strict().default({ level: 'info' })

@@ -20,7 +20,7 @@ import type { HotSet } from './hot-set.ts'
 import type { LoadMonitor } from './load-monitor.ts'
 import type { OriginClient } from './origin-client.ts'
 import type { OriginGate } from './origin-gate.ts'
-import type { Shedder } from './shedder.ts'
+import type { Helper, Shedder } from './shedder.ts'
 
 export interface FrontOptions {
   site: string
@@ -38,6 +38,8 @@ export interface FrontDeps {
   shedder: Shedder
   monitor: LoadMonitor
   log: Logger
+  /** Called for every redirect with the helper and the redirected object's size (ledger accounting). */
+  onRedirect?: ((helper: Helper, bytes: number) => void) | undefined
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'proxy-authorization'])
@@ -57,7 +59,9 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
   function redirect (reply: FastifyReply, url: string): boolean {
     const helper = shedder.pick(url)
     if (helper === undefined) return false
-    monitor.shedOne(cache.peek(opts.site, url)?.body.byteLength ?? 0)
+    const bytes = cache.peek(opts.site, url)?.body.byteLength ?? 0
+    monitor.shedOne(bytes)
+    deps.onRedirect?.(helper, bytes)
     void reply.code(307).header('location', helper.siteBase + url).header('cache-control', 'no-store').send()
     return true
   }

@@ -51,6 +51,13 @@ export interface HelpCoordinatorDeps {
   spareRps: () => number
   /** Fetch an object of a site this node helps into its cache (prefetch). */
   prefetch: (session: HelpingSession, entry: ManifestEntry) => Promise<void>
+  /**
+   * Requests/s to offer `beneficiary`, given this node's spare capacity and the need; the
+   * ledger's quota rule (default: min(spare, need)).
+   */
+  offerFor?: (beneficiary: string, spareRps: number, neededRps: number) => number
+  /** What this node's mirror has served for `site` so far (cumulative), to baseline a session. */
+  servedNow?: (site: string) => { requests: number, bytes: number }
 }
 
 /** A session in which this node helps another site. */
@@ -64,6 +71,9 @@ export interface HelpingSession {
   accepted: boolean
   releasedAt: number | undefined
   offeredAt: number
+  acceptedAt: number | undefined
+  /** The mirror's cumulative service for the site when the session began. */
+  servedBaseline: { requests: number, bytes: number }
 }
 
 interface OwnSession {
@@ -119,6 +129,9 @@ export class HelpCoordinator {
   }
 
   get helpingSessions (): HelpingSession[] { return [...this.#helping.values()] }
+
+  /** The current own session's id (cheap: for the redirect path). */
+  get ownSessionId (): string | undefined { return this.#own?.session }
 
   /** The session (offered or accepted, or released within grace) in which this node serves `site`. */
   sessionForSite (site: string, now = Date.now()): HelpingSession | undefined {
@@ -216,7 +229,9 @@ export class HelpCoordinator {
       // The crowd grew past what we offered: offer more while we have room.
       const spare = this.#deps.spareRps()
       if (existing.releasedAt === undefined && req.neededRps > existing.offeredRps && spare > 0) {
-        existing.offeredRps = Math.min(existing.offeredRps + spare, req.neededRps)
+        const more = this.#deps.offerFor?.(author, existing.offeredRps + spare, req.neededRps) ?? Math.min(existing.offeredRps + spare, req.neededRps)
+        if (more <= existing.offeredRps) return
+        existing.offeredRps = more
         const offer: HelpOffer = { session: req.session, to: author, offeredRps: existing.offeredRps, mirrorUrl: this.#opts.mirrorUrl }
         void this.#deps.bus.publish(this.#topic, 'help-offer', offer)
       }
@@ -228,10 +243,12 @@ export class HelpCoordinator {
     }
     const spare = this.#deps.spareRps()
     if (spare <= 0) return
-    const offeredRps = Math.min(spare, Math.max(1, req.neededRps))
+    const offeredRps = this.#deps.offerFor?.(author, spare, req.neededRps) ?? Math.min(spare, Math.max(1, req.neededRps))
+    if (offeredRps <= 0) return
     const session: HelpingSession = {
       session: req.session, beneficiary: author, site: req.site, siteUrl: req.siteUrl,
-      manifest: new Map(req.manifest.map(e => [e.path, e])), offeredRps, accepted: false, releasedAt: undefined, offeredAt: Date.now()
+      manifest: new Map(req.manifest.map(e => [e.path, e])), offeredRps, accepted: false, releasedAt: undefined, offeredAt: Date.now(),
+      acceptedAt: undefined, servedBaseline: this.#deps.servedNow?.(req.site) ?? { requests: 0, bytes: 0 }
     }
     this.#helping.set(req.site, session)
     this.#event({ kind: 'offered', session: req.session, peer: author, site: req.site })
@@ -245,6 +262,7 @@ export class HelpCoordinator {
       const mine = acc.helpers.some(h => h.peer === this.#opts.selfId)
       if (mine && !s.accepted) {
         s.accepted = true
+        s.acceptedAt ??= Date.now()
         s.releasedAt = undefined
         this.#event({ kind: 'accepted', session: s.session, peer: author, site: s.site })
         this.#deps.log.info({ site: s.site, beneficiary: author }, 'accepted as helper: mirroring site')

@@ -38,11 +38,18 @@ export class LoadMonitor {
     this.bytesOut.add(bytes)
   }
 
-  mirrored (site: string): void {
+  /** Cumulative requests and bytes this node's mirror served per site (for receipts). */
+  readonly mirrorTotals = new Map<string, { requests: number, bytes: number }>()
+
+  mirrored (site: string, bytes = 0): void {
     let w = this.mirrorServed.get(site)
     if (w === undefined) { w = new RateWindow(); this.mirrorServed.set(site, w) }
     w.add()
     this.totals.mirrorServed++
+    let t = this.mirrorTotals.get(site)
+    if (t === undefined) { t = { requests: 0, bytes: 0 }; this.mirrorTotals.set(site, t) }
+    t.requests++
+    t.bytes += bytes
   }
 
   get originLatencyMs (): number { return this.#latencyMs }

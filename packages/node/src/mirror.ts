@@ -69,7 +69,7 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     }
     const cached = deps.cache.get(site, url)
     if (cached !== undefined) {
-      deps.monitor.mirrored(site)
+      deps.monitor.mirrored(site, request.method === 'HEAD' ? 0 : cached.body.byteLength)
       send(reply, request, cached)
       return
     }
@@ -81,7 +81,7 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     deps.monitor.totals.mirrorMisses++
     try {
       const obj = await deps.fetch(session, url)
-      deps.monitor.mirrored(site)
+      deps.monitor.mirrored(site, request.method === 'HEAD' ? 0 : obj.body.byteLength)
       send(reply, request, obj)
     } catch (err) {
       if (err instanceof FetchRefusedError && (err.status === 404 || err.status === 410)) {

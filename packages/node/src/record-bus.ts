@@ -15,7 +15,8 @@ export type RecordListener = (record: VerifiedRecord) => void
 
 /** What services need of the bus: publish a body as a signed record, hear verified records. */
 export interface RecordChannel {
-  publish<T extends RecordType> (topic: string, type: T, body: RecordBody<T>): Promise<void>
+  /** Sign and publish; resolves to the signed record's bytes. */
+  publish<T extends RecordType> (topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array>
   onRecord (fn: RecordListener): () => void
 }
 
@@ -60,13 +61,14 @@ export class RecordBus implements RecordChannel {
     return () => this.#listeners.delete(fn)
   }
 
-  async publish<T extends RecordType> (topic: string, type: T, body: RecordBody<T>): Promise<void> {
+  async publish<T extends RecordType> (topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array> {
     const bytes = await signRecord(this.#key, this.#selfId, type, body, { seq: this.#seq.next() })
     try {
       await this.#pubsub.publish(topic, bytes)
     } catch (err) {
       this.#log.debug({ err, topic, type }, 'publish failed')
     }
+    return bytes
   }
 
   async #validate (msg: Message): Promise<TopicValidatorResult> {

@@ -3,13 +3,15 @@
  * client, the cache, the libp2p host with the record bus, load gossip and help coordinator,
  * and the control loop that ties crowd detection to shedding.
  */
+import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import type { Logger } from 'pino'
 import { createHttpApp } from './http-app.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import { DASHBOARD_HTML } from '@reef/dashboard'
-import { helpTopic, loadTopic } from '@reef/protocol'
+import { helpTopic, ledgerTopic, loadTopic } from '@reef/protocol'
+import { offerFor } from '@reef/governance'
 import type { CrowdState, LoadReport } from '@reef/protocol'
 import { pickMirroredHeaders } from './cacheability.ts'
 import type { ReefConfig } from './config.ts'
@@ -21,6 +23,8 @@ import { buildFront } from './front.ts'
 import { HelpCoordinator } from './help-coordinator.ts'
 import type { HelpingSession } from './help-coordinator.ts'
 import { HotSet } from './hot-set.ts'
+import { LedgerService } from './ledger-service.ts'
+import { LedgerStore } from './ledger-store.ts'
 import { LoadMonitor } from './load-monitor.ts'
 import { buildMirror } from './mirror.ts'
 import { OriginClient } from './origin-client.ts'
@@ -30,6 +34,21 @@ import type { ReefLibp2p } from './p2p.ts'
 import { PeerTable } from './peer-table.ts'
 import { RecordBus } from './record-bus.ts'
 import { Shedder } from './shedder.ts'
+
+export interface LedgerMemberView {
+  peer: string
+  site: string | null
+  given: number
+  taken: number
+  balance: number
+  givenRequests: number
+  takenRequests: number
+  windowGiven: number
+  windowTaken: number
+  quota: number
+  headroom: number
+  overQuota: boolean
+}
 
 export interface ReefNodeOptions {
   logger?: Logger
@@ -52,6 +71,9 @@ export class ReefNode {
   readonly front: FastifyInstance
   readonly mirror: FastifyInstance
   readonly admin: FastifyInstance | undefined
+  readonly ledgerStore: LedgerStore
+  readonly ledger: LedgerService
+  #lastOwnSession: string | undefined
   readonly #fills = new Map<string, Promise<CachedObject>>()
   #timers: NodeJS.Timeout[] = []
   #stopBootstrap: (() => void) | undefined
@@ -61,13 +83,20 @@ export class ReefNode {
 
   static async create (config: ReefConfig, opts: ReefNodeOptions = {}): Promise<ReefNode> {
     const key = await loadOrCreateIdentity(config.dataDir)
-    const libp2p = await createReefLibp2p(key, [...config.p2p.listen])
-    const log = opts.logger ?? pino({ level: config.log.level, base: { site: config.site.label } })
-    return new ReefNode(config, libp2p, key, log)
+    const store = await LedgerStore.open(join(config.dataDir, 'ledger'))
+    try {
+      const libp2p = await createReefLibp2p(key, [...config.p2p.listen])
+      const log = opts.logger ?? pino({ level: config.log.level, base: { site: config.site.label } })
+      return new ReefNode(config, libp2p, key, log, store)
+    } catch (err) {
+      await store.close()
+      throw err
+    }
   }
 
-  private constructor (config: ReefConfig, libp2p: ReefLibp2p, key: PrivateKey, log: Logger) {
+  private constructor (config: ReefConfig, libp2p: ReefLibp2p, key: PrivateKey, log: Logger, store: LedgerStore) {
     this.config = config
+    this.ledgerStore = store
     this.libp2p = libp2p
     this.log = log.child({ peer: libp2p.peerId.toString().slice(-8) })
     this.cache = new ContentCache(config.cache.maxBytes, config.cache.maxObjectBytes)
@@ -77,7 +106,7 @@ export class ReefNode {
     this.origin = new OriginClient({ url: config.origin.url, site: config.site.label, maxConcurrent: config.origin.maxConcurrent, timeoutMs: config.origin.timeoutMs },
       this.gate, this.cache, this.hotSet, this.monitor, this.log.child({ component: 'origin' }))
     const selfId = libp2p.peerId.toString()
-    this.bus = new RecordBus(libp2p.services.pubsub, key, selfId, [loadTopic(config.consortium), helpTopic(config.consortium)], this.log.child({ component: 'gossip' }))
+    this.bus = new RecordBus(libp2p.services.pubsub, key, selfId, [loadTopic(config.consortium), helpTopic(config.consortium), ledgerTopic(config.consortium)], this.log.child({ component: 'gossip' }))
     this.help = new HelpCoordinator({
       consortium: config.consortium, selfId, site: config.site.label, siteUrl: config.site.publicUrl,
       mirrorUrl: config.mirror.publicUrl, releaseGraceMs: config.mirror.releaseGraceMs
@@ -85,12 +114,29 @@ export class ReefNode {
       bus: this.bus, peers: this.peers, shedder: this.shedder, cache: this.cache, log: this.log.child({ component: 'help' }),
       manifest: () => this.hotSet.manifest(config.site.label, this.cache),
       spareRps: () => this.spareRps(),
-      prefetch: async (s, entry) => { await this.fetchForMirror(s, entry.path) }
+      prefetch: async (s, entry) => { await this.fetchForMirror(s, entry.path) },
+      offerFor: (beneficiary, spare, needed) => {
+        const d = offerFor(spare, needed, store.standing(beneficiary, Date.now(), config.ledger.quota), store.owed(selfId, beneficiary), config.ledger.quota)
+        if (d.kind !== 'full') this.log.info({ beneficiary, decision: d }, 'help limited by the ledger')
+        return d.kind === 'decline' ? 0 : d.rps
+      },
+      servedNow: site => ({ ...(this.monitor.mirrorTotals.get(site) ?? { requests: 0, bytes: 0 }) })
+    })
+    this.ledger = new LedgerService({ consortium: config.consortium, selfId, settleIntervalMs: config.ledger.settleIntervalMs, policy: config.ledger.quota }, {
+      bus: this.bus, store, peers: this.peers, log: this.log.child({ component: 'ledger' }),
+      helpingSessions: () => this.help.helpingSessions,
+      servedNow: site => ({ ...(this.monitor.mirrorTotals.get(site) ?? { requests: 0, bytes: 0 }) })
     })
     this.front = buildFront({
       site: config.site.label, queueTimeoutMs: config.front.queueTimeoutMs, retryAfterS: config.front.retryAfterS,
       maxBodyBytes: config.front.maxBodyBytes, originTimeoutMs: config.origin.timeoutMs
-    }, { gate: this.gate, origin: this.origin, cache: this.cache, hotSet: this.hotSet, shedder: this.shedder, monitor: this.monitor, log: this.log.child({ component: 'front' }) })
+    }, {
+      gate: this.gate, origin: this.origin, cache: this.cache, hotSet: this.hotSet, shedder: this.shedder, monitor: this.monitor, log: this.log.child({ component: 'front' }),
+      onRedirect: (helper, bytes) => {
+        const session = this.help.ownSessionId
+        if (session !== undefined) this.ledger.countRedirect(session, helper.peer, bytes)
+      }
+    })
     this.mirror = buildMirror({ publicUrl: config.mirror.publicUrl, selfId }, {
       cache: this.cache, monitor: this.monitor, log: this.log.child({ component: 'mirror' }),
       sessionForSite: site => this.help.sessionForSite(site),
@@ -137,6 +183,7 @@ export class ReefNode {
       if (r.type === 'load-report') this.peers.update(r.author, r.body as LoadReport)
     })
     this.help.start()
+    this.ledger.start()
     await registerFetchServer(this.libp2p, {
       log: this.log.child({ component: 'fetch' }),
       isAcceptedHelper: (session, peer) => this.help.isAcceptedHelper(session, peer),
@@ -160,11 +207,14 @@ export class ReefNode {
     this.#stopBootstrap?.()
     this.gate.close()
     if (this.help.ownSession !== undefined) await this.help.tick('normal', 0).catch(() => {})
+    if (this.#lastOwnSession !== undefined) await this.ledger.settle(this.#lastOwnSession)
+    await this.ledger.stop()
     this.help.stop()
     this.bus.stop()
     await Promise.allSettled([this.front.close(), this.mirror.close(), this.admin?.close()])
     await this.origin.close().catch(() => {})
     await this.libp2p.stop()
+    await this.ledgerStore.close()
     this.log.info('reef node stopped')
   }
 
@@ -217,6 +267,10 @@ export class ReefNode {
       else this.shedder.adapt(this.monitor.arrivals.rate(1_000), this.monitor.sheddable.rate(1_000), target)
       if (this.shedder.active) this.gate.divert(tag => tag !== null && this.hotSet.isShareable(tag))
       await this.help.tick(state, Math.max(0, demand - target), now)
+      const session = this.help.ownSessionId
+      if (this.#lastOwnSession !== undefined && session !== this.#lastOwnSession) void this.ledger.settle(this.#lastOwnSession)
+      this.#lastOwnSession = session
+      this.ledger.checkUnsigned(now)
     } catch (err) {
       this.log.error({ err }, 'control tick failed')
     } finally {
@@ -271,8 +325,35 @@ export class ReefNode {
     }
   }
 
+  /** Per member: given, taken, balance, quota (credit) and headroom, from this node's ledger. */
+  ledgerView (now = Date.now()): { self: string, members: LedgerMemberView[] } {
+    const store = this.ledgerStore
+    const sites = new Map<string, string>([[this.peerId, this.config.site.label]])
+    for (const e of this.peers.live(now)) sites.set(e.peer, e.report.site)
+    const members = new Set<string>([this.peerId, ...sites.keys(), ...store.allTotals().keys()])
+    return {
+      self: this.peerId,
+      members: [...members].map(peer => {
+        const t = store.totals(peer)
+        const st = store.standing(peer, now, this.config.ledger.quota)
+        return {
+          peer, site: sites.get(peer) ?? null,
+          given: t.given, taken: t.taken, balance: t.given - t.taken, givenRequests: t.givenRequests, takenRequests: t.takenRequests,
+          windowGiven: st.given, windowTaken: st.taken, quota: st.credit, headroom: st.headroom, overQuota: st.overQuota
+        }
+      }).sort((a, b) => b.balance - a.balance || a.peer.localeCompare(b.peer))
+    }
+  }
+
   #buildAdmin (): FastifyInstance {
     const app = createHttpApp(this.log.child({ component: 'admin' }))
+    app.get('/api/ledger', async () => this.ledgerView())
+    app.get<{ Params: { peer: string }, Querystring: { limit?: string } }>('/api/ledger/:peer/records', async (req, reply) => {
+      if (!/^[1-9A-HJ-NP-Za-km-z]{40,128}$/.test(req.params.peer)) return reply.code(400).send({ code: 'ERR_BAD_PEER', message: 'peer must be a base58btc peer id' })
+      const limit = Math.min(10_000, Math.max(1, Number(req.query.limit ?? 1000) || 1000))
+      return { peer: req.params.peer, totals: this.ledgerStore.totals(req.params.peer), records: await this.ledgerStore.recordsOf(req.params.peer, limit) }
+    })
+    app.get('/api/ledger/evidence', async () => ({ evidence: await this.ledgerStore.evidence(), signals: await this.ledgerStore.signals() }))
     app.get('/api/status', async () => this.status())
     app.get('/healthz', async () => ({ ok: true }))
     app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(DASHBOARD_HTML))

@@ -28,6 +28,8 @@ function session (site: string, extra: Partial<HelpingSession> = {}): HelpingSes
     manifest: new Map(),
     offeredRps: 100,
     accepted: true,
+    acceptedAt: 0,
+    servedBaseline: { requests: 0, bytes: 0 },
     releasedAt: undefined,
     offeredAt: 0,
     ...extra

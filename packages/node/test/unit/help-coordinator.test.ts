@@ -28,6 +28,7 @@ class Net {
         const record = { type, v: 1, author, seq: ++this.#seq, ts: Date.now(), body, bytes: new Uint8Array() } as VerifiedRecord
         this.sent.push(record)
         for (const [peer, ls] of this.members) if (peer !== author) for (const fn of ls) fn(record)
+        return record.bytes
       },
       onRecord: fn => { listeners.add(fn); return () => listeners.delete(fn) }
     }
