@@ -90,24 +90,27 @@ export function applyLedgerRecord (prev: PairState | undefined, r: LedgerRecord)
 
   if (r.type === 'delegation') {
     const d = r.body as DelegationBody
-    const last = pair.latestDelegation
     if (pair.delegations[r.hash] !== undefined) return { pair, verdict: { kind: 'duplicate' } }
-    const sameRound = Object.values(pair.delegations).find(x => x.round === d.round)
-    if (sameRound !== undefined) return ev('equivocation', r.author, [sameRound.hash, r.hash])
-    if (last !== undefined && d.round < last.round) {
-      // An older round arriving late is fine if it is consistent with the newer one.
-      if (d.requests > last.requests || d.bytes > last.bytes) return ev('decrease', r.author, [r.hash, last.hash])
-    } else if (last !== undefined && (d.requests < last.requests || d.bytes < last.bytes)) {
-      return ev('decrease', r.author, [last.hash, r.hash])
-    } else if (last?.final === true) {
-      return ev('equivocation', r.author, [last.hash, r.hash])
+    // Consistent with every kept round: same round = equivocation; cumulative amounts never
+    // fall with the round; nothing follows a final delegation.
+    for (const x of Object.values(pair.delegations)) {
+      if (x.round === d.round) return ev('equivocation', r.author, [x.hash, r.hash])
+      if (x.round < d.round && (d.requests < x.requests || d.bytes < x.bytes)) return ev('decrease', r.author, [x.hash, r.hash])
+      if (x.round > d.round && (d.requests > x.requests || d.bytes > x.bytes)) return ev('decrease', r.author, [r.hash, x.hash])
+      if (x.round < d.round && x.final) return ev('equivocation', r.author, [x.hash, r.hash])
     }
+    const kept = Object.values(pair.delegations)
+    if (kept.length >= KEPT_DELEGATIONS && kept.every(x => x.round > d.round)) {
+      // Older than everything kept (a late or repeated copy): consistent, and it changes nothing.
+      return { pair, verdict: { kind: 'duplicate' } }
+    }
+    const last = pair.latestDelegation
     const entry = { round: d.round, requests: d.requests, bytes: d.bytes, hash: r.hash, ts: r.ts, final: d.final }
     const delegations = { ...pair.delegations, [r.hash]: entry }
-    const kept = Object.values(delegations).sort((a, b) => b.round - a.round).slice(0, KEPT_DELEGATIONS)
+    const newest = Object.values(delegations).sort((a, b) => b.round - a.round).slice(0, KEPT_DELEGATIONS)
     const next: PairState = {
       ...pair,
-      delegations: Object.fromEntries(kept.map(k => [k.hash, k])),
+      delegations: Object.fromEntries(newest.map(k => [k.hash, k])),
       latestDelegation: last === undefined || d.round > last.round ? entry : last
     }
     return { pair: next, verdict: { kind: 'applied', delta: { requests: 0, bytes: 0 } } }
@@ -116,9 +119,14 @@ export function applyLedgerRecord (prev: PairState | undefined, r: LedgerRecord)
   const c = r.body as ReceiptBody
   const named = pair.delegations[c.delegation]
   if (named === undefined) {
-    // Either the delegation has not arrived yet, or it is older than the ones kept.
-    const oldest = Object.values(pair.delegations).reduce((m, x) => Math.min(m, x.round), Infinity)
-    if (c.round < oldest && pair.receipt !== undefined && c.round <= pair.receipt.round) return { pair, verdict: { kind: 'duplicate' } }
+    // Not yet arrived, or older than the delegations kept: judge it against the settled receipt.
+    const last = pair.receipt
+    if (last !== undefined && c.round <= last.round) {
+      if (last.hash === r.hash) return { pair, verdict: { kind: 'duplicate' } }
+      if (c.round === last.round) return ev('equivocation', r.author, [last.hash, r.hash])
+      if (c.requests > last.requests || c.bytes > last.bytes) return ev('decrease', r.author, [r.hash, last.hash])
+      return { pair, verdict: { kind: 'duplicate' } }
+    }
     return { pair, verdict: { kind: 'pending' } }
   }
   if (c.round !== named.round) return ev('over-claim', r.author, [named.hash, r.hash])

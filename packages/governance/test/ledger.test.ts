@@ -197,6 +197,16 @@ describe('applyLedgerRecord: cumulative amounts only increase', () => {
     }
   })
 
+  it('counts a receipt that raises only requests (zero-byte responses still count as service)', () => {
+    const d1 = del(1, 10, 1000)
+    const d2 = del(2, 15, 1000)
+    const records = [d1, rec(d1, 10, 1000), d2, rec(d2, 15, 1000)]
+    assert.deepEqual(applied(fold(records).verdicts[3]!), { requests: 5, bytes: 0 })
+    const { totals } = recomputeBalances(records)
+    assert.deepEqual(totals.get(H), { ...zero, given: 1000, givenRequests: 15 })
+    assert.deepEqual(totals.get(B), { ...zero, taken: 1000, takenRequests: 15 })
+  })
+
   it('accepts a newer delegation or receipt with equal amounts', () => {
     const d1 = del(1, 10, 1000)
     const d2 = del(2, 10, 1000)
@@ -302,6 +312,26 @@ describe('applyLedgerRecord: duplicates and order of arrival', () => {
     const out = applyLedgerRecord(pair, r1)
     assert.deepEqual(out.verdict, { kind: 'duplicate' })
     assert.equal(out.pair.receipt?.hash, r2.hash)
+  })
+
+  it('never dismisses a stale receipt that claims more than the newer one, even before its delegation arrives', () => {
+    const d1 = del(1, 10, 1000)
+    const d2 = del(2, 40, 4000)
+    const d3 = del(3, 40, 4000)
+    const r3 = rec(d3, 20, 2000)
+    const r2 = rec(d2, 30, 3000) // claims more than the newer r3
+    const { pair } = fold([d1, d3, r3])
+    // Either it is judged now against the settled receipt, or it waits for its delegation.
+    const early = applyLedgerRecord(pair, r2)
+    let e: Evidence
+    if (early.verdict.kind === 'pending') {
+      const { pair: withD2, verdicts } = fold([d2], early.pair)
+      assert.equal(verdicts[0]!.kind, 'applied')
+      e = expectEvidence(withD2, r2)
+    } else {
+      e = expectEvidence(pair, r2)
+    }
+    assert.deepEqual([e.kind, e.accused, e.records], ['decrease', H, [r2.hash, r3.hash]])
   })
 
   it('turns a stale older receipt claiming more than the newer one into decrease evidence', () => {
@@ -449,6 +479,17 @@ describe('recomputeBalances', () => {
     }
   })
 
+  it('counts a lagging receipt for an early round even after more than KEPT_DELEGATIONS later delegations', () => {
+    const ds = Array.from({ length: KEPT_DELEGATIONS + 2 }, (_, i) => del(i + 1, 10 * (i + 1), 1000 * (i + 1)))
+    const r1 = rec(ds[0]!, 10, 1000, { seq: 1 })
+    const rand = prng(5)
+    for (let i = 0; i < 5; i++) {
+      const { totals, evidence } = recomputeBalances(i === 0 ? [...ds, r1] : shuffled([...ds, r1], rand))
+      assert.deepEqual(evidence, [])
+      assert.deepEqual(totals.get(H), { ...zero, given: 1000, givenRequests: 10 })
+    }
+  })
+
   it('reports an over-claim hidden among honest records, in any order, without counting it', () => {
     const { records, expected, delegationsOf } = honestWorld(4)
     const [key, ds] = [...delegationsOf].find(([, ds]) => ds.length >= 3)!
@@ -466,11 +507,8 @@ describe('recomputeBalances', () => {
     }
   })
 
-  // Bug: the late-delegation check compares only with latestDelegation, so a late round that
-  // is smaller than an older kept round is accepted when it arrives out of order, while
-  // recomputeBalances (which sorts by round) finds the decrease: the same records give
-  // different evidence depending on arrival order.
-  it('catches a late delegation smaller than an older kept one (arrival order agrees with recompute)', { todo: 'ledger.ts: late older-round delegation is checked only against latestDelegation, not against kept lower rounds' }, () => {
+  // Arrival order and recomputeBalances (which sorts by round) must find the same evidence.
+  it('catches a late delegation smaller than an older kept one (arrival order agrees with recompute)', () => {
     const d1 = del(1, 100, 10_000)
     const d2 = del(2, 50, 5000) // smaller than round 1: a decrease by B
     const d3 = del(3, 300, 30_000)
@@ -480,10 +518,9 @@ describe('recomputeBalances', () => {
     assert.deepEqual([e.kind, e.accused, e.records], ['decrease', B, [d1.hash, d2.hash]])
   })
 
-  // Bug: a stale receipt naming a delegation no longer kept is called 'duplicate' without
-  // comparing it with the pair's receipt, though both are signed by the helper and prove a
-  // decrease (or an equivocation) by themselves; recomputeBalances on the same records finds it.
-  it('catches a stale receipt claiming more than the newer one after its delegation was forgotten', { todo: 'ledger.ts: receipt whose delegation is evicted returns duplicate without checking it against pair.receipt' }, () => {
+  // Two receipts signed by the helper prove a decrease or an equivocation by themselves, even
+  // when the delegation one of them names is no longer kept.
+  it('catches a stale receipt claiming more than the newer one after its delegation was forgotten', () => {
     const ds = Array.from({ length: KEPT_DELEGATIONS + 2 }, (_, i) => del(i + 1, 100, 10_000))
     const newest = ds[ds.length - 1]!
     const rNew = rec(newest, 50, 5000)
@@ -494,7 +531,18 @@ describe('recomputeBalances', () => {
     assert.deepEqual([e.kind, e.accused, e.records], ['decrease', H, [rOld.hash, rNew.hash]])
   })
 
-  it('catches two receipts for the same round after their delegation was forgotten', { todo: 'ledger.ts: receipt whose delegation is evicted returns duplicate even when it equivocates with pair.receipt' }, () => {
+  it('treats the settled receipt arriving again after its delegation was forgotten as duplicate, not equivocation', () => {
+    const d1 = del(1, 100, 10_000)
+    const r1 = rec(d1, 50, 5000)
+    const later = Array.from({ length: KEPT_DELEGATIONS }, (_, i) => del(i + 2, 100, 10_000))
+    const { pair } = fold([d1, r1, ...later])
+    assert.equal(pair?.delegations[d1.hash], undefined, 'd1 was forgotten')
+    const out = applyLedgerRecord(pair, r1)
+    assert.deepEqual(out.verdict, { kind: 'duplicate' })
+    assert.deepEqual(out.pair, pair)
+  })
+
+  it('catches two receipts for the same round after their delegation was forgotten', () => {
     const d1 = del(1, 100, 10_000)
     const r1 = rec(d1, 50, 5000)
     const later = Array.from({ length: KEPT_DELEGATIONS }, (_, i) => del(i + 2, 100, 10_000))

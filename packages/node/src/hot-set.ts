@@ -5,7 +5,7 @@
  * as a response says otherwise.
  */
 import type { ManifestEntry } from '@reef/protocol'
-import { MAX_MANIFEST_ENTRIES } from '@reef/protocol'
+import { MAX_MANIFEST_ENTRIES, MAX_RECORD_BYTES } from '@reef/protocol'
 import type { ContentCache } from './content-cache.ts'
 
 interface PathInfo {
@@ -64,18 +64,26 @@ export class HotSet {
     if (coldest !== undefined) this.#paths.delete(coldest)
   }
 
-  /** The hottest shareable paths whose bodies the cache holds, as manifest entries. */
-  manifest (site: string, cache: ContentCache, limit = MAX_MANIFEST_ENTRIES, now = Date.now()): ManifestEntry[] {
+  /**
+   * The hottest shareable paths whose bodies the cache holds, as manifest entries: at most
+   * `limit` entries and at most `maxBytes` of encoded entries, so the help request that carries
+   * them stays under MAX_RECORD_BYTES.
+   */
+  manifest (site: string, cache: ContentCache, limit = MAX_MANIFEST_ENTRIES, now = Date.now(), maxBytes = MAX_RECORD_BYTES - 16 * 1024): ManifestEntry[] {
     const ranked = [...this.#paths.entries()]
       .filter(([, info]) => info.shareable)
       .map(([path, info]) => ({ path, score: this.#decayed(info, now) }))
       .sort((a, b) => b.score - a.score)
     const out: ManifestEntry[] = []
+    let bytes = 0
     for (const { path } of ranked) {
       if (out.length >= limit) break
       const obj = cache.peek(site, path)
       if (obj === undefined) continue
-      out.push({ path, size: obj.body.byteLength, type: (obj.headers['content-type'] ?? 'application/octet-stream').slice(0, 256), sha256: obj.sha256 })
+      const entry = { path, size: obj.body.byteLength, type: (obj.headers['content-type'] ?? 'application/octet-stream').slice(0, 256), sha256: obj.sha256 }
+      bytes += JSON.stringify(entry).length + 1 // its exact encoded size (key order aside) and a comma
+      if (bytes > maxBytes) break
+      out.push(entry)
     }
     return out
   }

@@ -116,6 +116,8 @@ export class LedgerStore {
   }
 
   async #applyOne (record: StoredRecord, pendingKey?: string): Promise<Verdict> {
+    // A record already stored (applied or kept as evidence) was decided once: never again.
+    if (pendingKey === undefined && await this.#records.has(record.hash)) return { kind: 'duplicate' }
     const p = pairOf(record)
     const prev = this.#pairCache.get(p.key)
     const { pair, verdict } = applyLedgerRecord(prev, record)

@@ -75,8 +75,11 @@ export class RecordBus implements RecordChannel {
     if (msg.type !== 'signed') { this.rejected++; return TopicValidatorResult.Reject }
     if (msg.data.byteLength > MAX_RECORD_BYTES) { this.rejected++; return TopicValidatorResult.Reject }
     try {
-      const record = await verifyRecord(msg.data, { replay: this.#replay })
+      const record = await verifyRecord(msg.data)
       if (record.author !== msg.from.toString()) throw new Error('record author is not the gossip author')
+      // Only now does the record count for replay protection: a copy relayed under another
+      // sender's name must not raise the bar for the author's own.
+      this.#replay.check(record.author, record.type, record.seq)
       this.#verified.set(msg.data, record)
       return TopicValidatorResult.Accept
     } catch (err) {

@@ -17,7 +17,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { canonicalBytes, parseCanonical } from './canonical.ts'
 import { MAX_CLOCK_SKEW_MS, MAX_RECORD_AGE_MS, MAX_RECORD_BYTES, PROTOCOL_VERSION, signingDomain } from './constants.ts'
 import {
-  BadSignatureError, ExpiredError, FutureTimestampError, ReplayError, SchemaError, UnknownTypeError,
+  BadSignatureError, ExpiredError, FutureTimestampError, OversizeError, ReplayError, SchemaError, UnknownTypeError,
   UnknownVersionError, WrongDomainError
 } from './errors.ts'
 import { PeerIdString, RECORD_BODIES } from './messages.ts'
@@ -77,7 +77,10 @@ export async function signRecord<T extends RecordType> (key: PrivateKey, authorI
   if (!parsed.success) throw new SchemaError(`${type} body is invalid: ${describe(parsed.error)}`)
   const payload = { type, v: PROTOCOL_VERSION, author: authorId, seq: opts.seq, ts: opts.ts ?? Date.now(), body }
   const sig = await key.sign(signedBytes(type, payload))
-  return canonicalBytes({ payload, sig: Buffer.from(sig).toString('base64url') })
+  const record = canonicalBytes({ payload, sig: Buffer.from(sig).toString('base64url') })
+  // Never emit what every receiver must reject.
+  if (record.byteLength > MAX_RECORD_BYTES) throw new OversizeError(`${type} record of ${record.byteLength} bytes exceeds the limit of ${MAX_RECORD_BYTES}`)
+  return record
 }
 
 export interface VerifyOptions {
