@@ -2,8 +2,9 @@
  * Quotas (SPEC.md §Quotas): a member may take at most its credit — a grant for newcomers plus
  * a multiple of what it has given — over a rolling window. Helpers give a member over quota
  * only a small optimistic share of what they would otherwise offer (BitTorrent's optimistic
- * unchoke, so newcomers and unlucky members can earn standing), and give a creditor that is
- * struck everything they can: a member in debt to a struck site is expected to help it.
+ * unchoke, so newcomers and unlucky members can earn standing). A member in debt to a struck
+ * site is expected to help it: it offers what the creditor needs, up to its spare capacity,
+ * whatever the creditor's own standing.
  */
 export interface QuotaPolicy {
   /** Bytes any member may take before it has given anything. */
