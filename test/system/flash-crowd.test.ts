@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import { request } from 'undici'
 import { loopbackDispatcher, runCrowd, startDemoOrigin, startLocalConsortium, waitForMesh } from '@reef/node'
 import type { CrowdReport, LocalConsortium } from '@reef/node'
+import { verifyRecord } from '@reef/protocol'
 
 const CAPACITY = 50
 const WORKERS = 8
@@ -100,6 +101,38 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
       const sess = s.node!.help.helpingSessions.find(h => h.site === 'alpha')
       assert.ok(sess === undefined || sess.releasedAt !== undefined, `${s.label} still helps alpha`)
     }
+  })
+
+  it('records in every member\'s ledger who gave and who took, bounded by what was delegated', async () => {
+    const nodes = c.sites.map(s => s.node!)
+    const alpha = nodes[0]!
+    const shed = alpha.monitor.totals.shed
+    const view = (n: typeof alpha): string => JSON.stringify(nodes.map(m => n.ledgerStore.totals(m.peerId)))
+    // Settlement ends with the final delegations at release and the helpers' receipts.
+    await until('every member to hold the same settled balances', () => {
+      const taken = alpha.ledgerStore.totals(alpha.peerId).takenRequests
+      return taken >= 0.9 * shed && nodes.every(n => view(n) === view(alpha))
+    }, 20_000)
+    const taken = alpha.ledgerStore.totals(alpha.peerId)
+    assert.ok(taken.takenRequests <= shed, `alpha is charged ${taken.takenRequests} requests for ${shed} redirects`)
+    const given = nodes.slice(1).map(n => alpha.ledgerStore.totals(n.peerId))
+    assert.ok(given.every(g => g.given > 0), 'a helper got no credit')
+    assert.equal(given.reduce((a, g) => a + g.given, 0), taken.taken)
+    for (const h of nodes.slice(1)) {
+      const session = [...new Set((await alpha.ledgerStore.recordsOf(h.peerId)).map(r => r.body.session))]
+      for (const s of session) {
+        const pair = alpha.ledgerStore.pair(alpha.peerId, h.peerId, s)!
+        assert.ok(pair.receipt !== undefined && pair.latestDelegation !== undefined)
+        assert.ok(pair.receipt.bytes <= pair.latestDelegation.bytes && pair.receipt.requests <= pair.latestDelegation.requests)
+      }
+    }
+    // A third member (charlie, for bravo's balance and the reverse) checks balances from the records alone.
+    for (const n of nodes) {
+      const rebuilt = await n.ledgerStore.recompute()
+      for (const m of nodes) assert.deepEqual(rebuilt.totals.get(m.peerId) ?? { given: 0, taken: 0, givenRequests: 0, takenRequests: 0 }, n.ledgerStore.totals(m.peerId))
+      for await (const r of n.ledgerStore.records()) await verifyRecord(Buffer.from(r.bytes, 'base64'), { ignoreTime: true })
+    }
+    assert.deepEqual(await alpha.ledgerStore.evidence(), [])
   })
 
   it('never serves a private response from a helper', async () => {

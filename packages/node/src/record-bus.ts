@@ -29,14 +29,16 @@ export class RecordBus implements RecordChannel {
   readonly #replay = new ReplayGuard()
   readonly #listeners = new Set<RecordListener>()
   readonly #topics: string[]
+  readonly #allowed: ReadonlyMap<string, ReadonlySet<string>>
   readonly #verified = new WeakMap<Uint8Array, VerifiedRecord>()
   rejected = 0
 
-  constructor (pubsub: GossipSub, key: PrivateKey, selfId: string, topics: string[], log: Logger) {
+  constructor (pubsub: GossipSub, key: PrivateKey, selfId: string, topics: string[] | Readonly<Record<string, readonly RecordType[]>>, log: Logger) {
     this.#pubsub = pubsub
     this.#key = key
     this.#selfId = selfId
-    this.#topics = topics
+    this.#topics = Array.isArray(topics) ? topics : Object.keys(topics)
+    this.#allowed = new Map(Array.isArray(topics) ? [] : Object.entries(topics).map(([t, types]) => [t, new Set<string>(types)]))
     this.#log = log
   }
 
@@ -77,6 +79,8 @@ export class RecordBus implements RecordChannel {
     try {
       const record = await verifyRecord(msg.data)
       if (record.author !== msg.from.toString()) throw new Error('record author is not the gossip author')
+      const allowed = this.#allowed.get(msg.topic)
+      if (allowed !== undefined && !allowed.has(record.type)) throw new Error(`a ${record.type} record does not belong on ${msg.topic}`)
       // Only now does the record count for replay protection: a copy relayed under another
       // sender's name must not raise the bar for the author's own.
       this.#replay.check(record.author, record.type, record.seq)
@@ -84,7 +88,7 @@ export class RecordBus implements RecordChannel {
       return TopicValidatorResult.Accept
     } catch (err) {
       this.rejected++
-      const code = isProtocolError(err) ? err.code : 'ERR_AUTHOR_MISMATCH'
+      const code = isProtocolError(err) ? err.code : 'ERR_WRONG_TOPIC_OR_AUTHOR'
       this.#log.debug({ code, from: msg.from.toString(), topic: msg.topic }, 'rejected gossip record')
       // Stale or replayed records are ignored (an honest peer can produce them); the rest is invalid.
       return code === 'ERR_EXPIRED' || code === 'ERR_REPLAY' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject

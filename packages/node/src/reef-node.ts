@@ -106,7 +106,11 @@ export class ReefNode {
     this.origin = new OriginClient({ url: config.origin.url, site: config.site.label, maxConcurrent: config.origin.maxConcurrent, timeoutMs: config.origin.timeoutMs },
       this.gate, this.cache, this.hotSet, this.monitor, this.log.child({ component: 'origin' }))
     const selfId = libp2p.peerId.toString()
-    this.bus = new RecordBus(libp2p.services.pubsub, key, selfId, [loadTopic(config.consortium), helpTopic(config.consortium), ledgerTopic(config.consortium)], this.log.child({ component: 'gossip' }))
+    this.bus = new RecordBus(libp2p.services.pubsub, key, selfId, {
+      [loadTopic(config.consortium)]: ['load-report'],
+      [helpTopic(config.consortium)]: ['help-request', 'help-offer', 'help-accept', 'help-release'],
+      [ledgerTopic(config.consortium)]: ['delegation', 'receipt']
+    }, this.log.child({ component: 'gossip' }))
     this.help = new HelpCoordinator({
       consortium: config.consortium, selfId, site: config.site.label, siteUrl: config.site.publicUrl,
       mirrorUrl: config.mirror.publicUrl, releaseGraceMs: config.mirror.releaseGraceMs
