@@ -53,6 +53,13 @@ describe('reef CLI', { timeout: 60_000 }, () => {
     assert.match(p.err(), /origin/)
   })
 
+  it('says clearly when the admin API cannot be reached (exit 1)', async () => {
+    const port = await freePort()
+    const p = run(['ledger', '--admin', `http://127.0.0.1:${port}`])
+    assert.equal(await exitCode(p.child, 20_000), 1)
+    assert.match(p.err(), /cannot reach the node's admin API/)
+  })
+
   it('refuses unknown commands and missing files with exit 2', async () => {
     const a = run(['frobnicate'])
     assert.equal(await exitCode(a.child, 20_000), 2)
@@ -90,6 +97,22 @@ describe('reef CLI', { timeout: 60_000 }, () => {
     const status = JSON.parse(s.out()) as { site: string, state: string }
     assert.equal(status.site, 'alpha')
     assert.equal(status.state, 'normal')
+
+    const table = run(['ledger', '--admin', `http://127.0.0.1:${admin}`])
+    assert.equal(await exitCode(table.child, 20_000), 0)
+    assert.match(table.out(), /member\s+site\s+given\s+taken\s+balance\s+quota\s+headroom/)
+    assert.match(table.out(), /\(self\)\s+alpha\s+0 B\s+0 B\s+0 B\s+1\.0 GiB\s+1\.0 GiB/)
+    const json = run(['ledger', '--json', '--admin', `http://127.0.0.1:${admin}`])
+    assert.equal(await exitCode(json.child, 20_000), 0)
+    const view = JSON.parse(json.out()) as { self: string, members: Array<{ peer: string, quota: number, headroom: number }> }
+    const self = view.members.find(m => m.peer === view.self)
+    assert.ok(self !== undefined)
+    assert.equal(self.quota, 1024 ** 3)
+    const records = run(['ledger', '--records', view.self, '--admin', `http://127.0.0.1:${admin}`])
+    assert.equal(await exitCode(records.child, 20_000), 0)
+    assert.match(records.out(), /^0 records$/m)
+    const bad = run(['ledger', '--records', 'not-a-peer', '--admin', `http://127.0.0.1:${admin}`])
+    assert.equal(await exitCode(bad.child, 20_000), 2)
 
     p.child.kill('SIGTERM')
     assert.equal(await exitCode(p.child, 15_000), 0)
