@@ -78,6 +78,7 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
         ...(o.cache !== undefined ? { cache: o.cache } : {}),
         ...(o.crowd !== undefined ? { crowd: o.crowd } : {}),
         ...(o.gossip !== undefined ? { gossip: o.gossip } : {}),
+        ...(o.ledger !== undefined ? { ledger: o.ledger } : {}),
         log: { level: opts.logLevel ?? 'warn' }
       }
       sites.push({ label, origin, node: undefined, url: opts.reef === false ? origin.url : `http://127.0.0.1:${front}`, configInput })
