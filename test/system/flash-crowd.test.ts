@@ -133,6 +133,19 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
       for await (const r of n.ledgerStore.records()) await verifyRecord(Buffer.from(r.bytes, 'base64'), { ignoreTime: true })
     }
     assert.deepEqual(await alpha.ledgerStore.evidence(), [])
+
+    // What an operator sees: any member's admin API gives the balances and the records behind them.
+    const admin = nodes[2]!.adminUrl!
+    const res = await request(`${admin}/api/ledger`, { dispatcher })
+    const ledger = await res.body.json() as { members: Array<{ peer: string, site: string, given: number, taken: number, balance: number, quota: number, headroom: number }> }
+    const a = ledger.members.find(m => m.peer === alpha.peerId)!
+    assert.equal(a.site, 'alpha')
+    assert.equal(a.taken, taken.taken)
+    assert.equal(a.balance, -taken.taken)
+    assert.equal(a.headroom, a.quota - a.taken)
+    const recs = await request(`${admin}/api/ledger/${alpha.peerId}/records`, { dispatcher })
+    const behind = await recs.body.json() as { records: Array<{ type: string }> }
+    assert.ok(behind.records.some(r => r.type === 'delegation') && behind.records.some(r => r.type === 'receipt'))
   })
 
   it('never serves a private response from a helper', async () => {
