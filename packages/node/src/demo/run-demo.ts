@@ -87,6 +87,18 @@ say(`  state changes          ${alpha.node.detector.history.map(h => `${h.from}â
 say(`  shedding stopped       ${alpha.node.state === 'normal' && !alpha.node.shedder.active ? `${stoppedAfter} ms after the crowd` : 'not yet'}`)
 say(`  helpers of ${alpha.label}: ${others.map(s => s.label).join(', ')}`)
 
+// The ledger: wait for the final delegations and receipts, then show what every member agrees on.
+const settleDeadline = Date.now() + 10_000
+const shed = alpha.node.monitor.totals.shed
+while (alpha.node.ledgerStore.totals(alpha.node.peerId).takenRequests < 0.9 * shed && Date.now() < settleDeadline) await new Promise(resolve => setTimeout(resolve, 100))
+const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`
+say('\nReciprocity ledger (signed delegations and receipts; every member holds the same)')
+for (const s of c.sites) {
+  const t = alpha.node.ledgerStore.totals(s.node!.peerId)
+  const agree = c.sites.every(o => JSON.stringify(o.node!.ledgerStore.totals(s.node!.peerId)) === JSON.stringify(t))
+  say(`  ${s.label.padEnd(8)} given ${mib(t.given).padStart(9)} (${String(t.givenRequests).padStart(5)} req)  taken ${mib(t.taken).padStart(9)} (${String(t.takenRequests).padStart(5)} req)${agree ? '' : '  (members still settling)'}`)
+}
+
 if (args.keep === true) {
   say('\nStill running (--keep). Open a dashboard above; Ctrl-C to stop.')
   await new Promise<void>(resolve => { process.once('SIGINT', () => { resolve() }); process.once('SIGTERM', () => { resolve() }) })
