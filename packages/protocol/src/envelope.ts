@@ -51,7 +51,8 @@ const Envelope = z.object({
   sig: z.string().regex(/^[A-Za-z0-9_-]{86}$/, 'an Ed25519 signature is 64 bytes, base64url without padding')
 }).strict()
 
-function signedBytes (type: string, payload: unknown): Uint8Array {
+/** What is signed: utf8(domain(type)) || 0x00 || canonical(payload). */
+export function signingInput (type: string, payload: unknown): Uint8Array {
   const domain = encoder.encode(signingDomain(type))
   const body = canonicalBytes(payload)
   const out = new Uint8Array(domain.length + 1 + body.length)
@@ -76,7 +77,7 @@ export async function signRecord<T extends RecordType> (key: PrivateKey, authorI
   const parsed = RECORD_BODIES[type].safeParse(body)
   if (!parsed.success) throw new SchemaError(`${type} body is invalid: ${describe(parsed.error)}`)
   const payload = { type, v: PROTOCOL_VERSION, author: authorId, seq: opts.seq, ts: opts.ts ?? Date.now(), body }
-  const sig = await key.sign(signedBytes(type, payload))
+  const sig = await key.sign(signingInput(type, payload))
   const record = canonicalBytes({ payload, sig: Buffer.from(sig).toString('base64url') })
   // Never emit what every receiver must reject.
   if (record.byteLength > MAX_RECORD_BYTES) throw new OversizeError(`${type} record of ${record.byteLength} bytes exceeds the limit of ${MAX_RECORD_BYTES}`)
@@ -118,7 +119,7 @@ export async function verifyRecord<T extends RecordType = RecordType> (bytes: Ui
   const sigBytes = Buffer.from(sig, 'base64url')
   // base64url's last character carries spare bits: accept one spelling only, so evidence bytes are unique.
   if (sigBytes.byteLength !== 64 || sigBytes.toString('base64url') !== sig) throw new SchemaError('signature is not canonical base64url of 64 bytes')
-  const ok = await publicKey.verify(signedBytes(type, payload), sigBytes)
+  const ok = await publicKey.verify(signingInput(type, payload), sigBytes)
   if (!ok) throw new BadSignatureError(`signature of ${type} record by ${payload.author} does not verify`)
 
   const body = RECORD_BODIES[type].safeParse(payload.body)

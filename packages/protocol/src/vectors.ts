@@ -9,8 +9,7 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { canonicalBytes } from './canonical.ts'
-import { signingDomain } from './constants.ts'
-import { signRecord } from './envelope.ts'
+import { signRecord, signingInput } from './envelope.ts'
 import type { RecordBody, RecordType } from './messages.ts'
 
 export interface VectorKey { name: string, seedHex: string, peerId: string }
@@ -43,11 +42,7 @@ async function keyFromSeed (name: string, fill: number): Promise<{ name: string,
 
 /** Sign an arbitrary payload under an arbitrary domain (to build records signRecord refuses). */
 async function rawRecord (key: PrivateKey, domainType: string, payload: unknown, sigOverride?: string): Promise<Uint8Array> {
-  const domain = utf8(signingDomain(domainType))
-  const body = canonicalBytes(payload)
-  const msg = new Uint8Array(domain.length + 1 + body.length)
-  msg.set(domain, 0); msg.set(body, domain.length + 1)
-  const sig = sigOverride ?? Buffer.from(await key.sign(msg)).toString('base64url')
+  const sig = sigOverride ?? Buffer.from(await key.sign(signingInput(domainType, payload))).toString('base64url')
   return canonicalBytes({ payload, sig })
 }
 

@@ -5,7 +5,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { canonicalBytes, signingDomain } from '../src/index.ts'
+import { canonicalBytes, signingInput } from '../src/index.ts'
 import type { RecordBody, RecordType } from '../src/index.ts'
 
 export interface TestKey {
@@ -52,17 +52,21 @@ export function validBodies (other: string): { [T in RecordType]: RecordBody<T> 
   }
 }
 
-const encoder = new TextEncoder()
-
 /** utf8(domain) || 0x00 || canonical(payload), as envelope.ts signs it. */
 export function signedBytesFor (domainType: string, payload: unknown): Uint8Array {
-  const domain = encoder.encode(signingDomain(domainType))
-  const body = canonicalBytes(payload)
-  const out = new Uint8Array(domain.length + 1 + body.length)
-  out.set(domain, 0)
-  out[domain.length] = 0
-  out.set(body, domain.length + 1)
-  return out
+  return signingInput(domainType, payload)
+}
+
+/** mulberry32: small, fast, seeded PRNG returning [0, 1). */
+export function prng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
 }
 
 export interface RawPayload {

@@ -9,17 +9,7 @@ import { describe, test } from 'node:test'
 import {
   FetchRequest, FetchResponseHead, canonicalBytes, decodeFetchRequest, decodeFetchResponseHead, isProtocolError, parseCanonical
 } from '../src/index.ts'
-
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { prng } from './fixtures.ts'
 
 const JSONISH = [...'{}[]":,0123456789-. \\/atrufnleAZ_v']
 

@@ -7,21 +7,9 @@ import assert from 'node:assert/strict'
 import { before, describe, test } from 'node:test'
 import { canonicalBytes, isProtocolError, signRecord, verifyRecord } from '../src/index.ts'
 import type { VerifiedRecord } from '../src/index.ts'
-import { newKey, validBodies } from './fixtures.ts'
+import { newKey, validBodies, prng } from './fixtures.ts'
 
 const TS = 1_750_000_000_000
-
-/** mulberry32: small, fast, seeded PRNG returning [0, 1). */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const JSONISH = [...'{}[]":,0123456789-. \\/atrufnleAZ_']
 

@@ -12,6 +12,7 @@
  * set). Excess requests wait in a bounded FIFO queue; a full queue answers 503
  * at once and a request that waits longer than `queueTimeoutMs` gets 504.
  */
+import { seededRandom } from './crowd.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -83,16 +84,6 @@ export interface DemoOrigin {
 // Deterministic content
 // ---------------------------------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function intBetween(rand: () => number, lo: number, hi: number): number {
   return lo + Math.floor(rand() * (hi - lo + 1));
@@ -294,7 +285,7 @@ function renderPage(rand: () => number, siteName: string, page: PageSpec): strin
 export function buildDemoSite(opts: { seed?: number; siteName?: string } = {}): Map<string, SiteFile> {
   const seed = opts.seed ?? 1;
   const siteName = opts.siteName ?? 'Harbor Gazette';
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const files = new Map<string, SiteFile>();
   const add = (path: string, type: string, body: Buffer, cacheControl: string, isPrivate = false): void => {
     files.set(path, { path, type, body, cacheControl, private: isPrivate });
