@@ -358,6 +358,15 @@ export class ReefNode {
       return { peer: req.params.peer, totals: this.ledgerStore.totals(req.params.peer), records: await this.ledgerStore.recordsOf(req.params.peer, limit) }
     })
     app.get('/api/ledger/evidence', async () => ({ evidence: await this.ledgerStore.evidence(), signals: await this.ledgerStore.signals() }))
+    app.get('/api/ledger/check', async () => {
+      // Rebuild balances from the stored records alone and compare with what the store holds.
+      const rebuilt = await this.ledgerStore.recompute()
+      const stored = this.ledgerStore.allTotals()
+      const members = new Set([...stored.keys(), ...rebuilt.totals.keys()])
+      const zero = { given: 0, taken: 0, givenRequests: 0, takenRequests: 0 }
+      const mismatches = [...members].filter(m => JSON.stringify(stored.get(m) ?? zero) !== JSON.stringify(rebuilt.totals.get(m) ?? zero))
+      return { consistent: mismatches.length === 0, records: this.ledgerStore.recordCount, mismatches }
+    })
     app.get('/api/status', async () => this.status())
     app.get('/healthz', async () => ({ ok: true }))
     app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(DASHBOARD_HTML))
