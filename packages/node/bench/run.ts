@@ -3,6 +3,7 @@
  *
  *   pnpm bench crowd [--rps N] [--seconds S] [--nodes N]
  *   pnpm bench protocol [--ms MS]      record encode+sign / decode+verify throughput
+ *   pnpm bench ledger [--records N]    redirect accounting cost, ledger writes/s, rebuild from N records
  *
  * crowd: the same browser-like flash crowd (step profile, Zipf pages) against the origin alone
  * and against the origin behind a Reef consortium, in one run; reports success rate, origin
@@ -19,8 +20,12 @@ if (command === 'protocol') {
   await import(new URL('../../protocol/bench/records.ts', import.meta.url).href)
   process.exit(0)
 }
+if (command === 'ledger') {
+  await import('./ledger.ts')
+  process.exit(0)
+}
 if (command !== 'crowd') {
-  process.stderr.write('Usage: pnpm bench crowd [--rps N] [--seconds S] [--nodes N] [--capacity RPS] [--workers N]\n       pnpm bench protocol [--ms MS]\n')
+  process.stderr.write('Usage: pnpm bench crowd [--rps N] [--seconds S] [--nodes N] [--capacity RPS] [--workers N]\n       pnpm bench protocol [--ms MS]\n       pnpm bench ledger [--records N] [--runs R] [--seconds S] [--writes N]\n')
   process.exit(2)
 }
 const { values } = parseArgs({ args: rest, options: { rps: { type: 'string' }, seconds: { type: 'string' }, nodes: { type: 'string' }, capacity: { type: 'string' }, workers: { type: 'string' } }, strict: true })

@@ -10,7 +10,8 @@
  * Sublevels: records (hash → record), order (see below), byMember (member!hash → ''), pairs
  * (pair key → state), totals (member → totals), windows (member!hour → given/taken in that
  * hour), pending (pair key!hash → receipt waiting for its delegation), evidence (ts!hash →
- * evidence), signals, meta (layout version).
+ * evidence), signals, meta (layout version; how many records are stored, written in each
+ * batch that stores one, so opening reads no record).
  *
  * `order` is the rebuild index: every stored record (applied or evidence) also gets
  * `${pair}!${round, 16 digits}!${0 delegation | 1 receipt}!${seq, 16 digits}!${hash}` →
@@ -25,7 +26,9 @@
  *
  * Stores written before `order` existed are migrated on open: if `meta.layout` is not current,
  * the records are streamed once into `order` (in batches; idempotent, so a crash mid-way just
- * redoes it) and the layout is recorded. Memory stays bounded; time is one pass over records.
+ * redoes it), counted, and the layout is recorded. Memory stays bounded; time is one pass over
+ * the records. (A store written to by the older code after its migration would lack `order`
+ * entries for those records: not a supported downgrade.)
  */
 import { createHash } from 'node:crypto'
 import { Level } from 'level'
@@ -154,13 +157,15 @@ export class LedgerStore {
       m.set(Number(hour), JSON.parse(v) as { given: number, taken: number })
     }
     for await (const k of store.#pending.keys()) store.#indexPending(k.slice(0, k.lastIndexOf('!')), k)
-    if (await store.#meta.get('layout') !== LAYOUT) await store.#migrate()
-    for await (const _ of store.#records.keys()) store.recordCount++
+    const [layout, count] = await store.#meta.getMany(['layout', 'records'])
+    if (layout !== LAYOUT || count === undefined) await store.#migrate()
+    else store.recordCount = Number(count)
     return store
   }
 
-  /** Layout 1 → 2: index every stored record in `order`. Idempotent; bounded memory. */
+  /** Layout 1 → 2: index every stored record in `order` and count them. Idempotent; bounded memory. */
   async #migrate (): Promise<void> {
+    let count = 0
     const it = this.#records.values()
     try {
       for (let vs = await it.nextv(CHUNK); vs.length > 0; vs = await it.nextv(CHUNK)) {
@@ -170,11 +175,13 @@ export class LedgerStore {
           batch.put(orderKey(r), orderValue(r))
         }
         await batch.write()
+        count += vs.length
       }
     } finally {
       await it.close()
     }
-    await this.#meta.put('layout', LAYOUT)
+    await this.#meta.batch().put('records', String(count)).put('layout', LAYOUT).write()
+    this.recordCount = count
   }
 
   async close (): Promise<void> {
@@ -315,6 +322,7 @@ export class LedgerStore {
 
   /** Put the final pair states, totals and buckets of the change (once each). */
   #stageState (tx: Tx): void {
+    if (tx.stored.size > 0) tx.batch.put('records', String(this.recordCount + tx.stored.size), { sublevel: this.#meta })
     for (const [k, pair] of tx.pairs) tx.batch.put(k, JSON.stringify(pair), { sublevel: this.#pairs })
     for (const [m, t] of tx.totals) tx.batch.put(m, JSON.stringify(t), { sublevel: this.#totals })
     for (const [m, hours] of tx.buckets) {
