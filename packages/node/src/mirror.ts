@@ -44,15 +44,18 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     return SiteLabel.safeParse(label).success ? label : undefined
   }
 
-  function send (reply: FastifyReply, request: FastifyRequest, obj: CachedObject): void {
+  /** Answer from `obj`; returns the body bytes sent (0 for HEAD and 304). */
+  function send (reply: FastifyReply, request: FastifyRequest, obj: CachedObject): number {
     void reply.headers(obj.headers).header('x-reef-mirror', opts.selfId).header('content-length', String(obj.body.byteLength))
     const inm = request.headers['if-none-match']
     const etag = obj.headers.etag
     if (etag !== undefined && inm !== undefined && etagMatches(inm, etag)) {
       void reply.code(304).send()
-      return
+      return 0
     }
-    void reply.code(200).send(request.method === 'HEAD' ? undefined : obj.body)
+    const head = request.method === 'HEAD'
+    void reply.code(200).send(head ? undefined : obj.body)
+    return head ? 0 : obj.body.byteLength
   }
 
   async function handler (request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -69,8 +72,7 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     }
     const cached = deps.cache.get(site, url)
     if (cached !== undefined) {
-      deps.monitor.mirrored(site, request.method === 'HEAD' ? 0 : cached.body.byteLength)
-      send(reply, request, cached)
+      deps.monitor.mirrored(site, send(reply, request, cached))
       return
     }
     if (session.releasedAt !== undefined) {
@@ -81,8 +83,7 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     deps.monitor.totals.mirrorMisses++
     try {
       const obj = await deps.fetch(session, url)
-      deps.monitor.mirrored(site, request.method === 'HEAD' ? 0 : obj.body.byteLength)
-      send(reply, request, obj)
+      deps.monitor.mirrored(site, send(reply, request, obj))
     } catch (err) {
       if (err instanceof FetchRefusedError && (err.status === 404 || err.status === 410)) {
         void reply.code(err.status).type('text/plain; charset=utf-8').send('Not found.\n')
