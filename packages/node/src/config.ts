@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { BaseUrl, SiteLabel } from '@reef/protocol'
 import { ConfigError } from './errors.ts'
+import { parseMirrorTemplate } from './external-mirror.ts'
 
 const Listen = z.object({
   host: z.string().min(1).default('127.0.0.1'),
@@ -75,6 +76,13 @@ export const ConfigSchema = z.object({
     reportIntervalMs: z.number().int().min(100).default(1_000),
     peerExpiryMs: z.number().int().min(500).default(5_000)
   }).strict().default({ reportIntervalMs: 1_000, peerExpiryMs: 5_000 }),
+  relief: z.object({
+    /**
+     * External mirror URL template, used only while a crowd lasts for what the origin and
+     * the helpers cannot take: placeholders {host}, {path}, {url}.
+     */
+    externalMirror: z.object({ template: z.string().min(8).max(512) }).strict().optional()
+  }).strict().default({}),
   ledger: z.object({
     /** How often a beneficiary signs what it delegated to each helper, in ms. */
     settleIntervalMs: z.number().int().min(100).default(5_000),
@@ -91,6 +99,11 @@ export const ConfigSchema = z.object({
 }).strict().superRefine((c, ctx) => {
   if (c.crowd.releaseShare >= c.crowd.strikeShare) {
     ctx.addIssue({ code: 'custom', path: ['crowd', 'releaseShare'], message: 'must be below crowd.strikeShare (hysteresis)' })
+  }
+  if (c.relief.externalMirror !== undefined) {
+    try { parseMirrorTemplate(c.relief.externalMirror.template) } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['relief', 'externalMirror', 'template'], message: (err as Error).message.replace(/^relief\.externalMirror\.template:? ?/, '') })
+    }
   }
 })
 

@@ -20,6 +20,7 @@ import type { HotSet } from './hot-set.ts'
 import type { LoadMonitor } from './load-monitor.ts'
 import type { OriginClient } from './origin-client.ts'
 import type { OriginGate } from './origin-gate.ts'
+import { locationOn } from './shedder.ts'
 import type { Helper, Shedder } from './shedder.ts'
 
 export interface FrontOptions {
@@ -59,10 +60,12 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
   function redirect (reply: FastifyReply, url: string): boolean {
     const helper = shedder.pick(url)
     if (helper === undefined) return false
+    const location = locationOn(helper, url)
+    if (location === undefined) return false
     const bytes = cache.peek(opts.site, url)?.body.byteLength ?? 0
     monitor.shedOne(bytes)
     deps.onRedirect?.(helper, bytes)
-    void reply.code(307).header('location', helper.siteBase + url).header('cache-control', 'no-store').send()
+    void reply.code(307).header('location', location).header('cache-control', 'no-store').send()
     return true
   }
 

@@ -22,6 +22,7 @@ import { fetchFromPeer, registerFetchServer } from './fetch-protocol.ts'
 import { buildFront } from './front.ts'
 import { HelpCoordinator } from './help-coordinator.ts'
 import type { HelpingSession } from './help-coordinator.ts'
+import { ExternalMirror } from './external-mirror.ts'
 import { HotSet } from './hot-set.ts'
 import { LedgerService } from './ledger-service.ts'
 import { LedgerStore } from './ledger-store.ts'
@@ -34,6 +35,8 @@ import type { ReefLibp2p } from './p2p.ts'
 import { PeerTable } from './peer-table.ts'
 import { RecordBus } from './record-bus.ts'
 import { Shedder } from './shedder.ts'
+
+export type ReliefRung = 'helpers' | 'external-mirror' | 'refusing'
 
 export interface LedgerMemberView {
   peer: string
@@ -72,6 +75,10 @@ export class ReefNode {
   readonly mirror: FastifyInstance
   readonly admin: FastifyInstance | undefined
   readonly ledgerStore: LedgerStore
+  readonly externalMirror: ExternalMirror | undefined
+  /** When each rung of the relief ladder engaged and released (helpers, external mirror, refusing). */
+  readonly reliefHistory: Array<{ rung: ReliefRung, engaged: boolean, at: number }> = []
+  readonly #rungs = new Map<ReliefRung, boolean>()
   readonly ledger: LedgerService
   #lastOwnSession: string | undefined
   readonly #fills = new Map<string, Promise<CachedObject>>()
@@ -138,7 +145,7 @@ export class ReefNode {
       gate: this.gate, origin: this.origin, cache: this.cache, hotSet: this.hotSet, shedder: this.shedder, monitor: this.monitor, log: this.log.child({ component: 'front' }),
       onRedirect: (helper, bytes) => {
         const session = this.help.ownSessionId
-        if (session !== undefined) this.ledger.countRedirect(session, helper.peer, bytes)
+        if (session !== undefined && helper.location === undefined) this.ledger.countRedirect(session, helper.peer, bytes)
       }
     })
     this.mirror = buildMirror({ publicUrl: config.mirror.publicUrl, selfId }, {
@@ -146,6 +153,7 @@ export class ReefNode {
       sessionForSite: site => this.help.sessionForSite(site),
       fetch: async (s, path) => this.fetchForMirror(s, path)
     })
+    this.externalMirror = config.relief.externalMirror === undefined ? undefined : new ExternalMirror(config.relief.externalMirror.template, config.site.publicUrl)
     this.admin = config.admin === undefined ? undefined : this.#buildAdmin()
   }
 
@@ -275,10 +283,40 @@ export class ReefNode {
       if (this.#lastOwnSession !== undefined && session !== this.#lastOwnSession) void this.ledger.settle(this.#lastOwnSession)
       this.#lastOwnSession = session
       this.ledger.checkUnsigned(now)
+      this.#engageExternalMirror(state, demand, target)
+      this.#trackRungs(now)
     } catch (err) {
       this.log.error({ err }, 'control tick failed')
     } finally {
       this.#ticking = false
+    }
+  }
+
+  /**
+   * The external mirror takes, while the crowd lasts, what the accepted helpers' capacity does
+   * not cover (all of it for a site alone): it joins the shedder as one more weighted target.
+   */
+  #engageExternalMirror (state: CrowdState, demand: number, target: number): void {
+    const ext = this.externalMirror
+    if (ext === undefined) return
+    const helperRps = this.shedder.helpers.reduce((a, h) => a + h.weightRps, 0)
+    const weight = state === 'normal' ? 0 : Math.round(Math.max(0, demand - target) * 1.25 - helperRps)
+    if (weight <= 0) { if (this.shedder.fallback !== undefined) this.shedder.setFallback(undefined); return }
+    this.shedder.setFallback({ peer: 'external-mirror', weightRps: weight, mirrorUrl: ext.template, siteBase: '', location: path => ext.location(path) })
+  }
+
+  #trackRungs (now: number): void {
+    const engaged: Array<[ReliefRung, boolean]> = [
+      ['helpers', this.shedder.helpers.length > 0],
+      ['external-mirror', this.shedder.fallback !== undefined],
+      ['refusing', this.monitor.refused.sum(1_000) > 0]
+    ]
+    for (const [rung, on] of engaged) {
+      if ((this.#rungs.get(rung) ?? false) === on) continue
+      this.#rungs.set(rung, on)
+      this.reliefHistory.push({ rung, engaged: on, at: now })
+      if (this.reliefHistory.length > 1000) this.reliefHistory.shift()
+      this.log.info({ rung, engaged: on }, on ? 'relief rung engaged' : 'relief rung released')
     }
   }
 
@@ -324,6 +362,7 @@ export class ReefNode {
       peers: this.peers.live().map(e => ({ peer: e.peer, site: e.report.site, state: e.report.state, demandRps: e.report.demandRps, spareRps: e.report.spareRps, helping: e.report.helping })),
       connections: this.libp2p.getConnections().length,
       stateHistory: this.detector.history.slice(-50),
+      relief: { rungs: Object.fromEntries(this.#rungs), history: this.reliefHistory.slice(-100), externalMirror: this.externalMirror?.template ?? null },
       helpEvents: this.help.events.slice(-100),
       gossipRejected: this.bus.rejected
     }

@@ -13,6 +13,13 @@ export interface Helper {
   mirrorUrl: string
   /** Base URL of this site on the helper's mirror: http(s)://<site>.<mirror host>[:port] */
   siteBase: string
+  /** For targets that are not a Reef mirror (the external mirror rung): the URL for a path. */
+  location?: ((path: string) => string | undefined) | undefined
+}
+
+/** The redirect target for `path` on `h`. */
+export function locationOn (h: Helper, path: string): string | undefined {
+  return h.location !== undefined ? h.location(path) : h.siteBase + path
 }
 
 function unitHash (peer: string, path: string): number {
@@ -25,21 +32,32 @@ function unitHash (peer: string, path: string): number {
 
 export class Shedder {
   #helpers: Helper[] = []
+  #fallback: Helper | undefined
+  #targets: Helper[] = []
   /** Share of sheddable requests to redirect when the origin still has room (0..1). */
   share = 0
 
+  /** The consortium helpers (the external mirror, when engaged, is `fallback`). */
   get helpers (): readonly Helper[] { return this.#helpers }
+  get fallback (): Helper | undefined { return this.#fallback }
 
   setHelpers (helpers: Helper[]): void {
     this.#helpers = helpers.filter(h => h.weightRps > 0)
+    this.#targets = this.#fallback === undefined ? this.#helpers : [...this.#helpers, this.#fallback]
   }
 
-  get active (): boolean { return this.#helpers.length > 0 }
+  /** Engage (or, with undefined, release) a target beyond the helpers, weighted like one. */
+  setFallback (fallback: Helper | undefined): void {
+    this.#fallback = fallback !== undefined && fallback.weightRps > 0 ? fallback : undefined
+    this.setHelpers(this.#helpers)
+  }
+
+  get active (): boolean { return this.#targets.length > 0 }
 
   pick (path: string): Helper | undefined {
     let best: Helper | undefined
     let bestScore = -Infinity
-    for (const h of this.#helpers) {
+    for (const h of this.#targets) {
       const score = -h.weightRps / Math.log(unitHash(h.peer, path))
       if (score > bestScore) { bestScore = score; best = h }
     }
