@@ -1,7 +1,8 @@
 /**
  * A site's crowd state machine (SPEC.md §Crowd states):
  *
- *   normal ──(demand ≥ strikeShare·capacity for strikeHoldMs)──▶ struck
+ *   normal ──(demand ≥ strikeShare·capacity for strikeHoldMs,
+ *             or at once while the origin is saturated: requests already queue for it)──▶ struck
  *   struck ──(demand < releaseShare·capacity)──▶ recovering
  *   recovering ──(demand ≥ strikeShare·capacity)──▶ struck
  *   recovering ──(demand < releaseShare·capacity for calmMs)──▶ normal
@@ -37,8 +38,12 @@ export class CrowdDetector {
 
   get state (): CrowdState { return this.#state }
 
-  /** Feed one demand sample; returns the change it caused, if any. */
-  sample (demandRps: number, now: number): StateChange | undefined {
+  /**
+   * Feed one demand sample; returns the change it caused, if any. `saturated` says requests
+   * are waiting for the origin right now: with demand over the strike share that is a crowd,
+   * not a blip, and there is no reason to wait out the hold.
+   */
+  sample (demandRps: number, now: number, saturated = false): StateChange | undefined {
     const { capacityRps, strikeShare, releaseShare, strikeHoldMs, calmMs } = this.#opts
     const over = demandRps >= strikeShare * capacityRps
     const under = demandRps < releaseShare * capacityRps
@@ -48,7 +53,7 @@ export class CrowdDetector {
     let next: CrowdState = this.#state
     switch (this.#state) {
       case 'normal':
-        if (this.#overSince !== undefined && now - this.#overSince >= strikeHoldMs) next = 'struck'
+        if (this.#overSince !== undefined && (saturated || now - this.#overSince >= strikeHoldMs)) next = 'struck'
         break
       case 'struck':
         if (under) next = 'recovering'

@@ -271,7 +271,7 @@ export class ReefNode {
       const now = Date.now()
       const demand = this.demandRps()
       this.#demandRps = demand
-      const change = this.detector.sample(demand, now)
+      const change = this.detector.sample(demand, now, this.gate.queued >= c.origin.maxConcurrent)
       if (change !== undefined) this.log.info({ from: change.from, to: change.to, demandRps: Math.round(demand) }, 'crowd state changed')
       const target = c.crowd.targetShare * c.origin.capacityRps
       const state = this.detector.state

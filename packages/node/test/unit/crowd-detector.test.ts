@@ -127,3 +127,26 @@ describe('CrowdDetector struck → recovering → normal', () => {
     assert.equal(d.history.at(-1)?.at, 2999)
   })
 })
+
+describe('CrowdDetector with a saturated origin', () => {
+  const opts = { capacityRps: 100, strikeShare: 0.8, releaseShare: 0.5, strikeHoldMs: 500, calmMs: 2_000 }
+
+  test('strikes at once when demand is over the strike share and requests queue for the origin', () => {
+    const d = new CrowdDetector(opts)
+    assert.equal(d.sample(90, 0, true)?.to, 'struck')
+  })
+
+  test('saturation alone, with demand under the strike share, does not strike', () => {
+    const d = new CrowdDetector(opts)
+    assert.equal(d.sample(50, 0, true), undefined)
+    assert.equal(d.sample(50, 1_000, true), undefined)
+    assert.equal(d.state, 'normal')
+  })
+
+  test('without saturation the hold still applies', () => {
+    const d = new CrowdDetector(opts)
+    assert.equal(d.sample(90, 0, false), undefined)
+    assert.equal(d.sample(90, 499, false), undefined)
+    assert.equal(d.sample(90, 500, false)?.to, 'struck')
+  })
+})
