@@ -114,7 +114,7 @@ describe('a site alone with an external mirror', { timeout: 120_000 }, () => {
     for (const l of locations) assert.ok(l.startsWith(`http://127.0.0.1.ext.localhost:${extPort}/`), l)
   })
 
-  it('engages the external mirror only while the crowd lasts, before refusing, and releases both after', async () => {
+  it('engages the rungs in order as the crowd grows and releases them in reverse after it', async () => {
     const deadline = Date.now() + 15_000
     while ((node.state !== 'normal' || node.shedder.active) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
     assert.equal(node.state, 'normal')
@@ -128,6 +128,12 @@ describe('a site alone with an external mirror', { timeout: 120_000 }, () => {
     assert.ok(on('helpers') === undefined, 'a site alone has no helpers')
     assert.ok(on('refusing')! > on('external-mirror')!, 'refused before the external mirror took what it could')
     assert.ok(off('refusing') !== undefined, 'still refusing after the crowd')
+    // Rung 1 engaged first and is released last.
+    assert.ok(on('micro-cache')! <= on('external-mirror')!, 'the micro-cache engaged after the external mirror')
+    const released = Date.now() + 10_000
+    while (node.ladder.microCache && Date.now() < released) await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(node.ladder.microCache, false, 'the micro-cache was never released')
+    assert.ok(off('micro-cache')! >= off('external-mirror')!, 'the micro-cache was released before the external mirror')
     // A request now goes to the origin again.
     await until(async () => {
       const res = await request(siteUrl + '/css/site.css', { dispatcher })

@@ -47,3 +47,10 @@ export function pickMirroredHeaders (headers: HeaderBag): Record<string, string>
   }
   return out
 }
+
+/** If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/ prefixes are ignored; * matches any. */
+export function etagMatches (ifNoneMatch: string, etag: string): boolean {
+  const opaque = (t: string): string => t.trim().replace(/^W\//, '')
+  const target = opaque(etag)
+  return ifNoneMatch.split(',').some(t => t.trim() === '*' || opaque(t) === target)
+}

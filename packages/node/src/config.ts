@@ -78,11 +78,18 @@ export const ConfigSchema = z.object({
   }).strict().default({ reportIntervalMs: 1_000, peerExpiryMs: 5_000 }),
   relief: z.object({
     /**
+     * Rung 1: answer fresh shareable responses from the front's cache (one origin fetch per
+     * object at a time; RFC 5861 stale-while-revalidate and stale-if-error) once demand reaches
+     * this share of the origin's capacity; off again when the site is normal and demand is
+     * below half of it for crowd.calmMs.
+     */
+    microCache: z.object({ enabled: z.boolean().default(true), engageShare: Share.default(0.5) }).strict().default({ enabled: true, engageShare: 0.5 }),
+    /**
      * External mirror URL template, used only while a crowd lasts for what the origin and
      * the helpers cannot take: placeholders {host}, {path}, {url}.
      */
     externalMirror: z.object({ template: z.string().min(8).max(512) }).strict().optional()
-  }).strict().default({}),
+  }).strict().default({ microCache: { enabled: true, engageShare: 0.5 } }),
   ledger: z.object({
     /** How often a beneficiary signs what it delegated to each helper, in ms. */
     settleIntervalMs: z.number().int().min(100).default(5_000),

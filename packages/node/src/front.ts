@@ -13,9 +13,11 @@ import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { createHttpApp } from './http-app.ts'
-import { isRequestShareable, isResponseShareable, pickMirroredHeaders } from './cacheability.ts'
+import { etagMatches, isRequestShareable, isResponseShareable, pickMirroredHeaders } from './cacheability.ts'
 import { sha256Hex } from './content-cache.ts'
-import type { ContentCache } from './content-cache.ts'
+import type { CachedObject, ContentCache } from './content-cache.ts'
+import { FetchRefusedError } from './errors.ts'
+import { freshnessOf } from './freshness.ts'
 import type { HotSet } from './hot-set.ts'
 import type { LoadMonitor } from './load-monitor.ts'
 import type { OriginClient } from './origin-client.ts'
@@ -41,6 +43,8 @@ export interface FrontDeps {
   log: Logger
   /** Called for every redirect with the helper and the redirected object's size (ledger accounting). */
   onRedirect?: ((helper: Helper, bytes: number) => void) | undefined
+  /** Rung 1 of the relief ladder, switched by the node as load grows and falls. */
+  ladder?: { microCache: boolean } | undefined
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'proxy-authorization'])
@@ -87,6 +91,7 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     if (candidate && shedder.active && (!gate.canAdmitNow() || Math.random() < shedder.share)) {
       if (redirect(reply, url)) return
     }
+    if (candidate && deps.ladder?.microCache === true && await fromMicroCache(request, reply, url)) return
     const declared = Number(raw.headers['content-length'] ?? 0)
     if (declared > opts.maxBodyBytes) {
       void reply.code(413).type('text/plain; charset=utf-8').send('Request body too large.\n')
@@ -97,6 +102,44 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     if (outcome !== 'admitted') { overloaded(reply); return }
     if (raw.destroyed) { gate.release(); return }
     await forward(request, reply, method, url, shareableReq)
+  }
+
+  function sendCached (request: FastifyRequest, reply: FastifyReply, obj: CachedObject, how: 'HIT' | 'STALE' | 'MISS', now: number): void {
+    monitor.totals.microCache++
+    void reply.headers(obj.headers).header('age', String(Math.max(0, Math.floor((now - obj.storedAt) / 1000))))
+      .header('x-reef-cache', how).header('content-length', String(obj.body.byteLength))
+    const inm = request.headers['if-none-match']
+    if (obj.headers.etag !== undefined && inm !== undefined && etagMatches(inm, obj.headers.etag)) { void reply.code(304).send(); return }
+    void reply.code(200).send(request.method === 'HEAD' ? undefined : obj.body)
+  }
+
+  /**
+   * Rung 1: answer a shareable GET/HEAD from the micro-cache — fresh copies at once; a stale one
+   * within stale-while-revalidate at once while one refresh runs; a miss with one origin fetch
+   * shared by every concurrent request for the path; a stale copy within stale-if-error when
+   * the origin fails or is full. Returns false when the origin itself must answer.
+   */
+  async function fromMicroCache (request: FastifyRequest, reply: FastifyReply, url: string): Promise<boolean> {
+    const now = Date.now()
+    const obj = cache.peek(opts.site, url)
+    const f = obj === undefined ? undefined : freshnessOf(obj.headers, obj.storedAt)
+    if (obj !== undefined && f !== undefined) {
+      if (now < f.freshUntil) { sendCached(request, reply, obj, 'HIT', now); return true }
+      if (now < f.staleWhileRevalidateUntil) {
+        origin.load(url, { refresh: true, timeoutMs: opts.queueTimeoutMs }).catch(() => {})
+        sendCached(request, reply, obj, 'STALE', now)
+        return true
+      }
+    }
+    try {
+      const fresh = await origin.load(url, { refresh: true, timeoutMs: opts.queueTimeoutMs })
+      sendCached(request, reply, fresh, 'MISS', Date.now())
+      return true
+    } catch (err) {
+      if (obj !== undefined && f !== undefined && Date.now() < f.staleIfErrorUntil) { sendCached(request, reply, obj, 'STALE', Date.now()); return true }
+      if (err instanceof FetchRefusedError && err.status === 503) { overloaded(reply); return true }
+      return false // not shareable after all, not found, or the origin failed: it answers itself
+    }
   }
 
   async function forward (request: FastifyRequest, reply: FastifyReply, method: string, url: string, shareableReq: boolean): Promise<void> {

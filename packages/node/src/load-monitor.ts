@@ -14,7 +14,7 @@ export class LoadMonitor {
   readonly refused = new RateWindow()
   readonly bytesOut = new RateWindow()
   readonly mirrorServed = new Map<string, RateWindow>()
-  totals = { arrivals: 0, shed: 0, origin: 0, refused: 0, originErrors: 0, mirrorServed: 0, mirrorMisses: 0, integrityFailures: 0 }
+  totals = { arrivals: 0, shed: 0, origin: 0, refused: 0, originErrors: 0, mirrorServed: 0, mirrorMisses: 0, integrityFailures: 0, microCache: 0 }
   #latencyMs = 0
 
   arrival (sheddable: boolean): void {

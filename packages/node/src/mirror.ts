@@ -9,6 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { SiteLabel } from '@reef/protocol'
 import type { Logger } from 'pino'
+import { etagMatches } from './cacheability.ts'
 import { createHttpApp } from './http-app.ts'
 import type { CachedObject, ContentCache } from './content-cache.ts'
 import { FetchRefusedError, IntegrityError } from './errors.ts'
@@ -117,9 +118,3 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
   return app
 }
 
-/** If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/ prefixes are ignored; * matches any. */
-export function etagMatches (ifNoneMatch: string, etag: string): boolean {
-  const opaque = (t: string): string => t.trim().replace(/^W\//, '')
-  const target = opaque(etag)
-  return ifNoneMatch.split(',').some(t => t.trim() === '*' || opaque(t) === target)
-}

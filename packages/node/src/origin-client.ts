@@ -46,20 +46,26 @@ export class OriginClient {
     this.#log = log
   }
 
-  /** The local site's object at `path`, from cache or (once at a time) from the origin. */
-  load (path: string): Promise<CachedObject> {
-    const cached = this.#cache.get(this.#opts.site, path)
-    if (cached !== undefined) return Promise.resolve(cached)
+  /**
+   * The local site's object at `path`, from cache or (once at a time: concurrent callers share
+   * one origin fetch) from the origin. `refresh` skips the cached copy (revalidation, or a
+   * stale one); `timeoutMs` bounds the wait for the origin gate.
+   */
+  load (path: string, opts: { refresh?: boolean, timeoutMs?: number } = {}): Promise<CachedObject> {
+    if (opts.refresh !== true) {
+      const cached = this.#cache.get(this.#opts.site, path)
+      if (cached !== undefined) return Promise.resolve(cached)
+    }
     let p = this.#inflight.get(path)
     if (p === undefined) {
-      p = this.#fill(path).finally(() => this.#inflight.delete(path))
+      p = this.#fill(path, opts.timeoutMs ?? this.#opts.timeoutMs).finally(() => this.#inflight.delete(path))
       this.#inflight.set(path, p)
     }
     return p
   }
 
-  async #fill (path: string): Promise<CachedObject> {
-    const outcome = await this.#gate.acquire(null, this.#opts.timeoutMs)
+  async #fill (path: string, timeoutMs: number): Promise<CachedObject> {
+    const outcome = await this.#gate.acquire(null, timeoutMs)
     if (outcome !== 'admitted') throw new FetchRefusedError(503, 'origin is at capacity')
     this.#monitor.originStart()
     const started = performance.now()

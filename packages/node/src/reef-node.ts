@@ -36,7 +36,7 @@ import { PeerTable } from './peer-table.ts'
 import { RecordBus } from './record-bus.ts'
 import { Shedder } from './shedder.ts'
 
-export type ReliefRung = 'helpers' | 'external-mirror' | 'refusing'
+export type ReliefRung = 'micro-cache' | 'helpers' | 'external-mirror' | 'refusing'
 
 export interface LedgerMemberView {
   peer: string
@@ -79,6 +79,9 @@ export class ReefNode {
   /** When each rung of the relief ladder engaged and released (helpers, external mirror, refusing). */
   readonly reliefHistory: Array<{ rung: ReliefRung, engaged: boolean, at: number }> = []
   readonly #rungs = new Map<ReliefRung, boolean>()
+  /** Switches the front reads on every request. */
+  readonly ladder = { microCache: false }
+  #microCacheCalmSince: number | undefined
   readonly ledger: LedgerService
   #lastOwnSession: string | undefined
   readonly #fills = new Map<string, Promise<CachedObject>>()
@@ -143,6 +146,7 @@ export class ReefNode {
       maxBodyBytes: config.front.maxBodyBytes, originTimeoutMs: config.origin.timeoutMs
     }, {
       gate: this.gate, origin: this.origin, cache: this.cache, hotSet: this.hotSet, shedder: this.shedder, monitor: this.monitor, log: this.log.child({ component: 'front' }),
+      ladder: this.ladder,
       onRedirect: (helper, bytes) => {
         const session = this.help.ownSessionId
         if (session !== undefined && helper.location === undefined) this.ledger.countRedirect(session, helper.peer, bytes)
@@ -283,6 +287,7 @@ export class ReefNode {
       if (this.#lastOwnSession !== undefined && session !== this.#lastOwnSession) void this.ledger.settle(this.#lastOwnSession)
       this.#lastOwnSession = session
       this.ledger.checkUnsigned(now)
+      this.#engageMicroCache(state, demand, now)
       this.#engageExternalMirror(state, demand, target)
       this.#trackRungs(now)
     } catch (err) {
@@ -305,8 +310,25 @@ export class ReefNode {
     this.shedder.setFallback({ peer: 'external-mirror', weightRps: weight, mirrorUrl: ext.template, siteBase: '', location: path => ext.location(path) })
   }
 
+  /** Rung 1 engages as demand passes its share of capacity and is the last to be released. */
+  #engageMicroCache (state: CrowdState, demand: number, now: number): void {
+    const mc = this.config.relief.microCache
+    if (!mc.enabled) return
+    const engageAt = mc.engageShare * this.config.origin.capacityRps
+    if (demand >= engageAt || state !== 'normal') {
+      this.ladder.microCache = true
+      this.#microCacheCalmSince = undefined
+    } else if (this.ladder.microCache && demand < engageAt / 2) {
+      this.#microCacheCalmSince ??= now
+      if (now - this.#microCacheCalmSince >= this.config.crowd.calmMs) this.ladder.microCache = false
+    } else {
+      this.#microCacheCalmSince = undefined
+    }
+  }
+
   #trackRungs (now: number): void {
     const engaged: Array<[ReliefRung, boolean]> = [
+      ['micro-cache', this.ladder.microCache],
       ['helpers', this.shedder.helpers.length > 0],
       ['external-mirror', this.shedder.fallback !== undefined],
       ['refusing', this.monitor.refused.sum(1_000) > 0]

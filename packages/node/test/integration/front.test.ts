@@ -19,7 +19,7 @@ import { Shedder } from '../../src/shedder.ts'
 const log = pino({ level: 'silent' })
 const HELPER = { peer: '12D3KooWHelperPeer', weightRps: 100, mirrorUrl: 'http://mirror-b.localhost:9102', siteBase: 'http://alpha.mirror-b.localhost:9102' }
 
-function makeFront (origin: DemoOrigin, gateOpts: { capacityRps?: number, maxConcurrent?: number, queueLimit?: number } = {}, queueTimeoutMs = 1_000) {
+function makeFront (origin: DemoOrigin | { url: string }, gateOpts: { capacityRps?: number, maxConcurrent?: number, queueLimit?: number } = {}, queueTimeoutMs = 1_000, ladder = { microCache: false }) {
   const monitor = new LoadMonitor()
   const cache = new ContentCache(64 * 1024 * 1024, 8 * 1024 * 1024)
   const hotSet = new HotSet()
@@ -27,8 +27,8 @@ function makeFront (origin: DemoOrigin, gateOpts: { capacityRps?: number, maxCon
   const gate = new OriginGate<string | null>({ capacityRps: gateOpts.capacityRps ?? 10_000, maxConcurrent: gateOpts.maxConcurrent ?? 16, queueLimit: gateOpts.queueLimit ?? 100 })
   const originClient = new OriginClient({ url: origin.url, site: 'alpha', maxConcurrent: 16, timeoutMs: 5_000 }, gate, cache, hotSet, monitor, log)
   const app = buildFront({ site: 'alpha', queueTimeoutMs, retryAfterS: 7, maxBodyBytes: 1024 * 1024, originTimeoutMs: 5_000 },
-    { gate, origin: originClient, cache, hotSet, shedder, monitor, log })
-  return { app, monitor, cache, hotSet, shedder, gate, originClient }
+    { gate, origin: originClient, cache, hotSet, shedder, monitor, log, ladder })
+  return { app, monitor, cache, hotSet, shedder, gate, originClient, ladder }
 }
 
 describe('front', () => {
@@ -152,5 +152,84 @@ describe('front', () => {
     const res = await waiting
     assert.equal(res.statusCode, 307)
     f.gate.release()
+  })
+
+  describe('micro-cache (rung 1)', () => {
+    async function fresh (ladderOn = true): Promise<void> {
+      f.gate.close(); await f.app.close(); await f.originClient.close()
+      f = makeFront(origin, {}, 1_000, { microCache: ladderOn })
+    }
+
+    it('answers repeated requests from the cache while engaged, with Age and the origin\'s headers', async () => {
+      await fresh()
+      // The first answer comes from the origin (and teaches the front that the path is shareable).
+      const first = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+      assert.equal(first.headers['x-reef-cache'], undefined)
+      const before = origin.stats.total
+      const again = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+      assert.equal(again.statusCode, 200)
+      assert.equal(again.headers['x-reef-cache'], 'HIT')
+      assert.deepEqual(again.rawPayload, origin.files.get('/css/site.css')!.body)
+      assert.equal(again.headers['cache-control'], origin.files.get('/css/site.css')!.cacheControl)
+      assert.ok(again.headers.age !== undefined)
+      assert.equal(origin.stats.total, before, 'a fresh cached copy went to the origin again')
+    })
+
+    it('fetches an object once for any number of concurrent misses', async () => {
+      await fresh()
+      await f.app.inject({ method: 'GET', url: '/js/app.js' }) // learn that it is shareable
+      f.cache.delete('alpha', '/js/app.js')
+      const before = origin.stats.total
+      const all = await Promise.all(Array.from({ length: 30 }, async () => f.app.inject({ method: 'GET', url: '/js/app.js' })))
+      assert.ok(all.every(r => r.statusCode === 200 && r.rawPayload.equals(origin.files.get('/js/app.js')!.body)))
+      assert.equal(origin.stats.total - before, 1)
+    })
+
+    it('serves a stale copy within stale-while-revalidate at once and refreshes it in the background', async () => {
+      await fresh()
+      await f.app.inject({ method: 'GET', url: '/css/site.css' })
+      const kept = f.cache.peek('alpha', '/css/site.css')!
+      f.cache.put({ ...kept, headers: { ...kept.headers, 'cache-control': 'max-age=1, stale-while-revalidate=60' }, storedAt: Date.now() - 10_000 })
+      const before = origin.stats.total
+      const stale = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+      assert.equal(stale.headers['x-reef-cache'], 'STALE')
+      const deadline = Date.now() + 5_000
+      while ((f.cache.peek('alpha', '/css/site.css')!.storedAt < Date.now() - 5_000) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+      assert.ok(f.cache.peek('alpha', '/css/site.css')!.storedAt > Date.now() - 5_000, 'not revalidated')
+      assert.equal(origin.stats.total - before, 1)
+    })
+
+    it('serves a stale copy within stale-if-error when the origin fails, and not past it', async () => {
+      const dead = makeFront({ url: 'http://127.0.0.1:1' }, {}, 1_000, { microCache: true })
+      try {
+        const body = Buffer.from('cached copy')
+        dead.hotSet.learn('/a.css', true)
+        dead.hotSet.learn('/b.css', true)
+        const base = { site: 'alpha', body, sha256: sha256Hex(body), storedAt: Date.now() - 10_000 }
+        dead.cache.put({ ...base, path: '/a.css', headers: { 'content-type': 'text/css', 'cache-control': 'max-age=1, stale-if-error=600' } })
+        dead.cache.put({ ...base, path: '/b.css', headers: { 'content-type': 'text/css', 'cache-control': 'max-age=1' } })
+        const a = await dead.app.inject({ method: 'GET', url: '/a.css' })
+        assert.equal(a.statusCode, 200)
+        assert.equal(a.headers['x-reef-cache'], 'STALE')
+        assert.deepEqual(a.rawPayload, body)
+        const b = await dead.app.inject({ method: 'GET', url: '/b.css' })
+        assert.notEqual(b.statusCode, 200, 'served a stale copy past its stale-if-error window')
+      } finally { dead.gate.close(); await dead.app.close(); await dead.originClient.close() }
+    })
+
+    it('does nothing while not engaged, and never caches private responses', async () => {
+      await fresh(false)
+      await f.app.inject({ method: 'GET', url: '/css/site.css' })
+      const before = origin.stats.total
+      const again = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+      assert.equal(again.headers['x-reef-cache'], undefined)
+      assert.equal(origin.stats.total - before, 1)
+      f.ladder.microCache = true
+      for (let i = 0; i < 2; i++) {
+        const acc = await f.app.inject({ method: 'GET', url: '/account' })
+        assert.equal(acc.headers['x-reef-cache'], undefined)
+        assert.ok(acc.headers['set-cookie'] !== undefined)
+      }
+    })
   })
 })
