@@ -91,7 +91,9 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     if (candidate && shedder.active && (!gate.canAdmitNow() || Math.random() < shedder.share)) {
       if (redirect(reply, url)) return
     }
-    if (candidate && deps.ladder?.microCache === true && await fromMicroCache(request, reply, url)) return
+    // Rung 1 also coalesces requests for paths the origin has not answered yet (like nginx's
+    // proxy_cache_lock): a cold crowd costs one origin fetch per object, not one per request.
+    if (shareableReq && deps.ladder?.microCache === true && !hotSet.isKnownUnshareable(url) && await fromMicroCache(request, reply, url)) return
     const declared = Number(raw.headers['content-length'] ?? 0)
     if (declared > opts.maxBodyBytes) {
       void reply.code(413).type('text/plain; charset=utf-8').send('Request body too large.\n')

@@ -12,6 +12,8 @@ interface PathInfo {
   score: number
   stamp: number
   shareable: boolean
+  /** Whether the origin has answered this path yet (shareable says how). */
+  learned: boolean
 }
 
 export class HotSet {
@@ -32,7 +34,7 @@ export class HotSet {
     const info = this.#paths.get(path)
     if (info === undefined) {
       if (this.#paths.size >= this.#maxPaths) this.#evictColdest(now)
-      this.#paths.set(path, { score: 1, stamp: now, shareable: false })
+      this.#paths.set(path, { score: 1, stamp: now, shareable: false, learned: false })
       return
     }
     info.score = this.#decayed(info, now) + 1
@@ -42,14 +44,20 @@ export class HotSet {
   /** Record what the origin said about a path. */
   learn (path: string, shareable: boolean, now = Date.now()): void {
     const info = this.#paths.get(path)
-    if (info !== undefined) { info.shareable = shareable; return }
+    if (info !== undefined) { info.shareable = shareable; info.learned = true; return }
     if (!shareable) return
     if (this.#paths.size >= this.#maxPaths) this.#evictColdest(now)
-    this.#paths.set(path, { score: 0, stamp: now, shareable })
+    this.#paths.set(path, { score: 0, stamp: now, shareable, learned: true })
   }
 
   isShareable (path: string): boolean {
     return this.#paths.get(path)?.shareable === true
+  }
+
+  /** The origin has answered this path with something that must not be shared. */
+  isKnownUnshareable (path: string): boolean {
+    const info = this.#paths.get(path)
+    return info !== undefined && info.learned && !info.shareable
   }
 
   #evictColdest (now: number): void {

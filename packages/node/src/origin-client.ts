@@ -74,7 +74,7 @@ export class OriginClient {
       const res = await this.pool.request({ method: 'GET', path, headers: { 'accept-encoding': 'identity', 'user-agent': 'reef-node' } })
       if (!isResponseShareable(res.statusCode, res.headers)) {
         await res.body.dump()
-        if (res.statusCode === 200) this.#hotSet.learn(path, false)
+        this.#hotSet.learn(path, false)
         throw new FetchRefusedError(res.statusCode === 200 ? 403 : res.statusCode, `origin answered ${res.statusCode} (not shareable) for ${path}`)
       }
       const declared = Number(res.headers['content-length'] ?? NaN)
