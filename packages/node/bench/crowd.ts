@@ -159,9 +159,9 @@ ${line(buckets.map(b => b.origin), '#1f6fd1')}
 ${line(buckets.map(b => b.helper), '#2a9d4b')}
 ${line(buckets.map(b => b.failed), '#d33')}
 ${line(buckets.map(b => b.originLoad), '#000')}
-<g transform="translate(${W - 250},24)">
+<g transform="translate(${W - 290},24)">
 <text y="0" fill="#1f6fd1">served via the site</text><text y="13" fill="#2a9d4b">served by helpers / mirrors</text><text y="26" fill="#d33">failed</text>
-<text x="130" y="0">origin load</text><text x="130" y="13" fill="#555">origin capacity</text></g>
+<text x="170" y="0">origin load</text><text x="170" y="13" fill="#555">origin capacity</text></g>
 </svg>
 `
 }

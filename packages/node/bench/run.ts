@@ -2,6 +2,7 @@
  * Benchmarks. Loopback only, bounded in count and time.
  *
  *   pnpm bench crowd [--profile step|ramp|bursts] [--multiple M] [--seconds S] [--setups origin,nginx,alone,2,4,8]
+ *   pnpm bench micro [--ms MS]         redirect, mirror hit and pass-through against nginx
  *   pnpm bench protocol [--ms MS]      record encode+sign / decode+verify throughput
  *   pnpm bench ledger [--records N]    redirect accounting cost, ledger writes/s, rebuild from N records
  *
@@ -17,9 +18,13 @@ if (command === 'ledger') {
   await import('./ledger.ts')
   process.exit(0)
 }
+if (command === 'micro') {
+  await import('./micro.ts')
+  process.exit(0)
+}
 if (command === 'crowd') {
   await import('./crowd.ts')
   process.exit(0)
 }
-process.stderr.write('Usage: pnpm bench crowd [--profile step|ramp|bursts] [--multiple M] [--seconds S] [--capacity RPS] [--workers N] [--setups LIST] [--out DIR]\n       pnpm bench protocol [--ms MS]\n       pnpm bench ledger [--records N] [--runs R] [--seconds S] [--writes N]\n')
+process.stderr.write('Usage: pnpm bench crowd [--profile step|ramp|bursts] [--multiple M] [--seconds S] [--capacity RPS] [--workers N] [--setups LIST] [--out DIR]\n       pnpm bench micro [--ms MS] [--runs R]\n       pnpm bench protocol [--ms MS]\n       pnpm bench ledger [--records N] [--runs R] [--seconds S] [--writes N]\n')
 process.exit(2)
