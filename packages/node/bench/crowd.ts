@@ -6,11 +6,13 @@
  * only; bounded in requests and time.
  *
  *   pnpm bench crowd [--profile step|ramp|bursts] [--multiple 20] [--seconds 10]
- *                    [--capacity 50] [--workers 8] [--setups origin,nginx,alone,2,4,8] [--out DIR]
+ *                    [--capacity 50] [--workers 8] [--bytes-per-sec N] [--setups origin,nginx,alone,2,4,8]
+ *                    [--out DIR] [--no-micro]
  *
  * Per set-up: success rate, origin peak req/s and bytes/s, page-load p50/p99, time to first
  * shed and to the first helper-served response, share of bytes served by helpers, time to stop
- * shedding after the crowd; a Markdown table on stdout and a timeline SVG per set-up.
+ * shedding after the crowd; a Markdown table on stdout and a timeline SVG per set-up; then, when
+ * nginx is installed, the microbenchmarks against it (micro.ts).
  */
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -28,7 +30,8 @@ const { values } = parseArgs({
   args: process.argv.slice(3),
   options: {
     profile: { type: 'string' }, multiple: { type: 'string' }, rps: { type: 'string' }, seconds: { type: 'string' },
-    capacity: { type: 'string' }, workers: { type: 'string' }, setups: { type: 'string' }, out: { type: 'string' }, nodes: { type: 'string' }
+    capacity: { type: 'string' }, workers: { type: 'string' }, setups: { type: 'string' }, out: { type: 'string' }, nodes: { type: 'string' },
+    'bytes-per-sec': { type: 'string' }, 'no-micro': { type: 'boolean' }
   },
   strict: true
 })
@@ -39,6 +42,8 @@ const seconds = Number(values.seconds ?? 10)
 const profileKind = values.profile ?? 'step'
 const setups = (values.setups ?? (values.nodes !== undefined ? `origin,${values.nodes}` : 'origin,nginx,alone,2,4,8')).split(',').map(s => s.trim())
 const outDir = values.out ?? 'bench-results'
+const bytesPerSec = values['bytes-per-sec'] === undefined ? undefined : Number(values['bytes-per-sec'])
+if (bytesPerSec !== undefined && !(bytesPerSec > 0)) { process.stderr.write('bench crowd: --bytes-per-sec must be positive\n'); process.exit(2) }
 function usage (msg: string): never {
   process.stderr.write(`bench crowd: ${msg}\n`)
   process.exit(2)
@@ -169,7 +174,7 @@ ${line(buckets.map(b => b.originLoad), '#000')}
 async function run (setup: string): Promise<Row> {
   if (setup === 'nginx' && !hasNginx()) return { setup: 'nginx + proxy_cache', note: 'not installed here (apt-get install nginx)' }
   const size = setup === 'origin' || setup === 'nginx' ? 1 : setup === 'alone' ? 1 : Number(setup)
-  const c: LocalConsortium = await startLocalConsortium({ nodes: size, capacityRps: capacity, workers, reef: setup !== 'origin' && setup !== 'nginx', logLevel: 'error' })
+  const c: LocalConsortium = await startLocalConsortium({ nodes: size, capacityRps: capacity, workers, reef: setup !== 'origin' && setup !== 'nginx', logLevel: 'error', ...(bytesPerSec !== undefined ? { originBytesPerSec: bytesPerSec } : {}) })
   const dispatcher = loopbackDispatcher()
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined
   try {
@@ -221,7 +226,7 @@ const rows: Row[] = []
 for (const s of setups) rows.push(await run(s))
 const mib = (b: number | undefined): string => b === undefined ? '–' : `${(b / 2 ** 20).toFixed(1)}`
 process.stdout.write([
-  `Crowd: ${profileKind}, ${rps} req/s (${(rps / capacity).toFixed(0)}× capacity) for ${seconds} s; origin ${capacity} req/s with ${workers} workers; Node ${process.version}; ${new Date().toISOString()}`,
+  `Crowd: ${profileKind}, ${rps} req/s (${(rps / capacity).toFixed(0)}× capacity) for ${seconds} s; origin ${capacity} req/s with ${workers} workers${bytesPerSec === undefined ? '' : ` and ${(bytesPerSec / 2 ** 20).toFixed(1)} MiB/s`}; Node ${process.version}; ${new Date().toISOString()}`,
   `Command: pnpm bench crowd ${process.argv.slice(3).join(' ')}`.trimEnd(),
   '',
   '| set-up | requests | success | origin peak req/s (reaching / served) | origin peak MiB/s | page load p50 / p99 | first shed | first helper response | bytes from helpers | shedding stopped after |',
@@ -232,3 +237,9 @@ process.stdout.write([
   '',
   'Timelines: ' + rows.filter(r => r.svg !== undefined).map(r => r.svg).join(', ')
 ].join('\n') + '\n')
+
+// The microbenchmarks against nginx belong to the same run (skip with --no-micro).
+if (values['no-micro'] !== true && hasNginx()) {
+  const { runMicro } = await import('./micro.ts')
+  process.stdout.write('\n' + await runMicro({ ms: 2_000, runs: 2 }))
+}

@@ -32,6 +32,8 @@ export interface LocalConsortiumOptions {
   nodes: number
   capacityRps: number
   workers: number
+  /** The demo origins' bandwidth, bytes/s (also given to the nodes as the origin's capacity). */
+  originBytesPerSec?: number
   mirrorCapacityRps?: number
   logLevel?: 'silent' | 'error' | 'warn' | 'info' | 'debug'
   logger?: Logger
@@ -63,13 +65,13 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
   try {
     for (let i = 0; i < opts.nodes; i++) {
       const label = SITE_LABELS[i]!
-      const origin = await startDemoOrigin({ workers: opts.workers, capacityRps: opts.capacityRps, seed: i + 1, siteName: label })
+      const origin = await startDemoOrigin({ workers: opts.workers, capacityRps: opts.capacityRps, seed: i + 1, siteName: label, ...(opts.originBytesPerSec !== undefined ? { bytesPerSec: opts.originBytesPerSec } : {}) })
       const [front, mirror, admin] = [await freePort(), await freePort(), await freePort()]
       const o = opts.overrides ?? {}
       const configInput: ReefConfigInput = {
         consortium: 'demo',
         site: { label, publicUrl: `http://127.0.0.1:${front}` },
-        origin: { url: origin.url, capacityRps: opts.capacityRps, maxConcurrent: opts.workers, ...o.origin },
+        origin: { url: origin.url, capacityRps: opts.capacityRps, maxConcurrent: opts.workers, ...(opts.originBytesPerSec !== undefined ? { bytesPerSec: opts.originBytesPerSec } : {}), ...o.origin },
         front: { listen: { host: '127.0.0.1', port: front }, ...o.front },
         mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-${label}.localhost:${mirror}`, capacityRps: opts.mirrorCapacityRps ?? 1000, ...o.mirror },
         admin: { listen: { host: '127.0.0.1', port: admin } },
