@@ -14,17 +14,15 @@
  * shedding after the crowd; a Markdown table on stdout and a timeline SVG per set-up; then, when
  * nginx is installed, the microbenchmarks against it (micro.ts).
  */
-import { spawn, spawnSync } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { request } from 'undici'
 import { loopbackDispatcher, runCrowd } from '../src/demo/crowd.ts'
 import type { CrowdProfile, CrowdReport, RequestResult } from '../src/demo/crowd.ts'
-import { freePort, startLocalConsortium, waitForMesh } from '../src/demo/consortium.ts'
+import { startLocalConsortium, waitForMesh } from '../src/demo/consortium.ts'
 import type { LocalConsortium } from '../src/demo/consortium.ts'
+import { nginxInstalled, startNginx } from './nginx.ts'
+import type { RunningNginx } from './nginx.ts'
 
 const { values } = parseArgs({
   args: process.argv.slice(3),
@@ -73,31 +71,15 @@ interface Row {
   svg?: string
 }
 
-function hasNginx (): boolean {
-  return spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0
-}
-
 /** nginx with proxy_cache (one origin fetch per object, stale on error/updating) in front of `originUrl`. */
-async function startNginx (originUrl: string): Promise<{ url: string, stop: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'reef-bench-nginx-'))
-  const port = await freePort()
+async function startCachingNginx (originUrl: string): Promise<RunningNginx> {
   const origin = new URL(originUrl)
-  await mkdir(join(dir, 'cache'))
-  await writeFile(join(dir, 'nginx.conf'), `
-user root;
-worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  proxy_cache_path ${dir}/cache levels=1:2 keys_zone=reef:10m max_size=256m inactive=10m use_temp_path=off;
-  upstream origin { server ${origin.hostname}:${origin.port}; keepalive 16; }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
+  return startNginx(async dir => {
+    await mkdir(join(dir, 'cache'))
+    return {
+      http: `proxy_cache_path ${dir}/cache levels=1:2 keys_zone=reef:10m max_size=256m inactive=10m use_temp_path=off;
+  upstream origin { server ${origin.hostname}:${origin.port}; keepalive 16; }`,
+      locations: `location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -105,26 +87,9 @@ http {
       proxy_cache_lock on;
       proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;
       proxy_cache_background_update on;
+    }`
     }
-  }
-}
-`)
-  const child: ChildProcess = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' })
-  const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    try { const r = await request(url + '/'); await r.body.dump(); break } catch {}
-    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error('nginx did not start') }
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  return {
-    url,
-    stop: async () => {
-      child.kill('SIGQUIT')
-      await new Promise(resolve => { child.once('exit', resolve); setTimeout(resolve, 5_000) })
-      await rm(dir, { recursive: true, force: true })
-    }
-  }
+  })
 }
 
 function quantile (xs: number[], q: number): number | undefined {
@@ -172,15 +137,15 @@ ${line(buckets.map(b => b.originLoad), '#000')}
 }
 
 async function run (setup: string): Promise<Row> {
-  if (setup === 'nginx' && !hasNginx()) return { setup: 'nginx + proxy_cache', note: 'not installed here (apt-get install nginx)' }
+  if (setup === 'nginx' && !nginxInstalled()) return { setup: 'nginx + proxy_cache', note: 'not installed here (apt-get install nginx)' }
   const size = setup === 'origin' || setup === 'nginx' ? 1 : setup === 'alone' ? 1 : Number(setup)
   const c: LocalConsortium = await startLocalConsortium({ nodes: size, capacityRps: capacity, workers, reef: setup !== 'origin' && setup !== 'nginx', logLevel: 'error', ...(bytesPerSec !== undefined ? { originBytesPerSec: bytesPerSec } : {}) })
   const dispatcher = loopbackDispatcher()
-  let nginx: Awaited<ReturnType<typeof startNginx>> | undefined
+  let nginx: RunningNginx | undefined
   try {
     if (size > 1) await waitForMesh(c, 60_000)
     const site = c.sites[0]!
-    if (setup === 'nginx') nginx = await startNginx(site.origin.url)
+    if (setup === 'nginx') nginx = await startCachingNginx(site.origin.url)
     const url = nginx?.url ?? site.url
     const expected = new Map([...site.origin.files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))
     const report = await runCrowd({
@@ -239,7 +204,7 @@ process.stdout.write([
 ].join('\n') + '\n')
 
 // The microbenchmarks against nginx belong to the same run (skip with --no-micro).
-if (values['no-micro'] !== true && hasNginx()) {
+if (values['no-micro'] !== true && nginxInstalled()) {
   const { runMicro } = await import('./micro.ts')
   process.stdout.write('\n' + await runMicro({ ms: 2_000, runs: 2 }))
 }

@@ -10,16 +10,14 @@
  *
  *   pnpm bench micro [--ms 2000] [--runs 2]
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
-import { request } from 'undici'
 import { ContentCache, sha256Hex } from '../src/content-cache.ts'
 import { freePort } from '../src/demo/consortium.ts'
 import { buildFront } from '../src/front.ts'
@@ -29,6 +27,7 @@ import { buildMirror } from '../src/mirror.ts'
 import { OriginClient } from '../src/origin-client.ts'
 import { OriginGate } from '../src/origin-gate.ts'
 import { Shedder } from '../src/shedder.ts'
+import { nginxInstalled, startNginx } from './nginx.ts'
 
 /** Run the microbenchmarks; returns the Markdown table. */
 export async function runMicro ({ ms, runs }: { ms: number, runs: number }): Promise<string> {
@@ -73,43 +72,23 @@ export async function runMicro ({ ms, runs }: { ms: number, runs: number }): Pro
   const mirror = buildMirror({ publicUrl: 'http://mirror-b.localhost:9102', selfId: '12D3KooWBenchHelper' }, {
     cache: mirrorCache, monitor: new LoadMonitor(), log, sessionForSite: site => site === 'alpha' ? session : undefined, fetch: async () => { throw new Error('miss') }
   })
-  const [redirectorPort, proxyPort, mirrorPort, nginxPort] = [await freePort(), await freePort(), await freePort(), await freePort()]
+  const [redirectorPort, proxyPort, mirrorPort] = [await freePort(), await freePort(), await freePort()]
   await redirector.listen({ host: '127.0.0.1', port: redirectorPort })
   await proxy.listen({ host: '127.0.0.1', port: proxyPort })
   await mirror.listen({ host: '127.0.0.1', port: mirrorPort })
 
   // nginx doing the same jobs.
-  const dir = await mkdtemp(join(tmpdir(), 'reef-bench-micro-'))
-  await mkdir(join(dir, 'static', 'f'), { recursive: true })
-  for (const [k, body] of Object.entries(bodies)) await writeFile(join(dir, 'static', 'f', k), body)
-  await writeFile(join(dir, 'nginx.conf'), `
-  user root;
-  worker_processes 1;
-  daemon off;
-  pid ${dir}/nginx.pid;
-  error_log ${dir}/error.log warn;
-  events { worker_connections 4096; }
-  http {
-    access_log off;
-    client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-    default_type application/octet-stream;
-    keepalive_requests 1000000;
-    upstream origin { server ${new URL(originUrl).host}; keepalive 64; }
-    server {
-      listen 127.0.0.1:${nginxPort};
-      location = /redirect { return 307 http://alpha.mirror-b.localhost:9102/c/2k; }
-      location /f/ { root ${dir}/static; }
-      location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  const nginx = await startNginx(async dir => {
+    await mkdir(join(dir, 'static', 'f'), { recursive: true })
+    for (const [k, body] of Object.entries(bodies)) await writeFile(join(dir, 'static', 'f', k), body)
+    return {
+      http: `upstream origin { server ${new URL(originUrl).host}; keepalive 64; }`,
+      locations: `location = /redirect { return 307 http://alpha.mirror-b.localhost:9102/c/2k; }
+    location /f/ { root ${dir}/static; }
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }`
     }
-  }
-  `)
-  const nginx = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' })
-  const nginxUrl = `http://127.0.0.1:${nginxPort}`
-  for (let i = 0; ; i++) {
-    try { const r = await request(nginxUrl + '/f/2k'); await r.body.dump(); break } catch {}
-    if (i > 100) throw new Error('nginx did not start')
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
+  }, '/f/2k')
+  const nginxUrl = nginx.url
 
   async function load (url: string, expect: number, host?: string): Promise<number> {
     const args = [LOAD, url, '--ms', String(ms), '--expect', String(expect), ...(host === undefined ? [] : ['--host', host])]
@@ -138,11 +117,9 @@ export async function runMicro ({ ms, runs }: { ms: number, runs: number }): Pro
     rows.push(['pass-through, cacheable 2 KiB', ...await pair(async () => load(`${r(String(proxyPort))}/c/2k`, 200), async () => load(`${nginxUrl}/c/2k`, 200))])
     rows.push(['pass-through, non-cacheable 2 KiB (Set-Cookie)', ...await pair(async () => load(`${r(String(proxyPort))}/p/2k`, 200), async () => load(`${nginxUrl}/p/2k`, 200))])
   } finally {
-    nginx.kill('SIGQUIT')
-    await new Promise(resolve => { nginx.once('exit', resolve); setTimeout(resolve, 5_000) })
+    await nginx.stop()
     await Promise.all([redirector.close(), proxy.close(), mirror.close()])
     await new Promise(resolve => origin.close(resolve))
-    await rm(dir, { recursive: true, force: true })
   }
 
   return [
@@ -156,6 +133,6 @@ export async function runMicro ({ ms, runs }: { ms: number, runs: number }): Pro
 
 if (process.argv[2] === 'micro') {
   const { values } = parseArgs({ args: process.argv.slice(3), options: { ms: { type: 'string' }, runs: { type: 'string' } }, strict: true })
-  if (spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status !== 0) { process.stderr.write('bench micro: nginx is not installed (apt-get install nginx)\n'); process.exit(2) }
+  if (!nginxInstalled()) { process.stderr.write('bench micro: nginx is not installed (apt-get install nginx)\n'); process.exit(2) }
   process.stdout.write(await runMicro({ ms: Math.min(10_000, Math.max(200, Number(values.ms ?? 2_000))), runs: Math.min(5, Math.max(1, Number(values.runs ?? 2))) }))
 }
