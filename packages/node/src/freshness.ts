@@ -10,8 +10,18 @@ export interface Freshness {
   staleIfErrorUntil: number
 }
 
-function directive (cc: string, name: string): number | undefined {
-  const m = new RegExp(`(?:^|[,\\s])${name}\\s*=\\s*"?(\\d+)"?`, 'i').exec(cc)
+type Directive = 's-maxage' | 'max-age' | 'stale-while-revalidate' | 'stale-if-error'
+// Compiled once: freshness is computed on the micro-cache's hot path.
+const DIRECTIVES: Record<Directive, RegExp> = {
+  's-maxage': /(?:^|[,\s])s-maxage\s*=\s*"?(\d+)"?/i,
+  'max-age': /(?:^|[,\s])max-age\s*=\s*"?(\d+)"?/i,
+  'stale-while-revalidate': /(?:^|[,\s])stale-while-revalidate\s*=\s*"?(\d+)"?/i,
+  'stale-if-error': /(?:^|[,\s])stale-if-error\s*=\s*"?(\d+)"?/i
+}
+
+function directive (cc: string, name: Directive): number | undefined {
+  if (cc === '') return undefined
+  const m = DIRECTIVES[name].exec(cc)
   return m === null ? undefined : Number(m[1])
 }
 
