@@ -49,6 +49,8 @@ export interface FrontDeps {
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'proxy-authorization'])
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const
+/** Bodies up to this size (with a Content-Length) are answered in one write instead of streamed. */
+const SMALL_BODY_BYTES = 64 * 1024
 
 /** A request target that can be appended to a mirror base URL without changing its meaning. */
 export function isSafePath (url: string): boolean {
@@ -193,6 +195,26 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
 
     const declared = Number(res.headers['content-length'] ?? NaN)
     const keep = method === 'GET' && shareableRes && !(declared > cache.maxObjectBytes) && cache.peek(opts.site, url) === undefined
+    if (declared <= SMALL_BODY_BYTES && method !== 'HEAD') {
+      // A small body is read whole and answered in one write with its headers: streaming it
+      // costs a second write per response and, under load, a round of latency.
+      let body: Buffer
+      try {
+        body = Buffer.from(await res.body.arrayBuffer())
+      } catch (err) {
+        release()
+        deps.log.warn({ err, url }, 'origin response failed mid-body')
+        reply.raw.destroy()
+        return
+      }
+      bytes = body.byteLength
+      gate.consumeBytes(bytes)
+      release()
+      if (keep && body.byteLength === declared) {
+        cache.put({ site: opts.site, path: url, headers: pickMirroredHeaders(res.headers), body, sha256: sha256Hex(body), storedAt: Date.now() })
+      }
+      return reply.send(body)
+    }
     let chunks: Buffer[] | undefined = keep ? [] : undefined
     let size = 0
     const counter = new Transform({
