@@ -9,7 +9,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { signRecord, verifyRecord } from '@reef/protocol'
 import type { Delegation, Receipt } from '@reef/protocol'
 import type { PrivateKey } from '@libp2p/interface'
-import { applyLedgerRecord, pairOf, recomputeBalances } from './ledger.ts'
+import { addTotals, applyLedgerRecord, pairOf, recomputeBalances } from './ledger.ts'
 import type { LedgerRecord, MemberTotals, PairState } from './ledger.ts'
 
 export interface LedgerScenario {
@@ -38,11 +38,6 @@ export function settleInArrivalOrder (records: LedgerRecord[]): { totals: Map<st
   const totals = new Map<string, MemberTotals>()
   const evidence: Array<{ kind: string, accused: string }> = []
   let pending: LedgerRecord[] = []
-  const add = (m: string, d: Partial<MemberTotals>): void => {
-    const t = totals.get(m) ?? { given: 0, taken: 0, givenRequests: 0, takenRequests: 0 }
-    t.given += d.given ?? 0; t.taken += d.taken ?? 0; t.givenRequests += d.givenRequests ?? 0; t.takenRequests += d.takenRequests ?? 0
-    totals.set(m, t)
-  }
   const one = (r: LedgerRecord): string => {
     const key = pairOf(r).key
     const { pair, verdict } = applyLedgerRecord(pairs.get(key), r)
@@ -50,8 +45,8 @@ export function settleInArrivalOrder (records: LedgerRecord[]): { totals: Map<st
     if (verdict.kind === 'applied') {
       pairs.set(key, pair)
       if (verdict.delta.bytes + verdict.delta.requests > 0) {
-        add(pair.helper, { given: verdict.delta.bytes, givenRequests: verdict.delta.requests })
-        add(pair.beneficiary, { taken: verdict.delta.bytes, takenRequests: verdict.delta.requests })
+        addTotals(totals, pair.helper, { given: verdict.delta.bytes, givenRequests: verdict.delta.requests })
+        addTotals(totals, pair.beneficiary, { taken: verdict.delta.bytes, takenRequests: verdict.delta.requests })
       }
     }
     return verdict.kind

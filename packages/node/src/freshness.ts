@@ -42,3 +42,12 @@ export function freshnessOf (headers: Readonly<Record<string, string>>, storedAt
     staleIfErrorUntil: freshUntil + (directive(cc, 'stale-if-error') ?? 0) * 1000
   }
 }
+
+const memo = new WeakMap<object, Freshness>()
+
+/** Freshness of a cached object, computed once per stored copy (the micro-cache's hot path). */
+export function freshnessOfObject (obj: { headers: Readonly<Record<string, string>>, storedAt: number }): Freshness {
+  let f = memo.get(obj)
+  if (f === undefined) { f = freshnessOf(obj.headers, obj.storedAt); memo.set(obj, f) }
+  return f
+}

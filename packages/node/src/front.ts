@@ -17,7 +17,7 @@ import { etagMatches, isRequestShareable, isResponseShareable, pickMirroredHeade
 import { sha256Hex } from './content-cache.ts'
 import type { CachedObject, ContentCache } from './content-cache.ts'
 import { FetchRefusedError } from './errors.ts'
-import { freshnessOf } from './freshness.ts'
+import { freshnessOfObject } from './freshness.ts'
 import type { HotSet } from './hot-set.ts'
 import type { LoadMonitor } from './load-monitor.ts'
 import type { OriginClient } from './origin-client.ts'
@@ -126,7 +126,7 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
   async function fromMicroCache (request: FastifyRequest, reply: FastifyReply, url: string): Promise<boolean> {
     const now = Date.now()
     const obj = cache.peek(opts.site, url)
-    const f = obj === undefined ? undefined : freshnessOf(obj.headers, obj.storedAt)
+    const f = obj === undefined ? undefined : freshnessOfObject(obj)
     if (obj !== undefined && f !== undefined) {
       if (now < f.freshUntil) { sendCached(request, reply, obj, 'HIT', now); return true }
       if (now < f.staleWhileRevalidateUntil) {
