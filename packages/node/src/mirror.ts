@@ -7,7 +7,7 @@
  * A site this node does not (or no longer) help is sent back to the site's own URL.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { SiteLabel } from '@reef/protocol'
+import { SITE_LABEL_RE } from '@reef/protocol'
 import type { Logger } from 'pino'
 import { etagMatches } from './cacheability.ts'
 import { createHttpApp } from './http-app.ts'
@@ -42,7 +42,7 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     const host = hostHeader.toLowerCase().replace(/:\d+$/, '')
     if (!host.endsWith(suffix)) return undefined
     const label = host.slice(0, -suffix.length)
-    return SiteLabel.safeParse(label).success ? label : undefined
+    return SITE_LABEL_RE.test(label) ? label : undefined
   }
 
   /** Answer from `obj`; returns the body bytes sent (0 for HEAD and 304). */

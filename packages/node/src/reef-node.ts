@@ -116,6 +116,8 @@ export class ReefNode {
     this.origin = new OriginClient({ url: config.origin.url, site: config.site.label, maxConcurrent: config.origin.maxConcurrent, timeoutMs: config.origin.timeoutMs },
       this.gate, this.cache, this.hotSet, this.monitor, this.log.child({ component: 'origin' }))
     const selfId = libp2p.peerId.toString()
+    /** What this node's mirror has served for a site so far (a copy: callers keep baselines). */
+    const servedNow = (site: string): { requests: number, bytes: number } => ({ ...(this.monitor.mirrorTotals.get(site) ?? { requests: 0, bytes: 0 }) })
     this.bus = new RecordBus(libp2p.services.pubsub, key, selfId, {
       [loadTopic(config.consortium)]: ['load-report'],
       [helpTopic(config.consortium)]: ['help-request', 'help-offer', 'help-accept', 'help-release'],
@@ -134,12 +136,12 @@ export class ReefNode {
         if (d.kind !== 'full') this.log.info({ beneficiary, decision: d }, 'help limited by the ledger')
         return d.kind === 'decline' ? 0 : d.rps
       },
-      servedNow: site => ({ ...(this.monitor.mirrorTotals.get(site) ?? { requests: 0, bytes: 0 }) })
+      servedNow
     })
     this.ledger = new LedgerService({ consortium: config.consortium, selfId, settleIntervalMs: config.ledger.settleIntervalMs, policy: config.ledger.quota }, {
       bus: this.bus, store, peers: this.peers, log: this.log.child({ component: 'ledger' }),
       helpingSessions: () => this.help.helpingSessions,
-      servedNow: site => ({ ...(this.monitor.mirrorTotals.get(site) ?? { requests: 0, bytes: 0 }) })
+      servedNow
     })
     this.front = buildFront({
       site: config.site.label, queueTimeoutMs: config.front.queueTimeoutMs, retryAfterS: config.front.retryAfterS,

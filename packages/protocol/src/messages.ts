@@ -8,7 +8,8 @@ import { z } from 'zod'
 import { MAX_HELPERS, MAX_MANIFEST_ENTRIES, MAX_OBJECT_BYTES, MAX_PATH_CHARS } from './constants.ts'
 
 /** A site label: one DNS label, used as the sub-domain of a mirror host. */
-export const SiteLabel = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a site label is one lower-case DNS label (a-z, 0-9, -)')
+export const SITE_LABEL_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
+export const SiteLabel = z.string().regex(SITE_LABEL_RE, 'a site label is one lower-case DNS label (a-z, 0-9, -)')
 
 /** An absolute http(s) URL with no credentials, query or fragment: a base under which paths are appended. */
 export const BaseUrl = z.string().max(512).refine(s => {
