@@ -100,6 +100,16 @@ export const ConfigSchema = z.object({
       optimisticShare: Share.default(0.1)
     }).strict().default({ newcomerGrantBytes: 1024 * 1024 * 1024, takeMultiple: 2, windowMs: 30 * 24 * 3600 * 1000, optimisticShare: 0.1 })
   }).strict().default({ settleIntervalMs: 5_000, quota: { newcomerGrantBytes: 1024 * 1024 * 1024, takeMultiple: 2, windowMs: 30 * 24 * 3600 * 1000, optimisticShare: 0.1 } }),
+  /**
+   * Consortium governance. Without this section the node runs an open consortium: any peer on
+   * the topics counts. With it, only members of the charter's membership log count.
+   */
+  governance: z.object({
+    /** The signed charter (from "reef consortium create"); newcomers get it with "reef join". */
+    charter: z.string().min(1).optional(),
+    /** Vote automatically on proposals whose evidence this node can verify itself. */
+    autoVote: z.boolean().default(true)
+  }).strict().optional(),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
   }).strict().default({ level: 'info' })

@@ -122,7 +122,9 @@ export type Attestation = z.infer<typeof Attestation>
  * records that contradict each other or the records they answer; `content-signed`: the site's
  * signed manifest and the helper's attestation of a different hash for the same path;
  * `content-observed`: a mirrored URL whose body did not match its attestation or the manifest
- * (voters fetch it themselves); `freeloading`: the accused's standing as the ledger proves it.
+ * (voters fetch it themselves); `freeloading`: the accused's standing as the ledger proves it;
+ * `invitation` (for an admission, not an expulsion): a member's invitation and the newcomer's
+ * signed join request.
  */
 export const EvidenceItem = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('ledger'), records: z.array(RecordBytes).min(1).max(4) }),
@@ -135,7 +137,8 @@ export const EvidenceItem = z.discriminatedUnion('kind', [
     servedSha256: Sha256Hex,
     attestation: RecordBytes.optional()
   }),
-  z.object({ kind: z.literal('freeloading'), taken: z.number().int().min(0), credit: z.number().int().min(0) })
+  z.object({ kind: z.literal('freeloading'), taken: z.number().int().min(0), credit: z.number().int().min(0) }),
+  z.object({ kind: z.literal('invitation'), invitation: RecordBytes, request: RecordBytes })
 ])
 export type EvidenceItem = z.infer<typeof EvidenceItem>
 

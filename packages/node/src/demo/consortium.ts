@@ -9,6 +9,10 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { parseConfig } from '../config.ts'
 import type { ReefConfigInput } from '../config.ts'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { CharterBody, MultiSigned, Policy } from '@reef/protocol'
+import { charterBody, signCharter, writeCharterFile } from '../charter-file.ts'
+import { loadOrCreateIdentity } from '../p2p.ts'
 import { ReefNode } from '../reef-node.ts'
 import { startDemoOrigin } from './origin-site.ts'
 import type { DemoOrigin } from './origin-site.ts'
@@ -41,6 +45,11 @@ export interface LocalConsortiumOptions {
   overrides?: Partial<ReefConfigInput>
   /** Start nodes? (false: origins only, e.g. for an "origin alone" baseline.) */
   reef?: boolean
+  /**
+   * Run under a charter signed by every node (governed consortium): charter policy overrides
+   * and whether nodes vote automatically on verifiable evidence.
+   */
+  governance?: { policy?: Partial<Policy>, autoVote?: boolean, name?: string }
 }
 
 export interface LocalSite {
@@ -55,6 +64,8 @@ export interface LocalSite {
 export interface LocalConsortium {
   sites: LocalSite[]
   dataDir: string
+  /** The charter file, when the consortium is governed. */
+  charterFile: string | undefined
   close(): Promise<void>
 }
 
@@ -62,6 +73,7 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
   if (opts.nodes < 1 || opts.nodes > SITE_LABELS.length) throw new RangeError(`nodes must be 1..${SITE_LABELS.length}`)
   const dataDir = await mkdtemp(join(tmpdir(), 'reef-consortium-'))
   const sites: LocalSite[] = []
+  let charterFile: string | undefined
   try {
     for (let i = 0; i < opts.nodes; i++) {
       const label = SITE_LABELS[i]!
@@ -81,9 +93,19 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
         ...(o.crowd !== undefined ? { crowd: o.crowd } : {}),
         ...(o.gossip !== undefined ? { gossip: o.gossip } : {}),
         ...(o.ledger !== undefined ? { ledger: o.ledger } : {}),
+        ...(o.relief !== undefined ? { relief: o.relief } : {}),
         log: { level: opts.logLevel ?? 'warn' }
       }
       sites.push({ label, origin, node: undefined, url: opts.reef === false ? origin.url : `http://127.0.0.1:${front}`, configInput })
+    }
+    if (opts.governance !== undefined && opts.reef !== false) {
+      charterFile = join(dataDir, 'charter.json')
+      const keys = await Promise.all(sites.map(async s => loadOrCreateIdentity(s.configInput.dataDir)))
+      const founders = sites.map((s, i) => ({ peer: peerIdFromPrivateKey(keys[i]!).toString(), site: s.label, mirrorUrl: s.configInput.mirror.publicUrl }))
+      let doc: MultiSigned<CharterBody> = { body: charterBody({ id: 'demo', name: opts.governance.name ?? 'Reef demo consortium', founders, ...(opts.governance.policy === undefined ? {} : { policy: opts.governance.policy }) }), sigs: [] }
+      for (const [i, k] of keys.entries()) doc = await signCharter(doc, k, founders[i]!.peer)
+      await writeCharterFile(charterFile, doc)
+      for (const s of sites) s.configInput = { ...s.configInput, governance: { charter: charterFile, autoVote: opts.governance.autoVote ?? true } }
     }
     if (opts.reef !== false) {
       const known: string[] = []
@@ -100,7 +122,7 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
     await closeAll(sites, dataDir)
     throw err
   }
-  return { sites, dataDir, close: async () => { await closeAll(sites, dataDir) } }
+  return { sites, dataDir, charterFile, close: async () => { await closeAll(sites, dataDir) } }
 }
 
 async function closeAll (sites: LocalSite[], dataDir: string): Promise<void> {
