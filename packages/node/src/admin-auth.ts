@@ -67,7 +67,8 @@ export function adminAuth (app: FastifyInstance, opts: AdminAuthOptions): void {
       const token = await readAdminToken(opts)
       expected = token === undefined ? undefined : digest(token)
       const mode = (await stat(opts.tokenFile!)).mode
-      if ((mode & 0o077) !== 0) app.log.warn({ tokenFile: opts.tokenFile, mode: (mode & 0o777).toString(8) }, 'admin token file is readable by other users; chmod 600 it')
+      // Group-readable is how a root-owned file is shared with the service's group (0640 root:reef).
+      if ((mode & 0o007) !== 0) app.log.warn({ tokenFile: opts.tokenFile, mode: (mode & 0o777).toString(8) }, 'admin token file is open to every user; chmod o-rwx it')
     })
   }
 
