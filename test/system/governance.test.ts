@@ -26,8 +26,9 @@ async function until (what: string, cond: () => boolean | Promise<boolean>, time
   return Date.now() - start
 }
 
+let token = ''
 async function post (base: string, path: string, body: unknown): Promise<{ status: number, json: Record<string, unknown> }> {
-  const res = await request(new URL(path, base), { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })
+  const res = await request(new URL(path, base), { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } })
   return { status: res.statusCode, json: await res.body.json() as Record<string, unknown> }
 }
 
@@ -43,6 +44,7 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
       governance: { policy: { auditIntervalMs: 1_000 } },
       overrides: { ledger: { settleIntervalMs: 500 } }
     })
+    token = c.adminToken
     await waitForMesh(c)
   })
   after(async () => { await c?.close(); await dispatcher.close() })
@@ -111,6 +113,9 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
     const admin = (n: ReefNode): string => n.adminUrl!
     const heightBefore = alpha.gov!.state!.height
     const policy = { ...alpha.gov!.state!.policy, auditIntervalMs: 2_000 }
+    const unauthenticated = await request(new URL('/api/governance/propose', admin(alpha)), { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })
+    assert.equal(unauthenticated.statusCode, 401, 'a proposal without the operator token must be refused')
+    await unauthenticated.body.dump()
     const proposed = await post(admin(alpha), '/api/governance/propose', { action: { kind: 'set-policy', policy } })
     assert.equal(proposed.status, 200, JSON.stringify(proposed.json))
     const id = proposed.json.id as string

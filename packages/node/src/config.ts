@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { BaseUrl, SiteLabel } from '@reef/protocol'
+import { ADMIN_TOKEN } from './admin-auth.ts'
 import { ConfigError } from './errors.ts'
 import { parseMirrorTemplate } from './external-mirror.ts'
 
@@ -49,7 +50,13 @@ export const ConfigSchema = z.object({
     /** Keep serving a released site's cached objects this long, for clients already redirected. */
     releaseGraceMs: z.number().int().min(0).default(30_000)
   }).strict(),
-  admin: z.object({ listen: Listen }).strict().optional(),
+  admin: z.object({
+    listen: Listen,
+    /** Operator token for the admin API's non-GET routes (Authorization: Bearer …). */
+    token: z.string().regex(ADMIN_TOKEN, 'an operator token is 16 to 1024 printable ASCII characters without spaces').optional(),
+    /** A file holding the operator token (read when the node starts; keeps it out of the config). */
+    tokenFile: z.string().min(1).optional()
+  }).strict().refine(a => a.token === undefined || a.tokenFile === undefined, { message: 'set admin.token or admin.tokenFile, not both', path: ['tokenFile'] }).optional(),
   p2p: z.object({
     listen: z.array(z.string().min(1)).default(['/ip4/127.0.0.1/tcp/0']),
     bootstrap: z.array(z.string().min(1)).default([])

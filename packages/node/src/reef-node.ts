@@ -9,6 +9,9 @@ import { z } from 'zod'
 import { pino } from 'pino'
 import type { Logger } from 'pino'
 import { createHttpApp } from './http-app.ts'
+import { adminAuth } from './admin-auth.ts'
+import { registerMetrics } from './metrics.ts'
+import { registerOpenApi } from './openapi.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import { DASHBOARD_HTML } from '@reef/dashboard'
 import { readFile } from 'node:fs/promises'
@@ -654,6 +657,9 @@ export class ReefNode {
 
   #buildAdmin (): FastifyInstance {
     const app = createHttpApp(this.log.child({ component: 'admin' }))
+    registerOpenApi(app) // first: it checks every route registered after it against the document
+    adminAuth(app, this.config.admin ?? {})
+    registerMetrics(app, this)
     app.get('/api/ledger', async () => this.ledgerView())
     app.get<{ Params: { peer: string }, Querystring: { limit?: string } }>('/api/ledger/:peer/records', async (req, reply) => {
       if (!/^[1-9A-HJ-NP-Za-km-z]{40,128}$/.test(req.params.peer)) return reply.code(400).send({ code: 'ERR_BAD_PEER', message: 'peer must be a base58btc peer id' })

@@ -2,6 +2,7 @@
  * A local consortium on loopback: N demo origins, each behind its own Reef node, all peered
  * over real libp2p TCP. Used by the demo, the system tests and the benchmarks.
  */
+import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -64,6 +65,8 @@ export interface LocalSite {
 export interface LocalConsortium {
   sites: LocalSite[]
   dataDir: string
+  /** The operator token of every node's admin API. */
+  adminToken: string
   /** The charter file, when the consortium is governed. */
   charterFile: string | undefined
   close(): Promise<void>
@@ -73,6 +76,7 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
   if (opts.nodes < 1 || opts.nodes > SITE_LABELS.length) throw new RangeError(`nodes must be 1..${SITE_LABELS.length}`)
   const dataDir = await mkdtemp(join(tmpdir(), 'reef-consortium-'))
   const sites: LocalSite[] = []
+  const adminToken = randomBytes(24).toString('base64url')
   let charterFile: string | undefined
   try {
     for (let i = 0; i < opts.nodes; i++) {
@@ -86,7 +90,7 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
         origin: { url: origin.url, capacityRps: opts.capacityRps, maxConcurrent: opts.workers, ...(opts.originBytesPerSec !== undefined ? { bytesPerSec: opts.originBytesPerSec } : {}), ...o.origin },
         front: { listen: { host: '127.0.0.1', port: front }, ...o.front },
         mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-${label}.localhost:${mirror}`, capacityRps: opts.mirrorCapacityRps ?? 1000, ...o.mirror },
-        admin: { listen: { host: '127.0.0.1', port: admin } },
+        admin: { listen: { host: '127.0.0.1', port: admin }, token: adminToken },
         p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] },
         dataDir: join(dataDir, label),
         ...(o.cache !== undefined ? { cache: o.cache } : {}),
@@ -122,7 +126,7 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
     await closeAll(sites, dataDir)
     throw err
   }
-  return { sites, dataDir, charterFile, close: async () => { await closeAll(sites, dataDir) } }
+  return { sites, dataDir, charterFile, adminToken, close: async () => { await closeAll(sites, dataDir) } }
 }
 
 async function closeAll (sites: LocalSite[], dataDir: string): Promise<void> {
