@@ -69,7 +69,7 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     const location = locationOn(helper, url)
     if (location === undefined) return false
     const bytes = cache.peek(opts.site, url)?.body.byteLength ?? 0
-    monitor.shedOne(bytes)
+    monitor.shedOne(bytes, helper.location !== undefined)
     deps.onRedirect?.(helper, bytes)
     void reply.code(307).header('location', location).header('cache-control', 'no-store').send()
     return true

@@ -35,6 +35,7 @@ import type { ReefLibp2p } from './p2p.ts'
 import { PeerTable } from './peer-table.ts'
 import { RecordBus } from './record-bus.ts'
 import { Shedder } from './shedder.ts'
+import { TrafficTimeline } from './traffic-timeline.ts'
 
 export type ReliefRung = 'micro-cache' | 'helpers' | 'external-mirror' | 'refusing'
 
@@ -76,6 +77,8 @@ export class ReefNode {
   readonly admin: FastifyInstance | undefined
   readonly ledgerStore: LedgerStore
   readonly externalMirror: ExternalMirror | undefined
+  /** The site's traffic per second by destination, for the dashboard (`GET /api/timeline`). */
+  readonly timeline: TrafficTimeline
   /** When each rung of the relief ladder engaged and released (helpers, external mirror, refusing). */
   readonly reliefHistory: Array<{ rung: ReliefRung, engaged: boolean, at: number }> = []
   readonly #rungs = new Map<ReliefRung, boolean>()
@@ -160,6 +163,10 @@ export class ReefNode {
       fetch: async (s, path) => this.fetchForMirror(s, path)
     })
     this.externalMirror = config.relief.externalMirror === undefined ? undefined : new ExternalMirror(config.relief.externalMirror.template, config.site.publicUrl)
+    this.timeline = new TrafficTimeline({ capacityRps: config.origin.capacityRps }, () => {
+      const t = this.monitor.totals
+      return { origin: t.origin, shedPeers: t.shed - t.shedExternal, shedExternal: t.shedExternal, refused: t.refused, microCache: t.microCache }
+    })
     this.admin = config.admin === undefined ? undefined : this.#buildAdmin()
   }
 
@@ -213,6 +220,7 @@ export class ReefNode {
     this.#stopBootstrap = keepBootstrapped(this.libp2p, [...c.p2p.bootstrap])
     this.#timers.push(setInterval(() => { void this.#tick() }, c.crowd.tickMs))
     this.#timers.push(setInterval(() => { void this.#report() }, c.gossip.reportIntervalMs))
+    this.timeline.start()
     this.#started = true
     this.log.info({ front: this.frontUrl, mirror: c.mirror.publicUrl, addrs: this.libp2p.getMultiaddrs().map(String) }, 'reef node started')
   }
@@ -222,6 +230,7 @@ export class ReefNode {
     this.#started = false
     for (const t of this.#timers) clearInterval(t)
     this.#timers = []
+    this.timeline.stop()
     this.#stopBootstrap?.()
     this.gate.close()
     if (this.help.ownSession !== undefined) await this.help.tick('normal', 0).catch(() => {})
@@ -383,7 +392,7 @@ export class ReefNode {
       cache: { bytes: this.cache.bytes, objects: this.cache.size, hits: this.cache.hits, misses: this.cache.misses },
       session: own === undefined ? null : { id: own.session, neededRps: Math.round(own.neededRps), offers: own.offers, helpers: own.helpers.map(h => ({ peer: h.peer, weightRps: h.weightRps, siteBase: h.siteBase })) },
       helping: this.help.helpingSessions.map(s => ({ site: s.site, beneficiary: s.beneficiary, accepted: s.accepted, released: s.releasedAt !== undefined, offeredRps: s.offeredRps, manifest: s.manifest.size })),
-      peers: this.peers.live().map(e => ({ peer: e.peer, site: e.report.site, state: e.report.state, demandRps: e.report.demandRps, spareRps: e.report.spareRps, helping: e.report.helping })),
+      peers: this.peers.live().map(e => ({ peer: e.peer, site: e.report.site, state: e.report.state, demandRps: e.report.demandRps, capacityRps: e.report.capacityRps, spareRps: e.report.spareRps, helping: e.report.helping })),
       connections: this.libp2p.getConnections().length,
       stateHistory: this.detector.history.slice(-50),
       relief: { rungs: Object.fromEntries(this.#rungs), history: this.reliefHistory.slice(-100), externalMirror: this.externalMirror?.template ?? null },
@@ -431,6 +440,7 @@ export class ReefNode {
       return { consistent: mismatches.length === 0, records: this.ledgerStore.recordCount, mismatches }
     })
     app.get('/api/status', async () => this.status())
+    app.get('/api/timeline', async () => this.timeline.view())
     app.get('/healthz', async () => ({ ok: true }))
     app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(DASHBOARD_HTML))
     return app
