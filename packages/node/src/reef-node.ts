@@ -9,7 +9,7 @@ import { pino } from 'pino'
 import type { Logger } from 'pino'
 import { createHttpApp } from './http-app.ts'
 import type { PrivateKey } from '@libp2p/interface'
-import { DASHBOARD_HTML } from '@reef/dashboard'
+import { DASHBOARD_CSP, DASHBOARD_HTML } from '@reef/dashboard'
 import { helpTopic, ledgerTopic, loadTopic } from '@reef/protocol'
 import { offerFor } from '@reef/governance'
 import type { CrowdState, LoadReport } from '@reef/protocol'
@@ -442,7 +442,7 @@ export class ReefNode {
     app.get('/api/status', async () => this.status())
     app.get('/api/timeline', async () => this.timeline.view())
     app.get('/healthz', async () => ({ ok: true }))
-    app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(DASHBOARD_HTML))
+    app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('content-security-policy', DASHBOARD_CSP).send(DASHBOARD_HTML))
     return app
   }
 }
