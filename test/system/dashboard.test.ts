@@ -150,13 +150,20 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
       const balance = (peer: string): number => Number(document.querySelector<HTMLElement>(`#ledger tr[data-peer="${peer}"]`)?.dataset.balance ?? 0)
       return balance(alpha) < 0 && helpers.every(h => balance(h) > 0)
     }, ids, { timeout: 30_000, polling: 100 })
-    t.diagnostic(`ledger settled on the page ${Date.now() - started} ms after the crowd`)
-    const now = await balances(desktop)
-    for (const peer of Object.keys(balancesBefore)) assert.notEqual(now[peer], balancesBefore[peer], `balance of ${peer} unchanged`)
-    // The page agrees with the node's own ledger, and draws each member's trend.
-    const view = alpha.ledgerView()
-    await desktop.waitForFunction(expected => expected.every(([peer, b]) => document.querySelector<HTMLElement>(`#ledger tr[data-peer="${peer}"]`)?.dataset.balance === String(b)),
-      view.members.map(m => [m.peer, m.balance] as const), { timeout: 10_000, polling: 100 })
+    t.diagnostic(`balances changed on the page ${Date.now() - started} ms after the crowd`)
+    const changed = await balances(desktop)
+    for (const peer of Object.keys(balancesBefore)) assert.notEqual(changed[peer], balancesBefore[peer], `balance of ${peer} unchanged`)
+
+    // Once the crowd has passed, the page shows what the node's ledger holds as its session settles.
+    await desktop.waitForFunction(() => document.querySelector('#state')?.getAttribute('data-state') === 'normal', undefined, { timeout: 20_000, polling: 100 })
+    t.diagnostic(`normal again on the page ${Date.now() - started} ms after the crowd`)
+    const peers = Object.keys(balancesBefore)
+    const wanted = (): string => {
+      const view = new Map(alpha.ledgerView().members.map(m => [m.peer, String(m.balance)]))
+      return JSON.stringify(peers.map(p => view.get(p)))
+    }
+    await until('the page to show the node\'s ledger', async () => JSON.stringify(Object.values(await balances(desktop, peers))) === wanted(), 15_000)
+    // Each member's trend is drawn.
     const trend = await desktop.getAttribute(`#ledger tr[data-peer="${alpha.peerId}"] polyline.s-balance`, 'points')
     assert.ok(trend !== null && new Set(trend.split(' ').map(p => p.split(',')[1])).size > 1, `alpha's balance trend is flat: ${trend}`)
     assert.match(await desktop.textContent(`#ledger tr[data-peer="${alpha.peerId}"]`) ?? '', /−\d/)
@@ -166,7 +173,7 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
     t.diagnostic(`screenshot (desktop, after the crowd): ${shot}`)
   })
 
-  it('fits a phone screen: one column, tables scroll inside their cards', async t => {
+  it('fits a phone screen: one column, each table row a card, nothing wider than the screen', async t => {
     await phone.waitForFunction(() => Number(document.querySelector<HTMLElement>('#tl-sum-shedPeers')?.dataset.value ?? 0) > 0, undefined, { timeout: 10_000, polling: 100 })
     const layout = await phone.evaluate(() => ({
       overflow: document.documentElement.scrollWidth - window.innerWidth,
@@ -277,7 +284,17 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
   })
 })
 
-/** Each ledger row's balance as the page shows it (peer → data-balance). */
-async function balances (page: Page): Promise<Record<string, string>> {
-  return await page.evaluate(() => Object.fromEntries([...document.querySelectorAll<HTMLElement>('#ledger tr[data-peer]')].map(tr => [tr.dataset.peer!, tr.dataset.balance!])))
+/** Each ledger row's balance as the page shows it (peer → data-balance), in the order of `peers` when given. */
+async function balances (page: Page, peers?: string[]): Promise<Record<string, string>> {
+  const shown = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll<HTMLElement>('#ledger tr[data-peer]')].map(tr => [tr.dataset.peer!, tr.dataset.balance!])))
+  return peers === undefined ? shown : Object.fromEntries(peers.map(p => [p, shown[p] ?? '']))
+}
+
+/** Check `cond` until it holds, failing after `timeoutMs`. */
+async function until (what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!await cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
 }

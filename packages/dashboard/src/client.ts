@@ -118,10 +118,13 @@ export function dashboardClient (): void {
       }
       if (w.item !== undefined) {
         const heads = tbody.closest('table')?.querySelectorAll('thead th')
-        // A new cell takes its column's alignment and wrapping from the header.
+        // A new cell takes its column's alignment and wrapping from its header.
         while (tr.cells.length < w.cs.length) {
-          const cls = heads?.[tr.cells.length]?.className ?? ''
-          tr.insertCell().className = cls
+          const head = heads?.[tr.cells.length]
+          const td = tr.insertCell()
+          td.className = head?.className ?? ''
+          // The column's name, shown beside the value where a narrow screen stacks the cells.
+          td.dataset.label = head?.textContent ?? ''
         }
       }
       w.cs.forEach((c, i) => {

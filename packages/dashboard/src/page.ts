@@ -90,8 +90,17 @@ button:disabled { opacity: .55; cursor: not-allowed; }
   .wrap { padding: .5rem; }
   section { padding: .6rem .6rem; }
   th, td { padding: .25rem .35rem; }
-  td .peer { display: block; }
-  td.text { min-width: 9rem; }
+  /* Each row becomes a small card: the first cell is its title, the others "column: value". */
+  thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); }
+  tr { display: block; padding: .35rem 0; border-bottom: 1px solid var(--line); }
+  td { display: flex; justify-content: space-between; align-items: baseline; gap: 1rem; border: 0; padding: .1rem .2rem; white-space: normal; text-align: right; }
+  td::before { content: attr(data-label); color: var(--muted); font-size: .85rem; text-align: left; flex: none; }
+  td:first-child { font-weight: 600; text-align: left; }
+  td:first-child::before, tr.empty td::before { content: none; }
+  td.num, td.text { text-align: right; min-width: 0; }
+  td .bar { flex: 0 1 10rem; }
+  tfoot tr { border-bottom: 0; }
+  tfoot td:empty { display: none; }
 }
 `
 
@@ -161,7 +170,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   <table>
     <thead><tr><th scope="col">site</th><th scope="col">state</th><th scope="col" class="num">demand</th><th scope="col" class="num">capacity</th><th scope="col" class="num">spare</th><th scope="col">load</th></tr></thead>
     <tbody id="peers"></tbody>
-    <tfoot><tr><td>all members</td><td></td><td id="sum-demand" class="num">–</td><td id="sum-capacity" class="num">–</td><td id="sum-spare" class="num">–</td><td></td></tr></tfoot>
+    <tfoot><tr><td>all members</td><td data-label="state"></td><td id="sum-demand" class="num" data-label="demand">–</td><td id="sum-capacity" class="num" data-label="capacity">–</td><td id="sum-spare" class="num" data-label="spare">–</td><td data-label=""></td></tr></tfoot>
   </table>
   </div>
   <p class="note">Requests/s. Demand and capacity are each member's own site and origin; spare is what its mirror offers the others now (none while its own site sheds).</p>
