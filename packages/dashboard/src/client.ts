@@ -15,6 +15,8 @@ import type { GovernanceView, LedgerView, StatusView, TimelineView, TrafficKind 
 
 export function dashboardClient (): void {
   const REFRESH_MS = 1000
+  /** How often to look again for a charter while the consortium has none. */
+  const OPEN_CONSORTIUM_RECHECK_MS = 10_000
   const HISTORY = 180
   const TOKEN_KEY = 'reef.operatorToken'
   const SVG = 'http://www.w3.org/2000/svg'
@@ -33,6 +35,7 @@ export function dashboardClient (): void {
   let ledger: LedgerView | undefined
   let timeline: TimelineView | undefined
   let governance: GovernanceView | null | undefined // null: open consortium
+  let governanceDueAt = 0
   const history = new Map<string, Array<{ given: number, taken: number, balance: number }>>()
   const errors = new Map<string, string>()
 
@@ -163,7 +166,8 @@ export function dashboardClient (): void {
   async function load (): Promise<void> {
     const [s, l, t, g] = await Promise.allSettled([
       getJson<StatusView>('/api/status'), getJson<LedgerView>('/api/ledger'),
-      getJson<TimelineView>('/api/timeline'), getJson<GovernanceView>('/api/governance')
+      getJson<TimelineView>('/api/timeline'),
+      Date.now() >= governanceDueAt ? getJson<GovernanceView>('/api/governance') : Promise.resolve(governance ?? null)
     ])
     const take = <T,>(name: string, r: PromiseSettledResult<T | null>): T | null | undefined => {
       if (r.status === 'fulfilled') { errors.delete(name); return r.value }
@@ -185,7 +189,10 @@ export function dashboardClient (): void {
     const tv = take('timeline', t)
     if (tv !== undefined) timeline = tv ?? undefined
     const gv = take('governance', g)
-    if (gv !== undefined) governance = gv !== null && gv.enabled ? gv : null
+    if (gv !== undefined) {
+      governance = gv !== null && gv.enabled ? gv : null
+      if (governance === null && Date.now() >= governanceDueAt) governanceDueAt = Date.now() + OPEN_CONSORTIUM_RECHECK_MS
+    }
   }
 
   // ---- rendering --------------------------------------------------------------------------
