@@ -13,7 +13,7 @@ import { adminAuth } from './admin-auth.ts'
 import { registerMetrics } from './metrics.ts'
 import { registerOpenApi } from './openapi.ts'
 import type { PrivateKey } from '@libp2p/interface'
-import { DASHBOARD_HTML } from '@reef/dashboard'
+import { DASHBOARD_CSP, DASHBOARD_HTML } from '@reef/dashboard'
 import { readFile } from 'node:fs/promises'
 import { CharterBody, EvidenceItem as EvidenceItemSchema, LogAction as LogActionSchema, SiteLabel, canonicalBytes, decodeDocument, govTopic, helpTopic, ledgerTopic, loadTopic, signRecord, SequenceCounter } from '@reef/protocol'
 import { checkProposal, offerFor } from '@reef/governance'
@@ -46,6 +46,7 @@ import type { ReefLibp2p } from './p2p.ts'
 import { PeerTable } from './peer-table.ts'
 import { RecordBus } from './record-bus.ts'
 import { Shedder } from './shedder.ts'
+import { TrafficTimeline } from './traffic-timeline.ts'
 
 export type ReliefRung = 'micro-cache' | 'helpers' | 'external-mirror' | 'refusing'
 
@@ -87,6 +88,8 @@ export class ReefNode {
   readonly admin: FastifyInstance | undefined
   readonly ledgerStore: LedgerStore
   readonly externalMirror: ExternalMirror | undefined
+  /** The site's traffic per second by destination, for the dashboard (`GET /api/timeline`). */
+  readonly timeline: TrafficTimeline
   /** When each rung of the relief ladder engaged and released (helpers, external mirror, refusing). */
   readonly reliefHistory: Array<{ rung: ReliefRung, engaged: boolean, at: number }> = []
   readonly #rungs = new Map<ReliefRung, boolean>()
@@ -222,6 +225,10 @@ export class ReefNode {
       attest: async (s, obj) => this.#attest(s.session, obj)
     })
     this.externalMirror = config.relief.externalMirror === undefined ? undefined : new ExternalMirror(config.relief.externalMirror.template, config.site.publicUrl)
+    this.timeline = new TrafficTimeline({ capacityRps: config.origin.capacityRps }, () => {
+      const t = this.monitor.totals
+      return { origin: t.origin, shedPeers: t.shed - t.shedExternal, shedExternal: t.shedExternal, refused: t.refused, microCache: t.microCache }
+    })
     this.admin = config.admin === undefined ? undefined : this.#buildAdmin()
   }
 
@@ -369,6 +376,7 @@ export class ReefNode {
     this.#stopBootstrap = keepBootstrapped(this.libp2p, [...c.p2p.bootstrap])
     this.#timers.push(setInterval(() => { void this.#tick() }, c.crowd.tickMs))
     this.#timers.push(setInterval(() => { void this.#report() }, c.gossip.reportIntervalMs))
+    this.timeline.start()
     this.#started = true
     this.log.info({ front: this.frontUrl, mirror: c.mirror.publicUrl, addrs: this.libp2p.getMultiaddrs().map(String) }, 'reef node started')
   }
@@ -378,6 +386,7 @@ export class ReefNode {
     this.#started = false
     for (const t of this.#timers) clearInterval(t)
     this.#timers = []
+    this.timeline.stop()
     this.#stopBootstrap?.()
     this.gate.close()
     if (this.help.ownSession !== undefined) await this.help.tick('normal', 0).catch(() => {})
@@ -543,7 +552,7 @@ export class ReefNode {
       cache: { bytes: this.cache.bytes, objects: this.cache.size, hits: this.cache.hits, misses: this.cache.misses },
       session: own === undefined ? null : { id: own.session, neededRps: Math.round(own.neededRps), offers: own.offers, helpers: own.helpers.map(h => ({ peer: h.peer, weightRps: h.weightRps, siteBase: h.siteBase })) },
       helping: this.help.helpingSessions.map(s => ({ site: s.site, beneficiary: s.beneficiary, accepted: s.accepted, released: s.releasedAt !== undefined, offeredRps: s.offeredRps, manifest: s.manifest.size })),
-      peers: this.peers.live().map(e => ({ peer: e.peer, site: e.report.site, state: e.report.state, demandRps: e.report.demandRps, spareRps: e.report.spareRps, helping: e.report.helping })),
+      peers: this.peers.live().map(e => ({ peer: e.peer, site: e.report.site, state: e.report.state, demandRps: e.report.demandRps, capacityRps: e.report.capacityRps, spareRps: e.report.spareRps, helping: e.report.helping })),
       connections: this.libp2p.getConnections().length,
       stateHistory: this.detector.history.slice(-50),
       relief: { rungs: Object.fromEntries(this.#rungs), history: this.reliefHistory.slice(-100), externalMirror: this.externalMirror?.template ?? null },
@@ -678,8 +687,9 @@ export class ReefNode {
     })
     app.get('/api/status', async () => this.status())
     this.#governanceRoutes(app)
+    app.get('/api/timeline', async () => this.timeline.view())
     app.get('/healthz', async () => ({ ok: true }))
-    app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(DASHBOARD_HTML))
+    app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('content-security-policy', DASHBOARD_CSP).send(DASHBOARD_HTML))
     return app
   }
 }

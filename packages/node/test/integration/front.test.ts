@@ -83,6 +83,18 @@ describe('front', () => {
     const head = await f.app.inject({ method: 'HEAD', url: '/css/site.css' })
     assert.equal(head.statusCode, 307)
     assert.equal(f.monitor.totals.shed, 2)
+    assert.equal(f.monitor.totals.shedExternal, 0)
+  })
+
+  it('counts redirects to the external mirror apart from those to consortium helpers', async () => {
+    await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    f.shedder.setFallback({ peer: 'external-mirror', weightRps: 100, mirrorUrl: 'https://{host}.nyud.net{path}', siteBase: '', location: path => `https://alpha.nyud.net${path}` })
+    f.shedder.share = 1
+    const res = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    assert.equal(res.statusCode, 307)
+    assert.equal(res.headers.location, 'https://alpha.nyud.net/css/site.css')
+    assert.equal(f.monitor.totals.shed, 1)
+    assert.equal(f.monitor.totals.shedExternal, 1)
   })
 
   it('never sheds a path the origin has not yet answered shareably', async () => {
