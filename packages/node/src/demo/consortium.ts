@@ -40,6 +40,8 @@ export interface LocalConsortiumOptions {
   /** The demo origins' bandwidth, bytes/s (also given to the nodes as the origin's capacity). */
   originBytesPerSec?: number
   mirrorCapacityRps?: number
+  /** Per-site mirror capacity (e.g. 0 for a member that never helps). */
+  mirrorCapacityOf?: (label: string) => number | undefined
   logLevel?: 'silent' | 'error' | 'warn' | 'info' | 'debug'
   logger?: Logger
   /** Extra config applied to every node (deep-merged per section). */
@@ -89,7 +91,7 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
         site: { label, publicUrl: `http://127.0.0.1:${front}` },
         origin: { url: origin.url, capacityRps: opts.capacityRps, maxConcurrent: opts.workers, ...(opts.originBytesPerSec !== undefined ? { bytesPerSec: opts.originBytesPerSec } : {}), ...o.origin },
         front: { listen: { host: '127.0.0.1', port: front }, ...o.front },
-        mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-${label}.localhost:${mirror}`, capacityRps: opts.mirrorCapacityRps ?? 1000, ...o.mirror },
+        mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-${label}.localhost:${mirror}`, capacityRps: opts.mirrorCapacityOf?.(label) ?? opts.mirrorCapacityRps ?? 1000, ...o.mirror },
         admin: { listen: { host: '127.0.0.1', port: admin }, token: adminToken },
         p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] },
         dataDir: join(dataDir, label),
