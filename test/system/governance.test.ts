@@ -101,11 +101,19 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
 
     // Cut off: connections closed, and a redial is refused by the gater.
     await until('honest nodes to drop their connections to delta', () => honest.every(n => n.libp2p.getConnections(peerIdFromString(delta.peerId)).length === 0), 10_000)
+    // The expelled node restarts with the same identity and redials its bootstrap peers.
+    await delta.stop()
     const deniedBefore = alpha.gov!.counters.deniedConnections
-    await delta.libp2p.dial(alpha.libp2p.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined)
-    await until('alpha\'s gater to refuse delta', () => alpha.gov!.counters.deniedConnections > deniedBefore, 10_000)
-    await until('no connection from delta to survive', () => alpha.libp2p.getConnections(peerIdFromString(delta.peerId)).length === 0, 5_000)
-    assert.equal(alpha.peers.get(delta.peerId), undefined, 'the expelled node is still in the peer table')
+    const reborn = await ReefNode.create(parseConfig(c.sites[3]!.configInput))
+    try {
+      await reborn.start()
+      await until('alpha\'s gater to refuse the restarted delta', () => alpha.gov!.counters.deniedConnections > deniedBefore, 15_000)
+      assert.equal(alpha.libp2p.getConnections(peerIdFromString(delta.peerId)).length, 0, 'a connection from the expelled identity survived')
+      assert.equal(alpha.peers.get(delta.peerId), undefined, 'the expelled node is still in the peer table')
+      assert.ok(honest.every(n => !n.gov!.isMemberPeer(reborn.peerId)))
+    } finally {
+      await reborn.stop()
+    }
   })
 
   it('rejects forged votes and replayed or re-signed entries, and applies an entry once a quorum votes', async () => {
