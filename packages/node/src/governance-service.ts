@@ -160,8 +160,13 @@ export class GovernanceService {
     await this.#d.store.putCharter(charter)
   }
 
+  /** Take governance records from the gossip channel (start() does this too). */
+  listen (): void {
+    this.#unsubscribe ??= this.#d.bus.onRecord(r => { void this.#onRecord(r) })
+  }
+
   async start (): Promise<void> {
-    this.#unsubscribe = this.#d.bus.onRecord(r => { void this.#onRecord(r) })
+    this.listen()
     await this.#d.libp2p.handle(GOV_PROTOCOL, (stream, connection) => { void this.#serve(stream, connection) }, { maxInboundStreams: 32 })
     this.#d.libp2p.addEventListener('peer:connect', this.#onConnect)
     this.#timer = setInterval(() => { void this.#tick() }, 250)

@@ -117,7 +117,7 @@ export class ReefNode {
   readonly #key: PrivateKey
   readonly #attestSeq = new SequenceCounter()
   #lastEvidenceScan = 0
-  readonly #accused = new Map<string, number>()
+  readonly #accused = new Map<string, { height: number, at: number }>()
 
   static async create (config: ReefConfig, opts: ReefNodeOptions = {}): Promise<ReefNode> {
     const key = await loadOrCreateIdentity(config.dataDir)
@@ -282,9 +282,11 @@ export class ReefNode {
   async #accuse (peer: string, reason: string, evidence: EvidenceItem[]): Promise<void> {
     const gov = this.gov
     if (gov === undefined || !gov.isMember || !gov.isMemberPeer(peer)) return
+    // Once per head and minute: a proposal that expired without a quorum is made again.
     const height = gov.state?.height ?? 0
-    if (this.#accused.get(peer) === height) return
-    this.#accused.set(peer, height)
+    const last = this.#accused.get(peer)
+    if (last !== undefined && last.height === height && Date.now() - last.at < 60_000) return
+    this.#accused.set(peer, { height, at: Date.now() })
     try {
       await gov.proposeExpel(peer, reason, evidence)
     } catch (err) {
@@ -300,7 +302,7 @@ export class ReefNode {
     if (gov === undefined || state === undefined || !gov.isMember || now - this.#lastEvidenceScan < 2_000) return
     this.#lastEvidenceScan = now
     for (const e of await this.ledgerStore.evidence(50)) {
-      if (e.accused === this.peerId || !state.members.has(e.accused) || this.#accused.get(e.accused) === state.height) continue
+      if (e.accused === this.peerId || !state.members.has(e.accused) || this.#accused.get(e.accused)?.height === state.height) continue
       const hashes = [...e.records]
       const records: string[] = []
       for (const h of hashes) {

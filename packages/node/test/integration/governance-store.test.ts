@@ -14,7 +14,7 @@ import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { Level } from 'level'
 import { pino } from 'pino'
 import { DEFAULT_POLICY, signDocument, withSignatures } from '@reef/protocol'
-import type { CharterBody, LogEntryBody, Member, MultiSigned, RecordType } from '@reef/protocol'
+import type { CharterBody, LogEntryBody, Member, MultiSigned, RecordType, VerifiedRecord } from '@reef/protocol'
 import { GovernanceService, GovernanceStore } from '../../src/index.ts'
 import type { RecordChannel } from '../../src/record-bus.ts'
 
@@ -24,14 +24,20 @@ let dir: string
 let charter: MultiSigned<CharterBody>
 
 /** The gossip channel: what the service publishes (the network is not what this test is about). */
-function channel (): RecordChannel & { sent: Array<{ type: RecordType, body: unknown }> } {
+function channel (): RecordChannel & { sent: Array<{ type: RecordType, body: unknown }>, deliver: (r: VerifiedRecord) => void } {
   const sent: Array<{ type: RecordType, body: unknown }> = []
-  return { sent, publish: async (_topic, type, body) => { sent.push({ type, body }); return new Uint8Array() }, onRecord: () => () => {} }
+  const listeners: Array<(r: VerifiedRecord) => void> = []
+  return {
+    sent,
+    publish: async (_topic, type, body) => { sent.push({ type, body }); return new Uint8Array() },
+    onRecord: fn => { listeners.push(fn); return () => {} },
+    deliver: r => { for (const fn of listeners) fn(r) }
+  }
 }
 
-function service (store: GovernanceStore, k: Key): GovernanceService {
+function service (store: GovernanceStore, k: Key, bus = channel()): GovernanceService {
   return new GovernanceService({ consortium: 'smallsites', selfId: k.id, autoVote: true }, {
-    libp2p: undefined as unknown as Libp2p, key: k.key, bus: channel(), store, log: pino({ level: 'silent' }),
+    libp2p: undefined as unknown as Libp2p, key: k.key, bus, store, log: pino({ level: 'silent' }),
     standing: () => ({ given: 0, taken: 0, credit: 0, headroom: 0, overQuota: false }),
     observe: async () => { throw new Error('no observation here') },
     onChange: () => {}
@@ -121,4 +127,40 @@ describe('governance store', () => {
     await assert.rejects(outsider.propose({ kind: 'leave', peer: keys[0]!.id }), (err: Error & { code?: string }) => err.code === 'ERR_NOT_MEMBER')
     await store.close()
   })
+
+  it('halts on two valid entries at one height, says so, and stays halted after a restart', async () => {
+    const location = join(dir, 'e')
+    let store = await GovernanceStore.open(location)
+    const bus = channel()
+    let gov = service(store, keys[0]!, bus)
+    await gov.open(charter)
+    const head = gov.state!.history[0]!.hash
+    const admit = await entry(1, head, { kind: 'admit', member: keys[3]!.member }, keys.slice(0, 3))
+    const leave = await entry(1, head, { kind: 'leave', peer: keys[2]!.id }, keys.slice(0, 3))
+    const deliver = (doc: MultiSigned<LogEntryBody>): void => {
+      bus.deliver({ type: 'gov-entry', v: 1, author: keys[1]!.id, seq: 1, ts: Date.now(), body: { entry: doc }, bytes: new Uint8Array() } as VerifiedRecord)
+    }
+    gov.listen()
+    deliver(admit)
+    await until(() => gov.state!.height === 1)
+    deliver(leave)
+    await until(() => gov.state!.halted !== undefined)
+    assert.equal(gov.state!.halted!.height, 1)
+    assert.ok(gov.events.some(e => e.kind === 'halted'))
+    await assert.rejects(gov.propose({ kind: 'set-policy', policy: DEFAULT_POLICY }), (err: Error & { code?: string }) => err.code === 'ERR_HALTED')
+    await store.close()
+    store = await GovernanceStore.open(location)
+    gov = service(store, keys[0]!)
+    await gov.open(undefined)
+    assert.equal(gov.state!.halted?.height, 1)
+    await store.close()
+  })
 })
+
+async function until (cond: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
