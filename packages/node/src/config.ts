@@ -7,6 +7,7 @@ import { z } from 'zod'
 import { BaseUrl, SiteLabel } from '@reef/protocol'
 import { ConfigError } from './errors.ts'
 import { parseMirrorTemplate } from './external-mirror.ts'
+import { JsoncSyntaxError, parseJsonc } from './jsonc.ts'
 
 const Listen = z.object({
   host: z.string().min(1).default('127.0.0.1'),
@@ -131,24 +132,33 @@ export function parseConfig (input: unknown): ReefConfig {
   if (!r.success) {
     const issue = r.error.issues[0]
     const where = issue === undefined || issue.path.length === 0 ? '(root)' : issue.path.join('.')
-    throw new ConfigError(`config field ${where}: ${issue?.message ?? 'invalid'}`)
+    throw new ConfigError(`config field ${where}: ${issue?.message ?? 'invalid'}`, { field: where })
   }
   return deepFreeze(r.data)
 }
 
-/** Read and validate a JSON config file. */
+/**
+ * Read and validate a config file: JSON, with `//` and `/* *\/` comments and trailing commas
+ * allowed (what `reef init` writes). A syntax error names the line and column.
+ */
 export async function loadConfigFile (file: string): Promise<ReefConfig> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
-    throw new ConfigError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+    throw new ConfigError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { file })
   }
   let json: unknown
   try {
-    json = JSON.parse(text)
+    json = parseJsonc(text)
   } catch (err) {
-    throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`)
+    if (!(err instanceof JsoncSyntaxError)) throw err
+    throw new ConfigError(`config file ${file} is not valid JSON at line ${err.line} column ${err.column}: ${err.reason}`, { file, line: err.line, column: err.column })
   }
-  return parseConfig(json)
+  try {
+    return parseConfig(json)
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${file}: ${err.message}`, { ...err.location, file })
+    throw err
+  }
 }

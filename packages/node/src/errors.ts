@@ -8,8 +8,17 @@ export class ReefError extends Error {
   }
 }
 
+/** Where in the configuration a ConfigError is: the field, or the line and column of a syntax error. */
+export interface ConfigErrorLocation {
+  file?: string
+  field?: string
+  line?: number
+  column?: number
+}
+
 export class ConfigError extends ReefError {
-  constructor (message: string) { super('ERR_CONFIG', message); this.name = 'ConfigError' }
+  readonly location: ConfigErrorLocation
+  constructor (message: string, location: ConfigErrorLocation = {}) { super('ERR_CONFIG', message); this.name = 'ConfigError'; this.location = location }
 }
 
 export class OriginUnavailableError extends ReefError {
