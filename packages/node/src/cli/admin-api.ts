@@ -2,7 +2,6 @@
  * HTTP from the command line: the node's admin API (status, ledger) and plain GETs for the
  * doctor's probes. Every request has a timeout; failures become errors that say what to do.
  */
-import { loadConfigFile } from '../config.ts'
 import type { ReefConfig } from '../config.ts'
 import { AdminResponseError, AdminUnreachableError, ConfigError, UsageError } from '../errors.ts'
 import type { CommandArgs } from './command.ts'
@@ -27,6 +26,7 @@ export async function resolveAdminUrl (command: string, args: CommandArgs): Prom
   }
   const file = stringOption(args, 'config')
   if (file === undefined) return { url: DEFAULT_ADMIN_URL }
+  const { loadConfigFile } = await import('../config.ts')
   const config = await loadConfigFile(file)
   if (config.admin === undefined) {
     throw new ConfigError(`${file} has no admin section, so the node has no admin API to ask`, {

@@ -2,7 +2,6 @@
 import { UsageError } from '../errors.ts'
 import type { Command } from './command.ts'
 import { CONFIG_OPTION, EXIT, flag, JSON_OPTION, numberOption, stringOption } from './command.ts'
-import { CLOCK_WARN_MS, runDoctor } from './doctor-checks.ts'
 import type { CheckResult, CheckStatus } from './doctor-checks.ts'
 
 export function formatReport (file: string, results: readonly CheckResult[]): string {
@@ -38,7 +37,7 @@ anything not ok:
   peers        p2p.bootstrap addresses parse; with a running node, its connections and
                the members reporting load
   clock        our clock against the Date header of the origin and of the node: warn
-               beyond ${CLOCK_WARN_MS / 1000} s, fail beyond the protocol's 30 s skew limit
+               beyond 5 s, fail beyond the protocol's 30 s skew limit (MAX_CLOCK_SKEW_MS)
 Safe to run while the node runs; it changes nothing.`,
   options: {
     config: CONFIG_OPTION,
@@ -58,6 +57,8 @@ Safe to run while the node runs; it changes nothing.`,
     if (file === undefined) throw new UsageError('doctor needs --config FILE', { command: 'doctor', hint: '"reef init" writes one' })
     const timeoutMs = numberOption('doctor', args, 'timeout', 1, 600_000) ?? 5_000
     const progress = io.errIsTTY === true
+    // Loaded on use: the checks pull in the config schema and libp2p's key code.
+    const { runDoctor } = await import('./doctor-checks.ts')
     const results = await runDoctor({
       configFile: file,
       timeoutMs,

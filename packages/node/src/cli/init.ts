@@ -5,12 +5,8 @@
  */
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { BaseUrl, SiteLabel } from '@reef/protocol'
-import { parseConfig } from '../config.ts'
 import { ConfigExistsError, UsageError } from '../errors.ts'
 import { parseJsonc } from '../jsonc.ts'
-import { identityFile, loadOrCreateIdentity, readIdentity } from '../p2p.ts'
 import type { Command } from './command.ts'
 import { EXIT, flag, JSON_OPTION, numberOption, stringOption } from './command.ts'
 import { renderConfigTemplate, TEMPLATE_LISTEN } from './config-template.ts'
@@ -51,6 +47,9 @@ the config (at least site.publicUrl and mirror.publicUrl), check it with "reef d
     'reef init --dir ./reef --force          # rewrite the config, keep the identity'
   ],
   async run (args, io) {
+    // Loaded on use: zod, the protocol schemas and libp2p's key code would slow every command's --help.
+    const [{ BaseUrl, SiteLabel }, { parseConfig }, { identityFile, loadOrCreateIdentity, readIdentity }, { peerIdFromPrivateKey }] =
+      await Promise.all([import('@reef/protocol'), import('../config.ts'), import('../p2p.ts'), import('@libp2p/peer-id')])
     const label = stringOption(args, 'site') ?? INIT_DEFAULTS.label
     if (!SiteLabel.safeParse(label).success) {
       throw new UsageError(`init: --site "${label}" is not a site label`, { command: 'init', hint: 'use one lower-case DNS label: a-z, 0-9 and "-", e.g. --site alpha' })

@@ -1,7 +1,5 @@
 /** `reef start`: run a node in the foreground until SIGINT/SIGTERM. */
-import { loadConfigFile } from '../config.ts'
 import { UsageError } from '../errors.ts'
-import { ReefNode } from '../reef-node.ts'
 import { listenUrl } from './admin-api.ts'
 import type { Command } from './command.ts'
 import { CONFIG_OPTION, EXIT, stringOption, twoColumns } from './command.ts'
@@ -22,6 +20,9 @@ ledger is settled first. A wrong or missing config field stops it at once, namin
   async run (args, io) {
     const file = stringOption(args, 'config')
     if (file === undefined) throw new UsageError('start needs --config FILE', { command: 'start', hint: '"reef init" writes one' })
+    // Loaded on use: the node's stack (zod, libp2p, fastify) is most of the CLI's start-up
+    // time, and --help of every command should not wait for it.
+    const [{ loadConfigFile }, { ReefNode }] = await Promise.all([import('../config.ts'), import('../reef-node.ts')])
     const config = await loadConfigFile(file)
     if (io.errIsTTY === true) io.err(`reef: starting ${config.site.label} from ${file}…\n`)
     const node = await ReefNode.create(config)
