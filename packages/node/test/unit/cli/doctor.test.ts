@@ -156,6 +156,7 @@ describe('reef doctor', () => {
         assert.match(clock?.fix ?? '', /time synchronisation/)
       }
     } finally { origin.skewMs = 0 }
+    assert.ok(usage(doctorCommand).includes(`warn\n               beyond ${CLOCK_WARN_MS / 1000} s, fail beyond the protocol's ${MAX_CLOCK_SKEW_MS / 1000} s`), 'doctor --help states other limits')
     const headers = new Headers({ date: new Date(1_700_000_000_000).toUTCString() })
     assert.equal(clockSkewMs({ headers, sentAt: 1_700_000_000_000, receivedAt: 1_700_000_000_000 }), 500)
     assert.equal(clockSkewMs({ headers: new Headers(), sentAt: 0, receivedAt: 0 }), undefined)
