@@ -72,3 +72,10 @@ export class AdminResponseError extends ReefError {
   readonly status: number
   constructor (status: number, message: string, options: { hint?: string } = {}) { super('ERR_ADMIN_STATUS', message, options); this.name = 'AdminResponseError'; this.status = status }
 }
+
+/** A listener could not be opened (port in use, privileged port, address not on this machine). */
+export class ListenError extends ReefError {
+  /** The config field of the listener: front.listen, mirror.listen, admin.listen or p2p.listen. */
+  readonly field: string
+  constructor (field: string, message: string, options: ErrorOptions & { hint?: string } = {}) { super('ERR_LISTEN', message, options); this.name = 'ListenError'; this.field = field }
+}

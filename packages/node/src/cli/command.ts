@@ -107,10 +107,10 @@ function optionLabel (name: string, spec: OptionSpec): string {
   return `${short}--${name}${spec.type === 'string' ? ` ${spec.value ?? 'VALUE'}` : ''}`
 }
 
-/** Lines of `label  text`, the text column aligned, wrapped at 100 columns. */
-export function twoColumns (rows: ReadonlyArray<readonly [string, string]>, indent = 2): string {
+/** Lines of `label  text`, the text column aligned, wrapped at `wrapAt` columns. */
+export function twoColumns (rows: ReadonlyArray<readonly [string, string]>, indent = 2, wrapAt = 100): string {
   const width = Math.max(...rows.map(([l]) => l.length))
-  const textWidth = Math.max(40, 100 - indent - width - 2)
+  const textWidth = Math.max(40, wrapAt - indent - width - 2)
   const lines: string[] = []
   for (const [label, text] of rows) {
     const words = text.split(' ')
