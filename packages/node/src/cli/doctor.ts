@@ -38,7 +38,8 @@ anything not ok:
                the members reporting load
   clock        our clock against the Date header of the origin and of the node: warn
                beyond 5 s, fail beyond the protocol's 30 s skew limit (MAX_CLOCK_SKEW_MS)
-Safe to run while the node runs; it changes nothing.`,
+Safe to run while the node runs; it leaves nothing behind (the data dir's write test
+removes its probe file).`,
   options: {
     config: CONFIG_OPTION,
     timeout: { type: 'string', value: 'MS', description: 'timeout of each HTTP probe, in ms (default 5000)' },
