@@ -62,13 +62,24 @@ describe('reef CLI', { timeout: 60_000 }, () => {
     assert.match(p.err(), /cannot reach the node's admin API.*\nhint: is the node running/)
   })
 
-  it('answers --help for every command it lists', async () => {
+  it('answers --help for every command it lists, in groups too', async () => {
+    /** Command names listed under "Commands:" in a usage text; groups as "name <command>". */
+    const listed = (usage: string): Array<{ name: string, group: boolean }> =>
+      (/Commands:\n((?: {2}\S+.*\n)+)/.exec(usage)?.[1] ?? '').split('\n').filter(l => l !== '').map(l => ({ name: l.trim().split(' ')[0]!, group: l.includes('<command>') }))
     const help = run(['help'])
     assert.equal(await exitCode(help.child, 20_000), 0)
-    const names = /Commands:\n((?: {2}\S+ .*\n)+)/.exec(help.out())?.[1]?.split('\n').filter(l => l !== '').map(l => l.trim().split(' ')[0]!)
-    assert.ok(names !== undefined, help.out())
-    for (const known of ['init', 'doctor', 'start', 'status', 'ledger', 'help']) assert.ok(names.includes(known), `reef help does not list ${known}`)
-    const runs = names.map(name => ({ name, p: run([name, '--help']) }))
+    const top = listed(help.out())
+    for (const known of ['init', 'doctor', 'start', 'status', 'ledger', 'help']) assert.ok(top.some(c => c.name === known), `reef help does not list ${known}`)
+    const paths: string[][] = []
+    for (const c of top) {
+      if (!c.group) { paths.push([c.name]); continue }
+      const group = run([c.name, '--help'])
+      assert.equal(await exitCode(group.child, 20_000), 0, c.name)
+      const commands = listed(group.out())
+      assert.ok(commands.length > 0, group.out())
+      for (const sub of commands) paths.push([c.name, sub.name])
+    }
+    const runs = paths.map(path => ({ name: path.join(' '), p: run([...path, '--help']) }))
     for (const { name, p } of runs) {
       assert.equal(await exitCode(p.child, 20_000), 0, name)
       assert.match(p.out(), new RegExp(`^Usage: reef ${name}[\\s\\S]*Options:[\\s\\S]*Exit codes:`), name)

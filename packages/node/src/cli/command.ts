@@ -1,7 +1,8 @@
 /**
  * What a `reef` command is: a name, its options (each with a description), examples, and a
- * handler. The usage text of every command is rendered from this description, so `--help`,
- * `reef help <command>` and the overview cannot drift from what the parser accepts.
+ * handler; or a group of such commands run as `reef <group> <command>`. The usage text of every
+ * command is rendered from this description, so `--help`, `reef help <command>` and the
+ * overview cannot drift from what the parser accepts.
  */
 import { parseArgs } from 'node:util'
 import { UsageError } from '../errors.ts'
@@ -43,6 +44,21 @@ export interface Command {
   run: (args: CommandArgs, io: CliIo) => Promise<number>
 }
 
+/** Commands run as `reef <name> <command>`, e.g. `reef consortium create`. */
+export interface CommandGroup {
+  name: string
+  summary: string
+  description: string
+  /** Each command's synopsis starts with the group's name (`consortium create …`). */
+  commands: readonly Command[]
+}
+
+export type CommandEntry = Command | CommandGroup
+
+export function isGroup (e: CommandEntry): e is CommandGroup {
+  return 'commands' in e
+}
+
 /** The exit codes every command uses; README's CLI section repeats them. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, unreachable: 3 } as const
 
@@ -67,7 +83,8 @@ export function wantsHelp (args: readonly string[]): boolean {
   return false
 }
 
-export function parseCommandArgs (cmd: Command, args: readonly string[]): CommandArgs {
+/** Parse a command's arguments; `path` names it in errors (`init`, `consortium create`). */
+export function parseCommandArgs (cmd: Command, args: readonly string[], path = cmd.name): CommandArgs {
   const options: Record<string, { type: 'string' | 'boolean', short?: string }> = {}
   for (const [name, spec] of Object.entries(cmd.options)) options[name] = spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short }
   let parsed
@@ -76,11 +93,11 @@ export function parseCommandArgs (cmd: Command, args: readonly string[]): Comman
   } catch (err) {
     // node:util's messages end with advice meant for script authors; keep the first sentence.
     const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '').replace(/\.$/, '')
-    throw new UsageError(`${cmd.name}: ${message}`, { command: cmd.name })
+    throw new UsageError(`${path}: ${message}`, { command: path })
   }
   const { min, max } = cmd.positionals ?? { min: 0, max: 0 }
-  if (parsed.positionals.length > max) throw new UsageError(`${cmd.name}: unexpected argument "${parsed.positionals[max]!}"`, { command: cmd.name })
-  if (parsed.positionals.length < min) throw new UsageError(`${cmd.name}: missing argument`, { command: cmd.name })
+  if (parsed.positionals.length > max) throw new UsageError(`${path}: unexpected argument "${parsed.positionals[max]!}"`, { command: path })
+  if (parsed.positionals.length < min) throw new UsageError(`${path}: missing argument`, { command: path })
   return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals }
 }
 
@@ -142,15 +159,33 @@ export function usage (cmd: Command): string {
   return parts.join('\n') + '\n'
 }
 
+/** The usage of a group: its commands with their summaries. */
+export function groupUsage (group: CommandGroup): string {
+  return [
+    `Usage: reef ${group.name} <command> [options]`,
+    '',
+    group.description,
+    '',
+    'Commands:',
+    twoColumns(group.commands.map(c => [c.name, c.summary] as const)),
+    '',
+    `Run "reef ${group.name} <command> --help" for a command's options and examples.`
+  ].join('\n') + '\n'
+}
+
+export function entryUsage (e: CommandEntry): string {
+  return isGroup(e) ? groupUsage(e) : usage(e)
+}
+
 /** `reef help`: every command with its summary. */
-export function overview (commands: readonly Command[]): string {
+export function overview (commands: readonly CommandEntry[]): string {
   return [
     'Usage: reef <command> [options]',
     '',
     'Reef sheds flash-crowd load from a small web site to the mirrors of a cooperative consortium.',
     '',
     'Commands:',
-    twoColumns(commands.map(c => [c.name, c.summary] as const)),
+    twoColumns(commands.map(c => [isGroup(c) ? `${c.name} <command>` : c.name, c.summary] as const)),
     '',
     'Run "reef <command> --help" or "reef help <command>" for a command\'s options and examples.',
     'First time? "reef init" writes a commented config, "reef doctor" checks it, "reef start" runs the node.',

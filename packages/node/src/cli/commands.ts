@@ -1,9 +1,10 @@
 /**
  * The command table of `reef`. Adding a command is one handler file exporting a `Command`
  * (see command.ts) and one entry here; usage, `--help` and `reef help` follow from it.
- * The order here is the order of `reef help`.
+ * Commands that belong together (`reef consortium create`, `… invite`) go in a
+ * `CommandGroup` entry. The order here is the order of `reef help`.
  */
-import type { Command } from './command.ts'
+import type { CommandEntry } from './command.ts'
 import { doctorCommand } from './doctor.ts'
 import { helpCommand } from './help.ts'
 import { initCommand } from './init.ts'
@@ -11,7 +12,7 @@ import { ledgerCommand } from './ledger.ts'
 import { startCommand } from './start.ts'
 import { statusCommand } from './status.ts'
 
-export const COMMANDS: readonly Command[] = [
+export const COMMANDS: readonly CommandEntry[] = [
   initCommand,
   doctorCommand,
   startCommand,

@@ -1,32 +1,25 @@
-/** `reef help [COMMAND]`: the overview, or one command's usage. */
+/** `reef help [COMMAND [SUBCOMMAND]]`: the overview, or one command's usage. */
 import { UsageError } from '../errors.ts'
-import type { Command } from './command.ts'
-import { closest, EXIT, overview, usage } from './command.ts'
+import type { Command, CommandEntry } from './command.ts'
+import { entryUsage, EXIT, overview } from './command.ts'
+import { lookup } from './dispatch.ts'
 
 /** The help command over a command table (passed lazily: the table includes this command). */
-export function helpCommand (commands: () => readonly Command[]): Command {
+export function helpCommand (commands: () => readonly CommandEntry[]): Command {
   return {
     name: 'help',
     summary: 'show the commands, or one command\'s options and examples',
-    synopsis: 'help [COMMAND]',
+    synopsis: 'help [COMMAND [SUBCOMMAND]]',
     description: 'Without COMMAND, list the commands; with it, print that command\'s usage (the same as "reef COMMAND --help").',
     options: {},
-    positionals: { min: 0, max: 1 },
+    positionals: { min: 0, max: 2 },
     examples: ['reef help', 'reef help doctor'],
     async run (args, io) {
-      const name = args.positionals[0]
-      if (name === undefined) { io.out(overview(commands())); return EXIT.ok }
-      const cmd = commands().find(c => c.name === name)
-      if (cmd === undefined) throw unknownCommand(name, commands())
-      io.out(usage(cmd))
+      if (args.positionals.length === 0) { io.out(overview(commands())); return EXIT.ok }
+      const { entry, path, rest } = lookup(commands(), args.positionals)
+      if (rest.length > 0) throw new UsageError(`help: "${path}" has no command "${rest[0]!}"`, { command: 'help' })
+      io.out(entryUsage(entry))
       return EXIT.ok
     }
   }
-}
-
-export function unknownCommand (name: string, commands: readonly Command[]): UsageError {
-  const guess = closest(name, commands.map(c => c.name))
-  return new UsageError(`unknown command "${name}"`, {
-    hint: guess === undefined ? 'run "reef help" for the list of commands' : `did you mean "reef ${guess}"? ("reef help" lists the commands)`
-  })
 }

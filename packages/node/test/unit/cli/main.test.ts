@@ -5,26 +5,31 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { COMMANDS } from '../../../src/cli/commands.ts'
-import { closest, usage } from '../../../src/cli/command.ts'
+import { closest, isGroup, usage } from '../../../src/cli/command.ts'
+import type { Command, CommandEntry } from '../../../src/cli/command.ts'
+import { runCli } from '../../../src/cli/dispatch.ts'
+import { helpCommand } from '../../../src/cli/help.ts'
 import { freePort } from '../../../src/demo/consortium.ts'
 import { reef } from '../../fixtures/run-cli.ts'
 
 describe('reef help', () => {
   test('every command prints its own usage for --help, -h and "reef help COMMAND"', async () => {
-    assert.ok(COMMANDS.length >= 6)
-    for (const cmd of COMMANDS) {
-      const long = await reef([cmd.name, '--help'])
-      assert.equal(long.code, 0, cmd.name)
+    const leaves = COMMANDS.flatMap(e => isGroup(e) ? e.commands.map(cmd => ({ cmd, path: [e.name, cmd.name] })) : [{ cmd: e, path: [e.name] }])
+    assert.ok(leaves.length >= 6)
+    for (const { cmd, path } of leaves) {
+      const name = path.join(' ')
+      const long = await reef([...path, '--help'])
+      assert.equal(long.code, 0, name)
       assert.equal(long.err, '')
-      assert.ok(long.out.startsWith(`Usage: reef ${cmd.name}`), long.out)
-      for (const section of ['Options:', '--help', 'Exit codes:']) assert.ok(long.out.includes(section), `${cmd.name} usage lacks ${section}`)
-      if (cmd.name !== 'help') assert.ok(long.out.includes('Examples:'), `${cmd.name} usage has no examples`)
-      for (const [name, spec] of Object.entries(cmd.options)) {
-        assert.ok(long.out.includes(`--${name}`), `${cmd.name} usage does not list --${name}`)
-        if (spec.short !== undefined) assert.ok(long.out.includes(`-${spec.short}, --${name}`))
+      assert.ok(long.out.startsWith(`Usage: reef ${name}`), long.out)
+      for (const section of ['Options:', '--help', 'Exit codes:']) assert.ok(long.out.includes(section), `${name} usage lacks ${section}`)
+      if (cmd.name !== 'help') assert.ok(long.out.includes('Examples:'), `${name} usage has no examples`)
+      for (const [option, spec] of Object.entries(cmd.options)) {
+        assert.ok(long.out.includes(`--${option}`), `${name} usage does not list --${option}`)
+        if (spec.short !== undefined) assert.ok(long.out.includes(`-${spec.short}, --${option}`))
       }
-      assert.deepEqual(await reef([cmd.name, '-h']), long)
-      assert.deepEqual(await reef(['help', cmd.name]), long)
+      assert.deepEqual(await reef([...path, '-h']), long)
+      assert.deepEqual(await reef(['help', ...path]), long)
       assert.equal(long.out, usage(cmd))
     }
   })
@@ -132,5 +137,58 @@ describe('argument handling', () => {
     const r = await reef(['ledger', '--records', 'bob'])
     assert.equal(r.code, 2)
     assert.match(r.err, /--records "bob" is not a peer id/)
+  })
+})
+
+describe('command groups (reef <group> <command>)', () => {
+  const ran: Array<{ values: unknown, positionals: readonly string[] }> = []
+  const create: Command = {
+    name: 'create',
+    summary: 'create a thing',
+    synopsis: 'things create --name NAME [--json]',
+    description: 'Create a thing.',
+    options: { name: { type: 'string', value: 'NAME', description: 'its name' }, json: { type: 'boolean', description: 'JSON' } },
+    examples: ['reef things create --name x'],
+    async run (args) { ran.push(args); return 0 }
+  }
+  const table: CommandEntry[] = [
+    { name: 'things', summary: 'manage things', description: 'Things, managed.', commands: [create, { ...create, name: 'vote', synopsis: 'things vote', summary: 'vote on a thing' }] },
+    helpCommand(() => table)
+  ]
+  async function run (argv: string[]): Promise<{ code: number, out: string, err: string }> {
+    let out = ''
+    let err = ''
+    const code = await runCli(table, argv, { out: s => { out += s }, err: s => { err += s } })
+    return { code, out, err }
+  }
+
+  test('a group\'s command runs with its options parsed', async () => {
+    assert.equal((await run(['things', 'create', '--name', 'x', '--json'])).code, 0)
+    assert.deepEqual({ ...ran.at(-1)?.values as object }, { name: 'x', json: true })
+  })
+
+  test('usage of the group and of its commands', async () => {
+    const group = await run(['things', '--help'])
+    assert.equal(group.code, 0)
+    assert.match(group.out, /^Usage: reef things <command> \[options\]\n[\s\S]*^ {2}create +create a thing\n {2}vote +vote on a thing$/m)
+    assert.deepEqual(await run(['help', 'things']), group)
+    const sub = await run(['things', 'create', '-h'])
+    assert.match(sub.out, /^Usage: reef things create --name NAME/)
+    assert.deepEqual(await run(['help', 'things', 'create']), sub)
+    assert.match((await run(['help'])).out, /^ {2}things <command> +manage things$/m)
+  })
+
+  test('a group without a command, an unknown command in it, a bad option: exit 2 naming the path', async () => {
+    const bare = await run(['things'])
+    assert.equal(bare.code, 2)
+    assert.match(bare.err, /^reef: things needs a command: create, vote\nhint: run "reef things --help"/)
+    const typo = await run(['things', 'craete'])
+    assert.equal(typo.code, 2)
+    assert.match(typo.err, /^reef: unknown command "things craete"\nhint: did you mean "reef things create"\?/)
+    const option = await run(['things', 'create', '--nope'])
+    assert.equal(option.code, 2)
+    assert.match(option.err, /^reef: things create: Unknown option '--nope'\nhint: run "reef things create --help"/)
+    assert.equal((await run(['help', 'things', 'nope'])).code, 2)
+    assert.equal((await run(['help', 'create', 'x'])).code, 2)
   })
 })
