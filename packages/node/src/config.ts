@@ -132,7 +132,10 @@ export function parseConfig (input: unknown): ReefConfig {
   if (!r.success) {
     const issue = r.error.issues[0]
     const where = issue === undefined || issue.path.length === 0 ? '(root)' : issue.path.join('.')
-    throw new ConfigError(`config field ${where}: ${issue?.message ?? 'invalid'}`, { field: where })
+    // zod says "Invalid input: expected object, received undefined" for a field left out.
+    const missing = issue?.code === 'invalid_type' && issue.message.endsWith(' received undefined')
+    const message = missing ? `missing (${issue.expected} required)` : issue?.message ?? 'invalid'
+    throw new ConfigError(`config field ${where}: ${message}`, { field: where })
   }
   return deepFreeze(r.data)
 }

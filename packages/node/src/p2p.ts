@@ -55,7 +55,7 @@ export async function loadOrCreateIdentity (dataDir: string): Promise<PrivateKey
 
 export async function createReefLibp2p (key: PrivateKey, listen: string[]): Promise<ReefLibp2p> {
   for (const a of listen) {
-    try { multiaddr(a) } catch { throw new ConfigError(`config field p2p.listen: "${a}" is not a multiaddr`) }
+    try { multiaddr(a) } catch { throw new ConfigError(`config field p2p.listen: "${a}" is not a multiaddr`, { field: 'p2p.listen' }) }
   }
   return createLibp2p({
     privateKey: key,
@@ -80,7 +80,7 @@ export async function createReefLibp2p (key: PrivateKey, listen: string[]): Prom
 /** Keep dialling bootstrap peers that are not connected, every `intervalMs`, until stopped. */
 export function keepBootstrapped (node: Libp2p, bootstrap: string[], intervalMs = 2_000): () => void {
   const addrs = bootstrap.map(a => {
-    try { return multiaddr(a) } catch { throw new ConfigError(`config field p2p.bootstrap: "${a}" is not a multiaddr`) }
+    try { return multiaddr(a) } catch { throw new ConfigError(`config field p2p.bootstrap: "${a}" is not a multiaddr`, { field: 'p2p.bootstrap' }) }
   })
   let stopped = false
   const dialAll = (): void => {

@@ -3,7 +3,7 @@
  * answer --help, parse the options, run the handler; and the one place where failures become
  * `reef: what is wrong` / `hint: how to fix it` on stderr and an exit code.
  */
-import { ReefError, UsageError } from '../errors.ts'
+import { ConfigError, ReefError, UsageError } from '../errors.ts'
 import type { CliIo, Command, CommandEntry } from './command.ts'
 import { closest, entryUsage, EXIT, isGroup, overview, parseCommandArgs, wantsHelp } from './command.ts'
 
@@ -40,11 +40,22 @@ export function lookup (table: readonly CommandEntry[], words: readonly string[]
   return { entry: cmd, path: `${name} ${sub}`, rest: subRest }
 }
 
+/** How to fix a config error: the field or the line of the file it names. */
+export function configErrorHint (err: ConfigError): string {
+  if (err.hint !== undefined) return err.hint
+  const { file, field, line, column } = err.location
+  const where = file ?? 'the config file'
+  if (field !== undefined) return `set ${field} in ${where}; every field is explained in the config "reef init" writes and in README's config table`
+  if (line !== undefined) return `fix the syntax at line ${line} column ${column ?? 1} of ${where} (JSON; // and /* */ comments and trailing commas are fine)`
+  if (file !== undefined) return `check the path, and that the user running reef may read ${file}; "reef init" writes a new, commented config`
+  return 'fix it in the config file; "reef doctor --config FILE" checks it'
+}
+
 /** What to do about a failure when the error itself does not say. */
 function hintFor (err: unknown): string | undefined {
+  if (err instanceof ConfigError) return configErrorHint(err)
   if (err instanceof ReefError && err.hint !== undefined) return err.hint
   if (err instanceof UsageError) return err.command === undefined ? 'run "reef help" for the commands' : `run "reef ${err.command} --help" for its options and examples`
-  if (err instanceof ReefError && err.code === 'ERR_CONFIG') return 'fix it in the config file: "reef doctor --config FILE" checks it, "reef init" writes a commented example'
   const code = (err as NodeJS.ErrnoException | undefined)?.code
   if (code === 'EACCES' || code === 'EPERM') return 'the user running reef may not write there: change the directory\'s owner, or choose another location'
   if (code === 'ENOSPC') return 'the disk is full'

@@ -16,6 +16,7 @@ import type { ReefConfig } from '../config.ts'
 import { ConfigError, ReefError } from '../errors.ts'
 import { readIdentity } from '../p2p.ts'
 import { describeNetworkError, httpGet, listenUrl } from './admin-api.ts'
+import { configErrorHint } from './dispatch.ts'
 import type { HttpAnswer } from './admin-api.ts'
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip'
@@ -96,13 +97,7 @@ async function checkConfig (file: string): Promise<{ config?: ReefConfig, result
     return { config, result: { name: 'config', status: 'ok', summary: `site ${config.site.label}, origin ${config.origin.url}, consortium ${config.consortium}` } }
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
-    const { field, line, column } = err.location
-    const fix = err.hint ?? (field !== undefined
-      ? `set ${field} in ${file} (each field is explained in the file "reef init" writes, and in README's config table)`
-      : line !== undefined
-        ? `fix the syntax at line ${line} column ${column ?? 1} of ${file}`
-        : `check the path and that the user running reef may read ${file}; "reef init" writes a new one`)
-    return { result: { name: 'config', status: 'fail', summary: err.message, fix, data: { ...err.location } } }
+    return { result: { name: 'config', status: 'fail', summary: err.message, fix: configErrorHint(err), data: { ...err.location } } }
   }
 }
 

@@ -91,12 +91,17 @@ describe('argument handling', () => {
   test('a missing or invalid config file: exit 2 with a hint', async () => {
     const missing = await reef(['start', '--config', join(dir, 'missing.jsonc')])
     assert.equal(missing.code, 2)
-    assert.match(missing.err, /cannot read config file .*missing\.jsonc: ENOENT\nhint: .*reef doctor --config FILE/)
+    assert.match(missing.err, /cannot read config file .*missing\.jsonc: ENOENT\nhint: check the path, .*"reef init" writes a new, commented config\n$/)
     const file = join(dir, 'syntax.jsonc')
     await writeFile(file, '{\n  "site": {\n}\n')
     const syntax = await reef(['start', '-c', file])
     assert.equal(syntax.code, 2)
-    assert.match(syntax.err, /not valid JSON at line 4 column 1/)
+    assert.match(syntax.err, /not valid JSON at line 4 column 1: .*\nhint: fix the syntax at line 4 column 1 of .*syntax\.jsonc/)
+    const field = join(dir, 'field.jsonc')
+    await writeFile(field, '{ "site": { "label": "alpha", "publicUrl": "http://x" }, "dataDir": "/tmp/x", }')
+    const missingField = await reef(['start', '-c', field])
+    assert.equal(missingField.code, 2)
+    assert.match(missingField.err, /^reef: .*field\.jsonc: config field origin: missing \(object required\)\nhint: set origin in .*field\.jsonc;/)
   })
 
   test('number options are checked', async () => {
