@@ -69,6 +69,7 @@ export function renderConfigTemplate (v: TemplateValues): string {
   // are redirected to helpers). Point your site's DNS (or your TLS terminator) here. Port 80
   // needs root or CAP_NET_BIND_SERVICE.
   "front": {
+    // REQUIRED. Where the front listens; 0.0.0.0 is every interface.
     "listen": { "host": ${j(L.front.host)}, "port": ${L.front.port} },
     // How long a request may wait for the origin before it is answered 503, in ms.
     "queueTimeoutMs": 4000,
@@ -82,6 +83,7 @@ export function renderConfigTemplate (v: TemplateValues): string {
 
   // The mirror: serves other members' hot content while they are struck.
   "mirror": {
+    // REQUIRED. Where the mirror listens.
     "listen": { "host": ${j(L.mirror.host)}, "port": ${L.mirror.port} },
     // REQUIRED. Base URL under which clients reach this mirror. Site X is served at
     // X.<this host>, so publish a wildcard DNS record, e.g. *.mirror.example.org, pointing at
