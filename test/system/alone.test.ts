@@ -141,6 +141,19 @@ describe('a site alone with an external mirror', { timeout: 120_000 }, () => {
       return res.statusCode === 200
     })
   })
+
+  it('shows on its traffic timeline what went to the external mirror, apart from peers, and what was refused', () => {
+    const view = node.timeline.view()
+    // Back from rates to counts over each point's own interval (the first one's is nominal).
+    const sum = (k: 'shedPeers' | 'shedExternal' | 'refused'): number =>
+      view.points.reduce((a, p, i) => a + p[k] * (i === 0 ? view.intervalMs : p.t - view.points[i - 1]!.t) / 1000, 0)
+    assert.equal(view.capacityRps, CAPACITY)
+    assert.equal(node.monitor.totals.shedExternal, node.monitor.totals.shed, 'a site alone sheds only to the external mirror')
+    assert.equal(sum('shedPeers'), 0)
+    const external = node.monitor.totals.shedExternal
+    assert.ok(external > 0 && Math.abs(sum('shedExternal') - external) <= 0.01 * external + 1, `timeline ${sum('shedExternal')} vs ${external} redirects to the external mirror`)
+    assert.ok(sum('refused') > 0)
+  })
 })
 
 async function until (cond: () => Promise<boolean>): Promise<void> {

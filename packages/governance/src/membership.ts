@@ -144,6 +144,19 @@ export async function applyEntry (s: MembershipState, doc: MultiSigned<LogEntryB
   return { state, verdict: 'applied' }
 }
 
+/**
+ * Check that `body` is a valid next entry for `s` (consortium, height, prev, the change itself)
+ * and say who votes on it and how many signatures it needs. Throws GovernanceError otherwise.
+ */
+export function checkProposal (s: MembershipState, body: LogEntryBody): { voters: string[], mustSign: string[], needed: number } {
+  if (body.consortium !== s.consortium) throw new GovernanceError('ERR_WRONG_CONSORTIUM', `entry for ${body.consortium}, not ${s.consortium}`)
+  if (s.halted !== undefined) throw new GovernanceError('ERR_HALTED', `the log forked at height ${s.halted.height}: no change is accepted until operators resolve it`)
+  if (body.height !== s.height + 1) throw new GovernanceError('ERR_GAP', `entry ${body.height} is not the next height (${s.height + 1})`)
+  if (body.prev !== s.history[s.height]!.hash) throw new GovernanceError('ERR_PREV', `entry ${body.height} does not name the log's head`)
+  const t = transition(s, body)
+  return { voters: t.voters, mustSign: t.mustSign, needed: quorumFor(t.voters.length, s.policy) }
+}
+
 /** Voters of a past height, from that height's member list (for fork checks). */
 function transitionAt (s: MembershipState, body: LogEntryBody, members: string[]): { voters: string[] } {
   const a = body.action

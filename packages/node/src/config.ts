@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { BaseUrl, SiteLabel } from '@reef/protocol'
+import { ADMIN_TOKEN } from './admin-auth.ts'
 import { ConfigError } from './errors.ts'
 import { parseMirrorTemplate } from './external-mirror.ts'
 import { JsoncSyntaxError, parseJsonc } from './jsonc.ts'
@@ -50,7 +51,13 @@ export const ConfigSchema = z.object({
     /** Keep serving a released site's cached objects this long, for clients already redirected. */
     releaseGraceMs: z.number().int().min(0).default(30_000)
   }).strict(),
-  admin: z.object({ listen: Listen }).strict().optional(),
+  admin: z.object({
+    listen: Listen,
+    /** Operator token for the admin API's non-GET routes (Authorization: Bearer …). */
+    token: z.string().regex(ADMIN_TOKEN, 'an operator token is 16 to 1024 printable ASCII characters without spaces').optional(),
+    /** A file holding the operator token (read when the node starts; keeps it out of the config). */
+    tokenFile: z.string().min(1).optional()
+  }).strict().refine(a => a.token === undefined || a.tokenFile === undefined, { message: 'set admin.token or admin.tokenFile, not both', path: ['tokenFile'] }).optional(),
   p2p: z.object({
     listen: z.array(z.string().min(1)).default(['/ip4/127.0.0.1/tcp/0']),
     bootstrap: z.array(z.string().min(1)).default([])
@@ -101,6 +108,16 @@ export const ConfigSchema = z.object({
       optimisticShare: Share.default(0.1)
     }).strict().default({ newcomerGrantBytes: 1024 * 1024 * 1024, takeMultiple: 2, windowMs: 30 * 24 * 3600 * 1000, optimisticShare: 0.1 })
   }).strict().default({ settleIntervalMs: 5_000, quota: { newcomerGrantBytes: 1024 * 1024 * 1024, takeMultiple: 2, windowMs: 30 * 24 * 3600 * 1000, optimisticShare: 0.1 } }),
+  /**
+   * Consortium governance. Without this section the node runs an open consortium: any peer on
+   * the topics counts. With it, only members of the charter's membership log count.
+   */
+  governance: z.object({
+    /** The signed charter (from "reef consortium create"); newcomers get it with "reef join". */
+    charter: z.string().min(1).optional(),
+    /** Vote automatically on proposals whose evidence this node can verify itself. */
+    autoVote: z.boolean().default(true)
+  }).strict().optional(),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
   }).strict().default({ level: 'info' })

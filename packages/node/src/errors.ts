@@ -79,3 +79,13 @@ export class ListenError extends ReefError {
   readonly field: string
   constructor (field: string, message: string, options: ErrorOptions & { hint?: string } = {}) { super('ERR_LISTEN', message, options); this.name = 'ListenError'; this.field = field }
 }
+
+/** A non-GET admin request without the operator token, or with a wrong one (HTTP 401). */
+export class UnauthorizedError extends ReefError {
+  constructor (message: string) { super('ERR_UNAUTHORIZED', message); this.name = 'UnauthorizedError' }
+}
+
+/** A non-GET admin request to a node that has no operator token configured (HTTP 403). */
+export class NoTokenConfiguredError extends ReefError {
+  constructor (message: string) { super('ERR_NO_TOKEN_CONFIGURED', message); this.name = 'NoTokenConfiguredError' }
+}

@@ -69,7 +69,7 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     const location = locationOn(helper, url)
     if (location === undefined) return false
     const bytes = cache.peek(opts.site, url)?.body.byteLength ?? 0
-    monitor.shedOne(bytes)
+    monitor.shedOne(bytes, helper.location !== undefined)
     deps.onRedirect?.(helper, bytes)
     void reply.code(307).header('location', location).header('cache-control', 'no-store').send()
     return true
@@ -111,10 +111,17 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
   function sendCached (request: FastifyRequest, reply: FastifyReply, obj: CachedObject, how: 'HIT' | 'STALE' | 'MISS', now: number): void {
     monitor.totals.microCache++
     void reply.headers(obj.headers).header('age', String(Math.max(0, Math.floor((now - obj.storedAt) / 1000))))
-      .header('x-reef-cache', how).header('content-length', String(obj.body.byteLength))
+      .header('x-reef-cache', how)
+    // RFC 9110 §13.2.2: If-None-Match when present, else If-Modified-Since. A 304 goes without
+    // Content-Length, as origins send it (undici's fetch rejects a 304 that has one).
     const inm = request.headers['if-none-match']
-    if (obj.headers.etag !== undefined && inm !== undefined && etagMatches(inm, obj.headers.etag)) { void reply.code(304).send(); return }
-    void reply.code(200).send(request.method === 'HEAD' ? undefined : obj.body)
+    const ims = request.headers['if-modified-since']
+    const lastModified = obj.headers['last-modified']
+    const notModified = inm !== undefined
+      ? obj.headers.etag !== undefined && etagMatches(inm, obj.headers.etag)
+      : ims !== undefined && lastModified !== undefined && Date.parse(lastModified) <= Date.parse(ims)
+    if (notModified) { void reply.code(304).send(); return }
+    void reply.code(200).header('content-length', String(obj.body.byteLength)).send(request.method === 'HEAD' ? undefined : obj.body)
   }
 
   /**

@@ -145,6 +145,24 @@ export class HelpCoordinator {
     return s
   }
 
+  /**
+   * Cut `peer` out of every session at once (it was expelled): its offer and place as a helper
+   * of our session, and every session in which we help it (its cached objects are dropped).
+   */
+  dropPeer (peer: string): void {
+    const own = this.#own
+    if (own !== undefined && (own.offers.delete(peer) || own.accepted.has(peer))) {
+      this.#event({ kind: 'helper-dropped', session: own.session, peer })
+      this.#scheduleAccept()
+    }
+    for (const [site, s] of this.#helping) {
+      if (s.beneficiary !== peer) continue
+      this.#helping.delete(site)
+      this.#deps.cache.dropSite(site)
+      this.#event({ kind: 'released', session: s.session, peer, site })
+    }
+  }
+
   /** Whether `peer` is an accepted helper of this node's current session `session`. */
   isAcceptedHelper (session: string, peer: string): boolean {
     return this.#own !== undefined && this.#own.session === session && this.#own.accepted.has(peer)

@@ -401,6 +401,12 @@ export class LedgerStore {
     return out
   }
 
+  /** One stored record by its hash. */
+  async record (hash: string): Promise<StoredRecord | undefined> {
+    const v = await this.#records.get(hash)
+    return v === undefined ? undefined : JSON.parse(v) as StoredRecord
+  }
+
   async * records (): AsyncGenerator<StoredRecord> {
     for await (const v of this.#records.values()) yield JSON.parse(v) as StoredRecord
   }

@@ -14,7 +14,7 @@ export class LoadMonitor {
   readonly refused = new RateWindow()
   readonly bytesOut = new RateWindow()
   readonly mirrorServed = new Map<string, RateWindow>()
-  totals = { arrivals: 0, shed: 0, origin: 0, refused: 0, originErrors: 0, mirrorServed: 0, mirrorMisses: 0, integrityFailures: 0, microCache: 0 }
+  totals = { arrivals: 0, shed: 0, shedExternal: 0, origin: 0, refused: 0, originErrors: 0, mirrorServed: 0, mirrorMisses: 0, integrityFailures: 0, microCache: 0 }
   #latencyMs = 0
 
   arrival (sheddable: boolean): void {
@@ -25,8 +25,10 @@ export class LoadMonitor {
   /** Epoch ms of the first redirect to a helper (for time-to-relief measurements). */
   firstShedAt: number | undefined
 
-  shedOne (bytes: number): void {
+  /** A redirect to a helper or, with `external`, to the external mirror (counted in `shed` too). */
+  shedOne (bytes: number, external = false): void {
     this.shed.add(); this.totals.shed++
+    if (external) this.totals.shedExternal++
     this.shedBytes.add(bytes)
     this.firstShedAt ??= Date.now()
   }

@@ -7,7 +7,7 @@
  * A site this node does not (or no longer) help is sent back to the site's own URL.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { SITE_LABEL_RE } from '@reef/protocol'
+import { ATTESTATION_HEADER, SITE_LABEL_RE } from '@reef/protocol'
 import type { Logger } from 'pino'
 import { etagMatches } from './cacheability.ts'
 import { createHttpApp } from './http-app.ts'
@@ -30,6 +30,8 @@ export interface MirrorDeps {
   sessionForSite: (site: string) => HelpingSession | undefined
   /** Fetch an object of a helped site from its node (verifying it) and cache it. */
   fetch: (session: HelpingSession, path: string) => Promise<CachedObject>
+  /** This helper's signed attestation of an object it serves (base64url), if it attests. */
+  attest?: (session: HelpingSession, obj: CachedObject) => Promise<string>
 }
 
 export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInstance {
@@ -46,8 +48,9 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
   }
 
   /** Answer from `obj`; returns the body bytes sent (0 for HEAD and 304). */
-  function send (reply: FastifyReply, request: FastifyRequest, obj: CachedObject): number {
+  function send (reply: FastifyReply, request: FastifyRequest, obj: CachedObject, attestation: string | undefined): number {
     void reply.headers(obj.headers).header('x-reef-mirror', opts.selfId).header('content-length', String(obj.body.byteLength))
+    if (attestation !== undefined) void reply.header(ATTESTATION_HEADER, attestation)
     const inm = request.headers['if-none-match']
     const etag = obj.headers.etag
     if (etag !== undefined && inm !== undefined && etagMatches(inm, etag)) {
@@ -73,7 +76,7 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     }
     const cached = deps.cache.get(site, url)
     if (cached !== undefined) {
-      deps.monitor.mirrored(site, send(reply, request, cached))
+      deps.monitor.mirrored(site, send(reply, request, cached, await deps.attest?.(session, cached)))
       return
     }
     if (session.releasedAt !== undefined) {
@@ -84,7 +87,7 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     deps.monitor.totals.mirrorMisses++
     try {
       const obj = await deps.fetch(session, url)
-      deps.monitor.mirrored(site, send(reply, request, obj))
+      deps.monitor.mirrored(site, send(reply, request, obj, await deps.attest?.(session, obj)))
     } catch (err) {
       if (err instanceof FetchRefusedError && (err.status === 404 || err.status === 410)) {
         void reply.code(err.status).type('text/plain; charset=utf-8').send('Not found.\n')

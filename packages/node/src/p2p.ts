@@ -53,13 +53,34 @@ export async function loadOrCreateIdentity (dataDir: string): Promise<PrivateKey
   return key
 }
 
-export async function createReefLibp2p (key: PrivateKey, listen: string[]): Promise<ReefLibp2p> {
+export interface Libp2pOptions {
+  /** Peers the connection gater refuses (expelled or blocked by the operator). */
+  deny?: (peer: string) => boolean
+  onDenied?: (peer: string) => void
+}
+
+export async function createReefLibp2p (key: PrivateKey, listen: string[], opts: Libp2pOptions = {}): Promise<ReefLibp2p> {
   for (const a of listen) {
     try { multiaddr(a) } catch { throw new ConfigError(`config field p2p.listen: "${a}" is not a multiaddr`, { field: 'p2p.listen' }) }
+  }
+  const denied = (peer: { toString: () => string }): boolean => {
+    const id = peer.toString()
+    const no = opts.deny?.(id) ?? false
+    if (no) opts.onDenied?.(id)
+    return no
   }
   return createLibp2p({
     privateKey: key,
     addresses: { listen },
+    // A consortium is tens of peers, often several behind one address (and all on loopback in
+    // tests): libp2p's default of 5 inbound connections per second per host would make an
+    // expelled peer's refused redials lock honest newcomers out.
+    connectionManager: { inboundConnectionThreshold: 100 },
+    connectionGater: {
+      denyDialPeer: async peer => denied(peer),
+      denyInboundEncryptedConnection: async peer => denied(peer),
+      denyOutboundEncryptedConnection: async peer => denied(peer)
+    },
     transports: [tcp(), memory()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

@@ -20,6 +20,8 @@ export class PeerTable {
     this.#entries.set(peer, { peer, report, receivedAt: now })
   }
 
+  remove (peer: string): void { this.#entries.delete(peer) }
+
   get (peer: string, now = Date.now()): PeerEntry | undefined {
     const e = this.#entries.get(peer)
     if (e === undefined) return undefined

@@ -32,6 +32,13 @@ export class RecordBus implements RecordChannel {
   readonly #allowed: ReadonlyMap<string, ReadonlySet<string>>
   readonly #verified = new WeakMap<Uint8Array, VerifiedRecord>()
   rejected = 0
+  /**
+   * Whose records count (governed consortia: members only). 'reject' marks the message invalid
+   * (an expelled peer), 'ignore' drops it without penalty (a peer not known as a member yet).
+   */
+  authorVerdict: (author: string) => 'accept' | 'ignore' | 'reject' = () => 'accept'
+  /** Whether this node may publish (a newcomer publishes nothing until it is admitted). */
+  canPublish: () => boolean = () => true
 
   constructor (pubsub: GossipSub, key: PrivateKey, selfId: string, topics: string[] | Readonly<Record<string, readonly RecordType[]>>, log: Logger) {
     this.#pubsub = pubsub
@@ -65,6 +72,7 @@ export class RecordBus implements RecordChannel {
 
   async publish<T extends RecordType> (topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array> {
     const bytes = await signRecord(this.#key, this.#selfId, type, body, { seq: this.#seq.next() })
+    if (!this.canPublish()) return bytes
     try {
       await this.#pubsub.publish(topic, bytes)
     } catch (err) {
@@ -79,6 +87,12 @@ export class RecordBus implements RecordChannel {
     try {
       const record = await verifyRecord(msg.data)
       if (record.author !== msg.from.toString()) throw new Error('record author is not the gossip author')
+      const who = this.authorVerdict(record.author)
+      if (who !== 'accept') {
+        if (who === 'reject') this.rejected++
+        this.#log.debug({ author: record.author, type: record.type }, 'record from a non-member dropped')
+        return who === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+      }
       const allowed = this.#allowed.get(msg.topic)
       if (allowed !== undefined && !allowed.has(record.type)) throw new Error(`a ${record.type} record does not belong on ${msg.topic}`)
       // Only now does the record count for replay protection: a copy relayed under another

@@ -4,15 +4,26 @@
  * and the control loop that ties crowd detection to shedding.
  */
 import { join } from 'node:path'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import { z } from 'zod'
 import { pino } from 'pino'
 import type { Logger } from 'pino'
 import { createHttpApp } from './http-app.ts'
+import { adminAuth } from './admin-auth.ts'
+import { registerMetrics } from './metrics.ts'
+import { registerOpenApi } from './openapi.ts'
 import type { PrivateKey } from '@libp2p/interface'
-import { DASHBOARD_HTML } from '@reef/dashboard'
-import { helpTopic, ledgerTopic, loadTopic } from '@reef/protocol'
-import { offerFor } from '@reef/governance'
-import type { CrowdState, LoadReport } from '@reef/protocol'
+import { DASHBOARD_CSP, DASHBOARD_HTML } from '@reef/dashboard'
+import { readFile } from 'node:fs/promises'
+import { CharterBody, EvidenceItem as EvidenceItemSchema, LogAction as LogActionSchema, SiteLabel, canonicalBytes, decodeDocument, govTopic, helpTopic, ledgerTopic, loadTopic, signRecord, SequenceCounter } from '@reef/protocol'
+import { checkProposal, offerFor } from '@reef/governance'
+import type { MembershipState, QuotaPolicy } from '@reef/governance'
+import type { CrowdState, EvidenceItem, LoadReport, LogAction, MultiSigned } from '@reef/protocol'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { Auditor } from './auditor.ts'
+import { ConfigError } from './errors.ts'
+import { GovernanceService, describe as describeAction } from './governance-service.ts'
+import { GovernanceStore } from './governance-store.ts'
 import { pickMirroredHeaders } from './cacheability.ts'
 import type { ReefConfig } from './config.ts'
 import { ContentCache } from './content-cache.ts'
@@ -35,6 +46,7 @@ import type { ReefLibp2p } from './p2p.ts'
 import { PeerTable } from './peer-table.ts'
 import { RecordBus } from './record-bus.ts'
 import { Shedder } from './shedder.ts'
+import { TrafficTimeline } from './traffic-timeline.ts'
 
 export type ReliefRung = 'micro-cache' | 'helpers' | 'external-mirror' | 'refusing'
 
@@ -76,6 +88,8 @@ export class ReefNode {
   readonly admin: FastifyInstance | undefined
   readonly ledgerStore: LedgerStore
   readonly externalMirror: ExternalMirror | undefined
+  /** The site's traffic per second by destination, for the dashboard (`GET /api/timeline`). */
+  readonly timeline: TrafficTimeline
   /** When each rung of the relief ladder engaged and released (helpers, external mirror, refusing). */
   readonly reliefHistory: Array<{ rung: ReliefRung, engaged: boolean, at: number }> = []
   readonly #rungs = new Map<ReliefRung, boolean>()
@@ -91,22 +105,54 @@ export class ReefNode {
   #demandRps = 0
   #started = false
 
+  /** Governance (a charter was configured): membership log, votes, audits. */
+  readonly gov: GovernanceService | undefined
+  readonly govStore: GovernanceStore | undefined
+  readonly auditor: Auditor | undefined
+  /** Peers the operator blocked (a manual partition or a quarantine); the gater refuses them. */
+  readonly blocked = new Set<string>()
+  /** The quota the ledger enforces: the charter's policy when governed, else the config's. */
+  readonly quota: QuotaPolicy
+  readonly #attestations = new WeakMap<CachedObject, Promise<string>>()
+  readonly #key: PrivateKey
+  readonly #attestSeq = new SequenceCounter()
+  #lastEvidenceScan = 0
+  readonly #accused = new Map<string, number>()
+
   static async create (config: ReefConfig, opts: ReefNodeOptions = {}): Promise<ReefNode> {
     const key = await loadOrCreateIdentity(config.dataDir)
     const store = await LedgerStore.open(join(config.dataDir, 'ledger'))
+    let govStore: GovernanceStore | undefined
     try {
-      const libp2p = await createReefLibp2p(key, [...config.p2p.listen])
+      let charter: MultiSigned<CharterBody> | undefined
+      if (config.governance?.charter !== undefined) charter = await readCharterFile(config.governance.charter)
+      if (config.governance !== undefined) govStore = await GovernanceStore.open(join(config.dataDir, 'governance'))
       const log = opts.logger ?? pino({ level: config.log.level, base: { site: config.site.label } })
-      return new ReefNode(config, libp2p, key, log, store)
+      const holder: { node?: ReefNode } = {}
+      const libp2p = await createReefLibp2p(key, [...config.p2p.listen], {
+        deny: peer => holder.node?.isDenied(peer) ?? false,
+        onDenied: peer => { if (holder.node?.gov !== undefined) holder.node.gov.counters.deniedConnections++; holder.node?.log.debug({ peer }, 'connection refused by the gater') }
+      })
+      const node = new ReefNode(config, libp2p, key, log, store, govStore)
+      holder.node = node
+      if (node.gov !== undefined) {
+        try { await node.gov.open(charter) } catch (err) { await libp2p.stop(); throw err }
+        node.#applyPolicy(node.gov.state)
+      }
+      return node
     } catch (err) {
       await store.close()
+      await govStore?.close()
       throw err
     }
   }
 
-  private constructor (config: ReefConfig, libp2p: ReefLibp2p, key: PrivateKey, log: Logger, store: LedgerStore) {
+  private constructor (config: ReefConfig, libp2p: ReefLibp2p, key: PrivateKey, log: Logger, store: LedgerStore, govStore: GovernanceStore | undefined) {
     this.config = config
+    this.#key = key
+    this.quota = { ...config.ledger.quota }
     this.ledgerStore = store
+    this.govStore = govStore
     this.libp2p = libp2p
     this.log = log.child({ peer: libp2p.peerId.toString().slice(-8) })
     this.cache = new ContentCache(config.cache.maxBytes, config.cache.maxObjectBytes)
@@ -121,8 +167,26 @@ export class ReefNode {
     this.bus = new RecordBus(libp2p.services.pubsub, key, selfId, {
       [loadTopic(config.consortium)]: ['load-report'],
       [helpTopic(config.consortium)]: ['help-request', 'help-offer', 'help-accept', 'help-release'],
-      [ledgerTopic(config.consortium)]: ['delegation', 'receipt']
+      [ledgerTopic(config.consortium)]: ['delegation', 'receipt'],
+      ...(govStore === undefined ? {} : { [govTopic(config.consortium)]: ['gov-proposal', 'gov-vote', 'gov-entry'] as const })
     }, this.log.child({ component: 'gossip' }))
+    if (govStore !== undefined) {
+      const gov = new GovernanceService({ consortium: config.consortium, selfId, autoVote: config.governance?.autoVote ?? true }, {
+        libp2p, key, bus: this.bus, store: govStore, log: this.log.child({ component: 'governance' }),
+        standing: peer => store.standing(peer, Date.now(), this.quota),
+        observe: async url => this.auditor!.fetch(url),
+        onChange: (state, action) => { this.#onMembership(state, action) }
+      })
+      gov.selfMember = { peer: selfId, site: config.site.label, mirrorUrl: config.mirror.publicUrl }
+      this.gov = gov
+      this.bus.authorVerdict = peer => gov.isMemberPeer(peer) ? 'accept' : gov.isExpelled(peer) ? 'reject' : 'ignore'
+      this.bus.canPublish = () => gov.isMember
+      this.auditor = new Auditor({
+        bus: this.bus, log: this.log.child({ component: 'audit' }), selfId, maxObjectBytes: config.cache.maxObjectBytes,
+        isMember: peer => gov.isMemberPeer(peer),
+        accuse: async (helper, reason, evidence) => this.#accuse(helper, reason, evidence)
+      })
+    }
     this.help = new HelpCoordinator({
       consortium: config.consortium, selfId, site: config.site.label, siteUrl: config.site.publicUrl,
       mirrorUrl: config.mirror.publicUrl, releaseGraceMs: config.mirror.releaseGraceMs
@@ -132,13 +196,13 @@ export class ReefNode {
       spareRps: () => this.spareRps(),
       prefetch: async (s, entry) => { await this.fetchForMirror(s, entry.path) },
       offerFor: (beneficiary, spare, needed) => {
-        const d = offerFor(spare, needed, store.standing(beneficiary, Date.now(), config.ledger.quota), store.owed(selfId, beneficiary), config.ledger.quota)
+        const d = offerFor(spare, needed, store.standing(beneficiary, Date.now(), this.quota), store.owed(selfId, beneficiary), this.quota)
         if (d.kind !== 'full') this.log.info({ beneficiary, decision: d }, 'help limited by the ledger')
         return d.kind === 'decline' ? 0 : d.rps
       },
       servedNow
     })
-    this.ledger = new LedgerService({ consortium: config.consortium, selfId, settleIntervalMs: config.ledger.settleIntervalMs, policy: config.ledger.quota }, {
+    this.ledger = new LedgerService({ consortium: config.consortium, selfId, settleIntervalMs: config.ledger.settleIntervalMs, policy: this.quota }, {
       bus: this.bus, store, peers: this.peers, log: this.log.child({ component: 'ledger' }),
       helpingSessions: () => this.help.helpingSessions,
       servedNow
@@ -157,13 +221,108 @@ export class ReefNode {
     this.mirror = buildMirror({ publicUrl: config.mirror.publicUrl, selfId }, {
       cache: this.cache, monitor: this.monitor, log: this.log.child({ component: 'mirror' }),
       sessionForSite: site => this.help.sessionForSite(site),
-      fetch: async (s, path) => this.fetchForMirror(s, path)
+      fetch: async (s, path) => this.fetchForMirror(s, path),
+      attest: async (s, obj) => this.#attest(s.session, obj)
     })
     this.externalMirror = config.relief.externalMirror === undefined ? undefined : new ExternalMirror(config.relief.externalMirror.template, config.site.publicUrl)
+    this.timeline = new TrafficTimeline({ capacityRps: config.origin.capacityRps }, () => {
+      const t = this.monitor.totals
+      return { origin: t.origin, shedPeers: t.shed - t.shedExternal, shedExternal: t.shedExternal, refused: t.refused, microCache: t.microCache }
+    })
     this.admin = config.admin === undefined ? undefined : this.#buildAdmin()
   }
 
   get peerId (): string { return this.libp2p.peerId.toString() }
+
+  /** Whether the connection gater refuses `peer`: blocked by the operator, or expelled. */
+  isDenied (peer: string): boolean { return this.blocked.has(peer) || (this.gov?.isExpelled(peer) ?? false) }
+
+  /** Refuse a peer (operator action; also how tests partition a consortium) and close its connections. */
+  async blockPeer (peer: string): Promise<void> {
+    this.blocked.add(peer)
+    await this.libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
+  }
+
+  unblockPeer (peer: string): void { this.blocked.delete(peer) }
+
+  /** A helper's attestation of what it serves for a site: signed once per cached copy. */
+  #attest (session: string, obj: CachedObject): Promise<string> {
+    let p = this.#attestations.get(obj)
+    if (p === undefined) {
+      p = signRecord(this.#key, this.peerId, 'attestation', { session, site: obj.site, path: obj.path, sha256: obj.sha256 }, { seq: this.#attestSeq.next(), ts: obj.storedAt })
+        .then(bytes => Buffer.from(bytes).toString('base64url'))
+      this.#attestations.set(obj, p)
+    }
+    return p
+  }
+
+  /** The charter's quota and intervals, whenever the policy changes. */
+  #applyPolicy (state: MembershipState | undefined): void {
+    if (state === undefined) return
+    const p = state.policy
+    Object.assign(this.quota, { newcomerGrantBytes: p.newcomerGrantBytes, takeMultiple: p.takeMultiple, windowMs: p.windowMs, optimisticShare: p.optimisticSharePct / 100 })
+  }
+
+  /** Enforce the membership after every accepted log entry. */
+  #onMembership (state: MembershipState, action: LogAction | undefined): void {
+    this.#applyPolicy(state)
+    for (const peer of state.expelled) {
+      if (peer === this.peerId) continue
+      this.peers.remove(peer)
+      this.help.dropPeer(peer)
+      void this.libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
+    }
+    if (action?.kind === 'expel') {
+      if (action.peer === this.peerId) this.log.error({ reason: action.reason }, 'THIS NODE WAS EXPELLED from the consortium: it no longer gives or receives help')
+      else this.log.warn({ peer: action.peer, reason: action.reason }, 'member expelled: connections closed, no more help to or from it')
+    }
+  }
+
+  /** Propose an expulsion once per accused member and head (the voters check the evidence). */
+  async #accuse (peer: string, reason: string, evidence: EvidenceItem[]): Promise<void> {
+    const gov = this.gov
+    if (gov === undefined || !gov.isMember || !gov.isMemberPeer(peer)) return
+    const height = gov.state?.height ?? 0
+    if (this.#accused.get(peer) === height) return
+    this.#accused.set(peer, height)
+    try {
+      await gov.proposeExpel(peer, reason, evidence)
+    } catch (err) {
+      this.#accused.delete(peer)
+      this.log.warn({ peer, err: (err as Error).message }, 'expulsion could not be proposed')
+    }
+  }
+
+  /** Ledger evidence and freeloading past the charter's limit become expulsion proposals. */
+  async #scanForCheaters (now: number): Promise<void> {
+    const gov = this.gov
+    const state = gov?.state
+    if (gov === undefined || state === undefined || !gov.isMember || now - this.#lastEvidenceScan < 2_000) return
+    this.#lastEvidenceScan = now
+    for (const e of await this.ledgerStore.evidence(50)) {
+      if (e.accused === this.peerId || !state.members.has(e.accused) || this.#accused.get(e.accused) === state.height) continue
+      const hashes = [...e.records]
+      const records: string[] = []
+      for (const h of hashes) {
+        const r = await this.ledgerStore.record(h)
+        if (r === undefined) continue
+        if (r.type === 'receipt') {
+          const named = await this.ledgerStore.record((r.body as { delegation: string }).delegation)
+          if (named !== undefined && !hashes.includes(named.hash)) records.unshift(Buffer.from(named.bytes, 'base64').toString('base64url'))
+        }
+        records.push(Buffer.from(r.bytes, 'base64').toString('base64url'))
+      }
+      if (records.length === 0) continue
+      await this.#accuse(e.accused, `ledger: ${e.kind}`, [{ kind: 'ledger', records: records.slice(0, 4) }])
+    }
+    const pct = state.policy.freeloadExpelPct
+    if (pct === 0) return
+    for (const peer of state.members.keys()) {
+      if (peer === this.peerId) continue
+      const st = this.ledgerStore.standing(peer, now, this.quota)
+      if (st.taken > st.credit * pct / 100) await this.#accuse(peer, 'freeloading', [{ kind: 'freeloading', taken: st.taken, credit: st.credit }])
+    }
+  }
   get state (): CrowdState { return this.detector.state }
 
   /** Requests/s this node offers other sites now: none while its own site sheds. */
@@ -213,6 +372,10 @@ export class ReefNode {
     })
     this.help.start()
     this.ledger.start()
+    if (this.gov !== undefined) {
+      await this.gov.start()
+      this.auditor?.start(this.gov.state?.policy.auditIntervalMs ?? 60_000)
+    }
     await registerFetchServer(this.libp2p, {
       log: this.log.child({ component: 'fetch' }),
       isAcceptedHelper: (session, peer) => this.help.isAcceptedHelper(session, peer),
@@ -224,6 +387,7 @@ export class ReefNode {
     this.#stopBootstrap = keepBootstrapped(this.libp2p, [...c.p2p.bootstrap])
     this.#timers.push(setInterval(() => { void this.#tick() }, c.crowd.tickMs))
     this.#timers.push(setInterval(() => { void this.#report() }, c.gossip.reportIntervalMs))
+    this.timeline.start()
     this.#started = true
     this.log.info({ front: this.frontUrl, mirror: c.mirror.publicUrl, addrs: this.libp2p.getMultiaddrs().map(String) }, 'reef node started')
   }
@@ -233,17 +397,21 @@ export class ReefNode {
     this.#started = false
     for (const t of this.#timers) clearInterval(t)
     this.#timers = []
+    this.timeline.stop()
     this.#stopBootstrap?.()
     this.gate.close()
     if (this.help.ownSession !== undefined) await this.help.tick('normal', 0).catch(() => {})
     if (this.#lastOwnSession !== undefined) await this.ledger.settle(this.#lastOwnSession)
     await this.ledger.stop()
     this.help.stop()
+    await this.gov?.stop()
+    await this.auditor?.stop()
     this.bus.stop()
     await Promise.allSettled([this.front.close(), this.mirror.close(), this.admin?.close()])
     await this.origin.close().catch(() => {})
     await this.libp2p.stop()
     await this.ledgerStore.close()
+    await this.govStore?.close()
     this.log.info('reef node stopped')
   }
 
@@ -300,6 +468,7 @@ export class ReefNode {
       if (this.#lastOwnSession !== undefined && session !== this.#lastOwnSession) void this.ledger.settle(this.#lastOwnSession)
       this.#lastOwnSession = session
       this.ledger.checkUnsigned(now)
+      await this.#scanForCheaters(now)
       this.#engageMicroCache(state, demand, now)
       this.#engageExternalMirror(state, demand, target)
       this.#trackRungs(now)
@@ -394,12 +563,54 @@ export class ReefNode {
       cache: { bytes: this.cache.bytes, objects: this.cache.size, hits: this.cache.hits, misses: this.cache.misses },
       session: own === undefined ? null : { id: own.session, neededRps: Math.round(own.neededRps), offers: own.offers, helpers: own.helpers.map(h => ({ peer: h.peer, weightRps: h.weightRps, siteBase: h.siteBase })) },
       helping: this.help.helpingSessions.map(s => ({ site: s.site, beneficiary: s.beneficiary, accepted: s.accepted, released: s.releasedAt !== undefined, offeredRps: s.offeredRps, manifest: s.manifest.size })),
-      peers: this.peers.live().map(e => ({ peer: e.peer, site: e.report.site, state: e.report.state, demandRps: e.report.demandRps, spareRps: e.report.spareRps, helping: e.report.helping })),
+      peers: this.peers.live().map(e => ({ peer: e.peer, site: e.report.site, state: e.report.state, demandRps: e.report.demandRps, capacityRps: e.report.capacityRps, spareRps: e.report.spareRps, helping: e.report.helping })),
       connections: this.libp2p.getConnections().length,
       stateHistory: this.detector.history.slice(-50),
       relief: { rungs: Object.fromEntries(this.#rungs), history: this.reliefHistory.slice(-100), externalMirror: this.externalMirror?.template ?? null },
       helpEvents: this.help.events.slice(-100),
-      gossipRejected: this.bus.rejected
+      gossipRejected: this.bus.rejected,
+      governance: this.gov === undefined
+        ? null
+        : { member: this.gov.isMember, expelled: this.gov.isExpelled(this.peerId), height: this.gov.state?.height ?? 0, halted: this.gov.state?.halted ?? null, members: this.gov.state?.members.size ?? 0, pending: this.gov.proposals.size, ...this.gov.counters }
+    }
+  }
+
+  /** The membership, the log and pending proposals, for operators and the dashboard. */
+  async governanceView (): Promise<Record<string, unknown>> {
+    const gov = this.gov
+    const s = gov?.state
+    if (gov === undefined || s === undefined) return { enabled: gov !== undefined, consortium: this.config.consortium, name: null, charterHash: null, height: 0, headHash: null, halted: null, policy: null, members: [], expelled: [], log: [], proposals: [], events: gov?.events ?? [] }
+    const charter = await this.govStore!.charter()
+    const entries = await this.govStore!.entries()
+    const sites = new Map<string, string>()
+    for (const f of charter?.body.founders ?? []) sites.set(f.peer, f.site)
+    for (const e of entries) if (e.body.action.kind === 'admit' || e.body.action.kind === 'readmit') sites.set(e.body.action.member.peer, e.body.action.member.site)
+    const subject = (a: LogAction): string | null => a.kind === 'expel' || a.kind === 'leave' ? a.peer : a.kind === 'admit' || a.kind === 'readmit' ? a.member.peer : null
+    return {
+      enabled: true,
+      consortium: s.consortium,
+      name: charter?.body.name ?? null,
+      charterHash: s.history[0]!.hash,
+      height: s.height,
+      headHash: s.history[s.height]!.hash,
+      halted: s.halted ?? null,
+      policy: s.policy,
+      self: this.peerId,
+      member: gov.isMember,
+      members: [...s.members.values()].map(m => ({ ...m, self: m.peer === this.peerId })),
+      expelled: [...s.expelled].map(peer => ({ peer, site: sites.get(peer) ?? null })),
+      log: entries.slice(-100).reverse().map(e => ({ height: e.body.height, hash: s.history[e.body.height]?.hash ?? null, kind: e.body.action.kind, subject: subject(e.body.action), summary: describeAction(e.body.action), signers: e.sigs.length, proposedAt: e.body.proposedAt })),
+      proposals: [...gov.proposals.values()].map(p => {
+        let needed: number | null = null
+        try { needed = checkNeeded(s, p.body) } catch {}
+        return {
+          id: p.id, height: p.body.height, kind: p.body.action.kind, subject: subject(p.body.action), summary: describeAction(p.body.action),
+          reason: p.body.action.kind === 'expel' ? p.body.action.reason : '', proposer: p.proposer, votes: p.sigs.size, needed,
+          votedBySelf: p.sigs.has(this.peerId), decision: p.decision, detail: p.detail, evidence: p.evidence.map(e => e.kind)
+        }
+      }),
+      audits: this.auditor?.results.slice(-20) ?? [],
+      events: gov.events.slice(-50)
     }
   }
 
@@ -423,8 +634,52 @@ export class ReefNode {
     }
   }
 
+  /** Governance admin routes; every POST needs the operator token (admin auth). */
+  #governanceRoutes (app: FastifyInstance): void {
+    const fail = (reply: FastifyReply, err: unknown): FastifyReply => {
+      const code = (err as { code?: string }).code ?? 'ERR_INTERNAL'
+      const status = code === 'ERR_NO_SUCH_PROPOSAL' ? 404 : code === 'ERR_GOVERNANCE_OFF' ? 409 : code.startsWith('ERR_') && code !== 'ERR_INTERNAL' ? 409 : 500
+      return reply.code(status).send({ code, message: (err as Error).message })
+    }
+    const needGov = (): GovernanceService => {
+      if (this.gov === undefined) throw Object.assign(new Error('this node runs an open consortium (no governance section in its config)'), { code: 'ERR_GOVERNANCE_OFF' })
+      return this.gov
+    }
+    app.get('/api/governance', async () => this.governanceView())
+    app.post('/api/governance/propose', async (req, reply) => {
+      const parsed = ProposeBody.safeParse(req.body)
+      if (!parsed.success) return reply.code(400).send({ code: 'ERR_BAD_REQUEST', message: `body: ${parsed.error.issues[0]?.path.join('.') ?? ''} ${parsed.error.issues[0]?.message ?? 'invalid'}` })
+      try { return { id: await needGov().propose(parsed.data.action as LogAction, parsed.data.evidence as EvidenceItem[]) } } catch (err) { return fail(reply, err) }
+    })
+    app.post<{ Params: { id: string } }>('/api/governance/proposals/:id/vote', async (req, reply) => {
+      if (!/^[0-9a-f]{64}$/.test(req.params.id)) return reply.code(400).send({ code: 'ERR_BAD_REQUEST', message: 'a proposal id is 64 hex digits' })
+      try { await needGov().vote(req.params.id); return { ok: true } } catch (err) { return fail(reply, err) }
+    })
+    app.post('/api/invitations', async (req, reply) => {
+      const parsed = InviteBody.safeParse(req.body ?? {})
+      if (!parsed.success) return reply.code(400).send({ code: 'ERR_BAD_REQUEST', message: `body: ${parsed.error.issues[0]?.path.join('.') ?? ''} ${parsed.error.issues[0]?.message ?? 'invalid'}` })
+      const addrs = this.libp2p.getMultiaddrs().map(String)
+      try {
+        return { token: await needGov().invite({ addrs, ttlMs: parsed.data.ttlHours * 3_600_000, ...(parsed.data.site === undefined ? {} : { site: parsed.data.site }) }) }
+      } catch (err) { return fail(reply, err) }
+    })
+    app.post<{ Params: { peer: string } }>('/api/peers/:peer/block', async (req, reply) => {
+      if (!/^[1-9A-HJ-NP-Za-km-z]{40,128}$/.test(req.params.peer)) return reply.code(400).send({ code: 'ERR_BAD_PEER', message: 'peer must be a base58btc peer id' })
+      await this.blockPeer(req.params.peer)
+      return { ok: true, blocked: [...this.blocked] }
+    })
+    app.post<{ Params: { peer: string } }>('/api/peers/:peer/unblock', async (req, reply) => {
+      if (!/^[1-9A-HJ-NP-Za-km-z]{40,128}$/.test(req.params.peer)) return reply.code(400).send({ code: 'ERR_BAD_PEER', message: 'peer must be a base58btc peer id' })
+      this.unblockPeer(req.params.peer)
+      return { ok: true, blocked: [...this.blocked] }
+    })
+  }
+
   #buildAdmin (): FastifyInstance {
     const app = createHttpApp(this.log.child({ component: 'admin' }))
+    registerOpenApi(app) // first: it checks every route registered after it against the document
+    adminAuth(app, this.config.admin ?? {})
+    registerMetrics(app, this)
     app.get('/api/ledger', async () => this.ledgerView())
     app.get<{ Params: { peer: string }, Querystring: { limit?: string } }>('/api/ledger/:peer/records', async (req, reply) => {
       if (!/^[1-9A-HJ-NP-Za-km-z]{40,128}$/.test(req.params.peer)) return reply.code(400).send({ code: 'ERR_BAD_PEER', message: 'peer must be a base58btc peer id' })
@@ -442,8 +697,30 @@ export class ReefNode {
       return { consistent: mismatches.length === 0, records: this.ledgerStore.recordCount, mismatches }
     })
     app.get('/api/status', async () => this.status())
+    this.#governanceRoutes(app)
+    app.get('/api/timeline', async () => this.timeline.view())
     app.get('/healthz', async () => ({ ok: true }))
-    app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(DASHBOARD_HTML))
+    app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('content-security-policy', DASHBOARD_CSP).send(DASHBOARD_HTML))
     return app
   }
+}
+
+const ProposeBody = z.object({ action: LogActionSchema, evidence: z.array(EvidenceItemSchema).max(8).default([]) }).strict()
+const InviteBody = z.object({ site: SiteLabel.optional(), ttlHours: z.number().positive().max(24 * 90).default(168) }).strict()
+
+/** Read and verify the shape of a charter file (signatures are checked when the node opens it). */
+export async function readCharterFile (file: string): Promise<MultiSigned<CharterBody>> {
+  let text: string
+  try { text = await readFile(file, 'utf8') } catch (err) {
+    throw new ConfigError(`governance.charter: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+  }
+  try {
+    return decodeDocument(canonicalBytes(JSON.parse(text)), CharterBody)
+  } catch (err) {
+    throw new ConfigError(`governance.charter: ${file} is not a charter: ${(err as Error).message}`)
+  }
+}
+
+function checkNeeded (s: MembershipState, body: Parameters<typeof checkProposal>[1]): number {
+  return checkProposal(s, body).needed
 }

@@ -4,7 +4,7 @@
  * by a quorum of the members current before it.
  */
 import { z } from 'zod'
-import { BaseUrl, PeerIdString, Sha256Hex, SiteLabel } from './messages.ts'
+import { BaseUrl, PeerIdString, Sha256Hex, SiteLabel } from './primitives.ts'
 
 export const ConsortiumId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a consortium id is lower-case letters, digits and -')
 
@@ -24,7 +24,9 @@ export const Policy = z.object({
   windowMs: z.number().int().positive(),
   optimisticSharePct: z.number().int().min(0).max(100),
   settleIntervalMs: z.number().int().min(100),
-  auditIntervalMs: z.number().int().min(1_000)
+  auditIntervalMs: z.number().int().min(1_000),
+  /** A member whose take passes this share of its credit (percent) is expelled for freeloading; 0: never. */
+  freeloadExpelPct: z.number().int().min(0).max(100_000)
 }).strict().refine(p => p.quorumNum < p.quorumDen, 'the quorum is a fraction below 1')
 export type Policy = z.infer<typeof Policy>
 
@@ -36,7 +38,8 @@ export const DEFAULT_POLICY: Policy = Object.freeze({
   windowMs: 30 * 24 * 3600 * 1000,
   optimisticSharePct: 10,
   settleIntervalMs: 5_000,
-  auditIntervalMs: 60_000
+  auditIntervalMs: 60_000,
+  freeloadExpelPct: 150
 })
 
 export const CharterBody = z.object({

@@ -16,6 +16,18 @@ export const DHT_PROTOCOL = '/reef/kad/1.0.0'
 export function loadTopic (consortium: string): string { return `/reef/${consortium}/load/1` }
 export function helpTopic (consortium: string): string { return `/reef/${consortium}/help/1` }
 export function ledgerTopic (consortium: string): string { return `/reef/${consortium}/ledger/1` }
+export function govTopic (consortium: string): string { return `/reef/${consortium}/gov/1` }
+
+/** libp2p stream protocol through which nodes sync the membership log and newcomers ask to join. */
+export const GOV_PROTOCOL = '/reef/gov/1.0.0'
+/** Most log entries one sync response carries; a longer log is fetched in several rounds. */
+export const MAX_SYNC_ENTRIES = 512
+/** Most evidence items one proposal carries. */
+export const MAX_EVIDENCE_ITEMS = 8
+/** Most addresses an invitation lists. */
+export const MAX_INVITATION_ADDRS = 8
+/** Response header in which a helper attaches its attestation to a mirrored response. */
+export const ATTESTATION_HEADER = 'reef-attestation'
 
 /** Largest signed record accepted from the network, in bytes (after canonical encoding). */
 export const MAX_RECORD_BYTES = 256 * 1024
@@ -38,7 +50,14 @@ export const MAX_RECORD_AGE_MS: Readonly<Record<string, number>> = Object.freeze
   'help-accept': 60_000,
   'help-release': 60_000,
   delegation: 300_000,
-  receipt: 300_000
+  receipt: 300_000,
+  // Attestations live as long as a cached copy may; invitations also carry their own expiresAt.
+  attestation: 30 * 86_400_000,
+  invitation: 30 * 86_400_000,
+  'gov-proposal': 60_000,
+  'gov-vote': 60_000,
+  'gov-entry': 300_000,
+  'join-request': 300_000
 })
 /** How far in the future a record's timestamp may be (clock skew allowance), in milliseconds. */
 export const MAX_CLOCK_SKEW_MS = 30_000

@@ -5,28 +5,12 @@
  * whole body as received.
  */
 import { z } from 'zod'
-import { MAX_HELPERS, MAX_MANIFEST_ENTRIES, MAX_OBJECT_BYTES, MAX_PATH_CHARS } from './constants.ts'
+import { MAX_EVIDENCE_ITEMS, MAX_HELPERS, MAX_INVITATION_ADDRS, MAX_MANIFEST_ENTRIES, MAX_OBJECT_BYTES, MAX_PATH_CHARS } from './constants.ts'
+import { ConsortiumId, LogEntryBody, Member } from './charter.ts'
+import { Signature } from './multisig.ts'
+import { BaseUrl, PeerIdString, Sha256Hex, SiteLabel, UrlPath } from './primitives.ts'
 
-/** A site label: one DNS label, used as the sub-domain of a mirror host. */
-export const SITE_LABEL_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
-export const SiteLabel = z.string().regex(SITE_LABEL_RE, 'a site label is one lower-case DNS label (a-z, 0-9, -)')
-
-/** An absolute http(s) URL with no credentials, query or fragment: a base under which paths are appended. */
-export const BaseUrl = z.string().max(512).refine(s => {
-  try {
-    const u = new URL(s)
-    return (u.protocol === 'http:' || u.protocol === 'https:') && u.username === '' && u.password === '' &&
-      u.search === '' && u.hash === '' && (u.pathname === '/' || u.pathname === '')
-  } catch { return false }
-}, 'must be an http(s) origin URL without path, credentials, query or fragment')
-
-/** A request target: absolute path with optional query, no fragment, printable ASCII only. */
-export const UrlPath = z.string().min(1).max(MAX_PATH_CHARS).regex(/^\/[\x21-\x7e]*$/, 'a path starts with / and holds printable ASCII only')
-  .refine(p => !p.includes('#') && !p.startsWith('//'), 'a path has no fragment and does not start with //')
-
-export const PeerIdString = z.string().min(40).max(128).regex(/^[1-9A-HJ-NP-Za-km-z]+$/, 'a peer id is base58btc')
-
-export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 digest is 64 lower-case hex digits')
+export { SITE_LABEL_RE, SiteLabel, BaseUrl, UrlPath, PeerIdString, Sha256Hex } from './primitives.ts'
 
 const Rps = z.number().int().min(0).max(10_000_000)
 
@@ -117,6 +101,92 @@ export const Receipt = z.object({
 })
 export type Receipt = z.infer<typeof Receipt>
 
+/** A signed record's bytes, base64url without padding (evidence carries the accused's own records). */
+export const RecordBytes = z.string().min(1).max(Math.ceil(256 * 1024 * 4 / 3)).regex(/^[A-Za-z0-9_-]+$/, 'record bytes are base64url without padding')
+
+/**
+ * Content integrity: a helper's signature over what it serves for a site (SPEC.md §Content
+ * integrity), attached to every mirrored response in the `Reef-Attestation` header. The
+ * envelope's `ts` is when the helper stored the object.
+ */
+export const Attestation = z.object({
+  session: SessionId,
+  site: SiteLabel,
+  path: UrlPath,
+  sha256: Sha256Hex
+})
+export type Attestation = z.infer<typeof Attestation>
+
+/**
+ * Evidence attached to an expulsion (SPEC.md §Evidence). `ledger`: the accused's own ledger
+ * records that contradict each other or the records they answer; `content-signed`: the site's
+ * signed manifest and the helper's attestation of a different hash for the same path;
+ * `content-observed`: a mirrored URL whose body did not match its attestation or the manifest
+ * (voters fetch it themselves); `freeloading`: the accused's standing as the ledger proves it;
+ * `invitation` (for an admission, not an expulsion): a member's invitation and the newcomer's
+ * signed join request.
+ */
+export const EvidenceItem = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('ledger'), records: z.array(RecordBytes).min(1).max(4) }),
+  z.object({ kind: z.literal('content-signed'), manifest: RecordBytes, attestation: RecordBytes }),
+  z.object({
+    kind: z.literal('content-observed'),
+    manifest: RecordBytes,
+    url: z.string().max(MAX_PATH_CHARS + 512),
+    path: UrlPath,
+    servedSha256: Sha256Hex,
+    attestation: RecordBytes.optional()
+  }),
+  z.object({ kind: z.literal('freeloading'), taken: z.number().int().min(0), credit: z.number().int().min(0) }),
+  z.object({ kind: z.literal('invitation'), invitation: RecordBytes, request: RecordBytes })
+])
+export type EvidenceItem = z.infer<typeof EvidenceItem>
+
+/** A member proposes a membership or policy change: the entry to sign and the evidence for it. */
+export const GovProposal = z.object({
+  entry: LogEntryBody,
+  evidence: z.array(EvidenceItem).max(MAX_EVIDENCE_ITEMS)
+})
+export type GovProposal = z.infer<typeof GovProposal>
+
+/** A member's vote: its signature (domain `/reef/log-entry/1`) over the proposed entry's body. */
+export const GovVote = z.object({
+  consortium: ConsortiumId,
+  proposal: Sha256Hex,
+  height: z.number().int().min(1),
+  sig: Signature.shape.sig
+})
+export type GovVote = z.infer<typeof GovVote>
+
+/** A log entry that reached its quorum, announced to everyone. */
+export const GovEntry = z.object({
+  entry: z.object({ body: LogEntryBody, sigs: z.array(Signature).max(256) })
+})
+export type GovEntry = z.infer<typeof GovEntry>
+
+/** An invitation to join a consortium, signed by the inviting member (carried as a token). */
+export const Invitation = z.object({
+  consortium: ConsortiumId,
+  /** SHA-256 of the charter body: the newcomer checks the charter it syncs against it. */
+  charter: Sha256Hex,
+  nonce: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
+  expiresAt: z.number().int().min(0),
+  /** Where the inviter's node listens (multiaddrs ending in /p2p/<inviter>). */
+  addrs: z.array(z.string().min(1).max(256)).min(1).max(MAX_INVITATION_ADDRS),
+  /** The site label the newcomer is invited under, if the inviter fixed one. */
+  site: SiteLabel.optional()
+})
+export type Invitation = z.infer<typeof Invitation>
+
+/** The newcomer's request to be admitted under an invitation (its node signs it). */
+export const JoinRequest = z.object({
+  consortium: ConsortiumId,
+  /** SHA-256 of the invitation record's bytes. */
+  invitation: Sha256Hex,
+  member: Member
+})
+export type JoinRequest = z.infer<typeof JoinRequest>
+
 /** Record types and their body schemas. */
 export const RECORD_BODIES = {
   'load-report': LoadReport,
@@ -125,7 +195,13 @@ export const RECORD_BODIES = {
   'help-accept': HelpAccept,
   'help-release': HelpRelease,
   delegation: Delegation,
-  receipt: Receipt
+  receipt: Receipt,
+  attestation: Attestation,
+  'gov-proposal': GovProposal,
+  'gov-vote': GovVote,
+  'gov-entry': GovEntry,
+  invitation: Invitation,
+  'join-request': JoinRequest
 } as const
 export type RecordType = keyof typeof RECORD_BODIES
 export type RecordBody<T extends RecordType> = z.infer<(typeof RECORD_BODIES)[T]>

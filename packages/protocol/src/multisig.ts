@@ -13,7 +13,7 @@ import { z } from 'zod'
 import { canonicalBytes, parseCanonical } from './canonical.ts'
 import { MAX_RECORD_BYTES } from './constants.ts'
 import { BadSignatureError, OversizeError, SchemaError } from './errors.ts'
-import { PeerIdString } from './messages.ts'
+import { PeerIdString } from './primitives.ts'
 
 export const MULTISIG_DOMAINS = { charter: '/reef/charter/1', 'log-entry': '/reef/log-entry/1' } as const
 export type MultiSigKind = keyof typeof MULTISIG_DOMAINS

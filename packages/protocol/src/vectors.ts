@@ -57,9 +57,21 @@ export async function makeVectors (): Promise<VectorSet> {
     'help-accept': { session: 'c2Vzc2lvbi0wMDAx', helpers: [{ peer: bob.id, weightRps: 400, mirrorUrl: 'https://mirror.bravo.example:8443' }] },
     'help-release': { session: 'c2Vzc2lvbi0wMDAx', reason: 'crowd-over' },
     delegation: { session: 'c2Vzc2lvbi0wMDAx', helper: bob.id, round: 3, requests: 12000, bytes: 480000000, final: false },
-    receipt: { session: 'c2Vzc2lvbi0wMDAx', beneficiary: alice.id, round: 3, delegation: sha('d'), requests: 11950, bytes: 478000000 }
+    receipt: { session: 'c2Vzc2lvbi0wMDAx', beneficiary: alice.id, round: 3, delegation: sha('d'), requests: 11950, bytes: 478000000 },
+    attestation: { session: 'c2Vzc2lvbi0wMDAx', site: 'alpha', path: '/img/hero.jpg?v=2', sha256: sha('b') },
+    'gov-proposal': {
+      entry: { v: 1, consortium: 'reef-demo', height: 4, prev: sha('e'), action: { kind: 'expel', peer: bob.id, reason: 'ledger: equivocation', evidence: [sha('f')] }, proposedAt: VECTOR_NOW - 2_000 },
+      evidence: [{ kind: 'freeloading', taken: 3221225472, credit: 1073741824 }]
+    },
+    'gov-vote': { consortium: 'reef-demo', proposal: sha('1'), height: 4, sig: 'A'.repeat(85) + 'A' },
+    'gov-entry': { entry: { body: { v: 1, consortium: 'reef-demo', height: 1, prev: sha('2'), action: { kind: 'leave', peer: bob.id }, proposedAt: VECTOR_NOW - 5_000 }, sigs: [] } },
+    invitation: { consortium: 'reef-demo', charter: sha('3'), nonce: 'bm9uY2UtMDAwMDAwMDAx', expiresAt: VECTOR_NOW + 86_400_000, addrs: [`/ip4/127.0.0.1/tcp/4001/p2p/${alice.id}`] },
+    'join-request': { consortium: 'reef-demo', invitation: sha('4'), member: { peer: bob.id, site: 'bravo', mirrorUrl: 'https://mirror.bravo.example' } }
   }
-  const authorOf: Record<RecordType, typeof alice> = { 'load-report': alice, 'help-request': alice, 'help-offer': bob, 'help-accept': alice, 'help-release': alice, delegation: alice, receipt: bob }
+  const authorOf: Record<RecordType, typeof alice> = {
+    'load-report': alice, 'help-request': alice, 'help-offer': bob, 'help-accept': alice, 'help-release': alice, delegation: alice, receipt: bob,
+    attestation: bob, 'gov-proposal': alice, 'gov-vote': alice, 'gov-entry': alice, invitation: alice, 'join-request': bob
+  }
   const valid: ValidRecordVector[] = []
   let seq = 1_790_000_000_000_000
   for (const type of Object.keys(bodies) as RecordType[]) {

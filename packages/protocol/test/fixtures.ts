@@ -48,7 +48,13 @@ export function validBodies (other: string): { [T in RecordType]: RecordBody<T> 
     'help-accept': { session: 'sess-0001', helpers: [{ peer: other, weightRps: 100, mirrorUrl: 'http://mirror-b.localhost:9102' }] },
     'help-release': { session: 'sess-0001', reason: 'crowd-over' },
     delegation: { session: 'sess-0001', helper: other, round: 1, requests: 10, bytes: 4096, final: false },
-    receipt: { session: 'sess-0001', beneficiary: other, round: 1, delegation: SHA, requests: 10, bytes: 4096 }
+    receipt: { session: 'sess-0001', beneficiary: other, round: 1, delegation: SHA, requests: 10, bytes: 4096 },
+    attestation: { session: 'sess-0001', site: 'alpha', path: '/index.html', sha256: SHA },
+    'gov-proposal': { entry: { v: 1, consortium: 'reef', height: 1, prev: SHA, action: { kind: 'leave', peer: other }, proposedAt: 1 }, evidence: [] },
+    'gov-vote': { consortium: 'reef', proposal: SHA, height: 1, sig: 'A'.repeat(86) },
+    'gov-entry': { entry: { body: { v: 1, consortium: 'reef', height: 1, prev: SHA, action: { kind: 'leave', peer: other }, proposedAt: 1 }, sigs: [] } },
+    invitation: { consortium: 'reef', charter: SHA, nonce: 'abcdefghijklmnop', expiresAt: 2_000_000_000_000, addrs: ['/ip4/127.0.0.1/tcp/1'] },
+    'join-request': { consortium: 'reef', invitation: SHA, member: { peer: other, site: 'bravo', mirrorUrl: 'http://mirror-b.localhost:9102' } }
   }
 }
 

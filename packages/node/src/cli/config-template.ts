@@ -100,6 +100,10 @@ export function renderConfigTemplate (v: TemplateValues): string {
   // It has no authentication: keep it on loopback. Delete the section to turn it off.
   "admin": {
     "listen": { "host": ${j(L.admin.host)}, "port": ${L.admin.port} },
+    // Reading needs no token; every other request (governance votes, proposals, invitations)
+    // needs this operator token as "Authorization: Bearer <token>": 16 to 1024 printable
+    // characters. Keep it in a file only the reef user can read; uncomment to use.
+    // "tokenFile": "/etc/reef/admin-token",
   },
 
   // The peer-to-peer host (libp2p) that talks to the other members.
@@ -172,6 +176,15 @@ export function renderConfigTemplate (v: TemplateValues): string {
       "optimisticShare": 0.1,
     },
   },
+
+  // Consortium governance (optional). Without this section the node runs an open consortium:
+  // any peer on the topics counts. With it, only members of the charter's membership log do.
+  // "governance": {
+  //   // The signed charter file (from "reef consortium create"; newcomers get it on joining).
+  //   "charter": "/etc/reef/charter.json",
+  //   // Vote automatically on proposals whose evidence this node can verify itself.
+  //   "autoVote": true,
+  // },
 
   "log": {
     // fatal, error, warn, info, debug, trace or silent. Logs go to stdout as JSON lines.

@@ -14,6 +14,7 @@ import { MAX_CLOCK_SKEW_MS } from '@reef/protocol'
 import { loadConfigFile } from '../config.ts'
 import type { ReefConfig } from '../config.ts'
 import { ConfigError, ReefError } from '../errors.ts'
+import { readAdminToken } from '../admin-auth.ts'
 import { readIdentity } from '../p2p.ts'
 import { describeNetworkError, httpGet, listenUrl } from './admin-api.ts'
 import { configErrorHint } from './dispatch.ts'
@@ -81,6 +82,7 @@ export async function runDoctor (opts: DoctorOptions): Promise<CheckResult[]> {
     return r.result
   })
   await step('ports', async () => checkPorts(c, running !== undefined))
+  await step('admin token', async () => checkAdminToken(c))
   await step('origin', async () => {
     const r = await checkOrigin(c, opts.timeoutMs)
     if (r.answer !== undefined) clock.push({ source: 'origin', answer: r.answer })
@@ -250,6 +252,31 @@ async function checkPorts (c: ReefConfig, running: boolean): Promise<CheckResult
     else results.push({ name, status: 'fail', summary: `${where}: cannot listen (${code})`, fix: `change ${l.field}` })
   }
   return results
+}
+
+async function checkAdminToken (c: ReefConfig): Promise<CheckResult> {
+  const name = 'admin token'
+  if (c.admin === undefined) return { name, status: 'skip', summary: 'no admin section' }
+  const { token, tokenFile } = c.admin
+  if (token === undefined && tokenFile === undefined) {
+    if (c.governance === undefined) return { name, status: 'ok', summary: 'none set: the admin API only reads' }
+    return { name, status: 'warn', summary: 'none set: governance votes, proposals and invitations through the admin API are refused', fix: 'put a token of 16 or more printable characters in a file only the reef user reads and set admin.tokenFile to it' }
+  }
+  if (tokenFile?.startsWith('/run/credentials/') === true) {
+    try { await stat(tokenFile) } catch {
+      return { name, status: 'skip', summary: `${tokenFile} is a systemd credential, there only while the service runs (LoadCredential=)` }
+    }
+  }
+  try {
+    await readAdminToken({ token, tokenFile })
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    return { name, status: 'fail', summary: err.message, fix: 'reef start stops on this: make admin.tokenFile readable by the user that runs reef, holding one token of 16 to 1024 printable characters' }
+  }
+  if (tokenFile === undefined) return { name, status: 'warn', summary: 'admin.token is in the config file itself', fix: 'move it to a file only the reef user reads and set admin.tokenFile instead' }
+  const mode = (await stat(tokenFile)).mode & 0o777
+  if ((mode & 0o007) !== 0) return { name, status: 'warn', summary: `${tokenFile} is open to every user (mode ${mode.toString(8)})`, fix: `chmod o-rwx ${tokenFile}` }
+  return { name, status: 'ok', summary: `read from ${tokenFile}` }
 }
 
 async function checkOrigin (c: ReefConfig, timeoutMs: number): Promise<{ answer?: HttpAnswer, result: CheckResult }> {

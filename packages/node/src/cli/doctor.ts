@@ -33,6 +33,7 @@ anything not ok:
   data dir     dataDir is writable; identity: identity.key is readable (the peer id)
   node         whether a Reef node answers at admin.listen (then its ports are its own)
   ports        front, mirror, admin and p2p listen ports are free or held by that node
+  admin token  admin.tokenFile is readable, holds a token and is not open to every user
   origin       GET origin.url answers, with status and latency
   peers        p2p.bootstrap addresses parse; with a running node, its connections and
                the members reporting load

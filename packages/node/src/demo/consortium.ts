@@ -2,6 +2,7 @@
  * A local consortium on loopback: N demo origins, each behind its own Reef node, all peered
  * over real libp2p TCP. Used by the demo, the system tests and the benchmarks.
  */
+import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -9,6 +10,10 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { parseConfig } from '../config.ts'
 import type { ReefConfigInput } from '../config.ts'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { CharterBody, MultiSigned, Policy } from '@reef/protocol'
+import { charterBody, signCharter, writeCharterFile } from '../charter-file.ts'
+import { loadOrCreateIdentity } from '../p2p.ts'
 import { ReefNode } from '../reef-node.ts'
 import { startDemoOrigin } from './origin-site.ts'
 import type { DemoOrigin } from './origin-site.ts'
@@ -35,12 +40,19 @@ export interface LocalConsortiumOptions {
   /** The demo origins' bandwidth, bytes/s (also given to the nodes as the origin's capacity). */
   originBytesPerSec?: number
   mirrorCapacityRps?: number
+  /** Per-site mirror capacity (e.g. 0 for a member that never helps). */
+  mirrorCapacityOf?: (label: string) => number | undefined
   logLevel?: 'silent' | 'error' | 'warn' | 'info' | 'debug'
   logger?: Logger
   /** Extra config applied to every node (deep-merged per section). */
   overrides?: Partial<ReefConfigInput>
   /** Start nodes? (false: origins only, e.g. for an "origin alone" baseline.) */
   reef?: boolean
+  /**
+   * Run under a charter signed by every node (governed consortium): charter policy overrides
+   * and whether nodes vote automatically on verifiable evidence.
+   */
+  governance?: { policy?: Partial<Policy>, autoVote?: boolean, name?: string }
 }
 
 export interface LocalSite {
@@ -55,6 +67,10 @@ export interface LocalSite {
 export interface LocalConsortium {
   sites: LocalSite[]
   dataDir: string
+  /** The operator token of every node's admin API. */
+  adminToken: string
+  /** The charter file, when the consortium is governed. */
+  charterFile: string | undefined
   close(): Promise<void>
 }
 
@@ -62,6 +78,8 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
   if (opts.nodes < 1 || opts.nodes > SITE_LABELS.length) throw new RangeError(`nodes must be 1..${SITE_LABELS.length}`)
   const dataDir = await mkdtemp(join(tmpdir(), 'reef-consortium-'))
   const sites: LocalSite[] = []
+  const adminToken = randomBytes(24).toString('base64url')
+  let charterFile: string | undefined
   try {
     for (let i = 0; i < opts.nodes; i++) {
       const label = SITE_LABELS[i]!
@@ -73,17 +91,27 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
         site: { label, publicUrl: `http://127.0.0.1:${front}` },
         origin: { url: origin.url, capacityRps: opts.capacityRps, maxConcurrent: opts.workers, ...(opts.originBytesPerSec !== undefined ? { bytesPerSec: opts.originBytesPerSec } : {}), ...o.origin },
         front: { listen: { host: '127.0.0.1', port: front }, ...o.front },
-        mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-${label}.localhost:${mirror}`, capacityRps: opts.mirrorCapacityRps ?? 1000, ...o.mirror },
-        admin: { listen: { host: '127.0.0.1', port: admin } },
+        mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-${label}.localhost:${mirror}`, capacityRps: opts.mirrorCapacityOf?.(label) ?? opts.mirrorCapacityRps ?? 1000, ...o.mirror },
+        admin: { listen: { host: '127.0.0.1', port: admin }, token: adminToken },
         p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] },
         dataDir: join(dataDir, label),
         ...(o.cache !== undefined ? { cache: o.cache } : {}),
         ...(o.crowd !== undefined ? { crowd: o.crowd } : {}),
         ...(o.gossip !== undefined ? { gossip: o.gossip } : {}),
         ...(o.ledger !== undefined ? { ledger: o.ledger } : {}),
+        ...(o.relief !== undefined ? { relief: o.relief } : {}),
         log: { level: opts.logLevel ?? 'warn' }
       }
       sites.push({ label, origin, node: undefined, url: opts.reef === false ? origin.url : `http://127.0.0.1:${front}`, configInput })
+    }
+    if (opts.governance !== undefined && opts.reef !== false) {
+      charterFile = join(dataDir, 'charter.json')
+      const keys = await Promise.all(sites.map(async s => loadOrCreateIdentity(s.configInput.dataDir)))
+      const founders = sites.map((s, i) => ({ peer: peerIdFromPrivateKey(keys[i]!).toString(), site: s.label, mirrorUrl: s.configInput.mirror.publicUrl }))
+      let doc: MultiSigned<CharterBody> = { body: charterBody({ id: 'demo', name: opts.governance.name ?? 'Reef demo consortium', founders, ...(opts.governance.policy === undefined ? {} : { policy: opts.governance.policy }) }), sigs: [] }
+      for (const [i, k] of keys.entries()) doc = await signCharter(doc, k, founders[i]!.peer)
+      await writeCharterFile(charterFile, doc)
+      for (const s of sites) s.configInput = { ...s.configInput, governance: { charter: charterFile, autoVote: opts.governance.autoVote ?? true } }
     }
     if (opts.reef !== false) {
       const known: string[] = []
@@ -100,7 +128,7 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
     await closeAll(sites, dataDir)
     throw err
   }
-  return { sites, dataDir, close: async () => { await closeAll(sites, dataDir) } }
+  return { sites, dataDir, charterFile, adminToken, close: async () => { await closeAll(sites, dataDir) } }
 }
 
 async function closeAll (sites: LocalSite[], dataDir: string): Promise<void> {

@@ -35,11 +35,13 @@ const say = (s: string): void => { process.stdout.write(s + '\n') }
 const logger = pino({ level: 'warn' }, pino.destination(2))
 
 say(`Reef demo: ${nodes} sites on loopback, each origin serves ${CAPACITY} req/s with ${WORKERS} workers.`)
-const c = await startLocalConsortium({ nodes, capacityRps: CAPACITY, workers: WORKERS, logger, logLevel: 'warn' })
+const c = await startLocalConsortium({ nodes, capacityRps: CAPACITY, workers: WORKERS, logger, logLevel: 'warn', governance: { name: 'Reef demo consortium', policy: { auditIntervalMs: 2_000 } } })
 await waitForMesh(c)
 const [alpha, ...others] = c.sites
 if (alpha?.node === undefined) throw new Error('no node')
 for (const s of c.sites) say(`  site ${s.label.padEnd(8)} front ${s.url}  mirror ${String(s.configInput.mirror.publicUrl)}  dashboard ${s.node?.adminUrl ?? ''}/`)
+const gov = alpha.node.gov?.state
+if (gov !== undefined) say(`Charter "${c.charterFile ?? ''}" signed by all ${gov.members.size} founders; quorum for a change ${Math.floor(gov.members.size * gov.policy.quorumNum / gov.policy.quorumDen) + 1} of ${gov.members.size}. Helpers' content is audited every ${gov.policy.auditIntervalMs / 1000} s.`)
 say(`Consortium formed. Flash crowd at "${alpha.label}": ${rps} req/s (${(rps / CAPACITY).toFixed(0)}× its capacity) for ${seconds} s.\n`)
 
 const expected = new Map([...alpha.origin.files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))
@@ -98,6 +100,9 @@ for (const s of c.sites) {
   const agree = c.sites.every(o => JSON.stringify(o.node!.ledgerStore.totals(s.node!.peerId)) === JSON.stringify(t))
   say(`  ${s.label.padEnd(8)} given ${mib(t.given).padStart(9)} (${String(t.givenRequests).padStart(5)} req)  taken ${mib(t.taken).padStart(9)} (${String(t.takenRequests).padStart(5)} req)${agree ? '' : '  (members still settling)'}`)
 }
+
+const audits = c.sites.reduce((n, s) => n + (s.node?.auditor?.results.filter(r => r.detail === 'matches the manifest').length ?? 0), 0)
+say(`\nGovernance: log height ${alpha.node.gov?.state?.height ?? 0}, ${alpha.node.gov?.state?.members.size ?? 0} members, ${alpha.node.gov?.state?.expelled.size ?? 0} expelled; ${audits} content audits of helpers matched the sites' manifests.`)
 
 if (args.keep === true) {
   say('\nStill running (--keep). Open a dashboard above; Ctrl-C to stop.')

@@ -83,6 +83,18 @@ describe('front', () => {
     const head = await f.app.inject({ method: 'HEAD', url: '/css/site.css' })
     assert.equal(head.statusCode, 307)
     assert.equal(f.monitor.totals.shed, 2)
+    assert.equal(f.monitor.totals.shedExternal, 0)
+  })
+
+  it('counts redirects to the external mirror apart from those to consortium helpers', async () => {
+    await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    f.shedder.setFallback({ peer: 'external-mirror', weightRps: 100, mirrorUrl: 'https://{host}.nyud.net{path}', siteBase: '', location: path => `https://alpha.nyud.net${path}` })
+    f.shedder.share = 1
+    const res = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    assert.equal(res.statusCode, 307)
+    assert.equal(res.headers.location, 'https://alpha.nyud.net/css/site.css')
+    assert.equal(f.monitor.totals.shed, 1)
+    assert.equal(f.monitor.totals.shedExternal, 1)
   })
 
   it('never sheds a path the origin has not yet answered shareably', async () => {
@@ -174,6 +186,26 @@ describe('front', () => {
       assert.equal(again.headers['cache-control'], origin.files.get('/css/site.css')!.cacheControl)
       assert.ok(again.headers.age !== undefined)
       assert.equal(origin.stats.total, before, 'a fresh cached copy went to the origin again')
+    })
+
+    it('answers conditional requests from the cache: 304 without Content-Length for If-None-Match or If-Modified-Since', async () => {
+      await fresh()
+      const first = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+      const etag = String(first.headers.etag)
+      const lastModified = String(first.headers['last-modified'])
+      for (const headers of [{ 'if-none-match': etag }, { 'if-modified-since': lastModified }, { 'if-none-match': `"other", ${etag}` }]) {
+        const res = await f.app.inject({ method: 'GET', url: '/css/site.css', headers })
+        assert.equal(res.statusCode, 304, JSON.stringify(headers))
+        assert.equal(res.headers['x-reef-cache'], 'HIT')
+        assert.equal(res.headers['content-length'], undefined)
+        assert.equal(res.rawPayload.byteLength, 0)
+      }
+      // If-None-Match wins over If-Modified-Since; an older date or another tag gets the body.
+      for (const headers of [{ 'if-none-match': '"other"', 'if-modified-since': lastModified }, { 'if-modified-since': new Date(Date.parse(lastModified) - 60_000).toUTCString() }]) {
+        const res = await f.app.inject({ method: 'GET', url: '/css/site.css', headers })
+        assert.equal(res.statusCode, 200, JSON.stringify(headers))
+        assert.equal(res.headers['content-length'], String(origin.files.get('/css/site.css')!.body.byteLength))
+      }
     })
 
     it('fetches an object once for any number of concurrent misses, even one the origin has not answered yet', async () => {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -94,10 +94,11 @@ describe('reef doctor', () => {
       /^ok {4}node +not running \(nothing answers at http:\/\/127\.0\.0\.1:\d+: connection refused\)$/m,
       /^ok {4}front port +front\.listen 127\.0\.0\.1:\d+ is free$/m,
       /^ok {4}mirror port /m, /^ok {4}admin port /m, /^ok {4}p2p port /m,
+      /^ok {4}admin token +none set: the admin API only reads$/m,
       /^ok {4}origin +GET http:\/\/127\.0\.0\.1:\d+\/ answered 200 in \d+ ms$/m,
       /^ok {4}peers +1 bootstrap address; start the node to see connections$/m,
       /^ok {4}clock +compared with origin within 1 s$/m,
-      /^12 ok, 0 warnings, 0 failures$/m
+      /^13 ok, 0 warnings, 0 failures$/m
     ]) assert.match(r.out, line)
   })
 
@@ -108,7 +109,7 @@ describe('reef doctor', () => {
     assert.equal(plain.err, '')
     const report = JSON.parse(plain.out) as { ok: boolean, counts: Record<string, number>, checks: CheckResult[] }
     assert.equal(report.ok, true)
-    assert.deepEqual(report.checks.map(c => c.name), ['config', 'public urls', 'data dir', 'identity', 'node', 'front port', 'mirror port', 'admin port', 'p2p port', 'origin', 'peers', 'clock'])
+    assert.deepEqual(report.checks.map(c => c.name), ['config', 'public urls', 'data dir', 'identity', 'node', 'front port', 'mirror port', 'admin port', 'p2p port', 'admin token', 'origin', 'peers', 'clock'])
     assert.deepEqual(report.checks.find(c => c.name === 'origin')?.data?.status, 200)
     const tty = await reef(['doctor', '--config', file, '--json'], { errIsTTY: true })
     assert.match(tty.err, /checking config….*checking origin….*checking clock…/s)
@@ -242,6 +243,24 @@ describe('reef doctor', () => {
     assert.equal(identity?.status, 'fail')
     assert.match(identity?.summary ?? '', /unreadable or corrupt/)
     assert.match(identity?.fix ?? '', /move it away/)
+  })
+
+  test('the admin token: a file only reef reads is ok; open to all warns; unreadable fails', async () => {
+    const tokenFile = join(dir, 'admin-token')
+    await writeFile(tokenFile, 'a-long-enough-operator-token\n', { mode: 0o640 })
+    const check = async (patch: (c: Record<string, any>) => void): Promise<CheckResult | undefined> =>
+      byName(await runDoctor({ configFile: await config(patch, 'token.jsonc'), timeoutMs: 5_000 })).get('admin token')
+    assert.equal((await check(c => { c.admin.tokenFile = tokenFile }))?.status, 'ok')
+    await chmod(tokenFile, 0o644)
+    const open = await check(c => { c.admin.tokenFile = tokenFile })
+    assert.equal(open?.status, 'warn')
+    assert.equal(open?.fix, `chmod o-rwx ${tokenFile}`)
+    const missing = await check(c => { c.admin.tokenFile = join(dir, 'no-token') })
+    assert.equal(missing?.status, 'fail')
+    assert.match(missing?.summary ?? '', /admin\.tokenFile: cannot read .*ENOENT/)
+    assert.equal((await check(c => { c.admin.token = 'a-long-enough-operator-token' }))?.status, 'warn')
+    assert.equal((await check(c => { c.governance = {} }))?.status, 'warn')
+    assert.equal((await check(c => { c.admin.tokenFile = '/run/credentials/reef.service/admin-token' }))?.status, 'skip')
   })
 
   test('peers: bad bootstrap addresses fail, none at all or no peer id warn', async () => {

@@ -1,0 +1,57 @@
+/**
+ * Durable governance state in its own LevelDB (`dataDir/governance`): the charter, every
+ * accepted log entry by height, the one proposal this node signed at each height (so that a
+ * restart can never make it sign a second, conflicting entry), and a newcomer's invitation.
+ * Entries are written before the node acts on them; on open the whole log is re-verified from
+ * the charter, so a damaged store fails loudly instead of yielding a wrong membership.
+ */
+import { Level } from 'level'
+import type { CharterBody, LogEntryBody, MultiSigned } from '@reef/protocol'
+
+const pad = (h: number): string => String(h).padStart(12, '0')
+
+export class GovernanceStore {
+  readonly #db: Level<string, string>
+
+  private constructor (db: Level<string, string>) { this.#db = db }
+
+  static async open (location: string): Promise<GovernanceStore> {
+    const db = new Level<string, string>(location, { valueEncoding: 'utf8' })
+    await db.open()
+    return new GovernanceStore(db)
+  }
+
+  async close (): Promise<void> { await this.#db.close() }
+
+  async charter (): Promise<MultiSigned<CharterBody> | undefined> {
+    const v = await this.#db.get('charter')
+    return v === undefined ? undefined : JSON.parse(v) as MultiSigned<CharterBody>
+  }
+
+  async putCharter (doc: MultiSigned<CharterBody>): Promise<void> { await this.#db.put('charter', JSON.stringify(doc)) }
+
+  async entries (): Promise<Array<MultiSigned<LogEntryBody>>> {
+    const out: Array<MultiSigned<LogEntryBody>> = []
+    for await (const v of this.#db.values({ gt: 'entry!', lt: 'entry!~' })) out.push(JSON.parse(v) as MultiSigned<LogEntryBody>)
+    return out
+  }
+
+  async putEntry (doc: MultiSigned<LogEntryBody>): Promise<void> {
+    await this.#db.put(`entry!${pad(doc.body.height)}`, JSON.stringify(doc))
+  }
+
+  /** The proposal (entry body hash) this node signed at `height`, if any. */
+  async votedAt (height: number): Promise<string | undefined> { return this.#db.get(`vote!${pad(height)}`) }
+
+  async putVote (height: number, proposal: string): Promise<void> { await this.#db.put(`vote!${pad(height)}`, proposal) }
+
+  async invitation (): Promise<string | undefined> { return this.#db.get('invitation') }
+  async putInvitation (token: string): Promise<void> { await this.#db.put('invitation', token) }
+
+  async halted (): Promise<{ height: number, hashes: [string, string] } | undefined> {
+    const v = await this.#db.get('halted')
+    return v === undefined ? undefined : JSON.parse(v) as { height: number, hashes: [string, string] }
+  }
+
+  async putHalted (h: { height: number, hashes: [string, string] }): Promise<void> { await this.#db.put('halted', JSON.stringify(h)) }
+}

@@ -1,0 +1,53 @@
+/**
+ * The production files in deploy/ stay in step with the code: the example config parses, and the
+ * systemd unit runs the CLI the wrapper names, hands over the token file the config reads, lets
+ * the node write its data directory and nothing else, and restarts on failure but not on a bad
+ * configuration (exit code 2).
+ */
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { parseConfig } from '../../src/config.ts'
+
+const root = fileURLToPath(new URL('../../../../', import.meta.url))
+const read = async (path: string): Promise<string> => readFile(root + path, 'utf8')
+
+/** `Key=value` lines of a unit file, by key (repeated keys keep every value). */
+function directives (unit: string): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const line of unit.split('\n')) {
+    const m = /^([A-Za-z]+)=(.*)$/.exec(line)
+    if (m !== null) out.set(m[1]!, [...(out.get(m[1]!) ?? []), m[2]!])
+  }
+  return out
+}
+
+describe('deploy/', () => {
+  it('has an example config that parses, with the admin listener on loopback', async () => {
+    const config = parseConfig(JSON.parse(await read('deploy/reef.example.json')))
+    assert.equal(config.admin?.listen.host, '127.0.0.1')
+    assert.equal(config.origin.url.startsWith('http://127.0.0.1:'), true)
+  })
+
+  it('has a hardened systemd unit that matches the example config and the wrapper', async () => {
+    const unit = directives(await read('deploy/reef.service'))
+    const config = parseConfig(JSON.parse(await read('deploy/reef.example.json')))
+    const one = (k: string): string | undefined => unit.get(k)?.at(-1)
+    assert.equal(one('User'), 'reef')
+    assert.equal(one('ExecStart'), '/usr/local/bin/reef start --config /etc/reef/reef.json')
+    assert.equal(one('Restart'), 'on-failure')
+    assert.equal(one('RestartPreventExitStatus'), '2')
+    for (const [k, v] of [['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['PrivateTmp', 'yes'], ['ProtectHome', 'yes']]) assert.equal(one(k!), v, k)
+    assert.ok(Number(one('LimitNOFILE')) >= 65_536)
+    assert.equal(one('ReadWritePaths'), config.dataDir)
+    assert.equal(`/var/lib/${one('StateDirectory')!}`, config.dataDir)
+    assert.equal(unit.has('MemoryDenyWriteExecute'), false, 'V8 needs writable executable memory')
+    const [name] = one('LoadCredential')!.split(':')
+    assert.equal(config.admin?.tokenFile, `/run/credentials/reef.service/${name!}`)
+    const wrapper = await read('deploy/reef')
+    const bin = /"\$REEF_HOME\/(packages\/[^"]+)"/.exec(wrapper)?.[1]
+    assert.ok(bin !== undefined && existsSync(root + bin), `the wrapper runs ${String(bin)}, which is not in the checkout`)
+  })
+})

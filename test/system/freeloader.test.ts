@@ -1,0 +1,80 @@
+/**
+ * A freeloader between real nodes: delta never helps anyone (its mirror offers nothing) but
+ * takes help in its crowds. Once it has taken more than its credit, its peers give it only the
+ * charter's optimistic share; once it has taken past the charter's expulsion share of its
+ * credit, every honest member proposes its expulsion from its own ledger, votes, and cuts it off.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { loopbackDispatcher, runCrowd, startLocalConsortium, waitForMesh } from '@reef/node'
+import type { LocalConsortium, ReefNode } from '@reef/node'
+
+// A 3 s crowd of 400 req/s sheds about 9 MB of delta's objects to its helpers.
+const GRANT = 6_000_000
+
+async function until (what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const start = Date.now()
+  while (!(await cond())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+describe('a freeloader is limited by quota, then expelled', { timeout: 150_000 }, () => {
+  let c: LocalConsortium
+  const dispatcher = loopbackDispatcher()
+  before(async () => {
+    c = await startLocalConsortium({
+      nodes: 4, capacityRps: 50, workers: 8, logLevel: 'error',
+      mirrorCapacityOf: label => label === 'delta' ? 0 : 1000,
+      // Over quota past 6 MB taken (it gives nothing); expelled past 2.5× that.
+      governance: { policy: { newcomerGrantBytes: GRANT, takeMultiple: 2, optimisticSharePct: 10, freeloadExpelPct: 250 } },
+      overrides: { ledger: { settleIntervalMs: 500 } }
+    })
+    await waitForMesh(c)
+  })
+  after(async () => { await c?.close(); await dispatcher.close() })
+
+  it('gives a member over quota only the optimistic share, and expels it once it takes past the charter\'s limit', async t => {
+    const [alpha, bravo, charlie, delta] = c.sites.map(s => s.node!) as [ReefNode, ReefNode, ReefNode, ReefNode]
+    const honest = [alpha, bravo, charlie]
+    const site = c.sites[3]!
+    const offers: number[][] = []
+    const crowd = async (round: number): Promise<void> => {
+      offers[round] = []
+      await runCrowd({
+        siteUrl: site.url, pages: site.origin.pages, profile: { kind: 'step', rps: 400, durationMs: 3_000 },
+        maxRequests: 2_000, maxDurationMs: 12_000, dispatcher, seed: 20 + round,
+        onResult: () => {
+          for (const [k, h] of honest.entries()) {
+            const s = h.help.helpingSessions.find(x => x.site === 'delta' && x.releasedAt === undefined)
+            if (s !== undefined) offers[round]![k] = Math.max(offers[round]![k] ?? 0, s.offeredRps)
+          }
+        }
+      })
+      await until('delta\'s crowd to be over', () => delta.state === 'normal' || honest.every(n => n.gov!.isExpelled(delta.peerId)), 20_000)
+      t.diagnostic(`crowd ${round}: offers ${offers[round]!.join(', ')}; delta has taken ${alpha.ledgerStore.standing(delta.peerId, Date.now(), alpha.quota).taken} B`)
+    }
+
+    // Crowd 1: full help; delta takes past its grant (the ledger settles it on every member).
+    await crowd(0)
+    assert.ok(offers[0]!.some(o => o > 100), `no full offer to delta in its first crowd: ${offers[0]!.join(', ')}`)
+    await until('delta to be over quota in every honest ledger', () => honest.every(h => h.ledgerStore.standing(delta.peerId, Date.now(), h.quota).overQuota), 15_000)
+    assert.ok(honest.every(n => !n.gov!.isExpelled(delta.peerId)), 'expelled before it was ever limited')
+
+    // Later crowds: only the optimistic share (10% of 1000 req/s spare), until the expulsion.
+    let round = 1
+    while (!honest.every(n => n.gov!.isExpelled(delta.peerId)) && round < 8) {
+      await crowd(round)
+      for (const o of offers[round]!) if (o !== undefined) assert.ok(o <= 100, `offer of ${o} req/s to a member over quota (round ${round})`)
+      round++
+    }
+    await until('delta to be expelled on every honest node', () => honest.every(n => n.gov!.isExpelled(delta.peerId)), 20_000)
+    const entry = (await alpha.govStore!.entries()).at(-1)!
+    assert.deepEqual([entry.body.action.kind, (entry.body.action as { reason: string }).reason], ['expel', 'freeloading'])
+    const st = alpha.ledgerStore.standing(delta.peerId, Date.now(), alpha.quota)
+    assert.ok(st.taken > 2.5 * st.credit, `expelled at ${st.taken} B taken of ${st.credit} B credit`)
+    await until('honest nodes to cut delta off', () => honest.every(n => n.libp2p.getConnections(peerIdFromString(delta.peerId)).length === 0 && n.peers.get(delta.peerId) === undefined), 10_000)
+  })
+})
