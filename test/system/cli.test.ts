@@ -1,11 +1,13 @@
 /**
- * `reef start` as an operator runs it: a real process, a config file, a real origin; clean
- * shutdown on SIGTERM; a bad config is refused with exit code 2 and the field named.
+ * `reef` as an operator runs it: real processes, config files, a real origin. `init` writes a
+ * config that `doctor` passes and `start` runs; `doctor` fails on a dead origin; `start` stops
+ * cleanly on SIGTERM; a bad config is refused with exit code 2 and the field named; every
+ * command answers --help.
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -53,11 +55,104 @@ describe('reef CLI', { timeout: 60_000 }, () => {
     assert.match(p.err(), /origin/)
   })
 
-  it('says clearly when the admin API cannot be reached (exit 1)', async () => {
+  it('says clearly when the admin API cannot be reached, and how to fix it (exit 3)', async () => {
     const port = await freePort()
     const p = run(['ledger', '--admin', `http://127.0.0.1:${port}`])
-    assert.equal(await exitCode(p.child, 20_000), 1)
-    assert.match(p.err(), /cannot reach the node's admin API/)
+    assert.equal(await exitCode(p.child, 20_000), 3)
+    assert.match(p.err(), /cannot reach the node's admin API.*\nhint: is the node running/)
+  })
+
+  it('answers --help for every command it lists, in groups too', async () => {
+    /** Command names listed under "Commands:" in a usage text; groups as "name <command>". */
+    const listed = (usage: string): Array<{ name: string, group: boolean }> =>
+      (/Commands:\n((?: {2}\S+.*\n)+)/.exec(usage)?.[1] ?? '').split('\n').filter(l => l !== '').map(l => ({ name: l.trim().split(' ')[0]!, group: l.includes('<command>') }))
+    const help = run(['help'])
+    assert.equal(await exitCode(help.child, 20_000), 0)
+    const top = listed(help.out())
+    for (const known of ['init', 'doctor', 'start', 'status', 'ledger', 'help']) assert.ok(top.some(c => c.name === known), `reef help does not list ${known}`)
+    const paths: string[][] = []
+    for (const c of top) {
+      if (!c.group) { paths.push([c.name]); continue }
+      const group = run([c.name, '--help'])
+      assert.equal(await exitCode(group.child, 20_000), 0, c.name)
+      const commands = listed(group.out())
+      assert.ok(commands.length > 0, group.out())
+      for (const sub of commands) paths.push([c.name, sub.name])
+    }
+    const runs = paths.map(path => ({ name: path.join(' '), p: run([...path, '--help']) }))
+    for (const { name, p } of runs) {
+      assert.equal(await exitCode(p.child, 20_000), 0, name)
+      assert.match(p.out(), new RegExp(`^Usage: reef ${name}[\\s\\S]*Options:[\\s\\S]*Exit codes:`), name)
+      assert.equal(p.err(), '')
+    }
+  })
+
+  /** `reef init` in a new dir; then, as an operator would, edit the listen addresses. */
+  async function initNode (name: string, originUrl: string): Promise<{ file: string, admin: number, front: number }> {
+    const p = run(['init', '--dir', join(dir, name), '--site', 'alpha', '--origin', originUrl, '--capacity', '100'])
+    assert.equal(await exitCode(p.child, 20_000), 0, p.err())
+    assert.match(p.out(), /^Peer id 12D3KooW/m)
+    const file = join(dir, name, 'reef.jsonc')
+    const [front, mirror, admin, p2p] = [await freePort(), await freePort(), await freePort(), await freePort()]
+    const text = (await readFile(file, 'utf8'))
+      .replace('"host": "0.0.0.0", "port": 8000', `"host": "127.0.0.1", "port": ${front}`)
+      .replace('"host": "0.0.0.0", "port": 8081', `"host": "127.0.0.1", "port": ${mirror}`)
+      .replace('"port": 9180', `"port": ${admin}`)
+      .replace('/ip4/0.0.0.0/tcp/4001', `/ip4/127.0.0.1/tcp/${p2p}`)
+      .replace('"level": "info"', '"level": "warn"')
+    assert.match(text, /^\s*\/\/ /m)
+    await writeFile(file, text)
+    return { file, admin, front }
+  }
+
+  it('init writes a commented config that doctor passes against a live origin; start runs it; doctor then sees the node', async () => {
+    const { file, admin, front } = await initNode('fresh', origin.url)
+    const again = run(['init', '--dir', join(dir, 'fresh')])
+    assert.equal(await exitCode(again.child, 20_000), 2)
+    assert.match(again.err(), /already exists; not overwriting it\nhint: add --force/)
+
+    const doctor = run(['doctor', '--config', file])
+    assert.equal(await exitCode(doctor.child, 20_000), 0, doctor.out())
+    assert.match(doctor.out(), /^ok {4}config +site alpha/m)
+    assert.match(doctor.out(), /^ok {4}identity +peer 12D3KooW/m)
+    assert.match(doctor.out(), /^ok {4}node +not running/m)
+    assert.match(doctor.out(), new RegExp(`^ok {4}origin +GET ${origin.url}/ answered 200 in \\d+ ms$`, 'm'))
+    assert.match(doctor.out(), /^ok {4}clock +compared with origin within 1 s$/m)
+    assert.match(doctor.out(), /^warn {2}public urls /m)
+    assert.match(doctor.out(), / 0 failures$/m)
+
+    const node = run(['start', '--config', file])
+    try {
+      const deadline = Date.now() + 20_000
+      let up = false
+      while (!up && Date.now() < deadline) {
+        up = await request(`http://127.0.0.1:${front}/`).then(async r => { await r.body.dump(); return r.statusCode === 200 }, async () => { await new Promise(resolve => setTimeout(resolve, 100)); return false })
+      }
+      assert.ok(up, `node did not come up: ${node.err()}`)
+      const running = run(['doctor', '--config', file, '--json'])
+      assert.equal(await exitCode(running.child, 20_000), 0, running.out())
+      const checks = new Map((JSON.parse(running.out()) as { checks: Array<{ name: string, status: string, summary: string }> }).checks.map(c => [c.name, c]))
+      assert.equal(checks.get('node')?.status, 'ok')
+      assert.match(checks.get('node')?.summary ?? '', new RegExp(`^running at http://127\\.0\\.0\\.1:${admin}: site alpha, state normal$`))
+      for (const port of ['front port', 'mirror port', 'admin port', 'p2p port']) assert.match(checks.get(port)?.summary ?? '', /held by the running node/, port)
+      assert.match(checks.get('peers')?.summary ?? '', /^running alone/)
+
+      const status = run(['status', '--config', file])
+      assert.equal(await exitCode(status.child, 20_000), 0, status.err())
+      assert.match(status.out(), /^site +alpha \(peer 12D3KooW\w+\)$/m)
+      assert.match(status.out(), /^state +normal$/m)
+    } finally {
+      node.child.kill('SIGTERM')
+      assert.equal(await exitCode(node.child, 15_000), 0)
+    }
+  })
+
+  it('doctor fails, with a fix, when the origin does not answer', async () => {
+    const { file } = await initNode('dead-origin', `http://127.0.0.1:${await freePort()}`)
+    const doctor = run(['doctor', '--config', file])
+    assert.equal(await exitCode(doctor.child, 20_000), 1)
+    assert.match(doctor.out(), /^fail {2}origin +GET http:\/\/127\.0\.0\.1:\d+\/: no answer \(connection refused\)\n +fix: start the origin web server/m)
+    assert.match(doctor.out(), / 1 failure/)
   })
 
   it('refuses unknown commands and missing files with exit 2', async () => {
@@ -92,11 +187,14 @@ describe('reef CLI', { timeout: 60_000 }, () => {
     assert.deepEqual(body, origin.files.get('/css/site.css')?.body)
     assert.equal(res.headers['content-type'], origin.files.get('/css/site.css')?.type)
 
-    const s = run(['status', '--admin', `http://127.0.0.1:${admin}`])
+    const s = run(['status', '--admin', `http://127.0.0.1:${admin}`, '--json'])
     assert.equal(await exitCode(s.child, 20_000), 0)
     const status = JSON.parse(s.out()) as { site: string, state: string }
     assert.equal(status.site, 'alpha')
     assert.equal(status.state, 'normal')
+    const summary = run(['status', '--admin', `http://127.0.0.1:${admin}`])
+    assert.equal(await exitCode(summary.child, 20_000), 0)
+    assert.match(summary.out(), /^state +normal\ndemand +\d+ req\/s of 100 req\/s capacity/m)
 
     const table = run(['ledger', '--admin', `http://127.0.0.1:${admin}`])
     assert.equal(await exitCode(table.child, 20_000), 0)

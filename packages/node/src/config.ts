@@ -8,6 +8,7 @@ import { BaseUrl, SiteLabel } from '@reef/protocol'
 import { ADMIN_TOKEN } from './admin-auth.ts'
 import { ConfigError } from './errors.ts'
 import { parseMirrorTemplate } from './external-mirror.ts'
+import { JsoncSyntaxError, parseJsonc } from './jsonc.ts'
 
 const Listen = z.object({
   host: z.string().min(1).default('127.0.0.1'),
@@ -148,24 +149,36 @@ export function parseConfig (input: unknown): ReefConfig {
   if (!r.success) {
     const issue = r.error.issues[0]
     const where = issue === undefined || issue.path.length === 0 ? '(root)' : issue.path.join('.')
-    throw new ConfigError(`config field ${where}: ${issue?.message ?? 'invalid'}`)
+    // zod says "Invalid input: expected object, received undefined" for a field left out.
+    const missing = issue?.code === 'invalid_type' && issue.message.endsWith(' received undefined')
+    const message = missing ? `missing (${issue.expected} required)` : issue?.message ?? 'invalid'
+    throw new ConfigError(`config field ${where}: ${message}`, { field: where })
   }
   return deepFreeze(r.data)
 }
 
-/** Read and validate a JSON config file. */
+/**
+ * Read and validate a config file: JSON, with `//` and `/* *\/` comments and trailing commas
+ * allowed (what `reef init` writes). A syntax error names the line and column.
+ */
 export async function loadConfigFile (file: string): Promise<ReefConfig> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
-    throw new ConfigError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+    throw new ConfigError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { file })
   }
   let json: unknown
   try {
-    json = JSON.parse(text)
+    json = parseJsonc(text)
   } catch (err) {
-    throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`)
+    if (!(err instanceof JsoncSyntaxError)) throw err
+    throw new ConfigError(`config file ${file} is not valid JSON at line ${err.line} column ${err.column}: ${err.reason}`, { file, line: err.line, column: err.column })
   }
-  return parseConfig(json)
+  try {
+    return parseConfig(json)
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${file}: ${err.message}`, { ...err.location, file })
+    throw err
+  }
 }

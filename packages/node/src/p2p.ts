@@ -27,17 +27,29 @@ import { ConfigError } from './errors.ts'
 
 export type ReefLibp2p = Libp2p<{ pubsub: GossipSub, identify: Identify, ping: Ping, dht: KadDHT }>
 
-/** Load the node's Ed25519 identity from `dataDir/identity.key`, creating it on first start. */
-export async function loadOrCreateIdentity (dataDir: string): Promise<PrivateKey> {
-  await mkdir(dataDir, { recursive: true })
-  const file = join(dataDir, 'identity.key')
+/** Where a node keeps its identity key inside its data dir. */
+export function identityFile (dataDir: string): string { return join(dataDir, 'identity.key') }
+
+/** The node's identity from `dataDir/identity.key`, or undefined when there is none yet. */
+export async function readIdentity (dataDir: string): Promise<PrivateKey | undefined> {
+  const file = identityFile(dataDir)
   try {
     return privateKeyFromProtobuf(await readFile(file))
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(`identity file ${file} is unreadable or corrupt: ${(err as Error).message}`)
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new ConfigError(`identity file ${file} is unreadable or corrupt: ${(err as Error).message}`, {
+      hint: `check its owner and mode (0600, the user that runs reef); if it is lost for good, move it away and a new identity (a new peer id, with no ledger history) is made`
+    })
   }
+}
+
+/** Load the node's Ed25519 identity from `dataDir/identity.key`, creating it on first start. */
+export async function loadOrCreateIdentity (dataDir: string): Promise<PrivateKey> {
+  await mkdir(dataDir, { recursive: true })
+  const existing = await readIdentity(dataDir)
+  if (existing !== undefined) return existing
   const key = await generateKeyPair('Ed25519')
-  await writeFile(file, privateKeyToProtobuf(key), { mode: 0o600, flag: 'wx' })
+  await writeFile(identityFile(dataDir), privateKeyToProtobuf(key), { mode: 0o600, flag: 'wx' })
   return key
 }
 
@@ -49,7 +61,7 @@ export interface Libp2pOptions {
 
 export async function createReefLibp2p (key: PrivateKey, listen: string[], opts: Libp2pOptions = {}): Promise<ReefLibp2p> {
   for (const a of listen) {
-    try { multiaddr(a) } catch { throw new ConfigError(`config field p2p.listen: "${a}" is not a multiaddr`) }
+    try { multiaddr(a) } catch { throw new ConfigError(`config field p2p.listen: "${a}" is not a multiaddr`, { field: 'p2p.listen' }) }
   }
   const denied = (peer: { toString: () => string }): boolean => {
     const id = peer.toString()
@@ -89,7 +101,7 @@ export async function createReefLibp2p (key: PrivateKey, listen: string[], opts:
 /** Keep dialling bootstrap peers that are not connected, every `intervalMs`, until stopped. */
 export function keepBootstrapped (node: Libp2p, bootstrap: string[], intervalMs = 2_000): () => void {
   const addrs = bootstrap.map(a => {
-    try { return multiaddr(a) } catch { throw new ConfigError(`config field p2p.bootstrap: "${a}" is not a multiaddr`) }
+    try { return multiaddr(a) } catch { throw new ConfigError(`config field p2p.bootstrap: "${a}" is not a multiaddr`, { field: 'p2p.bootstrap' }) }
   })
   let stopped = false
   const dialAll = (): void => {

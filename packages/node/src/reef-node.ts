@@ -354,7 +354,18 @@ export class ReefNode {
     return p
   }
 
+  /** Start everything; if any part fails (a port in use), stop what already started, then throw. */
   async start (): Promise<void> {
+    try {
+      await this.#start()
+    } catch (err) {
+      this.#started = true
+      await this.stop().catch(() => {})
+      throw err
+    }
+  }
+
+  async #start (): Promise<void> {
     const c = this.config
     await this.libp2p.start()
     this.bus.start()

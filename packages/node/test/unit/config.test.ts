@@ -158,12 +158,32 @@ describe('loadConfigFile', () => {
     await assert.rejects(loadConfigFile(file), { code: 'ERR_CONFIG', name: 'ConfigError' })
   })
 
+  test('accepts comments and trailing commas (JSONC)', async () => {
+    const file = join(dir, 'commented.jsonc')
+    const json = JSON.stringify(minimal(), null, 2)
+    await writeFile(file, `// Reef node\n${json.replace('"site": {', '/* this site */ "site": { // label and URL').replace(/\n}$/, ',\n}')}\n`)
+    const c = await loadConfigFile(file)
+    assert.equal(c.site.label, 'alpha')
+  })
+
+  test('a syntax error names the file, line and column', async () => {
+    const file = join(dir, 'syntax.jsonc')
+    await writeFile(file, '// comment\n{\n  "site": { "label": "alpha" }\n  "origin": {}\n}\n')
+    await assert.rejects(loadConfigFile(file), (err: unknown) => {
+      assert.equal((err as { code?: string }).code, 'ERR_CONFIG')
+      assert.match((err as Error).message, /syntax\.jsonc is not valid JSON at line 4 column 3/)
+      assert.deepEqual((err as { location?: unknown }).location, { file, line: 4, column: 3 })
+      return true
+    })
+  })
+
   test('valid JSON with an invalid config → ERR_CONFIG naming the field', async () => {
     const file = join(dir, 'invalid.json')
     await writeFile(file, JSON.stringify(withField('origin.capacityRps', -1)))
     await assert.rejects(loadConfigFile(file), (err: unknown) => {
       assert.equal((err as { code?: string }).code, 'ERR_CONFIG')
       assert.ok((err as Error).message.includes('origin.capacityRps'))
+      assert.equal((err as { location?: { field?: string } }).location?.field, 'origin.capacityRps')
       return true
     })
   })

@@ -1,0 +1,77 @@
+/** `reef status`: what a running node is doing, as a summary or as the raw /api/status JSON. */
+import { adminGet, resolveAdminUrl } from './admin-api.ts'
+import type { Command } from './command.ts'
+import { ADMIN_OPTION, CONFIG_OPTION, EXIT, flag, JSON_OPTION, twoColumns } from './command.ts'
+import { humanBytes, percent, shortPeer } from './format.ts'
+
+/** The parts of /api/status the summary reads (see ReefNode.status()). */
+export interface NodeStatus {
+  peerId: string
+  site: string
+  state: string
+  demandRps: number
+  capacityRps: number
+  arrivalsRps: number
+  originRps: number
+  shedRps: number
+  shedShare: number
+  originInFlight: number
+  originQueued: number
+  originLatencyMs: number
+  spareRps: number
+  cache: { bytes: number, objects: number, hits: number, misses: number }
+  session: { id: string, neededRps: number, offers: number, helpers: Array<{ peer: string, weightRps: number }> } | null
+  helping: Array<{ site: string, beneficiary: string, accepted: boolean, released: boolean, offeredRps: number }>
+  peers: Array<{ peer: string, site: string, state: string, demandRps: number, spareRps: number }>
+  connections: number
+  relief: { rungs: Record<string, boolean>, externalMirror: string | null }
+}
+
+function list (items: string[], none: string): string {
+  return items.length === 0 ? none : items.join(', ')
+}
+
+/** The human summary of a node's status. */
+export function formatStatus (s: NodeStatus): string {
+  const siteOf = new Map(s.peers.map(p => [p.peer, p.site]))
+  const load = s.capacityRps > 0 ? ` (${percent(s.demandRps / s.capacityRps)})` : ''
+  const helpers = s.session?.helpers ?? []
+  const helping = s.helping.filter(h => !h.released)
+  const engaged = Object.entries(s.relief.rungs).filter(([, on]) => on).map(([rung]) => rung)
+  const lookups = s.cache.hits + s.cache.misses
+  const rows: Array<[string, string]> = [
+    ['site', `${s.site} (peer ${s.peerId})`],
+    ['state', s.state],
+    ['demand', `${s.demandRps} req/s of ${s.capacityRps} req/s capacity${load}`],
+    ['origin', `${s.originRps} req/s, ${s.originInFlight} in flight, ${s.originQueued} queued, ${s.originLatencyMs} ms latency`],
+    ['shed', `${s.shedRps} req/s (share ${percent(s.shedShare)})`],
+    ['relief', list(engaged, 'none engaged')],
+    ['helpers', s.session === null
+      ? 'none (not asking for help)'
+      : `${helpers.length} of ${s.session.offers} offers accepted for ${s.session.neededRps} req/s needed${helpers.length === 0 ? '' : ': '}${helpers.map(h => `${siteOf.get(h.peer) ?? shortPeer(h.peer)} ${h.weightRps} req/s`).join(', ')}`],
+    ['helping', list(helping.map(h => `${h.site} (${h.accepted ? 'accepted' : 'offered'}, ${h.offeredRps} req/s)`), `nobody; ${s.spareRps} req/s spare`)],
+    ['peers', `${s.peers.length} live, ${s.connections} connections${s.peers.length === 0 ? '' : ': '}${s.peers.map(p => `${p.site} ${p.state} ${p.demandRps} req/s`).join(', ')}`],
+    ['cache', `${s.cache.objects} objects, ${humanBytes(s.cache.bytes)}${lookups === 0 ? '' : `, ${percent(s.cache.hits / lookups)} hits`}`]
+  ]
+  return twoColumns(rows, 0) + '\n'
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'what a running node is doing: state, demand, shedding, helpers, peers',
+  synopsis: 'status [--admin URL | --config FILE] [--json]',
+  description: `Ask a running node (its admin API) what it is doing: the site's crowd state, demand
+against the origin's capacity, what is shed and to which helpers, which sites it helps, its live
+peers and its cache. --json prints the node's /api/status as it is, for scripts.`,
+  options: { admin: ADMIN_OPTION, config: CONFIG_OPTION, json: JSON_OPTION },
+  examples: [
+    'reef status --config /etc/reef/reef.jsonc',
+    'reef status --admin http://127.0.0.1:9180 --json | jq .state'
+  ],
+  async run (args, io) {
+    const { url } = await resolveAdminUrl('status', args)
+    const { data } = await adminGet(url, '/api/status')
+    io.out(flag(args, 'json') ? JSON.stringify(data, null, 2) + '\n' : formatStatus(data as NodeStatus))
+    return EXIT.ok
+  }
+}

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { formatStatus } from '../../../src/cli/status.ts'
+import type { NodeStatus } from '../../../src/cli/status.ts'
+
+const BRAVO = '12D3KooWBravoBravoBravoBravoBravoBravoBravoBravo1'
+const CHARLIE = '12D3KooWCharlieCharlieCharlieCharlieCharlie12345'
+
+function status (patch: Partial<NodeStatus> = {}): NodeStatus {
+  return {
+    peerId: '12D3KooWAlphaAlphaAlphaAlphaAlphaAlphaAlphaAlpha1', site: 'alpha', state: 'normal',
+    demandRps: 12, capacityRps: 50, arrivalsRps: 12, originRps: 10, shedRps: 0, shedShare: 0,
+    originInFlight: 1, originQueued: 0, originLatencyMs: 3, spareRps: 500,
+    cache: { bytes: 3 * 1024 * 1024, objects: 12, hits: 30, misses: 10 },
+    session: null, helping: [], peers: [], connections: 0,
+    relief: { rungs: { 'micro-cache': false, helpers: false }, externalMirror: null },
+    ...patch
+  }
+}
+
+describe('formatStatus', () => {
+  test('a quiet node', () => {
+    assert.equal(formatStatus(status()), [
+      'site     alpha (peer 12D3KooWAlphaAlphaAlphaAlphaAlphaAlphaAlphaAlpha1)',
+      'state    normal',
+      'demand   12 req/s of 50 req/s capacity (24%)',
+      'origin   10 req/s, 1 in flight, 0 queued, 3 ms latency',
+      'shed     0 req/s (share 0%)',
+      'relief   none engaged',
+      'helpers  none (not asking for help)',
+      'helping  nobody; 500 req/s spare',
+      'peers    0 live, 0 connections',
+      'cache    12 objects, 3.0 MiB, 75% hits',
+      ''
+    ].join('\n'))
+  })
+
+  test('a struck node shedding to helpers, named by site when they report load', () => {
+    const text = formatStatus(status({
+      state: 'struck', demandRps: 400, shedRps: 300, shedShare: 0.75,
+      session: { id: 's1', neededRps: 360, offers: 3, helpers: [{ peer: BRAVO, weightRps: 200 }, { peer: CHARLIE, weightRps: 160 }] },
+      peers: [{ peer: BRAVO, site: 'bravo', state: 'normal', demandRps: 5, spareRps: 300 }],
+      connections: 2,
+      relief: { rungs: { 'micro-cache': true, helpers: true }, externalMirror: null }
+    }))
+    assert.match(text, /^state +struck$/m)
+    assert.match(text, /^demand +400 req\/s of 50 req\/s capacity \(800%\)$/m)
+    assert.match(text, /^shed +300 req\/s \(share 75%\)$/m)
+    assert.match(text, /^relief +micro-cache, helpers$/m)
+    assert.match(text, /^helpers +2 of 3 offers accepted for 360 req\/s needed: bravo 200 req\/s, …lie12345 160 req\/s$/m)
+    assert.match(text, /^peers +1 live, 2 connections: bravo normal 5 req\/s$/m)
+  })
+
+  test('a node helping others', () => {
+    const text = formatStatus(status({ helping: [{ site: 'bravo', beneficiary: BRAVO, accepted: true, released: false, offeredRps: 200 }, { site: 'delta', beneficiary: CHARLIE, accepted: true, released: true, offeredRps: 50 }] }))
+    assert.match(text, /^helping +bravo \(accepted, 200 req\/s\)$/m)
+  })
+})
