@@ -107,3 +107,35 @@ export async function adminGet (base: string, path: string, timeoutMs = 5_000): 
     throw new AdminResponseError(answer.status, `${url.href} did not answer JSON`, { hint: 'something other than a Reef node\'s admin API may be listening there; check --admin or admin.listen' })
   }
 }
+
+/** The operator token for POST routes: --token-file, else $REEF_ADMIN_TOKEN, else admin.token(File) of --config. */
+export async function resolveToken (command: string, args: CommandArgs, config: ReefConfig | undefined): Promise<string> {
+  const file = stringOption(args, 'token-file')
+  const { readAdminToken } = await import('../admin-auth.ts')
+  const token = file !== undefined
+    ? await readAdminToken({ tokenFile: file })
+    : process.env.REEF_ADMIN_TOKEN ?? (config?.admin === undefined ? undefined : await readAdminToken(config.admin))
+  if (token === undefined || token === '') {
+    throw new UsageError(`${command}: no operator token`, { command, hint: 'pass --config FILE of the node (its admin.token or admin.tokenFile), --token-file FILE, or set REEF_ADMIN_TOKEN' })
+  }
+  return token
+}
+
+/** POST JSON to a node's admin API with the operator token. */
+export async function adminPost (base: string, path: string, body: unknown, token: string, timeoutMs = 15_000): Promise<unknown> {
+  const url = new URL(path, base)
+  let res: Response
+  try {
+    res = await fetch(url, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'user-agent': 'reef-cli' }, signal: AbortSignal.timeout(timeoutMs) })
+  } catch (err) {
+    throw new AdminUnreachableError(`cannot reach the node's admin API at ${url.origin}: ${describeNetworkError(err, timeoutMs)}`, { cause: err, hint: 'is the node running? Pass --config FILE or --admin URL' })
+  }
+  const text = await res.text()
+  let data: { code?: string, message?: string } & Record<string, unknown> = {}
+  try { data = JSON.parse(text) as typeof data } catch {}
+  if (!res.ok) {
+    const hint = res.status === 401 ? 'the operator token is wrong: check admin.token / admin.tokenFile of the node' : res.status === 403 ? 'the node has no operator token: set admin.token or admin.tokenFile in its config and restart it' : 'see the node\'s log'
+    throw new AdminResponseError(res.status, `${url.pathname} answered ${res.status}${data.code === undefined ? '' : ` ${data.code}`}: ${data.message ?? text.slice(0, 200)}`, { hint })
+  }
+  return data
+}

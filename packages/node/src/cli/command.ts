@@ -19,11 +19,13 @@ export interface OptionSpec {
   short?: string
   /** Placeholder for the value in the usage text (FILE, URL, …); string options only. */
   value?: string
+  /** May be given several times (string options): the values arrive as an array. */
+  multiple?: boolean
   description: string
 }
 
 export interface CommandArgs {
-  values: Readonly<Record<string, string | boolean | undefined>>
+  values: Readonly<Record<string, string | boolean | string[] | undefined>>
   positionals: readonly string[]
 }
 
@@ -85,8 +87,10 @@ export function wantsHelp (args: readonly string[]): boolean {
 
 /** Parse a command's arguments; `path` names it in errors (`init`, `consortium create`). */
 export function parseCommandArgs (cmd: Command, args: readonly string[], path = cmd.name): CommandArgs {
-  const options: Record<string, { type: 'string' | 'boolean', short?: string }> = {}
-  for (const [name, spec] of Object.entries(cmd.options)) options[name] = spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short }
+  const options: Record<string, { type: 'string' | 'boolean', short?: string, multiple?: boolean }> = {}
+  for (const [name, spec] of Object.entries(cmd.options)) {
+    options[name] = { type: spec.type, ...(spec.short === undefined ? {} : { short: spec.short }), ...(spec.multiple === true ? { multiple: true } : {}) }
+  }
   let parsed
   try {
     parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: true })
@@ -98,12 +102,18 @@ export function parseCommandArgs (cmd: Command, args: readonly string[], path = 
   const { min, max } = cmd.positionals ?? { min: 0, max: 0 }
   if (parsed.positionals.length > max) throw new UsageError(`${path}: unexpected argument "${parsed.positionals[max]!}"`, { command: path })
   if (parsed.positionals.length < min) throw new UsageError(`${path}: missing argument`, { command: path })
-  return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals }
+  return { values: parsed.values as Record<string, string | boolean | string[] | undefined>, positionals: parsed.positionals }
 }
 
 export function stringOption (args: CommandArgs, name: string): string | undefined {
   const v = args.values[name]
   return typeof v === 'string' ? v : undefined
+}
+
+/** Every value of a repeatable string option. */
+export function listOption (args: CommandArgs, name: string): string[] {
+  const v = args.values[name]
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : []
 }
 
 export function flag (args: CommandArgs, name: string): boolean {

@@ -6,6 +6,7 @@
  */
 import type { CommandEntry } from './command.ts'
 import { doctorCommand } from './doctor.ts'
+import { consortiumGroup, inviteCommand, joinCommand, membersCommand, proposeCommand, voteCommand } from './governance.ts'
 import { helpCommand } from './help.ts'
 import { initCommand } from './init.ts'
 import { ledgerCommand } from './ledger.ts'
@@ -18,5 +19,11 @@ export const COMMANDS: readonly CommandEntry[] = [
   startCommand,
   statusCommand,
   ledgerCommand,
+  consortiumGroup,
+  inviteCommand,
+  joinCommand,
+  membersCommand,
+  proposeCommand,
+  voteCommand,
   helpCommand(() => COMMANDS)
 ]

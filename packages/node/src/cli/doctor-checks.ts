@@ -83,6 +83,7 @@ export async function runDoctor (opts: DoctorOptions): Promise<CheckResult[]> {
   })
   await step('ports', async () => checkPorts(c, running !== undefined))
   await step('admin token', async () => checkAdminToken(c))
+  await step('governance', async () => checkGovernance(c, peerId, running !== undefined))
   await step('origin', async () => {
     const r = await checkOrigin(c, opts.timeoutMs)
     if (r.answer !== undefined) clock.push({ source: 'origin', answer: r.answer })
@@ -91,6 +92,39 @@ export async function runDoctor (opts: DoctorOptions): Promise<CheckResult[]> {
   await step('peers', async () => checkPeers(c, peerId, running))
   await step('clock', async () => checkClock(clock))
   return results
+}
+
+/** The charter (complete, for this consortium, naming this node) or a stored invitation. */
+async function checkGovernance (c: ReefConfig, peerId: string | undefined, running: boolean): Promise<CheckResult> {
+  const name = 'governance'
+  if (c.governance === undefined) return { name, status: 'ok', summary: 'open consortium (no governance section): every peer on the topics counts' }
+  const file = c.governance.charter
+  if (file === undefined) {
+    if (running) return { name, status: 'skip', summary: 'no charter file; the running node holds its invitation or log (see "reef members")' }
+    const { join } = await import('node:path')
+    const { GovernanceStore } = await import('../governance-store.ts')
+    try {
+      const store = await GovernanceStore.open(join(c.dataDir, 'governance'))
+      try {
+        if (await store.charter() !== undefined) return { name, status: 'ok', summary: 'the node holds the charter and log it synced' }
+        if (await store.invitation() !== undefined) return { name, status: 'ok', summary: 'an invitation is stored: at start the node asks to join' }
+      } finally { await store.close() }
+    } catch (err) {
+      return { name, status: 'warn', summary: `cannot read the governance store: ${(err as Error).message}` }
+    }
+    return { name, status: 'fail', summary: 'governance is on but there is no charter and no invitation', fix: 'founders: set governance.charter to the file from "reef consortium create"; newcomers: run "reef join TOKEN --config FILE"' }
+  }
+  try {
+    const { readCharterFile } = await import('../reef-node.ts')
+    const { openCharter } = await import('@reef/governance')
+    const doc = await readCharterFile(file)
+    const state = await openCharter(doc)
+    if (doc.body.id !== c.consortium) return { name, status: 'fail', summary: `the charter is for consortium "${doc.body.id}", the config says "${c.consortium}"`, fix: `set "consortium": "${doc.body.id}"` }
+    if (peerId !== undefined && !state.members.has(peerId)) return { name, status: 'warn', summary: `this node (${peerId}) is not a founder in ${file}`, fix: 'a node that is not a founder joins with an invitation ("reef join"), without governance.charter' }
+    return { name, status: 'ok', summary: `charter "${doc.body.id}" signed by all ${state.members.size} founders` }
+  } catch (err) {
+    return { name, status: 'fail', summary: (err as Error).message, fix: 'check the file with "reef consortium show FILE"; every founder must sign it ("reef consortium sign")' }
+  }
 }
 
 async function checkConfig (file: string): Promise<{ config?: ReefConfig, result: CheckResult }> {

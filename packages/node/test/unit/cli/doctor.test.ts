@@ -98,7 +98,7 @@ describe('reef doctor', () => {
       /^ok {4}origin +GET http:\/\/127\.0\.0\.1:\d+\/ answered 200 in \d+ ms$/m,
       /^ok {4}peers +1 bootstrap address; start the node to see connections$/m,
       /^ok {4}clock +compared with origin within 1 s$/m,
-      /^13 ok, 0 warnings, 0 failures$/m
+      /^14 ok, 0 warnings, 0 failures$/m
     ]) assert.match(r.out, line)
   })
 
@@ -109,7 +109,7 @@ describe('reef doctor', () => {
     assert.equal(plain.err, '')
     const report = JSON.parse(plain.out) as { ok: boolean, counts: Record<string, number>, checks: CheckResult[] }
     assert.equal(report.ok, true)
-    assert.deepEqual(report.checks.map(c => c.name), ['config', 'public urls', 'data dir', 'identity', 'node', 'front port', 'mirror port', 'admin port', 'p2p port', 'admin token', 'origin', 'peers', 'clock'])
+    assert.deepEqual(report.checks.map(c => c.name), ['config', 'public urls', 'data dir', 'identity', 'node', 'front port', 'mirror port', 'admin port', 'p2p port', 'admin token', 'governance', 'origin', 'peers', 'clock'])
     assert.deepEqual(report.checks.find(c => c.name === 'origin')?.data?.status, 200)
     const tty = await reef(['doctor', '--config', file, '--json'], { errIsTTY: true })
     assert.match(tty.err, /checking config….*checking origin….*checking clock…/s)
