@@ -5,37 +5,25 @@
  * the page itself to show the state (DOM state, with deadlines), never for time. Screenshots
  * of the desktop and phone layouts go to test-output/dashboard/.
  *
- * The governance API is built separately; the page must say "open consortium" while the node
- * has none, and render a charter's log and proposals (and vote with the operator's token) when
- * it has one, which is checked here against an answer served by the browser's request routing.
+ * The page must say "open consortium" while the node has none. How it renders a charter's log
+ * and proposals (untrusted text stays text, a halted log, voting with the operator's token) is
+ * checked here against an answer served by the browser's request routing, in the node's shape;
+ * dashboard-governance.test.ts checks the panel against real chartered nodes.
  */
 import assert from 'node:assert/strict'
-import { constants } from 'node:fs'
-import { access, mkdir } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import { chromium } from 'playwright-core'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { request } from 'undici'
 import { loopbackDispatcher, runCrowd, startLocalConsortium, waitForMesh } from '@reef/node'
 import type { LocalConsortium, ReefNode } from '@reef/node'
+import { CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS as OUT, requireChromium } from './browser.ts'
 
-const CHROMIUM = process.env.REEF_CHROMIUM ?? '/usr/bin/chromium'
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-const OUT = fileURLToPath(new URL('../../test-output/dashboard/', import.meta.url))
 const CAPACITY = 50
 const CROWD_RPS = 20 * CAPACITY
 const CROWD_MS = 6_000
-
-/** Fail loudly, not skip, when the browser is missing: CI must install it. */
-async function requireChromium (): Promise<void> {
-  try {
-    await access(CHROMIUM, constants.X_OK)
-  } catch {
-    throw new Error(`The dashboard test needs a chromium binary at ${CHROMIUM}, which is missing. Install it with \`apt-get install -y chromium\` (Debian/Ubuntu), or point REEF_CHROMIUM at one.`)
-  }
-}
 
 describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, () => {
   let c: LocalConsortium
@@ -203,19 +191,23 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
     const attacker = '<img src=x onerror="window.__pwned=1">'
     const votes: Array<{ auth: string | undefined, body: string | null }> = []
     let voted = false
+    let halted: null | { height: number, hashes: [string, string] } = null
+    // The shape of the node's answer (reef-node.ts governanceView()); the real one is checked in dashboard-governance.test.ts.
     const governance = (): unknown => ({
-      enabled: true, consortium: 'demo', name: 'Demo sites', charterHash: 'c'.repeat(64), height: 4, headHash: 'd'.repeat(64), halted: null,
-      policy: { quorum: '2n/3+1', admitAutoYes: true },
+      enabled: true, consortium: 'demo', name: 'Demo sites', charterHash: 'c'.repeat(64), height: 4, headHash: 'd'.repeat(64), halted,
+      policy: { quorumNum: 2, quorumDen: 3, auditIntervalMs: 60_000 }, self: alpha.peerId, member: true,
       members: [alpha, ...helpers].map((n, i) => ({ peer: n.peerId, site: c.sites[i]!.label, mirrorUrl: 'http://x', self: i === 0 })),
       expelled: [{ peer: '12D3KooWExpelledMemberExpelledMemberExpelled', site: 'mallory' }],
       log: [
-        { height: 4, hash: 'e'.repeat(64), kind: 'expel', subject: '12D3KooWExpelledMemberExpelledMemberExpelled', summary: 'expel mallory: equivocation', signers: 3 },
-        { height: 3, hash: 'f'.repeat(64), kind: 'admit', subject: helpers[1]!.peerId, summary: 'admit charlie', signers: 2 }
+        { height: 4, hash: 'e'.repeat(64), kind: 'expel', subject: '12D3KooWExpelledMemberExpelledMemberExpelled', summary: 'expel mallory: equivocation', signers: 3, proposedAt: Date.now() },
+        { height: 3, hash: 'f'.repeat(64), kind: 'admit', subject: helpers[1]!.peerId, summary: 'admit charlie', signers: 2, proposedAt: Date.now() }
       ],
       proposals: [
-        { id: 'p-1', height: 5, kind: 'admit', subject: '12D3KooWNewcomerNewcomerNewcomerNewcomer', summary: attacker, reason: 'wants in', proposer: helpers[0]!.peerId, votes: 1, needed: 3, votedBySelf: voted, decision: 'needs-operator' },
-        { id: 'p-2', height: 5, kind: 'set-policy', subject: null, summary: 'raise newcomer grant', reason: '', proposer: helpers[1]!.peerId, votes: 2, needed: 3, votedBySelf: true, decision: 'auto-yes' }
-      ]
+        { id: 'p-1', height: 5, kind: 'admit', subject: '12D3KooWNewcomerNewcomerNewcomerNewcomer', summary: attacker, reason: 'wants in', proposer: helpers[0]!.peerId, votes: 1, needed: 3, votedBySelf: voted, decision: 'needs-operator', detail: 'the operator decides', evidence: ['invitation'] },
+        { id: 'p-2', height: 5, kind: 'set-policy', subject: null, summary: 'raise newcomer grant', reason: '', proposer: helpers[1]!.peerId, votes: 2, needed: 3, votedBySelf: true, decision: 'auto-yes', detail: '', evidence: [] }
+      ],
+      audits: [{ at: Date.now(), helper: helpers[0]!.peerId, url: 'http://mirror/' + attacker, ok: false, detail: attacker }],
+      events: []
     })
     await page.route('**/api/governance', route => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(governance()) }))
     await page.route('**/api/governance/proposals/*/vote', async route => {
@@ -231,7 +223,8 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
 
     // Untrusted text stays text.
     assert.equal(await page.locator('#proposals tr[data-id="p-1"] td').nth(2).textContent(), attacker)
-    assert.equal(await page.locator('#proposals img').count(), 0)
+    assert.equal(await page.locator('#gov-audits tr[data-ok="false"] td').nth(4).textContent(), attacker)
+    assert.equal(await page.locator('#proposals img, #gov-audits img').count(), 0)
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined)
     assert.equal(await page.getAttribute('#members tr[data-peer="12D3KooWExpelledMemberExpelledMemberExpelled"]', 'data-state'), 'expelled')
     assert.equal(await page.locator('#gov-log tr').count(), 2)
@@ -271,6 +264,15 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
       document.querySelector('#proposals tr[data-id="p-1"] button')?.textContent === 'voted', undefined, { timeout: 5_000, polling: 50 })
     assert.deepEqual(votes, [{ auth: 'Bearer wrong-token', body: '{}' }, { auth: 'Bearer operator-secret', body: '{}' }])
     assert.equal(await page.evaluate(() => sessionStorage.getItem('reef.operatorToken')), 'operator-secret')
+
+    // A forked log: the page says so and offers no vote (the node would refuse it).
+    halted = { height: 5, hashes: ['a'.repeat(64), 'b'.repeat(64)] }
+    voted = false
+    await page.waitForFunction(() => !(document.querySelector('#gov-halted') as HTMLElement).hidden, undefined, { timeout: 5_000, polling: 100 })
+    assert.match(await page.textContent('#gov-halted') ?? '', /halted at height 5: two valid entries conflict \(aaaaaaaaaaaa… vs bbbbbbbbbbbb…\)/)
+    await page.waitForFunction(() => document.querySelector('#proposals tr[data-id="p-1"] button')?.textContent === 'vote yes', undefined, { timeout: 5_000, polling: 100 })
+    assert.ok(await page.locator('#proposals tr[data-id="p-1"] button').isDisabled(), 'a vote offered on a halted log')
+    assert.equal(await page.getAttribute('#proposals tr[data-id="p-1"] button', 'title'), 'the membership log is halted')
 
     const shot = join(OUT, 'desktop-governance.png')
     await page.locator('#h-gov').scrollIntoViewIfNeeded()

@@ -51,7 +51,11 @@ export interface TimelineView {
 
 export type GovernanceKind = 'admit' | 'readmit' | 'expel' | 'leave' | 'set-policy'
 
-/** `GET /api/governance` (404, or `enabled: false`, for an open consortium without a charter). */
+/**
+ * `GET /api/governance` (404, or `enabled: false`, for an open consortium without a charter).
+ * A node that holds an invitation but has not synced the charter yet answers `enabled: true`
+ * with an empty view and without `self`, `member` and `audits`.
+ */
 export interface GovernanceView {
   enabled: boolean
   consortium: string
@@ -59,11 +63,16 @@ export interface GovernanceView {
   charterHash: string | null
   height: number
   headHash: string | null
+  /** Set once two valid entries were seen at one height: no change is applied after it. */
   halted: null | { height: number, hashes: [string, string] }
   policy: Record<string, unknown> | null
+  /** This node's peer id, and whether it is a member now. */
+  self?: string
+  member?: boolean
   members: Array<{ peer: string, site: string, mirrorUrl: string, self: boolean }>
   expelled: Array<{ peer: string, site: string | null }>
-  log: Array<{ height: number, hash: string, kind: GovernanceKind, subject: string | null, summary: string, signers: number }>
+  /** Newest first. */
+  log: Array<{ height: number, hash: string | null, kind: GovernanceKind, subject: string | null, summary: string, signers: number, proposedAt: number }>
   proposals: Array<{
     id: string
     height: number
@@ -73,8 +82,16 @@ export interface GovernanceView {
     reason: string
     proposer: string
     votes: number
-    needed: number
+    /** Signatures the change needs; null when it no longer applies at the current head. */
+    needed: number | null
     votedBySelf: boolean
-    decision: 'pending' | 'auto-yes' | 'needs-operator'
+    decision: 'pending' | 'auto-yes' | 'needs-operator' | 'rejected'
+    /** Why this node decided so (e.g. what its evidence check found). */
+    detail: string
+    /** Kinds of the evidence attached. */
+    evidence: string[]
   }>
+  /** This node's last content audits of helpers' mirrors, oldest first. */
+  audits?: Array<{ at: number, helper: string, url: string, ok: boolean, detail: string }>
+  events: Array<{ at: number, kind: string, detail: string }>
 }

@@ -64,7 +64,7 @@ export function dashboardClient (): void {
       const p = status.peers.find(x => x.peer === peer)
       if (p !== undefined) return p.site
     }
-    const m = governance?.members.find(x => x.peer === peer) ?? ledger?.members.find(x => x.peer === peer)
+    const m = governance?.members.find(x => x.peer === peer) ?? governance?.expelled.find(x => x.peer === peer) ?? ledger?.members.find(x => x.peer === peer)
     return m?.site ?? null
   }
 
@@ -465,15 +465,37 @@ export function dashboardClient (): void {
     setText($('gov-height'), fmt(g.height))
     setText($('gov-head'), short(g.headHash)); setAttr($('gov-head'), 'title', g.headHash ?? '')
     setText($('gov-members'), fmt(g.members.length) + ' (' + fmt(g.expelled.length) + ' expelled)')
+    const expelledSelf = g.self !== undefined && g.expelled.some(e => e.peer === g.self)
+    const member = g.member ?? g.members.some(m => m.self)
+    setText($('gov-self'), member ? 'member' : expelledSelf ? 'expelled: it takes no part in votes' : 'not a member (yet): it cannot vote')
+    $('gov-self').dataset.state = member ? 'member' : expelledSelf ? 'expelled' : 'outsider'
+    // `halted` is null, or the height and the two conflicting entries' hashes.
+    const h = g.halted
     const halted = $('gov-halted')
-    halted.hidden = g.halted === null
-    setText(halted, g.halted === null ? '' : 'The membership log is halted at height ' + g.halted.height + ': two entries conflict (' + g.halted.hashes.map(short).join(' vs ') + '). No change is applied until operators resolve the fork.')
+    halted.hidden = h === null
+    setText(halted, h === null ? '' : 'The membership log is halted at height ' + fmt(h.height) + ': two valid entries conflict (' + h.hashes.map(short).join(' vs ') + '). No membership or policy change is applied, and no vote counts, until operators resolve the fork.')
     const policy = Object.entries(g.policy ?? {})
     sync($('gov-policy'), policy, ([k]) => k, ([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)], 'no policy set')
-    const canVote = token() !== null
+    type Listed = { peer: string, site: string | null, mirrorUrl: string | null, state: 'member' | 'expelled', self: boolean }
+    const listed: Listed[] = [
+      ...g.members.map(m => ({ peer: m.peer, site: m.site, mirrorUrl: m.mirrorUrl, state: 'member' as const, self: m.self })),
+      ...g.expelled.map(e => ({ peer: e.peer, site: e.site, mirrorUrl: null, state: 'expelled' as const, self: e.peer === g.self }))
+    ].sort((a, b) => (a.site ?? '~').localeCompare(b.site ?? '~') || a.peer.localeCompare(b.peer))
+    sync($('gov-member-list'), listed, m => m.peer, m => [who(m.peer, m.site), badge(m.state), m.mirrorUrl ?? '–'], 'no members',
+      (tr, m) => { tr.dataset.peer = m.peer; tr.dataset.state = m.state; tr.classList.toggle('self', m.self) })
+    const audits = (g.audits ?? []).slice(-10).reverse()
+    sync($('gov-audits'), audits, a => a.at + '\n' + a.helper + '\n' + a.url, a => [
+      new Date(a.at).toLocaleTimeString(), who(a.helper), badge(a.ok ? 'ok' : 'failed'), a.url, a.detail
+    ], 'no content audited yet (audits run while this node is helped)', (tr, a) => { tr.dataset.ok = String(a.ok) })
+    // The node refuses votes while the log is halted or it is not a member; say so rather than offer them.
+    const why = h !== null ? 'the membership log is halted' : !member ? 'this node is not a member' : token() === null ? 'paste the operator token above to vote' : null
     sync($('proposals'), g.proposals, p => p.id, p => [
       p.kind, p.subject === null ? '–' : who(p.subject, siteOf(p.subject)), p.summary, p.reason === '' ? '–' : p.reason, who(p.proposer),
-      fmt(p.votes) + ' / ' + fmt(p.needed), p.decision === 'needs-operator' ? 'needs operator' : p.decision,
+      fmt(p.votes) + ' / ' + fmt(p.needed),
+      td => {
+        setText(td, (p.decision === 'needs-operator' ? 'needs operator' : p.decision) + (p.detail === '' ? '' : ' · ' + p.detail))
+        setAttr(td, 'title', p.evidence.length === 0 ? 'no evidence attached' : 'evidence: ' + p.evidence.join(', '))
+      },
       td => {
         let b = td.querySelector('button')
         if (b === null) {
@@ -484,15 +506,15 @@ export function dashboardClient (): void {
         }
         const busy = voting.has(p.id)
         setText(b, p.votedBySelf ? 'voted' : busy ? 'voting…' : 'vote yes')
-        b.disabled = p.votedBySelf || busy || !canVote
+        b.disabled = p.votedBySelf || busy || why !== null
         setAttr(b, 'aria-label', (p.votedBySelf ? 'Already voted for ' : 'Vote yes on ') + p.kind + ' ' + (p.subject === null ? '' : (siteOf(p.subject) ?? shortPeer(p.subject)) + ' ') + '(proposal ' + p.id.slice(0, 8) + ')')
-        if (!canVote && !p.votedBySelf) setAttr(b, 'title', 'paste the operator token above to vote')
+        if (why !== null && !p.votedBySelf) setAttr(b, 'title', why)
         else b.removeAttribute('title')
       }
-    ], 'no pending proposals', (tr, p) => { tr.dataset.id = p.id })
-    sync($('gov-log'), g.log.slice(0, 50), e => e.hash, e => [
-      e.height, e.kind, e.subject === null ? '–' : who(e.subject, siteOf(e.subject)), e.summary, e.signers, td => { setText(td, short(e.hash)); setAttr(td, 'title', e.hash) }
-    ], 'the log is empty')
+    ], 'no pending proposals', (tr, p) => { tr.dataset.id = p.id; tr.dataset.decision = p.decision; tr.dataset.votes = String(p.votes) })
+    sync($('gov-log'), g.log.slice(0, 50), e => String(e.height), e => [
+      e.height, e.kind, e.subject === null ? '–' : who(e.subject, siteOf(e.subject)), e.summary, e.signers, td => { setText(td, short(e.hash)); setAttr(td, 'title', e.hash ?? '') }
+    ], 'the log is empty', (tr, e) => { tr.dataset.height = String(e.height); tr.dataset.kind = e.kind })
   }
 
   function renderToken (): void {
@@ -512,10 +534,15 @@ export function dashboardClient (): void {
       const res = await fetch('/api/governance/proposals/' + encodeURIComponent(id) + '/vote', {
         method: 'POST', cache: 'no-store', headers: { authorization: 'Bearer ' + t, 'content-type': 'application/json' }, body: '{}'
       })
+      // Errors come as { code, message }; the message says why (e.g. already signed another entry).
+      let message = ''
+      if (!res.ok) {
+        try { const e = await res.json() as { message?: unknown }; if (typeof e.message === 'string') message = e.message } catch { /* not JSON */ }
+      }
       setText(result, res.ok ? 'Vote recorded for proposal ' + id.slice(0, 8) + '.'
         : res.status === 401 || res.status === 403 ? 'The node refused the operator token (' + res.status + '). Paste the right token and try again.'
           : res.status === 404 ? 'Proposal ' + id.slice(0, 8) + ' is no longer pending.'
-            : 'The vote failed: the node answered ' + res.status + '.')
+            : 'The vote failed: the node answered ' + res.status + (message === '' ? '.' : ': ' + message))
       result.dataset.outcome = res.ok ? 'ok' : String(res.status)
     } catch (err) {
       setText(result, 'The vote failed: ' + (err instanceof Error ? err.message : String(err)))

@@ -47,6 +47,7 @@ tfoot td { font-weight: 600; border-bottom: 0; }
 h1 .state { font-size: 1rem; vertical-align: middle; }
 .state.normal { background: var(--ok); } .state.struck { background: var(--bad); } .state.recovering { background: var(--warn); }
 .state.helping { background: var(--info); } .state.expelled { background: var(--gone); text-decoration: line-through; }
+.state.member, .state.ok { background: var(--ok); } .state.failed { background: var(--bad); }
 .pos { color: #1f7a3a; } .neg { color: #b3261e; }
 @media (prefers-color-scheme: dark) { .pos { color: #7fd49a; } .neg { color: #ff8f86; } }
 .bar { height: .7rem; min-width: 4rem; background: var(--line); border-radius: .35rem; overflow: hidden; }
@@ -235,6 +236,7 @@ export const DASHBOARD_HTML = `<!doctype html>
       <dt>log height</dt><dd id="gov-height">–</dd>
       <dt>log head</dt><dd id="gov-head" class="peer">–</dd>
       <dt>members</dt><dd id="gov-members">–</dd>
+      <dt>this node</dt><dd id="gov-self">–</dd>
     </dl>
     <form id="token-form" autocomplete="off">
       <label for="token">Operator token</label>
@@ -247,7 +249,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <h3 id="h-proposals">Pending proposals</h3>
     <div class="scroll" tabindex="0" role="region" aria-labelledby="h-proposals">
     <table>
-      <thead><tr><th scope="col">kind</th><th scope="col">subject</th><th scope="col" class="text">summary</th><th scope="col" class="text">reason</th><th scope="col">proposer</th><th scope="col">votes</th><th scope="col">decision</th><th scope="col">vote</th></tr></thead>
+      <thead><tr><th scope="col">kind</th><th scope="col">subject</th><th scope="col" class="text">summary</th><th scope="col" class="text">reason</th><th scope="col">proposer</th><th scope="col">votes</th><th scope="col" class="text">decision</th><th scope="col">vote</th></tr></thead>
       <tbody id="proposals"></tbody>
     </table>
     </div>
@@ -256,6 +258,20 @@ export const DASHBOARD_HTML = `<!doctype html>
     <table>
       <thead><tr><th scope="col" class="num">height</th><th scope="col">kind</th><th scope="col">subject</th><th scope="col" class="text">summary</th><th scope="col" class="num">signers</th><th scope="col">hash</th></tr></thead>
       <tbody id="gov-log"></tbody>
+    </table>
+    </div>
+    <h3 id="h-gov-members">Charter members</h3>
+    <div class="scroll" tabindex="0" role="region" aria-labelledby="h-gov-members">
+    <table>
+      <thead><tr><th scope="col">member</th><th scope="col">status</th><th scope="col">mirror</th></tr></thead>
+      <tbody id="gov-member-list"></tbody>
+    </table>
+    </div>
+    <h3 id="h-audits">Content audits by this node, newest first</h3>
+    <div class="scroll" tabindex="0" role="region" aria-labelledby="h-audits">
+    <table>
+      <thead><tr><th scope="col">time</th><th scope="col">helper</th><th scope="col">result</th><th scope="col" class="text">object</th><th scope="col" class="text">detail</th></tr></thead>
+      <tbody id="gov-audits"></tbody>
     </table>
     </div>
     <h3 id="h-policy">Policy</h3>
