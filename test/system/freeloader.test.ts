@@ -29,8 +29,7 @@ describe('a freeloader is limited by quota, then expelled', { timeout: 150_000 }
       nodes: 4, capacityRps: 50, workers: 8, logLevel: 'error',
       mirrorCapacityOf: label => label === 'delta' ? 0 : 1000,
       // Over quota past 6 MB taken (it gives nothing); expelled past 2.5× that.
-      governance: { policy: { newcomerGrantBytes: GRANT, takeMultiple: 2, optimisticSharePct: 10, freeloadExpelPct: 250 } },
-      overrides: { ledger: { settleIntervalMs: 500 } }
+      governance: { policy: { newcomerGrantBytes: GRANT, takeMultiple: 2, optimisticSharePct: 10, freeloadExpelPct: 250, settleIntervalMs: 500 } }
     })
     await waitForMesh(c)
   })

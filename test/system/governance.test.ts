@@ -41,8 +41,7 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
     c = await startLocalConsortium({
       // Mirrors of 150 req/s: a crowd of 400 req/s needs all three helpers, the tamperer included.
       nodes: 4, capacityRps: 50, workers: 8, logLevel: 'error', mirrorCapacityRps: 150,
-      governance: { policy: { auditIntervalMs: 1_000 } },
-      overrides: { ledger: { settleIntervalMs: 500 } }
+      governance: { policy: { auditIntervalMs: 1_000, settleIntervalMs: 500 } }
     })
     token = c.adminToken
     await waitForMesh(c)

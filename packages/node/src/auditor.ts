@@ -56,17 +56,24 @@ export class Auditor {
   #unsubscribe: (() => void) | undefined
   #timer: NodeJS.Timeout | undefined
   #running = false
+  #stopped = false
 
   constructor (deps: AuditorDeps) { this.#d = deps }
 
-  start (intervalMs: number): void {
+  /** Audit every `intervalMs()` (read each time: the charter's policy may change it). */
+  start (intervalMs: () => number): void {
     this.#unsubscribe = this.#d.bus.onRecord(r => { this.#onRecord(r) })
-    this.#timer = setInterval(() => { void this.auditOnce() }, intervalMs)
-    this.#timer.unref()
+    const next = (): void => {
+      if (this.#stopped) return
+      this.#timer = setTimeout(() => { void this.auditOnce().finally(next) }, intervalMs())
+      this.#timer.unref()
+    }
+    next()
   }
 
   async stop (): Promise<void> {
-    clearInterval(this.#timer)
+    this.#stopped = true
+    clearTimeout(this.#timer)
     this.#unsubscribe?.()
     await this.#agent.close()
   }

@@ -28,6 +28,8 @@ export interface LedgerServiceOptions {
   consortium: string
   selfId: string
   settleIntervalMs: number
+  /** The settlement interval now (a governed consortium's charter may change it); default settleIntervalMs. */
+  settleInterval?: () => number
   policy: QuotaPolicy
   /** How long a struck member's request may go without an offer from a peer with spare capacity. */
   offerWindowMs?: number
@@ -53,7 +55,7 @@ interface DelegatedCount {
 }
 
 export class LedgerService {
-  readonly #opts: Required<LedgerServiceOptions>
+  readonly #opts: Required<Omit<LedgerServiceOptions, 'settleInterval'>> & Pick<LedgerServiceOptions, 'settleInterval'>
   readonly #deps: LedgerServiceDeps
   readonly #topic: string
   readonly #counts = new Map<string, DelegatedCount>()
@@ -73,10 +75,19 @@ export class LedgerService {
 
   start (): void {
     this.#unsubscribe = this.#deps.bus.onRecord(r => { void this.#onRecord(r) })
-    const t = setInterval(() => { void this.settle() }, this.#opts.settleIntervalMs)
-    t.unref()
-    this.#timers.add(t)
+    const next = (): void => {
+      const t = setTimeout(() => {
+        this.#timers.delete(t)
+        void this.settle()
+        next()
+      }, this.#settleMs)
+      t.unref()
+      this.#timers.add(t)
+    }
+    next()
   }
+
+  get #settleMs (): number { return this.#opts.settleInterval?.() ?? this.#opts.settleIntervalMs }
 
   async stop (): Promise<void> {
     this.#unsubscribe?.()
@@ -224,7 +235,7 @@ export class LedgerService {
   /** Helper side: accepted and served, but no delegation signed within three settlement rounds. */
   checkUnsigned (now = Date.now()): void {
     for (const s of this.#deps.helpingSessions()) {
-      if (s.acceptedAt === undefined || now - s.acceptedAt < 3 * this.#opts.settleIntervalMs + 2_000) continue
+      if (s.acceptedAt === undefined || now - s.acceptedAt < 3 * this.#settleMs + 2_000) continue
       if (this.#seenDelegation.has(`${s.session}|${s.beneficiary}`)) continue
       const served = this.#deps.servedNow(s.site).requests - s.servedBaseline.requests
       if (served <= 0) continue

@@ -257,14 +257,19 @@ export const ADMIN_OPENAPI = {
         policy: { type: ['object', 'null'], description: 'the charter policy now in force (SPEC.md §Charter)' },
         members: { type: 'array', items: loose({ peer: peerId, site: str, mirrorUrl: str, self: bool }) },
         expelled: { type: 'array', items: loose({ peer: peerId, site: { type: ['string', 'null'] } }) },
-        log: { type: 'array', items: loose({ height: int, hash: str, kind: { enum: ['admit', 'readmit', 'expel', 'leave', 'set-policy'] }, subject: { type: ['string', 'null'] }, summary: str, signers: int, proposedAt: epochMs }), description: 'newest first, last 100' },
+        self: peerId,
+        member: { ...bool, description: 'whether this node is a member now' },
+        audits: { type: 'array', items: loose({ at: epochMs, helper: peerId, url: str, ok: bool, detail: str }), description: 'this node\'s latest content audits of helpers' },
+        events: { type: 'array', items: loose({ at: epochMs, kind: str, detail: str }), description: 'recent governance events on this node (proposals, votes, entries, halts)' },
+        log: { type: 'array', items: loose({ height: int, hash: { type: ['string', 'null'] }, kind: { enum: ['admit', 'readmit', 'expel', 'leave', 'set-policy'] }, subject: { type: ['string', 'null'] }, summary: str, signers: int, proposedAt: epochMs }), description: 'newest first, last 100' },
         proposals: { type: 'array', items: ref('Proposal') }
       }, ['enabled', 'consortium', 'height', 'members', 'log', 'proposals']),
       Proposal: loose({
         id: { type: 'string', pattern: '^[0-9a-f]{64}$' }, height: int, kind: str, subject: { type: ['string', 'null'] }, summary: str, reason: str, proposer: peerId,
         votes: int, needed: { type: ['integer', 'null'] }, votedBySelf: bool,
-        decision: { enum: ['pending', 'auto-yes', 'needs-operator', 'rejected'] }, detail: str, evidence: { type: 'array', items: str }
-      }),
+        decision: { enum: ['pending', 'auto-yes', 'needs-operator', 'rejected'] }, detail: str, evidence: { type: 'array', items: str },
+        policy: { type: 'object', description: 'set-policy only: the proposed policy (summary lists what changes)' }
+      }, ['id', 'height', 'kind', 'summary', 'proposer', 'votes', 'needed', 'votedBySelf', 'decision']),
       ProposalInput: {
         type: 'object',
         required: ['action'],

@@ -18,7 +18,7 @@ import { readFile } from 'node:fs/promises'
 import { CharterBody, EvidenceItem as EvidenceItemSchema, LogAction as LogActionSchema, SiteLabel, canonicalBytes, decodeDocument, govTopic, helpTopic, ledgerTopic, loadTopic, signRecord, SequenceCounter } from '@reef/protocol'
 import { checkProposal, offerFor } from '@reef/governance'
 import type { MembershipState, QuotaPolicy } from '@reef/governance'
-import type { CrowdState, EvidenceItem, LoadReport, LogAction, MultiSigned } from '@reef/protocol'
+import type { CrowdState, EvidenceItem, LoadReport, LogAction, MultiSigned, Policy } from '@reef/protocol'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Auditor } from './auditor.ts'
 import { ConfigError } from './errors.ts'
@@ -202,7 +202,11 @@ export class ReefNode {
       },
       servedNow
     })
-    this.ledger = new LedgerService({ consortium: config.consortium, selfId, settleIntervalMs: config.ledger.settleIntervalMs, policy: this.quota }, {
+    this.ledger = new LedgerService({
+      consortium: config.consortium, selfId, settleIntervalMs: config.ledger.settleIntervalMs, policy: this.quota,
+      // Governed: the charter's settlement interval, so that every member settles alike.
+      settleInterval: () => this.gov?.state?.policy.settleIntervalMs ?? config.ledger.settleIntervalMs
+    }, {
       bus: this.bus, store, peers: this.peers, log: this.log.child({ component: 'ledger' }),
       helpingSessions: () => this.help.helpingSessions,
       servedNow
@@ -376,7 +380,7 @@ export class ReefNode {
     this.ledger.start()
     if (this.gov !== undefined) {
       await this.gov.start()
-      this.auditor?.start(this.gov.state?.policy.auditIntervalMs ?? 60_000)
+      this.auditor?.start(() => this.gov?.state?.policy.auditIntervalMs ?? 60_000)
     }
     await registerFetchServer(this.libp2p, {
       log: this.log.child({ component: 'fetch' }),
@@ -581,13 +585,23 @@ export class ReefNode {
   async governanceView (): Promise<Record<string, unknown>> {
     const gov = this.gov
     const s = gov?.state
-    if (gov === undefined || s === undefined) return { enabled: gov !== undefined, consortium: this.config.consortium, name: null, charterHash: null, height: 0, headHash: null, halted: null, policy: null, members: [], expelled: [], log: [], proposals: [], events: gov?.events ?? [] }
+    if (gov === undefined || s === undefined) {
+      return { enabled: gov !== undefined, consortium: this.config.consortium, name: null, charterHash: null, height: 0, headHash: null, halted: null, policy: null, self: this.peerId, member: false, members: [], expelled: [], log: [], proposals: [], audits: [], events: gov?.events ?? [] }
+    }
     const charter = await this.govStore!.charter()
     const entries = await this.govStore!.entries()
     const sites = new Map<string, string>()
     for (const f of charter?.body.founders ?? []) sites.set(f.peer, f.site)
     for (const e of entries) if (e.body.action.kind === 'admit' || e.body.action.kind === 'readmit') sites.set(e.body.action.member.peer, e.body.action.member.site)
     const subject = (a: LogAction): string | null => a.kind === 'expel' || a.kind === 'leave' ? a.peer : a.kind === 'admit' || a.kind === 'readmit' ? a.member.peer : null
+    // A policy change reads as what it changes, against the policy in force before it.
+    let policy = charter?.body.policy ?? s.policy
+    const summarize = (a: LogAction, before: Policy): string => a.kind === 'set-policy' ? `change the policy: ${policyChanges(before, a.policy)}` : describeAction(a)
+    const logView = entries.map(e => {
+      const summary = summarize(e.body.action, policy)
+      if (e.body.action.kind === 'set-policy') policy = e.body.action.policy
+      return { height: e.body.height, hash: s.history[e.body.height]?.hash ?? null, kind: e.body.action.kind, subject: subject(e.body.action), summary, signers: e.sigs.length, proposedAt: e.body.proposedAt }
+    })
     return {
       enabled: true,
       consortium: s.consortium,
@@ -601,12 +615,13 @@ export class ReefNode {
       member: gov.isMember,
       members: [...s.members.values()].map(m => ({ ...m, self: m.peer === this.peerId })),
       expelled: [...s.expelled].map(peer => ({ peer, site: sites.get(peer) ?? null })),
-      log: entries.slice(-100).reverse().map(e => ({ height: e.body.height, hash: s.history[e.body.height]?.hash ?? null, kind: e.body.action.kind, subject: subject(e.body.action), summary: describeAction(e.body.action), signers: e.sigs.length, proposedAt: e.body.proposedAt })),
+      log: logView.slice(-100).reverse(),
       proposals: [...gov.proposals.values()].map(p => {
         let needed: number | null = null
         try { needed = checkNeeded(s, p.body) } catch {}
         return {
-          id: p.id, height: p.body.height, kind: p.body.action.kind, subject: subject(p.body.action), summary: describeAction(p.body.action),
+          id: p.id, height: p.body.height, kind: p.body.action.kind, subject: subject(p.body.action), summary: summarize(p.body.action, s.policy),
+          ...(p.body.action.kind === 'set-policy' ? { policy: p.body.action.policy } : {}),
           reason: p.body.action.kind === 'expel' ? p.body.action.reason : '', proposer: p.proposer, votes: p.sigs.size, needed,
           votedBySelf: p.sigs.has(this.peerId), decision: p.decision, detail: p.detail, evidence: p.evidence.map(e => e.kind)
         }
@@ -721,6 +736,12 @@ export async function readCharterFile (file: string): Promise<MultiSigned<Charte
   } catch (err) {
     throw new ConfigError(`governance.charter: ${file} is not a charter: ${(err as Error).message}`)
   }
+}
+
+/** `key old → new` for every parameter that differs. */
+export function policyChanges (before: Policy, after: Policy): string {
+  const changed = (Object.keys(after) as Array<keyof Policy>).filter(k => before[k] !== after[k]).map(k => `${k} ${before[k]} → ${after[k]}`)
+  return changed.length === 0 ? 'no change' : changed.join(', ')
 }
 
 function checkNeeded (s: MembershipState, body: Parameters<typeof checkProposal>[1]): number {
