@@ -109,7 +109,7 @@ describe('the governance panel of a chartered consortium, against real nodes', {
     const cells = row.locator('td')
     assert.equal(await cells.nth(0).textContent(), 'set-policy')
     assert.equal(await cells.nth(1).textContent(), '–')
-    assert.equal(await cells.nth(2).textContent(), 'change the policy')
+    assert.equal(await cells.nth(2).textContent(), 'change the policy: auditIntervalMs 60000 → 5000', 'a policy proposal must say what it changes')
     assert.equal(await cells.nth(4).locator('.name').textContent(), 'alpha')
     // 3 members, quorum 2/3: ⌊3·2/3⌋ + 1 = 3 signatures; nobody signs a policy change on their own.
     assert.equal(await cells.nth(5).textContent(), '0 / 3')
@@ -152,7 +152,7 @@ describe('the governance panel of a chartered consortium, against real nodes', {
     t.diagnostic(`entry shown ${Date.now() - started} ms after the API votes`)
     const entry = page.locator('#gov-log tr[data-height="1"] td')
     assert.equal(await entry.nth(1).textContent(), 'set-policy')
-    assert.equal(await entry.nth(3).textContent(), 'change the policy')
+    assert.equal(await entry.nth(3).textContent(), 'change the policy: auditIntervalMs 60000 → 5000')
     assert.equal(await entry.nth(4).textContent(), '3')
     const g = (await api(nodes[0]!, 'GET', '/api/governance')).json
     assert.equal(await entry.nth(5).getAttribute('title'), g.headHash)

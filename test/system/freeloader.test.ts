@@ -58,7 +58,7 @@ describe('a freeloader is limited by quota, then expelled', { timeout: 150_000 }
 
     // Crowd 1: full help; delta takes past its grant (the ledger settles it on every member).
     await crowd(0)
-    assert.ok(offers[0]!.some(o => o > 100), `no full offer to delta in its first crowd: ${offers[0]!.join(', ')}`)
+    assert.equal(offers[0]!.filter(o => o > 0).length, 3, `not every peer helped delta in its first crowd: ${offers[0]!.join(', ')}`)
     await until('delta to be over quota in every honest ledger', () => honest.every(h => h.ledgerStore.standing(delta.peerId, Date.now(), h.quota).overQuota), 15_000)
     assert.ok(honest.every(n => !n.gov!.isExpelled(delta.peerId)), 'expelled before it was ever limited')
 

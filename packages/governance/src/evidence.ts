@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto'
 import { canonicalBytes, isProtocolError, verifyRecord } from '@reef/protocol'
 import type { EvidenceItem, HelpRequest, Invitation, JoinRequest, Member, Policy, VerifiedRecord } from '@reef/protocol'
-import { applyLedgerRecord } from './ledger.ts'
+import { applyLedgerRecord, pairOf } from './ledger.ts'
 import type { DelegationBody, LedgerRecord, PairState, ReceiptBody } from './ledger.ts'
 import type { Standing } from './quota.ts'
 
@@ -36,6 +36,8 @@ export interface EvidenceContext {
   members: ReadonlyMap<string, Member>
   policy: Policy
   now: number
+  /** The member record an admission would add (it must be the one the newcomer asked for). */
+  member?: Member
   /** The subject's standing in the voter's own ledger (for freeloading). */
   standing?: (peer: string) => Standing
 }
@@ -121,6 +123,9 @@ async function checkLedger (records: string[], ctx: EvidenceContext): Promise<Ev
     if (record.type !== 'delegation' && record.type !== 'receipt') return { verdict: 'invalid', detail: `a ${record.type} record is not a ledger record` }
     decoded.push({ type: record.type, author: record.author, seq: record.seq, ts: record.ts, hash: recordHashHex(bytes), body: record.body as DelegationBody | ReceiptBody })
   }
+  // One pair only: records of different pairs never contradict each other (a beneficiary
+  // signs a round-1 delegation to each of its helpers, and that is no equivocation).
+  if (new Set(decoded.map(r => pairOf(r).key)).size !== 1) return { verdict: 'invalid', detail: 'the records belong to different pairs' }
   // Delegations first (a receipt is judged against the delegation it names), then as given.
   const ordered = [...decoded.filter(r => r.type === 'delegation'), ...decoded.filter(r => r.type === 'receipt')]
   let pair: PairState | undefined
@@ -130,13 +135,10 @@ async function checkLedger (records: string[], ctx: EvidenceContext): Promise<Ev
       if (out.verdict.evidence.accused !== ctx.subject) return { verdict: 'invalid', detail: 'the records incriminate someone else' }
       return { verdict: 'proven', detail: `ledger ${out.verdict.evidence.kind} in session ${r.body.session}` }
     }
-    if (pair !== undefined && pairKeyOf(out.pair) !== pairKeyOf(pair)) return { verdict: 'invalid', detail: 'the records belong to different pairs' }
     pair = out.pair
   }
   return { verdict: 'invalid', detail: 'the records are consistent' }
 }
-
-function pairKeyOf (p: PairState): string { return `${p.beneficiary}|${p.helper}|${p.session}` }
 
 async function checkInvitation (invB64: string, reqB64: string, ctx: EvidenceContext): Promise<EvidenceCheck> {
   const inv = await decodeRecord(invB64, 'the invitation')
@@ -150,6 +152,9 @@ async function checkInvitation (invB64: string, reqB64: string, ctx: EvidenceCon
   if (j.invitation !== recordHashHex(inv.bytes)) return { verdict: 'invalid', detail: 'the join request names another invitation' }
   if (req.record.author !== j.member.peer || j.member.peer !== ctx.subject) return { verdict: 'invalid', detail: 'the join request is not signed by the newcomer' }
   if (i.site !== undefined && i.site !== j.member.site) return { verdict: 'invalid', detail: `the invitation is for site ${i.site}, not ${j.member.site}` }
+  if (ctx.member !== undefined && (ctx.member.peer !== j.member.peer || ctx.member.site !== j.member.site || ctx.member.mirrorUrl !== j.member.mirrorUrl)) {
+    return { verdict: 'invalid', detail: 'the admission names another site or mirror than the newcomer asked for' }
+  }
   return { verdict: 'proven', detail: `invited by ${inv.record.author.slice(-8)}` }
 }
 

@@ -61,6 +61,8 @@ export interface EvidenceContextVector {
   now: number
   /** The subject's standing in the voter's own ledger (freeloading only). */
   standing?: Standing
+  /** The member record the admission proposes (invitation only). */
+  member?: Member
 }
 export interface EvidenceExpectation { verdict: 'proven' | 'observe' | 'invalid', url?: string, path?: string, expectedSha256?: string }
 export interface EvidenceVector { description: string, item: EvidenceItem, hash: string, context: EvidenceContextVector, expected: EvidenceExpectation }
@@ -190,6 +192,7 @@ export async function makeGovernanceVectors (): Promise<GovernanceVectorSet> {
     const over = await receipt(delta, d, { requests: 150 })
     ev('ledger: the records prove an over-claim by the helper (delta), not by the accused', { kind: 'ledger', records: [b64u(d), b64u(over)] }, expelCtx())
   }
+  ev('ledger: round-1 delegations of one session to two different helpers are two pairs, not an equivocation', { kind: 'ledger', records: [await delegation(charlie, { helper: alpha.id }), await delegation(charlie, { helper: bravo.id })].map(b64u) }, expelCtx())
   ev('ledger: a record that is not a ledger record', { kind: 'ledger', records: [b64u(manifest)] }, expelCtx())
   ev('content-signed: the accused attested another hash than the site published for the path', { kind: 'content-signed', manifest: b64u(manifest), attestation: await attest(charlie, {}) }, expelCtx())
   ev('content-signed: the attested hash matches the manifest', { kind: 'content-signed', manifest: b64u(manifest), attestation: await attest(charlie, { sha256: hashB }) }, expelCtx())
@@ -227,6 +230,8 @@ export async function makeGovernanceVectors (): Promise<GovernanceVectorSet> {
   ev('invitation: the join request names another invitation', { kind: 'invitation', invitation: b64u(invitation), request: b64u(await record(delta, 'join-request', { consortium: CONSORTIUM, invitation: 'f'.repeat(64), member: delta.member })) }, joinCtx())
   ev('invitation: the newcomer asks for another site label than the invitation fixed', { kind: 'invitation', invitation: b64u(invitation), request: b64u(await joinRequest(delta, invitation, { ...delta.member, site: 'delta2' })) }, joinCtx())
   ev('invitation: for another consortium', admission, joinCtx({ consortium: 'othersites' }))
+  ev('invitation: the admission proposes the member the newcomer asked for', admission, joinCtx({ member: delta.member }))
+  ev('invitation: the admission proposes another mirror URL than the newcomer asked for', admission, joinCtx({ member: { ...delta.member, mirrorUrl: 'https://mirror.elsewhere.example' } }))
 
   const evidence: EvidenceVector[] = []
   for (const c of evidenceCases) {
@@ -252,7 +257,7 @@ export async function makeGovernanceVectors (): Promise<GovernanceVectorSet> {
   }
   await append('admit delta (invited by alpha): 3 voters, ⌊3·2/3⌋+1 = 3 signatures', { kind: 'admit', member: delta.member }, [alpha, bravo, charlie])
   await append('admit echo: 4 voters, 3 of them sign', { kind: 'admit', member: echo.member }, [alpha, bravo, delta])
-  await append('expel charlie on ledger evidence: charlie does not vote; 3 of the other 4 sign', { kind: 'expel', peer: charlie.id, reason: 'ledger: equivocation', evidence: [evidenceHash(equivocation)] }, [alpha, bravo, echo])
+  await append('expel charlie on ledger evidence: charlie does not vote; of 5 members, ⌈(5 + 1 + 1)/2⌉ = 4 must sign: all 4 others', { kind: 'expel', peer: charlie.id, reason: 'ledger: equivocation', evidence: [evidenceHash(equivocation)] }, [alpha, bravo, delta, echo])
   const strict: Policy = { ...DEFAULT_POLICY, quorumNum: 3, quorumDen: 4, freeloadExpelPct: 200 }
   await append('set-policy: quorum 3/4, freeloading past 200 %', { kind: 'set-policy', policy: strict }, [alpha, bravo, delta])
   await append('echo leaves: signed by echo; under the new policy ⌊4·3/4⌋+1 = 4 of 4', { kind: 'leave', peer: echo.id }, [alpha, bravo, delta, echo])
@@ -279,6 +284,7 @@ export async function makeGovernanceVectors (): Promise<GovernanceVectorSet> {
   await judge('2 of 3 founders sign an admission (3 needed)', 0, [await signed('log-entry', body(at(0), { kind: 'admit', member: delta.member }), [alpha, bravo])])
   await judge('signatures of non-members do not count (alpha, bravo, outsider: 2 of 4 voters, 3 needed)', 1, [await signed('log-entry', body(at(1), { kind: 'admit', member: echo.member }), [alpha, bravo, outsider])])
   await judge('the subject of an expulsion does not vote (alpha, bravo, charlie: 2 of 4 voters, 3 needed)', 2, [await signed('log-entry', body(at(2), { kind: 'expel', peer: charlie.id, reason: 'ledger: equivocation', evidence: [] }), [alpha, bravo, charlie])])
+  await judge('an expulsion signed by 3 of the 4 other members: a quorum of its voters, but of 5 members ⌈(n + f + 1)/2⌉ = 4 must sign so that two expulsions at one height cannot both pass', 2, [await signed('log-entry', body(at(2), { kind: 'expel', peer: charlie.id, reason: 'ledger: equivocation', evidence: [] }), [alpha, bravo, delta])])
   await judge('a leave has a quorum (4 of 5) but not the leaver\'s signature', 2, [await signed('log-entry', body(at(2), { kind: 'leave', peer: echo.id }), [alpha, bravo, charlie, delta])])
   await judge('prev does not name the head (names the charter at height 2)', 1, [await signed('log-entry', body(at(1), { kind: 'admit', member: echo.member }, { prev: charter.hash }), [alpha, bravo, charlie, delta])])
   await judge('height 3 when the log is at height 1 (a gap)', 1, [await signed('log-entry', body(at(1), { kind: 'admit', member: echo.member }, { height: 3 }), [alpha, bravo, charlie, delta])])
@@ -357,6 +363,7 @@ function evidenceContext (c: EvidenceContextVector): Parameters<typeof checkEvid
     members: new Map(c.members.map(m => [m.peer, m])),
     policy: c.policy,
     now: c.now,
+    ...(c.member === undefined ? {} : { member: c.member }),
     ...(st === undefined ? {} : { standing: (peer: string) => { if (peer !== c.subject) throw new Error('standing asked for another peer'); return st } })
   }
 }

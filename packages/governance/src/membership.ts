@@ -2,7 +2,8 @@
  * The membership log (SPEC.md §Governance): a hash chain that starts at the charter. Each
  * entry names the previous one by hash, changes membership or policy, and carries signatures
  * of a quorum of the members current before it (⌊n·num/den⌋ + 1 of n voters, by default
- * ⌊2n/3⌋ + 1; the subject of an expulsion does not vote). Anyone holding the charter can
+ * ⌊2n/3⌋ + 1; the subject of an expulsion does not vote, and an expulsion still needs
+ * ⌈(n + f + 1)/2⌉ of the n members, see signaturesNeeded). Anyone holding the charter can
  * verify the whole log. Two valid entries at one height are a fork: they cannot both arise while
  * fewer than a third of members are faulty, so a node that sees them halts (accepts no further
  * change) and reports it.
@@ -44,6 +45,22 @@ export function bodyHash (body: unknown): string {
 /** Signatures needed out of `voters`. */
 export function quorumFor (voters: number, policy: Pick<Policy, 'quorumNum' | 'quorumDen'>): number {
   return Math.floor(voters * policy.quorumNum / policy.quorumDen) + 1
+}
+
+/** How many members a quorum of the policy tolerates being faulty: with ⌊2n/3⌋+1 of n, fewer than a third. */
+export function faultTolerance (members: number, policy: Pick<Policy, 'quorumNum' | 'quorumDen'>): number {
+  return Math.max(0, Math.ceil(members * (policy.quorumDen - policy.quorumNum) / policy.quorumDen) - 1)
+}
+
+/**
+ * Signatures an entry needs: a quorum of its voters, and never so few that two entries at one
+ * height could both gather theirs unless more than f members sign both. Voter sets differ
+ * between entries (the subject of an expulsion does not vote: "A expels B" and "B expels A"),
+ * so the bound is taken over the whole membership: two sets of ⌈(n + f + 1)/2⌉ out of n
+ * members share at least f + 1, hence an honest member, who signs one entry per height.
+ */
+export function signaturesNeeded (members: number, voters: number, policy: Pick<Policy, 'quorumNum' | 'quorumDen'>): number {
+  return Math.max(quorumFor(voters, policy), Math.ceil((members + faultTolerance(members, policy) + 1) / 2))
 }
 
 async function signers (kind: 'charter' | 'log-entry', doc: MultiSigned<unknown>): Promise<string[]> {
@@ -127,14 +144,14 @@ export async function applyEntry (s: MembershipState, doc: MultiSigned<LogEntryB
     if (before === undefined || before.hash !== body.prev) throw new GovernanceError('ERR_PREV', `entry ${body.height} does not follow the log`)
     // A different entry for a taken height: a fork if it carries a valid quorum of that time's voters.
     const { voters } = transitionAt(s, body, before.members)
-    await checkQuorum(s, doc, voters, [])
+    await checkQuorum(s, doc, voters, [], before.members.length)
     return { state: { ...s, halted: { height: body.height, hashes: [s.history[body.height]!.hash, hash] } }, verdict: 'fork' }
   }
   if (s.halted !== undefined) throw new GovernanceError('ERR_HALTED', `the log forked at height ${s.halted.height}: no change is accepted until operators resolve it`)
   if (body.height !== s.height + 1) throw new GovernanceError('ERR_GAP', `entry ${body.height} arrives before entry ${s.height + 1}`)
   if (body.prev !== s.history[s.height]!.hash) throw new GovernanceError('ERR_PREV', `entry ${body.height} does not name the log's head`)
   const t = transition(s, body)
-  await checkQuorum(s, doc, t.voters, t.mustSign)
+  await checkQuorum(s, doc, t.voters, t.mustSign, s.members.size)
   const state: MembershipState = {
     ...t.next,
     height: body.height,
@@ -154,7 +171,7 @@ export function checkProposal (s: MembershipState, body: LogEntryBody): { voters
   if (body.height !== s.height + 1) throw new GovernanceError('ERR_GAP', `entry ${body.height} is not the next height (${s.height + 1})`)
   if (body.prev !== s.history[s.height]!.hash) throw new GovernanceError('ERR_PREV', `entry ${body.height} does not name the log's head`)
   const t = transition(s, body)
-  return { voters: t.voters, mustSign: t.mustSign, needed: quorumFor(t.voters.length, s.policy) }
+  return { voters: t.voters, mustSign: t.mustSign, needed: signaturesNeeded(s.members.size, t.voters.length, s.policy) }
 }
 
 /** Voters of a past height, from that height's member list (for fork checks). */
@@ -163,10 +180,10 @@ function transitionAt (s: MembershipState, body: LogEntryBody, members: string[]
   return { voters: a.kind === 'expel' ? members.filter(p => p !== a.peer) : members }
 }
 
-async function checkQuorum (s: MembershipState, doc: MultiSigned<LogEntryBody>, voters: string[], mustSign: string[]): Promise<void> {
+async function checkQuorum (s: MembershipState, doc: MultiSigned<LogEntryBody>, voters: string[], mustSign: string[], members: number): Promise<void> {
   const signed = new Set(await signers('log-entry', doc))
   const votes = voters.filter(p => signed.has(p)).length
-  const needed = quorumFor(voters.length, s.policy)
+  const needed = signaturesNeeded(members, voters.length, s.policy)
   if (votes < needed) throw new GovernanceError('ERR_NO_QUORUM', `${votes} of ${voters.length} members signed; ${needed} needed`)
   for (const p of mustSign) if (!signed.has(p)) throw new GovernanceError('ERR_NO_QUORUM', `${p} must sign its own leave`)
 }

@@ -135,7 +135,7 @@ export class Auditor {
         try {
           const att = await verifyRecord(Buffer.from(seen.attestation, 'base64url'), { expectType: 'attestation', ignoreTime: true })
           const a = att.body as Attestation
-          if (att.author === pick.helper && a.path === entry.path && a.session === pick.s.manifest.session && a.sha256 !== entry.sha256) {
+          if (att.author === pick.helper && a.site === pick.s.site && a.path === entry.path && a.session === pick.s.manifest.session && a.sha256 !== entry.sha256) {
             evidence = { kind: 'content-signed', manifest, attestation: seen.attestation }
           }
         } catch {}

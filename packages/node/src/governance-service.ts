@@ -23,7 +23,7 @@ import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/int
 import { multiaddr } from '@multiformats/multiaddr'
 import {
   GOV_PROTOCOL, MAX_RECORD_BYTES, MAX_SYNC_ENTRIES, decodeGovRequest, decodeGovResponse, encodeGovRequest, encodeGovResponse,
-  govTopic, multiSigInput, signDocument, signRecord, verifyRecord, withSignatures, SequenceCounter
+  canonicalBytes, govTopic, multiSigInput, signDocument, signRecord, verifyRecord, withSignatures, SequenceCounter
 } from '@reef/protocol'
 import type {
   CharterBody, EvidenceItem, GovEntry, GovProposal, GovResponse, GovVote, Invitation, JoinRequest, LogAction, LogEntryBody, Member,
@@ -194,6 +194,8 @@ export class GovernanceService {
     if (s === undefined || !s.members.has(this.#o.selfId)) throw new NotMemberError('only a member can propose')
     const body: LogEntryBody = { v: 1, consortium: s.consortium, height: s.height + 1, prev: s.history[s.height]!.hash, action, proposedAt: Date.now() }
     checkProposal(s, body)
+    // The signed record adds its envelope (about 300 bytes) to the proposal.
+    if (canonicalBytes({ entry: body, evidence }).byteLength > MAX_RECORD_BYTES - 1_024) throw new ReefError('ERR_OVERSIZE', 'the proposal with its evidence is too large to gossip')
     const id = bodyHash(body)
     const p: Proposal = { id, body, evidence, proposer: this.#o.selfId, sigs: new Map(), firstSeen: Date.now(), decision: 'pending', detail: '', own: true, lastBroadcast: 0 }
     this.proposals.set(id, p)
@@ -246,8 +248,7 @@ export class GovernanceService {
   async #broadcast (p: Proposal): Promise<void> {
     p.lastBroadcast = Date.now()
     const body: GovProposal = { entry: p.body, evidence: p.evidence }
-    const bytes = await this.#d.bus.publish(this.#topic, 'gov-proposal', body)
-    if (bytes.byteLength > MAX_RECORD_BYTES) this.#d.log.warn({ id: p.id }, 'proposal too large to gossip')
+    await this.#d.bus.publish(this.#topic, 'gov-proposal', body)
     await this.#publishVote(p)
   }
 
@@ -299,7 +300,7 @@ export class GovernanceService {
       p.detail = p.evidence.length === 0 ? 'no evidence: the operator decides' : 'the operator decides'
       return
     }
-    const ctx = { subject, consortium: s.consortium, members: s.members, policy: s.policy, now: Date.now(), standing: this.#d.standing }
+    const ctx = { subject, consortium: s.consortium, members: s.members, policy: s.policy, now: Date.now(), standing: this.#d.standing, ...(a.kind === 'admit' ? { member: a.member } : {}) }
     const checks: EvidenceCheck[] = []
     for (const e of p.evidence) {
       let c = await checkEvidence(e, ctx)
@@ -349,7 +350,11 @@ export class GovernanceService {
   async #addVote (p: Proposal, voter: string, sig: string): Promise<void> {
     if (p.sigs.get(voter) === sig) return
     const id = peerIdFromString(voter)
-    const ok = id.publicKey !== undefined && await publicKeyFromRaw(id.publicKey.raw).verify(multiSigInput('log-entry', p.body), Buffer.from(sig, 'base64url'))
+    const bytes = Buffer.from(sig, 'base64url')
+    // Only the canonical spelling: another spelling of a valid signature would verify here but
+    // make the assembled entry fail its schema on every node, stalling the height.
+    const ok = bytes.byteLength === 64 && bytes.toString('base64url') === sig && id.publicKey !== undefined &&
+      await publicKeyFromRaw(id.publicKey.raw).verify(multiSigInput('log-entry', p.body), bytes)
     if (!ok) {
       this.counters.rejectedVotes++
       this.#d.log.warn({ proposal: p.id, voter }, 'forged vote rejected: its signature does not verify')
@@ -582,8 +587,13 @@ export class GovernanceService {
     if (s.members.has(peer)) return { ok: true, code: 'OK', message: 'already a member' }
     if (s.expelled.has(peer)) return { ok: false, code: 'ERR_EXPELLED', message: 'this identity was expelled; a new identity must be invited' }
     const evidence: EvidenceItem = { kind: 'invitation', invitation, request }
-    const check = await checkEvidence(evidence, { subject: peer, consortium: s.consortium, members: s.members, policy: s.policy, now: Date.now() })
+    const check = await checkEvidence(evidence, { subject: peer, consortium: s.consortium, members: s.members, policy: s.policy, now: Date.now(), member: join.member })
     if (check.verdict !== 'proven') return { ok: false, code: 'ERR_BAD_INVITATION', message: check.detail }
+    // One peer per invitation: a token passed on cannot admit a second identity.
+    const invitationHash = recordHashHex(Buffer.from(invitation, 'base64url'))
+    const usedBy = await this.#d.store.invitationUsedBy(invitationHash)
+    if (usedBy !== undefined && usedBy !== peer) return { ok: false, code: 'ERR_INVITATION_USED', message: 'this invitation was already used by another peer' }
+    await this.#d.store.putInvitationUsed(invitationHash, peer)
     for (const p of this.proposals.values()) {
       if (p.body.action.kind === 'admit' && p.body.action.member.peer === peer) return { ok: true, code: 'OK', message: `admission pending as ${p.id}` }
     }

@@ -48,6 +48,10 @@ export class GovernanceStore {
   async invitation (): Promise<string | undefined> { return this.#db.get('invitation') }
   async putInvitation (token: string): Promise<void> { await this.#db.put('invitation', token) }
 
+  /** The peer that joined with the invitation of this hash (an invitation admits one peer). */
+  async invitationUsedBy (hash: string): Promise<string | undefined> { return this.#db.get(`used!${hash}`) }
+  async putInvitationUsed (hash: string, peer: string): Promise<void> { await this.#db.put(`used!${hash}`, peer) }
+
   async halted (): Promise<{ height: number, hashes: [string, string] } | undefined> {
     const v = await this.#db.get('halted')
     return v === undefined ? undefined : JSON.parse(v) as { height: number, hashes: [string, string] }
