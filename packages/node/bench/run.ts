@@ -5,6 +5,7 @@
  *   pnpm bench micro [--ms MS]         redirect, mirror hit and pass-through against nginx
  *   pnpm bench protocol [--ms MS]      record encode+sign / decode+verify throughput
  *   pnpm bench ledger [--records N]    redirect accounting cost, ledger writes/s, rebuild from N records
+ *   pnpm bench governance [--ms MS]    attestation header on the mirror, log verification, evidence checks
  *
  * Each sub-command lives in its own module (crowd.ts, ledger.ts, ../../protocol/bench/records.ts).
  */
@@ -22,9 +23,13 @@ if (command === 'micro') {
   await import('./micro.ts')
   process.exit(0)
 }
+if (command === 'governance') {
+  await import('./governance.ts')
+  process.exit(0)
+}
 if (command === 'crowd') {
   await import('./crowd.ts')
   process.exit(0)
 }
-process.stderr.write('Usage: pnpm bench crowd [--profile step|ramp|bursts] [--multiple M] [--seconds S] [--capacity RPS] [--workers N] [--setups LIST] [--out DIR]\n       pnpm bench micro [--ms MS] [--runs R]\n       pnpm bench protocol [--ms MS]\n       pnpm bench ledger [--records N] [--runs R] [--seconds S] [--writes N]\n')
+process.stderr.write('Usage: pnpm bench crowd [--profile step|ramp|bursts] [--multiple M] [--seconds S] [--capacity RPS] [--workers N] [--setups LIST] [--out DIR]\n       pnpm bench micro [--ms MS] [--runs R]\n       pnpm bench protocol [--ms MS]\n       pnpm bench ledger [--records N] [--runs R] [--seconds S] [--writes N]\n       pnpm bench governance [--ms MS] [--runs R] [--members N] [--entries K]\n')
 process.exit(2)

@@ -20,16 +20,24 @@ import type { DemoOrigin } from './origin-site.ts'
 
 export const SITE_LABELS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'] as const
 
-/** A port that was free a moment ago on 127.0.0.1. */
+/**
+ * A port that was free a moment ago on 127.0.0.1, chosen below the kernel's ephemeral range
+ * (32768–60999 on Linux): a port the kernel hands out with listen(0) is also what outgoing
+ * connections get, so under heavy loopback traffic one of them could take it before we listen.
+ */
 export async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let i = 0; i < 100; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    if (await canListen(port)) return port
+  }
+  throw new Error('no free port found in 20000-31999 on 127.0.0.1')
+}
+
+function canListen (port: number): Promise<boolean> {
+  return new Promise(resolve => {
     const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address()
-      const port = typeof a === 'object' && a !== null ? a.port : 0
-      srv.close(() => { resolve(port) })
-    })
+    srv.once('error', () => { resolve(false) })
+    srv.listen(port, '127.0.0.1', () => { srv.close(() => { resolve(true) }) })
   })
 }
 
