@@ -21,7 +21,8 @@ export class GovernanceError extends Error {
   }
 }
 
-export interface LogPoint { hash: string, members: string[] }
+/** One height of the log: its hash, the members after it and the quorum fraction then in force. */
+export interface LogPoint { hash: string, members: string[], quorum: Pick<Policy, 'quorumNum' | 'quorumDen'> }
 
 export interface MembershipState {
   consortium: string
@@ -88,7 +89,7 @@ export async function openCharter (doc: MultiSigned<CharterBody>): Promise<Membe
     expelled: new Set(),
     policy: c.policy,
     height: 0,
-    history: [{ hash: bodyHash(c), members: [...peers].sort() }],
+    history: [{ hash: bodyHash(c), members: [...peers].sort(), quorum: { quorumNum: c.policy.quorumNum, quorumDen: c.policy.quorumDen } }],
     halted: undefined
   }
 }
@@ -142,20 +143,21 @@ export async function applyEntry (s: MembershipState, doc: MultiSigned<LogEntryB
     if (s.history[body.height]?.hash === hash) return { state: s, verdict: 'duplicate' }
     const before = s.history[body.height - 1]
     if (before === undefined || before.hash !== body.prev) throw new GovernanceError('ERR_PREV', `entry ${body.height} does not follow the log`)
-    // A different entry for a taken height: a fork if it carries a valid quorum of that time's voters.
+    // A different entry for a taken height: a fork if it carries a valid quorum of that time's
+    // voters, under the quorum then in force.
     const { voters } = transitionAt(s, body, before.members)
-    await checkQuorum(s, doc, voters, [], before.members.length)
+    await checkQuorum(before.quorum, doc, voters, [], before.members.length)
     return { state: { ...s, halted: { height: body.height, hashes: [s.history[body.height]!.hash, hash] } }, verdict: 'fork' }
   }
   if (s.halted !== undefined) throw new GovernanceError('ERR_HALTED', `the log forked at height ${s.halted.height}: no change is accepted until operators resolve it`)
   if (body.height !== s.height + 1) throw new GovernanceError('ERR_GAP', `entry ${body.height} arrives before entry ${s.height + 1}`)
   if (body.prev !== s.history[s.height]!.hash) throw new GovernanceError('ERR_PREV', `entry ${body.height} does not name the log's head`)
   const t = transition(s, body)
-  await checkQuorum(s, doc, t.voters, t.mustSign, s.members.size)
+  await checkQuorum(s.policy, doc, t.voters, t.mustSign, s.members.size)
   const state: MembershipState = {
     ...t.next,
     height: body.height,
-    history: [...s.history, { hash, members: [...t.next.members.keys()].sort() }],
+    history: [...s.history, { hash, members: [...t.next.members.keys()].sort(), quorum: { quorumNum: t.next.policy.quorumNum, quorumDen: t.next.policy.quorumDen } }],
     halted: undefined
   }
   return { state, verdict: 'applied' }
@@ -180,10 +182,10 @@ function transitionAt (s: MembershipState, body: LogEntryBody, members: string[]
   return { voters: a.kind === 'expel' ? members.filter(p => p !== a.peer) : members }
 }
 
-async function checkQuorum (s: MembershipState, doc: MultiSigned<LogEntryBody>, voters: string[], mustSign: string[], members: number): Promise<void> {
+async function checkQuorum (quorum: Pick<Policy, 'quorumNum' | 'quorumDen'>, doc: MultiSigned<LogEntryBody>, voters: string[], mustSign: string[], members: number): Promise<void> {
   const signed = new Set(await signers('log-entry', doc))
   const votes = voters.filter(p => signed.has(p)).length
-  const needed = signaturesNeeded(members, voters.length, s.policy)
+  const needed = signaturesNeeded(members, voters.length, quorum)
   if (votes < needed) throw new GovernanceError('ERR_NO_QUORUM', `${votes} of ${voters.length} members signed; ${needed} needed`)
   for (const p of mustSign) if (!signed.has(p)) throw new GovernanceError('ERR_NO_QUORUM', `${p} must sign its own leave`)
 }
