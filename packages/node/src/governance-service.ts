@@ -179,6 +179,8 @@ export class GovernanceService {
     this.#unsubscribe?.()
     this.#d.libp2p.removeEventListener('peer:connect', this.#onConnect)
     await this.#d.libp2p.unhandle(GOV_PROTOCOL).catch(() => {})
+    // Let a change being written finish before the node closes the store.
+    await this.#queue.catch(() => {})
   }
 
   readonly #onConnect = (evt: CustomEvent<PeerId>): void => {

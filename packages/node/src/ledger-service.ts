@@ -66,6 +66,7 @@ export class LedgerService {
   readonly #timers = new Set<NodeJS.Timeout>()
   #unsubscribe: (() => void) | undefined
   #settling: Promise<void> = Promise.resolve()
+  readonly #handling = new Set<Promise<void>>()
 
   constructor (opts: LedgerServiceOptions, deps: LedgerServiceDeps) {
     this.#opts = { offerWindowMs: 3_000, ...opts }
@@ -74,7 +75,11 @@ export class LedgerService {
   }
 
   start (): void {
-    this.#unsubscribe = this.#deps.bus.onRecord(r => { void this.#onRecord(r) })
+    this.#unsubscribe = this.#deps.bus.onRecord(r => {
+      // Tracked so that stop() waits for records being stored before the store closes.
+      const p = this.#onRecord(r).finally(() => this.#handling.delete(p))
+      this.#handling.add(p)
+    })
     const next = (): void => {
       const t = setTimeout(() => {
         this.#timers.delete(t)
@@ -94,6 +99,7 @@ export class LedgerService {
     for (const t of this.#timers) clearTimeout(t)
     this.#timers.clear()
     await this.#settling
+    await Promise.allSettled([...this.#handling])
   }
 
   /** The redirect path: one more request of `bytes` delegated to `helper` in `session`. */
