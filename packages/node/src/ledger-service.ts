@@ -99,7 +99,7 @@ export class LedgerService {
     for (const t of this.#timers) clearTimeout(t)
     this.#timers.clear()
     await this.#settling
-    await Promise.allSettled([...this.#handling])
+    await Promise.allSettled(this.#handling)
   }
 
   /** The redirect path: one more request of `bytes` delegated to `helper` in `session`. */
