@@ -89,6 +89,12 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
     assert.match((entry.body.action as { reason: string }).reason, /tampered content/)
     // Every honest node holds the same log head.
     assert.equal(new Set(honest.map(n => n.gov!.state!.history.at(-1)!.hash)).size, 1)
+    // Monitoring sees it: the expulsion, the audits that found it, no halt.
+    const metrics = await (await request(`${alpha.adminUrl!}/metrics`)).body.text()
+    assert.match(metrics, /^reef_governance_expelled 1$/m)
+    assert.match(metrics, /^reef_governance_halted 0$/m)
+    assert.match(metrics, /^reef_governance_log_height 1$/m)
+    assert.ok(honest.some(n => n.auditor!.counts.mismatch > 0), 'no audit counted a mismatch')
 
     await crowd
     ac.abort()

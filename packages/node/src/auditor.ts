@@ -53,6 +53,8 @@ export class Auditor {
   readonly #sessions = new Map<string, WatchedSession>()
   readonly #agent = new Agent({ connect: { lookup: localhostLookup }, connections: 8 })
   readonly results: AuditResult[] = []
+  /** Audits that compared content (ok) or found a mismatch, since start. */
+  readonly counts = { ok: 0, mismatch: 0 }
   #unsubscribe: (() => void) | undefined
   #timer: NodeJS.Timeout | undefined
   #running = false
@@ -128,7 +130,8 @@ export class Auditor {
     try {
       const seen = await this.fetch(url)
       if (seen.status !== 200) return this.#result(pick.helper, url, true, `answered ${seen.status}: nothing to compare`)
-      if (seen.sha256 === entry.sha256) return this.#result(pick.helper, url, true, 'matches the manifest')
+      if (seen.sha256 === entry.sha256) { this.counts.ok++; return this.#result(pick.helper, url, true, 'matches the manifest') }
+      this.counts.mismatch++
       const manifest = Buffer.from(pick.s.manifestBytes).toString('base64url')
       let evidence: EvidenceItem = { kind: 'content-observed', manifest, url, path: entry.path, servedSha256: seen.sha256, ...(seen.attestation === undefined ? {} : { attestation: seen.attestation }) }
       if (seen.attestation !== undefined) {

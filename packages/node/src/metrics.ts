@@ -17,7 +17,7 @@ import { CrowdState } from '@reef/protocol'
 import type { ReefNode, ReliefRung } from './reef-node.ts'
 
 /** What the metrics read of a node. */
-export type MetricsSource = Pick<ReefNode, 'config' | 'peerId' | 'monitor' | 'cache' | 'shedder' | 'gate' | 'detector' | 'peers' | 'libp2p' | 'bus' | 'ledgerStore' | 'reliefHistory' | 'ledgerView' | 'demandRps'>
+export type MetricsSource = Pick<ReefNode, 'config' | 'peerId' | 'monitor' | 'cache' | 'shedder' | 'gate' | 'detector' | 'peers' | 'libp2p' | 'bus' | 'ledgerStore' | 'reliefHistory' | 'ledgerView' | 'demandRps'> & Partial<Pick<ReefNode, 'gov' | 'auditor'>>
 
 const OUTCOMES = ['origin', 'shed_peer', 'shed_external', 'micro_cache', 'refused', 'error'] as const
 const RUNGS: ReliefRung[] = ['micro-cache', 'helpers', 'external-mirror', 'refusing']
@@ -96,6 +96,31 @@ export function createNodeMetrics (node: MetricsSource, opts: { processMetrics?:
     () => members().map(x => [{ peer: x.peer, site: x.site ?? '' }, x.balance]))
   gauge(r, 'reef_ledger_headroom_bytes', 'Per member: quota (credit) minus bytes taken over the window', ['peer', 'site'],
     () => members().map(x => [{ peer: x.peer, site: x.site ?? '' }, x.headroom]))
+  // Governance (a chartered consortium): alert on reef_governance_halted and on being expelled.
+  const gov = (): NonNullable<MetricsSource['gov']> | undefined => node.gov
+  gauge(r, 'reef_governance_log_height', 'Height of the membership log this node holds (0: the charter only)', [], () => gov() === undefined ? [] : one(gov()!.state?.height ?? 0))
+  gauge(r, 'reef_governance_members', 'Members of the consortium, by the log', [], () => gov() === undefined ? [] : one(gov()!.state?.members.size ?? 0))
+  gauge(r, 'reef_governance_expelled', 'Peers expelled, by the log', [], () => gov() === undefined ? [] : one(gov()!.state?.expelled.size ?? 0))
+  gauge(r, 'reef_governance_member', '1 while this node is a member', [], () => gov() === undefined ? [] : one(gov()!.isMember ? 1 : 0))
+  gauge(r, 'reef_governance_halted', '1 when two valid log entries were seen at one height: no change is accepted until operators resolve it', [], () => gov() === undefined ? [] : one(gov()!.state?.halted === undefined ? 0 : 1))
+  gauge(r, 'reef_governance_proposals_open', 'Open proposals, by what this node decided of them', ['decision'], () => {
+    const g = gov()
+    if (g === undefined) return []
+    const by = new Map<string, number>([['pending', 0], ['auto-yes', 0], ['needs-operator', 0], ['rejected', 0]])
+    for (const p of g.proposals.values()) by.set(p.decision, (by.get(p.decision) ?? 0) + 1)
+    return [...by].map(([decision, v]) => [{ decision }, v])
+  })
+  totalCounter(r, 'reef_governance_rejected_total', 'Governance input rejected: forged votes, invalid entries and proposals, connections refused by the gater', ['kind'], () => {
+    const g = gov()
+    if (g === undefined) return []
+    const c = g.counters
+    return [[{ kind: 'vote' }, c.rejectedVotes], [{ kind: 'entry' }, c.rejectedEntries], [{ kind: 'proposal' }, c.rejectedProposals], [{ kind: 'connection' }, c.deniedConnections]]
+  })
+  totalCounter(r, 'reef_audits_total', 'Content audits of helpers by this node, by result', ['result'], () => {
+    const a = node.auditor
+    if (a === undefined) return []
+    return [[{ result: 'ok' }, a.counts.ok], [{ result: 'mismatch' }, a.counts.mismatch]]
+  })
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: r })
   return r
 }
