@@ -25,10 +25,19 @@ export interface NodeStatus {
   peers: Array<{ peer: string, site: string, state: string, demandRps: number, spareRps: number }>
   connections: number
   relief: { rungs: Record<string, boolean>, externalMirror: string | null }
+  /** null in an open consortium. */
+  governance?: { member: boolean, expelled: boolean, height: number, halted: { height: number } | null, members: number, pending: number } | null
 }
 
 function list (items: string[], none: string): string {
   return items.length === 0 ? none : items.join(', ')
+}
+
+function governanceLine (g: NodeStatus['governance']): string {
+  if (g === undefined || g === null) return 'open (no charter)'
+  const who = g.expelled ? 'EXPELLED' : g.member ? 'member' : 'not a member yet'
+  const halted = g.halted === null ? '' : `; HALTED (fork at height ${g.halted.height})`
+  return `${who}; ${g.members} members, log height ${g.height}, ${g.pending} open proposals${halted}`
 }
 
 /** The human summary of a node's status. */
@@ -51,7 +60,8 @@ export function formatStatus (s: NodeStatus): string {
       : `${helpers.length} of ${s.session.offers} offers accepted for ${s.session.neededRps} req/s needed${helpers.length === 0 ? '' : ': '}${helpers.map(h => `${siteOf.get(h.peer) ?? shortPeer(h.peer)} ${h.weightRps} req/s`).join(', ')}`],
     ['helping', list(helping.map(h => `${h.site} (${h.accepted ? 'accepted' : 'offered'}, ${h.offeredRps} req/s)`), `nobody; ${s.spareRps} req/s spare`)],
     ['peers', `${s.peers.length} live, ${s.connections} connections${s.peers.length === 0 ? '' : ': '}${s.peers.map(p => `${p.site} ${p.state} ${p.demandRps} req/s`).join(', ')}`],
-    ['cache', `${s.cache.objects} objects, ${humanBytes(s.cache.bytes)}${lookups === 0 ? '' : `, ${percent(s.cache.hits / lookups)} hits`}`]
+    ['cache', `${s.cache.objects} objects, ${humanBytes(s.cache.bytes)}${lookups === 0 ? '' : `, ${percent(s.cache.hits / lookups)} hits`}`],
+    ['consortium', governanceLine(s.governance)]
   ]
   return twoColumns(rows, 0) + '\n'
 }

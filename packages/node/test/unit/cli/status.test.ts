@@ -21,18 +21,25 @@ function status (patch: Partial<NodeStatus> = {}): NodeStatus {
 describe('formatStatus', () => {
   test('a quiet node', () => {
     assert.equal(formatStatus(status()), [
-      'site     alpha (peer 12D3KooWAlphaAlphaAlphaAlphaAlphaAlphaAlphaAlpha1)',
-      'state    normal',
-      'demand   12 req/s of 50 req/s capacity (24%)',
-      'origin   10 req/s, 1 in flight, 0 queued, 3 ms latency',
-      'shed     0 req/s (share 0%)',
-      'relief   none engaged',
-      'helpers  none (not asking for help)',
-      'helping  nobody; 500 req/s spare',
-      'peers    0 live, 0 connections',
-      'cache    12 objects, 3.0 MiB, 75% hits',
+      'site        alpha (peer 12D3KooWAlphaAlphaAlphaAlphaAlphaAlphaAlphaAlpha1)',
+      'state       normal',
+      'demand      12 req/s of 50 req/s capacity (24%)',
+      'origin      10 req/s, 1 in flight, 0 queued, 3 ms latency',
+      'shed        0 req/s (share 0%)',
+      'relief      none engaged',
+      'helpers     none (not asking for help)',
+      'helping     nobody; 500 req/s spare',
+      'peers       0 live, 0 connections',
+      'cache       12 objects, 3.0 MiB, 75% hits',
+      'consortium  open (no charter)',
       ''
     ].join('\n'))
+  })
+
+  test('a chartered node: membership, log height, open proposals, and a halt said loudly', () => {
+    const text = formatStatus({ ...status(), governance: { member: true, expelled: false, height: 3, halted: { height: 3 }, members: 4, pending: 1 } })
+    assert.match(text, /^consortium +member; 4 members, log height 3, 1 open proposals; HALTED \(fork at height 3\)$/m)
+    assert.match(formatStatus({ ...status(), governance: { member: false, expelled: true, height: 2, halted: null, members: 3, pending: 0 } }), /^consortium +EXPELLED; /m)
   })
 
   test('a struck node shedding to helpers, named by site when they report load', () => {
