@@ -18,6 +18,8 @@ export function dashboardClient (): void {
   /** How often to look again for a charter while the consortium has none. */
   const OPEN_CONSORTIUM_RECHECK_MS = 10_000
   const HISTORY = 180
+  /** Points of the traffic timeline kept (the node keeps 300: five minutes at one a second). */
+  const TIMELINE_POINTS = 300
   const TOKEN_KEY = 'reef.operatorToken'
   const SVG = 'http://www.w3.org/2000/svg'
   const KINDS: Array<{ kind: TrafficKind, label: string }> = [
@@ -166,7 +168,8 @@ export function dashboardClient (): void {
   async function load (): Promise<void> {
     const [s, l, t, g] = await Promise.allSettled([
       getJson<StatusView>('/api/status'), getJson<LedgerView>('/api/ledger'),
-      getJson<TimelineView>('/api/timeline'),
+      // Only the points after the last one held (the first poll takes all five minutes).
+      getJson<TimelineView>(timeline === undefined || timeline.points.length === 0 ? '/api/timeline' : '/api/timeline?since=' + String(timeline.points[timeline.points.length - 1]!.t)),
       Date.now() >= governanceDueAt ? getJson<GovernanceView>('/api/governance') : Promise.resolve(governance ?? null)
     ])
     const take = <T,>(name: string, r: PromiseSettledResult<T | null>): T | null | undefined => {
@@ -187,7 +190,10 @@ export function dashboardClient (): void {
       }
     }
     const tv = take('timeline', t)
-    if (tv !== undefined) timeline = tv ?? undefined
+    if (tv !== undefined) {
+      if (tv === null || timeline === undefined) timeline = tv ?? undefined
+      else timeline = { ...tv, points: [...timeline.points, ...tv.points].slice(-TIMELINE_POINTS) }
+    }
     const gv = take('governance', g)
     if (gv !== undefined) {
       governance = gv !== null && gv.enabled ? gv : null
@@ -486,7 +492,7 @@ export function dashboardClient (): void {
     const audits = (g.audits ?? []).slice(-10).reverse()
     sync($('gov-audits'), audits, a => a.at + '\n' + a.helper + '\n' + a.url, a => [
       new Date(a.at).toLocaleTimeString(), who(a.helper), badge(a.ok ? 'ok' : 'failed'), a.url, a.detail
-    ], 'no content audited yet (audits run while this node is helped)', (tr, a) => { tr.dataset.ok = String(a.ok) })
+    ], 'no content audited yet (members audit helpers while a site is being helped)', (tr, a) => { tr.dataset.ok = String(a.ok) })
     // The node refuses votes while the log is halted or it is not a member; say so rather than offer them.
     const why = h !== null ? 'the membership log is halted' : !member ? 'this node is not a member' : token() === null ? 'paste the operator token above to vote' : null
     sync($('proposals'), g.proposals, p => p.id, p => [

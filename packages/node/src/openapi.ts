@@ -49,7 +49,11 @@ export const ADMIN_OPENAPI = {
       get: { tags: ['status'], operationId: 'getStatus', summary: 'Everything about this node now', responses: { 200: json(ref('Status'), 'the node\'s status') } }
     },
     '/api/timeline': {
-      get: { tags: ['status'], operationId: 'getTimeline', summary: 'Recent per-interval request counts by outcome, for the status page\'s chart', responses: { 200: json(ref('Timeline'), 'the timeline') } }
+      get: {
+        tags: ['status'], operationId: 'getTimeline', summary: 'Recent per-interval request counts by outcome, for the status page\'s chart',
+        parameters: [{ name: 'since', in: 'query', required: false, schema: { type: 'integer', minimum: 0 }, description: 'only the points after this time (epoch ms): what a poller does not hold yet' }],
+        responses: { 200: json(ref('Timeline'), 'the timeline'), 400: json(ref('Error'), 'since is not epoch milliseconds') }
+      }
     },
     '/api/ledger': {
       get: { tags: ['ledger'], operationId: 'getLedger', summary: 'Per member: given, taken, balance, quota and headroom', responses: { 200: json(ref('LedgerView'), 'the ledger as this node holds it') } }

@@ -715,7 +715,11 @@ export class ReefNode {
     })
     app.get('/api/status', async () => this.status())
     this.#governanceRoutes(app)
-    app.get('/api/timeline', async () => this.timeline.view())
+    app.get<{ Querystring: { since?: string } }>('/api/timeline', async (req, reply) => {
+      const since = req.query.since
+      if (since !== undefined && !/^\d{1,16}$/.test(since)) return reply.code(400).send({ code: 'ERR_BAD_REQUEST', message: 'since must be epoch milliseconds' })
+      return this.timeline.view(since === undefined ? undefined : Number(since))
+    })
     app.get('/healthz', async () => ({ ok: true }))
     app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('content-security-policy', DASHBOARD_CSP).send(DASHBOARD_HTML))
     return app

@@ -97,7 +97,9 @@ export class TrafficTimeline {
     return point
   }
 
-  view (): TrafficTimelineView {
-    return { capacityRps: this.capacityRps, intervalMs: this.intervalMs, points: this.#points.map(p => ({ ...p })) }
+  /** The points, or only those after `since` (epoch ms) for a client that holds the rest. */
+  view (since?: number): TrafficTimelineView {
+    const points = since === undefined ? this.#points : this.#points.filter(p => p.t > since)
+    return { capacityRps: this.capacityRps, intervalMs: this.intervalMs, points: points.map(p => ({ ...p })) }
   }
 }

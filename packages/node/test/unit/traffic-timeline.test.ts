@@ -55,6 +55,9 @@ describe('TrafficTimeline', () => {
     const v = timeline.view()
     assert.deepEqual(v.points.map(p => p.t), [13_000, 14_000, 15_000])
     assert.deepEqual(v.points.map(p => p.refused), [3, 4, 5])
+    // A poller that holds up to 14 s asks only for what came after.
+    assert.deepEqual(timeline.view(14_000).points.map(p => p.t), [15_000])
+    assert.deepEqual(timeline.view(15_000).points, [])
   })
 
   test('the view is a copy: callers cannot change the kept points', () => {
