@@ -40,6 +40,11 @@ export const ConfigSchema = z.object({
     /** How many requests may wait for the origin at once; beyond it, 503 at once. */
     queueLimit: z.number().int().min(0).default(4_096),
     retryAfterS: z.number().int().min(1).default(5),
+    /**
+     * TLS terminators or load balancers in front of the front (their addresses as the front
+     * sees them): their X-Forwarded-Proto and X-Forwarded-Host reach the origin.
+     */
+    trustedProxies: z.array(z.string().min(1).max(64)).max(64).default(['127.0.0.1', '::1', '::ffff:127.0.0.1']),
     maxBodyBytes: z.number().int().positive().default(10 * 1024 * 1024)
   }).strict(),
   mirror: z.object({

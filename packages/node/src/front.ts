@@ -31,6 +31,12 @@ export interface FrontOptions {
   retryAfterS: number
   maxBodyBytes: number
   originTimeoutMs: number
+  /**
+   * Addresses of TLS terminators or load balancers in front of this node: from them, the
+   * X-Forwarded-Proto and X-Forwarded-Host they set are passed to the origin; from anyone else
+   * they are replaced (the origin sees http and the request's Host).
+   */
+  trustedProxies?: readonly string[]
 }
 
 export interface FrontDeps {
@@ -59,6 +65,7 @@ export function isSafePath (url: string): boolean {
 
 export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstance {
   const { gate, origin, cache, hotSet, shedder, monitor } = deps
+  const trustedProxies = new Set(opts.trustedProxies ?? [])
   const app = createHttpApp(deps.log, { exposeHeadRoutes: false, requestTimeout: 0, keepAliveTimeout: 10_000 })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, payload, done) => { done(null, payload) })
@@ -169,8 +176,13 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     for (const [k, v] of Object.entries(raw.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v
     const remote = raw.socket.remoteAddress ?? ''
     headers['x-forwarded-for'] = typeof headers['x-forwarded-for'] === 'string' ? `${headers['x-forwarded-for']}, ${remote}` : remote
-    headers['x-forwarded-proto'] = 'http'
-    if (raw.headers.host !== undefined) headers['x-forwarded-host'] = raw.headers.host
+    const trusted = trustedProxies.has(remote)
+    const proto = raw.headers['x-forwarded-proto']
+    headers['x-forwarded-proto'] = trusted && (proto === 'https' || proto === 'http') ? proto : 'http'
+    const fwdHost = raw.headers['x-forwarded-host']
+    if (trusted && typeof fwdHost === 'string' && fwdHost !== '') headers['x-forwarded-host'] = fwdHost
+    else if (raw.headers.host !== undefined) headers['x-forwarded-host'] = raw.headers.host
+    else delete headers['x-forwarded-host']
     const hasBody = method !== 'GET' && method !== 'HEAD' && (raw.headers['content-length'] !== undefined || raw.headers['transfer-encoding'] !== undefined)
 
     let res

@@ -213,7 +213,7 @@ export class ReefNode {
     })
     this.front = buildFront({
       site: config.site.label, queueTimeoutMs: config.front.queueTimeoutMs, retryAfterS: config.front.retryAfterS,
-      maxBodyBytes: config.front.maxBodyBytes, originTimeoutMs: config.origin.timeoutMs
+      maxBodyBytes: config.front.maxBodyBytes, originTimeoutMs: config.origin.timeoutMs, trustedProxies: config.front.trustedProxies
     }, {
       gate: this.gate, origin: this.origin, cache: this.cache, hotSet: this.hotSet, shedder: this.shedder, monitor: this.monitor, log: this.log.child({ component: 'front' }),
       ladder: this.ladder,

@@ -77,6 +77,9 @@ export function renderConfigTemplate (v: TemplateValues): string {
     "queueLimit": 4096,
     // Retry-After of a 503, in seconds.
     "retryAfterS": 5,
+    // The TLS terminator or load balancer in front (its address as the front sees it): its
+    // X-Forwarded-Proto and X-Forwarded-Host reach the origin; anyone else's are replaced.
+    "trustedProxies": ["127.0.0.1", "::1", "::ffff:127.0.0.1"],
     // Largest request body forwarded to the origin, in bytes.
     "maxBodyBytes": 10485760,
   },

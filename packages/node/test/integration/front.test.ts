@@ -3,6 +3,7 @@
  * must never shed, and how it refuses when the origin is full. Routes are exercised with
  * fastify's inject; the origin is a real HTTP server on 127.0.0.1.
  */
+import { createServer } from 'node:http'
 import assert from 'node:assert/strict'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import { pino } from 'pino'
@@ -267,5 +268,37 @@ describe('front', () => {
       await f.app.inject({ method: 'GET', url: '/account' })
       assert.equal(origin.stats.total - known, 1)
     })
+  })
+
+  it('passes X-Forwarded-Proto and -Host from a trusted TLS terminator to the origin, and replaces them from anyone else', async () => {
+    const seen: Array<Record<string, string | string[] | undefined>> = []
+    const echo = createServer((req, res) => { seen.push(req.headers); res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' }).end('ok') })
+    await new Promise<void>(resolve => echo.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(echo.address() as { port: number }).port}`
+    const build = (trustedProxies: string[]): ReturnType<typeof makeFront> => {
+      const g = makeFront({ url })
+      void g.app.close()
+      const app = buildFront({ site: 'alpha', queueTimeoutMs: 1_000, retryAfterS: 7, maxBodyBytes: 1024, originTimeoutMs: 5_000, trustedProxies },
+        { gate: g.gate, origin: g.originClient, cache: g.cache, hotSet: g.hotSet, shedder: g.shedder, monitor: g.monitor, log, ladder: g.ladder })
+      return { ...g, app }
+    }
+    const trusting = build(['127.0.0.1'])
+    const wary = build([])
+    try {
+      const headers = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'alpha.example', 'x-forwarded-for': '198.51.100.7', host: 'internal:8000' }
+      assert.equal((await trusting.app.inject({ method: 'GET', url: '/', headers, remoteAddress: '127.0.0.1' })).statusCode, 200)
+      assert.equal(seen[0]!['x-forwarded-proto'], 'https')
+      assert.equal(seen[0]!['x-forwarded-host'], 'alpha.example')
+      assert.equal(seen[0]!['x-forwarded-for'], '198.51.100.7, 127.0.0.1')
+      await wary.app.inject({ method: 'GET', url: '/', headers, remoteAddress: '127.0.0.1' })
+      assert.equal(seen[1]!['x-forwarded-proto'], 'http')
+      assert.equal(seen[1]!['x-forwarded-host'], 'internal:8000')
+      // A trusted proxy cannot smuggle anything but http or https.
+      await trusting.app.inject({ method: 'GET', url: '/', headers: { ...headers, 'x-forwarded-proto': 'javascript' }, remoteAddress: '127.0.0.1' })
+      assert.equal(seen[2]!['x-forwarded-proto'], 'http')
+    } finally {
+      for (const x of [trusting, wary]) { x.gate.close(); await x.app.close(); await x.originClient.close() }
+      await new Promise(resolve => echo.close(resolve))
+    }
   })
 })
