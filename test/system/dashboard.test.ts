@@ -117,6 +117,9 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
       const row = desktop.locator(`#helpers tr[data-peer="${h.peerId}"]`)
       assert.equal(await row.locator('.name').textContent(), c.sites[i + 1]!.label)
       assert.equal(await row.locator('.peer').getAttribute('title'), h.peerId)
+      // Keyboard users get the full id too: the short id is focusable and shows it on focus.
+      await row.locator('.peer').focus()
+      assert.ok((await row.locator('.peer').evaluate(el => getComputedStyle(el, '::after').content)).includes(h.peerId), 'the full peer id is not shown on focus')
     }
     assert.equal(await desktop.getAttribute(`#members tr[data-peer="${alpha.peerId}"]`, 'data-state'), 'struck')
     assert.equal(await desktop.getAttribute(`#peers tr[data-key="${alpha.peerId}"] td[data-state]`, 'data-state'), 'struck')

@@ -70,7 +70,7 @@ export function dashboardClient (): void {
     return m?.site ?? null
   }
 
-  /** A member shown as its site label with the end of its peer id (full id on hover). */
+  /** A member shown as its site label with the end of its peer id (the full id on hover, and on focus for the keyboard). */
   function who (peer: string, site: string | null = siteOf(peer)): (td: HTMLTableCellElement) => void {
     return td => {
       let name = td.querySelector<HTMLElement>('.name')
@@ -83,6 +83,9 @@ export function dashboardClient (): void {
       setText(name, site ?? '(unknown site)')
       setText(id, shortPeer(peer))
       setAttr(id, 'title', peer)
+      setAttr(id, 'data-full', peer)
+      setAttr(id, 'tabindex', '0')
+      setAttr(id, 'aria-label', 'peer id ' + peer)
       td.dataset.peer = peer
     }
   }

@@ -43,6 +43,7 @@ tr.empty td { color: var(--muted); font-style: italic; }
 tr.self td:first-child .name::after { content: " (this node)"; color: var(--muted); }
 tfoot td { font-weight: 600; border-bottom: 0; }
 .peer { color: var(--muted); font-size: .8rem; font-family: ui-monospace, monospace; }
+.peer:focus::after { content: " " attr(data-full); color: var(--fg, inherit); word-break: break-all; }
 .state { display: inline-block; padding: .05rem .55rem; border-radius: 1rem; font-weight: 600; font-size: .85rem; background: var(--gone); }
 h1 .state { font-size: 1rem; vertical-align: middle; }
 .state.normal { background: var(--ok); } .state.struck { background: var(--bad); } .state.recovering { background: var(--warn); }
