@@ -133,5 +133,18 @@ describe('governance through the reef CLI', { timeout: 90_000 }, () => {
     await until('the policy change everywhere', () => [alpha, bravo, charlie].every(n => n.gov!.state!.policy.freeloadExpelPct === 200), 10_000)
     const after = await reef(['members', '--config', charlieFile, '--json'])
     assert.equal((JSON.parse(after.out) as { height: number }).height, 2)
+
+    // An expulsion with evidence the voters check themselves: charlie's ledger shows no
+    // freeloading, so nobody votes on its own and the operators are asked.
+    const evidenceFile = join(dir, 'evidence.json')
+    await writeFile(evidenceFile, JSON.stringify([{ kind: 'freeloading', taken: 1, credit: 0 }]))
+    const bad = await reef(['propose', 'expel', charlie.peerId, '--reason', 'x', '--evidence', join(dir, 'missing.json'), '--config', alphaFile])
+    assert.equal(bad.code, 2)
+    const expel = await reef(['propose', 'expel', charlie.peerId, '--reason', 'freeloading, says alpha', '--evidence', evidenceFile, '--config', alphaFile])
+    assert.equal(expel.code, 0, expel.err)
+    const expelId = /Proposed ([0-9a-f]{64})/.exec(expel.out)![1]!
+    await until('bravo to check the evidence', () => bravo.gov!.proposals.get(expelId)?.decision === 'needs-operator', 10_000)
+    assert.match(bravo.gov!.proposals.get(expelId)!.detail, /took 0 B of a .* B limit in this ledger/)
+    assert.ok(charlie.gov!.isMember)
   })
 })

@@ -16,7 +16,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { DASHBOARD_CSP, DASHBOARD_HTML } from '@reef/dashboard'
 import { readFile } from 'node:fs/promises'
 import { CharterBody, EvidenceItem as EvidenceItemSchema, LogAction as LogActionSchema, SiteLabel, canonicalBytes, decodeDocument, govTopic, helpTopic, ledgerTopic, loadTopic, signRecord, SequenceCounter } from '@reef/protocol'
-import { checkProposal, offerFor } from '@reef/governance'
+import { checkProposal, evidenceHash, offerFor } from '@reef/governance'
 import type { MembershipState, QuotaPolicy } from '@reef/governance'
 import type { CrowdState, EvidenceItem, LoadReport, LogAction, MultiSigned, Policy } from '@reef/protocol'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -666,7 +666,11 @@ export class ReefNode {
     app.post('/api/governance/propose', async (req, reply) => {
       const parsed = ProposeBody.safeParse(req.body)
       if (!parsed.success) return reply.code(400).send({ code: 'ERR_BAD_REQUEST', message: `body: ${parsed.error.issues[0]?.path.join('.') ?? ''} ${parsed.error.issues[0]?.message ?? 'invalid'}` })
-      try { return { id: await needGov().propose(parsed.data.action as LogAction, parsed.data.evidence as EvidenceItem[]) } } catch (err) { return fail(reply, err) }
+      const evidence = parsed.data.evidence as EvidenceItem[]
+      let action = parsed.data.action as LogAction
+      // An expulsion proposed with evidence names it by hash; fill the hashes in if left out.
+      if (action.kind === 'expel' && action.evidence.length === 0 && evidence.length > 0) action = { ...action, evidence: evidence.map(evidenceHash) }
+      try { return { id: await needGov().propose(action, evidence) } } catch (err) { return fail(reply, err) }
     })
     app.post<{ Params: { id: string } }>('/api/governance/proposals/:id/vote', async (req, reply) => {
       if (!/^[0-9a-f]{64}$/.test(req.params.id)) return reply.code(400).send({ code: 'ERR_BAD_REQUEST', message: 'a proposal id is 64 hex digits' })

@@ -272,22 +272,33 @@ export const membersCommand: Command = {
 export const proposeCommand: Command = {
   name: 'propose',
   summary: 'propose an expulsion, a policy change or this node\'s leaving',
-  synopsis: 'propose expel PEER --reason TEXT | propose policy --set KEY=VALUE… | propose leave  [--config FILE | --admin URL --token-file FILE]',
+  synopsis: 'propose expel PEER --reason TEXT [--evidence FILE] | propose policy --set KEY=VALUE… | propose leave  [--config FILE | --admin URL --token-file FILE]',
   description: `Sign and publish a proposal as this member. Members' nodes vote automatically only where they
 can verify the evidence themselves (tampered content, contradicting ledger records, freeloading,
 invitations); a proposal made here waits for each operator's "reef vote". It takes effect once
 ⌊2n/3⌋ + 1 of the n voting members have signed it (the subject of an expulsion does not vote).`,
-  options: { ...REMOTE, reason: { type: 'string', value: 'TEXT', description: 'why (expel)' }, set: { type: 'string', value: 'KEY=VALUE', multiple: true, description: `a policy parameter (policy): ${POLICY_KEYS.join(', ')}` }, json: JSON_OPTION },
+  options: { ...REMOTE, reason: { type: 'string', value: 'TEXT', description: 'why (expel)' }, evidence: { type: 'string', value: 'FILE', description: 'expel: a JSON array of evidence items (SPEC.md §Evidence), e.g. ledger records from /api/ledger/evidence; voters check them and vote on their own' }, set: { type: 'string', value: 'KEY=VALUE', multiple: true, description: `a policy parameter (policy): ${POLICY_KEYS.join(', ')}` }, json: JSON_OPTION },
   positionals: { min: 1, max: 2 },
   examples: ['reef propose expel 12D3KooW… --reason "serves ads in mirrored pages" --config reef.jsonc', 'reef propose policy --set freeloadExpelPct=200 --config reef.jsonc', 'reef propose leave --config reef.jsonc'],
   async run (args, io) {
     const [kind, peer] = args.positionals
     const { url, config } = await resolveAdminUrl('propose', args)
     let action: Record<string, unknown>
+    let evidence: unknown[] = []
     if (kind === 'expel') {
       const reason = stringOption(args, 'reason')
       if (peer === undefined || reason === undefined) throw new UsageError('propose expel: give the PEER and --reason TEXT', { command: 'propose' })
       action = { kind: 'expel', peer, reason, evidence: [] }
+      const file = stringOption(args, 'evidence')
+      if (file !== undefined) {
+        const { readFile } = await import('node:fs/promises')
+        let items: unknown
+        try { items = JSON.parse(await readFile(file, 'utf8')) } catch (err) {
+          throw new UsageError(`propose: --evidence ${file} is not readable JSON: ${(err as Error).message}`, { command: 'propose' })
+        }
+        if (!Array.isArray(items)) throw new UsageError(`propose: --evidence ${file} must hold a JSON array of evidence items`, { command: 'propose' })
+        evidence = items
+      }
     } else if (kind === 'policy') {
       const { data } = await adminGet(url, '/api/governance')
       const current = (data as { policy: Policy | null }).policy
@@ -301,7 +312,7 @@ invitations); a proposal made here waits for each operator's "reef vote". It tak
       throw new UsageError(`propose: unknown proposal "${kind ?? ''}"`, { command: 'propose', hint: 'one of: expel, policy, leave' })
     }
     const token = await resolveToken('propose', args, config)
-    const data = await adminPost(url, '/api/governance/propose', { action }, token) as { id: string }
+    const data = await adminPost(url, '/api/governance/propose', { action, evidence }, token) as { id: string }
     if (flag(args, 'json')) { io.out(JSON.stringify(data, null, 2) + '\n'); return EXIT.ok }
     io.out(`Proposed ${data.id}.\nMembers vote with: reef vote ${data.id.slice(0, 16)} --config THEIR_CONFIG\n`)
     return EXIT.ok
