@@ -147,6 +147,14 @@ export class GovernanceService {
     }
     const halted = await store.halted()
     if (halted !== undefined) this.#state = { ...this.#state!, halted }
+    // What this node signed at the next height before it stopped: offer it again.
+    const signed = await store.signedAt(this.#state!.height + 1)
+    if (signed !== undefined) {
+      this.proposals.set(signed.id, {
+        id: signed.id, body: signed.body, evidence: signed.evidence, proposer: this.#o.selfId, sigs: new Map([[this.#o.selfId, signed.sig]]),
+        firstSeen: Date.now(), decision: 'pending', detail: 'signed by this node before a restart', own: false, lastBroadcast: 0
+      })
+    }
   }
 
   async #adoptCharter (charter: MultiSigned<CharterBody>): Promise<void> {
@@ -233,7 +241,7 @@ export class GovernanceService {
       const already = await this.#d.store.votedAt(p.body.height)
       if (already !== undefined && already !== id) throw new ReefError('ERR_ALREADY_VOTED', `this node already signed another entry at height ${p.body.height}`)
       const sig = await signDocument('log-entry', p.body, this.#d.key, this.#o.selfId)
-      await this.#d.store.putVote(p.body.height, id)
+      await this.#d.store.putVote(p.body.height, id, { body: p.body, evidence: p.evidence, sig: sig.sig })
       p.sigs.set(this.#o.selfId, sig.sig)
     })
     this.#event('voted', `${describe(p.body.action)} (${id.slice(0, 12)})`)
@@ -448,11 +456,14 @@ export class GovernanceService {
       const s = this.#state
       if (s === undefined) return
       for (const p of this.proposals.values()) {
-        if (now - p.firstSeen > this.#o.proposalTtlMs) { this.proposals.delete(p.id); continue }
-        if (now - p.lastBroadcast >= this.#o.rebroadcastMs && (p.own || p.sigs.has(this.#o.selfId))) {
-          if (p.own) await this.#broadcast(p)
-          else { p.lastBroadcast = now; await this.#publishVote(p) }
-        }
+        const signed = p.sigs.has(this.#o.selfId)
+        // A proposal this node signed stays until its height passes: dropping it could leave the
+        // height with signatures nobody offers any more (members away for a while, restarts).
+        if (!signed && now - p.firstSeen > this.#o.proposalTtlMs) { this.proposals.delete(p.id); continue }
+        // Proposers and signers offer the proposal and their votes again, every rebroadcastMs
+        // for a minute, then every ten, until it passes: so members who were away can still sign.
+        const every = now - p.firstSeen < 60_000 ? this.#o.rebroadcastMs : 10 * this.#o.rebroadcastMs
+        if (now - p.lastBroadcast >= every && (p.own || signed)) await this.#broadcast(p)
       }
       await this.#autoVote(now)
     } catch (err) {

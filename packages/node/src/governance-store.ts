@@ -6,7 +6,10 @@
  * the charter, so a damaged store fails loudly instead of yielding a wrong membership.
  */
 import { Level } from 'level'
-import type { CharterBody, LogEntryBody, MultiSigned } from '@reef/protocol'
+import type { CharterBody, EvidenceItem, LogEntryBody, MultiSigned } from '@reef/protocol'
+
+/** A proposal this node signed: the entry body, its evidence and this node's signature. */
+export interface SignedProposal { id: string, body: LogEntryBody, evidence: EvidenceItem[], sig: string }
 
 const pad = (h: number): string => String(h).padStart(12, '0')
 
@@ -41,9 +44,21 @@ export class GovernanceStore {
   }
 
   /** The proposal (entry body hash) this node signed at `height`, if any. */
-  async votedAt (height: number): Promise<string | undefined> { return this.#db.get(`vote!${pad(height)}`) }
+  async votedAt (height: number): Promise<string | undefined> {
+    const v = await this.#db.get(`vote!${pad(height)}`)
+    if (v === undefined || !v.startsWith('{')) return v
+    return (JSON.parse(v) as SignedProposal).id
+  }
 
-  async putVote (height: number, proposal: string): Promise<void> { await this.#db.put(`vote!${pad(height)}`, proposal) }
+  /** What this node signed at `height`, whole, so that it can keep offering it after a restart. */
+  async signedAt (height: number): Promise<SignedProposal | undefined> {
+    const v = await this.#db.get(`vote!${pad(height)}`)
+    return v === undefined || !v.startsWith('{') ? undefined : JSON.parse(v) as SignedProposal
+  }
+
+  async putVote (height: number, proposal: string, signed?: Omit<SignedProposal, 'id'>): Promise<void> {
+    await this.#db.put(`vote!${pad(height)}`, signed === undefined ? proposal : JSON.stringify({ id: proposal, ...signed }))
+  }
 
   async invitation (): Promise<string | undefined> { return this.#db.get('invitation') }
   async putInvitation (token: string): Promise<void> { await this.#db.put('invitation', token) }

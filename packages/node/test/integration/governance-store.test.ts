@@ -112,6 +112,8 @@ describe('governance store', () => {
     store = await GovernanceStore.open(location)
     gov = service(store, keys[0]!)
     await gov.open(undefined)
+    // What it signed comes back with its signature, to be offered again until the height passes.
+    assert.equal(gov.proposals.get(first)?.sigs.has(keys[0]!.id), true, 'the signed proposal was lost in the restart')
     const second = await gov.propose({ kind: 'set-policy', policy: { ...DEFAULT_POLICY, auditIntervalMs: 5_000 } })
     assert.notEqual(second, first)
     await assert.rejects(gov.vote(second), (err: Error & { code?: string }) => err.code === 'ERR_ALREADY_VOTED')
