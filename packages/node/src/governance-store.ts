@@ -15,6 +15,7 @@ const pad = (h: number): string => String(h).padStart(12, '0')
 
 export class GovernanceStore {
   readonly #db: Level<string, string>
+  #entries: Array<MultiSigned<LogEntryBody>> | undefined
 
   private constructor (db: Level<string, string>) { this.#db = db }
 
@@ -33,14 +34,19 @@ export class GovernanceStore {
 
   async putCharter (doc: MultiSigned<CharterBody>): Promise<void> { await this.#db.put('charter', JSON.stringify(doc)) }
 
-  async entries (): Promise<Array<MultiSigned<LogEntryBody>>> {
-    const out: Array<MultiSigned<LogEntryBody>> = []
-    for await (const v of this.#db.values({ gt: 'entry!', lt: 'entry!~' })) out.push(JSON.parse(v) as MultiSigned<LogEntryBody>)
-    return out
+  /** Every stored entry by height (read once, then kept: the log is small and only grows here). */
+  async entries (): Promise<ReadonlyArray<MultiSigned<LogEntryBody>>> {
+    if (this.#entries === undefined) {
+      const out: Array<MultiSigned<LogEntryBody>> = []
+      for await (const v of this.#db.values({ gt: 'entry!', lt: 'entry!~' })) out.push(JSON.parse(v) as MultiSigned<LogEntryBody>)
+      this.#entries = out
+    }
+    return this.#entries
   }
 
   async putEntry (doc: MultiSigned<LogEntryBody>): Promise<void> {
     await this.#db.put(`entry!${pad(doc.body.height)}`, JSON.stringify(doc))
+    this.#entries = undefined
   }
 
   /** The proposal (entry body hash) this node signed at `height`, if any. */

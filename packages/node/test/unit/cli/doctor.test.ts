@@ -11,12 +11,14 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { MAX_CLOCK_SKEW_MS } from '@reef/protocol'
 import { usage } from '../../../src/cli/command.ts'
 import { doctorCommand } from '../../../src/cli/doctor.ts'
 import { CLOCK_WARN_MS, clockSkewMs, runDoctor } from '../../../src/cli/doctor-checks.ts'
 import type { CheckResult } from '../../../src/cli/doctor-checks.ts'
+import { charterBody, signCharter, writeCharterFile } from '../../../src/charter-file.ts'
 import { freePort } from '../../../src/demo/consortium.ts'
 import { loadOrCreateIdentity } from '../../../src/p2p.ts'
 import { reef } from '../../fixtures/run-cli.ts'
@@ -261,6 +263,33 @@ describe('reef doctor', () => {
     assert.equal((await check(c => { c.admin.token = 'a-long-enough-operator-token' }))?.status, 'warn')
     assert.equal((await check(c => { c.governance = {} }))?.status, 'warn')
     assert.equal((await check(c => { c.admin.tokenFile = '/run/credentials/reef.service/admin-token' }))?.status, 'skip')
+  })
+
+  test('governance: a charter every founder signed is ok; a missing signature, another consortium, or neither charter nor invitation fails', async () => {
+    const check = async (patch: (c: Record<string, any>) => void): Promise<CheckResult | undefined> =>
+      byName(await runDoctor({ configFile: await config(patch, 'gov.jsonc'), timeoutMs: 5_000 })).get('governance')
+    assert.equal((await check(() => {}))?.status, 'ok', 'an open consortium needs no charter')
+    const other = await generateKeyPair('Ed25519')
+    const otherPeer = peerIdFromPrivateKey(other).toString()
+    const me = await loadOrCreateIdentity(dataDir())
+    const founders = [{ peer: peerId, site: 'alpha', mirrorUrl: 'https://mirror.alpha.example' }, { peer: otherPeer, site: 'bravo', mirrorUrl: 'https://mirror.bravo.example' }]
+    const half = await signCharter({ body: charterBody({ id: 'reef', name: 'Test', founders }), sigs: [] }, me, peerId)
+    const charterFile = join(dir, 'charter.json')
+    await writeCharterFile(charterFile, half)
+    const unsigned = await check(c => { c.governance = { charter: charterFile } })
+    assert.equal(unsigned?.status, 'fail')
+    assert.match(unsigned?.summary ?? '', /did not sign the charter/)
+    assert.match(unsigned?.fix ?? '', /reef consortium sign/)
+    await writeCharterFile(charterFile, await signCharter(half, other, otherPeer))
+    const ok = await check(c => { c.governance = { charter: charterFile } })
+    assert.equal(ok?.status, 'ok', ok?.summary)
+    assert.match(ok?.summary ?? '', /signed by all 2 founders/)
+    const elsewhere = await check(c => { c.consortium = 'othersites'; c.governance = { charter: charterFile } })
+    assert.equal(elsewhere?.status, 'fail')
+    assert.match(elsewhere?.fix ?? '', /"consortium": "reef"/)
+    const nothing = await check(c => { c.governance = {}; c.dataDir = join(dir, 'fresh-data') })
+    assert.equal(nothing?.status, 'fail')
+    assert.match(nothing?.fix ?? '', /reef join TOKEN/)
   })
 
   test('peers: bad bootstrap addresses fail, none at all or no peer id warn', async () => {
