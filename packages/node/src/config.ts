@@ -45,6 +45,8 @@ export const ConfigSchema = z.object({
      * sees them): their X-Forwarded-Proto and X-Forwarded-Host reach the origin.
      */
     trustedProxies: z.array(z.string().min(1).max(64)).max(64).default(['127.0.0.1', '::1', '::ffff:127.0.0.1']),
+    /** Connection upgrades (WebSocket) tunnelled to the origin at once; past it, 503. 0 refuses them. */
+    maxUpgrades: z.number().int().min(0).max(100_000).default(1024),
     maxBodyBytes: z.number().int().positive().default(10 * 1024 * 1024)
   }).strict(),
   mirror: z.object({

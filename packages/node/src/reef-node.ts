@@ -21,6 +21,7 @@ import type { MembershipState, QuotaPolicy } from '@reef/governance'
 import type { CrowdState, EvidenceItem, LoadReport, LogAction, MultiSigned, Policy } from '@reef/protocol'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Auditor } from './auditor.ts'
+import { attachUpgradeTunnel } from './upgrade-tunnel.ts'
 import { ConfigError } from './errors.ts'
 import { GovernanceService, describe as describeAction } from './governance-service.ts'
 import { GovernanceStore } from './governance-store.ts'
@@ -117,6 +118,7 @@ export class ReefNode {
   readonly #key: PrivateKey
   readonly #attestSeq = new SequenceCounter()
   #lastEvidenceScan = 0
+  #upgrades: { readonly open: number, close: () => void } | undefined
   readonly #accused = new Map<string, { height: number, at: number }>()
 
   static async create (config: ReefConfig, opts: ReefNodeOptions = {}): Promise<ReefNode> {
@@ -387,6 +389,10 @@ export class ReefNode {
       isAcceptedHelper: (session, peer) => this.help.isAcceptedHelper(session, peer),
       load: async path => this.origin.load(path)
     })
+    this.#upgrades = attachUpgradeTunnel(this.front.server, {
+      originUrl: c.origin.url, maxConnections: c.front.maxUpgrades, trustedProxies: c.front.trustedProxies, connectTimeoutMs: Math.min(c.origin.timeoutMs, 10_000),
+      log: this.log.child({ component: 'upgrade' })
+    })
     await this.front.listen({ host: c.front.listen.host, port: c.front.listen.port })
     await this.mirror.listen({ host: c.mirror.listen.host, port: c.mirror.listen.port })
     if (this.admin !== undefined && c.admin !== undefined) await this.admin.listen({ host: c.admin.listen.host, port: c.admin.listen.port })
@@ -413,6 +419,7 @@ export class ReefNode {
     await this.gov?.stop()
     await this.auditor?.stop()
     this.bus.stop()
+    this.#upgrades?.close()
     await Promise.allSettled([this.front.close(), this.mirror.close(), this.admin?.close()])
     await this.origin.close().catch(() => {})
     await this.libp2p.stop()

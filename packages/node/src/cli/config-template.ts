@@ -80,6 +80,8 @@ export function renderConfigTemplate (v: TemplateValues): string {
     // The TLS terminator or load balancer in front (its address as the front sees it): its
     // X-Forwarded-Proto and X-Forwarded-Host reach the origin; anyone else's are replaced.
     "trustedProxies": ["127.0.0.1", "::1", "::ffff:127.0.0.1"],
+    // WebSocket (and other upgraded) connections tunnelled to the origin at once; 0 refuses them.
+    "maxUpgrades": 1024,
     // Largest request body forwarded to the origin, in bytes.
     "maxBodyBytes": 10485760,
   },

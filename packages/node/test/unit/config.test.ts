@@ -46,7 +46,7 @@ describe('parseConfig', () => {
     assert.equal(c.consortium, 'reef')
     assert.deepEqual(c.site, { label: 'alpha', publicUrl: 'http://alpha.localhost:8080' })
     assert.deepEqual(c.origin, { url: 'http://127.0.0.1:9000', capacityRps: 50, maxConcurrent: 8, timeoutMs: 15_000 })
-    assert.deepEqual(c.front, { listen: { host: '127.0.0.1', port: 8080 }, queueTimeoutMs: 4000, queueLimit: 4096, retryAfterS: 5, trustedProxies: ['127.0.0.1', '::1', '::ffff:127.0.0.1'], maxBodyBytes: 10 * 1024 * 1024 })
+    assert.deepEqual(c.front, { listen: { host: '127.0.0.1', port: 8080 }, queueTimeoutMs: 4000, queueLimit: 4096, retryAfterS: 5, trustedProxies: ['127.0.0.1', '::1', '::ffff:127.0.0.1'], maxUpgrades: 1024, maxBodyBytes: 10 * 1024 * 1024 })
     assert.deepEqual(c.mirror, { listen: { host: '127.0.0.1', port: 9101 }, publicUrl: 'http://mirror-a.localhost:9101', capacityRps: 500, releaseGraceMs: 30_000 })
     assert.equal(c.admin, undefined)
     assert.deepEqual(c.p2p, { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] })
