@@ -36,6 +36,8 @@ export interface AuditorDeps {
   isMember: (peer: string) => boolean
   /** Raise a finding: propose the helper's expulsion with this evidence. */
   accuse: (helper: string, reason: string, evidence: EvidenceItem[]) => Promise<unknown>
+  /** Told at once of a helper caught serving wrong content for `site` (before any vote). */
+  caught?: (helper: string, site: string) => void
 }
 
 /** *.localhost names are loopback (RFC 6761 §6.3); anything else goes to the resolver. */
@@ -145,6 +147,7 @@ export class Auditor {
       }
       const result = this.#result(pick.helper, url, false, `served ${seen.sha256.slice(0, 12)}…, the site published ${entry.sha256.slice(0, 12)}…`)
       this.#d.log.warn({ helper: pick.helper, url, served: seen.sha256, published: entry.sha256, evidence: evidence.kind }, 'audit: helper served tampered content')
+      this.#d.caught?.(pick.helper, pick.s.site)
       await this.#d.accuse(pick.helper, `tampered content: ${entry.path} on ${pick.s.site}`, [evidence])
       return result
     } catch (err) {

@@ -58,6 +58,8 @@ export interface HelpCoordinatorDeps {
   offerFor?: (beneficiary: string, spareRps: number, neededRps: number) => number
   /** What this node's mirror has served for `site` so far (cumulative), to baseline a session. */
   servedNow?: (site: string) => { requests: number, bytes: number }
+  /** Whether to take offers from `peer` (false: this node caught it serving wrong content). */
+  trusts?: (peer: string) => boolean
 }
 
 /** A session in which this node helps another site. */
@@ -325,6 +327,7 @@ export class HelpCoordinator {
   #onOffer (author: string, offer: HelpOffer): void {
     const own = this.#own
     if (own === undefined || offer.to !== this.#opts.selfId || offer.session !== own.session) return
+    if (this.#deps.trusts?.(author) === false) return
     own.offers.set(author, offer)
     this.#event({ kind: 'offer', session: own.session, peer: author })
     this.#scheduleAccept()

@@ -120,6 +120,8 @@ export class ReefNode {
   #lastEvidenceScan = 0
   #upgrades: { readonly open: number, close: () => void } | undefined
   readonly #accused = new Map<string, { height: number, at: number }>()
+  /** Helpers this node caught serving its site's content altered: their offers are refused. */
+  readonly #distrusted = new Set<string>()
 
   static async create (config: ReefConfig, opts: ReefNodeOptions = {}): Promise<ReefNode> {
     const key = await loadOrCreateIdentity(config.dataDir)
@@ -186,7 +188,15 @@ export class ReefNode {
       this.auditor = new Auditor({
         bus: this.bus, log: this.log.child({ component: 'audit' }), selfId, maxObjectBytes: config.cache.maxObjectBytes,
         isMember: peer => gov.isMemberPeer(peer),
-        accuse: async (helper, reason, evidence) => this.#accuse(helper, reason, evidence)
+        accuse: async (helper, reason, evidence) => this.#accuse(helper, reason, evidence),
+        // Our own site's content, wrong under our eyes: stop sending our clients there now;
+        // the vote that expels the helper everywhere follows.
+        caught: (helper, site) => {
+          if (site !== config.site.label || this.#distrusted.has(helper)) return
+          this.#distrusted.add(helper)
+          this.help.dropPeer(helper)
+          this.log.warn({ helper }, 'helper caught serving altered content of this site: no more clients sent to it')
+        }
       })
     }
     this.help = new HelpCoordinator({
@@ -202,7 +212,8 @@ export class ReefNode {
         if (d.kind !== 'full') this.log.info({ beneficiary, decision: d }, 'help limited by the ledger')
         return d.kind === 'decline' ? 0 : d.rps
       },
-      servedNow
+      servedNow,
+      trusts: peer => !this.#distrusted.has(peer)
     })
     this.ledger = new LedgerService({
       consortium: config.consortium, selfId, settleIntervalMs: config.ledger.settleIntervalMs, policy: this.quota,

@@ -41,13 +41,13 @@ function report (site: string, state: LoadReport['state'] = 'normal'): LoadRepor
 
 interface Member { id: string, site: string, help: HelpCoordinator, shedder: Shedder, peers: PeerTable, spare: { rps: number } }
 
-function member (net: Net, id: string, site: string, spareRps = 100): Member {
+function member (net: Net, id: string, site: string, spareRps = 100, distrusted: ReadonlySet<string> = new Set()): Member {
   const shedder = new Shedder()
   const peers = new PeerTable(5_000)
   const spare = { rps: spareRps }
   const help = new HelpCoordinator(
     { consortium: 'test', selfId: id, site, siteUrl: `http://${site}.example`, mirrorUrl: `http://mirror-${site}.example`, releaseGraceMs: 1_000 },
-    { bus: net.channel(id), peers, shedder, cache: new ContentCache(1 << 20, 1 << 20), log, manifest: () => [], spareRps: () => spare.rps, prefetch: async () => {} })
+    { bus: net.channel(id), peers, shedder, cache: new ContentCache(1 << 20, 1 << 20), log, manifest: () => [], spareRps: () => spare.rps, prefetch: async () => {}, trusts: peer => !distrusted.has(peer) })
   help.start()
   return { id, site, help, shedder, peers, spare }
 }
@@ -92,6 +92,26 @@ describe('help coordinator', () => {
     // Two seconds later the request is re-published with a larger need.
     await a.help.tick('struck', 300, Date.now() + 2_100)
     await until(() => a.shedder.helpers[0]?.weightRps === 300, 'raised offer accepted')
+  })
+
+  it('drops a helper at once when told to (expelled, or caught altering content) and takes no more offers from one it distrusts', async () => {
+    const net = new Net()
+    const distrusted = new Set<string>()
+    const [a, b, c] = [member(net, 'A', 'alpha', 100, distrusted), member(net, 'B', 'bravo', 1_000), member(net, 'C', 'charlie', 1_000)]
+    knowEachOther([a, b, c])
+    await a.help.tick('struck', 1_000)
+    await until(() => a.shedder.helpers.length === 2, 'two helpers')
+    distrusted.add('C')
+    a.help.dropPeer('C')
+    await until(() => a.shedder.helpers.length === 1, 'the distrusted helper dropped')
+    assert.equal(a.shedder.helpers[0]!.peer, 'B')
+    // The next crowd: a new session; both offer again, B is taken, C refused.
+    await a.help.tick('normal', 0)
+    await a.help.tick('struck', 1_000)
+    await until(() => a.shedder.helpers.length === 1, 'a helper for the new session')
+    const session = a.help.ownSession!.session
+    assert.ok(net.sent.some(r => r.type === 'help-offer' && r.author === 'C' && (r.body as { session: string }).session === session), 'C did not offer in the new session')
+    assert.deepEqual(a.shedder.helpers.map(h => h.peer), ['B'])
   })
 
   it('drops a helper whose load reports stop or who is struck itself', async () => {
