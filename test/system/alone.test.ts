@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test'
 import { request } from 'undici'
 import { ReefNode, freePort, loopbackDispatcher, parseConfig, runCrowd, startDemoOrigin } from '@reef/node'
 import type { CrowdReport, DemoOrigin } from '@reef/node'
+import { until } from './wait.ts'
 
 const CAPACITY = 50
 
@@ -135,11 +136,11 @@ describe('a site alone with an external mirror', { timeout: 120_000 }, () => {
     assert.equal(node.ladder.microCache, false, 'the micro-cache was never released')
     assert.ok(off('micro-cache')! >= off('external-mirror')!, 'the micro-cache was released before the external mirror')
     // A request now goes to the origin again.
-    await until(async () => {
+    await until('a request to reach the origin again', async () => {
       const res = await request(siteUrl + '/css/site.css', { dispatcher })
       await res.body.dump()
       return res.statusCode === 200
-    })
+    }, 10_000, 100)
   })
 
   it('shows on its traffic timeline what went to the external mirror, apart from peers, and what was refused', () => {
@@ -155,11 +156,3 @@ describe('a site alone with an external mirror', { timeout: 120_000 }, () => {
     assert.ok(sum('refused') > 0)
   })
 })
-
-async function until (cond: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 10_000
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}

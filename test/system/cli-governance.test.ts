@@ -11,20 +11,13 @@ import { after, before, describe, it } from 'node:test'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ReefNode, cliMain, freePort, loadConfigFile, loadOrCreateIdentity, startDemoOrigin } from '@reef/node'
 import type { CliIo, DemoOrigin } from '@reef/node'
+import { until } from './wait.ts'
 
 async function reef (argv: string[]): Promise<{ code: number, out: string, err: string }> {
   let out = ''
   let err = ''
   const io: CliIo = { out: s => { out += s }, err: s => { err += s } }
   return { code: await cliMain(argv, io), out, err }
-}
-
-async function until (what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const start = Date.now()
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
 }
 
 const TOKEN = 'operator-token-for-tests-0123456789'

@@ -18,6 +18,7 @@ import { request } from 'undici'
 import { loopbackDispatcher, startLocalConsortium, waitForMesh } from '@reef/node'
 import type { LocalConsortium, ReefNode } from '@reef/node'
 import { CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, requireChromium } from './browser.ts'
+import { until } from './wait.ts'
 
 const NAME = 'Reef dashboard consortium'
 
@@ -205,12 +206,3 @@ describe('the governance panel of a chartered consortium, against real nodes', {
     assert.deepEqual(pageErrors, [])
   })
 })
-
-/** Check `cond` until it holds, failing after `timeoutMs`. */
-async function until (what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!await cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}

@@ -20,6 +20,7 @@ import { request } from 'undici'
 import { loopbackDispatcher, runCrowd, startLocalConsortium, waitForMesh } from '@reef/node'
 import type { LocalConsortium, ReefNode } from '@reef/node'
 import { CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS as OUT, requireChromium } from './browser.ts'
+import { until } from './wait.ts'
 
 const CAPACITY = 50
 const CROWD_RPS = 20 * CAPACITY
@@ -293,13 +294,4 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
 async function balances (page: Page, peers?: string[]): Promise<Record<string, string>> {
   const shown = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll<HTMLElement>('#ledger tr[data-peer]')].map(tr => [tr.dataset.peer!, tr.dataset.balance!])))
   return peers === undefined ? shown : Object.fromEntries(peers.map(p => [p, shown[p] ?? '']))
-}
-
-/** Check `cond` until it holds, failing after `timeoutMs`. */
-async function until (what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!await cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
 }

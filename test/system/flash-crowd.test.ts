@@ -10,20 +10,12 @@ import { request } from 'undici'
 import { loopbackDispatcher, runCrowd, startDemoOrigin, startLocalConsortium, waitForMesh } from '@reef/node'
 import type { CrowdReport, LocalConsortium } from '@reef/node'
 import { verifyRecord } from '@reef/protocol'
+import { until } from './wait.ts'
 
 const CAPACITY = 50
 const WORKERS = 8
 const CROWD_RPS = 20 * CAPACITY
 const CROWD_MS = 10_000
-
-async function until (what: string, cond: () => boolean, timeoutMs: number): Promise<number> {
-  const start = Date.now()
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  return Date.now() - start
-}
 
 describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
   let c: LocalConsortium

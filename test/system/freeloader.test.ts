@@ -9,17 +9,10 @@ import { after, before, describe, it } from 'node:test'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { loopbackDispatcher, runCrowd, startLocalConsortium, waitForMesh } from '@reef/node'
 import type { LocalConsortium, ReefNode } from '@reef/node'
+import { until } from './wait.ts'
 
 // A 3 s crowd of 400 req/s sheds about 9 MB of delta's objects to its helpers.
 const GRANT = 6_000_000
-
-async function until (what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const start = Date.now()
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 describe('a freeloader is limited by quota, then expelled', { timeout: 150_000 }, () => {
   let c: LocalConsortium

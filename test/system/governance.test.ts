@@ -16,15 +16,7 @@ import { GovernanceStore, ReefNode, freePort, loadOrCreateIdentity, loopbackDisp
 import type { LocalConsortium, RequestResult } from '@reef/node'
 import { signDocument } from '@reef/protocol'
 import type { LogEntryBody, MultiSigned } from '@reef/protocol'
-
-async function until (what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<number> {
-  const start = Date.now()
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  return Date.now() - start
-}
+import { until } from './wait.ts'
 
 let token = ''
 async function post (base: string, path: string, body: unknown): Promise<{ status: number, json: Record<string, unknown> }> {

@@ -7,16 +7,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { loopbackDispatcher, runCrowd, startLocalConsortium, waitForMesh } from '@reef/node'
 import type { LocalConsortium, ReefNode } from '@reef/node'
+import { until } from './wait.ts'
 
 const QUOTA = { newcomerGrantBytes: 200_000, takeMultiple: 2, windowMs: 3_600_000, optimisticShare: 0.1 }
-
-async function until (what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const start = Date.now()
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 function offerTo (helper: ReefNode, site: string): number | undefined {
   const s = helper.help.helpingSessions.find(x => x.site === site && x.releasedAt === undefined)
