@@ -150,10 +150,10 @@ export class GovernanceService {
     // What this node signed at the next height before it stopped: offer it again.
     const signed = await store.signedAt(this.#state!.height + 1)
     if (signed !== undefined) {
-      this.proposals.set(signed.id, {
-        id: signed.id, body: signed.body, evidence: signed.evidence, proposer: this.#o.selfId, sigs: new Map([[this.#o.selfId, signed.sig]]),
-        firstSeen: Date.now(), decision: 'pending', detail: 'signed by this node before a restart', own: false, lastBroadcast: 0
-      })
+      const p = newProposal(signed.body, signed.evidence, this.#o.selfId, false)
+      p.sigs.set(this.#o.selfId, signed.sig)
+      p.detail = 'signed by this node before a restart'
+      this.proposals.set(p.id, p)
     }
   }
 
@@ -206,8 +206,8 @@ export class GovernanceService {
     checkProposal(s, body)
     // The signed record adds its envelope (about 300 bytes) to the proposal.
     if (canonicalBytes({ entry: body, evidence }).byteLength > MAX_RECORD_BYTES - 1_024) throw new ReefError('ERR_OVERSIZE', 'the proposal with its evidence is too large to gossip')
-    const id = bodyHash(body)
-    const p: Proposal = { id, body, evidence, proposer: this.#o.selfId, sigs: new Map(), firstSeen: Date.now(), decision: 'pending', detail: '', own: true, lastBroadcast: 0 }
+    const p = newProposal(body, evidence, this.#o.selfId, true)
+    const id = p.id
     this.proposals.set(id, p)
     this.#event('proposed', `${describe(action)} (${id.slice(0, 12)})`)
     this.#d.log.info({ id, action: action.kind, height: body.height }, 'governance proposal made')
@@ -289,7 +289,7 @@ export class GovernanceService {
       this.#d.log.info({ id, from: author, err: (err as Error).message }, 'invalid proposal rejected')
       return
     }
-    const p: Proposal = { id, body, evidence: g.evidence as EvidenceItem[], proposer: author, sigs: new Map(), firstSeen: Date.now(), decision: 'pending', detail: '', own: false, lastBroadcast: 0 }
+    const p = newProposal(body, g.evidence as EvidenceItem[], author, false)
     this.proposals.set(id, p)
     for (const [voter, v] of this.#orphanVotes.get(id) ?? []) await this.#addVote(p, voter, v.sig)
     this.#orphanVotes.delete(id)
@@ -671,6 +671,10 @@ export async function decodeInvitation (token: string): Promise<{ token: string,
     if (err instanceof ConfigError) throw err
     throw new ConfigError(`the invitation does not verify: ${(err as Error).message}`)
   }
+}
+
+function newProposal (body: LogEntryBody, evidence: EvidenceItem[], proposer: string, own: boolean): Proposal {
+  return { id: bodyHash(body), body, evidence, proposer, sigs: new Map(), firstSeen: Date.now(), decision: 'pending', detail: '', own, lastBroadcast: 0 }
 }
 
 function sameChange (a: LogAction, b: LogAction): boolean {

@@ -16,6 +16,7 @@ const pad = (h: number): string => String(h).padStart(12, '0')
 export class GovernanceStore {
   readonly #db: Level<string, string>
   #entries: Array<MultiSigned<LogEntryBody>> | undefined
+  #charter: MultiSigned<CharterBody> | undefined
 
   private constructor (db: Level<string, string>) { this.#db = db }
 
@@ -27,12 +28,19 @@ export class GovernanceStore {
 
   async close (): Promise<void> { await this.#db.close() }
 
+  /** The charter (read once, then kept: it never changes once stored). */
   async charter (): Promise<MultiSigned<CharterBody> | undefined> {
-    const v = await this.#db.get('charter')
-    return v === undefined ? undefined : JSON.parse(v) as MultiSigned<CharterBody>
+    if (this.#charter === undefined) {
+      const v = await this.#db.get('charter')
+      this.#charter = v === undefined ? undefined : JSON.parse(v) as MultiSigned<CharterBody>
+    }
+    return this.#charter
   }
 
-  async putCharter (doc: MultiSigned<CharterBody>): Promise<void> { await this.#db.put('charter', JSON.stringify(doc)) }
+  async putCharter (doc: MultiSigned<CharterBody>): Promise<void> {
+    await this.#db.put('charter', JSON.stringify(doc))
+    this.#charter = doc
+  }
 
   /** Every stored entry by height (read once, then kept: the log is small and only grows here). */
   async entries (): Promise<ReadonlyArray<MultiSigned<LogEntryBody>>> {

@@ -106,6 +106,8 @@ interface Tx {
   stored: Set<string>
   /** pair key → pending key → receipt put (or null: deleted) by this change. */
   pending: Map<string, Map<string, StoredRecord | null>>
+  /** Evidence entries written by this change. */
+  evidence: number
 }
 
 export class LedgerStore {
@@ -128,6 +130,8 @@ export class LedgerStore {
   #queue: Promise<unknown> = Promise.resolve()
   /** Records stored (applied or kept as evidence). */
   recordCount = 0
+  /** Evidence entries written since this store was opened: readers rescan only when it moves. */
+  evidenceWritten = 0
 
   private constructor (db: Level<string, string>) {
     this.db = db
@@ -211,7 +215,7 @@ export class LedgerStore {
       if (records.length === 0) return []
       // A record already stored (applied or kept as evidence) was decided once: never again.
       const known = records.length === 1 ? [await this.#records.has(records[0]!.hash)] : await this.#records.hasMany(records.map(r => r.hash))
-      const tx: Tx = { batch: this.db.batch(), pairs: new Map(), totals: new Map(), buckets: new Map(), stored: new Set(), pending: new Map() }
+      const tx: Tx = { batch: this.db.batch(), pairs: new Map(), totals: new Map(), buckets: new Map(), stored: new Set(), pending: new Map(), evidence: 0 }
       const verdicts: Verdict[] = []
       try {
         for (let i = 0; i < records.length; i++) {
@@ -258,6 +262,7 @@ export class LedgerStore {
     tx.batch.put(orderKey(record, p.key), orderValue(record), { sublevel: this.#order })
     tx.stored.add(record.hash)
     if (verdict.kind === 'evidence') {
+      tx.evidence++
       tx.batch.put(`${String(verdict.evidence.at).padStart(15, '0')}!${record.hash}`, JSON.stringify({ ...verdict.evidence, recordBytes: record.bytes }), { sublevel: this.#evidence })
       return verdict
     }
@@ -349,6 +354,7 @@ export class LedgerStore {
       }
     }
     this.recordCount += tx.stored.size
+    this.evidenceWritten += tx.evidence
   }
 
   #indexPending (pairKey: string, key: string): void {

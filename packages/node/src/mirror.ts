@@ -31,7 +31,7 @@ export interface MirrorDeps {
   /** Fetch an object of a helped site from its node (verifying it) and cache it. */
   fetch: (session: HelpingSession, path: string) => Promise<CachedObject>
   /** This helper's signed attestation of an object it serves (base64url), if it attests. */
-  attest?: (session: HelpingSession, obj: CachedObject) => Promise<string>
+  attest?: (session: HelpingSession, obj: CachedObject) => string | Promise<string>
 }
 
 export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInstance {
@@ -76,7 +76,8 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     }
     const cached = deps.cache.get(site, url)
     if (cached !== undefined) {
-      deps.monitor.mirrored(site, send(reply, request, cached, await deps.attest?.(session, cached)))
+      const a = deps.attest?.(session, cached)
+      deps.monitor.mirrored(site, send(reply, request, cached, typeof a === 'object' ? await a : a))
       return
     }
     if (session.releasedAt !== undefined) {
@@ -87,7 +88,8 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     deps.monitor.totals.mirrorMisses++
     try {
       const obj = await deps.fetch(session, url)
-      deps.monitor.mirrored(site, send(reply, request, obj, await deps.attest?.(session, obj)))
+      const a = deps.attest?.(session, obj)
+      deps.monitor.mirrored(site, send(reply, request, obj, typeof a === 'object' ? await a : a))
     } catch (err) {
       if (err instanceof FetchRefusedError && (err.status === 404 || err.status === 410)) {
         void reply.code(err.status).type('text/plain; charset=utf-8').send('Not found.\n')

@@ -115,9 +115,12 @@ export class ReefNode {
   /** The quota the ledger enforces: the charter's policy when governed, else the config's. */
   readonly quota: QuotaPolicy
   readonly #attestations = new WeakMap<CachedObject, Promise<string>>()
+  readonly #attested = new WeakMap<CachedObject, string>()
   readonly #key: PrivateKey
   readonly #attestSeq = new SequenceCounter()
   #lastEvidenceScan = 0
+  #evidenceSeen = -1
+  #evidenceReadAt = 0
   #upgrades: { readonly open: number, close: () => void } | undefined
   readonly #accused = new Map<string, { height: number, at: number }>()
   /** Helpers this node caught serving its site's content altered: their offers are refused. */
@@ -263,11 +266,17 @@ export class ReefNode {
   unblockPeer (peer: string): void { this.blocked.delete(peer) }
 
   /** A helper's attestation of what it serves for a site: signed once per cached copy. */
-  #attest (session: string, obj: CachedObject): Promise<string> {
+  #attest (session: string, obj: CachedObject): string | Promise<string> {
+    const done = this.#attested.get(obj)
+    if (done !== undefined) return done // the hit path: no await once signed
     let p = this.#attestations.get(obj)
     if (p === undefined) {
       p = signRecord(this.#key, this.peerId, 'attestation', { session, site: obj.site, path: obj.path, sha256: obj.sha256 }, { seq: this.#attestSeq.next(), ts: obj.storedAt })
-        .then(bytes => Buffer.from(bytes).toString('base64url'))
+        .then(bytes => {
+          const header = Buffer.from(bytes).toString('base64url')
+          this.#attested.set(obj, header)
+          return header
+        })
       this.#attestations.set(obj, p)
     }
     return p
@@ -299,10 +308,8 @@ export class ReefNode {
   async #accuse (peer: string, reason: string, evidence: EvidenceItem[]): Promise<void> {
     const gov = this.gov
     if (gov === undefined || !gov.isMember || !gov.isMemberPeer(peer)) return
-    // Once per head and minute: a proposal that expired without a quorum is made again.
     const height = gov.state?.height ?? 0
-    const last = this.#accused.get(peer)
-    if (last !== undefined && last.height === height && Date.now() - last.at < 60_000) return
+    if (!this.#mayAccuse(peer, height)) return
     this.#accused.set(peer, { height, at: Date.now() })
     try {
       await gov.proposeExpel(peer, reason, evidence)
@@ -312,14 +319,25 @@ export class ReefNode {
     }
   }
 
+  /** Once per accused, head and minute: a proposal that expired without a quorum is made again. */
+  #mayAccuse (peer: string, height: number, now = Date.now()): boolean {
+    const last = this.#accused.get(peer)
+    return last === undefined || last.height !== height || now - last.at >= 60_000
+  }
+
   /** Ledger evidence and freeloading past the charter's limit become expulsion proposals. */
   async #scanForCheaters (now: number): Promise<void> {
     const gov = this.gov
     const state = gov?.state
     if (gov === undefined || state === undefined || !gov.isMember || now - this.#lastEvidenceScan < 2_000) return
     this.#lastEvidenceScan = now
-    for (const e of await this.ledgerStore.evidence(50)) {
-      if (e.accused === this.peerId || !state.members.has(e.accused) || this.#accused.get(e.accused)?.height === state.height) continue
+    // The stored evidence is read again only when some was written, or once a minute (an
+    // accusation that expired without a quorum is made again).
+    const evidenceChanged = this.ledgerStore.evidenceWritten !== this.#evidenceSeen || now - this.#evidenceReadAt >= 60_000
+    this.#evidenceSeen = this.ledgerStore.evidenceWritten
+    if (evidenceChanged) this.#evidenceReadAt = now
+    for (const e of evidenceChanged ? await this.ledgerStore.evidence(50) : []) {
+      if (e.accused === this.peerId || !state.members.has(e.accused) || !this.#mayAccuse(e.accused, state.height, now)) continue
       const hashes = [...e.records]
       const records: string[] = []
       for (const h of hashes) {
@@ -636,7 +654,7 @@ export class ReefNode {
       log: logView.slice(-100).reverse(),
       proposals: [...gov.proposals.values()].map(p => {
         let needed: number | null = null
-        try { needed = checkNeeded(s, p.body) } catch {}
+        try { needed = checkProposal(s, p.body).needed } catch {}
         return {
           id: p.id, height: p.body.height, kind: p.body.action.kind, subject: subject(p.body.action), summary: summarize(p.body.action, s.policy),
           ...(p.body.action.kind === 'set-policy' ? { policy: p.body.action.policy } : {}),
@@ -768,8 +786,4 @@ export async function readCharterFile (file: string): Promise<MultiSigned<Charte
 export function policyChanges (before: Policy, after: Policy): string {
   const changed = (Object.keys(after) as Array<keyof Policy>).filter(k => before[k] !== after[k]).map(k => `${k} ${before[k]} → ${after[k]}`)
   return changed.length === 0 ? 'no change' : changed.join(', ')
-}
-
-function checkNeeded (s: MembershipState, body: Parameters<typeof checkProposal>[1]): number {
-  return checkProposal(s, body).needed
 }
