@@ -2,28 +2,42 @@
  * Which offers a struck site accepts (SPEC.md §Help session, accept rule). Pure: the same
  * offers give the same helpers on every implementation.
  *
- * Helpers already accepted stay first (their caches are warm), then the largest offers, until
- * the accepted capacity covers `headroom` × the capacity needed; at least one offer is
- * accepted when any is eligible. Offers from peers that are struck themselves are skipped.
+ * Capacity is bytes/s first (a small site's crowd exhausts uplinks, not CPUs) and requests/s
+ * second. Helpers already accepted stay first (their caches are warm), then the largest offers
+ * in bytes/s, until the accepted capacity covers `headroom` × the need in both units; at least
+ * one offer is accepted when any is eligible. Offers from peers that are struck themselves are
+ * skipped.
  */
 export interface OfferView {
   peer: string
   offeredRps: number
+  /** Bytes/s offered (for an r2 offer without it: the beneficiary's estimate). */
+  offeredBytesPerSec: number
   /** The offering peer's own crowd state, from its latest load report (undefined: unknown). */
   peerState?: 'normal' | 'struck' | 'recovering' | undefined
 }
 
-export function selectHelpers (offers: readonly OfferView[], neededRps: number, headroom: number, current: ReadonlySet<string>): OfferView[] {
-  const wanted = neededRps * headroom
+/** A capacity or a need in both units. */
+export interface Capacity {
+  rps: number
+  bytesPerSec: number
+}
+
+export function selectHelpers (offers: readonly OfferView[], need: Capacity, headroom: number, current: ReadonlySet<string>): OfferView[] {
+  const wantedBytes = need.bytesPerSec * headroom
+  const wantedRps = need.rps * headroom
   const ordered = offers
-    .filter(o => o.offeredRps > 0 && o.peerState !== 'struck')
-    .sort((a, b) => Number(current.has(b.peer)) - Number(current.has(a.peer)) || b.offeredRps - a.offeredRps || (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
+    .filter(o => o.offeredBytesPerSec > 0 && o.offeredRps > 0 && o.peerState !== 'struck')
+    .sort((a, b) => Number(current.has(b.peer)) - Number(current.has(a.peer)) || b.offeredBytesPerSec - a.offeredBytesPerSec ||
+      b.offeredRps - a.offeredRps || (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
   const chosen: OfferView[] = []
-  let total = 0
+  let bytes = 0
+  let rps = 0
   for (const o of ordered) {
-    if (chosen.length > 0 && total >= wanted) break
+    if (chosen.length > 0 && bytes >= wantedBytes && rps >= wantedRps) break
     chosen.push(o)
-    total += o.offeredRps
+    bytes += o.offeredBytesPerSec
+    rps += o.offeredRps
   }
   return chosen
 }

@@ -1,5 +1,5 @@
 export { selectHelpers } from './helper-selection.ts'
-export type { OfferView } from './helper-selection.ts'
+export type { Capacity, OfferView } from './helper-selection.ts'
 export * from './ledger.ts'
 export * from './quota.ts'
 export * from './ledger-vectors.ts'

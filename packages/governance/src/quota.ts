@@ -49,19 +49,20 @@ export function standing (givenInWindow: number, takenInWindow: number, policy: 
 }
 
 export type OfferDecision =
-  | { kind: 'full', rps: number, reason: 'within-quota' | 'creditor-struck' }
-  | { kind: 'limited', rps: number, reason: 'over-quota-optimistic' }
+  | { kind: 'full', amount: number, reason: 'within-quota' | 'creditor-struck' }
+  | { kind: 'limited', amount: number, reason: 'over-quota-optimistic' }
   | { kind: 'decline', reason: 'no-spare' }
 
 /**
- * How much a helper with `spareRps` offers beneficiary B. `owedToBeneficiary` is what the
- * helper has taken from B minus what it gave B (pairwise, bytes): positive means B is its
- * creditor.
+ * How much of a capacity a helper with `spare` of it offers beneficiary B that needs `needed`
+ * of it: one unit at a time (requests/s, bytes/s), the same rule for each. `owedToBeneficiary`
+ * is what the helper has taken from B minus what it gave B (pairwise, bytes): positive means B
+ * is its creditor.
  */
-export function offerFor (spareRps: number, neededRps: number, b: Standing, owedToBeneficiary: number, policy: QuotaPolicy = DEFAULT_QUOTA_POLICY): OfferDecision {
-  if (spareRps <= 0) return { kind: 'decline', reason: 'no-spare' }
-  const wanted = Math.min(spareRps, Math.max(1, neededRps))
-  if (owedToBeneficiary > 0) return { kind: 'full', rps: Math.min(spareRps, Math.max(wanted, neededRps)), reason: 'creditor-struck' }
-  if (!b.overQuota) return { kind: 'full', rps: wanted, reason: 'within-quota' }
-  return { kind: 'limited', rps: Math.max(1, Math.floor(wanted * policy.optimisticShare)), reason: 'over-quota-optimistic' }
+export function offerFor (spare: number, needed: number, b: Standing, owedToBeneficiary: number, policy: QuotaPolicy = DEFAULT_QUOTA_POLICY): OfferDecision {
+  if (spare <= 0) return { kind: 'decline', reason: 'no-spare' }
+  const wanted = Math.min(spare, Math.max(1, needed))
+  if (owedToBeneficiary > 0) return { kind: 'full', amount: Math.min(spare, Math.max(wanted, needed)), reason: 'creditor-struck' }
+  if (!b.overQuota) return { kind: 'full', amount: wanted, reason: 'within-quota' }
+  return { kind: 'limited', amount: Math.max(1, Math.floor(wanted * policy.optimisticShare)), reason: 'over-quota-optimistic' }
 }

@@ -2,28 +2,40 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { selectHelpers } from '../src/index.ts'
 
+const MB = 1_000_000
+
 describe('selectHelpers', () => {
   const offers = [
-    { peer: 'a', offeredRps: 100 },
-    { peer: 'b', offeredRps: 400 },
-    { peer: 'c', offeredRps: 300 },
-    { peer: 'd', offeredRps: 50, peerState: 'struck' as const }
+    { peer: 'a', offeredRps: 100, offeredBytesPerSec: 1 * MB },
+    { peer: 'b', offeredRps: 400, offeredBytesPerSec: 4 * MB },
+    { peer: 'c', offeredRps: 300, offeredBytesPerSec: 3 * MB },
+    { peer: 'd', offeredRps: 50, offeredBytesPerSec: 9 * MB, peerState: 'struck' as const }
   ]
 
-  it('takes the largest offers until the needed capacity with headroom is covered', () => {
-    assert.deepEqual(selectHelpers(offers, 500, 1.25, new Set()).map(o => o.peer), ['b', 'c'])
+  it('takes the largest offers in bytes/s until the need with headroom is covered', () => {
+    assert.deepEqual(selectHelpers(offers, { rps: 100, bytesPerSec: 5 * MB }, 1.25, new Set()).map(o => o.peer), ['b', 'c'])
+  })
+
+  it('ranks by bytes/s, not requests/s: many small requests do not make a large offer', () => {
+    const rpsRich = [{ peer: 'x', offeredRps: 5000, offeredBytesPerSec: 2 * MB }, { peer: 'y', offeredRps: 100, offeredBytesPerSec: 6 * MB }]
+    assert.deepEqual(selectHelpers(rpsRich, { rps: 50, bytesPerSec: 4 * MB }, 1.25, new Set()).map(o => o.peer), ['y'])
+  })
+
+  it('requests/s is a second limit: bytes covered but requests not, more offers are taken', () => {
+    assert.deepEqual(selectHelpers(offers, { rps: 500, bytesPerSec: 1 * MB }, 1.25, new Set()).map(o => o.peer), ['b', 'c'])
   })
 
   it('keeps helpers already accepted first, so their warm caches stay in use', () => {
-    assert.deepEqual(selectHelpers(offers, 100, 1, new Set(['a'])).map(o => o.peer), ['a'])
+    assert.deepEqual(selectHelpers(offers, { rps: 100, bytesPerSec: 1 * MB }, 1, new Set(['a'])).map(o => o.peer), ['a'])
   })
 
-  it('accepts at least one offer when any is eligible, and never a struck peer', () => {
-    assert.deepEqual(selectHelpers(offers, 0, 1.25, new Set()).map(o => o.peer), ['b'])
-    assert.deepEqual(selectHelpers([offers[3]!], 10, 1, new Set()), [])
+  it('accepts at least one offer when any is eligible, and never a struck peer or an empty offer', () => {
+    assert.deepEqual(selectHelpers(offers, { rps: 0, bytesPerSec: 0 }, 1.25, new Set()).map(o => o.peer), ['b'])
+    assert.deepEqual(selectHelpers([offers[3]!], { rps: 10, bytesPerSec: MB }, 1, new Set()), [])
+    assert.deepEqual(selectHelpers([{ peer: 'z', offeredRps: 10, offeredBytesPerSec: 0 }], { rps: 10, bytesPerSec: MB }, 1, new Set()), [])
   })
 
   it('takes everything eligible when the offers do not cover the need', () => {
-    assert.deepEqual(selectHelpers(offers, 10_000, 1.25, new Set()).map(o => o.peer), ['b', 'c', 'a'])
+    assert.deepEqual(selectHelpers(offers, { rps: 100, bytesPerSec: 100 * MB }, 1.25, new Set()).map(o => o.peer), ['b', 'c', 'a'])
   })
 })

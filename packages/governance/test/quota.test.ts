@@ -50,21 +50,21 @@ describe('offerFor', () => {
   })
 
   it('offers a member within quota what it needs, up to the spare capacity, at least 1', () => {
-    assert.deepEqual(offerFor(100, 30, within, 0), { kind: 'full', rps: 30, reason: 'within-quota' })
-    assert.deepEqual(offerFor(100, 300, within, 0), { kind: 'full', rps: 100, reason: 'within-quota' })
-    assert.deepEqual(offerFor(100, 0, within, 0), { kind: 'full', rps: 1, reason: 'within-quota' })
+    assert.deepEqual(offerFor(100, 30, within, 0), { kind: 'full', amount: 30, reason: 'within-quota' })
+    assert.deepEqual(offerFor(100, 300, within, 0), { kind: 'full', amount: 100, reason: 'within-quota' })
+    assert.deepEqual(offerFor(100, 0, within, 0), { kind: 'full', amount: 1, reason: 'within-quota' })
     // At the boundary (taken == credit) the member is still within quota.
-    assert.deepEqual(offerFor(100, 30, standing(0, GiB), 0), { kind: 'full', rps: 30, reason: 'within-quota' })
+    assert.deepEqual(offerFor(100, 30, standing(0, GiB), 0), { kind: 'full', amount: 30, reason: 'within-quota' })
   })
 
   it('offers a member over quota only floor(wanted × optimisticShare), at least 1', () => {
-    assert.deepEqual(offerFor(100, 300, over, 0), { kind: 'limited', rps: 10, reason: 'over-quota-optimistic' })
-    assert.deepEqual(offerFor(100, 55, over, 0), { kind: 'limited', rps: 5, reason: 'over-quota-optimistic' })
-    assert.deepEqual(offerFor(100, 5, over, 0), { kind: 'limited', rps: 1, reason: 'over-quota-optimistic' })
-    assert.deepEqual(offerFor(1, 1000, over, 0), { kind: 'limited', rps: 1, reason: 'over-quota-optimistic' })
-    assert.deepEqual(offerFor(100, 55, overCustom, 0, custom), { kind: 'limited', rps: 13, reason: 'over-quota-optimistic' })
-    assert.deepEqual(offerFor(100, 300, overCustom, 0, { ...custom, optimisticShare: 0 }), { kind: 'limited', rps: 1, reason: 'over-quota-optimistic' })
-    assert.deepEqual(offerFor(100, 300, overCustom, 0, { ...custom, optimisticShare: 1 }), { kind: 'limited', rps: 100, reason: 'over-quota-optimistic' })
+    assert.deepEqual(offerFor(100, 300, over, 0), { kind: 'limited', amount: 10, reason: 'over-quota-optimistic' })
+    assert.deepEqual(offerFor(100, 55, over, 0), { kind: 'limited', amount: 5, reason: 'over-quota-optimistic' })
+    assert.deepEqual(offerFor(100, 5, over, 0), { kind: 'limited', amount: 1, reason: 'over-quota-optimistic' })
+    assert.deepEqual(offerFor(1, 1000, over, 0), { kind: 'limited', amount: 1, reason: 'over-quota-optimistic' })
+    assert.deepEqual(offerFor(100, 55, overCustom, 0, custom), { kind: 'limited', amount: 13, reason: 'over-quota-optimistic' })
+    assert.deepEqual(offerFor(100, 300, overCustom, 0, { ...custom, optimisticShare: 0 }), { kind: 'limited', amount: 1, reason: 'over-quota-optimistic' })
+    assert.deepEqual(offerFor(100, 300, overCustom, 0, { ...custom, optimisticShare: 1 }), { kind: 'limited', amount: 100, reason: 'over-quota-optimistic' })
   })
 
   it('treats no debt, or a debt the other way, as no creditor', () => {
@@ -73,19 +73,19 @@ describe('offerFor', () => {
   })
 
   it('offers a creditor in full even when it is over quota, up to the spare capacity', () => {
-    assert.deepEqual(offerFor(100, 300, over, 1), { kind: 'full', rps: 100, reason: 'creditor-struck' })
-    assert.deepEqual(offerFor(100, 30, over, 1), { kind: 'full', rps: 30, reason: 'creditor-struck' })
-    assert.deepEqual(offerFor(100, 0, over, 1), { kind: 'full', rps: 1, reason: 'creditor-struck' })
-    assert.deepEqual(offerFor(100, 300, overCustom, 5000, custom), { kind: 'full', rps: 100, reason: 'creditor-struck' })
+    assert.deepEqual(offerFor(100, 300, over, 1), { kind: 'full', amount: 100, reason: 'creditor-struck' })
+    assert.deepEqual(offerFor(100, 30, over, 1), { kind: 'full', amount: 30, reason: 'creditor-struck' })
+    assert.deepEqual(offerFor(100, 0, over, 1), { kind: 'full', amount: 1, reason: 'creditor-struck' })
+    assert.deepEqual(offerFor(100, 300, overCustom, 5000, custom), { kind: 'full', amount: 100, reason: 'creditor-struck' })
     // A creditor within quota is also offered in full.
     const r = offerFor(100, 300, within, 1)
-    assert.deepEqual([r.kind, 'rps' in r ? r.rps : undefined], ['full', 100])
+    assert.deepEqual([r.kind, 'amount' in r ? r.amount : undefined], ['full', 100])
   })
 
   it('switches from full to limited exactly when taken passes credit', () => {
     const given = 1000
     const credit = standing(given, 0).credit
     assert.equal(offerFor(200, 200, standing(given, credit), 0).kind, 'full')
-    assert.deepEqual(offerFor(200, 200, standing(given, credit + 1), 0), { kind: 'limited', rps: 20, reason: 'over-quota-optimistic' })
+    assert.deepEqual(offerFor(200, 200, standing(given, credit + 1), 0), { kind: 'limited', amount: 20, reason: 'over-quota-optimistic' })
   })
 })

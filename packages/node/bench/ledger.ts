@@ -343,7 +343,7 @@ async function redirectPhase (runs: number, seconds: number): Promise<{ on: numb
     await warm.close()
     const known = paths.filter(p => hotSet.isShareable(p))
     if (known.length === 0) throw new Error('no path became shareable')
-    shedder.setHelpers([{ peer: helperMember.id, weightRps: 100, mirrorUrl: 'http://mirror-b.localhost:9102', siteBase: 'http://alpha.mirror-b.localhost:9102' }])
+    shedder.setHelpers([{ peer: helperMember.id, weightRps: 100, weightBytesPerSec: 1_000_000, mirrorUrl: 'http://mirror-b.localhost:9102', siteBase: 'http://alpha.mirror-b.localhost:9102' }])
     shedder.share = 1
 
     const run = async (on: boolean, ms: number): Promise<{ rps: number, redirects: number, other: number, errors: number }> => {

@@ -8,13 +8,12 @@
  * alone), `content-observed` otherwise (voters fetch the URL themselves).
  */
 import { createHash } from 'node:crypto'
-import { lookup } from 'node:dns'
-import type { LookupFunction } from 'node:net'
 import { Agent, request } from 'undici'
 import { ATTESTATION_HEADER, verifyRecord } from '@reef/protocol'
 import type { Attestation, EvidenceItem, HelpAccept, HelpRelease, HelpRequest, VerifiedRecord } from '@reef/protocol'
 import { siteUrlOn } from '@reef/governance'
 import type { Logger } from 'pino'
+import { localhostLookup } from './localhost-lookup.ts'
 import type { RecordChannel } from './record-bus.ts'
 
 interface WatchedSession {
@@ -38,16 +37,6 @@ export interface AuditorDeps {
   accuse: (helper: string, reason: string, evidence: EvidenceItem[]) => Promise<unknown>
   /** Told at once of a helper caught serving wrong content for `site` (before any vote). */
   caught?: (helper: string, site: string) => void
-}
-
-/** *.localhost names are loopback (RFC 6761 §6.3); anything else goes to the resolver. */
-const localhostLookup: LookupFunction = (hostname, options, callback) => {
-  if (hostname === 'localhost' || hostname.endsWith('.localhost')) {
-    if (options.all === true) (callback as unknown as (e: null, a: Array<{ address: string, family: number }>) => void)(null, [{ address: '127.0.0.1', family: 4 }])
-    else callback(null, '127.0.0.1', 4)
-    return
-  }
-  lookup(hostname, options, callback)
 }
 
 export class Auditor {

@@ -17,6 +17,9 @@ const Listen = z.object({
 
 const Share = z.number().min(0).max(1)
 
+/** The uplink assumed when the config declares none: 100 Mbit/s (reef doctor warns). */
+export const DEFAULT_UPLINK_BYTES_PER_SEC = 12_500_000
+
 export const ConfigSchema = z.object({
   /** Consortium id: names the gossip topics; nodes of different consortia ignore each other. */
   consortium: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a consortium id is lower-case letters, digits and -').default('reef'),
@@ -65,6 +68,21 @@ export const ConfigSchema = z.object({
     /** A file holding the operator token (read when the node starts; keeps it out of the config). */
     tokenFile: z.string().min(1).optional()
   }).strict().refine(a => a.token === undefined || a.tokenFile === undefined, { message: 'set admin.token or admin.tokenFile, not both', path: ['tokenFile'] }).optional(),
+  /**
+   * The site machine's uplink: what it can send per second, shared by the front, the mirror
+   * and libp2p. A flash crowd at a small site fills it long before the CPU: the node measures
+   * what it sends against it, is struck when demand nears it, and offers others only what is
+   * left of it.
+   */
+  uplink: z.object({
+    /** Bytes/s the machine can send (its upload rate: 100 Mbit/s is 12500000). */
+    bytesPerSec: z.number().int().min(10_000).max(1_000_000_000_000).default(DEFAULT_UPLINK_BYTES_PER_SEC),
+    /**
+     * Share of the uplink the node fills: with its own site's traffic while it sheds, and in
+     * all (its site plus what it serves for others) while it helps.
+     */
+    targetShare: z.number().min(0.1).max(1).default(0.9)
+  }).strict().default({ bytesPerSec: DEFAULT_UPLINK_BYTES_PER_SEC, targetShare: 0.9 }),
   p2p: z.object({
     listen: z.array(z.string().min(1)).default(['/ip4/127.0.0.1/tcp/0']),
     bootstrap: z.array(z.string().min(1)).default([])

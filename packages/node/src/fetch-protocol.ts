@@ -27,6 +27,8 @@ export interface FetchServerDeps {
   isAcceptedHelper: (session: string, peer: string) => boolean
   /** The object for a path of the local site, from cache or origin; a FetchRefusedError says why not. */
   load: (path: string) => Promise<CachedObject>
+  /** Told of the bytes each answer puts on the uplink (they count against it like the front's). */
+  onSent?: (bytes: number) => void
 }
 
 export async function registerFetchServer (libp2p: Libp2p, deps: FetchServerDeps): Promise<void> {
@@ -50,11 +52,14 @@ export async function registerFetchServer (libp2p: Libp2p, deps: FetchServerDeps
           head = { v: 1, status, headers: {}, size: 0 }
         }
       }
-      await lp.write(encodeFetchResponseHead(head), { signal })
+      const headBytes = encodeFetchResponseHead(head)
+      await lp.write(headBytes, { signal })
+      deps.onSent?.(headBytes.byteLength)
       if (body !== undefined) {
         const chunks: Uint8Array[] = []
         for (let off = 0; off < body.byteLength; off += FETCH_CHUNK_BYTES) chunks.push(body.subarray(off, off + FETCH_CHUNK_BYTES))
         if (chunks.length > 0) await lp.writeV(chunks, { signal })
+        deps.onSent?.(body.byteLength)
       }
       await stream.close({ signal })
     } catch (err) {

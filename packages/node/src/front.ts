@@ -2,11 +2,12 @@
  * The front: the site's public listener. It forwards every request to the origin through the
  * origin gate and streams the answer back unchanged (status, headers, body), keeping a copy of
  * shareable bodies for helpers. While the site sheds (helpers accepted), a shareable GET/HEAD of
- * a path the origin has answered shareably is redirected (307) to the helper that path maps to:
- * a `shedder.share` of them always, and every one that would otherwise have to wait for the
- * origin. Requests that cannot be shed wait in the gate's bounded queue; when it is full or the
- * wait times out they get 503 with Retry-After, so the origin never receives more than its
- * capacity.
+ * a path the origin has answered shareably is redirected (307) to the next live helper (the
+ * shedder spreads them by the bytes/s each offered): a `shedder.share` of them always, and every
+ * one that would otherwise have to wait for the origin. What the helpers cannot take any more
+ * (`shedder.valve`) goes to the external mirror when one is engaged, else gets 503. Requests
+ * that cannot be shed wait in the gate's bounded queue; when it is full or the wait times out
+ * they get 503 with Retry-After, so the origin never receives more than its capacity.
  */
 import { Transform, pipeline } from 'node:stream'
 import type { Readable } from 'node:stream'
@@ -70,12 +71,18 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, payload, done) => { done(null, payload) })
 
-  function redirect (reply: FastifyReply, url: string): boolean {
-    const helper = shedder.pick(url)
+  /** Redirect to the next target (true), refuse what saturated helpers cannot take (true), or leave it (false). */
+  function redirect (reply: FastifyReply, url: string, bytes: number): boolean {
+    let helper = shedder.pick()
     if (helper === undefined) return false
+    if (helper.location === undefined && shedder.valve < 1 && Math.random() >= shedder.valve) {
+      // The helpers serve more than they offered: what they cannot take goes to the external
+      // mirror, else it is refused now rather than queued behind full uplinks.
+      helper = shedder.fallback
+      if (helper === undefined) { overloaded(reply); return true }
+    }
     const location = locationOn(helper, url)
     if (location === undefined) return false
-    const bytes = cache.peek(opts.site, url)?.body.byteLength ?? 0
     monitor.shedOne(bytes, helper.location !== undefined)
     deps.onRedirect?.(helper, bytes)
     void reply.code(307).header('location', location).header('cache-control', 'no-store').send()
@@ -95,10 +102,12 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     const shareableReq = isSafePath(url) && isRequestShareable(method, raw.headers)
     if (shareableReq) hotSet.hit(url)
     const candidate = shareableReq && hotSet.isShareable(url)
-    monitor.arrival(candidate)
+    // What answering it costs the uplink, as far as the front knows (its cached copy's size).
+    const bytes = candidate ? cache.peek(opts.site, url)?.body.byteLength ?? 0 : 0
+    monitor.arrival(candidate, bytes)
 
     if (candidate && shedder.active && (!gate.canAdmitNow() || Math.random() < shedder.share)) {
-      if (redirect(reply, url)) return
+      if (redirect(reply, url, bytes)) return
     }
     // Rung 1 also coalesces requests for paths the origin has not answered yet (like nginx's
     // proxy_cache_lock): a cold crowd costs one origin fetch per object, not one per request.
@@ -109,7 +118,7 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
       return
     }
     const outcome = await gate.acquire(shareableReq ? url : null, opts.queueTimeoutMs)
-    if (outcome === 'diverted' && redirect(reply, url)) return
+    if (outcome === 'diverted' && redirect(reply, url, cache.peek(opts.site, url)?.body.byteLength ?? 0)) return
     if (outcome !== 'admitted') { overloaded(reply); return }
     if (raw.destroyed) { gate.release(); return }
     await forward(request, reply, method, url, shareableReq)

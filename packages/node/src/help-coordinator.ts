@@ -1,21 +1,27 @@
 /**
  * Help sessions (SPEC.md §Help session), both roles.
  *
+ * Capacity is bytes/s first and requests/s second (SPEC.md §Capacity in bytes).
+ *
  * Beneficiary (a struck site):
- *   struck → publish help-request {session, site, neededRps, manifest}, again every
- *   `requestIntervalMs` with a fresh manifest while shedding lasts; on each help-offer addressed
- *   to it, accept offers by size until the offered capacity covers `acceptHeadroom`·needed and
- *   publish help-accept naming the helpers and their weights; drop helpers whose load reports
- *   expire or who become struck; normal → publish help-release.
+ *   struck → publish help-request {session, site, neededRps, neededBytesPerSec, manifest}, again
+ *   every `requestIntervalMs` with a fresh manifest while shedding lasts; on each help-offer
+ *   addressed to it (a first one, or a changed one), accept offers by size until the offered
+ *   capacity covers `acceptHeadroom`·needed and publish help-accept naming the helpers and their
+ *   weights; drop helpers whose load reports expire, who become struck, or who stay unreachable
+ *   (connection closed, mirror not answering, silent) for `dropUnreachableMs`; normal → publish
+ *   help-release.
  *
  * Helper (a site with spare capacity):
  *   on a help-request from another peer, while normal and with spare capacity, publish one
  *   help-offer; remember the request (site, siteUrl, manifest, beneficiary) so the mirror can
- *   serve the site at once; on a help-accept naming it, prefetch the manifest; on
+ *   serve the site at once; on a help-accept naming it, prefetch the manifest; while its uplink
+ *   is saturated, lower its offers to what it can send (a new help-offer for the session); on
  *   help-release, keep serving what it holds for `releaseGraceMs`, then forget the site.
  */
 import { randomBytes } from 'node:crypto'
 import { selectHelpers } from '@reef/governance'
+import type { Capacity } from '@reef/governance'
 import { helpTopic } from '@reef/protocol'
 import type { CrowdState, HelpAccept, HelpOffer, HelpRelease, HelpRequest, ManifestEntry, VerifiedRecord } from '@reef/protocol'
 import type { Logger } from 'pino'
@@ -37,6 +43,8 @@ export interface HelpCoordinatorOptions {
   prefetchConcurrency?: number
   /** A helped site whose node has sent no load report for this long is released. */
   silentBeneficiaryMs?: number
+  /** An accepted helper unreachable this long is dropped from the session (others accepted instead). */
+  dropUnreachableMs?: number
 }
 
 export interface HelpCoordinatorDeps {
@@ -47,15 +55,26 @@ export interface HelpCoordinatorDeps {
   log: Logger
   /** The manifest of the local site's hot content. */
   manifest: () => ManifestEntry[]
-  /** Requests/s this node can offer others now (0 when it is struck itself). */
-  spareRps: () => number
+  /** What this node can offer others now (nothing when it is struck itself or its uplink is full). */
+  spare: () => Capacity
   /** Fetch an object of a site this node helps into its cache (prefetch). */
   prefetch: (session: HelpingSession, entry: ManifestEntry) => Promise<void>
   /**
-   * Requests/s to offer `beneficiary`, given this node's spare capacity and the need; the
-   * ledger's quota rule (default: min(spare, need)).
+   * What to offer `beneficiary`, given this node's spare capacity and the need; the ledger's
+   * quota rule (default: min(spare, need) in each unit).
    */
-  offerFor?: (beneficiary: string, spareRps: number, neededRps: number) => number
+  offerFor?: (beneficiary: string, spare: Capacity, needed: Capacity) => Capacity
+  /** Mean body bytes of the site's hot objects: an r2 offer's bytes/s is its requests/s × this. */
+  meanObjectBytes?: () => number
+  /** Helper side: what this node's mirror serves for `site` now. */
+  servedRate?: (site: string) => Capacity
+  /**
+   * Helper side: bytes/s this node may send for others in all now (its uplink target less its
+   * own site's traffic), and whether its uplink is saturated (at its target, or backing up).
+   */
+  uplink?: () => { budgetBytesPerSec: number, saturated: boolean, backlogged: boolean }
+  /** Beneficiary side: how long `peer` has been unreachable, in ms (undefined: it is reachable). */
+  unreachableMs?: (peer: string, now: number) => number | undefined
   /** What this node's mirror has served for `site` so far (cumulative), to baseline a session. */
   servedNow?: (site: string) => { requests: number, bytes: number }
   /** Whether to take offers from `peer` (false: this node caught it serving wrong content). */
@@ -70,8 +89,13 @@ export interface HelpingSession {
   siteUrl: string
   manifest: Map<string, ManifestEntry>
   offeredRps: number
+  offeredBytesPerSec: number
+  /** When this node last published an offer for the session. */
+  offerSentAt: number
   accepted: boolean
   releasedAt: number | undefined
+  /** Released because a later help-accept left it out (it may offer again on the next request). */
+  dropped?: boolean
   offeredAt: number
   acceptedAt: number | undefined
   /** The mirror's cumulative service for the site when the session began. */
@@ -81,7 +105,7 @@ export interface HelpingSession {
 interface OwnSession {
   session: string
   startedAt: number
-  neededRps: number
+  needed: Capacity
   offers: Map<string, HelpOffer>
   accepted: Map<string, Helper>
   lastRequestAt: number
@@ -95,6 +119,16 @@ export interface HelpEvent {
   site?: string
 }
 
+/** Bytes per object assumed for an r2 offer when the site has no hot objects to measure yet. */
+const DEFAULT_MEAN_OBJECT_BYTES = 50_000
+/** Least time between two lowered offers for one session, in ms. */
+const OFFER_REFIT_MS = 500
+
+/** What a help request needs, in both units (an r2 request names requests/s only: bytes unbounded). */
+function neededOf (req: HelpRequest): Capacity {
+  return { rps: req.neededRps, bytesPerSec: req.neededBytesPerSec ?? Number.MAX_SAFE_INTEGER }
+}
+
 export class HelpCoordinator {
   readonly #opts: Required<HelpCoordinatorOptions>
   readonly #deps: HelpCoordinatorDeps
@@ -106,7 +140,7 @@ export class HelpCoordinator {
   #acceptTimer: NodeJS.Timeout | undefined
 
   constructor (opts: HelpCoordinatorOptions, deps: HelpCoordinatorDeps) {
-    this.#opts = { requestIntervalMs: 2_000, acceptHeadroom: 1.25, prefetchConcurrency: 4, silentBeneficiaryMs: 10_000, ...opts }
+    this.#opts = { requestIntervalMs: 2_000, acceptHeadroom: 1.25, prefetchConcurrency: 4, silentBeneficiaryMs: 10_000, dropUnreachableMs: 1_000, ...opts }
     this.#deps = deps
     this.#topic = helpTopic(opts.consortium)
   }
@@ -125,9 +159,9 @@ export class HelpCoordinator {
     if (this.events.length > 500) this.events.shift()
   }
 
-  get ownSession (): { session: string, neededRps: number, helpers: Helper[], offers: number } | undefined {
+  get ownSession (): { session: string, neededRps: number, neededBytesPerSec: number, helpers: Helper[], offers: number } | undefined {
     const s = this.#own
-    return s === undefined ? undefined : { session: s.session, neededRps: s.neededRps, helpers: [...s.accepted.values()], offers: s.offers.size }
+    return s === undefined ? undefined : { session: s.session, neededRps: s.needed.rps, neededBytesPerSec: s.needed.bytesPerSec, helpers: [...s.accepted.values()], offers: s.offers.size }
   }
 
   get helpingSessions (): HelpingSession[] { return [...this.#helping.values()] }
@@ -170,12 +204,13 @@ export class HelpCoordinator {
     return this.#own !== undefined && this.#own.session === session && this.#own.accepted.has(peer)
   }
 
-  /** Called on every control tick with the site's state and its demand figures. */
-  async tick (state: CrowdState, neededRps: number, now = Date.now()): Promise<void> {
+  /** Called on every control tick with the site's state and what it needs taken off it. */
+  async tick (state: CrowdState, need: Capacity, now = Date.now()): Promise<void> {
     const shedding = state !== 'normal'
+    this.#fitOffers(now)
     if (shedding && this.#own === undefined) {
-      this.#own = { session: randomBytes(12).toString('base64url'), startedAt: now, neededRps, offers: new Map(), accepted: new Map(), lastRequestAt: 0 }
-      this.#deps.log.info({ session: this.#own.session, neededRps }, 'site struck: asking the consortium for help')
+      this.#own = { session: randomBytes(12).toString('base64url'), startedAt: now, needed: { ...need }, offers: new Map(), accepted: new Map(), lastRequestAt: 0 }
+      this.#deps.log.info({ session: this.#own.session, neededRps: need.rps, neededBytesPerSec: need.bytesPerSec }, 'site struck: asking the consortium for help')
     }
     if (!shedding && this.#own !== undefined) {
       const session = this.#own.session
@@ -189,11 +224,16 @@ export class HelpCoordinator {
     this.#expireHelping(now)
     const own = this.#own
     if (own === undefined) return
-    own.neededRps = Math.max(own.neededRps, neededRps)
+    const grew = need.bytesPerSec > own.needed.bytesPerSec * 1.1 || need.rps > own.needed.rps * 1.1
+    own.needed = { rps: Math.max(own.needed.rps, need.rps), bytesPerSec: Math.max(own.needed.bytesPerSec, need.bytesPerSec) }
+    if (grew && own.accepted.size > 0) this.#scheduleAccept() // more offers may be needed now
     this.#dropGoneHelpers(now)
     if (state === 'struck' && now - own.lastRequestAt >= this.#opts.requestIntervalMs) {
       own.lastRequestAt = now
-      const body: HelpRequest = { session: own.session, site: this.#opts.site, siteUrl: this.#opts.siteUrl, neededRps: Math.round(own.neededRps), manifest: this.#deps.manifest() }
+      const body: HelpRequest = {
+        session: own.session, site: this.#opts.site, siteUrl: this.#opts.siteUrl, neededRps: Math.round(own.needed.rps),
+        neededBytesPerSec: Math.round(own.needed.bytesPerSec), manifest: this.#deps.manifest()
+      }
       this.#event({ kind: 'request', session: own.session })
       await this.#deps.bus.publish(this.#topic, 'help-request', body)
     }
@@ -205,7 +245,8 @@ export class HelpCoordinator {
     let changed = false
     for (const peer of own.accepted.keys()) {
       const entry = this.#deps.peers.get(peer, now)
-      if (entry === undefined || entry.report.state === 'struck') {
+      const unreachable = this.#deps.unreachableMs?.(peer, now)
+      if (entry === undefined || entry.report.state === 'struck' || (unreachable !== undefined && unreachable >= this.#opts.dropUnreachableMs)) {
         // Forget its offer; #accept then publishes the new helper set and updates the shedder.
         own.offers.delete(peer)
         this.#event({ kind: 'helper-dropped', session: own.session, peer })
@@ -243,37 +284,89 @@ export class HelpCoordinator {
   #onRequest (author: string, req: HelpRequest): void {
     if (author === this.#opts.selfId || req.site === this.#opts.site) return
     const existing = this.#helping.get(req.site)
+    const needed = neededOf(req)
     if (existing !== undefined && existing.session === req.session && existing.beneficiary === author) {
       existing.manifest = new Map(req.manifest.map(e => [e.path, e]))
       if (existing.accepted) this.#prefetch(existing)
-      // The crowd grew past what we offered: offer more while we have room.
-      const spare = this.#deps.spareRps()
-      if (existing.releasedAt === undefined && req.neededRps > existing.offeredRps && spare > 0) {
-        const more = this.#deps.offerFor?.(author, existing.offeredRps + spare, req.neededRps) ?? Math.min(existing.offeredRps + spare, req.neededRps)
-        if (more <= existing.offeredRps) return
-        existing.offeredRps = more
-        const offer: HelpOffer = { session: req.session, to: author, offeredRps: existing.offeredRps, mirrorUrl: this.#opts.mirrorUrl }
-        void this.#deps.bus.publish(this.#topic, 'help-offer', offer)
+      const spare = this.#deps.spare()
+      if (spare.bytesPerSec <= 0 || spare.rps <= 0) return
+      if (existing.dropped === true) {
+        // Left out of an accept (unreachable for a while, or not needed then): offer afresh.
+        const fresh = this.#offer(author, spare, needed)
+        if (fresh.rps <= 0 || fresh.bytesPerSec <= 0) return
+        existing.dropped = false
+        existing.releasedAt = undefined
+        existing.offeredRps = fresh.rps
+        existing.offeredBytesPerSec = fresh.bytesPerSec
+        this.#sendOffer(existing, Date.now())
+        return
       }
+      // The crowd grew past what we offered: offer more while we have room.
+      if (existing.releasedAt !== undefined) return
+      if (needed.rps <= existing.offeredRps && needed.bytesPerSec <= existing.offeredBytesPerSec) return
+      const more = this.#offer(author, { rps: existing.offeredRps + spare.rps, bytesPerSec: existing.offeredBytesPerSec + spare.bytesPerSec }, needed)
+      if (more.rps <= existing.offeredRps && more.bytesPerSec <= existing.offeredBytesPerSec) return
+      existing.offeredRps = Math.max(existing.offeredRps, more.rps)
+      existing.offeredBytesPerSec = Math.max(existing.offeredBytesPerSec, more.bytesPerSec)
+      this.#sendOffer(existing, Date.now())
       return
     }
     if (existing !== undefined && existing.beneficiary !== author) {
       this.#deps.log.warn({ site: req.site, author, holder: existing.beneficiary }, 'help request for a site label another peer holds: ignored')
       return
     }
-    const spare = this.#deps.spareRps()
-    if (spare <= 0) return
-    const offeredRps = this.#deps.offerFor?.(author, spare, req.neededRps) ?? Math.min(spare, Math.max(1, req.neededRps))
-    if (offeredRps <= 0) return
+    const spare = this.#deps.spare()
+    if (spare.rps <= 0 || spare.bytesPerSec <= 0) return
+    const offered = this.#offer(author, spare, needed)
+    if (offered.rps <= 0 || offered.bytesPerSec <= 0) return
+    const now = Date.now()
     const session: HelpingSession = {
       session: req.session, beneficiary: author, site: req.site, siteUrl: req.siteUrl,
-      manifest: new Map(req.manifest.map(e => [e.path, e])), offeredRps, accepted: false, releasedAt: undefined, offeredAt: Date.now(),
-      acceptedAt: undefined, servedBaseline: this.#deps.servedNow?.(req.site) ?? { requests: 0, bytes: 0 }
+      manifest: new Map(req.manifest.map(e => [e.path, e])), offeredRps: offered.rps, offeredBytesPerSec: offered.bytesPerSec, offerSentAt: now,
+      accepted: false, releasedAt: undefined, offeredAt: now, acceptedAt: undefined, servedBaseline: this.#deps.servedNow?.(req.site) ?? { requests: 0, bytes: 0 }
     }
     this.#helping.set(req.site, session)
     this.#event({ kind: 'offered', session: req.session, peer: author, site: req.site })
-    const offer: HelpOffer = { session: req.session, to: author, offeredRps, mirrorUrl: this.#opts.mirrorUrl }
+    this.#sendOffer(session, now)
+  }
+
+  /** The ledger's rule applied to a capacity (default: min(spare, need) in each unit, at least 1). */
+  #offer (beneficiary: string, spare: Capacity, needed: Capacity): Capacity {
+    const o = this.#deps.offerFor?.(beneficiary, spare, needed) ?? {
+      rps: Math.min(spare.rps, Math.max(1, needed.rps)),
+      bytesPerSec: Math.min(spare.bytesPerSec, Math.max(1, needed.bytesPerSec))
+    }
+    return { rps: Math.round(o.rps), bytesPerSec: Math.round(o.bytesPerSec) }
+  }
+
+  #sendOffer (s: HelpingSession, now: number): void {
+    s.offerSentAt = now
+    const offer: HelpOffer = { session: s.session, to: s.beneficiary, offeredRps: s.offeredRps, offeredBytesPerSec: s.offeredBytesPerSec, mirrorUrl: this.#opts.mirrorUrl }
     void this.#deps.bus.publish(this.#topic, 'help-offer', offer)
+  }
+
+  /**
+   * While this node's uplink is saturated, the sessions it serves get offers that fit it: each
+   * what it serves now, scaled so that all of them together stay within the budget (and a
+   * little below what they get while the sockets back up). A lower offer goes out at once
+   * (at most every OFFER_REFIT_MS per session), so the beneficiary re-weights within a second.
+   */
+  #fitOffers (now: number): void {
+    const up = this.#deps.uplink?.()
+    if (up === undefined || !up.saturated) return
+    const active = [...this.#helping.values()].filter(s => s.accepted && s.releasedAt === undefined)
+    if (active.length === 0) return
+    const served = active.map(s => this.#deps.servedRate?.(s.site)?.bytesPerSec ?? 0)
+    const total = served.reduce((a, b) => a + b, 0)
+    if (total <= 0) return
+    const factor = Math.min(up.budgetBytesPerSec / total, up.backlogged ? 0.85 : 1)
+    for (const [i, s] of active.entries()) {
+      const fit = Math.max(1, Math.round(served[i]! * factor))
+      if (fit >= s.offeredBytesPerSec * 0.9 || now - s.offerSentAt < OFFER_REFIT_MS) continue
+      this.#deps.log.info({ site: s.site, from: s.offeredBytesPerSec, to: fit }, 'uplink saturated: offer lowered')
+      s.offeredBytesPerSec = fit
+      this.#sendOffer(s, now)
+    }
   }
 
   #onAccept (author: string, acc: HelpAccept): void {
@@ -290,6 +383,7 @@ export class HelpCoordinator {
       } else if (!mine && s.accepted) {
         s.accepted = false
         s.releasedAt = Date.now()
+        s.dropped = true
       }
     }
   }
@@ -328,8 +422,9 @@ export class HelpCoordinator {
     const own = this.#own
     if (own === undefined || offer.to !== this.#opts.selfId || offer.session !== own.session) return
     if (this.#deps.trusts?.(author) === false) return
+    const before = own.offers.get(author)
     own.offers.set(author, offer)
-    this.#event({ kind: 'offer', session: own.session, peer: author })
+    if (before === undefined) this.#event({ kind: 'offer', session: own.session, peer: author })
     this.#scheduleAccept()
   }
 
@@ -342,20 +437,28 @@ export class HelpCoordinator {
   async #accept (): Promise<void> {
     const own = this.#own
     if (own === undefined) return
-    const offers = [...own.offers.entries()].map(([peer, o]) => ({ peer, offeredRps: o.offeredRps, peerState: this.#deps.peers.get(peer)?.report.state }))
+    // An r2 offer names requests/s only: its bytes/s is estimated from the site's mean object.
+    const meanBytes = this.#deps.meanObjectBytes?.() ?? DEFAULT_MEAN_OBJECT_BYTES
+    const offers = [...own.offers.entries()].map(([peer, o]) => ({
+      peer, offeredRps: o.offeredRps, offeredBytesPerSec: o.offeredBytesPerSec ?? Math.round(o.offeredRps * meanBytes), peerState: this.#deps.peers.get(peer)?.report.state
+    }))
     const chosen = new Map<string, Helper>()
     let total = 0
-    for (const o of selectHelpers(offers, own.neededRps, this.#opts.acceptHeadroom, new Set(own.accepted.keys()))) {
+    for (const o of selectHelpers(offers, own.needed, this.#opts.acceptHeadroom, new Set(own.accepted.keys()))) {
       const offer = own.offers.get(o.peer)!
-      chosen.set(o.peer, { peer: o.peer, weightRps: offer.offeredRps, siteBase: siteBaseOnMirror(offer.mirrorUrl, this.#opts.site), mirrorUrl: offer.mirrorUrl })
-      total += offer.offeredRps
+      chosen.set(o.peer, { peer: o.peer, weightRps: o.offeredRps, weightBytesPerSec: o.offeredBytesPerSec, siteBase: siteBaseOnMirror(offer.mirrorUrl, this.#opts.site), mirrorUrl: offer.mirrorUrl })
+      total += o.offeredBytesPerSec
     }
-    const same = chosen.size === own.accepted.size && [...chosen.values()].every(h => own.accepted.get(h.peer)?.weightRps === h.weightRps)
+    const same = chosen.size === own.accepted.size && [...chosen.values()].every(h => {
+      const was = own.accepted.get(h.peer)
+      return was?.weightRps === h.weightRps && was.weightBytesPerSec === h.weightBytesPerSec
+    })
     if (same) return
+    const fresh = [...chosen.keys()].filter(p => !own.accepted.has(p))
     own.accepted = chosen
-    for (const peer of chosen.keys()) this.#event({ kind: 'accept', session: own.session, peer })
-    this.#deps.log.info({ session: own.session, helpers: [...chosen.keys()], offeredRps: total }, 'helpers accepted')
-    const body: HelpAccept = { session: own.session, helpers: [...chosen.values()].map(h => ({ peer: h.peer, weightRps: h.weightRps, mirrorUrl: h.mirrorUrl })) }
+    for (const peer of fresh) this.#event({ kind: 'accept', session: own.session, peer })
+    this.#deps.log.info({ session: own.session, helpers: [...chosen.keys()], offeredBytesPerSec: total }, 'helpers accepted')
+    const body: HelpAccept = { session: own.session, helpers: [...chosen.values()].map(h => ({ peer: h.peer, weightRps: h.weightRps, weightBytesPerSec: h.weightBytesPerSec, mirrorUrl: h.mirrorUrl })) }
     // Accept on the wire first, so helpers know they serve before clients arrive.
     await this.#deps.bus.publish(this.#topic, 'help-accept', body)
     if (this.#own === own) this.#deps.shedder.setHelpers([...chosen.values()])

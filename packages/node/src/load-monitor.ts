@@ -6,6 +6,8 @@ import { RateWindow } from './rate-window.ts'
 
 export class LoadMonitor {
   readonly arrivals = new RateWindow()
+  /** Bytes the arrivals would cost the uplink if the site answered them all (cached sizes). */
+  readonly arrivalBytes = new RateWindow()
   readonly sheddable = new RateWindow()
   readonly shed = new RateWindow()
   /** Bytes of the objects redirected to helpers (what the origin would otherwise have sent). */
@@ -14,12 +16,15 @@ export class LoadMonitor {
   readonly refused = new RateWindow()
   readonly bytesOut = new RateWindow()
   readonly mirrorServed = new Map<string, RateWindow>()
+  /** Body bytes this node's mirror served per site. */
+  readonly mirrorBytes = new Map<string, RateWindow>()
   totals = { arrivals: 0, shed: 0, shedExternal: 0, origin: 0, refused: 0, originErrors: 0, mirrorServed: 0, mirrorMisses: 0, integrityFailures: 0, microCache: 0 }
   #latencyMs = 0
 
-  arrival (sheddable: boolean): void {
+  arrival (sheddable: boolean, bytes = 0): void {
     this.arrivals.add(); this.totals.arrivals++
     if (sheddable) this.sheddable.add()
+    if (bytes > 0) this.arrivalBytes.add(bytes)
   }
 
   /** Epoch ms of the first redirect to a helper (for time-to-relief measurements). */
@@ -45,8 +50,9 @@ export class LoadMonitor {
 
   mirrored (site: string, bytes = 0): void {
     let w = this.mirrorServed.get(site)
-    if (w === undefined) { w = new RateWindow(); this.mirrorServed.set(site, w) }
+    if (w === undefined) { w = new RateWindow(); this.mirrorServed.set(site, w); this.mirrorBytes.set(site, new RateWindow()) }
     w.add()
+    if (bytes > 0) this.mirrorBytes.get(site)!.add(bytes)
     this.totals.mirrorServed++
     let t = this.mirrorTotals.get(site)
     if (t === undefined) { t = { requests: 0, bytes: 0 }; this.mirrorTotals.set(site, t) }
@@ -56,13 +62,19 @@ export class LoadMonitor {
 
   get originLatencyMs (): number { return this.#latencyMs }
 
-  /** Requests/s this node's mirror serves per site, over the last second. */
-  helpingRates (): Array<{ site: string, rps: number }> {
-    const out: Array<{ site: string, rps: number }> = []
+  /** What this node's mirror serves per site, over the last second. */
+  helpingRates (): Array<{ site: string, rps: number, bytesPerSec: number }> {
+    const out: Array<{ site: string, rps: number, bytesPerSec: number }> = []
     for (const [site, w] of this.mirrorServed) {
       const rps = Math.round(w.rate(1_000))
-      if (rps > 0) out.push({ site, rps })
+      const bytesPerSec = Math.round(this.mirrorBytes.get(site)?.rate(1_000) ?? 0)
+      if (rps > 0 || bytesPerSec > 0) out.push({ site, rps, bytesPerSec })
     }
     return out
+  }
+
+  /** What this node's mirror serves for `site` now. */
+  servedRate (site: string): { rps: number, bytesPerSec: number } {
+    return { rps: this.mirrorServed.get(site)?.rate(1_000) ?? 0, bytesPerSec: this.mirrorBytes.get(site)?.rate(1_000) ?? 0 }
   }
 }

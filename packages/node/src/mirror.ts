@@ -7,7 +7,7 @@
  * A site this node does not (or no longer) help is sent back to the site's own URL.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ATTESTATION_HEADER, SITE_LABEL_RE } from '@reef/protocol'
+import { ATTESTATION_HEADER, MIRROR_ALIVE_PATH, SITE_LABEL_RE } from '@reef/protocol'
 import type { Logger } from 'pino'
 import { etagMatches } from './cacheability.ts'
 import { createHttpApp } from './http-app.ts'
@@ -112,6 +112,8 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     }
   }
 
+  // Liveness, on any host name: beneficiaries probe it to stop sending clients to a dead mirror at once.
+  app.route({ method: ['GET', 'HEAD'], url: MIRROR_ALIVE_PATH, handler: async (_req, reply) => { void reply.code(204).header('x-reef-mirror', opts.selfId).header('cache-control', 'no-store').send() } })
   app.route({ method: ['GET', 'HEAD'], url: '/*', handler })
   app.route({ method: ['GET', 'HEAD'], url: '/', handler })
   // A mirror never reads request bodies: whatever the content type, other methods get 405.

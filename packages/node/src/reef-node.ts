@@ -15,9 +15,9 @@ import { registerOpenApi } from './openapi.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import { DASHBOARD_CSP, DASHBOARD_HTML } from '@reef/dashboard'
 import { readFile } from 'node:fs/promises'
-import { CharterBody, EvidenceItem as EvidenceItemSchema, LogAction as LogActionSchema, SiteLabel, canonicalBytes, decodeDocument, govTopic, helpTopic, ledgerTopic, loadTopic, signRecord, SequenceCounter } from '@reef/protocol'
+import { CharterBody, EvidenceItem as EvidenceItemSchema, LogAction as LogActionSchema, SERVING_REPORT_INTERVAL_MS, SiteLabel, canonicalBytes, decodeDocument, govTopic, helpTopic, ledgerTopic, loadTopic, signRecord, SequenceCounter } from '@reef/protocol'
 import { checkProposal, evidenceHash, offerFor } from '@reef/governance'
-import type { MembershipState, QuotaPolicy } from '@reef/governance'
+import type { Capacity, MembershipState, QuotaPolicy } from '@reef/governance'
 import type { CrowdState, EvidenceItem, LoadReport, LogAction, MultiSigned, Policy } from '@reef/protocol'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Auditor } from './auditor.ts'
@@ -35,6 +35,7 @@ import { buildFront } from './front.ts'
 import { HelpCoordinator } from './help-coordinator.ts'
 import type { HelpingSession } from './help-coordinator.ts'
 import { ExternalMirror } from './external-mirror.ts'
+import { HelperHealth, MirrorProber } from './helper-health.ts'
 import { HotSet } from './hot-set.ts'
 import { LedgerService } from './ledger-service.ts'
 import { LedgerStore } from './ledger-store.ts'
@@ -48,6 +49,14 @@ import { PeerTable } from './peer-table.ts'
 import { RecordBus } from './record-bus.ts'
 import { Shedder } from './shedder.ts'
 import { TrafficTimeline } from './traffic-timeline.ts'
+import { UplinkMeter } from './uplink-meter.ts'
+
+/** Bytes per object assumed before the site has served any (r2 offers, external mirror weight). */
+const DEFAULT_MEAN_OBJECT_BYTES = 50_000
+/** The uplink is backing up when the process holds more than this many seconds of it unsent. */
+const BACKLOG_SECONDS = 0.1
+/** How often the accepted helpers' health is checked (and their mirrors probed when due), in ms. */
+const HEALTH_TICK_MS = 25
 
 export type ReliefRung = 'micro-cache' | 'helpers' | 'external-mirror' | 'refusing'
 
@@ -74,6 +83,15 @@ export class ReefNode {
   readonly config: ReefConfig
   readonly log: Logger
   readonly monitor = new LoadMonitor()
+  /** What this machine sends (front, mirror, fetch streams), against its declared uplink. */
+  readonly uplink = new UplinkMeter()
+  /** Whether each accepted helper can take clients now (heard from, connected, mirror answering). */
+  readonly helperHealth = new HelperHealth()
+  readonly #prober: MirrorProber
+  #excluded = ''
+  #demandBps = 0
+  #lastReportAt = 0
+  #lastHealthPrune = 0
   readonly cache: ContentCache
   readonly hotSet = new HotSet()
   readonly shedder = new Shedder()
@@ -202,18 +220,29 @@ export class ReefNode {
         }
       })
     }
+    this.#prober = new MirrorProber(this.helperHealth, this.log.child({ component: 'probe' }))
     this.help = new HelpCoordinator({
       consortium: config.consortium, selfId, site: config.site.label, siteUrl: config.site.publicUrl,
       mirrorUrl: config.mirror.publicUrl, releaseGraceMs: config.mirror.releaseGraceMs
     }, {
       bus: this.bus, peers: this.peers, shedder: this.shedder, cache: this.cache, log: this.log.child({ component: 'help' }),
       manifest: () => this.hotSet.manifest(config.site.label, this.cache),
-      spareRps: () => this.spareRps(),
+      spare: () => this.spare(),
       prefetch: async (s, entry) => { await this.fetchForMirror(s, entry.path) },
       offerFor: (beneficiary, spare, needed) => {
-        const d = offerFor(spare, needed, store.standing(beneficiary, Date.now(), this.quota), store.owed(selfId, beneficiary), this.quota)
-        if (d.kind !== 'full') this.log.info({ beneficiary, decision: d }, 'help limited by the ledger')
-        return d.kind === 'decline' ? 0 : d.rps
+        const st = store.standing(beneficiary, Date.now(), this.quota)
+        const owed = store.owed(selfId, beneficiary)
+        const rps = offerFor(spare.rps, needed.rps, st, owed, this.quota)
+        const bytes = offerFor(spare.bytesPerSec, needed.bytesPerSec, st, owed, this.quota)
+        if (bytes.kind !== 'full') this.log.info({ beneficiary, decision: bytes }, 'help limited by the ledger')
+        return { rps: rps.kind === 'decline' ? 0 : rps.amount, bytesPerSec: bytes.kind === 'decline' ? 0 : bytes.amount }
+      },
+      meanObjectBytes: () => this.meanObjectBytes(),
+      servedRate: site => this.monitor.servedRate(site),
+      uplink: () => this.#uplinkState(),
+      unreachableMs: (peer, now) => {
+        const since = this.helperHealth.downSince(peer, now)
+        return since === undefined ? undefined : now - since
       },
       servedNow,
       trusts: peer => !this.#distrusted.has(peer)
@@ -244,6 +273,8 @@ export class ReefNode {
       fetch: async (s, path) => this.fetchForMirror(s, path),
       attest: async (s, obj) => this.#attest(s.session, obj)
     })
+    this.uplink.watch(this.front.server, 'front')
+    this.uplink.watch(this.mirror.server, 'mirror')
     this.externalMirror = config.relief.externalMirror === undefined ? undefined : new ExternalMirror(config.relief.externalMirror.template, config.site.publicUrl)
     this.timeline = new TrafficTimeline({ capacityRps: config.origin.capacityRps }, () => {
       const t = this.monitor.totals
@@ -362,12 +393,52 @@ export class ReefNode {
   }
   get state (): CrowdState { return this.detector.state }
 
-  /** Requests/s this node offers other sites now: none while its own site sheds. */
-  spareRps (): number {
-    if (this.detector.state !== 'normal') return 0
-    let committed = 0
-    for (const s of this.help.helpingSessions) if (s.releasedAt === undefined) committed += s.offeredRps
-    return Math.max(0, this.config.mirror.capacityRps - committed)
+  /**
+   * What this node offers other sites now: none while its own site sheds; in bytes/s, what is
+   * left of its uplink target after its own site's traffic and the offers it has made, and
+   * nothing while its uplink is saturated; in requests/s, its mirror's capacity less its offers.
+   */
+  spare (): Capacity {
+    if (this.detector.state !== 'normal') return { rps: 0, bytesPerSec: 0 }
+    let rps = 0
+    let bytes = 0
+    for (const s of this.help.helpingSessions) {
+      if (s.releasedAt !== undefined) continue
+      rps += s.offeredRps
+      bytes += s.offeredBytesPerSec
+    }
+    const up = this.#uplinkState()
+    return {
+      rps: Math.max(0, Math.round(this.config.mirror.capacityRps - rps)),
+      bytesPerSec: up.saturated ? 0 : Math.max(0, Math.round(up.budgetBytesPerSec - bytes))
+    }
+  }
+
+  /** Requests/s this node offers other sites now (see `spare`). */
+  spareRps (): number { return this.spare().rps }
+
+  /**
+   * The uplink as a helper sees it: the bytes/s it may send for others in all (its target less
+   * its own site's traffic), and whether it is saturated — sending at its target, or holding
+   * more than BACKLOG_SECONDS of it in sockets the kernel will not take (a declared rate above
+   * the real one shows up this way).
+   */
+  #uplinkState (): { budgetBytesPerSec: number, saturated: boolean, backlogged: boolean } {
+    const up = this.config.uplink
+    const target = up.targetShare * up.bytesPerSec
+    const backlogged = this.uplink.backlogBytes > BACKLOG_SECONDS * up.bytesPerSec
+    return {
+      budgetBytesPerSec: Math.max(0, target - this.uplink.rate(1_000, 'front')),
+      saturated: backlogged || this.uplink.rate(1_000) >= target,
+      backlogged
+    }
+  }
+
+  /** Mean bytes of a shareable request of this site over the last seconds (its cached sizes). */
+  meanObjectBytes (): number {
+    const n = this.monitor.sheddable.sum(5_000)
+    const b = this.monitor.arrivalBytes.sum(5_000)
+    return n > 0 && b > 0 ? b / n : DEFAULT_MEAN_OBJECT_BYTES
   }
 
   /** Fetch an object of a site this node helps from that site's node, verified, into the cache. */
@@ -405,8 +476,11 @@ export class ReefNode {
     await this.libp2p.start()
     this.bus.start()
     this.bus.onRecord(r => {
+      this.helperHealth.heard(r.author)
       if (r.type === 'load-report') this.peers.update(r.author, r.body as LoadReport)
     })
+    this.libp2p.addEventListener('peer:disconnect', this.#onDisconnect)
+    this.libp2p.addEventListener('peer:connect', this.#onConnect)
     this.help.start()
     this.ledger.start()
     if (this.gov !== undefined) {
@@ -416,7 +490,8 @@ export class ReefNode {
     await registerFetchServer(this.libp2p, {
       log: this.log.child({ component: 'fetch' }),
       isAcceptedHelper: (session, peer) => this.help.isAcceptedHelper(session, peer),
-      load: async path => this.origin.load(path)
+      load: async path => this.origin.load(path),
+      onSent: bytes => { this.uplink.add('p2p', bytes) }
     })
     this.#upgrades = attachUpgradeTunnel(this.front.server, {
       originUrl: c.origin.url, maxConnections: c.front.maxUpgrades, trustedProxies: c.front.trustedProxies, connectTimeoutMs: Math.min(c.origin.timeoutMs, 10_000),
@@ -426,8 +501,10 @@ export class ReefNode {
     await this.mirror.listen({ host: c.mirror.listen.host, port: c.mirror.listen.port })
     if (this.admin !== undefined && c.admin !== undefined) await this.admin.listen({ host: c.admin.listen.host, port: c.admin.listen.port })
     this.#stopBootstrap = keepBootstrapped(this.libp2p, [...c.p2p.bootstrap])
+    this.uplink.start()
     this.#timers.push(setInterval(() => { void this.#tick() }, c.crowd.tickMs))
-    this.#timers.push(setInterval(() => { void this.#report() }, c.gossip.reportIntervalMs))
+    this.#timers.push(setInterval(() => { void this.#maybeReport() }, Math.min(SERVING_REPORT_INTERVAL_MS, c.gossip.reportIntervalMs)))
+    this.#timers.push(setInterval(() => { this.#checkHelpers() }, HEALTH_TICK_MS))
     this.timeline.start()
     this.#started = true
     this.log.info({ front: this.frontUrl, mirror: c.mirror.publicUrl, addrs: this.libp2p.getMultiaddrs().map(String) }, 'reef node started')
@@ -438,10 +515,14 @@ export class ReefNode {
     this.#started = false
     for (const t of this.#timers) clearInterval(t)
     this.#timers = []
+    this.uplink.stop()
+    this.libp2p.removeEventListener('peer:disconnect', this.#onDisconnect)
+    this.libp2p.removeEventListener('peer:connect', this.#onConnect)
+    await this.#prober.close()
     this.timeline.stop()
     this.#stopBootstrap?.()
     this.gate.close()
-    if (this.help.ownSession !== undefined) await this.help.tick('normal', 0).catch(() => {})
+    if (this.help.ownSession !== undefined) await this.help.tick('normal', { rps: 0, bytesPerSec: 0 }).catch(() => {})
     if (this.#lastOwnSession !== undefined) await this.ledger.settle(this.#lastOwnSession)
     await this.ledger.stop()
     this.help.stop()
@@ -468,26 +549,49 @@ export class ReefNode {
   }
 
   /**
-   * The demand on this site in requests/s: what reached the front and was not shed, plus what
-   * its helpers serve for it. With a bytes/s capacity, byte demand (origin bytes plus the bytes
-   * of shed objects) counts too, scaled to the same share of capacity.
+   * The demand on this site as a share of its capacity, in the origin's requests/s: the larger
+   * of the request demand (what reached the front and was not shed, plus what its helpers serve
+   * for it), the byte demand on its uplink (`demandBytesPerSec`) scaled to the same share of
+   * capacity, and, with an `origin.bytesPerSec`, the origin's own byte demand likewise.
    */
   demandRps (): number {
     const m = this.monitor
     const c = this.config.origin
-    const bytesDemand = c.bytesPerSec === undefined ? 0 : (m.bytesOut.rate(1_000) + m.shedBytes.rate(1_000)) / c.bytesPerSec * c.capacityRps
-    return Math.max(bytesDemand, this.#requestDemand())
+    const originBytes = c.bytesPerSec === undefined ? 0 : (m.bytesOut.rate(1_000) + m.shedBytes.rate(1_000)) / c.bytesPerSec * c.capacityRps
+    const uplinkBytes = this.demandBytesPerSec() / this.config.uplink.bytesPerSec * c.capacityRps
+    return Math.max(originBytes, uplinkBytes, this.#requestDemand())
+  }
+
+  /**
+   * Bytes/s the site's visitors ask of its uplink: what the front would send if it answered
+   * every arrival (their cached sizes) — or, while helpers take a share, what the front sends
+   * plus what the helpers report serving for the site (a redirected page takes its images with
+   * it), whichever is larger.
+   */
+  demandBytesPerSec (): number {
+    const arrivals = this.monitor.arrivalBytes.rate(1_000)
+    const front = this.uplink.rate(1_000, 'front')
+    if (!this.shedder.active) return Math.max(arrivals, front)
+    return Math.max(arrivals, front + this.#helpersServe().bytesPerSec)
+  }
+
+  /** What the accepted helpers report serving for this site now. */
+  #helpersServe (): Capacity {
+    let rps = 0
+    let bytes = 0
+    for (const h of this.shedder.helpers) {
+      const x = this.peers.get(h.peer)?.report.helping.find(e => e.site === this.config.site.label)
+      rps += x?.rps ?? 0
+      bytes += x?.bytesPerSec ?? 0
+    }
+    return { rps, bytesPerSec: bytes }
   }
 
   #requestDemand (): number {
     const m = this.monitor
     const arrivals = m.arrivals.rate(500)
     if (!this.shedder.active) return arrivals
-    let helperServed = 0
-    for (const h of this.shedder.helpers) {
-      helperServed += this.peers.get(h.peer)?.report.helping.find(x => x.site === this.config.site.label)?.rps ?? 0
-    }
-    return Math.max(arrivals, arrivals - m.shed.rate(1_000) + helperServed)
+    return Math.max(arrivals, arrivals - m.shed.rate(1_000) + this.#helpersServe().rps)
   }
 
   async #tick (): Promise<void> {
@@ -496,16 +600,29 @@ export class ReefNode {
     try {
       const c = this.config
       const now = Date.now()
+      const demandBps = this.demandBytesPerSec()
+      this.#demandBps = demandBps
       const demand = this.demandRps()
       this.#demandRps = demand
       const change = this.detector.sample(demand, now, this.gate.queued >= c.origin.maxConcurrent)
-      if (change !== undefined) this.log.info({ from: change.from, to: change.to, demandRps: Math.round(demand) }, 'crowd state changed')
+      if (change !== undefined) this.log.info({ from: change.from, to: change.to, demandRps: Math.round(demand), demandBytesPerSec: Math.round(demandBps) }, 'crowd state changed')
       const target = c.crowd.targetShare * c.origin.capacityRps
+      const targetBps = c.uplink.targetShare * c.uplink.bytesPerSec
       const state = this.detector.state
-      if (state === 'normal') this.shedder.share = 0
-      else this.shedder.adapt(this.monitor.arrivals.rate(1_000), this.monitor.sheddable.rate(1_000), target)
+      if (state === 'normal') {
+        this.shedder.reset()
+      } else {
+        this.shedder.adapt(this.monitor.arrivals.rate(1_000), this.monitor.sheddable.rate(1_000), target)
+        // Everything this machine sends competes for the uplink: the fetch streams to helpers too.
+        this.shedder.adaptBytes(this.uplink.rate(1_000), targetBps, demandBps)
+        this.shedder.adaptValve(this.#helpersServe().bytesPerSec, this.shedder.liveHelperBytesPerSec())
+      }
       if (this.shedder.active) this.gate.divert(tag => tag !== null && this.hotSet.isShareable(tag))
-      await this.help.tick(state, Math.max(0, demand - target), now)
+      await this.help.tick(state, this.#need(demand, target, demandBps, targetBps), now)
+      if (now - this.#lastHealthPrune > 5_000) {
+        this.#lastHealthPrune = now
+        this.helperHealth.retain(new Set([...this.peers.live(now).map(e => e.peer), ...this.shedder.helpers.map(h => h.peer)]))
+      }
       const session = this.help.ownSessionId
       if (this.#lastOwnSession !== undefined && session !== this.#lastOwnSession) void this.ledger.settle(this.#lastOwnSession)
       this.#lastOwnSession = session
@@ -522,16 +639,59 @@ export class ReefNode {
   }
 
   /**
+   * What the site needs taken off it: requests/s over the origin's target, bytes/s over the
+   * uplink's. The requests/s it asks for is at least the bytes/s need in requests of its mean
+   * size, so that r2 helpers, which offer requests/s only, offer enough.
+   */
+  #need (demand: number, target: number, demandBps: number, targetBps: number): Capacity {
+    const bytesPerSec = Math.max(0, demandBps - targetBps)
+    return { rps: Math.max(0, demand - target, bytesPerSec / this.meanObjectBytes()), bytesPerSec }
+  }
+
+  /**
    * The external mirror takes, while the crowd lasts, what the accepted helpers' capacity does
-   * not cover (all of it for a site alone): it joins the shedder as one more weighted target.
+   * not cover (all of it for a site alone): it joins the shedder as one more target, weighted
+   * in bytes/s like a helper.
    */
   #engageExternalMirror (state: CrowdState, demand: number, target: number): void {
     const ext = this.externalMirror
     if (ext === undefined) return
-    const helperRps = this.shedder.helpers.reduce((a, h) => a + h.weightRps, 0)
-    const weight = state === 'normal' ? 0 : Math.round(Math.max(0, demand - target) * 1.25 - helperRps)
+    const c = this.config
+    const need = this.#need(demand, target, this.#demandBps, c.uplink.targetShare * c.uplink.bytesPerSec)
+    const mean = this.meanObjectBytes()
+    const weight = state === 'normal' ? 0 : Math.round(Math.max(need.bytesPerSec, need.rps * mean) * 1.25 - this.shedder.liveHelperBytesPerSec())
     if (weight <= 0) { if (this.shedder.fallback !== undefined) this.shedder.setFallback(undefined); return }
-    this.shedder.setFallback({ peer: 'external-mirror', weightRps: weight, mirrorUrl: ext.template, siteBase: '', location: path => ext.location(path) })
+    this.shedder.setFallback({
+      peer: 'external-mirror', weightBytesPerSec: weight, weightRps: Math.round(weight / mean), mirrorUrl: ext.template, siteBase: '', location: path => ext.location(path)
+    })
+  }
+
+  /**
+   * Exclude accepted helpers that are down (not heard from, connection closed, mirror not
+   * answering) from the redirect targets, and probe the mirrors that are due.
+   */
+  #checkHelpers (now = Date.now()): void {
+    const helpers = this.shedder.helpers
+    const down: string[] = []
+    for (const h of helpers) if (this.helperHealth.isDown(h.peer, now)) down.push(h.peer)
+    const key = down.join(',')
+    if (key !== this.#excluded) {
+      const was = new Set(this.#excluded === '' ? [] : this.#excluded.split(','))
+      this.#excluded = key
+      this.shedder.setExcluded(new Set(down))
+      for (const peer of down) if (!was.has(peer)) this.log.warn({ helper: peer }, 'helper unreachable: no more clients sent to it')
+      for (const peer of was) if (!down.includes(peer) && helpers.some(h => h.peer === peer)) this.log.info({ helper: peer }, 'helper reachable again')
+    }
+    if (helpers.length > 0) this.#prober.probe(helpers, now)
+  }
+
+  readonly #onDisconnect = (evt: CustomEvent<{ toString: () => string }>): void => {
+    this.helperHealth.disconnected(evt.detail.toString())
+    this.#checkHelpers()
+  }
+
+  readonly #onConnect = (evt: CustomEvent<{ toString: () => string }>): void => {
+    this.helperHealth.connected(evt.detail.toString())
   }
 
   /** Rung 1 engages as demand passes its share of capacity and is the last to be released. */
@@ -566,9 +726,23 @@ export class ReefNode {
     }
   }
 
+  /**
+   * Publish the load report every report interval, and every SERVING_REPORT_INTERVAL_MS while
+   * this node serves a help session (the beneficiary stops sending clients to a helper it has
+   * not heard from for HELPER_SILENCE_MS).
+   */
+  async #maybeReport (now = Date.now()): Promise<void> {
+    const serving = this.help.helpingSessions.some(s => s.accepted && s.releasedAt === undefined)
+    const interval = serving ? Math.min(SERVING_REPORT_INTERVAL_MS, this.config.gossip.reportIntervalMs) : this.config.gossip.reportIntervalMs
+    if (now - this.#lastReportAt < interval - 20) return
+    this.#lastReportAt = now
+    await this.#report()
+  }
+
   async #report (): Promise<void> {
     const c = this.config
     const m = this.monitor
+    const spare = this.spare()
     const body: LoadReport = {
       site: c.site.label,
       siteUrl: c.site.publicUrl,
@@ -577,8 +751,12 @@ export class ReefNode {
       capacityRps: Math.round(c.origin.capacityRps),
       demandRps: Math.round(this.#demandRps),
       originRps: Math.round(m.originStarted.rate(1_000)),
-      spareRps: Math.round(this.spareRps()),
-      helping: m.helpingRates().slice(0, 64)
+      spareRps: spare.rps,
+      helping: m.helpingRates().slice(0, 64),
+      uplinkBytesPerSec: c.uplink.bytesPerSec,
+      sentBytesPerSec: Math.round(this.uplink.rate(1_000)),
+      spareBytesPerSec: spare.bytesPerSec,
+      demandBytesPerSec: Math.round(this.#demandBps)
     }
     await this.bus.publish(loadTopic(c.consortium), 'load-report', body)
   }

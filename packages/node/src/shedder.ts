@@ -1,13 +1,30 @@
 /**
- * Where shed requests go. Each path maps to one helper by weighted rendezvous hashing
- * (highest random weight with weights = offered requests/s): a path keeps its helper while the
- * helper set is stable, so each helper's cache stays hot, and helpers receive load in
- * proportion to the capacity they offered. When a helper leaves only its paths move.
+ * Where shed requests go, and how many (SPEC.md §HTTP behaviour, Shedding).
+ *
+ * Targets are the accepted helpers (and, when engaged, the external mirror), each weighted by
+ * the bytes/s it offered. Requests are spread over the live targets by smooth weighted
+ * round-robin, so each receives bytes in proportion to its weight over any short stretch.
+ * Per-path stickiness (rendezvous hashing, which Reef used before r3) pinned every visit of the
+ * hottest page — and so every byte of the images that page pulls from the same mirror host —
+ * on one helper: with Zipf popularity that one helper's uplink carried a quarter or more of the
+ * crowd while the others idled. Every accepted helper prefetches the whole manifest, so
+ * spreading costs no cache hits.
+ *
+ * A target the node has not heard from recently is excluded at once (`setExcluded`) and its
+ * share falls to the others; the help coordinator drops it for good when it stays silent.
+ *
+ * How many: `share` of sheddable requests are redirected — the larger of what keeps the origin
+ * at its target request rate (`adapt`) and what keeps the site's uplink at its target byte rate
+ * (`adaptBytes`). `valve` (0..1) is the share of would-be redirects to helpers that they can
+ * still take: when they serve more than they offered, the rest is refused (503) or goes to
+ * the external mirror instead of piling onto saturated uplinks.
  */
-import { createHash } from 'node:crypto'
 
 export interface Helper {
   peer: string
+  /** Weight: the bytes/s the helper offered (r2 helpers: their requests/s × the site's mean object size). */
+  weightBytesPerSec: number
+  /** The requests/s it offered (a second limit, shown to operators). */
   weightRps: number
   /** The helper's mirror public URL, as it offered it. */
   mirrorUrl: string
@@ -22,58 +39,142 @@ export function locationOn (h: Helper, path: string): string | undefined {
   return h.location !== undefined ? h.location(path) : h.siteBase + path
 }
 
-function unitHash (peer: string, path: string): number {
-  const d = createHash('sha1').update(peer).update('\n').update(path).digest()
-  // 52 random bits → (0, 1)
-  const hi = d.readUInt32BE(0) >>> 12
-  const lo = d.readUInt32BE(4)
-  return (hi * 4294967296 + lo + 1) / (2 ** 52 + 2)
-}
+/** Least share of its own sheddable traffic a struck site keeps answering itself. */
+const MIN_KEEP = 0.02
+/** How strongly one sample corrects the byte keep-fraction (0..1; damped: rates lag a second). */
+const BYTE_GAIN = 0.35
 
 export class Shedder {
   #helpers: Helper[] = []
   #fallback: Helper | undefined
   #targets: Helper[] = []
-  /** Share of sheddable requests to redirect when the origin still has room (0..1). */
+  /** Smooth weighted round-robin: each target's current score, by index in #targets. */
+  #current: number[] = []
+  #excluded: ReadonlySet<string> = new Set()
+  #live = 0
+  /** Share of sheddable requests to redirect now (0..1): max of the request and byte shares. */
   share = 0
+  #requestShare = 0
+  /** Share of its sheddable bytes the site still answers itself (1: not shedding for bytes). */
+  #keep = 1
+  /** Share of would-be redirects to helpers they can still take (1: they have room). */
+  valve = 1
 
   /** The consortium helpers (the external mirror, when engaged, is `fallback`). */
   get helpers (): readonly Helper[] { return this.#helpers }
   get fallback (): Helper | undefined { return this.#fallback }
+  get requestShare (): number { return this.#requestShare }
+  get byteShare (): number { return 1 - this.#keep }
 
   setHelpers (helpers: Helper[]): void {
-    this.#helpers = helpers.filter(h => h.weightRps > 0)
+    this.#helpers = helpers.filter(h => h.weightBytesPerSec > 0)
     this.#targets = this.#fallback === undefined ? this.#helpers : [...this.#helpers, this.#fallback]
+    this.#current = this.#targets.map(() => 0)
+    this.#countLive()
   }
 
   /** Engage (or, with undefined, release) a target beyond the helpers, weighted like one. */
   setFallback (fallback: Helper | undefined): void {
-    this.#fallback = fallback !== undefined && fallback.weightRps > 0 ? fallback : undefined
+    this.#fallback = fallback !== undefined && fallback.weightBytesPerSec > 0 ? fallback : undefined
     this.setHelpers(this.#helpers)
   }
 
-  get active (): boolean { return this.#targets.length > 0 }
+  /** Peers not to send anyone to now (not heard from, connection lost, mirror not answering). */
+  setExcluded (peers: ReadonlySet<string>): void {
+    this.#excluded = peers
+    this.#countLive()
+  }
 
-  pick (path: string): Helper | undefined {
-    let best: Helper | undefined
-    let bestScore = -Infinity
-    for (const h of this.#targets) {
-      const score = -h.weightRps / Math.log(unitHash(h.peer, path))
-      if (score > bestScore) { bestScore = score; best = h }
+  #countLive (): void {
+    this.#live = 0
+    for (const t of this.#targets) if (!this.#excluded.has(t.peer)) this.#live++
+  }
+
+  /** Whether any target can take a redirect now. */
+  get active (): boolean { return this.#live > 0 }
+
+  /** Whether a consortium helper (not only the external mirror) can take a redirect now. */
+  get helping (): boolean {
+    for (const h of this.#helpers) if (!this.#excluded.has(h.peer)) return true
+    return false
+  }
+
+  /** Σ weights of the live helpers (bytes/s they offered). */
+  liveHelperBytesPerSec (): number {
+    let sum = 0
+    for (const h of this.#helpers) if (!this.#excluded.has(h.peer)) sum += h.weightBytesPerSec
+    return sum
+  }
+
+  /** The next live target, by smooth weighted round-robin over the bytes/s weights. */
+  pick (): Helper | undefined {
+    const targets = this.#targets
+    const current = this.#current
+    let best = -1
+    let total = 0
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i]!
+      if (this.#excluded.has(t.peer)) continue
+      current[i]! += t.weightBytesPerSec
+      total += t.weightBytesPerSec
+      if (best < 0 || current[i]! > current[best]!) best = i
     }
-    return best
+    if (best < 0) return undefined
+    current[best]! -= total
+    return targets[best]
   }
 
   /**
-   * Adapt the share: aim for the origin to receive `targetRps` out of `arrivalRps` arrivals of
-   * which `sheddableRps` could be redirected. Smoothed so one noisy sample does not swing it.
+   * Adapt the request share: aim for the origin to receive `targetRps` out of `arrivalRps`
+   * arrivals of which `sheddableRps` could be redirected. Smoothed so one noisy sample does not
+   * swing it.
    */
   adapt (arrivalRps: number, sheddableRps: number, targetRps: number): number {
     const excess = arrivalRps - targetRps
     const wanted = excess <= 0 || sheddableRps <= 0 ? 0 : Math.min(1, excess / sheddableRps)
-    this.share = wanted > this.share ? wanted : 0.5 * this.share + 0.5 * wanted
-    if (this.share < 0.01) this.share = 0
+    this.#requestShare = wanted > this.#requestShare ? wanted : 0.5 * this.#requestShare + 0.5 * wanted
+    if (this.#requestShare < 0.01) this.#requestShare = 0
+    this.share = Math.max(this.#requestShare, 1 - this.#keep)
     return this.share
+  }
+
+  /**
+   * Adapt the byte share from what the site's uplink sends (`sentBps`, measured) against
+   * `targetBps`. A redirected page takes its subresources with it to the mirror host, so the
+   * bytes a site keeps do not fall in proportion to the share it sheds: rather than predict
+   * them, the keep-fraction follows the measured rate multiplicatively (a damped step towards
+   * target/sent). At the onset it starts from target / `demandBps`, the estimate of what the
+   * site would send if it answered everyone.
+   */
+  adaptBytes (sentBps: number, targetBps: number, demandBps: number): number {
+    if (this.#keep >= 1 && demandBps > targetBps && sentBps > 0) {
+      this.#keep = Math.max(MIN_KEEP, targetBps / demandBps)
+    } else if (sentBps > 0) {
+      this.#keep = Math.min(1, Math.max(MIN_KEEP, this.#keep * Math.pow(targetBps / sentBps, BYTE_GAIN)))
+    } else {
+      this.#keep = Math.min(1, this.#keep * 1.25)
+    }
+    if (this.#keep > 0.99) this.#keep = 1
+    this.share = Math.max(this.#requestShare, 1 - this.#keep)
+    return 1 - this.#keep
+  }
+
+  /**
+   * Adapt the valve from what the helpers serve for this site (`servedBps`, from their load
+   * reports) against what they offered (`offeredBps`): over it, fewer redirects reach them.
+   */
+  adaptValve (servedBps: number, offeredBps: number): number {
+    if (offeredBps <= 0 || servedBps <= offeredBps) this.valve = Math.min(1, this.valve * 1.15 + 0.02)
+    else this.valve = Math.max(0.05, this.valve * Math.pow(offeredBps / servedBps, BYTE_GAIN))
+    return this.valve
+  }
+
+  /** The site is normal again: nothing shed. */
+  reset (): void {
+    this.share = 0
+    this.#requestShare = 0
+    this.#keep = 1
+    this.valve = 1
   }
 }
 

@@ -39,6 +39,19 @@ export const MAX_HELPERS = 64
 export const MAX_FETCH_FRAME_BYTES = 16 * 1024
 /** Largest object body that may cross the fetch stream, in bytes. */
 export const MAX_OBJECT_BYTES = 16 * 1024 * 1024
+/** Largest bytes/s figure a record may carry (1 TB/s). */
+export const MAX_BYTES_PER_SEC = 1_000_000_000_000
+/**
+ * A beneficiary never redirects a client to a helper it has not heard from (a record, or an
+ * answer of its mirror) within this many ms; a helper serving a session reports at least every
+ * SERVING_REPORT_INTERVAL_MS so that it is heard.
+ */
+export const HELPER_SILENCE_MS = 500
+/** Load report interval of a node while it serves a help session (at most), in ms. */
+export const SERVING_REPORT_INTERVAL_MS = 200
+/** Path on every mirror host that answers 204 while the mirror runs (liveness probes). */
+export const MIRROR_ALIVE_PATH = '/.well-known/reef/alive'
+
 /** Largest URL path (with query) in a manifest entry or fetch request, in characters. */
 export const MAX_PATH_CHARS = 2048
 

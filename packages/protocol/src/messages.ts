@@ -5,7 +5,7 @@
  * whole body as received.
  */
 import { z } from 'zod'
-import { MAX_EVIDENCE_ITEMS, MAX_HELPERS, MAX_INVITATION_ADDRS, MAX_MANIFEST_ENTRIES, MAX_OBJECT_BYTES, MAX_PATH_CHARS } from './constants.ts'
+import { MAX_BYTES_PER_SEC, MAX_EVIDENCE_ITEMS, MAX_HELPERS, MAX_INVITATION_ADDRS, MAX_MANIFEST_ENTRIES, MAX_OBJECT_BYTES, MAX_PATH_CHARS } from './constants.ts'
 import { ConsortiumId, LogEntryBody, Member } from './charter.ts'
 import { Signature } from './multisig.ts'
 import { BaseUrl, PeerIdString, Sha256Hex, SiteLabel, UrlPath } from './primitives.ts'
@@ -13,6 +13,11 @@ import { BaseUrl, PeerIdString, Sha256Hex, SiteLabel, UrlPath } from './primitiv
 export { SITE_LABEL_RE, SiteLabel, BaseUrl, UrlPath, PeerIdString, Sha256Hex } from './primitives.ts'
 
 const Rps = z.number().int().min(0).max(10_000_000)
+/**
+ * Bytes per second (r3). Optional on the wire so that r2 nodes, which do not send them, stay
+ * readable: a receiver falls back as SPEC.md §Capacity in bytes says.
+ */
+const BytesPerSec = z.number().int().min(0).max(MAX_BYTES_PER_SEC)
 
 export const CrowdState = z.enum(['normal', 'struck', 'recovering'])
 export type CrowdState = z.infer<typeof CrowdState>
@@ -26,7 +31,12 @@ export const LoadReport = z.object({
   demandRps: Rps,
   originRps: Rps,
   spareRps: Rps,
-  helping: z.array(z.object({ site: SiteLabel, rps: Rps })).max(MAX_HELPERS)
+  helping: z.array(z.object({ site: SiteLabel, rps: Rps, bytesPerSec: BytesPerSec.optional() })).max(MAX_HELPERS),
+  /** r3: the uplink the author declares, what it sends now, what it offers others, its site's demand. */
+  uplinkBytesPerSec: BytesPerSec.optional(),
+  sentBytesPerSec: BytesPerSec.optional(),
+  spareBytesPerSec: BytesPerSec.optional(),
+  demandBytesPerSec: BytesPerSec.optional()
 })
 export type LoadReport = z.infer<typeof LoadReport>
 
@@ -45,6 +55,8 @@ export const HelpRequest = z.object({
   site: SiteLabel,
   siteUrl: BaseUrl,
   neededRps: Rps,
+  /** r3: bytes/s the site needs taken off its uplink. */
+  neededBytesPerSec: BytesPerSec.optional(),
   manifest: z.array(ManifestEntry).max(MAX_MANIFEST_ENTRIES)
 })
 export type HelpRequest = z.infer<typeof HelpRequest>
@@ -53,13 +65,15 @@ export const HelpOffer = z.object({
   session: SessionId,
   to: PeerIdString,
   offeredRps: Rps,
+  /** r3: bytes/s the helper will send for this site. */
+  offeredBytesPerSec: BytesPerSec.optional(),
   mirrorUrl: BaseUrl
 })
 export type HelpOffer = z.infer<typeof HelpOffer>
 
 export const HelpAccept = z.object({
   session: SessionId,
-  helpers: z.array(z.object({ peer: PeerIdString, weightRps: Rps, mirrorUrl: BaseUrl })).max(MAX_HELPERS)
+  helpers: z.array(z.object({ peer: PeerIdString, weightRps: Rps, weightBytesPerSec: BytesPerSec.optional(), mirrorUrl: BaseUrl })).max(MAX_HELPERS)
 })
 export type HelpAccept = z.infer<typeof HelpAccept>
 

@@ -18,7 +18,7 @@ import { OriginGate } from '../../src/origin-gate.ts'
 import { Shedder } from '../../src/shedder.ts'
 
 const log = pino({ level: 'silent' })
-const HELPER = { peer: '12D3KooWHelperPeer', weightRps: 100, mirrorUrl: 'http://mirror-b.localhost:9102', siteBase: 'http://alpha.mirror-b.localhost:9102' }
+const HELPER = { peer: '12D3KooWHelperPeer', weightRps: 100, weightBytesPerSec: 1_000_000, mirrorUrl: 'http://mirror-b.localhost:9102', siteBase: 'http://alpha.mirror-b.localhost:9102' }
 
 function makeFront (origin: DemoOrigin | { url: string }, gateOpts: { capacityRps?: number, maxConcurrent?: number, queueLimit?: number } = {}, queueTimeoutMs = 1_000, ladder = { microCache: false }) {
   const monitor = new LoadMonitor()
@@ -89,7 +89,7 @@ describe('front', () => {
 
   it('counts redirects to the external mirror apart from those to consortium helpers', async () => {
     await f.app.inject({ method: 'GET', url: '/css/site.css' })
-    f.shedder.setFallback({ peer: 'external-mirror', weightRps: 100, mirrorUrl: 'https://{host}.nyud.net{path}', siteBase: '', location: path => `https://alpha.nyud.net${path}` })
+    f.shedder.setFallback({ peer: 'external-mirror', weightRps: 100, weightBytesPerSec: 1_000_000, mirrorUrl: 'https://{host}.nyud.net{path}', siteBase: '', location: path => `https://alpha.nyud.net${path}` })
     f.shedder.share = 1
     const res = await f.app.inject({ method: 'GET', url: '/css/site.css' })
     assert.equal(res.statusCode, 307)

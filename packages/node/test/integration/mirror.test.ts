@@ -27,6 +27,8 @@ function session (site: string, extra: Partial<HelpingSession> = {}): HelpingSes
     siteUrl: SITE_URL,
     manifest: new Map(),
     offeredRps: 100,
+    offeredBytesPerSec: 1_000_000,
+    offerSentAt: 0,
     accepted: true,
     acceptedAt: 0,
     servedBaseline: { requests: 0, bytes: 0 },

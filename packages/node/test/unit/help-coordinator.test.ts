@@ -39,17 +39,37 @@ function report (site: string, state: LoadReport['state'] = 'normal'): LoadRepor
   return { site, siteUrl: `http://${site}.example`, mirrorUrl: `http://mirror-${site}.example`, state, capacityRps: 50, demandRps: 0, originRps: 0, spareRps: 100, helping: [] }
 }
 
-interface Member { id: string, site: string, help: HelpCoordinator, shedder: Shedder, peers: PeerTable, spare: { rps: number } }
+/** Bytes per request in these tests: a need or spare of n req/s is n × this in bytes/s. */
+const OBJ = 10_000
+const need = (rps: number): { rps: number, bytesPerSec: number } => ({ rps, bytesPerSec: rps * OBJ })
+
+interface Uplink { budgetBytesPerSec: number, saturated: boolean, backlogged: boolean }
+
+interface Member {
+  id: string, site: string, help: HelpCoordinator, shedder: Shedder, peers: PeerTable, spare: { rps: number, bytes: number }
+  uplink: Uplink, served: Map<string, number>, unreachable: Map<string, number>
+}
 
 function member (net: Net, id: string, site: string, spareRps = 100, distrusted: ReadonlySet<string> = new Set()): Member {
   const shedder = new Shedder()
   const peers = new PeerTable(5_000)
-  const spare = { rps: spareRps }
+  const spare = { rps: spareRps, bytes: spareRps * OBJ }
+  const uplink: Uplink = { budgetBytesPerSec: spare.bytes, saturated: false, backlogged: false }
+  const served = new Map<string, number>()
+  const unreachable = new Map<string, number>()
   const help = new HelpCoordinator(
     { consortium: 'test', selfId: id, site, siteUrl: `http://${site}.example`, mirrorUrl: `http://mirror-${site}.example`, releaseGraceMs: 1_000 },
-    { bus: net.channel(id), peers, shedder, cache: new ContentCache(1 << 20, 1 << 20), log, manifest: () => [], spareRps: () => spare.rps, prefetch: async () => {}, trusts: peer => !distrusted.has(peer) })
+    {
+      bus: net.channel(id), peers, shedder, cache: new ContentCache(1 << 20, 1 << 20), log, manifest: () => [], prefetch: async () => {},
+      spare: () => ({ rps: spare.rps, bytesPerSec: spare.bytes }),
+      trusts: peer => !distrusted.has(peer),
+      meanObjectBytes: () => OBJ,
+      uplink: () => uplink,
+      servedRate: s => ({ rps: (served.get(s) ?? 0) / OBJ, bytesPerSec: served.get(s) ?? 0 }),
+      unreachableMs: peer => unreachable.get(peer)
+    })
   help.start()
-  return { id, site, help, shedder, peers, spare }
+  return { id, site, help, shedder, peers, spare, uplink, served, unreachable }
 }
 
 async function until (cond: () => boolean, what: string, timeoutMs = 2_000): Promise<void> {
@@ -69,14 +89,14 @@ describe('help coordinator', () => {
     const net = new Net()
     const [a, b, c] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo'), member(net, 'C', 'charlie')]
     knowEachOther([a, b, c])
-    await a.help.tick('struck', 60)
+    await a.help.tick('struck', need(60))
     // Each offers 60; one does not cover 60 × 1.25, so both are taken.
     await until(() => a.shedder.helpers.length === 2, 'both helpers accepted')
     assert.deepEqual(a.shedder.helpers.map(h => h.siteBase).sort(), ['http://alpha.mirror-bravo.example', 'http://alpha.mirror-charlie.example'])
     await until(() => b.help.sessionForSite('alpha')?.accepted === true && c.help.sessionForSite('alpha')?.accepted === true, 'helpers know they are accepted')
     assert.ok(a.help.isAcceptedHelper(a.help.ownSession!.session, 'B'))
     assert.equal(a.help.isAcceptedHelper('some-other-session', 'B'), false)
-    await a.help.tick('normal', 0)
+    await a.help.tick('normal', need(0))
     assert.equal(a.shedder.active, false)
     await until(() => b.help.sessionForSite('alpha')?.releasedAt !== undefined, 'helper released')
     assert.ok(net.sent.some(r => r.type === 'help-release'))
@@ -86,12 +106,12 @@ describe('help coordinator', () => {
     const net = new Net()
     const [a, b] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 500)]
     knowEachOther([a, b])
-    await a.help.tick('struck', 40)
-    await until(() => a.shedder.helpers[0]?.weightRps === 40, 'first offer accepted')
+    await a.help.tick('struck', need(40))
+    await until(() => a.shedder.helpers[0]?.weightRps === 40 && a.shedder.helpers[0].weightBytesPerSec === 40 * OBJ, 'first offer accepted')
     await new Promise(resolve => setTimeout(resolve, 0))
     // Two seconds later the request is re-published with a larger need.
-    await a.help.tick('struck', 300, Date.now() + 2_100)
-    await until(() => a.shedder.helpers[0]?.weightRps === 300, 'raised offer accepted')
+    await a.help.tick('struck', need(300), Date.now() + 2_100)
+    await until(() => a.shedder.helpers[0]?.weightRps === 300 && a.shedder.helpers[0].weightBytesPerSec === 300 * OBJ, 'raised offer accepted')
   })
 
   it('drops a helper at once when told to (expelled, or caught altering content) and takes no more offers from one it distrusts', async () => {
@@ -99,15 +119,15 @@ describe('help coordinator', () => {
     const distrusted = new Set<string>()
     const [a, b, c] = [member(net, 'A', 'alpha', 100, distrusted), member(net, 'B', 'bravo', 1_000), member(net, 'C', 'charlie', 1_000)]
     knowEachOther([a, b, c])
-    await a.help.tick('struck', 1_000)
+    await a.help.tick('struck', need(1_000))
     await until(() => a.shedder.helpers.length === 2, 'two helpers')
     distrusted.add('C')
     a.help.dropPeer('C')
     await until(() => a.shedder.helpers.length === 1, 'the distrusted helper dropped')
     assert.equal(a.shedder.helpers[0]!.peer, 'B')
     // The next crowd: a new session; both offer again, B is taken, C refused.
-    await a.help.tick('normal', 0)
-    await a.help.tick('struck', 1_000)
+    await a.help.tick('normal', need(0))
+    await a.help.tick('struck', need(1_000))
     await until(() => a.shedder.helpers.length === 1, 'a helper for the new session')
     const session = a.help.ownSession!.session
     assert.ok(net.sent.some(r => r.type === 'help-offer' && r.author === 'C' && (r.body as { session: string }).session === session), 'C did not offer in the new session')
@@ -118,11 +138,11 @@ describe('help coordinator', () => {
     const net = new Net()
     const [a, b, c] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 1_000), member(net, 'C', 'charlie', 1_000)]
     knowEachOther([a, b, c])
-    await a.help.tick('struck', 1_000)
+    await a.help.tick('struck', need(1_000))
     await until(() => a.shedder.helpers.length === 2, 'two helpers')
     const later = Date.now() + 6_000
     a.peers.update('C', report('charlie', 'struck'), later) // C got struck; B went silent
-    await a.help.tick('struck', 1_000, later)
+    await a.help.tick('struck', need(1_000), later)
     await until(() => a.shedder.helpers.length === 0, 'both helpers dropped')
   })
 
@@ -130,9 +150,9 @@ describe('help coordinator', () => {
     const net = new Net()
     const [a, b] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo')]
     knowEachOther([a, b])
-    await a.help.tick('struck', 50)
+    await a.help.tick('struck', need(50))
     await until(() => b.help.sessionForSite('alpha')?.accepted === true, 'accepted')
-    await b.help.tick('normal', 0, Date.now() + 11_000) // no report from A for 11 s
+    await b.help.tick('normal', need(0), Date.now() + 11_000) // no report from A for 11 s
     assert.notEqual(b.help.helpingSessions.find(s => s.site === 'alpha')?.releasedAt, undefined)
   })
 
@@ -141,11 +161,12 @@ describe('help coordinator', () => {
     const [a, b] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 0)]
     const impostor = member(net, 'X', 'xray', 0)
     knowEachOther([a, b, impostor])
-    await a.help.tick('struck', 50)
+    await a.help.tick('struck', need(50))
     await new Promise(resolve => setTimeout(resolve, 100))
     assert.equal(net.sent.filter(r => r.type === 'help-offer').length, 0)
     b.spare.rps = 100
-    await a.help.tick('struck', 50, Date.now() + 2_100)
+    b.spare.bytes = 100 * OBJ
+    await a.help.tick('struck', need(50), Date.now() + 2_100)
     await until(() => b.help.sessionForSite('alpha') !== undefined, 'B offers once it has room')
     // X, a different peer, now asks for help for the label "alpha" that A holds at B: refused.
     const offersBefore = net.sent.filter(r => r.type === 'help-offer' && r.author === 'B').length
@@ -153,5 +174,76 @@ describe('help coordinator', () => {
     await new Promise(resolve => setTimeout(resolve, 50))
     assert.equal(b.help.sessionForSite('alpha')?.beneficiary, 'A')
     assert.equal(net.sent.filter(r => r.type === 'help-offer' && r.author === 'B').length, offersBefore)
+  })
+
+  it('accepts by bytes/s: a helper with a small uplink but many requests/s does not cover the need alone', async () => {
+    const net = new Net()
+    const [a, b, c] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 1_000), member(net, 'C', 'charlie', 1_000)]
+    b.spare.bytes = 1_000_000 // 1 MB/s for 1000 req/s
+    c.spare.bytes = 4_000_000
+    knowEachOther([a, b, c])
+    await a.help.tick('struck', { rps: 100, bytesPerSec: 4_000_000 })
+    await until(() => a.shedder.helpers.length === 2, 'both helpers: neither covers 1.25 × 4 MB/s alone')
+    const w = Object.fromEntries(a.shedder.helpers.map(h => [h.peer, h.weightBytesPerSec]))
+    assert.deepEqual(w, { B: 1_000_000, C: 4_000_000 })
+    const accept = net.sent.findLast(r => r.type === 'help-accept')!.body as { helpers: Array<{ peer: string, weightBytesPerSec?: number }> }
+    assert.deepEqual(Object.fromEntries(accept.helpers.map(h => [h.peer, h.weightBytesPerSec])), w)
+  })
+
+  it('a helper whose uplink saturates lowers its offer at once, and the beneficiary re-weights', async () => {
+    const net = new Net()
+    const [a, b, c] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 400), member(net, 'C', 'charlie', 400)]
+    knowEachOther([a, b, c])
+    await a.help.tick('struck', need(600))
+    await until(() => a.shedder.helpers.length === 2 && b.help.sessionForSite('alpha')?.accepted === true, 'both helpers accepted')
+    assert.equal(a.shedder.helpers.find(h => h.peer === 'B')?.weightBytesPerSec, 400 * OBJ)
+    // B's own site got busier: only 1.5 MB/s left for others, while it serves alpha 3 MB/s.
+    b.uplink.saturated = true
+    b.uplink.budgetBytesPerSec = 1_500_000
+    b.served.set('alpha', 3_000_000)
+    const t0 = Date.now()
+    await b.help.tick('normal', need(0), t0 + 1_000)
+    await until(() => a.shedder.helpers.find(h => h.peer === 'B')?.weightBytesPerSec === 1_500_000, 'the beneficiary re-weights B')
+    assert.ok(Date.now() - t0 < 1_000)
+    assert.equal(a.shedder.helpers.find(h => h.peer === 'C')?.weightBytesPerSec, 400 * OBJ)
+    // Not again within the refit time, and never upwards while saturated.
+    const offers = net.sent.filter(r => r.type === 'help-offer' && r.author === 'B').length
+    b.uplink.budgetBytesPerSec = 1_000_000
+    await b.help.tick('normal', need(0), t0 + 1_100)
+    assert.equal(net.sent.filter(r => r.type === 'help-offer' && r.author === 'B').length, offers)
+  })
+
+  it('drops a helper that stays unreachable and accepts another offer in its place', async () => {
+    const net = new Net()
+    const [a, b, c, d] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 1_000), member(net, 'C', 'charlie', 1_000), member(net, 'D', 'delta', 100)]
+    knowEachOther([a, b, c, d])
+    await a.help.tick('struck', need(900))
+    await until(() => a.shedder.helpers.length === 2 && !a.shedder.helpers.some(h => h.peer === 'D'), 'the two large helpers accepted')
+    a.unreachable.set('C', 400) // down, not yet for the drop time: kept
+    await a.help.tick('struck', need(900))
+    await new Promise(resolve => setTimeout(resolve, 100))
+    assert.ok(a.shedder.helpers.some(h => h.peer === 'C'))
+    a.unreachable.set('C', 1_200)
+    await a.help.tick('struck', need(900))
+    await until(() => !a.shedder.helpers.some(h => h.peer === 'C') && a.shedder.helpers.some(h => h.peer === 'D'), 'the unreachable helper replaced')
+    const last = net.sent.findLast(r => r.type === 'help-accept')!.body as { helpers: Array<{ peer: string }> }
+    assert.deepEqual(last.helpers.map(h => h.peer).sort(), ['B', 'D'])
+    // C is back: at the next help request it offers afresh and is taken again.
+    a.unreachable.delete('C')
+    await until(() => c.help.sessionForSite('alpha')?.dropped === true, 'C knows it was left out')
+    await a.help.tick('struck', need(900), Date.now() + 2_100)
+    await until(() => a.shedder.helpers.some(h => h.peer === 'C'), 'C accepted again')
+  })
+
+  it('takes r2 offers (requests/s only) at their requests/s × the mean object size', async () => {
+    const net = new Net()
+    const a = member(net, 'A', 'alpha')
+    knowEachOther([a])
+    await a.help.tick('struck', need(100))
+    const session = a.help.ownSession!.session
+    a.peers.update('OLD', report('oldie'))
+    await net.channel('OLD').publish('t', 'help-offer', { session, to: 'A', offeredRps: 80, mirrorUrl: 'http://mirror-oldie.example' })
+    await until(() => a.shedder.helpers.length === 1, 'the r2 offer accepted')
+    assert.equal(a.shedder.helpers[0]!.weightBytesPerSec, 80 * OBJ)
   })
 })

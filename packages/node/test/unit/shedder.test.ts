@@ -3,19 +3,17 @@ import { describe, test } from 'node:test'
 import { Shedder, siteBaseOnMirror } from '../../src/shedder.ts'
 import type { Helper } from '../../src/shedder.ts'
 
-function helper (peer: string, weightRps: number): Helper {
+function helper (peer: string, weightBytesPerSec: number): Helper {
   const mirrorUrl = `http://mirror-${peer}.localhost:9100`
-  return { peer, weightRps, mirrorUrl, siteBase: siteBaseOnMirror(mirrorUrl, 'alpha') }
+  return { peer, weightBytesPerSec, weightRps: 100, mirrorUrl, siteBase: siteBaseOnMirror(mirrorUrl, 'alpha') }
 }
 
-const paths = (n: number): string[] => Array.from({ length: n }, (_, i) => `/page/${i}.html?v=${i % 7}`)
-
-function assign (s: Shedder, ps: string[]): Map<string, string> {
-  const out = new Map<string, string>()
-  for (const p of ps) {
-    const h = s.pick(p)
+function counts (s: Shedder, n: number): Map<string, number> {
+  const out = new Map<string, number>()
+  for (let i = 0; i < n; i++) {
+    const h = s.pick()
     assert.ok(h !== undefined)
-    out.set(p, h.peer)
+    out.set(h.peer, (out.get(h.peer) ?? 0) + 1)
   }
   return out
 }
@@ -24,75 +22,55 @@ describe('Shedder.pick', () => {
   test('with no helpers it is inactive and picks nothing', () => {
     const s = new Shedder()
     assert.equal(s.active, false)
-    assert.equal(s.pick('/a'), undefined)
+    assert.equal(s.pick(), undefined)
   })
 
-  test('is stable for a path, and independent of the order helpers are listed in', () => {
-    const s1 = new Shedder()
-    s1.setHelpers([helper('a', 100), helper('b', 200), helper('c', 300)])
-    const s2 = new Shedder()
-    s2.setHelpers([helper('c', 300), helper('a', 100), helper('b', 200)])
-    const ps = paths(2000)
-    const first = assign(s1, ps)
-    assert.deepEqual(assign(s1, ps), first)
-    assert.deepEqual(assign(s2, ps), first)
-    assert.equal(new Set(first.values()).size, 3)
-  })
-
-  test('spreads paths in proportion to weightRps (100/300 → 25%/75%)', () => {
+  test('spreads requests in proportion to the bytes/s each offered, exactly over every short stretch', () => {
     const s = new Shedder()
-    s.setHelpers([helper('light', 100), helper('heavy', 300)])
-    const counts = new Map<string, number>()
-    for (const peer of assign(s, paths(20_000)).values()) counts.set(peer, (counts.get(peer) ?? 0) + 1)
-    const light = (counts.get('light') ?? 0) / 20_000
-    const heavy = (counts.get('heavy') ?? 0) / 20_000
-    assert.ok(Math.abs(light - 0.25) < 0.02, `light got ${light}`)
-    assert.ok(Math.abs(heavy - 0.75) < 0.02, `heavy got ${heavy}`)
+    s.setHelpers([helper('light', 1_000_000), helper('heavy', 3_000_000)])
+    // Smooth weighted round-robin: every 4 consecutive picks hold 1 light and 3 heavy.
+    for (let round = 0; round < 50; round++) assert.deepEqual(Object.fromEntries(counts(s, 4)), { light: 1, heavy: 3 })
   })
 
-  test('equal weights give equal shares', () => {
+  test('equal weights give equal shares, whatever the paths (a hot page does not pin one helper)', () => {
     const s = new Shedder()
-    s.setHelpers([helper('a', 50), helper('b', 50), helper('c', 50), helper('d', 50)])
-    const counts = new Map<string, number>()
-    for (const peer of assign(s, paths(20_000)).values()) counts.set(peer, (counts.get(peer) ?? 0) + 1)
-    for (const peer of ['a', 'b', 'c', 'd']) {
-      const share = (counts.get(peer) ?? 0) / 20_000
-      assert.ok(Math.abs(share - 0.25) < 0.02, `${peer} got ${share}`)
-    }
+    s.setHelpers([helper('a', 500), helper('b', 500), helper('c', 500), helper('d', 500)])
+    for (const n of counts(s, 4_000).values()) assert.equal(n, 1_000)
   })
 
-  test('removing a helper moves only that helper\'s paths', () => {
+  test('an excluded helper gets nothing and its share goes to the others at once; all excluded is inactive', () => {
     const s = new Shedder()
-    const all = [helper('a', 100), helper('b', 100), helper('c', 100)]
-    s.setHelpers(all)
-    const ps = paths(5000)
-    const before = assign(s, ps)
-    s.setHelpers(all.filter(h => h.peer !== 'b'))
-    const after = assign(s, ps)
-    let moved = 0
-    for (const p of ps) {
-      if (before.get(p) === 'b') { assert.notEqual(after.get(p), 'b'); moved++ } else assert.equal(after.get(p), before.get(p), p)
-    }
-    assert.ok(moved > 1000)
+    s.setHelpers([helper('a', 100), helper('b', 100), helper('c', 200)])
+    s.setExcluded(new Set(['c']))
+    assert.deepEqual(Object.fromEntries(counts(s, 1_000)), { a: 500, b: 500 })
+    assert.equal(s.liveHelperBytesPerSec(), 200)
+    s.setExcluded(new Set(['a', 'b', 'c']))
+    assert.equal(s.active, false)
+    assert.equal(s.helping, false)
+    assert.equal(s.pick(), undefined)
+    s.setExcluded(new Set())
+    assert.equal(s.active, true)
+    assert.equal(counts(s, 400).get('c'), 200)
   })
 
-  test('adding a helper only takes paths over (never shuffles paths between the others)', () => {
-    const s = new Shedder()
-    const two = [helper('a', 100), helper('b', 100)]
-    s.setHelpers(two)
-    const ps = paths(5000)
-    const before = assign(s, ps)
-    s.setHelpers([...two, helper('c', 100)])
-    for (const [p, peer] of assign(s, ps)) if (peer !== 'c') assert.equal(peer, before.get(p))
-  })
-
-  test('helpers offering 0 rps are never picked', () => {
+  test('helpers offering 0 bytes/s are never picked', () => {
     const s = new Shedder()
     s.setHelpers([helper('zero', 0), helper('one', 1)])
     assert.deepEqual(s.helpers.map(h => h.peer), ['one'])
-    assert.deepEqual(new Set(assign(s, paths(500)).values()), new Set(['one']))
+    assert.deepEqual([...counts(s, 50).keys()], ['one'])
     s.setHelpers([helper('zero', 0)])
     assert.equal(s.active, false)
+  })
+
+  test('the external mirror, when engaged, is one more target weighted in bytes/s', () => {
+    const s = new Shedder()
+    s.setHelpers([helper('a', 300)])
+    s.setFallback({ ...helper('external-mirror', 100), location: p => `https://alpha.nyud.net${p}` })
+    assert.deepEqual(Object.fromEntries(counts(s, 400)), { a: 300, 'external-mirror': 100 })
+    assert.equal(s.helping, true)
+    s.setExcluded(new Set(['a']))
+    assert.equal(s.helping, false)
+    assert.equal(s.active, true)
   })
 })
 
@@ -122,6 +100,59 @@ describe('Shedder.adapt', () => {
     assert.ok(Math.abs((seq.at(-1) ?? 0) - 0.2) < 0.01)
     for (let i = 0; i < 20; i++) s.adapt(50, 100, 100)
     assert.equal(s.share, 0)
+  })
+})
+
+describe('Shedder.adaptBytes', () => {
+  // The site's uplink as a plant: what it sends is (keep share)^a of what it would send for
+  // everyone — a = 1 when redirected requests carry nothing with them, 2 when a redirected page
+  // takes its subresources along (they never reach the site again).
+  for (const a of [1, 1.5, 2]) {
+    test(`brings what the site sends to its target and holds it there (sent = keep^${a} × demand)`, () => {
+      const s = new Shedder()
+      const demand = 12_000_000
+      const target = 3_600_000
+      let sent = demand
+      const seen: number[] = []
+      for (let i = 0; i < 40; i++) {
+        const share = s.adaptBytes(sent, target, demand)
+        sent = Math.pow(1 - share, a) * demand
+        seen.push(sent)
+      }
+      for (const x of seen.slice(-10)) assert.ok(Math.abs(x - target) / target < 0.03, `sent ${Math.round(x)} vs target ${target}`)
+      const exact = 1 - Math.pow(target / demand, 1 / a)
+      assert.ok(Math.abs(s.share - exact) < 0.02, `share ${s.share} vs ${exact}`)
+    })
+  }
+
+  test('starts from target/demand at the onset, and lets go once the site sends less than its target', () => {
+    const s = new Shedder()
+    assert.ok(Math.abs(s.adaptBytes(8_000_000, 2_000_000, 8_000_000) - 0.75) < 1e-9)
+    for (let i = 0; i < 30; i++) s.adaptBytes(500_000, 2_000_000, 500_000)
+    assert.equal(s.byteShare, 0)
+    assert.equal(s.share, 0)
+  })
+
+  test('the share is the larger of the request share and the byte share; reset clears both', () => {
+    const s = new Shedder()
+    s.adapt(200, 100, 150) // requests want 0.5
+    s.adaptBytes(4_000_000, 1_000_000, 4_000_000) // bytes want 0.75
+    assert.equal(s.share, 0.75)
+    s.reset()
+    assert.equal(s.share, 0)
+    assert.equal(s.valve, 1)
+  })
+})
+
+describe('Shedder.adaptValve', () => {
+  test('closes while helpers serve more than they offered, and opens again once they have room', () => {
+    const s = new Shedder()
+    assert.equal(s.adaptValve(1_000_000, 2_000_000), 1)
+    for (let i = 0; i < 5; i++) s.adaptValve(4_000_000, 2_000_000)
+    const closed = s.valve
+    assert.ok(closed < 0.5 && closed >= 0.05, `valve ${closed}`)
+    for (let i = 0; i < 30; i++) s.adaptValve(1_000_000, 2_000_000)
+    assert.equal(s.valve, 1)
   })
 })
 

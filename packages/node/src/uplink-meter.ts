@@ -1,0 +1,86 @@
+/**
+ * What this machine sends, measured where Reef writes it (SPEC.md §Capacity in bytes): every
+ * socket of the front and of the mirror — the bytes the kernel has taken, `bytesWritten −
+ * writableLength` — and the bodies sent to helpers over libp2p fetch streams. Sampled every
+ * `sampleMs` into rate windows. `backlogBytes` is what the process still holds for those
+ * sockets because the kernel would not take it: sockets backing up, the sign of an uplink that
+ * is full whatever its declared rate.
+ */
+import type { Server } from 'node:http'
+import type { Socket } from 'node:net'
+import { RateWindow } from './rate-window.ts'
+
+export type UplinkUse = 'front' | 'mirror' | 'p2p'
+
+interface Tracked {
+  use: 'front' | 'mirror'
+  /** bytesWritten − writableLength at the last sample. */
+  seen: number
+}
+
+export class UplinkMeter {
+  /** Everything sent, bytes per rate-window bucket. */
+  readonly sent = new RateWindow()
+  readonly byUse: Readonly<Record<UplinkUse, RateWindow>> = { front: new RateWindow(), mirror: new RateWindow(), p2p: new RateWindow() }
+  /** Bytes sent since the meter started, per use. */
+  readonly totals: Record<UplinkUse, number> = { front: 0, mirror: 0, p2p: 0 }
+  /** Bytes the process holds for its sockets that the kernel has not taken yet (at the last sample). */
+  backlogBytes = 0
+  readonly #sockets = new Map<Socket, Tracked>()
+  readonly #sampleMs: number
+  #timer: NodeJS.Timeout | undefined
+
+  constructor (sampleMs = 100) { this.#sampleMs = sampleMs }
+
+  /** Count what `server` sends on every connection it accepts. */
+  watch (server: Server, use: 'front' | 'mirror'): void {
+    server.on('connection', (socket: Socket) => {
+      const t: Tracked = { use, seen: 0 }
+      this.#sockets.set(socket, t)
+      socket.once('close', () => {
+        this.#account(socket, t)
+        this.#sockets.delete(socket)
+      })
+    })
+  }
+
+  /** Bytes sent outside the watched servers (libp2p fetch-stream bodies). */
+  add (use: UplinkUse, bytes: number): void {
+    if (bytes <= 0) return
+    this.sent.add(bytes)
+    this.byUse[use].add(bytes)
+    this.totals[use] += bytes
+  }
+
+  #account (socket: Socket, t: Tracked): number {
+    const written = socket.bytesWritten ?? 0
+    const pending = socket.writableLength
+    const done = written - pending
+    if (done > t.seen) { this.add(t.use, done - t.seen); t.seen = done }
+    return pending
+  }
+
+  sample (): void {
+    let backlog = 0
+    for (const [socket, t] of this.#sockets) backlog += this.#account(socket, t)
+    this.backlogBytes = backlog
+  }
+
+  /** Bytes/s sent over the last `windowMs` (all uses, or one). */
+  rate (windowMs = 1_000, use?: UplinkUse): number {
+    return (use === undefined ? this.sent : this.byUse[use]).rate(windowMs)
+  }
+
+  get sockets (): number { return this.#sockets.size }
+
+  start (): void {
+    if (this.#timer !== undefined) return
+    this.#timer = setInterval(() => { this.sample() }, this.#sampleMs)
+    this.#timer.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+}
