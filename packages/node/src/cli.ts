@@ -22,7 +22,16 @@ export type { CliIo } from './cli/command.ts'
 const defaultIo: CliIo = {
   out: s => { process.stdout.write(s) },
   err: s => { process.stderr.write(s) },
-  errIsTTY: process.stderr.isTTY === true
+  errIsTTY: process.stderr.isTTY === true,
+  ...(process.stdin.isTTY === true && process.stderr.isTTY === true
+    ? {
+        ask: async (question: string) => {
+          const { createInterface } = await import('node:readline/promises')
+          const rl = createInterface({ input: process.stdin, output: process.stderr })
+          try { return await rl.question(question) } finally { rl.close() }
+        }
+      }
+    : {})
 }
 
 export async function main (argv: string[], io: CliIo = defaultIo): Promise<number> {

@@ -50,11 +50,15 @@ export class HelperHealth {
     if (!this.#mirrorDown.has(peer)) this.#mirrorDown.set(peer, now)
   }
 
-  /** Since when `peer` has been down (undefined: it is up). */
-  downSince (peer: string, now = Date.now()): number | undefined {
+  /**
+   * Since when `peer` has been down (undefined: it is up). `stalledMs`: how long this node's own
+   * event loop was stalled lately — records that arrived meanwhile wait in its queue, so that
+   * much silence is its own, not the peer's.
+   */
+  downSince (peer: string, now = Date.now(), stalledMs = 0): number | undefined {
     const dead = Math.min(this.#disconnected.get(peer) ?? Infinity, this.#mirrorDown.get(peer) ?? Infinity)
     const heard = this.#heard.get(peer)
-    const silentSince = heard === undefined ? undefined : heard + this.#silenceMs
+    const silentSince = heard === undefined ? undefined : heard + this.#silenceMs + stalledMs
     const silent = silentSince !== undefined && now >= silentSince ? silentSince : Infinity
     const since = Math.min(dead, silent)
     // Never heard from at all: down from the start, unless nothing else is known either.
@@ -62,7 +66,7 @@ export class HelperHealth {
     return since
   }
 
-  isDown (peer: string, now = Date.now()): boolean { return this.downSince(peer, now) !== undefined }
+  isDown (peer: string, now = Date.now(), stalledMs = 0): boolean { return this.downSince(peer, now, stalledMs) !== undefined }
 
   /** Forget peers that are none of `keep` (sessions ended). */
   retain (keep: ReadonlySet<string>): void {

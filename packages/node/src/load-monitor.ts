@@ -6,8 +6,10 @@ import { RateWindow } from './rate-window.ts'
 
 export class LoadMonitor {
   readonly arrivals = new RateWindow()
-  /** Bytes the arrivals would cost the uplink if the site answered them all (cached sizes). */
+  /** Bytes the arrivals of known size would cost the uplink if the site answered them all (cached sizes). */
   readonly arrivalBytes = new RateWindow()
+  /** Arrivals whose size the front knew (a cached copy). */
+  readonly sizedArrivals = new RateWindow()
   readonly sheddable = new RateWindow()
   readonly shed = new RateWindow()
   /** Bytes of the objects redirected to helpers (what the origin would otherwise have sent). */
@@ -24,7 +26,22 @@ export class LoadMonitor {
   arrival (sheddable: boolean, bytes = 0): void {
     this.arrivals.add(); this.totals.arrivals++
     if (sheddable) this.sheddable.add()
-    if (bytes > 0) this.arrivalBytes.add(bytes)
+    if (bytes > 0) { this.arrivalBytes.add(bytes); this.sizedArrivals.add() }
+  }
+
+  /** Mean size of the arrivals of known size over the last `windowMs` (undefined: none). */
+  meanArrivalBytes (windowMs = 5_000): number | undefined {
+    const n = this.sizedArrivals.sum(windowMs)
+    return n > 0 ? this.arrivalBytes.sum(windowMs) / n : undefined
+  }
+
+  /**
+   * Bytes/s the arrivals would cost the uplink if the site answered them all: their cached
+   * sizes, and `meanBytes` for each arrival of unknown size (not cached yet, or never shareable).
+   */
+  arrivalBytesPerSec (meanBytes: number, windowMs = 1_000): number {
+    const unsized = Math.max(0, this.arrivals.rate(windowMs) - this.sizedArrivals.rate(windowMs))
+    return this.arrivalBytes.rate(windowMs) + unsized * meanBytes
   }
 
   /** Epoch ms of the first redirect to a helper (for time-to-relief measurements). */

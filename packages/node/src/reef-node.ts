@@ -92,6 +92,9 @@ export class ReefNode {
   #demandBps = 0
   #lastReportAt = 0
   #lastHealthPrune = 0
+  #lastHealthCheck = 0
+  #stall = 0
+  #stallAt = 0
   readonly cache: ContentCache
   readonly hotSet = new HotSet()
   readonly shedder = new Shedder()
@@ -241,7 +244,7 @@ export class ReefNode {
       servedRate: site => this.monitor.servedRate(site),
       uplink: () => this.#uplinkState(),
       unreachableMs: (peer, now) => {
-        const since = this.helperHealth.downSince(peer, now)
+        const since = this.helperHealth.downSince(peer, now, this.#stall)
         return since === undefined ? undefined : now - since
       },
       servedNow,
@@ -434,11 +437,9 @@ export class ReefNode {
     }
   }
 
-  /** Mean bytes of a shareable request of this site over the last seconds (its cached sizes). */
+  /** Mean bytes of a request of this site over the last seconds (its cached sizes). */
   meanObjectBytes (): number {
-    const n = this.monitor.sheddable.sum(5_000)
-    const b = this.monitor.arrivalBytes.sum(5_000)
-    return n > 0 && b > 0 ? b / n : DEFAULT_MEAN_OBJECT_BYTES
+    return this.monitor.meanArrivalBytes() ?? DEFAULT_MEAN_OBJECT_BYTES
   }
 
   /** Fetch an object of a site this node helps from that site's node, verified, into the cache. */
@@ -569,10 +570,31 @@ export class ReefNode {
    * it), whichever is larger.
    */
   demandBytesPerSec (): number {
-    const arrivals = this.monitor.arrivalBytes.rate(1_000)
+    const arrivals = this.monitor.arrivalBytesPerSec(this.meanObjectBytes())
     const front = this.uplink.rate(1_000, 'front')
     if (!this.shedder.active) return Math.max(arrivals, front)
     return Math.max(arrivals, front + this.#helpersServe().bytesPerSec)
+  }
+
+  /**
+   * What the live helpers serve for this site, against what they can: a helper whose report
+   * says its uplink is full (no spare, sending at ≥ 85 % of it) can take what it offered; one
+   * with room is not a limit (at least what it serves now).
+   */
+  #helperRoom (): { served: number, capacity: number } {
+    let served = 0
+    let capacity = 0
+    const now = Date.now()
+    for (const h of this.shedder.helpers) {
+      if (this.helperHealth.isDown(h.peer, now, this.#stall)) continue
+      const r = this.peers.get(h.peer, now)?.report
+      const mine = r?.helping.find(e => e.site === this.config.site.label)?.bytesPerSec ?? 0
+      const full = r !== undefined && r.spareBytesPerSec === 0 && r.sentBytesPerSec !== undefined && r.uplinkBytesPerSec !== undefined &&
+        r.sentBytesPerSec >= 0.85 * r.uplinkBytesPerSec
+      served += mine
+      capacity += full ? h.weightBytesPerSec : Math.max(h.weightBytesPerSec, mine)
+    }
+    return { served, capacity }
   }
 
   /** What the accepted helpers report serving for this site now. */
@@ -615,7 +637,8 @@ export class ReefNode {
         this.shedder.adapt(this.monitor.arrivals.rate(1_000), this.monitor.sheddable.rate(1_000), target)
         // Everything this machine sends competes for the uplink: the fetch streams to helpers too.
         this.shedder.adaptBytes(this.uplink.rate(1_000), targetBps, demandBps)
-        this.shedder.adaptValve(this.#helpersServe().bytesPerSec, this.shedder.liveHelperBytesPerSec())
+        const v = this.#helperRoom()
+        this.shedder.adaptValve(v.served, v.capacity)
       }
       if (this.shedder.active) this.gate.divert(tag => tag !== null && this.hotSet.isShareable(tag))
       await this.help.tick(state, this.#need(demand, target, demandBps, targetBps), now)
@@ -640,12 +663,15 @@ export class ReefNode {
 
   /**
    * What the site needs taken off it: requests/s over the origin's target, bytes/s over the
-   * uplink's. The requests/s it asks for is at least the bytes/s need in requests of its mean
-   * size, so that r2 helpers, which offer requests/s only, offer enough.
+   * uplink's — each at least the other converted at the site's mean object size, so that a
+   * site struck by requests asks for the bytes they carry, and r2 helpers, which offer
+   * requests/s only, offer enough for a site struck by bytes.
    */
   #need (demand: number, target: number, demandBps: number, targetBps: number): Capacity {
+    const mean = this.meanObjectBytes()
+    const rps = Math.max(0, demand - target)
     const bytesPerSec = Math.max(0, demandBps - targetBps)
-    return { rps: Math.max(0, demand - target, bytesPerSec / this.meanObjectBytes()), bytesPerSec }
+    return { rps: Math.max(rps, bytesPerSec / mean), bytesPerSec: Math.max(bytesPerSec, rps * mean) }
   }
 
   /**
@@ -659,7 +685,7 @@ export class ReefNode {
     const c = this.config
     const need = this.#need(demand, target, this.#demandBps, c.uplink.targetShare * c.uplink.bytesPerSec)
     const mean = this.meanObjectBytes()
-    const weight = state === 'normal' ? 0 : Math.round(Math.max(need.bytesPerSec, need.rps * mean) * 1.25 - this.shedder.liveHelperBytesPerSec())
+    const weight = state === 'normal' ? 0 : Math.round(need.bytesPerSec * 1.25 - this.shedder.liveHelperBytesPerSec())
     if (weight <= 0) { if (this.shedder.fallback !== undefined) this.shedder.setFallback(undefined); return }
     this.shedder.setFallback({
       peer: 'external-mirror', weightBytesPerSec: weight, weightRps: Math.round(weight / mean), mirrorUrl: ext.template, siteBase: '', location: path => ext.location(path)
@@ -671,9 +697,15 @@ export class ReefNode {
    * answering) from the redirect targets, and probe the mirrors that are due.
    */
   #checkHelpers (now = Date.now()): void {
+    // A late check means this node's own event loop stalled: what peers sent meanwhile is still
+    // queued, so the stall (remembered for a second) does not count as their silence.
+    const lag = this.#lastHealthCheck === 0 ? 0 : Math.max(0, now - this.#lastHealthCheck - HEALTH_TICK_MS)
+    this.#lastHealthCheck = now
+    if (lag > 50) { this.#stall = Math.max(this.#stall, lag); this.#stallAt = now }
+    if (now - this.#stallAt > 1_000) this.#stall = 0
     const helpers = this.shedder.helpers
     const down: string[] = []
-    for (const h of helpers) if (this.helperHealth.isDown(h.peer, now)) down.push(h.peer)
+    for (const h of helpers) if (this.helperHealth.isDown(h.peer, now, this.#stall)) down.push(h.peer)
     const key = down.join(',')
     if (key !== this.#excluded) {
       const was = new Set(this.#excluded === '' ? [] : this.#excluded.split(','))
@@ -765,6 +797,9 @@ export class ReefNode {
   status (): Record<string, unknown> {
     const m = this.monitor
     const own = this.help.ownSession
+    const spare = this.spare()
+    const up = this.config.uplink
+    const now = Date.now()
     return {
       peerId: this.peerId,
       site: this.config.site.label,
@@ -778,12 +813,28 @@ export class ReefNode {
       originInFlight: this.gate.inFlight,
       originQueued: this.gate.queued,
       originLatencyMs: Math.round(m.originLatencyMs),
-      spareRps: this.spareRps(),
+      spareRps: spare.rps,
+      demandBytesPerSec: Math.round(this.#demandBps),
+      spareBytesPerSec: spare.bytesPerSec,
+      uplink: {
+        bytesPerSec: up.bytesPerSec, targetShare: up.targetShare, sentBytesPerSec: Math.round(this.uplink.rate(1_000)),
+        frontBytesPerSec: Math.round(this.uplink.rate(1_000, 'front')), mirrorBytesPerSec: Math.round(this.uplink.rate(1_000, 'mirror')),
+        p2pBytesPerSec: Math.round(this.uplink.rate(1_000, 'p2p')), backlogBytes: this.uplink.backlogBytes, sent: { ...this.uplink.totals }
+      },
+      shed: { requestShare: this.shedder.requestShare, byteShare: this.shedder.byteShare, valve: this.shedder.valve },
       totals: { ...m.totals },
       cache: { bytes: this.cache.bytes, objects: this.cache.size, hits: this.cache.hits, misses: this.cache.misses },
-      session: own === undefined ? null : { id: own.session, neededRps: Math.round(own.neededRps), offers: own.offers, helpers: own.helpers.map(h => ({ peer: h.peer, weightRps: h.weightRps, siteBase: h.siteBase })) },
-      helping: this.help.helpingSessions.map(s => ({ site: s.site, beneficiary: s.beneficiary, accepted: s.accepted, released: s.releasedAt !== undefined, offeredRps: s.offeredRps, manifest: s.manifest.size })),
-      peers: this.peers.live().map(e => ({ peer: e.peer, site: e.report.site, state: e.report.state, demandRps: e.report.demandRps, capacityRps: e.report.capacityRps, spareRps: e.report.spareRps, helping: e.report.helping })),
+      session: own === undefined
+        ? null
+        : {
+            id: own.session, neededRps: Math.round(own.neededRps), neededBytesPerSec: Math.round(own.neededBytesPerSec), offers: own.offers,
+            helpers: own.helpers.map(h => ({ peer: h.peer, weightRps: h.weightRps, weightBytesPerSec: h.weightBytesPerSec, siteBase: h.siteBase, down: this.helperHealth.isDown(h.peer, now, this.#stall) }))
+          },
+      helping: this.help.helpingSessions.map(s => ({ site: s.site, beneficiary: s.beneficiary, accepted: s.accepted, released: s.releasedAt !== undefined, offeredRps: s.offeredRps, offeredBytesPerSec: s.offeredBytesPerSec, manifest: s.manifest.size })),
+      peers: this.peers.live().map(e => ({
+        peer: e.peer, site: e.report.site, state: e.report.state, demandRps: e.report.demandRps, capacityRps: e.report.capacityRps, spareRps: e.report.spareRps, helping: e.report.helping,
+        uplinkBytesPerSec: e.report.uplinkBytesPerSec ?? null, sentBytesPerSec: e.report.sentBytesPerSec ?? null, spareBytesPerSec: e.report.spareBytesPerSec ?? null, demandBytesPerSec: e.report.demandBytesPerSec ?? null
+      })),
       connections: this.libp2p.getConnections().length,
       stateHistory: this.detector.history.slice(-50),
       relief: { rungs: Object.fromEntries(this.#rungs), history: this.reliefHistory.slice(-100), externalMirror: this.externalMirror?.template ?? null },

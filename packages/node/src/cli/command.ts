@@ -12,6 +12,8 @@ export interface CliIo {
   err: (s: string) => void
   /** True when `err` is a terminal: long operations write progress there. */
   errIsTTY?: boolean
+  /** Ask the operator a question and read one line (only when someone is at a terminal). */
+  ask?: (question: string) => Promise<string>
 }
 
 export interface OptionSpec {

@@ -1,3 +1,5 @@
+import { formatRate } from '../rate.ts'
+
 /**
  * The commented config file `reef init` writes: every section, every field explained, the
  * schema's defaults spelled out (a unit test holds them equal to ConfigSchema's), and the
@@ -9,6 +11,8 @@ export interface TemplateValues {
   originUrl: string
   capacityRps: number
   maxConcurrent: number
+  /** The machine's uplink, bytes/s. */
+  uplinkBytesPerSec: number
   /** Absolute path of the data dir. */
   dataDir: string
   /** Where the file goes, for the commands in its header. */
@@ -63,6 +67,21 @@ export function renderConfigTemplate (v: TemplateValues): string {
     // Optional: the origin's upstream bandwidth, in bytes/s, when bytes rather than requests
     // are what it runs out of. Uncomment to use.
     // "bytesPerSec": 12500000,
+  },
+
+  // This machine's uplink: what it can send per second to the internet, shared by the
+  // front, the mirror and the consortium's traffic. In a flash crowd a small site runs out
+  // of it long before its CPU: the node is struck when its visitors' demand nears it, keeps
+  // targetShare of it for its own site while it sheds, and offers other sites only what is
+  // left of targetShare of it.
+  "uplink": {
+    // REQUIRED in practice. Your upload rate in bytes/s (${formatRate(v.uplinkBytesPerSec)}
+    // here). 100 Mbit/s is 12500000; "reef init --uplink 40mbit" writes it for you. Without
+    // it the node assumes 100 Mbit/s.
+    "bytesPerSec": ${j(v.uplinkBytesPerSec)},
+    // Share of the uplink the node fills: with its own site while it sheds, and in all
+    // (its site plus what it serves for others) while it helps.
+    "targetShare": 0.9,
   },
 
   // The front: clients' requests arrive here and go on to the origin (or, during a crowd,

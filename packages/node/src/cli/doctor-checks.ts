@@ -45,7 +45,7 @@ export interface DoctorOptions {
 
 interface RunningNode {
   url: string
-  status: { peerId?: string, site?: string, state?: string, connections?: number, peers?: Array<{ site?: string }> }
+  status: { peerId?: string, site?: string, state?: string, connections?: number, peers?: Array<{ site?: string }>, uplink?: { sentBytesPerSec?: number } }
 }
 
 interface ClockSample { source: string, answer: HttpAnswer }
@@ -81,6 +81,7 @@ export async function runDoctor (opts: DoctorOptions): Promise<CheckResult[]> {
     if (r.answer !== undefined) clock.push({ source: 'node admin API', answer: r.answer })
     return r.result
   })
+  await step('uplink', async () => checkUplink(opts.configFile, c, running))
   await step('ports', async () => checkPorts(c, running !== undefined))
   await step('admin token', async () => checkAdminToken(c))
   await step('governance', async () => checkGovernance(c, peerId, running !== undefined))
@@ -135,6 +136,34 @@ async function checkConfig (file: string): Promise<{ config?: ReefConfig, result
     if (!(err instanceof ConfigError)) throw err
     return { result: { name: 'config', status: 'fail', summary: err.message, fix: configErrorHint(err), data: { ...err.location } } }
   }
+}
+
+/**
+ * The declared uplink: what it means for the node, whether the config sets it (the default
+ * is a guess), and with a running node what it sends now.
+ */
+async function checkUplink (file: string, c: ReefConfig, running: RunningNode | undefined): Promise<CheckResult> {
+  const name = 'uplink'
+  const { readFile } = await import('node:fs/promises')
+  const { parseJsonc } = await import('../jsonc.ts')
+  const { formatRate } = await import('../rate.ts')
+  let declared = false
+  try {
+    const raw = parseJsonc(await readFile(file, 'utf8')) as { uplink?: { bytesPerSec?: unknown } }
+    declared = raw.uplink?.bytesPerSec !== undefined
+  } catch {}
+  const up = c.uplink
+  const pct = (x: number): string => `${Math.round(x * 100)} %`
+  const meaning = `struck when visitors ask ${pct(c.crowd.strikeShare)} of it, keeps ${pct(up.targetShare)} of it for this site while shedding, offers others what is left of ${pct(up.targetShare)}`
+  const sent = running?.status.uplink?.sentBytesPerSec
+  const now = sent === undefined ? '' : `; sending ${formatRate(sent)} now (${pct(sent / up.bytesPerSec)})`
+  if (!declared) {
+    return {
+      name, status: 'warn', summary: `uplink.bytesPerSec not set: the node assumes ${formatRate(up.bytesPerSec)}${now}`,
+      fix: 'set uplink.bytesPerSec to this machine\'s upload rate in bytes/s (40 Mbit/s is 5000000): in a crowd a small site runs out of upload long before CPU, and the node sheds, asks for help and offers help by it'
+    }
+  }
+  return { name, status: 'ok', summary: `uplink ${formatRate(up.bytesPerSec)}: ${meaning}${now}` }
 }
 
 function isLoopbackHost (host: string): boolean {

@@ -6,6 +6,15 @@ export function humanBytes (bytes: number): string {
   return `${(bytes / div).toFixed(div === 1 ? 0 : 1)} ${unit}`
 }
 
+/** A data rate in bytes/s, decimal units as link speeds are given: `3.6 MB/s`. */
+export function humanRate (bytesPerSec: number): string {
+  const abs = Math.abs(bytesPerSec)
+  if (abs >= 1e9) return `${(bytesPerSec / 1e9).toFixed(1)} GB/s`
+  if (abs >= 1e6) return `${(bytesPerSec / 1e6).toFixed(1)} MB/s`
+  if (abs >= 1e3) return `${(bytesPerSec / 1e3).toFixed(0)} kB/s`
+  return `${Math.round(bytesPerSec)} B/s`
+}
+
 /** The tail of a peer id: enough to tell members apart, short enough for a table. */
 export function shortPeer (peer: string, chars = 8): string {
   return peer.length <= chars ? peer : `…${peer.slice(-chars)}`

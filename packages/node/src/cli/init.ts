@@ -10,8 +10,9 @@ import { parseJsonc } from '../jsonc.ts'
 import type { Command } from './command.ts'
 import { EXIT, flag, JSON_OPTION, numberOption, stringOption } from './command.ts'
 import { renderConfigTemplate, TEMPLATE_LISTEN } from './config-template.ts'
+import { formatRate, parseRate } from '../rate.ts'
 
-export const INIT_DEFAULTS = { dir: 'reef', label: 'mysite', originUrl: 'http://127.0.0.1:8080', capacityRps: 50, maxConcurrent: 8 } as const
+export const INIT_DEFAULTS = { dir: 'reef', label: 'mysite', originUrl: 'http://127.0.0.1:8080', capacityRps: 50, maxConcurrent: 8, uplink: '100mbit' } as const
 
 export interface InitResult {
   config: string
@@ -25,11 +26,13 @@ export interface InitResult {
 export const initCommand: Command = {
   name: 'init',
   summary: 'create a data dir, the node identity and a commented config file',
-  synopsis: 'init [--dir DIR] [--site LABEL] [--origin URL] [--capacity RPS] [--config FILE] [--force] [--json]',
+  synopsis: 'init [--dir DIR] [--site LABEL] [--origin URL] [--capacity RPS] [--uplink RATE] [--config FILE] [--force] [--json]',
   description: `Set up a new node in DIR: the data dir DIR/data with the node's identity (identity.key,
 which is its peer id: back it up), and a config file, DIR/reef.jsonc unless --config says
 otherwise, with every section and field explained in comments and sensible defaults. An
-existing identity is kept; an existing config file is only overwritten with --force. Then edit
+existing identity is kept; an existing config file is only overwritten with --force. The
+machine's upload rate (--uplink) matters most: in a crowd a small site runs out of it first;
+at a terminal, init asks for it when it is not given. Then edit
 the config (at least site.publicUrl and mirror.publicUrl), check it with "reef doctor" and run
 "reef start".`,
   options: {
@@ -37,12 +40,13 @@ the config (at least site.publicUrl and mirror.publicUrl), check it with "reef d
     site: { type: 'string', value: 'LABEL', description: `this site's label, one lower-case DNS label (default ${INIT_DEFAULTS.label})` },
     origin: { type: 'string', value: 'URL', description: `the origin web server, http(s) without a path (default ${INIT_DEFAULTS.originUrl})` },
     capacity: { type: 'string', value: 'RPS', description: `requests/s the origin can serve (default ${INIT_DEFAULTS.capacityRps})` },
+    uplink: { type: 'string', value: 'RATE', description: `this machine's upload rate: 40mbit, 100 Mbps, 5MB/s or bytes/s (asked at a terminal; default ${INIT_DEFAULTS.uplink})` },
     config: { type: 'string', short: 'c', value: 'FILE', description: 'where to write the config file (default DIR/reef.jsonc)' },
     force: { type: 'boolean', short: 'f', description: 'overwrite an existing config file (the identity is kept)' },
     json: JSON_OPTION
   },
   examples: [
-    'reef init --site alpha --origin http://127.0.0.1:8080 --capacity 50',
+    'reef init --site alpha --origin http://127.0.0.1:8080 --capacity 50 --uplink 40mbit',
     'reef init --dir /var/lib/reef --config /etc/reef/reef.jsonc --site alpha',
     'reef init --dir ./reef --force          # rewrite the config, keep the identity'
   ],
@@ -59,13 +63,14 @@ the config (at least site.publicUrl and mirror.publicUrl), check it with "reef d
       throw new UsageError(`init: --origin "${originUrl}" is not an http(s) URL without a path`, { command: 'init', hint: 'give the origin server\'s scheme, host and port, e.g. --origin http://127.0.0.1:8080' })
     }
     const capacityRps = numberOption('init', args, 'capacity', 0.001, 1_000_000) ?? INIT_DEFAULTS.capacityRps
+    const uplinkBytesPerSec = await uplinkOf(args, io)
     const dir = resolve(stringOption(args, 'dir') ?? INIT_DEFAULTS.dir)
     const configFile = resolve(stringOption(args, 'config') ?? join(dir, 'reef.jsonc'))
     const dataDir = join(dir, 'data')
     const force = flag(args, 'force')
 
     const text = renderConfigTemplate({
-      label, originUrl, capacityRps,
+      label, originUrl, capacityRps, uplinkBytesPerSec,
       maxConcurrent: Math.min(INIT_DEFAULTS.maxConcurrent, Math.max(1, Math.ceil(capacityRps))),
       dataDir, configFile: configFile.replace(/[\r\n]/g, ' ')
     })
@@ -89,6 +94,7 @@ the config (at least site.publicUrl and mirror.publicUrl), check it with "reef d
     io.out(`${exists ? 'Rewrote' : 'Wrote'} ${configFile}\n`)
     io.out(`${identityCreated ? 'Created' : 'Kept'} identity ${result.identity} (back it up)\n`)
     io.out(`Peer id ${peerId}\n`)
+    io.out(`Uplink ${formatRate(uplinkBytesPerSec)}${stringOption(args, 'uplink') === undefined && io.ask === undefined ? ' assumed: set uplink.bytesPerSec to this machine\'s upload rate (or use --uplink)' : ''}\n`)
     io.out(`
 Next:
   1. Edit ${configFile}
@@ -101,6 +107,22 @@ Other members bootstrap from your p2p address:
 `)
     return EXIT.ok
   }
+}
+
+/** --uplink, else the operator's answer at a terminal, else the default. */
+async function uplinkOf (args: Parameters<Command['run']>[0], io: Parameters<Command['run']>[1]): Promise<number> {
+  const parse = (text: string, from: string): number => {
+    try { return parseRate(text) } catch (err) {
+      throw new UsageError(`init: ${from} ${(err as Error).message}`, { command: 'init', hint: 'give the upload rate of this machine\'s internet link, e.g. --uplink 40mbit or --uplink 5MB/s' })
+    }
+  }
+  const given = stringOption(args, 'uplink')
+  if (given !== undefined) return parse(given, '--uplink')
+  if (io.ask !== undefined) {
+    const answer = (await io.ask(`Upload rate of this machine's internet link (e.g. 40mbit, 5MB/s) [${INIT_DEFAULTS.uplink}]: `)).trim()
+    if (answer !== '') return parse(answer, 'uplink')
+  }
+  return parseRate(INIT_DEFAULTS.uplink)
 }
 
 async function fileExists (file: string): Promise<boolean> {

@@ -2,7 +2,7 @@
 import { adminGet, resolveAdminUrl } from './admin-api.ts'
 import type { Command } from './command.ts'
 import { ADMIN_OPTION, CONFIG_OPTION, EXIT, flag, JSON_OPTION, twoColumns } from './command.ts'
-import { humanBytes, percent, shortPeer } from './format.ts'
+import { humanBytes, humanRate, percent, shortPeer } from './format.ts'
 
 /** The parts of /api/status the summary reads (see ReefNode.status()). */
 export interface NodeStatus {
@@ -19,10 +19,17 @@ export interface NodeStatus {
   originQueued: number
   originLatencyMs: number
   spareRps: number
+  /** Bytes/s figures (r3 nodes). */
+  demandBytesPerSec?: number
+  spareBytesPerSec?: number
+  uplink?: { bytesPerSec: number, sentBytesPerSec: number, frontBytesPerSec: number, mirrorBytesPerSec: number, p2pBytesPerSec: number, backlogBytes: number }
   cache: { bytes: number, objects: number, hits: number, misses: number }
-  session: { id: string, neededRps: number, offers: number, helpers: Array<{ peer: string, weightRps: number }> } | null
-  helping: Array<{ site: string, beneficiary: string, accepted: boolean, released: boolean, offeredRps: number }>
-  peers: Array<{ peer: string, site: string, state: string, demandRps: number, spareRps: number }>
+  session: {
+    id: string, neededRps: number, neededBytesPerSec?: number, offers: number
+    helpers: Array<{ peer: string, weightRps: number, weightBytesPerSec?: number, down?: boolean }>
+  } | null
+  helping: Array<{ site: string, beneficiary: string, accepted: boolean, released: boolean, offeredRps: number, offeredBytesPerSec?: number }>
+  peers: Array<{ peer: string, site: string, state: string, demandRps: number, spareRps: number, spareBytesPerSec?: number | null }>
   connections: number
   relief: { rungs: Record<string, boolean>, externalMirror: string | null }
   /** null in an open consortium. */
@@ -44,6 +51,9 @@ function governanceLine (g: NodeStatus['governance']): string {
 export function formatStatus (s: NodeStatus): string {
   const siteOf = new Map(s.peers.map(p => [p.peer, p.site]))
   const load = s.capacityRps > 0 ? ` (${percent(s.demandRps / s.capacityRps)})` : ''
+  const up = s.uplink
+  const bytes = (b: number | undefined): string => b === undefined ? '' : ` ${humanRate(b)}`
+  const demandBytes = up === undefined || s.demandBytesPerSec === undefined ? '' : `; ${humanRate(s.demandBytesPerSec)} of ${humanRate(up.bytesPerSec)} uplink (${percent(s.demandBytesPerSec / up.bytesPerSec)})`
   const helpers = s.session?.helpers ?? []
   const helping = s.helping.filter(h => !h.released)
   const engaged = Object.entries(s.relief.rungs).filter(([, on]) => on).map(([rung]) => rung)
@@ -51,14 +61,17 @@ export function formatStatus (s: NodeStatus): string {
   const rows: Array<[string, string]> = [
     ['site', `${s.site} (peer ${s.peerId})`],
     ['state', s.state],
-    ['demand', `${s.demandRps} req/s of ${s.capacityRps} req/s capacity${load}`],
+    ['demand', `${s.demandRps} req/s of ${s.capacityRps} req/s capacity${load}${demandBytes}`],
+    ...(up === undefined
+      ? []
+      : [['uplink', `sending ${humanRate(up.sentBytesPerSec)} of ${humanRate(up.bytesPerSec)} (${percent(up.sentBytesPerSec / up.bytesPerSec)}): site ${humanRate(up.frontBytesPerSec)}, mirror ${humanRate(up.mirrorBytesPerSec)}, to helpers ${humanRate(up.p2pBytesPerSec)}${up.backlogBytes > 0 ? `; ${humanBytes(up.backlogBytes)} waiting` : ''}`] as [string, string]]),
     ['origin', `${s.originRps} req/s, ${s.originInFlight} in flight, ${s.originQueued} queued, ${s.originLatencyMs} ms latency`],
     ['shed', `${s.shedRps} req/s (share ${percent(s.shedShare)})`],
     ['relief', list(engaged, 'none engaged')],
     ['helpers', s.session === null
       ? 'none (not asking for help)'
-      : `${helpers.length} of ${s.session.offers} offers accepted for ${s.session.neededRps} req/s needed${helpers.length === 0 ? '' : ': '}${helpers.map(h => `${siteOf.get(h.peer) ?? shortPeer(h.peer)} ${h.weightRps} req/s`).join(', ')}`],
-    ['helping', list(helping.map(h => `${h.site} (${h.accepted ? 'accepted' : 'offered'}, ${h.offeredRps} req/s)`), `nobody; ${s.spareRps} req/s spare`)],
+      : `${helpers.length} of ${s.session.offers} offers accepted for ${s.session.neededRps} req/s${s.session.neededBytesPerSec === undefined ? '' : `, ${humanRate(s.session.neededBytesPerSec)}`} needed${helpers.length === 0 ? '' : ': '}${helpers.map(h => `${siteOf.get(h.peer) ?? shortPeer(h.peer)} ${h.weightRps} req/s${bytes(h.weightBytesPerSec)}${h.down === true ? ' (unreachable: none sent)' : ''}`).join(', ')}`],
+    ['helping', list(helping.map(h => `${h.site} (${h.accepted ? 'accepted' : 'offered'}, ${h.offeredRps} req/s${bytes(h.offeredBytesPerSec)})`), `nobody; ${s.spareRps} req/s${bytes(s.spareBytesPerSec)} spare`)],
     ['peers', `${s.peers.length} live, ${s.connections} connections${s.peers.length === 0 ? '' : ': '}${s.peers.map(p => `${p.site} ${p.state} ${p.demandRps} req/s`).join(', ')}`],
     ['cache', `${s.cache.objects} objects, ${humanBytes(s.cache.bytes)}${lookups === 0 ? '' : `, ${percent(s.cache.hits / lookups)} hits`}`],
     ['consortium', governanceLine(s.governance)]

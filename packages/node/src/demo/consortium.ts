@@ -47,6 +47,11 @@ export interface LocalConsortiumOptions {
   workers: number
   /** The demo origins' bandwidth, bytes/s (also given to the nodes as the origin's capacity). */
   originBytesPerSec?: number
+  /**
+   * Each node's declared uplink, bytes/s. Default 100 MB/s: on loopback nothing limits bytes,
+   * so the sites are limited by their origins' request capacity, as in the demo.
+   */
+  uplinkBytesPerSec?: number
   mirrorCapacityRps?: number
   /** Per-site mirror capacity (e.g. 0 for a member that never helps). */
   mirrorCapacityOf?: (label: string) => number | undefined
@@ -102,6 +107,7 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
         mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-${label}.localhost:${mirror}`, capacityRps: opts.mirrorCapacityOf?.(label) ?? opts.mirrorCapacityRps ?? 1000, ...o.mirror },
         admin: { listen: { host: '127.0.0.1', port: admin }, token: adminToken },
         p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] },
+        uplink: { bytesPerSec: opts.uplinkBytesPerSec ?? 100_000_000, ...o.uplink },
         dataDir: join(dataDir, label),
         ...(o.cache !== undefined ? { cache: o.cache } : {}),
         ...(o.crowd !== undefined ? { crowd: o.crowd } : {}),

@@ -64,7 +64,8 @@ describe('reef doctor', () => {
       mirror: { listen: { host: '127.0.0.1', port: ports.mirror }, publicUrl: 'https://mirror.alpha.example' },
       admin: { listen: { host: '127.0.0.1', port: ports.admin } },
       p2p: { listen: [`/ip4/127.0.0.1/tcp/${ports.p2p}`], bootstrap: ['/ip4/192.0.2.1/tcp/4001/p2p/12D3KooWQmXq7YJqFq7pDFmXu1U8i3DZC9YoEv8EVTeKyg6ZzWbm'] },
-      dataDir: dataDir()
+      dataDir: dataDir(),
+      uplink: { bytesPerSec: 4_000_000 }
     }
     patch(c)
     const file = join(dir, name)
@@ -94,13 +95,14 @@ describe('reef doctor', () => {
       /^ok {4}data dir +.* is writable$/m,
       new RegExp(`^ok {4}identity +peer ${peerId}$`, 'm'),
       /^ok {4}node +not running \(nothing answers at http:\/\/127\.0\.0\.1:\d+: connection refused\)$/m,
+      /^ok {4}uplink +uplink 4 MB\/s \(32 Mbit\/s\): struck when visitors ask 80 % of it, keeps 90 % of it for this site while shedding, offers others what is left of 90 %$/m,
       /^ok {4}front port +front\.listen 127\.0\.0\.1:\d+ is free$/m,
       /^ok {4}mirror port /m, /^ok {4}admin port /m, /^ok {4}p2p port /m,
       /^ok {4}admin token +none set: the admin API only reads$/m,
       /^ok {4}origin +GET http:\/\/127\.0\.0\.1:\d+\/ answered 200 in \d+ ms$/m,
       /^ok {4}peers +1 bootstrap address; start the node to see connections$/m,
       /^ok {4}clock +compared with origin within 1 s$/m,
-      /^14 ok, 0 warnings, 0 failures$/m
+      /^15 ok, 0 warnings, 0 failures$/m
     ]) assert.match(r.out, line)
   })
 
@@ -111,11 +113,19 @@ describe('reef doctor', () => {
     assert.equal(plain.err, '')
     const report = JSON.parse(plain.out) as { ok: boolean, counts: Record<string, number>, checks: CheckResult[] }
     assert.equal(report.ok, true)
-    assert.deepEqual(report.checks.map(c => c.name), ['config', 'public urls', 'data dir', 'identity', 'node', 'front port', 'mirror port', 'admin port', 'p2p port', 'admin token', 'governance', 'origin', 'peers', 'clock'])
+    assert.deepEqual(report.checks.map(c => c.name), ['config', 'public urls', 'data dir', 'identity', 'node', 'uplink', 'front port', 'mirror port', 'admin port', 'p2p port', 'admin token', 'governance', 'origin', 'peers', 'clock'])
     assert.deepEqual(report.checks.find(c => c.name === 'origin')?.data?.status, 200)
     const tty = await reef(['doctor', '--config', file, '--json'], { errIsTTY: true })
     assert.match(tty.err, /checking config….*checking origin….*checking clock…/s)
     assert.deepEqual(JSON.parse(tty.out).checks.map((c: CheckResult) => c.status), report.checks.map(c => c.status))
+  })
+
+  test('an uplink left to its default is a warning that says what it is for', async () => {
+    const checks = byName(await runDoctor({ configFile: await config(c => { delete c.uplink }), timeoutMs: 5_000 }))
+    const up = checks.get('uplink')
+    assert.equal(up?.status, 'warn')
+    assert.equal(up?.summary, 'uplink.bytesPerSec not set: the node assumes 12.5 MB/s (100 Mbit/s)')
+    assert.match(up?.fix ?? '', /upload rate in bytes\/s .* runs out of upload long before CPU/)
   })
 
   test('the origin: down or 5xx fails, 4xx warns', async () => {

@@ -3,14 +3,14 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { ConfigSchema, loadConfigFile, parseConfig } from '../../../src/config.ts'
+import { ConfigSchema, DEFAULT_UPLINK_BYTES_PER_SEC, loadConfigFile, parseConfig } from '../../../src/config.ts'
 import { renderConfigTemplate } from '../../../src/cli/config-template.ts'
 import type { InitResult } from '../../../src/cli/init.ts'
 import { parseJsonc } from '../../../src/jsonc.ts'
 import { reef } from '../../fixtures/run-cli.ts'
 
 describe('the config template', () => {
-  const values = { label: 'alpha', originUrl: 'http://127.0.0.1:8080', capacityRps: 50, maxConcurrent: 8, dataDir: '/var/lib/reef/data', configFile: '/etc/reef/reef.jsonc' }
+  const values = { label: 'alpha', originUrl: 'http://127.0.0.1:8080', capacityRps: 50, maxConcurrent: 8, uplinkBytesPerSec: DEFAULT_UPLINK_BYTES_PER_SEC, dataDir: '/var/lib/reef/data', configFile: '/etc/reef/reef.jsonc' }
 
   test('parses, and every default it spells out is the schema\'s default', () => {
     const text = renderConfigTemplate(values)
@@ -61,6 +61,25 @@ describe('reef init', () => {
     assert.equal(c.origin.capacityRps, 75)
     assert.equal(c.dataDir, join(node, 'data'))
     assert.equal(((await stat(join(node, 'data', 'identity.key'))).mode & 0o777), 0o600)
+    // No --uplink and no terminal to ask at: the default, said to be assumed.
+    assert.equal(c.uplink.bytesPerSec, DEFAULT_UPLINK_BYTES_PER_SEC)
+    assert.match(r.out, /^Uplink 12\.5 MB\/s \(100 Mbit\/s\) assumed: set uplink\.bytesPerSec/m)
+  })
+
+  test('writes the uplink given with --uplink, or answered at a terminal', async () => {
+    const given = await reef(['init', '--dir', join(dir, 'u1'), '--uplink', '32mbit'])
+    assert.equal(given.code, 0, given.err)
+    assert.equal((await loadConfigFile(join(dir, 'u1', 'reef.jsonc'))).uplink.bytesPerSec, 4_000_000)
+    assert.match(given.out, /^Uplink 4 MB\/s \(32 Mbit\/s\)$/m)
+    const questions: string[] = []
+    const asked = await reef(['init', '--dir', join(dir, 'u2')], { ask: async q => { questions.push(q); return '5MB/s' } })
+    assert.equal(asked.code, 0, asked.err)
+    assert.equal(questions.length, 1)
+    assert.match(questions[0]!, /Upload rate/)
+    assert.equal((await loadConfigFile(join(dir, 'u2', 'reef.jsonc'))).uplink.bytesPerSec, 5_000_000)
+    const empty = await reef(['init', '--dir', join(dir, 'u3')], { ask: async () => '' })
+    assert.equal((await loadConfigFile(join(dir, 'u3', 'reef.jsonc'))).uplink.bytesPerSec, DEFAULT_UPLINK_BYTES_PER_SEC)
+    assert.doesNotMatch(empty.out, /assumed/)
   })
 
   test('refuses to overwrite a config without --force; --force rewrites it and keeps the identity', async () => {
@@ -100,7 +119,9 @@ describe('reef init', () => {
       [['--site', 'Alpha'], /--site "Alpha" is not a site label/],
       [['--origin', 'http://127.0.0.1:8080/app'], /--origin .* is not an http\(s\) URL without a path/],
       [['--origin', 'localhost:8080'], /--origin/],
-      [['--capacity', 'lots'], /--capacity "lots" is not a number/]
+      [['--capacity', 'lots'], /--capacity "lots" is not a number/],
+      [['--uplink', '10 mb'], /--uplink "mb" in "10 mb" is not a unit of rate/],
+      [['--uplink', 'fast'], /--uplink "fast" is not a rate/]
     ] as const) {
       const r = await reef(['init', '--dir', node, ...argv])
       assert.equal(r.code, 2, argv.join(' '))

@@ -58,6 +58,20 @@ describe('formatStatus', () => {
     assert.match(text, /^peers +1 live, 2 connections: bravo normal 5 req\/s$/m)
   })
 
+  test('an r3 node: the uplink, and demand, needs and offers in bytes/s', () => {
+    // Long rows wrap under their value column: read them unwrapped.
+    const text = formatStatus(status({
+      state: 'struck', demandRps: 400, demandBytesPerSec: 9_600_000, spareBytesPerSec: 0,
+      uplink: { bytesPerSec: 4_000_000, sentBytesPerSec: 3_600_000, frontBytesPerSec: 3_200_000, mirrorBytesPerSec: 0, p2pBytesPerSec: 400_000, backlogBytes: 2 * 1024 * 1024 },
+      session: { id: 's1', neededRps: 360, neededBytesPerSec: 6_000_000, offers: 2, helpers: [{ peer: BRAVO, weightRps: 200, weightBytesPerSec: 3_600_000 }, { peer: CHARLIE, weightRps: 160, weightBytesPerSec: 3_600_000, down: true }] },
+      peers: [{ peer: BRAVO, site: 'bravo', state: 'normal', demandRps: 5, spareRps: 300, spareBytesPerSec: 0 }]
+    })).replace(/\n {12}/g, ' ')
+    assert.match(text, /^demand +400 req\/s of 50 req\/s capacity \(800%\); 9\.6 MB\/s of 4\.0 MB\/s uplink \(240%\)$/m)
+    assert.match(text, /^uplink +sending 3\.6 MB\/s of 4\.0 MB\/s \(90%\): site 3\.2 MB\/s, mirror 0 B\/s, to helpers 400 kB\/s; 2\.0 MiB waiting$/m)
+    assert.match(text, /^helpers +2 of 2 offers accepted for 360 req\/s, 6\.0 MB\/s needed: bravo 200 req\/s 3\.6 MB\/s, …lie12345 160 req\/s 3\.6 MB\/s \(unreachable: none sent\)$/m)
+    assert.match(text, /^helping +nobody; 500 req\/s 0 B\/s spare$/m)
+  })
+
   test('a node helping others', () => {
     const text = formatStatus(status({ helping: [{ site: 'bravo', beneficiary: BRAVO, accepted: true, released: false, offeredRps: 200 }, { site: 'delta', beneficiary: CHARLIE, accepted: true, released: true, offeredRps: 50 }] }))
     assert.match(text, /^helping +bravo \(accepted, 200 req\/s\)$/m)
