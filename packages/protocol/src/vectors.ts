@@ -51,10 +51,16 @@ export async function makeVectors (): Promise<VectorSet> {
   const bob = await keyFromSeed('bob', 2)
   const sha = (c: string): string => c.repeat(64)
   const bodies: { [T in RecordType]: RecordBody<T> } = {
-    'load-report': { site: 'alpha', siteUrl: 'https://alpha.example', mirrorUrl: 'https://mirror.alpha.example', state: 'struck', capacityRps: 50, demandRps: 900, originRps: 43, spareRps: 0, helping: [] },
-    'help-request': { session: 'c2Vzc2lvbi0wMDAx', site: 'alpha', siteUrl: 'https://alpha.example', neededRps: 850, manifest: [{ path: '/', size: 5120, type: 'text/html; charset=utf-8', sha256: sha('a') }, { path: '/img/hero.jpg?v=2', size: 81920, type: 'image/jpeg', sha256: sha('b') }] },
-    'help-offer': { session: 'c2Vzc2lvbi0wMDAx', to: alice.id, offeredRps: 400, mirrorUrl: 'https://mirror.bravo.example:8443' },
-    'help-accept': { session: 'c2Vzc2lvbi0wMDAx', helpers: [{ peer: bob.id, weightRps: 400, mirrorUrl: 'https://mirror.bravo.example:8443' }] },
+    'load-report': {
+      site: 'alpha', siteUrl: 'https://alpha.example', mirrorUrl: 'https://mirror.alpha.example', state: 'struck', capacityRps: 50, demandRps: 900, originRps: 43, spareRps: 0,
+      helping: [{ site: 'charlie', rps: 12, bytesPerSec: 480000 }], uplinkBytesPerSec: 4000000, sentBytesPerSec: 3650000, spareBytesPerSec: 0, demandBytesPerSec: 11200000
+    },
+    'help-request': {
+      session: 'c2Vzc2lvbi0wMDAx', site: 'alpha', siteUrl: 'https://alpha.example', neededRps: 850, neededBytesPerSec: 7600000,
+      manifest: [{ path: '/', size: 5120, type: 'text/html; charset=utf-8', sha256: sha('a') }, { path: '/img/hero.jpg?v=2', size: 81920, type: 'image/jpeg', sha256: sha('b') }]
+    },
+    'help-offer': { session: 'c2Vzc2lvbi0wMDAx', to: alice.id, offeredRps: 400, offeredBytesPerSec: 3600000, mirrorUrl: 'https://mirror.bravo.example:8443' },
+    'help-accept': { session: 'c2Vzc2lvbi0wMDAx', helpers: [{ peer: bob.id, weightRps: 400, weightBytesPerSec: 3600000, mirrorUrl: 'https://mirror.bravo.example:8443' }] },
     'help-release': { session: 'c2Vzc2lvbi0wMDAx', reason: 'crowd-over' },
     delegation: { session: 'c2Vzc2lvbi0wMDAx', helper: bob.id, round: 3, requests: 12000, bytes: 480000000, final: false },
     receipt: { session: 'c2Vzc2lvbi0wMDAx', beneficiary: alice.id, round: 3, delegation: sha('d'), requests: 11950, bytes: 478000000 },
@@ -86,6 +92,21 @@ export async function makeVectors (): Promise<VectorSet> {
     const payload = { type: 'help-release', v: 1, author: alice.id, seq: seq + 1, ts: VECTOR_NOW - 1_000, body: { session: 'c2Vzc2lvbi0wMDAx', reason: 'crowd-over', note: 'fields a receiver does not know are ignored' } }
     valid.push({ description: 'a help-release with an unknown body field (ignored, still signed)', key: 'alice', type: 'help-release', seq: seq + 1, ts: payload.ts, body: payload.body, recordHex: hex(await rawRecord(alice.key, 'help-release', payload)) })
   }
+  // r2 senders leave the bytes/s fields out: still valid; receivers fall back (SPEC §Capacity in bytes).
+  {
+    const r2: Array<[RecordType, typeof alice, object]> = [
+      ['load-report', alice, { site: 'alpha', siteUrl: 'https://alpha.example', mirrorUrl: 'https://mirror.alpha.example', state: 'normal', capacityRps: 50, demandRps: 12, originRps: 12, spareRps: 500, helping: [{ site: 'charlie', rps: 12 }] }],
+      ['help-request', alice, { session: 'c2Vzc2lvbi0wMDAy', site: 'alpha', siteUrl: 'https://alpha.example', neededRps: 850, manifest: [] }],
+      ['help-offer', bob, { session: 'c2Vzc2lvbi0wMDAy', to: alice.id, offeredRps: 400, mirrorUrl: 'https://mirror.bravo.example:8443' }],
+      ['help-accept', alice, { session: 'c2Vzc2lvbi0wMDAy', helpers: [{ peer: bob.id, weightRps: 400, mirrorUrl: 'https://mirror.bravo.example:8443' }] }]
+    ]
+    for (const [type, k, body] of r2) {
+      seq += 1
+      const ts = VECTOR_NOW - 1_000
+      const bytes = await signRecord(k.key, k.id, type, body as never, { seq, ts })
+      valid.push({ description: `an r2 ${type} without the bytes/s fields`, key: k.name, type, seq, ts, body, recordHex: hex(bytes) })
+    }
+  }
 
   const base = { type: 'help-release', v: 1, author: alice.id, seq: 7, ts: VECTOR_NOW - 1_000, body: bodies['help-release'] }
   const good = await rawRecord(alice.key, 'help-release', base)
@@ -105,6 +126,9 @@ export async function makeVectors (): Promise<VectorSet> {
   add('dated more than 30 s in the future', await rawRecord(alice.key, 'help-release', { ...base, ts: VECTOR_NOW + 30_001 }), 'ERR_FUTURE_TIMESTAMP')
   add('body fails its schema (reason not in the enum)', await rawRecord(alice.key, 'help-release', { ...base, body: { session: 'c2Vzc2lvbi0wMDAx', reason: 'bored' } }), 'ERR_SCHEMA')
   add('help-offer whose mirrorUrl carries credentials', await rawRecord(bob.key, 'help-offer', { ...base, type: 'help-offer', author: bob.id, body: { ...bodies['help-offer'], mirrorUrl: 'https://user:pw@mirror.bravo.example' } }), 'ERR_SCHEMA')
+  add('help-offer with a negative offeredBytesPerSec', await rawRecord(bob.key, 'help-offer', { ...base, type: 'help-offer', author: bob.id, body: { ...bodies['help-offer'], offeredBytesPerSec: -1 } }), 'ERR_SCHEMA')
+  add('load-report with spareBytesPerSec over MAX_BYTES_PER_SEC', await rawRecord(alice.key, 'load-report', { ...base, type: 'load-report', body: { ...bodies['load-report'], spareBytesPerSec: 1_000_000_000_001 } }), 'ERR_SCHEMA')
+  add('help-accept whose weightBytesPerSec is a string', await rawRecord(alice.key, 'help-accept', { ...base, type: 'help-accept', body: { session: 'c2Vzc2lvbi0wMDAx', helpers: [{ peer: bob.id, weightRps: 400, weightBytesPerSec: '3600000', mirrorUrl: 'https://mirror.bravo.example:8443' }] } }), 'ERR_SCHEMA')
   add('manifest path starting with //', await rawRecord(alice.key, 'help-request', { ...base, type: 'help-request', body: { ...bodies['help-request'], manifest: [{ path: '//evil.example/x', size: 1, type: 'text/html', sha256: sha('c') }] } }), 'ERR_SCHEMA')
   add('extra field in the envelope', canonicalBytes({ ...JSON.parse(goodText) as object, extra: 1 }), 'ERR_SCHEMA')
   add('author is not a peer id', await rawRecord(alice.key, 'help-release', { ...base, author: 'QmNotAnEd25519PeerIdAtAllNotAnEd25519PeerIdAtAll' }), 'ERR_SCHEMA')
