@@ -10,6 +10,11 @@
  * HELPER_SILENCE_MS. The shedder sends no one to a down helper; the help coordinator drops it
  * from the session once it has been down for its drop time and accepts others instead.
  *
+ * Silence is measured on this node's clock as it processes what arrives: when its own event
+ * loop stalls, a report may wait in its queue past the limit and the helper is excluded until
+ * the report is read, a moment later. That costs a few redirects going elsewhere; crediting
+ * stalls to the helper instead would delay the exclusion of a dead one by as much.
+ *
  * The prober asks each accepted helper's mirror `HEAD MIRROR_ALIVE_PATH` every
  * `probeIntervalMs`, with up to two probes in flight, over a keep-alive connection: a helper
  * whose process died answers with a reset or a refusal at once; one that vanished without a
@@ -50,15 +55,11 @@ export class HelperHealth {
     if (!this.#mirrorDown.has(peer)) this.#mirrorDown.set(peer, now)
   }
 
-  /**
-   * Since when `peer` has been down (undefined: it is up). `stalledMs`: how long this node's own
-   * event loop was stalled lately — records that arrived meanwhile wait in its queue, so that
-   * much silence is its own, not the peer's.
-   */
-  downSince (peer: string, now = Date.now(), stalledMs = 0): number | undefined {
+  /** Since when `peer` has been down (undefined: it is up). */
+  downSince (peer: string, now = Date.now()): number | undefined {
     const dead = Math.min(this.#disconnected.get(peer) ?? Infinity, this.#mirrorDown.get(peer) ?? Infinity)
     const heard = this.#heard.get(peer)
-    const silentSince = heard === undefined ? undefined : heard + this.#silenceMs + stalledMs
+    const silentSince = heard === undefined ? undefined : heard + this.#silenceMs
     const silent = silentSince !== undefined && now >= silentSince ? silentSince : Infinity
     const since = Math.min(dead, silent)
     // Never heard from at all: down from the start, unless nothing else is known either.
@@ -66,7 +67,7 @@ export class HelperHealth {
     return since
   }
 
-  isDown (peer: string, now = Date.now(), stalledMs = 0): boolean { return this.downSince(peer, now, stalledMs) !== undefined }
+  isDown (peer: string, now = Date.now()): boolean { return this.downSince(peer, now) !== undefined }
 
   /** Forget peers that are none of `keep` (sessions ended). */
   retain (keep: ReadonlySet<string>): void {

@@ -92,9 +92,6 @@ export class ReefNode {
   #demandBps = 0
   #lastReportAt = 0
   #lastHealthPrune = 0
-  #lastHealthCheck = 0
-  #stall = 0
-  #stallAt = 0
   readonly cache: ContentCache
   readonly hotSet = new HotSet()
   readonly shedder = new Shedder()
@@ -244,7 +241,7 @@ export class ReefNode {
       servedRate: site => this.monitor.servedRate(site),
       uplink: () => this.#uplinkState(),
       unreachableMs: (peer, now) => {
-        const since = this.helperHealth.downSince(peer, now, this.#stall)
+        const since = this.helperHealth.downSince(peer, now)
         return since === undefined ? undefined : now - since
       },
       servedNow,
@@ -586,7 +583,7 @@ export class ReefNode {
     let capacity = 0
     const now = Date.now()
     for (const h of this.shedder.helpers) {
-      if (this.helperHealth.isDown(h.peer, now, this.#stall)) continue
+      if (this.helperHealth.isDown(h.peer, now)) continue
       const r = this.peers.get(h.peer, now)?.report
       const mine = r?.helping.find(e => e.site === this.config.site.label)?.bytesPerSec ?? 0
       const full = r !== undefined && r.spareBytesPerSec === 0 && r.sentBytesPerSec !== undefined && r.uplinkBytesPerSec !== undefined &&
@@ -697,15 +694,9 @@ export class ReefNode {
    * answering) from the redirect targets, and probe the mirrors that are due.
    */
   #checkHelpers (now = Date.now()): void {
-    // A late check means this node's own event loop stalled: what peers sent meanwhile is still
-    // queued, so the stall (remembered for a second) does not count as their silence.
-    const lag = this.#lastHealthCheck === 0 ? 0 : Math.max(0, now - this.#lastHealthCheck - HEALTH_TICK_MS)
-    this.#lastHealthCheck = now
-    if (lag > 50) { this.#stall = Math.max(this.#stall, lag); this.#stallAt = now }
-    if (now - this.#stallAt > 1_000) this.#stall = 0
     const helpers = this.shedder.helpers
     const down: string[] = []
-    for (const h of helpers) if (this.helperHealth.isDown(h.peer, now, this.#stall)) down.push(h.peer)
+    for (const h of helpers) if (this.helperHealth.isDown(h.peer, now)) down.push(h.peer)
     const key = down.join(',')
     if (key !== this.#excluded) {
       const was = new Set(this.#excluded === '' ? [] : this.#excluded.split(','))
@@ -828,7 +819,7 @@ export class ReefNode {
         ? null
         : {
             id: own.session, neededRps: Math.round(own.neededRps), neededBytesPerSec: Math.round(own.neededBytesPerSec), offers: own.offers,
-            helpers: own.helpers.map(h => ({ peer: h.peer, weightRps: h.weightRps, weightBytesPerSec: h.weightBytesPerSec, siteBase: h.siteBase, down: this.helperHealth.isDown(h.peer, now, this.#stall) }))
+            helpers: own.helpers.map(h => ({ peer: h.peer, weightRps: h.weightRps, weightBytesPerSec: h.weightBytesPerSec, siteBase: h.siteBase, down: this.helperHealth.isDown(h.peer, now) }))
           },
       helping: this.help.helpingSessions.map(s => ({ site: s.site, beneficiary: s.beneficiary, accepted: s.accepted, released: s.releasedAt !== undefined, offeredRps: s.offeredRps, offeredBytesPerSec: s.offeredBytesPerSec, manifest: s.manifest.size })),
       peers: this.peers.live().map(e => ({

@@ -90,6 +90,9 @@ export class Shedder {
     for (const t of this.#targets) if (!this.#excluded.has(t.peer)) this.#live++
   }
 
+  /** Whether `peer` is excluded now (not heard from, connection lost, mirror not answering). */
+  isExcluded (peer: string): boolean { return this.#excluded.has(peer) }
+
   /** Whether any target can take a redirect now. */
   get active (): boolean { return this.#live > 0 }
 
