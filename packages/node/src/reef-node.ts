@@ -638,7 +638,8 @@ export class ReefNode {
         this.shedder.adaptValve(v.served, v.capacity)
       }
       if (this.shedder.active) this.gate.divert(tag => tag !== null && this.hotSet.isShareable(tag))
-      await this.help.tick(state, this.#need(demand, target, demandBps, targetBps), now)
+      const need = this.#need(demand, target, demandBps, targetBps)
+      await this.help.tick(state, need, now)
       if (now - this.#lastHealthPrune > 5_000) {
         this.#lastHealthPrune = now
         this.helperHealth.retain(new Set([...this.peers.live(now).map(e => e.peer), ...this.shedder.helpers.map(h => h.peer)]))
@@ -649,7 +650,7 @@ export class ReefNode {
       this.ledger.checkUnsigned(now)
       await this.#scanForCheaters(now)
       this.#engageMicroCache(state, demand, now)
-      this.#engageExternalMirror(state, demand, target)
+      this.#engageExternalMirror(state, need)
       this.#trackRungs(now)
     } catch (err) {
       this.log.error({ err }, 'control tick failed')
@@ -676,11 +677,9 @@ export class ReefNode {
    * not cover (all of it for a site alone): it joins the shedder as one more target, weighted
    * in bytes/s like a helper.
    */
-  #engageExternalMirror (state: CrowdState, demand: number, target: number): void {
+  #engageExternalMirror (state: CrowdState, need: Capacity): void {
     const ext = this.externalMirror
     if (ext === undefined) return
-    const c = this.config
-    const need = this.#need(demand, target, this.#demandBps, c.uplink.targetShare * c.uplink.bytesPerSec)
     const mean = this.meanObjectBytes()
     const weight = state === 'normal' ? 0 : Math.round(need.bytesPerSec * 1.25 - this.shedder.liveHelperBytesPerSec())
     if (weight <= 0) { if (this.shedder.fallback !== undefined) this.shedder.setFallback(undefined); return }
