@@ -3,6 +3,7 @@
  * (found the way the crowd finds them), and the mean under the crowd's Zipf popularity.
  */
 import { extractLinks } from '../../src/demo/crowd.ts'
+import { buildDemoSite } from '../../src/demo/origin-site.ts'
 import type { SiteFile } from '../../src/demo/origin-site.ts'
 
 export interface PageMix {
@@ -37,4 +38,17 @@ export function pageMix (files: Map<string, SiteFile>, pages: string[], zipfS = 
   const mean = (f: (p: { bytes: number, requests: number }) => number): number => perPage.reduce((a, p, k) => a + f(p) * (weights[k] ?? 0), 0) / total
   const sizes = perPage.map(p => p.bytes)
   return { pages: pages.length, meanBytes: mean(p => p.bytes), meanRequests: mean(p => p.requests), minBytes: Math.min(...sizes), maxBytes: Math.max(...sizes), perPage }
+}
+
+/** The blog-like site a testbed site serves (seed = its index, named by its label) and its page mix. */
+export function blogSite (index: number, label: string): { files: Map<string, SiteFile>, pages: string[], mix: PageMix } {
+  const files = buildDemoSite({ seed: index, siteName: label, profile: 'blog' })
+  // The order startDemoOrigin lists them in: '/' first, then as built.
+  const pages = [...files.values()].filter(f => !f.private && f.type.startsWith('text/html')).map(f => f.path).sort((a, b) => a === '/' ? -1 : b === '/' ? 1 : 0)
+  return { files, pages, mix: pageMix(files, pages) }
+}
+
+/** A mirror's request capacity from its uplink: what it can send ÷ the mean request of the mix. */
+export function mirrorCapacityRps (uplinkBytesPerSec: number, mix: PageMix): number {
+  return Math.floor(uplinkBytesPerSec / (mix.meanBytes / mix.meanRequests))
 }

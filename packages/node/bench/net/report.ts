@@ -54,6 +54,8 @@ export interface Summary {
   efficiency: number
   /** Machine CPU busy share: mean over the window, peak of 1 s windows. */
   cpu: Rate
+  /** Share of the machine's CPU time the testbed's processes used (mean over the window). */
+  cpuTestbed: number
   kill: KillSummary | undefined
   setUpMs: number
   uplinkSection: boolean | undefined
@@ -138,6 +140,7 @@ export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel:
   const cpuShare = (s: Sample): number => s.cpuBusy
   const cpuTotal = (s: Sample): number => s.cpuTotal
   const cpuMean = (at(r.samples, cpuShare, to) - at(r.samples, cpuShare, from)) / Math.max(1, at(r.samples, cpuTotal, to) - at(r.samples, cpuTotal, from))
+  const cpuTestbed = (at(r.samples, s => s.cpuTestbed, to) - at(r.samples, s => s.cpuTestbed, from)) / Math.max(1, at(r.samples, cpuTotal, to) - at(r.samples, cpuTotal, from))
   let cpuPeak = 0
   for (let i = 0; i < r.samples.length; i++) {
     const a = r.samples[i]!
@@ -198,6 +201,7 @@ export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel:
     demand,
     efficiency: goodput / Math.min(capacity, demand),
     cpu: { mean: cpuMean, peak: cpuPeak },
+    cpuTestbed,
     kill,
     setUpMs: r.setUpMs,
     uplinkSection: r.uplinkSection
@@ -217,7 +221,7 @@ export function timelineSvg (title: string, r: ScenarioResult): string {
   const H = 320
   const padL = 50
   const padR = 130
-  const padT = 30
+  const padT = 44
   const padB = 40
   const s = r.samples
   const t0 = s[0]?.t ?? r.crowdStart
@@ -245,12 +249,17 @@ export function timelineSvg (title: string, r: ScenarioResult): string {
     lines.push(`<text x="${W - padR + 8}" y="${padT + 14 * (k + 1)}" fill="${color}">${esc(site.label)} (${(site.uplinkBytesPerSec / MB).toFixed(1)} MB/s)</text>`)
   }
   const seconds = (t1 - t0) / 1000
+  // A tick every 5 s from the crowd's start.
+  for (let k = Math.ceil((t0 - r.crowdStart) / 5_000); r.crowdStart + k * 5_000 <= t1; k++) {
+    const tx = x(r.crowdStart + k * 5_000).toFixed(1)
+    lines.push(`<line x1="${tx}" y1="${H - padB}" x2="${tx}" y2="${H - padB + 4}" stroke="#888"/><text x="${tx}" y="${H - padB + 28}" text-anchor="middle" fill="#555">${k * 5} s</text>`)
+  }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">
 <rect width="100%" height="100%" fill="white"/>
 <text x="${padL}" y="18" font-size="13">${esc(title)}</text>
 <line x1="${padL}" y1="${H - padB}" x2="${W - padR}" y2="${H - padB}" stroke="#888"/><line x1="${padL}" y1="${padT}" x2="${padL}" y2="${H - padB}" stroke="#888"/>
 <text x="${padL - 4}" y="${y(maxY) + 4}" text-anchor="end">${maxY.toFixed(1)}</text><text x="${padL - 4}" y="${H - padB + 4}" text-anchor="end">0</text>
-<text x="${padL}" y="${H - padB + 16}">MB/s sent by each namespace (dashed: its uplink; shaded: the crowd)</text><text x="${W - padR}" y="${H - padB + 16}" text-anchor="end">${seconds.toFixed(0)} s</text>
+<text x="${padL}" y="34" fill="#555">MB/s sent by each namespace (dashed: its uplink; shaded: the crowd; time from its start, ${seconds.toFixed(0)} s shown)</text>
 ${lines.join('\n')}
 </svg>
 `
@@ -262,7 +271,7 @@ const pct = (v: number): string => `${(100 * v).toFixed(1)}%`
 
 /** The results table (one row per set-up, code version and rate). */
 export function markdownTable (rows: Summary[], opts: { versions: boolean, timeoutS: number }): string {
-  const head = ['set-up', ...(opts.versions ? ['code'] : []), 'page loads/s', 'started', `success (≤ ${opts.timeoutS} s)`, 'p50 / p99', 'first shed', 'all seconds ≥ 99% from', 'site 1 out MB/s peak / mean', 'helpers out MB/s peak / mean', 'goodput MB/s', 'efficiency', 'CPU mean / peak']
+  const head = ['set-up', ...(opts.versions ? ['code'] : []), 'page loads/s', 'started', `success (≤ ${opts.timeoutS} s)`, 'p50 / p99', 'first shed', 'all seconds ≥ 99% from', 'site 1 out MB/s peak / mean', 'helpers out MB/s peak / mean', 'goodput MB/s', 'efficiency', 'CPU: testbed / machine mean, peak']
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => i === 0 || (opts.versions && i === 1) ? '---' : '---:').join(' | ')} |`]
   for (const r of rows) {
     lines.push(`| ${[
@@ -278,7 +287,7 @@ export function markdownTable (rows: Summary[], opts: { versions: boolean, timeo
       r.helpers === undefined ? '–' : `${mbps(r.helpers.peak)} / ${mbps(r.helpers.mean)} (${pct(r.helperShare)} of bytes)`,
       mbps(r.goodput),
       `${pct(r.efficiency)} of ${mbps(Math.min(r.capacity, r.demand))}`,
-      `${pct(r.cpu.mean)} / ${pct(r.cpu.peak)}`
+      `${pct(r.cpuTestbed)} / ${pct(r.cpu.mean)}, ${pct(r.cpu.peak)}`
     ].join(' | ')} |`)
   }
   return lines.join('\n')

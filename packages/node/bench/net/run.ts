@@ -20,10 +20,9 @@ import { cpus, release } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { buildDemoSite } from '../../src/demo/origin-site.ts'
 import { prepareBaseline } from './baseline.ts'
 import { calibrateUplink } from './calibrate.ts'
-import { pageMix } from './page-mix.ts'
+import { blogSite, mirrorCapacityRps } from './page-mix.ts'
 import { killSection, markdownTable, summarize, timelineSvg } from './report.ts'
 import type { Summary } from './report.ts'
 import { LABELS, planSetup, runScenario } from './scenario.ts'
@@ -147,11 +146,9 @@ export async function runNetBench (argv: string[]): Promise<number> {
       note(`calibration: tbf ${(rate / MB).toFixed(2)} MB/s gives ${(g / MB).toFixed(3)} MB/s of HTTP body (${(100 * g / rate).toFixed(1)}%)`)
     }
 
-    const site1 = buildDemoSite({ seed: 1, siteName: LABELS[0], profile: 'blog' })
-    const pages = [...site1.values()].filter(f => !f.private && f.type.startsWith('text/html')).map(f => f.path).sort((a, b) => a === '/' ? -1 : b === '/' ? 1 : 0)
-    const mix = pageMix(site1, pages)
+    const { mix } = blogSite(1, LABELS[0])
     const meanRequestBytes = mix.meanBytes / mix.meanRequests
-    const mirrorCapacityRps = (uplink: number): number => o.mirrorRps ?? Math.floor(uplink / meanRequestBytes)
+    const mirrorCapacity = (uplink: number): number => o.mirrorRps ?? mirrorCapacityRps(uplink, mix)
 
     const header = [
       '# Reef flash-crowd testbed (network namespaces, shaped uplinks)',
@@ -161,10 +158,10 @@ export async function runNetBench (argv: string[]): Promise<number> {
       `- Uplinks (tc ${tbfArgs(o.uplink, o.tcLatencyMs).join(' ')} on each namespace's side of its veth; ingress not shaped): site 1 and equal members ${(o.uplink / MB).toFixed(2)} MB/s${rates.length > 1 ? `; helpers in fat3/kill ${(rates[rates.length - 1]! / MB).toFixed(2)} MB/s` : ''}. MB = 10⁶ bytes.`,
       `- Calibration (one bulk HTTP transfer, 2 s after 0.5 s): ${rates.map(r => `${(r / MB).toFixed(2)} MB/s → ${((calibrated.get(r) ?? 0) / MB).toFixed(3)} MB/s of body`).join('; ')}`,
       `- Page mix: blog-like demo site of site 1, ${mix.pages} pages, Zipf(1) mean page load ${(mix.meanBytes / 1000).toFixed(1)} KB in ${mix.meanRequests.toFixed(2)} requests (pages from ${(mix.minBytes / 1000).toFixed(0)} to ${(mix.maxBytes / 1000).toFixed(0)} KB: HTML, shared CSS and JS, 2–8 images); no downloads`,
-      `- Origin: the demo origin, 8 workers × 20 ms (400 req/s), no bandwidth limit of its own. Reef nodes are told origin capacityRps 50, maxConcurrent 8, their uplink (\`uplink.bytesPerSec\` when the code knows that section, else \`origin.bytesPerSec\`), mirror capacityRps ${o.mirrorRps === undefined ? `= uplink ÷ mean request bytes (${(meanRequestBytes / 1000).toFixed(1)} KB): ${rates.map(r => `${mirrorCapacityRps(r)} at ${(r / MB).toFixed(0)} MB/s`).join(', ')}` : String(o.mirrorRps)}`,
+      `- Origin: the demo origin, 8 workers × 20 ms (400 req/s), no bandwidth limit of its own. Reef nodes are told origin capacityRps 50, maxConcurrent 8, their uplink (\`uplink.bytesPerSec\` when the code knows that section, else \`origin.bytesPerSec\`), mirror capacityRps ${o.mirrorRps === undefined ? `= uplink ÷ mean request bytes (${(meanRequestBytes / 1000).toFixed(1)} KB): ${rates.map(r => `${mirrorCapacity(r)} at ${(r / MB).toFixed(0)} MB/s`).join(', ')}` : String(o.mirrorRps)}`,
       `- Crowd: from the root namespace, step profile of page loads started per second for ${o.seconds} s, seed ${o.seed}; a page load succeeds when the page and every subresource arrive (bodies verified) within ${o.timeoutS} s; each request times out after ${o.timeoutS} s. \`sat\` = ${SAT_FACTOR} × Σ calibrated uplink goodput ÷ mean page-load bytes. Kill set-up: helpers bravo and charlie SIGKILLed at ${o.killAtS} s.`,
       `- Code: ${versions.map(v => v.name).join(' vs ')}`,
-      '- Columns: success = page loads within the timeout ÷ started; p50/p99 of successful page loads; first shed = site 1\'s first redirect after the crowd start; "all seconds ≥ 99% from" = first second (by page-load start) after which every second\'s page loads succeed ≥ 99%; out MB/s = bytes the namespace sent (host veth rx_bytes), peak of 1 s windows / mean over the crowd; goodput = body bytes of successful requests that ended inside the crowd ÷ its length; efficiency = goodput ÷ min(Σ calibrated uplink goodput, demand); CPU = the whole machine\'s.',
+      `- Columns: success = page loads within the timeout ÷ started; p50/p99 of successful page loads; first shed = site 1's first redirect after the crowd start; "all seconds ≥ 99% from" = first second (by page-load start) after which every second's page loads succeed ≥ 99%; out MB/s = bytes the namespace sent (host veth rx_bytes), peak of 1 s windows / mean over the crowd; goodput = body bytes of successful requests that ended inside the crowd ÷ its length; efficiency = goodput ÷ min(Σ calibrated uplink goodput, demand); CPU = share of the machine's ${cpus().length} CPUs used by the testbed's processes (bench + namespaces; kernel networking not included) / by everything on the machine (other work included), mean over the crowd, and the machine's peak 1 s; at 100% the CPU, not the uplinks, limits the set-up.`,
       ''
     ]
 
@@ -181,7 +178,7 @@ export async function runNetBench (argv: string[]): Promise<number> {
           note(`[${n}] ${plan.title}, ${rateLabel} page loads/s${plan.reef ? `, ${v.name}` : ''}`)
           const r = await runScenario(tb, {
             setup: plan.setup, uplinkBytesPerSec: o.uplink, loadsPerSec, seconds: o.seconds, timeoutS: o.timeoutS, tcLatencyMs: o.tcLatencyMs,
-            killAtS: o.killAtS, reefRoot: v.root, mirrorCapacityRps, seed: o.seed, runId, note
+            killAtS: o.killAtS, reefRoot: v.root, mirrorCapacityRps: mirrorCapacity, seed: o.seed, runId, note
           })
           const s = summarize(r, { version: plan.reef ? v.name : '–', rateLabel, calibrated, meanPageBytes: mix.meanBytes })
           rows.push(s)

@@ -13,10 +13,9 @@
 import { request } from 'undici'
 import { runCrowd } from '../../src/demo/crowd.ts'
 import type { CrowdReport } from '../../src/demo/crowd.ts'
-import { buildDemoSite } from '../../src/demo/origin-site.ts'
 import type { SiteRole } from './control.ts'
 import { TESTBED_DOMAIN, testbedDispatcher } from './dispatcher.ts'
-import { pageMix } from './page-mix.ts'
+import { blogSite } from './page-mix.ts'
 import { Sampler } from './sampler.ts'
 import type { Sample } from './sampler.ts'
 import { SiteProcess } from './site.ts'
@@ -78,6 +77,9 @@ export interface ScenarioOptions {
   /** Names this run's log files. */
   runId: string
   meshTimeoutMs?: number
+  /** Sampling before the crowd starts and after its last request (a baseline and the tail). Default 1000 and 2000. */
+  preRollMs?: number
+  postRollMs?: number
   note?: (line: string) => void
 }
 
@@ -169,14 +171,16 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
     note(`  ${plan.sites.length} site(s) up and calm in ${(setUpMs / 1000).toFixed(1)} s; crowd of ${opts.loadsPerSec.toFixed(1)} page loads/s for ${opts.seconds} s`)
 
     const first = plan.sites[0]!
-    const files = buildDemoSite({ seed: first.index, siteName: first.label, profile: 'blog' })
+    const { files, pages, mix } = blogSite(first.index, first.label)
     const expected = new Map([...files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))
-    const pages = procs[0]?.ready?.pages ?? []
-    const mix = pageMix(files, pages)
+    const served = procs[0]?.ready?.pages ?? []
+    if (served.join() !== pages.join()) throw new TestbedError(`site ${first.label} serves pages ${served.join(', ')}, not the blog's ${pages.join(', ')}`)
     const maxPerLoad = Math.max(...mix.perPage.map(p => p.requests))
 
-    const sampler = new Sampler(made.map(s => () => tb.sentBytes(s)))
+    const pids = [process.pid, ...(await Promise.all(made.map(async s => tb.pidsIn(s.index)))).flat()]
+    const sampler = new Sampler(made.map(s => () => tb.sentBytes(s)), pids)
     sampler.start()
+    await new Promise(resolve => setTimeout(resolve, opts.preRollMs ?? 1_000))
     const crowdStart = Date.now()
     let killedAt: number | undefined
     const killTimer = plan.killed.length === 0
@@ -204,6 +208,7 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
     } finally {
       clearTimeout(killTimer)
     }
+    await new Promise(resolve => setTimeout(resolve, opts.postRollMs ?? 2_000))
     const samples = sampler.stop()
     const finishedAt = Math.max(crowdStart, ...report.results.map(r => r.end))
     let firstShedAt: number | undefined

@@ -13,6 +13,7 @@
  * idempotent and also runs on SIGINT, SIGTERM and at exit (a synchronous last resort).
  */
 import { execFile, spawnSync } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -40,13 +41,18 @@ function commandError (cmd: string, args: string[], stderr: string, err?: unknow
   return new TestbedError(`${cmd} ${args.join(' ')}: ${detail}`, err === undefined ? undefined : { cause: err })
 }
 
+/** Commands under way (a long `pnpm install` included): clean-up kills them. */
+const running = new Set<ChildProcess>()
+
 /** Run a command (no shell); resolves to its stdout, rejects with a TestbedError quoting stderr. */
 export function run (cmd: string, args: string[], timeoutMs = COMMAND_TIMEOUT_MS): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const child = execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      running.delete(child)
       if (err !== null) reject(commandError(cmd, args, stderr, err))
       else resolve(stdout)
     })
+    running.add(child)
   })
 }
 
@@ -327,6 +333,7 @@ export class Testbed {
     this.#cleanedSync = true
     for (const p of this.#procs) p.kill()
     this.#procs.clear()
+    for (const c of running) c.kill('SIGKILL')
     for (const site of this.#sites.values()) killNamespacePids(site.netns)
     for (const h of this.#hooks.splice(0).reverse()) {
       try { h.fn() } catch (err) { this.#note(`testbed: clean-up step "${h.what}" failed: ${(err as Error).message}`) }
