@@ -184,7 +184,7 @@ export async function runNetBench (argv: string[]): Promise<number> {
           rows.push(s)
           const svg = `timeline-${runId}.svg`
           writeFileSync(join(o.out, svg), timelineSvg(`${plan.title}, ${rateLabel} page loads/s${plan.reef ? `, ${v.name}` : ''}: success ${(100 * s.success).toFixed(1)}%`, r))
-          note(`  success ${(100 * s.success).toFixed(1)}% of ${s.started}; goodput ${(s.goodput / MB).toFixed(2)} MB/s (${(100 * s.efficiency).toFixed(0)}%); CPU ${(100 * s.cpu.mean).toFixed(0)}%; ${svg}`)
+          note(`  success ${(100 * s.success).toFixed(1)}% of ${s.started}; goodput ${(s.goodput / MB).toFixed(2)} MB/s (${(100 * s.efficiency).toFixed(0)}%); CPU ${(100 * s.cpuTestbed).toFixed(0)}% testbed, ${(100 * s.cpu.mean).toFixed(0)}% machine; ${svg}`)
         }
       }
     }

@@ -9,6 +9,11 @@
  * Set-ups: origin (the origin alone), nginx (nginx proxy_cache + origin), alone (one Reef
  * node), N (N equal Reef members, 2..16), fat3 (site 1 + 3 Reef helpers with 10× its uplink),
  * kill (fat3, two of the helpers SIGKILLed at killAtS).
+ *
+ * The crowd runs in the bench's own process, in the root namespace: its record (every request
+ * and page load, tens of thousands of them) stays in memory instead of crossing a pipe, and on
+ * a 2-core machine another process would add no CPU. The sampler and the kill timer share its
+ * event loop; a busy loop can delay them, but each records the time at which it actually ran.
  */
 import { request } from 'undici'
 import { runCrowd } from '../../src/demo/crowd.ts'
