@@ -56,6 +56,8 @@ export interface Summary {
   cpu: Rate
   /** Share of the machine's CPU time the testbed's processes used (mean over the window). */
   cpuTestbed: number
+  /** The same before the crowd (the formed, idle set-up), when sampled. */
+  cpuTestbedIdle: number | undefined
   kill: KillSummary | undefined
   setUpMs: number
   uplinkSection: boolean | undefined
@@ -141,6 +143,10 @@ export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel:
   const cpuTotal = (s: Sample): number => s.cpuTotal
   const cpuMean = (at(r.samples, cpuShare, to) - at(r.samples, cpuShare, from)) / Math.max(1, at(r.samples, cpuTotal, to) - at(r.samples, cpuTotal, from))
   const cpuTestbed = (at(r.samples, s => s.cpuTestbed, to) - at(r.samples, s => s.cpuTestbed, from)) / Math.max(1, at(r.samples, cpuTotal, to) - at(r.samples, cpuTotal, from))
+  const first = r.samples[0]
+  const cpuTestbedIdle = first === undefined || from - first.t < 500
+    ? undefined
+    : (at(r.samples, s => s.cpuTestbed, from) - first.cpuTestbed) / Math.max(1, at(r.samples, cpuTotal, from) - first.cpuTotal)
   let cpuPeak = 0
   for (let i = 0; i < r.samples.length; i++) {
     const a = r.samples[i]!
@@ -202,6 +208,7 @@ export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel:
     efficiency: goodput / Math.min(capacity, demand),
     cpu: { mean: cpuMean, peak: cpuPeak },
     cpuTestbed,
+    cpuTestbedIdle,
     kill,
     setUpMs: r.setUpMs,
     uplinkSection: r.uplinkSection
@@ -271,7 +278,7 @@ const pct = (v: number): string => `${(100 * v).toFixed(1)}%`
 
 /** The results table (one row per set-up, code version and rate). */
 export function markdownTable (rows: Summary[], opts: { versions: boolean, timeoutS: number }): string {
-  const head = ['set-up', ...(opts.versions ? ['code'] : []), 'page loads/s', 'started', `success (≤ ${opts.timeoutS} s)`, 'p50 / p99', 'first shed', 'all seconds ≥ 99% from', 'site 1 out MB/s peak / mean', 'helpers out MB/s peak / mean', 'goodput MB/s', 'efficiency', 'CPU: testbed / machine mean, peak']
+  const head = ['set-up', ...(opts.versions ? ['code'] : []), 'page loads/s', 'started', `success (≤ ${opts.timeoutS} s)`, 'p50 / p99', 'first shed', 'all seconds ≥ 99% from', 'site 1 out MB/s peak / mean', 'helpers out MB/s peak / mean', 'goodput MB/s', 'efficiency', 'CPU: testbed / machine mean, peak (testbed idle before)']
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => i === 0 || (opts.versions && i === 1) ? '---' : '---:').join(' | ')} |`]
   for (const r of rows) {
     lines.push(`| ${[
@@ -287,7 +294,7 @@ export function markdownTable (rows: Summary[], opts: { versions: boolean, timeo
       r.helpers === undefined ? '–' : `${mbps(r.helpers.peak)} / ${mbps(r.helpers.mean)} (${pct(r.helperShare)} of bytes)`,
       mbps(r.goodput),
       `${pct(r.efficiency)} of ${mbps(Math.min(r.capacity, r.demand))}`,
-      `${pct(r.cpuTestbed)} / ${pct(r.cpu.mean)}, ${pct(r.cpu.peak)}`
+      `${pct(r.cpuTestbed)} / ${pct(r.cpu.mean)}, ${pct(r.cpu.peak)} (${r.cpuTestbedIdle === undefined ? '–' : pct(r.cpuTestbedIdle)})`
     ].join(' | ')} |`)
   }
   return lines.join('\n')
