@@ -162,20 +162,24 @@ export function overlaps (a: string, b: string): boolean {
   return Math.floor(na / block) === Math.floor(nb / block)
 }
 
-/** The first 10.X.0.0/16 that no route on this machine (other than the default route) covers. */
-async function chooseRange (): Promise<string> {
-  const routes = (await run('ip', ['-4', 'route', 'show', 'table', 'all'])).split('\n')
-  const dests: string[] = []
-  for (const line of routes) {
+/** Destinations of this machine's IPv4 routes (all tables) but the default route, with their devices. */
+async function routes (): Promise<Array<{ dest: string, dev: string }>> {
+  const out: Array<{ dest: string, dev: string }> = []
+  for (const line of (await run('ip', ['-4', 'route', 'show', 'table', 'all'])).split('\n')) {
     const t = line.trim().split(/\s+/)
     let dest = t[0] ?? ''
     if (['local', 'broadcast', 'unicast', 'multicast', 'anycast', 'blackhole', 'unreachable', 'prohibit', 'throw', 'nat'].includes(dest)) dest = t[1] ?? ''
     if (dest === '' || dest === 'default' || !/^\d+\.\d+\.\d+\.\d+(\/\d+)?$/.test(dest)) continue
-    dests.push(dest)
+    out.push({ dest, dev: t[t.indexOf('dev') + 1] ?? '' })
   }
+  return out
+}
+
+/** The first 10.X.0.0/16 (X from 213) that no route on this machine but the default one covers. */
+async function chooseRange (): Promise<string> {
+  const dests = (await routes()).map(r => r.dest)
   for (let x = RANGE_FIRST; x <= RANGE_LAST; x++) {
-    const range = `10.${x}.0.0/16`
-    if (!dests.some(d => overlaps(d, range))) return `10.${x}`
+    if (!dests.some(d => overlaps(d, `10.${x}.0.0/16`))) return `10.${x}`
   }
   throw new TestbedError(`every range 10.${RANGE_FIRST}.0.0/16 … 10.${RANGE_LAST}.0.0/16 is already routed here (ip route); remove what uses them or free one`)
 }
@@ -214,8 +218,7 @@ export function tbfArgs (bytesPerSec: number, latencyMs: number): string[] {
 export class Testbed {
   readonly pid = process.pid
   readonly bridge: string
-  /** First two octets of the run's /16, e.g. "10.213". */
-  readonly prefix: string
+  #prefix = ''
   /** The run's temp dir (logs, data dirs, nginx prefixes, a baseline worktree). */
   readonly tmpDir: string
   readonly #sites = new Map<number, TestbedSite>()
@@ -226,8 +229,7 @@ export class Testbed {
   #cleanedSync = false
   #unhook: () => void = () => {}
 
-  private constructor (prefix: string, tmpDir: string, note: (line: string) => void) {
-    this.prefix = prefix
+  private constructor (tmpDir: string, note: (line: string) => void) {
     this.tmpDir = tmpDir
     this.bridge = names.bridge(this.pid)
     this.#note = note
@@ -238,14 +240,21 @@ export class Testbed {
     const note = opts.note ?? ((line: string) => { process.stderr.write(line + '\n') })
     const removed = removeLeftovers(opts.repoRoot)
     if (removed.length > 0) note(`testbed: removed leftovers of earlier runs: ${removed.join(', ')}`)
-    const prefix = await chooseRange()
-    const tb = new Testbed(prefix, mkdtempSync(join(tmpdir(), names.tmpPrefix(process.pid))), note)
+    const tb = new Testbed(mkdtempSync(join(tmpdir(), names.tmpPrefix(process.pid))), note)
     if (opts.handleSignals !== false) tb.#installHandlers()
     try {
       await run('ip', ['link', 'add', tb.bridge, 'type', 'bridge'])
       // No IPv6 link-local address: nothing but the run's IPv4 traffic on the bridge.
       await run('ip', ['link', 'set', 'dev', tb.bridge, 'addrgenmode', 'none'])
-      await run('ip', ['addr', 'add', `${tb.address(0)}/16`, 'dev', tb.bridge])
+      // Another run starting at the same moment may pick the same range: then give it up and pick again.
+      for (let attempt = 0; ; attempt++) {
+        tb.#prefix = await chooseRange()
+        await run('ip', ['addr', 'add', `${tb.address(0)}/16`, 'dev', tb.bridge])
+        const range = `${tb.#prefix}.0.0/16`
+        if (!(await routes()).some(r => r.dev !== tb.bridge && overlaps(r.dest, range))) break
+        await run('ip', ['addr', 'del', `${tb.address(0)}/16`, 'dev', tb.bridge])
+        if (attempt >= 3) throw new TestbedError(`${range} was taken by another run while this one set up; try again`)
+      }
       await run('ip', ['link', 'set', 'dev', tb.bridge, 'up'])
     } catch (err) {
       await tb.cleanup()
@@ -253,6 +262,9 @@ export class Testbed {
     }
     return tb
   }
+
+  /** First two octets of the run's /16, e.g. "10.213". */
+  get prefix (): string { return this.#prefix }
 
   /** 10.X.0.(i+1): 0 is the bridge, site i ≥ 1. */
   address (i: number): string {
