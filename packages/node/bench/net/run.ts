@@ -125,7 +125,13 @@ export async function runNetBench (argv: string[]): Promise<number> {
   }
   const note = (line: string): void => { process.stderr.write(line + '\n') }
   const started = Date.now()
-  const tb = await Testbed.create({ repoRoot: REPO_ROOT, note })
+  let tb: Testbed
+  try {
+    tb = await Testbed.create({ repoRoot: REPO_ROOT, note })
+  } catch (err) {
+    process.stderr.write(`bench crowd --net: cannot set up the testbed: ${err instanceof Error ? err.message : String(err)}\n`)
+    return 1
+  }
   const rows: Summary[] = []
   try {
     note(`testbed: bridge ${tb.bridge} ${tb.address(0)}/16, temp dir ${tb.tmpDir}`)
