@@ -13,6 +13,9 @@
  * shed and to the first helper-served response, share of bytes served by helpers, time to stop
  * shedding after the crowd; a Markdown table on stdout and a timeline SVG per set-up; then, when
  * nginx is installed, the microbenchmarks against it (micro.ts).
+ *
+ * With `--net`, the crowd runs against sites in network namespaces whose uplinks are shaped
+ * (net/run.ts documents its options).
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -21,8 +24,13 @@ import { loopbackDispatcher, runCrowd } from '../src/demo/crowd.ts'
 import type { CrowdProfile, CrowdReport, RequestResult } from '../src/demo/crowd.ts'
 import { startLocalConsortium, waitForMesh } from '../src/demo/consortium.ts'
 import type { LocalConsortium } from '../src/demo/consortium.ts'
-import { nginxInstalled, startNginx } from './nginx.ts'
+import { nginxInstalled, startCachingNginx } from './nginx.ts'
 import type { RunningNginx } from './nginx.ts'
+
+if (process.argv.slice(3).includes('--net')) {
+  const { runNetBench } = await import('./net/run.ts')
+  process.exit(await runNetBench(process.argv.slice(3).filter(a => a !== '--net')))
+}
 
 const { values } = parseArgs({
   args: process.argv.slice(3),
@@ -69,27 +77,6 @@ interface Row {
   helperBytesShare?: number
   stopMs?: number | undefined
   svg?: string
-}
-
-/** nginx with proxy_cache (one origin fetch per object, stale on error/updating) in front of `originUrl`. */
-async function startCachingNginx (originUrl: string): Promise<RunningNginx> {
-  const origin = new URL(originUrl)
-  return startNginx(async dir => {
-    await mkdir(join(dir, 'cache'))
-    return {
-      http: `proxy_cache_path ${dir}/cache levels=1:2 keys_zone=reef:10m max_size=256m inactive=10m use_temp_path=off;
-  upstream origin { server ${origin.hostname}:${origin.port}; keepalive 16; }`,
-      locations: `location / {
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_cache reef;
-      proxy_cache_lock on;
-      proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;
-      proxy_cache_background_update on;
-    }`
-    }
-  })
 }
 
 function quantile (xs: number[], q: number): number | undefined {

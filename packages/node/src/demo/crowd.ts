@@ -8,7 +8,8 @@
  * also fetches one linked download (after the page has loaded, like a reader
  * clicking it; not part of the page load time).
  *
- * Pacing: the profile gives a target cumulative number of requests C(t). A new
+ * Pacing (`pace: 'requests'`, the default): the profile gives a target
+ * cumulative number of requests C(t). A new
  * visit starts whenever the requests already sent plus the requests reserved by
  * visits in progress fall below C(t). While its page loads, a visit is expected
  * to make P(page load succeeds) × (its subresources, learned per page once
@@ -16,6 +17,10 @@
  * Subresources are then fetched as fast as a browser would (6 at a time per
  * visit), so the achieved request rate tracks the profile without artificially
  * delaying page loads, also when an overloaded server fails most pages.
+ *
+ * Pacing `pace: 'visits'`: the profile's rate counts page loads (visits)
+ * started per second instead; a new visit starts whenever the visits started
+ * fall below C(t), whatever becomes of them (like readers following a link).
  *
  * Everything is bounded: maxRequests, maxDurationMs, maxInFlight,
  * requestTimeoutMs, maxRedirects, and an optional AbortSignal.
@@ -37,6 +42,8 @@ export interface CrowdOptions {
   /** Page paths (e.g. `/`, `/articles/x.html`), most popular first. */
   pages: string[];
   profile: CrowdProfile;
+  /** What the profile's rate counts: requests (default) or visits (page loads) started. */
+  pace?: 'requests' | 'visits';
   /** Zipf exponent for page popularity. Default 1.0. */
   zipfS?: number;
   seed?: number;
@@ -74,6 +81,25 @@ export interface RequestResult {
   error?: string;
 }
 
+/** One visit: a page and its subresources (not the optional download). */
+export interface VisitResult {
+  /** Epoch ms when the visit started and when its page load ended (ok or not). */
+  start: number;
+  end: number;
+  /** The page path requested. */
+  page: string;
+  /** Where the page came from after redirects ('' when its request was never sent). */
+  finalUrl: string;
+  /** The page and every subresource ok. */
+  ok: boolean;
+  /** False when a limit (maxRequests, maxDurationMs, signal) cut the visit short. */
+  complete: boolean;
+  /** Body bytes received for the page and its subresources. */
+  bytes: number;
+  /** Requests the page load made (page + subresources sent). */
+  requests: number;
+}
+
 export interface CrowdReport {
   results: RequestResult[];
   sent: number;
@@ -89,6 +115,8 @@ export interface CrowdReport {
    * short by the limits. Download outcomes appear only in `results`.
    */
   visits: { started: number; loaded: number; failed: number };
+  /** Every visit started, in start order. */
+  visitResults: VisitResult[];
 }
 
 // ---------------------------------------------------------------------------
@@ -261,12 +289,13 @@ function cumulativeTarget(p: CrowdProfile, tMs: number): number {
 const SUBRESOURCE_EXT = /\.(css|js|mjs|png|jpe?g|gif|webp|avif|svg|ico)$/i;
 const PAGE_EXT = /\.(html?|php|aspx?)$/i;
 
-interface Links {
+export interface Links {
   subresources: URL[];
   downloads: URL[];
 }
 
-function extractLinks(html: string, base: URL): Links {
+/** The subresources a browser loads with `html` and the downloads it links, resolved against `base`. */
+export function extractLinks(html: string, base: URL): Links {
   const subresources = new Map<string, URL>();
   const downloads = new Map<string, URL>();
   const tagRe = /<([a-zA-Z][a-zA-Z0-9]*)\b([^>]*)>/g;
@@ -346,6 +375,9 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
   const results: RequestResult[] = [];
   const pageLoadsMs: number[] = [];
   const visits = { started: 0, loaded: 0, failed: 0 };
+  const visitResults: VisitResult[] = [];
+  const pace = opts.pace ?? 'requests';
+  if (pace !== 'requests' && pace !== 'visits') throw new RangeError("pace must be 'requests' or 'visits'");
   let sent = 0;
   let inFlight = 0;
   let callbackError: unknown;
@@ -488,6 +520,8 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
   async function visit(page: string, wantsDownload: boolean, downloadPick: number): Promise<void> {
     visits.started++;
     const began = performance.now();
+    const vr: VisitResult = { start: Date.now(), end: 0, page, finalUrl: '', ok: false, complete: true, bytes: 0, requests: 0 };
+    visitResults.push(vr);
     // Everything up to the first await runs synchronously, so the pacing loop
     // sees this visit's page as sent and its subresources as expected at once.
     const subEstimate = expectedSubresources(page);
@@ -500,11 +534,19 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
       pendingPages--;
       pendingSubresources = pendingPages === 0 ? 0 : pendingSubresources - subEstimate;
     }
-    if (first === undefined) return;
+    if (first === undefined) {
+      vr.end = Date.now();
+      vr.complete = false;
+      return;
+    }
     const { result, body } = first;
+    vr.finalUrl = result.finalUrl;
+    vr.requests = 1;
+    vr.bytes = result.bytes;
     if (!result.ok || body === undefined) {
       notePage(false);
       visits.failed++;
+      vr.end = result.end;
       return;
     }
     notePage(true);
@@ -531,12 +573,17 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
           complete = false;
           continue;
         }
+        vr.requests++;
+        vr.bytes += r.result.bytes;
         if (!r.result.ok) allOk = false;
       }
     };
     const lanes: Array<Promise<void>> = [];
     for (let i = 0; i < Math.min(PER_VISIT_PARALLELISM, todo.length); i++) lanes.push(lane());
     await Promise.all(lanes);
+    vr.end = Date.now();
+    vr.complete = complete;
+    vr.ok = allOk && complete;
     if (!allOk) visits.failed++;
     else if (complete) {
       visits.loaded++;
@@ -558,7 +605,9 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
     while (mayStart()) {
       const t = elapsed();
       const target = cumulativeTarget(opts.profile, t);
-      while (committed() < target && committed() < opts.maxRequests && mayStart()) {
+      const behind = (): boolean =>
+        pace === 'visits' ? visits.started < target : committed() < target && committed() < opts.maxRequests;
+      while (behind() && mayStart()) {
         const page = opts.pages[choosePage()] ?? opts.pages[0] ?? '/';
         const wantsDownload = rand() < DOWNLOAD_PROBABILITY;
         const downloadPick = rand();
@@ -594,5 +643,6 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
     byServer,
     pageLoadsMs,
     visits,
+    visitResults,
   };
 }

@@ -6,6 +6,11 @@
  * each and sometimes a large download, plus a few private routes that a cache
  * must never mirror.
  *
+ * Profile 'blog' is a heavier site for bandwidth experiments: ~30 long posts
+ * whose page loads (HTML, a shared stylesheet and script, 2–8 images each, no
+ * downloads) weigh about 410 KB on average under Zipf(1) popularity, like a
+ * small blog whose uplink, not its CPU, gives out under a flash crowd.
+ *
  * The server models a small machine: exactly `workers` requests are in service
  * at once, each occupying its worker for `1000 * workers / capacityRps` ms (plus
  * body transfer time through a shared bandwidth bucket when `bytesPerSec` is
@@ -36,7 +41,12 @@ export interface DemoOriginOptions {
   bytesPerSec?: number;
   seed?: number;
   siteName?: string;
+  /** Which site to serve: the demo site (default) or the heavier blog. */
+  profile?: DemoSiteProfile;
 }
+
+/** 'demo': ~20 pages with downloads (the default); 'blog': ~30 pages of ~410 KB page loads, no downloads. */
+export type DemoSiteProfile = 'demo' | 'blog';
 
 export interface SiteFile {
   path: string;
@@ -239,7 +249,7 @@ interface PageSpec {
   related: Array<{ path: string; title: string }>;
 }
 
-function renderPage(rand: () => number, siteName: string, page: PageSpec): string {
+function renderPage(rand: () => number, siteName: string, page: PageSpec, paragraphRange: [number, number] = [3, 6]): string {
   const lines: string[] = [
     '<!doctype html>',
     '<html lang="en">',
@@ -255,7 +265,7 @@ function renderPage(rand: () => number, siteName: string, page: PageSpec): strin
     '<main>',
     `<h1>${escapeHtml(page.title)}</h1>`,
   ];
-  const paragraphs = intBetween(rand, 3, 6);
+  const paragraphs = intBetween(rand, paragraphRange[0], paragraphRange[1]);
   for (let p = 0; p < paragraphs; p++) {
     lines.push(`<p>${paragraph(rand)}</p>`);
     const img = page.images[p];
@@ -282,7 +292,7 @@ function renderPage(rand: () => number, siteName: string, page: PageSpec): strin
  * Build the demo site's files deterministically from `seed`. Includes the
  * private routes (`/account`, `/private/report.html`) marked `private: true`.
  */
-export function buildDemoSite(opts: { seed?: number; siteName?: string } = {}): Map<string, SiteFile> {
+export function buildDemoSite(opts: { seed?: number; siteName?: string; profile?: DemoSiteProfile } = {}): Map<string, SiteFile> {
   const seed = opts.seed ?? 1;
   const siteName = opts.siteName ?? 'Harbor Gazette';
   const rand = seededRandom(seed);
@@ -290,6 +300,58 @@ export function buildDemoSite(opts: { seed?: number; siteName?: string } = {}): 
   const add = (path: string, type: string, body: Buffer, cacheControl: string, isPrivate = false): void => {
     files.set(path, { path, type, body, cacheControl, private: isPrivate });
   };
+  const profile = opts.profile ?? 'demo';
+  if (profile === 'blog') buildBlog(rand, siteName, add);
+  else if (profile === 'demo') buildGazette(rand, siteName, add);
+  else throw new RangeError(`unknown demo site profile "${String(profile)}"`);
+  addPrivateRoutes(rand, siteName, add);
+  return files;
+}
+
+type AddFile = (path: string, type: string, body: Buffer, cacheControl: string, isPrivate?: boolean) => void;
+
+/**
+ * The blog: long posts under /posts/, a home page listing them, about and archive pages. Sizes
+ * are chosen so that a page load (page + stylesheet + script + its images) weighs ~410 KB on
+ * average when popularity is Zipf(1) over the pages in order (home first).
+ */
+function buildBlog(rand: () => number, siteName: string, add: AddFile): void {
+  add('/css/site.css', 'text/css; charset=utf-8', Buffer.from(makeCss(rand, 28 * 1024)), CC_ASSET);
+  add('/js/app.js', 'text/javascript; charset=utf-8', Buffer.from(makeJs(rand, 84 * 1024)), CC_ASSET);
+  const images: string[] = [];
+  for (let i = 0; i < 48; i++) {
+    const name = IMAGE_NAMES[i % IMAGE_NAMES.length] ?? 'image';
+    const jpeg = rand() < 0.5;
+    const path = `/img/${name}-${i + 1}.${jpeg ? 'jpg' : 'png'}`;
+    const size = logUniform(rand, 26 * 1024, 100 * 1024);
+    const body = jpeg ? randomBody(rand, size, JPEG_HEAD, JPEG_TAIL) : randomBody(rand, size, PNG_HEAD, PNG_TAIL);
+    add(path, jpeg ? 'image/jpeg' : 'image/png', body, CC_ASSET);
+    images.push(path);
+  }
+  const posts: Array<{ path: string; title: string }> = [];
+  const seen = new Set<string>();
+  while (posts.length < 27) {
+    const slug = `${pick(rand, WORDS)}-${pick(rand, WORDS)}-${pick(rand, WORDS)}`;
+    if (seen.has(slug)) continue;
+    seen.add(slug);
+    posts.push({ path: `/posts/${slug}.html`, title: titleCase(slug) });
+  }
+  const pages: Array<{ spec: PageSpec; paragraphs: [number, number] }> = [
+    { spec: { path: '/', title: `${siteName}: latest posts`, images: sample(rand, images, intBetween(rand, 6, 8)), downloads: [], related: posts }, paragraphs: [8, 12] },
+    { spec: { path: '/about.html', title: 'About this blog', images: sample(rand, images, 2), downloads: [], related: sample(rand, posts, 3) }, paragraphs: [4, 8] },
+    { spec: { path: '/archive.html', title: 'Archive', images: sample(rand, images, intBetween(rand, 2, 4)), downloads: [], related: posts }, paragraphs: [2, 4] },
+  ];
+  for (const post of posts) {
+    const related = [{ path: '/', title: 'Home' }, ...sample(rand, posts.filter((x) => x.path !== post.path), 4)];
+    pages.push({ spec: { path: post.path, title: post.title, images: sample(rand, images, intBetween(rand, 2, 8)), downloads: [], related }, paragraphs: [20, 60] });
+  }
+  for (const { spec, paragraphs } of pages) {
+    add(spec.path, 'text/html; charset=utf-8', Buffer.from(renderPage(rand, siteName, spec, paragraphs)), CC_HTML);
+  }
+}
+
+/** The original demo site (the default profile): its content must not change for a given seed. */
+function buildGazette(rand: () => number, siteName: string, add: AddFile): void {
 
   add('/css/site.css', 'text/css; charset=utf-8', Buffer.from(makeCss(rand, 10 * 1024)), CC_ASSET);
   add('/js/app.js', 'text/javascript; charset=utf-8', Buffer.from(makeJs(rand, 30 * 1024)), CC_ASSET);
@@ -348,7 +410,9 @@ export function buildDemoSite(opts: { seed?: number; siteName?: string } = {}): 
   for (const spec of specs) {
     add(spec.path, 'text/html; charset=utf-8', Buffer.from(renderPage(rand, siteName, spec)), CC_HTML);
   }
+}
 
+function addPrivateRoutes(rand: () => number, siteName: string, add: AddFile): void {
   // Private content: must never be mirrored.
   add(
     '/account',
@@ -374,7 +438,6 @@ export function buildDemoSite(opts: { seed?: number; siteName?: string } = {}): 
     'private, max-age=60',
     true,
   );
-  return files;
 }
 
 /** Public HTML pages of a site map, `/` first then in insertion order. */
@@ -452,9 +515,10 @@ export async function startDemoOrigin(opts: DemoOriginOptions): Promise<DemoOrig
   if (bytesPerSec !== undefined && !(bytesPerSec > 0)) throw new RangeError('bytesPerSec must be > 0');
   const serviceMs = (1000 * workers) / capacityRps;
 
-  const siteOpts: { seed?: number; siteName?: string } = {};
+  const siteOpts: { seed?: number; siteName?: string; profile?: DemoSiteProfile } = {};
   if (opts.seed !== undefined) siteOpts.seed = opts.seed;
   if (opts.siteName !== undefined) siteOpts.siteName = opts.siteName;
+  if (opts.profile !== undefined) siteOpts.profile = opts.profile;
   const files = buildDemoSite(siteOpts);
   const pages = publicPages(files);
 

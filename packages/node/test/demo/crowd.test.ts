@@ -180,6 +180,32 @@ describe('runCrowd against the demo origin', () => {
     assert.ok(report.results.every((r) => !r.path.startsWith('/account') && !r.path.startsWith('/private/')));
   });
 
+  test("pace 'visits': the rate counts page loads started; every visit is reported", async () => {
+    const report = await runCrowd({
+      siteUrl: origin.url,
+      pages: origin.pages,
+      profile: { kind: 'step', rps: 20, durationMs: 1500 },
+      pace: 'visits',
+      seed: 3,
+      maxRequests: 2000,
+      maxDurationMs: 5000,
+      expected: expectedBodies(origin),
+    });
+    // 20 visits/s for 1.5 s = 30 visits (each of several requests).
+    assert.ok(report.visits.started >= 28 && report.visits.started <= 31, `visits ${report.visits.started}`);
+    assert.ok(report.sent > report.visits.started * 3, `sent ${report.sent}`);
+    assert.equal(report.visitResults.length, report.visits.started);
+    for (const v of report.visitResults) {
+      assert.ok(v.ok && v.complete, v.page);
+      assert.ok(origin.pages.includes(v.page));
+      assert.equal(v.finalUrl, origin.url + v.page);
+      assert.ok(v.end >= v.start && v.requests >= 3 && v.bytes > 0);
+    }
+    const bytes = report.visitResults.reduce((a, v) => a + v.bytes, 0);
+    const pageLoadBytes = report.results.filter((r) => !r.path.startsWith('/files/')).reduce((a, r) => a + r.bytes, 0);
+    assert.equal(bytes, pageLoadBytes);
+  });
+
   test('about one visit in ten also fetches a linked download; other links are not followed', async () => {
     const report = await runCrowd({
       siteUrl: origin.url,

@@ -91,6 +91,30 @@ describe('buildDemoSite', () => {
     assert.equal(files.get('/private/report.html')?.cacheControl, 'private, max-age=60');
     assert.equal([...files.values()].filter((f) => f.private).length, 2);
   });
+
+  test("profile 'blog': ~30 pages of 2–8 images, no downloads, a page load ~410 KB under Zipf(1)", () => {
+    const files = buildDemoSite({ seed: 1, siteName: 'alpha', profile: 'blog' });
+    const again = buildDemoSite({ seed: 1, siteName: 'alpha', profile: 'blog' });
+    assert.deepEqual([...files.keys()], [...again.keys()]);
+    const pages = [...files.values()].filter((f) => f.type.startsWith('text/html') && !f.private).map((f) => f.path);
+    assert.ok(pages.length >= 25 && pages.length <= 35, `~30 pages, got ${pages.length}`);
+    assert.equal(pages[0], '/');
+    assert.ok(![...files.keys()].some((p) => p.startsWith('/files/')), 'no downloads');
+    let weighted = 0;
+    let weights = 0;
+    for (const [k, path] of pages.entries()) {
+      const html = files.get(path)?.body.toString('utf8') ?? '';
+      const subresources = [...html.matchAll(/<(?:img|script|link)\b[^>]*(?:src|href)="([^"]+\.(?:css|js|png|jpg))"/g)].map((m) => m[1] ?? '');
+      const imgs = subresources.filter((s) => s.startsWith('/img/'));
+      assert.ok(imgs.length >= 2 && imgs.length <= 8, `${path}: 2–8 images, got ${imgs.length}`);
+      const bytes = (files.get(path)?.body.length ?? 0) + subresources.reduce((a, s) => a + (files.get(s)?.body.length ?? NaN), 0);
+      weighted += bytes / (k + 1);
+      weights += 1 / (k + 1);
+    }
+    const mean = weighted / weights;
+    assert.ok(mean >= 380_000 && mean <= 440_000, `mean page load ${mean} bytes`);
+    assert.equal(files.get('/account')?.private, true);
+  });
 });
 
 describe('demo origin: content and HTTP semantics', () => {

@@ -1,0 +1,253 @@
+/**
+ * One crowd on the testbed: make the set-up's namespaces, start its sites (site 1 first; each
+ * Reef node bootstraps to those started before it), wait until every site answers and, for
+ * Reef, until the consortium has formed and is calm (every node sees N−1 peers, none struck or
+ * shedding), then run a browser-like crowd of page loads at site 1 from the root namespace
+ * while sampling what every namespace sends; in the `kill` set-up, SIGKILL two helpers part-way
+ * through. Then stop everything and remove the namespaces. Bounded in time throughout.
+ *
+ * Set-ups: origin (the origin alone), nginx (nginx proxy_cache + origin), alone (one Reef
+ * node), N (N equal Reef members, 2..16), fat3 (site 1 + 3 Reef helpers with 10× its uplink),
+ * kill (fat3, two of the helpers SIGKILLed at killAtS).
+ *
+ * The crowd runs in the bench's own process, in the root namespace: its record (every request
+ * and page load, tens of thousands of them) stays in memory instead of crossing a pipe, and on
+ * a 2-core machine another process would add no CPU. The sampler and the kill timer share its
+ * event loop; a busy loop can delay them, but each records the time at which it actually ran.
+ */
+import { request } from 'undici'
+import { runCrowd } from '../../src/demo/crowd.ts'
+import type { CrowdReport } from '../../src/demo/crowd.ts'
+import type { SiteRole } from './control.ts'
+import { TESTBED_DOMAIN, testbedDispatcher } from './dispatcher.ts'
+import { blogSite } from './page-mix.ts'
+import { Sampler } from './sampler.ts'
+import type { Sample } from './sampler.ts'
+import { SiteProcess } from './site.ts'
+import { TestbedError } from './testbed.ts'
+import type { Testbed, TestbedSite } from './testbed.ts'
+
+export const LABELS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima', 'mike', 'november', 'oscar', 'papa'] as const
+const FAT_MULTIPLE = 10
+const FAT_HELPERS = 3
+/** Helpers (site indexes) SIGKILLed in the kill set-up: two of the three. */
+const KILLED = [2, 3]
+const POLL_MS = 200
+
+export interface PlannedSite { index: number, label: string, role: SiteRole, uplinkBytesPerSec: number }
+
+export interface SetupPlan {
+  setup: string
+  title: string
+  reef: boolean
+  sites: PlannedSite[]
+  /** Site indexes SIGKILLed during the crowd. */
+  killed: number[]
+}
+
+/** What a set-up name means, or a RangeError naming the valid ones. */
+export function planSetup (setup: string, uplinkBytesPerSec: number): SetupPlan {
+  const site = (index: number, role: SiteRole, uplink = uplinkBytesPerSec): PlannedSite => ({ index, label: LABELS[index - 1] ?? `site${index}`, role, uplinkBytesPerSec: uplink })
+  if (setup === 'origin') return { setup, title: 'origin alone', reef: false, sites: [site(1, 'origin')], killed: [] }
+  if (setup === 'nginx') return { setup, title: 'nginx + proxy_cache', reef: false, sites: [site(1, 'nginx')], killed: [] }
+  if (setup === 'alone') return { setup, title: 'Reef alone', reef: true, sites: [site(1, 'reef')], killed: [] }
+  if (setup === 'fat3' || setup === 'kill') {
+    const sites = [site(1, 'reef'), ...Array.from({ length: FAT_HELPERS }, (_, k) => site(k + 2, 'reef', uplinkBytesPerSec * FAT_MULTIPLE))]
+    return setup === 'fat3'
+      ? { setup, title: `Reef, 1 + ${FAT_HELPERS} helpers with ${FAT_MULTIPLE}× uplink`, reef: true, sites, killed: [] }
+      : { setup, title: `Reef, 1 + ${FAT_HELPERS} helpers with ${FAT_MULTIPLE}× uplink, ${KILLED.length} killed`, reef: true, sites, killed: KILLED }
+  }
+  const n = Number(setup)
+  if (Number.isInteger(n) && n >= 2 && n <= LABELS.length) {
+    return { setup, title: `Reef, ${n} equal members`, reef: true, sites: Array.from({ length: n }, (_, k) => site(k + 1, 'reef')), killed: [] }
+  }
+  throw new RangeError(`unknown set-up "${setup}" (origin, nginx, alone, fat3, kill, or a consortium size 2..${LABELS.length})`)
+}
+
+export interface ScenarioOptions {
+  setup: string
+  /** Uplink of site 1 and of equal members, bytes/s. */
+  uplinkBytesPerSec: number
+  loadsPerSec: number
+  seconds: number
+  /** A page load must complete within this to count; also each request's timeout. */
+  timeoutS: number
+  tcLatencyMs: number
+  killAtS: number
+  /** Checkout whose Reef code the nodes run. */
+  reefRoot: string
+  /** Mirror capacity of a site given its uplink (requests/s). */
+  mirrorCapacityRps: (uplinkBytesPerSec: number) => number
+  seed?: number
+  /** Names this run's log files. */
+  runId: string
+  meshTimeoutMs?: number
+  /** Sampling before the crowd starts and after its last request (a baseline and the tail). Default 1000 and 2000. */
+  preRollMs?: number
+  postRollMs?: number
+  note?: (line: string) => void
+}
+
+export interface ScenarioSite extends PlannedSite { address: string, hostVeth: string, logFile: string }
+
+export interface ScenarioResult {
+  plan: SetupPlan
+  sites: ScenarioSite[]
+  loadsPerSec: number
+  seconds: number
+  timeoutS: number
+  /** Epoch ms: the crowd's window is [crowdStart, crowdStart + seconds]. */
+  crowdStart: number
+  crowdEnd: number
+  /** When the crowd's last request ended. */
+  finishedAt: number
+  report: CrowdReport
+  samples: Sample[]
+  /** Epoch ms of site 1's first redirect (Reef). */
+  firstShedAt: number | undefined
+  /** Site 1's node.status() after the crowd (Reef). */
+  site1Status: Record<string, unknown> | undefined
+  killedAt: number | undefined
+  killedLabels: string[]
+  /** Whether the Reef code took the `uplink` config section (else origin.bytesPerSec). */
+  uplinkSection: boolean | undefined
+  /** Ms from the first site's start until the crowd could begin. */
+  setUpMs: number
+}
+
+async function until (what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new TestbedError(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, POLL_MS))
+  }
+}
+
+export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<ScenarioResult> {
+  const plan = planSetup(opts.setup, opts.uplinkBytesPerSec)
+  const note = opts.note ?? (() => {})
+  const seed = opts.seed ?? 42
+  const procs: SiteProcess[] = []
+  const made: TestbedSite[] = []
+  const sites = new Map(plan.sites.map(s => [s.label, tb.address(s.index)]))
+  const dispatcher = testbedDispatcher({ sites, prefix: tb.prefix }, { connectTimeoutMs: opts.timeoutS * 1000 })
+  try {
+    const began = Date.now()
+    for (const s of plan.sites) made.push(await tb.addSite(s.index, s.uplinkBytesPerSec, opts.tcLatencyMs))
+    const bootstrap: string[] = []
+    for (const [k, s] of plan.sites.entries()) {
+      const site = made[k]!
+      const p = await SiteProcess.start(tb, site, {
+        role: s.role,
+        label: s.label,
+        address: site.address,
+        seed: s.index,
+        uplinkBytesPerSec: s.uplinkBytesPerSec,
+        ...(s.role === 'reef' ? { reefRoot: opts.reefRoot, bootstrap: [...bootstrap], dataDir: tb.dir(`data/${opts.runId}-${s.label}`), mirrorCapacityRps: opts.mirrorCapacityRps(s.uplinkBytesPerSec) } : {})
+      }, { logName: `${opts.runId}-${s.label}` })
+      procs.push(p)
+      bootstrap.push(...(p.ready?.multiaddrs ?? []))
+    }
+    // Every site answers HTTP from the root namespace (over the bridge).
+    for (const s of plan.sites) {
+      const url = `http://${s.label}.${TESTBED_DOMAIN}/reef-testbed-probe`
+      await until(`${url} to answer`, async () => {
+        try {
+          const res = await request(url, { dispatcher, signal: AbortSignal.timeout(2_000) })
+          await res.body.dump()
+          return true
+        } catch { return false }
+      }, 30_000)
+    }
+    if (plan.reef) {
+      const n = plan.sites.length
+      let last = ''
+      try {
+        await until('the consortium to form and be calm', async () => {
+          const probes = await Promise.all(procs.map(async p => p.probe()))
+          last = probes.map((x, k) => `${plan.sites[k]?.label}: ${x.peers ?? '?'} peers, ${x.state ?? '?'}${x.shedding === true ? ', shedding' : ''}`).join('; ')
+          return probes.every(x => (x.peers ?? 0) >= n - 1 && x.state === 'normal' && x.shedding !== true)
+        }, opts.meshTimeoutMs ?? 60_000)
+      } catch (err) {
+        throw new TestbedError(`${(err as Error).message} (${last}); logs: ${procs.map(p => p.logFile).join(', ')}`)
+      }
+    }
+    const setUpMs = Date.now() - began
+    note(`  ${plan.sites.length} site(s) up and calm in ${(setUpMs / 1000).toFixed(1)} s; crowd of ${opts.loadsPerSec.toFixed(1)} page loads/s for ${opts.seconds} s`)
+
+    const first = plan.sites[0]!
+    const { files, pages, mix } = blogSite(first.index, first.label)
+    const expected = new Map([...files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))
+    const served = procs[0]?.ready?.pages ?? []
+    if (served.join() !== pages.join()) throw new TestbedError(`site ${first.label} serves pages ${served.join(', ')}, not the blog's ${pages.join(', ')}`)
+    const maxPerLoad = Math.max(...mix.perPage.map(p => p.requests))
+
+    const pids = [process.pid, ...(await Promise.all(made.map(async s => tb.pidsIn(s.index)))).flat()]
+    const sampler = new Sampler(made.map(s => () => tb.sentBytes(s)), pids)
+    sampler.start()
+    await new Promise(resolve => setTimeout(resolve, opts.preRollMs ?? 1_000))
+    const crowdStart = Date.now()
+    let killedAt: number | undefined
+    const killTimer = plan.killed.length === 0
+      ? undefined
+      : setTimeout(() => {
+        killedAt = Date.now()
+        for (const i of plan.killed) procs[i - 1]?.kill()
+      }, opts.killAtS * 1000)
+    let report: CrowdReport
+    try {
+      report = await runCrowd({
+        siteUrl: `http://${first.label}.${TESTBED_DOMAIN}`,
+        pages,
+        profile: { kind: 'step', rps: opts.loadsPerSec, durationMs: opts.seconds * 1000 },
+        pace: 'visits',
+        expected,
+        dispatcher,
+        seed,
+        maxRequests: Math.ceil(opts.loadsPerSec * opts.seconds * maxPerLoad) + 1_000,
+        // A visit started at the end may still load its subresources; past its timeout it failed anyway.
+        maxDurationMs: (opts.seconds + opts.timeoutS + 1) * 1000,
+        maxInFlight: 20_000,
+        requestTimeoutMs: opts.timeoutS * 1000
+      })
+    } finally {
+      clearTimeout(killTimer)
+    }
+    await new Promise(resolve => setTimeout(resolve, opts.postRollMs ?? 2_000))
+    const samples = sampler.stop()
+    const finishedAt = Math.max(crowdStart, ...report.results.map(r => r.end))
+    let firstShedAt: number | undefined
+    let site1Status: Record<string, unknown> | undefined
+    if (plan.reef) {
+      const p = await procs[0]!.probe(true)
+      firstShedAt = p.firstShedAt
+      site1Status = p.status
+    }
+    return {
+      plan,
+      sites: plan.sites.map((s, k) => ({ ...s, address: made[k]!.address, hostVeth: made[k]!.hostVeth, logFile: procs[k]?.logFile ?? '' })),
+      loadsPerSec: opts.loadsPerSec,
+      seconds: opts.seconds,
+      timeoutS: opts.timeoutS,
+      crowdStart,
+      crowdEnd: crowdStart + opts.seconds * 1000,
+      finishedAt,
+      report,
+      samples,
+      firstShedAt,
+      site1Status,
+      killedAt,
+      killedLabels: plan.killed.map(i => plan.sites[i - 1]?.label ?? ''),
+      uplinkSection: procs[0]?.ready?.uplinkSection,
+      setUpMs
+    }
+  } finally {
+    await dispatcher.destroy().catch(() => {})
+    await Promise.allSettled(procs.map(async p => { await p.stop(5_000) }))
+    // Nothing of this set-up may still run when the next one starts (nginx workers included).
+    for (const s of made) {
+      await until(`the processes in ${s.netns} to end`, async () => (await tb.pidsIn(s.index)).length === 0, 10_000).catch(() => {})
+      await tb.removeSite(s.index)
+    }
+  }
+}

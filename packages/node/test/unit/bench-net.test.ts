@@ -1,0 +1,104 @@
+/**
+ * The testbed's pure parts (no namespaces needed): host names to addresses, range overlap, tc
+ * arguments, set-up plans, and the figures computed from a crowd's record.
+ */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import type { CrowdReport, RequestResult, VisitResult } from '../../src/demo/crowd.ts'
+import { NotInTestbedError, resolveTestbedHost } from '../../bench/net/dispatcher.ts'
+import { summarize } from '../../bench/net/report.ts'
+import { planSetup } from '../../bench/net/scenario.ts'
+import type { ScenarioResult } from '../../bench/net/scenario.ts'
+import { overlaps, tbfArgs } from '../../bench/net/testbed.ts'
+
+test('testbed host names map to the namespaces; everything else is refused', () => {
+  const hosts = { sites: new Map([['alpha', '10.213.0.2'], ['bravo', '10.213.0.3']]), prefix: '10.213' }
+  assert.equal(resolveTestbedHost('alpha.reef.test', hosts), '10.213.0.2')
+  assert.equal(resolveTestbedHost('ALPHA.reef.test.', hosts), '10.213.0.2')
+  assert.equal(resolveTestbedHost('mirror-bravo.reef.test', hosts), '10.213.0.3')
+  assert.equal(resolveTestbedHost('alpha.mirror-bravo.reef.test', hosts), '10.213.0.3')
+  assert.equal(resolveTestbedHost('10.213.7.9', hosts), '10.213.7.9')
+  for (const bad of ['charlie.reef.test', 'x.alpha.reef.test', 'example.com', 'reef.test', '10.214.0.2', '127.0.0.1', '::1', 'mirror-charlie.reef.test']) {
+    assert.ok(resolveTestbedHost(bad, hosts) instanceof NotInTestbedError, bad)
+  }
+})
+
+test('range overlap and tbf arguments (explicit bit units, burst ≥ 64 KiB or 10 ms of rate)', () => {
+  assert.equal(overlaps('10.213.0.0/16', '10.213.5.0/24'), true)
+  assert.equal(overlaps('10.0.0.0/8', '10.213.0.0/16'), true)
+  assert.equal(overlaps('10.214.0.0/16', '10.213.0.0/16'), false)
+  assert.equal(overlaps('192.0.2.2', '10.213.0.0/16'), false)
+  assert.deepEqual(tbfArgs(4_000_000, 100), ['tbf', 'rate', '32000000bit', 'burst', '65536', 'latency', '100ms'])
+  assert.deepEqual(tbfArgs(40_000_000, 50), ['tbf', 'rate', '320000000bit', 'burst', '400000', 'latency', '50ms'])
+})
+
+test('set-ups: roles, sizes, uplinks, who is killed', () => {
+  assert.deepEqual(planSetup('origin', 1000).sites.map(s => s.role), ['origin'])
+  assert.equal(planSetup('nginx', 1000).reef, false)
+  assert.equal(planSetup('16', 1000).sites.length, 16)
+  const fat = planSetup('fat3', 1000)
+  assert.deepEqual(fat.sites.map(s => s.uplinkBytesPerSec), [1000, 10_000, 10_000, 10_000])
+  assert.deepEqual(planSetup('kill', 1000).killed, [2, 3])
+  assert.throws(() => planSetup('17', 1000), RangeError)
+  assert.throws(() => planSetup('nope', 1000), RangeError)
+})
+
+test('summarize: success within the timeout, per-second recovery, goodput, efficiency, the kill', () => {
+  const t0 = 1_000_000
+  const visits: VisitResult[] = []
+  const results: RequestResult[] = []
+  // 4 s crowd, 2 page loads/s; seconds 0 and 1 fail (one by timeout), 2 and 3 succeed.
+  for (let k = 0; k < 8; k++) {
+    const start = t0 + k * 500
+    const second = Math.floor(k / 2)
+    const ok = second >= 2 || k === 1
+    const end = start + (k === 1 ? 11_000 : 300)
+    visits.push({ start, end, page: '/', finalUrl: 'http://alpha.reef.test/', ok, complete: true, bytes: 1000, requests: 1 })
+    results.push({ start, end, path: '/', finalUrl: 'http://alpha.reef.test/', status: ok ? 200 : 503, ok, servedBy: ok ? 'origin' : 'error', bytes: ok ? 1000 : 0, redirects: 0 })
+  }
+  results.push({ start: t0 + 2_100, end: t0 + 2_200, path: '/img/a.png', finalUrl: 'http://alpha.mirror-bravo.reef.test:8081/img/a.png', status: 0, ok: false, servedBy: 'error', bytes: 0, redirects: 1, error: 'ECONNREFUSED' })
+  const report = { results, visitResults: visits } as unknown as CrowdReport
+  const samples = [0, 1, 2, 3, 4, 5].map(s => ({ t: t0 + s * 1000, sent: [s * 2000, s * 1000], cpuBusy: s * 50, cpuTotal: s * 200, cpuTestbed: s * 20 }))
+  const r: ScenarioResult = {
+    plan: planSetup('kill', 2000),
+    sites: planSetup('2', 2000).sites.map(s => ({ ...s, address: '', hostVeth: '', logFile: '' })),
+    loadsPerSec: 2,
+    seconds: 4,
+    timeoutS: 10,
+    crowdStart: t0,
+    crowdEnd: t0 + 4000,
+    finishedAt: t0 + 5000,
+    report,
+    samples,
+    firstShedAt: t0 + 250,
+    site1Status: undefined,
+    killedAt: t0 + 2000,
+    killedLabels: ['bravo'],
+    uplinkSection: false,
+    setUpMs: 0
+  }
+  const s = summarize(r, { version: 'x', rateLabel: '2', calibrated: new Map([[2000, 1900]]), meanPageBytes: 1000 })
+  assert.equal(s.started, 8)
+  assert.equal(s.succeeded, 4)
+  assert.equal(s.success, 0.5)
+  assert.deepEqual(s.perSecondSuccess, [0, 0, 1, 1])
+  assert.equal(s.allGoodFromS, 2)
+  assert.equal(s.firstShedMs, 250)
+  assert.equal(s.p50Ms, 300)
+  assert.equal(s.site1.mean, 2000)
+  assert.equal(s.helpers?.mean, 1000)
+  assert.ok(Math.abs(s.helperShare - 1 / 3) < 1e-9)
+  // 4 successful page loads of 1000 bytes ended inside the 4 s window.
+  assert.equal(s.goodput, 1000)
+  assert.equal(s.demand, 2000)
+  assert.equal(s.capacity, 3800)
+  assert.equal(s.efficiency, 0.5)
+  assert.equal(s.cpu.mean, 0.25)
+  assert.equal(s.cpuTestbed, 0.1)
+  assert.equal(s.kill?.killAtMs, 2000)
+  assert.deepEqual(s.kill?.before, { started: 4, success: 0 })
+  assert.deepEqual(s.kill?.after, { started: 4, success: 1 })
+  assert.equal(s.kill?.errors, 1)
+  assert.deepEqual(s.kill?.errorsBySecond, [1])
+  assert.equal(s.kill?.lastErrorMs, 200)
+})
