@@ -44,7 +44,7 @@ async function mirrorRps (): Promise<[number, number]> {
   const helper = await key(0)
   const body = randomBytes(2048)
   const obj: CachedObject = { site: 'alpha', path: '/f/2k', headers: { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=60' }, body, sha256: sha256Hex(body), storedAt: Date.now() }
-  const session = { session: 'bench-session', beneficiary: '12D3KooWBenchBeneficiary', site: 'alpha', siteUrl: 'http://127.0.0.1:1', manifest: new Map(), offeredRps: 100, offeredBytesPerSec: 1_000_000, offerSentAt: 0, accepted: true, releasedAt: undefined, offeredAt: 0, acceptedAt: 0, servedBaseline: { requests: 0, bytes: 0 } }
+  const session = { session: 'bench-session', beneficiary: '12D3KooWBenchBeneficiary', site: 'alpha', siteUrl: 'http://127.0.0.1:1', manifest: new Map(), helpers: [], offeredRps: 100, offeredBytesPerSec: 1_000_000, offerSentAt: 0, accepted: true, releasedAt: undefined, offeredAt: 0, acceptedAt: 0, servedBaseline: { requests: 0, bytes: 0 } }
   const attestation = await signRecord(helper.key, helper.id, 'attestation', { session: session.session, site: 'alpha', path: obj.path, sha256: obj.sha256 }, { seq: 1, ts: obj.storedAt }).then(b => Buffer.from(b).toString('base64url'))
   const build = (attest: boolean): ReturnType<typeof buildMirror> => {
     const cache = new ContentCache(64 * 1024 * 1024, 8 * 1024 * 1024)

@@ -68,7 +68,7 @@ export async function runMicro ({ ms, runs }: { ms: number, runs: number }): Pro
   for (const [k, body] of Object.entries(bodies)) {
     mirrorCache.put({ site: 'alpha', path: `/f/${k}`, headers: { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=60' }, body, sha256: sha256Hex(body), storedAt: Date.now() })
   }
-  const session = { session: 'bench-session', beneficiary: '12D3KooWBenchBeneficiary', site: 'alpha', siteUrl: originUrl, manifest: new Map(), offeredRps: 100, offeredBytesPerSec: 1_000_000, offerSentAt: 0, accepted: true, releasedAt: undefined, offeredAt: 0, acceptedAt: 0, servedBaseline: { requests: 0, bytes: 0 } }
+  const session = { session: 'bench-session', beneficiary: '12D3KooWBenchBeneficiary', site: 'alpha', siteUrl: originUrl, manifest: new Map(), helpers: [], offeredRps: 100, offeredBytesPerSec: 1_000_000, offerSentAt: 0, accepted: true, releasedAt: undefined, offeredAt: 0, acceptedAt: 0, servedBaseline: { requests: 0, bytes: 0 } }
   const mirror = buildMirror({ publicUrl: 'http://mirror-b.localhost:9102', selfId: '12D3KooWBenchHelper' }, {
     cache: mirrorCache, monitor: new LoadMonitor(), log, sessionForSite: site => site === 'alpha' ? session : undefined, fetch: async () => { throw new Error('miss') }
   })

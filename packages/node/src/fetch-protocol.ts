@@ -5,6 +5,9 @@
  * length-prefixed chunks of at most FETCH_CHUNK_BYTES, then closes. The struck node answers from
  * its cache and otherwise fetches from its origin (one fetch per object at a time, through the
  * origin gate); it serves only accepted helpers of its current session and only shareable objects.
+ *
+ * A helper answers the same stream for a session it serves, to the other helpers of that
+ * session (mirror-fill.ts): from its cache, or by fetching the object from the struck site.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
@@ -27,8 +30,15 @@ export interface FetchServerDeps {
   isAcceptedHelper: (session: string, peer: string) => boolean
   /** The object for a path of the local site, from cache or origin; a FetchRefusedError says why not. */
   load: (path: string) => Promise<CachedObject>
+  /**
+   * As a helper: the object for `path` of the site that `session` helps, when `peer` is another
+   * accepted helper of it (undefined: it is not, 403).
+   */
+  forHelper?: (session: string, peer: string, path: string) => Promise<CachedObject> | undefined
   /** Told of the bytes each answer puts on the uplink (they count against it like the front's). */
   onSent?: (bytes: number) => void
+  /** Told of a body about to be sent (+size) and of its end (−size): bytes helpers are waiting for. */
+  onPending?: (bytes: number) => void
 }
 
 export async function registerFetchServer (libp2p: Libp2p, deps: FetchServerDeps): Promise<void> {
@@ -40,11 +50,12 @@ export async function registerFetchServer (libp2p: Libp2p, deps: FetchServerDeps
       const peer = connection.remotePeer.toString()
       let head: FetchResponseHead
       let body: Buffer | undefined
-      if (!deps.isAcceptedHelper(req.session, peer)) {
+      const pending = deps.isAcceptedHelper(req.session, peer) ? deps.load(req.path) : deps.forHelper?.(req.session, peer, req.path)
+      if (pending === undefined) {
         head = { v: 1, status: 403, headers: {}, size: 0 }
       } else {
         try {
-          const obj = await deps.load(req.path)
+          const obj = await pending
           head = { v: 1, status: 200, headers: { ...obj.headers }, size: obj.body.byteLength, sha256: obj.sha256 }
           body = obj.body
         } catch (err) {
@@ -58,7 +69,12 @@ export async function registerFetchServer (libp2p: Libp2p, deps: FetchServerDeps
       if (body !== undefined) {
         const chunks: Uint8Array[] = []
         for (let off = 0; off < body.byteLength; off += FETCH_CHUNK_BYTES) chunks.push(body.subarray(off, off + FETCH_CHUNK_BYTES))
-        if (chunks.length > 0) await lp.writeV(chunks, { signal })
+        deps.onPending?.(body.byteLength)
+        try {
+          if (chunks.length > 0) await lp.writeV(chunks, { signal })
+        } finally {
+          deps.onPending?.(-body.byteLength)
+        }
         deps.onSent?.(body.byteLength)
       }
       await stream.close({ signal })
@@ -75,9 +91,9 @@ export interface FetchedObject {
   sha256: string
 }
 
-/** Pull one object from a struck site's node; verifies size and hash before returning. */
-export async function fetchFromPeer (libp2p: Libp2p, peer: string, session: string, path: string, maxObjectBytes: number, expected?: ManifestEntry): Promise<FetchedObject> {
-  const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS)
+/** Pull one object from a struck site's node (or a fellow helper); verifies size and hash before returning. */
+export async function fetchFromPeer (libp2p: Libp2p, peer: string, session: string, path: string, maxObjectBytes: number, expected?: ManifestEntry, timeoutMs = FETCH_TIMEOUT_MS): Promise<FetchedObject> {
+  const signal = AbortSignal.timeout(timeoutMs)
   const stream = await libp2p.dialProtocol(peerIdFromString(peer), FETCH_PROTOCOL, { signal })
   try {
     const lp = lpStream(stream, { maxDataLength: Math.max(FETCH_CHUNK_BYTES, MAX_FETCH_FRAME_BYTES) })

@@ -4,8 +4,9 @@
  * shareable bodies for helpers. While the site sheds (helpers accepted), a shareable GET/HEAD of
  * a path the origin has answered shareably is redirected (307) to the next live helper (the
  * shedder spreads them by the bytes/s each offered): a `shedder.share` of them always, and every
- * one that would otherwise have to wait for the origin. What the helpers cannot take any more
- * (`shedder.valve`) goes to the external mirror when one is engaged, else gets 503. Requests
+ * one that would otherwise have to wait for the origin. What the helpers' offers cannot carry
+ * (the shedder's redirect budget) goes to the external mirror when one is engaged, else gets
+ * 503. Requests
  * that cannot be shed wait in the gate's bounded queue; when it is full or the wait times out
  * they get 503 with Retry-After, so the origin never receives more than its capacity.
  */
@@ -50,6 +51,8 @@ export interface FrontDeps {
   log: Logger
   /** Called for every redirect with the helper and the redirected object's size (ledger accounting). */
   onRedirect?: ((helper: Helper, bytes: number) => void) | undefined
+  /** Bytes a redirect for `obj` brings the helper (a page with its subresources; default: its size). */
+  weigh?: ((obj: CachedObject) => number) | undefined
   /** Rung 1 of the relief ladder, switched by the node as load grows and falls. */
   ladder?: { microCache: boolean } | undefined
 }
@@ -58,6 +61,12 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const
 /** Bodies up to this size (with a Content-Length) are answered in one write instead of streamed. */
 const SMALL_BODY_BYTES = 64 * 1024
+
+/** Whether a request's Referer is a page of the site it asks (a browser loading a page's subresources). */
+export function fromOwnPage (referer: string | undefined, host: string | undefined): boolean {
+  if (referer === undefined || host === undefined || referer.length > 4096) return false
+  try { return new URL(referer).host === host } catch { return false }
+}
 
 /** A request target that can be appended to a mirror base URL without changing its meaning. */
 export function isSafePath (url: string): boolean {
@@ -71,15 +80,24 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, payload, done) => { done(null, payload) })
 
-  /** Redirect to the next target (true), refuse what saturated helpers cannot take (true), or leave it (false). */
-  function redirect (reply: FastifyReply, url: string, bytes: number): boolean {
+  /**
+   * Redirect to the next target (true), refuse what the helpers' offers cannot carry (true), or
+   * leave it to the site (false). `ofKeptPage`: the request is part of a page load this site
+   * already answered: never refused, it is served here instead.
+   */
+  function redirect (reply: FastifyReply, url: string, obj: CachedObject | undefined, ofKeptPage: boolean): boolean {
     let helper = shedder.pick()
     if (helper === undefined) return false
-    if (helper.location === undefined && shedder.valve < 1 && Math.random() >= shedder.valve) {
-      // The helpers serve more than they offered: what they cannot take goes to the external
-      // mirror, else it is refused now rather than queued behind full uplinks.
+    const bytes = obj?.body.byteLength ?? 0
+    if (helper.location === undefined && !shedder.admit(obj === undefined ? bytes : deps.weigh?.(obj) ?? bytes)) {
+      // More than the helpers' offers carry: it goes to the external mirror, else a new visit is
+      // refused now rather than queued behind full uplinks.
       helper = shedder.fallback
-      if (helper === undefined) { overloaded(reply); return true }
+      if (helper === undefined) {
+        if (ofKeptPage) return false
+        overloaded(reply)
+        return true
+      }
     }
     const location = locationOn(helper, url)
     if (location === undefined) return false
@@ -103,11 +121,16 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     if (shareableReq) hotSet.hit(url)
     const candidate = shareableReq && hotSet.isShareable(url)
     // What answering it costs the uplink, as far as the front knows (its cached copy's size).
-    const bytes = candidate ? cache.peek(opts.site, url)?.body.byteLength ?? 0 : 0
-    monitor.arrival(candidate, bytes)
+    const cached = candidate ? cache.peek(opts.site, url) : undefined
+    monitor.arrival(candidate, cached?.body.byteLength ?? 0)
 
-    if (candidate && shedder.active && (!gate.canAdmitNow() || Math.random() < shedder.share)) {
-      if (redirect(reply, url, bytes)) return
+    // Shedding decides per page load: what a page this site served loads (its Referer is one of
+    // this site's pages) stays here, so a kept visit is not cut in half; a redirected page takes
+    // its subresources to the mirror host anyway.
+    if (candidate && shedder.active) {
+      const ofKeptPage = fromOwnPage(raw.headers.referer, raw.headers.host)
+      if (ofKeptPage) monitor.totals.ofKeptPages++
+      if ((!gate.canAdmitNow() || (!ofKeptPage && Math.random() < shedder.share)) && redirect(reply, url, cached, ofKeptPage)) return
     }
     // Rung 1 also coalesces requests for paths the origin has not answered yet (like nginx's
     // proxy_cache_lock): a cold crowd costs one origin fetch per object, not one per request.
@@ -118,14 +141,14 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
       return
     }
     const outcome = await gate.acquire(shareableReq ? url : null, opts.queueTimeoutMs)
-    if (outcome === 'diverted' && redirect(reply, url, cache.peek(opts.site, url)?.body.byteLength ?? 0)) return
+    if (outcome === 'diverted' && redirect(reply, url, cache.peek(opts.site, url), false)) return
     if (outcome !== 'admitted') { overloaded(reply); return }
     if (raw.destroyed) { gate.release(); return }
     await forward(request, reply, method, url, shareableReq)
   }
 
   function sendCached (request: FastifyRequest, reply: FastifyReply, obj: CachedObject, how: 'HIT' | 'STALE' | 'MISS', now: number): void {
-    monitor.totals.microCache++
+    monitor.fromMicroCache()
     void reply.headers(obj.headers).header('age', String(Math.max(0, Math.floor((now - obj.storedAt) / 1000))))
       .header('x-reef-cache', how)
     // RFC 9110 §13.2.2: If-None-Match when present, else If-Modified-Since. A 304 goes without

@@ -59,20 +59,20 @@ export interface HelpCoordinatorDeps {
   spare: () => Capacity
   /** Fetch an object of a site this node helps into its cache (prefetch). */
   prefetch: (session: HelpingSession, entry: ManifestEntry) => Promise<void>
-  /**
-   * What to offer `beneficiary`, given this node's spare capacity and the need; the ledger's
-   * quota rule (default: min(spare, need) in each unit).
-   */
-  offerFor?: (beneficiary: string, spare: Capacity, needed: Capacity) => Capacity
+  /** Whether this node owns `path` in the session (fetches it from the struck site for the other helpers). */
+  owns?: (session: HelpingSession, path: string) => boolean
+  /** What to offer `beneficiary` of this node's spare capacity: the ledger's quota rule (default: all of it). */
+  offerFor?: (beneficiary: string, spare: Capacity) => Capacity
   /** Mean body bytes of the site's hot objects: an r2 offer's bytes/s is its requests/s × this. */
   meanObjectBytes?: () => number
   /** Helper side: what this node's mirror serves for `site` now. */
   servedRate?: (site: string) => Capacity
   /**
    * Helper side: bytes/s this node may send for others in all now (its uplink target less its
-   * own site's traffic), and whether its uplink is saturated (at its target, or backing up).
+   * own site's traffic); whether its uplink is saturated (at its target, or backing up); and
+   * whether it backs up while sending less than its target (the real uplink is slower).
    */
-  uplink?: () => { budgetBytesPerSec: number, saturated: boolean, backlogged: boolean }
+  uplink?: () => { budgetBytesPerSec: number, saturated: boolean, slowerThanDeclared: boolean }
   /** Beneficiary side: how long `peer` has been unreachable, in ms (undefined: it is reachable). */
   unreachableMs?: (peer: string, now: number) => number | undefined
   /** What this node's mirror has served for `site` so far (cumulative), to baseline a session. */
@@ -88,6 +88,8 @@ export interface HelpingSession {
   site: string
   siteUrl: string
   manifest: Map<string, ManifestEntry>
+  /** The session's accepted helpers (this node among them), from the latest help-accept, sorted. */
+  helpers: string[]
   offeredRps: number
   offeredBytesPerSec: number
   /** When this node last published an offer for the session. */
@@ -123,11 +125,6 @@ export interface HelpEvent {
 const DEFAULT_MEAN_OBJECT_BYTES = 50_000
 /** Least time between two lowered offers for one session, in ms. */
 const OFFER_REFIT_MS = 500
-
-/** What a help request needs, in both units (an r2 request names requests/s only: bytes unbounded). */
-function neededOf (req: HelpRequest): Capacity {
-  return { rps: req.neededRps, bytesPerSec: req.neededBytesPerSec ?? Number.MAX_SAFE_INTEGER }
-}
 
 export class HelpCoordinator {
   readonly #opts: Required<HelpCoordinatorOptions>
@@ -284,7 +281,6 @@ export class HelpCoordinator {
   #onRequest (author: string, req: HelpRequest): void {
     if (author === this.#opts.selfId || req.site === this.#opts.site) return
     const existing = this.#helping.get(req.site)
-    const needed = neededOf(req)
     if (existing !== undefined && existing.session === req.session && existing.beneficiary === author) {
       existing.manifest = new Map(req.manifest.map(e => [e.path, e]))
       if (existing.accepted) this.#prefetch(existing)
@@ -292,7 +288,7 @@ export class HelpCoordinator {
       if (spare.bytesPerSec <= 0 || spare.rps <= 0) return
       if (existing.dropped === true) {
         // Left out of an accept (unreachable for a while, or not needed then): offer afresh.
-        const fresh = this.#offer(author, spare, needed)
+        const fresh = this.#offer(author, spare)
         if (fresh.rps <= 0 || fresh.bytesPerSec <= 0) return
         existing.dropped = false
         existing.releasedAt = undefined
@@ -301,10 +297,10 @@ export class HelpCoordinator {
         this.#sendOffer(existing, Date.now())
         return
       }
-      // The crowd grew past what we offered: offer more while we have room.
+      // Still asked, and this node has room beyond its offers now (its own site calmed down, a
+      // session ended): offer that too.
       if (existing.releasedAt !== undefined) return
-      if (needed.rps <= existing.offeredRps && needed.bytesPerSec <= existing.offeredBytesPerSec) return
-      const more = this.#offer(author, { rps: existing.offeredRps + spare.rps, bytesPerSec: existing.offeredBytesPerSec + spare.bytesPerSec }, needed)
+      const more = this.#offer(author, { rps: existing.offeredRps + spare.rps, bytesPerSec: existing.offeredBytesPerSec + spare.bytesPerSec })
       if (more.rps <= existing.offeredRps && more.bytesPerSec <= existing.offeredBytesPerSec) return
       existing.offeredRps = Math.max(existing.offeredRps, more.rps)
       existing.offeredBytesPerSec = Math.max(existing.offeredBytesPerSec, more.bytesPerSec)
@@ -317,12 +313,12 @@ export class HelpCoordinator {
     }
     const spare = this.#deps.spare()
     if (spare.rps <= 0 || spare.bytesPerSec <= 0) return
-    const offered = this.#offer(author, spare, needed)
+    const offered = this.#offer(author, spare)
     if (offered.rps <= 0 || offered.bytesPerSec <= 0) return
     const now = Date.now()
     const session: HelpingSession = {
       session: req.session, beneficiary: author, site: req.site, siteUrl: req.siteUrl,
-      manifest: new Map(req.manifest.map(e => [e.path, e])), offeredRps: offered.rps, offeredBytesPerSec: offered.bytesPerSec, offerSentAt: now,
+      manifest: new Map(req.manifest.map(e => [e.path, e])), helpers: [], offeredRps: offered.rps, offeredBytesPerSec: offered.bytesPerSec, offerSentAt: now,
       accepted: false, releasedAt: undefined, offeredAt: now, acceptedAt: undefined, servedBaseline: this.#deps.servedNow?.(req.site) ?? { requests: 0, bytes: 0 }
     }
     this.#helping.set(req.site, session)
@@ -330,12 +326,14 @@ export class HelpCoordinator {
     this.#sendOffer(session, now)
   }
 
-  /** The ledger's rule applied to a capacity (default: min(spare, need) in each unit, at least 1). */
-  #offer (beneficiary: string, spare: Capacity, needed: Capacity): Capacity {
-    const o = this.#deps.offerFor?.(beneficiary, spare, needed) ?? {
-      rps: Math.min(spare.rps, Math.max(1, needed.rps)),
-      bytesPerSec: Math.min(spare.bytesPerSec, Math.max(1, needed.bytesPerSec))
-    }
+  /**
+   * What to offer: all this node can spare, or the part of it the ledger allows (the optimistic
+   * share for a member over quota). Not the request's need: the beneficiary accepts only what
+   * it needs, and a need measured in the first second of a crowd is far too low to size an
+   * offer by (offers sized so left helpers at a fraction of their uplinks while the crowd grew).
+   */
+  #offer (beneficiary: string, spare: Capacity): Capacity {
+    const o = this.#deps.offerFor?.(beneficiary, spare) ?? spare
     return { rps: Math.round(o.rps), bytesPerSec: Math.round(o.bytesPerSec) }
   }
 
@@ -346,22 +344,26 @@ export class HelpCoordinator {
   }
 
   /**
-   * While this node's uplink is saturated, the sessions it serves get offers that fit it: each
-   * what it serves now, scaled so that all of them together stay within the budget (and a
-   * little below what they get while the sockets back up). A lower offer goes out at once
-   * (at most every OFFER_REFIT_MS per session), so the beneficiary re-weights within a second.
+   * While this node's uplink is saturated, its offers must fit what it can send for the
+   * sessions it serves: its budget (its own site took more of the uplink since it offered), or,
+   * when it backs up while sending less than its target, what it does send for them (its
+   * uplink is slower than declared). Over that, every offer is scaled down alike; a lower offer
+   * goes out at once (at most every OFFER_REFIT_MS per session) and the beneficiary re-weights
+   * on it. A helper merely busy at its offer changes nothing: the beneficiary sends no more than
+   * offers carry.
    */
   #fitOffers (now: number): void {
     const up = this.#deps.uplink?.()
     if (up === undefined || !up.saturated) return
     const active = [...this.#helping.values()].filter(s => s.accepted && s.releasedAt === undefined)
     if (active.length === 0) return
-    const served = active.map(s => this.#deps.servedRate?.(s.site)?.bytesPerSec ?? 0)
-    const total = served.reduce((a, b) => a + b, 0)
-    if (total <= 0) return
-    const factor = Math.min(up.budgetBytesPerSec / total, up.backlogged ? 0.85 : 1)
-    for (const [i, s] of active.entries()) {
-      const fit = Math.max(1, Math.round(served[i]! * factor))
+    const offered = active.reduce((a, s) => a + s.offeredBytesPerSec, 0)
+    const served = active.reduce((a, s) => a + (this.#deps.servedRate?.(s.site)?.bytesPerSec ?? 0), 0)
+    const deliverable = up.slowerThanDeclared ? 0.9 * served : up.budgetBytesPerSec
+    if (offered <= 0 || offered <= deliverable * 1.05) return
+    const factor = deliverable / offered
+    for (const s of active) {
+      const fit = Math.max(1, Math.round(s.offeredBytesPerSec * factor))
       if (fit >= s.offeredBytesPerSec * 0.9 || now - s.offerSentAt < OFFER_REFIT_MS) continue
       this.#deps.log.info({ site: s.site, from: s.offeredBytesPerSec, to: fit }, 'uplink saturated: offer lowered')
       s.offeredBytesPerSec = fit
@@ -373,6 +375,7 @@ export class HelpCoordinator {
     for (const s of this.#helping.values()) {
       if (s.session !== acc.session || s.beneficiary !== author) continue
       const mine = acc.helpers.some(h => h.peer === this.#opts.selfId)
+      s.helpers = acc.helpers.map(h => h.peer).sort()
       if (mine && !s.accepted) {
         s.accepted = true
         s.acceptedAt ??= Date.now()
@@ -400,8 +403,14 @@ export class HelpCoordinator {
   }
 
   #prefetching = new Set<string>()
+  /**
+   * Prefetch the manifest, hottest first, the objects this node owns before the others: the
+   * other helpers wait on the owners for theirs (mirror-fill.ts).
+   */
   #prefetch (s: HelpingSession): void {
-    const todo = [...s.manifest.values()].filter(e => this.#deps.cache.peek(s.site, e.path) === undefined && !this.#prefetching.has(`${s.site}\n${e.path}`))
+    const missing = [...s.manifest.values()].filter(e => this.#deps.cache.peek(s.site, e.path) === undefined && !this.#prefetching.has(`${s.site}\n${e.path}`))
+    const owned = this.#deps.owns === undefined ? missing : missing.filter(e => this.#deps.owns!(s, e.path))
+    const todo = owned.length === missing.length ? missing : [...owned, ...missing.filter(e => !owned.includes(e))]
     let i = 0
     const worker = async (): Promise<void> => {
       while (i < todo.length && s.accepted) {

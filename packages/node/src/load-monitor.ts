@@ -15,12 +15,14 @@ export class LoadMonitor {
   /** Bytes of the objects redirected to helpers (what the origin would otherwise have sent). */
   readonly shedBytes = new RateWindow()
   readonly originStarted = new RateWindow()
+  /** Requests the front answered from its micro-cache (they cost the origin nothing). */
+  readonly microCache = new RateWindow()
   readonly refused = new RateWindow()
   readonly bytesOut = new RateWindow()
   readonly mirrorServed = new Map<string, RateWindow>()
   /** Body bytes this node's mirror served per site. */
   readonly mirrorBytes = new Map<string, RateWindow>()
-  totals = { arrivals: 0, shed: 0, shedExternal: 0, origin: 0, refused: 0, originErrors: 0, mirrorServed: 0, mirrorMisses: 0, integrityFailures: 0, microCache: 0 }
+  totals = { arrivals: 0, ofKeptPages: 0, shed: 0, shedExternal: 0, origin: 0, refused: 0, originErrors: 0, mirrorServed: 0, mirrorMisses: 0, integrityFailures: 0, microCache: 0 }
   #latencyMs = 0
 
   arrival (sheddable: boolean, bytes = 0): void {
@@ -55,6 +57,7 @@ export class LoadMonitor {
     this.firstShedAt ??= Date.now()
   }
   originStart (): void { this.originStarted.add(); this.totals.origin++ }
+  fromMicroCache (): void { this.microCache.add(); this.totals.microCache++ }
   refusedOne (): void { this.refused.add(); this.totals.refused++ }
 
   originDone (latencyMs: number, bytes: number): void {

@@ -25,18 +25,18 @@ import { attachUpgradeTunnel } from './upgrade-tunnel.ts'
 import { ConfigError } from './errors.ts'
 import { GovernanceService, describe as describeAction } from './governance-service.ts'
 import { GovernanceStore } from './governance-store.ts'
-import { pickMirroredHeaders } from './cacheability.ts'
 import type { ReefConfig } from './config.ts'
 import { ContentCache } from './content-cache.ts'
 import type { CachedObject } from './content-cache.ts'
 import { CrowdDetector } from './crowd-detector.ts'
-import { fetchFromPeer, registerFetchServer } from './fetch-protocol.ts'
+import { registerFetchServer } from './fetch-protocol.ts'
 import { buildFront } from './front.ts'
 import { HelpCoordinator } from './help-coordinator.ts'
-import type { HelpingSession } from './help-coordinator.ts'
 import { ExternalMirror } from './external-mirror.ts'
 import { HelperHealth, MirrorProber } from './helper-health.ts'
 import { HotSet } from './hot-set.ts'
+import { MirrorFill } from './mirror-fill.ts'
+import { PageWeigher } from './page-weight.ts'
 import { LedgerService } from './ledger-service.ts'
 import { LedgerStore } from './ledger-store.ts'
 import { LoadMonitor } from './load-monitor.ts'
@@ -53,8 +53,10 @@ import { UplinkMeter } from './uplink-meter.ts'
 
 /** Bytes per object assumed before the site has served any (r2 offers, external mirror weight). */
 const DEFAULT_MEAN_OBJECT_BYTES = 50_000
-/** The uplink is backing up when the process holds more than this many seconds of it unsent. */
-const BACKLOG_SECONDS = 0.1
+/** The uplink is backing up when the process held more than this many seconds of it unsent for a whole second. */
+const BACKLOG_SECONDS = 0.25
+/** Most of the uplink target a struck site holds back for what its helpers fetch from it. */
+const HELPER_FETCH_SHARE = 0.6
 /** How often the accepted helpers' health is checked (and their mirrors probed when due), in ms. */
 const HEALTH_TICK_MS = 25
 
@@ -117,7 +119,8 @@ export class ReefNode {
   #microCacheCalmSince: number | undefined
   readonly ledger: LedgerService
   #lastOwnSession: string | undefined
-  readonly #fills = new Map<string, Promise<CachedObject>>()
+  /** How this node, as a helper, gets the objects of the sites it mirrors. */
+  readonly fill: MirrorFill
   #timers: NodeJS.Timeout[] = []
   #stopBootstrap: (() => void) | undefined
   #ticking = false
@@ -221,6 +224,10 @@ export class ReefNode {
       })
     }
     this.#prober = new MirrorProber(this.helperHealth, this.log.child({ component: 'probe' }))
+    this.fill = new MirrorFill({
+      libp2p, cache: this.cache, selfId, maxObjectBytes: config.cache.maxObjectBytes, log: this.log.child({ component: 'fill' }),
+      isDown: peer => this.helperHealth.isDown(peer)
+    })
     this.help = new HelpCoordinator({
       consortium: config.consortium, selfId, site: config.site.label, siteUrl: config.site.publicUrl,
       mirrorUrl: config.mirror.publicUrl, releaseGraceMs: config.mirror.releaseGraceMs
@@ -228,12 +235,14 @@ export class ReefNode {
       bus: this.bus, peers: this.peers, shedder: this.shedder, cache: this.cache, log: this.log.child({ component: 'help' }),
       manifest: () => this.hotSet.manifest(config.site.label, this.cache),
       spare: () => this.spare(),
-      prefetch: async (s, entry) => { await this.fetchForMirror(s, entry.path) },
-      offerFor: (beneficiary, spare, needed) => {
+      prefetch: async (s, entry) => { await this.fill.fill(s, entry.path) },
+      owns: (s, path) => this.fill.owns(s, path),
+      offerFor: (beneficiary, spare) => {
         const st = store.standing(beneficiary, Date.now(), this.quota)
         const owed = store.owed(selfId, beneficiary)
-        const rps = offerFor(spare.rps, needed.rps, st, owed, this.quota)
-        const bytes = offerFor(spare.bytesPerSec, needed.bytesPerSec, st, owed, this.quota)
+        // All of the spare capacity, or the ledger's optimistic share of it.
+        const rps = offerFor(spare.rps, spare.rps, st, owed, this.quota)
+        const bytes = offerFor(spare.bytesPerSec, spare.bytesPerSec, st, owed, this.quota)
         if (bytes.kind !== 'full') this.log.info({ beneficiary, decision: bytes }, 'help limited by the ledger')
         return { rps: rps.kind === 'decline' ? 0 : rps.amount, bytesPerSec: bytes.kind === 'decline' ? 0 : bytes.amount }
       },
@@ -256,12 +265,14 @@ export class ReefNode {
       helpingSessions: () => this.help.helpingSessions,
       servedNow
     })
+    const weigher = new PageWeigher(this.cache, config.site.label)
     this.front = buildFront({
       site: config.site.label, queueTimeoutMs: config.front.queueTimeoutMs, retryAfterS: config.front.retryAfterS,
       maxBodyBytes: config.front.maxBodyBytes, originTimeoutMs: config.origin.timeoutMs, trustedProxies: config.front.trustedProxies
     }, {
       gate: this.gate, origin: this.origin, cache: this.cache, hotSet: this.hotSet, shedder: this.shedder, monitor: this.monitor, log: this.log.child({ component: 'front' }),
       ladder: this.ladder,
+      weigh: obj => weigher.weigh(obj, this.meanObjectBytes()),
       onRedirect: (helper, bytes) => {
         const session = this.help.ownSessionId
         if (session !== undefined && helper.location === undefined) this.ledger.countRedirect(session, helper.peer, bytes)
@@ -270,7 +281,7 @@ export class ReefNode {
     this.mirror = buildMirror({ publicUrl: config.mirror.publicUrl, selfId }, {
       cache: this.cache, monitor: this.monitor, log: this.log.child({ component: 'mirror' }),
       sessionForSite: site => this.help.sessionForSite(site),
-      fetch: async (s, path) => this.fetchForMirror(s, path),
+      fetch: async (s, path) => this.fill.fill(s, path),
       attest: async (s, obj) => this.#attest(s.session, obj)
     })
     this.uplink.watch(this.front.server, 'front')
@@ -420,17 +431,18 @@ export class ReefNode {
   /**
    * The uplink as a helper sees it: the bytes/s it may send for others in all (its target less
    * its own site's traffic), and whether it is saturated — sending at its target, or holding
-   * more than BACKLOG_SECONDS of it in sockets the kernel will not take (a declared rate above
-   * the real one shows up this way).
+   * more than BACKLOG_SECONDS of it in sockets the kernel will not take for a whole second;
+   * backed up while sending below its target, the uplink is slower than declared.
    */
-  #uplinkState (): { budgetBytesPerSec: number, saturated: boolean, backlogged: boolean } {
+  #uplinkState (): { budgetBytesPerSec: number, saturated: boolean, slowerThanDeclared: boolean } {
     const up = this.config.uplink
     const target = up.targetShare * up.bytesPerSec
-    const backlogged = this.uplink.backlogBytes > BACKLOG_SECONDS * up.bytesPerSec
+    const sent = this.uplink.rate(1_000)
+    const backlogged = this.uplink.persistentBacklogBytes > BACKLOG_SECONDS * up.bytesPerSec
     return {
       budgetBytesPerSec: Math.max(0, target - this.uplink.rate(1_000, 'front')),
-      saturated: backlogged || this.uplink.rate(1_000) >= target,
-      backlogged
+      saturated: backlogged || sent >= target,
+      slowerThanDeclared: backlogged && sent < target
     }
   }
 
@@ -439,24 +451,6 @@ export class ReefNode {
     return this.monitor.meanArrivalBytes() ?? DEFAULT_MEAN_OBJECT_BYTES
   }
 
-  /** Fetch an object of a site this node helps from that site's node, verified, into the cache. */
-  fetchForMirror (s: HelpingSession, path: string): Promise<CachedObject> {
-    const cached = this.cache.peek(s.site, path)
-    if (cached !== undefined) return Promise.resolve(cached)
-    const key = `${s.site}\n${path}`
-    let p = this.#fills.get(key)
-    if (p === undefined) {
-      p = fetchFromPeer(this.libp2p, s.beneficiary, s.session, path, this.config.cache.maxObjectBytes, s.manifest.get(path))
-        .then(f => {
-          const obj: CachedObject = { site: s.site, path, headers: pickMirroredHeaders(f.headers), body: f.body, sha256: f.sha256, storedAt: Date.now() }
-          this.cache.put(obj)
-          return obj
-        })
-        .finally(() => this.#fills.delete(key))
-      this.#fills.set(key, p)
-    }
-    return p
-  }
 
   /** Start everything; if any part fails (a port in use), stop what already started, then throw. */
   async start (): Promise<void> {
@@ -489,7 +483,14 @@ export class ReefNode {
       log: this.log.child({ component: 'fetch' }),
       isAcceptedHelper: (session, peer) => this.help.isAcceptedHelper(session, peer),
       load: async path => this.origin.load(path),
-      onSent: bytes => { this.uplink.add('p2p', bytes) }
+      // Another helper of a session this node serves asks for an object of the manifest.
+      forHelper: (session, peer, path) => {
+        const s = this.help.helpingSessions.find(x => x.session === session && x.releasedAt === undefined)
+        if (s === undefined || !s.helpers.includes(peer) || !s.manifest.has(path)) return undefined
+        return this.fill.fill(s, path, { forPeer: true })
+      },
+      onSent: bytes => { this.uplink.add('p2p', bytes) },
+      onPending: bytes => { this.uplink.pendingP2pBytes += bytes }
     })
     this.#upgrades = attachUpgradeTunnel(this.front.server, {
       originUrl: c.origin.url, maxConnections: c.front.maxUpgrades, trustedProxies: c.front.trustedProxies, connectTimeoutMs: Math.min(c.origin.timeoutMs, 10_000),
@@ -574,25 +575,17 @@ export class ReefNode {
   }
 
   /**
-   * What the live helpers serve for this site, against what they can: a helper whose report
-   * says its uplink is full (no spare, sending at ≥ 85 % of it) can take what it offered; one
-   * with room is not a limit (at least what it serves now).
+   * The request rate to aim the origin at, counted in arrivals that are not redirected: the
+   * micro-cache answers a share of those (they cost the origin nothing), so only the rest must
+   * stay under the origin's target.
    */
-  #helperRoom (): { served: number, capacity: number } {
-    let served = 0
-    let capacity = 0
-    const now = Date.now()
-    for (const h of this.shedder.helpers) {
-      if (this.helperHealth.isDown(h.peer, now)) continue
-      const r = this.peers.get(h.peer, now)?.report
-      const mine = r?.helping.find(e => e.site === this.config.site.label)?.bytesPerSec ?? 0
-      const full = r !== undefined && r.spareBytesPerSec === 0 && r.sentBytesPerSec !== undefined && r.uplinkBytesPerSec !== undefined &&
-        r.sentBytesPerSec >= 0.85 * r.uplinkBytesPerSec
-      served += mine
-      capacity += full ? h.weightBytesPerSec : Math.max(h.weightBytesPerSec, mine)
-    }
-    return { served, capacity }
+  #originTarget (target: number): number {
+    const m = this.monitor
+    const kept = Math.max(1, m.arrivals.rate(1_000) - m.shed.rate(1_000))
+    const cached = Math.min(0.95, m.microCache.rate(1_000) / kept)
+    return target / (1 - cached)
   }
+
 
   /** What the accepted helpers report serving for this site now. */
   #helpersServe (): Capacity {
@@ -631,11 +624,15 @@ export class ReefNode {
       if (state === 'normal') {
         this.shedder.reset()
       } else {
-        this.shedder.adapt(this.monitor.arrivals.rate(1_000), this.monitor.sheddable.rate(1_000), target)
-        // Everything this machine sends competes for the uplink: the fetch streams to helpers too.
-        this.shedder.adaptBytes(this.uplink.rate(1_000), targetBps, demandBps)
-        const v = this.#helperRoom()
-        this.shedder.adaptValve(v.served, v.capacity)
+        this.shedder.adapt(this.monitor.arrivals.rate(1_000), this.monitor.sheddable.rate(1_000), this.#originTarget(target))
+        // Everything this machine sends competes for the uplink: the fetch streams to helpers
+        // too. What helpers wait for goes first — until they hold the content they cannot serve
+        // the crowd — so the site keeps less while they fetch: the bodies they wait for count as
+        // if sent within the second (up to HELPER_FETCH_SHARE of the target), on top of what is.
+        const waited = Math.min(HELPER_FETCH_SHARE * targetBps, this.uplink.pendingP2pBytes)
+        this.shedder.adaptBytes(this.uplink.rate(1_000) + Math.max(0, waited - this.uplink.rate(1_000, 'p2p')), targetBps, demandBps)
+        // No more bytes to helpers than they offered.
+        this.shedder.setRedirectBudget(this.shedder.helping ? this.shedder.liveHelperBytesPerSec() : undefined)
       }
       if (this.shedder.active) this.gate.divert(tag => tag !== null && this.hotSet.isShareable(tag))
       const need = this.#need(demand, target, demandBps, targetBps)
@@ -811,7 +808,10 @@ export class ReefNode {
         frontBytesPerSec: Math.round(this.uplink.rate(1_000, 'front')), mirrorBytesPerSec: Math.round(this.uplink.rate(1_000, 'mirror')),
         p2pBytesPerSec: Math.round(this.uplink.rate(1_000, 'p2p')), backlogBytes: this.uplink.backlogBytes, sent: { ...this.uplink.totals }
       },
-      shed: { requestShare: this.shedder.requestShare, byteShare: this.shedder.byteShare, valve: this.shedder.valve },
+      shed: {
+        requestShare: this.shedder.requestShare, byteShare: this.shedder.byteShare,
+        redirectBudgetBytesPerSec: this.shedder.redirectBudget === undefined ? null : Math.round(this.shedder.redirectBudget)
+      },
       totals: { ...m.totals },
       cache: { bytes: this.cache.bytes, objects: this.cache.size, hits: this.cache.hits, misses: this.cache.misses },
       session: own === undefined

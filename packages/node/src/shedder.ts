@@ -15,9 +15,11 @@
  *
  * How many: `share` of sheddable requests are redirected — the larger of what keeps the origin
  * at its target request rate (`adapt`) and what keeps the site's uplink at its target byte rate
- * (`adaptBytes`). `valve` (0..1) is the share of would-be redirects to helpers that they can
- * still take: when they serve more than they offered, the rest is refused (503) or goes to
- * the external mirror instead of piling onto saturated uplinks.
+ * (`adaptBytes`). And no more bytes to helpers than their offers carry: a token bucket in bytes
+ * (`setRedirectBudget`, filled at Σ offered bytes/s) admits each redirect at the bytes it
+ * brings its helper (a page with its images: page-weight.ts); what it refuses goes to the
+ * external mirror when one is engaged, else gets 503 at once instead of piling onto full
+ * uplinks, where every visit would slow down.
  */
 
 export interface Helper {
@@ -39,6 +41,9 @@ export function locationOn (h: Helper, path: string): string | undefined {
   return h.location !== undefined ? h.location(path) : h.siteBase + path
 }
 
+/** The redirect budget's burst, in seconds of its rate. */
+const BUDGET_BURST_S = 0.25
+
 /** Least share of its own sheddable traffic a struck site keeps answering itself. */
 const MIN_KEEP = 0.02
 /** How strongly one sample corrects the byte keep-fraction (0..1; damped: rates lag a second). */
@@ -57,8 +62,10 @@ export class Shedder {
   #requestShare = 0
   /** Share of its sheddable bytes the site still answers itself (1: not shedding for bytes). */
   #keep = 1
-  /** Share of would-be redirects to helpers they can still take (1: they have room). */
-  valve = 1
+  /** Bytes/s of redirects the helpers' offers carry (undefined: no limit), and its token bucket. */
+  #budget: number | undefined
+  #tokens = 0
+  #tokensAt = 0
 
   /** The consortium helpers (the external mirror, when engaged, is `fallback`). */
   get helpers (): readonly Helper[] { return this.#helpers }
@@ -162,14 +169,26 @@ export class Shedder {
     return 1 - this.#keep
   }
 
+  /** Bytes/s of redirects to helpers their offers carry (undefined: no limit). */
+  get redirectBudget (): number | undefined { return this.#budget }
+
+  setRedirectBudget (bytesPerSec: number | undefined, now = performance.now()): void {
+    if (bytesPerSec !== undefined && this.#budget === undefined) { this.#tokens = bytesPerSec * BUDGET_BURST_S; this.#tokensAt = now }
+    this.#budget = bytesPerSec
+  }
+
   /**
-   * Adapt the valve from what the helpers serve for this site (`servedBps`, from their load
-   * reports) against what they offered (`offeredBps`): over it, fewer redirects reach them.
+   * Whether a redirect that brings its helper `bytes` fits the budget now (spends them if so).
+   * The bucket may go into debt by one redirect, so a page heavier than the burst still passes.
    */
-  adaptValve (servedBps: number, offeredBps: number): number {
-    if (offeredBps <= 0 || servedBps <= offeredBps) this.valve = Math.min(1, this.valve * 1.15 + 0.02)
-    else this.valve = Math.max(0.05, this.valve * Math.pow(offeredBps / servedBps, BYTE_GAIN))
-    return this.valve
+  admit (bytes: number, now = performance.now()): boolean {
+    const rate = this.#budget
+    if (rate === undefined) return true
+    this.#tokens = Math.min(rate * BUDGET_BURST_S, this.#tokens + (now - this.#tokensAt) * rate / 1000)
+    this.#tokensAt = now
+    if (this.#tokens <= 0) return false
+    this.#tokens -= bytes
+    return true
   }
 
   /** The site is normal again: nothing shed. */
@@ -177,7 +196,7 @@ export class Shedder {
     this.share = 0
     this.#requestShare = 0
     this.#keep = 1
-    this.valve = 1
+    this.#budget = undefined
   }
 }
 

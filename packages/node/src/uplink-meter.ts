@@ -12,6 +12,9 @@ import { RateWindow } from './rate-window.ts'
 
 export type UplinkUse = 'front' | 'mirror' | 'p2p'
 
+/** Samples the persistent backlog looks back over (one second at the default 100 ms). */
+const BACKLOG_SAMPLES = 10
+
 interface Tracked {
   use: 'front' | 'mirror'
   /** bytesWritten − writableLength at the last sample. */
@@ -26,6 +29,10 @@ export class UplinkMeter {
   readonly totals: Record<UplinkUse, number> = { front: 0, mirror: 0, p2p: 0 }
   /** Bytes the process holds for its sockets that the kernel has not taken yet (at the last sample). */
   backlogBytes = 0
+  /** Bodies helpers are waiting for on fetch streams, not all sent yet (bytes). */
+  pendingP2pBytes = 0
+  /** The backlog at the last samples (a ring), for `persistentBacklogBytes`. */
+  readonly #backlogs: number[] = []
   readonly #sockets = new Map<Socket, Tracked>()
   readonly #sampleMs: number
   #timer: NodeJS.Timeout | undefined
@@ -64,6 +71,17 @@ export class UplinkMeter {
     let backlog = 0
     for (const [socket, t] of this.#sockets) backlog += this.#account(socket, t)
     this.backlogBytes = backlog
+    this.#backlogs.push(backlog)
+    if (this.#backlogs.length > BACKLOG_SAMPLES) this.#backlogs.shift()
+  }
+
+  /**
+   * The least backlog over the last second: a queue that never drained in that time. A burst
+   * of responses fills socket buffers for a moment whatever the uplink; only a queue that
+   * stays means the uplink sends less than it is given.
+   */
+  get persistentBacklogBytes (): number {
+    return this.#backlogs.length < BACKLOG_SAMPLES ? 0 : Math.min(...this.#backlogs)
   }
 
   /** Bytes/s sent over the last `windowMs` (all uses, or one). */

@@ -61,6 +61,23 @@ export interface Summary {
   kill: KillSummary | undefined
   setUpMs: number
   uplinkSection: boolean | undefined
+  /** Site 1's status during the crowd (Reef), condensed: what it shed, sent and needed, and its helpers. */
+  site1Trace?: Array<Record<string, unknown>>
+  /** Failed requests by the host that answered (or not) and what went wrong: "host status/error" → count. */
+  failures: Record<string, number>
+}
+
+/** Failed requests counted by the answering host's first label and the status or error. */
+export function failureCounts (results: ReadonlyArray<{ ok: boolean, finalUrl: string, status: number, error?: string }>): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const x of results) {
+    if (x.ok) continue
+    let host = '?'
+    try { host = new URL(x.finalUrl).hostname.split('.').slice(0, 2).join('.') } catch {}
+    const key = `${host} ${x.error === undefined ? String(x.status) : x.error.replace(/:.*/, '')}`
+    out[key] = (out[key] ?? 0) + 1
+  }
+  return out
 }
 
 export function quantile (xs: number[], q: number): number | undefined {
@@ -211,7 +228,13 @@ export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel:
     cpuTestbedIdle,
     kill,
     setUpMs: r.setUpMs,
-    uplinkSection: r.uplinkSection
+    uplinkSection: r.uplinkSection,
+    failures: failureCounts(r.report.results),
+    site1Trace: r.site1Trace.map(({ at, status: s }) => ({
+      at, state: s.state, demandRps: s.demandRps, demandBytesPerSec: s.demandBytesPerSec, shedShare: s.shedShare, shed: s.shed, uplink: s.uplink,
+      totals: s.totals, arrivalsRps: s.arrivalsRps, originRps: s.originRps, originQueued: s.originQueued,
+      session: s.session, cache: s.cache
+    }))
   }
 }
 

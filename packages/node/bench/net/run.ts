@@ -6,7 +6,7 @@
  *   pnpm bench crowd --net [--setups origin,nginx,alone,4,8,16,fat3,kill] [--loads 5,20,80,sat]
  *                          [--seconds 20] [--uplink BYTES_PER_SEC] [--timeout-s 10]
  *                          [--tc-latency-ms 100] [--kill-at-s 8] [--baseline REF]
- *                          [--mirror-rps N] [--seed 42] [--out bench-results/net]
+ *                          [--mirror-rps N] [--seed 42] [--out bench-results/net] [--keep-logs]
  *
  * Every (set-up, rate) is one crowd on freshly made namespaces and freshly started processes;
  * with --baseline, every Reef set-up runs twice, "before" (REF, in a temporary worktree) and
@@ -51,6 +51,8 @@ interface NetOptions {
   mirrorRps: number | undefined
   seed: number
   out: string
+  /** Copy every site's log into --out (they are always kept when the run fails). */
+  keepLogs: boolean
 }
 
 function parse (argv: string[]): NetOptions {
@@ -67,7 +69,8 @@ function parse (argv: string[]): NetOptions {
       baseline: { type: 'string' },
       'mirror-rps': { type: 'string' },
       seed: { type: 'string' },
-      out: { type: 'string' }
+      out: { type: 'string' },
+      'keep-logs': { type: 'boolean' }
     },
     strict: true
   })
@@ -87,7 +90,8 @@ function parse (argv: string[]): NetOptions {
     baseline: values.baseline,
     mirrorRps: values['mirror-rps'] === undefined ? undefined : num('mirror-rps', values['mirror-rps'], 0, n => Number.isInteger(n) && n >= 0, 'an integer ≥ 0'),
     seed: num('seed', values.seed, 42, n => Number.isInteger(n), 'an integer'),
-    out: values.out ?? 'bench-results/net'
+    out: values.out ?? 'bench-results/net',
+    keepLogs: values['keep-logs'] === true
   }
   if (o.setups.length === 0 || o.loads.length === 0) throw new UsageError('--setups and --loads must not be empty')
   for (const s of o.setups) {
@@ -204,21 +208,24 @@ export async function runNetBench (argv: string[]): Promise<number> {
       `Per-second success and every figure: ${join(o.out, 'results.json')}; timelines: ${join(o.out, 'timeline-*.svg')}. Run time ${Math.floor(elapsedS / 60)} min ${elapsedS % 60} s.`,
       ''
     ].join('\n')
+    if (o.keepLogs) keepLogs(tb.tmpDir, o.out, started)
     writeFileSync(join(o.out, 'report.md'), md)
     writeFileSync(join(o.out, 'results.json'), JSON.stringify({ options: o, calibrated: Object.fromEntries(calibrated), mix: { ...mix, perPage: undefined }, rows }, null, 2) + '\n')
     process.stdout.write(md)
     return 0
   } catch (err) {
-    // Keep the sites' logs: the temp dir goes with the clean-up.
-    const logs = join(tb.tmpDir, 'logs')
-    let kept = ''
-    if (existsSync(logs)) {
-      const dest = join(o.out, `logs-${new Date(started).toISOString().replace(/[:.]/g, '-')}`)
-      try { cpSync(logs, dest, { recursive: true }); kept = ` (site logs kept in ${dest})` } catch {}
-    }
-    process.stderr.write(`bench crowd --net failed${kept}: ${err instanceof Error ? err.message : String(err)}\n`)
+    const dest = keepLogs(tb.tmpDir, o.out, started)
+    process.stderr.write(`bench crowd --net failed${dest === undefined ? '' : ` (site logs kept in ${dest})`}: ${err instanceof Error ? err.message : String(err)}\n`)
     return 1
   } finally {
     await tb.cleanup()
   }
+}
+
+/** Copy the sites' logs out of the run's temp dir (it goes with the clean-up); returns where. */
+function keepLogs (tmpDir: string, out: string, started: number): string | undefined {
+  const logs = join(tmpDir, 'logs')
+  if (!existsSync(logs)) return undefined
+  const dest = join(out, `logs-${new Date(started).toISOString().replace(/[:.]/g, '-')}`)
+  try { cpSync(logs, dest, { recursive: true }); return dest } catch { return undefined }
 }

@@ -107,6 +107,8 @@ export interface ScenarioResult {
   firstShedAt: number | undefined
   /** Site 1's node.status() after the crowd (Reef). */
   site1Status: Record<string, unknown> | undefined
+  /** Site 1's node.status() every TRACE_MS during the crowd (Reef), with the time it was taken. */
+  site1Trace: Array<{ at: number, status: Record<string, unknown> }>
   killedAt: number | undefined
   killedLabels: string[]
   /** Whether the Reef code took the `uplink` config section (else origin.bytesPerSec). */
@@ -114,6 +116,9 @@ export interface ScenarioResult {
   /** Ms from the first site's start until the crowd could begin. */
   setUpMs: number
 }
+
+/** How often site 1's status is read during the crowd, in ms. */
+const TRACE_MS = 500
 
 async function until (what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -134,6 +139,7 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
   try {
     const began = Date.now()
     for (const s of plan.sites) made.push(await tb.addSite(s.index, s.uplinkBytesPerSec, opts.tcLatencyMs))
+    tb.writeHosts(new Map(plan.sites.flatMap(s => [[`${s.label}.${TESTBED_DOMAIN}`, tb.address(s.index)], [`mirror-${s.label}.${TESTBED_DOMAIN}`, tb.address(s.index)]])))
     const bootstrap: string[] = []
     for (const [k, s] of plan.sites.entries()) {
       const site = made[k]!
@@ -187,6 +193,14 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
     sampler.start()
     await new Promise(resolve => setTimeout(resolve, opts.preRollMs ?? 1_000))
     const crowdStart = Date.now()
+    // Site 1's own view while the crowd lasts, to explain the outcome (its shed shares, what it
+    // sends, its helpers' weights and health): read over IPC, off the measured path.
+    const site1Trace: ScenarioResult['site1Trace'] = []
+    const tracer = plan.reef
+      ? setInterval(() => {
+        void procs[0]!.probe(true, TRACE_MS).then(p => { if (p.status !== undefined) site1Trace.push({ at: Date.now() - crowdStart, status: p.status }) }, () => {})
+      }, TRACE_MS)
+      : undefined
     let killedAt: number | undefined
     const killTimer = plan.killed.length === 0
       ? undefined
@@ -212,6 +226,7 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
       })
     } finally {
       clearTimeout(killTimer)
+      clearInterval(tracer)
     }
     await new Promise(resolve => setTimeout(resolve, opts.postRollMs ?? 2_000))
     const samples = sampler.stop()
@@ -236,6 +251,7 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
       samples,
       firstShedAt,
       site1Status,
+      site1Trace,
       killedAt,
       killedLabels: plan.killed.map(i => plan.sites[i - 1]?.label ?? ''),
       uplinkSection: procs[0]?.ready?.uplinkSection,

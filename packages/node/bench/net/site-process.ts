@@ -175,7 +175,7 @@ async function main (): Promise<void> {
     },
     p2p: { listen: [`/ip4/${spec.address}/tcp/${LIBP2P_PORT}`], bootstrap: spec.bootstrap ?? [] },
     dataDir: spec.dataDir,
-    log: { level: 'warn' }
+    log: { level: process.env.REEF_TESTBED_LOG_LEVEL ?? 'warn' }
   }
   const { input, uplinkSection } = withUplink(base, mod, spec.uplinkBytesPerSec)
   node = await mod.ReefNode.create(mod.parseConfig(input))

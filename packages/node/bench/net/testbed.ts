@@ -14,7 +14,7 @@
  */
 import { execFile, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -111,6 +111,13 @@ export function removeLeftovers (repoRoot?: string): string[] {
     if (!dead(LEFTOVER_NETNS.exec(ns)?.[1])) continue
     killNamespacePids(ns)
     if (runSync('ip', ['netns', 'del', ns]) !== undefined) removed.push(`netns ${ns}`)
+  }
+  if (existsSync('/etc/netns')) {
+    for (const ns of readdirSync('/etc/netns')) {
+      if (!dead(LEFTOVER_NETNS.exec(ns)?.[1])) continue
+      rmSync(`/etc/netns/${ns}`, { recursive: true, force: true })
+      removed.push(`/etc/netns/${ns}`)
+    }
   }
   for (const link of linkList()) {
     const m = LEFTOVER_LINK.exec(link)
@@ -294,6 +301,20 @@ export class Testbed {
     return site
   }
 
+  /**
+   * Name resolution inside the namespaces, as DNS gives it in production: `ip netns exec`
+   * bind-mounts /etc/netns/<ns>/hosts over /etc/hosts, so each site's processes resolve every
+   * site's and mirror's name to its namespace address (mirror probes, audits). Written before
+   * the sites' processes start; removed with the namespaces.
+   */
+  writeHosts (names: ReadonlyMap<string, string>): void {
+    const lines = ['127.0.0.1 localhost', '::1 localhost', ...[...names].map(([name, address]) => `${address} ${name}`)]
+    for (const site of this.#sites.values()) {
+      mkdirSync(`/etc/netns/${site.netns}`, { recursive: true })
+      writeFileSync(`/etc/netns/${site.netns}/hosts`, lines.join('\n') + '\n')
+    }
+  }
+
   /** Kill whatever still runs in site i's namespace and remove it, its veth pair first. */
   async removeSite (i: number): Promise<void> {
     const site = this.#sites.get(i)
@@ -301,6 +322,7 @@ export class Testbed {
     killNamespacePids(site.netns)
     await run('ip', ['link', 'del', site.hostVeth]).catch(() => {})
     await run('ip', ['netns', 'del', site.netns]).catch(() => {})
+    rmSync(`/etc/netns/${site.netns}`, { recursive: true, force: true })
     this.#sites.delete(i)
   }
 
@@ -353,6 +375,7 @@ export class Testbed {
     for (const site of this.#sites.values()) {
       runSync('ip', ['link', 'del', site.hostVeth])
       runSync('ip', ['netns', 'del', site.netns])
+      rmSync(`/etc/netns/${site.netns}`, { recursive: true, force: true })
     }
     this.#sites.clear()
     runSync('ip', ['link', 'del', this.bridge])

@@ -423,7 +423,8 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
   }
 
   /** Fetch one resource (following redirects); undefined when the limits forbid starting it. */
-  async function fetchOne(initial: URL, keepBody: boolean): Promise<{ result: RequestResult; body: Buffer | undefined } | undefined> {
+  /** `referer`: the page a subresource or download belongs to, sent as browsers do (same-origin: the full URL). */
+  async function fetchOne(initial: URL, keepBody: boolean, referer?: string): Promise<{ result: RequestResult; body: Buffer | undefined } | undefined> {
     if (!mayStart()) return undefined;
     sent++;
     const path = initial.pathname + initial.search;
@@ -461,7 +462,11 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
           method: 'GET',
           dispatcher,
           signal: ac.signal,
-          headers: { 'user-agent': 'reef-crowd/1.0', accept: '*/*' },
+          headers: {
+            'user-agent': 'reef-crowd/1.0',
+            accept: '*/*',
+            ...(referer === undefined ? {} : { referer: new URL(referer).origin === current.origin ? referer : new URL(referer).origin + '/' }),
+          },
         });
         status = res.statusCode;
         const location = res.headers['location'];
@@ -566,7 +571,7 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
       while (next < todo.length) {
         const url = todo[next++];
         if (url === undefined) break;
-        const pending = fetchOne(url, false); // counts as sent synchronously
+        const pending = fetchOne(url, false, result.finalUrl); // counts as sent synchronously
         reservedKnown--;
         const r = await pending;
         if (r === undefined) {
@@ -591,7 +596,7 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
     }
     // Like a reader clicking a download link once the page is shown; not part of the page load time.
     if (download !== undefined) {
-      const pending = fetchOne(download, false);
+      const pending = fetchOne(download, false, result.finalUrl);
       reservedKnown--;
       await pending;
     }

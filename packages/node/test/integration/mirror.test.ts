@@ -26,6 +26,7 @@ function session (site: string, extra: Partial<HelpingSession> = {}): HelpingSes
     site,
     siteUrl: SITE_URL,
     manifest: new Map(),
+    helpers: [],
     offeredRps: 100,
     offeredBytesPerSec: 1_000_000,
     offerSentAt: 0,

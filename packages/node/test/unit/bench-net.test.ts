@@ -72,6 +72,7 @@ test('summarize: success within the timeout, per-second recovery, goodput, effic
     samples,
     firstShedAt: t0 + 250,
     site1Status: undefined,
+    site1Trace: [],
     killedAt: t0 + 2000,
     killedLabels: ['bravo'],
     uplinkSection: false,

@@ -43,7 +43,7 @@ function report (site: string, state: LoadReport['state'] = 'normal'): LoadRepor
 const OBJ = 10_000
 const need = (rps: number): { rps: number, bytesPerSec: number } => ({ rps, bytesPerSec: rps * OBJ })
 
-interface Uplink { budgetBytesPerSec: number, saturated: boolean, backlogged: boolean }
+interface Uplink { budgetBytesPerSec: number, saturated: boolean, slowerThanDeclared: boolean }
 
 interface Member {
   id: string, site: string, help: HelpCoordinator, shedder: Shedder, peers: PeerTable, spare: { rps: number, bytes: number }
@@ -54,14 +54,21 @@ function member (net: Net, id: string, site: string, spareRps = 100, distrusted:
   const shedder = new Shedder()
   const peers = new PeerTable(5_000)
   const spare = { rps: spareRps, bytes: spareRps * OBJ }
-  const uplink: Uplink = { budgetBytesPerSec: spare.bytes, saturated: false, backlogged: false }
+  const uplink: Uplink = { budgetBytesPerSec: spare.bytes, saturated: false, slowerThanDeclared: false }
   const served = new Map<string, number>()
   const unreachable = new Map<string, number>()
-  const help = new HelpCoordinator(
+  // What the node can spare: its capacity less what it has offered in sessions not released.
+  const committed = (): { rps: number, bytes: number } => {
+    let rps = 0
+    let bytes = 0
+    for (const x of help.helpingSessions) if (x.releasedAt === undefined) { rps += x.offeredRps; bytes += x.offeredBytesPerSec }
+    return { rps, bytes }
+  }
+  const help: HelpCoordinator = new HelpCoordinator(
     { consortium: 'test', selfId: id, site, siteUrl: `http://${site}.example`, mirrorUrl: `http://mirror-${site}.example`, releaseGraceMs: 1_000 },
     {
       bus: net.channel(id), peers, shedder, cache: new ContentCache(1 << 20, 1 << 20), log, manifest: () => [], prefetch: async () => {},
-      spare: () => ({ rps: spare.rps, bytesPerSec: spare.bytes }),
+      spare: () => ({ rps: Math.max(0, spare.rps - committed().rps), bytesPerSec: Math.max(0, spare.bytes - committed().bytes) }),
       trusts: peer => !distrusted.has(peer),
       meanObjectBytes: () => OBJ,
       uplink: () => uplink,
@@ -89,8 +96,8 @@ describe('help coordinator', () => {
     const net = new Net()
     const [a, b, c] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo'), member(net, 'C', 'charlie')]
     knowEachOther([a, b, c])
-    await a.help.tick('struck', need(60))
-    // Each offers 60; one does not cover 60 × 1.25, so both are taken.
+    await a.help.tick('struck', need(100))
+    // Each offers all it can spare, 100; one does not cover 100 × 1.25, so both are taken.
     await until(() => a.shedder.helpers.length === 2, 'both helpers accepted')
     assert.deepEqual(a.shedder.helpers.map(h => h.siteBase).sort(), ['http://alpha.mirror-bravo.example', 'http://alpha.mirror-charlie.example'])
     await until(() => b.help.sessionForSite('alpha')?.accepted === true && c.help.sessionForSite('alpha')?.accepted === true, 'helpers know they are accepted')
@@ -102,16 +109,17 @@ describe('help coordinator', () => {
     assert.ok(net.sent.some(r => r.type === 'help-release'))
   })
 
-  it('helpers raise their offers when the crowd grows, and the weights follow', async () => {
+  it('helpers offer all they can spare, whatever the first need, and more once they have more room; the weights follow', async () => {
     const net = new Net()
-    const [a, b] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 500)]
+    const [a, b] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 100)]
     knowEachOther([a, b])
     await a.help.tick('struck', need(40))
-    await until(() => a.shedder.helpers[0]?.weightRps === 40 && a.shedder.helpers[0].weightBytesPerSec === 40 * OBJ, 'first offer accepted')
-    await new Promise(resolve => setTimeout(resolve, 0))
-    // Two seconds later the request is re-published with a larger need.
+    await until(() => a.shedder.helpers[0]?.weightRps === 100 && a.shedder.helpers[0].weightBytesPerSec === 100 * OBJ, 'first offer accepted')
+    // B's own site calms down: it has 400 more. At the next help request it offers that too.
+    b.spare.rps = 500
+    b.spare.bytes = 500 * OBJ
     await a.help.tick('struck', need(300), Date.now() + 2_100)
-    await until(() => a.shedder.helpers[0]?.weightRps === 300 && a.shedder.helpers[0].weightBytesPerSec === 300 * OBJ, 'raised offer accepted')
+    await until(() => a.shedder.helpers[0]?.weightRps === 500 && a.shedder.helpers[0].weightBytesPerSec === 500 * OBJ, 'raised offer accepted')
   })
 
   it('drops a helper at once when told to (expelled, or caught altering content) and takes no more offers from one it distrusts', async () => {
@@ -211,6 +219,17 @@ describe('help coordinator', () => {
     b.uplink.budgetBytesPerSec = 1_000_000
     await b.help.tick('normal', need(0), t0 + 1_100)
     assert.equal(net.sent.filter(r => r.type === 'help-offer' && r.author === 'B').length, offers)
+    // C is merely busy at its offer: saturated, within its budget: its offer stands.
+    c.uplink.saturated = true
+    c.served.set('alpha', 4_000_000)
+    await c.help.tick('normal', need(0), t0 + 2_000)
+    assert.equal(net.sent.filter(r => r.type === 'help-offer' && r.author === 'C').length, 1)
+    // Then C backs up while sending less than its target: its real uplink is slower than
+    // declared, and it offers 90 % of what it manages to send.
+    c.uplink.slowerThanDeclared = true
+    c.served.set('alpha', 2_000_000)
+    await c.help.tick('normal', need(0), t0 + 2_600)
+    await until(() => a.shedder.helpers.find(h => h.peer === 'C')?.weightBytesPerSec === 1_800_000, 'the beneficiary re-weights C')
   })
 
   it('drops a helper that stays unreachable and accepts another offer in its place', async () => {

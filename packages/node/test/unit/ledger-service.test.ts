@@ -62,7 +62,7 @@ async function member (net: SignedNet, seed: number, policy: QuotaPolicy = DEFAU
 }
 
 function session (beneficiary: string, sessionId: string, site = 'alpha'): HelpingSession {
-  return { session: sessionId, beneficiary, site, siteUrl: 'http://alpha.example', manifest: new Map(), offeredRps: 100, offeredBytesPerSec: 1_000_000, offerSentAt: 0, accepted: true, releasedAt: undefined, offeredAt: Date.now(), acceptedAt: Date.now(), servedBaseline: { requests: 0, bytes: 0 } }
+  return { session: sessionId, beneficiary, site, siteUrl: 'http://alpha.example', manifest: new Map(), helpers: [], offeredRps: 100, offeredBytesPerSec: 1_000_000, offerSentAt: 0, accepted: true, releasedAt: undefined, offeredAt: Date.now(), acceptedAt: Date.now(), servedBaseline: { requests: 0, bytes: 0 } }
 }
 
 async function until (cond: () => boolean | Promise<boolean>, what: string, ms = 5_000): Promise<void> {

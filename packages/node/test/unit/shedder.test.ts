@@ -140,19 +140,24 @@ describe('Shedder.adaptBytes', () => {
     assert.equal(s.share, 0.75)
     s.reset()
     assert.equal(s.share, 0)
-    assert.equal(s.valve, 1)
   })
 })
 
-describe('Shedder.adaptValve', () => {
-  test('closes while helpers serve more than they offered, and opens again once they have room', () => {
+describe('Shedder redirect budget', () => {
+  test('admits no more bytes to helpers than the budget, with a quarter second of burst; none set is no limit', () => {
     const s = new Shedder()
-    assert.equal(s.adaptValve(1_000_000, 2_000_000), 1)
-    for (let i = 0; i < 5; i++) s.adaptValve(4_000_000, 2_000_000)
-    const closed = s.valve
-    assert.ok(closed < 0.5 && closed >= 0.05, `valve ${closed}`)
-    for (let i = 0; i < 30; i++) s.adaptValve(1_000_000, 2_000_000)
-    assert.equal(s.valve, 1)
+    for (let i = 0; i < 1_000; i++) assert.equal(s.admit(400_000, 0), true)
+    s.setRedirectBudget(4_000_000, 0) // 4 MB/s: a burst of 1 MB
+    let admitted = 0
+    for (let i = 0; i < 100; i++) if (s.admit(400_000, 0)) admitted++
+    assert.equal(admitted, 3) // 1 MB of tokens: three pages of 400 KB, the third into debt
+    // Over the next 10 s, 40 MB: a hundred pages of 400 KB, one every 10 ms tried.
+    admitted = 0
+    for (let t = 10; t <= 10_000; t += 10) if (s.admit(400_000, t)) admitted++
+    assert.ok(admitted >= 99 && admitted <= 101, String(admitted))
+    s.reset()
+    assert.equal(s.redirectBudget, undefined)
+    assert.equal(s.admit(400_000, 10_000), true)
   })
 })
 

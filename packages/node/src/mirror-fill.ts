@@ -1,0 +1,104 @@
+/**
+ * How a helper gets the objects of a site it mirrors (SPEC.md §Fetch stream, Filling from
+ * helpers). The struck site's uplink is what the crowd is filling, so each object should
+ * cross it about once, not once per helper:
+ *
+ * - every object of the manifest has an *owner* among the session's accepted helpers
+ *   (rendezvous hashing of path and peer id over the helper list of the latest help-accept,
+ *   so every helper computes the same owner);
+ * - the owner fetches the object from the struck site; any other helper fetches it from the
+ *   owner (which fetches it from the struck site first if it has not yet, one fetch for all
+ *   who ask), and from the struck site only when the owner fails or is slow;
+ * - an object not in the manifest comes from the struck site (nothing else could vouch for it);
+ * - every body is verified against the manifest entry the struck site signed (size, SHA-256),
+ *   whoever sent it.
+ *
+ * One fill per object at a time (concurrent callers share it). A helper answering another
+ * helper fills only from its cache or the struck site: requests are never passed on, so they
+ * cannot loop.
+ */
+import { createHash } from 'node:crypto'
+import type { Libp2p } from '@libp2p/interface'
+import type { Logger } from 'pino'
+import { pickMirroredHeaders } from './cacheability.ts'
+import type { CachedObject, ContentCache } from './content-cache.ts'
+import { fetchFromPeer } from './fetch-protocol.ts'
+import type { HelpingSession } from './help-coordinator.ts'
+
+/** How long a helper waits on the owner before it asks the struck site itself, in ms. */
+export const OWNER_FETCH_TIMEOUT_MS = 4_000
+
+/** The owner of `path` among `peers`: highest SHA-1(peer ‖ "\n" ‖ path), as every helper computes it. */
+export function ownerOf (path: string, peers: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestScore: Buffer | undefined
+  for (const peer of peers) {
+    const score = createHash('sha1').update(peer).update('\n').update(path).digest()
+    if (bestScore === undefined || Buffer.compare(score, bestScore) > 0) { best = peer; bestScore = score }
+  }
+  return best
+}
+
+export interface MirrorFillDeps {
+  libp2p: Libp2p
+  cache: ContentCache
+  selfId: string
+  maxObjectBytes: number
+  log: Logger
+  /** Whether `peer` is known to be down now (not asked then). */
+  isDown?: (peer: string) => boolean
+}
+
+export class MirrorFill {
+  readonly #d: MirrorFillDeps
+  readonly #fills = new Map<string, Promise<CachedObject>>()
+  /** Objects filled, by where they came from, since start. */
+  readonly counts = { fromSite: 0, fromOwner: 0, ownerFailed: 0 }
+
+  constructor (deps: MirrorFillDeps) { this.#d = deps }
+
+  /** Whether this node owns `path` in session `s` (fetches it from the struck site for the others). */
+  owns (s: HelpingSession, path: string): boolean {
+    return s.helpers.length === 0 || ownerOf(path, s.helpers) === this.#d.selfId
+  }
+
+  /**
+   * The object at `path` of the site `s` helps, verified, into the cache. `forPeer`: asked by
+   * another helper, so filled only from the struck site.
+   */
+  fill (s: HelpingSession, path: string, opts: { forPeer?: boolean } = {}): Promise<CachedObject> {
+    const cached = this.#d.cache.peek(s.site, path)
+    if (cached !== undefined) return Promise.resolve(cached)
+    const key = `${s.site}\n${path}`
+    let p = this.#fills.get(key)
+    if (p === undefined) {
+      p = this.#fill(s, path, opts.forPeer === true).finally(() => this.#fills.delete(key))
+      this.#fills.set(key, p)
+    }
+    return p
+  }
+
+  async #fill (s: HelpingSession, path: string, forPeer: boolean): Promise<CachedObject> {
+    const entry = s.manifest.get(path)
+    const owner = entry === undefined || forPeer ? undefined : ownerOf(path, s.helpers)
+    if (owner !== undefined && owner !== this.#d.selfId && this.#d.isDown?.(owner) !== true) {
+      try {
+        const f = await fetchFromPeer(this.#d.libp2p, owner, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS)
+        this.counts.fromOwner++
+        return this.#store(s, path, f)
+      } catch (err) {
+        this.counts.ownerFailed++
+        this.#d.log.debug({ site: s.site, path, owner, err: (err as Error).message }, 'owner could not fill: asking the struck site')
+      }
+    }
+    const f = await fetchFromPeer(this.#d.libp2p, s.beneficiary, s.session, path, this.#d.maxObjectBytes, entry)
+    this.counts.fromSite++
+    return this.#store(s, path, f)
+  }
+
+  #store (s: HelpingSession, path: string, f: { headers: Record<string, string>, body: Buffer, sha256: string }): CachedObject {
+    const obj: CachedObject = { site: s.site, path, headers: pickMirroredHeaders(f.headers), body: f.body, sha256: f.sha256, storedAt: Date.now() }
+    this.#d.cache.put(obj)
+    return obj
+  }
+}
