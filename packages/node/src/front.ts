@@ -90,11 +90,12 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     if (helper === undefined) return false
     const bytes = obj?.body.byteLength ?? 0
     if (helper.location === undefined && !shedder.admit(obj === undefined ? bytes : deps.weigh?.(obj) ?? bytes)) {
-      // More than the helpers' offers carry: it goes to the external mirror, else a new visit is
-      // refused now rather than queued behind full uplinks.
+      // More than the helpers' offers carry: it goes to the external mirror, else the site
+      // serves it when its own uplink has room, else a new visit is refused now rather than
+      // queued behind full uplinks.
       helper = shedder.fallback
       if (helper === undefined) {
-        if (ofKeptPage) return false
+        if (ofKeptPage || shedder.localRoom) return false
         overloaded(reply)
         return true
       }
@@ -141,7 +142,11 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
       return
     }
     const outcome = await gate.acquire(shareableReq ? url : null, opts.queueTimeoutMs)
-    if (outcome === 'diverted' && redirect(reply, url, cache.peek(opts.site, url), false)) return
+    if (outcome === 'diverted') {
+      // Taken out of the origin's queue: a helper takes it, or the micro-cache, just engaged.
+      if (shedder.active && redirect(reply, url, cache.peek(opts.site, url), false)) return
+      if (shareableReq && deps.ladder?.microCache === true && await fromMicroCache(request, reply, url)) return
+    }
     if (outcome !== 'admitted') { overloaded(reply); return }
     if (raw.destroyed) { gate.release(); return }
     await forward(request, reply, method, url, shareableReq)

@@ -111,6 +111,9 @@ interface OwnSession {
   offers: Map<string, HelpOffer>
   accepted: Map<string, Helper>
   lastRequestAt: number
+  /** Every manifest entry published in the session: path → size. */
+  published: Map<string, number>
+  publishedBytes: number
 }
 
 export interface HelpEvent {
@@ -163,6 +166,9 @@ export class HelpCoordinator {
 
   get helpingSessions (): HelpingSession[] { return [...this.#helping.values()] }
 
+  /** Bytes of every object the current own session's manifests listed (what helpers will fetch once). */
+  get ownManifestBytes (): number { return this.#own?.publishedBytes ?? 0 }
+
   /** The current own session's id (cheap: for the redirect path). */
   get ownSessionId (): string | undefined { return this.#own?.session }
 
@@ -206,7 +212,7 @@ export class HelpCoordinator {
     const shedding = state !== 'normal'
     this.#fitOffers(now)
     if (shedding && this.#own === undefined) {
-      this.#own = { session: randomBytes(12).toString('base64url'), startedAt: now, needed: { ...need }, offers: new Map(), accepted: new Map(), lastRequestAt: 0 }
+      this.#own = { session: randomBytes(12).toString('base64url'), startedAt: now, needed: { ...need }, offers: new Map(), accepted: new Map(), lastRequestAt: 0, published: new Map(), publishedBytes: 0 }
       this.#deps.log.info({ session: this.#own.session, neededRps: need.rps, neededBytesPerSec: need.bytesPerSec }, 'site struck: asking the consortium for help')
     }
     if (!shedding && this.#own !== undefined) {
@@ -227,9 +233,15 @@ export class HelpCoordinator {
     this.#dropGoneHelpers(now)
     if (state === 'struck' && now - own.lastRequestAt >= this.#opts.requestIntervalMs) {
       own.lastRequestAt = now
+      const manifest = this.#deps.manifest()
+      for (const e of manifest) {
+        if (own.published.has(e.path)) continue
+        own.published.set(e.path, e.size)
+        own.publishedBytes += e.size
+      }
       const body: HelpRequest = {
         session: own.session, site: this.#opts.site, siteUrl: this.#opts.siteUrl, neededRps: Math.round(own.needed.rps),
-        neededBytesPerSec: Math.round(own.needed.bytesPerSec), manifest: this.#deps.manifest()
+        neededBytesPerSec: Math.round(own.needed.bytesPerSec), manifest
       }
       this.#event({ kind: 'request', session: own.session })
       await this.#deps.bus.publish(this.#topic, 'help-request', body)

@@ -13,9 +13,12 @@
  * - every body is verified against the manifest entry the struck site signed (size, SHA-256),
  *   whoever sent it.
  *
- * One fill per object at a time (concurrent callers share it). A helper answering another
- * helper fills only from its cache or the struck site: requests are never passed on, so they
- * cannot loop.
+ * One fill per object at a time (concurrent callers share it), and at most
+ * MAX_FETCHES_PER_PEER fetch streams open to any one peer: they all share one connection,
+ * whose sender's uplink is the bottleneck, so more at once only queue there — and a crowd of
+ * streams waiting on a starved connection is what turned slow fills into refused ones. A helper
+ * answering another helper fills only from its cache or the struck site: requests are never
+ * passed on, so they cannot loop.
  */
 import { createHash } from 'node:crypto'
 import type { Libp2p } from '@libp2p/interface'
@@ -27,6 +30,8 @@ import type { HelpingSession } from './help-coordinator.ts'
 
 /** How long a helper waits on the owner before it asks the struck site itself, in ms. */
 export const OWNER_FETCH_TIMEOUT_MS = 4_000
+/** Most fetch streams a helper keeps open to one peer at a time; the rest wait their turn. */
+export const MAX_FETCHES_PER_PEER = 6
 
 /** The owner of `path` among `peers`: highest SHA-1(peer ‖ "\n" ‖ path), as every helper computes it. */
 export function ownerOf (path: string, peers: readonly string[]): string | undefined {
@@ -52,6 +57,9 @@ export interface MirrorFillDeps {
 export class MirrorFill {
   readonly #d: MirrorFillDeps
   readonly #fills = new Map<string, Promise<CachedObject>>()
+  /** Per peer: fetch streams open, and the fetches waiting for one (FIFO). */
+  readonly #open = new Map<string, number>()
+  readonly #waiting = new Map<string, Array<() => void>>()
   /** Objects filled, by where they came from, since start. */
   readonly counts = { fromSite: 0, fromOwner: 0, ownerFailed: 0 }
 
@@ -83,7 +91,7 @@ export class MirrorFill {
     const owner = entry === undefined || forPeer ? undefined : ownerOf(path, s.helpers)
     if (owner !== undefined && owner !== this.#d.selfId && this.#d.isDown?.(owner) !== true) {
       try {
-        const f = await fetchFromPeer(this.#d.libp2p, owner, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS)
+        const f = await this.#fetch(owner, () => fetchFromPeer(this.#d.libp2p, owner, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS))
         this.counts.fromOwner++
         return this.#store(s, path, f)
       } catch (err) {
@@ -91,9 +99,31 @@ export class MirrorFill {
         this.#d.log.debug({ site: s.site, path, owner, err: (err as Error).message }, 'owner could not fill: asking the struck site')
       }
     }
-    const f = await fetchFromPeer(this.#d.libp2p, s.beneficiary, s.session, path, this.#d.maxObjectBytes, entry)
+    const f = await this.#fetch(s.beneficiary, () => fetchFromPeer(this.#d.libp2p, s.beneficiary, s.session, path, this.#d.maxObjectBytes, entry))
     this.counts.fromSite++
     return this.#store(s, path, f)
+  }
+
+  /** Run `fetch` once fewer than MAX_FETCHES_PER_PEER fetches to `peer` are open. */
+  async #fetch<T> (peer: string, fetch: () => Promise<T>): Promise<T> {
+    if ((this.#open.get(peer) ?? 0) >= MAX_FETCHES_PER_PEER) {
+      await new Promise<void>(resolve => {
+        let q = this.#waiting.get(peer)
+        if (q === undefined) { q = []; this.#waiting.set(peer, q) }
+        q.push(resolve)
+      })
+    }
+    this.#open.set(peer, (this.#open.get(peer) ?? 0) + 1)
+    try {
+      return await fetch()
+    } finally {
+      const next = this.#waiting.get(peer)?.shift()
+      if (this.#waiting.get(peer)?.length === 0) this.#waiting.delete(peer)
+      const n = (this.#open.get(peer) ?? 1) - 1
+      if (n <= 0) this.#open.delete(peer)
+      else this.#open.set(peer, n)
+      next?.()
+    }
   }
 
   #store (s: HelpingSession, path: string, f: { headers: Record<string, string>, body: Buffer, sha256: string }): CachedObject {

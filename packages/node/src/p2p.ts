@@ -76,6 +76,12 @@ export async function createReefLibp2p (key: PrivateKey, listen: string[], opts:
     // tests): libp2p's default of 5 inbound connections per second per host would make an
     // expelled peer's refused redials lock honest newcomers out.
     connectionManager: { inboundConnectionThreshold: 100 },
+    // libp2p pings every connection every 10 s and, by default, aborts one whose ping times out.
+    // A struck site's uplink is full by definition: its pings queue behind the crowd for
+    // seconds, and aborting the connection then cut every fetch stream its helpers had open
+    // (they fell back to the same starved uplink, and the crowd's visits timed out). Liveness
+    // of helpers is judged by Reef itself (helper-health.ts); a dead peer's connection closes.
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     connectionGater: {
       denyDialPeer: async peer => denied(peer),
       denyInboundEncryptedConnection: async peer => denied(peer),

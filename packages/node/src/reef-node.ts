@@ -57,6 +57,8 @@ const DEFAULT_MEAN_OBJECT_BYTES = 50_000
 const BACKLOG_SECONDS = 0.25
 /** Most of the uplink target a struck site holds back for what its helpers fetch from it. */
 const HELPER_FETCH_SHARE = 0.6
+/** Share of the uplink target held back for helpers' fetches until they have fetched the hot set once. */
+const WARMING_SHARE = 0.85
 /** How often the accepted helpers' health is checked (and their mirrors probed when due), in ms. */
 const HEALTH_TICK_MS = 25
 
@@ -92,6 +94,8 @@ export class ReefNode {
   readonly #prober: MirrorProber
   #excluded = ''
   #demandBps = 0
+  /** What this node had sent on fetch streams when its current help session began. */
+  #p2pAtSessionStart = 0
   #lastReportAt = 0
   #lastHealthPrune = 0
   readonly cache: ContentCache
@@ -626,11 +630,17 @@ export class ReefNode {
       } else {
         this.shedder.adapt(this.monitor.arrivals.rate(1_000), this.monitor.sheddable.rate(1_000), this.#originTarget(target))
         // Everything this machine sends competes for the uplink: the fetch streams to helpers
-        // too. What helpers wait for goes first — until they hold the content they cannot serve
-        // the crowd — so the site keeps less while they fetch: the bodies they wait for count as
-        // if sent within the second (up to HELPER_FETCH_SHARE of the target), on top of what is.
-        const waited = Math.min(HELPER_FETCH_SHARE * targetBps, this.uplink.pendingP2pBytes)
-        this.shedder.adaptBytes(this.uplink.rate(1_000) + Math.max(0, waited - this.uplink.rate(1_000, 'p2p')), targetBps, demandBps)
+        // too. And what helpers fetch goes first: until they hold the hot content they cannot
+        // serve the crowd, while what the site keeps for itself competes with their fetches for
+        // its uplink (one libp2p connection each against a crowd of HTTP ones). So the site
+        // keeps little until its helpers have fetched every manifest object once (each object
+        // crosses its uplink about once: mirror-fill.ts), and after that it still makes room for
+        // the bodies they wait for.
+        const warming = this.help.ownManifestBytes > this.uplink.totals.p2p - this.#p2pAtSessionStart
+        const waited = warming ? WARMING_SHARE * targetBps : Math.min(HELPER_FETCH_SHARE * targetBps, this.uplink.pendingP2pBytes)
+        const committed = this.uplink.rate(1_000) + Math.max(0, waited - this.uplink.rate(1_000, 'p2p'))
+        this.shedder.adaptBytes(committed, targetBps, demandBps)
+        this.shedder.localRoom = committed < targetBps
         // No more bytes to helpers than they offered.
         this.shedder.setRedirectBudget(this.shedder.helping ? this.shedder.liveHelperBytesPerSec() : undefined)
       }
@@ -642,6 +652,7 @@ export class ReefNode {
         this.helperHealth.retain(new Set([...this.peers.live(now).map(e => e.peer), ...this.shedder.helpers.map(h => h.peer)]))
       }
       const session = this.help.ownSessionId
+      if (session !== undefined && session !== this.#lastOwnSession) this.#p2pAtSessionStart = this.uplink.totals.p2p
       if (this.#lastOwnSession !== undefined && session !== this.#lastOwnSession) void this.ledger.settle(this.#lastOwnSession)
       this.#lastOwnSession = session
       this.ledger.checkUnsigned(now)
@@ -719,6 +730,8 @@ export class ReefNode {
     if (!mc.enabled) return
     const engageAt = mc.engageShare * this.config.origin.capacityRps
     if (demand >= engageAt || state !== 'normal') {
+      // What already waits for the origin and the micro-cache can answer is answered from it.
+      if (!this.ladder.microCache) this.gate.divert(tag => tag !== null)
       this.ladder.microCache = true
       this.#microCacheCalmSince = undefined
     } else if (this.ladder.microCache && demand < engageAt / 2) {

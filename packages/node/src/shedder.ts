@@ -66,6 +66,8 @@ export class Shedder {
   #budget: number | undefined
   #tokens = 0
   #tokensAt = 0
+  /** Whether the site's own uplink has room now (below its target): what helpers cannot take is served here then. */
+  localRoom = false
 
   /** The consortium helpers (the external mirror, when engaged, is `fallback`). */
   get helpers (): readonly Helper[] { return this.#helpers }
@@ -197,6 +199,7 @@ export class Shedder {
     this.#requestShare = 0
     this.#keep = 1
     this.#budget = undefined
+    this.localRoom = false
   }
 }
 

@@ -65,6 +65,29 @@ export interface Summary {
   site1Trace?: Array<Record<string, unknown>>
   /** Failed requests by the host that answered (or not) and what went wrong: "host status/error" → count. */
   failures: Record<string, number>
+  /** Page loads by where their page was served: started, loaded in time, loaded too late, failed; p99 of the loaded. */
+  visitsByHost: Record<string, { started: number, ok: number, late: number, failed: number, p99Ms: number | undefined }>
+}
+
+/** Page loads grouped by the host that served the page (its first two labels). */
+export function visitsByHost (visits: ReadonlyArray<{ ok: boolean, start: number, end: number, finalUrl: string }>, timeoutMs: number): Summary['visitsByHost'] {
+  const groups = new Map<string, Array<{ ok: boolean, ms: number }>>()
+  for (const v of visits) {
+    let host = '?'
+    try { host = new URL(v.finalUrl).hostname.split('.').slice(0, 2).join('.') } catch {}
+    let g = groups.get(host)
+    if (g === undefined) { g = []; groups.set(host, g) }
+    g.push({ ok: v.ok, ms: v.end - v.start })
+  }
+  const out: Summary['visitsByHost'] = {}
+  for (const [host, g] of [...groups].sort()) {
+    const loaded = g.filter(v => v.ok)
+    out[host] = {
+      started: g.length, ok: loaded.filter(v => v.ms <= timeoutMs).length, late: loaded.filter(v => v.ms > timeoutMs).length,
+      failed: g.length - loaded.length, p99Ms: quantile(loaded.map(v => v.ms), 0.99)
+    }
+  }
+  return out
 }
 
 /** Failed requests counted by the answering host's first label and the status or error. */
@@ -230,6 +253,7 @@ export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel:
     setUpMs: r.setUpMs,
     uplinkSection: r.uplinkSection,
     failures: failureCounts(r.report.results),
+    visitsByHost: visitsByHost(visits, timeoutMs),
     site1Trace: r.site1Trace.map(({ at, status: s }) => ({
       at, state: s.state, demandRps: s.demandRps, demandBytesPerSec: s.demandBytesPerSec, shedShare: s.shedShare, shed: s.shed, uplink: s.uplink,
       totals: s.totals, arrivalsRps: s.arrivalsRps, originRps: s.originRps, originQueued: s.originQueued,
