@@ -81,24 +81,17 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
   app.addContentTypeParser('*', (_req, payload, done) => { done(null, payload) })
 
   /**
-   * Redirect to the next target (true), refuse what the helpers' offers cannot carry (true), or
-   * leave it to the site (false). `ofKeptPage`: the request is part of a page load this site
-   * already answered: never refused, it is served here instead.
+   * Redirect to the next live target (true), or leave the request to the caller (false): no
+   * target, or helpers whose offers are used up and no external mirror engaged.
    */
-  function redirect (reply: FastifyReply, url: string, obj: CachedObject | undefined, ofKeptPage: boolean): boolean {
+  function redirect (reply: FastifyReply, url: string, obj: CachedObject | undefined, weight = weightOf(obj)): boolean {
     let helper = shedder.pick()
     if (helper === undefined) return false
     const bytes = obj?.body.byteLength ?? 0
-    if (helper.location === undefined && !shedder.admit(obj === undefined ? bytes : deps.weigh?.(obj) ?? bytes)) {
-      // More than the helpers' offers carry: it goes to the external mirror, else the site
-      // serves it when its own uplink has room, else a new visit is refused now rather than
-      // queued behind full uplinks.
+    if (helper.location === undefined && !shedder.admit(weight)) {
+      // More than the helpers' offers carry: the external mirror, if engaged, takes it instead.
       helper = shedder.fallback
-      if (helper === undefined) {
-        if (ofKeptPage || shedder.localRoom) return false
-        overloaded(reply)
-        return true
-      }
+      if (helper === undefined) return false
     }
     const location = locationOn(helper, url)
     if (location === undefined) return false
@@ -106,6 +99,11 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     deps.onRedirect?.(helper, bytes)
     void reply.code(307).header('location', location).header('cache-control', 'no-store').send()
     return true
+  }
+
+  /** Bytes a page load brings whoever answers it (a page with its subresources). */
+  function weightOf (obj: CachedObject | undefined): number {
+    return obj === undefined ? 0 : deps.weigh?.(obj) ?? obj.body.byteLength
   }
 
   function overloaded (reply: FastifyReply): void {
@@ -125,13 +123,28 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     const cached = candidate ? cache.peek(opts.site, url) : undefined
     monitor.arrival(candidate, cached?.body.byteLength ?? 0)
 
-    // Shedding decides per page load: what a page this site served loads (its Referer is one of
-    // this site's pages) stays here, so a kept visit is not cut in half; a redirected page takes
-    // its subresources to the mirror host anyway.
-    if (candidate && shedder.active) {
-      const ofKeptPage = fromOwnPage(raw.headers.referer, raw.headers.host)
-      if (ofKeptPage) monitor.totals.ofKeptPages++
-      if ((!gate.canAdmitNow() || (!ofKeptPage && Math.random() < shedder.share)) && redirect(reply, url, cached, ofKeptPage)) return
+    // Admission decides per page load. What a page this site served loads (its Referer is one
+    // of this site's pages) stays here, so a kept visit is not cut in half (a redirected page
+    // takes its subresources to the mirror host anyway). A new page load goes where there is
+    // room for the bytes it brings: the site, while its uplink drains quickly and its budget
+    // allows; a helper, within the helpers' offers; the external mirror; else 503 at once —
+    // queued behind seconds of others' bytes it would fail anyway, and slow every visit
+    // already in. While shedding, a `share` of them tries elsewhere first.
+    if (candidate) {
+      if (fromOwnPage(raw.headers.referer, raw.headers.host)) {
+        monitor.totals.ofKeptPages++
+        if (shedder.active && !gate.canAdmitNow() && redirect(reply, url, cached)) return
+      } else {
+        const weight = weightOf(cached)
+        if (shedder.active && (!gate.canAdmitNow() || Math.random() < shedder.share)) {
+          if (redirect(reply, url, cached, weight)) return
+          if (!shedder.admitLocal(weight)) { overloaded(reply); return }
+        } else if (!shedder.admitLocal(weight)) {
+          if (shedder.active && redirect(reply, url, cached, weight)) return
+          overloaded(reply)
+          return
+        }
+      }
     }
     // Rung 1 also coalesces requests for paths the origin has not answered yet (like nginx's
     // proxy_cache_lock): a cold crowd costs one origin fetch per object, not one per request.
@@ -144,7 +157,7 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     const outcome = await gate.acquire(shareableReq ? url : null, opts.queueTimeoutMs)
     if (outcome === 'diverted') {
       // Taken out of the origin's queue: a helper takes it, or the micro-cache, just engaged.
-      if (shedder.active && redirect(reply, url, cache.peek(opts.site, url), false)) return
+      if (shedder.active && redirect(reply, url, cache.peek(opts.site, url))) return
       if (shareableReq && deps.ladder?.microCache === true && await fromMicroCache(request, reply, url)) return
     }
     if (outcome !== 'admitted') { overloaded(reply); return }

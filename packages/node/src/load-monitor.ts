@@ -65,6 +65,9 @@ export class LoadMonitor {
     this.bytesOut.add(bytes)
   }
 
+  /** Bytes of mirrored objects clients wait for while this node fetches them. */
+  fillWaitBytes = 0
+
   /** Cumulative requests and bytes this node's mirror served per site (for receipts). */
   readonly mirrorTotals = new Map<string, { requests: number, bytes: number }>()
 

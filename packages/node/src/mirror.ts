@@ -86,6 +86,9 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
       return
     }
     deps.monitor.totals.mirrorMisses++
+    // What this mirror owes clients while it fetches: counted in the queue it reports.
+    const owed = session.manifest.get(url)?.size ?? 0
+    deps.monitor.fillWaitBytes += owed
     try {
       const obj = await deps.fetch(session, url)
       const a = deps.attest?.(session, obj)
@@ -109,6 +112,8 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
       // Never serve what could not be verified; a redirect back could bounce, so say busy.
       void reply.code(503).header('retry-after', '2').header('cache-control', 'no-store').type('text/plain; charset=utf-8')
         .send('The mirror could not fetch this object; please retry shortly.\n')
+    } finally {
+      deps.monitor.fillWaitBytes -= owed
     }
   }
 

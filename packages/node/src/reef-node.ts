@@ -59,6 +59,10 @@ const BACKLOG_SECONDS = 0.25
 const HELPER_FETCH_SHARE = 0.6
 /** Share of the uplink target held back for helpers' fetches until they have fetched the hot set once. */
 const WARMING_SHARE = 0.85
+/** The site keeps no new page load while its uplink needs longer than this to send what waits, in s. */
+const LOCAL_QUEUE_SECONDS = 0.5
+/** A helper gets no new page loads while its reported queue takes longer than this to send, in s. */
+const HELPER_QUEUE_SECONDS = 1
 /** How often the accepted helpers' health is checked (and their mirrors probed when due), in ms. */
 const HEALTH_TICK_MS = 25
 
@@ -88,11 +92,12 @@ export class ReefNode {
   readonly log: Logger
   readonly monitor = new LoadMonitor()
   /** What this machine sends (front, mirror, fetch streams), against its declared uplink. */
-  readonly uplink = new UplinkMeter()
+  readonly uplink: UplinkMeter
   /** Whether each accepted helper can take clients now (heard from, connected, mirror answering). */
   readonly helperHealth = new HelperHealth()
   readonly #prober: MirrorProber
   #excluded = ''
+  #busyKey = ''
   #demandBps = 0
   /** What this node had sent on fetch streams when its current help session began. */
   #p2pAtSessionStart = 0
@@ -181,6 +186,7 @@ export class ReefNode {
 
   private constructor (config: ReefConfig, libp2p: ReefLibp2p, key: PrivateKey, log: Logger, store: LedgerStore, govStore: GovernanceStore | undefined) {
     this.config = config
+    this.uplink = new UplinkMeter({ bytesPerSec: config.uplink.bytesPerSec })
     this.#key = key
     this.quota = { ...config.ledger.quota }
     this.ledgerStore = store
@@ -450,6 +456,11 @@ export class ReefNode {
     }
   }
 
+  /** What this node's uplink owes now: bytes queued to send, and mirrored objects clients wait for while it fetches them. */
+  queuedBytes (): number {
+    return this.uplink.queuedBytes + Math.max(0, this.monitor.fillWaitBytes)
+  }
+
   /** Mean bytes of a request of this site over the last seconds (its cached sizes). */
   meanObjectBytes (): number {
     return this.monitor.meanArrivalBytes() ?? DEFAULT_MEAN_OBJECT_BYTES
@@ -638,9 +649,10 @@ export class ReefNode {
         // the bodies they wait for.
         const warming = this.help.ownManifestBytes > this.uplink.totals.p2p - this.#p2pAtSessionStart
         const waited = warming ? WARMING_SHARE * targetBps : Math.min(HELPER_FETCH_SHARE * targetBps, this.uplink.pendingP2pBytes)
-        const committed = this.uplink.rate(1_000) + Math.max(0, waited - this.uplink.rate(1_000, 'p2p'))
-        this.shedder.adaptBytes(committed, targetBps, demandBps)
-        this.shedder.localRoom = committed < targetBps
+        this.shedder.adaptBytes(this.uplink.rate(1_000) + Math.max(0, waited - this.uplink.rate(1_000, 'p2p')), targetBps, demandBps)
+        // New page loads the site keeps for itself: its target, less what its helpers' fetches need.
+        this.shedder.setLocalBudget(Math.max(0, targetBps - waited))
+
         // No more bytes to helpers than they offered.
         this.shedder.setRedirectBudget(this.shedder.helping ? this.shedder.liveHelperBytesPerSec() : undefined)
       }
@@ -701,9 +713,20 @@ export class ReefNode {
    * answering) from the redirect targets, and probe the mirrors that are due.
    */
   #checkHelpers (now = Date.now()): void {
+    // New page loads are kept here only while what waits on the uplink drains quickly.
+    this.shedder.localOpen = this.uplink.drainSeconds < LOCAL_QUEUE_SECONDS
     const helpers = this.shedder.helpers
     const down: string[] = []
     for (const h of helpers) if (this.helperHealth.isDown(h.peer, now)) down.push(h.peer)
+    // A helper that reports more queued than it sends in HELPER_QUEUE_SECONDS gets no new page
+    // loads until it drains (it is up: it stays accepted and keeps the visits it has).
+    const busy = new Set<string>()
+    for (const h of helpers) {
+      const r = this.peers.get(h.peer, now)?.report
+      if (r?.queuedBytes !== undefined && r.uplinkBytesPerSec !== undefined && r.queuedBytes > HELPER_QUEUE_SECONDS * r.uplinkBytesPerSec) busy.add(h.peer)
+    }
+    const busyKey = [...busy].join(',')
+    if (busyKey !== this.#busyKey) { this.#busyKey = busyKey; this.shedder.setBusy(busy) }
     const key = down.join(',')
     if (key !== this.#excluded) {
       const was = new Set(this.#excluded === '' ? [] : this.#excluded.split(','))
@@ -788,7 +811,8 @@ export class ReefNode {
       uplinkBytesPerSec: c.uplink.bytesPerSec,
       sentBytesPerSec: Math.round(this.uplink.rate(1_000)),
       spareBytesPerSec: spare.bytesPerSec,
-      demandBytesPerSec: Math.round(this.#demandBps)
+      demandBytesPerSec: Math.round(this.#demandBps),
+      queuedBytes: Math.round(this.queuedBytes())
     }
     await this.bus.publish(loadTopic(c.consortium), 'load-report', body)
   }

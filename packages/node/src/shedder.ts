@@ -13,11 +13,13 @@
  * A target the node has not heard from recently is excluded at once (`setExcluded`) and its
  * share falls to the others; the help coordinator drops it for good when it stays silent.
  *
- * How many: `share` of sheddable requests are redirected — the larger of what keeps the origin
- * at its target request rate (`adapt`) and what keeps the site's uplink at its target byte rate
- * (`adaptBytes`). And no more bytes to helpers than their offers carry: a token bucket in bytes
- * (`setRedirectBudget`, filled at Σ offered bytes/s) admits each redirect at the bytes it
- * brings its helper (a page with its images: page-weight.ts); what it refuses goes to the
+ * How many: `share` of new page loads are sent elsewhere — the larger of what keeps the
+ * origin at its target request rate (`adapt`) and what keeps the site's uplink at its target
+ * byte rate (`adaptBytes`). And nobody gets more bytes than it can send: a byte bucket for the
+ * helpers (filled at Σ offered bytes/s) and one for the site itself (its uplink target) admit
+ * each page load at the bytes it brings (a page with its images: page-weight.ts); a helper
+ * whose reports say its queue is long (`setBusy`) gets none, nor does the site while its own
+ * uplink has more queued than it drains quickly (`localOpen`). What nobody can take goes to the
  * external mirror when one is engaged, else gets 503 at once instead of piling onto full
  * uplinks, where every visit would slow down.
  */
@@ -44,6 +46,32 @@ export function locationOn (h: Helper, path: string): string | undefined {
 /** The redirect budget's burst, in seconds of its rate. */
 const BUDGET_BURST_S = 0.25
 
+/** A token bucket in bytes: a rate, a quarter second of burst, and a debt of one admission at most. */
+export class ByteBudget {
+  #rate: number | undefined
+  #tokens = 0
+  #at = 0
+
+  /** Bytes/s admitted (undefined: no limit). */
+  get rate (): number | undefined { return this.#rate }
+
+  set (bytesPerSec: number | undefined, now = performance.now()): void {
+    if (bytesPerSec !== undefined && this.#rate === undefined) { this.#tokens = bytesPerSec * BUDGET_BURST_S; this.#at = now }
+    this.#rate = bytesPerSec
+  }
+
+  /** Whether `bytes` fit now (spent if so). The bucket may go into debt by one admission, so a page heavier than the burst still passes. */
+  admit (bytes: number, now = performance.now()): boolean {
+    const rate = this.#rate
+    if (rate === undefined) return true
+    this.#tokens = Math.min(rate * BUDGET_BURST_S, this.#tokens + (now - this.#at) * rate / 1000)
+    this.#at = now
+    if (this.#tokens <= 0) return false
+    this.#tokens -= bytes
+    return true
+  }
+}
+
 /** Least share of its own sheddable traffic a struck site keeps answering itself. */
 const MIN_KEEP = 0.02
 /** How strongly one sample corrects the byte keep-fraction (0..1; damped: rates lag a second). */
@@ -62,12 +90,16 @@ export class Shedder {
   #requestShare = 0
   /** Share of its sheddable bytes the site still answers itself (1: not shedding for bytes). */
   #keep = 1
-  /** Bytes/s of redirects the helpers' offers carry (undefined: no limit), and its token bucket. */
-  #budget: number | undefined
-  #tokens = 0
-  #tokensAt = 0
-  /** Whether the site's own uplink has room now (below its target): what helpers cannot take is served here then. */
-  localRoom = false
+  /** What the helpers' offers carry, and what the site's own uplink does. */
+  readonly #helperBudget = new ByteBudget()
+  readonly #localBudget = new ByteBudget()
+  /** Helpers whose queue is long now: no new page loads for them. */
+  #busy: ReadonlySet<string> = new Set()
+  /**
+   * Whether the site's own uplink takes a new page load now (what waits on it drains quickly):
+   * when it does not, a new visit goes to a helper, the external mirror, or gets 503.
+   */
+  localOpen = true
 
   /** The consortium helpers (the external mirror, when engaged, is `fallback`). */
   get helpers (): readonly Helper[] { return this.#helpers }
@@ -94,9 +126,17 @@ export class Shedder {
     this.#countLive()
   }
 
+  /** Helpers whose reported queue is long now: up, but no new page loads for them until it drains. */
+  setBusy (peers: ReadonlySet<string>): void {
+    this.#busy = peers
+    this.#countLive()
+  }
+
+  isBusy (peer: string): boolean { return this.#busy.has(peer) }
+
   #countLive (): void {
     this.#live = 0
-    for (const t of this.#targets) if (!this.#excluded.has(t.peer)) this.#live++
+    for (const t of this.#targets) if (!this.#excluded.has(t.peer) && !this.#busy.has(t.peer)) this.#live++
   }
 
   /** Whether `peer` is excluded now (not heard from, connection lost, mirror not answering). */
@@ -126,7 +166,7 @@ export class Shedder {
     let total = 0
     for (let i = 0; i < targets.length; i++) {
       const t = targets[i]!
-      if (this.#excluded.has(t.peer)) continue
+      if (this.#excluded.has(t.peer) || this.#busy.has(t.peer)) continue
       current[i]! += t.weightBytesPerSec
       total += t.weightBytesPerSec
       if (best < 0 || current[i]! > current[best]!) best = i
@@ -171,35 +211,27 @@ export class Shedder {
     return 1 - this.#keep
   }
 
-  /** Bytes/s of redirects to helpers their offers carry (undefined: no limit). */
-  get redirectBudget (): number | undefined { return this.#budget }
+  /** Bytes/s of page loads the helpers' offers carry (undefined: no limit). */
+  get redirectBudget (): number | undefined { return this.#helperBudget.rate }
+  setRedirectBudget (bytesPerSec: number | undefined, now = performance.now()): void { this.#helperBudget.set(bytesPerSec, now) }
 
-  setRedirectBudget (bytesPerSec: number | undefined, now = performance.now()): void {
-    if (bytesPerSec !== undefined && this.#budget === undefined) { this.#tokens = bytesPerSec * BUDGET_BURST_S; this.#tokensAt = now }
-    this.#budget = bytesPerSec
-  }
+  /** Whether a page load that brings a helper `bytes` fits the helpers' budget now (spent if so). */
+  admit (bytes: number, now = performance.now()): boolean { return this.#helperBudget.admit(bytes, now) }
 
-  /**
-   * Whether a redirect that brings its helper `bytes` fits the budget now (spends them if so).
-   * The bucket may go into debt by one redirect, so a page heavier than the burst still passes.
-   */
-  admit (bytes: number, now = performance.now()): boolean {
-    const rate = this.#budget
-    if (rate === undefined) return true
-    this.#tokens = Math.min(rate * BUDGET_BURST_S, this.#tokens + (now - this.#tokensAt) * rate / 1000)
-    this.#tokensAt = now
-    if (this.#tokens <= 0) return false
-    this.#tokens -= bytes
-    return true
-  }
+  /** Bytes/s of new page loads the site keeps for itself (undefined: no limit). */
+  get localBudget (): number | undefined { return this.#localBudget.rate }
+  setLocalBudget (bytesPerSec: number | undefined, now = performance.now()): void { this.#localBudget.set(bytesPerSec, now) }
+
+  /** Whether the site keeps a new page load that brings `bytes`: its uplink drains quickly and its budget has room (spent if so). */
+  admitLocal (bytes: number, now = performance.now()): boolean { return this.localOpen && this.#localBudget.admit(bytes, now) }
 
   /** The site is normal again: nothing shed. */
   reset (): void {
     this.share = 0
     this.#requestShare = 0
     this.#keep = 1
-    this.#budget = undefined
-    this.localRoom = false
+    this.#helperBudget.set(undefined)
+    this.#localBudget.set(undefined)
   }
 }
 

@@ -5,12 +5,21 @@
  * `sampleMs` into rate windows. `backlogBytes` is what the process still holds for those
  * sockets because the kernel would not take it: sockets backing up, the sign of an uplink that
  * is full whatever its declared rate.
+ *
+ * What the kernel took is not yet on the wire: socket buffers and the uplink's own queue hold
+ * seconds of it when a crowd arrives (a front answering a crowd from its cache can hand the
+ * kernel ten times what the uplink sends). `queuedBytes` estimates all that waits: the backlog,
+ * plus a fluid model of the uplink — what was handed to the kernel less what the declared
+ * uplink could have sent meanwhile (its payload rate: TCP/IP headers take ~5 % of the wire).
  */
 import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
 import { RateWindow } from './rate-window.ts'
 
 export type UplinkUse = 'front' | 'mirror' | 'p2p'
+
+/** Share of the wire rate left for payload (TCP/IP headers take the rest). */
+export const PAYLOAD_SHARE = 0.95
 
 /** Samples the persistent backlog looks back over (one second at the default 100 ms). */
 const BACKLOG_SAMPLES = 10
@@ -35,9 +44,23 @@ export class UplinkMeter {
   readonly #backlogs: number[] = []
   readonly #sockets = new Map<Socket, Tracked>()
   readonly #sampleMs: number
+  readonly #drainBytesPerSec: number
   #timer: NodeJS.Timeout | undefined
+  /** Handed to the kernel and not yet sent, by the fluid model; and the totals at the last sample. */
+  #kernelQueue = 0
+  #handedAt = 0
+  #sampledAt = 0
 
-  constructor (sampleMs = 100) { this.#sampleMs = sampleMs }
+  constructor (opts: { bytesPerSec?: number, sampleMs?: number } = {}) {
+    this.#sampleMs = opts.sampleMs ?? 100
+    this.#drainBytesPerSec = (opts.bytesPerSec ?? Infinity) * PAYLOAD_SHARE
+  }
+
+  /** Bytes waiting to leave: held by the process, and handed to the kernel but not yet sent (estimated). */
+  get queuedBytes (): number { return this.backlogBytes + this.#kernelQueue }
+
+  /** Seconds the uplink needs to send what waits (0 without a declared rate). */
+  get drainSeconds (): number { return Number.isFinite(this.#drainBytesPerSec) ? this.queuedBytes / this.#drainBytesPerSec : 0 }
 
   /** Count what `server` sends on every connection it accepts. */
   watch (server: Server, use: 'front' | 'mirror'): void {
@@ -71,6 +94,13 @@ export class UplinkMeter {
     let backlog = 0
     for (const [socket, t] of this.#sockets) backlog += this.#account(socket, t)
     this.backlogBytes = backlog
+    const now = performance.now()
+    const handed = this.totals.front + this.totals.mirror + this.totals.p2p
+    if (this.#sampledAt !== 0 && Number.isFinite(this.#drainBytesPerSec)) {
+      this.#kernelQueue = Math.max(0, this.#kernelQueue + handed - this.#handedAt - this.#drainBytesPerSec * (now - this.#sampledAt) / 1000)
+    }
+    this.#handedAt = handed
+    this.#sampledAt = now
     this.#backlogs.push(backlog)
     if (this.#backlogs.length > BACKLOG_SAMPLES) this.#backlogs.shift()
   }

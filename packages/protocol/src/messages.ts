@@ -36,7 +36,9 @@ export const LoadReport = z.object({
   uplinkBytesPerSec: BytesPerSec.optional(),
   sentBytesPerSec: BytesPerSec.optional(),
   spareBytesPerSec: BytesPerSec.optional(),
-  demandBytesPerSec: BytesPerSec.optional()
+  demandBytesPerSec: BytesPerSec.optional(),
+  /** r3: bytes the author's uplink owes now (queued to send, or awaited from fetches): its queue. */
+  queuedBytes: BytesPerSec.optional()
 })
 export type LoadReport = z.infer<typeof LoadReport>
 

@@ -257,7 +257,8 @@ export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel:
     site1Trace: r.site1Trace.map(({ at, status: s }) => ({
       at, state: s.state, demandRps: s.demandRps, demandBytesPerSec: s.demandBytesPerSec, shedShare: s.shedShare, shed: s.shed, uplink: s.uplink,
       totals: s.totals, arrivalsRps: s.arrivalsRps, originRps: s.originRps, originQueued: s.originQueued,
-      session: s.session, cache: s.cache
+      session: s.session, cache: s.cache,
+      peers: (s.peers as Array<Record<string, unknown>> | undefined)?.map(p => ({ site: p.site, state: p.state, sentBytesPerSec: p.sentBytesPerSec, spareBytesPerSec: p.spareBytesPerSec, helping: p.helping }))
     }))
   }
 }
