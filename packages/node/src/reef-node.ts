@@ -647,7 +647,7 @@ export class ReefNode {
         // keeps little until its helpers have fetched every manifest object once (each object
         // crosses its uplink about once: mirror-fill.ts), and after that it still makes room for
         // the bodies they wait for.
-        const warming = this.help.ownManifestBytes > this.uplink.totals.p2p - this.#p2pAtSessionStart
+        const warming = this.shedder.helping && this.help.ownManifestBytes > this.uplink.totals.p2p - this.#p2pAtSessionStart
         const waited = warming ? WARMING_SHARE * targetBps : Math.min(HELPER_FETCH_SHARE * targetBps, this.uplink.pendingP2pBytes)
         this.shedder.adaptBytes(this.uplink.rate(1_000) + Math.max(0, waited - this.uplink.rate(1_000, 'p2p')), targetBps, demandBps)
         // New page loads the site keeps for itself: its target, less what its helpers' fetches need.
