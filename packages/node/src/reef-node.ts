@@ -636,26 +636,28 @@ export class ReefNode {
       const target = c.crowd.targetShare * c.origin.capacityRps
       const targetBps = c.uplink.targetShare * c.uplink.bytesPerSec
       const state = this.detector.state
+      // Everything this machine sends competes for the uplink: the fetch streams to helpers too.
+      // And what helpers fetch goes first: until they hold the hot content they cannot serve the
+      // crowd, while what the site keeps for itself competes with their fetches for its uplink
+      // (one libp2p connection each against a crowd of HTTP ones). So the site keeps little
+      // until its helpers have fetched every manifest object once (each object crosses its
+      // uplink about once: mirror-fill.ts), and after that it still makes room for the bodies
+      // they wait for.
+      const warming = this.shedder.helping && this.help.ownManifestBytes > this.uplink.totals.p2p - this.#p2pAtSessionStart
+      const waited = warming ? WARMING_SHARE * targetBps : Math.min(HELPER_FETCH_SHARE * targetBps, this.uplink.pendingP2pBytes)
       if (state === 'normal') {
         this.shedder.reset()
       } else {
         this.shedder.adapt(this.monitor.arrivals.rate(1_000), this.monitor.sheddable.rate(1_000), this.#originTarget(target))
-        // Everything this machine sends competes for the uplink: the fetch streams to helpers
-        // too. And what helpers fetch goes first: until they hold the hot content they cannot
-        // serve the crowd, while what the site keeps for itself competes with their fetches for
-        // its uplink (one libp2p connection each against a crowd of HTTP ones). So the site
-        // keeps little until its helpers have fetched every manifest object once (each object
-        // crosses its uplink about once: mirror-fill.ts), and after that it still makes room for
-        // the bodies they wait for.
-        const warming = this.shedder.helping && this.help.ownManifestBytes > this.uplink.totals.p2p - this.#p2pAtSessionStart
-        const waited = warming ? WARMING_SHARE * targetBps : Math.min(HELPER_FETCH_SHARE * targetBps, this.uplink.pendingP2pBytes)
         this.shedder.adaptBytes(this.uplink.rate(1_000) + Math.max(0, waited - this.uplink.rate(1_000, 'p2p')), targetBps, demandBps)
-        // New page loads the site keeps for itself: its target, less what its helpers' fetches need.
-        this.shedder.setLocalBudget(Math.max(0, targetBps - waited))
-
         // No more bytes to helpers than they offered.
         this.shedder.setRedirectBudget(this.shedder.helping ? this.shedder.liveHelperBytesPerSec() : undefined)
       }
+      // New page loads the site keeps for itself, always — also in the second a crowd arrives,
+      // before it is struck: what its uplink can send, less what its helpers' fetches need. A page
+      // load commits its images too, so its weight counts when it is admitted, before its bytes
+      // reach any queue.
+      this.shedder.setLocalBudget(Math.max(0, targetBps - waited))
       if (this.shedder.active) this.gate.divert(tag => tag !== null && this.hotSet.isShareable(tag))
       const need = this.#need(demand, target, demandBps, targetBps)
       await this.help.tick(state, need, now)

@@ -53,7 +53,7 @@ export async function makeVectors (): Promise<VectorSet> {
   const bodies: { [T in RecordType]: RecordBody<T> } = {
     'load-report': {
       site: 'alpha', siteUrl: 'https://alpha.example', mirrorUrl: 'https://mirror.alpha.example', state: 'struck', capacityRps: 50, demandRps: 900, originRps: 43, spareRps: 0,
-      helping: [{ site: 'charlie', rps: 12, bytesPerSec: 480000 }], uplinkBytesPerSec: 4000000, sentBytesPerSec: 3650000, spareBytesPerSec: 0, demandBytesPerSec: 11200000
+      helping: [{ site: 'charlie', rps: 12, bytesPerSec: 480000 }], uplinkBytesPerSec: 4000000, sentBytesPerSec: 3650000, spareBytesPerSec: 0, demandBytesPerSec: 11200000, queuedBytes: 1800000
     },
     'help-request': {
       session: 'c2Vzc2lvbi0wMDAx', site: 'alpha', siteUrl: 'https://alpha.example', neededRps: 850, neededBytesPerSec: 7600000,

@@ -48,8 +48,9 @@ export interface LocalConsortiumOptions {
   /** The demo origins' bandwidth, bytes/s (also given to the nodes as the origin's capacity). */
   originBytesPerSec?: number
   /**
-   * Each node's declared uplink, bytes/s. Default 100 MB/s: on loopback nothing limits bytes,
-   * so the sites are limited by their origins' request capacity, as in the demo.
+   * Each node's declared uplink, bytes/s. Default 20 MB/s (160 Mbit/s): on loopback nothing
+   * limits bytes, so each node holds itself to the uplink it declares (it keeps the page loads
+   * its uplink can send and sheds or refuses the rest), as it would behind a real one.
    */
   uplinkBytesPerSec?: number
   mirrorCapacityRps?: number
@@ -107,7 +108,7 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
         mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-${label}.localhost:${mirror}`, capacityRps: opts.mirrorCapacityOf?.(label) ?? opts.mirrorCapacityRps ?? 1000, ...o.mirror },
         admin: { listen: { host: '127.0.0.1', port: admin }, token: adminToken },
         p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] },
-        uplink: { bytesPerSec: opts.uplinkBytesPerSec ?? 100_000_000, ...o.uplink },
+        uplink: { bytesPerSec: opts.uplinkBytesPerSec ?? 20_000_000, ...o.uplink },
         dataDir: join(dataDir, label),
         ...(o.cache !== undefined ? { cache: o.cache } : {}),
         ...(o.crowd !== undefined ? { crowd: o.crowd } : {}),
