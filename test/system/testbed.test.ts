@@ -6,9 +6,9 @@
  * veths); and the testbed leaves no namespace, veth or bridge behind. Needs root; skipped
  * otherwise.
  *
- * Why 3 MB/s and not less: a node that sheds by requests/s (origin capacityRps 50) keeps about
- * 5 page loads/s ≈ 2.2 MB/s at its origin whatever its uplink, so below ~2.5 MB/s the crowd's
- * bytes, not its requests, overwhelm site 1 (measured at 1 MB/s and 6 loads/s: ~20–30% success).
+ * Every node declares its 3 MB/s uplink (uplink.bytesPerSec): site 1 keeps the page loads its
+ * uplink can send, its two helpers take the rest in proportion to the bytes/s they offered, each
+ * object of its hot set crossing its uplink about once (to the helper that owns it).
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'

@@ -857,6 +857,7 @@ export class ReefNode {
         ? null
         : {
             id: own.session, neededRps: Math.round(own.neededRps), neededBytesPerSec: Math.round(own.neededBytesPerSec), offers: own.offers,
+            manifestBytes: this.help.ownManifestBytes, sentToHelpers: this.uplink.totals.p2p - this.#p2pAtSessionStart,
             helpers: own.helpers.map(h => ({ peer: h.peer, weightRps: h.weightRps, weightBytesPerSec: h.weightBytesPerSec, siteBase: h.siteBase, down: this.helperHealth.isDown(h.peer, now) }))
           },
       helping: this.help.helpingSessions.map(s => ({ site: s.site, beneficiary: s.beneficiary, accepted: s.accepted, released: s.releasedAt !== undefined, offeredRps: s.offeredRps, offeredBytesPerSec: s.offeredBytesPerSec, manifest: s.manifest.size })),

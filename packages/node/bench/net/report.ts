@@ -65,8 +65,25 @@ export interface Summary {
   site1Trace?: Array<Record<string, unknown>>
   /** Failed requests by the host that answered (or not) and what went wrong: "host status/error" → count. */
   failures: Record<string, number>
+  /**
+   * Site 1's help session (Reef r3): bytes of every object its manifests listed (the hot set)
+   * and bytes it sent its helpers over fetch streams, at the largest seen during the crowd.
+   */
+  hotSet: { manifestBytes: number, sentToHelpers: number } | undefined
   /** Page loads by where their page was served: started, loaded in time, loaded too late, failed; p99 of the loaded. */
   visitsByHost: Record<string, { started: number, ok: number, late: number, failed: number, p99Ms: number | undefined }>
+}
+
+/** The largest manifest and fetch-stream totals site 1's status showed during the crowd. */
+function hotSetOf (trace: ScenarioResult['site1Trace']): Summary['hotSet'] {
+  let manifestBytes = 0
+  let sentToHelpers = 0
+  for (const { status } of trace) {
+    const s = status.session as { manifestBytes?: unknown, sentToHelpers?: unknown } | null | undefined
+    if (typeof s?.manifestBytes === 'number') manifestBytes = Math.max(manifestBytes, s.manifestBytes)
+    if (typeof s?.sentToHelpers === 'number') sentToHelpers = Math.max(sentToHelpers, s.sentToHelpers)
+  }
+  return manifestBytes === 0 ? undefined : { manifestBytes, sentToHelpers }
 }
 
 /** Page loads grouped by the host that served the page (its first two labels). */
@@ -253,6 +270,7 @@ export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel:
     setUpMs: r.setUpMs,
     uplinkSection: r.uplinkSection,
     failures: failureCounts(r.report.results),
+    hotSet: hotSetOf(r.site1Trace),
     visitsByHost: visitsByHost(visits, timeoutMs),
     site1Trace: r.site1Trace.map(({ at, status: s }) => ({
       at, state: s.state, demandRps: s.demandRps, demandBytesPerSec: s.demandBytesPerSec, shedShare: s.shedShare, shed: s.shed, uplink: s.uplink,
