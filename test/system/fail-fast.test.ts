@@ -68,7 +68,8 @@ describe('helpers fail fast', { timeout: 120_000 }, () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'reef-failfast-'))
-    c = await startLocalConsortium({ nodes: 1, capacityRps: 50, workers: 8, logLevel: 'warn' })
+    // A small site's uplink (4 MB/s): the crowd's bytes exceed it, so alpha must shed to its helpers.
+    c = await startLocalConsortium({ nodes: 1, capacityRps: 50, workers: 8, logLevel: 'warn', uplinkBytesPerSec: 4_000_000 })
     alpha = c.sites[0]!.node!
     const bootstrap = alpha.libp2p.getMultiaddrs().map(String)
     helpers.push(await startHelper('bravo', bootstrap), await startHelper('charlie', bootstrap))

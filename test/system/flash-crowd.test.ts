@@ -25,7 +25,10 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
   const dispatcher = loopbackDispatcher()
 
   before(async () => {
-    c = await startLocalConsortium({ nodes: 3, capacityRps: CAPACITY, workers: WORKERS, logLevel: 'warn' })
+    // Alpha declares a small site's uplink (4 MB/s), its helpers 50 MB/s each: the crowd (≈ 35 MB/s)
+    // exceeds what alpha can send, not only what its origin can answer, so most of it must go to
+    // the helpers, and they have room for it.
+    c = await startLocalConsortium({ nodes: 3, capacityRps: CAPACITY, workers: WORKERS, logLevel: 'warn', uplinkOf: l => l === 'alpha' ? 4_000_000 : 50_000_000 })
     await waitForMesh(c)
     const alpha = c.sites[0]!
     const expected = new Map([...alpha.origin.files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))

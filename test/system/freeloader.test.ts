@@ -11,8 +11,13 @@ import { loopbackDispatcher, runCrowd, startLocalConsortium, waitForMesh } from 
 import type { LocalConsortium, ReefNode } from '@reef/node'
 import { until } from './wait.ts'
 
-// A 3 s crowd of 400 req/s sheds about 9 MB of delta's objects to its helpers.
-const GRANT = 6_000_000
+// A 3 s crowd of 400 req/s sheds 25–30 MB of delta's page loads to its helpers (delta's uplink
+// is 3 MB/s); later crowds, at the optimistic share, about 15 MB each.
+const GRANT = 12_000_000
+const EXPEL_PCT = 400
+/** The helpers' uplinks (bytes/s) and the charter's optimistic share: the most a helper offers delta once it is over quota. */
+const HELPER_UPLINK = 20_000_000
+const OPTIMISTIC_PCT = 10
 
 describe('a freeloader is limited by quota, then expelled', { timeout: 150_000 }, () => {
   let c: LocalConsortium
@@ -21,8 +26,10 @@ describe('a freeloader is limited by quota, then expelled', { timeout: 150_000 }
     c = await startLocalConsortium({
       nodes: 4, capacityRps: 50, workers: 8, logLevel: 'error',
       mirrorCapacityOf: label => label === 'delta' ? 0 : 1000,
-      // Over quota past 6 MB taken (it gives nothing); expelled past 2.5× that.
-      governance: { policy: { newcomerGrantBytes: GRANT, takeMultiple: 2, optimisticSharePct: 10, freeloadExpelPct: 250, settleIntervalMs: 500 } }
+      // Delta's uplink is small (3 MB/s): its crowds' bytes must go to its helpers.
+      uplinkOf: label => label === 'delta' ? 3_000_000 : HELPER_UPLINK,
+      // Over quota past 12 MB taken (it gives nothing); expelled past 4× that.
+      governance: { policy: { newcomerGrantBytes: GRANT, takeMultiple: 2, optimisticSharePct: OPTIMISTIC_PCT, freeloadExpelPct: EXPEL_PCT, settleIntervalMs: 500 } }
     })
     await waitForMesh(c)
   })
@@ -33,20 +40,24 @@ describe('a freeloader is limited by quota, then expelled', { timeout: 150_000 }
     const honest = [alpha, bravo, charlie]
     const site = c.sites[3]!
     const offers: number[][] = []
+    const byteOffers: number[][] = []
     const crowd = async (round: number): Promise<void> => {
       offers[round] = []
+      byteOffers[round] = []
       await runCrowd({
         siteUrl: site.url, pages: site.origin.pages, profile: { kind: 'step', rps: 400, durationMs: 3_000 },
         maxRequests: 2_000, maxDurationMs: 12_000, dispatcher, seed: 20 + round,
         onResult: () => {
           for (const [k, h] of honest.entries()) {
             const s = h.help.helpingSessions.find(x => x.site === 'delta' && x.releasedAt === undefined)
-            if (s !== undefined) offers[round]![k] = Math.max(offers[round]![k] ?? 0, s.offeredRps)
+            if (s === undefined) continue
+            offers[round]![k] = Math.max(offers[round]![k] ?? 0, s.offeredRps)
+            byteOffers[round]![k] = Math.max(byteOffers[round]![k] ?? 0, s.offeredBytesPerSec)
           }
         }
       })
       await until('delta\'s crowd to be over', () => delta.state === 'normal' || honest.every(n => n.gov!.isExpelled(delta.peerId)), 20_000)
-      t.diagnostic(`crowd ${round}: offers ${offers[round]!.join(', ')}; delta has taken ${alpha.ledgerStore.standing(delta.peerId, Date.now(), alpha.quota).taken} B`)
+      t.diagnostic(`crowd ${round}: offers ${offers[round]!.join(', ')} req/s, ${byteOffers[round]!.join(', ')} B/s; delta has taken ${alpha.ledgerStore.standing(delta.peerId, Date.now(), alpha.quota).taken} B`)
     }
 
     // Crowd 1: full help; delta takes past its grant (the ledger settles it on every member).
@@ -55,18 +66,19 @@ describe('a freeloader is limited by quota, then expelled', { timeout: 150_000 }
     await until('delta to be over quota in every honest ledger', () => honest.every(h => h.ledgerStore.standing(delta.peerId, Date.now(), h.quota).overQuota), 15_000)
     assert.ok(honest.every(n => !n.gov!.isExpelled(delta.peerId)), 'expelled before it was ever limited')
 
-    // Later crowds: only the optimistic share (10% of 1000 req/s spare), until the expulsion.
+    // Later crowds: only the optimistic share (10% of 1000 req/s and of the uplink's spare bytes/s), until the expulsion.
     let round = 1
     while (!honest.every(n => n.gov!.isExpelled(delta.peerId)) && round < 8) {
       await crowd(round)
       for (const o of offers[round]!) if (o !== undefined) assert.ok(o <= 100, `offer of ${o} req/s to a member over quota (round ${round})`)
+      for (const o of byteOffers[round]!) if (o !== undefined) assert.ok(o <= HELPER_UPLINK * OPTIMISTIC_PCT / 100, `offer of ${o} B/s to a member over quota (round ${round})`)
       round++
     }
     await until('delta to be expelled on every honest node', () => honest.every(n => n.gov!.isExpelled(delta.peerId)), 20_000)
     const entry = (await alpha.govStore!.entries()).at(-1)!
     assert.deepEqual([entry.body.action.kind, (entry.body.action as { reason: string }).reason], ['expel', 'freeloading'])
     const st = alpha.ledgerStore.standing(delta.peerId, Date.now(), alpha.quota)
-    assert.ok(st.taken > 2.5 * st.credit, `expelled at ${st.taken} B taken of ${st.credit} B credit`)
+    assert.ok(st.taken > EXPEL_PCT / 100 * st.credit, `expelled at ${st.taken} B taken of ${st.credit} B credit`)
     await until('honest nodes to cut delta off', () => honest.every(n => n.libp2p.getConnections(peerIdFromString(delta.peerId)).length === 0 && n.peers.get(delta.peerId) === undefined), 10_000)
   })
 })

@@ -96,7 +96,9 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     const location = locationOn(helper, url)
     if (location === undefined) return false
     monitor.shedOne(bytes, helper.location !== undefined)
-    deps.onRedirect?.(helper, bytes)
+    // The helper answers the page load the redirect brings (its subresources resolve on the
+    // mirror host): that weight, not the page's own bytes, is what the site delegates.
+    deps.onRedirect?.(helper, weight)
     void reply.code(307).header('location', location).header('cache-control', 'no-store').send()
     return true
   }

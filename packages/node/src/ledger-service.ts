@@ -111,7 +111,8 @@ export class LedgerService {
       this.#counts.set(key, c)
     }
     c.requests++
-    c.bytes += bytes
+    // Delegations carry whole bytes.
+    c.bytes += Math.max(0, Math.round(bytes))
   }
 
   /** Sign and publish a delegation for every count that moved (all of `finalSession`'s, final). */

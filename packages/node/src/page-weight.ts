@@ -51,7 +51,7 @@ export class PageWeigher {
     this.#site = site
   }
 
-  /** Bytes a client redirected for `obj` will fetch from the mirror; unknown subresources at `meanBytes`. */
+  /** Bytes a client redirected for `obj` will fetch from the mirror (whole bytes); unknown subresources at `meanBytes`. */
   weigh (obj: CachedObject, meanBytes: number): number {
     let links = this.#links.get(obj)
     if (links === undefined) {
@@ -61,6 +61,6 @@ export class PageWeigher {
     }
     let bytes = obj.body.byteLength
     for (const p of links) bytes += this.#cache.peek(this.#site, p)?.body.byteLength ?? meanBytes
-    return bytes
+    return Math.round(bytes)
   }
 }

@@ -53,6 +53,8 @@ export interface LocalConsortiumOptions {
    * its uplink can send and sheds or refuses the rest), as it would behind a real one.
    */
   uplinkBytesPerSec?: number
+  /** Per-site declared uplink, bytes/s (e.g. a small site among larger ones). */
+  uplinkOf?: (label: string) => number | undefined
   mirrorCapacityRps?: number
   /** Per-site mirror capacity (e.g. 0 for a member that never helps). */
   mirrorCapacityOf?: (label: string) => number | undefined
@@ -108,7 +110,7 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
         mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-${label}.localhost:${mirror}`, capacityRps: opts.mirrorCapacityOf?.(label) ?? opts.mirrorCapacityRps ?? 1000, ...o.mirror },
         admin: { listen: { host: '127.0.0.1', port: admin }, token: adminToken },
         p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] },
-        uplink: { bytesPerSec: opts.uplinkBytesPerSec ?? 20_000_000, ...o.uplink },
+        uplink: { bytesPerSec: opts.uplinkOf?.(label) ?? opts.uplinkBytesPerSec ?? 20_000_000, ...o.uplink },
         dataDir: join(dataDir, label),
         ...(o.cache !== undefined ? { cache: o.cache } : {}),
         ...(o.crowd !== undefined ? { crowd: o.crowd } : {}),

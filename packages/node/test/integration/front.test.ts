@@ -15,12 +15,14 @@ import { HotSet } from '../../src/hot-set.ts'
 import { LoadMonitor } from '../../src/load-monitor.ts'
 import { OriginClient } from '../../src/origin-client.ts'
 import { OriginGate } from '../../src/origin-gate.ts'
+import { PageWeigher, pageSubresources } from '../../src/page-weight.ts'
 import { Shedder } from '../../src/shedder.ts'
 
 const log = pino({ level: 'silent' })
 const HELPER = { peer: '12D3KooWHelperPeer', weightRps: 100, weightBytesPerSec: 1_000_000, mirrorUrl: 'http://mirror-b.localhost:9102', siteBase: 'http://alpha.mirror-b.localhost:9102' }
 
-function makeFront (origin: DemoOrigin | { url: string }, gateOpts: { capacityRps?: number, maxConcurrent?: number, queueLimit?: number } = {}, queueTimeoutMs = 1_000, ladder = { microCache: false }) {
+function makeFront (origin: DemoOrigin | { url: string }, gateOpts: { capacityRps?: number, maxConcurrent?: number, queueLimit?: number } = {}, queueTimeoutMs = 1_000, ladder = { microCache: false },
+  extra: Pick<Parameters<typeof buildFront>[1], 'weigh' | 'onRedirect'> = {}) {
   const monitor = new LoadMonitor()
   const cache = new ContentCache(64 * 1024 * 1024, 8 * 1024 * 1024)
   const hotSet = new HotSet()
@@ -28,7 +30,7 @@ function makeFront (origin: DemoOrigin | { url: string }, gateOpts: { capacityRp
   const gate = new OriginGate<string | null>({ capacityRps: gateOpts.capacityRps ?? 10_000, maxConcurrent: gateOpts.maxConcurrent ?? 16, queueLimit: gateOpts.queueLimit ?? 100 })
   const originClient = new OriginClient({ url: origin.url, site: 'alpha', maxConcurrent: 16, timeoutMs: 5_000 }, gate, cache, hotSet, monitor, log)
   const app = buildFront({ site: 'alpha', queueTimeoutMs, retryAfterS: 7, maxBodyBytes: 1024 * 1024, originTimeoutMs: 5_000 },
-    { gate, origin: originClient, cache, hotSet, shedder, monitor, log, ladder })
+    { gate, origin: originClient, cache, hotSet, shedder, monitor, log, ladder, ...extra })
   return { app, monitor, cache, hotSet, shedder, gate, originClient, ladder }
 }
 
@@ -85,6 +87,30 @@ describe('front', () => {
     assert.equal(head.statusCode, 307)
     assert.equal(f.monitor.totals.shed, 2)
     assert.equal(f.monitor.totals.shedExternal, 0)
+  })
+
+  it('delegates to the helper the weight of the page load a redirect brings it, not the page alone', async () => {
+    const delegated: Array<{ peer: string, bytes: number }> = []
+    let weigher: PageWeigher | undefined
+    const g = makeFront(origin, {}, 1_000, { microCache: false }, {
+      weigh: obj => weigher!.weigh(obj, 10_000),
+      onRedirect: (helper, bytes) => { delegated.push({ peer: helper.peer, bytes }) }
+    })
+    weigher = new PageWeigher(g.cache, 'alpha')
+    try {
+      const page = origin.pages[0]!
+      const html = await g.app.inject({ method: 'GET', url: page })
+      const subs = pageSubresources(html.body, page)
+      assert.ok(subs.length > 0, 'the demo page links no subresources')
+      for (const p of subs) assert.equal((await g.app.inject({ method: 'GET', url: p })).statusCode, 200)
+      const weight = html.rawPayload.byteLength + subs.reduce((a, p) => a + g.cache.peek('alpha', p)!.body.byteLength, 0)
+      g.shedder.setHelpers([HELPER])
+      g.shedder.share = 1
+      const res = await g.app.inject({ method: 'GET', url: page })
+      assert.equal(res.statusCode, 307)
+      assert.deepEqual(delegated, [{ peer: HELPER.peer, bytes: weight }])
+      assert.ok(weight > html.rawPayload.byteLength)
+    } finally { g.gate.close(); await g.app.close(); await g.originClient.close() }
   })
 
   it('counts redirects to the external mirror apart from those to consortium helpers', async () => {

@@ -33,6 +33,8 @@ describe('PageWeigher', () => {
     const w = new PageWeigher(cache, 'alpha')
     const page = cache.peek('alpha', '/')!
     assert.equal(w.weigh(page, 7_000), page.body.byteLength + 1_000 + 50_000 + 7_000)
+    // Whole bytes (delegations carry integers), also with a fractional mean object size.
+    assert.equal(w.weigh(page, 7_000.4), page.body.byteLength + 1_000 + 50_000 + 7_000)
     put('/b.png', Buffer.alloc(20_000), 'image/png')
     assert.equal(w.weigh(page, 7_000), page.body.byteLength + 1_000 + 50_000 + 20_000)
     assert.equal(w.weigh(cache.peek('alpha', '/a.png')!, 7_000), 50_000)
