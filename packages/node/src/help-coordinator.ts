@@ -114,6 +114,8 @@ interface OwnSession {
   /** Every manifest entry published in the session: path → size. */
   published: Map<string, number>
   publishedBytes: number
+  /** Accepted helpers down at the last tick (comma-joined), to re-accept when that changes. */
+  downKey?: string
 }
 
 export interface HelpEvent {
@@ -251,6 +253,14 @@ export class HelpCoordinator {
   #dropGoneHelpers (now: number): void {
     const own = this.#own
     if (own === undefined) return
+    // A helper that is down now no longer counts toward the need (#accept): the offers held from
+    // others cover for it at once, before it is dropped; it stays accepted until then, in case
+    // it was only slow.
+    const down = [...own.accepted.keys()].filter(peer => this.#deps.unreachableMs?.(peer, now) !== undefined).join(',')
+    if (down !== own.downKey) {
+      own.downKey = down
+      this.#scheduleAccept()
+    }
     let changed = false
     for (const peer of own.accepted.keys()) {
       const entry = this.#deps.peers.get(peer, now)
@@ -463,13 +473,19 @@ export class HelpCoordinator {
     const offers = [...own.offers.entries()].map(([peer, o]) => ({
       peer, offeredRps: o.offeredRps, offeredBytesPerSec: o.offeredBytesPerSec ?? Math.round(o.offeredRps * meanBytes), peerState: this.#deps.peers.get(peer)?.report.state
     }))
+    const now = Date.now()
+    const isDown = (peer: string): boolean => own.accepted.has(peer) && this.#deps.unreachableMs?.(peer, now) !== undefined
     const chosen = new Map<string, Helper>()
     let total = 0
-    for (const o of selectHelpers(offers, own.needed, this.#opts.acceptHeadroom, new Set(own.accepted.keys()))) {
+    const add = (o: { peer: string, offeredRps: number, offeredBytesPerSec: number }): void => {
       const offer = own.offers.get(o.peer)!
       chosen.set(o.peer, { peer: o.peer, weightRps: o.offeredRps, weightBytesPerSec: o.offeredBytesPerSec, siteBase: siteBaseOnMirror(offer.mirrorUrl, this.#opts.site), mirrorUrl: offer.mirrorUrl })
       total += o.offeredBytesPerSec
     }
+    // The need is covered by helpers that are up; one that is down keeps its place until it is
+    // dropped (the shedder sends it no one meanwhile).
+    for (const o of selectHelpers(offers.filter(o => !isDown(o.peer)), own.needed, this.#opts.acceptHeadroom, new Set(own.accepted.keys()))) add(o)
+    for (const o of offers) if (isDown(o.peer) && !chosen.has(o.peer)) add(o)
     const same = chosen.size === own.accepted.size && [...chosen.values()].every(h => {
       const was = own.accepted.get(h.peer)
       return was?.weightRps === h.weightRps && was.weightBytesPerSec === h.weightBytesPerSec

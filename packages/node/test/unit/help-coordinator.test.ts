@@ -232,15 +232,17 @@ describe('help coordinator', () => {
     await until(() => a.shedder.helpers.find(h => h.peer === 'C')?.weightBytesPerSec === 1_800_000, 'the beneficiary re-weights C')
   })
 
-  it('drops a helper that stays unreachable and accepts another offer in its place', async () => {
+  it('covers for a helper that is down with another offer at once, and drops it once it stays unreachable', async () => {
     const net = new Net()
     const [a, b, c, d] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 1_000), member(net, 'C', 'charlie', 1_000), member(net, 'D', 'delta', 100)]
     knowEachOther([a, b, c, d])
     await a.help.tick('struck', need(900))
     await until(() => a.shedder.helpers.length === 2 && !a.shedder.helpers.some(h => h.peer === 'D'), 'the two large helpers accepted')
-    a.unreachable.set('C', 400) // down, not yet for the drop time: kept
+    // C is down, not yet for the drop time: it keeps its place, and D's offer is taken at once
+    // so that helpers that are up cover the need.
+    a.unreachable.set('C', 400)
     await a.help.tick('struck', need(900))
-    await new Promise(resolve => setTimeout(resolve, 100))
+    await until(() => a.shedder.helpers.some(h => h.peer === 'D'), 'D accepted while C is down')
     assert.ok(a.shedder.helpers.some(h => h.peer === 'C'))
     a.unreachable.set('C', 1_200)
     await a.help.tick('struck', need(900))
