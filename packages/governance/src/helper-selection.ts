@@ -3,8 +3,9 @@
  * offers give the same helpers on every implementation.
  *
  * Capacity is bytes/s first (a small site's crowd exhausts uplinks, not CPUs) and requests/s
- * second. Helpers already accepted stay first (their caches are warm), then the largest offers
- * in bytes/s, until the accepted capacity covers `headroom` × the need in both units; at least
+ * second. Helpers already accepted stay first (their caches are warm), then standbys that hold
+ * the site's hot content (most held first: they serve at once), then the largest offers in
+ * bytes/s, until the accepted capacity covers `headroom` × the need in both units; at least
  * one offer is accepted when any is eligible. Offers from peers that are struck themselves are
  * skipped.
  */
@@ -15,6 +16,8 @@ export interface OfferView {
   offeredBytesPerSec: number
   /** The offering peer's own crowd state, from its latest load report (undefined: unknown). */
   peerState?: 'normal' | 'struck' | 'recovering' | undefined
+  /** Bytes of the site's hot content the peer already holds (a warm standby's replica; 0 or undefined: none). */
+  heldBytes?: number
 }
 
 /** A capacity or a need in both units. */
@@ -28,7 +31,7 @@ export function selectHelpers (offers: readonly OfferView[], need: Capacity, hea
   const wantedRps = need.rps * headroom
   const ordered = offers
     .filter(o => o.offeredBytesPerSec > 0 && o.offeredRps > 0 && o.peerState !== 'struck')
-    .sort((a, b) => Number(current.has(b.peer)) - Number(current.has(a.peer)) || b.offeredBytesPerSec - a.offeredBytesPerSec ||
+    .sort((a, b) => Number(current.has(b.peer)) - Number(current.has(a.peer)) || (b.heldBytes ?? 0) - (a.heldBytes ?? 0) || b.offeredBytesPerSec - a.offeredBytesPerSec ||
       b.offeredRps - a.offeredRps || (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
   const chosen: OfferView[] = []
   let bytes = 0

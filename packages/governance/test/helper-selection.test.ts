@@ -29,6 +29,12 @@ describe('selectHelpers', () => {
     assert.deepEqual(selectHelpers(offers, { rps: 100, bytesPerSec: 1 * MB }, 1, new Set(['a'])).map(o => o.peer), ['a'])
   })
 
+  it('prefers standbys that already hold the site\'s hot content, most held first, after those already accepted', () => {
+    const withReplicas = offers.map(o => o.peer === 'a' ? { ...o, heldBytes: 3 * MB } : o.peer === 'c' ? { ...o, heldBytes: 1 * MB } : o)
+    assert.deepEqual(selectHelpers(withReplicas, { rps: 100, bytesPerSec: 3 * MB }, 1.25, new Set()).map(o => o.peer), ['a', 'c'])
+    assert.deepEqual(selectHelpers(withReplicas, { rps: 100, bytesPerSec: 1 * MB }, 1, new Set(['b'])).map(o => o.peer), ['b'])
+  })
+
   it('accepts at least one offer when any is eligible, and never a struck peer or an empty offer', () => {
     assert.deepEqual(selectHelpers(offers, { rps: 0, bytesPerSec: 0 }, 1.25, new Set()).map(o => o.peer), ['b'])
     assert.deepEqual(selectHelpers([offers[3]!], { rps: 10, bytesPerSec: MB }, 1, new Set()), [])

@@ -83,6 +83,17 @@ export const ConfigSchema = z.object({
      */
     targetShare: z.number().min(0.1).max(1).default(0.9)
   }).strict().default({ bytesPerSec: DEFAULT_UPLINK_BYTES_PER_SEC, targetShare: 0.9 }),
+  /**
+   * Warm standby: in calm times `replicas` members keep a copy of this site's hot content (and
+   * this node keeps theirs), so a crowd finds helpers ready. Transfers run only while both
+   * sides are calm, at `uplinkShare` of the sending site's uplink; the replicas this node holds
+   * for others share `maxBytes` equally.
+   */
+  standby: z.object({
+    replicas: z.number().int().min(0).max(8).default(2),
+    uplinkShare: z.number().min(0.001).max(0.5).default(0.05),
+    maxBytes: z.number().int().min(0).max(1024 ** 4).default(128 * 1024 * 1024)
+  }).strict().default({ replicas: 2, uplinkShare: 0.05, maxBytes: 128 * 1024 * 1024 }),
   p2p: z.object({
     listen: z.array(z.string().min(1)).default(['/ip4/127.0.0.1/tcp/0']),
     bootstrap: z.array(z.string().min(1)).default([])

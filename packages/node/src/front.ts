@@ -49,12 +49,14 @@ export interface FrontDeps {
   shedder: Shedder
   monitor: LoadMonitor
   log: Logger
-  /** Called for every redirect with the helper and the redirected object's size (ledger accounting). */
+  /** Called for every redirect with the helper and the weight of the page load it brings (ledger accounting). */
   onRedirect?: ((helper: Helper, bytes: number) => void) | undefined
   /** Bytes a redirect for `obj` brings the helper (a page with its subresources; default: its size). */
   weigh?: ((obj: CachedObject) => number) | undefined
   /** Rung 1 of the relief ladder, switched by the node as load grows and falls. */
   ladder?: { microCache: boolean } | undefined
+  /** Called when a request is refused with 503 (the node reacts at once: its uplink or origin is full). */
+  onRefused?: (() => void) | undefined
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'proxy-authorization'])
@@ -110,6 +112,7 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
 
   function overloaded (reply: FastifyReply): void {
     monitor.refusedOne()
+    deps.onRefused?.()
     void reply.code(503).header('retry-after', String(opts.retryAfterS)).header('cache-control', 'no-store')
       .type('text/plain; charset=utf-8').send('The site is busy; please retry shortly.\n')
   }

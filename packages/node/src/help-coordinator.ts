@@ -61,6 +61,21 @@ export interface HelpCoordinatorDeps {
   prefetch: (session: HelpingSession, entry: ManifestEntry) => Promise<void>
   /** Whether this node owns `path` in the session (fetches it from the struck site for the other helpers). */
   owns?: (session: HelpingSession, path: string) => boolean
+  /** Accepted for a session: put what this node already holds for the site (its standby replica) into the mirror's cache. */
+  seed?: (session: HelpingSession) => number
+  /** Beneficiary side: bytes of this site's hot content `peer` holds already (a standby); preferred in accepts. */
+  heldBy?: (peer: string) => number
+  /**
+   * Beneficiary side: this site's standbys that hold its hot content and report spare capacity
+   * now, with what their load reports say they can take. Accepted at once when the site is
+   * struck, before their offers arrive (SPEC.md §Warm standby).
+   */
+  readyStandbys?: () => Array<{ peer: string, mirrorUrl: string, spareRps: number, spareBytesPerSec: number }>
+  /**
+   * Helper side: the site and manifest of the standby replica this node holds for `beneficiary`
+   * (undefined: none), so that an accept naming it before any offer can be served at once.
+   */
+  replicaOf?: (beneficiary: string) => { site: string, siteUrl: string, manifest: ManifestEntry[] } | undefined
   /** What to offer `beneficiary` of this node's spare capacity: the ledger's quota rule (default: all of it). */
   offerFor?: (beneficiary: string, spare: Capacity) => Capacity
   /** Mean body bytes of the site's hot objects: an r2 offer's bytes/s is its requests/s × this. */
@@ -116,7 +131,12 @@ interface OwnSession {
   publishedBytes: number
   /** Accepted helpers down at the last tick (comma-joined), to re-accept when that changes. */
   downKey?: string
+  /** Standbys accepted on their load reports before they offered, since when (dropped if no offer follows). */
+  provisional: Map<string, number>
 }
+
+/** How long a standby accepted before it offered has to send its offer before it is dropped. */
+const PROVISIONAL_MS = 2_000
 
 export interface HelpEvent {
   at: number
@@ -214,7 +234,7 @@ export class HelpCoordinator {
     const shedding = state !== 'normal'
     this.#fitOffers(now)
     if (shedding && this.#own === undefined) {
-      this.#own = { session: randomBytes(12).toString('base64url'), startedAt: now, needed: { ...need }, offers: new Map(), accepted: new Map(), lastRequestAt: 0, published: new Map(), publishedBytes: 0 }
+      this.#own = { session: randomBytes(12).toString('base64url'), startedAt: now, needed: { ...need }, offers: new Map(), accepted: new Map(), lastRequestAt: 0, published: new Map(), publishedBytes: 0, provisional: new Map() }
       this.#deps.log.info({ session: this.#own.session, neededRps: need.rps, neededBytesPerSec: need.bytesPerSec }, 'site struck: asking the consortium for help')
     }
     if (!shedding && this.#own !== undefined) {
@@ -247,7 +267,33 @@ export class HelpCoordinator {
       }
       this.#event({ kind: 'request', session: own.session })
       await this.#deps.bus.publish(this.#topic, 'help-request', body)
+      if (own.offers.size === 0) await this.#acceptStandbys(own, now)
     }
+    // A standby accepted on its load report that never offered is dropped.
+    for (const [peer, since] of own.provisional) {
+      if (now - since < PROVISIONAL_MS) continue
+      own.provisional.delete(peer)
+      own.offers.delete(peer)
+      this.#event({ kind: 'helper-dropped', session: own.session, peer })
+      this.#scheduleAccept()
+    }
+  }
+
+  /**
+   * Warm standby: the site's standbys that hold its hot content and report spare capacity are
+   * accepted at once, weighted by what their load reports offer, right after the first help
+   * request: they serve without fetching, and waiting for their offers would cost a round trip
+   * in the crowd's first second. Their offers, when they come, replace these weights.
+   */
+  async #acceptStandbys (own: OwnSession, now: number): Promise<void> {
+    const ready = this.#deps.readyStandbys?.() ?? []
+    if (ready.length === 0) return
+    for (const r of ready) {
+      if (own.offers.has(r.peer)) continue
+      own.offers.set(r.peer, { session: own.session, to: this.#opts.selfId, offeredRps: r.spareRps, offeredBytesPerSec: r.spareBytesPerSec, mirrorUrl: r.mirrorUrl })
+      own.provisional.set(r.peer, now)
+    }
+    await this.#accept()
   }
 
   #dropGoneHelpers (now: number): void {
@@ -394,6 +440,9 @@ export class HelpCoordinator {
   }
 
   #onAccept (author: string, acc: HelpAccept): void {
+    if (acc.helpers.some(h => h.peer === this.#opts.selfId) && ![...this.#helping.values()].some(s => s.session === acc.session && s.beneficiary === author)) {
+      this.#standbyAccepted(author, acc)
+    }
     for (const s of this.#helping.values()) {
       if (s.session !== acc.session || s.beneficiary !== author) continue
       const mine = acc.helpers.some(h => h.peer === this.#opts.selfId)
@@ -413,6 +462,31 @@ export class HelpCoordinator {
     }
   }
 
+  /**
+   * Named in an accept before this node offered (or saw the request): as the standby of that
+   * site it holds the content, so it takes the session now — with what it can offer, which its
+   * offer then tells the beneficiary — unless it has nothing to spare for it.
+   */
+  #standbyAccepted (author: string, acc: HelpAccept): void {
+    const replica = this.#deps.replicaOf?.(author)
+    if (replica === undefined) return
+    const existing = this.#helping.get(replica.site)
+    if (existing !== undefined && existing.beneficiary !== author) return
+    const spare = this.#deps.spare()
+    if (spare.rps <= 0 || spare.bytesPerSec <= 0) return
+    const offered = this.#offer(author, spare)
+    if (offered.rps <= 0 || offered.bytesPerSec <= 0) return
+    const now = Date.now()
+    const session: HelpingSession = {
+      session: acc.session, beneficiary: author, site: replica.site, siteUrl: replica.siteUrl,
+      manifest: new Map(replica.manifest.map(e => [e.path, e])), helpers: [], offeredRps: offered.rps, offeredBytesPerSec: offered.bytesPerSec, offerSentAt: now,
+      accepted: false, releasedAt: undefined, offeredAt: now, acceptedAt: undefined, servedBaseline: this.#deps.servedNow?.(replica.site) ?? { requests: 0, bytes: 0 }
+    }
+    this.#helping.set(replica.site, session)
+    this.#event({ kind: 'offered', session: acc.session, peer: author, site: replica.site })
+    this.#sendOffer(session, now)
+  }
+
   #onRelease (author: string, rel: HelpRelease): void {
     for (const s of this.#helping.values()) {
       if (s.session === rel.session && s.beneficiary === author && s.releasedAt === undefined) {
@@ -430,6 +504,8 @@ export class HelpCoordinator {
    * other helpers wait on the owners for theirs (mirror-fill.ts).
    */
   #prefetch (s: HelpingSession): void {
+    // What a standby replica holds is served at once and needs no fetch.
+    this.#deps.seed?.(s)
     const missing = [...s.manifest.values()].filter(e => this.#deps.cache.peek(s.site, e.path) === undefined && !this.#prefetching.has(`${s.site}\n${e.path}`))
     const owned = this.#deps.owns === undefined ? missing : missing.filter(e => this.#deps.owns!(s, e.path))
     const todo = owned.length === missing.length ? missing : [...owned, ...missing.filter(e => !owned.includes(e))]
@@ -455,6 +531,7 @@ export class HelpCoordinator {
     if (this.#deps.trusts?.(author) === false) return
     const before = own.offers.get(author)
     own.offers.set(author, offer)
+    own.provisional.delete(author)
     if (before === undefined) this.#event({ kind: 'offer', session: own.session, peer: author })
     this.#scheduleAccept()
   }
@@ -471,7 +548,8 @@ export class HelpCoordinator {
     // An r2 offer names requests/s only: its bytes/s is estimated from the site's mean object.
     const meanBytes = this.#deps.meanObjectBytes?.() ?? DEFAULT_MEAN_OBJECT_BYTES
     const offers = [...own.offers.entries()].map(([peer, o]) => ({
-      peer, offeredRps: o.offeredRps, offeredBytesPerSec: o.offeredBytesPerSec ?? Math.round(o.offeredRps * meanBytes), peerState: this.#deps.peers.get(peer)?.report.state
+      peer, offeredRps: o.offeredRps, offeredBytesPerSec: o.offeredBytesPerSec ?? Math.round(o.offeredRps * meanBytes), peerState: this.#deps.peers.get(peer)?.report.state,
+      heldBytes: this.#deps.heldBy?.(peer) ?? 0
     }))
     const now = Date.now()
     const isDown = (peer: string): boolean => own.accepted.has(peer) && this.#deps.unreachableMs?.(peer, now) !== undefined

@@ -29,7 +29,8 @@ import type { ReefConfig } from './config.ts'
 import { ContentCache } from './content-cache.ts'
 import type { CachedObject } from './content-cache.ts'
 import { CrowdDetector } from './crowd-detector.ts'
-import { registerFetchServer } from './fetch-protocol.ts'
+import { fetchFromPeer, registerFetchServer } from './fetch-protocol.ts'
+import { StandbyService } from './standby.ts'
 import { buildFront } from './front.ts'
 import { HelpCoordinator } from './help-coordinator.ts'
 import { ExternalMirror } from './external-mirror.ts'
@@ -55,6 +56,8 @@ import { UplinkMeter } from './uplink-meter.ts'
 const DEFAULT_MEAN_OBJECT_BYTES = 50_000
 /** The uplink is backing up when the process held more than this many seconds of it unsent for a whole second. */
 const BACKLOG_SECONDS = 0.25
+/** Standby transfers run only while the uplink sends less than this share of its target. */
+const STANDBY_CALM_SHARE = 0.5
 /** Most of the uplink target a struck site holds back for what its helpers fetch from it. */
 const HELPER_FETCH_SHARE = 0.6
 /** Share of the uplink target held back for helpers' fetches until they have fetched the hot set once. */
@@ -113,6 +116,7 @@ export class ReefNode {
   readonly libp2p: ReefLibp2p
   readonly bus: RecordBus
   readonly help: HelpCoordinator
+  readonly standby: StandbyService
   readonly front: FastifyInstance
   readonly mirror: FastifyInstance
   readonly admin: FastifyInstance | undefined
@@ -204,7 +208,7 @@ export class ReefNode {
     const servedNow = (site: string): { requests: number, bytes: number } => ({ ...(this.monitor.mirrorTotals.get(site) ?? { requests: 0, bytes: 0 }) })
     this.bus = new RecordBus(libp2p.services.pubsub, key, selfId, {
       [loadTopic(config.consortium)]: ['load-report'],
-      [helpTopic(config.consortium)]: ['help-request', 'help-offer', 'help-accept', 'help-release'],
+      [helpTopic(config.consortium)]: ['help-request', 'help-offer', 'help-accept', 'help-release', 'standby'],
       [ledgerTopic(config.consortium)]: ['delegation', 'receipt'],
       ...(govStore === undefined ? {} : { [govTopic(config.consortium)]: ['gov-proposal', 'gov-vote', 'gov-entry'] as const })
     }, this.log.child({ component: 'gossip' }))
@@ -238,6 +242,17 @@ export class ReefNode {
       libp2p, cache: this.cache, selfId, maxObjectBytes: config.cache.maxObjectBytes, log: this.log.child({ component: 'fill' }),
       isDown: peer => this.helperHealth.isDown(peer)
     })
+    this.standby = new StandbyService({
+      selfId, site: config.site.label, siteUrl: config.site.publicUrl, topic: helpTopic(config.consortium),
+      replicas: config.standby.replicas, uplinkShare: config.standby.uplinkShare, maxBytes: config.standby.maxBytes
+    }, {
+      bus: this.bus, peers: this.peers, log: this.log.child({ component: 'standby' }),
+      manifest: () => this.hotSet.manifest(config.site.label, this.cache),
+      calm: () => this.#calm(),
+      uplinkBytesPerSec: () => config.uplink.bytesPerSec,
+      load: async path => this.origin.load(path),
+      fetch: async (peer, id, entry) => fetchFromPeer(libp2p, peer, id, entry.path, config.cache.maxObjectBytes, entry)
+    })
     this.help = new HelpCoordinator({
       consortium: config.consortium, selfId, site: config.site.label, siteUrl: config.site.publicUrl,
       mirrorUrl: config.mirror.publicUrl, releaseGraceMs: config.mirror.releaseGraceMs
@@ -247,6 +262,10 @@ export class ReefNode {
       spare: () => this.spare(),
       prefetch: async (s, entry) => { await this.fill.fill(s, entry.path) },
       owns: (s, path) => this.fill.owns(s, path),
+      seed: s => this.standby.seed(s.site, s.manifest, this.cache),
+      heldBy: peer => this.standby.heldBy(peer),
+      readyStandbys: () => this.standby.ready(),
+      replicaOf: beneficiary => this.standby.replicaOf(beneficiary),
       offerFor: (beneficiary, spare) => {
         const st = store.standing(beneficiary, Date.now(), this.quota)
         const owed = store.owed(selfId, beneficiary)
@@ -283,6 +302,8 @@ export class ReefNode {
       gate: this.gate, origin: this.origin, cache: this.cache, hotSet: this.hotSet, shedder: this.shedder, monitor: this.monitor, log: this.log.child({ component: 'front' }),
       ladder: this.ladder,
       weigh: obj => weigher.weigh(obj, this.meanObjectBytes()),
+      // A refusal while calm: the site is full now (its uplink or its origin), not in a tick.
+      onRefused: () => { if (this.detector.state === 'normal' && this.#started) void this.#tick() },
       onRedirect: (helper, bytes) => {
         const session = this.help.ownSessionId
         if (session !== undefined && helper.location === undefined) this.ledger.countRedirect(session, helper.peer, bytes)
@@ -439,6 +460,31 @@ export class ReefNode {
   spareRps (): number { return this.spare().rps }
 
   /**
+   * Calm enough for standby transfers: its site normal, helping no one, its uplink under
+   * STANDBY_CALM_SHARE of its target and not backed up.
+   */
+  #calm (): boolean {
+    if (this.detector.state !== 'normal') return false
+    if (this.help.helpingSessions.some(s => s.accepted && s.releasedAt === undefined)) return false
+    const up = this.config.uplink
+    return this.uplink.rate(1_000) < STANDBY_CALM_SHARE * up.targetShare * up.bytesPerSec && this.uplink.backlogBytes < BACKLOG_SECONDS * up.bytesPerSec
+  }
+
+  /** Who stands by for this site, and for whom this node stands by, with how much each holds. */
+  #standbyView (now: number): Record<string, unknown> {
+    const mine = this.standby.mine
+    return {
+      revision: mine?.revision ?? null,
+      publishedAt: mine?.publishedAt ?? null,
+      manifestBytes: mine?.manifestBytes ?? 0,
+      standbys: this.standby.standbysView(),
+      holding: this.standby.replicas().map(r => ({ ...r, ageMs: now - (r.fetchedAt ?? r.updatedAt) })),
+      sentBytes: this.standby.totals.sent,
+      receivedBytes: this.standby.totals.received
+    }
+  }
+
+  /**
    * The uplink as a helper sees it: the bytes/s it may send for others in all (its target less
    * its own site's traffic), and whether it is saturated — sending at its target, or holding
    * more than BACKLOG_SECONDS of it in sockets the kernel will not take for a whole second;
@@ -489,6 +535,7 @@ export class ReefNode {
     this.libp2p.addEventListener('peer:disconnect', this.#onDisconnect)
     this.libp2p.addEventListener('peer:connect', this.#onConnect)
     this.help.start()
+    this.standby.start()
     this.ledger.start()
     if (this.gov !== undefined) {
       await this.gov.start()
@@ -499,9 +546,11 @@ export class ReefNode {
       isAcceptedHelper: (session, peer) => this.help.isAcceptedHelper(session, peer),
       load: async path => this.origin.load(path),
       // Another helper of a session this node serves asks for an object of the manifest.
+      // Another helper of a session this node serves asks for an object of the manifest; or
+      // one of this site's standbys, in calm times.
       forHelper: (session, peer, path) => {
         const s = this.help.helpingSessions.find(x => x.session === session && x.releasedAt === undefined)
-        if (s === undefined || !s.helpers.includes(peer) || !s.manifest.has(path)) return undefined
+        if (s === undefined || !s.helpers.includes(peer) || !s.manifest.has(path)) return this.standby.serve(session, peer, path)
         return this.fill.fill(s, path, { forPeer: true })
       },
       onSent: bytes => { this.uplink.add('p2p', bytes) },
@@ -540,6 +589,7 @@ export class ReefNode {
     if (this.#lastOwnSession !== undefined) await this.ledger.settle(this.#lastOwnSession)
     await this.ledger.stop()
     this.help.stop()
+    this.standby.stop()
     await this.gov?.stop()
     await this.auditor?.stop()
     this.bus.stop()
@@ -621,6 +671,8 @@ export class ReefNode {
     return Math.max(arrivals, arrivals - m.shed.rate(1_000) + this.#helpersServe().rps)
   }
 
+  #refusedAtTick = 0
+
   async #tick (): Promise<void> {
     if (this.#ticking) return
     this.#ticking = true
@@ -631,7 +683,12 @@ export class ReefNode {
       this.#demandBps = demandBps
       const demand = this.demandRps()
       this.#demandRps = demand
-      const change = this.detector.sample(demand, now, this.gate.queued >= c.origin.maxConcurrent)
+      // Saturated, struck without waiting for strikeHoldMs: the origin's queue is full, or the
+      // front refused visitors since the last tick (its uplink cannot take them).
+      const refused = this.monitor.totals.refused
+      const saturated = this.gate.queued >= c.origin.maxConcurrent || refused > this.#refusedAtTick
+      this.#refusedAtTick = refused
+      const change = this.detector.sample(demand, now, saturated)
       if (change !== undefined) this.log.info({ from: change.from, to: change.to, demandRps: Math.round(demand), demandBytesPerSec: Math.round(demandBps) }, 'crowd state changed')
       const target = c.crowd.targetShare * c.origin.capacityRps
       const targetBps = c.uplink.targetShare * c.uplink.bytesPerSec
@@ -643,7 +700,10 @@ export class ReefNode {
       // until its helpers have fetched every manifest object once (each object crosses its
       // uplink about once: mirror-fill.ts), and after that it still makes room for the bodies
       // they wait for.
-      const warming = this.shedder.helping && this.help.ownManifestBytes > this.uplink.totals.p2p - this.#p2pAtSessionStart
+      // Standbys that already hold the hot content need none of it (SPEC.md §Warm standby).
+      let held = 0
+      for (const h of this.shedder.helpers) held = Math.max(held, this.standby.heldBy(h.peer))
+      const warming = this.shedder.helping && this.help.ownManifestBytes > this.uplink.totals.p2p - this.#p2pAtSessionStart + held
       const waited = warming ? WARMING_SHARE * targetBps : Math.min(HELPER_FETCH_SHARE * targetBps, this.uplink.pendingP2pBytes)
       if (state === 'normal') {
         this.shedder.reset()
@@ -661,6 +721,7 @@ export class ReefNode {
       if (this.shedder.active) this.gate.divert(tag => tag !== null && this.hotSet.isShareable(tag))
       const need = this.#need(demand, target, demandBps, targetBps)
       await this.help.tick(state, need, now)
+      await this.standby.tick(now)
       if (now - this.#lastHealthPrune > 5_000) {
         this.#lastHealthPrune = now
         this.helperHealth.retain(new Set([...this.peers.live(now).map(e => e.peer), ...this.shedder.helpers.map(h => h.peer)]))
@@ -814,7 +875,8 @@ export class ReefNode {
       sentBytesPerSec: Math.round(this.uplink.rate(1_000)),
       spareBytesPerSec: spare.bytesPerSec,
       demandBytesPerSec: Math.round(this.#demandBps),
-      queuedBytes: Math.round(this.queuedBytes())
+      queuedBytes: Math.round(this.queuedBytes()),
+      standingBy: this.standby.standingBy()
     }
     await this.bus.publish(loadTopic(c.consortium), 'load-report', body)
   }
@@ -861,6 +923,7 @@ export class ReefNode {
             helpers: own.helpers.map(h => ({ peer: h.peer, weightRps: h.weightRps, weightBytesPerSec: h.weightBytesPerSec, siteBase: h.siteBase, down: this.helperHealth.isDown(h.peer, now) }))
           },
       helping: this.help.helpingSessions.map(s => ({ site: s.site, beneficiary: s.beneficiary, accepted: s.accepted, released: s.releasedAt !== undefined, offeredRps: s.offeredRps, offeredBytesPerSec: s.offeredBytesPerSec, manifest: s.manifest.size })),
+      standby: this.#standbyView(now),
       peers: this.peers.live().map(e => ({
         peer: e.peer, site: e.report.site, state: e.report.state, demandRps: e.report.demandRps, capacityRps: e.report.capacityRps, spareRps: e.report.spareRps, helping: e.report.helping,
         uplinkBytesPerSec: e.report.uplinkBytesPerSec ?? null, sentBytesPerSec: e.report.sentBytesPerSec ?? null, spareBytesPerSec: e.report.spareBytesPerSec ?? null, demandBytesPerSec: e.report.demandBytesPerSec ?? null

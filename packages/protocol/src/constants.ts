@@ -35,6 +35,10 @@ export const MAX_RECORD_BYTES = 256 * 1024
 export const MAX_MANIFEST_ENTRIES = 512
 /** Largest number of helpers a help-accept may name. */
 export const MAX_HELPERS = 64
+/** Most standbys one member names (warm standby; the charter's standbyReplicas is at most this). */
+export const MAX_STANDBYS = 8
+/** How often a member re-publishes its standby record in calm times (also when its hot set or standbys change). */
+export const STANDBY_REFRESH_MS = 60_000
 /** Largest frame on the fetch stream (request and response head), in bytes. */
 export const MAX_FETCH_FRAME_BYTES = 16 * 1024
 /** Largest object body that may cross the fetch stream, in bytes. */
@@ -62,6 +66,8 @@ export const MAX_RECORD_AGE_MS: Readonly<Record<string, number>> = Object.freeze
   'help-offer': 30_000,
   'help-accept': 60_000,
   'help-release': 60_000,
+  // Re-published every STANDBY_REFRESH_MS while it holds.
+  standby: 180_000,
   delegation: 300_000,
   receipt: 300_000,
   // Attestations live as long as a cached copy may; invitations also carry their own expiresAt.

@@ -5,7 +5,7 @@
  * whole body as received.
  */
 import { z } from 'zod'
-import { MAX_BYTES_PER_SEC, MAX_EVIDENCE_ITEMS, MAX_HELPERS, MAX_INVITATION_ADDRS, MAX_MANIFEST_ENTRIES, MAX_OBJECT_BYTES, MAX_PATH_CHARS } from './constants.ts'
+import { MAX_BYTES_PER_SEC, MAX_EVIDENCE_ITEMS, MAX_HELPERS, MAX_INVITATION_ADDRS, MAX_MANIFEST_ENTRIES, MAX_OBJECT_BYTES, MAX_PATH_CHARS, MAX_STANDBYS } from './constants.ts'
 import { ConsortiumId, LogEntryBody, Member } from './charter.ts'
 import { Signature } from './multisig.ts'
 import { BaseUrl, PeerIdString, Sha256Hex, SiteLabel, UrlPath } from './primitives.ts'
@@ -38,7 +38,9 @@ export const LoadReport = z.object({
   spareBytesPerSec: BytesPerSec.optional(),
   demandBytesPerSec: BytesPerSec.optional(),
   /** r3: bytes the author's uplink owes now (queued to send, or awaited from fetches): its queue. */
-  queuedBytes: BytesPerSec.optional()
+  queuedBytes: BytesPerSec.optional(),
+  /** r3 (warm standby): the replicas the author holds: site, the standby revision, verified bytes held of its manifest. */
+  standingBy: z.array(z.object({ site: SiteLabel, revision: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), heldBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) })).max(MAX_HELPERS).optional()
 })
 export type LoadReport = z.infer<typeof LoadReport>
 
@@ -84,6 +86,21 @@ export const HelpRelease = z.object({
   reason: z.enum(['crowd-over', 'shutdown', 'replaced'])
 })
 export type HelpRelease = z.infer<typeof HelpRelease>
+
+/**
+ * r3 (warm standby): in calm times a member names the peers that keep a copy of its hot
+ * content (its standbys) and what that content is; each named standby may fetch the manifest's
+ * objects from it over the fetch stream with `session` = `id`, at a background rate.
+ */
+export const Standby = z.object({
+  id: SessionId,
+  site: SiteLabel,
+  siteUrl: BaseUrl,
+  revision: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  standbys: z.array(PeerIdString).min(1).max(MAX_STANDBYS),
+  manifest: z.array(ManifestEntry).max(MAX_MANIFEST_ENTRIES)
+})
+export type Standby = z.infer<typeof Standby>
 
 const Count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 
@@ -210,6 +227,7 @@ export const RECORD_BODIES = {
   'help-offer': HelpOffer,
   'help-accept': HelpAccept,
   'help-release': HelpRelease,
+  standby: Standby,
   delegation: Delegation,
   receipt: Receipt,
   attestation: Attestation,

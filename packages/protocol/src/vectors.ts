@@ -53,7 +53,8 @@ export async function makeVectors (): Promise<VectorSet> {
   const bodies: { [T in RecordType]: RecordBody<T> } = {
     'load-report': {
       site: 'alpha', siteUrl: 'https://alpha.example', mirrorUrl: 'https://mirror.alpha.example', state: 'struck', capacityRps: 50, demandRps: 900, originRps: 43, spareRps: 0,
-      helping: [{ site: 'charlie', rps: 12, bytesPerSec: 480000 }], uplinkBytesPerSec: 4000000, sentBytesPerSec: 3650000, spareBytesPerSec: 0, demandBytesPerSec: 11200000, queuedBytes: 1800000
+      helping: [{ site: 'charlie', rps: 12, bytesPerSec: 480000 }], uplinkBytesPerSec: 4000000, sentBytesPerSec: 3650000, spareBytesPerSec: 0, demandBytesPerSec: 11200000, queuedBytes: 1800000,
+      standingBy: [{ site: 'charlie', revision: 7, heldBytes: 2400000 }]
     },
     'help-request': {
       session: 'c2Vzc2lvbi0wMDAx', site: 'alpha', siteUrl: 'https://alpha.example', neededRps: 850, neededBytesPerSec: 7600000,
@@ -62,6 +63,10 @@ export async function makeVectors (): Promise<VectorSet> {
     'help-offer': { session: 'c2Vzc2lvbi0wMDAx', to: alice.id, offeredRps: 400, offeredBytesPerSec: 3600000, mirrorUrl: 'https://mirror.bravo.example:8443' },
     'help-accept': { session: 'c2Vzc2lvbi0wMDAx', helpers: [{ peer: bob.id, weightRps: 400, weightBytesPerSec: 3600000, mirrorUrl: 'https://mirror.bravo.example:8443' }] },
     'help-release': { session: 'c2Vzc2lvbi0wMDAx', reason: 'crowd-over' },
+    standby: {
+      id: 'c3RhbmRieS0wMDAx', site: 'alpha', siteUrl: 'https://alpha.example', revision: 3, standbys: [bob.id],
+      manifest: [{ path: '/', size: 5120, type: 'text/html; charset=utf-8', sha256: sha('a') }, { path: '/img/hero.jpg?v=2', size: 81920, type: 'image/jpeg', sha256: sha('b') }]
+    },
     delegation: { session: 'c2Vzc2lvbi0wMDAx', helper: bob.id, round: 3, requests: 12000, bytes: 480000000, final: false },
     receipt: { session: 'c2Vzc2lvbi0wMDAx', beneficiary: alice.id, round: 3, delegation: sha('d'), requests: 11950, bytes: 478000000 },
     attestation: { session: 'c2Vzc2lvbi0wMDAx', site: 'alpha', path: '/img/hero.jpg?v=2', sha256: sha('b') },
@@ -75,7 +80,7 @@ export async function makeVectors (): Promise<VectorSet> {
     'join-request': { consortium: 'reef-demo', invitation: sha('4'), member: { peer: bob.id, site: 'bravo', mirrorUrl: 'https://mirror.bravo.example' } }
   }
   const authorOf: Record<RecordType, typeof alice> = {
-    'load-report': alice, 'help-request': alice, 'help-offer': bob, 'help-accept': alice, 'help-release': alice, delegation: alice, receipt: bob,
+    'load-report': alice, 'help-request': alice, 'help-offer': bob, 'help-accept': alice, 'help-release': alice, standby: alice, delegation: alice, receipt: bob,
     attestation: bob, 'gov-proposal': alice, 'gov-vote': alice, 'gov-entry': alice, invitation: alice, 'join-request': bob
   }
   const valid: ValidRecordVector[] = []
@@ -129,6 +134,9 @@ export async function makeVectors (): Promise<VectorSet> {
   add('help-offer with a negative offeredBytesPerSec', await rawRecord(bob.key, 'help-offer', { ...base, type: 'help-offer', author: bob.id, body: { ...bodies['help-offer'], offeredBytesPerSec: -1 } }), 'ERR_SCHEMA')
   add('load-report with spareBytesPerSec over MAX_BYTES_PER_SEC', await rawRecord(alice.key, 'load-report', { ...base, type: 'load-report', body: { ...bodies['load-report'], spareBytesPerSec: 1_000_000_000_001 } }), 'ERR_SCHEMA')
   add('help-accept whose weightBytesPerSec is a string', await rawRecord(alice.key, 'help-accept', { ...base, type: 'help-accept', body: { session: 'c2Vzc2lvbi0wMDAx', helpers: [{ peer: bob.id, weightRps: 400, weightBytesPerSec: '3600000', mirrorUrl: 'https://mirror.bravo.example:8443' }] } }), 'ERR_SCHEMA')
+  add('a standby record naming no standby', await rawRecord(alice.key, 'standby', { ...base, type: 'standby', body: { ...bodies.standby, standbys: [] } }), 'ERR_SCHEMA')
+  add('a standby record naming more than MAX_STANDBYS (8) standbys', await rawRecord(alice.key, 'standby', { ...base, type: 'standby', body: { ...bodies.standby, standbys: Array.from({ length: 9 }, () => bob.id) } }), 'ERR_SCHEMA')
+  add('a load report whose standingBy revision is 0', await rawRecord(alice.key, 'load-report', { ...base, type: 'load-report', body: { ...bodies['load-report'], standingBy: [{ site: 'bravo', revision: 0, heldBytes: 10 }] } }), 'ERR_SCHEMA')
   add('manifest path starting with //', await rawRecord(alice.key, 'help-request', { ...base, type: 'help-request', body: { ...bodies['help-request'], manifest: [{ path: '//evil.example/x', size: 1, type: 'text/html', sha256: sha('c') }] } }), 'ERR_SCHEMA')
   add('extra field in the envelope', canonicalBytes({ ...JSON.parse(goodText) as object, extra: 1 }), 'ERR_SCHEMA')
   add('author is not a peer id', await rawRecord(alice.key, 'help-release', { ...base, author: 'QmNotAnEd25519PeerIdAtAllNotAnEd25519PeerIdAtAll' }), 'ERR_SCHEMA')

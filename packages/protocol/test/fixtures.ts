@@ -47,6 +47,7 @@ export function validBodies (other: string): { [T in RecordType]: RecordBody<T> 
     'help-offer': { session: 'sess-0001', to: other, offeredRps: 100, mirrorUrl: 'http://mirror-b.localhost:9102/' },
     'help-accept': { session: 'sess-0001', helpers: [{ peer: other, weightRps: 100, mirrorUrl: 'http://mirror-b.localhost:9102' }] },
     'help-release': { session: 'sess-0001', reason: 'crowd-over' },
+    standby: { id: 'standby-0001', site: 'alpha', siteUrl: 'https://alpha.example', revision: 1, standbys: [other], manifest: [{ path: '/index.html', size: 1024, type: 'text/html', sha256: SHA }] },
     delegation: { session: 'sess-0001', helper: other, round: 1, requests: 10, bytes: 4096, final: false },
     receipt: { session: 'sess-0001', beneficiary: other, round: 1, delegation: SHA, requests: 10, bytes: 4096 },
     attestation: { session: 'sess-0001', site: 'alpha', path: '/index.html', sha256: SHA },
