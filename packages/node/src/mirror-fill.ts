@@ -52,6 +52,8 @@ export interface MirrorFillDeps {
   log: Logger
   /** Whether `peer` is known to be down now (not asked then). */
   isDown?: (peer: string) => boolean
+  /** The standbys a site's latest standby record names (they hold its hot content: asked first). */
+  standbysOf?: (site: string) => readonly string[]
 }
 
 export class MirrorFill {
@@ -61,7 +63,7 @@ export class MirrorFill {
   readonly #open = new Map<string, number>()
   readonly #waiting = new Map<string, Array<() => void>>()
   /** Objects filled, by where they came from, since start. */
-  readonly counts = { fromSite: 0, fromOwner: 0, ownerFailed: 0 }
+  readonly counts = { fromSite: 0, fromOwner: 0, ownerFailed: 0, fromStandby: 0 }
 
   constructor (deps: MirrorFillDeps) { this.#d = deps }
 
@@ -88,6 +90,19 @@ export class MirrorFill {
 
   async #fill (s: HelpingSession, path: string, forPeer: boolean): Promise<CachedObject> {
     const entry = s.manifest.get(path)
+    // A standby of the site that is one of the session's helpers holds the hot content already.
+    const standby = entry === undefined || forPeer
+      ? undefined
+      : this.#d.standbysOf?.(s.site).find(p => p !== this.#d.selfId && s.helpers.includes(p) && this.#d.isDown?.(p) !== true)
+    if (standby !== undefined) {
+      try {
+        const f = await this.#fetch(standby, () => fetchFromPeer(this.#d.libp2p, standby, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS))
+        this.counts.fromStandby++
+        return this.#store(s, path, f)
+      } catch (err) {
+        this.#d.log.debug({ site: s.site, path, standby, err: (err as Error).message }, 'standby could not fill: asking the owner')
+      }
+    }
     const owner = entry === undefined || forPeer ? undefined : ownerOf(path, s.helpers)
     if (owner !== undefined && owner !== this.#d.selfId && this.#d.isDown?.(owner) !== true) {
       try {

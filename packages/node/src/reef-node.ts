@@ -240,7 +240,8 @@ export class ReefNode {
     this.#prober = new MirrorProber(this.helperHealth, this.log.child({ component: 'probe' }))
     this.fill = new MirrorFill({
       libp2p, cache: this.cache, selfId, maxObjectBytes: config.cache.maxObjectBytes, log: this.log.child({ component: 'fill' }),
-      isDown: peer => this.helperHealth.isDown(peer)
+      isDown: peer => this.helperHealth.isDown(peer),
+      standbysOf: site => this.standby.standbysOf(site)
     })
     this.standby = new StandbyService({
       selfId, site: config.site.label, siteUrl: config.site.publicUrl, topic: helpTopic(config.consortium),

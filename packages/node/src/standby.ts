@@ -123,6 +123,8 @@ export class StandbyService {
   readonly #deps: StandbyDeps
   readonly #budget = new ByteBudget()
   readonly #replicas = new Map<string, Replica>()
+  /** Every site's latest standby record seen: its author and the standbys it names. */
+  readonly #named = new Map<string, { author: string, standbys: readonly string[], revision: number }>()
   #mine: Mine | undefined
   #timer: ReturnType<typeof setInterval> | undefined
   #unsubscribe: (() => void) | undefined
@@ -207,6 +209,11 @@ export class StandbyService {
   #onRecord (r: VerifiedRecord): void {
     if (r.type !== 'standby' || r.author === this.#opts.selfId) return
     const body = r.body as Standby
+    // Who stands by for whom, for every site (helpers fill from standbys first).
+    if (this.#deps.peers.get(r.author)?.report.site === body.site) {
+      const seen = this.#named.get(body.site)
+      if (seen === undefined || seen.author !== r.author || body.revision >= seen.revision) this.#named.set(body.site, { author: r.author, standbys: body.standbys, revision: body.revision })
+    }
     const existing = this.#replicas.get(body.site)
     if (!body.standbys.includes(this.#opts.selfId)) {
       // No longer named: the replica goes.
@@ -332,6 +339,9 @@ export class StandbyService {
     if (bytes > 0) this.#deps.log.info({ site, bytes }, 'replica seeded the mirror')
     return bytes
   }
+
+  /** The standbys `site`'s latest standby record names (none known: empty). */
+  standbysOf (site: string): readonly string[] { return this.#named.get(site)?.standbys ?? [] }
 
   /** The replica this node holds for `beneficiary`'s site (undefined: none). */
   replicaOf (beneficiary: string): { site: string, siteUrl: string, manifest: ManifestEntry[] } | undefined {

@@ -10,6 +10,7 @@ import { pino } from 'pino'
 import type { LoadReport, RecordBody, RecordType, VerifiedRecord } from '@reef/protocol'
 import { ContentCache } from '../../src/content-cache.ts'
 import { HelpCoordinator } from '../../src/help-coordinator.ts'
+import type { HelpCoordinatorDeps } from '../../src/help-coordinator.ts'
 import { PeerTable } from '../../src/peer-table.ts'
 import type { RecordChannel, RecordListener } from '../../src/record-bus.ts'
 import { Shedder } from '../../src/shedder.ts'
@@ -50,7 +51,7 @@ interface Member {
   uplink: Uplink, served: Map<string, number>, unreachable: Map<string, number>
 }
 
-function member (net: Net, id: string, site: string, spareRps = 100, distrusted: ReadonlySet<string> = new Set()): Member {
+function member (net: Net, id: string, site: string, spareRps = 100, distrusted: ReadonlySet<string> = new Set(), extra: Partial<HelpCoordinatorDeps> = {}): Member {
   const shedder = new Shedder()
   const peers = new PeerTable(5_000)
   const spare = { rps: spareRps, bytes: spareRps * OBJ }
@@ -73,7 +74,8 @@ function member (net: Net, id: string, site: string, spareRps = 100, distrusted:
       meanObjectBytes: () => OBJ,
       uplink: () => uplink,
       servedRate: s => ({ rps: (served.get(s) ?? 0) / OBJ, bytesPerSec: served.get(s) ?? 0 }),
-      unreachableMs: peer => unreachable.get(peer)
+      unreachableMs: peer => unreachable.get(peer),
+      ...extra
     })
   help.start()
   return { id, site, help, shedder, peers, spare, uplink, served, unreachable }
@@ -254,6 +256,46 @@ describe('help coordinator', () => {
     await until(() => c.help.sessionForSite('alpha')?.dropped === true, 'C knows it was left out')
     await a.help.tick('struck', need(900), Date.now() + 2_100)
     await until(() => a.shedder.helpers.some(h => h.peer === 'C'), 'C accepted again')
+  })
+
+  it('accepts its ready standbys at once, before they offer, and drops one that never offers', async () => {
+    const net = new Net()
+    const ready = [{ peer: 'B', mirrorUrl: 'http://mirror-bravo.example', spareRps: 300, spareBytesPerSec: 3_000_000 }]
+    // B has nothing to spare now: it will not offer.
+    const [a, b] = [member(net, 'A', 'alpha', 100, new Set(), { readyStandbys: () => ready }), member(net, 'B', 'bravo', 0)]
+    knowEachOther([a, b])
+    const t0 = Date.now()
+    await a.help.tick('struck', need(100), t0)
+    // Accepted in the same tick as the first help request, at what its load report offers.
+    assert.deepEqual(a.shedder.helpers.map(h => [h.peer, h.weightBytesPerSec]), [['B', 3_000_000]])
+    const types = net.sent.filter(r => r.author === 'A').map(r => r.type)
+    assert.deepEqual(types.slice(0, 2), ['help-request', 'help-accept'])
+    await a.help.tick('struck', need(100), t0 + 2_100)
+    await until(() => a.shedder.helpers.length === 0, 'the silent standby dropped')
+  })
+
+  it('a standby named in an accept before it offered takes the session with its replica, and offers', async () => {
+    const net = new Net()
+    const manifest = [{ path: '/', size: 100, type: 'text/html', sha256: 'a'.repeat(64) }]
+    const seeded: string[] = []
+    const b = member(net, 'B', 'bravo', 100, new Set(), {
+      replicaOf: beneficiary => beneficiary === 'A' ? { site: 'alpha', siteUrl: 'http://alpha.example', manifest } : undefined,
+      seed: s => { seeded.push(s.site); return 100 }
+    })
+    const a = member(net, 'A', 'alpha')
+    knowEachOther([a, b])
+    // The accept arrives first (as gossip may deliver it), then the request.
+    await net.channel('A2').publish('t', 'help-accept', { session: 'c2Vzc2lvbi0wMDA5', helpers: [{ peer: 'B', weightRps: 10, weightBytesPerSec: 100_000, mirrorUrl: 'http://mirror-bravo.example' }] })
+    void a
+    const s = b.help.sessionForSite('alpha')
+    assert.equal(s, undefined, 'took a session from a peer it holds no replica for')
+    net.members.delete('A2')
+    await net.channel('A').publish('t', 'help-accept', { session: 'c2Vzc2lvbi0wMDA5', helpers: [{ peer: 'B', weightRps: 10, weightBytesPerSec: 100_000, mirrorUrl: 'http://mirror-bravo.example' }] })
+    const taken = b.help.sessionForSite('alpha')
+    assert.ok(taken?.accepted === true, 'the standby did not take the session')
+    assert.deepEqual([...taken.manifest.keys()], ['/'])
+    assert.deepEqual(seeded, ['alpha'])
+    assert.ok(net.sent.some(r => r.author === 'B' && r.type === 'help-offer'), 'the standby sent no offer')
   })
 
   it('takes r2 offers (requests/s only) at their requests/s × the mean object size', async () => {
