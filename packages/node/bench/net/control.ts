@@ -26,6 +26,8 @@ export interface SiteSpec {
   bootstrap?: string[]
   /** The node's data directory (role reef). */
   dataDir?: string
+  /** Warm standby replicas the node names (role reef; undefined: the code's default; ignored by code without standby). */
+  standbyReplicas?: number
   /** Requests/s the node's mirror offers others (role reef). */
   mirrorCapacityRps?: number
   /** Directory nginx may use (role nginx). */

@@ -70,6 +70,8 @@ export interface Summary {
    * and bytes it sent its helpers over fetch streams, at the largest seen during the crowd.
    */
   hotSet: { manifestBytes: number, sentToHelpers: number } | undefined
+  /** Warm standby arm: what filling the standbys cost in calm time (undefined: no standby arm). */
+  standbyFill: ScenarioResult['standbyFill']
   /** Page loads by where their page was served: started, loaded in time, loaded too late, failed; p99 of the loaded. */
   visitsByHost: Record<string, { started: number, ok: number, late: number, failed: number, p99Ms: number | undefined }>
 }
@@ -271,6 +273,7 @@ export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel:
     uplinkSection: r.uplinkSection,
     failures: failureCounts(r.report.results),
     hotSet: hotSetOf(r.site1Trace),
+    standbyFill: r.standbyFill,
     visitsByHost: visitsByHost(visits, timeoutMs),
     site1Trace: r.site1Trace.map(({ at, status: s }) => ({
       at, state: s.state, demandRps: s.demandRps, demandBytesPerSec: s.demandBytesPerSec, shedShare: s.shedShare, shed: s.shed, uplink: s.uplink,
@@ -367,6 +370,25 @@ export function markdownTable (rows: Summary[], opts: { versions: boolean, timeo
 }
 
 /** The kill set-up's rows: success before and after, errors met at the killed helpers. */
+/** Standby arms: the crowd's first seconds, p2p bytes against the hot set, and the calm-time cost of filling the standbys. */
+export function standbySection (rows: Summary[]): string {
+  const k = rows.filter(r => /standby/.test(r.version))
+  if (k.length === 0) return ''
+  const pct = (x: number | null | undefined): string => x === undefined || x === null ? '–' : `${(100 * x).toFixed(1)}%`
+  const lines = [
+    '| set-up | arm | page loads/s | success | p99 | 1st s | 2nd s | 3rd s | first shed | site 1 → helpers over libp2p / hot set | standby fill: time, MB/s, share of uplink |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
+  ]
+  for (const r of k) {
+    const ps = r.perSecondSuccess
+    const hs = r.hotSet === undefined ? '–' : `${(r.hotSet.sentToHelpers / MB).toFixed(2)} / ${(r.hotSet.manifestBytes / MB).toFixed(2)} MB (${(r.hotSet.sentToHelpers / Math.max(1, r.hotSet.manifestBytes)).toFixed(2)}×)`
+    const f = r.standbyFill
+    const fill = f === undefined ? '–' : `${(f.fillMs / 1000).toFixed(1)} s, ${(f.bytesPerSec / MB).toFixed(3)} MB/s, ${(100 * f.shareOfUplink).toFixed(1)}%`
+    lines.push(`| ${r.title} | ${r.version} | ${r.rateLabel} | ${pct(r.success)} | ${r.p99Ms === undefined ? '–' : `${Math.round(r.p99Ms)} ms`} | ${pct(ps[0])} | ${pct(ps[1])} | ${pct(ps[2])} | ${r.firstShedMs === undefined ? '–' : `${Math.round(r.firstShedMs)} ms`} | ${hs} | ${fill} |`)
+  }
+  return lines.join('\n')
+}
+
 export function killSection (rows: Summary[]): string {
   const k = rows.filter(r => r.kill !== undefined)
   if (k.length === 0) return ''

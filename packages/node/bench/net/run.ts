@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util'
 import { prepareBaseline } from './baseline.ts'
 import { calibrateUplink } from './calibrate.ts'
 import { blogSite, mirrorCapacityRps } from './page-mix.ts'
-import { killSection, markdownTable, summarize, timelineSvg } from './report.ts'
+import { killSection, markdownTable, standbySection, summarize, timelineSvg } from './report.ts'
 import type { Summary } from './report.ts'
 import { LABELS, planSetup, runScenario } from './scenario.ts'
 import { namespacesUnavailable, Testbed, tbfArgs } from './testbed.ts'
@@ -53,6 +53,8 @@ interface NetOptions {
   out: string
   /** Copy every site's log into --out (they are always kept when the run fails). */
   keepLogs: boolean
+  /** Run each Reef set-up twice, without and with warm standby, after the same calm traffic. */
+  standby: boolean
 }
 
 function parse (argv: string[]): NetOptions {
@@ -70,7 +72,8 @@ function parse (argv: string[]): NetOptions {
       'mirror-rps': { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
-      'keep-logs': { type: 'boolean' }
+      'keep-logs': { type: 'boolean' },
+      standby: { type: 'boolean' }
     },
     strict: true
   })
@@ -91,8 +94,10 @@ function parse (argv: string[]): NetOptions {
     mirrorRps: values['mirror-rps'] === undefined ? undefined : num('mirror-rps', values['mirror-rps'], 0, n => Number.isInteger(n) && n >= 0, 'an integer ≥ 0'),
     seed: num('seed', values.seed, 42, n => Number.isInteger(n), 'an integer'),
     out: values.out ?? 'bench-results/net',
-    keepLogs: values['keep-logs'] === true
+    keepLogs: values['keep-logs'] === true,
+    standby: values.standby === true
   }
+  if (o.standby && o.baseline !== undefined) throw new UsageError('--standby compares two arms of this checkout: it cannot be combined with --baseline')
   if (o.setups.length === 0 || o.loads.length === 0) throw new UsageError('--setups and --loads must not be empty')
   for (const s of o.setups) {
     try { planSetup(s, o.uplink) } catch (err) { throw new UsageError((err as Error).message) }
@@ -139,8 +144,11 @@ export async function runNetBench (argv: string[]): Promise<number> {
   const rows: Summary[] = []
   try {
     note(`testbed: bridge ${tb.bridge} ${tb.address(0)}/16, temp dir ${tb.tmpDir}`)
-    const versions: Array<{ name: string, root: string }> = []
-    if (o.baseline !== undefined) {
+    const versions: Array<{ name: string, root: string, standby?: 'on' | 'off', tag?: string }> = []
+    if (o.standby) {
+      const d = gitDescribe(REPO_ROOT)
+      versions.push({ name: `no standby (${d})`, root: REPO_ROOT, standby: 'off', tag: 'nostandby' }, { name: `warm standby (${d})`, root: REPO_ROOT, standby: 'on', tag: 'standby' })
+    } else if (o.baseline !== undefined) {
       const b = await prepareBaseline(tb, REPO_ROOT, o.baseline, note)
       versions.push({ name: `before (${b.sha})`, root: b.root }, { name: `after (${gitDescribe(REPO_ROOT)})`, root: REPO_ROOT })
     } else {
@@ -184,11 +192,12 @@ export async function runNetBench (argv: string[]): Promise<number> {
         const rateLabel = load === 'sat' ? `sat (${loadsPerSec.toFixed(1)})` : load
         for (const v of plan.reef ? versions : versions.slice(-1)) {
           n++
-          const runId = `${String(n).padStart(2, '0')}-${plan.setup}-${load}${plan.reef && versions.length > 1 ? `-${v === versions[0] ? 'before' : 'after'}` : ''}`
+          const runId = `${String(n).padStart(2, '0')}-${plan.setup}-${load}${plan.reef && versions.length > 1 ? `-${v.tag ?? (v === versions[0] ? 'before' : 'after')}` : ''}`
           note(`[${n}] ${plan.title}, ${rateLabel} page loads/s${plan.reef ? `, ${v.name}` : ''}`)
           const r = await runScenario(tb, {
             setup: plan.setup, uplinkBytesPerSec: o.uplink, loadsPerSec, seconds: o.seconds, timeoutS: o.timeoutS, tcLatencyMs: o.tcLatencyMs,
-            killAtS: o.killAtS, reefRoot: v.root, mirrorCapacityRps: mirrorCapacity, seed: o.seed, runId, note
+            killAtS: o.killAtS, reefRoot: v.root, mirrorCapacityRps: mirrorCapacity, seed: o.seed, runId, note,
+            ...(o.standby ? { standby: plan.reef ? v.standby ?? 'off' : 'off' } : {})
           })
           const s = summarize(r, { version: plan.reef ? v.name : '–', rateLabel, calibrated, meanPageBytes: mix.meanBytes })
           rows.push(s)
@@ -205,6 +214,7 @@ export async function runNetBench (argv: string[]): Promise<number> {
       markdownTable(rows, { versions: versions.length > 1, timeoutS: o.timeoutS }),
       '',
       ...(rows.some(r => r.kill !== undefined) ? ['Kill set-up:', '', killSection(rows), ''] : []),
+      ...(o.standby ? ['Warm standby, the first seconds:', '', standbySection(rows), ''] : []),
       `Per-second success and every figure: ${join(o.out, 'results.json')}; timelines: ${join(o.out, 'timeline-*.svg')}. Run time ${Math.floor(elapsedS / 60)} min ${elapsedS % 60} s.`,
       ''
     ].join('\n')

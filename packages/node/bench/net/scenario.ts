@@ -86,6 +86,24 @@ export interface ScenarioOptions {
   preRollMs?: number
   postRollMs?: number
   note?: (line: string) => void
+  /**
+   * Warm standby arms: both get the same calm traffic first (every public object of site 1,
+   * once, so that its hot set is known); 'on' then waits until site 1's standbys hold its hot
+   * set, 'off' runs nodes that name none. Undefined: no calm phase, the code's default.
+   */
+  standby?: 'on' | 'off'
+}
+
+/** What the calm phase cost and how long the standbys took to fill (standby 'on'). */
+export interface StandbyFill {
+  /** From the end of the calm traffic until every standby held ≥ STANDBY_HELD_SHARE of the hot set. */
+  fillMs: number
+  /** Bytes site 1 sent over libp2p meanwhile, and their rate as a share of its uplink. */
+  p2pBytes: number
+  bytesPerSec: number
+  shareOfUplink: number
+  manifestBytes: number
+  heldBytes: number[]
 }
 
 export interface ScenarioSite extends PlannedSite { address: string, hostVeth: string, logFile: string }
@@ -113,10 +131,13 @@ export interface ScenarioResult {
   killedLabels: string[]
   /** Whether the Reef code took the `uplink` config section (else origin.bytesPerSec). */
   uplinkSection: boolean | undefined
+  standbyFill?: StandbyFill | undefined
   /** Ms from the first site's start until the crowd could begin. */
   setUpMs: number
 }
 
+/** Share of site 1's hot set each standby must hold before a standby arm's crowd starts. */
+const STANDBY_HELD_SHARE = 0.95
 /** How often site 1's status is read during the crowd, in ms. */
 const TRACE_MS = 500
 
@@ -149,6 +170,7 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
         address: site.address,
         seed: s.index,
         uplinkBytesPerSec: s.uplinkBytesPerSec,
+        ...(s.role === 'reef' && opts.standby !== undefined ? { standbyReplicas: opts.standby === 'on' ? 2 : 0 } : {}),
         ...(s.role === 'reef' ? { reefRoot: opts.reefRoot, bootstrap: [...bootstrap], dataDir: tb.dir(`data/${opts.runId}-${s.label}`), mirrorCapacityRps: opts.mirrorCapacityRps(s.uplinkBytesPerSec) } : {})
       }, { logName: `${opts.runId}-${s.label}` })
       procs.push(p)
@@ -187,6 +209,37 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
     const served = procs[0]?.ready?.pages ?? []
     if (served.join() !== pages.join()) throw new TestbedError(`site ${first.label} serves pages ${served.join(', ')}, not the blog's ${pages.join(', ')}`)
     const maxPerLoad = Math.max(...mix.perPage.map(p => p.requests))
+
+    let standbyFill: StandbyFill | undefined
+    if (opts.standby !== undefined) {
+      // Calm traffic: every public object of site 1, once, one at a time.
+      for (const path of expected.keys()) {
+        const res = await request(`http://${first.label}.${TESTBED_DOMAIN}${path}`, { dispatcher, signal: AbortSignal.timeout(10_000) })
+        await res.body.dump()
+      }
+      const calmAt = Date.now()
+      type St = { standby?: { manifestBytes?: number, standbys?: Array<{ heldBytes: number }> }, uplink?: { sent?: { p2p?: number } } }
+      const status = async (): Promise<St> => (await procs[0]!.probe(true)).status as St ?? {}
+      const p2pBefore = (await status()).uplink?.sent?.p2p ?? 0
+      if (opts.standby === 'on' && plan.reef) {
+        let last: St = {}
+        await until('site 1\'s standbys to hold its hot set', async () => {
+          last = await status()
+          const sb = last.standby
+          return sb?.manifestBytes !== undefined && sb.manifestBytes > 0 && (sb.standbys?.length ?? 0) > 0 &&
+            sb.standbys!.every(x => x.heldBytes >= STANDBY_HELD_SHARE * sb.manifestBytes!)
+        }, 180_000)
+        const fillMs = Date.now() - calmAt
+        const p2pBytes = (last.uplink?.sent?.p2p ?? 0) - p2pBefore
+        standbyFill = {
+          fillMs, p2pBytes, bytesPerSec: p2pBytes / Math.max(0.001, fillMs / 1000), shareOfUplink: p2pBytes / Math.max(0.001, fillMs / 1000) / first.uplinkBytesPerSec,
+          manifestBytes: last.standby?.manifestBytes ?? 0, heldBytes: (last.standby?.standbys ?? []).map(x => x.heldBytes)
+        }
+        note(`  standbys filled in ${(fillMs / 1000).toFixed(1)} s: ${(p2pBytes / 1e6).toFixed(2)} MB over libp2p (${(standbyFill.bytesPerSec / 1e3).toFixed(0)} KB/s, ${(100 * standbyFill.shareOfUplink).toFixed(1)}% of the uplink) for a hot set of ${((last.standby?.manifestBytes ?? 0) / 1e6).toFixed(2)} MB`)
+      }
+      // Both arms: site 1 back to normal before the crowd.
+      await until('site 1 to be calm again', async () => (await procs[0]!.probe()).state === 'normal', 30_000)
+    }
 
     const pids = [process.pid, ...(await Promise.all(made.map(async s => tb.pidsIn(s.index)))).flat()]
     const sampler = new Sampler(made.map(s => () => tb.sentBytes(s)), pids)
@@ -255,6 +308,7 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
       killedAt,
       killedLabels: plan.killed.map(i => plan.sites[i - 1]?.label ?? ''),
       uplinkSection: procs[0]?.ready?.uplinkSection,
+      standbyFill,
       setUpMs
     }
   } finally {

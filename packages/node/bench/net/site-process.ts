@@ -178,6 +178,8 @@ async function main (): Promise<void> {
     log: { level: process.env.REEF_TESTBED_LOG_LEVEL ?? 'warn' }
   }
   const { input, uplinkSection } = withUplink(base, mod, spec.uplinkBytesPerSec)
+  // Warm standby, where the code has it (the `standby` section).
+  if (spec.standbyReplicas !== undefined && mod.ConfigSchema?.shape?.standby !== undefined) input.standby = { replicas: spec.standbyReplicas }
   node = await mod.ReefNode.create(mod.parseConfig(input))
   await node.start()
   const addrs = node.libp2p?.getMultiaddrs?.() ?? []
