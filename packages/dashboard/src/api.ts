@@ -20,6 +20,12 @@ export interface StatusView {
   totals: { refused: number, shed: number, shedExternal?: number, microCache: number, origin: number }
   session: null | { id: string, neededRps: number, helpers: Array<{ peer: string, weightRps: number, siteBase: string }> }
   helping: Array<{ site: string, beneficiary: string, accepted: boolean, released: boolean, offeredRps: number, manifest: number }>
+  /** Warm standby (r3 nodes): who stands by for this site, and for whom this node does. */
+  standby?: {
+    revision: number | null, manifestBytes: number
+    standbys: Array<{ peer: string, site?: string, revision?: number, heldBytes: number }>
+    holding: Array<{ site: string, revision: number, heldBytes: number, manifestBytes: number, ageMs: number }>
+  }
   peers: Array<{ peer: string, site: string, state: CrowdState, demandRps: number, capacityRps?: number, spareRps: number, helping: Array<{ site: string, rps: number }> }>
 }
 

@@ -390,6 +390,19 @@ export function dashboardClient (): void {
     setText($('session'), s.session === null ? '' : 'Session ' + s.session.id.slice(0, 8) + ' · needs ' + fmt(s.session.neededRps) + ' req/s')
     sync($('helping'), s.helping, h => h.site + '\n' + h.beneficiary, h => [h.site, h.released ? 'released' : h.accepted ? 'helping' : 'offered', h.offeredRps, h.manifest], 'none')
 
+    // Warm standby: who keeps this site's hot content, and whose this node keeps.
+    const sb = s.standby
+    type SbRow = { key: string, who: Cell, site: string, held: number, of: number, updated: string }
+    const sbRows: SbRow[] = sb === undefined
+      ? []
+      : [
+          ...sb.standbys.map(x => ({ key: 'for-us\n' + x.peer, who: who(x.peer), site: s.site, held: x.heldBytes, of: sb.manifestBytes, updated: x.revision === undefined ? '–' : 'revision ' + String(x.revision) })),
+          ...sb.holding.map(h => ({ key: 'by-us\n' + h.site, who: 'this node', site: h.site, held: h.heldBytes, of: h.manifestBytes, updated: Math.round(h.ageMs / 1000) + ' s ago' }))
+        ]
+    const mb = (b: number): string => (b / 1e6).toFixed(2) + ' MB'
+    sync($('standby'), sbRows, r => r.key, r => [r.who, r.site, mb(r.held), r.of > 0 ? Math.round(100 * r.held / r.of) + '%' : '–', r.updated], 'none yet')
+    setText($('standby-summary'), sb === undefined || sb.revision === null ? 'This site has named no standbys yet (it does once calm, with hot content).' : 'This site\'s standby record: revision ' + String(sb.revision) + ', hot set ' + mb(sb.manifestBytes) + '.')
+
     // Every help relation anyone reports: this node's helpers, whom this node helps, and what
     // each peer's mirror serves for whom.
     type Rel = { helper: string, helperSite: string | null, beneficiarySite: string, rps: number | null, offered: number | null }

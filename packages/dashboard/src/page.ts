@@ -206,6 +206,14 @@ export const DASHBOARD_HTML = `<!doctype html>
     <tbody id="helping"></tbody>
   </table>
   </div>
+  <h3 id="h-standby">Warm standby</h3>
+  <p class="note" id="standby-summary"></p>
+  <div class="scroll" tabindex="0" role="region" aria-labelledby="h-standby">
+  <table>
+    <thead><tr><th scope="col">standby</th><th scope="col">for site</th><th scope="col" class="num">holds</th><th scope="col" class="num">of hot set</th><th scope="col">updated</th></tr></thead>
+    <tbody id="standby"></tbody>
+  </table>
+  </div>
   <h3 id="h-sessions">Who helps whom across the consortium</h3>
   <div class="scroll" tabindex="0" role="region" aria-labelledby="h-sessions">
   <table>

@@ -138,6 +138,8 @@ export interface ScenarioResult {
 
 /** Share of site 1's hot set each standby must hold before a standby arm's crowd starts. */
 const STANDBY_HELD_SHARE = 0.95
+/** How long site 1's standby manifest must stay the same before its standbys count as filled (it is re-published at most every 5 s). */
+const STANDBY_STABLE_MS = 6_000
 /** How often site 1's status is read during the crowd, in ms. */
 const TRACE_MS = 500
 
@@ -223,11 +225,17 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
       const p2pBefore = (await status()).uplink?.sent?.p2p ?? 0
       if (opts.standby === 'on' && plan.reef) {
         let last: St = {}
+        // The record names the hot set as it was when published: it is re-published (at most
+        // every 5 s) as the calm traffic grows it, so the manifest must have settled too.
+        let stableSince = Date.now()
+        let lastManifest = -1
         await until('site 1\'s standbys to hold its hot set', async () => {
           last = await status()
           const sb = last.standby
-          return sb?.manifestBytes !== undefined && sb.manifestBytes > 0 && (sb.standbys?.length ?? 0) > 0 &&
-            sb.standbys!.every(x => x.heldBytes >= STANDBY_HELD_SHARE * sb.manifestBytes!)
+          const m = sb?.manifestBytes ?? 0
+          if (m !== lastManifest) { lastManifest = m; stableSince = Date.now() }
+          return m > 0 && Date.now() - stableSince >= STANDBY_STABLE_MS && (sb?.standbys?.length ?? 0) > 0 &&
+            sb!.standbys!.every(x => x.heldBytes >= STANDBY_HELD_SHARE * m)
         }, 180_000)
         const fillMs = Date.now() - calmAt
         const p2pBytes = (last.uplink?.sent?.p2p ?? 0) - p2pBefore

@@ -32,6 +32,12 @@ export interface NodeStatus {
   peers: Array<{ peer: string, site: string, state: string, demandRps: number, spareRps: number, spareBytesPerSec?: number | null }>
   connections: number
   relief: { rungs: Record<string, boolean>, externalMirror: string | null }
+  /** Warm standby (r3 nodes): who stands by for this site, and for whom this node does. */
+  standby?: {
+    revision: number | null, manifestBytes: number
+    standbys: Array<{ peer: string, site?: string, revision?: number, heldBytes: number }>
+    holding: Array<{ site: string, revision: number, heldBytes: number, manifestBytes: number, ageMs: number }>
+  }
   /** null in an open consortium. */
   governance?: { member: boolean, expelled: boolean, height: number, halted: { height: number } | null, members: number, pending: number } | null
 }
@@ -45,6 +51,18 @@ function governanceLine (g: NodeStatus['governance']): string {
   const who = g.expelled ? 'EXPELLED' : g.member ? 'member' : 'not a member yet'
   const halted = g.halted === null ? '' : `; HALTED (fork at height ${g.halted.height})`
   return `${who}; ${g.members} members, log height ${g.height}, ${g.pending} open proposals${halted}`
+}
+
+function standbyRows (sb: NodeStatus['standby']): Array<[string, string]> {
+  if (sb === undefined) return []
+  const held = (h: number, of: number): string => `${humanBytes(h)} of ${humanBytes(of)}${of > 0 ? ` (${percent(h / of)})` : ''}`
+  const age = (ms: number): string => ms < 60_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`
+  return [
+    ['standbys', sb.revision === null
+      ? 'none named yet (the site names them once it is calm and has hot content)'
+      : `revision ${sb.revision}: ${list(sb.standbys.map(x => `${x.site ?? shortPeer(x.peer)} holds ${held(x.heldBytes, sb.manifestBytes)}`), 'none')}`],
+    ['standing by', list(sb.holding.map(h => `${h.site} r${h.revision}, ${held(h.heldBytes, h.manifestBytes)}, updated ${age(h.ageMs)} ago`), 'for nobody')]
+  ]
 }
 
 /** The human summary of a node's status. */
@@ -73,6 +91,7 @@ export function formatStatus (s: NodeStatus): string {
       : `${helpers.length} of ${s.session.offers} offers accepted for ${s.session.neededRps} req/s${s.session.neededBytesPerSec === undefined ? '' : `, ${humanRate(s.session.neededBytesPerSec)}`} needed${helpers.length === 0 ? '' : ': '}${helpers.map(h => `${siteOf.get(h.peer) ?? shortPeer(h.peer)} ${h.weightRps} req/s${bytes(h.weightBytesPerSec)}${h.down === true ? ' (unreachable: none sent)' : ''}`).join(', ')}`],
     ['helping', list(helping.map(h => `${h.site} (${h.accepted ? 'accepted' : 'offered'}, ${h.offeredRps} req/s${bytes(h.offeredBytesPerSec)})`), `nobody; ${s.spareRps} req/s${bytes(s.spareBytesPerSec)} spare`)],
     ['peers', `${s.peers.length} live, ${s.connections} connections${s.peers.length === 0 ? '' : ': '}${s.peers.map(p => `${p.site} ${p.state} ${p.demandRps} req/s`).join(', ')}`],
+    ...standbyRows(s.standby),
     ['cache', `${s.cache.objects} objects, ${humanBytes(s.cache.bytes)}${lookups === 0 ? '' : `, ${percent(s.cache.hits / lookups)} hits`}`],
     ['consortium', governanceLine(s.governance)]
   ]

@@ -72,6 +72,20 @@ describe('formatStatus', () => {
     assert.match(text, /^helping +nobody; 500 req\/s 0 B\/s spare$/m)
   })
 
+  test('warm standby: who stands by for this site with how much they hold, and whom this node stands by for', () => {
+    const text = formatStatus(status({
+      peers: [{ peer: BRAVO, site: 'bravo', state: 'normal', demandRps: 5, spareRps: 300 }],
+      standby: {
+        revision: 4, manifestBytes: 4_000_000,
+        standbys: [{ peer: BRAVO, site: 'bravo', revision: 4, heldBytes: 4_000_000 }, { peer: CHARLIE, heldBytes: 1_000_000 }],
+        holding: [{ site: 'delta', revision: 2, heldBytes: 1_500_000, manifestBytes: 3_000_000, ageMs: 90_000 }]
+      }
+    })).replace(/\n {13}/g, ' ')
+    assert.match(text, /^standbys +revision 4: bravo holds 3\.8 MiB of 3\.8 MiB \(100%\), …lie12345 holds 976\.6 KiB of 3\.8 MiB \(25%\)$/m)
+    assert.match(text, /^standing by +delta r2, 1\.4 MiB of 2\.9 MiB \(50%\), updated 2 min ago$/m)
+    assert.match(formatStatus(status({ standby: { revision: null, manifestBytes: 0, standbys: [], holding: [] } })), /^standbys +none named yet/m)
+  })
+
   test('a node helping others', () => {
     const text = formatStatus(status({ helping: [{ site: 'bravo', beneficiary: BRAVO, accepted: true, released: false, offeredRps: 200 }, { site: 'delta', beneficiary: CHARLIE, accepted: true, released: true, offeredRps: 50 }] }))
     assert.match(text, /^helping +bravo \(accepted, 200 req\/s\)$/m)
