@@ -41,9 +41,11 @@ export class CrowdDetector {
   /**
    * Feed one demand sample; returns the change it caused, if any. `saturated` says requests
    * are waiting for the origin right now: with demand over the strike share that is a crowd,
-   * not a blip, and there is no reason to wait out the hold.
+   * not a blip, and there is no reason to wait out the hold. `refused` says the front has
+   * turned visitors away (503) since the last sample: the site is over its capacity now,
+   * whatever the demand estimate (rates over the last second) says yet — struck at once.
    */
-  sample (demandRps: number, now: number, saturated = false): StateChange | undefined {
+  sample (demandRps: number, now: number, saturated = false, refused = false): StateChange | undefined {
     const { capacityRps, strikeShare, releaseShare, strikeHoldMs, calmMs } = this.#opts
     const over = demandRps >= strikeShare * capacityRps
     const under = demandRps < releaseShare * capacityRps
@@ -53,7 +55,7 @@ export class CrowdDetector {
     let next: CrowdState = this.#state
     switch (this.#state) {
       case 'normal':
-        if (this.#overSince !== undefined && (saturated || now - this.#overSince >= strikeHoldMs)) next = 'struck'
+        if (refused || (this.#overSince !== undefined && (saturated || now - this.#overSince >= strikeHoldMs))) next = 'struck'
         break
       case 'struck':
         if (under) next = 'recovering'

@@ -684,12 +684,13 @@ export class ReefNode {
       this.#demandBps = demandBps
       const demand = this.demandRps()
       this.#demandRps = demand
-      // Saturated, struck without waiting for strikeHoldMs: the origin's queue is full, or the
-      // front refused visitors since the last tick (its uplink cannot take them).
+      // Struck without waiting for strikeHoldMs: the origin's queue is full (with demand over the
+      // strike share), or the front refused visitors since the last tick (its uplink cannot take
+      // them: the demand estimate, over the last second, lags a crowd's onset).
       const refused = this.monitor.totals.refused
-      const saturated = this.gate.queued >= c.origin.maxConcurrent || refused > this.#refusedAtTick
+      const refusing = refused > this.#refusedAtTick
       this.#refusedAtTick = refused
-      const change = this.detector.sample(demand, now, saturated)
+      const change = this.detector.sample(demand, now, this.gate.queued >= c.origin.maxConcurrent, refusing)
       if (change !== undefined) this.log.info({ from: change.from, to: change.to, demandRps: Math.round(demand), demandBytesPerSec: Math.round(demandBps) }, 'crowd state changed')
       const target = c.crowd.targetShare * c.origin.capacityRps
       const targetBps = c.uplink.targetShare * c.uplink.bytesPerSec

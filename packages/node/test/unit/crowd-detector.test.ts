@@ -143,6 +143,12 @@ describe('CrowdDetector with a saturated origin', () => {
     assert.equal(d.state, 'normal')
   })
 
+  test('a front that refused visitors strikes at once, whatever the demand estimate says yet', () => {
+    const d = new CrowdDetector(opts)
+    assert.equal(d.sample(10, 0, false, false), undefined)
+    assert.equal(d.sample(10, 100, false, true)?.to, 'struck')
+  })
+
   test('without saturation the hold still applies', () => {
     const d = new CrowdDetector(opts)
     assert.equal(d.sample(90, 0, false), undefined)
