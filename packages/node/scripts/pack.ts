@@ -27,8 +27,13 @@ import { fileURLToPath } from 'node:url'
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 /** The packages that go into the artifact: @reef/node, and the workspace packages it bundles. */
 const LIBRARIES = ['protocol', 'governance', 'dashboard'] as const
-/** Runtime Node.js the artifact supports: libp2p 3 and undici 8 need ≥ 22.19; CI runs 24 LTS. */
+/**
+ * The Node.js the artifact supports: 24, the LTS line the project runs and tests on (Node 20 is
+ * end of life; libp2p 3 and undici 8 would need at least 22.19, which no test runs on).
+ */
 export const NODE_ENGINES = '>=24'
+/** Repository files the package carries at the same paths: the operator's docs and deploy/. */
+export const SHIPPED_FILES = ['README.md', 'docs/production.md', 'deploy/README.md', 'deploy/reef.service', 'deploy/reef.example.json'] as const
 /** Every entry's time in the tarball, as npm pack sets it: the same tree packs to the same bytes. */
 const TAR_MTIME = '1985-10-26 08:15:00Z'
 
@@ -145,9 +150,7 @@ export async function pack (opts: { out: string }): Promise<{ tarball: string, p
   }
   await rename(join(work, 'build', 'node'), join(stage, 'dist'))
   await cp(join(ROOT, 'packages', 'node', 'bin', 'reef.js'), join(stage, 'bin', 'reef.js'))
-  await cp(join(ROOT, 'README.md'), join(stage, 'README.md'))
-  await cp(join(ROOT, 'docs', 'production.md'), join(stage, 'docs', 'production.md'))
-  for (const file of ['README.md', 'reef.service', 'reef.example.json']) await cp(join(ROOT, 'deploy', file), join(stage, 'deploy', file))
+  for (const file of SHIPPED_FILES) await cp(join(ROOT, file), join(stage, file))
   const dependencies = pinned(node.dependencies, node.version)
   await writeFile(join(stage, 'package.json'), JSON.stringify({
     name: node.name,
