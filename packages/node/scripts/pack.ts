@@ -15,8 +15,8 @@
  *
  *   pnpm pack:reef [--out DIR]      the tarball goes to DIR (default dist/); its path is printed
  *
- * The staging tree is .tsbuild/pack/, replaced on each run. Progress goes to stderr; stdout is
- * the tarball's absolute path alone, for scripts.
+ * It is staged in .tsbuild/pack/ (left there only when a step fails) and packed with GNU tar.
+ * Progress goes to stderr; stdout is the tarball's absolute path alone, for scripts.
  */
 import { spawn } from 'node:child_process'
 import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
@@ -176,9 +176,11 @@ export async function pack (opts: { out: string }): Promise<{ tarball: string, p
   await run('tar', ['--create', '--gzip', '--file', tarball, '--hard-dereference', '--sort=name', '--owner=0', '--group=0', '--numeric-owner',
     '--mode=go-w', `--mtime=${TAR_MTIME}`, '--directory', work, 'package'], { cwd: ROOT })
   const packedBytes = (await stat(tarball)).size
+  await rm(work, { recursive: true, force: true })
   const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`
   say(`${relative(process.cwd(), tarball)}: ${mb(packedBytes)} packed, ${mb(bytes)} unpacked, ${files} files, in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-  say(`install: npm install --global --prefix /usr/local ${relative(process.cwd(), tarball)}   (Node.js ${NODE_ENGINES})`)
+  const path = relative(process.cwd(), tarball)
+  say(`install: npm install --global --prefix /usr/local ${path.startsWith('.') ? path : `./${path}`}   (Node.js ${NODE_ENGINES})`)
   return { tarball, packedBytes, unpackedBytes: bytes, files }
 }
 
