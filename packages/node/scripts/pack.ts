@@ -11,7 +11,7 @@
  * the ones pnpm-lock.yaml pins, laid out flat by `pnpm deploy` (node-linker=hoisted) and
  * bundled too (bundleDependencies), so an install needs no registry and gets exactly the tree
  * that the tests ran; classic-level's native addon comes as the prebuilds its package ships
- * for each platform. Source maps are left out.
+ * for each platform. Source maps and third-party TypeScript sources are left out.
  *
  *   pnpm pack:reef [--out DIR]      the tarball goes to DIR (default dist/); its path is printed
  *
@@ -100,14 +100,18 @@ async function tally (dir: string): Promise<{ files: number, bytes: number }> {
   return { files, bytes }
 }
 
-/** Removes what an installed tree does not need: pnpm's bookkeeping, bin links, source maps. */
+/**
+ * Removes what an installed tree does not need: pnpm's bookkeeping, bin links, source maps, and
+ * the TypeScript sources that some packages ship beside their JavaScript (Node never runs a
+ * `.ts` file under node_modules; declarations, `.d.ts`, stay).
+ */
 async function prune (dir: string, top: boolean): Promise<void> {
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name)
     if (entry.isDirectory()) {
       if (entry.name === '.bin' || (top && entry.name === '.pnpm')) await rm(path, { recursive: true, force: true })
       else await prune(path, false)
-    } else if (entry.name.endsWith('.map') || (top && entry.name.startsWith('.'))) {
+    } else if (entry.name.endsWith('.map') || (entry.name.endsWith('.ts') && !/\.d\.[cm]?ts$/.test(entry.name)) || (top && entry.name.startsWith('.'))) {
       await rm(path, { force: true })
     }
   }
