@@ -1,15 +1,15 @@
 /**
  * The production files in deploy/ stay in step with the code: the example config parses, and the
- * systemd unit runs the CLI the wrapper names, hands over the token file the config reads, lets
- * the node write its data directory and nothing else, and restarts on failure but not on a bad
- * configuration (exit code 2).
+ * systemd unit runs the `reef` that the installed package puts in /usr/local/bin, hands over the
+ * token file the config reads, lets the node write its data directory and nothing else, and
+ * restarts on failure but not on a bad configuration (exit code 2).
  */
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parseConfig } from '../../src/config.ts'
+import { SHIPPED_FILES } from '../../scripts/pack.ts'
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url))
 const read = async (path: string): Promise<string> => readFile(root + path, 'utf8')
@@ -31,7 +31,7 @@ describe('deploy/', () => {
     assert.equal(config.origin.url.startsWith('http://127.0.0.1:'), true)
   })
 
-  it('has a hardened systemd unit that matches the example config and the wrapper', async () => {
+  it('has a hardened systemd unit that matches the example config and the installed package', async () => {
     const unit = directives(await read('deploy/reef.service'))
     const config = parseConfig(JSON.parse(await read('deploy/reef.example.json')))
     const one = (k: string): string | undefined => unit.get(k)?.at(-1)
@@ -46,8 +46,11 @@ describe('deploy/', () => {
     assert.equal(unit.has('MemoryDenyWriteExecute'), false, 'V8 needs writable executable memory')
     const [name] = one('LoadCredential')!.split(':')
     assert.equal(config.admin?.tokenFile, `/run/credentials/reef.service/${name!}`)
-    const wrapper = await read('deploy/reef')
-    const bin = /"\$REEF_HOME\/(packages\/[^"]+)"/.exec(wrapper)?.[1]
-    assert.ok(bin !== undefined && existsSync(root + bin), `the wrapper runs ${String(bin)}, which is not in the checkout`)
+    // `npm install --global --prefix /usr/local` links the package's bin into /usr/local/bin.
+    const pkg = JSON.parse(await read('packages/node/package.json')) as { name: string, bin: Record<string, string> }
+    assert.equal(one('ExecStart')?.split(' ')[0], `/usr/local/bin/${Object.keys(pkg.bin)[0]!}`)
+    assert.match(await read('deploy/README.md'), /^npm install --global --prefix \/usr\/local \.\/reef-node-\d+\.\d+\.\d+\.tgz/m)
+    const docs = one('Documentation')!.replace(`file:/usr/local/lib/node_modules/${pkg.name}/`, '')
+    assert.ok((SHIPPED_FILES as readonly string[]).includes(docs), `the unit's Documentation= names ${docs}, which the package does not carry`)
   })
 })
