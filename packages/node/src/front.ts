@@ -57,6 +57,11 @@ export interface FrontDeps {
   ladder?: { microCache: boolean } | undefined
   /** Called when a request is refused with 503 (the node reacts at once: its uplink or origin is full). */
   onRefused?: (() => void) | undefined
+  /**
+   * Before the first refusal of a calm site: strike now if helpers are ready to take the excess
+   * at once (warm standbys); resolves true when they are accepted.
+   */
+  strikeNow?: (() => Promise<boolean>) | undefined
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'proxy-authorization'])
@@ -146,6 +151,9 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
           if (!shedder.admitLocal(weight)) { overloaded(reply); return }
         } else if (!shedder.admitLocal(weight)) {
           if (shedder.active && redirect(reply, url, cached, weight)) return
+          // The first visitor a calm site cannot take: with warm standbys ready, strike now and
+          // send it there rather than refuse it.
+          if (!shedder.active && deps.strikeNow !== undefined && await deps.strikeNow() && redirect(reply, url, cached, weight)) return
           overloaded(reply)
           return
         }

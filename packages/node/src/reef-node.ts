@@ -56,6 +56,8 @@ import { UplinkMeter } from './uplink-meter.ts'
 const DEFAULT_MEAN_OBJECT_BYTES = 50_000
 /** The uplink is backing up when the process held more than this many seconds of it unsent for a whole second. */
 const BACKLOG_SECONDS = 0.25
+/** How long a visitor the site cannot take waits for a tick in progress before its strike (ms). */
+const STRIKE_WAIT_MS = 200
 /** Standby transfers run only while the uplink sends less than this share of its target. */
 const STANDBY_CALM_SHARE = 0.5
 /** Most of the uplink target a struck site holds back for what its helpers fetch from it. */
@@ -305,6 +307,20 @@ export class ReefNode {
       weigh: obj => weigher.weigh(obj, this.meanObjectBytes()),
       // A refusal while calm: the site is full now (its uplink or its origin), not in a tick.
       onRefused: () => { if (this.detector.state === 'normal' && this.#started) void this.#tick() },
+      // Every visitor refused meanwhile waits for the same strike.
+      strikeNow: async () => {
+        if (this.shedder.helping) return true
+        if (this.#striking !== undefined) return this.#striking
+        if (this.detector.state !== 'normal' || !this.#started || this.standby.ready().length === 0) return false
+        this.#striking = (async () => {
+          this.#forceStrike = true
+          const deadline = Date.now() + STRIKE_WAIT_MS
+          while (this.#ticking && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 1))
+          await this.#tick()
+          return this.shedder.helping
+        })().finally(() => { this.#striking = undefined })
+        return this.#striking
+      },
       onRedirect: (helper, bytes) => {
         const session = this.help.ownSessionId
         if (session !== undefined && helper.location === undefined) this.ledger.countRedirect(session, helper.peer, bytes)
@@ -673,6 +689,9 @@ export class ReefNode {
   }
 
   #refusedAtTick = 0
+  /** The front is about to refuse a visitor that ready standbys could take: strike in this tick. */
+  #forceStrike = false
+  #striking: Promise<boolean> | undefined
 
   async #tick (): Promise<void> {
     if (this.#ticking) return
@@ -688,8 +707,9 @@ export class ReefNode {
       // strike share), or the front refused visitors since the last tick (its uplink cannot take
       // them: the demand estimate, over the last second, lags a crowd's onset).
       const refused = this.monitor.totals.refused
-      const refusing = refused > this.#refusedAtTick
+      const refusing = refused > this.#refusedAtTick || this.#forceStrike
       this.#refusedAtTick = refused
+      this.#forceStrike = false
       const change = this.detector.sample(demand, now, this.gate.queued >= c.origin.maxConcurrent, refusing)
       if (change !== undefined) this.log.info({ from: change.from, to: change.to, demandRps: Math.round(demand), demandBytesPerSec: Math.round(demandBps) }, 'crowd state changed')
       const target = c.crowd.targetShare * c.origin.capacityRps
