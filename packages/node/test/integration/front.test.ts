@@ -22,7 +22,7 @@ const log = pino({ level: 'silent' })
 const HELPER = { peer: '12D3KooWHelperPeer', weightRps: 100, weightBytesPerSec: 1_000_000, mirrorUrl: 'http://mirror-b.localhost:9102', siteBase: 'http://alpha.mirror-b.localhost:9102' }
 
 function makeFront (origin: DemoOrigin | { url: string }, gateOpts: { capacityRps?: number, maxConcurrent?: number, queueLimit?: number } = {}, queueTimeoutMs = 1_000, ladder = { microCache: false },
-  extra: Pick<Parameters<typeof buildFront>[1], 'weigh' | 'onRedirect'> = {}) {
+  extra: Pick<Parameters<typeof buildFront>[1], 'weigh' | 'onRedirect' | 'strikeNow' | 'onRefused'> = {}) {
   const monitor = new LoadMonitor()
   const cache = new ContentCache(64 * 1024 * 1024, 8 * 1024 * 1024)
   const hotSet = new HotSet()
@@ -174,6 +174,34 @@ describe('front', () => {
     f.gate.release()
     const later = await f.app.inject({ method: 'GET', url: '/' })
     assert.equal(later.statusCode, 200)
+  })
+
+  it('a calm site over its uplink budget strikes at once when standbys are ready, and sends the visitor there instead of refusing it', async () => {
+    let strikes = 0
+    let refusals = 0
+    const g = makeFront(origin, {}, 1_000, { microCache: false }, {
+      strikeNow: async () => { strikes++; g.shedder.setHelpers([HELPER]); return true },
+      onRefused: () => { refusals++ }
+    })
+    try {
+      await g.app.inject({ method: 'GET', url: '/' })
+      g.shedder.setLocalBudget(1) // the uplink can take nothing more now
+      g.shedder.admitLocal(1_000_000) // and its burst is spent
+      const res = await g.app.inject({ method: 'GET', url: '/' })
+      assert.equal(res.statusCode, 307)
+      assert.equal(res.headers.location, 'http://alpha.mirror-b.localhost:9102/')
+      assert.deepEqual([strikes, refusals], [1, 0])
+    } finally { g.gate.close(); await g.app.close(); await g.originClient.close() }
+    // Without standbys ready (strikeNow says no): 503 at once, as before.
+    const h = makeFront(origin, {}, 1_000, { microCache: false }, { strikeNow: async () => false, onRefused: () => { refusals++ } })
+    try {
+      await h.app.inject({ method: 'GET', url: '/' })
+      h.shedder.setLocalBudget(1)
+      h.shedder.admitLocal(1_000_000)
+      const res = await h.app.inject({ method: 'GET', url: '/' })
+      assert.equal(res.statusCode, 503)
+      assert.equal(refusals, 1)
+    } finally { h.gate.close(); await h.app.close(); await h.originClient.close() }
   })
 
   it('diverts a request waiting for the origin to a helper once shedding starts', async () => {
