@@ -135,6 +135,13 @@ interface OwnSession {
   provisional: Map<string, number>
 }
 
+/**
+ * A session's first ONSET_MS: the need is measured on rates (over the last second) that lag a
+ * crowd's onset, so offers are accepted until they cover ONSET_HEADROOM × it rather than the
+ * usual headroom; helpers accepted then stay (the accept rule keeps current helpers first).
+ */
+const ONSET_MS = 2_000
+const ONSET_HEADROOM = 2
 /** How long a standby accepted before it offered has to send its offer before it is dropped. */
 const PROVISIONAL_MS = 2_000
 
@@ -562,7 +569,9 @@ export class HelpCoordinator {
     }
     // The need is covered by helpers that are up; one that is down keeps its place until it is
     // dropped (the shedder sends it no one meanwhile).
-    for (const o of selectHelpers(offers.filter(o => !isDown(o.peer)), own.needed, this.#opts.acceptHeadroom, new Set(own.accepted.keys()))) add(o)
+    // In a session's first seconds the need is measured on rates that still lag the onset: more headroom then.
+    const headroom = now - own.startedAt < ONSET_MS ? Math.max(ONSET_HEADROOM, this.#opts.acceptHeadroom) : this.#opts.acceptHeadroom
+    for (const o of selectHelpers(offers.filter(o => !isDown(o.peer)), own.needed, headroom, new Set(own.accepted.keys()))) add(o)
     for (const o of offers) if (isDown(o.peer) && !chosen.has(o.peer)) add(o)
     const same = chosen.size === own.accepted.size && [...chosen.values()].every(h => {
       const was = own.accepted.get(h.peer)

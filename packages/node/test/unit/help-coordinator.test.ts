@@ -258,6 +258,22 @@ describe('help coordinator', () => {
     await until(() => a.shedder.helpers.some(h => h.peer === 'C'), 'C accepted again')
   })
 
+  it('in a session\'s first two seconds accepts offers until they cover 2 × the need (it lags the onset), then 1.25 ×', async () => {
+    const early = new Net()
+    const [a, b, c] = [member(early, 'A', 'alpha'), member(early, 'B', 'bravo', 1_000), member(early, 'C', 'charlie', 1_000)]
+    knowEachOther([a, b, c])
+    await a.help.tick('struck', need(600))
+    await until(() => a.shedder.helpers.length === 2, 'both offers accepted at the onset')
+    // A session begun 3 s ago: 1.25 × 600 is covered by one offer of 1 000.
+    const later = new Net()
+    const [d, e, f] = [member(later, 'D', 'delta'), member(later, 'E', 'echo', 1_000), member(later, 'F', 'foxtrot', 1_000)]
+    knowEachOther([d, e, f])
+    await d.help.tick('struck', need(600), Date.now() - 3_000)
+    await until(() => d.shedder.helpers.length === 1, 'one offer accepted')
+    await new Promise(resolve => setTimeout(resolve, 120))
+    assert.equal(d.shedder.helpers.length, 1)
+  })
+
   it('accepts its ready standbys at once, before they offer, and drops one that never offers', async () => {
     const net = new Net()
     const ready = [{ peer: 'B', mirrorUrl: 'http://mirror-bravo.example', spareRps: 300, spareBytesPerSec: 3_000_000 }]
