@@ -562,7 +562,6 @@ export class ReefNode {
       log: this.log.child({ component: 'fetch' }),
       isAcceptedHelper: (session, peer) => this.help.isAcceptedHelper(session, peer),
       load: async path => this.origin.load(path),
-      // Another helper of a session this node serves asks for an object of the manifest.
       // Another helper of a session this node serves asks for an object of the manifest; or
       // one of this site's standbys, in calm times.
       forHelper: (session, peer, path) => {
