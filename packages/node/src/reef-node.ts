@@ -247,7 +247,9 @@ export class ReefNode {
     })
     this.standby = new StandbyService({
       selfId, site: config.site.label, siteUrl: config.site.publicUrl, topic: helpTopic(config.consortium),
-      replicas: config.standby.replicas, uplinkShare: config.standby.uplinkShare, maxBytes: config.standby.maxBytes
+      // The charter's policy, when it sets one, else this node's config.
+      replicas: () => this.gov?.state?.policy.standbyReplicas ?? config.standby.replicas,
+      uplinkShare: config.standby.uplinkShare, maxBytes: config.standby.maxBytes
     }, {
       bus: this.bus, peers: this.peers, log: this.log.child({ component: 'standby' }),
       manifest: () => this.hotSet.manifest(config.site.label, this.cache),

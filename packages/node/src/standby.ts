@@ -21,7 +21,7 @@
  * Standby transfers are not in the ledger: no delegation can vouch for them (SPEC.md).
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { STANDBY_REFRESH_MS } from '@reef/protocol'
+import { MAX_STANDBYS, STANDBY_REFRESH_MS } from '@reef/protocol'
 import type { ManifestEntry, Standby, VerifiedRecord } from '@reef/protocol'
 import type { Logger } from 'pino'
 import { pickMirroredHeaders } from './cacheability.ts'
@@ -46,8 +46,8 @@ export interface StandbyOptions {
   site: string
   siteUrl: string
   topic: string
-  /** How many standbys this site names (k). */
-  replicas: number
+  /** How many standbys this site names (k): a number, or read each time (a charter's policy may change it). */
+  replicas: number | (() => number)
   /** Share of the site's uplink standby transfers may use (background rate). */
   uplinkShare: number
   /** Bytes all replicas held here may take together. */
@@ -153,9 +153,10 @@ export class StandbyService {
 
   /** Called on every control tick: (re)publish this site's standby record while calm. */
   async tick (now = Date.now()): Promise<void> {
-    if (this.#opts.replicas <= 0 || !this.#deps.calm()) return
+    const k = typeof this.#opts.replicas === 'function' ? this.#opts.replicas() : this.#opts.replicas
+    if (k <= 0 || !this.#deps.calm()) return
     const candidates = this.#deps.peers.live(now).filter(e => e.peer !== this.#opts.selfId && e.report.state === 'normal').map(e => e.peer)
-    const standbys = chooseStandbys(this.#opts.site, candidates, Math.min(this.#opts.replicas, 8))
+    const standbys = chooseStandbys(this.#opts.site, candidates, Math.min(k, MAX_STANDBYS))
     const manifest = this.#deps.manifest()
     if (standbys.length === 0 || manifest.length === 0) return
     // Which objects, not their order: popularity reorders the hot set all the time.

@@ -4,6 +4,7 @@
  * by a quorum of the members current before it.
  */
 import { z } from 'zod'
+import { MAX_STANDBYS } from './constants.ts'
 import { BaseUrl, PeerIdString, Sha256Hex, SiteLabel } from './primitives.ts'
 
 export const ConsortiumId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a consortium id is lower-case letters, digits and -')
@@ -26,7 +27,9 @@ export const Policy = z.object({
   settleIntervalMs: z.number().int().min(100),
   auditIntervalMs: z.number().int().min(1_000),
   /** A member whose take passes this share of its credit (percent) is expelled for freeloading; 0: never. */
-  freeloadExpelPct: z.number().int().min(0).max(100_000)
+  freeloadExpelPct: z.number().int().min(0).max(100_000),
+  /** r3 (warm standby): how many standbys every member names; absent: each member's own `standby.replicas`. */
+  standbyReplicas: z.number().int().min(0).max(MAX_STANDBYS).optional()
 }).strict().refine(p => p.quorumNum < p.quorumDen, 'the quorum is a fraction below 1')
 export type Policy = z.infer<typeof Policy>
 

@@ -17,7 +17,7 @@ import { shortPeer, table } from './format.ts'
 
 const TOKEN_FILE_OPTION: OptionSpec = { type: 'string', value: 'FILE', description: 'a file holding the operator token (default: admin.token / admin.tokenFile of --config, or $REEF_ADMIN_TOKEN)' }
 /** The charter's policy keys (Policy in @reef/protocol; a unit test keeps the two equal). Written out so that `reef help` need not load the protocol. */
-export const POLICY_KEYS: ReadonlyArray<keyof Policy> = ['quorumNum', 'quorumDen', 'newcomerGrantBytes', 'takeMultiple', 'windowMs', 'optimisticSharePct', 'settleIntervalMs', 'auditIntervalMs', 'freeloadExpelPct']
+export const POLICY_KEYS: ReadonlyArray<keyof Policy> = ['quorumNum', 'quorumDen', 'newcomerGrantBytes', 'takeMultiple', 'windowMs', 'optimisticSharePct', 'settleIntervalMs', 'auditIntervalMs', 'freeloadExpelPct', 'standbyReplicas']
 
 async function loadNode (command: string, args: CommandArgs): Promise<{ config: import('../config.ts').ReefConfig, file: string }> {
   const file = stringOption(args, 'config')

@@ -48,7 +48,7 @@ const entry = (o: CachedObject): ManifestEntry => ({ path: o.path, size: o.body.
 
 interface Node { id: string, site: string, sb: StandbyService, peers: PeerTable, objects: Map<string, CachedObject>, calm: { v: boolean }, fetched: string[] }
 
-function node (net: Net, nodes: Map<string, Node>, id: string, site: string, opts: { replicas?: number, maxBytes?: number, uplinkShare?: number } = {}): Node {
+function node (net: Net, nodes: Map<string, Node>, id: string, site: string, opts: { replicas?: number | (() => number), maxBytes?: number, uplinkShare?: number } = {}): Node {
   const peers = new PeerTable(60_000)
   const objects = new Map<string, CachedObject>()
   const calm = { v: true }
@@ -95,6 +95,30 @@ describe('warm standby', () => {
     const withNew = chooseStandbys('alpha', [...peers, 'p6'], 2)
     assert.ok(withNew.filter(p => two.includes(p)).length >= 1)
     assert.notDeepEqual(chooseStandbys('bravo', peers, 5), chooseStandbys('alpha', peers, 5))
+  })
+
+  it('names as many standbys as the charter\'s policy says when it sets one (read at every tick), and none for 0', async () => {
+    const { Policy, DEFAULT_POLICY } = await import('@reef/protocol')
+    assert.equal(Policy.safeParse({ ...DEFAULT_POLICY, standbyReplicas: 3 }).success, true)
+    assert.equal(Policy.safeParse({ ...DEFAULT_POLICY, standbyReplicas: 9 }).success, false, 'more than MAX_STANDBYS')
+    assert.equal(Policy.safeParse(DEFAULT_POLICY).success, true, 'absent: each member\'s own config')
+    const net = new Net()
+    const nodes = new Map<string, Node>()
+    let k = 0
+    const a = node(net, nodes, 'A', 'alpha', { replicas: () => k })
+    const others = ['B', 'C', 'D'].map((id, i) => node(net, nodes, id, ['bravo', 'charlie', 'delta'][i]!))
+    knowEachOther([a, ...others])
+    const o = object('alpha', '/x', 1_000)
+    a.objects.set(o.path, o)
+    const named = (): number | undefined => a.sb.mine?.standbys.length
+    await a.sb.tick()
+    assert.equal(named(), undefined)
+    k = 2
+    await a.sb.tick()
+    assert.equal(named(), 2)
+    k = 3
+    await a.sb.tick(Date.now() + 10)
+    assert.equal(named(), 3)
   })
 
   it('a named standby fetches the hot set, verified, hottest first; a stranger is refused; nothing moves while the site is busy', async () => {

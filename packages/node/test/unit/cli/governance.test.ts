@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { DEFAULT_POLICY } from '@reef/protocol'
+import { DEFAULT_POLICY, Policy } from '@reef/protocol'
 import { POLICY_KEYS } from '../../../src/cli/governance.ts'
 import { reef } from '../../fixtures/run-cli.ts'
 
 describe('governance commands', () => {
-  it('know every policy key of the charter', () => {
-    assert.deepEqual([...POLICY_KEYS].sort(), Object.keys(DEFAULT_POLICY).sort())
+  it('know every policy key of the charter (the optional ones too)', () => {
+    assert.deepEqual([...POLICY_KEYS].sort(), Object.keys(Policy.shape).sort())
+    for (const k of Object.keys(DEFAULT_POLICY)) assert.ok(POLICY_KEYS.includes(k as keyof typeof DEFAULT_POLICY), k)
   })
 
   it('refuse bad arguments with exit 2 and a hint', async () => {
