@@ -53,6 +53,7 @@ test('three Reef members on 3 MB/s uplinks carry a crowd that a lone origin cann
     await tb.cleanup()
   }
   t.diagnostic(`origin alone: ${(100 * origin.success).toFixed(1)}% of ${origin.started} page loads; Reef ×3: ${(100 * reef.success).toFixed(1)}% of ${reef.started}, helpers sent ${(100 * reef.helperShare).toFixed(0)}% of the bytes`)
+  t.diagnostic(`Reef ×3 per second: ${reef.perSecondSuccess.map(x => x === null ? '–' : (100 * x).toFixed(0)).join(' ')}; failures ${JSON.stringify(reef.failures)}; first shed ${reef.firstShedMs} ms`)
 
   // What a reader depends on: the page loads.
   assert.ok(origin.started >= LOADS_PER_SEC * SECONDS - 2 && reef.started >= LOADS_PER_SEC * SECONDS - 2, 'the crowd started its page loads')

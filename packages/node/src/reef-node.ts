@@ -689,7 +689,6 @@ export class ReefNode {
     return Math.max(arrivals, arrivals - m.shed.rate(1_000) + this.#helpersServe().rps)
   }
 
-  #refusedAtTick = 0
   /** The front is about to refuse a visitor that ready standbys could take: strike in this tick. */
   #forceStrike = false
   #striking: Promise<boolean> | undefined
@@ -705,11 +704,11 @@ export class ReefNode {
       const demand = this.demandRps()
       this.#demandRps = demand
       // Struck without waiting for strikeHoldMs: the origin's queue is full (with demand over the
-      // strike share), or the front refused visitors since the last tick (its uplink cannot take
-      // them: the demand estimate, over the last second, lags a crowd's onset).
-      const refused = this.monitor.totals.refused
-      const refusing = refused > this.#refusedAtTick || this.#forceStrike
-      this.#refusedAtTick = refused
+      // strike share).
+      // Struck at once, too, when the front is about to refuse a visitor that ready standbys can
+      // take (strikeNow). Without standbys a refusal does not skip the hold: struck on its first
+      // refusal, a site asks for help with a need and a hot set it has barely measured.
+      const refusing = this.#forceStrike
       this.#forceStrike = false
       const change = this.detector.sample(demand, now, this.gate.queued >= c.origin.maxConcurrent, refusing)
       if (change !== undefined) this.log.info({ from: change.from, to: change.to, demandRps: Math.round(demand), demandBytesPerSec: Math.round(demandBps) }, 'crowd state changed')
