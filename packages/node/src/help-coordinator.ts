@@ -386,19 +386,24 @@ export class HelpCoordinator {
       this.#deps.log.warn({ site: req.site, author, holder: existing.beneficiary }, 'help request for a site label another peer holds: ignored')
       return
     }
+    this.#openSession(author, req.session, req.site, req.siteUrl, req.manifest)
+  }
+
+  /** Offer what this node can spare to `author` for `site` and open the helping session (nothing when it can spare nothing). */
+  #openSession (author: string, session: string, site: string, siteUrl: string, manifest: readonly ManifestEntry[]): void {
     const spare = this.#deps.spare()
     if (spare.rps <= 0 || spare.bytesPerSec <= 0) return
     const offered = this.#offer(author, spare)
     if (offered.rps <= 0 || offered.bytesPerSec <= 0) return
     const now = Date.now()
-    const session: HelpingSession = {
-      session: req.session, beneficiary: author, site: req.site, siteUrl: req.siteUrl,
-      manifest: new Map(req.manifest.map(e => [e.path, e])), helpers: [], offeredRps: offered.rps, offeredBytesPerSec: offered.bytesPerSec, offerSentAt: now,
-      accepted: false, releasedAt: undefined, offeredAt: now, acceptedAt: undefined, servedBaseline: this.#deps.servedNow?.(req.site) ?? { requests: 0, bytes: 0 }
+    const s: HelpingSession = {
+      session, beneficiary: author, site, siteUrl,
+      manifest: new Map(manifest.map(e => [e.path, e])), helpers: [], offeredRps: offered.rps, offeredBytesPerSec: offered.bytesPerSec, offerSentAt: now,
+      accepted: false, releasedAt: undefined, offeredAt: now, acceptedAt: undefined, servedBaseline: this.#deps.servedNow?.(site) ?? { requests: 0, bytes: 0 }
     }
-    this.#helping.set(req.site, session)
-    this.#event({ kind: 'offered', session: req.session, peer: author, site: req.site })
-    this.#sendOffer(session, now)
+    this.#helping.set(site, s)
+    this.#event({ kind: 'offered', session, peer: author, site })
+    this.#sendOffer(s, now)
   }
 
   /**
@@ -479,19 +484,7 @@ export class HelpCoordinator {
     if (replica === undefined) return
     const existing = this.#helping.get(replica.site)
     if (existing !== undefined && existing.beneficiary !== author) return
-    const spare = this.#deps.spare()
-    if (spare.rps <= 0 || spare.bytesPerSec <= 0) return
-    const offered = this.#offer(author, spare)
-    if (offered.rps <= 0 || offered.bytesPerSec <= 0) return
-    const now = Date.now()
-    const session: HelpingSession = {
-      session: acc.session, beneficiary: author, site: replica.site, siteUrl: replica.siteUrl,
-      manifest: new Map(replica.manifest.map(e => [e.path, e])), helpers: [], offeredRps: offered.rps, offeredBytesPerSec: offered.bytesPerSec, offerSentAt: now,
-      accepted: false, releasedAt: undefined, offeredAt: now, acceptedAt: undefined, servedBaseline: this.#deps.servedNow?.(replica.site) ?? { requests: 0, bytes: 0 }
-    }
-    this.#helping.set(replica.site, session)
-    this.#event({ kind: 'offered', session: acc.session, peer: author, site: replica.site })
-    this.#sendOffer(session, now)
+    this.#openSession(author, acc.session, replica.site, replica.siteUrl, replica.manifest)
   }
 
   #onRelease (author: string, rel: HelpRelease): void {

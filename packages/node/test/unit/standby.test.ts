@@ -7,34 +7,15 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { pino } from 'pino'
-import type { LoadReport, ManifestEntry, RecordBody, RecordType, VerifiedRecord } from '@reef/protocol'
+import type { LoadReport, ManifestEntry } from '@reef/protocol'
 import { ContentCache, sha256Hex } from '../../src/content-cache.ts'
 import type { CachedObject } from '../../src/content-cache.ts'
 import { FetchRefusedError } from '../../src/errors.ts'
 import { PeerTable } from '../../src/peer-table.ts'
-import type { RecordChannel, RecordListener } from '../../src/record-bus.ts'
+import { Net } from '../fixtures/record-net.ts'
 import { StandbyService, chooseStandbys } from '../../src/standby.ts'
 
 const log = pino({ level: 'silent' })
-
-class Net {
-  readonly members = new Map<string, Set<RecordListener>>()
-  readonly sent: VerifiedRecord[] = []
-  #seq = 0
-  channel (author: string): RecordChannel {
-    const listeners = new Set<RecordListener>()
-    this.members.set(author, listeners)
-    return {
-      publish: async <T extends RecordType>(_topic: string, type: T, body: RecordBody<T>) => {
-        const record = { type, v: 1, author, seq: ++this.#seq, ts: Date.now(), body, bytes: new Uint8Array() } as VerifiedRecord
-        this.sent.push(record)
-        for (const [peer, ls] of this.members) if (peer !== author) for (const fn of ls) fn(record)
-        return record.bytes
-      },
-      onRecord: fn => { listeners.add(fn); return () => listeners.delete(fn) }
-    }
-  }
-}
 
 const report = (site: string, state: LoadReport['state'] = 'normal'): LoadReport => ({
   site, siteUrl: `http://${site}.example`, mirrorUrl: `http://mirror-${site}.example`, state, capacityRps: 50, demandRps: 0, originRps: 0, spareRps: 100, helping: [], uplinkBytesPerSec: 1_000_000_000, spareBytesPerSec: 500_000_000
