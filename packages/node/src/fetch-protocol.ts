@@ -45,8 +45,11 @@ export async function registerFetchServer (libp2p: Libp2p, deps: FetchServerDeps
   await libp2p.handle(FETCH_PROTOCOL, async (stream: Stream, connection: Connection) => {
     const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS)
     const lp = lpStream(stream, { maxDataLength: MAX_FETCH_FRAME_BYTES })
+    const t0 = performance.now()
+    let tLoaded = 0
     try {
       const req = decodeFetchRequest((await lp.read({ signal })).subarray())
+      const tRead = performance.now()
       const peer = connection.remotePeer.toString()
       let head: FetchResponseHead
       let body: Buffer | undefined
@@ -63,6 +66,7 @@ export async function registerFetchServer (libp2p: Libp2p, deps: FetchServerDeps
           head = { v: 1, status, headers: {}, size: 0 }
         }
       }
+      tLoaded = performance.now()
       const headBytes = encodeFetchResponseHead(head)
       await lp.write(headBytes, { signal })
       deps.onSent?.(headBytes.byteLength)
@@ -78,6 +82,8 @@ export async function registerFetchServer (libp2p: Libp2p, deps: FetchServerDeps
         deps.onSent?.(body.byteLength)
       }
       await stream.close({ signal })
+      const t1 = performance.now()
+      if (t1 - t0 > 1_000) deps.log.debug({ path: req.path, status: head.status, size: head.size, readMs: Math.round(tRead - t0), loadMs: Math.round(tLoaded - tRead), sendMs: Math.round(t1 - tLoaded) }, 'slow fetch stream served')
     } catch (err) {
       deps.log.debug({ err, code: isProtocolError(err) ? err.code : undefined }, 'fetch stream failed')
       stream.abort(err instanceof Error ? err : new Error(String(err)))

@@ -75,6 +75,8 @@ export interface HelpCoordinatorDeps {
    * Helper side: the site and manifest of the standby replica this node holds for `beneficiary`
    * (undefined: none), so that an accept naming it before any offer can be served at once.
    */
+  /** Whether this node stands by for `site` (holds a replica of it). */
+  standsByFor?: (site: string) => boolean
   replicaOf?: (beneficiary: string) => { site: string, siteUrl: string, manifest: ManifestEntry[] } | undefined
   /** What to offer `beneficiary` of this node's spare capacity: the ledger's quota rule (default: all of it). */
   offerFor?: (beneficiary: string, spare: Capacity) => Capacity
@@ -144,6 +146,14 @@ const ONSET_MS = 2_000
 const ONSET_HEADROOM = 2
 /** How long a standby accepted before it offered has to send its offer before it is dropped. */
 const PROVISIONAL_MS = 2_000
+/**
+ * A standby's mirror holds a visitor this long for the session of a site it stands by for: the
+ * site accepts its ready standbys and redirects at once, and a visitor can arrive before the
+ * accept does (a gossip hop).
+ */
+export const STANDBY_ACCEPT_WAIT_MS = 1_500
+/** At most this many visitors wait so at once (beyond, they get the 404 a stranger gets). */
+const MAX_SESSION_WAITERS = 1_024
 
 export interface HelpEvent {
   at: number
@@ -181,6 +191,35 @@ export class HelpCoordinator {
   stop (): void {
     this.#unsubscribe?.()
     clearTimeout(this.#acceptTimer)
+    for (const waiters of this.#sessionWaiters.values()) for (const w of waiters) w(undefined) // each deletes itself: safe for a Set
+  }
+
+  readonly #sessionWaiters = new Map<string, Set<(s: HelpingSession | undefined) => void>>()
+  #waiting = 0
+
+  /**
+   * The session in which this node serves `site` (sessionForSite); when there is none yet but
+   * this node stands by for the site, the one that opens within `timeoutMs` (the site's accept
+   * on its way), else undefined.
+   */
+  async awaitSession (site: string, timeoutMs = STANDBY_ACCEPT_WAIT_MS): Promise<HelpingSession | undefined> {
+    const now = this.sessionForSite(site)
+    if (now !== undefined || this.#deps.standsByFor?.(site) !== true || this.#waiting >= MAX_SESSION_WAITERS) return now
+    let waiters = this.#sessionWaiters.get(site)
+    if (waiters === undefined) { waiters = new Set(); this.#sessionWaiters.set(site, waiters) }
+    const set = waiters
+    this.#waiting++
+    return await new Promise(resolve => {
+      const done = (s: HelpingSession | undefined): void => {
+        clearTimeout(timer)
+        if (!set.delete(done)) return
+        this.#waiting--
+        if (set.size === 0 && this.#sessionWaiters.get(site) === set) this.#sessionWaiters.delete(site)
+        resolve(s)
+      }
+      const timer = setTimeout(() => { done(undefined) }, timeoutMs)
+      set.add(done)
+    })
   }
 
   #event (e: Omit<HelpEvent, 'at'>): void {
@@ -404,6 +443,7 @@ export class HelpCoordinator {
     this.#helping.set(site, s)
     this.#event({ kind: 'offered', session, peer: author, site })
     this.#sendOffer(s, now)
+    for (const w of this.#sessionWaiters.get(site) ?? []) w(s) // each deletes itself: safe for a Set
   }
 
   /**

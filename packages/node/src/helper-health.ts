@@ -40,6 +40,15 @@ export class HelperHealth {
 
   heard (peer: string, now = Date.now()): void { this.#heard.set(peer, now) }
 
+  /**
+   * `peer` was just accepted as a helper, on a fresh offer or a live standby's load report: its
+   * silence counts from now. It reports at the serving interval only once the accept has
+   * reached it, so a standby accepted on a report a second old is not silent yet.
+   */
+  accepted (peer: string, now = Date.now()): void {
+    if ((this.#heard.get(peer) ?? -Infinity) < now) this.heard(peer, now)
+  }
+
   connected (peer: string): void { this.#disconnected.delete(peer) }
 
   disconnected (peer: string, now = Date.now()): void {

@@ -27,7 +27,11 @@ export interface MirrorDeps {
   cache: ContentCache
   monitor: LoadMonitor
   log: Logger
-  sessionForSite: (site: string) => HelpingSession | undefined
+  /**
+   * The session in which this mirror serves `site` now; for a site it stands by for, the one
+   * that opens within a moment (its accept on its way), else undefined.
+   */
+  sessionForSite: (site: string) => HelpingSession | undefined | Promise<HelpingSession | undefined>
   /** Fetch an object of a helped site from its node (verifying it) and cache it. */
   fetch: (session: HelpingSession, path: string) => Promise<CachedObject>
   /** This helper's signed attestation of an object it serves (base64url), if it attests. */
@@ -69,7 +73,8 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
       void reply.code(404).type('text/plain; charset=utf-8').send('No site is mirrored under this name.\n')
       return
     }
-    const session = deps.sessionForSite(site)
+    const found = deps.sessionForSite(site)
+    const session = found instanceof Promise ? await found : found
     if (session === undefined) {
       void reply.code(404).type('text/plain; charset=utf-8').send('This mirror does not serve that site now.\n')
       return
@@ -89,8 +94,11 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     // What this mirror owes clients while it fetches: counted in the queue it reports.
     const owed = session.manifest.get(url)?.size ?? 0
     deps.monitor.fillWaitBytes += owed
+    const started = performance.now()
     try {
       const obj = await deps.fetch(session, url)
+      const ms = performance.now() - started
+      if (ms > 2_000) deps.log.debug({ site, url, ms: Math.round(ms) }, 'slow mirror fill')
       const a = deps.attest?.(session, obj)
       deps.monitor.mirrored(site, send(reply, request, obj, typeof a === 'object' ? await a : a))
     } catch (err) {

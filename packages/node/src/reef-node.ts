@@ -102,6 +102,10 @@ export class ReefNode {
   readonly helperHealth = new HelperHealth()
   readonly #prober: MirrorProber
   #excluded = ''
+  /** The helpers #checkHelpers saw last (to tell newly accepted ones). */
+  #seenHelpers = new Set<string>()
+  /** When the relief state was last logged (debug, once a second while not normal). */
+  #reliefLoggedAt = 0
   #busyKey = ''
   #demandBps = 0
   /** What this node had sent on fetch streams when its current help session began. */
@@ -265,12 +269,13 @@ export class ReefNode {
       bus: this.bus, peers: this.peers, shedder: this.shedder, cache: this.cache, log: this.log.child({ component: 'help' }),
       manifest: () => this.hotSet.manifest(config.site.label, this.cache),
       spare: () => this.spare(),
-      prefetch: async (s, entry) => { await this.fill.fill(s, entry.path) },
+      prefetch: async (s, entry) => { await this.fill.fill(s, entry.path, { prefetch: true }) },
       owns: (s, path) => this.fill.owns(s, path),
       seed: s => this.standby.seed(s.site, s.manifest, this.cache),
       heldBy: peer => this.standby.heldBy(peer),
       readyStandbys: () => this.standby.ready(),
       replicaOf: beneficiary => this.standby.replicaOf(beneficiary),
+      standsByFor: site => this.standby.holds(site),
       offerFor: (beneficiary, spare) => {
         const st = store.standing(beneficiary, Date.now(), this.quota)
         const owed = store.owed(selfId, beneficiary)
@@ -330,7 +335,7 @@ export class ReefNode {
     })
     this.mirror = buildMirror({ publicUrl: config.mirror.publicUrl, selfId }, {
       cache: this.cache, monitor: this.monitor, log: this.log.child({ component: 'mirror' }),
-      sessionForSite: site => this.help.sessionForSite(site),
+      sessionForSite: site => this.help.sessionForSite(site) ?? (this.standby.holds(site) ? this.help.awaitSession(site) : undefined),
       fetch: async (s, path) => this.fill.fill(s, path),
       attest: async (s, obj) => this.#attest(s.session, obj)
     })
@@ -740,6 +745,21 @@ export class ReefNode {
       // load commits its images too, so its weight counts when it is admitted, before its bytes
       // reach any queue.
       this.shedder.setLocalBudget(Math.max(0, targetBps - waited))
+      const helping = this.help.helpingSessions.some(x => x.accepted && x.releasedAt === undefined)
+      if ((state !== 'normal' || helping) && now - this.#reliefLoggedAt >= 1_000 && this.log.isLevelEnabled('debug')) {
+        this.#reliefLoggedAt = now
+        if (helping) {
+          this.log.debug({
+            sentBps: Math.round(this.uplink.rate(1_000)), mirrorBps: Math.round(this.uplink.rate(1_000, 'mirror')), queued: Math.round(this.uplink.queuedBytes),
+            fillWait: this.monitor.fillWaitBytes, fills: this.fill.counts
+          }, 'helping')
+        }
+        if (state !== 'normal') this.log.debug({
+          state, demandBps: Math.round(demandBps), sentBps: Math.round(this.uplink.rate(1_000)), p2pBps: Math.round(this.uplink.rate(1_000, 'p2p')),
+          pendingP2p: this.uplink.pendingP2pBytes, queued: Math.round(this.uplink.queuedBytes), warming, waited: Math.round(waited),
+          share: Number(this.shedder.share.toFixed(2)), localOpen: this.shedder.localOpen, excluded: this.#excluded, busy: this.#busyKey
+        }, 'relief')
+      }
       if (this.shedder.active) this.gate.divert(tag => tag !== null && this.hotSet.isShareable(tag))
       const need = this.#need(demand, target, demandBps, targetBps)
       await this.help.tick(state, need, now)
@@ -801,6 +821,8 @@ export class ReefNode {
     // New page loads are kept here only while what waits on the uplink drains quickly.
     this.shedder.localOpen = this.uplink.drainSeconds < LOCAL_QUEUE_SECONDS
     const helpers = this.shedder.helpers
+    for (const h of helpers) if (!this.#seenHelpers.has(h.peer)) this.helperHealth.accepted(h.peer, now)
+    this.#seenHelpers = new Set(helpers.map(h => h.peer))
     const down: string[] = []
     for (const h of helpers) if (this.helperHealth.isDown(h.peer, now)) down.push(h.peer)
     // A helper that reports more queued than it sends in HELPER_QUEUE_SECONDS gets no new page

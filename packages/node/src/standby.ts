@@ -350,6 +350,9 @@ export class StandbyService {
     return undefined
   }
 
+  /** Whether this node holds a replica of `site` (some of its content). */
+  holds (site: string): boolean { return (this.#replicas.get(site)?.bytes ?? 0) > 0 }
+
   /** This site's standbys that hold some of its content and report spare capacity now, as its accept needs them. */
   ready (now = Date.now()): Array<{ peer: string, mirrorUrl: string, spareRps: number, spareBytesPerSec: number }> {
     const out: Array<{ peer: string, mirrorUrl: string, spareRps: number, spareBytesPerSec: number }> = []

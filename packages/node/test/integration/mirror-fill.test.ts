@@ -16,7 +16,7 @@ import type { CachedObject } from '../../src/content-cache.ts'
 import { FetchRefusedError } from '../../src/errors.ts'
 import { registerFetchServer } from '../../src/fetch-protocol.ts'
 import type { HelpingSession } from '../../src/help-coordinator.ts'
-import { MirrorFill, ownerOf } from '../../src/mirror-fill.ts'
+import { MAX_PREFETCHES_PER_PEER, MirrorFill, ownerOf } from '../../src/mirror-fill.ts'
 import { createReefLibp2p } from '../../src/p2p.ts'
 import type { ReefLibp2p } from '../../src/p2p.ts'
 
@@ -30,13 +30,16 @@ let helpers: Helper[]
 const bodies = new Map<string, Buffer>()
 const manifest = new Map<string, ManifestEntry>()
 let down = new Set<string>()
+/** While set, B holds every object it is asked for until opened; `asked` lists the paths in order. */
+let gate: { wait: Promise<void>, open: () => void } | undefined
+const asked: string[] = []
 
 function body (path: string): Buffer {
   return Buffer.from(`${path}\n`.repeat(500 + path.length * 37))
 }
 
 before(async () => {
-  for (let i = 0; i < 24; i++) {
+  for (let i = 0; i < 48; i++) {
     const path = `/img/${i}.png`
     const b = body(path)
     bodies.set(path, b)
@@ -61,6 +64,8 @@ before(async () => {
     log,
     isAcceptedHelper: (session, peer) => session === SESSION && helpers.some(h => h.id === peer),
     load: async path => {
+      asked.push(path)
+      if (gate !== undefined) await gate.wait
       const b = bodies.get(path)
       if (b === undefined) throw new FetchRefusedError(404, 'no such object')
       return { site: 'alpha', path, headers: { 'content-type': 'image/png' }, body: b, sha256: sha256Hex(b), storedAt: Date.now() }
@@ -171,5 +176,40 @@ describe('MirrorFill', () => {
     const obj = await h1.fill.fill(h1.session, path)
     assert.ok(obj.body.equals(bodies.get(path)!))
     assert.equal(h1.fill.counts.ownerFailed, failed + 1)
+  })
+
+  test('a visitor\'s fill goes ahead of the prefetches queued for the struck site, and a queued prefetch a visitor asks for is promoted', async () => {
+    const h1 = helpers[0]!
+    h1.cache.dropSite('alpha')
+    const owned = [...manifest.keys()].filter(p => ownerOf(p, h1.session.helpers) === h1.id)
+    assert.ok(owned.length >= MAX_PREFETCHES_PER_PEER + 4, `h1 owns ${owned.length} paths`)
+    const prefetched = owned.slice(0, MAX_PREFETCHES_PER_PEER + 3)
+    const visitor = owned[MAX_PREFETCHES_PER_PEER + 3]!
+    const promoted = prefetched.at(-1)!
+    let open = (): void => {}
+    gate = { wait: new Promise<void>(resolve => { open = resolve }), open: () => { open() } }
+    asked.length = 0
+    try {
+      const fills = prefetched.map(async path => h1.fill.fill(h1.session, path, { prefetch: true }))
+      const deadline = Date.now() + 5_000
+      while (asked.length < MAX_PREFETCHES_PER_PEER) {
+        if (Date.now() > deadline) throw new Error(`B was asked for ${asked.length} objects`)
+        await new Promise(resolve => setTimeout(resolve, 5))
+      }
+      fills.push(h1.fill.fill(h1.session, visitor), h1.fill.fill(h1.session, promoted))
+      while (!(asked.includes(visitor) && asked.includes(promoted))) {
+        if (Date.now() > deadline) throw new Error(`the visitors' fills did not start: B was asked for ${asked.join(' ')}`)
+        await new Promise(resolve => setTimeout(resolve, 5))
+      }
+      // Prefetches are held while a visitor's fill is open: only the first few had started.
+      assert.deepEqual(new Set(asked), new Set([...prefetched.slice(0, MAX_PREFETCHES_PER_PEER), visitor, promoted]))
+      gate.open()
+      const objs = await Promise.all(fills)
+      for (const o of objs) assert.equal(o.sha256, manifest.get(o.path)!.sha256)
+      assert.equal(new Set(asked).size, prefetched.length + 1, 'every object fetched from B once')
+    } finally {
+      gate.open()
+      gate = undefined
+    }
   })
 })

@@ -295,6 +295,29 @@ describe('help coordinator', () => {
     assert.ok(net.sent.some(r => r.author === 'B' && r.type === 'help-offer'), 'the standby sent no offer')
   })
 
+  it('a standby holds a visitor who arrives before the accept, until its session opens; a stranger\'s site is not waited for', async () => {
+    const net = new Net()
+    const manifest = [{ path: '/', size: 100, type: 'text/html', sha256: 'a'.repeat(64) }]
+    const b = member(net, 'B', 'bravo', 100, new Set(), {
+      replicaOf: beneficiary => beneficiary === 'A' ? { site: 'alpha', siteUrl: 'http://alpha.example', manifest } : undefined,
+      standsByFor: site => site === 'alpha',
+      seed: () => 100
+    })
+    const a = member(net, 'A', 'alpha')
+    knowEachOther([a, b])
+    const t0 = Date.now()
+    assert.equal(await b.help.awaitSession('charlie', 1_000), undefined)
+    assert.ok(Date.now() - t0 < 500, 'waited for a site it does not stand by for')
+    const waiting = b.help.awaitSession('alpha', 2_000)
+    await net.channel('A').publish('t', 'help-accept', { session: 'c2Vzc2lvbi0wMDEw', helpers: [{ peer: 'B', weightRps: 10, weightBytesPerSec: 100_000, mirrorUrl: 'http://mirror-bravo.example' }] })
+    const s = await waiting
+    assert.equal(s?.session, 'c2Vzc2lvbi0wMDEw')
+    assert.equal(s?.beneficiary, 'A')
+    // Nothing arrives for a site it stands by for: the wait ends empty at its time-out.
+    const c = member(net, 'C', 'charlie', 100, new Set(), { standsByFor: () => true })
+    assert.equal(await c.help.awaitSession('delta', 50), undefined)
+  })
+
   it('takes r2 offers (requests/s only) at their requests/s × the mean object size', async () => {
     const net = new Net()
     const a = member(net, 'A', 'alpha')

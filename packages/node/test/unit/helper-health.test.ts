@@ -16,6 +16,18 @@ describe('HelperHealth', () => {
     assert.equal(h.isDown('b', 1_700), false)
   })
 
+  it('an accepted helper\'s silence counts from its acceptance, not from its last calm report; a dead one stays down', () => {
+    const h = new HelperHealth()
+    h.heard('b', 1_000) // a calm load report
+    h.accepted('b', 3_000) // accepted as a ready standby, before it offered
+    assert.equal(h.isDown('b', 3_000 + HELPER_SILENCE_MS - 1), false)
+    assert.equal(h.downSince('b', 3_000 + HELPER_SILENCE_MS), 3_000 + HELPER_SILENCE_MS)
+    h.heard('c', 1_000)
+    h.disconnected('c', 2_000)
+    h.accepted('c', 3_000)
+    assert.equal(h.isDown('c', 3_001), true)
+  })
+
   it('a closed connection is down at once, however recently the helper was heard, until it connects again', () => {
     const h = new HelperHealth()
     h.heard('b', 1_000)
