@@ -12,8 +12,14 @@ export async function loadVectors (): Promise<VectorSet> {
     version: 1,
     now: records.now as number,
     keys: records.keys as VectorSet['keys'],
-    records: { valid: records.valid as VectorSet['records']['valid'], invalid: records.invalid as VectorSet['records']['invalid'] },
+    records: {
+      valid: records.valid as VectorSet['records']['valid'],
+      invalid: records.invalid as VectorSet['records']['invalid'],
+      gossip: records.gossip as VectorSet['records']['gossip'],
+      baseUrls: records.baseUrls as VectorSet['records']['baseUrls']
+    },
     canonical: { valid: canonical.valid as VectorSet['canonical']['valid'], invalid: canonical.invalid as VectorSet['canonical']['invalid'] },
-    frames: frames.frames as VectorSet['frames']
+    frames: frames.frames as VectorSet['frames'],
+    streams: frames.streams as VectorSet['streams']
   }
 }
