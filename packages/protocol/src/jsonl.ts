@@ -78,9 +78,10 @@ export function jsonLinesClient (toImpl: Writable, fromImpl: Readable, timeoutMs
       for await (const line of readLines(fromImpl)) {
         if (line === null) continue
         try {
-          const msg = JSON.parse(line) as { id: number } & Outcome
-          const resolve = pending.get(msg.id)
-          if (resolve !== undefined) { pending.delete(msg.id); resolve(msg) }
+          const { id, ...outcome } = JSON.parse(line) as { id: number } & Outcome
+          const resolve = pending.get(id)
+          // The id only matches answers to requests: the caller sees the outcome alone.
+          if (resolve !== undefined) { pending.delete(id); resolve(outcome as Outcome) }
         } catch { /* not a response: ignore */ }
       }
     } catch { /* stream failed */ }

@@ -9,6 +9,7 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import { canonicalBytes } from './canonical.ts'
 import type { FrameKind } from './conformance.ts'
 import { FETCH_CHUNK_BYTES, MAX_FETCH_FRAME_BYTES, MAX_OBJECT_BYTES, helpTopic, ledgerTopic, loadTopic } from './constants.ts'
@@ -44,6 +45,31 @@ export interface VectorSet {
 }
 
 export const VECTOR_NOW = 1_790_000_000_000
+
+/** Where this package keeps records.json, canonical.json and frames.json. */
+export const PROTOCOL_VECTORS_DIR = new URL('../vectors/', import.meta.url)
+
+/** Read records.json, canonical.json and frames.json back into one VectorSet. */
+export async function readVectorSet (dir: URL = PROTOCOL_VECTORS_DIR): Promise<VectorSet> {
+  const read = async (name: string): Promise<Record<string, unknown>> => JSON.parse(await readFile(new URL(name, dir), 'utf8')) as Record<string, unknown>
+  const records = await read('records.json')
+  const canonical = await read('canonical.json')
+  const frames = await read('frames.json')
+  return {
+    version: 1,
+    now: records.now as number,
+    keys: records.keys as VectorSet['keys'],
+    records: {
+      valid: records.valid as VectorSet['records']['valid'],
+      invalid: records.invalid as VectorSet['records']['invalid'],
+      gossip: records.gossip as VectorSet['records']['gossip'],
+      baseUrls: records.baseUrls as VectorSet['records']['baseUrls']
+    },
+    canonical: { valid: canonical.valid as VectorSet['canonical']['valid'], invalid: canonical.invalid as VectorSet['canonical']['invalid'] },
+    frames: frames.frames as VectorSet['frames'],
+    streams: frames.streams as VectorSet['streams']
+  }
+}
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
