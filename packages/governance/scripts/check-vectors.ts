@@ -33,7 +33,7 @@ if (values.impl !== undefined) {
 }
 const json = async <T>(url: URL): Promise<T> => JSON.parse(await readFile(url, 'utf8')) as T
 const runs: Array<[string, { checked: number, failures: Array<{ vector: string, expected: string, got: string }> }]> = [
-  ['protocol (records, canonical, frames)', await checkVectors(impl, await readVectorSet())],
+  ['protocol (records, gossip, base URLs, canonical, frames, streams)', await checkVectors(impl, await readVectorSet())],
   ['ledger', await checkLedgerVectorsWith(impl, await json<LedgerVectorSet>(LEDGER_VECTORS_FILE))],
   ['governance', await checkGovernanceVectorsWith(impl, await json<GovernanceVectorSet>(GOVERNANCE_VECTORS_FILE))]
 ]
