@@ -3,7 +3,7 @@
  * Exit 0 when every vector passes, 1 otherwise (each mismatch is printed).
  */
 import { readFile } from 'node:fs/promises'
-import { checkGovernanceVectors } from '../src/governance-vectors.ts'
+import { checkGovernanceVectors } from '../src/conformance.ts'
 import type { GovernanceVectorSet } from '../src/governance-vectors.ts'
 
 const v = JSON.parse(await readFile(new URL('../vectors/governance.json', import.meta.url), 'utf8')) as GovernanceVectorSet

@@ -119,6 +119,29 @@ export async function makeLedgerVectors (): Promise<LedgerVectorSet> {
     scenarios.push({ description: 'two sessions: a member that gave in one and took in another', records: [d1, r1, d2, r2] })
   }
 
+  // r3 clarifications: late receipts (judged against the settled receipt whatever their
+  // delegation), and "after a final delegation" meaning a higher round, not a later arrival.
+  {
+    const d1 = await del(b, h.id, 1, 100, 1_000_000)
+    const r1 = await rec(h, b.id, 1, d1, 100, 1_000_000)
+    const d2 = await del(b, h.id, 2, 250, 2_500_000, true)
+    const r2 = await rec(h, b.id, 2, d2, 240, 2_400_000)
+    scenarios.push({ description: 'a late round-1 receipt after round 2 settled (its delegation known): no change, no evidence', records: [d1, d2, r2, r1] })
+    scenarios.push({ description: 'a late round-1 receipt after round 2 settled (its delegation never seen): no change, no evidence', records: [d2, r2, r1] })
+    scenarios.push({ description: 'the final round 2 arrives before round 1: round 1 is not "after" the final one', records: [d2, r2, d1, r1] })
+  }
+  {
+    const d1 = await del(b, h.id, 1, 100, 1_000_000, true)
+    const r1 = await rec(h, b.id, 1, d1, 100, 1_000_000)
+    const d2 = await del(b, h.id, 2, 200, 2_000_000)
+    scenarios.push({ description: 'a delegation for a round above the final one: equivocation against the beneficiary', records: [d1, r1, d2] })
+  }
+  {
+    const d2 = await del(b, h.id, 2, 200, 2_000_000)
+    const d1 = await del(b, h.id, 1, 100, 1_000_000, true)
+    scenarios.push({ description: 'a final delegation for a round below one already seen: equivocation against the beneficiary', records: [d2, d1] })
+  }
+
   const out: LedgerScenario[] = []
   for (const sc of scenarios) {
     const records = await Promise.all(sc.records.map(toLedgerRecordFromBytes))

@@ -91,13 +91,16 @@ export function applyLedgerRecord (prev: PairState | undefined, r: LedgerRecord)
   if (r.type === 'delegation') {
     const d = r.body as DelegationBody
     if (pair.delegations[r.hash] !== undefined) return { pair, verdict: { kind: 'duplicate' } }
-    // Consistent with every kept round: same round = equivocation; cumulative amounts never
-    // fall with the round; nothing follows a final delegation.
-    for (const x of Object.values(pair.delegations)) {
+    // Consistent with every kept round, highest round first: same round = equivocation;
+    // cumulative amounts never fall with the round; nothing has a higher round than a final
+    // delegation — "after" is by round, not by arrival, so a final round arriving before an
+    // earlier round is fine, and a final round below one already seen is an equivocation.
+    for (const x of Object.values(pair.delegations).sort((a, b) => b.round - a.round)) {
       if (x.round === d.round) return ev('equivocation', r.author, [x.hash, r.hash])
       if (x.round < d.round && (d.requests < x.requests || d.bytes < x.bytes)) return ev('decrease', r.author, [x.hash, r.hash])
       if (x.round > d.round && (d.requests > x.requests || d.bytes > x.bytes)) return ev('decrease', r.author, [r.hash, x.hash])
       if (x.round < d.round && x.final) return ev('equivocation', r.author, [x.hash, r.hash])
+      if (x.round > d.round && d.final) return ev('equivocation', r.author, [r.hash, x.hash])
     }
     const kept = Object.values(pair.delegations)
     if (kept.length >= KEPT_DELEGATIONS && kept.every(x => x.round > d.round)) {
@@ -116,6 +119,10 @@ export function applyLedgerRecord (prev: PairState | undefined, r: LedgerRecord)
     return { pair: next, verdict: { kind: 'applied', delta: { requests: 0, bytes: 0 } } }
   }
 
+  // A receipt: (1) against the delegation it names, when known (over-claim); (2) a round not
+  // above the settled receipt's is judged against that receipt, known delegation or not — a
+  // late receipt is no evidence unless it contradicts the settled one; (3) an unknown
+  // delegation leaves it pending; (4) otherwise it must not fall below the settled receipt.
   const c = r.body as ReceiptBody
   const named = pair.delegations[c.delegation]
   if (named === undefined) {
@@ -145,6 +152,10 @@ export function applyLedgerRecord (prev: PairState | undefined, r: LedgerRecord)
   return { pair: { ...pair, receipt: { round: c.round, requests: c.requests, bytes: c.bytes, hash: r.hash, ts: r.ts } }, verdict: { kind: 'applied', delta } }
 }
 
+/**
+ * A member's totals over the settled pairs (SPEC.md §Ledger, Totals): bytes and requests of the
+ * settled receipts where it is the helper (given) and where it is the beneficiary (taken).
+ */
 export interface MemberTotals { given: number, taken: number, givenRequests: number, takenRequests: number }
 
 /**

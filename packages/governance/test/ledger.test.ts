@@ -243,6 +243,15 @@ describe('applyLedgerRecord: equivocation', () => {
     const e = expectEvidence(fold([d1]).pair, d2)
     assert.deepEqual([e.kind, e.accused, e.records], ['equivocation', B, [d1.hash, d2.hash]])
   })
+
+  it('turns a final delegation for a round below one already seen into equivocation (after = a higher round, whatever the arrival order)', () => {
+    const d2 = del(2, 20, 2000)
+    const d1 = del(1, 10, 1000, { final: true })
+    const e = expectEvidence(fold([d2]).pair, d1)
+    assert.deepEqual([e.kind, e.accused, e.records], ['equivocation', B, [d1.hash, d2.hash]])
+    // Recomputed from the set (round order), the same records give the same finding.
+    assert.deepEqual(recomputeBalances([d2, d1]).evidence.map(x => [x.kind, x.accused]), [['equivocation', B]])
+  })
 })
 
 describe('applyLedgerRecord: duplicates and order of arrival', () => {

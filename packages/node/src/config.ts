@@ -4,7 +4,10 @@
  */
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
-import { BaseUrl, SiteLabel } from '@reef/protocol'
+import { BaseUrl, SiteLabel, canonicalBaseUrl } from '@reef/protocol'
+
+/** A base URL the node publishes in its records: sent in canonical form (SPEC.md §Records, base URL), however the operator wrote it. */
+const PublishedBaseUrl = BaseUrl.transform(canonicalBaseUrl)
 import { ADMIN_TOKEN } from './admin-auth.ts'
 import { ConfigError } from './errors.ts'
 import { parseMirrorTemplate } from './external-mirror.ts'
@@ -27,7 +30,7 @@ export const ConfigSchema = z.object({
     /** This site's label: the sub-domain under which helpers' mirrors serve it. */
     label: SiteLabel,
     /** The URL clients use to reach this site (the front), for redirects back from mirrors. */
-    publicUrl: BaseUrl
+    publicUrl: PublishedBaseUrl
   }).strict(),
   origin: z.object({
     url: BaseUrl,
@@ -55,7 +58,7 @@ export const ConfigSchema = z.object({
   mirror: z.object({
     listen: Listen,
     /** Base URL under which clients reach this node's mirror; site X is served at X.<host>. */
-    publicUrl: BaseUrl,
+    publicUrl: PublishedBaseUrl,
     /** Requests/s this node's mirror can serve for others. */
     capacityRps: z.number().int().min(0).default(500),
     /** Keep serving a released site's cached objects this long, for clients already redirected. */

@@ -1,8 +1,10 @@
 /**
  * The fetch stream (FETCH_PROTOCOL, SPEC.md §Fetch stream). An accepted helper opens a stream
- * to the struck site's node and sends one request frame {session, path}; the struck node
- * answers one response head {status, headers, size, sha256} and, for status 200, the body as
- * length-prefixed chunks of at most FETCH_CHUNK_BYTES, then closes. The struck node answers from
+ * to the struck site's node (dialled by peer id: an open connection, the peer store, else a
+ * lookup in the Reef DHT) and sends one request frame {session, path}; the struck node answers
+ * one response head {status, headers, size, sha256} and, for status 200, the body as chunk
+ * frames of 1 to FETCH_CHUNK_BYTES bytes, then closes. The requester checks the body with the
+ * protocol's FetchBodyReader (length, chunk sizes, hashes). The struck node answers from
  * its cache and otherwise fetches from its origin (one fetch per object at a time, through the
  * origin gate); it serves only accepted helpers of its current session and only shareable objects.
  *
@@ -13,16 +15,15 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import type { Libp2p, Stream, Connection } from '@libp2p/interface'
 import {
-  FETCH_PROTOCOL, MAX_FETCH_FRAME_BYTES, decodeFetchRequest, decodeFetchResponseHead, encodeFetchRequest,
+  FETCH_CHUNK_BYTES, FETCH_PROTOCOL, FetchBodyReader, MAX_FETCH_FRAME_BYTES, decodeFetchRequest, decodeFetchResponseHead, encodeFetchRequest,
   encodeFetchResponseHead, isProtocolError
 } from '@reef/protocol'
 import type { FetchResponseHead, ManifestEntry } from '@reef/protocol'
 import type { Logger } from 'pino'
-import { sha256Hex } from './content-cache.ts'
 import type { CachedObject } from './content-cache.ts'
 import { FetchRefusedError, IntegrityError, TooLargeError } from './errors.ts'
 
-export const FETCH_CHUNK_BYTES = 64 * 1024
+export { FETCH_CHUNK_BYTES }
 const FETCH_TIMEOUT_MS = 15_000
 
 export interface FetchServerDeps {
@@ -107,28 +108,36 @@ export async function fetchFromPeer (libp2p: Libp2p, peer: string, session: stri
     const head = decodeFetchResponseHead((await lp.read({ signal })).subarray())
     if (head.status !== 200) throw new FetchRefusedError(head.status, `peer answered ${head.status} for ${path}`)
     if (head.size > maxObjectBytes) throw new TooLargeError(`object ${path} of ${head.size} bytes exceeds the limit of ${maxObjectBytes}`)
-    if (expected !== undefined && expected.size !== head.size) throw new IntegrityError(`object ${path} is ${head.size} bytes, manifest says ${expected.size}`)
-    const body = Buffer.allocUnsafe(head.size)
-    let received = 0
-    while (received < head.size) {
-      const chunk = await lp.read({ signal })
-      if (received + chunk.byteLength > head.size) throw new IntegrityError(`object ${path} is longer than announced`)
-      body.set(chunk.subarray(), received)
-      received += chunk.byteLength
+    let reader: FetchBodyReader
+    try {
+      reader = new FetchBodyReader(head, expected)
+      // Read chunk frames until the stream ends: a body that ends short of `size` fails at
+      // reader.end(), and any frame after `size` bytes (even an empty one) is a violation.
+      for (;;) {
+        const chunk = await lp.read({ signal }).catch((err: Error) => {
+          if (err.name === 'UnexpectedEOFError') return undefined
+          throw err
+        })
+        if (chunk === undefined) break
+        reader.push(reader.complete ? new Uint8Array(Math.max(1, chunk.byteLength)) : chunk.subarray())
+      }
+    } catch (err) {
+      throw integrity(err, path)
     }
-    // The body must end where the head said: anything after it is a protocol violation.
-    const extra = await lp.read({ signal }).then(c => c.byteLength, (err: Error) => {
-      if (err.name === 'UnexpectedEOFError') return 0
-      throw err
-    })
-    if (extra > 0) throw new IntegrityError(`object ${path} is longer than announced`)
-    const sha256 = sha256Hex(body)
-    if (head.sha256 !== undefined && head.sha256 !== sha256) throw new IntegrityError(`object ${path} does not match its announced sha256`)
-    if (expected !== undefined && expected.sha256 !== sha256) throw new IntegrityError(`object ${path} does not match the manifest's sha256`)
+    let checked: { body: Buffer, sha256: string }
+    try { checked = reader.end() } catch (err) { throw integrity(err, path) }
     await stream.close({ signal }).catch(() => {})
-    return { headers: head.headers, body, sha256 }
+    return { headers: head.headers, body: checked.body, sha256: checked.sha256 }
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)))
     throw err
   }
+}
+
+/** A body that breaks the fetch stream's rules (ERR_FRAMING, ERR_BODY_SIZE, ERR_BODY_HASH) is an IntegrityError to the node. */
+function integrity (err: unknown, path: string): unknown {
+  if (isProtocolError(err) && ['ERR_FRAMING', 'ERR_BODY_SIZE', 'ERR_BODY_HASH', 'ERR_OVERSIZE'].includes(err.code)) {
+    return new IntegrityError(`object ${path}: ${err.message} (${err.code})`)
+  }
+  return err
 }

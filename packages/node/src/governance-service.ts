@@ -650,7 +650,8 @@ export class GovernanceService {
       charter: s.history[0]!.hash,
       nonce: randomBytes(16).toString('base64url'),
       expiresAt: Date.now() + (opts.ttlMs ?? 7 * 86_400_000),
-      addrs: opts.addrs.slice(0, 8),
+      // Every address names the inviter (SPEC.md §invitation: part of the record's validity).
+      addrs: opts.addrs.map(a => a.endsWith(`/p2p/${this.#o.selfId}`) ? a : `${a}/p2p/${this.#o.selfId}`).filter(a => a.length <= 256).slice(0, 8),
       ...(opts.site === undefined ? {} : { site: opts.site })
     }
     const bytes = await signRecord(this.#d.key, this.#o.selfId, 'invitation', body, { seq: this.#seq.next() })

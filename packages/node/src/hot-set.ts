@@ -5,7 +5,7 @@
  * as a response says otherwise.
  */
 import type { ManifestEntry } from '@reef/protocol'
-import { MAX_MANIFEST_ENTRIES, MAX_RECORD_BYTES } from '@reef/protocol'
+import { HEADER_VALUE_RE, MAX_MANIFEST_ENTRIES, MAX_OBJECT_BYTES, MAX_RECORD_BYTES } from '@reef/protocol'
 import type { ContentCache } from './content-cache.ts'
 
 interface PathInfo {
@@ -87,12 +87,22 @@ export class HotSet {
     for (const { path } of ranked) {
       if (out.length >= limit) break
       const obj = cache.peek(site, path)
-      if (obj === undefined) continue
-      const entry = { path, size: obj.body.byteLength, type: (obj.headers['content-type'] ?? 'application/octet-stream').slice(0, 256), sha256: obj.sha256 }
+      if (obj === undefined || obj.body.byteLength > MAX_OBJECT_BYTES) continue
+      const entry = { path, size: obj.body.byteLength, type: manifestType(obj.headers['content-type']), sha256: obj.sha256 }
       bytes += JSON.stringify(entry).length + 1 // its exact encoded size (key order aside) and a comma
       if (bytes > maxBytes) break
       out.push(entry)
     }
     return out
   }
+}
+
+/**
+ * A manifest entry's type: the Content-Type as an HTTP field value of at most 256 characters
+ * (SPEC.md §help-request). One that does not fit (obs-text, or too long to cut without
+ * changing its meaning) is sent as application/octet-stream rather than making the record invalid.
+ */
+export function manifestType (contentType: string | undefined): string {
+  if (contentType === undefined) return 'application/octet-stream'
+  return contentType.length <= 256 && HEADER_VALUE_RE.test(contentType) ? contentType : 'application/octet-stream'
 }

@@ -7,7 +7,7 @@
  * A site this node does not (or no longer) help is sent back to the site's own URL.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ATTESTATION_HEADER, MIRROR_ALIVE_PATH, SITE_LABEL_RE } from '@reef/protocol'
+import { ATTESTATION_HEADER, MIRROR_ALIVE_PATH, SITE_LABEL_RE, canonicalBaseUrl } from '@reef/protocol'
 import type { Logger } from 'pino'
 import { etagMatches } from './cacheability.ts'
 import { createHttpApp } from './http-app.ts'
@@ -87,7 +87,7 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     }
     if (session.releasedAt !== undefined) {
       // Released: serve only what we hold; send the rest back to the site itself.
-      void reply.code(307).header('location', session.siteUrl.replace(/\/$/, '') + url).header('cache-control', 'no-store').send()
+      void reply.code(307).header('location', canonicalBaseUrl(session.siteUrl) + url).header('cache-control', 'no-store').send()
       return
     }
     deps.monitor.totals.mirrorMisses++
@@ -108,7 +108,7 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
       }
       if (err instanceof FetchRefusedError && err.status === 403) {
         // The origin says this object is not shareable (any more): the site itself must answer it.
-        void reply.code(307).header('location', session.siteUrl.replace(/\/$/, '') + url).header('cache-control', 'no-store').send()
+        void reply.code(307).header('location', canonicalBaseUrl(session.siteUrl) + url).header('cache-control', 'no-store').send()
         return
       }
       if (err instanceof IntegrityError) {

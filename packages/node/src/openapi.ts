@@ -211,7 +211,8 @@ export const ADMIN_OPENAPI = {
             externalMirror: { type: ['string', 'null'] }
           }),
           helpEvents: { type: 'array', items: { type: 'object', required: ['at', 'kind', 'session'], properties: { at: epochMs, kind: str, session: str, peer: peerId, site: str } } },
-          gossipRejected: int
+          gossipRejected: int,
+          gossipIgnored: int
         }
       },
       Timeline: loose({

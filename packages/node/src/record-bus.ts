@@ -1,13 +1,17 @@
 /**
  * Signed Reef records over gossipsub. Outgoing bodies are wrapped in the protocol's signed
- * envelope; incoming messages are verified in the topic validator (size, encoding, signature,
- * schema, freshness, replay, and author = gossip author) so that invalid records are rejected
- * before gossipsub forwards them, and only verified records reach listeners.
+ * envelope; incoming messages are judged in the topic validator by the protocol's
+ * `validateGossip` (SPEC.md §Verification, §Gossip verdicts: size, encoding, envelope, type
+ * on its topic, version, author = gossip `from`, signature, schema, freshness, then the
+ * author's membership, then replay), so that invalid records are rejected before gossipsub
+ * forwards them, and only accepted records reach listeners. Failures an honest forwarder can
+ * cause (stale, future-dated by clock skew, already seen, an author not yet synced as a
+ * member) are Ignore and counted in `ignored`; the rest are Reject and counted in `rejected`.
  */
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { PrivateKey } from '@libp2p/interface'
-import { MAX_RECORD_BYTES, ReplayGuard, SequenceCounter, isProtocolError, signRecord, verifyRecord } from '@reef/protocol'
+import { MAX_RECORD_BYTES, ReplayGuard, SequenceCounter, signRecord, validateGossip } from '@reef/protocol'
 import type { RecordBody, RecordType, VerifiedRecord } from '@reef/protocol'
 import type { Logger } from 'pino'
 
@@ -29,9 +33,11 @@ export class RecordBus implements RecordChannel {
   readonly #replay = new ReplayGuard()
   readonly #listeners = new Set<RecordListener>()
   readonly #topics: string[]
-  readonly #allowed: ReadonlyMap<string, ReadonlySet<string>>
   readonly #verified = new WeakMap<Uint8Array, VerifiedRecord>()
+  /** Messages answered Reject (gossipsub penalises their forwarder). */
   rejected = 0
+  /** Messages answered Ignore (dropped without penalty). */
+  ignored = 0
   /**
    * Whose records count (governed consortia: members only). 'reject' marks the message invalid
    * (an expelled peer), 'ignore' drops it without penalty (a peer not known as a member yet).
@@ -40,12 +46,15 @@ export class RecordBus implements RecordChannel {
   /** Whether this node may publish (a newcomer publishes nothing until it is admitted). */
   canPublish: () => boolean = () => true
 
+  /**
+   * `topics`: the Reef topics to join. Which record types a topic carries follows from its name
+   * (`topicRecordTypes`); the map form, listing them per topic, is kept for readability.
+   */
   constructor (pubsub: GossipSub, key: PrivateKey, selfId: string, topics: string[] | Readonly<Record<string, readonly RecordType[]>>, log: Logger) {
     this.#pubsub = pubsub
     this.#key = key
     this.#selfId = selfId
     this.#topics = Array.isArray(topics) ? topics : Object.keys(topics)
-    this.#allowed = new Map(Array.isArray(topics) ? [] : Object.entries(topics).map(([t, types]) => [t, new Set<string>(types)]))
     this.#log = log
   }
 
@@ -82,31 +91,28 @@ export class RecordBus implements RecordChannel {
   }
 
   async #validate (msg: Message): Promise<TopicValidatorResult> {
+    // StrictSign: an unsigned message has no author to hold to account.
     if (msg.type !== 'signed') { this.rejected++; return TopicValidatorResult.Reject }
     if (msg.data.byteLength > MAX_RECORD_BYTES) { this.rejected++; return TopicValidatorResult.Reject }
-    try {
-      const record = await verifyRecord(msg.data)
-      if (record.author !== msg.from.toString()) throw new Error('record author is not the gossip author')
-      const who = this.authorVerdict(record.author)
-      if (who !== 'accept') {
-        if (who === 'reject') this.rejected++
-        this.#log.debug({ author: record.author, type: record.type }, 'record from a non-member dropped')
-        return who === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+    // Only an accepted record counts for replay protection: a copy relayed under another
+    // sender's name, or by a non-member, must not raise the bar for the author's own.
+    const d = await validateGossip(msg.data, {
+      topic: msg.topic,
+      from: msg.from.toString(),
+      replay: this.#replay,
+      standing: author => {
+        const v = this.authorVerdict(author)
+        return v === 'accept' ? 'member' : v === 'ignore' ? 'non-member' : 'expelled'
       }
-      const allowed = this.#allowed.get(msg.topic)
-      if (allowed !== undefined && !allowed.has(record.type)) throw new Error(`a ${record.type} record does not belong on ${msg.topic}`)
-      // Only now does the record count for replay protection: a copy relayed under another
-      // sender's name must not raise the bar for the author's own.
-      this.#replay.check(record.author, record.type, record.seq)
-      this.#verified.set(msg.data, record)
+    })
+    if (d.verdict === 'accept') {
+      this.#verified.set(msg.data, d.record)
       return TopicValidatorResult.Accept
-    } catch (err) {
-      this.rejected++
-      const code = isProtocolError(err) ? err.code : 'ERR_WRONG_TOPIC_OR_AUTHOR'
-      this.#log.debug({ code, from: msg.from.toString(), topic: msg.topic }, 'rejected gossip record')
-      // Stale or replayed records are ignored (an honest peer can produce them); the rest is invalid.
-      return code === 'ERR_EXPIRED' || code === 'ERR_REPLAY' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
     }
+    if (d.verdict === 'ignore') this.ignored++
+    else this.rejected++
+    this.#log.debug({ code: d.code, verdict: d.verdict, from: msg.from.toString(), topic: msg.topic }, 'gossip record dropped')
+    return d.verdict === 'ignore' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
   }
 
   readonly #onMessage = (evt: CustomEvent<Message>): void => {

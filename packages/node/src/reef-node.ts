@@ -977,6 +977,7 @@ export class ReefNode {
       relief: { rungs: Object.fromEntries(this.#rungs), history: this.reliefHistory.slice(-100), externalMirror: this.externalMirror?.template ?? null },
       helpEvents: this.help.events.slice(-100),
       gossipRejected: this.bus.rejected,
+      gossipIgnored: this.bus.ignored,
       governance: this.gov === undefined
         ? null
         : { member: this.gov.isMember, expelled: this.gov.isExpelled(this.peerId), height: this.gov.state?.height ?? 0, halted: this.gov.state?.halted ?? null, members: this.gov.state?.members.size ?? 0, pending: this.gov.proposals.size, ...this.gov.counters }

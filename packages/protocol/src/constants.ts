@@ -18,6 +18,20 @@ export function helpTopic (consortium: string): string { return `/reef/${consort
 export function ledgerTopic (consortium: string): string { return `/reef/${consortium}/ledger/1` }
 export function govTopic (consortium: string): string { return `/reef/${consortium}/gov/1` }
 
+/** The record types each kind of gossipsub topic carries (SPEC.md §Protocol ids and topics). */
+export const TOPIC_RECORD_TYPES: Readonly<Record<'load' | 'help' | 'ledger' | 'gov', readonly string[]>> = Object.freeze({
+  load: Object.freeze(['load-report']),
+  help: Object.freeze(['help-request', 'help-offer', 'help-accept', 'help-release', 'standby']),
+  ledger: Object.freeze(['delegation', 'receipt']),
+  gov: Object.freeze(['gov-proposal', 'gov-vote', 'gov-entry'])
+})
+
+/** The record types a Reef topic name carries; undefined for a name that is not a Reef topic. */
+export function topicRecordTypes (topic: string): readonly string[] | undefined {
+  const m = /^\/reef\/([a-z0-9][a-z0-9-]{0,62})\/(load|help|ledger|gov)\/1$/.exec(topic)
+  return m === null ? undefined : TOPIC_RECORD_TYPES[m[2] as keyof typeof TOPIC_RECORD_TYPES]
+}
+
 /** libp2p stream protocol through which nodes sync the membership log and newcomers ask to join. */
 export const GOV_PROTOCOL = '/reef/gov/1.0.0'
 /** Most log entries one sync response carries; a longer log is fetched in several rounds. */
@@ -41,6 +55,8 @@ export const MAX_STANDBYS = 8
 export const STANDBY_REFRESH_MS = 60_000
 /** Largest frame on the fetch stream (request and response head), in bytes. */
 export const MAX_FETCH_FRAME_BYTES = 16 * 1024
+/** Largest body chunk on the fetch stream: each chunk is one length-prefixed frame of 1 to this many bytes. */
+export const FETCH_CHUNK_BYTES = 64 * 1024
 /** Largest object body that may cross the fetch stream, in bytes. */
 export const MAX_OBJECT_BYTES = 16 * 1024 * 1024
 /** Largest bytes/s figure a record may carry (1 TB/s). */

@@ -8,19 +8,20 @@
  * The author is a libp2p peer id of an Ed25519 key, so the public key needed to verify travels
  * inside the id. The domain prefix keeps a signature made for one record type from being
  * replayed as another. Verification order (SPEC.md §Verification): size, encoding, envelope
- * shape, type, version, signature, body schema, freshness, replay.
+ * shape, type (and, on gossip, the topic), version, author (on gossip, = the message's `from`)
+ * and signature, body schema, freshness, replay.
  */
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { z } from 'zod'
 import type { PrivateKey } from '@libp2p/interface'
 import { canonicalBytes, parseCanonical } from './canonical.ts'
-import { MAX_CLOCK_SKEW_MS, MAX_RECORD_AGE_MS, MAX_RECORD_BYTES, PROTOCOL_VERSION, signingDomain } from './constants.ts'
+import { MAX_CLOCK_SKEW_MS, MAX_RECORD_AGE_MS, MAX_RECORD_BYTES, PROTOCOL_VERSION, signingDomain, topicRecordTypes } from './constants.ts'
 import {
   BadSignatureError, ExpiredError, FutureTimestampError, OversizeError, ReplayError, SchemaError, UnknownTypeError,
-  UnknownVersionError, WrongDomainError
+  UnknownVersionError, WrongAuthorError, WrongDomainError, WrongTopicError
 } from './errors.ts'
-import { PeerIdString, RECORD_BODIES } from './messages.ts'
+import { AUTHOR_RULES, PeerIdString, RECORD_BODIES } from './messages.ts'
 import type { RecordBody, RecordType } from './messages.ts'
 
 const encoder = new TextEncoder()
@@ -76,6 +77,8 @@ export async function signRecord<T extends RecordType> (key: PrivateKey, authorI
   if (key.type !== 'Ed25519') throw new BadSignatureError('Reef records are signed with Ed25519 keys only')
   const parsed = RECORD_BODIES[type].safeParse(body)
   if (!parsed.success) throw new SchemaError(`${type} body is invalid: ${describe(parsed.error)}`)
+  const authorProblem = AUTHOR_RULES[type]?.(authorId, parsed.data as never)
+  if (authorProblem !== undefined) throw new SchemaError(`${type} body is invalid: ${authorProblem}`)
   const payload = { type, v: PROTOCOL_VERSION, author: authorId, seq: opts.seq, ts: opts.ts ?? Date.now(), body }
   const sig = await key.sign(signingInput(type, payload))
   const record = canonicalBytes({ payload, sig: Buffer.from(sig).toString('base64url') })
@@ -93,6 +96,10 @@ export interface VerifyOptions {
   replay?: ReplayGuard
   /** Skip the freshness check (for stored evidence verified later). */
   ignoreTime?: boolean
+  /** The gossipsub topic the record arrived on: its type must be one the topic carries (else ERR_WRONG_TOPIC). */
+  topic?: string
+  /** The gossipsub message's `from`: it must be the record's author (else ERR_WRONG_AUTHOR). */
+  from?: string
 }
 
 /** Decode and verify a record. Throws a ProtocolError subclass on any failure. */
@@ -106,6 +113,9 @@ export async function verifyRecord<T extends RecordType = RecordType> (bytes: Ui
   if (opts.expectType !== undefined && type !== opts.expectType) {
     throw new WrongDomainError(`expected a ${opts.expectType} record, got ${type}`)
   }
+  if (opts.topic !== undefined && !(topicRecordTypes(opts.topic)?.includes(type) ?? false)) {
+    throw new WrongTopicError(`a ${type} record does not belong on ${opts.topic.slice(0, 100)}`)
+  }
   if (payload.v !== PROTOCOL_VERSION) throw new UnknownVersionError(`record version ${payload.v} is not supported (this node speaks ${PROTOCOL_VERSION})`)
 
   let publicKey
@@ -116,6 +126,7 @@ export async function verifyRecord<T extends RecordType = RecordType> (bytes: Ui
   } catch {
     throw new SchemaError('author is not the peer id of an Ed25519 key')
   }
+  if (opts.from !== undefined && opts.from !== payload.author) throw new WrongAuthorError(`record author ${payload.author} is not the gossip author ${opts.from}`)
   const sigBytes = Buffer.from(sig, 'base64url')
   // base64url's last character carries spare bits: accept one spelling only, so evidence bytes are unique.
   if (sigBytes.byteLength !== 64 || sigBytes.toString('base64url') !== sig) throw new SchemaError('signature is not canonical base64url of 64 bytes')
@@ -124,6 +135,8 @@ export async function verifyRecord<T extends RecordType = RecordType> (bytes: Ui
 
   const body = RECORD_BODIES[type].safeParse(payload.body)
   if (!body.success) throw new SchemaError(`${type} body is invalid: ${describe(body.error)}`)
+  const authorProblem = AUTHOR_RULES[type]?.(payload.author, body.data as never)
+  if (authorProblem !== undefined) throw new SchemaError(`${type} body is invalid: ${authorProblem}`)
 
   if (opts.ignoreTime !== true) {
     const now = opts.now ?? Date.now()

@@ -54,3 +54,38 @@ export class ReplayError extends ProtocolError {
 export function isProtocolError (err: unknown): err is ProtocolError {
   return err instanceof ProtocolError
 }
+
+/** A gossip record on a topic that does not carry its type (or on a topic that is not Reef's). */
+export class WrongTopicError extends ProtocolError {
+  constructor (message: string) { super('ERR_WRONG_TOPIC', message); this.name = 'WrongTopicError' }
+}
+
+/** A gossip record whose `author` is not the gossipsub message's `from`. */
+export class WrongAuthorError extends ProtocolError {
+  constructor (message: string) { super('ERR_WRONG_AUTHOR', message); this.name = 'WrongAuthorError' }
+}
+
+/** Fetch stream: a length prefix that is not a valid varint, an empty body chunk, or a stream that ends inside a frame. */
+export class FramingError extends ProtocolError {
+  constructor (message: string) { super('ERR_FRAMING', message); this.name = 'FramingError' }
+}
+
+/** Fetch stream: a body longer or shorter than its head's `size`, or a `size` other than the manifest entry's. */
+export class BodySizeError extends ProtocolError {
+  constructor (message: string) { super('ERR_BODY_SIZE', message); this.name = 'BodySizeError' }
+}
+
+/** Fetch stream: a body whose SHA-256 is not the head's `sha256` or the manifest entry's. */
+export class BodyHashError extends ProtocolError {
+  constructor (message: string) { super('ERR_BODY_HASH', message); this.name = 'BodyHashError' }
+}
+
+/**
+ * How a gossipsub validator answers a record that failed with `code` (SPEC.md §Gossip
+ * verdicts): 'ignore' for failures an honest forwarder can cause (its clock differs from ours,
+ * or it relayed a copy we hold already), 'reject' for everything else, so that gossipsub
+ * penalises the forwarder.
+ */
+export function gossipVerdictFor (code: string): 'ignore' | 'reject' {
+  return code === 'ERR_EXPIRED' || code === 'ERR_FUTURE_TIMESTAMP' || code === 'ERR_REPLAY' ? 'ignore' : 'reject'
+}

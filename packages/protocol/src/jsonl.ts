@@ -6,17 +6,19 @@
  *   ← {"id":1,"ok":true,"type":"help-release","author":"12D3…","seq":7,"ts":…,"body":{…}}
  *   ← {"id":2,"ok":false,"code":"ERR_BAD_SIGNATURE"}
  *
- * Operations and their fields are those of `ProtocolImpl` (conformance.ts): sign, verify,
- * canonical, parse, frame. `serveJsonLines` exposes an implementation this way;
- * `jsonLinesClient` drives one. Lines end with "\n" only; U+2028 and U+2029 inside JSON are
+ * Operations and their fields are those of `ProtocolImpl` (conformance.ts: sign, verify,
+ * gossip, canonical, parse, frame, stream, url) and, defined by @reef/governance, of its
+ * ledger and governance operations (ledger, log, evidence). `serveJsonLines` exposes any set
+ * of operations this way; `jsonLinesClient` drives one. Lines end with "\n" only; U+2028 and U+2029 inside JSON are
  * written escaped so that line-splitting readers elsewhere do not break on them. A line may
  * be at most MAX_JSONL_LINE_BYTES long.
  */
 import type { Readable, Writable } from 'node:stream'
+import { PROTOCOL_OPS } from './conformance.ts'
 import type { Outcome, ProtocolImpl } from './conformance.ts'
 
-const OPS = ['sign', 'verify', 'canonical', 'parse', 'frame'] as const
-type Op = typeof OPS[number]
+/** Operations by name: each takes the request object and answers an Outcome. */
+export type OpHandlers = Readonly<Record<string, (req: never) => Promise<Outcome>>>
 
 export const MAX_JSONL_LINE_BYTES = 4 * 1024 * 1024
 
@@ -41,8 +43,9 @@ async function * readLines (input: Readable): AsyncGenerator<string | null> {
   }
 }
 
-/** Answer JSON-lines requests from `input` on `output` with `impl` until input ends. */
-export async function serveJsonLines (impl: ProtocolImpl, input: Readable, output: Writable): Promise<void> {
+/** Answer JSON-lines requests from `input` on `output` with the operations of `impl` until input ends. */
+export async function serveJsonLines (impl: OpHandlers | ProtocolImpl, input: Readable, output: Writable): Promise<void> {
+  const ops = impl as unknown as Record<string, unknown>
   for await (const line of readLines(input)) {
     if (line !== null && line.trim() === '') continue
     let id: unknown = null
@@ -51,8 +54,9 @@ export async function serveJsonLines (impl: ProtocolImpl, input: Readable, outpu
       if (line === null) throw new Error('line too long')
       const req = JSON.parse(line) as { id?: unknown, op?: unknown }
       id = req.id ?? null
-      if (typeof req.op !== 'string' || !(OPS as readonly string[]).includes(req.op)) reply = { ok: false, code: 'ERR_UNKNOWN_OP' }
-      else reply = await (impl[req.op as Op] as (r: unknown) => Promise<Outcome>)(req)
+      const handler = typeof req.op === 'string' && Object.hasOwn(ops, req.op) ? ops[req.op] : undefined
+      if (typeof handler !== 'function') reply = { ok: false, code: 'ERR_UNKNOWN_OP' }
+      else reply = await (handler as (r: unknown) => Promise<Outcome>)(req)
     } catch {
       reply = { ok: false, code: 'ERR_BAD_REQUEST' }
     }
@@ -60,8 +64,11 @@ export async function serveJsonLines (impl: ProtocolImpl, input: Readable, outpu
   }
 }
 
-/** A ProtocolImpl that forwards every call as a JSON line to `input`/`output` of another process. */
-export function jsonLinesClient (toImpl: Writable, fromImpl: Readable, timeoutMs = 10_000): ProtocolImpl & { close(): void } {
+/**
+ * A ProtocolImpl that forwards every call as a JSON line to `input`/`output` of another process;
+ * `call` sends any other operation (the governance ones) the same way.
+ */
+export function jsonLinesClient (toImpl: Writable, fromImpl: Readable, timeoutMs = 10_000): ProtocolImpl & { call (op: string, req: object): Promise<Outcome>, close(): void } {
   let next = 1
   const pending = new Map<number, (o: Outcome) => void>()
   let closed = false
@@ -71,16 +78,17 @@ export function jsonLinesClient (toImpl: Writable, fromImpl: Readable, timeoutMs
       for await (const line of readLines(fromImpl)) {
         if (line === null) continue
         try {
-          const msg = JSON.parse(line) as { id: number } & Outcome
-          const resolve = pending.get(msg.id)
-          if (resolve !== undefined) { pending.delete(msg.id); resolve(msg) }
+          const { id, ...outcome } = JSON.parse(line) as { id: number } & Outcome
+          const resolve = pending.get(id)
+          // The id only matches answers to requests: the caller sees the outcome alone.
+          if (resolve !== undefined) { pending.delete(id); resolve(outcome as Outcome) }
         } catch { /* not a response: ignore */ }
       }
     } catch { /* stream failed */ }
     closed = true
     settleAll()
   })()
-  const call = (op: Op) => async (req: object): Promise<never> => new Promise(resolve => {
+  const send = async (op: string, req: object): Promise<never> => new Promise(resolve => {
     const id = next++
     // An implementation that never answers must not hang the runner.
     const timer = setTimeout(() => { pending.delete(id); resolve({ ok: false, code: 'ERR_IMPL_TIMEOUT' } as never) }, timeoutMs)
@@ -88,8 +96,6 @@ export function jsonLinesClient (toImpl: Writable, fromImpl: Readable, timeoutMs
     if (closed) { settleAll(); return }
     toImpl.write(toLine({ id, op, ...req }))
   })
-  return {
-    sign: call('sign'), verify: call('verify'), canonical: call('canonical'), parse: call('parse'), frame: call('frame'),
-    close: () => { toImpl.end() }
-  }
+  const impl = Object.fromEntries(PROTOCOL_OPS.map(op => [op, async (req: object) => send(op, req)])) as unknown as ProtocolImpl
+  return { ...impl, call: send, close: () => { toImpl.end() } }
 }

@@ -1,16 +1,19 @@
 /**
  * Bodies of Reef records. Each record type has a zod schema with size limits; SPEC.md
- * describes each field and its unit. Bodies are parsed leniently (unknown fields are ignored,
- * for forward compatibility within a protocol version) but the signature always covers the
- * whole body as received.
+ * describes each field and its unit. Bodies are open at every depth (SPEC.md §Versions and
+ * unknown fields): an object of a body may carry fields this revision does not define, which
+ * are ignored (dropped from the parsed value) for forward compatibility, while the signature
+ * covers the whole body as received. Closed (strict) are the parts of multi-signed documents
+ * (log entry bodies, member records, policies, signatures) and evidence items, which are
+ * hashed into log entries and must be judged alike by every voter.
  */
 import { z } from 'zod'
 import { MAX_BYTES_PER_SEC, MAX_EVIDENCE_ITEMS, MAX_HELPERS, MAX_INVITATION_ADDRS, MAX_MANIFEST_ENTRIES, MAX_OBJECT_BYTES, MAX_PATH_CHARS, MAX_STANDBYS } from './constants.ts'
 import { ConsortiumId, LogEntryBody, Member } from './charter.ts'
 import { Signature } from './multisig.ts'
-import { BaseUrl, PeerIdString, Sha256Hex, SiteLabel, UrlPath } from './primitives.ts'
+import { BaseUrl, HEADER_VALUE_RE, PeerIdString, Sha256Hex, SiteLabel, UrlPath } from './primitives.ts'
 
-export { SITE_LABEL_RE, SiteLabel, BaseUrl, UrlPath, PeerIdString, Sha256Hex } from './primitives.ts'
+export { SITE_LABEL_RE, SiteLabel, BaseUrl, MAX_BASE_URL_CHARS, isBaseUrl, canonicalBaseUrl, HEADER_VALUE_RE, UrlPath, PeerIdString, Sha256Hex } from './primitives.ts'
 
 const Rps = z.number().int().min(0).max(10_000_000)
 /**
@@ -47,7 +50,8 @@ export type LoadReport = z.infer<typeof LoadReport>
 export const ManifestEntry = z.object({
   path: UrlPath,
   size: z.number().int().min(0).max(MAX_OBJECT_BYTES),
-  type: z.string().max(256),
+  /** The Content-Type, as an HTTP field value: HTAB, SP and visible ASCII, at most 256. */
+  type: z.string().max(256).regex(HEADER_VALUE_RE, 'a content type is printable ASCII'),
   sha256: Sha256Hex
 })
 export type ManifestEntry = z.infer<typeof ManifestEntry>
@@ -160,8 +164,8 @@ export type Attestation = z.infer<typeof Attestation>
  * signed join request.
  */
 export const EvidenceItem = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('ledger'), records: z.array(RecordBytes).min(1).max(4) }),
-  z.object({ kind: z.literal('content-signed'), manifest: RecordBytes, attestation: RecordBytes }),
+  z.object({ kind: z.literal('ledger'), records: z.array(RecordBytes).min(1).max(4) }).strict(),
+  z.object({ kind: z.literal('content-signed'), manifest: RecordBytes, attestation: RecordBytes }).strict(),
   z.object({
     kind: z.literal('content-observed'),
     manifest: RecordBytes,
@@ -169,9 +173,9 @@ export const EvidenceItem = z.discriminatedUnion('kind', [
     path: UrlPath,
     servedSha256: Sha256Hex,
     attestation: RecordBytes.optional()
-  }),
-  z.object({ kind: z.literal('freeloading'), taken: z.number().int().min(0), credit: z.number().int().min(0) }),
-  z.object({ kind: z.literal('invitation'), invitation: RecordBytes, request: RecordBytes })
+  }).strict(),
+  z.object({ kind: z.literal('freeloading'), taken: z.number().int().min(0), credit: z.number().int().min(0) }).strict(),
+  z.object({ kind: z.literal('invitation'), invitation: RecordBytes, request: RecordBytes }).strict()
 ])
 export type EvidenceItem = z.infer<typeof EvidenceItem>
 
@@ -241,6 +245,18 @@ export type RecordType = keyof typeof RECORD_BODIES
 export type RecordBody<T extends RecordType> = z.infer<(typeof RECORD_BODIES)[T]>
 export const RECORD_TYPES = Object.keys(RECORD_BODIES) as RecordType[]
 
+/**
+ * Rules that tie a body to its record's author, checked with the body schema (SPEC.md
+ * §Verification step 6, ERR_SCHEMA): a record contradicting its own author is malformed.
+ * Each returns what is wrong, or undefined.
+ */
+export const AUTHOR_RULES: Partial<Record<RecordType, (author: string, body: never) => string | undefined>> = {
+  invitation: (author: string, body: Invitation) =>
+    body.addrs.every(a => a.endsWith(`/p2p/${author}`)) ? undefined : 'every invitation address ends in /p2p/<inviter>',
+  'join-request': (author: string, body: JoinRequest) =>
+    body.member.peer === author ? undefined : 'a join request\'s member.peer is its author'
+}
+
 /** Fetch stream: the helper's request frame. */
 export const FetchRequest = z.object({
   v: z.literal(1),
@@ -253,8 +269,11 @@ export type FetchRequest = z.infer<typeof FetchRequest>
 export const FetchResponseHead = z.object({
   v: z.literal(1),
   status: z.number().int().min(100).max(599),
-  headers: z.record(z.string().regex(/^[a-z0-9-]{1,64}$/), z.string().max(1024).regex(/^[\t\x20-\x7e]*$/, 'header values are printable ASCII')).refine(h => Object.keys(h).length <= 16, 'at most 16 headers'),
+  headers: z.record(z.string().regex(/^[a-z0-9-]{1,64}$/), z.string().max(1024).regex(HEADER_VALUE_RE, 'header values are printable ASCII')).refine(h => Object.keys(h).length <= 16, 'at most 16 headers'),
   size: z.number().int().min(0).max(MAX_OBJECT_BYTES),
   sha256: Sha256Hex.optional()
 }).strict()
+  // A 200 announces the body's hash; any other status carries no body.
+  .refine(h => h.status !== 200 || h.sha256 !== undefined, { message: 'a 200 head carries sha256', path: ['sha256'] })
+  .refine(h => h.status === 200 || (h.size === 0 && h.sha256 === undefined), { message: 'a head other than 200 has size 0 and no sha256', path: ['size'] })
 export type FetchResponseHead = z.infer<typeof FetchResponseHead>

@@ -27,7 +27,7 @@ let bodies: ReturnType<typeof validBodies>
 before(async () => {
   alice = await newKey()
   bob = await newKey()
-  bodies = validBodies(bob.id)
+  bodies = validBodies(bob.id, alice.id)
 })
 
 function payload (type: string, body: unknown, over: Partial<RawPayload> = {}): RawPayload {

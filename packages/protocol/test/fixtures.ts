@@ -20,8 +20,11 @@ export async function newKey (): Promise<TestKey> {
 
 export const SHA = 'ab'.repeat(32)
 
-/** One valid body for every record type; `other` is a peer id named inside the body. */
-export function validBodies (other: string): { [T in RecordType]: RecordBody<T> } {
+/**
+ * One valid body for every record type; `other` is a peer id named inside the body, `author`
+ * the signer, which an invitation's addresses and a join request's member record name.
+ */
+export function validBodies (other: string, author = other): { [T in RecordType]: RecordBody<T> } {
   return {
     'load-report': {
       site: 'alpha',
@@ -54,8 +57,8 @@ export function validBodies (other: string): { [T in RecordType]: RecordBody<T> 
     'gov-proposal': { entry: { v: 1, consortium: 'reef', height: 1, prev: SHA, action: { kind: 'leave', peer: other }, proposedAt: 1 }, evidence: [] },
     'gov-vote': { consortium: 'reef', proposal: SHA, height: 1, sig: 'A'.repeat(86) },
     'gov-entry': { entry: { body: { v: 1, consortium: 'reef', height: 1, prev: SHA, action: { kind: 'leave', peer: other }, proposedAt: 1 }, sigs: [] } },
-    invitation: { consortium: 'reef', charter: SHA, nonce: 'abcdefghijklmnop', expiresAt: 2_000_000_000_000, addrs: ['/ip4/127.0.0.1/tcp/1'] },
-    'join-request': { consortium: 'reef', invitation: SHA, member: { peer: other, site: 'bravo', mirrorUrl: 'http://mirror-b.localhost:9102' } }
+    invitation: { consortium: 'reef', charter: SHA, nonce: 'abcdefghijklmnop', expiresAt: 2_000_000_000_000, addrs: [`/ip4/127.0.0.1/tcp/1/p2p/${author}`] },
+    'join-request': { consortium: 'reef', invitation: SHA, member: { peer: author, site: 'bravo', mirrorUrl: 'http://mirror-b.localhost:9102' } }
   }
 }
 

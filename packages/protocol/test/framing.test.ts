@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { describe, test } from 'node:test'
 import {
-  MAX_FETCH_FRAME_BYTES, canonicalBytes, decodeFetchRequest, decodeFetchResponseHead, encodeFetchRequest,
-  encodeFetchResponseHead, isProtocolError
+  FETCH_CHUNK_BYTES, FetchBodyReader, MAX_FETCH_FRAME_BYTES, canonicalBytes, decodeFetchRequest, decodeFetchResponse, decodeFetchResponseHead,
+  encodeFetchRequest, encodeFetchResponseHead, isProtocolError, lengthPrefixed
 } from '../src/index.ts'
 import type { FetchRequest, FetchResponseHead } from '../src/index.ts'
 
@@ -121,5 +122,54 @@ describe('fetch response head frame', () => {
     const big = new Uint8Array(MAX_FETCH_FRAME_BYTES + 1).fill(0x20)
     throwsCode(() => decodeFetchResponseHead(big), 'ERR_OVERSIZE')
     throwsCode(() => decodeFetchRequest(big), 'ERR_OVERSIZE')
+  })
+})
+
+describe('FetchBodyReader (body chunks after a 200 head)', () => {
+  const body = enc.encode('hello, reef')
+  const sha = createHash('sha256').update(body).digest('hex')
+  const head: FetchResponseHead = { v: 1, status: 200, headers: {}, size: body.byteLength, sha256: sha }
+
+  test('assembles chunk frames into the body; size counts body bytes only', () => {
+    const r = new FetchBodyReader(head, { size: body.byteLength, sha256: sha })
+    r.push(body.subarray(0, 3))
+    assert.equal(r.complete, false)
+    r.push(body.subarray(3))
+    assert.equal(r.complete, true)
+    assert.deepEqual(new Uint8Array(r.end().body), body)
+  })
+
+  test('an empty chunk is ERR_FRAMING, a chunk over FETCH_CHUNK_BYTES ERR_OVERSIZE, a chunk past size ERR_BODY_SIZE', () => {
+    throwsCode(() => new FetchBodyReader(head).push(new Uint8Array(0)), 'ERR_FRAMING')
+    throwsCode(() => new FetchBodyReader({ ...head, size: FETCH_CHUNK_BYTES + 1 }).push(new Uint8Array(FETCH_CHUNK_BYTES + 1)), 'ERR_OVERSIZE')
+    const r = new FetchBodyReader(head)
+    r.push(body)
+    throwsCode(() => r.push(new Uint8Array(1)), 'ERR_BODY_SIZE')
+  })
+
+  test('a short body is ERR_BODY_SIZE at the end; a wrong hash ERR_BODY_HASH; a head whose size is not the manifest\'s fails at once', () => {
+    const short = new FetchBodyReader(head)
+    short.push(body.subarray(0, 4))
+    throwsCode(() => short.end(), 'ERR_BODY_SIZE')
+    const wrong = new FetchBodyReader({ ...head, sha256: SHA })
+    wrong.push(body)
+    throwsCode(() => wrong.end(), 'ERR_BODY_HASH')
+    const notManifest = new FetchBodyReader(head, { size: body.byteLength, sha256: SHA })
+    notManifest.push(body)
+    throwsCode(() => notManifest.end(), 'ERR_BODY_HASH')
+    throwsCode(() => new FetchBodyReader(head, { size: 1, sha256: sha }), 'ERR_BODY_SIZE')
+  })
+
+  test('decodeFetchResponse reads a whole stream; lengthPrefixed writes the varint prefix', () => {
+    const bytes = Buffer.concat([lengthPrefixed(encodeFetchResponseHead(head)), lengthPrefixed(body.subarray(0, 5)), lengthPrefixed(body.subarray(5))])
+    const out = decodeFetchResponse(bytes)
+    assert.deepEqual(out.head, head)
+    assert.deepEqual(new Uint8Array(out.body), body)
+    assert.deepEqual(lengthPrefixed(new Uint8Array(300)).subarray(0, 2), new Uint8Array([0xac, 0x02]))
+  })
+
+  test('a 200 head must carry sha256; another status carries no body', () => {
+    throwsCode(() => decodeFetchResponseHead(canonicalBytes({ v: 1, status: 200, headers: {}, size: 0 })), 'ERR_SCHEMA')
+    throwsCode(() => decodeFetchResponseHead(canonicalBytes({ v: 1, status: 503, headers: {}, size: 5 })), 'ERR_SCHEMA')
   })
 })

@@ -269,7 +269,22 @@ describe('fetch stream: verification by the helper', () => {
     })
     await within(5_000, assert.rejects(fetchFromPeer(helper, L, SESSION, '/truncated', MAX), (err: unknown) => {
       assert.ok(err instanceof Error)
-      assert.ok(err.name === 'UnexpectedEOFError' || (err as { code?: unknown }).code === 'ERR_INTEGRITY', String(err))
+      assert.equal((err as { code?: unknown }).code, 'ERR_INTEGRITY', String(err))
+      assert.match(err.message, /ERR_BODY_SIZE/)
+      return true
+    }))
+  })
+
+  test('an empty chunk frame is a framing violation (SPEC: chunks are 1 to FETCH_CHUNK_BYTES bytes)', async () => {
+    const body = randomBytes(600)
+    lies.set('/empty-chunk', async (lp, stream) => {
+      await lp.write(encodeFetchResponseHead({ v: 1, status: 200, headers: {}, size: 600, sha256: sha256Hex(body) }))
+      await lp.writeV([body.subarray(0, 300), new Uint8Array(0), body.subarray(300)])
+      await stream.close()
+    })
+    await within(5_000, assert.rejects(fetchFromPeer(helper, L, SESSION, '/empty-chunk', MAX), (err: unknown) => {
+      assert.equal((err as { code?: unknown }).code, 'ERR_INTEGRITY', String(err))
+      assert.match((err as Error).message, /ERR_FRAMING/)
       return true
     }))
   })

@@ -336,6 +336,12 @@ describe('mirror: misses and failures', () => {
     assert.equal(noSlash.statusCode, 307)
     assert.equal(noSlash.headers.location, 'https://beta.example/a')
 
+    // A site URL in another spelling of the base URL grammar: the Location uses its canonical form.
+    const h2 = harness(t, { gamma: session('gamma', { releasedAt: Date.now(), siteUrl: 'HTTPS://Gamma.Example:443/' }) })
+    const spelled = await h2.request({ method: 'GET', url: '/b', headers: { host: 'gamma.mirror-b.localhost' } })
+    assert.equal(spelled.statusCode, 307)
+    assert.equal(spelled.headers.location, 'https://gamma.example/b')
+
     assert.equal(h.fetchCalls.length, 0)
     assert.equal(h.monitor.totals.mirrorMisses, 0)
   })

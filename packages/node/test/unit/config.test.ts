@@ -41,6 +41,12 @@ function rejectsField (input: unknown, field: string): void {
 }
 
 describe('parseConfig', () => {
+  test('the public URLs the node publishes are kept in canonical form (lower case, no default port, no trailing /)', () => {
+    const c = parseConfig({ ...minimal(), site: { label: 'alpha', publicUrl: 'HTTP://Alpha.Localhost:80/' }, mirror: { listen: { port: 9101 }, publicUrl: 'https://Mirror-A.localhost:443/' } })
+    assert.equal(c.site.publicUrl, 'http://alpha.localhost')
+    assert.equal(c.mirror.publicUrl, 'https://mirror-a.localhost')
+  })
+
   test('accepts a minimal config and fills every default', () => {
     const c = parseConfig(minimal())
     assert.equal(c.consortium, 'reef')

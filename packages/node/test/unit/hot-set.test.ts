@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { MAX_MANIFEST_ENTRIES } from '@reef/protocol'
 import { ContentCache, sha256Hex } from '../../src/content-cache.ts'
-import { HotSet } from '../../src/hot-set.ts'
+import { HotSet, manifestType } from '../../src/hot-set.ts'
 
 // HotSet.learn() stamps entries with Date.now(), so the injected times stay near the real clock.
 const T0 = Date.now()
@@ -114,5 +114,15 @@ describe('HotSet', () => {
     h.learn('/d', true)
     assert.equal(h.isShareable('/b'), false)
     assert.deepEqual(h.manifest('alpha', cache, 10, T0).map(e => e.path).sort(), ['/a', '/c', '/d'])
+  })
+})
+
+describe('manifestType', () => {
+  test('keeps a Content-Type that is a printable field value of at most 256 characters', () => {
+    assert.equal(manifestType('text/html; charset=utf-8'), 'text/html; charset=utf-8')
+    assert.equal(manifestType('x'.repeat(256)), 'x'.repeat(256))
+  })
+  test('sends application/octet-stream for none, obs-text, control characters or more than 256 characters (the record stays valid)', () => {
+    for (const bad of [undefined, 'text/html; charset=\u00fctf-8', 'text/html\r\nx: y', 'x'.repeat(257)]) assert.equal(manifestType(bad), 'application/octet-stream')
   })
 })
