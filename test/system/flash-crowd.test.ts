@@ -103,10 +103,20 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
     const alpha = nodes[0]!
     const shed = alpha.monitor.totals.shed
     const view = (n: typeof alpha): string => JSON.stringify(nodes.map(m => n.ledgerStore.totals(m.peerId)))
-    // Settlement ends with the final delegations at release and the helpers' receipts.
-    await until('every member to hold the same settled balances', () => {
+    // Settlement ends with the final delegations at release and the helpers' receipts for them:
+    // until then the balances grow (equal views alone were seen a moment before the last receipts).
+    const settled = async (): Promise<boolean> => {
+      for (const h of nodes.slice(1)) {
+        for (const s of new Set((await alpha.ledgerStore.recordsOf(h.peerId)).map(r => r.body.session))) {
+          const pair = alpha.ledgerStore.pair(alpha.peerId, h.peerId, s)
+          if (pair?.latestDelegation?.final !== true || pair.receipt?.round !== pair.latestDelegation.round) return false
+        }
+      }
+      return true
+    }
+    await until('every member to hold the same settled balances', async () => {
       const taken = alpha.ledgerStore.totals(alpha.peerId).takenRequests
-      return taken >= 0.9 * shed && nodes.every(n => view(n) === view(alpha))
+      return taken >= 0.9 * shed && await settled() && nodes.every(n => view(n) === view(alpha))
     }, 20_000)
     const taken = alpha.ledgerStore.totals(alpha.peerId)
     assert.ok(taken.takenRequests <= shed, `alpha is charged ${taken.takenRequests} requests for ${shed} redirects`)

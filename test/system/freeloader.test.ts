@@ -65,6 +65,11 @@ describe('a freeloader is limited by quota, then expelled', { timeout: 150_000 }
     assert.equal(offers[0]!.filter(o => o > 0).length, 3, `not every peer helped delta in its first crowd: ${offers[0]!.join(', ')}`)
     await until('delta to be over quota in every honest ledger', () => honest.every(h => h.ledgerStore.standing(delta.peerId, Date.now(), h.quota).overQuota), 15_000)
     assert.ok(honest.every(n => !n.gov!.isExpelled(delta.peerId)), 'expelled before it was ever limited')
+    // What operators see (/api/ledger, reef ledger, the dashboard) is the quota the charter enforces.
+    const seen = alpha.ledgerView().members.find(m => m.peer === delta.peerId)!
+    const enforced = alpha.ledgerStore.standing(delta.peerId, Date.now(), alpha.quota)
+    assert.equal(seen.overQuota, true, 'the ledger view does not show delta over the charter\'s quota')
+    assert.ok(Math.abs(seen.quota - enforced.credit) <= 0.01 * enforced.credit, `ledger view quota ${seen.quota}, enforced ${enforced.credit}`)
 
     // Later crowds: only the optimistic share (10% of 1000 req/s and of the uplink's spare bytes/s), until the expulsion.
     let round = 1

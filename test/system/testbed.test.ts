@@ -57,10 +57,9 @@ test('three Reef members on 3 MB/s uplinks carry a crowd that a lone origin cann
 
   // What a reader depends on: the page loads.
   assert.ok(origin.started >= LOADS_PER_SEC * SECONDS - 2 && reef.started >= LOADS_PER_SEC * SECONDS - 2, 'the crowd started its page loads')
-  // Runs on this 2-core machine load 82–100 % (most 98–100 %); the low ones lose a second or two
-  // mid-crowd to a helper dropped and re-accepted (see BENCHMARKS.md, namespace testbed). The
-  // benchmark measures the rate; this test guards that relief works at all, far above the origin alone.
-  assert.ok(reef.success >= 0.8, `Reef ×3 loaded ${(100 * reef.success).toFixed(1)}% of the pages within 10 s`)
+  // Ten runs on this 2-core machine loaded 98.7–100 % (BENCHMARKS.md, namespace testbed: the
+  // mid-crowd collapses of earlier versions were helpers' fills queued behind each other).
+  assert.ok(reef.success >= 0.95, `Reef ×3 loaded ${(100 * reef.success).toFixed(1)}% of the pages within 10 s`)
   // The origin alone still loads many pages: its backlog drains within the timeout once the crowd stops.
   assert.ok(reef.success >= origin.success + 0.15, `Reef ×3 (${reef.success}) clearly above the origin alone (${origin.success})`)
   // The helpers' own uplinks carried a substantial share (counted on their veths, not by Reef).

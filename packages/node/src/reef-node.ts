@@ -526,9 +526,12 @@ export class ReefNode {
     }
   }
 
-  /** What this node's uplink owes now: bytes queued to send, and mirrored objects clients wait for while it fetches them. */
+  /**
+   * What this node's uplink owes now: bytes queued to send. Not the mirrored objects clients
+   * wait for while it fetches them: they wait on the struck site's uplink (SPEC.md, Queues).
+   */
   queuedBytes (): number {
-    return this.uplink.queuedBytes + Math.max(0, this.monitor.fillWaitBytes)
+    return this.uplink.queuedBytes
   }
 
   /** Mean bytes of a request of this site over the last seconds (its cached sizes). */
@@ -1044,7 +1047,7 @@ export class ReefNode {
       self: this.peerId,
       members: [...members].map(peer => {
         const t = store.totals(peer)
-        const st = store.standing(peer, now, this.config.ledger.quota)
+        const st = store.standing(peer, now, this.quota)
         return {
           peer, site: sites.get(peer) ?? null,
           given: t.given, taken: t.taken, balance: t.given - t.taken, givenRequests: t.givenRequests, takenRequests: t.takenRequests,

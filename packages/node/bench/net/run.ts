@@ -7,11 +7,13 @@
  *                          [--seconds 20] [--uplink BYTES_PER_SEC] [--timeout-s 10]
  *                          [--tc-latency-ms 100] [--kill-at-s 8] [--baseline REF]
  *                          [--mirror-rps N] [--seed 42] [--out bench-results/net] [--keep-logs]
+ *                          [--standby] [--repeat 1]
  *
  * Every (set-up, rate) is one crowd on freshly made namespaces and freshly started processes;
  * with --baseline, every Reef set-up runs twice, "before" (REF, in a temporary worktree) and
  * "after" (this checkout). `sat` is 1.3 × the set-up's Σ calibrated uplink goodput ÷ the mean
- * page-load bytes. Prints a Markdown report (also written to --out with an SVG timeline per
+ * page-load bytes. --repeat N runs each crowd N times (before and after alternating), for the
+ * spread from run to run. Prints a Markdown report (also written to --out with an SVG timeline per
  * crowd and the figures as JSON). Without root (or namespaces), says so in one line and exits 0.
  */
 import { execFileSync } from 'node:child_process'
@@ -55,6 +57,8 @@ interface NetOptions {
   keepLogs: boolean
   /** Run each Reef set-up twice, without and with warm standby, after the same calm traffic. */
   standby: boolean
+  /** Runs of every set-up × load × version, one after the other (run-to-run spread). */
+  repeat: number
 }
 
 function parse (argv: string[]): NetOptions {
@@ -73,7 +77,8 @@ function parse (argv: string[]): NetOptions {
       seed: { type: 'string' },
       out: { type: 'string' },
       'keep-logs': { type: 'boolean' },
-      standby: { type: 'boolean' }
+      standby: { type: 'boolean' },
+      repeat: { type: 'string' }
     },
     strict: true
   })
@@ -95,10 +100,12 @@ function parse (argv: string[]): NetOptions {
     seed: num('seed', values.seed, 42, n => Number.isInteger(n), 'an integer'),
     out: values.out ?? 'bench-results/net',
     keepLogs: values['keep-logs'] === true,
-    standby: values.standby === true
+    standby: values.standby === true,
+    repeat: Number(values.repeat ?? 1)
   }
   if (o.standby && o.baseline !== undefined) throw new UsageError('--standby compares two arms of this checkout: it cannot be combined with --baseline')
   if (o.setups.length === 0 || o.loads.length === 0) throw new UsageError('--setups and --loads must not be empty')
+  if (!Number.isInteger(o.repeat) || o.repeat < 1 || o.repeat > 20) throw new UsageError(`--repeat: "${values.repeat}" is not a whole number of runs from 1 to 20`)
   for (const s of o.setups) {
     try { planSetup(s, o.uplink) } catch (err) { throw new UsageError((err as Error).message) }
   }
@@ -189,10 +196,13 @@ export async function runNetBench (argv: string[]): Promise<number> {
       const capacity = plan.sites.reduce((a, s) => a + (calibrated.get(s.uplinkBytesPerSec) ?? 0), 0)
       for (const load of o.loads) {
         const loadsPerSec = load === 'sat' ? SAT_FACTOR * capacity / mix.meanBytes : Number(load)
-        const rateLabel = load === 'sat' ? `sat (${loadsPerSec.toFixed(1)})` : load
-        for (const v of plan.reef ? versions : versions.slice(-1)) {
+        const loadLabel = load === 'sat' ? `sat (${loadsPerSec.toFixed(1)})` : load
+        // --repeat: before and after alternate, so that both see the machine's same moods.
+        const vs = plan.reef ? versions : versions.slice(-1)
+        for (const { v, rep } of Array.from({ length: o.repeat }, (_, rep) => vs.map(v => ({ v, rep }))).flat()) {
           n++
-          const runId = `${String(n).padStart(2, '0')}-${plan.setup}-${load}${plan.reef && versions.length > 1 ? `-${v.tag ?? (v === versions[0] ? 'before' : 'after')}` : ''}`
+          const rateLabel = o.repeat > 1 ? `${loadLabel} #${rep + 1}` : loadLabel
+          const runId = `${String(n).padStart(2, '0')}-${plan.setup}-${load}${plan.reef && versions.length > 1 ? `-${v.tag ?? (v === versions[0] ? 'before' : 'after')}` : ''}${o.repeat > 1 ? `-r${rep + 1}` : ''}`
           note(`[${n}] ${plan.title}, ${rateLabel} page loads/s${plan.reef ? `, ${v.name}` : ''}`)
           const r = await runScenario(tb, {
             setup: plan.setup, uplinkBytesPerSec: o.uplink, loadsPerSec, seconds: o.seconds, timeoutS: o.timeoutS, tcLatencyMs: o.tcLatencyMs,

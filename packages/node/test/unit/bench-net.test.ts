@@ -103,3 +103,19 @@ test('summarize: success within the timeout, per-second recovery, goodput, effic
   assert.deepEqual(s.kill?.errorsBySecond, [1])
   assert.equal(s.kill?.lastErrorMs, 200)
 })
+
+test('bench crowd --net refuses a bad --repeat with exit 2 before touching the machine', async () => {
+  const { runNetBench } = await import('../../bench/net/run.ts')
+  const written: string[] = []
+  const write = process.stderr.write.bind(process.stderr)
+  process.stderr.write = ((chunk: string) => { written.push(String(chunk)); return true }) as typeof process.stderr.write
+  try {
+    for (const bad of ['0', '2.5', '21', 'many']) {
+      written.length = 0
+      assert.equal(await runNetBench(['--repeat', bad]), 2, `--repeat ${bad}`)
+      assert.match(written.join(''), /--repeat: "[^"]+" is not a whole number of runs from 1 to 20/)
+    }
+  } finally {
+    process.stderr.write = write
+  }
+})
