@@ -206,7 +206,7 @@ describe('installing Reef', { timeout: 420_000 }, () => {
     assert.ok(existsSync(reef), `npm did not put reef in ${prefix}/bin`)
     const pkg = join(prefix, 'lib', 'node_modules', '@reef', 'node')
     assert.equal(existsSync(join(pkg, 'src')), false, 'the package ships TypeScript sources')
-    assert.ok(existsSync(join(pkg, 'dist', 'cli.js')) && existsSync(join(pkg, 'dist', 'index.d.ts')))
+    assert.ok(existsSync(join(pkg, 'dist', 'cli', 'main.js')) && existsSync(join(pkg, 'dist', 'index.d.ts')))
     for (const lib of ['protocol', 'governance', 'dashboard']) assert.ok(existsSync(join(pkg, 'node_modules', '@reef', lib, 'dist', 'index.js')), lib)
     const installed = await size(prefix)
     const du = Number(execFileSync('du', ['-sk', prefix], { encoding: 'utf8' }).split('\t')[0]) * 1024

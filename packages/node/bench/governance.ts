@@ -18,11 +18,11 @@ import { DEFAULT_POLICY, signDocument, signRecord, withSignatures } from '@reef/
 import type { CharterBody, EvidenceItem, LogEntryBody, Member, MultiSigned } from '@reef/protocol'
 import { applyEntry, bodyHash, checkEvidence, openCharter, signaturesNeeded } from '@reef/governance'
 import type { MembershipState } from '@reef/governance'
-import { ContentCache, sha256Hex } from '../src/content-cache.ts'
-import type { CachedObject } from '../src/content-cache.ts'
+import { ContentCache, sha256Hex } from '../src/origin/content-cache.ts'
+import type { CachedObject } from '../src/origin/content-cache.ts'
 import { freePort } from '../src/demo/consortium.ts'
-import { LoadMonitor } from '../src/load-monitor.ts'
-import { buildMirror } from '../src/mirror.ts'
+import { LoadMonitor } from '../src/load/monitor.ts'
+import { buildMirror } from '../src/http/mirror.ts'
 
 const LOAD = new URL('./load.ts', import.meta.url).pathname
 const { values } = parseArgs({ args: process.argv.slice(3), options: { ms: { type: 'string' }, runs: { type: 'string' }, members: { type: 'string' }, entries: { type: 'string' } }, strict: true })

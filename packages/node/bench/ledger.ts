@@ -39,8 +39,8 @@ import type { Delegation, Receipt } from '@reef/protocol'
 import { Level } from 'level'
 import { pino } from 'pino'
 import { Pool } from 'undici'
-import { LedgerStore, recordHash, toLedgerRecord } from '../src/ledger-store.ts'
-import type { StoredRecord } from '../src/ledger-store.ts'
+import { LedgerStore, recordHash, toLedgerRecord } from '../src/ledger/store.ts'
+import type { StoredRecord } from '../src/ledger/store.ts'
 
 const SELF = fileURLToPath(import.meta.url)
 const MEMBERS = 24
@@ -301,9 +301,9 @@ class Signers {
 
 async function redirectPhase (runs: number, seconds: number): Promise<{ on: number[], off: number[], accounted: number, redirectsOn: number, errors: number, other: number }> {
   const [{ startDemoOrigin }, { buildFront }, { ContentCache }, { HotSet }, { LoadMonitor }, { OriginClient }, { OriginGate }, { Shedder }, { LedgerService }, { PeerTable }] = await Promise.all([
-    import('../src/demo/origin-site.ts'), import('../src/front.ts'), import('../src/content-cache.ts'), import('../src/hot-set.ts'),
-    import('../src/load-monitor.ts'), import('../src/origin-client.ts'), import('../src/origin-gate.ts'), import('../src/shedder.ts'),
-    import('../src/ledger-service.ts'), import('../src/peer-table.ts')
+    import('../src/demo/origin-site.ts'), import('../src/http/front.ts'), import('../src/origin/content-cache.ts'), import('../src/origin/hot-set.ts'),
+    import('../src/load/monitor.ts'), import('../src/origin/client.ts'), import('../src/origin/gate.ts'), import('../src/load/shedder.ts'),
+    import('../src/ledger/service.ts'), import('../src/p2p/peer-table.ts')
   ])
   const log = pino({ level: 'silent' })
   const [self, helperMember] = await makeMembers(2, 91) as [Member, Member]

@@ -13,6 +13,6 @@ if (!(major >= MIN_NODE_MAJOR)) {
   // 2: the machine's set-up is wrong; systemd's RestartPreventExitStatus=2 does not retry it.
   process.exit(2)
 }
-const cli = existsSync(new URL('../dist/cli.js', import.meta.url)) ? '../dist/cli.js' : '../src/cli.ts'
+const cli = existsSync(new URL('../dist/cli/main.js', import.meta.url)) ? '../dist/cli/main.js' : '../src/cli/main.ts'
 const { main } = await import(cli)
 process.exitCode = await main(process.argv.slice(2))

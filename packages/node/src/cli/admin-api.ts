@@ -2,7 +2,7 @@
  * HTTP from the command line: the node's admin API (status, ledger) and plain GETs for the
  * doctor's probes. Every request has a timeout; failures become errors that say what to do.
  */
-import type { ReefConfig } from '../config.ts'
+import type { ReefConfig } from '../config/config.ts'
 import { AdminResponseError, AdminUnreachableError, ConfigError, UsageError } from '../errors.ts'
 import type { CommandArgs } from './command.ts'
 import { stringOption } from './command.ts'
@@ -26,7 +26,7 @@ export async function resolveAdminUrl (command: string, args: CommandArgs): Prom
   }
   const file = stringOption(args, 'config')
   if (file === undefined) return { url: DEFAULT_ADMIN_URL }
-  const { loadConfigFile } = await import('../config.ts')
+  const { loadConfigFile } = await import('../config/config.ts')
   const config = await loadConfigFile(file)
   if (config.admin === undefined) {
     throw new ConfigError(`${file} has no admin section, so the node has no admin API to ask`, {
@@ -111,7 +111,7 @@ export async function adminGet (base: string, path: string, timeoutMs = 5_000): 
 /** The operator token for POST routes: --token-file, else $REEF_ADMIN_TOKEN, else admin.token(File) of --config. */
 export async function resolveToken (command: string, args: CommandArgs, config: ReefConfig | undefined): Promise<string> {
   const file = stringOption(args, 'token-file')
-  const { readAdminToken } = await import('../admin-auth.ts')
+  const { readAdminToken } = await import('../http/admin/auth.ts')
   const token = file !== undefined
     ? await readAdminToken({ tokenFile: file })
     : process.env.REEF_ADMIN_TOKEN ?? (config?.admin === undefined ? undefined : await readAdminToken(config.admin))

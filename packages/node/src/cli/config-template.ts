@@ -1,4 +1,4 @@
-import { formatRate } from '../rate.ts'
+import { formatRate } from '../config/rate.ts'
 
 /**
  * The commented config file `reef init` writes: every section, every field explained, the

@@ -11,11 +11,11 @@ import { dirname, join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { MAX_CLOCK_SKEW_MS } from '@reef/protocol'
-import { loadConfigFile } from '../config.ts'
-import type { ReefConfig } from '../config.ts'
+import { loadConfigFile } from '../config/config.ts'
+import type { ReefConfig } from '../config/config.ts'
 import { ConfigError, ReefError } from '../errors.ts'
-import { readAdminToken } from '../admin-auth.ts'
-import { readIdentity } from '../p2p.ts'
+import { readAdminToken } from '../http/admin/auth.ts'
+import { readIdentity } from '../p2p/host.ts'
 import { describeNetworkError, httpGet, listenUrl } from './admin-api.ts'
 import { configErrorHint } from './dispatch.ts'
 import type { HttpAnswer } from './admin-api.ts'
@@ -103,7 +103,7 @@ async function checkGovernance (c: ReefConfig, peerId: string | undefined, runni
   if (file === undefined) {
     if (running) return { name, status: 'skip', summary: 'no charter file; the running node holds its invitation or log (see "reef members")' }
     const { join } = await import('node:path')
-    const { GovernanceStore } = await import('../governance-store.ts')
+    const { GovernanceStore } = await import('../governance/store.ts')
     try {
       const store = await GovernanceStore.open(join(c.dataDir, 'governance'))
       try {
@@ -145,8 +145,8 @@ async function checkConfig (file: string): Promise<{ config?: ReefConfig, result
 async function checkUplink (file: string, c: ReefConfig, running: RunningNode | undefined): Promise<CheckResult> {
   const name = 'uplink'
   const { readFile } = await import('node:fs/promises')
-  const { parseJsonc } = await import('../jsonc.ts')
-  const { formatRate } = await import('../rate.ts')
+  const { parseJsonc } = await import('../config/jsonc.ts')
+  const { formatRate } = await import('../config/rate.ts')
   let declared = false
   try {
     const raw = parseJsonc(await readFile(file, 'utf8')) as { uplink?: { bytesPerSec?: unknown } }

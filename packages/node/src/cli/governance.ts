@@ -19,15 +19,15 @@ const TOKEN_FILE_OPTION: OptionSpec = { type: 'string', value: 'FILE', descripti
 /** The charter's policy keys (Policy in @reef/protocol; a unit test keeps the two equal). Written out so that `reef help` need not load the protocol. */
 export const POLICY_KEYS: ReadonlyArray<keyof Policy> = ['quorumNum', 'quorumDen', 'newcomerGrantBytes', 'takeMultiple', 'windowMs', 'optimisticSharePct', 'settleIntervalMs', 'auditIntervalMs', 'freeloadExpelPct', 'standbyReplicas']
 
-async function loadNode (command: string, args: CommandArgs): Promise<{ config: import('../config.ts').ReefConfig, file: string }> {
+async function loadNode (command: string, args: CommandArgs): Promise<{ config: import('../config/config.ts').ReefConfig, file: string }> {
   const file = stringOption(args, 'config')
   if (file === undefined) throw new UsageError(`${command}: --config FILE is required (this node's config: its identity, site and mirror)`, { command })
-  const { loadConfigFile } = await import('../config.ts')
+  const { loadConfigFile } = await import('../config/config.ts')
   return { config: await loadConfigFile(file), file }
 }
 
 async function identity (command: string, dataDir: string): Promise<{ key: import('@libp2p/interface').PrivateKey, peer: string }> {
-  const { readIdentity } = await import('../p2p.ts')
+  const { readIdentity } = await import('../p2p/host.ts')
   const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
   const key = await readIdentity(dataDir)
   if (key === undefined) throw new ConfigError(`${command}: no node identity in ${dataDir}`, { hint: 'run "reef init" (or start the node once) to create it' })
@@ -92,7 +92,7 @@ which verifies the charter at start.`,
     if (id !== config.consortium) throw new ConfigError(`consortium create: --id ${id} differs from the config's consortium "${config.consortium}"`, { hint: `set "consortium": "${id}" in the config (it names the gossip topics)` })
     const self = await identity('consortium create', config.dataDir)
     const founders = [{ peer: self.peer, site: config.site.label, mirrorUrl: config.mirror.publicUrl }, ...listOption(args, 'founder').map(f => founderOf('consortium create', f))]
-    const { charterBody, signCharter, unsignedFounders, writeCharterFile } = await import('../charter-file.ts')
+    const { charterBody, signCharter, unsignedFounders, writeCharterFile } = await import('../governance/charter-file.ts')
     const { DEFAULT_POLICY } = await import('@reef/protocol')
     const body = charterBody({ id, name, founders, policy: parseSet('consortium create', listOption(args, 'set'), DEFAULT_POLICY) })
     const doc = await signCharter({ body, sigs: [] }, self.key, self.peer)
@@ -123,7 +123,7 @@ that this node is one of its founders. Prints who still has to sign.`,
     const file = args.positionals[0]!
     const { config } = await loadNode('consortium sign', args)
     const self = await identity('consortium sign', config.dataDir)
-    const { signCharter, unsignedFounders, writeCharterFile } = await import('../charter-file.ts')
+    const { signCharter, unsignedFounders, writeCharterFile } = await import('../governance/charter-file.ts')
     const doc = await signCharter(await readCharter(file), self.key, self.peer)
     await writeCharterFile(file, doc)
     const missing = unsignedFounders(doc)
@@ -208,13 +208,13 @@ members' votes; "reef members" shows when it is in.`,
   examples: ['reef join eyJwYXlsb2Fk… --config reef.jsonc'],
   async run (args, io) {
     const { config, file } = await loadNode('join', args)
-    const { decodeInvitation } = await import('../governance-service.ts')
+    const { decodeInvitation } = await import('../governance/service.ts')
     const inv = await decodeInvitation(args.positionals[0]!)
     if (inv.body.consortium !== config.consortium) throw new ConfigError(`the invitation is for consortium "${inv.body.consortium}", the config says "${config.consortium}"`, { file, field: 'consortium', hint: `set "consortium": "${inv.body.consortium}"` })
     if (config.governance === undefined) throw new ConfigError(`${file} has no governance section`, { file, field: 'governance', hint: 'add "governance": {} to the config' })
     if (inv.body.site !== undefined && inv.body.site !== config.site.label) throw new ConfigError(`the invitation is for site "${inv.body.site}", the config says "${config.site.label}"`, { file, field: 'site.label' })
     const { join } = await import('node:path')
-    const { GovernanceStore } = await import('../governance-store.ts')
+    const { GovernanceStore } = await import('../governance/store.ts')
     let store
     try { store = await GovernanceStore.open(join(config.dataDir, 'governance')) } catch (err) {
       throw new ConfigError(`cannot open ${join(config.dataDir, 'governance')}: ${(err as Error).message}`, { hint: 'stop the node first ("reef join" writes to its data directory)' })

@@ -6,11 +6,11 @@
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { ConfigExistsError, UsageError } from '../errors.ts'
-import { parseJsonc } from '../jsonc.ts'
+import { parseJsonc } from '../config/jsonc.ts'
 import type { Command } from './command.ts'
 import { EXIT, flag, JSON_OPTION, numberOption, stringOption } from './command.ts'
 import { renderConfigTemplate, TEMPLATE_LISTEN } from './config-template.ts'
-import { formatRate, parseRate } from '../rate.ts'
+import { formatRate, parseRate } from '../config/rate.ts'
 
 export const INIT_DEFAULTS = { dir: 'reef', label: 'mysite', originUrl: 'http://127.0.0.1:8080', capacityRps: 50, maxConcurrent: 8, uplink: '100mbit' } as const
 
@@ -53,7 +53,7 @@ the config (at least site.publicUrl and mirror.publicUrl), check it with "reef d
   async run (args, io) {
     // Loaded on use: zod, the protocol schemas and libp2p's key code would slow every command's --help.
     const [{ BaseUrl, SiteLabel }, { parseConfig }, { identityFile, loadOrCreateIdentity, readIdentity }, { peerIdFromPrivateKey }] =
-      await Promise.all([import('@reef/protocol'), import('../config.ts'), import('../p2p.ts'), import('@libp2p/peer-id')])
+      await Promise.all([import('@reef/protocol'), import('../config/config.ts'), import('../p2p/host.ts'), import('@libp2p/peer-id')])
     const label = stringOption(args, 'site') ?? INIT_DEFAULTS.label
     if (!SiteLabel.safeParse(label).success) {
       throw new UsageError(`init: --site "${label}" is not a site label`, { command: 'init', hint: 'use one lower-case DNS label: a-z, 0-9 and "-", e.g. --site alpha' })

@@ -1,5 +1,5 @@
 /** `reef start`: run a node in the foreground until SIGINT/SIGTERM. */
-import type { ReefConfig } from '../config.ts'
+import type { ReefConfig } from '../config/config.ts'
 import { ListenError, UsageError } from '../errors.ts'
 import { listenUrl } from './admin-api.ts'
 import type { Command } from './command.ts'
@@ -23,7 +23,7 @@ ledger is settled first. A wrong or missing config field stops it at once, namin
     if (file === undefined) throw new UsageError('start needs --config FILE', { command: 'start', hint: '"reef init" writes one' })
     // Loaded on use: the node's stack (zod, libp2p, fastify) is most of the CLI's start-up
     // time, and --help of every command should not wait for it.
-    const [{ loadConfigFile }, { ReefNode }] = await Promise.all([import('../config.ts'), import('../reef-node.ts')])
+    const [{ loadConfigFile }, { ReefNode }] = await Promise.all([import('../config/config.ts'), import('../reef-node.ts')])
     const config = await loadConfigFile(file)
     if (io.errIsTTY === true) io.err(`reef: starting ${config.site.label} from ${file}…\n`)
     let node

@@ -1,0 +1,623 @@
+/**
+ * Help sessions (SPEC.md §Help session), both roles.
+ *
+ * Capacity is bytes/s first and requests/s second (SPEC.md §Capacity in bytes).
+ *
+ * Beneficiary (a struck site):
+ *   struck → publish help-request {session, site, neededRps, neededBytesPerSec, manifest}, again
+ *   every `requestIntervalMs` with a fresh manifest while shedding lasts; on each help-offer
+ *   addressed to it (a first one, or a changed one), accept offers by size until the offered
+ *   capacity covers `acceptHeadroom`·needed and publish help-accept naming the helpers and their
+ *   weights; drop helpers whose load reports expire, who become struck, or who stay unreachable
+ *   (connection closed, mirror not answering, silent) for `dropUnreachableMs`; normal → publish
+ *   help-release.
+ *
+ * Helper (a site with spare capacity):
+ *   on a help-request from another peer, while normal and with spare capacity, publish one
+ *   help-offer; remember the request (site, siteUrl, manifest, beneficiary) so the mirror can
+ *   serve the site at once; on a help-accept naming it, prefetch the manifest; while its uplink
+ *   is saturated, lower its offers to what it can send (a new help-offer for the session); on
+ *   help-release, keep serving what it holds for `releaseGraceMs`, then forget the site.
+ */
+import { randomBytes } from 'node:crypto'
+import { selectHelpers } from '@reef/governance'
+import type { Capacity } from '@reef/governance'
+import { helpTopic } from '@reef/protocol'
+import type { CrowdState, HelpAccept, HelpOffer, HelpRelease, HelpRequest, ManifestEntry, VerifiedRecord } from '@reef/protocol'
+import type { Logger } from 'pino'
+import type { ContentCache } from '../origin/content-cache.ts'
+import type { PeerTable } from '../p2p/peer-table.ts'
+import type { RecordChannel } from '../p2p/record-bus.ts'
+import { siteBaseOnMirror } from '../load/shedder.ts'
+import type { Helper, Shedder } from '../load/shedder.ts'
+
+export interface HelpCoordinatorOptions {
+  consortium: string
+  selfId: string
+  site: string
+  siteUrl: string
+  mirrorUrl: string
+  releaseGraceMs: number
+  requestIntervalMs?: number
+  acceptHeadroom?: number
+  prefetchConcurrency?: number
+  /** A helped site whose node has sent no load report for this long is released. */
+  silentBeneficiaryMs?: number
+  /** An accepted helper unreachable this long is dropped from the session (others accepted instead). */
+  dropUnreachableMs?: number
+}
+
+export interface HelpCoordinatorDeps {
+  bus: RecordChannel
+  peers: PeerTable
+  shedder: Shedder
+  cache: ContentCache
+  log: Logger
+  /** The manifest of the local site's hot content. */
+  manifest: () => ManifestEntry[]
+  /** What this node can offer others now (nothing when it is struck itself or its uplink is full). */
+  spare: () => Capacity
+  /** Fetch an object of a site this node helps into its cache (prefetch). */
+  prefetch: (session: HelpingSession, entry: ManifestEntry) => Promise<void>
+  /** Whether this node owns `path` in the session (fetches it from the struck site for the other helpers). */
+  owns?: (session: HelpingSession, path: string) => boolean
+  /** Accepted for a session: put what this node already holds for the site (its standby replica) into the mirror's cache. */
+  seed?: (session: HelpingSession) => number
+  /** Beneficiary side: bytes of this site's hot content `peer` holds already (a standby); preferred in accepts. */
+  heldBy?: (peer: string) => number
+  /**
+   * Beneficiary side: this site's standbys that hold its hot content and report spare capacity
+   * now, with what their load reports say they can take. Accepted at once when the site is
+   * struck, before their offers arrive (SPEC.md §Warm standby).
+   */
+  readyStandbys?: () => Array<{ peer: string, mirrorUrl: string, spareRps: number, spareBytesPerSec: number }>
+  /**
+   * Helper side: the site and manifest of the standby replica this node holds for `beneficiary`
+   * (undefined: none), so that an accept naming it before any offer can be served at once.
+   */
+  /** Whether this node stands by for `site` (holds a replica of it). */
+  standsByFor?: (site: string) => boolean
+  replicaOf?: (beneficiary: string) => { site: string, siteUrl: string, manifest: ManifestEntry[] } | undefined
+  /** What to offer `beneficiary` of this node's spare capacity: the ledger's quota rule (default: all of it). */
+  offerFor?: (beneficiary: string, spare: Capacity) => Capacity
+  /** Mean body bytes of the site's hot objects: an r2 offer's bytes/s is its requests/s × this. */
+  meanObjectBytes?: () => number
+  /** Helper side: what this node's mirror serves for `site` now. */
+  servedRate?: (site: string) => Capacity
+  /**
+   * Helper side: bytes/s this node may send for others in all now (its uplink target less its
+   * own site's traffic); whether its uplink is saturated (at its target, or backing up); and
+   * whether it backs up while sending less than its target (the real uplink is slower).
+   */
+  uplink?: () => { budgetBytesPerSec: number, saturated: boolean, slowerThanDeclared: boolean }
+  /** Beneficiary side: how long `peer` has been unreachable, in ms (undefined: it is reachable). */
+  unreachableMs?: (peer: string, now: number) => number | undefined
+  /** What this node's mirror has served for `site` so far (cumulative), to baseline a session. */
+  servedNow?: (site: string) => { requests: number, bytes: number }
+  /** Whether to take offers from `peer` (false: this node caught it serving wrong content). */
+  trusts?: (peer: string) => boolean
+}
+
+/** A session in which this node helps another site. */
+export interface HelpingSession {
+  session: string
+  beneficiary: string
+  site: string
+  siteUrl: string
+  manifest: Map<string, ManifestEntry>
+  /** The session's accepted helpers (this node among them), from the latest help-accept, sorted. */
+  helpers: string[]
+  offeredRps: number
+  offeredBytesPerSec: number
+  /** When this node last published an offer for the session. */
+  offerSentAt: number
+  accepted: boolean
+  releasedAt: number | undefined
+  /** Released because a later help-accept left it out (it may offer again on the next request). */
+  dropped?: boolean
+  offeredAt: number
+  acceptedAt: number | undefined
+  /** The mirror's cumulative service for the site when the session began. */
+  servedBaseline: { requests: number, bytes: number }
+}
+
+interface OwnSession {
+  session: string
+  startedAt: number
+  needed: Capacity
+  offers: Map<string, HelpOffer>
+  accepted: Map<string, Helper>
+  lastRequestAt: number
+  /** Every manifest entry published in the session: path → size. */
+  published: Map<string, number>
+  publishedBytes: number
+  /** Accepted helpers down at the last tick (comma-joined), to re-accept when that changes. */
+  downKey?: string
+  /** Standbys accepted on their load reports before they offered, since when (dropped if no offer follows). */
+  provisional: Map<string, number>
+}
+
+/**
+ * A session's first ONSET_MS: the need is measured on rates (over the last second) that lag a
+ * crowd's onset, so offers are accepted until they cover ONSET_HEADROOM × it rather than the
+ * usual headroom; helpers accepted then stay (the accept rule keeps current helpers first).
+ */
+const ONSET_MS = 2_000
+const ONSET_HEADROOM = 2
+/** How long a standby accepted before it offered has to send its offer before it is dropped. */
+const PROVISIONAL_MS = 2_000
+/**
+ * A standby's mirror holds a visitor this long for the session of a site it stands by for: the
+ * site accepts its ready standbys and redirects at once, and a visitor can arrive before the
+ * accept does (a gossip hop).
+ */
+export const STANDBY_ACCEPT_WAIT_MS = 1_500
+/** At most this many visitors wait so at once (beyond, they get the 404 a stranger gets). */
+const MAX_SESSION_WAITERS = 1_024
+
+export interface HelpEvent {
+  at: number
+  kind: 'request' | 'offer' | 'accept' | 'release' | 'offered' | 'accepted' | 'released' | 'helper-dropped'
+  session: string
+  peer?: string
+  site?: string
+}
+
+/** Bytes per object assumed for an r2 offer when the site has no hot objects to measure yet. */
+const DEFAULT_MEAN_OBJECT_BYTES = 50_000
+/** Least time between two lowered offers for one session, in ms. */
+const OFFER_REFIT_MS = 500
+
+export class HelpCoordinator {
+  readonly #opts: Required<HelpCoordinatorOptions>
+  readonly #deps: HelpCoordinatorDeps
+  readonly #topic: string
+  #own: OwnSession | undefined
+  readonly #helping = new Map<string, HelpingSession>() // by site label
+  readonly events: HelpEvent[] = []
+  #unsubscribe: (() => void) | undefined
+  #acceptTimer: NodeJS.Timeout | undefined
+
+  constructor (opts: HelpCoordinatorOptions, deps: HelpCoordinatorDeps) {
+    this.#opts = { requestIntervalMs: 2_000, acceptHeadroom: 1.25, prefetchConcurrency: 4, silentBeneficiaryMs: 10_000, dropUnreachableMs: 1_000, ...opts }
+    this.#deps = deps
+    this.#topic = helpTopic(opts.consortium)
+  }
+
+  start (): void {
+    this.#unsubscribe = this.#deps.bus.onRecord(r => { this.#onRecord(r) })
+  }
+
+  stop (): void {
+    this.#unsubscribe?.()
+    clearTimeout(this.#acceptTimer)
+    for (const waiters of this.#sessionWaiters.values()) for (const w of waiters) w(undefined) // each deletes itself: safe for a Set
+  }
+
+  readonly #sessionWaiters = new Map<string, Set<(s: HelpingSession | undefined) => void>>()
+  #waiting = 0
+
+  /**
+   * The session in which this node serves `site` (sessionForSite); when there is none yet but
+   * this node stands by for the site, the one that opens within `timeoutMs` (the site's accept
+   * on its way), else undefined.
+   */
+  async awaitSession (site: string, timeoutMs = STANDBY_ACCEPT_WAIT_MS): Promise<HelpingSession | undefined> {
+    const now = this.sessionForSite(site)
+    if (now !== undefined || this.#deps.standsByFor?.(site) !== true || this.#waiting >= MAX_SESSION_WAITERS) return now
+    let waiters = this.#sessionWaiters.get(site)
+    if (waiters === undefined) { waiters = new Set(); this.#sessionWaiters.set(site, waiters) }
+    const set = waiters
+    this.#waiting++
+    return await new Promise(resolve => {
+      const done = (s: HelpingSession | undefined): void => {
+        clearTimeout(timer)
+        if (!set.delete(done)) return
+        this.#waiting--
+        if (set.size === 0 && this.#sessionWaiters.get(site) === set) this.#sessionWaiters.delete(site)
+        resolve(s)
+      }
+      const timer = setTimeout(() => { done(undefined) }, timeoutMs)
+      set.add(done)
+    })
+  }
+
+  #event (e: Omit<HelpEvent, 'at'>): void {
+    this.events.push({ at: Date.now(), ...e })
+    if (this.events.length > 500) this.events.shift()
+  }
+
+  get ownSession (): { session: string, neededRps: number, neededBytesPerSec: number, helpers: Helper[], offers: number } | undefined {
+    const s = this.#own
+    return s === undefined ? undefined : { session: s.session, neededRps: s.needed.rps, neededBytesPerSec: s.needed.bytesPerSec, helpers: [...s.accepted.values()], offers: s.offers.size }
+  }
+
+  get helpingSessions (): HelpingSession[] { return [...this.#helping.values()] }
+
+  /** Bytes of every object the current own session's manifests listed (what helpers will fetch once). */
+  get ownManifestBytes (): number { return this.#own?.publishedBytes ?? 0 }
+
+  /** The current own session's id (cheap: for the redirect path). */
+  get ownSessionId (): string | undefined { return this.#own?.session }
+
+  /** The session (offered or accepted, or released within grace) in which this node serves `site`. */
+  sessionForSite (site: string, now = Date.now()): HelpingSession | undefined {
+    const s = this.#helping.get(site)
+    if (s === undefined) return undefined
+    if (s.releasedAt !== undefined && now - s.releasedAt > this.#opts.releaseGraceMs) {
+      this.#helping.delete(site)
+      this.#deps.cache.dropSite(site)
+      return undefined
+    }
+    return s
+  }
+
+  /**
+   * Cut `peer` out of every session at once (it was expelled): its offer and place as a helper
+   * of our session, and every session in which we help it (its cached objects are dropped).
+   */
+  dropPeer (peer: string): void {
+    const own = this.#own
+    if (own !== undefined && (own.offers.delete(peer) || own.accepted.has(peer))) {
+      this.#event({ kind: 'helper-dropped', session: own.session, peer })
+      this.#scheduleAccept()
+    }
+    for (const [site, s] of this.#helping) {
+      if (s.beneficiary !== peer) continue
+      this.#helping.delete(site)
+      this.#deps.cache.dropSite(site)
+      this.#event({ kind: 'released', session: s.session, peer, site })
+    }
+  }
+
+  /** Whether `peer` is an accepted helper of this node's current session `session`. */
+  isAcceptedHelper (session: string, peer: string): boolean {
+    return this.#own !== undefined && this.#own.session === session && this.#own.accepted.has(peer)
+  }
+
+  /** Called on every control tick with the site's state and what it needs taken off it. */
+  async tick (state: CrowdState, need: Capacity, now = Date.now()): Promise<void> {
+    const shedding = state !== 'normal'
+    this.#fitOffers(now)
+    if (shedding && this.#own === undefined) {
+      this.#own = { session: randomBytes(12).toString('base64url'), startedAt: now, needed: { ...need }, offers: new Map(), accepted: new Map(), lastRequestAt: 0, published: new Map(), publishedBytes: 0, provisional: new Map() }
+      this.#deps.log.info({ session: this.#own.session, neededRps: need.rps, neededBytesPerSec: need.bytesPerSec }, 'site struck: asking the consortium for help')
+    }
+    if (!shedding && this.#own !== undefined) {
+      const session = this.#own.session
+      this.#own = undefined
+      this.#deps.shedder.setHelpers([])
+      this.#event({ kind: 'release', session })
+      this.#deps.log.info({ session }, 'crowd over: releasing helpers')
+      await this.#deps.bus.publish(this.#topic, 'help-release', { session, reason: 'crowd-over' } satisfies HelpRelease)
+      return
+    }
+    this.#expireHelping(now)
+    const own = this.#own
+    if (own === undefined) return
+    const grew = need.bytesPerSec > own.needed.bytesPerSec * 1.1 || need.rps > own.needed.rps * 1.1
+    own.needed = { rps: Math.max(own.needed.rps, need.rps), bytesPerSec: Math.max(own.needed.bytesPerSec, need.bytesPerSec) }
+    if (grew && own.accepted.size > 0) this.#scheduleAccept() // more offers may be needed now
+    this.#dropGoneHelpers(now)
+    if (state === 'struck' && now - own.lastRequestAt >= this.#opts.requestIntervalMs) {
+      own.lastRequestAt = now
+      const manifest = this.#deps.manifest()
+      for (const e of manifest) {
+        if (own.published.has(e.path)) continue
+        own.published.set(e.path, e.size)
+        own.publishedBytes += e.size
+      }
+      const body: HelpRequest = {
+        session: own.session, site: this.#opts.site, siteUrl: this.#opts.siteUrl, neededRps: Math.round(own.needed.rps),
+        neededBytesPerSec: Math.round(own.needed.bytesPerSec), manifest
+      }
+      this.#event({ kind: 'request', session: own.session })
+      await this.#deps.bus.publish(this.#topic, 'help-request', body)
+      if (own.offers.size === 0) await this.#acceptStandbys(own, now)
+    }
+    // A standby accepted on its load report that never offered is dropped.
+    for (const [peer, since] of own.provisional) {
+      if (now - since < PROVISIONAL_MS) continue
+      own.provisional.delete(peer)
+      own.offers.delete(peer)
+      this.#event({ kind: 'helper-dropped', session: own.session, peer })
+      this.#scheduleAccept()
+    }
+  }
+
+  /**
+   * Warm standby: the site's standbys that hold its hot content and report spare capacity are
+   * accepted at once, weighted by what their load reports offer, right after the first help
+   * request: they serve without fetching, and waiting for their offers would cost a round trip
+   * in the crowd's first second. Their offers, when they come, replace these weights.
+   */
+  async #acceptStandbys (own: OwnSession, now: number): Promise<void> {
+    const ready = this.#deps.readyStandbys?.() ?? []
+    if (ready.length === 0) return
+    for (const r of ready) {
+      if (own.offers.has(r.peer)) continue
+      own.offers.set(r.peer, { session: own.session, to: this.#opts.selfId, offeredRps: r.spareRps, offeredBytesPerSec: r.spareBytesPerSec, mirrorUrl: r.mirrorUrl })
+      own.provisional.set(r.peer, now)
+    }
+    await this.#accept()
+  }
+
+  #dropGoneHelpers (now: number): void {
+    const own = this.#own
+    if (own === undefined) return
+    // A helper that is down now no longer counts toward the need (#accept): the offers held from
+    // others cover for it at once, before it is dropped; it stays accepted until then, in case
+    // it was only slow.
+    const down = [...own.accepted.keys()].filter(peer => this.#deps.unreachableMs?.(peer, now) !== undefined).join(',')
+    if (down !== own.downKey) {
+      own.downKey = down
+      this.#scheduleAccept()
+    }
+    let changed = false
+    for (const peer of own.accepted.keys()) {
+      const entry = this.#deps.peers.get(peer, now)
+      const unreachable = this.#deps.unreachableMs?.(peer, now)
+      if (entry === undefined || entry.report.state === 'struck' || (unreachable !== undefined && unreachable >= this.#opts.dropUnreachableMs)) {
+        // Forget its offer; #accept then publishes the new helper set and updates the shedder.
+        own.offers.delete(peer)
+        this.#event({ kind: 'helper-dropped', session: own.session, peer })
+        changed = true
+      }
+    }
+    if (changed) this.#scheduleAccept()
+  }
+
+  /** Forget sessions past their grace period; release those whose beneficiary went silent. */
+  #expireHelping (now: number): void {
+    for (const [site, s] of this.#helping) {
+      if (s.releasedAt === undefined && now - s.offeredAt > this.#opts.silentBeneficiaryMs && this.#deps.peers.get(s.beneficiary, now) === undefined) {
+        s.accepted = false
+        s.releasedAt = now
+        this.#event({ kind: 'released', session: s.session, peer: s.beneficiary, site })
+        this.#deps.log.info({ site }, 'beneficiary went silent: session released')
+      }
+      this.sessionForSite(site, now)
+    }
+  }
+
+  #onRecord (r: VerifiedRecord): void {
+    switch (r.type) {
+      case 'help-request': this.#onRequest(r.author, r.body as HelpRequest); break
+      case 'help-offer': this.#onOffer(r.author, r.body as HelpOffer); break
+      case 'help-accept': this.#onAccept(r.author, r.body as HelpAccept); break
+      case 'help-release': this.#onRelease(r.author, r.body as HelpRelease); break
+      default: break
+    }
+  }
+
+  // ── helper role ─────────────────────────────────────────────────────────────
+
+  #onRequest (author: string, req: HelpRequest): void {
+    if (author === this.#opts.selfId || req.site === this.#opts.site) return
+    const existing = this.#helping.get(req.site)
+    if (existing !== undefined && existing.session === req.session && existing.beneficiary === author) {
+      existing.manifest = new Map(req.manifest.map(e => [e.path, e]))
+      if (existing.accepted) this.#prefetch(existing)
+      const spare = this.#deps.spare()
+      if (spare.bytesPerSec <= 0 || spare.rps <= 0) return
+      if (existing.dropped === true) {
+        // Left out of an accept (unreachable for a while, or not needed then): offer afresh.
+        const fresh = this.#offer(author, spare)
+        if (fresh.rps <= 0 || fresh.bytesPerSec <= 0) return
+        existing.dropped = false
+        existing.releasedAt = undefined
+        existing.offeredRps = fresh.rps
+        existing.offeredBytesPerSec = fresh.bytesPerSec
+        this.#sendOffer(existing, Date.now())
+        return
+      }
+      // Still asked, and this node has room beyond its offers now (its own site calmed down, a
+      // session ended): offer that too.
+      if (existing.releasedAt !== undefined) return
+      const more = this.#offer(author, { rps: existing.offeredRps + spare.rps, bytesPerSec: existing.offeredBytesPerSec + spare.bytesPerSec })
+      if (more.rps <= existing.offeredRps && more.bytesPerSec <= existing.offeredBytesPerSec) return
+      existing.offeredRps = Math.max(existing.offeredRps, more.rps)
+      existing.offeredBytesPerSec = Math.max(existing.offeredBytesPerSec, more.bytesPerSec)
+      this.#sendOffer(existing, Date.now())
+      return
+    }
+    if (existing !== undefined && existing.beneficiary !== author) {
+      this.#deps.log.warn({ site: req.site, author, holder: existing.beneficiary }, 'help request for a site label another peer holds: ignored')
+      return
+    }
+    this.#openSession(author, req.session, req.site, req.siteUrl, req.manifest)
+  }
+
+  /** Offer what this node can spare to `author` for `site` and open the helping session (nothing when it can spare nothing). */
+  #openSession (author: string, session: string, site: string, siteUrl: string, manifest: readonly ManifestEntry[]): void {
+    const spare = this.#deps.spare()
+    if (spare.rps <= 0 || spare.bytesPerSec <= 0) return
+    const offered = this.#offer(author, spare)
+    if (offered.rps <= 0 || offered.bytesPerSec <= 0) return
+    const now = Date.now()
+    const s: HelpingSession = {
+      session, beneficiary: author, site, siteUrl,
+      manifest: new Map(manifest.map(e => [e.path, e])), helpers: [], offeredRps: offered.rps, offeredBytesPerSec: offered.bytesPerSec, offerSentAt: now,
+      accepted: false, releasedAt: undefined, offeredAt: now, acceptedAt: undefined, servedBaseline: this.#deps.servedNow?.(site) ?? { requests: 0, bytes: 0 }
+    }
+    this.#helping.set(site, s)
+    this.#event({ kind: 'offered', session, peer: author, site })
+    this.#sendOffer(s, now)
+    for (const w of this.#sessionWaiters.get(site) ?? []) w(s) // each deletes itself: safe for a Set
+  }
+
+  /**
+   * What to offer: all this node can spare, or the part of it the ledger allows (the optimistic
+   * share for a member over quota). Not the request's need: the beneficiary accepts only what
+   * it needs, and a need measured in the first second of a crowd is far too low to size an
+   * offer by (offers sized so left helpers at a fraction of their uplinks while the crowd grew).
+   */
+  #offer (beneficiary: string, spare: Capacity): Capacity {
+    const o = this.#deps.offerFor?.(beneficiary, spare) ?? spare
+    return { rps: Math.round(o.rps), bytesPerSec: Math.round(o.bytesPerSec) }
+  }
+
+  #sendOffer (s: HelpingSession, now: number): void {
+    s.offerSentAt = now
+    const offer: HelpOffer = { session: s.session, to: s.beneficiary, offeredRps: s.offeredRps, offeredBytesPerSec: s.offeredBytesPerSec, mirrorUrl: this.#opts.mirrorUrl }
+    void this.#deps.bus.publish(this.#topic, 'help-offer', offer)
+  }
+
+  /**
+   * While this node's uplink is saturated, its offers must fit what it can send for the
+   * sessions it serves: its budget (its own site took more of the uplink since it offered), or,
+   * when it backs up while sending less than its target, what it does send for them (its
+   * uplink is slower than declared). Over that, every offer is scaled down alike; a lower offer
+   * goes out at once (at most every OFFER_REFIT_MS per session) and the beneficiary re-weights
+   * on it. A helper merely busy at its offer changes nothing: the beneficiary sends no more than
+   * offers carry.
+   */
+  #fitOffers (now: number): void {
+    const up = this.#deps.uplink?.()
+    if (up === undefined || !up.saturated) return
+    const active = [...this.#helping.values()].filter(s => s.accepted && s.releasedAt === undefined)
+    if (active.length === 0) return
+    const offered = active.reduce((a, s) => a + s.offeredBytesPerSec, 0)
+    const served = active.reduce((a, s) => a + (this.#deps.servedRate?.(s.site)?.bytesPerSec ?? 0), 0)
+    const deliverable = up.slowerThanDeclared ? 0.9 * served : up.budgetBytesPerSec
+    if (offered <= 0 || offered <= deliverable * 1.05) return
+    const factor = deliverable / offered
+    for (const s of active) {
+      const fit = Math.max(1, Math.round(s.offeredBytesPerSec * factor))
+      if (fit >= s.offeredBytesPerSec * 0.9 || now - s.offerSentAt < OFFER_REFIT_MS) continue
+      this.#deps.log.info({ site: s.site, from: s.offeredBytesPerSec, to: fit }, 'uplink saturated: offer lowered')
+      s.offeredBytesPerSec = fit
+      this.#sendOffer(s, now)
+    }
+  }
+
+  #onAccept (author: string, acc: HelpAccept): void {
+    if (acc.helpers.some(h => h.peer === this.#opts.selfId) && ![...this.#helping.values()].some(s => s.session === acc.session && s.beneficiary === author)) {
+      this.#standbyAccepted(author, acc)
+    }
+    for (const s of this.#helping.values()) {
+      if (s.session !== acc.session || s.beneficiary !== author) continue
+      const mine = acc.helpers.some(h => h.peer === this.#opts.selfId)
+      s.helpers = acc.helpers.map(h => h.peer).sort()
+      if (mine && !s.accepted) {
+        s.accepted = true
+        s.acceptedAt ??= Date.now()
+        s.releasedAt = undefined
+        this.#event({ kind: 'accepted', session: s.session, peer: author, site: s.site })
+        this.#deps.log.info({ site: s.site, beneficiary: author }, 'accepted as helper: mirroring site')
+        this.#prefetch(s)
+      } else if (!mine && s.accepted) {
+        s.accepted = false
+        s.releasedAt = Date.now()
+        s.dropped = true
+      }
+    }
+  }
+
+  /**
+   * Named in an accept before this node offered (or saw the request): as the standby of that
+   * site it holds the content, so it takes the session now — with what it can offer, which its
+   * offer then tells the beneficiary — unless it has nothing to spare for it.
+   */
+  #standbyAccepted (author: string, acc: HelpAccept): void {
+    const replica = this.#deps.replicaOf?.(author)
+    if (replica === undefined) return
+    const existing = this.#helping.get(replica.site)
+    if (existing !== undefined && existing.beneficiary !== author) return
+    this.#openSession(author, acc.session, replica.site, replica.siteUrl, replica.manifest)
+  }
+
+  #onRelease (author: string, rel: HelpRelease): void {
+    for (const s of this.#helping.values()) {
+      if (s.session === rel.session && s.beneficiary === author && s.releasedAt === undefined) {
+        s.accepted = false
+        s.releasedAt = Date.now()
+        this.#event({ kind: 'released', session: s.session, peer: author, site: s.site })
+        this.#deps.log.info({ site: s.site }, 'released by beneficiary')
+      }
+    }
+  }
+
+  #prefetching = new Set<string>()
+  /**
+   * Prefetch the manifest, hottest first, the objects this node owns before the others: the
+   * other helpers wait on the owners for theirs (mirror-fill.ts).
+   */
+  #prefetch (s: HelpingSession): void {
+    // What a standby replica holds is served at once and needs no fetch.
+    this.#deps.seed?.(s)
+    const missing = [...s.manifest.values()].filter(e => this.#deps.cache.peek(s.site, e.path) === undefined && !this.#prefetching.has(`${s.site}\n${e.path}`))
+    const owned = this.#deps.owns === undefined ? missing : missing.filter(e => this.#deps.owns!(s, e.path))
+    const todo = owned.length === missing.length ? missing : [...owned, ...missing.filter(e => !owned.includes(e))]
+    let i = 0
+    const worker = async (): Promise<void> => {
+      while (i < todo.length && s.accepted) {
+        const entry = todo[i++]!
+        const key = `${s.site}\n${entry.path}`
+        this.#prefetching.add(key)
+        try { await this.#deps.prefetch(s, entry) } catch (err) {
+          this.#deps.log.debug({ err, path: entry.path }, 'prefetch failed')
+        } finally { this.#prefetching.delete(key) }
+      }
+    }
+    for (let k = 0; k < this.#opts.prefetchConcurrency; k++) void worker()
+  }
+
+  // ── beneficiary role ────────────────────────────────────────────────────────
+
+  #onOffer (author: string, offer: HelpOffer): void {
+    const own = this.#own
+    if (own === undefined || offer.to !== this.#opts.selfId || offer.session !== own.session) return
+    if (this.#deps.trusts?.(author) === false) return
+    const before = own.offers.get(author)
+    own.offers.set(author, offer)
+    own.provisional.delete(author)
+    if (before === undefined) this.#event({ kind: 'offer', session: own.session, peer: author })
+    this.#scheduleAccept()
+  }
+
+  #scheduleAccept (): void {
+    if (this.#acceptTimer !== undefined) return
+    // Offers arrive within milliseconds of each other: batch them into one accept.
+    this.#acceptTimer = setTimeout(() => { this.#acceptTimer = undefined; void this.#accept() }, 50)
+  }
+
+  async #accept (): Promise<void> {
+    const own = this.#own
+    if (own === undefined) return
+    // An r2 offer names requests/s only: its bytes/s is estimated from the site's mean object.
+    const meanBytes = this.#deps.meanObjectBytes?.() ?? DEFAULT_MEAN_OBJECT_BYTES
+    const offers = [...own.offers.entries()].map(([peer, o]) => ({
+      peer, offeredRps: o.offeredRps, offeredBytesPerSec: o.offeredBytesPerSec ?? Math.round(o.offeredRps * meanBytes), peerState: this.#deps.peers.get(peer)?.report.state,
+      heldBytes: this.#deps.heldBy?.(peer) ?? 0
+    }))
+    const now = Date.now()
+    const isDown = (peer: string): boolean => own.accepted.has(peer) && this.#deps.unreachableMs?.(peer, now) !== undefined
+    const chosen = new Map<string, Helper>()
+    let total = 0
+    const add = (o: { peer: string, offeredRps: number, offeredBytesPerSec: number }): void => {
+      const offer = own.offers.get(o.peer)!
+      chosen.set(o.peer, { peer: o.peer, weightRps: o.offeredRps, weightBytesPerSec: o.offeredBytesPerSec, siteBase: siteBaseOnMirror(offer.mirrorUrl, this.#opts.site), mirrorUrl: offer.mirrorUrl })
+      total += o.offeredBytesPerSec
+    }
+    // The need is covered by helpers that are up; one that is down keeps its place until it is
+    // dropped (the shedder sends it no one meanwhile).
+    // In a session's first seconds the need is measured on rates that still lag the onset: more headroom then.
+    const headroom = now - own.startedAt < ONSET_MS ? Math.max(ONSET_HEADROOM, this.#opts.acceptHeadroom) : this.#opts.acceptHeadroom
+    for (const o of selectHelpers(offers.filter(o => !isDown(o.peer)), own.needed, headroom, new Set(own.accepted.keys()))) add(o)
+    for (const o of offers) if (isDown(o.peer) && !chosen.has(o.peer)) add(o)
+    const same = chosen.size === own.accepted.size && [...chosen.values()].every(h => {
+      const was = own.accepted.get(h.peer)
+      return was?.weightRps === h.weightRps && was.weightBytesPerSec === h.weightBytesPerSec
+    })
+    if (same) return
+    const fresh = [...chosen.keys()].filter(p => !own.accepted.has(p))
+    own.accepted = chosen
+    for (const peer of fresh) this.#event({ kind: 'accept', session: own.session, peer })
+    this.#deps.log.info({ session: own.session, helpers: [...chosen.keys()], offeredBytesPerSec: total }, 'helpers accepted')
+    const body: HelpAccept = { session: own.session, helpers: [...chosen.values()].map(h => ({ peer: h.peer, weightRps: h.weightRps, weightBytesPerSec: h.weightBytesPerSec, mirrorUrl: h.mirrorUrl })) }
+    // Accept on the wire first, so helpers know they serve before clients arrive.
+    await this.#deps.bus.publish(this.#topic, 'help-accept', body)
+    if (this.#own === own) this.#deps.shedder.setHelpers([...chosen.values()])
+  }
+}

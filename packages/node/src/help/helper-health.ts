@@ -1,0 +1,146 @@
+/**
+ * Whether each accepted helper can take clients now (SPEC.md §Help session, failing fast).
+ *
+ * Signs of life: a record it authored (a helper serving a session reports at least every
+ * SERVING_REPORT_INTERVAL_MS), or an answer of its mirror to a liveness probe.
+ * Signs of death: its last libp2p connection to this node closed (until it connects again);
+ * its mirror refusing or resetting connections, or answering 5xx (until it answers again).
+ *
+ * A helper is *down* while it shows a sign of death, or when nothing showed life for
+ * HELPER_SILENCE_MS. The shedder sends no one to a down helper; the help coordinator drops it
+ * from the session once it has been down for its drop time and accepts others instead.
+ *
+ * Silence is measured on this node's clock as it processes what arrives: when its own event
+ * loop stalls, a report may wait in its queue past the limit and the helper is excluded until
+ * the report is read, a moment later. That costs a few redirects going elsewhere; crediting
+ * stalls to the helper instead would delay the exclusion of a dead one by as much.
+ *
+ * The prober asks each accepted helper's mirror `HEAD MIRROR_ALIVE_PATH` every
+ * `probeIntervalMs`, with up to two probes in flight, over a keep-alive connection: a helper
+ * whose process died answers with a reset or a refusal at once; one that vanished without a
+ * reset (a cut link) goes silent, and silence is what excludes it.
+ */
+import { HELPER_SILENCE_MS, MIRROR_ALIVE_PATH } from '@reef/protocol'
+import type { Logger } from 'pino'
+import { Agent, request } from 'undici'
+import { localhostLookup } from '../http/localhost-lookup.ts'
+
+/** Probe errors that mean the mirror's machine is there and its mirror is not. */
+const REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ENETUNREACH', 'EHOSTUNREACH'])
+
+export class HelperHealth {
+  readonly #silenceMs: number
+  readonly #heard = new Map<string, number>()
+  /** Peers whose last connection closed, since when. */
+  readonly #disconnected = new Map<string, number>()
+  /** Peers whose mirror refused or failed a probe, since when. */
+  readonly #mirrorDown = new Map<string, number>()
+
+  constructor (silenceMs = HELPER_SILENCE_MS) { this.#silenceMs = silenceMs }
+
+  heard (peer: string, now = Date.now()): void { this.#heard.set(peer, now) }
+
+  /**
+   * `peer` was just accepted as a helper, on a fresh offer or a live standby's load report: its
+   * silence counts from now. It reports at the serving interval only once the accept has
+   * reached it, so a standby accepted on a report a second old is not silent yet.
+   */
+  accepted (peer: string, now = Date.now()): void {
+    if ((this.#heard.get(peer) ?? -Infinity) < now) this.heard(peer, now)
+  }
+
+  connected (peer: string): void { this.#disconnected.delete(peer) }
+
+  disconnected (peer: string, now = Date.now()): void {
+    if (!this.#disconnected.has(peer)) this.#disconnected.set(peer, now)
+  }
+
+  mirrorAnswered (peer: string, now = Date.now()): void {
+    this.#mirrorDown.delete(peer)
+    this.heard(peer, now)
+  }
+
+  mirrorFailed (peer: string, now = Date.now()): void {
+    if (!this.#mirrorDown.has(peer)) this.#mirrorDown.set(peer, now)
+  }
+
+  /** Since when `peer` has been down (undefined: it is up). */
+  downSince (peer: string, now = Date.now()): number | undefined {
+    const dead = Math.min(this.#disconnected.get(peer) ?? Infinity, this.#mirrorDown.get(peer) ?? Infinity)
+    const heard = this.#heard.get(peer)
+    const silentSince = heard === undefined ? undefined : heard + this.#silenceMs
+    const silent = silentSince !== undefined && now >= silentSince ? silentSince : Infinity
+    const since = Math.min(dead, silent)
+    // Never heard from at all: down from the start, unless nothing else is known either.
+    if (since === Infinity) return heard === undefined && (this.#disconnected.has(peer) || this.#mirrorDown.has(peer)) ? now : undefined
+    return since
+  }
+
+  isDown (peer: string, now = Date.now()): boolean { return this.downSince(peer, now) !== undefined }
+
+  /** Forget peers that are none of `keep` (sessions ended). */
+  retain (keep: ReadonlySet<string>): void {
+    for (const m of [this.#heard, this.#disconnected, this.#mirrorDown]) for (const peer of m.keys()) if (!keep.has(peer)) m.delete(peer)
+  }
+}
+
+export interface ProbeTarget { peer: string, mirrorUrl: string }
+
+export class MirrorProber {
+  readonly #health: HelperHealth
+  readonly #log: Logger
+  readonly #intervalMs: number
+  readonly #timeoutMs: number
+  readonly #agent: Agent
+  readonly #lastSent = new Map<string, number>()
+  readonly #inFlight = new Map<string, number>()
+  /** Probes answered, failed (refused, reset, 5xx) and timed out, since start. */
+  readonly counts = { answered: 0, failed: 0, timedOut: 0 }
+
+  constructor (health: HelperHealth, log: Logger, opts: { intervalMs?: number, timeoutMs?: number } = {}) {
+    this.#health = health
+    this.#log = log
+    this.#intervalMs = opts.intervalMs ?? 100
+    this.#timeoutMs = opts.timeoutMs ?? 2 * HELPER_SILENCE_MS
+    this.#agent = new Agent({ connect: { lookup: localhostLookup, timeout: this.#timeoutMs }, connections: 2, keepAliveTimeout: 30_000 })
+  }
+
+  /** Send the probes that are due to `targets`. */
+  probe (targets: readonly ProbeTarget[], now = Date.now()): void {
+    const live = new Set<string>()
+    for (const t of targets) {
+      live.add(t.peer)
+      if (now - (this.#lastSent.get(t.peer) ?? 0) < this.#intervalMs || (this.#inFlight.get(t.peer) ?? 0) >= 2) continue
+      this.#lastSent.set(t.peer, now)
+      void this.#one(t)
+    }
+    for (const peer of this.#lastSent.keys()) if (!live.has(peer)) this.#lastSent.delete(peer)
+  }
+
+  async #one (t: ProbeTarget): Promise<void> {
+    this.#inFlight.set(t.peer, (this.#inFlight.get(t.peer) ?? 0) + 1)
+    try {
+      const res = await request(new URL(MIRROR_ALIVE_PATH, t.mirrorUrl), {
+        method: 'HEAD', dispatcher: this.#agent, signal: AbortSignal.timeout(this.#timeoutMs), headers: { 'user-agent': 'reef-probe/1' }
+      })
+      await res.body.dump()
+      if (res.statusCode >= 200 && res.statusCode < 300) { this.counts.answered++; this.#health.mirrorAnswered(t.peer) }
+      else if (res.statusCode >= 500) { this.counts.failed++; this.#health.mirrorFailed(t.peer) }
+    } catch (err) {
+      const code = (err as { code?: string, cause?: { code?: string } }).code ?? (err as { cause?: { code?: string } }).cause?.code ?? ''
+      if (REFUSED.has(code)) {
+        this.counts.failed++
+        this.#health.mirrorFailed(t.peer)
+      } else {
+        this.counts.timedOut++
+      }
+      this.#log.debug({ peer: t.peer, code, err: (err as Error).message }, 'mirror probe failed')
+    } finally {
+      const n = (this.#inFlight.get(t.peer) ?? 1) - 1
+      if (n <= 0) this.#inFlight.delete(t.peer)
+      else this.#inFlight.set(t.peer, n)
+    }
+  }
+
+  async close (): Promise<void> { await this.#agent.close().catch(() => {}) }
+}

@@ -1,0 +1,213 @@
+/**
+ * How a helper gets the objects of a site it mirrors (SPEC.md §Fetch stream, Filling from
+ * helpers). The struck site's uplink is what the crowd is filling, so each object should
+ * cross it about once, not once per helper:
+ *
+ * - every object of the manifest has an *owner* among the session's accepted helpers
+ *   (rendezvous hashing of path and peer id over the helper list of the latest help-accept,
+ *   so every helper computes the same owner);
+ * - the owner fetches the object from the struck site; any other helper fetches it from the
+ *   owner (which fetches it from the struck site first if it has not yet, one fetch for all
+ *   who ask), and from the struck site only when the owner fails or is slow;
+ * - an object not in the manifest comes from the struck site (nothing else could vouch for it);
+ * - every body is verified against the manifest entry the struck site signed (size, SHA-256),
+ *   whoever sent it.
+ *
+ * One fill per object at a time (concurrent callers share it), and at most
+ * MAX_FETCHES_PER_PEER fetch streams open to any one peer: they all share one connection,
+ * whose sender's uplink is the bottleneck, so more at once only queue there — and a crowd of
+ * streams waiting on a starved connection is what turned slow fills into refused ones. A helper
+ * answering another helper fills only from its cache or the struck site: requests are never
+ * passed on, so they cannot loop.
+ *
+ * Visitors first: a fill a visitor waits for (a mirror miss, or another helper's request) goes
+ * ahead of every prefetch waiting for the same peer, and a prefetch starts only while no such
+ * fill is open or waiting there, with at most MAX_PREFETCHES_PER_PEER streams. The struck
+ * site's connection to a helper is one TCP flow among the crowd's many on its uplink: a visitor's
+ * image queued behind the rest of the hot set waited past the visitor's patience (namespace
+ * testbed, 10 s). A prefetch a visitor comes to wait for is promoted.
+ */
+import { createHash } from 'node:crypto'
+import type { Libp2p } from '@libp2p/interface'
+import type { Logger } from 'pino'
+import { pickMirroredHeaders } from '../origin/cacheability.ts'
+import type { CachedObject, ContentCache } from '../origin/content-cache.ts'
+import { fetchFromPeer } from '../p2p/fetch-stream.ts'
+import type { HelpingSession } from './help-coordinator.ts'
+
+/** How long a helper waits on the owner before it asks the struck site itself, in ms. */
+export const OWNER_FETCH_TIMEOUT_MS = 4_000
+/** Most fetch streams a helper keeps open to one peer at a time; the rest wait their turn. */
+export const MAX_FETCHES_PER_PEER = 16
+/** Most of those a prefetch may take, and only while no visitor's fill is open to the peer. */
+export const MAX_PREFETCHES_PER_PEER = 6
+
+/** A fill's priority; a prefetch becomes a visitor's fill when a visitor comes to wait for it. */
+interface Priority { demand: boolean, promote?: (() => void) | undefined }
+
+/** The owner of `path` among `peers`: highest SHA-1(peer ‖ "\n" ‖ path), as every helper computes it. */
+export function ownerOf (path: string, peers: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestScore: Buffer | undefined
+  for (const peer of peers) {
+    const score = createHash('sha1').update(peer).update('\n').update(path).digest()
+    if (bestScore === undefined || Buffer.compare(score, bestScore) > 0) { best = peer; bestScore = score }
+  }
+  return best
+}
+
+export interface MirrorFillDeps {
+  libp2p: Libp2p
+  cache: ContentCache
+  selfId: string
+  maxObjectBytes: number
+  log: Logger
+  /** Whether `peer` is known to be down now (not asked then). */
+  isDown?: (peer: string) => boolean
+  /** The standbys a site's latest standby record names (they hold its hot content: asked first). */
+  standbysOf?: (site: string) => readonly string[]
+}
+
+export class MirrorFill {
+  readonly #d: MirrorFillDeps
+  readonly #fills = new Map<string, { promise: Promise<CachedObject>, prio: Priority }>()
+  /** Per peer: fetch streams open (all, and visitors'), and the fetches waiting for one (FIFO each). */
+  readonly #open = new Map<string, { all: number, demand: number }>()
+  readonly #waiting = new Map<string, { demand: Array<(asDemand: boolean) => void>, prefetch: Array<(asDemand: boolean) => void> }>()
+  /** Objects filled, by where they came from, since start. */
+  readonly counts = { fromSite: 0, fromOwner: 0, ownerFailed: 0, fromStandby: 0 }
+
+  constructor (deps: MirrorFillDeps) { this.#d = deps }
+
+  /** Whether this node owns `path` in session `s` (fetches it from the struck site for the others). */
+  owns (s: HelpingSession, path: string): boolean {
+    return s.helpers.length === 0 || ownerOf(path, s.helpers) === this.#d.selfId
+  }
+
+  /**
+   * The object at `path` of the site `s` helps, verified, into the cache. `forPeer`: asked by
+   * another helper, so filled only from the struck site. `prefetch`: no visitor waits for it
+   * (yet): it yields to those who do.
+   */
+  fill (s: HelpingSession, path: string, opts: { forPeer?: boolean, prefetch?: boolean } = {}): Promise<CachedObject> {
+    const cached = this.#d.cache.peek(s.site, path)
+    if (cached !== undefined) return Promise.resolve(cached)
+    const key = `${s.site}\n${path}`
+    const demand = opts.prefetch !== true
+    const running = this.#fills.get(key)
+    if (running !== undefined) {
+      if (demand && !running.prio.demand) { running.prio.demand = true; running.prio.promote?.() }
+      return running.promise
+    }
+    const prio: Priority = { demand }
+    const promise = this.#fill(s, path, opts.forPeer === true, prio).finally(() => this.#fills.delete(key))
+    this.#fills.set(key, { promise, prio })
+    return promise
+  }
+
+  async #fill (s: HelpingSession, path: string, forPeer: boolean, prio: Priority): Promise<CachedObject> {
+    const entry = s.manifest.get(path)
+    // A standby of the site that is one of the session's helpers holds the hot content already.
+    const standby = entry === undefined || forPeer
+      ? undefined
+      : this.#d.standbysOf?.(s.site).find(p => p !== this.#d.selfId && s.helpers.includes(p) && this.#d.isDown?.(p) !== true)
+    if (standby !== undefined) {
+      try {
+        const f = await this.#fetch(standby, prio, () => fetchFromPeer(this.#d.libp2p, standby, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS))
+        this.counts.fromStandby++
+        return this.#store(s, path, f)
+      } catch (err) {
+        this.#d.log.debug({ site: s.site, path, standby, err: (err as Error).message }, 'standby could not fill: asking the owner')
+      }
+    }
+    const owner = entry === undefined || forPeer ? undefined : ownerOf(path, s.helpers)
+    if (owner !== undefined && owner !== this.#d.selfId && this.#d.isDown?.(owner) !== true) {
+      try {
+        const f = await this.#fetch(owner, prio, () => fetchFromPeer(this.#d.libp2p, owner, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS))
+        this.counts.fromOwner++
+        return this.#store(s, path, f)
+      } catch (err) {
+        this.counts.ownerFailed++
+        this.#d.log.debug({ site: s.site, path, owner, err: (err as Error).message }, 'owner could not fill: asking the struck site')
+      }
+    }
+    const f = await this.#fetch(s.beneficiary, prio, () => fetchFromPeer(this.#d.libp2p, s.beneficiary, s.session, path, this.#d.maxObjectBytes, entry))
+    this.counts.fromSite++
+    return this.#store(s, path, f)
+  }
+
+  /** Run `fetch` once a stream to `peer` is free for it (see the class comment for the rules). */
+  async #fetch<T> (peer: string, prio: Priority, fetch: () => Promise<T>): Promise<T> {
+    let demand = prio.demand
+    const asked = performance.now()
+    if (this.#mayStart(peer, demand)) this.#take(peer, demand)
+    else {
+      let q = this.#waiting.get(peer)
+      if (q === undefined) { q = { demand: [], prefetch: [] }; this.#waiting.set(peer, q) }
+      const queue = q
+      // #next takes the stream for the waiter before waking it, as a visitor's fill or not.
+      demand = await new Promise<boolean>(resolve => {
+        if (prio.demand) { queue.demand.push(resolve); return }
+        queue.prefetch.push(resolve)
+        prio.promote = () => {
+          const i = queue.prefetch.indexOf(resolve)
+          if (i < 0) return
+          queue.prefetch.splice(i, 1)
+          queue.demand.push(resolve)
+          this.#next(peer)
+        }
+      })
+      prio.promote = undefined
+    }
+    const started = performance.now()
+    try {
+      return await fetch()
+    } finally {
+      const done = performance.now()
+      if (done - asked > 1_000) this.#d.log.debug({ peer, demand, waitedMs: Math.round(started - asked), fetchMs: Math.round(done - started), open: this.#open.get(peer) }, 'slow fill fetch')
+      const open = this.#open.get(peer)
+      if (open !== undefined) {
+        open.all--
+        if (demand) open.demand--
+        if (open.all <= 0) this.#open.delete(peer)
+      }
+      this.#next(peer)
+    }
+  }
+
+  #take (peer: string, demand: boolean): void {
+    const open = this.#open.get(peer) ?? { all: 0, demand: 0 }
+    open.all++
+    if (demand) open.demand++
+    this.#open.set(peer, open)
+  }
+
+  #mayStart (peer: string, demand: boolean): boolean {
+    const open = this.#open.get(peer) ?? { all: 0, demand: 0 }
+    if (open.all >= MAX_FETCHES_PER_PEER) return false
+    if (demand) return true
+    const q = this.#waiting.get(peer)
+    return open.demand === 0 && (q === undefined || q.demand.length === 0) && open.all < MAX_PREFETCHES_PER_PEER
+  }
+
+  /** Start what may start now on `peer`: visitors' fills first, then prefetches. */
+  #next (peer: string): void {
+    const q = this.#waiting.get(peer)
+    if (q === undefined) return
+    while (q.demand.length > 0 && this.#mayStart(peer, true)) {
+      this.#take(peer, true)
+      q.demand.shift()!(true)
+    }
+    while (q.prefetch.length > 0 && this.#mayStart(peer, false)) {
+      this.#take(peer, false)
+      q.prefetch.shift()!(false)
+    }
+    if (q.demand.length === 0 && q.prefetch.length === 0) this.#waiting.delete(peer)
+  }
+
+  #store (s: HelpingSession, path: string, f: { headers: Record<string, string>, body: Buffer, sha256: string }): CachedObject {
+    const obj: CachedObject = { site: s.site, path, headers: pickMirroredHeaders(f.headers), body: f.body, sha256: f.sha256, storedAt: Date.now() }
+    this.#d.cache.put(obj)
+    return obj
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The libp2p host of a Reef node: TCP (and the in-memory transport for large in-process
+ * simulations), Noise, Yamux, identify, gossipsub for load and help records, and a kad-dht
+ * under Reef's private protocol id for peer routing. Bootstrap peers are dialled at start and
+ * redialled while disconnected.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { gossipsub } from '@libp2p/gossipsub'
+import type { GossipSub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { Identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import type { KadDHT } from '@libp2p/kad-dht'
+import { memory } from '@libp2p/memory'
+import { ping } from '@libp2p/ping'
+import type { Ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { DHT_PROTOCOL, MAX_RECORD_BYTES } from '@reef/protocol'
+import { ConfigError } from '../errors.ts'
+
+export type ReefLibp2p = Libp2p<{ pubsub: GossipSub, identify: Identify, ping: Ping, dht: KadDHT }>
+
+/** Where a node keeps its identity key inside its data dir. */
+export function identityFile (dataDir: string): string { return join(dataDir, 'identity.key') }
+
+/** The node's identity from `dataDir/identity.key`, or undefined when there is none yet. */
+export async function readIdentity (dataDir: string): Promise<PrivateKey | undefined> {
+  const file = identityFile(dataDir)
+  try {
+    return privateKeyFromProtobuf(await readFile(file))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new ConfigError(`identity file ${file} is unreadable or corrupt: ${(err as Error).message}`, {
+      hint: `check its owner and mode (0600, the user that runs reef); if it is lost for good, move it away and a new identity (a new peer id, with no ledger history) is made`
+    })
+  }
+}
+
+/** Load the node's Ed25519 identity from `dataDir/identity.key`, creating it on first start. */
+export async function loadOrCreateIdentity (dataDir: string): Promise<PrivateKey> {
+  await mkdir(dataDir, { recursive: true })
+  const existing = await readIdentity(dataDir)
+  if (existing !== undefined) return existing
+  const key = await generateKeyPair('Ed25519')
+  await writeFile(identityFile(dataDir), privateKeyToProtobuf(key), { mode: 0o600, flag: 'wx' })
+  return key
+}
+
+export interface Libp2pOptions {
+  /** Peers the connection gater refuses (expelled or blocked by the operator). */
+  deny?: (peer: string) => boolean
+  onDenied?: (peer: string) => void
+}
+
+export async function createReefLibp2p (key: PrivateKey, listen: string[], opts: Libp2pOptions = {}): Promise<ReefLibp2p> {
+  for (const a of listen) {
+    try { multiaddr(a) } catch { throw new ConfigError(`config field p2p.listen: "${a}" is not a multiaddr`, { field: 'p2p.listen' }) }
+  }
+  const denied = (peer: { toString: () => string }): boolean => {
+    const id = peer.toString()
+    const no = opts.deny?.(id) ?? false
+    if (no) opts.onDenied?.(id)
+    return no
+  }
+  return createLibp2p({
+    privateKey: key,
+    addresses: { listen },
+    // A consortium is tens of peers, often several behind one address (and all on loopback in
+    // tests): libp2p's default of 5 inbound connections per second per host would make an
+    // expelled peer's refused redials lock honest newcomers out.
+    connectionManager: { inboundConnectionThreshold: 100 },
+    // libp2p pings every connection every 10 s and, by default, aborts one whose ping times out.
+    // A struck site's uplink is full by definition: its pings queue behind the crowd for
+    // seconds, and aborting the connection then cut every fetch stream its helpers had open
+    // (they fell back to the same starved uplink, and the crowd's visits timed out). Liveness
+    // of helpers is judged by Reef itself (helper-health.ts); a dead peer's connection closes.
+    connectionMonitor: { abortConnectionOnPingFailure: false },
+    connectionGater: {
+      denyDialPeer: async peer => denied(peer),
+      denyInboundEncryptedConnection: async peer => denied(peer),
+      denyOutboundEncryptedConnection: async peer => denied(peer)
+    },
+    transports: [tcp(), memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        heartbeatInterval: 500,
+        maxInboundDataLength: MAX_RECORD_BYTES + 4096
+      }),
+      dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper, allowQueryWithZeroPeers: true })
+    }
+  })
+}
+
+/** Keep dialling bootstrap peers that are not connected, every `intervalMs`, until stopped. */
+export function keepBootstrapped (node: Libp2p, bootstrap: string[], intervalMs = 2_000): () => void {
+  const addrs = bootstrap.map(a => {
+    try { return multiaddr(a) } catch { throw new ConfigError(`config field p2p.bootstrap: "${a}" is not a multiaddr`, { field: 'p2p.bootstrap' }) }
+  })
+  let stopped = false
+  const dialAll = (): void => {
+    for (const ma of addrs) {
+      const id = ma.getComponents().find(c => c.name === 'p2p')?.value
+      if (id === node.peerId.toString()) continue
+      if (id !== undefined && node.getConnections().some(c => c.remotePeer.toString() === id)) continue
+      node.dial(ma, { signal: AbortSignal.timeout(5_000) }).catch(() => {})
+    }
+  }
+  dialAll()
+  const timer = setInterval(() => { if (!stopped) dialAll() }, intervalMs)
+  timer.unref()
+  return () => { stopped = true; clearInterval(timer) }
+}

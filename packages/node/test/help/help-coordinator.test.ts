@@ -1,0 +1,332 @@
+/**
+ * The help session between coordinators wired through an in-process record channel (stub
+ * components: records are delivered as if verified, in publish order). Covers what the system
+ * test cannot force: offers that grow with the crowd, helpers that go silent or get struck,
+ * silent beneficiaries, and a site label claimed by two peers.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { pino } from 'pino'
+import type { LoadReport } from '@reef/protocol'
+import { ContentCache } from '../../src/origin/content-cache.ts'
+import { HelpCoordinator } from '../../src/help/help-coordinator.ts'
+import type { HelpCoordinatorDeps } from '../../src/help/help-coordinator.ts'
+import { PeerTable } from '../../src/p2p/peer-table.ts'
+import { Net } from '../fixtures/record-net.ts'
+import { Shedder } from '../../src/load/shedder.ts'
+
+const log = pino({ level: 'silent' })
+
+function report (site: string, state: LoadReport['state'] = 'normal'): LoadReport {
+  return { site, siteUrl: `http://${site}.example`, mirrorUrl: `http://mirror-${site}.example`, state, capacityRps: 50, demandRps: 0, originRps: 0, spareRps: 100, helping: [] }
+}
+
+/** Bytes per request in these tests: a need or spare of n req/s is n × this in bytes/s. */
+const OBJ = 10_000
+const need = (rps: number): { rps: number, bytesPerSec: number } => ({ rps, bytesPerSec: rps * OBJ })
+
+interface Uplink { budgetBytesPerSec: number, saturated: boolean, slowerThanDeclared: boolean }
+
+interface Member {
+  id: string, site: string, help: HelpCoordinator, shedder: Shedder, peers: PeerTable, spare: { rps: number, bytes: number }
+  uplink: Uplink, served: Map<string, number>, unreachable: Map<string, number>
+}
+
+function member (net: Net, id: string, site: string, spareRps = 100, distrusted: ReadonlySet<string> = new Set(), extra: Partial<HelpCoordinatorDeps> = {}): Member {
+  const shedder = new Shedder()
+  const peers = new PeerTable(5_000)
+  const spare = { rps: spareRps, bytes: spareRps * OBJ }
+  const uplink: Uplink = { budgetBytesPerSec: spare.bytes, saturated: false, slowerThanDeclared: false }
+  const served = new Map<string, number>()
+  const unreachable = new Map<string, number>()
+  // What the node can spare: its capacity less what it has offered in sessions not released.
+  const committed = (): { rps: number, bytes: number } => {
+    let rps = 0
+    let bytes = 0
+    for (const x of help.helpingSessions) if (x.releasedAt === undefined) { rps += x.offeredRps; bytes += x.offeredBytesPerSec }
+    return { rps, bytes }
+  }
+  const help: HelpCoordinator = new HelpCoordinator(
+    { consortium: 'test', selfId: id, site, siteUrl: `http://${site}.example`, mirrorUrl: `http://mirror-${site}.example`, releaseGraceMs: 1_000 },
+    {
+      bus: net.channel(id), peers, shedder, cache: new ContentCache(1 << 20, 1 << 20), log, manifest: () => [], prefetch: async () => {},
+      spare: () => ({ rps: Math.max(0, spare.rps - committed().rps), bytesPerSec: Math.max(0, spare.bytes - committed().bytes) }),
+      trusts: peer => !distrusted.has(peer),
+      meanObjectBytes: () => OBJ,
+      uplink: () => uplink,
+      servedRate: s => ({ rps: (served.get(s) ?? 0) / OBJ, bytesPerSec: served.get(s) ?? 0 }),
+      unreachableMs: peer => unreachable.get(peer),
+      ...extra
+    })
+  help.start()
+  return { id, site, help, shedder, peers, spare, uplink, served, unreachable }
+}
+
+async function until (cond: () => boolean, what: string, timeoutMs = 2_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+}
+
+function knowEachOther (ms: Member[], now = Date.now()): void {
+  for (const a of ms) for (const b of ms) if (a !== b) a.peers.update(b.id, report(b.site), now)
+}
+
+describe('help coordinator', () => {
+  it('a struck site asks, peers offer, it accepts and sheds to them; normal releases them', async () => {
+    const net = new Net()
+    const [a, b, c] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo'), member(net, 'C', 'charlie')]
+    knowEachOther([a, b, c])
+    await a.help.tick('struck', need(100))
+    // Each offers all it can spare, 100; one does not cover 100 × 1.25, so both are taken.
+    await until(() => a.shedder.helpers.length === 2, 'both helpers accepted')
+    assert.deepEqual(a.shedder.helpers.map(h => h.siteBase).sort(), ['http://alpha.mirror-bravo.example', 'http://alpha.mirror-charlie.example'])
+    await until(() => b.help.sessionForSite('alpha')?.accepted === true && c.help.sessionForSite('alpha')?.accepted === true, 'helpers know they are accepted')
+    assert.ok(a.help.isAcceptedHelper(a.help.ownSession!.session, 'B'))
+    assert.equal(a.help.isAcceptedHelper('some-other-session', 'B'), false)
+    await a.help.tick('normal', need(0))
+    assert.equal(a.shedder.active, false)
+    await until(() => b.help.sessionForSite('alpha')?.releasedAt !== undefined, 'helper released')
+    assert.ok(net.sent.some(r => r.type === 'help-release'))
+  })
+
+  it('helpers offer all they can spare, whatever the first need, and more once they have more room; the weights follow', async () => {
+    const net = new Net()
+    const [a, b] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 100)]
+    knowEachOther([a, b])
+    await a.help.tick('struck', need(40))
+    await until(() => a.shedder.helpers[0]?.weightRps === 100 && a.shedder.helpers[0].weightBytesPerSec === 100 * OBJ, 'first offer accepted')
+    // B's own site calms down: it has 400 more. At the next help request it offers that too.
+    b.spare.rps = 500
+    b.spare.bytes = 500 * OBJ
+    await a.help.tick('struck', need(300), Date.now() + 2_100)
+    await until(() => a.shedder.helpers[0]?.weightRps === 500 && a.shedder.helpers[0].weightBytesPerSec === 500 * OBJ, 'raised offer accepted')
+  })
+
+  it('drops a helper at once when told to (expelled, or caught altering content) and takes no more offers from one it distrusts', async () => {
+    const net = new Net()
+    const distrusted = new Set<string>()
+    const [a, b, c] = [member(net, 'A', 'alpha', 100, distrusted), member(net, 'B', 'bravo', 1_000), member(net, 'C', 'charlie', 1_000)]
+    knowEachOther([a, b, c])
+    await a.help.tick('struck', need(1_000))
+    await until(() => a.shedder.helpers.length === 2, 'two helpers')
+    distrusted.add('C')
+    a.help.dropPeer('C')
+    await until(() => a.shedder.helpers.length === 1, 'the distrusted helper dropped')
+    assert.equal(a.shedder.helpers[0]!.peer, 'B')
+    // The next crowd: a new session; both offer again, B is taken, C refused.
+    await a.help.tick('normal', need(0))
+    await a.help.tick('struck', need(1_000))
+    await until(() => a.shedder.helpers.length === 1, 'a helper for the new session')
+    const session = a.help.ownSession!.session
+    assert.ok(net.sent.some(r => r.type === 'help-offer' && r.author === 'C' && (r.body as { session: string }).session === session), 'C did not offer in the new session')
+    assert.deepEqual(a.shedder.helpers.map(h => h.peer), ['B'])
+  })
+
+  it('drops a helper whose load reports stop or who is struck itself', async () => {
+    const net = new Net()
+    const [a, b, c] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 1_000), member(net, 'C', 'charlie', 1_000)]
+    knowEachOther([a, b, c])
+    await a.help.tick('struck', need(1_000))
+    await until(() => a.shedder.helpers.length === 2, 'two helpers')
+    const later = Date.now() + 6_000
+    a.peers.update('C', report('charlie', 'struck'), later) // C got struck; B went silent
+    await a.help.tick('struck', need(1_000), later)
+    await until(() => a.shedder.helpers.length === 0, 'both helpers dropped')
+  })
+
+  it('a helper releases a session whose beneficiary went silent', async () => {
+    const net = new Net()
+    const [a, b] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo')]
+    knowEachOther([a, b])
+    await a.help.tick('struck', need(50))
+    await until(() => b.help.sessionForSite('alpha')?.accepted === true, 'accepted')
+    await b.help.tick('normal', need(0), Date.now() + 11_000) // no report from A for 11 s
+    assert.notEqual(b.help.helpingSessions.find(s => s.site === 'alpha')?.releasedAt, undefined)
+  })
+
+  it('offers nothing while it has no spare capacity, and never for a label another peer holds', async () => {
+    const net = new Net()
+    const [a, b] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 0)]
+    const impostor = member(net, 'X', 'xray', 0)
+    knowEachOther([a, b, impostor])
+    await a.help.tick('struck', need(50))
+    await new Promise(resolve => setTimeout(resolve, 100))
+    assert.equal(net.sent.filter(r => r.type === 'help-offer').length, 0)
+    b.spare.rps = 100
+    b.spare.bytes = 100 * OBJ
+    await a.help.tick('struck', need(50), Date.now() + 2_100)
+    await until(() => b.help.sessionForSite('alpha') !== undefined, 'B offers once it has room')
+    // X, a different peer, now asks for help for the label "alpha" that A holds at B: refused.
+    const offersBefore = net.sent.filter(r => r.type === 'help-offer' && r.author === 'B').length
+    await net.channel('X').publish('t', 'help-request', { session: 'impostor-session', site: 'alpha', siteUrl: 'http://evil.example', neededRps: 50, manifest: [] })
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(b.help.sessionForSite('alpha')?.beneficiary, 'A')
+    assert.equal(net.sent.filter(r => r.type === 'help-offer' && r.author === 'B').length, offersBefore)
+  })
+
+  it('accepts by bytes/s: a helper with a small uplink but many requests/s does not cover the need alone', async () => {
+    const net = new Net()
+    const [a, b, c] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 1_000), member(net, 'C', 'charlie', 1_000)]
+    b.spare.bytes = 1_000_000 // 1 MB/s for 1000 req/s
+    c.spare.bytes = 4_000_000
+    knowEachOther([a, b, c])
+    await a.help.tick('struck', { rps: 100, bytesPerSec: 4_000_000 })
+    await until(() => a.shedder.helpers.length === 2, 'both helpers: neither covers 1.25 × 4 MB/s alone')
+    const w = Object.fromEntries(a.shedder.helpers.map(h => [h.peer, h.weightBytesPerSec]))
+    assert.deepEqual(w, { B: 1_000_000, C: 4_000_000 })
+    const accept = net.sent.findLast(r => r.type === 'help-accept')!.body as { helpers: Array<{ peer: string, weightBytesPerSec?: number }> }
+    assert.deepEqual(Object.fromEntries(accept.helpers.map(h => [h.peer, h.weightBytesPerSec])), w)
+  })
+
+  it('a helper whose uplink saturates lowers its offer at once, and the beneficiary re-weights', async () => {
+    const net = new Net()
+    const [a, b, c] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 400), member(net, 'C', 'charlie', 400)]
+    knowEachOther([a, b, c])
+    await a.help.tick('struck', need(600))
+    await until(() => a.shedder.helpers.length === 2 && b.help.sessionForSite('alpha')?.accepted === true, 'both helpers accepted')
+    assert.equal(a.shedder.helpers.find(h => h.peer === 'B')?.weightBytesPerSec, 400 * OBJ)
+    // B's own site got busier: only 1.5 MB/s left for others, while it serves alpha 3 MB/s.
+    b.uplink.saturated = true
+    b.uplink.budgetBytesPerSec = 1_500_000
+    b.served.set('alpha', 3_000_000)
+    const t0 = Date.now()
+    await b.help.tick('normal', need(0), t0 + 1_000)
+    await until(() => a.shedder.helpers.find(h => h.peer === 'B')?.weightBytesPerSec === 1_500_000, 'the beneficiary re-weights B')
+    assert.ok(Date.now() - t0 < 1_000)
+    assert.equal(a.shedder.helpers.find(h => h.peer === 'C')?.weightBytesPerSec, 400 * OBJ)
+    // Not again within the refit time, and never upwards while saturated.
+    const offers = net.sent.filter(r => r.type === 'help-offer' && r.author === 'B').length
+    b.uplink.budgetBytesPerSec = 1_000_000
+    await b.help.tick('normal', need(0), t0 + 1_100)
+    assert.equal(net.sent.filter(r => r.type === 'help-offer' && r.author === 'B').length, offers)
+    // C is merely busy at its offer: saturated, within its budget: its offer stands.
+    c.uplink.saturated = true
+    c.served.set('alpha', 4_000_000)
+    await c.help.tick('normal', need(0), t0 + 2_000)
+    assert.equal(net.sent.filter(r => r.type === 'help-offer' && r.author === 'C').length, 1)
+    // Then C backs up while sending less than its target: its real uplink is slower than
+    // declared, and it offers 90 % of what it manages to send.
+    c.uplink.slowerThanDeclared = true
+    c.served.set('alpha', 2_000_000)
+    await c.help.tick('normal', need(0), t0 + 2_600)
+    await until(() => a.shedder.helpers.find(h => h.peer === 'C')?.weightBytesPerSec === 1_800_000, 'the beneficiary re-weights C')
+  })
+
+  it('covers for a helper that is down with another offer at once, and drops it once it stays unreachable', async () => {
+    const net = new Net()
+    const [a, b, c, d] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 1_000), member(net, 'C', 'charlie', 1_000), member(net, 'D', 'delta', 100)]
+    knowEachOther([a, b, c, d])
+    await a.help.tick('struck', need(900))
+    await until(() => a.shedder.helpers.length === 2 && !a.shedder.helpers.some(h => h.peer === 'D'), 'the two large helpers accepted')
+    // C is down, not yet for the drop time: it keeps its place, and D's offer is taken at once
+    // so that helpers that are up cover the need.
+    a.unreachable.set('C', 400)
+    await a.help.tick('struck', need(900))
+    await until(() => a.shedder.helpers.some(h => h.peer === 'D'), 'D accepted while C is down')
+    assert.ok(a.shedder.helpers.some(h => h.peer === 'C'))
+    a.unreachable.set('C', 1_200)
+    await a.help.tick('struck', need(900))
+    await until(() => !a.shedder.helpers.some(h => h.peer === 'C') && a.shedder.helpers.some(h => h.peer === 'D'), 'the unreachable helper replaced')
+    const last = net.sent.findLast(r => r.type === 'help-accept')!.body as { helpers: Array<{ peer: string }> }
+    assert.deepEqual(last.helpers.map(h => h.peer).sort(), ['B', 'D'])
+    // C is back: at the next help request it offers afresh and is taken again.
+    a.unreachable.delete('C')
+    await until(() => c.help.sessionForSite('alpha')?.dropped === true, 'C knows it was left out')
+    await a.help.tick('struck', need(900), Date.now() + 2_100)
+    await until(() => a.shedder.helpers.some(h => h.peer === 'C'), 'C accepted again')
+  })
+
+  it('in a session\'s first two seconds accepts offers until they cover 2 × the need (it lags the onset), then 1.25 ×', async () => {
+    const early = new Net()
+    const [a, b, c] = [member(early, 'A', 'alpha'), member(early, 'B', 'bravo', 1_000), member(early, 'C', 'charlie', 1_000)]
+    knowEachOther([a, b, c])
+    await a.help.tick('struck', need(600))
+    await until(() => a.shedder.helpers.length === 2, 'both offers accepted at the onset')
+    // A session begun 3 s ago: 1.25 × 600 is covered by one offer of 1 000.
+    const later = new Net()
+    const [d, e, f] = [member(later, 'D', 'delta'), member(later, 'E', 'echo', 1_000), member(later, 'F', 'foxtrot', 1_000)]
+    knowEachOther([d, e, f])
+    await d.help.tick('struck', need(600), Date.now() - 3_000)
+    await until(() => d.shedder.helpers.length === 1, 'one offer accepted')
+    await new Promise(resolve => setTimeout(resolve, 120))
+    assert.equal(d.shedder.helpers.length, 1)
+  })
+
+  it('accepts its ready standbys at once, before they offer, and drops one that never offers', async () => {
+    const net = new Net()
+    const ready = [{ peer: 'B', mirrorUrl: 'http://mirror-bravo.example', spareRps: 300, spareBytesPerSec: 3_000_000 }]
+    // B has nothing to spare now: it will not offer.
+    const [a, b] = [member(net, 'A', 'alpha', 100, new Set(), { readyStandbys: () => ready }), member(net, 'B', 'bravo', 0)]
+    knowEachOther([a, b])
+    const t0 = Date.now()
+    await a.help.tick('struck', need(100), t0)
+    // Accepted in the same tick as the first help request, at what its load report offers.
+    assert.deepEqual(a.shedder.helpers.map(h => [h.peer, h.weightBytesPerSec]), [['B', 3_000_000]])
+    const types = net.sent.filter(r => r.author === 'A').map(r => r.type)
+    assert.deepEqual(types.slice(0, 2), ['help-request', 'help-accept'])
+    await a.help.tick('struck', need(100), t0 + 2_100)
+    await until(() => a.shedder.helpers.length === 0, 'the silent standby dropped')
+  })
+
+  it('a standby named in an accept before it offered takes the session with its replica, and offers', async () => {
+    const net = new Net()
+    const manifest = [{ path: '/', size: 100, type: 'text/html', sha256: 'a'.repeat(64) }]
+    const seeded: string[] = []
+    const b = member(net, 'B', 'bravo', 100, new Set(), {
+      replicaOf: beneficiary => beneficiary === 'A' ? { site: 'alpha', siteUrl: 'http://alpha.example', manifest } : undefined,
+      seed: s => { seeded.push(s.site); return 100 }
+    })
+    const a = member(net, 'A', 'alpha')
+    knowEachOther([a, b])
+    // The accept arrives first (as gossip may deliver it), then the request.
+    await net.channel('A2').publish('t', 'help-accept', { session: 'c2Vzc2lvbi0wMDA5', helpers: [{ peer: 'B', weightRps: 10, weightBytesPerSec: 100_000, mirrorUrl: 'http://mirror-bravo.example' }] })
+    void a
+    const s = b.help.sessionForSite('alpha')
+    assert.equal(s, undefined, 'took a session from a peer it holds no replica for')
+    net.members.delete('A2')
+    await net.channel('A').publish('t', 'help-accept', { session: 'c2Vzc2lvbi0wMDA5', helpers: [{ peer: 'B', weightRps: 10, weightBytesPerSec: 100_000, mirrorUrl: 'http://mirror-bravo.example' }] })
+    const taken = b.help.sessionForSite('alpha')
+    assert.ok(taken?.accepted === true, 'the standby did not take the session')
+    assert.deepEqual([...taken.manifest.keys()], ['/'])
+    assert.deepEqual(seeded, ['alpha'])
+    assert.ok(net.sent.some(r => r.author === 'B' && r.type === 'help-offer'), 'the standby sent no offer')
+  })
+
+  it('a standby holds a visitor who arrives before the accept, until its session opens; a stranger\'s site is not waited for', async () => {
+    const net = new Net()
+    const manifest = [{ path: '/', size: 100, type: 'text/html', sha256: 'a'.repeat(64) }]
+    const b = member(net, 'B', 'bravo', 100, new Set(), {
+      replicaOf: beneficiary => beneficiary === 'A' ? { site: 'alpha', siteUrl: 'http://alpha.example', manifest } : undefined,
+      standsByFor: site => site === 'alpha',
+      seed: () => 100
+    })
+    const a = member(net, 'A', 'alpha')
+    knowEachOther([a, b])
+    const t0 = Date.now()
+    assert.equal(await b.help.awaitSession('charlie', 1_000), undefined)
+    assert.ok(Date.now() - t0 < 500, 'waited for a site it does not stand by for')
+    const waiting = b.help.awaitSession('alpha', 2_000)
+    await net.channel('A').publish('t', 'help-accept', { session: 'c2Vzc2lvbi0wMDEw', helpers: [{ peer: 'B', weightRps: 10, weightBytesPerSec: 100_000, mirrorUrl: 'http://mirror-bravo.example' }] })
+    const s = await waiting
+    assert.equal(s?.session, 'c2Vzc2lvbi0wMDEw')
+    assert.equal(s?.beneficiary, 'A')
+    // Nothing arrives for a site it stands by for: the wait ends empty at its time-out.
+    const c = member(net, 'C', 'charlie', 100, new Set(), { standsByFor: () => true })
+    assert.equal(await c.help.awaitSession('delta', 50), undefined)
+  })
+
+  it('takes r2 offers (requests/s only) at their requests/s × the mean object size', async () => {
+    const net = new Net()
+    const a = member(net, 'A', 'alpha')
+    knowEachOther([a])
+    await a.help.tick('struck', need(100))
+    const session = a.help.ownSession!.session
+    a.peers.update('OLD', report('oldie'))
+    await net.channel('OLD').publish('t', 'help-offer', { session, to: 'A', offeredRps: 80, mirrorUrl: 'http://mirror-oldie.example' })
+    await until(() => a.shedder.helpers.length === 1, 'the r2 offer accepted')
+    assert.equal(a.shedder.helpers[0]!.weightBytesPerSec, 80 * OBJ)
+  })
+})

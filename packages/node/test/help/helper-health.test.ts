@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { describe, it } from 'node:test'
+import { pino } from 'pino'
+import { HELPER_SILENCE_MS, MIRROR_ALIVE_PATH } from '@reef/protocol'
+import { HelperHealth, MirrorProber } from '../../src/help/helper-health.ts'
+
+describe('HelperHealth', () => {
+  it('a helper is up while heard from, and down HELPER_SILENCE_MS after it was last heard', () => {
+    const h = new HelperHealth()
+    h.heard('b', 1_000)
+    assert.equal(h.isDown('b', 1_000 + HELPER_SILENCE_MS - 1), false)
+    assert.equal(h.downSince('b', 1_000 + HELPER_SILENCE_MS), 1_000 + HELPER_SILENCE_MS)
+    h.heard('b', 1_600)
+    assert.equal(h.isDown('b', 1_700), false)
+  })
+
+  it('an accepted helper\'s silence counts from its acceptance, not from its last calm report; a dead one stays down', () => {
+    const h = new HelperHealth()
+    h.heard('b', 1_000) // a calm load report
+    h.accepted('b', 3_000) // accepted as a ready standby, before it offered
+    assert.equal(h.isDown('b', 3_000 + HELPER_SILENCE_MS - 1), false)
+    assert.equal(h.downSince('b', 3_000 + HELPER_SILENCE_MS), 3_000 + HELPER_SILENCE_MS)
+    h.heard('c', 1_000)
+    h.disconnected('c', 2_000)
+    h.accepted('c', 3_000)
+    assert.equal(h.isDown('c', 3_001), true)
+  })
+
+  it('a closed connection is down at once, however recently the helper was heard, until it connects again', () => {
+    const h = new HelperHealth()
+    h.heard('b', 1_000)
+    h.disconnected('b', 1_010)
+    assert.equal(h.downSince('b', 1_010), 1_010)
+    h.heard('b', 1_020) // a stale record still arriving through another peer
+    assert.equal(h.isDown('b', 1_030), true)
+    h.connected('b')
+    assert.equal(h.isDown('b', 1_030), false)
+  })
+
+  it('a mirror that refused a probe is down until it answers one', () => {
+    const h = new HelperHealth()
+    h.heard('b', 0)
+    h.mirrorFailed('b', 10)
+    h.heard('b', 20)
+    assert.equal(h.isDown('b', 30), true)
+    h.mirrorAnswered('b', 40)
+    assert.equal(h.isDown('b', 50), false)
+  })
+
+  it('a peer never heard from and never failed is not judged; retain forgets others', () => {
+    const h = new HelperHealth()
+    assert.equal(h.isDown('x', 10_000), false)
+    h.heard('a', 0)
+    h.disconnected('c', 0)
+    h.retain(new Set(['a']))
+    assert.equal(h.isDown('c', 1), false)
+    assert.equal(h.isDown('a', 10_000), true)
+  })
+})
+
+describe('MirrorProber', () => {
+  it('answers mark the mirror alive; a refused connection marks it down at once; no answer is silence', async () => {
+    let answer = 204
+    const server = createServer((req, res) => {
+      assert.equal(req.url, MIRROR_ALIVE_PATH)
+      assert.equal(req.method, 'HEAD')
+      if (answer === 0) return // never answers
+      res.writeHead(answer).end()
+    })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as AddressInfo).port
+    const health = new HelperHealth()
+    const prober = new MirrorProber(health, pino({ level: 'silent' }), { intervalMs: 10, timeoutMs: 300 })
+    const target = { peer: 'b', mirrorUrl: `http://mirror-b.localhost:${port}` }
+    const until = async (cond: () => boolean, what: string): Promise<void> => {
+      const deadline = Date.now() + 3_000
+      while (!cond()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+        prober.probe([target])
+        await new Promise(resolve => setTimeout(resolve, 10))
+      }
+    }
+    try {
+      await until(() => prober.counts.answered > 0, 'an answered probe')
+      assert.equal(health.isDown('b'), false)
+      answer = 503
+      await until(() => health.isDown('b'), 'a 5xx to mark it down')
+      answer = 204
+      await until(() => !health.isDown('b'), 'an answer to bring it back')
+      answer = 0
+      await until(() => prober.counts.timedOut > 0, 'a probe left unanswered')
+      assert.equal(prober.counts.failed, 1) // silence is not a failure
+      server.closeAllConnections()
+      await new Promise(resolve => server.close(resolve))
+      await until(() => health.isDown('b') && prober.counts.failed > 1, 'a refused connection to mark it down')
+    } finally {
+      server.closeAllConnections()
+      server.close()
+      await prober.close()
+    }
+  })
+})

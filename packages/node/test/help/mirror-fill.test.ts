@@ -1,0 +1,215 @@
+/**
+ * Filling from helpers (SPEC.md §Fetch stream): three real libp2p hosts on 127.0.0.1, a
+ * beneficiary B serving its objects over the fetch stream, and two helpers whose MirrorFill asks
+ * an object's owner first. Each object must cross B's uplink once however many helpers fill it,
+ * every body is checked against B's manifest whoever sent it, and a helper whose owner fails or
+ * lies gets the object from B.
+ */
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { after, before, describe, test } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { pino } from 'pino'
+import type { ManifestEntry } from '@reef/protocol'
+import { ContentCache, sha256Hex } from '../../src/origin/content-cache.ts'
+import type { CachedObject } from '../../src/origin/content-cache.ts'
+import { FetchRefusedError } from '../../src/errors.ts'
+import { registerFetchServer } from '../../src/p2p/fetch-stream.ts'
+import type { HelpingSession } from '../../src/help/help-coordinator.ts'
+import { MAX_PREFETCHES_PER_PEER, MirrorFill, ownerOf } from '../../src/help/mirror-fill.ts'
+import { createReefLibp2p } from '../../src/p2p/host.ts'
+import type { ReefLibp2p } from '../../src/p2p/host.ts'
+
+const SESSION = 'sess-fill-00000001'
+const log = pino({ level: 'silent' })
+
+interface Helper { node: ReefLibp2p, id: string, cache: ContentCache, fill: MirrorFill, session: HelpingSession, served: string[] }
+
+let B: ReefLibp2p
+let helpers: Helper[]
+const bodies = new Map<string, Buffer>()
+const manifest = new Map<string, ManifestEntry>()
+let down = new Set<string>()
+/** While set, B holds every object it is asked for until opened; `asked` lists the paths in order. */
+let gate: { wait: Promise<void>, open: () => void } | undefined
+const asked: string[] = []
+
+function body (path: string): Buffer {
+  return Buffer.from(`${path}\n`.repeat(500 + path.length * 37))
+}
+
+before(async () => {
+  for (let i = 0; i < 48; i++) {
+    const path = `/img/${i}.png`
+    const b = body(path)
+    bodies.set(path, b)
+    manifest.set(path, { path, size: b.byteLength, type: 'image/png', sha256: sha256Hex(b) })
+  }
+  bodies.set('/not-in-manifest.css', body('/not-in-manifest.css'))
+  const nodes = await Promise.all([0, 1, 2].map(async () => createReefLibp2p(await generateKeyPair('Ed25519'), ['/ip4/127.0.0.1/tcp/0'])))
+  await Promise.all(nodes.map(async n => n.start()))
+  B = nodes[0]!
+  const ids = nodes.slice(1).map(n => n.peerId.toString()).sort()
+  helpers = nodes.slice(1).map(node => {
+    const cache = new ContentCache(64 << 20, 8 << 20)
+    const id = node.peerId.toString()
+    const session: HelpingSession = {
+      session: SESSION, beneficiary: B.peerId.toString(), site: 'alpha', siteUrl: 'http://alpha.example', manifest, helpers: ids,
+      offeredRps: 100, offeredBytesPerSec: 1_000_000, offerSentAt: 0, accepted: true, releasedAt: undefined, offeredAt: 0, acceptedAt: 0, servedBaseline: { requests: 0, bytes: 0 }
+    }
+    const fill = new MirrorFill({ libp2p: node, cache, selfId: id, maxObjectBytes: 8 << 20, log, isDown: peer => down.has(peer) })
+    return { node, id, cache, fill, session, served: [] }
+  })
+  await registerFetchServer(B, {
+    log,
+    isAcceptedHelper: (session, peer) => session === SESSION && helpers.some(h => h.id === peer),
+    load: async path => {
+      asked.push(path)
+      if (gate !== undefined) await gate.wait
+      const b = bodies.get(path)
+      if (b === undefined) throw new FetchRefusedError(404, 'no such object')
+      return { site: 'alpha', path, headers: { 'content-type': 'image/png' }, body: b, sha256: sha256Hex(b), storedAt: Date.now() }
+    }
+  })
+  for (const h of helpers) {
+    await registerFetchServer(h.node, {
+      log,
+      isAcceptedHelper: () => false,
+      load: async () => { throw new FetchRefusedError(403, 'not a beneficiary') },
+      forHelper: (session, peer, path) => {
+        if (session !== SESSION || !h.session.helpers.includes(peer) || !manifest.has(path)) return undefined
+        h.served.push(path)
+        return h.fill.fill(h.session, path, { forPeer: true })
+      }
+    })
+    await h.node.dial(B.getMultiaddrs()[0]!)
+  }
+  await helpers[0]!.node.dial(helpers[1]!.node.getMultiaddrs()[0]!)
+  // Both helpers see their connection before they fill (the accepting side registers it a moment later).
+  const deadline = Date.now() + 5_000
+  while (!helpers.every(h => h.node.getConnections().length === 2)) {
+    if (Date.now() > deadline) throw new Error('helpers did not connect to each other')
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+})
+
+after(async () => {
+  await Promise.all([B, ...helpers.map(h => h.node)].map(async n => n.stop()))
+})
+
+describe('ownerOf', () => {
+  test('every helper computes the same owner, whatever order it lists the helpers in, and owners share the paths', () => {
+    const peers = ['12D3KooWAaaa', '12D3KooWBbbb', '12D3KooWCccc']
+    const counts = new Map<string, number>()
+    for (let i = 0; i < 3_000; i++) {
+      const path = `/p/${i}`
+      const owner = ownerOf(path, peers)!
+      assert.equal(ownerOf(path, [...peers].reverse()), owner)
+      counts.set(owner, (counts.get(owner) ?? 0) + 1)
+    }
+    for (const n of counts.values()) assert.ok(n > 850 && n < 1_150, String(n))
+    assert.equal(ownerOf('/x', []), undefined)
+  })
+
+  test('matches SHA-1(peer ‖ "\\n" ‖ path) compared as big-endian bytes, as SPEC.md says', () => {
+    const peers = ['12D3KooWAaaa', '12D3KooWBbbb']
+    const score = (p: string): Buffer => createHash('sha1').update(`${p}\n/img/1.png`).digest()
+    const expected = Buffer.compare(score(peers[0]!), score(peers[1]!)) > 0 ? peers[0] : peers[1]
+    assert.equal(ownerOf('/img/1.png', peers), expected)
+  })
+})
+
+describe('MirrorFill', () => {
+  test('two helpers filling the whole manifest fetch each object from the struck site once, the rest from its owner', async () => {
+    const [h1, h2] = helpers as [Helper, Helper]
+    await Promise.all([...manifest.keys()].flatMap(path => [h1.fill.fill(h1.session, path), h2.fill.fill(h2.session, path)]))
+    for (const h of helpers) {
+      for (const [path, e] of manifest) assert.equal(h.cache.peek('alpha', path)?.sha256, e.sha256, path)
+    }
+    // Each object crossed B's uplink once: the two helpers' fetches from B add up to the manifest.
+    assert.equal(h1.fill.counts.fromSite + h2.fill.counts.fromSite, manifest.size)
+    assert.equal(h1.fill.counts.fromOwner + h2.fill.counts.fromOwner, manifest.size)
+    for (const h of helpers) assert.equal(h.fill.counts.fromSite, [...manifest.keys()].filter(p => ownerOf(p, h.session.helpers) === h.id).length)
+  })
+
+  test('an object outside the manifest comes from the struck site (no helper can vouch for it)', async () => {
+    const h1 = helpers[0]!
+    const before = h1.fill.counts.fromSite
+    const obj = await h1.fill.fill(h1.session, '/not-in-manifest.css')
+    assert.ok(obj.body.equals(bodies.get('/not-in-manifest.css')!))
+    assert.equal(h1.fill.counts.fromSite, before + 1)
+  })
+
+  test('a helper refuses what it must not serve: another session, a stranger, a path outside the manifest', async () => {
+    const [h1, h2] = helpers as [Helper, Helper]
+    const other: HelpingSession = { ...h1.session, session: 'sess-other-000001', manifest: new Map([['/img/99.png', { path: '/img/99.png', size: 1, type: 'image/png', sha256: sha256Hex(Buffer.from('x')) }]]) }
+    const path = [...manifest.keys()].find(p => ownerOf(p, h1.session.helpers) === h2.id)!
+    h1.cache.dropSite('alpha')
+    const served = h2.served.length
+    // Session unknown to h2: it answers 403, h1 falls back to B (which also refuses another session).
+    await assert.rejects(h1.fill.fill(other, '/img/99.png'), (err: unknown) => err instanceof FetchRefusedError && err.status === 403)
+    assert.equal(h2.served.length, served)
+    // The right session: served by the owner.
+    const obj = await h1.fill.fill(h1.session, path)
+    assert.equal(obj.sha256, manifest.get(path)!.sha256)
+    assert.equal(h2.served.length, served + 1)
+  })
+
+  test('an owner that is down is not asked; one that sends altered bytes is caught and the struck site asked instead', async () => {
+    const [h1, h2] = helpers as [Helper, Helper]
+    const owned = [...manifest.keys()].filter(p => ownerOf(p, h1.session.helpers) === h2.id)
+    h1.cache.dropSite('alpha')
+    down = new Set([h2.id])
+    const served = h2.served.length
+    const fromSite = h1.fill.counts.fromSite
+    await h1.fill.fill(h1.session, owned[0]!)
+    assert.equal(h2.served.length, served, 'a down owner was asked')
+    assert.equal(h1.fill.counts.fromSite, fromSite + 1)
+    down = new Set()
+    // h2 holds a tampered copy of the next object: h1 checks it against B's manifest.
+    const path = owned[1]!
+    const bad = Buffer.from(bodies.get(path)!)
+    bad[10] = bad[10]! ^ 0xff
+    const tampered: CachedObject = { site: 'alpha', path, headers: {}, body: bad, sha256: sha256Hex(bad), storedAt: Date.now() }
+    h2.cache.put(tampered)
+    const failed = h1.fill.counts.ownerFailed
+    const obj = await h1.fill.fill(h1.session, path)
+    assert.ok(obj.body.equals(bodies.get(path)!))
+    assert.equal(h1.fill.counts.ownerFailed, failed + 1)
+  })
+
+  test('a visitor\'s fill goes ahead of the prefetches queued for the struck site, and a queued prefetch a visitor asks for is promoted', async () => {
+    const h1 = helpers[0]!
+    h1.cache.dropSite('alpha')
+    const owned = [...manifest.keys()].filter(p => ownerOf(p, h1.session.helpers) === h1.id)
+    assert.ok(owned.length >= MAX_PREFETCHES_PER_PEER + 4, `h1 owns ${owned.length} paths`)
+    const prefetched = owned.slice(0, MAX_PREFETCHES_PER_PEER + 3)
+    const visitor = owned[MAX_PREFETCHES_PER_PEER + 3]!
+    const promoted = prefetched.at(-1)!
+    let open = (): void => {}
+    gate = { wait: new Promise<void>(resolve => { open = resolve }), open: () => { open() } }
+    asked.length = 0
+    try {
+      const fills = prefetched.map(async path => h1.fill.fill(h1.session, path, { prefetch: true }))
+      const deadline = Date.now() + 5_000
+      while (asked.length < MAX_PREFETCHES_PER_PEER) {
+        if (Date.now() > deadline) throw new Error(`B was asked for ${asked.length} objects`)
+        await new Promise(resolve => setTimeout(resolve, 5))
+      }
+      fills.push(h1.fill.fill(h1.session, visitor), h1.fill.fill(h1.session, promoted))
+      while (!(asked.includes(visitor) && asked.includes(promoted))) {
+        if (Date.now() > deadline) throw new Error(`the visitors' fills did not start: B was asked for ${asked.join(' ')}`)
+        await new Promise(resolve => setTimeout(resolve, 5))
+      }
+      // Prefetches are held while a visitor's fill is open: only the first few had started.
+      assert.deepEqual(new Set(asked), new Set([...prefetched.slice(0, MAX_PREFETCHES_PER_PEER), visitor, promoted]))
+      gate.open()
+      const objs = await Promise.all(fills)
+      for (const o of objs) assert.equal(o.sha256, manifest.get(o.path)!.sha256)
+      assert.equal(new Set(asked).size, prefetched.length + 1, 'every object fetched from B once')
+    } finally {
+      gate.open()
+      gate = undefined
+    }
+  })
+})

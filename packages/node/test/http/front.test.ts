@@ -1,0 +1,358 @@
+/**
+ * The front against a real demo origin: what it forwards unchanged, what it may shed, what it
+ * must never shed, and how it refuses when the origin is full. Routes are exercised with
+ * fastify's inject; the origin is a real HTTP server on 127.0.0.1.
+ */
+import { createServer } from 'node:http'
+import assert from 'node:assert/strict'
+import { after, before, beforeEach, describe, it } from 'node:test'
+import { pino } from 'pino'
+import { ContentCache, sha256Hex } from '../../src/origin/content-cache.ts'
+import { startDemoOrigin } from '../../src/demo/origin-site.ts'
+import type { DemoOrigin } from '../../src/demo/origin-site.ts'
+import { buildFront } from '../../src/http/front.ts'
+import { HotSet } from '../../src/origin/hot-set.ts'
+import { LoadMonitor } from '../../src/load/monitor.ts'
+import { OriginClient } from '../../src/origin/client.ts'
+import { OriginGate } from '../../src/origin/gate.ts'
+import { PageWeigher, pageSubresources } from '../../src/help/page-weight.ts'
+import { Shedder } from '../../src/load/shedder.ts'
+
+const log = pino({ level: 'silent' })
+const HELPER = { peer: '12D3KooWHelperPeer', weightRps: 100, weightBytesPerSec: 1_000_000, mirrorUrl: 'http://mirror-b.localhost:9102', siteBase: 'http://alpha.mirror-b.localhost:9102' }
+
+function makeFront (origin: DemoOrigin | { url: string }, gateOpts: { capacityRps?: number, maxConcurrent?: number, queueLimit?: number } = {}, queueTimeoutMs = 1_000, ladder = { microCache: false },
+  extra: Pick<Parameters<typeof buildFront>[1], 'weigh' | 'onRedirect' | 'strikeNow' | 'onRefused'> = {}) {
+  const monitor = new LoadMonitor()
+  const cache = new ContentCache(64 * 1024 * 1024, 8 * 1024 * 1024)
+  const hotSet = new HotSet()
+  const shedder = new Shedder()
+  const gate = new OriginGate<string | null>({ capacityRps: gateOpts.capacityRps ?? 10_000, maxConcurrent: gateOpts.maxConcurrent ?? 16, queueLimit: gateOpts.queueLimit ?? 100 })
+  const originClient = new OriginClient({ url: origin.url, site: 'alpha', maxConcurrent: 16, timeoutMs: 5_000 }, gate, cache, hotSet, monitor, log)
+  const app = buildFront({ site: 'alpha', queueTimeoutMs, retryAfterS: 7, maxBodyBytes: 1024 * 1024, originTimeoutMs: 5_000 },
+    { gate, origin: originClient, cache, hotSet, shedder, monitor, log, ladder, ...extra })
+  return { app, monitor, cache, hotSet, shedder, gate, originClient, ladder }
+}
+
+describe('front', () => {
+  let origin: DemoOrigin
+  let f: ReturnType<typeof makeFront>
+  before(async () => { origin = await startDemoOrigin({ workers: 8, capacityRps: 2_000 }) })
+  after(async () => { await origin.close() })
+  beforeEach(async () => {
+    if (f !== undefined) { f.gate.close(); await f.app.close(); await f.originClient.close() }
+    f = makeFront(origin)
+  })
+  after(async () => { f.gate.close(); await f.app.close(); await f.originClient.close() })
+
+  it('forwards a GET and streams status, headers and body back unchanged; keeps a copy of a shareable body', async () => {
+    const file = origin.files.get('/css/site.css')!
+    const res = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    assert.equal(res.statusCode, 200)
+    assert.deepEqual(res.rawPayload, file.body)
+    assert.equal(res.headers['content-type'], file.type)
+    assert.equal(res.headers['cache-control'], file.cacheControl)
+    assert.equal(res.headers['content-length'], String(file.body.byteLength))
+    assert.ok(res.headers.etag !== undefined)
+    const kept = f.cache.peek('alpha', '/css/site.css')
+    assert.ok(kept !== undefined, 'shareable body not kept')
+    assert.equal(kept.sha256, sha256Hex(file.body))
+    assert.equal(f.hotSet.isShareable('/css/site.css'), true)
+  })
+
+  it('passes 404 and conditional 304 through', async () => {
+    const missing = await f.app.inject({ method: 'GET', url: '/no/such/page.html' })
+    assert.equal(missing.statusCode, 404)
+    const first = await f.app.inject({ method: 'GET', url: '/js/app.js' })
+    const again = await f.app.inject({ method: 'GET', url: '/js/app.js', headers: { 'if-none-match': String(first.headers.etag) } })
+    assert.equal(again.statusCode, 304)
+  })
+
+  it('forwards a POST body to the origin and its answer back', async () => {
+    const body = Buffer.from('hello reef '.repeat(100))
+    const res = await f.app.inject({ method: 'POST', url: '/api/echo', payload: body, headers: { 'content-type': 'application/octet-stream' } })
+    assert.equal(res.statusCode, 200)
+    assert.deepEqual(res.rawPayload, body)
+  })
+
+  it('while shedding, redirects a shareable GET of a known path to its helper with a 307', async () => {
+    await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    f.shedder.setHelpers([HELPER])
+    f.shedder.share = 1
+    const res = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    assert.equal(res.statusCode, 307)
+    assert.equal(res.headers.location, 'http://alpha.mirror-b.localhost:9102/css/site.css')
+    assert.equal(res.headers['cache-control'], 'no-store')
+    const head = await f.app.inject({ method: 'HEAD', url: '/css/site.css' })
+    assert.equal(head.statusCode, 307)
+    assert.equal(f.monitor.totals.shed, 2)
+    assert.equal(f.monitor.totals.shedExternal, 0)
+  })
+
+  it('delegates to the helper the weight of the page load a redirect brings it, not the page alone', async () => {
+    const delegated: Array<{ peer: string, bytes: number }> = []
+    let weigher: PageWeigher | undefined
+    const g = makeFront(origin, {}, 1_000, { microCache: false }, {
+      weigh: obj => weigher!.weigh(obj, 10_000),
+      onRedirect: (helper, bytes) => { delegated.push({ peer: helper.peer, bytes }) }
+    })
+    weigher = new PageWeigher(g.cache, 'alpha')
+    try {
+      const page = origin.pages[0]!
+      const html = await g.app.inject({ method: 'GET', url: page })
+      const subs = pageSubresources(html.body, page)
+      assert.ok(subs.length > 0, 'the demo page links no subresources')
+      for (const p of subs) assert.equal((await g.app.inject({ method: 'GET', url: p })).statusCode, 200)
+      const weight = html.rawPayload.byteLength + subs.reduce((a, p) => a + g.cache.peek('alpha', p)!.body.byteLength, 0)
+      g.shedder.setHelpers([HELPER])
+      g.shedder.share = 1
+      const res = await g.app.inject({ method: 'GET', url: page })
+      assert.equal(res.statusCode, 307)
+      assert.deepEqual(delegated, [{ peer: HELPER.peer, bytes: weight }])
+      assert.ok(weight > html.rawPayload.byteLength)
+    } finally { g.gate.close(); await g.app.close(); await g.originClient.close() }
+  })
+
+  it('counts redirects to the external mirror apart from those to consortium helpers', async () => {
+    await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    f.shedder.setFallback({ peer: 'external-mirror', weightRps: 100, weightBytesPerSec: 1_000_000, mirrorUrl: 'https://{host}.nyud.net{path}', siteBase: '', location: path => `https://alpha.nyud.net${path}` })
+    f.shedder.share = 1
+    const res = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    assert.equal(res.statusCode, 307)
+    assert.equal(res.headers.location, 'https://alpha.nyud.net/css/site.css')
+    assert.equal(f.monitor.totals.shed, 1)
+    assert.equal(f.monitor.totals.shedExternal, 1)
+  })
+
+  it('never sheds a path the origin has not yet answered shareably', async () => {
+    f.shedder.setHelpers([HELPER])
+    f.shedder.share = 1
+    const res = await f.app.inject({ method: 'GET', url: '/js/app.js' })
+    assert.equal(res.statusCode, 200)
+  })
+
+  it('never sheds requests with cookies, credentials, ranges, other methods, or unsafe paths', async () => {
+    await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    f.shedder.setHelpers([HELPER])
+    f.shedder.share = 1
+    for (const headers of [{ cookie: 'session=1' }, { authorization: 'Bearer x' }, { range: 'bytes=0-10' }]) {
+      const res = await f.app.inject({ method: 'GET', url: '/css/site.css', headers })
+      assert.notEqual(res.statusCode, 307, `redirected with ${Object.keys(headers)[0]}`)
+    }
+    const post = await f.app.inject({ method: 'POST', url: '/api/echo', payload: 'x', headers: { 'content-type': 'text/plain' } })
+    assert.equal(post.statusCode, 200)
+    const weird = await f.app.inject({ method: 'GET', url: '//evil.example/css/site.css' })
+    assert.notEqual(weird.statusCode, 307)
+  })
+
+  it('never sheds or keeps a private response (Set-Cookie, Cache-Control: private)', async () => {
+    for (const path of ['/account', '/private/report.html']) {
+      const first = await f.app.inject({ method: 'GET', url: path })
+      assert.equal(first.statusCode, 200)
+      assert.equal(f.hotSet.isShareable(path), false)
+      assert.equal(f.cache.peek('alpha', path), undefined)
+    }
+    f.shedder.setHelpers([HELPER])
+    f.shedder.share = 1
+    for (const path of ['/account', '/private/report.html']) {
+      const again = await f.app.inject({ method: 'GET', url: path })
+      assert.equal(again.statusCode, 200, `${path} was not served by the origin`)
+    }
+    const account = await f.app.inject({ method: 'GET', url: '/account' })
+    assert.ok(account.headers['set-cookie'] !== undefined, 'Set-Cookie lost on the way through')
+  })
+
+  it('answers 503 with Retry-After when the origin is full and nothing can be shed', async () => {
+    f.gate.close(); await f.app.close(); await f.originClient.close()
+    f = makeFront(origin, { capacityRps: 1_000, maxConcurrent: 1, queueLimit: 0 })
+    assert.equal(await f.gate.acquire(null, 0), 'admitted') // the origin's only slot is busy
+    const refused = await f.app.inject({ method: 'GET', url: '/' })
+    assert.equal(refused.statusCode, 503)
+    assert.equal(refused.headers['retry-after'], '7')
+    assert.equal(f.monitor.totals.refused, 1)
+    assert.equal(f.monitor.totals.origin, 0, 'the refused request reached the origin')
+    f.gate.release()
+    const later = await f.app.inject({ method: 'GET', url: '/' })
+    assert.equal(later.statusCode, 200)
+  })
+
+  it('a calm site over its uplink budget strikes at once when standbys are ready, and sends the visitor there instead of refusing it', async () => {
+    let strikes = 0
+    let refusals = 0
+    const g = makeFront(origin, {}, 1_000, { microCache: false }, {
+      strikeNow: async () => { strikes++; g.shedder.setHelpers([HELPER]); return true },
+      onRefused: () => { refusals++ }
+    })
+    try {
+      await g.app.inject({ method: 'GET', url: '/' })
+      g.shedder.setLocalBudget(1) // the uplink can take nothing more now
+      g.shedder.admitLocal(1_000_000) // and its burst is spent
+      const res = await g.app.inject({ method: 'GET', url: '/' })
+      assert.equal(res.statusCode, 307)
+      assert.equal(res.headers.location, 'http://alpha.mirror-b.localhost:9102/')
+      assert.deepEqual([strikes, refusals], [1, 0])
+    } finally { g.gate.close(); await g.app.close(); await g.originClient.close() }
+    // Without standbys ready (strikeNow says no): 503 at once, as before.
+    const h = makeFront(origin, {}, 1_000, { microCache: false }, { strikeNow: async () => false, onRefused: () => { refusals++ } })
+    try {
+      await h.app.inject({ method: 'GET', url: '/' })
+      h.shedder.setLocalBudget(1)
+      h.shedder.admitLocal(1_000_000)
+      const res = await h.app.inject({ method: 'GET', url: '/' })
+      assert.equal(res.statusCode, 503)
+      assert.equal(refusals, 1)
+    } finally { h.gate.close(); await h.app.close(); await h.originClient.close() }
+  })
+
+  it('diverts a request waiting for the origin to a helper once shedding starts', async () => {
+    f.gate.close(); await f.app.close(); await f.originClient.close()
+    f = makeFront(origin, { capacityRps: 1_000, maxConcurrent: 1, queueLimit: 10 }, 5_000)
+    await f.app.inject({ method: 'GET', url: '/css/site.css' })
+    // Hold the only origin slot, so the next request must wait in the queue.
+    assert.equal(await f.gate.acquire(null, 0), 'admitted')
+    const waiting = f.app.inject({ method: 'GET', url: '/css/site.css' })
+    const deadline = Date.now() + 5_000
+    while (f.gate.queued === 0 && Date.now() < deadline) await new Promise(resolve => setImmediate(resolve))
+    assert.equal(f.gate.queued, 1)
+    f.shedder.setHelpers([HELPER])
+    assert.equal(f.gate.divert(tag => tag !== null && f.hotSet.isShareable(tag)), 1)
+    const res = await waiting
+    assert.equal(res.statusCode, 307)
+    f.gate.release()
+  })
+
+  describe('micro-cache (rung 1)', () => {
+    async function fresh (ladderOn = true): Promise<void> {
+      f.gate.close(); await f.app.close(); await f.originClient.close()
+      f = makeFront(origin, {}, 1_000, { microCache: ladderOn })
+    }
+
+    it('answers repeated requests from the cache while engaged, with Age and the origin\'s headers', async () => {
+      await fresh()
+      // The first answer is fetched once from the origin into the cache (a cold object is coalesced too).
+      const first = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+      assert.equal(first.headers['x-reef-cache'], 'MISS')
+      assert.deepEqual(first.rawPayload, origin.files.get('/css/site.css')!.body)
+      const before = origin.stats.total
+      const again = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+      assert.equal(again.statusCode, 200)
+      assert.equal(again.headers['x-reef-cache'], 'HIT')
+      assert.deepEqual(again.rawPayload, origin.files.get('/css/site.css')!.body)
+      assert.equal(again.headers['cache-control'], origin.files.get('/css/site.css')!.cacheControl)
+      assert.ok(again.headers.age !== undefined)
+      assert.equal(origin.stats.total, before, 'a fresh cached copy went to the origin again')
+    })
+
+    it('answers conditional requests from the cache: 304 without Content-Length for If-None-Match or If-Modified-Since', async () => {
+      await fresh()
+      const first = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+      const etag = String(first.headers.etag)
+      const lastModified = String(first.headers['last-modified'])
+      for (const headers of [{ 'if-none-match': etag }, { 'if-modified-since': lastModified }, { 'if-none-match': `"other", ${etag}` }]) {
+        const res = await f.app.inject({ method: 'GET', url: '/css/site.css', headers })
+        assert.equal(res.statusCode, 304, JSON.stringify(headers))
+        assert.equal(res.headers['x-reef-cache'], 'HIT')
+        assert.equal(res.headers['content-length'], undefined)
+        assert.equal(res.rawPayload.byteLength, 0)
+      }
+      // If-None-Match wins over If-Modified-Since; an older date or another tag gets the body.
+      for (const headers of [{ 'if-none-match': '"other"', 'if-modified-since': lastModified }, { 'if-modified-since': new Date(Date.parse(lastModified) - 60_000).toUTCString() }]) {
+        const res = await f.app.inject({ method: 'GET', url: '/css/site.css', headers })
+        assert.equal(res.statusCode, 200, JSON.stringify(headers))
+        assert.equal(res.headers['content-length'], String(origin.files.get('/css/site.css')!.body.byteLength))
+      }
+    })
+
+    it('fetches an object once for any number of concurrent misses, even one the origin has not answered yet', async () => {
+      await fresh()
+      const before = origin.stats.total
+      const all = await Promise.all(Array.from({ length: 30 }, async () => f.app.inject({ method: 'GET', url: '/js/app.js' })))
+      assert.ok(all.every(r => r.statusCode === 200 && r.rawPayload.equals(origin.files.get('/js/app.js')!.body)))
+      assert.equal(origin.stats.total - before, 1)
+    })
+
+    it('serves a stale copy within stale-while-revalidate at once and refreshes it in the background', async () => {
+      await fresh()
+      await f.app.inject({ method: 'GET', url: '/css/site.css' })
+      const kept = f.cache.peek('alpha', '/css/site.css')!
+      f.cache.put({ ...kept, headers: { ...kept.headers, 'cache-control': 'max-age=1, stale-while-revalidate=60' }, storedAt: Date.now() - 10_000 })
+      const before = origin.stats.total
+      const stale = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+      assert.equal(stale.headers['x-reef-cache'], 'STALE')
+      const deadline = Date.now() + 5_000
+      while ((f.cache.peek('alpha', '/css/site.css')!.storedAt < Date.now() - 5_000) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+      assert.ok(f.cache.peek('alpha', '/css/site.css')!.storedAt > Date.now() - 5_000, 'not revalidated')
+      assert.equal(origin.stats.total - before, 1)
+    })
+
+    it('serves a stale copy within stale-if-error when the origin fails, and not past it', async () => {
+      const dead = makeFront({ url: 'http://127.0.0.1:1' }, {}, 1_000, { microCache: true })
+      try {
+        const body = Buffer.from('cached copy')
+        dead.hotSet.learn('/a.css', true)
+        dead.hotSet.learn('/b.css', true)
+        const base = { site: 'alpha', body, sha256: sha256Hex(body), storedAt: Date.now() - 10_000 }
+        dead.cache.put({ ...base, path: '/a.css', headers: { 'content-type': 'text/css', 'cache-control': 'max-age=1, stale-if-error=600' } })
+        dead.cache.put({ ...base, path: '/b.css', headers: { 'content-type': 'text/css', 'cache-control': 'max-age=1' } })
+        const a = await dead.app.inject({ method: 'GET', url: '/a.css' })
+        assert.equal(a.statusCode, 200)
+        assert.equal(a.headers['x-reef-cache'], 'STALE')
+        assert.deepEqual(a.rawPayload, body)
+        const b = await dead.app.inject({ method: 'GET', url: '/b.css' })
+        assert.notEqual(b.statusCode, 200, 'served a stale copy past its stale-if-error window')
+      } finally { dead.gate.close(); await dead.app.close(); await dead.originClient.close() }
+    })
+
+    it('does nothing while not engaged, and never caches private responses', async () => {
+      await fresh(false)
+      await f.app.inject({ method: 'GET', url: '/css/site.css' })
+      const before = origin.stats.total
+      const again = await f.app.inject({ method: 'GET', url: '/css/site.css' })
+      assert.equal(again.headers['x-reef-cache'], undefined)
+      assert.equal(origin.stats.total - before, 1)
+      f.ladder.microCache = true
+      for (let i = 0; i < 3; i++) {
+        const acc = await f.app.inject({ method: 'GET', url: '/account' })
+        assert.equal(acc.headers['x-reef-cache'], undefined)
+        assert.ok(acc.headers['set-cookie'] !== undefined)
+        assert.equal(f.cache.peek('alpha', '/account'), undefined)
+      }
+      // Once known to be private, a path goes straight to the origin: one request, one origin hit.
+      const known = origin.stats.total
+      await f.app.inject({ method: 'GET', url: '/account' })
+      assert.equal(origin.stats.total - known, 1)
+    })
+  })
+
+  it('passes X-Forwarded-Proto and -Host from a trusted TLS terminator to the origin, and replaces them from anyone else', async () => {
+    const seen: Array<Record<string, string | string[] | undefined>> = []
+    const echo = createServer((req, res) => { seen.push(req.headers); res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' }).end('ok') })
+    await new Promise<void>(resolve => echo.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(echo.address() as { port: number }).port}`
+    const build = (trustedProxies: string[]): ReturnType<typeof makeFront> => {
+      const g = makeFront({ url })
+      void g.app.close()
+      const app = buildFront({ site: 'alpha', queueTimeoutMs: 1_000, retryAfterS: 7, maxBodyBytes: 1024, originTimeoutMs: 5_000, trustedProxies },
+        { gate: g.gate, origin: g.originClient, cache: g.cache, hotSet: g.hotSet, shedder: g.shedder, monitor: g.monitor, log, ladder: g.ladder })
+      return { ...g, app }
+    }
+    const trusting = build(['127.0.0.1'])
+    const wary = build([])
+    try {
+      const headers = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'alpha.example', 'x-forwarded-for': '198.51.100.7', host: 'internal:8000' }
+      assert.equal((await trusting.app.inject({ method: 'GET', url: '/', headers, remoteAddress: '127.0.0.1' })).statusCode, 200)
+      assert.equal(seen[0]!['x-forwarded-proto'], 'https')
+      assert.equal(seen[0]!['x-forwarded-host'], 'alpha.example')
+      assert.equal(seen[0]!['x-forwarded-for'], '198.51.100.7, 127.0.0.1')
+      await wary.app.inject({ method: 'GET', url: '/', headers, remoteAddress: '127.0.0.1' })
+      assert.equal(seen[1]!['x-forwarded-proto'], 'http')
+      assert.equal(seen[1]!['x-forwarded-host'], 'internal:8000')
+      // A trusted proxy cannot smuggle anything but http or https.
+      await trusting.app.inject({ method: 'GET', url: '/', headers: { ...headers, 'x-forwarded-proto': 'javascript' }, remoteAddress: '127.0.0.1' })
+      assert.equal(seen[2]!['x-forwarded-proto'], 'http')
+    } finally {
+      for (const x of [trusting, wary]) { x.gate.close(); await x.app.close(); await x.originClient.close() }
+      await new Promise(resolve => echo.close(resolve))
+    }
+  })
+})
