@@ -12,8 +12,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { request } from 'undici'
-import { ReefNode, freePort, loopbackDispatcher, parseConfig, runCrowd, startDemoOrigin } from '@reef/node'
-import type { CrowdReport, DemoOrigin } from '@reef/node'
+import { ReefNode, parseConfig } from '@reef/node'
+import { freePort, loopbackDispatcher, runCrowd, startDemoOrigin } from '@reef/node/demo'
+import type { CrowdReport, DemoOrigin } from '@reef/node/demo'
 import { until } from './wait.ts'
 
 const CAPACITY = 50

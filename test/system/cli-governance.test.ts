@@ -9,8 +9,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { ReefNode, cliMain, freePort, loadConfigFile, loadOrCreateIdentity, startDemoOrigin } from '@reef/node'
-import type { CliIo, DemoOrigin } from '@reef/node'
+import { ReefNode, cliMain, loadConfigFile, loadOrCreateIdentity } from '@reef/node'
+import { freePort, startDemoOrigin } from '@reef/node/demo'
+import type { CliIo } from '@reef/node'
+import type { DemoOrigin } from '@reef/node/demo'
 import { until } from './wait.ts'
 
 async function reef (argv: string[]): Promise<{ code: number, out: string, err: string }> {

@@ -13,8 +13,8 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
-import { freePort, startDemoOrigin } from '@reef/node'
-import type { DemoOrigin } from '@reef/node'
+import { freePort, startDemoOrigin } from '@reef/node/demo'
+import type { DemoOrigin } from '@reef/node/demo'
 
 const REEF = fileURLToPath(new URL('../../packages/node/bin/reef.js', import.meta.url))
 

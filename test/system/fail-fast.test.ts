@@ -15,8 +15,9 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { HELPER_SILENCE_MS } from '@reef/protocol'
-import { freePort, loopbackDispatcher, runCrowd, startDemoOrigin, startLocalConsortium } from '@reef/node'
-import type { CrowdReport, DemoOrigin, LocalConsortium, ReefNode } from '@reef/node'
+import { freePort, loopbackDispatcher, runCrowd, startDemoOrigin, startLocalConsortium } from '@reef/node/demo'
+import type { ReefNode } from '@reef/node'
+import type { CrowdReport, DemoOrigin, LocalConsortium } from '@reef/node/demo'
 import { until } from './wait.ts'
 
 const REEF = fileURLToPath(new URL('../../packages/node/bin/reef.js', import.meta.url))

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { request } from 'undici'
-import { loopbackDispatcher, runCrowd, startDemoOrigin, startLocalConsortium, waitForMesh } from '@reef/node'
-import type { CrowdReport, LocalConsortium } from '@reef/node'
+import { loopbackDispatcher, runCrowd, startDemoOrigin, startLocalConsortium, waitForMesh } from '@reef/node/demo'
+import type { CrowdReport, LocalConsortium } from '@reef/node/demo'
 import { verifyRecord } from '@reef/protocol'
 import { until } from './wait.ts'
 

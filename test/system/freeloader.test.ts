@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { loopbackDispatcher, runCrowd, startLocalConsortium, waitForMesh } from '@reef/node'
-import type { LocalConsortium, ReefNode } from '@reef/node'
+import { loopbackDispatcher, runCrowd, startLocalConsortium, waitForMesh } from '@reef/node/demo'
+import type { ReefNode } from '@reef/node'
+import type { LocalConsortium } from '@reef/node/demo'
 import { until } from './wait.ts'
 
 // A 3 s crowd of 400 req/s sheds 25–30 MB of delta's page loads to its helpers (delta's uplink

@@ -23,8 +23,8 @@ import { basename, dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
-import { freePort, startDemoOrigin } from '@reef/node'
-import type { DemoOrigin } from '@reef/node'
+import { freePort, startDemoOrigin } from '@reef/node/demo'
+import type { DemoOrigin } from '@reef/node/demo'
 import { until } from './wait.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))

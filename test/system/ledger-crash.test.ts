@@ -18,8 +18,10 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createHash } from 'node:crypto'
 import { request } from 'undici'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createReefLibp2p, freePort, startDemoOrigin } from '@reef/node'
-import type { DemoOrigin, ReefLibp2p } from '@reef/node'
+import { createReefLibp2p } from '@reef/node'
+import { freePort, startDemoOrigin } from '@reef/node/demo'
+import type { ReefLibp2p } from '@reef/node'
+import type { DemoOrigin } from '@reef/node/demo'
 import { ledgerTopic, signRecord } from '@reef/protocol'
 
 const REEF = fileURLToPath(new URL('../../packages/node/bin/reef.js', import.meta.url))

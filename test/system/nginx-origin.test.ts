@@ -20,8 +20,9 @@ import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { request } from 'undici'
 import type { Dispatcher } from 'undici'
-import { ReefNode, freePort, loopbackDispatcher, parseConfig, runCrowd } from '@reef/node'
-import type { CrowdReport } from '@reef/node'
+import { ReefNode, parseConfig } from '@reef/node'
+import { freePort, loopbackDispatcher, runCrowd } from '@reef/node/demo'
+import type { CrowdReport } from '@reef/node/demo'
 
 const NGINX = process.env.REEF_NGINX ?? '/usr/sbin/nginx'
 const CAPACITY = 50

@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { loopbackDispatcher, runCrowd, startLocalConsortium, waitForMesh } from '@reef/node'
-import type { LocalConsortium, ReefNode } from '@reef/node'
+import { loopbackDispatcher, runCrowd, startLocalConsortium, waitForMesh } from '@reef/node/demo'
+import type { ReefNode } from '@reef/node'
+import type { LocalConsortium } from '@reef/node/demo'
 import { until } from './wait.ts'
 
 const QUOTA = { newcomerGrantBytes: 200_000, takeMultiple: 2, windowMs: 3_600_000, optimisticShare: 0.1 }

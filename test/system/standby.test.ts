@@ -7,8 +7,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { request } from 'undici'
-import { FetchRefusedError, fetchFromPeer, loopbackDispatcher, runCrowd, startLocalConsortium, waitForMesh } from '@reef/node'
-import type { CrowdReport, LocalConsortium, ReefNode } from '@reef/node'
+import { FetchRefusedError, fetchFromPeer } from '@reef/node'
+import { loopbackDispatcher, runCrowd, startLocalConsortium, waitForMesh } from '@reef/node/demo'
+import type { ReefNode } from '@reef/node'
+import type { CrowdReport, LocalConsortium } from '@reef/node/demo'
 import { until } from './wait.ts'
 
 const CROWD_RPS = 600

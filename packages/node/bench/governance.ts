@@ -20,7 +20,7 @@ import { applyEntry, bodyHash, checkEvidence, openCharter, signaturesNeeded } fr
 import type { MembershipState } from '@reef/governance'
 import { ContentCache, sha256Hex } from '../src/origin/content-cache.ts'
 import type { CachedObject } from '../src/origin/content-cache.ts'
-import { freePort } from '../src/demo/consortium.ts'
+import { freePort } from '../demo/consortium.ts'
 import { LoadMonitor } from '../src/load/monitor.ts'
 import { buildMirror } from '../src/http/mirror.ts'
 

@@ -301,7 +301,7 @@ class Signers {
 
 async function redirectPhase (runs: number, seconds: number): Promise<{ on: number[], off: number[], accounted: number, redirectsOn: number, errors: number, other: number }> {
   const [{ startDemoOrigin }, { buildFront }, { ContentCache }, { HotSet }, { LoadMonitor }, { OriginClient }, { OriginGate }, { Shedder }, { LedgerService }, { PeerTable }] = await Promise.all([
-    import('../src/demo/origin-site.ts'), import('../src/http/front.ts'), import('../src/origin/content-cache.ts'), import('../src/origin/hot-set.ts'),
+    import('../demo/origin-site.ts'), import('../src/http/front.ts'), import('../src/origin/content-cache.ts'), import('../src/origin/hot-set.ts'),
     import('../src/load/monitor.ts'), import('../src/origin/client.ts'), import('../src/origin/gate.ts'), import('../src/load/shedder.ts'),
     import('../src/ledger/service.ts'), import('../src/p2p/peer-table.ts')
   ])

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'undici'
-import { freePort } from '../src/demo/consortium.ts'
+import { freePort } from '../demo/consortium.ts'
 
 export function nginxInstalled (): boolean {
   return spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0

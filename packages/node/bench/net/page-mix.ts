@@ -2,9 +2,9 @@
  * What a page load of a demo site weighs: the page plus the subresources a browser loads with it
  * (found the way the crowd finds them), and the mean under the crowd's Zipf popularity.
  */
-import { extractLinks } from '../../src/demo/crowd.ts'
-import { buildDemoSite } from '../../src/demo/origin-site.ts'
-import type { SiteFile } from '../../src/demo/origin-site.ts'
+import { extractLinks } from '../../demo/crowd.ts'
+import { buildDemoSite } from '../../demo/origin-site.ts'
+import type { SiteFile } from '../../demo/origin-site.ts'
 
 export interface PageMix {
   pages: number

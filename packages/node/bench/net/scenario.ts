@@ -16,8 +16,8 @@
  * event loop; a busy loop can delay them, but each records the time at which it actually ran.
  */
 import { request } from 'undici'
-import { runCrowd } from '../../src/demo/crowd.ts'
-import type { CrowdReport } from '../../src/demo/crowd.ts'
+import { runCrowd } from '../../demo/crowd.ts'
+import type { CrowdReport } from '../../demo/crowd.ts'
 import type { SiteRole } from './control.ts'
 import { TESTBED_DOMAIN, testbedDispatcher } from './dispatcher.ts'
 import { blogSite } from './page-mix.ts'

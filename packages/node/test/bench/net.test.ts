@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import type { CrowdReport, RequestResult, VisitResult } from '../../src/demo/crowd.ts'
+import type { CrowdReport, RequestResult, VisitResult } from '../../demo/crowd.ts'
 import { NotInTestbedError, resolveTestbedHost } from '../../bench/net/dispatcher.ts'
 import { summarize } from '../../bench/net/report.ts'
 import { planSetup } from '../../bench/net/scenario.ts'

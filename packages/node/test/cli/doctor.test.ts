@@ -19,7 +19,7 @@ import { doctorCommand } from '../../src/cli/doctor.ts'
 import { CLOCK_WARN_MS, clockSkewMs, runDoctor } from '../../src/cli/doctor-checks.ts'
 import type { CheckResult } from '../../src/cli/doctor-checks.ts'
 import { charterBody, signCharter, writeCharterFile } from '../../src/governance/charter-file.ts'
-import { freePort } from '../../src/demo/consortium.ts'
+import { freePort } from '../../demo/consortium.ts'
 import { loadOrCreateIdentity } from '../../src/p2p/host.ts'
 import { reef } from '../fixtures/run-cli.ts'
 

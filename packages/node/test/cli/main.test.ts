@@ -9,7 +9,7 @@ import { closest, isGroup, usage } from '../../src/cli/command.ts'
 import type { Command, CommandEntry } from '../../src/cli/command.ts'
 import { runCli } from '../../src/cli/dispatch.ts'
 import { helpCommand } from '../../src/cli/help.ts'
-import { freePort } from '../../src/demo/consortium.ts'
+import { freePort } from '../../demo/consortium.ts'
 import { reef } from '../fixtures/run-cli.ts'
 
 describe('reef help', () => {

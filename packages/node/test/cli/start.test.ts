@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { main } from '../../src/cli/main.ts'
-import { freePort } from '../../src/demo/consortium.ts'
+import { freePort } from '../../demo/consortium.ts'
 
 describe('reef start', { timeout: 60_000 }, () => {
   let dir: string

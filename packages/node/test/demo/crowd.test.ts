@@ -5,10 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import type { Agent } from 'undici';
-import { loopbackDispatcher, runCrowd, seededRandom, zipfSampler } from '../../src/demo/crowd.ts';
-import type { CrowdReport, RequestResult } from '../../src/demo/crowd.ts';
-import { startDemoOrigin } from '../../src/demo/origin-site.ts';
-import type { DemoOrigin } from '../../src/demo/origin-site.ts';
+import { loopbackDispatcher, runCrowd, seededRandom, zipfSampler } from '../../demo/crowd.ts';
+import type { CrowdReport, RequestResult } from '../../demo/crowd.ts';
+import { startDemoOrigin } from '../../demo/origin-site.ts';
+import type { DemoOrigin } from '../../demo/origin-site.ts';
 
 async function tinyServer(
   handler: (req: IncomingMessage, res: ServerResponse) => void,

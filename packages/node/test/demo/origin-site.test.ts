@@ -3,9 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
 import type { Agent } from 'undici';
-import { loopbackDispatcher } from '../../src/demo/crowd.ts';
-import { buildDemoSite, startDemoOrigin } from '../../src/demo/origin-site.ts';
-import type { DemoOrigin } from '../../src/demo/origin-site.ts';
+import { loopbackDispatcher } from '../../demo/crowd.ts';
+import { buildDemoSite, startDemoOrigin } from '../../demo/origin-site.ts';
+import type { DemoOrigin } from '../../demo/origin-site.ts';
 
 interface Fetched {
   status: number;
