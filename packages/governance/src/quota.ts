@@ -6,6 +6,9 @@
  * site is expected to help it: it offers what the creditor needs, up to its spare capacity,
  * whatever the creditor's own standing.
  */
+import { DEFAULT_POLICY } from '@reef/protocol'
+import type { Policy } from '@reef/protocol'
+
 export interface QuotaPolicy {
   /** Bytes any member may take before it has given anything. */
   newcomerGrantBytes: number
@@ -24,12 +27,12 @@ export interface QuotaPolicy {
  * spans several crowds; 10% optimistic help keeps a member over quota from falling over
  * entirely while it cannot freeload on it.
  */
-export const DEFAULT_QUOTA_POLICY: Readonly<QuotaPolicy> = Object.freeze({
-  newcomerGrantBytes: 1024 * 1024 * 1024,
-  takeMultiple: 2,
-  windowMs: 30 * 24 * 3600 * 1000,
-  optimisticShare: 0.1
-})
+export const DEFAULT_QUOTA_POLICY: Readonly<QuotaPolicy> = Object.freeze(quotaOf(DEFAULT_POLICY))
+
+/** The quota a charter's policy sets (its optimistic share is in per cent). */
+export function quotaOf (policy: Pick<Policy, 'newcomerGrantBytes' | 'takeMultiple' | 'windowMs' | 'optimisticSharePct'>): QuotaPolicy {
+  return { newcomerGrantBytes: policy.newcomerGrantBytes, takeMultiple: policy.takeMultiple, windowMs: policy.windowMs, optimisticShare: policy.optimisticSharePct / 100 }
+}
 
 export interface Standing {
   given: number

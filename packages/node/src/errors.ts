@@ -1,9 +1,70 @@
-/** Node error catalogue: one class per failure with a stable `code`. */
+/**
+ * The node's error catalogue: one class per failure, each with a stable `code` (tests and
+ * scripts check the code, never the message), and one table, `ERRORS`, that gives every code
+ * the HTTP status the admin API answers it with (fastify's `lib/errors.js` idea). Admin routes
+ * map an error to a status through `httpStatusOf` only.
+ *
+ * Codes a node passes on from elsewhere keep their own: the protocol's (`@reef/protocol`, SPEC.md
+ * §Error codes) and the governance rules' (`GovernanceError`, SPEC.md §Governance error codes):
+ * a rule refusing what the operator asked for is a conflict with the consortium's state (409).
+ */
+
+/** Every code this package throws or answers with, and the admin API's status for it. */
+export const ERRORS = {
+  ERR_CONFIG: { status: 500, meaning: 'the configuration (or a file it names) is invalid' },
+  ERR_JSONC_SYNTAX: { status: 500, meaning: 'a JSONC file does not parse (line and column given)' },
+  ERR_CONFIG_EXISTS: { status: 500, meaning: '`reef init` would overwrite a config file without --force' },
+  ERR_USAGE: { status: 400, meaning: 'a command line that cannot be run as given' },
+  ERR_LISTEN: { status: 500, meaning: 'a listener could not be opened' },
+  ERR_ORIGIN_UNAVAILABLE: { status: 502, meaning: 'the origin did not answer' },
+  ERR_FETCH_REFUSED: { status: 502, meaning: 'a peer refused a fetch stream request' },
+  ERR_INTEGRITY: { status: 502, meaning: 'a body does not match its manifest hash' },
+  ERR_TOO_LARGE: { status: 413, meaning: 'a body is over its size limit' },
+  ERR_ADMIN_UNREACHABLE: { status: 502, meaning: 'nothing answers at a node\'s admin API' },
+  ERR_ADMIN_STATUS: { status: 502, meaning: 'the admin API answered, but not as a Reef node does' },
+  ERR_BAD_REQUEST: { status: 400, meaning: 'an admin request\'s body, parameters or query are invalid' },
+  ERR_BAD_PEER: { status: 400, meaning: 'a peer id in an admin route is not a base58btc peer id' },
+  ERR_UNAUTHORIZED: { status: 401, meaning: 'a non-GET admin request without the operator token, or a wrong one' },
+  ERR_NO_TOKEN_CONFIGURED: { status: 403, meaning: 'a non-GET admin request to a node with no operator token' },
+  ERR_NO_SUCH_PROPOSAL: { status: 404, meaning: 'no pending proposal with that id' },
+  ERR_GOVERNANCE_OFF: { status: 409, meaning: 'the node runs an open consortium (no governance section)' },
+  ERR_NOT_MEMBER: { status: 409, meaning: 'only a member can do that' },
+  ERR_ALREADY_VOTED: { status: 409, meaning: 'this node already signed another entry at that height' },
+  ERR_OVERSIZE: { status: 409, meaning: 'a proposal with its evidence is too large to gossip' },
+  ERR_NO_ADDRESS: { status: 409, meaning: 'the node has no listen address to put in an invitation' },
+  ERR_WRONG_CHARTER: { status: 409, meaning: 'a peer holds another charter' },
+  ERR_PROTOCOL: { status: 409, meaning: 'a peer answered a governance stream out of turn' },
+  ERR_INTERNAL: { status: 500, meaning: 'a failure without a code of its own' }
+} as const satisfies Record<string, { status: number, meaning: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+/**
+ * The admin API's status for an error: its code's in `ERRORS`; a code from the governance rules
+ * or a peer's refusal (`ERR_…` not in the table) is a conflict, 409; anything else is 500.
+ */
+export function httpStatusOf (err: unknown): number {
+  const code = codeOf(err)
+  if (Object.hasOwn(ERRORS, code)) return ERRORS[code as ErrorCode].status
+  return code.startsWith('ERR_') ? 409 : 500
+}
+
+/** An error's stable code, `ERR_INTERNAL` when it has none. */
+export function codeOf (err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? code : 'ERR_INTERNAL'
+}
+
+/** The body every admin error answers with. */
+export function errorBody (err: unknown): { code: string, message: string } {
+  return { code: codeOf(err), message: err instanceof Error ? err.message : String(err) }
+}
+
 export class ReefError extends Error {
   readonly code: string
   /** What the operator can do about it, when the failure knows better than its code. */
   readonly hint: string | undefined
-  constructor (code: string, message: string, options?: ErrorOptions & { hint?: string }) {
+  constructor (code: ErrorCode | (string & {}), message: string, options?: ErrorOptions & { hint?: string }) {
     super(message, options)
     this.name = 'ReefError'
     this.code = code
@@ -88,4 +149,29 @@ export class UnauthorizedError extends ReefError {
 /** A non-GET admin request to a node that has no operator token configured (HTTP 403). */
 export class NoTokenConfiguredError extends ReefError {
   constructor (message: string) { super('ERR_NO_TOKEN_CONFIGURED', message); this.name = 'NoTokenConfiguredError' }
+}
+
+/** An admin request whose body, parameters or query are invalid (HTTP 400). */
+export class BadRequestError extends ReefError {
+  constructor (message: string) { super('ERR_BAD_REQUEST', message); this.name = 'BadRequestError' }
+}
+
+/** A peer id in an admin route that is not a base58btc peer id (HTTP 400). */
+export class BadPeerError extends ReefError {
+  constructor (message = 'peer must be a base58btc peer id') { super('ERR_BAD_PEER', message); this.name = 'BadPeerError' }
+}
+
+/** A governance admin request to a node that runs an open consortium (HTTP 409). */
+export class GovernanceOffError extends ReefError {
+  constructor (message = 'this node runs an open consortium (no governance section in its config)') { super('ERR_GOVERNANCE_OFF', message); this.name = 'GovernanceOffError' }
+}
+
+/** Something only a member may do, asked of a node that is not one (HTTP 409). */
+export class NotMemberError extends ReefError {
+  constructor (message: string) { super('ERR_NOT_MEMBER', message); this.name = 'NotMemberError' }
+}
+
+/** A vote on a proposal this node does not hold (HTTP 404). */
+export class NoSuchProposalError extends ReefError {
+  constructor (message: string) { super('ERR_NO_SUCH_PROPOSAL', message); this.name = 'NoSuchProposalError' }
 }

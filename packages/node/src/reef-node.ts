@@ -16,13 +16,14 @@ import type { PrivateKey } from '@libp2p/interface'
 import { DASHBOARD_CSP, DASHBOARD_HTML } from '@reef/dashboard'
 import { readFile } from 'node:fs/promises'
 import { CharterBody, EvidenceItem as EvidenceItemSchema, LogAction as LogActionSchema, SERVING_REPORT_INTERVAL_MS, SiteLabel, canonicalBytes, decodeDocument, govTopic, helpTopic, ledgerTopic, loadTopic, signRecord, SequenceCounter } from '@reef/protocol'
-import { checkProposal, evidenceHash, offerFor } from '@reef/governance'
+import { checkProposal, evidenceHash, offerFor, quotaOf } from '@reef/governance'
 import type { Capacity, MembershipState, QuotaPolicy } from '@reef/governance'
 import type { CrowdState, EvidenceItem, LoadReport, LogAction, MultiSigned, Policy } from '@reef/protocol'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Auditor } from './governance/auditor.ts'
 import { attachUpgradeTunnel } from './http/upgrade-tunnel.ts'
-import { ConfigError } from './errors.ts'
+import { ConfigError, GovernanceOffError, errorBody, httpStatusOf } from './errors.ts'
+import { ACCUSE_AGAIN_MS, BACKLOG_SECONDS, DEFAULT_AUDIT_INTERVAL_MS, DEFAULT_MEAN_OBJECT_BYTES, EVIDENCE_SCAN_MS, HEALTH_TICK_MS, HELPER_FETCH_SHARE, HELPER_QUEUE_SECONDS, LOCAL_QUEUE_SECONDS, STANDBY_CALM_SHARE, STRIKE_WAIT_MS, WARMING_SHARE } from './constants.ts'
 import { GovernanceService, describe as describeAction } from './governance/service.ts'
 import { GovernanceStore } from './governance/store.ts'
 import type { ReefConfig } from './config/config.ts'
@@ -52,24 +53,6 @@ import { Shedder } from './load/shedder.ts'
 import { TrafficTimeline } from './load/traffic-timeline.ts'
 import { UplinkMeter } from './load/uplink-meter.ts'
 
-/** Bytes per object assumed before the site has served any (r2 offers, external mirror weight). */
-const DEFAULT_MEAN_OBJECT_BYTES = 50_000
-/** The uplink is backing up when the process held more than this many seconds of it unsent for a whole second. */
-const BACKLOG_SECONDS = 0.25
-/** How long a visitor the site cannot take waits for a tick in progress before its strike (ms). */
-const STRIKE_WAIT_MS = 200
-/** Standby transfers run only while the uplink sends less than this share of its target. */
-const STANDBY_CALM_SHARE = 0.5
-/** Most of the uplink target a struck site holds back for what its helpers fetch from it. */
-const HELPER_FETCH_SHARE = 0.6
-/** Share of the uplink target held back for helpers' fetches until they have fetched the hot set once. */
-const WARMING_SHARE = 0.85
-/** The site keeps no new page load while its uplink needs longer than this to send what waits, in s. */
-const LOCAL_QUEUE_SECONDS = 0.5
-/** A helper gets no new page loads while its reported queue takes longer than this to send, in s. */
-const HELPER_QUEUE_SECONDS = 1
-/** How often the accepted helpers' health is checked (and their mirrors probed when due), in ms. */
-const HEALTH_TICK_MS = 25
 
 export type ReliefRung = 'micro-cache' | 'helpers' | 'external-mirror' | 'refusing'
 
@@ -383,7 +366,7 @@ export class ReefNode {
   #applyPolicy (state: MembershipState | undefined): void {
     if (state === undefined) return
     const p = state.policy
-    Object.assign(this.quota, { newcomerGrantBytes: p.newcomerGrantBytes, takeMultiple: p.takeMultiple, windowMs: p.windowMs, optimisticShare: p.optimisticSharePct / 100 })
+    Object.assign(this.quota, quotaOf(p))
   }
 
   /** Enforce the membership after every accepted log entry. */
@@ -419,18 +402,18 @@ export class ReefNode {
   /** Once per accused, head and minute: a proposal that expired without a quorum is made again. */
   #mayAccuse (peer: string, height: number, now = Date.now()): boolean {
     const last = this.#accused.get(peer)
-    return last === undefined || last.height !== height || now - last.at >= 60_000
+    return last === undefined || last.height !== height || now - last.at >= ACCUSE_AGAIN_MS
   }
 
   /** Ledger evidence and freeloading past the charter's limit become expulsion proposals. */
   async #scanForCheaters (now: number): Promise<void> {
     const gov = this.gov
     const state = gov?.state
-    if (gov === undefined || state === undefined || !gov.isMember || now - this.#lastEvidenceScan < 2_000) return
+    if (gov === undefined || state === undefined || !gov.isMember || now - this.#lastEvidenceScan < EVIDENCE_SCAN_MS) return
     this.#lastEvidenceScan = now
     // The stored evidence is read again only when some was written, or once a minute (an
     // accusation that expired without a quorum is made again).
-    const evidenceChanged = this.ledgerStore.evidenceWritten !== this.#evidenceSeen || now - this.#evidenceReadAt >= 60_000
+    const evidenceChanged = this.ledgerStore.evidenceWritten !== this.#evidenceSeen || now - this.#evidenceReadAt >= ACCUSE_AGAIN_MS
     this.#evidenceSeen = this.ledgerStore.evidenceWritten
     if (evidenceChanged) this.#evidenceReadAt = now
     for (const e of evidenceChanged ? await this.ledgerStore.evidence(50) : []) {
@@ -566,7 +549,7 @@ export class ReefNode {
     this.ledger.start()
     if (this.gov !== undefined) {
       await this.gov.start()
-      this.auditor?.start(() => this.gov?.state?.policy.auditIntervalMs ?? 60_000)
+      this.auditor?.start(() => this.gov?.state?.policy.auditIntervalMs ?? DEFAULT_AUDIT_INTERVAL_MS)
     }
     await registerFetchServer(this.libp2p, {
       log: this.log.child({ component: 'fetch' }),
@@ -1060,12 +1043,10 @@ export class ReefNode {
   /** Governance admin routes; every POST needs the operator token (admin auth). */
   #governanceRoutes (app: FastifyInstance): void {
     const fail = (reply: FastifyReply, err: unknown): FastifyReply => {
-      const code = (err as { code?: string }).code ?? 'ERR_INTERNAL'
-      const status = code === 'ERR_NO_SUCH_PROPOSAL' ? 404 : code === 'ERR_GOVERNANCE_OFF' ? 409 : code.startsWith('ERR_') && code !== 'ERR_INTERNAL' ? 409 : 500
-      return reply.code(status).send({ code, message: (err as Error).message })
+      return reply.code(httpStatusOf(err)).send(errorBody(err))
     }
     const needGov = (): GovernanceService => {
-      if (this.gov === undefined) throw Object.assign(new Error('this node runs an open consortium (no governance section in its config)'), { code: 'ERR_GOVERNANCE_OFF' })
+      if (this.gov === undefined) throw new GovernanceOffError()
       return this.gov
     }
     app.get('/api/governance', async () => this.governanceView())

@@ -1,3 +1,4 @@
+import { DEFAULT_QUOTA_POLICY as Q } from '@reef/governance'
 import { formatRate } from '../config/rate.ts'
 
 /**
@@ -191,13 +192,13 @@ export function renderConfigTemplate (v: TemplateValues): string {
     "settleIntervalMs": 5000,
     "quota": {
       // Credit every member starts with, in bytes (1 GiB).
-      "newcomerGrantBytes": 1073741824,
+      "newcomerGrantBytes": ${j(Q.newcomerGrantBytes)},
       // Credit grows by this multiple of what a member gave over the window.
-      "takeMultiple": 2,
+      "takeMultiple": ${j(Q.takeMultiple)},
       // The window, in ms (30 days).
-      "windowMs": 2592000000,
+      "windowMs": ${j(Q.windowMs)},
       // Share of help a member over quota still gets.
-      "optimisticShare": 0.1,
+      "optimisticShare": ${j(Q.optimisticShare)},
     },
   },
 

@@ -4,7 +4,8 @@
  */
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
-import { BaseUrl, SiteLabel, canonicalBaseUrl } from '@reef/protocol'
+import { BaseUrl, DEFAULT_POLICY, SiteLabel, canonicalBaseUrl } from '@reef/protocol'
+import { DEFAULT_QUOTA_POLICY } from '@reef/governance'
 
 /** A base URL the node publishes in its records: sent in canonical form (SPEC.md §Records, base URL), however the operator wrote it. */
 const PublishedBaseUrl = BaseUrl.transform(canonicalBaseUrl)
@@ -139,14 +140,14 @@ export const ConfigSchema = z.object({
   }).strict().default({ microCache: { enabled: true, engageShare: 0.5 } }),
   ledger: z.object({
     /** How often a beneficiary signs what it delegated to each helper, in ms. */
-    settleIntervalMs: z.number().int().min(100).default(5_000),
+    settleIntervalMs: z.number().int().min(100).default(DEFAULT_POLICY.settleIntervalMs),
     quota: z.object({
-      newcomerGrantBytes: z.number().int().min(0).default(1024 * 1024 * 1024),
-      takeMultiple: z.number().min(0).default(2),
-      windowMs: z.number().int().positive().default(30 * 24 * 3600 * 1000),
-      optimisticShare: Share.default(0.1)
-    }).strict().default({ newcomerGrantBytes: 1024 * 1024 * 1024, takeMultiple: 2, windowMs: 30 * 24 * 3600 * 1000, optimisticShare: 0.1 })
-  }).strict().default({ settleIntervalMs: 5_000, quota: { newcomerGrantBytes: 1024 * 1024 * 1024, takeMultiple: 2, windowMs: 30 * 24 * 3600 * 1000, optimisticShare: 0.1 } }),
+      newcomerGrantBytes: z.number().int().min(0).default(DEFAULT_QUOTA_POLICY.newcomerGrantBytes),
+      takeMultiple: z.number().min(0).default(DEFAULT_QUOTA_POLICY.takeMultiple),
+      windowMs: z.number().int().positive().default(DEFAULT_QUOTA_POLICY.windowMs),
+      optimisticShare: Share.default(DEFAULT_QUOTA_POLICY.optimisticShare)
+    }).strict().default({ ...DEFAULT_QUOTA_POLICY })
+  }).strict().default({ settleIntervalMs: DEFAULT_POLICY.settleIntervalMs, quota: { ...DEFAULT_QUOTA_POLICY } }),
   /**
    * Consortium governance. Without this section the node runs an open consortium: any peer on
    * the topics counts. With it, only members of the charter's membership log count.

@@ -33,7 +33,7 @@ import { GovernanceError, applyEntry, bodyHash, checkEvidence, checkProposal, ev
 import type { EvidenceCheck, MembershipState, Standing } from '@reef/governance'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { Logger } from 'pino'
-import { ConfigError, ReefError } from '../errors.ts'
+import { ConfigError, NoSuchProposalError, NotMemberError, ReefError } from '../errors.ts'
 import type { GovernanceStore } from './store.ts'
 import type { RecordChannel } from '../p2p/record-bus.ts'
 
@@ -77,10 +77,6 @@ export interface GovernanceDeps {
   observe: (url: string) => Promise<{ status: number, sha256: string }>
   /** Called after every accepted entry (and once at start) so the node can enforce the membership. */
   onChange: (state: MembershipState, action: LogAction | undefined) => void
-}
-
-export class NotMemberError extends ReefError {
-  constructor (message: string) { super('ERR_NOT_MEMBER', message); this.name = 'NotMemberError' }
 }
 
 const FRAME_TIMEOUT_MS = 10_000
@@ -233,7 +229,7 @@ export class GovernanceService {
   async vote (id: string): Promise<void> {
     const p = this.proposals.get(id)
     const s = this.#state
-    if (p === undefined || s === undefined) throw new ReefError('ERR_NO_SUCH_PROPOSAL', `no pending proposal ${id}`)
+    if (p === undefined || s === undefined) throw new NoSuchProposalError(`no pending proposal ${id}`)
     if (!s.members.has(this.#o.selfId)) throw new NotMemberError('only a member can vote')
     // Check, sign and remember as one step: two concurrent votes must never both sign a height.
     await this.#exclusive(async () => {

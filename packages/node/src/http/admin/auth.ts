@@ -17,7 +17,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ConfigError, NoTokenConfiguredError, UnauthorizedError } from '../../errors.ts'
+import { ConfigError, NoTokenConfiguredError, UnauthorizedError, httpStatusOf } from '../../errors.ts'
 import type { ReefError } from '../../errors.ts'
 
 /** What an operator token may be: long enough not to guess, safe in an Authorization header. */
@@ -51,7 +51,8 @@ function digest (s: string): Buffer {
   return createHash('sha256').update(s).digest()
 }
 
-function refuse (reply: FastifyReply, status: number, err: ReefError): FastifyReply {
+function refuse (reply: FastifyReply, err: ReefError): FastifyReply {
+  const status = httpStatusOf(err)
   if (status === 401) void reply.header('www-authenticate', 'Bearer realm="reef-admin"')
   return reply.code(status).header('cache-control', 'no-store').send({ code: err.code, message: err.message })
 }
@@ -75,12 +76,12 @@ export function adminAuth (app: FastifyInstance, opts: AdminAuthOptions): void {
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     if (READ_METHODS.has(req.method)) return
     if (expected === undefined) {
-      return refuse(reply, 403, new NoTokenConfiguredError('this node has no operator token (set admin.token or admin.tokenFile); changes through the admin API are disabled'))
+      return refuse(reply, new NoTokenConfiguredError('this node has no operator token (set admin.token or admin.tokenFile); changes through the admin API are disabled'))
     }
     const m = /^Bearer +([\x21-\x7e]+) *$/i.exec(req.headers.authorization ?? '')
     if (m === null || !timingSafeEqual(digest(m[1]!), expected)) {
       req.log.warn({ method: req.method, url: req.url, remote: req.ip, header: m === null ? 'missing or malformed' : 'wrong token' }, 'admin request refused')
-      return refuse(reply, 401, new UnauthorizedError('this request needs the operator token: Authorization: Bearer <admin.token>'))
+      return refuse(reply, new UnauthorizedError('this request needs the operator token: Authorization: Bearer <admin.token>'))
     }
   })
 
