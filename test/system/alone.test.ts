@@ -119,10 +119,10 @@ describe('a site alone with an external mirror', { timeout: 120_000 }, () => {
 
   it('engages the rungs in order as the crowd grows and releases them in reverse after it', async () => {
     const deadline = Date.now() + 15_000
-    while ((node.state !== 'normal' || node.shedder.active) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
-    assert.equal(node.state, 'normal')
+    while ((node.detector.state !== 'normal' || node.shedder.active) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(node.detector.state, 'normal')
     assert.equal(node.shedder.active, false)
-    const h = node.reliefHistory
+    const h = node.relief.history
     const on = (rung: string): number | undefined => h.find(e => e.rung === rung && e.engaged)?.at
     const off = (rung: string): number | undefined => h.findLast(e => e.rung === rung && !e.engaged)?.at
     const struck = node.detector.history.find(c => c.to === 'struck')!.at
@@ -134,8 +134,8 @@ describe('a site alone with an external mirror', { timeout: 120_000 }, () => {
     // Rung 1 engaged first and is released last.
     assert.ok(on('micro-cache')! <= on('external-mirror')!, 'the micro-cache engaged after the external mirror')
     const released = Date.now() + 10_000
-    while (node.ladder.microCache && Date.now() < released) await new Promise(resolve => setTimeout(resolve, 50))
-    assert.equal(node.ladder.microCache, false, 'the micro-cache was never released')
+    while (node.relief.switches.microCache && Date.now() < released) await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(node.relief.switches.microCache, false, 'the micro-cache was never released')
     assert.ok(off('micro-cache')! >= off('external-mirror')!, 'the micro-cache was released before the external mirror')
     // A request now goes to the origin again.
     await until('a request to reach the origin again', async () => {

@@ -152,7 +152,7 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
     t.diagnostic(`normal again on the page ${Date.now() - started} ms after the crowd`)
     const peers = Object.keys(balancesBefore)
     const wanted = (): string => {
-      const view = new Map(alpha.ledgerView().members.map(m => [m.peer, String(m.balance)]))
+      const view = new Map(alpha.views.ledger().members.map(m => [m.peer, String(m.balance)]))
       return JSON.stringify(peers.map(p => view.get(p)))
     }
     await until('the page to show the node\'s ledger', async () => JSON.stringify(Object.values(await balances(desktop, peers))) === wanted(), 15_000)

@@ -54,7 +54,7 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
     ac.abort()
     await privateLoop
     const node = alpha.node!
-    stopToNormalMs = await until('shedding to stop', () => node.state === 'normal' && !node.shedder.active, 30_000)
+    stopToNormalMs = await until('shedding to stop', () => node.detector.state === 'normal' && !node.shedder.active, 30_000)
   })
 
   after(async () => {

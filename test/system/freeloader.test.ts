@@ -57,7 +57,7 @@ describe('a freeloader is limited by quota, then expelled', { timeout: 150_000 }
           }
         }
       })
-      await until('delta\'s crowd to be over', () => delta.state === 'normal' || honest.every(n => n.gov!.isExpelled(delta.peerId)), 20_000)
+      await until('delta\'s crowd to be over', () => delta.detector.state === 'normal' || honest.every(n => n.gov!.isExpelled(delta.peerId)), 20_000)
       t.diagnostic(`crowd ${round}: offers ${offers[round]!.join(', ')} req/s, ${byteOffers[round]!.join(', ')} B/s; delta has taken ${alpha.ledgerStore.standing(delta.peerId, Date.now(), alpha.quota).taken} B`)
     }
 
@@ -67,7 +67,7 @@ describe('a freeloader is limited by quota, then expelled', { timeout: 150_000 }
     await until('delta to be over quota in every honest ledger', () => honest.every(h => h.ledgerStore.standing(delta.peerId, Date.now(), h.quota).overQuota), 15_000)
     assert.ok(honest.every(n => !n.gov!.isExpelled(delta.peerId)), 'expelled before it was ever limited')
     // What operators see (/api/ledger, reef ledger, the dashboard) is the quota the charter enforces.
-    const seen = alpha.ledgerView().members.find(m => m.peer === delta.peerId)!
+    const seen = alpha.views.ledger().members.find(m => m.peer === delta.peerId)!
     const enforced = alpha.ledgerStore.standing(delta.peerId, Date.now(), alpha.quota)
     assert.equal(seen.overQuota, true, 'the ledger view does not show delta over the charter\'s quota')
     assert.ok(Math.abs(seen.quota - enforced.credit) <= 0.01 * enforced.credit, `ledger view quota ${seen.quota}, enforced ${enforced.credit}`)

@@ -68,13 +68,13 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
     })
     const honest = [alpha, bravo, charlie]
     await until('delta to be expelled on every honest node', () => honest.every(n => n.gov!.isExpelled(delta.peerId)), 40_000).catch(async err => {
-      for (const n of honest) console.error(n.config.site.label, JSON.stringify({ audits: n.auditor!.results.slice(-5), gov: (await n.governanceView() as { proposals: unknown }).proposals, events: n.gov!.events.slice(-10), helpers: n.shedder.helpers.map(h => h.peer.slice(-6)) }))
+      for (const n of honest) console.error(n.config.site.label, JSON.stringify({ audits: n.auditor!.results.slice(-5), gov: (await n.views.governance() as { proposals: unknown }).proposals, events: n.gov!.events.slice(-10), helpers: n.shedder.helpers.map(h => h.peer.slice(-6)) }))
       console.error('corrupted', corrupted.size, 'delta', delta.peerId.slice(-6))
       throw err
     })
     const expelledAt = Date.now()
     assert.ok(corrupted.size > 0, 'delta never held anything to tamper with')
-    const view = await alpha.governanceView() as { log: Array<{ kind: string, subject: string }> }
+    const view = await alpha.views.governance() as { log: Array<{ kind: string, subject: string }> }
     assert.equal(view.log[0]!.kind, 'expel')
     assert.equal(view.log[0]!.subject, delta.peerId)
     const entry = (await alpha.govStore!.entries()).at(-1)!
@@ -168,7 +168,7 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
     const others = c.sites.slice(2).map(s => s.node!).filter(n => alpha.gov!.isMemberPeer(n.peerId))
     const cut: Array<[ReefNode, ReefNode]> = []
     for (const o of others) for (const m of [alpha, bravo]) cut.push([o, m], [m, o])
-    for (const [a, b] of cut) await a.blockPeer(b.peerId)
+    for (const [a, b] of cut) await a.peerGate.block(b.peerId)
 
     const dir = await mkdtemp(join(tmpdir(), 'reef-echo-'))
     const [front, mirror] = [await freePort(), await freePort()]
@@ -188,23 +188,23 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
     }))
     // The newcomer sits on the majority side too (else it would bridge the partition).
     for (const o of others) cut.push([o, echo], [echo, o])
-    for (const o of others) { await o.blockPeer(echo.peerId); await echo.blockPeer(o.peerId) }
+    for (const o of others) { await o.peerGate.block(echo.peerId); await echo.peerGate.block(o.peerId) }
     try {
       await echo.start()
       await until('the admission to be proposed and signed on the majority side', () => [...alpha.gov!.proposals.values()].some(p => p.body.action.kind === 'admit' && p.sigs.size >= 2), 20_000).catch(async err => {
-        for (const n of [alpha, bravo, echo]) console.error(n.config.site.label, JSON.stringify({ gov: (await n.governanceView() as { proposals: unknown }).proposals, events: n.gov!.events.slice(-10), conns: n.libp2p.getConnections().map(x => x.remotePeer.toString().slice(-6)) }))
+        for (const n of [alpha, bravo, echo]) console.error(n.config.site.label, JSON.stringify({ gov: (await n.views.governance() as { proposals: unknown }).proposals, events: n.gov!.events.slice(-10), conns: n.libp2p.getConnections().map(x => x.remotePeer.toString().slice(-6)) }))
         throw err
       })
       assert.ok(!alpha.gov!.isMemberPeer(echo.peerId), 'admitted without a quorum')
       assert.equal(echo.gov!.isMember, false)
 
       // Heal.
-      for (const [a, b] of cut) a.unblockPeer(b.peerId)
+      for (const [a, b] of cut) a.peerGate.unblock(b.peerId)
       await until('every node, the newcomer included, to hold one membership with echo in it', () => {
         const all = [alpha, bravo, ...others, echo]
         return all.every(n => n.gov!.isMemberPeer(echo.peerId)) && new Set(all.map(n => n.gov!.state!.history.at(-1)!.hash)).size === 1
       }, 30_000).catch(async err => {
-        for (const n of [alpha, bravo, ...others, echo]) console.error(n.config.site.label, JSON.stringify({ h: n.gov!.state!.height, gov: (await n.governanceView() as { proposals: unknown }).proposals, events: n.gov!.events.slice(-6), conns: n.libp2p.getConnections().map(x => x.remotePeer.toString().slice(-6)) }))
+        for (const n of [alpha, bravo, ...others, echo]) console.error(n.config.site.label, JSON.stringify({ h: n.gov!.state!.height, gov: (await n.views.governance() as { proposals: unknown }).proposals, events: n.gov!.events.slice(-6), conns: n.libp2p.getConnections().map(x => x.remotePeer.toString().slice(-6)) }))
         throw err
       })
       // The newcomer starts with the newcomer credit and nothing taken.

@@ -38,7 +38,7 @@ describe('quotas between real nodes', { timeout: 120_000 }, () => {
         for (const [k, h] of helpers.entries()) { const o = offerTo(h, site.label); if (o !== undefined) offers[k] = Math.max(offers[k] ?? 0, o) }
       }
     })
-    await until('the crowd to be over', () => node.state === 'normal', 20_000)
+    await until('the crowd to be over', () => node.detector.state === 'normal', 20_000)
     return { offers, helperServed: report.byServer.helper }
   }
 

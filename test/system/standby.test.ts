@@ -101,7 +101,7 @@ describe('warm standby', { timeout: 150_000 }, () => {
         siteUrl: site.url, pages: site.origin.pages, profile: { kind: 'step', rps: CROWD_RPS, durationMs: CROWD_MS },
         maxRequests: CROWD_RPS * CROWD_MS / 1000 + 500, maxDurationMs: CROWD_MS + 15_000, expected, dispatcher, seed: 11
       })
-      const st = alpha.status() as { session: { sentToHelpers: number } | null }
+      const st = alpha.views.status() as { session: { sentToHelpers: number } | null }
       sentToHelpers = st.session?.sentToHelpers ?? 0
     } finally { clearInterval(watch) }
     assert.deepEqual(firstAccepted, [standby.peerId], `first accepted: ${firstAccepted.join(', ')}`)

@@ -143,8 +143,8 @@ async function run (setup: string): Promise<Row> {
     let stopMs: number | undefined
     const node = site.node
     if (node !== undefined) {
-      while ((node.state !== 'normal' || node.shedder.active) && Date.now() - ended < 20_000) await new Promise(resolve => setTimeout(resolve, 50))
-      if (node.state === 'normal' && !node.shedder.active) stopMs = Date.now() - ended
+      while ((node.detector.state !== 'normal' || node.shedder.active) && Date.now() - ended < 20_000) await new Promise(resolve => setTimeout(resolve, 50))
+      if (node.detector.state === 'normal' && !node.shedder.active) stopMs = Date.now() - ended
     }
     const start = Math.min(...report.results.map(r => r.start))
     const helperResults = report.results.filter(r => r.ok && r.servedBy === 'helper')

@@ -76,7 +76,7 @@ let total = 0
 const started = Date.now()
 say('   t  state       helpers            demand  origin  shed | served: origin helper failed | success')
 const ticker = setInterval(() => {
-  const st = alpha.node!.status() as { state: string, demandRps: number, originRps: number, shedRps: number, session: { helpers: Array<{ peer: string }> } | null, peers: Array<{ peer: string, site: string }> }
+  const st = alpha.node!.views.status() as { state: string, demandRps: number, originRps: number, shedRps: number, session: { helpers: Array<{ peer: string }> } | null, peers: Array<{ peer: string, site: string }> }
   const helperSites = (st.session?.helpers ?? []).map(h => st.peers.find(p => p.peer === h.peer)?.site ?? h.peer.slice(-6)).join(',') || '-'
   const batch = window.splice(0)
   const o = batch.filter(r => r.ok && r.servedBy === 'origin').length
@@ -94,7 +94,7 @@ const report = await runCrowd({
 const crowdEnded = Date.now()
 if (tamperTimer !== undefined) clearInterval(tamperTimer)
 const deadline = crowdEnded + 15_000
-while ((alpha.node.state !== 'normal' || alpha.node.shedder.active) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
+while ((alpha.node.detector.state !== 'normal' || alpha.node.shedder.active) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
 const stoppedAfter = Date.now() - crowdEnded
 clearInterval(ticker)
 await dispatcher.close()
@@ -112,7 +112,7 @@ say(`  origin peak            ${alpha.origin.stats.peakRps()} req/s (capacity ${
 say(`  first redirect after   ${Number.isFinite(firstRedirect) ? `${firstRedirect - crowdStart} ms` : 'never'}`)
 say(`  first helper response  ${Number.isFinite(firstHelper) ? `${firstHelper - crowdStart} ms` : 'never'}`)
 say(`  state changes          ${alpha.node.detector.history.map(h => `${h.from}→${h.to}`).join(', ')}`)
-say(`  shedding stopped       ${alpha.node.state === 'normal' && !alpha.node.shedder.active ? `${stoppedAfter} ms after the crowd` : 'not yet'}`)
+say(`  shedding stopped       ${alpha.node.detector.state === 'normal' && !alpha.node.shedder.active ? `${stoppedAfter} ms after the crowd` : 'not yet'}`)
 say(`  helpers of ${alpha.label}: ${others.map(s => s.label).join(', ')}`)
 let tamperOk = true
 if (bad !== undefined) {

@@ -32,6 +32,9 @@ interface ReefNodeLike {
   monitor?: { firstShedAt?: unknown }
   shedder?: { active?: unknown }
   status?: () => unknown
+  /** Newer code: the state and the status view live on components. */
+  detector?: { state?: unknown }
+  views?: { status?: () => unknown }
   libp2p?: { getMultiaddrs?: () => unknown[] }
 }
 
@@ -74,10 +77,11 @@ function probe (node: ReefNodeLike | undefined, full: boolean): NodeProbe {
   const out: NodeProbe = {}
   if (node === undefined) return out
   try {
-    if (typeof node.state === 'string') out.state = node.state
+    const state = node.detector?.state ?? node.state
+    if (typeof state === 'string') out.state = state
     if (typeof node.shedder?.active === 'boolean') out.shedding = node.shedder.active
     if (typeof node.monitor?.firstShedAt === 'number') out.firstShedAt = node.monitor.firstShedAt
-    const status: unknown = node.status?.()
+    const status: unknown = node.views?.status?.() ?? node.status?.()
     if (status !== null && typeof status === 'object') {
       const peers = (status as { peers?: unknown }).peers
       if (Array.isArray(peers)) out.peers = peers.length

@@ -116,7 +116,7 @@ async function checkGovernance (c: ReefConfig, peerId: string | undefined, runni
     return { name, status: 'fail', summary: 'governance is on but there is no charter and no invitation', fix: 'founders: set governance.charter to the file from "reef consortium create"; newcomers: run "reef join TOKEN --config FILE"' }
   }
   try {
-    const { readCharterFile } = await import('../reef-node.ts')
+    const { readCharterFile } = await import('../governance/charter-file.ts')
     const { openCharter } = await import('@reef/governance')
     const doc = await readCharterFile(file)
     const state = await openCharter(doc)

@@ -47,7 +47,7 @@ function parseSet (command: string, sets: string[], base: Policy): Policy {
 }
 
 async function readCharter (file: string): Promise<MultiSigned<CharterBody>> {
-  const { readCharterFile } = await import('../reef-node.ts')
+  const { readCharterFile } = await import('../governance/charter-file.ts')
   return readCharterFile(file)
 }
 

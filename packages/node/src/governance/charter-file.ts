@@ -3,9 +3,9 @@
  * one signed by the local node; each other founder adds its signature with `reef consortium
  * sign`; the charter is complete when every founder has signed (every node checks at start).
  */
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import type { PrivateKey } from '@libp2p/interface'
-import { CharterBody, DEFAULT_POLICY, signDocument, withSignatures } from '@reef/protocol'
+import { CharterBody, DEFAULT_POLICY, canonicalBytes, decodeDocument, signDocument, withSignatures } from '@reef/protocol'
 import type { Member, MultiSigned, Policy } from '@reef/protocol'
 import { ConfigError } from '../errors.ts'
 
@@ -41,4 +41,17 @@ export async function writeCharterFile (file: string, doc: MultiSigned<CharterBo
 export function unsignedFounders (doc: MultiSigned<CharterBody>): Member[] {
   const signed = new Set(doc.sigs.map(s => s.peer))
   return doc.body.founders.filter(f => !signed.has(f.peer))
+}
+
+/** Read and verify the shape of a charter file (signatures are checked when the node opens it). */
+export async function readCharterFile (file: string): Promise<MultiSigned<CharterBody>> {
+  let text: string
+  try { text = await readFile(file, 'utf8') } catch (err) {
+    throw new ConfigError(`governance.charter: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+  }
+  try {
+    return decodeDocument(canonicalBytes(JSON.parse(text)), CharterBody)
+  } catch (err) {
+    throw new ConfigError(`governance.charter: ${file} is not a charter: ${(err as Error).message}`)
+  }
 }

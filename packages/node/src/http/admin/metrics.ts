@@ -14,13 +14,45 @@
 import type { FastifyInstance } from 'fastify'
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import { CrowdState } from '@reef/protocol'
-import type { ReefNode, ReliefRung } from '../../reef-node.ts'
+import type { Libp2p } from '@libp2p/interface'
+import type { ReefConfig } from '../../config/config.ts'
+import { RATE_WINDOW_MS } from '../../constants.ts'
+import type { Auditor } from '../../governance/auditor.ts'
+import type { GovernanceService } from '../../governance/service.ts'
+import type { LedgerStore } from '../../ledger/store.ts'
+import type { CrowdDetector } from '../../load/crowd-detector.ts'
+import type { DemandMeter } from '../../load/demand.ts'
+import type { LoadMonitor } from '../../load/monitor.ts'
+import { RELIEF_RUNGS } from '../../load/relief-ladder.ts'
+import type { ReliefLadder } from '../../load/relief-ladder.ts'
+import type { Shedder } from '../../load/shedder.ts'
+import type { ContentCache } from '../../origin/content-cache.ts'
+import type { OriginGate } from '../../origin/gate.ts'
+import type { PeerTable } from '../../p2p/peer-table.ts'
+import type { RecordBus } from '../../p2p/record-bus.ts'
+import type { AdminViews } from './views.ts'
 
-/** What the metrics read of a node. */
-export type MetricsSource = Pick<ReefNode, 'config' | 'peerId' | 'monitor' | 'cache' | 'shedder' | 'gate' | 'detector' | 'peers' | 'libp2p' | 'bus' | 'ledgerStore' | 'reliefHistory' | 'ledgerView' | 'demandRps'> & Partial<Pick<ReefNode, 'gov' | 'auditor'>>
+/** What the metrics read of a node (a ReefNode is one). */
+export interface MetricsSource {
+  config: Pick<ReefConfig, 'site' | 'consortium' | 'origin' | 'cache'>
+  peerId: string
+  monitor: Pick<LoadMonitor, 'totals' | 'arrivals' | 'shed' | 'originLatencyMs' | 'mirrorTotals'>
+  cache: Pick<ContentCache, 'hits' | 'misses' | 'bytes' | 'size'>
+  shedder: Pick<Shedder, 'share' | 'helpers'>
+  gate: Pick<OriginGate<string | null>, 'inFlight' | 'queued'>
+  detector: Pick<CrowdDetector, 'state'>
+  demand: Pick<DemandMeter, 'demandRps'>
+  peers: Pick<PeerTable, 'live'>
+  libp2p: Pick<Libp2p, 'getConnections'>
+  bus: Pick<RecordBus, 'rejected' | 'ignored'>
+  ledgerStore: Pick<LedgerStore, 'recordCount'>
+  relief: Pick<ReliefLadder, 'history'>
+  views: Pick<AdminViews, 'ledger'>
+  gov?: Pick<GovernanceService, 'state' | 'isMember' | 'proposals' | 'counters'> | undefined
+  auditor?: Pick<Auditor, 'counts'> | undefined
+}
 
 const OUTCOMES = ['origin', 'shed_peer', 'shed_external', 'micro_cache', 'refused', 'error'] as const
-const RUNGS: ReliefRung[] = ['micro-cache', 'helpers', 'external-mirror', 'refusing']
 
 /** A counter whose value is a running total kept elsewhere. */
 function totalCounter<L extends string> (registry: Registry, name: string, help: string, labelNames: L[], read: () => Array<[Partial<Record<L, string>>, number]>): void {
@@ -66,11 +98,11 @@ export function createNodeMetrics (node: MetricsSource, opts: { processMetrics?:
   })
   totalCounter(r, 'reef_front_requests_total', 'Requests that reached the front', [], () => one(t().arrivals))
   gauge(r, 'reef_shed_ratio', 'Share of the front\'s requests redirected (to helpers or the external mirror) over the last second', [], () => {
-    const arrivals = m.arrivals.rate(1_000)
-    return one(arrivals > 0 ? Math.min(1, m.shed.rate(1_000) / arrivals) : 0)
+    const arrivals = m.arrivals.rate(RATE_WINDOW_MS)
+    return one(arrivals > 0 ? Math.min(1, m.shed.rate(RATE_WINDOW_MS) / arrivals) : 0)
   })
   gauge(r, 'reef_shed_share_target', 'The share of shareable requests the shedder aims to redirect now', [], () => one(node.shedder.share))
-  gauge(r, 'reef_demand_rps', 'Demand on this site, requests/s (front arrivals not shed plus what helpers serve for it)', [], () => one(node.demandRps()))
+  gauge(r, 'reef_demand_rps', 'Demand on this site, requests/s (front arrivals not shed plus what helpers serve for it)', [], () => one(node.demand.demandRps()))
   gauge(r, 'reef_origin_capacity_rps', 'The origin\'s configured capacity, requests/s', [], () => one(node.config.origin.capacityRps))
   gauge(r, 'reef_origin_in_flight', 'Requests the origin is working on now', [], () => one(node.gate.inFlight))
   gauge(r, 'reef_origin_queued', 'Requests waiting for the origin gate now', [], () => one(node.gate.queued))
@@ -82,7 +114,7 @@ export function createNodeMetrics (node: MetricsSource, opts: { processMetrics?:
   gauge(r, 'reef_cache_objects', 'Objects held in the content cache', [], () => one(node.cache.size))
   gauge(r, 'reef_crowd_state', 'The crowd state: 1 for the current one', ['state'], () => CrowdState.options.map(s => [{ state: s }, node.detector.state === s ? 1 : 0]))
   gauge(r, 'reef_relief_rung_engaged', 'Relief ladder rungs: 1 while engaged', ['rung'],
-    () => RUNGS.map(rung => [{ rung }, node.reliefHistory.findLast(e => e.rung === rung)?.engaged === true ? 1 : 0]))
+    () => RELIEF_RUNGS.map(rung => [{ rung }, node.relief.history.findLast(e => e.rung === rung)?.engaged === true ? 1 : 0]))
   gauge(r, 'reef_helpers', 'Consortium helpers accepted by this site now', [], () => one(node.shedder.helpers.length))
   gauge(r, 'reef_peers', 'Consortium members with a live load report', [], () => one(node.peers.live().length))
   gauge(r, 'reef_connections', 'Open libp2p connections', [], () => one(node.libp2p.getConnections().length))
@@ -92,7 +124,7 @@ export function createNodeMetrics (node: MetricsSource, opts: { processMetrics?:
   totalCounter(r, 'reef_mirror_misses_total', 'Mirror requests for objects not in the cache', [], () => one(t().mirrorMisses))
   totalCounter(r, 'reef_integrity_failures_total', 'Objects from peers whose body did not match its hash', [], () => one(t().integrityFailures))
   gauge(r, 'reef_ledger_records', 'Signed ledger records stored', [], () => one(node.ledgerStore.recordCount))
-  const members = (): ReturnType<MetricsSource['ledgerView']>['members'] => node.ledgerView().members
+  const members = (): ReturnType<AdminViews['ledger']>['members'] => node.views.ledger().members
   gauge(r, 'reef_ledger_balance_bytes', 'Per member: bytes given minus bytes taken, from this node\'s ledger', ['peer', 'site'],
     () => members().map(x => [{ peer: x.peer, site: x.site ?? '' }, x.balance]))
   gauge(r, 'reef_ledger_headroom_bytes', 'Per member: quota (credit) minus bytes taken over the window', ['peer', 'site'],

@@ -1,0 +1,87 @@
+/**
+ * Failing fast (README §How it works): every HEALTH_TICK_MS the struck site looks at its
+ * accepted helpers — heard from, connected, mirror answering (helper-health.ts) — and excludes
+ * the ones that are down from the redirect targets, holds back new page loads from one whose
+ * reported queue is long, and probes the mirrors that are due. It also closes the site to new
+ * page loads of its own while its uplink does not drain quickly.
+ */
+import type { Logger } from 'pino'
+import { HEALTH_PRUNE_MS, HELPER_QUEUE_SECONDS, LOCAL_QUEUE_SECONDS } from '../constants.ts'
+import type { Shedder } from '../load/shedder.ts'
+import type { UplinkMeter } from '../load/uplink-meter.ts'
+import type { PeerTable } from '../p2p/peer-table.ts'
+import type { HelperHealth, MirrorProber } from './helper-health.ts'
+
+export interface HelperWatchComponents {
+  shedder: Pick<Shedder, 'helpers' | 'localOpen' | 'setBusy' | 'setExcluded'>
+  health: Pick<HelperHealth, 'accepted' | 'isDown' | 'retain' | 'connected' | 'disconnected'>
+  prober: Pick<MirrorProber, 'probe' | 'close'>
+  peers: Pick<PeerTable, 'get' | 'live'>
+  uplink: Pick<UplinkMeter, 'drainSeconds'>
+  log: Logger
+}
+
+export class HelperWatch {
+  readonly #c: HelperWatchComponents
+  /** The helpers `check` saw last (to tell newly accepted ones). */
+  #seen = new Set<string>()
+  #excluded = ''
+  #busyKey = ''
+  #lastPrune = 0
+
+  constructor (components: HelperWatchComponents) { this.#c = components }
+
+  /** The excluded (down) and busy helpers, as last set on the shedder (for debug logs). */
+  get excluded (): string { return this.#excluded }
+  get busy (): string { return this.#busyKey }
+
+  /**
+   * Exclude accepted helpers that are down (not heard from, connection closed, mirror not
+   * answering) from the redirect targets, and probe the mirrors that are due.
+   */
+  check (now = Date.now()): void {
+    const { shedder, health, peers, log } = this.#c
+    // New page loads are kept here only while what waits on the uplink drains quickly.
+    shedder.localOpen = this.#c.uplink.drainSeconds < LOCAL_QUEUE_SECONDS
+    const helpers = shedder.helpers
+    for (const h of helpers) if (!this.#seen.has(h.peer)) health.accepted(h.peer, now)
+    this.#seen = new Set(helpers.map(h => h.peer))
+    const down: string[] = []
+    for (const h of helpers) if (health.isDown(h.peer, now)) down.push(h.peer)
+    // A helper that reports more queued than it sends in HELPER_QUEUE_SECONDS gets no new page
+    // loads until it drains (it is up: it stays accepted and keeps the visits it has).
+    const busy = new Set<string>()
+    for (const h of helpers) {
+      const r = peers.get(h.peer, now)?.report
+      if (r?.queuedBytes !== undefined && r.uplinkBytesPerSec !== undefined && r.queuedBytes > HELPER_QUEUE_SECONDS * r.uplinkBytesPerSec) busy.add(h.peer)
+    }
+    const busyKey = [...busy].join(',')
+    if (busyKey !== this.#busyKey) { this.#busyKey = busyKey; shedder.setBusy(busy) }
+    const key = down.join(',')
+    if (key !== this.#excluded) {
+      const was = new Set(this.#excluded === '' ? [] : this.#excluded.split(','))
+      this.#excluded = key
+      shedder.setExcluded(new Set(down))
+      for (const peer of down) if (!was.has(peer)) log.warn({ helper: peer }, 'helper unreachable: no more clients sent to it')
+      for (const peer of was) if (!down.includes(peer) && helpers.some(h => h.peer === peer)) log.info({ helper: peer }, 'helper reachable again')
+    }
+    if (helpers.length > 0) this.#c.prober.probe(helpers, now)
+  }
+
+  /** Forget the health of peers that are neither live nor accepted (every HEALTH_PRUNE_MS). */
+  prune (now: number): void {
+    if (now - this.#lastPrune <= HEALTH_PRUNE_MS) return
+    this.#lastPrune = now
+    this.#c.health.retain(new Set([...this.#c.peers.live(now).map(e => e.peer), ...this.#c.shedder.helpers.map(h => h.peer)]))
+  }
+
+  connected (peer: string): void { this.#c.health.connected(peer) }
+
+  /** A helper's connection closed: it is down now, not at the next tick. */
+  disconnected (peer: string): void {
+    this.#c.health.disconnected(peer)
+    this.check()
+  }
+
+  async close (): Promise<void> { await this.#c.prober.close() }
+}
