@@ -11,32 +11,26 @@ import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import type { Logger } from 'pino'
 import type { PrivateKey } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { govTopic, helpTopic, ledgerTopic, loadTopic } from '@reef/protocol'
 import type { CharterBody, LoadReport, MultiSigned } from '@reef/protocol'
 import type { QuotaPolicy } from '@reef/governance'
 import type { ReefConfig } from './config/config.ts'
 import { DEFAULT_AUDIT_INTERVAL_MS, UPGRADE_CONNECT_TIMEOUT_MS } from './constants.ts'
-import { Accuser } from './governance/accuser.ts'
-import { Auditor } from './governance/auditor.ts'
 import { readCharterFile } from './governance/charter-file.ts'
-import { applyPolicy, enforceMembership } from './governance/enforcement.ts'
-import { GovernanceService } from './governance/service.ts'
+import { applyPolicy } from './governance/enforcement.ts'
+import { setUpGovernance } from './governance/setup.ts'
+import type { Governance } from './governance/setup.ts'
 import { GovernanceStore } from './governance/store.ts'
 import { Attester } from './help/attester.ts'
-import { HelpCoordinator } from './help/help-coordinator.ts'
 import { HelperHealth, MirrorProber } from './help/helper-health.ts'
 import { HelperWatch } from './help/helper-watch.ts'
-import { MirrorFill } from './help/mirror-fill.ts'
-import { PageWeigher } from './help/page-weight.ts'
-import { objectForHelper, offeredIn, servingIn } from './help/sessions.ts'
-import { StandbyService } from './help/standby.ts'
+import { offeredIn, serveFetchStreams, servingIn } from './help/sessions.ts'
+import { setUpHelp } from './help/setup.ts'
+import type { Help } from './help/setup.ts'
 import { buildAdminApp } from './http/admin/routes.ts'
 import { AdminViews } from './http/admin/views.ts'
-import { buildFront } from './http/front.ts'
-import { buildMirror } from './http/mirror.ts'
+import { buildListeners } from './http/listeners.ts'
 import { attachUpgradeTunnel } from './http/upgrade-tunnel.ts'
-import { ledgerOffer } from './ledger/offer-policy.ts'
 import { LedgerService } from './ledger/service.ts'
 import { LedgerStore } from './ledger/store.ts'
 import { ControlLoop } from './load/control-loop.ts'
@@ -53,16 +47,13 @@ import { ContentCache } from './origin/content-cache.ts'
 import { OriginClient } from './origin/client.ts'
 import { OriginGate } from './origin/gate.ts'
 import { HotSet } from './origin/hot-set.ts'
-import { fetchFromPeer, registerFetchServer } from './p2p/fetch-stream.ts'
 import { createReefLibp2p, keepBootstrapped, loadOrCreateIdentity } from './p2p/host.ts'
 import type { ReefLibp2p } from './p2p/host.ts'
 import { PeerGate } from './p2p/peer-gate.ts'
 import { PeerTable } from './p2p/peer-table.ts'
 import { RecordBus } from './p2p/record-bus.ts'
 
-export interface ReefNodeOptions {
-  logger?: Logger
-}
+export interface ReefNodeOptions { logger?: Logger }
 
 /** What `create` opens before the node is built (closed again if building it fails). */
 interface Opened { key: PrivateKey, libp2p: ReefLibp2p, log: Logger, store: LedgerStore, govStore: GovernanceStore | undefined, peerGate: PeerGate }
@@ -92,20 +83,20 @@ export class ReefNode {
   /** Whether each accepted helper can take clients now (heard from, connected, mirror answering). */
   readonly helperHealth = new HelperHealth()
   readonly helpers: HelperWatch
-  readonly help: HelpCoordinator
-  readonly standby: StandbyService
+  readonly help: Help['help']
+  readonly standby: Help['standby']
   /** How this node, as a helper, gets the objects of the sites it mirrors. */
-  readonly fill: MirrorFill
+  readonly fill: Help['fill']
   readonly attester: Attester
   readonly ledgerStore: LedgerStore
   readonly ledger: LedgerService
   /** The quota the ledger enforces: the charter's policy when governed, else the config's. */
   readonly quota: QuotaPolicy
   /** Governance (a charter was configured): membership log, votes, audits, accusations. */
-  readonly gov: GovernanceService | undefined
+  readonly gov: Governance['gov']
   readonly govStore: GovernanceStore | undefined
-  readonly auditor: Auditor | undefined
-  readonly accuser: Accuser
+  readonly auditor: Governance['auditor']
+  readonly accuser: Governance['accuser']
   readonly reporter: LoadReporter
   readonly control: ControlLoop
   readonly views: AdminViews
@@ -163,81 +154,22 @@ export class ReefNode {
     const origin = this.origin = new OriginClient({ url: c.origin.url, site: c.site.label, maxConcurrent: c.origin.maxConcurrent, timeoutMs: c.origin.timeoutMs }, gate, cache, hotSet, monitor, child('origin'))
     /** What this node's mirror has served for a site so far (a copy: callers keep baselines). */
     const servedNow = (site: string): { requests: number, bytes: number } => ({ ...(monitor.mirrorTotals.get(site) ?? { requests: 0, bytes: 0 }) })
-    const bus = this.bus = new RecordBus(libp2p.services.pubsub, key, selfId, {
-      [loadTopic(c.consortium)]: ['load-report'],
-      [helpTopic(c.consortium)]: ['help-request', 'help-offer', 'help-accept', 'help-release', 'standby'],
-      [ledgerTopic(c.consortium)]: ['delegation', 'receipt'],
-      ...(govStore === undefined ? {} : { [govTopic(c.consortium)]: ['gov-proposal', 'gov-vote', 'gov-entry'] as const })
-    }, child('gossip'))
-    const manifest = (): ReturnType<HotSet['manifest']> => hotSet.manifest(c.site.label, cache)
-    const sessions = (): HelpCoordinator['helpingSessions'] => this.help.helpingSessions
+    const bus = this.bus = new RecordBus(libp2p.services.pubsub, key, selfId, [loadTopic(c.consortium), helpTopic(c.consortium), ledgerTopic(c.consortium), ...(govStore === undefined ? [] : [govTopic(c.consortium)])], child('gossip'))
+    const sessions = (): Help['help']['helpingSessions'] => this.help.helpingSessions
     const demand = this.demand = new DemandMeter({
       config, monitor, uplink, shedder, peers, state: () => detector.state, offered: () => offeredIn(sessions()), serving: () => servingIn(sessions())
     })
-    const gov = this.gov = govStore === undefined
-      ? undefined
-      : new GovernanceService({ consortium: c.consortium, selfId, autoVote: c.governance?.autoVote ?? true }, {
-        libp2p, key, bus, store: govStore, log: child('governance'),
-        standing: peer => store.standing(peer, Date.now(), quota),
-        observe: async url => this.auditor!.fetch(url),
-        onChange: enforceMembership({ selfId, quota, peers, help: { dropPeer: peer => { this.help.dropPeer(peer) } }, hangUp: peer => { void libp2p.hangUp(peerIdFromString(peer)).catch(() => {}) }, log })
-      })
-    const accuser = this.accuser = new Accuser({ selfId, site: c.site.label, gov, store, quota, log: child('audit') })
-    peerGate.onRefused(peer => { if (gov !== undefined) gov.counters.deniedConnections++; log.debug({ peer }, 'connection refused by the gater') })
-    if (gov !== undefined) {
-      gov.selfMember = { peer: selfId, site: c.site.label, mirrorUrl: c.mirror.publicUrl }
-      bus.authorVerdict = peer => gov.isMemberPeer(peer) ? 'accept' : gov.isExpelled(peer) ? 'reject' : 'ignore'
-      bus.canPublish = () => gov.isMember
-      peerGate.expelledBy(peer => gov.isExpelled(peer))
-    }
-    this.auditor = gov === undefined
-      ? undefined
-      : new Auditor({
-        bus, log: child('audit'), selfId, maxObjectBytes: c.cache.maxObjectBytes,
-        isMember: peer => gov.isMemberPeer(peer),
-        accuse: async (helper, reason, evidence) => accuser.accuse(helper, reason, evidence),
-        caught: (helper, site) => { if (accuser.caught(helper, site)) this.help.dropPeer(helper) }
-      })
-    const fill = this.fill = new MirrorFill({
-      libp2p, cache, selfId, maxObjectBytes: c.cache.maxObjectBytes, log: child('fill'),
-      isDown: peer => helperHealth.isDown(peer),
-      standbysOf: site => this.standby.standbysOf(site)
+    const { gov, auditor, accuser } = setUpGovernance({ config, selfId, key, libp2p, bus, ledgerStore: store, govStore, peerGate, quota, peers, dropPeer: peer => { this.help.dropPeer(peer) }, log })
+    this.gov = gov
+    this.auditor = auditor
+    this.accuser = accuser
+    const { help, fill, standby } = setUpHelp({
+      config, selfId, libp2p, bus, peers, shedder, cache, hotSet, origin, monitor, demand, helperHealth, accuser, ledgerStore: store, quota, servedNow, log,
+      charterReplicas: () => gov?.state?.policy.standbyReplicas
     })
-    const standby = this.standby = new StandbyService({
-      selfId, site: c.site.label, siteUrl: c.site.publicUrl, topic: helpTopic(c.consortium),
-      // The charter's policy, when it sets one, else this node's config.
-      replicas: () => gov?.state?.policy.standbyReplicas ?? c.standby.replicas,
-      uplinkShare: c.standby.uplinkShare, maxBytes: c.standby.maxBytes
-    }, {
-      bus, peers, log: child('standby'), manifest,
-      calm: () => demand.calm(),
-      uplinkBytesPerSec: () => c.uplink.bytesPerSec,
-      load: async path => origin.load(path),
-      fetch: async (peer, id, entry) => fetchFromPeer(libp2p, peer, id, entry.path, c.cache.maxObjectBytes, entry)
-    })
-    const help = this.help = new HelpCoordinator({
-      consortium: c.consortium, selfId, site: c.site.label, siteUrl: c.site.publicUrl, mirrorUrl: c.mirror.publicUrl, releaseGraceMs: c.mirror.releaseGraceMs
-    }, {
-      bus, peers, shedder, cache, log: child('help'), manifest,
-      spare: () => demand.spare(),
-      prefetch: async (s, entry) => { await fill.fill(s, entry.path, { prefetch: true }) },
-      owns: (s, path) => fill.owns(s, path),
-      seed: s => standby.seed(s.site, s.manifest, cache),
-      heldBy: peer => standby.heldBy(peer),
-      readyStandbys: () => standby.ready(),
-      replicaOf: beneficiary => standby.replicaOf(beneficiary),
-      standsByFor: site => standby.holds(site),
-      offerFor: ledgerOffer({ selfId, store, quota, log }),
-      meanObjectBytes: () => demand.meanObjectBytes(),
-      servedRate: site => monitor.servedRate(site),
-      uplink: () => demand.uplinkState(),
-      unreachableMs: (peer, now) => {
-        const since = helperHealth.downSince(peer, now)
-        return since === undefined ? undefined : now - since
-      },
-      servedNow,
-      trusts: peer => accuser.trusts(peer)
-    })
+    this.help = help
+    this.fill = fill
+    this.standby = standby
     const ledger = this.ledger = new LedgerService({
       consortium: c.consortium, selfId, settleIntervalMs: c.ledger.settleIntervalMs, policy: quota,
       // Governed: the charter's settlement interval, so that every member settles alike.
@@ -252,36 +184,16 @@ export class ReefNode {
       scanForCheaters: async now => accuser.scan(now),
       fillCounts: () => fill.counts
     })
-    const weigher = new PageWeigher(cache, c.site.label)
-    this.front = buildFront({
-      site: c.site.label, queueTimeoutMs: c.front.queueTimeoutMs, retryAfterS: c.front.retryAfterS,
-      maxBodyBytes: c.front.maxBodyBytes, originTimeoutMs: c.origin.timeoutMs, trustedProxies: c.front.trustedProxies
-    }, {
-      gate, origin, cache, hotSet, shedder, monitor, log: child('front'),
-      ladder: relief.switches,
-      weigh: obj => weigher.weigh(obj, demand.meanObjectBytes()),
-      onRefused: () => { control.onRefused() },
-      strikeNow: async () => control.strikeNow(),
-      onRedirect: (helper, bytes) => {
-        const session = help.ownSessionId
-        if (session !== undefined && helper.location === undefined) ledger.countRedirect(session, helper.peer, bytes)
-      }
-    })
     const attester = this.attester = new Attester(key, selfId)
-    this.mirror = buildMirror({ publicUrl: c.mirror.publicUrl, selfId }, {
-      cache, monitor, log: child('mirror'),
-      sessionForSite: site => help.sessionForSite(site) ?? (standby.holds(site) ? help.awaitSession(site) : undefined),
-      fetch: async (s, path) => fill.fill(s, path),
+    const { front, mirror } = buildListeners({
+      config, selfId, gate, origin, cache, hotSet, shedder, monitor, relief, demand, control, help, ledger, standby, fill, uplink, log,
       attest: async (s, obj) => attester.attest(s.session, obj)
     })
-    uplink.watch(this.front.server, 'front')
-    uplink.watch(this.mirror.server, 'mirror')
-    this.timeline = new TrafficTimeline({ capacityRps: c.origin.capacityRps }, () => {
-      const t = monitor.totals
-      return { origin: t.origin, shedPeers: t.shed - t.shedExternal, shedExternal: t.shedExternal, refused: t.refused, microCache: t.microCache }
-    })
+    this.front = front
+    this.mirror = mirror
+    this.timeline = TrafficTimeline.of(monitor, c.origin.capacityRps)
     this.views = new AdminViews({
-      config, selfId, libp2p, monitor, detector, demand, shedder, gate, uplink, cache, help, helperHealth, standby, peers, relief, externalMirror, bus, gov, govStore, auditor: this.auditor, ledgerStore: store, quota,
+      config, selfId, libp2p, monitor, detector, demand, shedder, gate, uplink, cache, help, helperHealth, standby, peers, relief, externalMirror, bus, gov, govStore, auditor, ledgerStore: store, quota,
       sentToHelpers: () => control.sentToHelpers
     })
     this.admin = c.admin === undefined
@@ -317,14 +229,7 @@ export class ReefNode {
       await this.gov.start()
       this.auditor?.start(() => this.gov?.state?.policy.auditIntervalMs ?? DEFAULT_AUDIT_INTERVAL_MS)
     }
-    await registerFetchServer(this.libp2p, {
-      log: this.log.child({ component: 'fetch' }),
-      isAcceptedHelper: (session, peer) => this.help.isAcceptedHelper(session, peer),
-      load: async path => this.origin.load(path),
-      forHelper: objectForHelper(this),
-      onSent: bytes => { this.uplink.add('p2p', bytes) },
-      onPending: bytes => { this.uplink.pendingP2pBytes += bytes }
-    })
+    await serveFetchStreams(this.libp2p, { help: this.help, fill: this.fill, standby: this.standby, origin: this.origin, uplink: this.uplink, log: this.log.child({ component: 'fetch' }) })
     this.#upgrades = attachUpgradeTunnel(this.front.server, {
       originUrl: c.origin.url, maxConnections: c.front.maxUpgrades, trustedProxies: c.front.trustedProxies, connectTimeoutMs: Math.min(c.origin.timeoutMs, UPGRADE_CONNECT_TIMEOUT_MS),
       log: this.log.child({ component: 'upgrade' })
@@ -367,16 +272,15 @@ export class ReefNode {
     this.log.info('reef node stopped')
   }
 
-  get frontUrl (): string {
-    const a = this.front.server.address()
-    return typeof a === 'object' && a !== null ? `http://${this.config.front.listen.host}:${a.port}` : ''
-  }
-
-  get adminUrl (): string | undefined {
-    const a = this.admin?.server.address()
-    return typeof a === 'object' && a !== null && a !== undefined ? `http://${this.config.admin?.listen.host ?? '127.0.0.1'}:${a.port}` : undefined
-  }
+  get frontUrl (): string { return urlOf(this.front, this.config.front.listen.host) ?? '' }
+  get adminUrl (): string | undefined { return urlOf(this.admin, this.config.admin?.listen.host ?? '127.0.0.1') }
 
   readonly #onDisconnect = (evt: CustomEvent<{ toString: () => string }>): void => { this.helpers.disconnected(evt.detail.toString()) }
   readonly #onConnect = (evt: CustomEvent<{ toString: () => string }>): void => { this.helpers.connected(evt.detail.toString()) }
+}
+
+/** Where `app` listens, as a URL on `host`; undefined before it does. */
+function urlOf (app: FastifyInstance | undefined, host: string): string | undefined {
+  const a = app?.server.address()
+  return typeof a === 'object' && a !== null ? `http://${host}:${a.port}` : undefined
 }

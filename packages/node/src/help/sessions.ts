@@ -1,7 +1,12 @@
 /** A helper's help sessions as the rest of the node reads them: what it committed, whom it serves. */
 import type { Capacity } from '@reef/governance'
+import type { Libp2p } from '@libp2p/interface'
+import type { Logger } from 'pino'
+import type { UplinkMeter } from '../load/uplink-meter.ts'
+import type { OriginClient } from '../origin/client.ts'
 import type { CachedObject } from '../origin/content-cache.ts'
-import type { HelpingSession } from './help-coordinator.ts'
+import { registerFetchServer } from '../p2p/fetch-stream.ts'
+import type { HelpCoordinator, HelpingSession } from './help-coordinator.ts'
 import type { MirrorFill } from './mirror-fill.ts'
 import type { StandbyService } from './standby.ts'
 
@@ -39,4 +44,27 @@ export function objectForHelper (c: HelperFetchComponents): (session: string, pe
     if (s === undefined || !s.helpers.includes(peer) || !s.manifest.has(path)) return c.standby.serve(session, peer, path)
     return c.fill.fill(s, path, { forPeer: true })
   }
+}
+
+export interface FetchStreamComponents extends HelperFetchComponents {
+  help: HelperFetchComponents['help'] & Pick<HelpCoordinator, 'isAcceptedHelper'>
+  origin: Pick<OriginClient, 'load'>
+  uplink: Pick<UplinkMeter, 'add' | 'pendingP2pBytes'>
+  log: Logger
+}
+
+/**
+ * Answer the fetch streams (SPEC.md §Fetch stream): this site's accepted helpers get its
+ * objects (cache or origin), other helpers of a session this node serves and this site's
+ * standbys get theirs (`objectForHelper`); every byte sent counts against the uplink.
+ */
+export async function serveFetchStreams (libp2p: Libp2p, c: FetchStreamComponents): Promise<void> {
+  await registerFetchServer(libp2p, {
+    log: c.log,
+    isAcceptedHelper: (session, peer) => c.help.isAcceptedHelper(session, peer),
+    load: async path => c.origin.load(path),
+    forHelper: objectForHelper(c),
+    onSent: bytes => { c.uplink.add('p2p', bytes) },
+    onPending: bytes => { c.uplink.pendingP2pBytes += bytes }
+  })
 }

@@ -68,6 +68,14 @@ export class TrafficTimeline {
     this.#now = init.now ?? Date.now
   }
 
+  /** The timeline of a node's front, read from its load monitor's totals. */
+  static of (monitor: { readonly totals: { origin: number, shed: number, shedExternal: number, refused: number, microCache: number } }, capacityRps: number): TrafficTimeline {
+    return new TrafficTimeline({ capacityRps }, () => {
+      const t = monitor.totals
+      return { origin: t.origin, shedPeers: t.shed - t.shedExternal, shedExternal: t.shedExternal, refused: t.refused, microCache: t.microCache }
+    })
+  }
+
   start (): void {
     if (this.#timer !== undefined) return
     this.sample()
