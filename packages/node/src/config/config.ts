@@ -9,9 +9,8 @@ import { DEFAULT_QUOTA_POLICY } from '@reef/governance'
 
 /** A base URL the node publishes in its records: sent in canonical form (SPEC.md §Records, base URL), however the operator wrote it. */
 const PublishedBaseUrl = BaseUrl.transform(canonicalBaseUrl)
-import { ADMIN_TOKEN } from '../http/admin/auth.ts'
 import { ConfigError } from '../errors.ts'
-import { parseMirrorTemplate } from '../load/external-mirror.ts'
+import { parseMirrorTemplate } from './mirror-template.ts'
 import { JsoncSyntaxError, parseJsonc } from './jsonc.ts'
 
 const Listen = z.object({
@@ -22,6 +21,9 @@ const Listen = z.object({
 const Share = z.number().min(0).max(1)
 
 /** The uplink assumed when the config declares none: 100 Mbit/s (reef doctor warns). */
+/** What an operator token may be: long enough not to guess, safe in an Authorization header. */
+export const ADMIN_TOKEN = /^[\x21-\x7e]{16,1024}$/
+
 export const DEFAULT_UPLINK_BYTES_PER_SEC = 12_500_000
 
 export const ConfigSchema = z.object({

@@ -13,7 +13,7 @@ import { ATTESTATION_HEADER, verifyRecord } from '@reef/protocol'
 import type { Attestation, EvidenceItem, HelpAccept, HelpRelease, HelpRequest, VerifiedRecord } from '@reef/protocol'
 import { siteUrlOn } from '@reef/governance'
 import type { Logger } from 'pino'
-import { localhostLookup } from '../http/localhost-lookup.ts'
+import { localhostLookup } from '../p2p/localhost-lookup.ts'
 import type { RecordChannel } from '../p2p/record-bus.ts'
 
 interface WatchedSession {

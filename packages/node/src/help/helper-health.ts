@@ -23,7 +23,7 @@
 import { HELPER_SILENCE_MS, MIRROR_ALIVE_PATH } from '@reef/protocol'
 import type { Logger } from 'pino'
 import { Agent, request } from 'undici'
-import { localhostLookup } from '../http/localhost-lookup.ts'
+import { localhostLookup } from '../p2p/localhost-lookup.ts'
 
 /** Probe errors that mean the mirror's machine is there and its mirror is not. */
 const REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ENETUNREACH', 'EHOSTUNREACH'])

@@ -11,7 +11,6 @@ import type { ReefConfig } from '../config/config.ts'
 import type { Accuser } from '../governance/accuser.ts'
 import { ledgerOffer } from '../ledger/offer-policy.ts'
 import type { LedgerStore } from '../ledger/store.ts'
-import type { DemandMeter } from '../load/demand.ts'
 import type { LoadMonitor } from '../load/monitor.ts'
 import type { Shedder } from '../load/shedder.ts'
 import type { OriginClient } from '../origin/client.ts'
@@ -22,6 +21,7 @@ import type { ReefLibp2p } from '../p2p/host.ts'
 import type { PeerTable } from '../p2p/peer-table.ts'
 import type { RecordBus } from '../p2p/record-bus.ts'
 import { HelpCoordinator } from './help-coordinator.ts'
+import type { HelpCoordinatorDeps } from './help-coordinator.ts'
 import type { HelperHealth } from './helper-health.ts'
 import { MirrorFill } from './mirror-fill.ts'
 import { StandbyService } from './standby.ts'
@@ -37,7 +37,8 @@ export interface HelpComponents {
   hotSet: Pick<HotSet, 'manifest'>
   origin: Pick<OriginClient, 'load'>
   monitor: Pick<LoadMonitor, 'servedRate'>
-  demand: Pick<DemandMeter, 'spare' | 'calm' | 'meanObjectBytes' | 'uplinkState'>
+  /** The site's demand as a helper needs it (control/demand.ts). */
+  demand: { spare: HelpCoordinatorDeps['spare'], calm: () => boolean, meanObjectBytes: () => number, uplinkState: NonNullable<HelpCoordinatorDeps['uplink']> }
   helperHealth: Pick<HelperHealth, 'isDown' | 'downSince'>
   accuser: Pick<Accuser, 'trusts'>
   ledgerStore: Pick<LedgerStore, 'standing' | 'owed'>

@@ -18,7 +18,6 @@ import { ledgerTopic, verifyRecord } from '@reef/protocol'
 import type { Delegation, Receipt, VerifiedRecord } from '@reef/protocol'
 import type { QuotaPolicy } from '@reef/governance'
 import type { Logger } from 'pino'
-import type { HelpingSession } from '../help/help-coordinator.ts'
 import type { LedgerStore, Signal } from './store.ts'
 import { toLedgerRecord } from './store.ts'
 import type { PeerTable } from '../p2p/peer-table.ts'
@@ -35,12 +34,22 @@ export interface LedgerServiceOptions {
   offerWindowMs?: number
 }
 
+/** What the ledger reads of a help session this node serves as a helper (help/help-coordinator.ts). */
+export interface ServedSession {
+  session: string
+  beneficiary: string
+  site: string
+  acceptedAt: number | undefined
+  /** The mirror's cumulative service for the site when the session began. */
+  servedBaseline: { requests: number, bytes: number }
+}
+
 export interface LedgerServiceDeps {
   bus: RecordChannel
   store: LedgerStore
   peers: PeerTable
   log: Logger
-  helpingSessions: () => HelpingSession[]
+  helpingSessions: () => readonly ServedSession[]
   servedNow: (site: string) => { requests: number, bytes: number }
 }
 

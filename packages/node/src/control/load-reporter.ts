@@ -12,9 +12,9 @@ import { MAX_REPORTED_HELPING, RATE_WINDOW_MS, REPORT_EARLY_MS } from '../consta
 import type { RecordBus } from '../p2p/record-bus.ts'
 import type { StandbyService } from '../help/standby.ts'
 import type { DemandMeter } from './demand.ts'
-import type { CrowdDetector } from './crowd-detector.ts'
-import type { LoadMonitor } from './monitor.ts'
-import type { UplinkMeter } from './uplink-meter.ts'
+import type { CrowdDetector } from '../load/crowd-detector.ts'
+import type { LoadMonitor } from '../load/monitor.ts'
+import type { UplinkMeter } from '../load/uplink-meter.ts'
 
 export interface LoadReporterComponents {
   config: Pick<ReefConfig, 'consortium' | 'site' | 'mirror' | 'origin' | 'uplink' | 'gossip'>

@@ -9,9 +9,9 @@ import type { CrowdState } from '@reef/protocol'
 import type { ReefConfig } from '../config/config.ts'
 import { BACKLOG_SECONDS, DEFAULT_MEAN_OBJECT_BYTES, MAX_MICRO_CACHE_SHARE, RATE_WINDOW_MS, REQUEST_DEMAND_WINDOW_MS, STANDBY_CALM_SHARE } from '../constants.ts'
 import type { PeerTable } from '../p2p/peer-table.ts'
-import type { LoadMonitor } from './monitor.ts'
-import type { Shedder } from './shedder.ts'
-import type { UplinkMeter } from './uplink-meter.ts'
+import type { LoadMonitor } from '../load/monitor.ts'
+import type { Shedder } from '../load/shedder.ts'
+import type { UplinkMeter } from '../load/uplink-meter.ts'
 
 /** The uplink as a helper sees it. */
 export interface UplinkState {

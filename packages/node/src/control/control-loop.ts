@@ -20,13 +20,13 @@ import type { StandbyService } from '../help/standby.ts'
 import type { LedgerService } from '../ledger/service.ts'
 import type { HotSet } from '../origin/hot-set.ts'
 import type { OriginGate } from '../origin/gate.ts'
-import type { CrowdDetector } from './crowd-detector.ts'
+import type { CrowdDetector } from '../load/crowd-detector.ts'
 import type { DemandMeter } from './demand.ts'
 import type { LoadReporter } from './load-reporter.ts'
-import type { LoadMonitor } from './monitor.ts'
+import type { LoadMonitor } from '../load/monitor.ts'
 import type { ReliefLadder } from './relief-ladder.ts'
-import type { Shedder } from './shedder.ts'
-import type { UplinkMeter } from './uplink-meter.ts'
+import type { Shedder } from '../load/shedder.ts'
+import type { UplinkMeter } from '../load/uplink-meter.ts'
 
 export interface ControlLoopComponents {
   config: Pick<ReefConfig, 'crowd' | 'origin' | 'uplink' | 'gossip'>

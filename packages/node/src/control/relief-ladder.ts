@@ -11,9 +11,9 @@ import type { Logger } from 'pino'
 import type { ReefConfig } from '../config/config.ts'
 import { EXTERNAL_MIRROR_COVER, RATE_WINDOW_MS, RELIEF_HISTORY_MAX } from '../constants.ts'
 import type { OriginGate } from '../origin/gate.ts'
-import type { ExternalMirror } from './external-mirror.ts'
-import type { LoadMonitor } from './monitor.ts'
-import type { Shedder } from './shedder.ts'
+import type { ExternalMirror } from '../load/external-mirror.ts'
+import type { LoadMonitor } from '../load/monitor.ts'
+import type { Shedder } from '../load/shedder.ts'
 
 export type ReliefRung = 'micro-cache' | 'helpers' | 'external-mirror' | 'refusing'
 export const RELIEF_RUNGS: readonly ReliefRung[] = ['micro-cache', 'helpers', 'external-mirror', 'refusing']
