@@ -70,11 +70,8 @@ export const GOVERNANCE_VIEW_EVENTS = 50
 /** Ledger records `GET /api/ledger/:peer/records` returns by default, and at most. */
 export const LEDGER_RECORDS_DEFAULT = 1_000
 export const LEDGER_RECORDS_MAX = 10_000
-/** Evidence items a proposal may carry through the admin API. */
-export const PROPOSAL_EVIDENCE_MAX = 8
-/** An invitation's lifetime by default, and at most, in hours. */
-export const INVITATION_TTL_HOURS_DEFAULT = 168
-export const INVITATION_TTL_HOURS_MAX = 24 * 90
+// (The admin API's input limits — evidence per proposal, invitation lifetimes — are part of its
+// contract: @reef/protocol admin-api.ts.)
 
 // --- HTTP ------------------------------------------------------------------------------------
 

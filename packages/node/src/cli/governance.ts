@@ -8,7 +8,7 @@
  *   reef propose expel|policy|leave    a proposal signed by this member's node
  *   reef vote ID                       this member's signature on a proposal
  */
-import type { CharterBody, Member, MultiSigned, Policy } from '@reef/protocol'
+import type { CharterBody, GovernanceView, InvitationView, Member, MultiSigned, Policy, ProposeResult } from '@reef/protocol'
 import { ConfigError, UsageError } from '../errors.ts'
 import { adminGet, adminPost, resolveAdminUrl, resolveToken } from './admin-api.ts'
 import type { Command, CommandArgs, CommandGroup, OptionSpec } from './command.ts'
@@ -188,7 +188,7 @@ the evidence).`,
     const token = await resolveToken('invite', args, config)
     const ttl = numberOption('invite', args, 'ttl-hours', 1, 24 * 90)
     const site = stringOption(args, 'site')
-    const data = await adminPost(url, '/api/invitations', { ...(site === undefined ? {} : { site }), ...(ttl === undefined ? {} : { ttlHours: ttl }) }, token) as { token: string }
+    const data = await adminPost(url, '/api/invitations', { ...(site === undefined ? {} : { site }), ...(ttl === undefined ? {} : { ttlHours: ttl }) }, token) as InvitationView
     if (flag(args, 'json')) { io.out(JSON.stringify(data, null, 2) + '\n'); return EXIT.ok }
     io.out(`Invitation (give it to the newcomer; valid ${ttl ?? 168} h):\n\n${data.token}\n\nThe newcomer runs:\n  reef join <token> --config THEIR_CONFIG && reef start --config THEIR_CONFIG\n`)
     return EXIT.ok
@@ -227,20 +227,6 @@ members' votes; "reef members" shows when it is in.`,
     io.out(`Invitation to "${inv.body.consortium}" from ${shortPeer(inv.record.author)} stored (valid until ${new Date(inv.body.expiresAt).toISOString()}).\nNext: reef start --config ${file}   (then "reef members" shows when the members have admitted it)\n`)
     return EXIT.ok
   }
-}
-
-interface GovernanceView {
-  enabled: boolean
-  consortium: string
-  name: string | null
-  height: number
-  halted: { height: number } | null
-  self?: string
-  member?: boolean
-  members: Array<{ peer: string, site: string, mirrorUrl: string, self: boolean }>
-  expelled: Array<{ peer: string, site: string | null }>
-  log: Array<{ height: number, summary: string, signers: number }>
-  proposals: Array<{ id: string, height: number, summary: string, votes: number, needed: number | null, votedBySelf: boolean, decision: string, detail: string }>
 }
 
 export const membersCommand: Command = {
@@ -301,18 +287,18 @@ invitations); a proposal made here waits for each operator's "reef vote". It tak
       }
     } else if (kind === 'policy') {
       const { data } = await adminGet(url, '/api/governance')
-      const current = (data as { policy: Policy | null }).policy
+      const current = (data as GovernanceView).policy
       if (current === null) throw new UsageError('propose policy: the node holds no charter', { command: 'propose' })
       if (listOption(args, 'set').length === 0) throw new UsageError('propose policy: give at least one --set KEY=VALUE', { command: 'propose' })
       action = { kind: 'set-policy', policy: parseSet('propose policy', listOption(args, 'set'), current) }
     } else if (kind === 'leave') {
       const { data } = await adminGet(url, '/api/governance')
-      action = { kind: 'leave', peer: (data as { self: string }).self }
+      action = { kind: 'leave', peer: (data as GovernanceView).self }
     } else {
       throw new UsageError(`propose: unknown proposal "${kind ?? ''}"`, { command: 'propose', hint: 'one of: expel, policy, leave' })
     }
     const token = await resolveToken('propose', args, config)
-    const data = await adminPost(url, '/api/governance/propose', { action, evidence }, token) as { id: string }
+    const data = await adminPost(url, '/api/governance/propose', { action, evidence }, token) as ProposeResult
     if (flag(args, 'json')) { io.out(JSON.stringify(data, null, 2) + '\n'); return EXIT.ok }
     io.out(`Proposed ${data.id}.\nMembers vote with: reef vote ${data.id.slice(0, 16)} --config THEIR_CONFIG\n`)
     return EXIT.ok

@@ -1,12 +1,11 @@
 /** `reef ledger`: the reciprocity ledger of a running node, per member or one member's records. */
+import type { LedgerRecordsView, LedgerView } from '@reef/protocol'
 import { UsageError } from '../errors.ts'
 import { adminGet, resolveAdminUrl } from './admin-api.ts'
 import type { Command } from './command.ts'
 import { ADMIN_OPTION, CONFIG_OPTION, EXIT, flag, JSON_OPTION, stringOption } from './command.ts'
 import { humanBytes, table } from './format.ts'
 
-interface LedgerMember { peer: string, site: string | null, given: number, taken: number, balance: number, quota: number, headroom: number, overQuota: boolean }
-interface LedgerRecord { type: string, author: string, body: Record<string, unknown>, hash: string }
 
 export const ledgerCommand: Command = {
   name: 'ledger',
@@ -36,14 +35,14 @@ behind one member's balance, which anyone can check.`,
     if (records !== undefined) {
       const { data } = await adminGet(url, `/api/ledger/${records}/records`)
       if (flag(args, 'json')) { io.out(JSON.stringify(data, null, 2) + '\n'); return EXIT.ok }
-      const list = (data as { records: LedgerRecord[] }).records
+      const list = (data as LedgerRecordsView).records
       for (const r of list) io.out(`${r.type.padEnd(10)} ${r.hash.slice(0, 16)} by ${r.author.slice(-8)} session ${String(r.body.session)} round ${String(r.body.round)}: ${String(r.body.requests)} requests, ${humanBytes(Number(r.body.bytes))}\n`)
       io.out(`${list.length} records\n`)
       return EXIT.ok
     }
     const { data } = await adminGet(url, '/api/ledger')
     if (flag(args, 'json')) { io.out(JSON.stringify(data, null, 2) + '\n'); return EXIT.ok }
-    const view = data as { self: string, members: LedgerMember[] }
+    const view = data as LedgerView
     const rows = [['member', 'site', 'given', 'taken', 'balance', 'quota', 'headroom', '']]
     for (const m of view.members) {
       rows.push([m.peer === view.self ? `${m.peer.slice(-12)} (self)` : m.peer.slice(-12), m.site ?? '?', humanBytes(m.given), humanBytes(m.taken), humanBytes(m.balance), humanBytes(m.quota), humanBytes(m.headroom), m.overQuota ? 'OVER QUOTA' : ''])

@@ -1,46 +1,15 @@
 /** `reef status`: what a running node is doing, as a summary or as the raw /api/status JSON. */
+import type { StatusView } from '@reef/protocol'
 import { adminGet, resolveAdminUrl } from './admin-api.ts'
 import type { Command } from './command.ts'
 import { ADMIN_OPTION, CONFIG_OPTION, EXIT, flag, JSON_OPTION, twoColumns } from './command.ts'
 import { humanBytes, humanRate, percent, shortPeer } from './format.ts'
 
-/** The parts of /api/status the summary reads (see ReefNode.status()). */
-export interface NodeStatus {
-  peerId: string
-  site: string
-  state: string
-  demandRps: number
-  capacityRps: number
-  arrivalsRps: number
-  originRps: number
-  shedRps: number
-  shedShare: number
-  originInFlight: number
-  originQueued: number
-  originLatencyMs: number
-  spareRps: number
-  /** Bytes/s figures (r3 nodes). */
-  demandBytesPerSec?: number
-  spareBytesPerSec?: number
-  uplink?: { bytesPerSec: number, sentBytesPerSec: number, frontBytesPerSec: number, mirrorBytesPerSec: number, p2pBytesPerSec: number, backlogBytes: number }
-  cache: { bytes: number, objects: number, hits: number, misses: number }
-  session: {
-    id: string, neededRps: number, neededBytesPerSec?: number, offers: number
-    helpers: Array<{ peer: string, weightRps: number, weightBytesPerSec?: number, down?: boolean }>
-  } | null
-  helping: Array<{ site: string, beneficiary: string, accepted: boolean, released: boolean, offeredRps: number, offeredBytesPerSec?: number }>
-  peers: Array<{ peer: string, site: string, state: string, demandRps: number, spareRps: number, spareBytesPerSec?: number | null }>
-  connections: number
-  relief: { rungs: Record<string, boolean>, externalMirror: string | null }
-  /** Warm standby (r3 nodes): who stands by for this site, and for whom this node does. */
-  standby?: {
-    revision: number | null, manifestBytes: number
-    standbys: Array<{ peer: string, site?: string, revision?: number, heldBytes: number }>
-    holding: Array<{ site: string, revision: number, heldBytes: number, manifestBytes: number, ageMs: number }>
-  }
-  /** null in an open consortium. */
-  governance?: { member: boolean, expelled: boolean, height: number, halted: { height: number } | null, members: number, pending: number } | null
-}
+/**
+ * `GET /api/status` as the admin contract declares it. The summary also reads older nodes'
+ * answers, which lack the bytes/s, uplink, standby and governance fields: it checks for them.
+ */
+export type NodeStatus = StatusView
 
 function list (items: string[], none: string): string {
   return items.length === 0 ? none : items.join(', ')

@@ -17,6 +17,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ErrorBody, Ok } from '@reef/protocol'
 import { ConfigError, NoTokenConfiguredError, UnauthorizedError, httpStatusOf } from '../../errors.ts'
 import type { ReefError } from '../../errors.ts'
 
@@ -86,5 +87,10 @@ export function adminAuth (app: FastifyInstance, opts: AdminAuthOptions): void {
     }
   })
 
-  app.post('/api/auth/check', async () => ({ ok: true }))
+  app.post('/api/auth/check', {
+    schema: {
+      tags: ['operations'], operationId: 'checkToken', summary: 'Check an operator token (for a UI to validate a pasted one)', security: [{ bearer: [] }],
+      response: { 200: Ok, 401: ErrorBody.describe('`ERR_UNAUTHORIZED`: no operator token, or a wrong one'), 403: ErrorBody.describe('`ERR_NO_TOKEN_CONFIGURED`: changes through the API are disabled') }
+    }
+  }, async () => ({ ok: true }))
 }

@@ -13,6 +13,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { z } from 'zod'
 import { CrowdState } from '@reef/protocol'
 import type { Libp2p } from '@libp2p/interface'
 import type { ReefConfig } from '../../config/config.ts'
@@ -161,6 +162,11 @@ export function createNodeMetrics (node: MetricsSource, opts: { processMetrics?:
 /** Serve `node`'s metrics at `GET /metrics` on `app` (the admin listener). */
 export function registerMetrics (app: FastifyInstance, node: MetricsSource): Registry {
   const registry = createNodeMetrics(node)
-  app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).header('cache-control', 'no-store').send(await registry.metrics()))
+  app.get('/metrics', {
+    schema: {
+      tags: ['operations'], operationId: 'getMetrics', summary: 'Prometheus metrics (text exposition format 0.0.4), names prefixed `reef_`',
+      response: { 200: { description: 'the metrics', content: { 'text/plain; version=0.0.4': { schema: z.string() } } } }
+    }
+  }, async (_req, reply) => reply.type(registry.contentType).header('cache-control', 'no-store').send(await registry.metrics()))
   return registry
 }

@@ -6,7 +6,7 @@
 import type { Libp2p } from '@libp2p/interface'
 import { checkProposal } from '@reef/governance'
 import type { QuotaPolicy } from '@reef/governance'
-import type { LogAction, Policy } from '@reef/protocol'
+import type { GovernanceView, LedgerView, LogAction, Policy, StatusView } from '@reef/protocol'
 import type { ReefConfig } from '../../config/config.ts'
 import { GOVERNANCE_VIEW_AUDITS, GOVERNANCE_VIEW_EVENTS, GOVERNANCE_VIEW_LOG, RATE_WINDOW_MS, STATUS_HELP_EVENTS, STATUS_RELIEF_HISTORY, STATUS_STATE_HISTORY } from '../../constants.ts'
 import type { Auditor } from '../../governance/auditor.ts'
@@ -63,7 +63,7 @@ export class AdminViews {
   constructor (components: AdminViewsComponents) { this.#c = components }
 
   /** Everything an operator (or a test) wants to know about this node now. */
-  status () {
+  status (): StatusView {
     const { config, monitor: m, help, shedder, uplink, gov } = this.#c
     const own = help.ownSession
     const spare = this.#c.demand.spare()
@@ -123,7 +123,7 @@ export class AdminViews {
   }
 
   /** Who stands by for this site, and for whom this node stands by, with how much each holds. */
-  standbyView (now = Date.now()) {
+  standbyView (now = Date.now()): StatusView['standby'] {
     const standby = this.#c.standby
     const mine = standby.mine
     return {
@@ -138,7 +138,7 @@ export class AdminViews {
   }
 
   /** The membership, the log and pending proposals, for operators and the dashboard. */
-  async governance () {
+  async governance (): Promise<GovernanceView> {
     const { gov, config } = this.#c
     const self = this.#c.selfId
     const s = gov?.state
@@ -189,7 +189,7 @@ export class AdminViews {
   }
 
   /** Per member: given, taken, balance, quota (credit) and headroom, from this node's ledger. */
-  ledger (now = Date.now()) {
+  ledger (now = Date.now()): LedgerView {
     const store = this.#c.ledgerStore
     const self = this.#c.selfId
     const sites = new Map<string, string>([[self, this.#c.config.site.label]])

@@ -13,12 +13,14 @@ import type { FastifyInstance } from 'fastify'
 import { adminAuth } from '../../../src/http/admin/auth.ts'
 import { parseConfig } from '../../../src/config/config.ts'
 import { createHttpApp } from '../../../src/http/app.ts'
+import { useZodSchemas } from '../../../src/http/admin/openapi.ts'
 
 const TOKEN = 'correct-horse-battery-staple-42'
 const log = pino({ level: 'silent' })
 
 function appWith (opts: { token?: string, tokenFile?: string }): FastifyInstance {
   const app = createHttpApp(log)
+  useZodSchemas(app) // as the admin app does: the auth check's answer has a zod schema
   app.get('/api/status', async () => ({ state: 'normal' }))
   adminAuth(app, opts)
   // Registered after the guard, as the governance routes are.
