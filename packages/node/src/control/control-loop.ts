@@ -42,7 +42,7 @@ export interface ControlLoopComponents {
   standby: Pick<StandbyService, 'heldBy' | 'ready' | 'tick'>
   ledger: Pick<LedgerService, 'settle' | 'checkUnsigned'>
   relief: Pick<ReliefLadder, 'engageMicroCache' | 'engageExternalMirror' | 'track'>
-  helpers: Pick<HelperWatch, 'check' | 'prune' | 'excluded' | 'busy'>
+  helpers: Pick<HelperWatch, 'tick' | 'prune' | 'excluded' | 'busy'>
   reporter: Pick<LoadReporter, 'maybeReport'>
   /** Ledger evidence and freeloading become accusations (governed consortia). */
   scanForCheaters: (now: number) => Promise<void>
@@ -73,7 +73,7 @@ export class ControlLoop {
     const c = this.#c.config
     this.#timers.push(setInterval(() => { void this.tick() }, c.crowd.tickMs))
     this.#timers.push(setInterval(() => { void this.#c.reporter.maybeReport() }, Math.min(SERVING_REPORT_INTERVAL_MS, c.gossip.reportIntervalMs)))
-    this.#timers.push(setInterval(() => { this.#c.helpers.check() }, HEALTH_TICK_MS))
+    this.#timers.push(setInterval(() => { this.#c.helpers.tick() }, HEALTH_TICK_MS))
     this.#running = true
   }
 

@@ -603,8 +603,13 @@ export class HelpCoordinator {
     // The need is covered by helpers that are up; one that is down keeps its place until it is
     // dropped (the shedder sends it no one meanwhile).
     // In a session's first seconds the need is measured on rates that still lag the onset: more headroom then.
-    const headroom = now - own.startedAt < ONSET_MS ? Math.max(ONSET_HEADROOM, this.#opts.acceptHeadroom) : this.#opts.acceptHeadroom
+    const onset = now - own.startedAt < ONSET_MS
+    const headroom = onset ? Math.max(ONSET_HEADROOM, this.#opts.acceptHeadroom) : this.#opts.acceptHeadroom
     for (const o of selectHelpers(offers.filter(o => !isDown(o.peer)), own.needed, headroom, new Set(own.accepted.keys()))) add(o)
+    // In the onset every standby that holds the hot content is taken: it costs the struck uplink
+    // nothing, and the need measured so far is a fraction of the crowd's (the first accepted
+    // standby alone got every redirect of the first second, p99 3.2 s on its mirror).
+    if (onset) for (const o of offers) if (o.heldBytes > 0 && !isDown(o.peer) && !chosen.has(o.peer) && o.peerState !== 'struck' && o.offeredBytesPerSec > 0) add(o)
     for (const o of offers) if (isDown(o.peer) && !chosen.has(o.peer)) add(o)
     const same = chosen.size === own.accepted.size && [...chosen.values()].every(h => {
       const was = own.accepted.get(h.peer)

@@ -271,6 +271,20 @@ describe('help coordinator', () => {
     await until(() => a.shedder.helpers.length === 0, 'the silent standby dropped')
   })
 
+  it('in the onset takes every standby that holds its content, however small the need measured so far', async () => {
+    const net = new Net()
+    const ready = ['B', 'C'].map(peer => ({ peer, mirrorUrl: `http://mirror-${peer}.example`, spareRps: 300, spareBytesPerSec: 3_000_000 }))
+    const held = new Map([['B', 2_000_000], ['C', 1_000_000]])
+    const [a, b, c] = [
+      member(net, 'A', 'alpha', 100, new Set(), { readyStandbys: () => ready, heldBy: peer => held.get(peer) ?? 0 }),
+      member(net, 'B', 'bravo', 0), member(net, 'C', 'charlie', 0)
+    ]
+    knowEachOther([a, b, c])
+    // A need one standby covers 300 times over: both standbys are accepted with the first request.
+    await a.help.tick('struck', need(1))
+    assert.deepEqual(a.shedder.helpers.map(h => h.peer).sort(), ['B', 'C'])
+  })
+
   it('a standby named in an accept before it offered takes the session with its replica, and offers', async () => {
     const net = new Net()
     const manifest = [{ path: '/', size: 100, type: 'text/html', sha256: 'a'.repeat(64) }]
