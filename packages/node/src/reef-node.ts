@@ -309,7 +309,7 @@ export class ReefNode {
     const weigher = new PageWeigher(this.cache, config.site.label)
     this.front = buildFront({
       site: config.site.label, queueTimeoutMs: config.front.queueTimeoutMs, retryAfterS: config.front.retryAfterS,
-      maxBodyBytes: config.front.maxBodyBytes, originTimeoutMs: config.origin.timeoutMs, trustedProxies: config.front.trustedProxies
+      maxBodyBytes: config.front.maxBodyBytes, originTimeoutMs: config.origin.timeoutMs, trustedProxies: config.front.trustedProxies, limits: config.http
     }, {
       gate: this.gate, origin: this.origin, cache: this.cache, hotSet: this.hotSet, shedder: this.shedder, monitor: this.monitor, log: this.log.child({ component: 'front' }),
       ladder: this.ladder,
@@ -335,7 +335,7 @@ export class ReefNode {
         if (session !== undefined && helper.location === undefined) this.ledger.countRedirect(session, helper.peer, bytes)
       }
     })
-    this.mirror = buildMirror({ publicUrl: config.mirror.publicUrl, selfId }, {
+    this.mirror = buildMirror({ publicUrl: config.mirror.publicUrl, selfId, limits: config.http }, {
       cache: this.cache, monitor: this.monitor, log: this.log.child({ component: 'mirror' }),
       sessionForSite: site => this.help.sessionForSite(site) ?? (this.standby.holds(site) ? this.help.awaitSession(site) : undefined),
       fetch: async (s, path) => this.fill.fill(s, path),
