@@ -115,6 +115,7 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
         ...(o.ledger !== undefined ? { ledger: o.ledger } : {}),
         ...(o.relief !== undefined ? { relief: o.relief } : {}),
         ...(o.standby !== undefined ? { standby: o.standby } : {}),
+        ...(o.http !== undefined ? { http: o.http } : {}),
         log: { level: opts.logLevel ?? 'warn' }
       }
       sites.push({ label, origin, node: undefined, url: opts.reef === false ? origin.url : `http://127.0.0.1:${front}`, configInput })

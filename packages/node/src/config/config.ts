@@ -58,6 +58,18 @@ export const ConfigSchema = z.object({
     maxUpgrades: z.number().int().min(0).max(100_000).default(1024),
     maxBodyBytes: z.number().int().positive().default(10 * 1024 * 1024)
   }).strict(),
+  /** Limits on what clients may hold at the front and at the mirror (each server its own). */
+  http: z.object({
+    maxConnections: z.number().int().min(1).max(1_000_000).default(16_384),
+    maxConnectionsPerIp: z.number().int().min(1).max(1_000_000).default(256),
+    headersTimeoutMs: z.number().int().min(1_000).max(600_000).default(10_000),
+    requestTimeoutMs: z.number().int().min(0).max(3_600_000).default(300_000),
+    idleTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+    maxHeaderBytes: z.number().int().min(1_024).max(1_048_576).default(16_384),
+    maxRequestsPerSocket: z.number().int().min(0).max(1_000_000).default(1_000)
+  }).strict().refine(h => h.requestTimeoutMs === 0 || h.headersTimeoutMs <= h.requestTimeoutMs, {
+    message: 'http.headersTimeoutMs must not exceed http.requestTimeoutMs (unless that is 0)', path: ['headersTimeoutMs']
+  }).default({ maxConnections: 16_384, maxConnectionsPerIp: 256, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, idleTimeoutMs: 10_000, maxHeaderBytes: 16_384, maxRequestsPerSocket: 1_000 }),
   mirror: z.object({
     listen: Listen,
     /** Base URL under which clients reach this node's mirror; site X is served at X.<host>. */

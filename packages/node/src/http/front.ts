@@ -15,6 +15,7 @@ import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { createHttpApp } from './app.ts'
+import type { HttpLimits } from './app.ts'
 import { etagMatches, isRequestShareable, isResponseShareable, pickMirroredHeaders } from '../origin/cacheability.ts'
 import { sha256Hex } from '../origin/content-cache.ts'
 import type { CachedObject, ContentCache } from '../origin/content-cache.ts'
@@ -39,6 +40,8 @@ export interface FrontOptions {
    * they are replaced (the origin sees http and the request's Host).
    */
   trustedProxies?: readonly string[]
+  /** What clients may hold (config `http`); trusted proxies are exempt from the per-address limit. */
+  limits?: HttpLimits
 }
 
 export interface FrontDeps {
@@ -83,7 +86,7 @@ export function isSafePath (url: string): boolean {
 export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstance {
   const { gate, origin, cache, hotSet, shedder, monitor } = deps
   const trustedProxies = new Set(opts.trustedProxies ?? [])
-  const app = createHttpApp(deps.log, { exposeHeadRoutes: false, requestTimeout: 0, keepAliveTimeout: 10_000 })
+  const app = createHttpApp(deps.log, { exposeHeadRoutes: false, requestTimeout: 0, keepAliveTimeout: 10_000 }, opts.limits, opts.trustedProxies)
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, payload, done) => { done(null, payload) })
 

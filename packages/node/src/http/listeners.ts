@@ -21,7 +21,7 @@ import { buildMirror } from './mirror.ts'
 import type { MirrorDeps } from './mirror.ts'
 
 export interface ListenerComponents extends Pick<FrontDeps, 'gate' | 'origin' | 'cache' | 'hotSet' | 'shedder' | 'monitor'> {
-  config: Pick<ReefConfig, 'site' | 'front' | 'origin' | 'mirror'>
+  config: Pick<ReefConfig, 'site' | 'front' | 'origin' | 'mirror' | 'http'>
   selfId: string
   relief: Pick<ReliefLadder, 'switches'>
   demand: Pick<DemandMeter, 'meanObjectBytes'>
@@ -40,7 +40,7 @@ export function buildListeners (c: ListenerComponents): { front: FastifyInstance
   const weigher = new PageWeigher(cache, config.site.label)
   const front = buildFront({
     site: config.site.label, queueTimeoutMs: config.front.queueTimeoutMs, retryAfterS: config.front.retryAfterS,
-    maxBodyBytes: config.front.maxBodyBytes, originTimeoutMs: config.origin.timeoutMs, trustedProxies: config.front.trustedProxies
+    maxBodyBytes: config.front.maxBodyBytes, originTimeoutMs: config.origin.timeoutMs, trustedProxies: config.front.trustedProxies, limits: config.http
   }, {
     gate: c.gate, origin: c.origin, cache, hotSet: c.hotSet, shedder: c.shedder, monitor, log: c.log.child({ component: 'front' }),
     ladder: c.relief.switches,
@@ -52,7 +52,7 @@ export function buildListeners (c: ListenerComponents): { front: FastifyInstance
       if (session !== undefined && helper.location === undefined) c.ledger.countRedirect(session, helper.peer, bytes)
     }
   })
-  const mirror = buildMirror({ publicUrl: config.mirror.publicUrl, selfId: c.selfId }, {
+  const mirror = buildMirror({ publicUrl: config.mirror.publicUrl, selfId: c.selfId, limits: config.http }, {
     cache, monitor, log: c.log.child({ component: 'mirror' }),
     sessionForSite: site => help.sessionForSite(site) ?? (c.standby.holds(site) ? help.awaitSession(site) : undefined),
     fetch: async (s, path) => c.fill.fill(s, path),

@@ -11,6 +11,7 @@ import { ATTESTATION_HEADER, MIRROR_ALIVE_PATH, SITE_LABEL_RE, canonicalBaseUrl 
 import type { Logger } from 'pino'
 import { etagMatches } from '../origin/cacheability.ts'
 import { createHttpApp } from './app.ts'
+import type { HttpLimits } from './app.ts'
 import type { CachedObject, ContentCache } from '../origin/content-cache.ts'
 import { FetchRefusedError, IntegrityError } from '../errors.ts'
 import { isSafePath } from './front.ts'
@@ -21,6 +22,8 @@ export interface MirrorOptions {
   /** Public URL of this mirror; its host name is the parent domain of every site host. */
   publicUrl: string
   selfId: string
+  /** What clients may hold (config `http`). */
+  limits?: HttpLimits
 }
 
 export interface MirrorDeps {
@@ -41,7 +44,7 @@ export interface MirrorDeps {
 export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInstance {
   const mirrorHost = new URL(opts.publicUrl).hostname.toLowerCase()
   const suffix = `.${mirrorHost}`
-  const app = createHttpApp(deps.log, { exposeHeadRoutes: false, keepAliveTimeout: 10_000 })
+  const app = createHttpApp(deps.log, { exposeHeadRoutes: false, keepAliveTimeout: 10_000 }, opts.limits)
 
   function siteOf (hostHeader: string | undefined): string | undefined {
     if (hostHeader === undefined) return undefined

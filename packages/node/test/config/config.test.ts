@@ -61,6 +61,16 @@ describe('parseConfig', () => {
     assert.deepEqual(c.crowd, { strikeShare: 0.8, releaseShare: 0.5, strikeHoldMs: 500, calmMs: 2000, targetShare: 0.85, tickMs: 250 })
     assert.deepEqual(c.gossip, { reportIntervalMs: 1000, peerExpiryMs: 5000 })
     assert.deepEqual(c.log, { level: 'info' })
+    assert.deepEqual(c.http, { maxConnections: 16_384, maxConnectionsPerIp: 256, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, idleTimeoutMs: 10_000, maxHeaderBytes: 16_384, maxRequestsPerSocket: 1_000 })
+  })
+
+  test('the client limits: partial sections keep the other defaults; nonsense is refused naming the field', () => {
+    assert.equal(parseConfig(withField('http', { maxConnectionsPerIp: 64 })).http.headersTimeoutMs, 10_000)
+    rejectsField(withField('http', { headersTimeoutMs: 20_000, requestTimeoutMs: 10_000 }), 'http.headersTimeoutMs')
+    assert.equal(parseConfig(withField('http', { headersTimeoutMs: 20_000, requestTimeoutMs: 0 })).http.requestTimeoutMs, 0)
+    rejectsField(withField('http', { maxHeaderBytes: 10 }), 'http.maxHeaderBytes')
+    rejectsField(withField('http', { maxConnectionsPerIp: 0 }), 'http.maxConnectionsPerIp')
+    rejectsField(withField('http', { slowloris: true }), 'http')
   })
 
   test('a partial section keeps the defaults of the fields it leaves out', () => {
