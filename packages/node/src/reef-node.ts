@@ -132,6 +132,10 @@ export class ReefNode {
     }
   }
 
+  /**
+   * Every component gets the node's parts as one object and reads only what its own interface
+   * names (js-libp2p's components): `base` first, then each part as it is built.
+   */
   private constructor (config: ReefConfig, { key, libp2p, log: rootLog, store, govStore, peerGate }: Opened) {
     const c = config
     const selfId = libp2p.peerId.toString()
@@ -144,61 +148,50 @@ export class ReefNode {
     this.peerGate = peerGate
     this.ledgerStore = store
     this.govStore = govStore
-    const quota = this.quota = { ...c.ledger.quota }
-    const uplink = this.uplink = new UplinkMeter({ bytesPerSec: c.uplink.bytesPerSec })
+    const quota = (this.quota = { ...c.ledger.quota })
+    const uplink = (this.uplink = new UplinkMeter({ bytesPerSec: c.uplink.bytesPerSec }))
     const { monitor, hotSet, shedder, helperHealth } = this
-    const cache = this.cache = new ContentCache(c.cache.maxBytes, c.cache.maxObjectBytes)
-    const gate = this.gate = new OriginGate({ capacityRps: c.origin.capacityRps, maxConcurrent: c.origin.maxConcurrent, queueLimit: c.front.queueLimit, bytesPerSec: c.origin.bytesPerSec })
-    const detector = this.detector = new CrowdDetector({ capacityRps: c.origin.capacityRps, ...c.crowd })
-    const peers = this.peers = new PeerTable(c.gossip.peerExpiryMs)
-    const origin = this.origin = new OriginClient({ url: c.origin.url, site: c.site.label, maxConcurrent: c.origin.maxConcurrent, timeoutMs: c.origin.timeoutMs }, gate, cache, hotSet, monitor, child('origin'))
+    const cache = (this.cache = new ContentCache(c.cache.maxBytes, c.cache.maxObjectBytes))
+    const gate = (this.gate = new OriginGate({ capacityRps: c.origin.capacityRps, maxConcurrent: c.origin.maxConcurrent, queueLimit: c.front.queueLimit, bytesPerSec: c.origin.bytesPerSec }))
+    const detector = (this.detector = new CrowdDetector({ capacityRps: c.origin.capacityRps, ...c.crowd }))
+    const peers = (this.peers = new PeerTable(c.gossip.peerExpiryMs))
+    const originOptions = { url: c.origin.url, site: c.site.label, maxConcurrent: c.origin.maxConcurrent, timeoutMs: c.origin.timeoutMs }
+    const origin = (this.origin = new OriginClient(originOptions, gate, cache, hotSet, monitor, child('origin')))
+    const topics = [loadTopic(c.consortium), helpTopic(c.consortium), ledgerTopic(c.consortium), ...(govStore === undefined ? [] : [govTopic(c.consortium)])]
+    const bus = (this.bus = new RecordBus(libp2p.services.pubsub, key, selfId, topics, child('gossip')))
+    const base = { config, log, selfId, key, libp2p, peerGate, ledgerStore: store, govStore, quota, uplink, monitor, hotSet, shedder, helperHealth, cache, gate, detector, peers, origin, bus }
     /** What this node's mirror has served for a site so far (a copy: callers keep baselines). */
     const servedNow = (site: string): { requests: number, bytes: number } => ({ ...(monitor.mirrorTotals.get(site) ?? { requests: 0, bytes: 0 }) })
-    const bus = this.bus = new RecordBus(libp2p.services.pubsub, key, selfId, [loadTopic(c.consortium), helpTopic(c.consortium), ledgerTopic(c.consortium), ...(govStore === undefined ? [] : [govTopic(c.consortium)])], child('gossip'))
     const sessions = (): Help['help']['helpingSessions'] => this.help.helpingSessions
-    const demand = this.demand = new DemandMeter({
-      config, monitor, uplink, shedder, peers, state: () => detector.state, offered: () => offeredIn(sessions()), serving: () => servingIn(sessions())
-    })
-    const { gov, auditor, accuser } = setUpGovernance({ config, selfId, key, libp2p, bus, ledgerStore: store, govStore, peerGate, quota, peers, dropPeer: peer => { this.help.dropPeer(peer) }, log })
+    const serving = (): boolean => servingIn(sessions())
+    const demand = (this.demand = new DemandMeter({ ...base, state: () => detector.state, offered: () => offeredIn(sessions()), serving }))
+    const { gov, auditor, accuser } = setUpGovernance({ ...base, dropPeer: (peer: string) => this.help.dropPeer(peer) })
     this.gov = gov
     this.auditor = auditor
     this.accuser = accuser
-    const { help, fill, standby } = setUpHelp({
-      config, selfId, libp2p, bus, peers, shedder, cache, hotSet, origin, monitor, demand, helperHealth, accuser, ledgerStore: store, quota, servedNow, log,
-      charterReplicas: () => gov?.state?.policy.standbyReplicas
-    })
+    const charterReplicas = (): number | undefined => gov?.state?.policy.standbyReplicas
+    const { help, fill, standby } = setUpHelp({ ...base, demand, accuser, servedNow, charterReplicas })
     this.help = help
     this.fill = fill
     this.standby = standby
-    const ledger = this.ledger = new LedgerService({
-      consortium: c.consortium, selfId, settleIntervalMs: c.ledger.settleIntervalMs, policy: quota,
-      // Governed: the charter's settlement interval, so that every member settles alike.
-      settleInterval: () => gov?.state?.policy.settleIntervalMs ?? c.ledger.settleIntervalMs
-    }, { bus, store, peers, log: child('ledger'), helpingSessions: () => help.helpingSessions, servedNow })
-    const externalMirror = this.externalMirror = c.relief.externalMirror === undefined ? undefined : new ExternalMirror(c.relief.externalMirror.template, c.site.publicUrl)
-    const relief = this.relief = new ReliefLadder({ config, shedder, gate, monitor, externalMirror, log })
-    const helpers = this.helpers = new HelperWatch({ shedder, health: helperHealth, prober: new MirrorProber(helperHealth, child('probe')), peers, uplink, log })
-    const reporter = this.reporter = new LoadReporter({ config, bus, monitor, uplink, detector, demand, standby, serving: () => servingIn(help.helpingSessions) })
-    const control = this.control = new ControlLoop({
-      config, log, demand, detector, gate, shedder, monitor, uplink, hotSet, help, standby, ledger, relief, helpers, reporter,
-      scanForCheaters: async now => accuser.scan(now),
-      fillCounts: () => fill.counts
-    })
-    const attester = this.attester = new Attester(key, selfId)
-    const { front, mirror } = buildListeners({
-      config, selfId, gate, origin, cache, hotSet, shedder, monitor, relief, demand, control, help, ledger, standby, fill, uplink, log,
-      attest: async (s, obj) => attester.attest(s.session, obj)
-    })
+    // Governed: the charter's settlement interval, so that every member settles alike.
+    const settleInterval = (): number => gov?.state?.policy.settleIntervalMs ?? c.ledger.settleIntervalMs
+    const ledgerOptions = { consortium: c.consortium, selfId, settleIntervalMs: c.ledger.settleIntervalMs, policy: quota, settleInterval }
+    const ledger = (this.ledger = new LedgerService(ledgerOptions, { bus, store, peers, log: child('ledger'), helpingSessions: sessions, servedNow }))
+    const externalMirror = (this.externalMirror = c.relief.externalMirror === undefined ? undefined : new ExternalMirror(c.relief.externalMirror.template, c.site.publicUrl))
+    const relief = (this.relief = new ReliefLadder({ ...base, externalMirror }))
+    const helpers = (this.helpers = new HelperWatch({ ...base, prober: new MirrorProber(helperHealth, child('probe')) }))
+    const reporter = (this.reporter = new LoadReporter({ ...base, demand, standby, serving }))
+    const parts = { ...base, demand, help, standby, ledger, relief, helpers, reporter, fill, gov, govStore, auditor, externalMirror }
+    const control = (this.control = new ControlLoop({ ...parts, scanForCheaters: async (now: number) => accuser.scan(now), fillCounts: () => fill.counts }))
+    const attester = (this.attester = new Attester(key, selfId))
+    const { front, mirror } = buildListeners({ ...parts, control, attest: async (s, obj) => attester.attest(s.session, obj) })
     this.front = front
     this.mirror = mirror
     this.timeline = TrafficTimeline.of(monitor, c.origin.capacityRps)
-    this.views = new AdminViews({
-      config, selfId, libp2p, monitor, detector, demand, shedder, gate, uplink, cache, help, helperHealth, standby, peers, relief, externalMirror, bus, gov, govStore, auditor, ledgerStore: store, quota,
-      sentToHelpers: () => control.sentToHelpers
-    })
-    this.admin = c.admin === undefined
-      ? undefined
-      : buildAdminApp({ config, log: child('admin'), views: this.views, ledgerStore: store, timeline: this.timeline, gov, peerGate, addrs: () => libp2p.getMultiaddrs().map(String), metrics: this })
+    this.views = new AdminViews({ ...parts, sentToHelpers: () => control.sentToHelpers })
+    const addrs = (): string[] => libp2p.getMultiaddrs().map(String)
+    this.admin = c.admin === undefined ? undefined : buildAdminApp({ ...parts, log: child('admin'), views: this.views, timeline: this.timeline, addrs, metrics: this })
   }
 
   /** Start everything; if any part fails (a port in use), stop what already started, then throw. */

@@ -20,7 +20,7 @@ export interface AccuserComponents {
   site: string
   /** Undefined in an open consortium: nobody is accused, only distrusted. */
   gov: Pick<GovernanceService, 'isMember' | 'isMemberPeer' | 'state' | 'proposeExpel'> | undefined
-  store: Pick<LedgerStore, 'evidenceWritten' | 'evidence' | 'record' | 'standing'>
+  ledgerStore: Pick<LedgerStore, 'evidenceWritten' | 'evidence' | 'record' | 'standing'>
   /** The quota in force (the charter's when governed). */
   quota: QuotaPolicy
   log: Logger
@@ -75,7 +75,7 @@ export class Accuser {
 
   /** Ledger evidence and freeloading past the charter's limit become expulsion proposals. */
   async scan (now: number): Promise<void> {
-    const { gov, store, selfId } = this.#c
+    const { gov, ledgerStore: store, selfId } = this.#c
     const state = gov?.state
     if (gov === undefined || state === undefined || !gov.isMember || now - this.#lastScan < EVIDENCE_SCAN_MS) return
     this.#lastScan = now

@@ -56,7 +56,7 @@ export function setUpGovernance (c: GovernanceComponents): Governance {
       observe: async url => auditor!.fetch(url),
       onChange: enforceMembership({ selfId, quota, peers: c.peers, help: { dropPeer: c.dropPeer }, hangUp: peer => { void libp2p.hangUp(peerIdFromString(peer)).catch(() => {}) }, log })
     })
-  const accuser = new Accuser({ selfId, site: config.site.label, gov, store, quota, log: child('audit') })
+  const accuser = new Accuser({ selfId, site: config.site.label, gov, ledgerStore: store, quota, log: child('audit') })
   peerGate.onRefused(peer => { if (gov !== undefined) gov.counters.deniedConnections++; log.debug({ peer }, 'connection refused by the gater') })
   if (gov !== undefined) {
     gov.selfMember = { peer: selfId, site: config.site.label, mirrorUrl: config.mirror.publicUrl }

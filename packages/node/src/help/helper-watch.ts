@@ -14,7 +14,7 @@ import type { HelperHealth, MirrorProber } from './helper-health.ts'
 
 export interface HelperWatchComponents {
   shedder: Pick<Shedder, 'helpers' | 'localOpen' | 'setBusy' | 'setExcluded'>
-  health: Pick<HelperHealth, 'accepted' | 'isDown' | 'retain' | 'connected' | 'disconnected' | 'stalled'>
+  helperHealth: Pick<HelperHealth, 'accepted' | 'isDown' | 'retain' | 'connected' | 'disconnected' | 'stalled'>
   prober: Pick<MirrorProber, 'probe' | 'close'>
   peers: Pick<PeerTable, 'get' | 'live'>
   uplink: Pick<UplinkMeter, 'drainSeconds'>
@@ -42,7 +42,7 @@ export class HelperWatch {
     // A timer late by more than a few ticks means this node's own event loop stalled: the
     // helpers' records wait in its sockets, so the stall does not count as their silence.
     const late = now - this.#tickAt - HEALTH_TICK_MS
-    if (this.#tickAt !== 0 && late > 3 * HEALTH_TICK_MS) this.#c.health.stalled(late)
+    if (this.#tickAt !== 0 && late > 3 * HEALTH_TICK_MS) this.#c.helperHealth.stalled(late)
     this.#tickAt = now
     this.check(now)
   }
@@ -52,7 +52,7 @@ export class HelperWatch {
    * answering) from the redirect targets, and probe the mirrors that are due.
    */
   check (now = Date.now()): void {
-    const { shedder, health, peers, log } = this.#c
+    const { shedder, helperHealth: health, peers, log } = this.#c
     // New page loads are kept here only while what waits on the uplink drains quickly.
     shedder.localOpen = this.#c.uplink.drainSeconds < LOCAL_QUEUE_SECONDS
     const helpers = shedder.helpers
@@ -84,14 +84,14 @@ export class HelperWatch {
   prune (now: number): void {
     if (now - this.#lastPrune <= HEALTH_PRUNE_MS) return
     this.#lastPrune = now
-    this.#c.health.retain(new Set([...this.#c.peers.live(now).map(e => e.peer), ...this.#c.shedder.helpers.map(h => h.peer)]))
+    this.#c.helperHealth.retain(new Set([...this.#c.peers.live(now).map(e => e.peer), ...this.#c.shedder.helpers.map(h => h.peer)]))
   }
 
-  connected (peer: string): void { this.#c.health.connected(peer) }
+  connected (peer: string): void { this.#c.helperHealth.connected(peer) }
 
   /** A helper's connection closed: it is down now, not at the next tick. */
   disconnected (peer: string): void {
-    this.#c.health.disconnected(peer)
+    this.#c.helperHealth.disconnected(peer)
     this.check()
   }
 

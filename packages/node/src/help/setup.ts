@@ -91,7 +91,7 @@ export function setUpHelp (c: HelpComponents): Help {
     readyStandbys: () => sb.ready(),
     replicaOf: beneficiary => sb.replicaOf(beneficiary),
     standsByFor: site => sb.holds(site),
-    offerFor: ledgerOffer({ selfId, store: c.ledgerStore, quota: c.quota, log }),
+    offerFor: ledgerOffer(c),
     meanObjectBytes: () => demand.meanObjectBytes(),
     servedRate: site => c.monitor.servedRate(site),
     uplink: () => demand.uplinkState(),

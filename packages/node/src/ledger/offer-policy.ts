@@ -10,7 +10,7 @@ import type { LedgerStore } from './store.ts'
 
 export interface OfferPolicyComponents {
   selfId: string
-  store: Pick<LedgerStore, 'standing' | 'owed'>
+  ledgerStore: Pick<LedgerStore, 'standing' | 'owed'>
   /** The quota in force (the charter's when governed). */
   quota: QuotaPolicy
   log: Logger
@@ -19,8 +19,8 @@ export interface OfferPolicyComponents {
 /** What to offer `beneficiary` out of `spare`, by the ledger. */
 export function ledgerOffer (c: OfferPolicyComponents): (beneficiary: string, spare: Capacity) => Capacity {
   return (beneficiary, spare) => {
-    const st = c.store.standing(beneficiary, Date.now(), c.quota)
-    const owed = c.store.owed(c.selfId, beneficiary)
+    const st = c.ledgerStore.standing(beneficiary, Date.now(), c.quota)
+    const owed = c.ledgerStore.owed(c.selfId, beneficiary)
     const rps = offerFor(spare.rps, spare.rps, st, owed, c.quota)
     const bytes = offerFor(spare.bytesPerSec, spare.bytesPerSec, st, owed, c.quota)
     if (bytes.kind !== 'full') c.log.info({ beneficiary, decision: bytes }, 'help limited by the ledger')
