@@ -15,7 +15,7 @@ import { govTopic, helpTopic, ledgerTopic, loadTopic } from '@reef/protocol'
 import type { CharterBody, LoadReport, MultiSigned } from '@reef/protocol'
 import type { QuotaPolicy } from '@reef/governance'
 import type { ReefConfig } from './config/config.ts'
-import { DEFAULT_AUDIT_INTERVAL_MS, UPGRADE_CONNECT_TIMEOUT_MS } from './constants.ts'
+import { DEFAULT_AUDIT_INTERVAL_MS } from './constants.ts'
 import { readCharterFile } from './governance/charter-file.ts'
 import { applyPolicy } from './governance/enforcement.ts'
 import { setUpGovernance } from './governance/setup.ts'
@@ -29,8 +29,7 @@ import { setUpHelp } from './help/setup.ts'
 import type { Help } from './help/setup.ts'
 import { buildAdminApp } from './http/admin/routes.ts'
 import { AdminViews } from './http/admin/views.ts'
-import { buildListeners } from './http/listeners.ts'
-import { attachUpgradeTunnel } from './http/upgrade-tunnel.ts'
+import { buildListeners, tunnelUpgrades } from './http/listeners.ts'
 import { LedgerService } from './ledger/service.ts'
 import { LedgerStore } from './ledger/store.ts'
 import { ControlLoop } from './control/control-loop.ts'
@@ -56,7 +55,8 @@ import { RecordBus } from './p2p/record-bus.ts'
 export interface ReefNodeOptions { logger?: Logger }
 
 /** What `create` opens before the node is built (closed again if building it fails). */
-interface Opened { key: PrivateKey, libp2p: ReefLibp2p, log: Logger, store: LedgerStore, govStore: GovernanceStore | undefined, peerGate: PeerGate }
+type Opened = { key: PrivateKey, libp2p: ReefLibp2p, log: Logger, store: LedgerStore, govStore: GovernanceStore | undefined, peerGate: PeerGate }
+
 
 export class ReefNode {
   readonly config: ReefConfig
@@ -67,7 +67,6 @@ export class ReefNode {
   readonly bus: RecordBus
   readonly peers: PeerTable
   readonly monitor = new LoadMonitor()
-  /** What this machine sends (front, mirror, fetch streams), against its declared uplink. */
   readonly uplink: UplinkMeter
   readonly cache: ContentCache
   readonly hotSet = new HotSet()
@@ -80,14 +79,11 @@ export class ReefNode {
   readonly externalMirror: ExternalMirror | undefined
   /** The site's traffic per second by destination, for the dashboard (`GET /api/timeline`). */
   readonly timeline: TrafficTimeline
-  /** Whether each accepted helper can take clients now (heard from, connected, mirror answering). */
   readonly helperHealth = new HelperHealth()
   readonly helpers: HelperWatch
   readonly help: Help['help']
   readonly standby: Help['standby']
-  /** How this node, as a helper, gets the objects of the sites it mirrors. */
   readonly fill: Help['fill']
-  readonly attester: Attester
   readonly ledgerStore: LedgerStore
   readonly ledger: LedgerService
   /** The quota the ledger enforces: the charter's policy when governed, else the config's. */
@@ -97,13 +93,14 @@ export class ReefNode {
   readonly govStore: GovernanceStore | undefined
   readonly auditor: Governance['auditor']
   readonly accuser: Governance['accuser']
-  readonly reporter: LoadReporter
   readonly control: ControlLoop
   readonly views: AdminViews
   readonly front: FastifyInstance
   readonly mirror: FastifyInstance
   readonly admin: FastifyInstance | undefined
-  #upgrades: { readonly open: number, close: () => void } | undefined
+  /** The parts every component is built from (and the fetch streams served with). */
+  readonly #parts: Parameters<typeof serveFetchStreams>[1] & Record<string, unknown>
+  #upgrades: ReturnType<typeof tunnelUpgrades> | undefined
   #stopBootstrap: (() => void) | undefined
   #started = false
 
@@ -121,7 +118,7 @@ export class ReefNode {
       peerGate.bind(libp2p)
       const node = new ReefNode(config, { key, libp2p, log, store, govStore, peerGate })
       if (node.gov !== undefined) {
-        try { await node.gov.open(charter) } catch (err) { await libp2p.stop(); throw err }
+        await node.gov.open(charter).catch(async (err: unknown) => { await libp2p.stop(); throw err })
         applyPolicy(node.quota, node.gov.state)
       }
       return node
@@ -152,14 +149,16 @@ export class ReefNode {
     const uplink = (this.uplink = new UplinkMeter({ bytesPerSec: c.uplink.bytesPerSec }))
     const { monitor, hotSet, shedder, helperHealth } = this
     const cache = (this.cache = new ContentCache(c.cache.maxBytes, c.cache.maxObjectBytes))
-    const gate = (this.gate = new OriginGate({ capacityRps: c.origin.capacityRps, maxConcurrent: c.origin.maxConcurrent, queueLimit: c.front.queueLimit, bytesPerSec: c.origin.bytesPerSec }))
+    const { capacityRps, maxConcurrent } = c.origin
+    const gate = (this.gate = new OriginGate({ capacityRps, maxConcurrent, queueLimit: c.front.queueLimit, bytesPerSec: c.origin.bytesPerSec }))
     const detector = (this.detector = new CrowdDetector({ capacityRps: c.origin.capacityRps, ...c.crowd }))
     const peers = (this.peers = new PeerTable(c.gossip.peerExpiryMs))
     const originOptions = { url: c.origin.url, site: c.site.label, maxConcurrent: c.origin.maxConcurrent, timeoutMs: c.origin.timeoutMs }
     const origin = (this.origin = new OriginClient(originOptions, gate, cache, hotSet, monitor, child('origin')))
     const topics = [loadTopic(c.consortium), helpTopic(c.consortium), ledgerTopic(c.consortium), ...(govStore === undefined ? [] : [govTopic(c.consortium)])]
     const bus = (this.bus = new RecordBus(libp2p.services.pubsub, key, selfId, topics, child('gossip')))
-    const base = { config, log, selfId, key, libp2p, peerGate, ledgerStore: store, govStore, quota, uplink, monitor, hotSet, shedder, helperHealth, cache, gate, detector, peers, origin, bus }
+    const node = { config, log, selfId, key, libp2p, peerGate, ledgerStore: store, govStore, quota, bus }
+    const base = { ...node, uplink, monitor, hotSet, shedder, helperHealth, cache, gate, detector, peers, origin }
     /** What this node's mirror has served for a site so far (a copy: callers keep baselines). */
     const servedNow = (site: string): { requests: number, bytes: number } => ({ ...(monitor.mirrorTotals.get(site) ?? { requests: 0, bytes: 0 }) })
     const sessions = (): Help['help']['helpingSessions'] => this.help.helpingSessions
@@ -181,10 +180,10 @@ export class ReefNode {
     const externalMirror = (this.externalMirror = c.relief.externalMirror === undefined ? undefined : new ExternalMirror(c.relief.externalMirror.template, c.site.publicUrl))
     const relief = (this.relief = new ReliefLadder({ ...base, externalMirror }))
     const helpers = (this.helpers = new HelperWatch({ ...base, prober: new MirrorProber(helperHealth, child('probe')) }))
-    const reporter = (this.reporter = new LoadReporter({ ...base, demand, standby, serving }))
-    const parts = { ...base, demand, help, standby, ledger, relief, helpers, reporter, fill, gov, govStore, auditor, externalMirror }
+    const reporter = new LoadReporter({ ...base, demand, standby, serving })
+    const parts = (this.#parts = { ...base, demand, help, standby, ledger, relief, helpers, reporter, fill, gov, govStore, auditor, externalMirror })
     const control = (this.control = new ControlLoop({ ...parts, scanForCheaters: async (now: number) => accuser.scan(now), fillCounts: () => fill.counts }))
-    const attester = (this.attester = new Attester(key, selfId))
+    const attester = new Attester(key, selfId)
     const { front, mirror } = buildListeners({ ...parts, control, attest: async (s, obj) => attester.attest(s.session, obj) })
     this.front = front
     this.mirror = mirror
@@ -222,11 +221,8 @@ export class ReefNode {
       await this.gov.start()
       this.auditor?.start(() => this.gov?.state?.policy.auditIntervalMs ?? DEFAULT_AUDIT_INTERVAL_MS)
     }
-    await serveFetchStreams(this.libp2p, { help: this.help, fill: this.fill, standby: this.standby, origin: this.origin, uplink: this.uplink, log: this.log.child({ component: 'fetch' }) })
-    this.#upgrades = attachUpgradeTunnel(this.front.server, {
-      originUrl: c.origin.url, maxConnections: c.front.maxUpgrades, trustedProxies: c.front.trustedProxies, connectTimeoutMs: Math.min(c.origin.timeoutMs, UPGRADE_CONNECT_TIMEOUT_MS),
-      log: this.log.child({ component: 'upgrade' })
-    })
+    await serveFetchStreams(this.libp2p, { ...this.#parts, log: this.log.child({ component: 'fetch' }) })
+    this.#upgrades = tunnelUpgrades(this.front, c, this.log)
     await this.front.listen({ host: c.front.listen.host, port: c.front.listen.port })
     await this.mirror.listen({ host: c.mirror.listen.host, port: c.mirror.listen.port })
     if (this.admin !== undefined && c.admin !== undefined) await this.admin.listen({ host: c.admin.listen.host, port: c.admin.listen.port })
@@ -268,8 +264,8 @@ export class ReefNode {
   get frontUrl (): string { return urlOf(this.front, this.config.front.listen.host) ?? '' }
   get adminUrl (): string | undefined { return urlOf(this.admin, this.config.admin?.listen.host ?? '127.0.0.1') }
 
-  readonly #onDisconnect = (evt: CustomEvent<{ toString: () => string }>): void => { this.helpers.disconnected(evt.detail.toString()) }
-  readonly #onConnect = (evt: CustomEvent<{ toString: () => string }>): void => { this.helpers.connected(evt.detail.toString()) }
+  readonly #onDisconnect = (evt: CustomEvent<{ toString: () => string }>): void => this.helpers.disconnected(evt.detail.toString())
+  readonly #onConnect = (evt: CustomEvent<{ toString: () => string }>): void => this.helpers.connected(evt.detail.toString())
 }
 
 /** Where `app` listens, as a URL on `host`; undefined before it does. */

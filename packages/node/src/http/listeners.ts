@@ -18,6 +18,8 @@ import type { UplinkMeter } from '../load/uplink-meter.ts'
 import { buildFront } from './front.ts'
 import type { FrontDeps } from './front.ts'
 import { buildMirror } from './mirror.ts'
+import { attachUpgradeTunnel } from './upgrade-tunnel.ts'
+import { UPGRADE_CONNECT_TIMEOUT_MS } from '../constants.ts'
 import type { MirrorDeps } from './mirror.ts'
 
 export interface ListenerComponents extends Pick<FrontDeps, 'gate' | 'origin' | 'cache' | 'hotSet' | 'shedder' | 'monitor'> {
@@ -61,4 +63,12 @@ export function buildListeners (c: ListenerComponents): { front: FastifyInstance
   c.uplink.watch(front.server, 'front')
   c.uplink.watch(mirror.server, 'mirror')
   return { front, mirror }
+}
+
+/** Pass WebSocket and other upgrades on the front through to the origin (upgrade-tunnel.ts). */
+export function tunnelUpgrades (front: FastifyInstance, config: Pick<ReefConfig, 'origin' | 'front'>, log: Logger): { readonly open: number, close: () => void } {
+  return attachUpgradeTunnel(front.server, {
+    originUrl: config.origin.url, maxConnections: config.front.maxUpgrades, trustedProxies: config.front.trustedProxies,
+    connectTimeoutMs: Math.min(config.origin.timeoutMs, UPGRADE_CONNECT_TIMEOUT_MS), log: log.child({ component: 'upgrade' })
+  })
 }
