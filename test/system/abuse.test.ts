@@ -54,10 +54,10 @@ describe('abusive clients at the front', () => {
   }
 
   /** `n` connections from `from` that send a request head one header line every 500 ms, never ending it. */
-  const slowloris = (from: string, n: number): Slow[] => {
+  const slowloris = (from: string, n: number, to = port): Slow[] => {
     const out: Slow[] = []
     for (let i = 0; i < n; i++) {
-      const socket = connect({ host: '127.0.0.1', port, localAddress: from })
+      const socket = connect({ host: '127.0.0.1', port: to, localAddress: from })
       sockets.push(socket)
       const s: Slow = { socket, from, connectedAt: 0, closedAt: undefined }
       out.push(s)
@@ -130,5 +130,16 @@ describe('abusive clients at the front', () => {
 
     // The front still serves afterwards.
     assert.ok(await visitors(3) >= 0.95 * calm, 'visitors after the abuse')
+  })
+
+  it('the mirror has the same limits: one address holds at most its share, and slow heads are cut', async () => {
+    const mirrorPort = c.sites[0]!.node!.config.mirror.listen.port
+    const slow = slowloris('127.0.0.8', 500, mirrorPort)
+    await until('every slow connection to the mirror closed', () => slow.every(s => s.closedAt !== undefined), 15_000)
+    const held = slow.filter(s => s.connectedAt > 0 && s.closedAt! - s.connectedAt > 1_000).length
+    assert.ok(held <= PER_IP, `127.0.0.8 held ${held} connections to the mirror (limit ${PER_IP})`)
+    assert.ok(held > 0, 'no slow head reached the mirror at all')
+    const late = slow.filter(s => s.connectedAt > 0 && s.closedAt! - s.connectedAt > HEADERS_TIMEOUT_MS + 4_000)
+    assert.equal(late.length, 0, `${late.length} slow heads held by the mirror longer than ${HEADERS_TIMEOUT_MS + 4_000} ms`)
   })
 })

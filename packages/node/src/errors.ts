@@ -16,7 +16,7 @@ export const ERRORS = {
   ERR_CONFIG_EXISTS: { status: 500, meaning: '`reef init` would overwrite a config file without --force' },
   ERR_USAGE: { status: 400, meaning: 'a command line that cannot be run as given' },
   ERR_LISTEN: { status: 500, meaning: 'a listener could not be opened' },
-  ERR_ORIGIN_UNAVAILABLE: { status: 502, meaning: 'the origin did not answer' },
+  ERR_ORIGIN_UNAVAILABLE: { status: 503, meaning: 'the origin did not answer (the front answers 503, or 504 on a time-out, with Retry-After)' },
   ERR_FETCH_REFUSED: { status: 502, meaning: 'a peer refused a fetch stream request' },
   ERR_INTEGRITY: { status: 502, meaning: 'a body does not match its manifest hash' },
   ERR_TOO_LARGE: { status: 413, meaning: 'a body is over its size limit' },

@@ -23,6 +23,11 @@ export interface KillSummary {
   errors: number
   /** Ms after the kill of the last such failure. */
   lastErrorMs: number | undefined
+  /**
+   * Ms after the kill at which the last request was sent to a killed helper (by its start): how
+   * long site 1 kept sending visitors there. A cut link's requests only end at their time-out.
+   */
+  lastSentMs: number | undefined
 }
 
 export interface Summary {
@@ -240,7 +245,8 @@ export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel:
       after: part(visits.filter(v => v.start >= killedAt)),
       errorsBySecond: bySecond,
       errors: atKilled.length,
-      lastErrorMs: atKilled.length === 0 ? undefined : Math.max(...atKilled.map(x => x.end)) - killedAt
+      lastErrorMs: atKilled.length === 0 ? undefined : Math.max(...atKilled.map(x => x.end)) - killedAt,
+      lastSentMs: atKilled.length === 0 ? undefined : Math.max(...atKilled.map(x => x.start)) - killedAt
     }
   }
 
@@ -392,10 +398,10 @@ export function standbySection (rows: Summary[]): string {
 export function killSection (rows: Summary[]): string {
   const k = rows.filter(r => r.kill !== undefined)
   if (k.length === 0) return ''
-  const lines = ['| code | page loads/s | killed at | success before / after | failed requests at killed helpers | by second after the kill | last one |', '| --- | ---: | ---: | ---: | ---: | --- | ---: |']
+  const lines = ['| code | page loads/s | killed at | success before / after | failed requests at killed helpers | by second after the kill (their end) | last one ended | last one sent |', '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |']
   for (const r of k) {
     const kill = r.kill!
-    lines.push(`| ${r.version} | ${r.rateLabel} | ${(kill.killAtMs / 1000).toFixed(1)} s | ${pct(kill.before.success)} of ${kill.before.started} / ${pct(kill.after.success)} of ${kill.after.started} | ${kill.errors} | ${kill.errorsBySecond.map((n, s) => `+${s}s: ${n}`).filter(x => !x.endsWith(': 0')).join(', ') || '–'} | ${kill.lastErrorMs === undefined ? '–' : `+${(kill.lastErrorMs / 1000).toFixed(1)} s`} |`)
+    lines.push(`| ${r.version} | ${r.rateLabel} | ${(kill.killAtMs / 1000).toFixed(1)} s | ${pct(kill.before.success)} of ${kill.before.started} / ${pct(kill.after.success)} of ${kill.after.started} | ${kill.errors} | ${kill.errorsBySecond.map((n, s) => `+${s}s: ${n}`).filter(x => !x.endsWith(': 0')).join(', ') || '–'} | ${kill.lastErrorMs === undefined ? '–' : `+${(kill.lastErrorMs / 1000).toFixed(1)} s`} | ${kill.lastSentMs === undefined ? '–' : `+${(kill.lastSentMs / 1000).toFixed(2)} s`} |`)
   }
   return lines.join('\n')
 }

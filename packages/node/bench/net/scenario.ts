@@ -15,6 +15,7 @@
  * a 2-core machine another process would add no CPU. The sampler and the kill timer share its
  * event loop; a busy loop can delay them, but each records the time at which it actually ran.
  */
+import { spawnSync } from 'node:child_process'
 import { request } from 'undici'
 import { runCrowd } from '../../demo/crowd.ts'
 import type { CrowdReport } from '../../demo/crowd.ts'
@@ -43,25 +44,28 @@ export interface SetupPlan {
   sites: PlannedSite[]
   /** Site indexes SIGKILLed during the crowd. */
   killed: number[]
+  /** Site indexes whose link is cut during the crowd (host veth down: packets dropped, no reset). */
+  cut: number[]
 }
 
 /** What a set-up name means, or a RangeError naming the valid ones. */
 export function planSetup (setup: string, uplinkBytesPerSec: number): SetupPlan {
   const site = (index: number, role: SiteRole, uplink = uplinkBytesPerSec): PlannedSite => ({ index, label: LABELS[index - 1] ?? `site${index}`, role, uplinkBytesPerSec: uplink })
-  if (setup === 'origin') return { setup, title: 'origin alone', reef: false, sites: [site(1, 'origin')], killed: [] }
-  if (setup === 'nginx') return { setup, title: 'nginx + proxy_cache', reef: false, sites: [site(1, 'nginx')], killed: [] }
-  if (setup === 'alone') return { setup, title: 'Reef alone', reef: true, sites: [site(1, 'reef')], killed: [] }
-  if (setup === 'fat3' || setup === 'kill') {
+  if (setup === 'origin') return { setup, title: 'origin alone', reef: false, sites: [site(1, 'origin')], killed: [], cut: [] }
+  if (setup === 'nginx') return { setup, title: 'nginx + proxy_cache', reef: false, sites: [site(1, 'nginx')], killed: [], cut: [] }
+  if (setup === 'alone') return { setup, title: 'Reef alone', reef: true, sites: [site(1, 'reef')], killed: [], cut: [] }
+  if (setup === 'fat3' || setup === 'kill' || setup === 'blackhole') {
     const sites = [site(1, 'reef'), ...Array.from({ length: FAT_HELPERS }, (_, k) => site(k + 2, 'reef', uplinkBytesPerSec * FAT_MULTIPLE))]
-    return setup === 'fat3'
-      ? { setup, title: `Reef, 1 + ${FAT_HELPERS} helpers with ${FAT_MULTIPLE}× uplink`, reef: true, sites, killed: [] }
-      : { setup, title: `Reef, 1 + ${FAT_HELPERS} helpers with ${FAT_MULTIPLE}× uplink, ${KILLED.length} killed`, reef: true, sites, killed: KILLED }
+    const title = `Reef, 1 + ${FAT_HELPERS} helpers with ${FAT_MULTIPLE}× uplink`
+    if (setup === 'kill') return { setup, title: `${title}, ${KILLED.length} killed`, reef: true, sites, killed: KILLED, cut: [] }
+    if (setup === 'blackhole') return { setup, title: `${title}, ${KILLED.length} blackholed`, reef: true, sites, killed: [], cut: KILLED }
+    return { setup, title, reef: true, sites, killed: [], cut: [] }
   }
   const n = Number(setup)
   if (Number.isInteger(n) && n >= 2 && n <= LABELS.length) {
-    return { setup, title: `Reef, ${n} equal members`, reef: true, sites: Array.from({ length: n }, (_, k) => site(k + 1, 'reef')), killed: [] }
+    return { setup, title: `Reef, ${n} equal members`, reef: true, sites: Array.from({ length: n }, (_, k) => site(k + 1, 'reef')), killed: [], cut: [] }
   }
-  throw new RangeError(`unknown set-up "${setup}" (origin, nginx, alone, fat3, kill, or a consortium size 2..${LABELS.length})`)
+  throw new RangeError(`unknown set-up "${setup}" (origin, nginx, alone, fat3, kill, blackhole, or a consortium size 2..${LABELS.length})`)
 }
 
 export interface ScenarioOptions {
@@ -263,11 +267,14 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
       }, TRACE_MS)
       : undefined
     let killedAt: number | undefined
-    const killTimer = plan.killed.length === 0
+    const killTimer = plan.killed.length === 0 && plan.cut.length === 0
       ? undefined
       : setTimeout(() => {
         killedAt = Date.now()
         for (const i of plan.killed) procs[i - 1]?.kill()
+        // A cut link: the helper's host-side veth goes down, so whatever it is sent is dropped
+        // without a reset (its process lives on; the namespace and link go at clean-up).
+        for (const i of plan.cut) spawnSync('ip', ['link', 'set', 'dev', made[i - 1]!.hostVeth, 'down'], { stdio: 'ignore', timeout: 5_000 })
       }, opts.killAtS * 1000)
     let report: CrowdReport
     try {
@@ -314,7 +321,7 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
       site1Status,
       site1Trace,
       killedAt,
-      killedLabels: plan.killed.map(i => plan.sites[i - 1]?.label ?? ''),
+      killedLabels: [...plan.killed, ...plan.cut].map(i => plan.sites[i - 1]?.label ?? ''),
       uplinkSection: procs[0]?.ready?.uplinkSection,
       standbyFill,
       setUpMs

@@ -19,7 +19,7 @@ import type { HttpLimits } from './app.ts'
 import { etagMatches, isRequestShareable, isResponseShareable, pickMirroredHeaders } from '../origin/cacheability.ts'
 import { sha256Hex } from '../origin/content-cache.ts'
 import type { CachedObject, ContentCache } from '../origin/content-cache.ts'
-import { FetchRefusedError } from '../errors.ts'
+import { FetchRefusedError, OriginUnavailableError } from '../errors.ts'
 import { freshnessOfObject } from '../origin/freshness.ts'
 import type { HotSet } from '../origin/hot-set.ts'
 import type { LoadMonitor } from '../load/monitor.ts'
@@ -125,6 +125,24 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
       .type('text/plain; charset=utf-8').send('The site is busy; please retry shortly.\n')
   }
 
+  /** The origin cannot be reached (refused, reset, timed out): a clear 503 with Retry-After, never a hang. */
+  function originDown (reply: FastifyReply, timeout = false): void {
+    void reply.code(timeout ? 504 : 503).header('retry-after', String(opts.retryAfterS)).header('cache-control', 'no-store')
+      .type('text/plain; charset=utf-8').send(timeout ? 'The site did not answer in time; please retry shortly.\n' : 'The site cannot be reached just now; please retry shortly.\n')
+  }
+
+  /** At most one warning a second about a failing origin (a crowd would log one per request). */
+  let originWarnedAt = 0
+  let originFailures = 0
+  function warnOrigin (err: unknown, url: string): void {
+    originFailures++
+    const now = Date.now()
+    if (now - originWarnedAt < 1_000) return
+    originWarnedAt = now
+    deps.log.warn({ err, url, failures: originFailures }, 'origin request failed')
+    originFailures = 0
+  }
+
   async function handler (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const raw = request.raw
     const method = raw.method ?? 'GET'
@@ -220,9 +238,15 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
       sendCached(request, reply, fresh, 'MISS', Date.now())
       return true
     } catch (err) {
-      if (obj !== undefined && f !== undefined && Date.now() < f.staleIfErrorUntil) { sendCached(request, reply, obj, 'STALE', Date.now()); return true }
+      // A stale copy: within its stale-if-error; or any copy while the origin cannot be reached
+      // at all (a cache disconnected from its origin may serve stale, RFC 9111 §4.2.4).
+      // Not when the origin forbade it (must-revalidate, proxy-revalidate, no-cache, s-maxage).
+      const unreachable = err instanceof OriginUnavailableError
+      const disconnected = unreachable && obj !== undefined && !/must-revalidate|proxy-revalidate|no-cache|s-maxage/i.test(obj.headers['cache-control'] ?? '')
+      if (obj !== undefined && f !== undefined && (disconnected || Date.now() < f.staleIfErrorUntil)) { sendCached(request, reply, obj, 'STALE', Date.now()); return true }
       if (err instanceof FetchRefusedError && err.status === 503) { overloaded(reply); return true }
-      return false // not shareable after all, not found, or the origin failed: it answers itself
+      if (unreachable) { originDown(reply); return true }
+      return false // not shareable after all, or not found: the origin answers itself
     }
   }
 
@@ -265,9 +289,8 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
       release()
       monitor.totals.originErrors++
       const timeout = (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT'
-      deps.log.warn({ err, url }, 'origin request failed')
-      void reply.code(timeout ? 504 : 502).header('cache-control', 'no-store').type('text/plain; charset=utf-8')
-        .send(timeout ? 'The origin did not answer in time.\n' : 'The origin could not be reached.\n')
+      warnOrigin(err, url)
+      originDown(reply, timeout)
       return
     }
     res.body.once('close', release)

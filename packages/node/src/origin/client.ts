@@ -97,13 +97,22 @@ export class OriginClient {
     } catch (err) {
       if (err instanceof FetchRefusedError) throw err
       this.#monitor.totals.originErrors++
-      this.#log.warn({ err, path }, 'origin fetch failed')
+      // At most one warning a second: an origin down in a crowd fails every fetch.
+      this.#failures++
+      if (Date.now() - this.#warnedAt >= 1_000) {
+        this.#warnedAt = Date.now()
+        this.#log.warn({ err, path, failures: this.#failures }, 'origin fetch failed')
+        this.#failures = 0
+      }
       throw new OriginUnavailableError(`origin fetch of ${path} failed`, { cause: err })
     } finally {
       this.#monitor.originDone(performance.now() - started, bytes)
       this.#gate.release()
     }
   }
+
+  #warnedAt = 0
+  #failures = 0
 
   async close (): Promise<void> {
     await this.pool.close()

@@ -39,6 +39,10 @@ test('set-ups: roles, sizes, uplinks, who is killed', () => {
   const fat = planSetup('fat3', 1000)
   assert.deepEqual(fat.sites.map(s => s.uplinkBytesPerSec), [1000, 10_000, 10_000, 10_000])
   assert.deepEqual(planSetup('kill', 1000).killed, [2, 3])
+  const cut = planSetup('blackhole', 1000)
+  assert.deepEqual([cut.killed, cut.cut], [[], [2, 3]])
+  assert.deepEqual(cut.sites.map(s => s.uplinkBytesPerSec), [1000, 10_000, 10_000, 10_000])
+  assert.deepEqual(fat.cut, [])
   assert.throws(() => planSetup('17', 1000), RangeError)
   assert.throws(() => planSetup('nope', 1000), RangeError)
 })
@@ -102,6 +106,7 @@ test('summarize: success within the timeout, per-second recovery, goodput, effic
   assert.equal(s.kill?.errors, 1)
   assert.deepEqual(s.kill?.errorsBySecond, [1])
   assert.equal(s.kill?.lastErrorMs, 200)
+  assert.equal(s.kill?.lastSentMs, 100)
 })
 
 test('bench crowd --net refuses a bad --repeat with exit 2 before touching the machine', async () => {

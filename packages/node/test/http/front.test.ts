@@ -285,21 +285,30 @@ describe('front', () => {
       assert.equal(origin.stats.total - before, 1)
     })
 
-    it('serves a stale copy within stale-if-error when the origin fails, and not past it', async () => {
+    it('serves a stale copy when the origin cannot be reached, unless the origin forbade it; else a clear 503 with Retry-After', async () => {
       const dead = makeFront({ url: 'http://127.0.0.1:1' }, {}, 1_000, { microCache: true })
       try {
         const body = Buffer.from('cached copy')
-        dead.hotSet.learn('/a.css', true)
-        dead.hotSet.learn('/b.css', true)
+        for (const p of ['/a.css', '/b.css', '/c.css', '/d.css']) dead.hotSet.learn(p, true)
         const base = { site: 'alpha', body, sha256: sha256Hex(body), storedAt: Date.now() - 10_000 }
         dead.cache.put({ ...base, path: '/a.css', headers: { 'content-type': 'text/css', 'cache-control': 'max-age=1, stale-if-error=600' } })
         dead.cache.put({ ...base, path: '/b.css', headers: { 'content-type': 'text/css', 'cache-control': 'max-age=1' } })
-        const a = await dead.app.inject({ method: 'GET', url: '/a.css' })
-        assert.equal(a.statusCode, 200)
-        assert.equal(a.headers['x-reef-cache'], 'STALE')
-        assert.deepEqual(a.rawPayload, body)
-        const b = await dead.app.inject({ method: 'GET', url: '/b.css' })
-        assert.notEqual(b.statusCode, 200, 'served a stale copy past its stale-if-error window')
+        dead.cache.put({ ...base, path: '/c.css', headers: { 'content-type': 'text/css', 'cache-control': 'max-age=1, must-revalidate' } })
+        for (const p of ['/a.css', '/b.css']) {
+          const r = await dead.app.inject({ method: 'GET', url: p })
+          assert.equal(r.statusCode, 200, p)
+          assert.equal(r.headers['x-reef-cache'], 'STALE', p)
+          assert.deepEqual(r.rawPayload, body, p)
+        }
+        // Forbidden to go stale, never cached, or not cacheable at all: 503 with Retry-After, at once.
+        for (const [method, p] of [['GET', '/c.css'], ['GET', '/d.css'], ['POST', '/form']] as const) {
+          const started = Date.now()
+          const r = await dead.app.inject({ method, url: p, ...(method === 'POST' ? { payload: 'x' } : {}) })
+          assert.equal(r.statusCode, 503, `${method} ${p}`)
+          assert.equal(r.headers['retry-after'], '7', `${method} ${p}`)
+          assert.equal(r.headers['cache-control'], 'no-store')
+          assert.ok(Date.now() - started < 2_000, `${method} ${p} took ${Date.now() - started} ms`)
+        }
       } finally { dead.gate.close(); await dead.app.close(); await dead.originClient.close() }
     })
 
