@@ -5,6 +5,7 @@
  *   child → parent   { kind: 'ready', … } once serving, or { kind: 'fatal', message } and exit
  *   parent → child   { kind: 'probe', id, full } → { kind: 'reply', id, value: NodeProbe }
  *                    { kind: 'stop', id }        → { kind: 'reply', id, value: null }, then exit
+ *                    { kind: 'stop-origin', id } → the site's origin closes (connections too); { kind: 'reply', id, value: null }
  *
  * A site process whose channel closes (the bench died) stops by itself.
  */
@@ -54,6 +55,7 @@ export type ChildMessage = ReadyMessage | FatalMessage | ReplyMessage
 export type ParentMessage =
   | { kind: 'probe', id: number, full: boolean }
   | { kind: 'stop', id: number }
+  | { kind: 'stop-origin', id: number }
 
 /** A Reef node's state as the bench reads it; every field optional (older or newer code). */
 export interface NodeProbe {

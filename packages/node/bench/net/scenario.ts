@@ -46,6 +46,8 @@ export interface SetupPlan {
   killed: number[]
   /** Site indexes whose link is cut during the crowd (host veth down: packets dropped, no reset). */
   cut: number[]
+  /** Site 1's origin closes during the crowd (its node lives on). */
+  originDown?: boolean
 }
 
 /** What a set-up name means, or a RangeError naming the valid ones. */
@@ -61,11 +63,14 @@ export function planSetup (setup: string, uplinkBytesPerSec: number): SetupPlan 
     if (setup === 'blackhole') return { setup, title: `${title}, ${KILLED.length} blackholed`, reef: true, sites, killed: [], cut: KILLED }
     return { setup, title, reef: true, sites, killed: [], cut: [] }
   }
+  if (setup === 'origindown') {
+    return { setup, title: 'Reef, 4 equal members, site 1\'s origin down', reef: true, sites: Array.from({ length: 4 }, (_, k) => site(k + 1, 'reef')), killed: [], cut: [], originDown: true }
+  }
   const n = Number(setup)
   if (Number.isInteger(n) && n >= 2 && n <= LABELS.length) {
     return { setup, title: `Reef, ${n} equal members`, reef: true, sites: Array.from({ length: n }, (_, k) => site(k + 1, 'reef')), killed: [], cut: [] }
   }
-  throw new RangeError(`unknown set-up "${setup}" (origin, nginx, alone, fat3, kill, blackhole, or a consortium size 2..${LABELS.length})`)
+  throw new RangeError(`unknown set-up "${setup}" (origin, nginx, alone, fat3, kill, blackhole, origindown, or a consortium size 2..${LABELS.length})`)
 }
 
 export interface ScenarioOptions {
@@ -267,7 +272,7 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
       }, TRACE_MS)
       : undefined
     let killedAt: number | undefined
-    const killTimer = plan.killed.length === 0 && plan.cut.length === 0
+    const killTimer = plan.killed.length === 0 && plan.cut.length === 0 && plan.originDown !== true
       ? undefined
       : setTimeout(() => {
         killedAt = Date.now()
@@ -275,6 +280,7 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
         // A cut link: the helper's host-side veth goes down, so whatever it is sent is dropped
         // without a reset (its process lives on; the namespace and link go at clean-up).
         for (const i of plan.cut) spawnSync('ip', ['link', 'set', 'dev', made[i - 1]!.hostVeth, 'down'], { stdio: 'ignore', timeout: 5_000 })
+        if (plan.originDown === true) void procs[0]?.stopOrigin().catch(() => {})
       }, opts.killAtS * 1000)
     let report: CrowdReport
     try {

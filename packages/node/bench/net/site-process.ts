@@ -139,7 +139,9 @@ async function main (): Promise<void> {
   process.on('message', (raw: unknown) => {
     const msg = raw as ParentMessage
     if (msg.kind === 'probe') void send({ kind: 'reply', id: msg.id, value: probe(node, msg.full) })
-    else if (msg.kind === 'stop') {
+    else if (msg.kind === 'stop-origin') {
+      void (origin?.close() ?? Promise.resolve()).catch(() => {}).then(async () => { await send({ kind: 'reply', id: msg.id, value: null }) })
+    } else if (msg.kind === 'stop') {
       void stop()
         .then(async () => { await send({ kind: 'reply', id: msg.id, value: null }) })
         .finally(() => process.exit())

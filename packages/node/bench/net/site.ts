@@ -129,6 +129,11 @@ export class SiteProcess implements Stoppable {
     return await this.#ask({ kind: 'probe', id: this.#nextId++, full }, timeoutMs) as NodeProbe
   }
 
+  /** Close the site's origin (the node, if any, lives on): the origin-down set-up. */
+  async stopOrigin (timeoutMs = 5_000): Promise<void> {
+    await this.#ask({ kind: 'stop-origin', id: this.#nextId++ }, timeoutMs)
+  }
+
   /** Ask the process to stop; SIGKILL it if it has not exited after `graceMs`. */
   async stop (graceMs = 5_000): Promise<void> {
     if (this.alive) {

@@ -43,6 +43,8 @@ test('set-ups: roles, sizes, uplinks, who is killed', () => {
   assert.deepEqual([cut.killed, cut.cut], [[], [2, 3]])
   assert.deepEqual(cut.sites.map(s => s.uplinkBytesPerSec), [1000, 10_000, 10_000, 10_000])
   assert.deepEqual(fat.cut, [])
+  assert.equal(planSetup('origindown', 1000).originDown, true)
+  assert.equal(planSetup('origindown', 1000).sites.length, 4)
   assert.throws(() => planSetup('17', 1000), RangeError)
   assert.throws(() => planSetup('nope', 1000), RangeError)
 })
