@@ -21,7 +21,12 @@ import { until } from './wait.ts'
 const HEADERS_TIMEOUT_MS = 2_000
 const PER_IP = 64
 
-interface Slow { socket: Socket, from: string, connectedAt: number, closedAt: number | undefined }
+interface Slow {
+  socket: Socket
+  from: string
+  connectedAt: number
+  closedAt: number | undefined
+}
 
 describe('abusive clients at the front', () => {
   let c: LocalConsortium
@@ -31,7 +36,10 @@ describe('abusive clients at the front', () => {
 
   before(async () => {
     c = await startLocalConsortium({
-      nodes: 1, capacityRps: 200, workers: 8, logLevel: 'error',
+      nodes: 1,
+      capacityRps: 200,
+      workers: 8,
+      logLevel: 'error',
       overrides: { http: { headersTimeoutMs: HEADERS_TIMEOUT_MS, maxConnectionsPerIp: PER_IP } }
     })
     port = Number(new URL(c.sites[0]!.url).port)
@@ -47,8 +55,14 @@ describe('abusive clients at the front', () => {
     const site = c.sites[0]!
     const expected = new Map([...site.origin.files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))
     const report = await runCrowd({
-      siteUrl: site.url, pages: site.origin.pages, profile: { kind: 'step', rps: 100, durationMs: 4_000 },
-      maxRequests: 600, maxDurationMs: 15_000, expected, dispatcher, seed
+      siteUrl: site.url,
+      pages: site.origin.pages,
+      profile: { kind: 'step', rps: 100, durationMs: 4_000 },
+      maxRequests: 600,
+      maxDurationMs: 15_000,
+      expected,
+      dispatcher,
+      seed
     })
     return report.successRate
   }
@@ -65,36 +79,61 @@ describe('abusive clients at the front', () => {
       socket.once('connect', () => {
         s.connectedAt = Date.now()
         socket.write('GET / HTTP/1.1\r\nHost: alpha\r\n')
-        const timer = setInterval(() => { if (!socket.destroyed) socket.write(`X-Slow-${Date.now()}: 1\r\n`) }, 500)
-        socket.once('close', () => { clearInterval(timer) })
+        const timer = setInterval(() => {
+          if (!socket.destroyed) socket.write(`X-Slow-${Date.now()}: 1\r\n`)
+        }, 500)
+        socket.once('close', () => {
+          clearInterval(timer)
+        })
       })
-      socket.once('close', () => { s.closedAt = Date.now() })
+      socket.once('close', () => {
+        s.closedAt = Date.now()
+      })
     }
     return out
   }
 
   /** Status line of the answer to one request head with a `bytes`-long header. */
-  const hugeHead = async (bytes: number): Promise<string> => await new Promise(resolve => {
-    const socket = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.6' })
-    sockets.push(socket)
-    let got = ''
-    socket.on('error', () => { resolve(got.split('\r\n')[0] ?? '') })
-    socket.on('data', d => { got += d.toString('latin1') })
-    socket.once('close', () => { resolve(got.split('\r\n')[0] ?? '') })
-    socket.once('connect', () => { socket.write(`GET / HTTP/1.1\r\nHost: alpha\r\nX-Huge: ${'a'.repeat(bytes)}\r\n\r\n`) })
-  })
+  const hugeHead = async (bytes: number): Promise<string> =>
+    await new Promise(resolve => {
+      const socket = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.6' })
+      sockets.push(socket)
+      let got = ''
+      socket.on('error', () => {
+        resolve(got.split('\r\n')[0] ?? '')
+      })
+      socket.on('data', d => {
+        got += d.toString('latin1')
+      })
+      socket.once('close', () => {
+        resolve(got.split('\r\n')[0] ?? '')
+      })
+      socket.once('connect', () => {
+        socket.write(`GET / HTTP/1.1\r\nHost: alpha\r\nX-Huge: ${'a'.repeat(bytes)}\r\n\r\n`)
+      })
+    })
 
   /** One connection pipelining `n` tiny requests at once; resolves to the responses it got before it closed. */
-  const pipelined = async (n: number): Promise<number> => await new Promise(resolve => {
-    const socket = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.7' })
-    sockets.push(socket)
-    let got = ''
-    const count = (): number => got.split('HTTP/1.1 ').length - 1
-    socket.on('error', () => { resolve(count()) })
-    socket.on('data', d => { got += d.toString('latin1'); if (count() >= n) socket.end() })
-    socket.once('close', () => { resolve(count()) })
-    socket.once('connect', () => { socket.write('GET /about.html HTTP/1.1\r\nHost: alpha\r\n\r\n'.repeat(n)) })
-  })
+  const pipelined = async (n: number): Promise<number> =>
+    await new Promise(resolve => {
+      const socket = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.7' })
+      sockets.push(socket)
+      let got = ''
+      const count = (): number => got.split('HTTP/1.1 ').length - 1
+      socket.on('error', () => {
+        resolve(count())
+      })
+      socket.on('data', d => {
+        got += d.toString('latin1')
+        if (count() >= n) socket.end()
+      })
+      socket.once('close', () => {
+        resolve(count())
+      })
+      socket.once('connect', () => {
+        socket.write('GET /about.html HTTP/1.1\r\nHost: alpha\r\n\r\n'.repeat(n))
+      })
+    })
 
   it('ordinary visitors keep ≥ 95 % of their success rate through slowloris, huge headers and pipelining', async t => {
     const calm = await visitors(1)
@@ -112,9 +151,15 @@ describe('abusive clients at the front', () => {
     assert.ok(during >= 0.95 * calm, `visitors' success fell from ${calm} to ${during} under abuse`)
 
     // Headers over maxHeaderBytes: 431 and closed (or reset while the client still writes), never served.
-    assert.ok(heads.every(h => h === '' || h.startsWith('HTTP/1.1 431')), `huge heads answered ${[...new Set(heads)].join(' | ')}`)
+    assert.ok(
+      heads.every(h => h === '' || h.startsWith('HTTP/1.1 431')),
+      `huge heads answered ${[...new Set(heads)].join(' | ')}`
+    )
     // Pipelined requests are answered in order on their connection.
-    assert.ok(piped.every(n => n > 0), `pipelined connections got ${piped.join(', ')} answers`)
+    assert.ok(
+      piped.every(n => n > 0),
+      `pipelined connections got ${piped.join(', ')} answers`
+    )
 
     // One address holds at most PER_IP connections: the rest of 127.0.0.2's were closed on arrival.
     const fromOne = slow.filter(s => s.from === '127.0.0.2')
@@ -122,14 +167,17 @@ describe('abusive clients at the front', () => {
     assert.ok(held <= PER_IP, `127.0.0.2 held ${held} connections (limit ${PER_IP})`)
     // Every slow head is cut once its time is up (headersTimeoutMs, checked every second).
     await until('every slowloris connection closed by the front', () => slow.every(s => s.closedAt !== undefined), 15_000)
-    const holds = slow.filter(s => s.connectedAt > 0).map(s => s.closedAt! - s.connectedAt).sort((a, b) => a - b)
+    const holds = slow
+      .filter(s => s.connectedAt > 0)
+      .map(s => s.closedAt! - s.connectedAt)
+      .sort((a, b) => a - b)
     t.diagnostic(`slow connections held: median ${holds[holds.length >> 1]} ms, max ${holds.at(-1)} ms`)
     const late = slow.filter(s => s.connectedAt > 0 && s.closedAt! - s.connectedAt > HEADERS_TIMEOUT_MS + 4_000)
     assert.deepEqual(late.length, 0, `${late.length} slow heads held longer than ${HEADERS_TIMEOUT_MS + 4_000} ms`)
     t.diagnostic(`all ${slow.length} slow connections closed ${Date.now() - started} ms after the abuse began`)
 
     // The front still serves afterwards.
-    assert.ok(await visitors(3) >= 0.95 * calm, 'visitors after the abuse')
+    assert.ok((await visitors(3)) >= 0.95 * calm, 'visitors after the abuse')
   })
 
   it('the mirror has the same limits: one address holds at most its share, and slow heads are cut', async () => {

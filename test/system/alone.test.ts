@@ -26,7 +26,7 @@ describe('a site alone with an external mirror', { timeout: 120_000 }, () => {
   let extPort: number
   let dir: string
   let report: CrowdReport
-  const posts: Array<{ status: number, retryAfter: string | undefined, location: string | undefined }> = []
+  const posts: Array<{ status: number; retryAfter: string | undefined; location: string | undefined }> = []
   const spoofed: Array<string | undefined> = []
   const dispatcher = loopbackDispatcher()
   let siteUrl: string
@@ -36,7 +36,10 @@ describe('a site alone with an external mirror', { timeout: 120_000 }, () => {
     // The "external mirror": a host-routed cache of the site, like Coral's <host>.nyud.net.
     ext = createServer((req, res) => {
       const f = origin.files.get((req.url ?? '/').split('?')[0]!)
-      if (f === undefined || f.private) { res.writeHead(404).end(); return }
+      if (f === undefined || f.private) {
+        res.writeHead(404).end()
+        return
+      }
       res.writeHead(200, { 'content-type': f.type, 'content-length': f.body.byteLength }).end(f.body)
     })
     await new Promise<void>(resolve => ext.listen(0, '127.0.0.1', resolve))
@@ -44,23 +47,29 @@ describe('a site alone with an external mirror', { timeout: 120_000 }, () => {
     dir = await mkdtemp(join(tmpdir(), 'reef-alone-'))
     const front = await freePort()
     siteUrl = `http://127.0.0.1:${front}`
-    node = await ReefNode.create(parseConfig({
-      site: { label: 'solo', publicUrl: siteUrl },
-      origin: { url: origin.url, capacityRps: CAPACITY, maxConcurrent: 8 },
-      front: { listen: { host: '127.0.0.1', port: front }, queueTimeoutMs: 1_000 },
-      mirror: { listen: { host: '127.0.0.1', port: await freePort() }, publicUrl: 'http://mirror-solo.localhost:1' },
-      relief: { externalMirror: { template: `http://{host}.ext.localhost:${extPort}{path}` } },
-      dataDir: dir,
-      log: { level: 'error' }
-    }))
+    node = await ReefNode.create(
+      parseConfig({
+        site: { label: 'solo', publicUrl: siteUrl },
+        origin: { url: origin.url, capacityRps: CAPACITY, maxConcurrent: 8 },
+        front: { listen: { host: '127.0.0.1', port: front }, queueTimeoutMs: 1_000 },
+        mirror: { listen: { host: '127.0.0.1', port: await freePort() }, publicUrl: 'http://mirror-solo.localhost:1' },
+        relief: { externalMirror: { template: `http://{host}.ext.localhost:${extPort}{path}` } },
+        dataDir: dir,
+        log: { level: 'error' }
+      })
+    )
     await node.start()
-    await request(siteUrl + '/', { dispatcher }).then(async r => { await r.body.dump() })
+    await request(siteUrl + '/', { dispatcher }).then(async r => {
+      await r.body.dump()
+    })
 
     const expected = new Map([...origin.files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))
     const ac = new AbortController()
     // Alongside the crowd: uploads (never shareable) and requests with a spoofed Host.
     const post = async (): Promise<void> => {
-      const p = await request(`${siteUrl}/api/echo`, { method: 'POST', body: 'x'.repeat(100), headers: { 'content-type': 'text/plain' }, dispatcher }).catch(() => undefined)
+      const p = await request(`${siteUrl}/api/echo`, { method: 'POST', body: 'x'.repeat(100), headers: { 'content-type': 'text/plain' }, dispatcher }).catch(
+        () => undefined
+      )
       if (p === undefined) return
       await p.body.dump()
       posts.push({ status: p.statusCode, retryAfter: p.headers['retry-after'] as string | undefined, location: p.headers.location as string | undefined })
@@ -70,14 +79,23 @@ describe('a site alone with an external mirror', { timeout: 120_000 }, () => {
         // Mid-crowd, a burst of uploads far beyond the origin's capacity: nothing but the origin can take them.
         if (i === 10) await Promise.all(Array.from({ length: 200 }, post))
         const s = await request(`${siteUrl}/css/site.css`, { headers: { host: 'evil.example' }, dispatcher }).catch(() => undefined)
-        if (s !== undefined) { await s.body.dump(); spoofed.push(s.headers.location as string | undefined) }
+        if (s !== undefined) {
+          await s.body.dump()
+          spoofed.push(s.headers.location as string | undefined)
+        }
         await post()
         await new Promise(resolve => setTimeout(resolve, 10))
       }
     })()
     report = await runCrowd({
-      siteUrl, pages: origin.pages, profile: { kind: 'step', rps: 10 * CAPACITY, durationMs: 8_000 },
-      maxRequests: 6_000, maxDurationMs: 25_000, expected, dispatcher, seed: 9
+      siteUrl,
+      pages: origin.pages,
+      profile: { kind: 'step', rps: 10 * CAPACITY, durationMs: 8_000 },
+      maxRequests: 6_000,
+      maxDurationMs: 25_000,
+      expected,
+      dispatcher,
+      seed: 9
     })
     ac.abort()
     await side
@@ -104,7 +122,10 @@ describe('a site alone with an external mirror', { timeout: 120_000 }, () => {
 
   it('answers what no rung can take with 503 and Retry-After, never with a redirect', () => {
     assert.ok(posts.length > 20)
-    assert.ok(posts.every(p => p.status === 200 || p.status === 503), `statuses: ${[...new Set(posts.map(p => p.status))].join(', ')}`)
+    assert.ok(
+      posts.every(p => p.status === 200 || p.status === 503),
+      `statuses: ${[...new Set(posts.map(p => p.status))].join(', ')}`
+    )
     assert.ok(posts.every(p => p.location === undefined))
     const refused = posts.filter(p => p.status === 503)
     assert.ok(refused.length > 0, `no upload was refused although the origin was full (${posts.length} uploads)`)
@@ -138,23 +159,31 @@ describe('a site alone with an external mirror', { timeout: 120_000 }, () => {
     assert.equal(node.relief.switches.microCache, false, 'the micro-cache was never released')
     assert.ok(off('micro-cache')! >= off('external-mirror')!, 'the micro-cache was released before the external mirror')
     // A request now goes to the origin again.
-    await until('a request to reach the origin again', async () => {
-      const res = await request(siteUrl + '/css/site.css', { dispatcher })
-      await res.body.dump()
-      return res.statusCode === 200
-    }, 10_000, 100)
+    await until(
+      'a request to reach the origin again',
+      async () => {
+        const res = await request(siteUrl + '/css/site.css', { dispatcher })
+        await res.body.dump()
+        return res.statusCode === 200
+      },
+      10_000,
+      100
+    )
   })
 
   it('shows on its traffic timeline what went to the external mirror, apart from peers, and what was refused', () => {
     const view = node.timeline.view()
     // Back from rates to counts over each point's own interval (the first one's is nominal).
     const sum = (k: 'shedPeers' | 'shedExternal' | 'refused'): number =>
-      view.points.reduce((a, p, i) => a + p[k] * (i === 0 ? view.intervalMs : p.t - view.points[i - 1]!.t) / 1000, 0)
+      view.points.reduce((a, p, i) => a + (p[k] * (i === 0 ? view.intervalMs : p.t - view.points[i - 1]!.t)) / 1000, 0)
     assert.equal(view.capacityRps, CAPACITY)
     assert.equal(node.monitor.totals.shedExternal, node.monitor.totals.shed, 'a site alone sheds only to the external mirror')
     assert.equal(sum('shedPeers'), 0)
     const external = node.monitor.totals.shedExternal
-    assert.ok(external > 0 && Math.abs(sum('shedExternal') - external) <= 0.01 * external + 1, `timeline ${sum('shedExternal')} vs ${external} redirects to the external mirror`)
+    assert.ok(
+      external > 0 && Math.abs(sum('shedExternal') - external) <= 0.01 * external + 1,
+      `timeline ${sum('shedExternal')} vs ${external} redirects to the external mirror`
+    )
     assert.ok(sum('refused') > 0)
   })
 })

@@ -15,10 +15,17 @@ import type { CliIo } from '@reef/node'
 import type { DemoOrigin } from '@reef/node/demo'
 import { until } from './wait.ts'
 
-async function reef (argv: string[]): Promise<{ code: number, out: string, err: string }> {
+async function reef(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = ''
   let err = ''
-  const io: CliIo = { out: s => { out += s }, err: s => { err += s } }
+  const io: CliIo = {
+    out: s => {
+      out += s
+    },
+    err: s => {
+      err += s
+    }
+  }
   return { code: await cliMain(argv, io), out, err }
 }
 
@@ -29,25 +36,33 @@ describe('governance through the reef CLI', { timeout: 90_000 }, () => {
   let origin: DemoOrigin
   const nodes: ReefNode[] = []
 
-  async function writeConfig (label: string, p2pPort: number, bootstrap: string[], charter?: string): Promise<string> {
+  async function writeConfig(label: string, p2pPort: number, bootstrap: string[], charter?: string): Promise<string> {
     const [front, mirror, admin] = [await freePort(), await freePort(), await freePort()]
     const file = join(dir, `${label}.jsonc`)
-    await writeFile(file, `// ${label}'s node\n` + JSON.stringify({
-      consortium: 'smallsites',
-      site: { label, publicUrl: `http://127.0.0.1:${front}` },
-      origin: { url: origin.url, capacityRps: 50, maxConcurrent: 8 },
-      front: { listen: { host: '127.0.0.1', port: front } },
-      mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-${label}.localhost:${mirror}` },
-      admin: { listen: { host: '127.0.0.1', port: admin }, token: TOKEN },
-      p2p: { listen: [`/ip4/127.0.0.1/tcp/${p2pPort}`], bootstrap },
-      dataDir: join(dir, label),
-      governance: charter === undefined ? {} : { charter },
-      log: { level: 'error' }
-    }, null, 2))
+    await writeFile(
+      file,
+      `// ${label}'s node\n` +
+        JSON.stringify(
+          {
+            consortium: 'smallsites',
+            site: { label, publicUrl: `http://127.0.0.1:${front}` },
+            origin: { url: origin.url, capacityRps: 50, maxConcurrent: 8 },
+            front: { listen: { host: '127.0.0.1', port: front } },
+            mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-${label}.localhost:${mirror}` },
+            admin: { listen: { host: '127.0.0.1', port: admin }, token: TOKEN },
+            p2p: { listen: [`/ip4/127.0.0.1/tcp/${p2pPort}`], bootstrap },
+            dataDir: join(dir, label),
+            governance: charter === undefined ? {} : { charter },
+            log: { level: 'error' }
+          },
+          null,
+          2
+        )
+    )
     return file
   }
 
-  async function startNode (file: string): Promise<ReefNode> {
+  async function startNode(file: string): Promise<ReefNode> {
     const node = await ReefNode.create(await loadConfigFile(file))
     await node.start()
     nodes.push(node)
@@ -74,8 +89,22 @@ describe('governance through the reef CLI', { timeout: 90_000 }, () => {
     const bravoConfig = await loadConfigFile(bravoFile)
 
     // Founders: alpha writes the charter naming bravo; it is incomplete until bravo signs.
-    const created = await reef(['consortium', 'create', '--config', alphaFile, '--id', 'smallsites', '--name', 'Small sites',
-      '--founder', `${bravoPeer},bravo,${bravoConfig.mirror.publicUrl}`, '--set', 'auditIntervalMs=5000', '--out', charter])
+    const created = await reef([
+      'consortium',
+      'create',
+      '--config',
+      alphaFile,
+      '--id',
+      'smallsites',
+      '--name',
+      'Small sites',
+      '--founder',
+      `${bravoPeer},bravo,${bravoConfig.mirror.publicUrl}`,
+      '--set',
+      'auditIntervalMs=5000',
+      '--out',
+      charter
+    ])
     assert.equal(created.code, 0, created.err)
     assert.match(created.out, /Waiting for 1 more signature/)
     const incomplete = await reef(['consortium', 'show', charter])

@@ -18,19 +18,23 @@ import type { DemoOrigin } from '@reef/node/demo'
 
 const REEF = fileURLToPath(new URL('../../packages/node/bin/reef.js', import.meta.url))
 
-function run (args: string[]): { child: ReturnType<typeof spawn>, out: () => string, err: () => string } {
+function run(args: string[]): { child: ReturnType<typeof spawn>; out: () => string; err: () => string } {
   const child = spawn(process.execPath, [REEF, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
-  child.stdout.on('data', d => { out += String(d) })
-  child.stderr.on('data', d => { err += String(d) })
+  child.stdout.on('data', d => {
+    out += String(d)
+  })
+  child.stderr.on('data', d => {
+    err += String(d)
+  })
   return { child, out: () => out, err: () => err }
 }
 
-async function exitCode (child: ReturnType<typeof spawn>, timeoutMs: number): Promise<number | null> {
+async function exitCode(child: ReturnType<typeof spawn>, timeoutMs: number): Promise<number | null> {
   if (child.exitCode !== null) return child.exitCode
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-  const [code] = await once(child, 'exit') as [number | null]
+  const [code] = (await once(child, 'exit')) as [number | null]
   clearTimeout(timer)
   return code
 }
@@ -64,15 +68,25 @@ describe('reef CLI', { timeout: 60_000 }, () => {
 
   it('answers --help for every command it lists, in groups too', async () => {
     /** Command names listed under "Commands:" in a usage text; groups as "name <command>". */
-    const listed = (usage: string): Array<{ name: string, group: boolean }> =>
-      (/Commands:\n((?: {2}\S+.*\n)+)/.exec(usage)?.[1] ?? '').split('\n').filter(l => l !== '').map(l => ({ name: l.trim().split(' ')[0]!, group: l.includes('<command>') }))
+    const listed = (usage: string): Array<{ name: string; group: boolean }> =>
+      (/Commands:\n((?: {2}\S+.*\n)+)/.exec(usage)?.[1] ?? '')
+        .split('\n')
+        .filter(l => l !== '')
+        .map(l => ({ name: l.trim().split(' ')[0]!, group: l.includes('<command>') }))
     const help = run(['help'])
     assert.equal(await exitCode(help.child, 20_000), 0)
     const top = listed(help.out())
-    for (const known of ['init', 'doctor', 'start', 'status', 'ledger', 'help']) assert.ok(top.some(c => c.name === known), `reef help does not list ${known}`)
+    for (const known of ['init', 'doctor', 'start', 'status', 'ledger', 'help'])
+      assert.ok(
+        top.some(c => c.name === known),
+        `reef help does not list ${known}`
+      )
     const paths: string[][] = []
     for (const c of top) {
-      if (!c.group) { paths.push([c.name]); continue }
+      if (!c.group) {
+        paths.push([c.name])
+        continue
+      }
       const group = run([c.name, '--help'])
       assert.equal(await exitCode(group.child, 20_000), 0, c.name)
       const commands = listed(group.out())
@@ -88,7 +102,7 @@ describe('reef CLI', { timeout: 60_000 }, () => {
   })
 
   /** `reef init` in a new dir; then, as an operator would, edit the listen addresses. */
-  async function initNode (name: string, originUrl: string): Promise<{ file: string, admin: number, front: number }> {
+  async function initNode(name: string, originUrl: string): Promise<{ file: string; admin: number; front: number }> {
     const p = run(['init', '--dir', join(dir, name), '--site', 'alpha', '--origin', originUrl, '--capacity', '100'])
     assert.equal(await exitCode(p.child, 20_000), 0, p.err())
     assert.match(p.out(), /^Peer id 12D3KooW/m)
@@ -126,15 +140,25 @@ describe('reef CLI', { timeout: 60_000 }, () => {
       const deadline = Date.now() + 20_000
       let up = false
       while (!up && Date.now() < deadline) {
-        up = await request(`http://127.0.0.1:${front}/`).then(async r => { await r.body.dump(); return r.statusCode === 200 }, async () => { await new Promise(resolve => setTimeout(resolve, 100)); return false })
+        up = await request(`http://127.0.0.1:${front}/`).then(
+          async r => {
+            await r.body.dump()
+            return r.statusCode === 200
+          },
+          async () => {
+            await new Promise(resolve => setTimeout(resolve, 100))
+            return false
+          }
+        )
       }
       assert.ok(up, `node did not come up: ${node.err()}`)
       const running = run(['doctor', '--config', file, '--json'])
       assert.equal(await exitCode(running.child, 20_000), 0, running.out())
-      const checks = new Map((JSON.parse(running.out()) as { checks: Array<{ name: string, status: string, summary: string }> }).checks.map(c => [c.name, c]))
+      const checks = new Map((JSON.parse(running.out()) as { checks: Array<{ name: string; status: string; summary: string }> }).checks.map(c => [c.name, c]))
       assert.equal(checks.get('node')?.status, 'ok')
       assert.match(checks.get('node')?.summary ?? '', new RegExp(`^running at http://127\\.0\\.0\\.1:${admin}: site alpha, state normal$`))
-      for (const port of ['front port', 'mirror port', 'admin port', 'p2p port']) assert.match(checks.get(port)?.summary ?? '', /held by the running node/, port)
+      for (const port of ['front port', 'mirror port', 'admin port', 'p2p port'])
+        assert.match(checks.get(port)?.summary ?? '', /held by the running node/, port)
       assert.match(checks.get('peers')?.summary ?? '', /^running alone/)
 
       const status = run(['status', '--config', file])
@@ -166,20 +190,26 @@ describe('reef CLI', { timeout: 60_000 }, () => {
   it('runs a node that proxies the origin unchanged, reports status, and stops cleanly on SIGTERM', async () => {
     const [front, mirror, admin] = [await freePort(), await freePort(), await freePort()]
     const file = join(dir, 'node.json')
-    await writeFile(file, JSON.stringify({
-      site: { label: 'alpha', publicUrl: `http://127.0.0.1:${front}` },
-      origin: { url: origin.url, capacityRps: 100, maxConcurrent: 4 },
-      front: { listen: { host: '127.0.0.1', port: front } },
-      mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror.localhost:${mirror}` },
-      admin: { listen: { host: '127.0.0.1', port: admin } },
-      dataDir: join(dir, 'data'),
-      log: { level: 'warn' }
-    }))
+    await writeFile(
+      file,
+      JSON.stringify({
+        site: { label: 'alpha', publicUrl: `http://127.0.0.1:${front}` },
+        origin: { url: origin.url, capacityRps: 100, maxConcurrent: 4 },
+        front: { listen: { host: '127.0.0.1', port: front } },
+        mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror.localhost:${mirror}` },
+        admin: { listen: { host: '127.0.0.1', port: admin } },
+        dataDir: join(dir, 'data'),
+        log: { level: 'warn' }
+      })
+    )
     const p = run(['start', '--config', file])
     const deadline = Date.now() + 20_000
     let res
     while (res === undefined && Date.now() < deadline) {
-      res = await request(`http://127.0.0.1:${front}/css/site.css`).catch(async () => { await new Promise(resolve => setTimeout(resolve, 100)); return undefined })
+      res = await request(`http://127.0.0.1:${front}/css/site.css`).catch(async () => {
+        await new Promise(resolve => setTimeout(resolve, 100))
+        return undefined
+      })
     }
     assert.ok(res !== undefined, `node did not come up: ${p.err()}`)
     assert.equal(res.statusCode, 200)
@@ -189,7 +219,7 @@ describe('reef CLI', { timeout: 60_000 }, () => {
 
     const s = run(['status', '--admin', `http://127.0.0.1:${admin}`, '--json'])
     assert.equal(await exitCode(s.child, 20_000), 0)
-    const status = JSON.parse(s.out()) as { site: string, state: string }
+    const status = JSON.parse(s.out()) as { site: string; state: string }
     assert.equal(status.site, 'alpha')
     assert.equal(status.state, 'normal')
     const summary = run(['status', '--admin', `http://127.0.0.1:${admin}`])
@@ -202,7 +232,7 @@ describe('reef CLI', { timeout: 60_000 }, () => {
     assert.match(table.out(), /\(self\)\s+alpha\s+0 B\s+0 B\s+0 B\s+1\.0 GiB\s+1\.0 GiB/)
     const json = run(['ledger', '--json', '--admin', `http://127.0.0.1:${admin}`])
     assert.equal(await exitCode(json.child, 20_000), 0)
-    const view = JSON.parse(json.out()) as { self: string, members: Array<{ peer: string, quota: number, headroom: number }> }
+    const view = JSON.parse(json.out()) as { self: string; members: Array<{ peer: string; quota: number; headroom: number }> }
     const self = view.members.find(m => m.peer === view.self)
     assert.ok(self !== undefined)
     assert.equal(self.quota, 1024 ** 3)

@@ -32,17 +32,21 @@ describe('the governance panel of a chartered consortium, against real nodes', {
   const pageErrors: string[] = []
   const deadline = { timeout: 15_000, polling: 100 }
 
-  const api = async (node: ReefNode, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number, json: Record<string, unknown> }> => {
+  const api = async (node: ReefNode, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
     const res = await request(`${node.adminUrl!}${path}`, {
-      method, dispatcher,
+      method,
+      dispatcher,
       ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json', authorization: `Bearer ${c.adminToken}` } })
     })
-    return { status: res.statusCode, json: await res.body.json() as Record<string, unknown> }
+    return { status: res.statusCode, json: (await res.body.json()) as Record<string, unknown> }
   }
   /** Vote on `node` once it has the proposal (gossip may still be carrying it there). */
   const voteVia = async (node: ReefNode, id: string): Promise<void> => {
-    await until(`${node.config.site.label} to hold proposal ${id.slice(0, 8)}`, async () =>
-      ((await api(node, 'GET', '/api/governance')).json.proposals as Array<{ id: string }>).some(p => p.id === id), 10_000)
+    await until(
+      `${node.config.site.label} to hold proposal ${id.slice(0, 8)}`,
+      async () => ((await api(node, 'GET', '/api/governance')).json.proposals as Array<{ id: string }>).some(p => p.id === id),
+      10_000
+    )
     const res = await api(node, 'POST', `/api/governance/proposals/${id}/vote`, {})
     assert.equal(res.status, 200, `vote on ${node.config.site.label}: ${JSON.stringify(res.json)}`)
   }
@@ -59,7 +63,9 @@ describe('the governance panel of a chartered consortium, against real nodes', {
     nodes = c.sites.map(s => s.node!)
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
     page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage()
-    page.on('pageerror', err => { pageErrors.push(err.message) })
+    page.on('pageerror', err => {
+      pageErrors.push(err.message)
+    })
     page.on('console', msg => {
       // The 409 of the refused vote is expected; script errors and CSP violations are not.
       if (msg.type() === 'error' && !/status of 409 /.test(msg.text())) pageErrors.push(msg.text())
@@ -95,7 +101,10 @@ describe('the governance panel of a chartered consortium, against real nodes', {
       assert.equal(await row.locator('td').nth(2).textContent(), c.sites[i]!.configInput.mirror.publicUrl)
       assert.equal(await page.locator(`#members tr[data-peer="${n.peerId}"] .name`).textContent(), c.sites[i]!.label)
     }
-    assert.equal(await page.textContent('#gov-policy tr[data-key="auditIntervalMs"] td:nth-child(2)'), String((g.policy as { auditIntervalMs: number }).auditIntervalMs))
+    assert.equal(
+      await page.textContent('#gov-policy tr[data-key="auditIntervalMs"] td:nth-child(2)'),
+      String((g.policy as { auditIntervalMs: number }).auditIntervalMs)
+    )
   })
 
   let proposal = ''
@@ -116,26 +125,31 @@ describe('the governance panel of a chartered consortium, against real nodes', {
     // 3 members, quorum 2/3: ⌊3·2/3⌋ + 1 = 3 signatures; nobody signs a policy change on their own.
     assert.equal(await cells.nth(5).textContent(), '0 / 3')
     assert.equal(await row.getAttribute('data-decision'), 'needs-operator')
-    assert.match(await cells.nth(6).textContent() ?? '', /^needs operator · /)
+    assert.match((await cells.nth(6).textContent()) ?? '', /^needs operator · /)
     const button = row.locator('button')
     assert.equal(await button.textContent(), 'vote yes')
     assert.ok(await button.isDisabled(), 'a vote is offered without the token')
     assert.equal(await button.getAttribute('title'), 'paste the operator token above to vote')
   })
 
-  it('lets the operator vote on alpha\'s page by keyboard, with the token', async t => {
+  it("lets the operator vote on alpha's page by keyboard, with the token", async t => {
     const started = Date.now()
     const button = `#proposals tr[data-id="${proposal}"] button`
     await page.focus('#token')
     await page.keyboard.type(c.adminToken)
     await page.keyboard.press('Enter')
     await page.waitForFunction(s => !(document.querySelector(s) as HTMLButtonElement).disabled, button, deadline)
-    for (let i = 0; i < 30 && !await page.evaluate(s => document.activeElement === document.querySelector(s), button); i++) await page.keyboard.press('Tab')
+    for (let i = 0; i < 30 && !(await page.evaluate(s => document.activeElement === document.querySelector(s), button)); i++) await page.keyboard.press('Tab')
     assert.ok(await page.evaluate(s => document.activeElement === document.querySelector(s), button), `Tab never reached ${button}`)
     await page.keyboard.press('Enter')
-    await page.waitForFunction(({ s, id }) => document.querySelector<HTMLElement>('#vote-result')?.dataset.outcome === 'ok' &&
-      document.querySelector(s)?.textContent === 'voted' && document.querySelector<HTMLElement>(`#proposals tr[data-id="${id}"]`)?.dataset.votes === '1',
-    { s: button, id: proposal }, deadline)
+    await page.waitForFunction(
+      ({ s, id }) =>
+        document.querySelector<HTMLElement>('#vote-result')?.dataset.outcome === 'ok' &&
+        document.querySelector(s)?.textContent === 'voted' &&
+        document.querySelector<HTMLElement>(`#proposals tr[data-id="${id}"]`)?.dataset.votes === '1',
+      { s: button, id: proposal },
+      deadline
+    )
     t.diagnostic(`vote shown ${Date.now() - started} ms after typing the token`)
     assert.equal(await page.textContent('#vote-result'), `Vote recorded for proposal ${proposal.slice(0, 8)}.`)
     assert.equal(await page.textContent(`#proposals tr[data-id="${proposal}"] td:nth-child(6)`), '1 / 3')
@@ -149,8 +163,14 @@ describe('the governance panel of a chartered consortium, against real nodes', {
     const started = Date.now()
     await voteVia(nodes[1]!, proposal)
     await voteVia(nodes[2]!, proposal)
-    await page.waitForFunction(() => document.querySelector('#gov-height')?.textContent === '1' &&
-      document.querySelector('#gov-log tr[data-height="1"]') !== null && document.querySelector('#proposals tr[data-id]') === null, undefined, deadline)
+    await page.waitForFunction(
+      () =>
+        document.querySelector('#gov-height')?.textContent === '1' &&
+        document.querySelector('#gov-log tr[data-height="1"]') !== null &&
+        document.querySelector('#proposals tr[data-id]') === null,
+      undefined,
+      deadline
+    )
     t.diagnostic(`entry shown ${Date.now() - started} ms after the API votes`)
     const entry = page.locator('#gov-log tr[data-height="1"] td')
     assert.equal(await entry.nth(1).textContent(), 'set-policy')
@@ -161,7 +181,11 @@ describe('the governance panel of a chartered consortium, against real nodes', {
     assert.equal(await page.getAttribute('#gov-head', 'title'), g.headHash)
     assert.equal(await page.locator('#gov-log tr').count(), 1)
     assert.equal(await page.textContent('#proposals tr'), 'no pending proposals')
-    await page.waitForFunction(() => document.querySelector('#gov-policy tr[data-key="auditIntervalMs"] td:nth-child(2)')?.textContent === '5000', undefined, deadline)
+    await page.waitForFunction(
+      () => document.querySelector('#gov-policy tr[data-key="auditIntervalMs"] td:nth-child(2)')?.textContent === '5000',
+      undefined,
+      deadline
+    )
     for (const n of nodes) assert.equal(n.gov!.state!.policy.auditIntervalMs, 5_000, `${n.config.site.label} runs the old policy`)
 
     const shot = join(SCREENSHOTS, 'governance-real.png')
@@ -179,9 +203,14 @@ describe('the governance panel of a chartered consortium, against real nodes', {
     assert.equal(await page.textContent(`#proposals tr[data-id="${id}"] td:nth-child(4)`), 'test: the operators agreed')
     await voteVia(nodes[0]!, id)
     await voteVia(nodes[1]!, id)
-    await page.waitForFunction(peer => document.querySelector('#gov-height')?.textContent === '2' &&
-      document.querySelector(`#gov-member-list tr[data-peer="${peer}"]`)?.getAttribute('data-state') === 'expelled' &&
-      document.querySelector(`#members tr[data-peer="${peer}"]`)?.getAttribute('data-state') === 'expelled', charlie.peerId, deadline)
+    await page.waitForFunction(
+      peer =>
+        document.querySelector('#gov-height')?.textContent === '2' &&
+        document.querySelector(`#gov-member-list tr[data-peer="${peer}"]`)?.getAttribute('data-state') === 'expelled' &&
+        document.querySelector(`#members tr[data-peer="${peer}"]`)?.getAttribute('data-state') === 'expelled',
+      charlie.peerId,
+      deadline
+    )
     t.diagnostic(`expulsion shown ${Date.now() - started} ms after it was proposed`)
     assert.equal(await page.textContent('#gov-members'), '2 (1 expelled)')
     assert.equal(await page.textContent(`#gov-member-list tr[data-peer="${charlie.peerId}"] .name`), 'charlie')
@@ -195,11 +224,16 @@ describe('the governance panel of a chartered consortium, against real nodes', {
     const first = await propose({ kind: 'set-policy', policy: { ...policy, auditIntervalMs: 7_000 } })
     const second = await propose({ kind: 'set-policy', policy: { ...policy, auditIntervalMs: 9_000 } })
     await voteVia(nodes[0]!, first)
-    await page.waitForFunction(({ first, second }) => document.querySelector<HTMLElement>(`#proposals tr[data-id="${first}"]`)?.dataset.votes === '1' &&
-      !(document.querySelector(`#proposals tr[data-id="${second}"] button`) as HTMLButtonElement | null)?.disabled, { first, second }, deadline)
+    await page.waitForFunction(
+      ({ first, second }) =>
+        document.querySelector<HTMLElement>(`#proposals tr[data-id="${first}"]`)?.dataset.votes === '1' &&
+        !(document.querySelector(`#proposals tr[data-id="${second}"] button`) as HTMLButtonElement | null)?.disabled,
+      { first, second },
+      deadline
+    )
     await page.click(`#proposals tr[data-id="${second}"] button`)
     await page.waitForFunction(() => document.querySelector<HTMLElement>('#vote-result')?.dataset.outcome === '409', undefined, deadline)
-    assert.match(await page.textContent('#vote-result') ?? '', /^The vote failed: the node answered 409: this node already signed another entry at height 3$/)
+    assert.match((await page.textContent('#vote-result')) ?? '', /^The vote failed: the node answered 409: this node already signed another entry at height 3$/)
     assert.equal(await page.textContent(`#proposals tr[data-id="${second}"] td:nth-child(6)`), '0 / 2')
   })
 

@@ -41,7 +41,9 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
   const pageErrors: string[] = []
 
   const watch = (page: Page): void => {
-    page.on('pageerror', err => { pageErrors.push(`${page.url()}: ${err.message}`) })
+    page.on('pageerror', err => {
+      pageErrors.push(`${page.url()}: ${err.message}`)
+    })
     page.on('console', msg => {
       // A 404 from /api/governance (no charter yet) and the 401 of the wrong token are expected; script errors and CSP violations are not.
       if (msg.type() === 'error' && !/status of 40[14] /.test(msg.text())) pageErrors.push(`${page.url()}: ${msg.text()}`)
@@ -78,7 +80,7 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
     assert.equal(res.statusCode, 200)
     assert.match(String(res.headers['content-security-policy']), /default-src 'none'; script-src 'sha256-/)
     const tl = await request(`${alpha.adminUrl!}/api/timeline`, { dispatcher })
-    const body = await tl.body.json() as { capacityRps: number, intervalMs: number, points: unknown[] }
+    const body = (await tl.body.json()) as { capacityRps: number; intervalMs: number; points: unknown[] }
     assert.equal(body.capacityRps, CAPACITY)
     assert.equal(body.intervalMs, 1000)
     assert.ok(Array.isArray(body.points))
@@ -87,8 +89,13 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
   let balancesBefore: Record<string, string> = {}
 
   it('shows the whole consortium calm before the crowd', async () => {
-    await desktop.waitForFunction(n => document.querySelectorAll('#peers tr[data-key], #members tr[data-peer]').length >= 2 * n &&
-      document.querySelectorAll('#ledger tr[data-peer]').length >= n, 3, { timeout: 15_000, polling: 100 })
+    await desktop.waitForFunction(
+      n =>
+        document.querySelectorAll('#peers tr[data-key], #members tr[data-peer]').length >= 2 * n &&
+        document.querySelectorAll('#ledger tr[data-peer]').length >= n,
+      3,
+      { timeout: 15_000, polling: 100 }
+    )
     assert.equal(await desktop.textContent('#site'), 'alpha')
     assert.equal(await desktop.getAttribute('#state', 'data-state'), 'normal')
     balancesBefore = await balances(desktop)
@@ -101,8 +108,14 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
     const site = c.sites[0]!
     const expected = new Map([...site.origin.files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))
     crowd = runCrowd({
-      siteUrl: site.url, pages: site.origin.pages, profile: { kind: 'step', rps: CROWD_RPS, durationMs: CROWD_MS },
-      maxRequests: CROWD_RPS * CROWD_MS / 1000 + 500, maxDurationMs: CROWD_MS + 10_000, expected, dispatcher, seed: 11
+      siteUrl: site.url,
+      pages: site.origin.pages,
+      profile: { kind: 'step', rps: CROWD_RPS, durationMs: CROWD_MS },
+      maxRequests: (CROWD_RPS * CROWD_MS) / 1000 + 500,
+      maxDurationMs: CROWD_MS + 10_000,
+      expected,
+      dispatcher,
+      seed: 11
     })
     const deadline = { timeout: CROWD_MS + 10_000, polling: 100 }
     await desktop.waitForFunction(() => document.querySelector('#state')?.getAttribute('data-state') === 'struck', undefined, deadline)
@@ -110,8 +123,13 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
     const helperIds = helpers.map(h => h.peerId)
     await desktop.waitForFunction(ids => ids.every(id => document.querySelector(`#helpers tr[data-peer="${id}"]`) !== null), helperIds, deadline)
     t.diagnostic(`both helpers shown after ${Date.now() - started} ms`)
-    await desktop.waitForFunction(() => Number(document.querySelector<HTMLElement>('#tl-sum-shedPeers')?.dataset.value ?? 0) > 0 &&
-      document.querySelector('#timeline path.k-shedPeers') !== null, undefined, deadline)
+    await desktop.waitForFunction(
+      () =>
+        Number(document.querySelector<HTMLElement>('#tl-sum-shedPeers')?.dataset.value ?? 0) > 0 &&
+        document.querySelector('#timeline path.k-shedPeers') !== null,
+      undefined,
+      deadline
+    )
     await desktop.waitForFunction(() => document.querySelector('#members tr[data-state="helping"]') !== null, undefined, deadline)
 
     // The helpers appear by site label with their peer id, here and in who-helps-whom.
@@ -121,12 +139,18 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
       assert.equal(await row.locator('.peer').getAttribute('title'), h.peerId)
       // Keyboard users get the full id too: the short id is focusable and shows it on focus.
       await row.locator('.peer').focus()
-      assert.ok((await row.locator('.peer').evaluate(el => getComputedStyle(el, '::after').content)).includes(h.peerId), 'the full peer id is not shown on focus')
+      assert.ok(
+        (await row.locator('.peer').evaluate(el => getComputedStyle(el, '::after').content)).includes(h.peerId),
+        'the full peer id is not shown on focus'
+      )
     }
     assert.equal(await desktop.getAttribute(`#members tr[data-peer="${alpha.peerId}"]`, 'data-state'), 'struck')
     assert.equal(await desktop.getAttribute(`#peers tr[data-key="${alpha.peerId}"] td[data-state]`, 'data-state'), 'struck')
     const sessions = await desktop.locator('#sessions tr').allTextContents()
-    assert.ok(sessions.some(r => r.includes('bravo') && r.includes('alpha')) && sessions.some(r => r.includes('charlie') && r.includes('alpha')), `who helps whom: ${sessions.join(' | ')}`)
+    assert.ok(
+      sessions.some(r => r.includes('bravo') && r.includes('alpha')) && sessions.some(r => r.includes('charlie') && r.includes('alpha')),
+      `who helps whom: ${sessions.join(' | ')}`
+    )
     const shot = join(OUT, 'desktop-crowd.png')
     await desktop.screenshot({ path: shot, fullPage: true })
     t.diagnostic(`screenshot (desktop, during the crowd): ${shot}`)
@@ -139,10 +163,14 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
   it('shows the ledger balances the crowd changed, with their trend', async t => {
     const started = Date.now()
     const ids = { alpha: alpha.peerId, helpers: helpers.map(h => h.peerId) }
-    await desktop.waitForFunction(({ alpha, helpers }) => {
-      const balance = (peer: string): number => Number(document.querySelector<HTMLElement>(`#ledger tr[data-peer="${peer}"]`)?.dataset.balance ?? 0)
-      return balance(alpha) < 0 && helpers.every(h => balance(h) > 0)
-    }, ids, { timeout: 30_000, polling: 100 })
+    await desktop.waitForFunction(
+      ({ alpha, helpers }) => {
+        const balance = (peer: string): number => Number(document.querySelector<HTMLElement>(`#ledger tr[data-peer="${peer}"]`)?.dataset.balance ?? 0)
+        return balance(alpha) < 0 && helpers.every(h => balance(h) > 0)
+      },
+      ids,
+      { timeout: 30_000, polling: 100 }
+    )
     t.diagnostic(`balances changed on the page ${Date.now() - started} ms after the crowd`)
     const changed = await balances(desktop)
     for (const peer of Object.keys(balancesBefore)) assert.notEqual(changed[peer], balancesBefore[peer], `balance of ${peer} unchanged`)
@@ -155,11 +183,11 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
       const view = new Map(alpha.views.ledger().members.map(m => [m.peer, String(m.balance)]))
       return JSON.stringify(peers.map(p => view.get(p)))
     }
-    await until('the page to show the node\'s ledger', async () => JSON.stringify(Object.values(await balances(desktop, peers))) === wanted(), 15_000)
+    await until("the page to show the node's ledger", async () => JSON.stringify(Object.values(await balances(desktop, peers))) === wanted(), 15_000)
     // Each member's trend is drawn.
     const trend = await desktop.getAttribute(`#ledger tr[data-peer="${alpha.peerId}"] polyline.s-balance`, 'points')
     assert.ok(trend !== null && new Set(trend.split(' ').map(p => p.split(',')[1])).size > 1, `alpha's balance trend is flat: ${trend}`)
-    assert.match(await desktop.textContent(`#ledger tr[data-peer="${alpha.peerId}"]`) ?? '', /−\d/)
+    assert.match((await desktop.textContent(`#ledger tr[data-peer="${alpha.peerId}"]`)) ?? '', /−\d/)
 
     const shot = join(OUT, 'desktop.png')
     await desktop.screenshot({ path: shot, fullPage: true })
@@ -167,7 +195,10 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
   })
 
   it('fits a phone screen: one column, each table row a card, nothing wider than the screen', async t => {
-    await phone.waitForFunction(() => Number(document.querySelector<HTMLElement>('#tl-sum-shedPeers')?.dataset.value ?? 0) > 0, undefined, { timeout: 10_000, polling: 100 })
+    await phone.waitForFunction(() => Number(document.querySelector<HTMLElement>('#tl-sum-shedPeers')?.dataset.value ?? 0) > 0, undefined, {
+      timeout: 10_000,
+      polling: 100
+    })
     const layout = await phone.evaluate(() => ({
       overflow: document.documentElement.scrollWidth - window.innerWidth,
       columns: getComputedStyle(document.querySelector('main')!).gridTemplateColumns.split(' ').length,
@@ -183,33 +214,80 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
 
   it('says "open consortium (no charter)" while the node has no charter', async () => {
     const res = await request(`${alpha.adminUrl!}/api/governance`, { dispatcher })
-    const g = res.statusCode === 404 ? undefined : await res.body.json() as { enabled: boolean }
+    const g = res.statusCode === 404 ? undefined : ((await res.body.json()) as { enabled: boolean })
     if (res.statusCode === 404) await res.body.dump()
     const open = g === undefined || !g.enabled
-    await desktop.waitForFunction(mode => document.querySelector<HTMLElement>('#gov-status')?.dataset.mode === mode, open ? 'open' : 'chartered', { timeout: 5_000, polling: 100 })
+    await desktop.waitForFunction(mode => document.querySelector<HTMLElement>('#gov-status')?.dataset.mode === mode, open ? 'open' : 'chartered', {
+      timeout: 5_000,
+      polling: 100
+    })
     if (open) assert.equal(await desktop.textContent('#gov-status'), 'open consortium (no charter)')
   })
 
-  it('renders a charter\'s log and proposals as text, and an operator votes by keyboard with the token', async t => {
+  it("renders a charter's log and proposals as text, and an operator votes by keyboard with the token", async t => {
     const page = await desktopContext.newPage()
     watch(page)
     const attacker = '<img src=x onerror="window.__pwned=1">'
-    const votes: Array<{ auth: string | undefined, body: string | null }> = []
+    const votes: Array<{ auth: string | undefined; body: string | null }> = []
     let voted = false
-    let halted: null | { height: number, hashes: [string, string] } = null
+    let halted: null | { height: number; hashes: [string, string] } = null
     // The shape of the node's answer (reef-node.ts governanceView()); the real one is checked in dashboard-governance.test.ts.
     const governance = (): unknown => ({
-      enabled: true, consortium: 'demo', name: 'Demo sites', charterHash: 'c'.repeat(64), height: 4, headHash: 'd'.repeat(64), halted,
-      policy: { quorumNum: 2, quorumDen: 3, auditIntervalMs: 60_000 }, self: alpha.peerId, member: true,
+      enabled: true,
+      consortium: 'demo',
+      name: 'Demo sites',
+      charterHash: 'c'.repeat(64),
+      height: 4,
+      headHash: 'd'.repeat(64),
+      halted,
+      policy: { quorumNum: 2, quorumDen: 3, auditIntervalMs: 60_000 },
+      self: alpha.peerId,
+      member: true,
       members: [alpha, ...helpers].map((n, i) => ({ peer: n.peerId, site: c.sites[i]!.label, mirrorUrl: 'http://x', self: i === 0 })),
       expelled: [{ peer: '12D3KooWExpelledMemberExpelledMemberExpelled', site: 'mallory' }],
       log: [
-        { height: 4, hash: 'e'.repeat(64), kind: 'expel', subject: '12D3KooWExpelledMemberExpelledMemberExpelled', summary: 'expel mallory: equivocation', signers: 3, proposedAt: Date.now() },
+        {
+          height: 4,
+          hash: 'e'.repeat(64),
+          kind: 'expel',
+          subject: '12D3KooWExpelledMemberExpelledMemberExpelled',
+          summary: 'expel mallory: equivocation',
+          signers: 3,
+          proposedAt: Date.now()
+        },
         { height: 3, hash: 'f'.repeat(64), kind: 'admit', subject: helpers[1]!.peerId, summary: 'admit charlie', signers: 2, proposedAt: Date.now() }
       ],
       proposals: [
-        { id: 'p-1', height: 5, kind: 'admit', subject: '12D3KooWNewcomerNewcomerNewcomerNewcomer', summary: attacker, reason: 'wants in', proposer: helpers[0]!.peerId, votes: 1, needed: 3, votedBySelf: voted, decision: 'needs-operator', detail: 'the operator decides', evidence: ['invitation'] },
-        { id: 'p-2', height: 5, kind: 'set-policy', subject: null, summary: 'raise newcomer grant', reason: '', proposer: helpers[1]!.peerId, votes: 2, needed: 3, votedBySelf: true, decision: 'auto-yes', detail: '', evidence: [] }
+        {
+          id: 'p-1',
+          height: 5,
+          kind: 'admit',
+          subject: '12D3KooWNewcomerNewcomerNewcomerNewcomer',
+          summary: attacker,
+          reason: 'wants in',
+          proposer: helpers[0]!.peerId,
+          votes: 1,
+          needed: 3,
+          votedBySelf: voted,
+          decision: 'needs-operator',
+          detail: 'the operator decides',
+          evidence: ['invitation']
+        },
+        {
+          id: 'p-2',
+          height: 5,
+          kind: 'set-policy',
+          subject: null,
+          summary: 'raise newcomer grant',
+          reason: '',
+          proposer: helpers[1]!.peerId,
+          votes: 2,
+          needed: 3,
+          votedBySelf: true,
+          decision: 'auto-yes',
+          detail: '',
+          evidence: []
+        }
       ],
       audits: [{ at: Date.now(), helper: helpers[0]!.peerId, url: 'http://mirror/' + attacker, ok: false, detail: attacker }],
       events: []
@@ -217,14 +295,18 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
     await page.route('**/api/governance', route => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(governance()) }))
     await page.route('**/api/governance/proposals/*/vote', async route => {
       const req = route.request()
-      const auth = await req.headerValue('authorization') ?? undefined
+      const auth = (await req.headerValue('authorization')) ?? undefined
       votes.push({ auth, body: req.postData() })
       if (auth !== 'Bearer operator-secret') return route.fulfill({ status: 401, contentType: 'application/json', body: '{"code":"ERR_UNAUTHORIZED"}' })
       voted = true
       return route.fulfill({ status: 200, contentType: 'application/json', body: '{"ok":true}' })
     })
     await page.goto(alpha.adminUrl!)
-    await page.waitForFunction(() => document.querySelector<HTMLElement>('#gov-status')?.dataset.mode === 'chartered' && document.querySelector('#proposals tr[data-id="p-1"]') !== null, undefined, { timeout: 10_000, polling: 100 })
+    await page.waitForFunction(
+      () => document.querySelector<HTMLElement>('#gov-status')?.dataset.mode === 'chartered' && document.querySelector('#proposals tr[data-id="p-1"]') !== null,
+      undefined,
+      { timeout: 10_000, polling: 100 }
+    )
 
     // Untrusted text stays text.
     assert.equal(await page.locator('#proposals tr[data-id="p-1"] td').nth(2).textContent(), attacker)
@@ -248,13 +330,16 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
       await page.focus('#token')
       await page.keyboard.type(value)
       await page.keyboard.press('Enter')
-      await page.waitForFunction(() => !(document.querySelector('#proposals tr[data-id="p-1"] button') as HTMLButtonElement).disabled, undefined, { timeout: 5_000, polling: 50 })
+      await page.waitForFunction(() => !(document.querySelector('#proposals tr[data-id="p-1"] button') as HTMLButtonElement).disabled, undefined, {
+        timeout: 5_000,
+        polling: 50
+      })
     }
     await enterToken('wrong-token')
     await tabTo('#proposals tr[data-id="p-1"] button')
     await page.keyboard.press('Enter')
     await page.waitForFunction(() => document.querySelector<HTMLElement>('#vote-result')?.dataset.outcome === '401', undefined, { timeout: 5_000, polling: 50 })
-    assert.match(await page.textContent('#vote-result') ?? '', /refused the operator token/)
+    assert.match((await page.textContent('#vote-result')) ?? '', /refused the operator token/)
 
     await page.focus('#token-forget')
     await page.keyboard.press('Enter')
@@ -265,17 +350,28 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
     await page.waitForFunction(u => document.querySelector('#updated')?.textContent !== u, updated, { timeout: 5_000, polling: 100 })
     assert.ok(await page.evaluate(() => document.activeElement === document.querySelector('#proposals tr[data-id="p-1"] button')), 'focus lost on refresh')
     await page.keyboard.press('Enter')
-    await page.waitForFunction(() => document.querySelector<HTMLElement>('#vote-result')?.dataset.outcome === 'ok' &&
-      document.querySelector('#proposals tr[data-id="p-1"] button')?.textContent === 'voted', undefined, { timeout: 5_000, polling: 50 })
-    assert.deepEqual(votes, [{ auth: 'Bearer wrong-token', body: '{}' }, { auth: 'Bearer operator-secret', body: '{}' }])
+    await page.waitForFunction(
+      () =>
+        document.querySelector<HTMLElement>('#vote-result')?.dataset.outcome === 'ok' &&
+        document.querySelector('#proposals tr[data-id="p-1"] button')?.textContent === 'voted',
+      undefined,
+      { timeout: 5_000, polling: 50 }
+    )
+    assert.deepEqual(votes, [
+      { auth: 'Bearer wrong-token', body: '{}' },
+      { auth: 'Bearer operator-secret', body: '{}' }
+    ])
     assert.equal(await page.evaluate(() => sessionStorage.getItem('reef.operatorToken')), 'operator-secret')
 
     // A forked log: the page says so and offers no vote (the node would refuse it).
     halted = { height: 5, hashes: ['a'.repeat(64), 'b'.repeat(64)] }
     voted = false
     await page.waitForFunction(() => !(document.querySelector('#gov-halted') as HTMLElement).hidden, undefined, { timeout: 5_000, polling: 100 })
-    assert.match(await page.textContent('#gov-halted') ?? '', /halted at height 5: two valid entries conflict \(aaaaaaaaaaaa… vs bbbbbbbbbbbb…\)/)
-    await page.waitForFunction(() => document.querySelector('#proposals tr[data-id="p-1"] button')?.textContent === 'vote yes', undefined, { timeout: 5_000, polling: 100 })
+    assert.match((await page.textContent('#gov-halted')) ?? '', /halted at height 5: two valid entries conflict \(aaaaaaaaaaaa… vs bbbbbbbbbbbb…\)/)
+    await page.waitForFunction(() => document.querySelector('#proposals tr[data-id="p-1"] button')?.textContent === 'vote yes', undefined, {
+      timeout: 5_000,
+      polling: 100
+    })
     assert.ok(await page.locator('#proposals tr[data-id="p-1"] button').isDisabled(), 'a vote offered on a halted log')
     assert.equal(await page.getAttribute('#proposals tr[data-id="p-1"] button', 'title'), 'the membership log is halted')
 
@@ -292,7 +388,9 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
 })
 
 /** Each ledger row's balance as the page shows it (peer → data-balance), in the order of `peers` when given. */
-async function balances (page: Page, peers?: string[]): Promise<Record<string, string>> {
-  const shown = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll<HTMLElement>('#ledger tr[data-peer]')].map(tr => [tr.dataset.peer!, tr.dataset.balance!])))
+async function balances(page: Page, peers?: string[]): Promise<Record<string, string>> {
+  const shown = await page.evaluate(() =>
+    Object.fromEntries([...document.querySelectorAll<HTMLElement>('#ledger tr[data-peer]')].map(tr => [tr.dataset.peer!, tr.dataset.balance!]))
+  )
   return peers === undefined ? shown : Object.fromEntries(peers.map(p => [p, shown[p] ?? '']))
 }

@@ -24,7 +24,14 @@ const REEF = fileURLToPath(new URL('../../packages/node/bin/reef.js', import.met
 const CROWD_RPS = 600
 const CROWD_MS = 14_000
 
-interface Helper { label: string, child: ChildProcess, origin: DemoOrigin, mirrorHost: string, peerId?: string, log: string }
+interface Helper {
+  label: string
+  child: ChildProcess
+  origin: DemoOrigin
+  mirrorHost: string
+  peerId?: string
+  log: string
+}
 
 describe('helpers fail fast', { timeout: 120_000 }, () => {
   let dir: string
@@ -35,26 +42,33 @@ describe('helpers fail fast', { timeout: 120_000 }, () => {
   let report: CrowdReport
   const marks: Record<string, number> = {}
 
-  async function startHelper (label: string, bootstrap: string[]): Promise<Helper> {
+  async function startHelper(label: string, bootstrap: string[]): Promise<Helper> {
     const origin = await startDemoOrigin({ workers: 4, capacityRps: 100, seed: helpers.length + 10, siteName: label })
     const [front, mirror, admin] = [await freePort(), await freePort(), await freePort()]
     const file = join(dir, `${label}.json`)
-    await writeFile(file, JSON.stringify({
-      consortium: 'demo',
-      site: { label, publicUrl: `http://127.0.0.1:${front}` },
-      origin: { url: origin.url, capacityRps: 50, maxConcurrent: 4 },
-      front: { listen: { host: '127.0.0.1', port: front } },
-      mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-${label}.localhost:${mirror}`, capacityRps: 1000 },
-      admin: { listen: { host: '127.0.0.1', port: admin } },
-      p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap },
-      uplink: { bytesPerSec: 100_000_000 },
-      dataDir: join(dir, label),
-      log: { level: 'warn' }
-    }))
+    await writeFile(
+      file,
+      JSON.stringify({
+        consortium: 'demo',
+        site: { label, publicUrl: `http://127.0.0.1:${front}` },
+        origin: { url: origin.url, capacityRps: 50, maxConcurrent: 4 },
+        front: { listen: { host: '127.0.0.1', port: front } },
+        mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-${label}.localhost:${mirror}`, capacityRps: 1000 },
+        admin: { listen: { host: '127.0.0.1', port: admin } },
+        p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap },
+        uplink: { bytesPerSec: 100_000_000 },
+        dataDir: join(dir, label),
+        log: { level: 'warn' }
+      })
+    )
     const child = spawn(process.execPath, [REEF, 'start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
     const h: Helper = { label, child, origin, mirrorHost: `mirror-${label}.localhost:${mirror}`, log: '' }
-    child.stdout!.on('data', d => { h.log += String(d) })
-    child.stderr!.on('data', d => { h.log += String(d) })
+    child.stdout!.on('data', d => {
+      h.log += String(d)
+    })
+    child.stderr!.on('data', d => {
+      h.log += String(d)
+    })
     return h
   }
 
@@ -79,8 +93,14 @@ describe('helpers fail fast', { timeout: 120_000 }, () => {
     const site = c.sites[0]!
     const expected = new Map([...site.origin.files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))
     const crowd = runCrowd({
-      siteUrl: site.url, pages: site.origin.pages, profile: { kind: 'step', rps: CROWD_RPS, durationMs: CROWD_MS },
-      maxRequests: CROWD_RPS * CROWD_MS / 1000 + 500, maxDurationMs: CROWD_MS + 15_000, expected, dispatcher, seed: 5
+      siteUrl: site.url,
+      pages: site.origin.pages,
+      profile: { kind: 'step', rps: CROWD_RPS, durationMs: CROWD_MS },
+      maxRequests: (CROWD_RPS * CROWD_MS) / 1000 + 500,
+      maxDurationMs: CROWD_MS + 15_000,
+      expected,
+      dispatcher,
+      seed: 5
     })
     const t0 = Date.now()
     await until('both helpers accepted and serving', () => helping(bravo) && helping(charlie) && alpha.monitor.totals.shed > 200, 8_000, 10)
@@ -116,7 +136,10 @@ describe('helpers fail fast', { timeout: 120_000 }, () => {
   })
 
   /** Whether a request ended up at `h`'s mirror (alpha is served there as alpha.<mirror host>). */
-  const to = (h: Helper) => (r: { finalUrl: string }): boolean => new URL(r.finalUrl).host === `alpha.${h.mirrorHost}`
+  const to =
+    (h: Helper) =>
+    (r: { finalUrl: string }): boolean =>
+      new URL(r.finalUrl).host === `alpha.${h.mirrorHost}`
 
   it(`stops sending clients to a frozen helper within HELPER_SILENCE_MS (${HELPER_SILENCE_MS} ms) of its last sign of life`, t => {
     const charlie = helpers[1]!
@@ -142,10 +165,15 @@ describe('helpers fail fast', { timeout: 120_000 }, () => {
 
   it('the crowd is served throughout, by the helpers that live', t => {
     const failed = report.results.filter(r => !r.ok)
-    t.diagnostic(`crowd: ${report.sent} requests, success ${report.successRate.toFixed(4)}, ${failed.length} failed (${[...new Set(failed.map(r => r.error ?? r.status))].join(', ')})`)
+    t.diagnostic(
+      `crowd: ${report.sent} requests, success ${report.successRate.toFixed(4)}, ${failed.length} failed (${[...new Set(failed.map(r => r.error ?? r.status))].join(', ')})`
+    )
     assert.ok(report.successRate >= 0.99, `success ${report.successRate}`)
     // Charlie, alive again, serves again.
     const charlie = helpers[1]!
-    assert.ok(report.results.some(r => r.start > marks.cont! && r.ok && to(charlie)(r)), 'charlie never served again after it resumed')
+    assert.ok(
+      report.results.some(r => r.start > marks.cont! && r.ok && to(charlie)(r)),
+      'charlie never served again after it resumed'
+    )
   })
 })

@@ -20,7 +20,7 @@ const CROWD_MS = 10_000
 describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
   let c: LocalConsortium
   let report: CrowdReport
-  const privateChecks: Array<{ path: string, status: number, finalUrl: string, setCookie: boolean }> = []
+  const privateChecks: Array<{ path: string; status: number; finalUrl: string; setCookie: boolean }> = []
   let stopToNormalMs = -1
   const dispatcher = loopbackDispatcher()
 
@@ -28,7 +28,13 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
     // Alpha declares a small site's uplink (4 MB/s), its helpers 50 MB/s each: the crowd (≈ 35 MB/s)
     // exceeds what alpha can send, not only what its origin can answer, so most of it must go to
     // the helpers, and they have room for it.
-    c = await startLocalConsortium({ nodes: 3, capacityRps: CAPACITY, workers: WORKERS, logLevel: 'warn', uplinkOf: l => l === 'alpha' ? 4_000_000 : 50_000_000 })
+    c = await startLocalConsortium({
+      nodes: 3,
+      capacityRps: CAPACITY,
+      workers: WORKERS,
+      logLevel: 'warn',
+      uplinkOf: l => (l === 'alpha' ? 4_000_000 : 50_000_000)
+    })
     await waitForMesh(c)
     const alpha = c.sites[0]!
     const expected = new Map([...alpha.origin.files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))
@@ -38,7 +44,9 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
     const privateLoop = (async () => {
       for (let i = 0; i < 200 && !ac.signal.aborted; i++) {
         for (const path of ['/account', '/private/report.html']) {
-          const res = await request(alpha.url + path, { dispatcher, maxRedirections: 0, signal: AbortSignal.timeout(10_000) } as Parameters<typeof request>[1]).catch(() => undefined)
+          const res = await request(alpha.url + path, { dispatcher, maxRedirections: 0, signal: AbortSignal.timeout(10_000) } as Parameters<
+            typeof request
+          >[1]).catch(() => undefined)
           if (res === undefined) continue
           await res.body.dump()
           privateChecks.push({ path, status: res.statusCode, finalUrl: alpha.url + path, setCookie: res.headers['set-cookie'] !== undefined })
@@ -48,8 +56,14 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
     })()
 
     report = await runCrowd({
-      siteUrl: alpha.url, pages: alpha.origin.pages, profile: { kind: 'step', rps: CROWD_RPS, durationMs: CROWD_MS },
-      maxRequests: CROWD_RPS * CROWD_MS / 1000 + 500, maxDurationMs: CROWD_MS + 15_000, expected, dispatcher, seed: 7
+      siteUrl: alpha.url,
+      pages: alpha.origin.pages,
+      profile: { kind: 'step', rps: CROWD_RPS, durationMs: CROWD_MS },
+      maxRequests: (CROWD_RPS * CROWD_MS) / 1000 + 500,
+      maxDurationMs: CROWD_MS + 15_000,
+      expected,
+      dispatcher,
+      seed: 7
     })
     ac.abort()
     await privateLoop
@@ -63,11 +77,11 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
   })
 
   it('serves at least 99% of the crowd with the right bytes', () => {
-    assert.ok(report.sent >= 0.9 * CROWD_RPS * CROWD_MS / 1000, `crowd sent only ${report.sent} requests`)
+    assert.ok(report.sent >= (0.9 * CROWD_RPS * CROWD_MS) / 1000, `crowd sent only ${report.sent} requests`)
     assert.ok(report.successRate >= 0.99, `success rate ${report.successRate} (${report.failed} failed of ${report.sent})`)
   })
 
-  it('never lets more than 110% of the origin\'s capacity reach it in any second', () => {
+  it("never lets more than 110% of the origin's capacity reach it in any second", () => {
     const seconds = c.sites[0]!.origin.stats.perSecond()
     assert.ok(seconds.length > 0)
     const arrived = Math.max(...seconds.map(s => s.arrived))
@@ -84,7 +98,10 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
 
   it('enters the struck state and leaves it; shedding stops within 5 s after the crowd', async () => {
     const history = c.sites[0]!.node!.detector.history
-    assert.ok(history.some(h => h.from === 'normal' && h.to === 'struck'), 'never struck')
+    assert.ok(
+      history.some(h => h.from === 'normal' && h.to === 'struck'),
+      'never struck'
+    )
     assert.equal(history.at(-1)?.to, 'normal')
     assert.ok(stopToNormalMs <= 5_000, `shedding stopped ${stopToNormalMs} ms after the crowd`)
     // Back to normal: a request is answered by the origin itself, not redirected.
@@ -98,7 +115,7 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
     }
   })
 
-  it('records in every member\'s ledger who gave and who took, bounded by what was delegated', async () => {
+  it("records in every member's ledger who gave and who took, bounded by what was delegated", async () => {
     const nodes = c.sites.map(s => s.node!)
     const alpha = nodes[0]!
     const shed = alpha.monitor.totals.shed
@@ -114,15 +131,25 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
       }
       return true
     }
-    await until('every member to hold the same settled balances', async () => {
-      const taken = alpha.ledgerStore.totals(alpha.peerId).takenRequests
-      return taken >= 0.9 * shed && await settled() && nodes.every(n => view(n) === view(alpha))
-    }, 20_000)
+    await until(
+      'every member to hold the same settled balances',
+      async () => {
+        const taken = alpha.ledgerStore.totals(alpha.peerId).takenRequests
+        return taken >= 0.9 * shed && (await settled()) && nodes.every(n => view(n) === view(alpha))
+      },
+      20_000
+    )
     const taken = alpha.ledgerStore.totals(alpha.peerId)
     assert.ok(taken.takenRequests <= shed, `alpha is charged ${taken.takenRequests} requests for ${shed} redirects`)
     const given = nodes.slice(1).map(n => alpha.ledgerStore.totals(n.peerId))
-    assert.ok(given.every(g => g.given > 0), 'a helper got no credit')
-    assert.equal(given.reduce((a, g) => a + g.given, 0), taken.taken)
+    assert.ok(
+      given.every(g => g.given > 0),
+      'a helper got no credit'
+    )
+    assert.equal(
+      given.reduce((a, g) => a + g.given, 0),
+      taken.taken
+    )
     for (const h of nodes.slice(1)) {
       const session = [...new Set((await alpha.ledgerStore.recordsOf(h.peerId)).map(r => r.body.session))]
       for (const s of session) {
@@ -134,7 +161,8 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
     // A third member (charlie, for bravo's balance and the reverse) checks balances from the records alone.
     for (const n of nodes) {
       const rebuilt = await n.ledgerStore.recompute()
-      for (const m of nodes) assert.deepEqual(rebuilt.totals.get(m.peerId) ?? { given: 0, taken: 0, givenRequests: 0, takenRequests: 0 }, n.ledgerStore.totals(m.peerId))
+      for (const m of nodes)
+        assert.deepEqual(rebuilt.totals.get(m.peerId) ?? { given: 0, taken: 0, givenRequests: 0, takenRequests: 0 }, n.ledgerStore.totals(m.peerId))
       for await (const r of n.ledgerStore.records()) await verifyRecord(Buffer.from(r.bytes, 'base64'), { ignoreTime: true })
     }
     assert.deepEqual(await alpha.ledgerStore.evidence(), [])
@@ -142,14 +170,16 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
     // What an operator sees: any member's admin API gives the balances and the records behind them.
     const admin = nodes[2]!.adminUrl!
     const res = await request(`${admin}/api/ledger`, { dispatcher })
-    const ledger = await res.body.json() as { members: Array<{ peer: string, site: string, given: number, taken: number, balance: number, quota: number, headroom: number }> }
+    const ledger = (await res.body.json()) as {
+      members: Array<{ peer: string; site: string; given: number; taken: number; balance: number; quota: number; headroom: number }>
+    }
     const a = ledger.members.find(m => m.peer === alpha.peerId)!
     assert.equal(a.site, 'alpha')
     assert.equal(a.taken, taken.taken)
     assert.equal(a.balance, -taken.taken)
     assert.equal(a.headroom, a.quota - a.taken)
     const recs = await request(`${admin}/api/ledger/${alpha.peerId}/records`, { dispatcher })
-    const behind = await recs.body.json() as { records: Array<{ type: string }> }
+    const behind = (await recs.body.json()) as { records: Array<{ type: string }> }
     assert.ok(behind.records.some(r => r.type === 'delegation') && behind.records.some(r => r.type === 'receipt'))
   })
 
@@ -159,7 +189,10 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
       assert.notEqual(p.status, 307, `${p.path} was redirected to a helper`)
       assert.ok(p.status === 200 || p.status === 503, `${p.path} answered ${p.status}`)
     }
-    assert.ok(privateChecks.some(p => p.status === 200 && p.setCookie), 'the origin never answered /account')
+    assert.ok(
+      privateChecks.some(p => p.status === 200 && p.setCookie),
+      'the origin never answered /account'
+    )
     // Nothing private in any cache, and a helper asked directly does not serve it.
     for (const s of c.sites) {
       for (const path of ['/account', '/private/report.html']) assert.equal(s.node!.cache.peek('alpha', path), undefined, `${s.label} cached ${path}`)
@@ -179,8 +212,14 @@ describe('a struck site is relieved by its peers', { timeout: 120_000 }, () => {
     try {
       const expected = new Map([...origin.files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))
       const alone = await runCrowd({
-        siteUrl: origin.url, pages: origin.pages, profile: { kind: 'step', rps: CROWD_RPS, durationMs: CROWD_MS },
-        maxRequests: CROWD_RPS * CROWD_MS / 1000 + 500, maxDurationMs: CROWD_MS + 15_000, expected, dispatcher, seed: 7
+        siteUrl: origin.url,
+        pages: origin.pages,
+        profile: { kind: 'step', rps: CROWD_RPS, durationMs: CROWD_MS },
+        maxRequests: (CROWD_RPS * CROWD_MS) / 1000 + 500,
+        maxDurationMs: CROWD_MS + 15_000,
+        expected,
+        dispatcher,
+        seed: 7
       })
       assert.ok(alone.successRate < 0.5, `origin alone served ${alone.successRate} of the crowd`)
       assert.ok(origin.stats.peakArrivalsRps() > 5 * CAPACITY, 'the crowd did not reach the origin alone')

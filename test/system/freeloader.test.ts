@@ -25,18 +25,26 @@ describe('a freeloader is limited by quota, then expelled', { timeout: 150_000 }
   const dispatcher = loopbackDispatcher()
   before(async () => {
     c = await startLocalConsortium({
-      nodes: 4, capacityRps: 50, workers: 8, logLevel: 'error',
-      mirrorCapacityOf: label => label === 'delta' ? 0 : 1000,
+      nodes: 4,
+      capacityRps: 50,
+      workers: 8,
+      logLevel: 'error',
+      mirrorCapacityOf: label => (label === 'delta' ? 0 : 1000),
       // Delta's uplink is small (3 MB/s): its crowds' bytes must go to its helpers.
-      uplinkOf: label => label === 'delta' ? 3_000_000 : HELPER_UPLINK,
+      uplinkOf: label => (label === 'delta' ? 3_000_000 : HELPER_UPLINK),
       // Over quota past 12 MB taken (it gives nothing); expelled past 4× that.
-      governance: { policy: { newcomerGrantBytes: GRANT, takeMultiple: 2, optimisticSharePct: OPTIMISTIC_PCT, freeloadExpelPct: EXPEL_PCT, settleIntervalMs: 500 } }
+      governance: {
+        policy: { newcomerGrantBytes: GRANT, takeMultiple: 2, optimisticSharePct: OPTIMISTIC_PCT, freeloadExpelPct: EXPEL_PCT, settleIntervalMs: 500 }
+      }
     })
     await waitForMesh(c)
   })
-  after(async () => { await c?.close(); await dispatcher.close() })
+  after(async () => {
+    await c?.close()
+    await dispatcher.close()
+  })
 
-  it('gives a member over quota only the optimistic share, and expels it once it takes past the charter\'s limit', async t => {
+  it("gives a member over quota only the optimistic share, and expels it once it takes past the charter's limit", async t => {
     const [alpha, bravo, charlie, delta] = c.sites.map(s => s.node!) as [ReefNode, ReefNode, ReefNode, ReefNode]
     const honest = [alpha, bravo, charlie]
     const site = c.sites[3]!
@@ -46,8 +54,13 @@ describe('a freeloader is limited by quota, then expelled', { timeout: 150_000 }
       offers[round] = []
       byteOffers[round] = []
       await runCrowd({
-        siteUrl: site.url, pages: site.origin.pages, profile: { kind: 'step', rps: 400, durationMs: 3_000 },
-        maxRequests: 2_000, maxDurationMs: 12_000, dispatcher, seed: 20 + round,
+        siteUrl: site.url,
+        pages: site.origin.pages,
+        profile: { kind: 'step', rps: 400, durationMs: 3_000 },
+        maxRequests: 2_000,
+        maxDurationMs: 12_000,
+        dispatcher,
+        seed: 20 + round,
         onResult: () => {
           for (const [k, h] of honest.entries()) {
             const s = h.help.helpingSessions.find(x => x.site === 'delta' && x.releasedAt === undefined)
@@ -57,19 +70,28 @@ describe('a freeloader is limited by quota, then expelled', { timeout: 150_000 }
           }
         }
       })
-      await until('delta\'s crowd to be over', () => delta.detector.state === 'normal' || honest.every(n => n.gov!.isExpelled(delta.peerId)), 20_000)
-      t.diagnostic(`crowd ${round}: offers ${offers[round]!.join(', ')} req/s, ${byteOffers[round]!.join(', ')} B/s; delta has taken ${alpha.ledgerStore.standing(delta.peerId, Date.now(), alpha.quota).taken} B`)
+      await until("delta's crowd to be over", () => delta.detector.state === 'normal' || honest.every(n => n.gov!.isExpelled(delta.peerId)), 20_000)
+      t.diagnostic(
+        `crowd ${round}: offers ${offers[round]!.join(', ')} req/s, ${byteOffers[round]!.join(', ')} B/s; delta has taken ${alpha.ledgerStore.standing(delta.peerId, Date.now(), alpha.quota).taken} B`
+      )
     }
 
     // Crowd 1: full help; delta takes past its grant (the ledger settles it on every member).
     await crowd(0)
     assert.equal(offers[0]!.filter(o => o > 0).length, 3, `not every peer helped delta in its first crowd: ${offers[0]!.join(', ')}`)
-    await until('delta to be over quota in every honest ledger', () => honest.every(h => h.ledgerStore.standing(delta.peerId, Date.now(), h.quota).overQuota), 15_000)
-    assert.ok(honest.every(n => !n.gov!.isExpelled(delta.peerId)), 'expelled before it was ever limited')
+    await until(
+      'delta to be over quota in every honest ledger',
+      () => honest.every(h => h.ledgerStore.standing(delta.peerId, Date.now(), h.quota).overQuota),
+      15_000
+    )
+    assert.ok(
+      honest.every(n => !n.gov!.isExpelled(delta.peerId)),
+      'expelled before it was ever limited'
+    )
     // What operators see (/api/ledger, reef ledger, the dashboard) is the quota the charter enforces.
     const seen = alpha.views.ledger().members.find(m => m.peer === delta.peerId)!
     const enforced = alpha.ledgerStore.standing(delta.peerId, Date.now(), alpha.quota)
-    assert.equal(seen.overQuota, true, 'the ledger view does not show delta over the charter\'s quota')
+    assert.equal(seen.overQuota, true, "the ledger view does not show delta over the charter's quota")
     assert.ok(Math.abs(seen.quota - enforced.credit) <= 0.01 * enforced.credit, `ledger view quota ${seen.quota}, enforced ${enforced.credit}`)
 
     // Later crowds: only the optimistic share (10% of 1000 req/s and of the uplink's spare bytes/s), until the expulsion.
@@ -77,14 +99,19 @@ describe('a freeloader is limited by quota, then expelled', { timeout: 150_000 }
     while (!honest.every(n => n.gov!.isExpelled(delta.peerId)) && round < 8) {
       await crowd(round)
       for (const o of offers[round]!) if (o !== undefined) assert.ok(o <= 100, `offer of ${o} req/s to a member over quota (round ${round})`)
-      for (const o of byteOffers[round]!) if (o !== undefined) assert.ok(o <= HELPER_UPLINK * OPTIMISTIC_PCT / 100, `offer of ${o} B/s to a member over quota (round ${round})`)
+      for (const o of byteOffers[round]!)
+        if (o !== undefined) assert.ok(o <= (HELPER_UPLINK * OPTIMISTIC_PCT) / 100, `offer of ${o} B/s to a member over quota (round ${round})`)
       round++
     }
     await until('delta to be expelled on every honest node', () => honest.every(n => n.gov!.isExpelled(delta.peerId)), 20_000)
     const entry = (await alpha.govStore!.entries()).at(-1)!
     assert.deepEqual([entry.body.action.kind, (entry.body.action as { reason: string }).reason], ['expel', 'freeloading'])
     const st = alpha.ledgerStore.standing(delta.peerId, Date.now(), alpha.quota)
-    assert.ok(st.taken > EXPEL_PCT / 100 * st.credit, `expelled at ${st.taken} B taken of ${st.credit} B credit`)
-    await until('honest nodes to cut delta off', () => honest.every(n => n.libp2p.getConnections(peerIdFromString(delta.peerId)).length === 0 && n.peers.get(delta.peerId) === undefined), 10_000)
+    assert.ok(st.taken > (EXPEL_PCT / 100) * st.credit, `expelled at ${st.taken} B taken of ${st.credit} B credit`)
+    await until(
+      'honest nodes to cut delta off',
+      () => honest.every(n => n.libp2p.getConnections(peerIdFromString(delta.peerId)).length === 0 && n.peers.get(delta.peerId) === undefined),
+      10_000
+    )
   })
 })

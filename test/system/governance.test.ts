@@ -20,9 +20,13 @@ import type { LogEntryBody, MultiSigned } from '@reef/protocol'
 import { until } from './wait.ts'
 
 let token = ''
-async function post (base: string, path: string, body: unknown): Promise<{ status: number, json: Record<string, unknown> }> {
-  const res = await request(new URL(path, base), { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } })
-  return { status: res.statusCode, json: await res.body.json() as Record<string, unknown> }
+async function post(base: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await request(new URL(path, base), {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }
+  })
+  return { status: res.statusCode, json: (await res.body.json()) as Record<string, unknown> }
 }
 
 describe('consortium governance between real nodes', { timeout: 180_000 }, () => {
@@ -33,13 +37,20 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
   before(async () => {
     c = await startLocalConsortium({
       // Mirrors of 150 req/s: a crowd of 400 req/s needs all three helpers, the tamperer included.
-      nodes: 4, capacityRps: 50, workers: 8, logLevel: 'error', mirrorCapacityRps: 150,
+      nodes: 4,
+      capacityRps: 50,
+      workers: 8,
+      logLevel: 'error',
+      mirrorCapacityRps: 150,
       governance: { policy: { auditIntervalMs: 1_000, settleIntervalMs: 500 } }
     })
     token = c.adminToken
     await waitForMesh(c)
   })
-  after(async () => { await c?.close(); await dispatcher.close() })
+  after(async () => {
+    await c?.close()
+    await dispatcher.close()
+  })
 
   it('catches a tampering helper by audit, expels it on evidence, cuts it off and stops sending it clients', async () => {
     const [alpha, bravo, charlie, delta] = [0, 1, 2, 3].map(node) as [ReefNode, ReefNode, ReefNode, ReefNode]
@@ -63,18 +74,35 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
     })()
     const results: RequestResult[] = []
     const crowd = runCrowd({
-      siteUrl: site.url, pages: site.origin.pages, profile: { kind: 'step', rps: 400, durationMs: 12_000 },
-      maxRequests: 6_000, maxDurationMs: 25_000, dispatcher, seed: 11, onResult: r => { results.push(r) }
+      siteUrl: site.url,
+      pages: site.origin.pages,
+      profile: { kind: 'step', rps: 400, durationMs: 12_000 },
+      maxRequests: 6_000,
+      maxDurationMs: 25_000,
+      dispatcher,
+      seed: 11,
+      onResult: r => {
+        results.push(r)
+      }
     })
     const honest = [alpha, bravo, charlie]
     await until('delta to be expelled on every honest node', () => honest.every(n => n.gov!.isExpelled(delta.peerId)), 40_000).catch(async err => {
-      for (const n of honest) console.error(n.config.site.label, JSON.stringify({ audits: n.auditor!.results.slice(-5), gov: (await n.views.governance() as { proposals: unknown }).proposals, events: n.gov!.events.slice(-10), helpers: n.shedder.helpers.map(h => h.peer.slice(-6)) }))
+      for (const n of honest)
+        console.error(
+          n.config.site.label,
+          JSON.stringify({
+            audits: n.auditor!.results.slice(-5),
+            gov: ((await n.views.governance()) as { proposals: unknown }).proposals,
+            events: n.gov!.events.slice(-10),
+            helpers: n.shedder.helpers.map(h => h.peer.slice(-6))
+          })
+        )
       console.error('corrupted', corrupted.size, 'delta', delta.peerId.slice(-6))
       throw err
     })
     const expelledAt = Date.now()
     assert.ok(corrupted.size > 0, 'delta never held anything to tamper with')
-    const view = await alpha.views.governance() as { log: Array<{ kind: string, subject: string }> }
+    const view = (await alpha.views.governance()) as { log: Array<{ kind: string; subject: string }> }
     assert.equal(view.log[0]!.kind, 'expel')
     assert.equal(view.log[0]!.subject, delta.peerId)
     const entry = (await alpha.govStore!.entries()).at(-1)!
@@ -87,7 +115,10 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
     assert.match(metrics, /^reef_governance_expelled 1$/m)
     assert.match(metrics, /^reef_governance_halted 0$/m)
     assert.match(metrics, /^reef_governance_log_height 1$/m)
-    assert.ok(honest.some(n => n.auditor!.counts.mismatch > 0), 'no audit counted a mismatch')
+    assert.ok(
+      honest.some(n => n.auditor!.counts.mismatch > 0),
+      'no audit counted a mismatch'
+    )
 
     await crowd
     ac.abort()
@@ -98,14 +129,18 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
     assert.ok(!alpha.shedder.helpers.some(h => h.peer === delta.peerId))
 
     // Cut off: connections closed, and a redial is refused by the gater.
-    await until('honest nodes to drop their connections to delta', () => honest.every(n => n.libp2p.getConnections(peerIdFromString(delta.peerId)).length === 0), 10_000)
+    await until(
+      'honest nodes to drop their connections to delta',
+      () => honest.every(n => n.libp2p.getConnections(peerIdFromString(delta.peerId)).length === 0),
+      10_000
+    )
     // The expelled node restarts with the same identity and redials its bootstrap peers.
     await delta.stop()
     const deniedBefore = alpha.gov!.counters.deniedConnections
     const reborn = await ReefNode.create(parseConfig(c.sites[3]!.configInput))
     try {
       await reborn.start()
-      await until('alpha\'s gater to refuse the restarted delta', () => alpha.gov!.counters.deniedConnections > deniedBefore, 15_000)
+      await until("alpha's gater to refuse the restarted delta", () => alpha.gov!.counters.deniedConnections > deniedBefore, 15_000)
       assert.equal(alpha.libp2p.getConnections(peerIdFromString(delta.peerId)).length, 0, 'a connection from the expelled identity survived')
       assert.equal(alpha.peers.get(delta.peerId), undefined, 'the expelled node is still in the peer table')
       assert.ok(honest.every(n => !n.gov!.isMemberPeer(reborn.peerId)))
@@ -119,7 +154,11 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
     const admin = (n: ReefNode): string => n.adminUrl!
     const heightBefore = alpha.gov!.state!.height
     const policy = { ...alpha.gov!.state!.policy, auditIntervalMs: 2_000 }
-    const unauthenticated = await request(new URL('/api/governance/propose', admin(alpha)), { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })
+    const unauthenticated = await request(new URL('/api/governance/propose', admin(alpha)), {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' }
+    })
     assert.equal(unauthenticated.statusCode, 401, 'a proposal without the operator token must be refused')
     await unauthenticated.body.dump()
     const proposed = await post(admin(alpha), '/api/governance/propose', { action: { kind: 'set-policy', policy } })
@@ -165,7 +204,10 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
 
     // Partition: alpha and bravo on one side, every other member on the other (a quorum of
     // ⌊2n/3⌋+1 needs more than two).
-    const others = c.sites.slice(2).map(s => s.node!).filter(n => alpha.gov!.isMemberPeer(n.peerId))
+    const others = c.sites
+      .slice(2)
+      .map(s => s.node!)
+      .filter(n => alpha.gov!.isMemberPeer(n.peerId))
     const cut: Array<[ReefNode, ReefNode]> = []
     for (const o of others) for (const m of [alpha, bravo]) cut.push([o, m], [m, o])
     for (const [a, b] of cut) await a.peerGate.block(b.peerId)
@@ -175,24 +217,41 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
     const store = await GovernanceStore.open(join(dir, 'governance'))
     await store.putInvitation(token)
     await store.close()
-    const echo = await ReefNode.create(parseConfig({
-      ...c.sites[0]!.configInput,
-      site: { label: 'echo', publicUrl: `http://127.0.0.1:${front}` },
-      front: { listen: { host: '127.0.0.1', port: front } },
-      mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-echo.localhost:${mirror}` },
-      admin: undefined,
-      p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] },
-      dataDir: dir,
-      governance: { autoVote: true },
-      log: { level: (process.env.ECHO_LOG ?? 'error') as 'error' }
-    }))
+    const echo = await ReefNode.create(
+      parseConfig({
+        ...c.sites[0]!.configInput,
+        site: { label: 'echo', publicUrl: `http://127.0.0.1:${front}` },
+        front: { listen: { host: '127.0.0.1', port: front } },
+        mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-echo.localhost:${mirror}` },
+        admin: undefined,
+        p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] },
+        dataDir: dir,
+        governance: { autoVote: true },
+        log: { level: (process.env.ECHO_LOG ?? 'error') as 'error' }
+      })
+    )
     // The newcomer sits on the majority side too (else it would bridge the partition).
     for (const o of others) cut.push([o, echo], [echo, o])
-    for (const o of others) { await o.peerGate.block(echo.peerId); await echo.peerGate.block(o.peerId) }
+    for (const o of others) {
+      await o.peerGate.block(echo.peerId)
+      await echo.peerGate.block(o.peerId)
+    }
     try {
       await echo.start()
-      await until('the admission to be proposed and signed on the majority side', () => [...alpha.gov!.proposals.values()].some(p => p.body.action.kind === 'admit' && p.sigs.size >= 2), 20_000).catch(async err => {
-        for (const n of [alpha, bravo, echo]) console.error(n.config.site.label, JSON.stringify({ gov: (await n.views.governance() as { proposals: unknown }).proposals, events: n.gov!.events.slice(-10), conns: n.libp2p.getConnections().map(x => x.remotePeer.toString().slice(-6)) }))
+      await until(
+        'the admission to be proposed and signed on the majority side',
+        () => [...alpha.gov!.proposals.values()].some(p => p.body.action.kind === 'admit' && p.sigs.size >= 2),
+        20_000
+      ).catch(async err => {
+        for (const n of [alpha, bravo, echo])
+          console.error(
+            n.config.site.label,
+            JSON.stringify({
+              gov: ((await n.views.governance()) as { proposals: unknown }).proposals,
+              events: n.gov!.events.slice(-10),
+              conns: n.libp2p.getConnections().map(x => x.remotePeer.toString().slice(-6))
+            })
+          )
         throw err
       })
       assert.ok(!alpha.gov!.isMemberPeer(echo.peerId), 'admitted without a quorum')
@@ -200,11 +259,24 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
 
       // Heal.
       for (const [a, b] of cut) a.peerGate.unblock(b.peerId)
-      await until('every node, the newcomer included, to hold one membership with echo in it', () => {
-        const all = [alpha, bravo, ...others, echo]
-        return all.every(n => n.gov!.isMemberPeer(echo.peerId)) && new Set(all.map(n => n.gov!.state!.history.at(-1)!.hash)).size === 1
-      }, 30_000).catch(async err => {
-        for (const n of [alpha, bravo, ...others, echo]) console.error(n.config.site.label, JSON.stringify({ h: n.gov!.state!.height, gov: (await n.views.governance() as { proposals: unknown }).proposals, events: n.gov!.events.slice(-6), conns: n.libp2p.getConnections().map(x => x.remotePeer.toString().slice(-6)) }))
+      await until(
+        'every node, the newcomer included, to hold one membership with echo in it',
+        () => {
+          const all = [alpha, bravo, ...others, echo]
+          return all.every(n => n.gov!.isMemberPeer(echo.peerId)) && new Set(all.map(n => n.gov!.state!.history.at(-1)!.hash)).size === 1
+        },
+        30_000
+      ).catch(async err => {
+        for (const n of [alpha, bravo, ...others, echo])
+          console.error(
+            n.config.site.label,
+            JSON.stringify({
+              h: n.gov!.state!.height,
+              gov: ((await n.views.governance()) as { proposals: unknown }).proposals,
+              events: n.gov!.events.slice(-6),
+              conns: n.libp2p.getConnections().map(x => x.remotePeer.toString().slice(-6))
+            })
+          )
         throw err
       })
       // The newcomer starts with the newcomer credit and nothing taken.
@@ -212,7 +284,7 @@ describe('consortium governance between real nodes', { timeout: 180_000 }, () =>
       assert.equal(st.taken, 0)
       assert.equal(st.credit, alpha.gov!.state!.policy.newcomerGrantBytes)
       // And its load reports now count: it joins the live consortium.
-      await until('echo\'s load reports to be accepted', () => alpha.peers.get(echo.peerId) !== undefined, 15_000)
+      await until("echo's load reports to be accepted", () => alpha.peers.get(echo.peerId) !== undefined, 15_000)
     } finally {
       await echo.stop()
       await rm(dir, { recursive: true, force: true })

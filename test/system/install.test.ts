@@ -40,48 +40,76 @@ const ENV: NodeJS.ProcessEnv = Object.fromEntries([
   ['PATH', `${dirname(process.execPath)}:${process.env.PATH ?? ''}`]
 ])
 
-interface Run { code: number | null, out: string, err: string }
+interface Run {
+  code: number | null
+  out: string
+  err: string
+}
 
 /** Runs a command to its end; kills it (and its process group) past `timeoutMs`. */
-async function sh (cmd: string, args: readonly string[], opts: { cwd: string, env?: NodeJS.ProcessEnv, timeoutMs: number }): Promise<Run> {
+async function sh(cmd: string, args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<Run> {
   const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   let out = ''
   let err = ''
-  child.stdout.on('data', d => { out += String(d) })
-  child.stderr.on('data', d => { err += String(d) })
-  const timer = setTimeout(() => { killGroup(child, 'SIGKILL') }, opts.timeoutMs)
-  const code = await new Promise<number | null>((resolve, reject) => { child.on('error', reject).on('close', resolve) })
+  child.stdout.on('data', d => {
+    out += String(d)
+  })
+  child.stderr.on('data', d => {
+    err += String(d)
+  })
+  const timer = setTimeout(() => {
+    killGroup(child, 'SIGKILL')
+  }, opts.timeoutMs)
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject).on('close', resolve)
+  })
   clearTimeout(timer)
   return { code, out, err }
 }
 
 /** A long-running command in its own process group, to be stopped with `killGroup`. */
-function background (cmd: string, args: readonly string[], opts: { cwd: string, env?: NodeJS.ProcessEnv }): { child: ChildProcess, out: () => string, err: () => string } {
+function background(
+  cmd: string,
+  args: readonly string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv }
+): { child: ChildProcess; out: () => string; err: () => string } {
   const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   let out = ''
   let err = ''
-  child.stdout?.on('data', d => { out += String(d) })
-  child.stderr?.on('data', d => { err += String(d) })
+  child.stdout?.on('data', d => {
+    out += String(d)
+  })
+  child.stderr?.on('data', d => {
+    err += String(d)
+  })
   return { child, out: () => out, err: () => err }
 }
 
-function killGroup (child: ChildProcess, signal: NodeJS.Signals): void {
-  try { if (child.pid !== undefined) process.kill(-child.pid, signal) } catch {}
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal)
+  } catch {}
 }
 
-function groupAlive (child: ChildProcess): boolean {
-  try { process.kill(-child.pid!, 0); return true } catch { return false }
+function groupAlive(child: ChildProcess): boolean {
+  try {
+    process.kill(-child.pid!, 0)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** The working tree's files as git knows them (tracked, or new and not ignored): a fresh checkout. */
-async function cleanCopy (to: string): Promise<void> {
+async function cleanCopy(to: string): Promise<void> {
   const files = execFileSync('git', ['-C', ROOT, 'ls-files', '-z', '--cached', '--others', '--exclude-standard', '--deduplicate'], { encoding: 'utf8' })
-    .split('\0').filter(f => f !== '' && existsSync(join(ROOT, f)))
+    .split('\0')
+    .filter(f => f !== '' && existsSync(join(ROOT, f)))
   for (const file of files) await cp(join(ROOT, file), join(to, file))
 }
 
 /** Files and bytes under `dir`. */
-async function size (dir: string): Promise<{ files: number, bytes: number }> {
+async function size(dir: string): Promise<{ files: number; bytes: number }> {
   let files = 0
   let bytes = 0
   for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
@@ -93,7 +121,7 @@ async function size (dir: string): Promise<{ files: number, bytes: number }> {
 }
 
 /** The operator's edit after `reef init`: loopback ports that are free here, and the origin. */
-async function editConfig (file: string, originUrl: string): Promise<{ front: number, admin: number }> {
+async function editConfig(file: string, originUrl: string): Promise<{ front: number; admin: number }> {
   const [front, mirror, admin, p2p] = [await freePort(), await freePort(), await freePort(), await freePort()]
   const text = await readFile(file, 'utf8')
   const edited = text
@@ -110,8 +138,14 @@ async function editConfig (file: string, originUrl: string): Promise<{ front: nu
   return { front, admin }
 }
 
-async function answers (url: string): Promise<boolean> {
-  return request(url).then(async r => { await r.body.dump(); return r.statusCode === 200 }, () => false)
+async function answers(url: string): Promise<boolean> {
+  return request(url).then(
+    async r => {
+      await r.body.dump()
+      return r.statusCode === 200
+    },
+    () => false
+  )
 }
 
 describe('installing Reef', { timeout: 420_000 }, () => {
@@ -146,10 +180,16 @@ describe('installing Reef', { timeout: 420_000 }, () => {
     const block = /## Running a node\n[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1]
     assert.ok(block !== undefined, 'README\'s "Running a node" has no sh block')
     // Its paths, moved under the temp dir: the commands write there, and read only from there.
-    const commands = block.replace(/\\\n\s*/g, ' ').split('\n')
-      .map(line => line.replace(/\s+#.*$/, '').trim()).filter(line => line.startsWith('reef '))
+    const commands = block
+      .replace(/\\\n\s*/g, ' ')
+      .split('\n')
+      .map(line => line.replace(/\s+#.*$/, '').trim())
+      .filter(line => line.startsWith('reef '))
       .map(line => line.replaceAll('/var/lib/reef', join(tmp, 'var/lib/reef')).replaceAll('/etc/reef', join(tmp, 'etc/reef')).split(/\s+/).slice(1))
-    assert.deepEqual(commands.map(c => c[0]), ['init', 'doctor', 'start', 'status', 'ledger'])
+    assert.deepEqual(
+      commands.map(c => c[0]),
+      ['init', 'doctor', 'start', 'status', 'ledger']
+    )
     const exec = async (args: string[]): Promise<Run> => sh(prefix[0]!, [...prefix.slice(1), ...args], { cwd: checkout, timeoutMs: 60_000 })
 
     const help = await sh('npx', ['-y', PNPM, '--filter', '@reef/node', 'exec', 'reef', '--help'], { cwd: checkout, timeoutMs: 60_000 })
@@ -170,7 +210,7 @@ describe('installing Reef', { timeout: 420_000 }, () => {
     const node = background(prefix[0]!, [...prefix.slice(1), ...start], { cwd: checkout })
     started.push(node.child)
     try {
-      await until('the node started with README\'s command', async () => answers(`http://127.0.0.1:${admin}/api/status`), 60_000, 100)
+      await until("the node started with README's command", async () => answers(`http://127.0.0.1:${admin}/api/status`), 60_000, 100)
       assert.ok(await answers(`http://127.0.0.1:${front}/`))
       const summary = await exec(status)
       assert.equal(summary.code, 0, summary.err)
@@ -197,7 +237,13 @@ describe('installing Reef', { timeout: 420_000 }, () => {
     const documented = /^npm install --global --prefix \/usr\/local \.\/(reef-node-\S+\.tgz)/m.exec(deployReadme)?.[1]
     assert.equal(documented, basename(tarball), 'deploy/README.md installs another version than the one packed')
     const prefix = join(tmp, 'prefix')
-    const npmEnv = { ...ENV, npm_config_cache: join(tmp, 'npm-cache'), npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' }
+    const npmEnv = {
+      ...ENV,
+      npm_config_cache: join(tmp, 'npm-cache'),
+      npm_config_update_notifier: 'false',
+      npm_config_fund: 'false',
+      npm_config_audit: 'false'
+    }
     const installStarted = Date.now()
     const install = await sh('npm', ['install', '--global', '--prefix', prefix, '--offline', tarball], { cwd: tmp, env: npmEnv, timeoutMs: 240_000 })
     assert.equal(install.code, 0, install.err + install.out)
@@ -210,7 +256,9 @@ describe('installing Reef', { timeout: 420_000 }, () => {
     for (const lib of ['protocol', 'governance', 'dashboard']) assert.ok(existsSync(join(pkg, 'node_modules', '@reef', lib, 'dist', 'index.js')), lib)
     const installed = await size(prefix)
     const du = Number(execFileSync('du', ['-sk', prefix], { encoding: 'utf8' }).split('\t')[0]) * 1024
-    t.diagnostic(`tarball ${((await stat(tarball)).size / 1e6).toFixed(1)} MB; installed ${(installed.bytes / 1e6).toFixed(1)} MB in ${installed.files} files (du ${(du / 1e6).toFixed(1)} MB); npm install ${installMs} ms`)
+    t.diagnostic(
+      `tarball ${((await stat(tarball)).size / 1e6).toFixed(1)} MB; installed ${(installed.bytes / 1e6).toFixed(1)} MB in ${installed.files} files (du ${(du / 1e6).toFixed(1)} MB); npm install ${installMs} ms`
+    )
 
     // The installed reef, from a directory outside the checkout, with nothing of the checkout in reach.
     const home = join(tmp, 'operator')

@@ -27,9 +27,13 @@ import { ledgerTopic, signRecord } from '@reef/protocol'
 const REEF = fileURLToPath(new URL('../../packages/node/bin/reef.js', import.meta.url))
 const TOPIC = ledgerTopic('reef')
 
-interface Member { host: ReefLibp2p, key: Parameters<typeof signRecord>[0], id: string }
+interface Member {
+  host: ReefLibp2p
+  key: Parameters<typeof signRecord>[0]
+  id: string
+}
 
-async function member (seed: number): Promise<Member> {
+async function member(seed: number): Promise<Member> {
   const key = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(seed))
   const host = await createReefLibp2p(key, ['/ip4/127.0.0.1/tcp/0'])
   await host.start()
@@ -37,7 +41,7 @@ async function member (seed: number): Promise<Member> {
   return { host, key, id: peerIdFromPrivateKey(key).toString() }
 }
 
-async function until<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const v = await fn().catch(() => undefined)
@@ -47,7 +51,10 @@ async function until<T> (what: string, fn: () => Promise<T | undefined>, timeout
   }
 }
 
-interface Totals { given: number, taken: number }
+interface Totals {
+  given: number
+  taken: number
+}
 
 describe('ledger across kill -9 of a real node', { timeout: 120_000 }, () => {
   let dir: string
@@ -65,16 +72,19 @@ describe('ledger across kill -9 of a real node', { timeout: 120_000 }, () => {
     p2pPort = await freePort()
     admin = await freePort()
     config = join(dir, 'node.json')
-    await writeFile(config, JSON.stringify({
-      site: { label: 'witness', publicUrl: `http://127.0.0.1:${front}` },
-      origin: { url: origin.url, capacityRps: 100, maxConcurrent: 4 },
-      front: { listen: { host: '127.0.0.1', port: front } },
-      mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror.localhost:${mirror}` },
-      admin: { listen: { host: '127.0.0.1', port: admin } },
-      p2p: { listen: [`/ip4/127.0.0.1/tcp/${p2pPort}`] },
-      dataDir: join(dir, 'data'),
-      log: { level: 'error' }
-    }))
+    await writeFile(
+      config,
+      JSON.stringify({
+        site: { label: 'witness', publicUrl: `http://127.0.0.1:${front}` },
+        origin: { url: origin.url, capacityRps: 100, maxConcurrent: 4 },
+        front: { listen: { host: '127.0.0.1', port: front } },
+        mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror.localhost:${mirror}` },
+        admin: { listen: { host: '127.0.0.1', port: admin } },
+        p2p: { listen: [`/ip4/127.0.0.1/tcp/${p2pPort}`] },
+        dataDir: join(dir, 'data'),
+        log: { level: 'error' }
+      })
+    )
     members.push(await member(21), await member(22))
   })
 
@@ -85,34 +95,53 @@ describe('ledger across kill -9 of a real node', { timeout: 120_000 }, () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  async function startNode (): Promise<string> {
+  async function startNode(): Promise<string> {
     node = spawn(process.execPath, [REEF, 'start', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] })
-    const status = await until('the node to come up', async () => {
-      const res = await request(`http://127.0.0.1:${admin}/api/status`)
-      return res.statusCode === 200 ? await res.body.json() as { peerId: string } : undefined
-    }, 30_000)
+    const status = await until(
+      'the node to come up',
+      async () => {
+        const res = await request(`http://127.0.0.1:${admin}/api/status`)
+        return res.statusCode === 200 ? ((await res.body.json()) as { peerId: string }) : undefined
+      },
+      30_000
+    )
     return status.peerId
   }
 
-  async function connect (peerId: string): Promise<void> {
+  async function connect(peerId: string): Promise<void> {
     for (const m of members) await m.host.dial(multiaddr(`/ip4/127.0.0.1/tcp/${p2pPort}/p2p/${peerId}`))
-    await until('the node to subscribe to the ledger topic', async () =>
-      members.every(m => m.host.services.pubsub.getSubscribers(TOPIC).some(p => p.toString() === peerId)) ? true : undefined, 15_000)
+    await until(
+      'the node to subscribe to the ledger topic',
+      async () => (members.every(m => m.host.services.pubsub.getSubscribers(TOPIC).some(p => p.toString() === peerId)) ? true : undefined),
+      15_000
+    )
   }
 
-  async function totals (peer: string): Promise<Totals> {
+  async function totals(peer: string): Promise<Totals> {
     const res = await request(`http://127.0.0.1:${admin}/api/ledger`)
-    const view = await res.body.json() as { members: Array<{ peer: string } & Totals> }
+    const view = (await res.body.json()) as { members: Array<{ peer: string } & Totals> }
     return view.members.find(m => m.peer === peer) ?? { given: 0, taken: 0 }
   }
 
   let seq = Date.now() * 1000
   /** One settlement round of the (b → h) pair: the delegation, then the receipt. */
-  async function round (r: number): Promise<void> {
+  async function round(r: number): Promise<void> {
     const [b, h] = members as [Member, Member]
-    const d = await signRecord(b.key, b.id, 'delegation', { session: 'c3Jhc2gtc2Vzc2lvbg', helper: h.id, round: r, requests: r * 10, bytes: r * 1_000, final: false }, { seq: ++seq })
+    const d = await signRecord(
+      b.key,
+      b.id,
+      'delegation',
+      { session: 'c3Jhc2gtc2Vzc2lvbg', helper: h.id, round: r, requests: r * 10, bytes: r * 1_000, final: false },
+      { seq: ++seq }
+    )
     const hash = createHash('sha256').update(d).digest('hex')
-    const rc = await signRecord(h.key, h.id, 'receipt', { session: 'c3Jhc2gtc2Vzc2lvbg', beneficiary: b.id, round: r, delegation: hash, requests: r * 10, bytes: r * 1_000 }, { seq: ++seq })
+    const rc = await signRecord(
+      h.key,
+      h.id,
+      'receipt',
+      { session: 'c3Jhc2gtc2Vzc2lvbg', beneficiary: b.id, round: r, delegation: hash, requests: r * 10, bytes: r * 1_000 },
+      { seq: ++seq }
+    )
     await b.host.services.pubsub.publish(TOPIC, d)
     await h.host.services.pubsub.publish(TOPIC, rc)
   }
@@ -125,14 +154,17 @@ describe('ledger across kill -9 of a real node', { timeout: 120_000 }, () => {
     let r = 0
     let seen: Totals = { given: 0, taken: 0 }
     const loadDeadline = Date.now() + 60_000
-    while (Date.now() < loadDeadline && r < 4_000) { // ≤ 8,000 records: the records API returns them all
+    while (Date.now() < loadDeadline && r < 4_000) {
+      // ≤ 8,000 records: the records API returns them all
       for (let k = 0; k < 100; k++) await round(++r)
       seen = await totals(h.id)
       if (seen.given >= 1_000 * 1_000) break
     }
     assert.ok(seen.given >= 1_000 * 1_000, `the node settled too little under load (${seen.given} after ${r} rounds)`)
     // Kill it while records are still arriving.
-    const more = (async () => { for (let k = 0; k < 200; k++) await round(++r).catch(() => {}) })()
+    const more = (async () => {
+      for (let k = 0; k < 200; k++) await round(++r).catch(() => {})
+    })()
     node!.kill('SIGKILL')
     await once(node!, 'exit')
     await more
@@ -140,10 +172,16 @@ describe('ledger across kill -9 of a real node', { timeout: 120_000 }, () => {
     const again = await startNode()
     const after = await totals(h.id)
     assert.ok(after.given >= seen.given, `balance went back from ${seen.given} to ${after.given} across the crash`)
-    const check = await (await request(`http://127.0.0.1:${admin}/api/ledger/check`)).body.json() as { consistent: boolean, records: number, mismatches: string[] }
+    const check = (await (await request(`http://127.0.0.1:${admin}/api/ledger/check`)).body.json()) as {
+      consistent: boolean
+      records: number
+      mismatches: string[]
+    }
     assert.equal(check.consistent, true, `stored balances differ from the records for ${check.mismatches.join(', ')}`)
     // Cumulative records: the helper's balance is exactly its highest settled receipt's amount.
-    const recs = await (await request(`http://127.0.0.1:${admin}/api/ledger/${h.id}/records?limit=10000`)).body.json() as { records: Array<{ type: string, body: { round: number, bytes: number } }> }
+    const recs = (await (await request(`http://127.0.0.1:${admin}/api/ledger/${h.id}/records?limit=10000`)).body.json()) as {
+      records: Array<{ type: string; body: { round: number; bytes: number } }>
+    }
     const top = Math.max(...recs.records.filter(x => x.type === 'receipt').map(x => x.body.round))
     assert.equal(after.given, top * 1_000)
     const lastRound = Math.max(...recs.records.map(x => x.body.round)) // a delegation may be ahead of its receipt
@@ -155,12 +193,16 @@ describe('ledger across kill -9 of a real node', { timeout: 120_000 }, () => {
     for (let k = 1; k <= 20; k++) await round(k)
     assert.ok(seq > replaySeq)
     await round(lastRound + 1)
-    const final = await until('the next round to settle', async () => {
-      const t = await totals(h.id)
-      return t.given === (lastRound + 1) * 1_000 ? t : undefined
-    }, 15_000)
+    const final = await until(
+      'the next round to settle',
+      async () => {
+        const t = await totals(h.id)
+        return t.given === (lastRound + 1) * 1_000 ? t : undefined
+      },
+      15_000
+    )
     assert.equal(final.given, (lastRound + 1) * 1_000)
-    const check2 = await (await request(`http://127.0.0.1:${admin}/api/ledger/check`)).body.json() as { consistent: boolean }
+    const check2 = (await (await request(`http://127.0.0.1:${admin}/api/ledger/check`)).body.json()) as { consistent: boolean }
     assert.equal(check2.consistent, true)
   })
 })

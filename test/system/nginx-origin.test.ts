@@ -29,8 +29,9 @@ const CAPACITY = 50
 const PRIVATE = '/private/account.html'
 
 /** The site nginx serves: a few pages linking stylesheets, scripts, images and a download. */
-function site (): Map<string, Buffer> {
-  const page = (title: string, extra = ''): Buffer => Buffer.from(`<!doctype html>
+function site(): Map<string, Buffer> {
+  const page = (title: string, extra = ''): Buffer =>
+    Buffer.from(`<!doctype html>
 <html><head><meta charset="utf-8"><title>${title}</title>
 <link rel="stylesheet" href="/css/site.css"><script src="/js/app.js"></script></head>
 <body><h1>${title}</h1><img src="/img/logo.png" alt=""><img src="/img/photo.jpg" alt="">
@@ -49,7 +50,7 @@ function site (): Map<string, Buffer> {
   ])
 }
 
-function nginxConf (dir: string, originPort: number, mirrorPort: number): string {
+function nginxConf(dir: string, originPort: number, mirrorPort: number): string {
   const asRoot = process.getuid?.() === 0
   return `# Written by test/system/nginx-origin.test.ts
 daemon off;
@@ -93,21 +94,35 @@ http {
 `
 }
 
-async function waitForHttp (url: string, child: ChildProcess, errors: () => Promise<string>): Promise<void> {
+async function waitForHttp(url: string, child: ChildProcess, errors: () => Promise<string>): Promise<void> {
   const deadline = Date.now() + 10_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`nginx exited with code ${child.exitCode}:\n${await errors()}`)
-    const ok = await request(url).then(async r => { await r.body.dump(); return true }, () => false)
+    const ok = await request(url).then(
+      async r => {
+        await r.body.dump()
+        return true
+      },
+      () => false
+    )
     if (ok) return
     if (Date.now() > deadline) throw new Error(`nginx did not answer at ${url} within 10 s:\n${await errors()}`)
     await new Promise(resolve => setTimeout(resolve, 50))
   }
 }
 
-interface Answer { status: number, headers: Record<string, string | string[] | undefined>, body: Buffer }
+interface Answer {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: Buffer
+}
 
-async function get (url: string, opts: { method?: 'GET' | 'HEAD', headers?: Record<string, string>, dispatcher?: Dispatcher } = {}): Promise<Answer> {
-  const res = await request(url, { method: opts.method ?? 'GET', headers: opts.headers ?? {}, ...(opts.dispatcher !== undefined ? { dispatcher: opts.dispatcher } : {}) })
+async function get(url: string, opts: { method?: 'GET' | 'HEAD'; headers?: Record<string, string>; dispatcher?: Dispatcher } = {}): Promise<Answer> {
+  const res = await request(url, {
+    method: opts.method ?? 'GET',
+    headers: opts.headers ?? {},
+    ...(opts.dispatcher !== undefined ? { dispatcher: opts.dispatcher } : {})
+  })
   return { status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) }
 }
 
@@ -127,7 +142,9 @@ describe('Reef in front of nginx', { timeout: 120_000 }, () => {
 
   before(async () => {
     if (!existsSync(NGINX)) {
-      throw new Error(`${NGINX} not found: this test runs Debian's nginx as the origin. Install it with "apt-get install -y nginx" (.ci/run does), or set REEF_NGINX to an nginx binary.`)
+      throw new Error(
+        `${NGINX} not found: this test runs Debian's nginx as the origin. Install it with "apt-get install -y nginx" (.ci/run does), or set REEF_NGINX to an nginx binary.`
+      )
     }
     dir = await mkdtemp(join(tmpdir(), 'reef-nginx-'))
     for (const d of ['logs', 'tmp', 'conf']) await mkdir(join(dir, d))
@@ -140,24 +157,30 @@ describe('Reef in front of nginx', { timeout: 120_000 }, () => {
     origin = `http://127.0.0.1:${originPort}`
     mirror = `http://127.0.0.1:${mirrorPort}`
     await writeFile(join(dir, 'conf', 'nginx.conf'), nginxConf(dir, originPort, mirrorPort))
-    nginx = spawn(NGINX, ['-p', `${dir}/`, '-c', join(dir, 'conf', 'nginx.conf'), '-e', join(dir, 'logs', 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] })
-    nginx.stderr?.on('data', (d: Buffer) => { nginxStderr += d.toString() })
-    const errors = async (): Promise<string> => nginxStderr + await readFile(join(dir, 'logs', 'error.log'), 'utf8').catch(() => '')
+    nginx = spawn(NGINX, ['-p', `${dir}/`, '-c', join(dir, 'conf', 'nginx.conf'), '-e', join(dir, 'logs', 'error.log')], {
+      stdio: ['ignore', 'ignore', 'pipe']
+    })
+    nginx.stderr?.on('data', (d: Buffer) => {
+      nginxStderr += d.toString()
+    })
+    const errors = async (): Promise<string> => nginxStderr + (await readFile(join(dir, 'logs', 'error.log'), 'utf8').catch(() => ''))
     await waitForHttp(`${origin}/index.html`, nginx, errors)
     await waitForHttp(`${mirror}/index.html`, nginx, errors)
 
     const frontPort = await freePort()
     front = `http://127.0.0.1:${frontPort}`
-    node = await ReefNode.create(parseConfig({
-      site: { label: 'shop', publicUrl: front },
-      origin: { url: origin, capacityRps: CAPACITY, maxConcurrent: 8 },
-      front: { listen: { host: '127.0.0.1', port: frontPort }, queueTimeoutMs: 1_000 },
-      mirror: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: 'http://mirror-shop.localhost:1' },
-      admin: { listen: { host: '127.0.0.1', port: 0 } },
-      relief: { externalMirror: { template: `${mirror}{path}` } },
-      dataDir: join(dir, 'reef'),
-      log: { level: 'error' }
-    }))
+    node = await ReefNode.create(
+      parseConfig({
+        site: { label: 'shop', publicUrl: front },
+        origin: { url: origin, capacityRps: CAPACITY, maxConcurrent: 8 },
+        front: { listen: { host: '127.0.0.1', port: frontPort }, queueTimeoutMs: 1_000 },
+        mirror: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: 'http://mirror-shop.localhost:1' },
+        admin: { listen: { host: '127.0.0.1', port: 0 } },
+        relief: { externalMirror: { template: `${mirror}{path}` } },
+        dataDir: join(dir, 'reef'),
+        log: { level: 'error' }
+      })
+    )
     await node.start()
   })
 
@@ -224,7 +247,7 @@ describe('Reef in front of nginx', { timeout: 120_000 }, () => {
     assert.equal(node.hotSet.isShareable('/css/site.css'), true, 'a public file was not learned as shareable')
   })
 
-  describe('a crowd of 10× the origin\'s capacity', () => {
+  describe("a crowd of 10× the origin's capacity", () => {
     let report: CrowdReport
     const privateStatuses: number[] = []
     let crowdStartS = 0
@@ -237,29 +260,43 @@ describe('Reef in front of nginx', { timeout: 120_000 }, () => {
       const privateLoop = (async () => {
         for (let i = 0; i < 300 && !ac.signal.aborted; i++) {
           const res = await request(front + PRIVATE, { dispatcher }).catch(() => undefined)
-          if (res !== undefined) { await res.body.dump(); privateStatuses.push(res.statusCode) }
+          if (res !== undefined) {
+            await res.body.dump()
+            privateStatuses.push(res.statusCode)
+          }
           await new Promise(resolve => setTimeout(resolve, 20))
         }
       })()
       report = await runCrowd({
-        siteUrl: front, pages: ['/', '/index.html', '/about.html'], profile: { kind: 'step', rps: 10 * CAPACITY, durationMs: 5_000 },
-        maxRequests: 3_000, maxDurationMs: 20_000, expected: new Map(pub.map(p => [p, files.get(p)!])), dispatcher, seed: 11
+        siteUrl: front,
+        pages: ['/', '/index.html', '/about.html'],
+        profile: { kind: 'step', rps: 10 * CAPACITY, durationMs: 5_000 },
+        maxRequests: 3_000,
+        maxDurationMs: 20_000,
+        expected: new Map(pub.map(p => [p, files.get(p)!])),
+        dispatcher,
+        seed: 11
       })
       ac.abort()
       await privateLoop
     })
 
     it('serves the crowd, shedding to the external mirror with the right bytes', t => {
-      t.diagnostic(`sent ${report.sent}, ok ${report.succeeded}, origin ${report.byServer.origin}, external mirror ${report.byServer.helper}, micro-cache ${node.monitor.totals.microCache}, refused ${node.monitor.totals.refused}`)
+      t.diagnostic(
+        `sent ${report.sent}, ok ${report.succeeded}, origin ${report.byServer.origin}, external mirror ${report.byServer.helper}, micro-cache ${node.monitor.totals.microCache}, refused ${node.monitor.totals.refused}`
+      )
       assert.ok(report.sent >= 1_000, `the crowd sent only ${report.sent} requests`)
       assert.ok(report.successRate >= 0.98, `success ${report.successRate} (${report.failed} failed of ${report.sent})`)
-      assert.ok(node.detector.history.some(c => c.to === 'struck'), 'the site was never struck')
+      assert.ok(
+        node.detector.history.some(c => c.to === 'struck'),
+        'the site was never struck'
+      )
       assert.ok(report.byServer.helper > 0.2 * report.sent, `the external mirror served ${report.byServer.helper} of ${report.sent}`)
       for (const r of report.results.filter(x => x.servedBy === 'helper')) assert.ok(r.finalUrl.startsWith(`${mirror}/`), r.finalUrl)
       assert.ok(node.monitor.totals.shedExternal > 0)
     })
 
-    it('keeps what reaches nginx within the origin\'s capacity (from nginx\'s own access log)', async t => {
+    it("keeps what reaches nginx within the origin's capacity (from nginx's own access log)", async t => {
       const perSecond = new Map<number, number>()
       for (const line of (await readFile(join(dir, 'logs', 'origin.log'), 'utf8')).split('\n')) {
         const at = Number(line.split(' ')[0])
@@ -275,7 +312,10 @@ describe('Reef in front of nginx', { timeout: 120_000 }, () => {
 
     it('never redirects the private page', async () => {
       assert.ok(privateStatuses.length >= 20, `the private page was asked for only ${privateStatuses.length} times`)
-      assert.ok(privateStatuses.every(s => s === 200 || s === 503), `statuses: ${[...new Set(privateStatuses)].join(', ')}`)
+      assert.ok(
+        privateStatuses.every(s => s === 200 || s === 503),
+        `statuses: ${[...new Set(privateStatuses)].join(', ')}`
+      )
       assert.ok(privateStatuses.includes(200))
       assert.equal(node.cache.peek('shop', PRIVATE), undefined)
       assert.doesNotMatch(await readFile(join(dir, 'logs', 'mirror.log'), 'utf8'), /\/private\//, 'a client was sent to the mirror for the private page')

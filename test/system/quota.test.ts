@@ -12,7 +12,7 @@ import { until } from './wait.ts'
 
 const QUOTA = { newcomerGrantBytes: 200_000, takeMultiple: 2, windowMs: 3_600_000, optimisticShare: 0.1 }
 
-function offerTo (helper: ReefNode, site: string): number | undefined {
+function offerTo(helper: ReefNode, site: string): number | undefined {
   const s = helper.help.helpingSessions.find(x => x.site === site && x.releasedAt === undefined)
   return s?.offeredRps
 }
@@ -24,18 +24,29 @@ describe('quotas between real nodes', { timeout: 120_000 }, () => {
     c = await startLocalConsortium({ nodes: 3, capacityRps: 50, workers: 8, logLevel: 'error', overrides: { ledger: { settleIntervalMs: 500, quota: QUOTA } } })
     await waitForMesh(c)
   })
-  after(async () => { await c?.close(); await dispatcher.close() })
+  after(async () => {
+    await c?.close()
+    await dispatcher.close()
+  })
 
-  async function crowdAt (i: number): Promise<{ offers: number[], helperServed: number }> {
+  async function crowdAt(i: number): Promise<{ offers: number[]; helperServed: number }> {
     const site = c.sites[i]!
     const node = site.node!
     const helpers = c.sites.filter((_, k) => k !== i).map(s => s.node!)
     const offers: number[] = []
     const report = await runCrowd({
-      siteUrl: site.url, pages: site.origin.pages, profile: { kind: 'step', rps: 400, durationMs: 4_000 },
-      maxRequests: 3_000, maxDurationMs: 15_000, dispatcher, seed: 3,
+      siteUrl: site.url,
+      pages: site.origin.pages,
+      profile: { kind: 'step', rps: 400, durationMs: 4_000 },
+      maxRequests: 3_000,
+      maxDurationMs: 15_000,
+      dispatcher,
+      seed: 3,
       onResult: () => {
-        for (const [k, h] of helpers.entries()) { const o = offerTo(h, site.label); if (o !== undefined) offers[k] = Math.max(offers[k] ?? 0, o) }
+        for (const [k, h] of helpers.entries()) {
+          const o = offerTo(h, site.label)
+          if (o !== undefined) offers[k] = Math.max(offers[k] ?? 0, o)
+        }
       }
     })
     await until('the crowd to be over', () => node.detector.state === 'normal', 20_000)
@@ -49,9 +60,16 @@ describe('quotas between real nodes', { timeout: 120_000 }, () => {
     assert.equal(first.offers.length, 2, 'both peers offered in the first crowd')
     assert.ok(first.helperServed > 0)
     // Settled: alpha took more than its 200 kB grant in both helpers' ledgers.
-    await until('alpha to be over quota in the helpers\' ledgers', () =>
-      [bravo, charlie].every(h => h.ledgerStore.standing(alpha.peerId, Date.now(), QUOTA).overQuota), 15_000)
-    await until('the over-quota signal', async () => (await bravo.ledgerStore.signals()).some(s => s.kind === 'over-quota' && s.accused === alpha.peerId), 10_000)
+    await until(
+      "alpha to be over quota in the helpers' ledgers",
+      () => [bravo, charlie].every(h => h.ledgerStore.standing(alpha.peerId, Date.now(), QUOTA).overQuota),
+      15_000
+    )
+    await until(
+      'the over-quota signal',
+      async () => (await bravo.ledgerStore.signals()).some(s => s.kind === 'over-quota' && s.accused === alpha.peerId),
+      10_000
+    )
 
     const overQuota = await crowdAt(0)
     // Spare capacity is 1000 req/s per helper: an over-quota member gets at most 10% of it.
@@ -64,7 +82,10 @@ describe('quotas between real nodes', { timeout: 120_000 }, () => {
     const withinQuota = await crowdAt(1) // bravo has given, not taken: well within quota
     assert.equal(withinQuota.offers.length, 2)
     for (const k of [0, 1]) {
-      assert.ok(withinQuota.offers[k]! > 3 * overQuota.offers[k]!, `offers to bravo ${withinQuota.offers.join(', ')} vs to alpha over quota ${overQuota.offers.join(', ')}`)
+      assert.ok(
+        withinQuota.offers[k]! > 3 * overQuota.offers[k]!,
+        `offers to bravo ${withinQuota.offers.join(', ')} vs to alpha over quota ${overQuota.offers.join(', ')}`
+      )
     }
   })
 })

@@ -29,9 +29,12 @@ describe('warm standby', { timeout: 150_000 }, () => {
 
   before(async () => {
     c = await startLocalConsortium({
-      nodes: 3, capacityRps: 50, workers: 8, logLevel: 'warn',
+      nodes: 3,
+      capacityRps: 50,
+      workers: 8,
+      logLevel: 'warn',
       // Alpha is a small site (4 MB/s); its peers have room.
-      uplinkOf: l => l === 'alpha' ? 4_000_000 : 50_000_000,
+      uplinkOf: l => (l === 'alpha' ? 4_000_000 : 50_000_000),
       overrides: { standby: { replicas: 1, uplinkShare: 0.25, maxBytes: 64 * 1024 * 1024 } }
     })
     await waitForMesh(c)
@@ -46,10 +49,14 @@ describe('warm standby', { timeout: 150_000 }, () => {
     const mine = alpha.standby.mine!
     standby = c.sites.find(s => s.node!.peerId === mine.standbys[0])!.node!
     other = c.sites.find(s => s.node !== alpha && s.node !== standby)!.node!
-    await until('the standby to hold all of alpha\'s hot content and report it', () => {
-      const m = alpha.standby.mine!
-      return alpha.standby.heldBy(standby.peerId) >= m.manifestBytes
-    }, 40_000)
+    await until(
+      "the standby to hold all of alpha's hot content and report it",
+      () => {
+        const m = alpha.standby.mine!
+        return alpha.standby.heldBy(standby.peerId) >= m.manifestBytes
+      },
+      40_000
+    )
     manifestBytes = alpha.standby.mine!.manifestBytes
   })
 
@@ -75,22 +82,28 @@ describe('warm standby', { timeout: 150_000 }, () => {
   it('refuses the standby fetch to a member that is not a standby', async () => {
     const mine = alpha.standby.mine!
     const path = [...c.sites[0]!.origin.files.keys()].find(p => !c.sites[0]!.origin.files.get(p)!.private)!
-    await assert.rejects(fetchFromPeer(other.libp2p, alpha.peerId, mine.id, path, 8 * 1024 * 1024), (err: unknown) => err instanceof FetchRefusedError && err.status === 403)
+    await assert.rejects(
+      fetchFromPeer(other.libp2p, alpha.peerId, mine.id, path, 8 * 1024 * 1024),
+      (err: unknown) => err instanceof FetchRefusedError && err.status === 403
+    )
   })
 
   it('shows who stands by for whom, and how much they hold, in the admin API', async () => {
     const res = await request(`${alpha.adminUrl!}/api/status`, { dispatcher, headers: { authorization: `Bearer ${c.adminToken}` } })
-    const st = await res.body.json() as { standby: { revision: number, standbys: Array<{ peer: string, heldBytes: number }> } }
+    const st = (await res.body.json()) as { standby: { revision: number; standbys: Array<{ peer: string; heldBytes: number }> } }
     assert.ok(st.standby.revision >= 1)
-    assert.deepEqual(st.standby.standbys.map(s => s.peer), [standby.peerId])
+    assert.deepEqual(
+      st.standby.standbys.map(s => s.peer),
+      [standby.peerId]
+    )
     assert.ok(st.standby.standbys[0]!.heldBytes >= manifestBytes)
     const res2 = await request(`${standby.adminUrl!}/api/status`, { dispatcher, headers: { authorization: `Bearer ${c.adminToken}` } })
-    const st2 = await res2.body.json() as { standby: { holding: Array<{ site: string, heldBytes: number, ageMs: number }> } }
+    const st2 = (await res2.body.json()) as { standby: { holding: Array<{ site: string; heldBytes: number; ageMs: number }> } }
     assert.equal(st2.standby.holding[0]?.site, 'alpha')
     assert.ok(st2.standby.holding[0]!.ageMs >= 0)
   })
 
-  it('in a crowd, accepts the standby first and it serves at once: the hot set does not cross alpha\'s uplink again', async () => {
+  it("in a crowd, accepts the standby first and it serves at once: the hot set does not cross alpha's uplink again", async () => {
     const site = c.sites[0]!
     const expected = new Map([...site.origin.files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))
     const watch = setInterval(() => {
@@ -98,12 +111,20 @@ describe('warm standby', { timeout: 150_000 }, () => {
     }, 5)
     try {
       report = await runCrowd({
-        siteUrl: site.url, pages: site.origin.pages, profile: { kind: 'step', rps: CROWD_RPS, durationMs: CROWD_MS },
-        maxRequests: CROWD_RPS * CROWD_MS / 1000 + 500, maxDurationMs: CROWD_MS + 15_000, expected, dispatcher, seed: 11
+        siteUrl: site.url,
+        pages: site.origin.pages,
+        profile: { kind: 'step', rps: CROWD_RPS, durationMs: CROWD_MS },
+        maxRequests: (CROWD_RPS * CROWD_MS) / 1000 + 500,
+        maxDurationMs: CROWD_MS + 15_000,
+        expected,
+        dispatcher,
+        seed: 11
       })
       const st = alpha.views.status() as { session: { sentToHelpers: number } | null }
       sentToHelpers = st.session?.sentToHelpers ?? 0
-    } finally { clearInterval(watch) }
+    } finally {
+      clearInterval(watch)
+    }
     assert.deepEqual(firstAccepted, [standby.peerId], `first accepted: ${firstAccepted.join(', ')}`)
     const failures = new Map<string, number>()
     for (const r of report.results) {

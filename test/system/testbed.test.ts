@@ -24,7 +24,7 @@ const LOADS_PER_SEC = 15
 const SECONDS = 10
 const LATENCY_MS = 100
 
-function leftovers (pid: number): string[] {
+function leftovers(pid: number): string[] {
   const ns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout
   const links = spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout
   return [...ns.split('\n'), ...links.split('\n')].filter(l => l.includes(`reef${pid}s`) || l.includes(`rf${pid}h`) || l.includes(`rfb${pid}`))
@@ -32,9 +32,17 @@ function leftovers (pid: number): string[] {
 
 test('three Reef members on 3 MB/s uplinks carry a crowd that a lone origin cannot, and the testbed leaves nothing behind', { timeout: 120_000 }, async t => {
   const why = await namespacesUnavailable()
-  if (why !== undefined) { t.skip(`no network namespaces here: ${why}`); return }
+  if (why !== undefined) {
+    t.skip(`no network namespaces here: ${why}`)
+    return
+  }
 
-  const tb = await Testbed.create({ repoRoot: REPO_ROOT, note: line => { t.diagnostic(line) } })
+  const tb = await Testbed.create({
+    repoRoot: REPO_ROOT,
+    note: line => {
+      t.diagnostic(line)
+    }
+  })
   const { mix } = blogSite(1, 'alpha')
   let origin, reef
   try {
@@ -42,9 +50,19 @@ test('three Reef members on 3 MB/s uplinks carry a crowd that a lone origin cann
     assert.ok(goodput > 0.9 * UPLINK && goodput < UPLINK, `a 3 MB/s tbf uplink carries ${goodput} bytes/s of HTTP body`)
     const calibrated = new Map([[UPLINK, goodput]])
     const base: Omit<ScenarioOptions, 'setup' | 'runId'> = {
-      uplinkBytesPerSec: UPLINK, loadsPerSec: LOADS_PER_SEC, seconds: SECONDS, timeoutS: 10, tcLatencyMs: LATENCY_MS, killAtS: 0,
-      reefRoot: REPO_ROOT, mirrorCapacityRps: uplink => mirrorCapacityRps(uplink, mix), preRollMs: 0, postRollMs: 0,
-      note: line => { t.diagnostic(line) }
+      uplinkBytesPerSec: UPLINK,
+      loadsPerSec: LOADS_PER_SEC,
+      seconds: SECONDS,
+      timeoutS: 10,
+      tcLatencyMs: LATENCY_MS,
+      killAtS: 0,
+      reefRoot: REPO_ROOT,
+      mirrorCapacityRps: uplink => mirrorCapacityRps(uplink, mix),
+      preRollMs: 0,
+      postRollMs: 0,
+      note: line => {
+        t.diagnostic(line)
+      }
     }
     const ctx = { version: 'this checkout', rateLabel: String(LOADS_PER_SEC), calibrated, meanPageBytes: mix.meanBytes }
     origin = summarize(await runScenario(tb, { ...base, setup: 'origin', runId: 'origin' }), ctx)
@@ -52,8 +70,12 @@ test('three Reef members on 3 MB/s uplinks carry a crowd that a lone origin cann
   } finally {
     await tb.cleanup()
   }
-  t.diagnostic(`origin alone: ${(100 * origin.success).toFixed(1)}% of ${origin.started} page loads; Reef ×3: ${(100 * reef.success).toFixed(1)}% of ${reef.started}, helpers sent ${(100 * reef.helperShare).toFixed(0)}% of the bytes`)
-  t.diagnostic(`Reef ×3 per second: ${reef.perSecondSuccess.map(x => x === null ? '–' : (100 * x).toFixed(0)).join(' ')}; failures ${JSON.stringify(reef.failures)}; first shed ${reef.firstShedMs} ms`)
+  t.diagnostic(
+    `origin alone: ${(100 * origin.success).toFixed(1)}% of ${origin.started} page loads; Reef ×3: ${(100 * reef.success).toFixed(1)}% of ${reef.started}, helpers sent ${(100 * reef.helperShare).toFixed(0)}% of the bytes`
+  )
+  t.diagnostic(
+    `Reef ×3 per second: ${reef.perSecondSuccess.map(x => (x === null ? '–' : (100 * x).toFixed(0))).join(' ')}; failures ${JSON.stringify(reef.failures)}; first shed ${reef.firstShedMs} ms`
+  )
 
   // What a reader depends on: the page loads.
   assert.ok(origin.started >= LOADS_PER_SEC * SECONDS - 2 && reef.started >= LOADS_PER_SEC * SECONDS - 2, 'the crowd started its page loads')

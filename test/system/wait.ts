@@ -4,7 +4,7 @@
  */
 
 /** Check `cond` every `pollMs` until it holds; resolves to the ms it took, throws after `timeoutMs`. */
-export async function until (what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number, pollMs = 50): Promise<number> {
+export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number, pollMs = 50): Promise<number> {
   const start = Date.now()
   while (!(await cond())) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)

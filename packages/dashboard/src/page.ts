@@ -108,7 +108,10 @@ button:disabled { opacity: .55; cursor: not-allowed; }
 
 const SCRIPT = `(${dashboardClient.toString()})()\n`
 
-for (const [what, text] of [['script', SCRIPT], ['style', STYLE]] as const) {
+for (const [what, text] of [
+  ['script', SCRIPT],
+  ['style', STYLE]
+] as const) {
   // Either would end its element early (and the page's CSP hash would no longer match).
   if (/<\/(script|style)|<!--/i.test(text)) throw new Error(`dashboard ${what} contains a closing tag or comment opener`)
 }

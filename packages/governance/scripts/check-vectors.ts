@@ -29,10 +29,13 @@ if (values.impl !== undefined) {
     log: async req => client.call('log', req) as never,
     evidence: async req => client.call('evidence', req) as never
   }
-  close = () => { client.close(); child.kill() }
+  close = () => {
+    client.close()
+    child.kill()
+  }
 }
 const json = async <T>(url: URL): Promise<T> => JSON.parse(await readFile(url, 'utf8')) as T
-const runs: Array<[string, { checked: number, failures: Array<{ vector: string, expected: string, got: string }> }]> = [
+const runs: Array<[string, { checked: number; failures: Array<{ vector: string; expected: string; got: string }> }]> = [
   ['protocol (records, gossip, base URLs, canonical, frames, streams)', await checkVectors(impl, await readVectorSet())],
   ['ledger', await checkLedgerVectorsWith(impl, await json<LedgerVectorSet>(LEDGER_VECTORS_FILE))],
   ['governance', await checkGovernanceVectorsWith(impl, await json<GovernanceVectorSet>(GOVERNANCE_VECTORS_FILE))]

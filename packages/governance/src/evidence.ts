@@ -24,9 +24,9 @@ import type { DelegationBody, LedgerRecord, PairState, ReceiptBody } from './led
 import type { Standing } from './quota.ts'
 
 export type EvidenceCheck =
-  | { verdict: 'proven', detail: string }
-  | { verdict: 'observe', url: string, path: string, expectedSha256: string, detail: string }
-  | { verdict: 'invalid', detail: string }
+  | { verdict: 'proven'; detail: string }
+  | { verdict: 'observe'; url: string; path: string; expectedSha256: string; detail: string }
+  | { verdict: 'invalid'; detail: string }
 
 export interface EvidenceContext {
   /** The peer the proposal accuses (expel) or admits (admit). */
@@ -42,15 +42,15 @@ export interface EvidenceContext {
   standing?: (peer: string) => Standing
 }
 
-export function evidenceHash (item: EvidenceItem): string {
+export function evidenceHash(item: EvidenceItem): string {
   return createHash('sha256').update(canonicalBytes(item)).digest('hex')
 }
 
-export function recordHashHex (bytes: Uint8Array): string {
+export function recordHashHex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
 }
 
-async function decodeRecord (b64: string, what: string): Promise<{ record: VerifiedRecord, bytes: Uint8Array }> {
+async function decodeRecord(b64: string, what: string): Promise<{ record: VerifiedRecord; bytes: Uint8Array }> {
   const bytes = Buffer.from(b64, 'base64url')
   try {
     return { record: await verifyRecord(bytes, { ignoreTime: true }), bytes }
@@ -60,12 +60,12 @@ async function decodeRecord (b64: string, what: string): Promise<{ record: Verif
 }
 
 /** The member that owns a site label. */
-function ownerOf (members: ReadonlyMap<string, Member>, site: string): string | undefined {
+function ownerOf(members: ReadonlyMap<string, Member>, site: string): string | undefined {
   for (const m of members.values()) if (m.site === site) return m.peer
   return undefined
 }
 
-async function manifestOf (b64: string, ctx: EvidenceContext): Promise<HelpRequest> {
+async function manifestOf(b64: string, ctx: EvidenceContext): Promise<HelpRequest> {
   const { record } = await decodeRecord(b64, 'the manifest')
   if (record.type !== 'help-request') throw new Error('the manifest is not a help-request record')
   const body = record.body as HelpRequest
@@ -74,17 +74,19 @@ async function manifestOf (b64: string, ctx: EvidenceContext): Promise<HelpReque
 }
 
 /** Check one evidence item against a proposal's subject. Never throws. */
-export async function checkEvidence (item: EvidenceItem, ctx: EvidenceContext): Promise<EvidenceCheck> {
+export async function checkEvidence(item: EvidenceItem, ctx: EvidenceContext): Promise<EvidenceCheck> {
   try {
     switch (item.kind) {
-      case 'ledger': return await checkLedger(item.records, ctx)
+      case 'ledger':
+        return await checkLedger(item.records, ctx)
       case 'content-signed': {
         const manifest = await manifestOf(item.manifest, ctx)
         const { record } = await decodeRecord(item.attestation, 'the attestation')
         if (record.type !== 'attestation') return { verdict: 'invalid', detail: 'the attestation is not an attestation record' }
         if (record.author !== ctx.subject) return { verdict: 'invalid', detail: 'the attestation is not signed by the accused' }
-        const a = record.body as { session: string, site: string, path: string, sha256: string }
-        if (a.session !== manifest.session || a.site !== manifest.site) return { verdict: 'invalid', detail: 'the attestation is for another session or site than the manifest' }
+        const a = record.body as { session: string; site: string; path: string; sha256: string }
+        if (a.session !== manifest.session || a.site !== manifest.site)
+          return { verdict: 'invalid', detail: 'the attestation is for another session or site than the manifest' }
         const entry = manifest.manifest.find(e => e.path === a.path)
         if (entry === undefined) return { verdict: 'invalid', detail: `the manifest does not list ${a.path}` }
         if (entry.sha256 === a.sha256) return { verdict: 'invalid', detail: 'the attested hash matches the manifest' }
@@ -99,29 +101,43 @@ export async function checkEvidence (item: EvidenceItem, ctx: EvidenceContext): 
         if (accused === undefined) return { verdict: 'invalid', detail: 'the accused is not a member' }
         const expectedUrl = siteUrlOn(accused.mirrorUrl, manifest.site) + item.path.slice(1)
         if (item.url !== expectedUrl) return { verdict: 'invalid', detail: `the observed URL is not the accused's mirror URL for ${manifest.site}${item.path}` }
-        return { verdict: 'observe', url: item.url, path: item.path, expectedSha256: entry.sha256, detail: `served ${item.servedSha256.slice(0, 12)}… for ${item.path}, the site published ${entry.sha256.slice(0, 12)}…` }
+        return {
+          verdict: 'observe',
+          url: item.url,
+          path: item.path,
+          expectedSha256: entry.sha256,
+          detail: `served ${item.servedSha256.slice(0, 12)}… for ${item.path}, the site published ${entry.sha256.slice(0, 12)}…`
+        }
       }
       case 'freeloading': {
         if (ctx.policy.freeloadExpelPct === 0) return { verdict: 'invalid', detail: 'the charter does not expel for freeloading' }
         const st = ctx.standing?.(ctx.subject)
         if (st === undefined) return { verdict: 'invalid', detail: 'no ledger to check freeloading against' }
-        const limit = st.credit * ctx.policy.freeloadExpelPct / 100
+        const limit = (st.credit * ctx.policy.freeloadExpelPct) / 100
         if (st.taken <= limit) return { verdict: 'invalid', detail: `took ${st.taken} B of a ${Math.round(limit)} B limit in this ledger` }
         return { verdict: 'proven', detail: `took ${st.taken} B, past ${ctx.policy.freeloadExpelPct}% of its ${st.credit} B credit` }
       }
-      case 'invitation': return await checkInvitation(item.invitation, item.request, ctx)
+      case 'invitation':
+        return await checkInvitation(item.invitation, item.request, ctx)
     }
   } catch (err) {
     return { verdict: 'invalid', detail: (err as Error).message }
   }
 }
 
-async function checkLedger (records: string[], ctx: EvidenceContext): Promise<EvidenceCheck> {
+async function checkLedger(records: string[], ctx: EvidenceContext): Promise<EvidenceCheck> {
   const decoded: LedgerRecord[] = []
   for (const b64 of records) {
     const { record, bytes } = await decodeRecord(b64, 'a ledger record')
     if (record.type !== 'delegation' && record.type !== 'receipt') return { verdict: 'invalid', detail: `a ${record.type} record is not a ledger record` }
-    decoded.push({ type: record.type, author: record.author, seq: record.seq, ts: record.ts, hash: recordHashHex(bytes), body: record.body as DelegationBody | ReceiptBody })
+    decoded.push({
+      type: record.type,
+      author: record.author,
+      seq: record.seq,
+      ts: record.ts,
+      hash: recordHashHex(bytes),
+      body: record.body as DelegationBody | ReceiptBody
+    })
   }
   // One pair only: records of different pairs never contradict each other (a beneficiary
   // signs a round-1 delegation to each of its helpers, and that is no equivocation).
@@ -140,7 +156,7 @@ async function checkLedger (records: string[], ctx: EvidenceContext): Promise<Ev
   return { verdict: 'invalid', detail: 'the records are consistent' }
 }
 
-async function checkInvitation (invB64: string, reqB64: string, ctx: EvidenceContext): Promise<EvidenceCheck> {
+async function checkInvitation(invB64: string, reqB64: string, ctx: EvidenceContext): Promise<EvidenceCheck> {
   const inv = await decodeRecord(invB64, 'the invitation')
   const req = await decodeRecord(reqB64, 'the join request')
   if (inv.record.type !== 'invitation' || req.record.type !== 'join-request') return { verdict: 'invalid', detail: 'not an invitation and a join request' }
@@ -150,7 +166,8 @@ async function checkInvitation (invB64: string, reqB64: string, ctx: EvidenceCon
   if (i.consortium !== ctx.consortium || j.consortium !== ctx.consortium) return { verdict: 'invalid', detail: 'the invitation is for another consortium' }
   if (i.expiresAt < ctx.now) return { verdict: 'invalid', detail: 'the invitation has expired' }
   if (j.invitation !== recordHashHex(inv.bytes)) return { verdict: 'invalid', detail: 'the join request names another invitation' }
-  if (req.record.author !== j.member.peer || j.member.peer !== ctx.subject) return { verdict: 'invalid', detail: 'the join request is not signed by the newcomer' }
+  if (req.record.author !== j.member.peer || j.member.peer !== ctx.subject)
+    return { verdict: 'invalid', detail: 'the join request is not signed by the newcomer' }
   if (i.site !== undefined && i.site !== j.member.site) return { verdict: 'invalid', detail: `the invitation is for site ${i.site}, not ${j.member.site}` }
   if (ctx.member !== undefined && (ctx.member.peer !== j.member.peer || ctx.member.site !== j.member.site || ctx.member.mirrorUrl !== j.member.mirrorUrl)) {
     return { verdict: 'invalid', detail: 'the admission names another site or mirror than the newcomer asked for' }
@@ -159,7 +176,7 @@ async function checkInvitation (invB64: string, reqB64: string, ctx: EvidenceCon
 }
 
 /** `http://<site>.<mirror host>[:port]/` for a member's mirror base URL. */
-export function siteUrlOn (mirrorUrl: string, site: string): string {
+export function siteUrlOn(mirrorUrl: string, site: string): string {
   const u = new URL(mirrorUrl)
   u.hostname = `${site}.${u.hostname}`
   u.pathname = '/'

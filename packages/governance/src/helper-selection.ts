@@ -26,13 +26,19 @@ export interface Capacity {
   bytesPerSec: number
 }
 
-export function selectHelpers (offers: readonly OfferView[], need: Capacity, headroom: number, current: ReadonlySet<string>): OfferView[] {
+export function selectHelpers(offers: readonly OfferView[], need: Capacity, headroom: number, current: ReadonlySet<string>): OfferView[] {
   const wantedBytes = need.bytesPerSec * headroom
   const wantedRps = need.rps * headroom
   const ordered = offers
     .filter(o => o.offeredBytesPerSec > 0 && o.offeredRps > 0 && o.peerState !== 'struck')
-    .sort((a, b) => Number(current.has(b.peer)) - Number(current.has(a.peer)) || (b.heldBytes ?? 0) - (a.heldBytes ?? 0) || b.offeredBytesPerSec - a.offeredBytesPerSec ||
-      b.offeredRps - a.offeredRps || (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
+    .sort(
+      (a, b) =>
+        Number(current.has(b.peer)) - Number(current.has(a.peer)) ||
+        (b.heldBytes ?? 0) - (a.heldBytes ?? 0) ||
+        b.offeredBytesPerSec - a.offeredBytesPerSec ||
+        b.offeredRps - a.offeredRps ||
+        (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0)
+    )
   const chosen: OfferView[] = []
   let bytes = 0
   let rps = 0

@@ -19,24 +19,28 @@ export interface LedgerScenario {
   /** Expected totals per peer id (members with all zeros omitted). */
   totals: Record<string, MemberTotals>
   /** Expected evidence, in arrival order: kind and accused peer id. */
-  evidence: Array<{ kind: string, accused: string }>
+  evidence: Array<{ kind: string; accused: string }>
 }
 
-export interface LedgerVectorSet { version: 1, keys: Array<{ name: string, seedHex: string, peerId: string }>, scenarios: LedgerScenario[] }
+export interface LedgerVectorSet {
+  version: 1
+  keys: Array<{ name: string; seedHex: string; peerId: string }>
+  scenarios: LedgerScenario[]
+}
 
 const TS = 1_790_000_000_000
 
-export async function toLedgerRecordFromBytes (bytes: Uint8Array): Promise<LedgerRecord> {
+export async function toLedgerRecordFromBytes(bytes: Uint8Array): Promise<LedgerRecord> {
   const r = await verifyRecord(bytes, { ignoreTime: true })
   if (r.type !== 'delegation' && r.type !== 'receipt') throw new TypeError(`not a ledger record: ${r.type}`)
   return { type: r.type, author: r.author, seq: r.seq, ts: r.ts, hash: createHash('sha256').update(bytes).digest('hex'), body: r.body as LedgerRecord['body'] }
 }
 
 /** Apply records in arrival order, retrying pending receipts after each delegation (what a node does). */
-export function settleInArrivalOrder (records: LedgerRecord[]): { totals: Map<string, MemberTotals>, evidence: Array<{ kind: string, accused: string }> } {
+export function settleInArrivalOrder(records: LedgerRecord[]): { totals: Map<string, MemberTotals>; evidence: Array<{ kind: string; accused: string }> } {
   const pairs = new Map<string, PairState>()
   const totals = new Map<string, MemberTotals>()
-  const evidence: Array<{ kind: string, accused: string }> = []
+  const evidence: Array<{ kind: string; accused: string }> = []
   let pending: LedgerRecord[] = []
   const one = (r: LedgerRecord): string => {
     const key = pairOf(r).key
@@ -52,31 +56,55 @@ export function settleInArrivalOrder (records: LedgerRecord[]): { totals: Map<st
     return verdict.kind
   }
   for (const r of records) {
-    if (one(r) === 'pending') { pending.push(r); continue }
+    if (one(r) === 'pending') {
+      pending.push(r)
+      continue
+    }
     if (r.type === 'delegation') pending = pending.filter(p => one(p) === 'pending')
   }
   return { totals, evidence }
 }
 
-function plainTotals (m: Map<string, MemberTotals>): Record<string, MemberTotals> {
+function plainTotals(m: Map<string, MemberTotals>): Record<string, MemberTotals> {
   return Object.fromEntries([...m].filter(([, t]) => t.given + t.taken + t.givenRequests + t.takenRequests > 0).sort((a, b) => a[0].localeCompare(b[0])))
 }
 
-export async function makeLedgerVectors (): Promise<LedgerVectorSet> {
-  const keys = await Promise.all(['beneficiary', 'helper', 'other'].map(async (name, i) => {
-    const seed = new Uint8Array(32).fill(0x10 + i)
-    const key = await generateKeyPairFromSeed('Ed25519', seed)
-    return { name, key, id: peerIdFromPrivateKey(key).toString(), seedHex: Buffer.from(seed).toString('hex') }
-  }))
-  const [b, h, o] = keys as [typeof keys[0], typeof keys[0], typeof keys[0]]
+export async function makeLedgerVectors(): Promise<LedgerVectorSet> {
+  const keys = await Promise.all(
+    ['beneficiary', 'helper', 'other'].map(async (name, i) => {
+      const seed = new Uint8Array(32).fill(0x10 + i)
+      const key = await generateKeyPairFromSeed('Ed25519', seed)
+      return { name, key, id: peerIdFromPrivateKey(key).toString(), seedHex: Buffer.from(seed).toString('hex') }
+    })
+  )
+  const [b, h, o] = keys as [(typeof keys)[0], (typeof keys)[0], (typeof keys)[0]]
   let seq = 1_790_000_000_000_000
   const hashOf = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
-  const del = async (k: { key: PrivateKey, id: string }, helper: string, round: number, requests: number, bytes: number, final = false, session = 'c2Vzc2lvbi0wMDAx'): Promise<Uint8Array> =>
+  const del = async (
+    k: { key: PrivateKey; id: string },
+    helper: string,
+    round: number,
+    requests: number,
+    bytes: number,
+    final = false,
+    session = 'c2Vzc2lvbi0wMDAx'
+  ): Promise<Uint8Array> =>
     signRecord(k.key, k.id, 'delegation', { session, helper, round, requests, bytes, final } satisfies Delegation, { seq: ++seq, ts: TS + round })
-  const rec = async (k: { key: PrivateKey, id: string }, beneficiary: string, round: number, d: Uint8Array, requests: number, bytes: number, session = 'c2Vzc2lvbi0wMDAx'): Promise<Uint8Array> =>
-    signRecord(k.key, k.id, 'receipt', { session, beneficiary, round, delegation: hashOf(d), requests, bytes } satisfies Receipt, { seq: ++seq, ts: TS + round })
+  const rec = async (
+    k: { key: PrivateKey; id: string },
+    beneficiary: string,
+    round: number,
+    d: Uint8Array,
+    requests: number,
+    bytes: number,
+    session = 'c2Vzc2lvbi0wMDAx'
+  ): Promise<Uint8Array> =>
+    signRecord(k.key, k.id, 'receipt', { session, beneficiary, round, delegation: hashOf(d), requests, bytes } satisfies Receipt, {
+      seq: ++seq,
+      ts: TS + round
+    })
 
-  const scenarios: Array<{ description: string, records: Uint8Array[] }> = []
+  const scenarios: Array<{ description: string; records: Uint8Array[] }> = []
   {
     const d1 = await del(b, h.id, 1, 100, 1_000_000)
     const r1 = await rec(h, b.id, 1, d1, 98, 980_000)
@@ -147,8 +175,14 @@ export async function makeLedgerVectors (): Promise<LedgerVectorSet> {
     const records = await Promise.all(sc.records.map(toLedgerRecordFromBytes))
     const online = settleInArrivalOrder(records)
     const offline = recomputeBalances(records)
-    if (JSON.stringify(plainTotals(online.totals)) !== JSON.stringify(plainTotals(offline.totals))) throw new Error(`online and offline settlement disagree: ${sc.description}`)
-    out.push({ description: sc.description, recordsHex: sc.records.map(r => Buffer.from(r).toString('hex')), totals: plainTotals(online.totals), evidence: online.evidence })
+    if (JSON.stringify(plainTotals(online.totals)) !== JSON.stringify(plainTotals(offline.totals)))
+      throw new Error(`online and offline settlement disagree: ${sc.description}`)
+    out.push({
+      description: sc.description,
+      recordsHex: sc.records.map(r => Buffer.from(r).toString('hex')),
+      totals: plainTotals(online.totals),
+      evidence: online.evidence
+    })
   }
   return { version: 1, keys: keys.map(k => ({ name: k.name, seedHex: k.seedHex, peerId: k.id })), scenarios: out }
 }

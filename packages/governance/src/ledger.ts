@@ -22,10 +22,30 @@ export interface LedgerRecord {
   body: DelegationBody | ReceiptBody
 }
 
-export interface DelegationBody { session: string, helper: string, round: number, requests: number, bytes: number, final: boolean }
-export interface ReceiptBody { session: string, beneficiary: string, round: number, delegation: string, requests: number, bytes: number }
+export interface DelegationBody {
+  session: string
+  helper: string
+  round: number
+  requests: number
+  bytes: number
+  final: boolean
+}
+export interface ReceiptBody {
+  session: string
+  beneficiary: string
+  round: number
+  delegation: string
+  requests: number
+  bytes: number
+}
 
-interface Amounts { round: number, requests: number, bytes: number, hash: string, ts: number }
+interface Amounts {
+  round: number
+  requests: number
+  bytes: number
+  hash: string
+  ts: number
+}
 
 /** Everything the ledger keeps about one (beneficiary, helper, session). */
 export interface PairState {
@@ -51,27 +71,27 @@ export interface Evidence {
 }
 
 export type Verdict =
-  | { kind: 'applied', delta: { requests: number, bytes: number } }
+  | { kind: 'applied'; delta: { requests: number; bytes: number } }
   | { kind: 'duplicate' }
   | { kind: 'pending' }
-  | { kind: 'evidence', evidence: Evidence }
+  | { kind: 'evidence'; evidence: Evidence }
 
 /** How many delegations of one pair are remembered for receipts that lag behind. */
 export const KEPT_DELEGATIONS = 8
 
-export function pairKey (beneficiary: string, helper: string, session: string): string {
+export function pairKey(beneficiary: string, helper: string, session: string): string {
   return `${beneficiary}|${helper}|${session}`
 }
 
 /** The pair a ledger record belongs to. */
-export function pairOf (r: LedgerRecord): { beneficiary: string, helper: string, session: string, key: string } {
+export function pairOf(r: LedgerRecord): { beneficiary: string; helper: string; session: string; key: string } {
   const beneficiary = r.type === 'delegation' ? r.author : (r.body as ReceiptBody).beneficiary
   const helper = r.type === 'delegation' ? (r.body as DelegationBody).helper : r.author
   const session = r.body.session
   return { beneficiary, helper, session, key: pairKey(beneficiary, helper, session) }
 }
 
-export function emptyPair (beneficiary: string, helper: string, session: string): PairState {
+export function emptyPair(beneficiary: string, helper: string, session: string): PairState {
   return { beneficiary, helper, session, delegations: {}, latestDelegation: undefined, receipt: undefined }
 }
 
@@ -80,11 +100,13 @@ export function emptyPair (beneficiary: string, helper: string, session: string)
  * the verdict is 'applied') and the verdict. A delegation never changes balances by itself;
  * a receipt changes them by how much it raises the pair's settled amount.
  */
-export function applyLedgerRecord (prev: PairState | undefined, r: LedgerRecord): { pair: PairState, verdict: Verdict } {
+export function applyLedgerRecord(prev: PairState | undefined, r: LedgerRecord): { pair: PairState; verdict: Verdict } {
   const p = pairOf(r)
   const pair: PairState = prev ?? emptyPair(p.beneficiary, p.helper, p.session)
-  const ev = (kind: EvidenceKind, accused: string, records: string[]): { pair: PairState, verdict: Verdict } =>
-    ({ pair, verdict: { kind: 'evidence', evidence: { kind, accused, pair: p.key, records, at: r.ts } } })
+  const ev = (kind: EvidenceKind, accused: string, records: string[]): { pair: PairState; verdict: Verdict } => ({
+    pair,
+    verdict: { kind: 'evidence', evidence: { kind, accused, pair: p.key, records, at: r.ts } }
+  })
 
   if (p.beneficiary === p.helper) return ev('foreign-delegation', r.author, [r.hash])
 
@@ -110,7 +132,9 @@ export function applyLedgerRecord (prev: PairState | undefined, r: LedgerRecord)
     const last = pair.latestDelegation
     const entry = { round: d.round, requests: d.requests, bytes: d.bytes, hash: r.hash, ts: r.ts, final: d.final }
     const delegations = { ...pair.delegations, [r.hash]: entry }
-    const newest = Object.values(delegations).sort((a, b) => b.round - a.round).slice(0, KEPT_DELEGATIONS)
+    const newest = Object.values(delegations)
+      .sort((a, b) => b.round - a.round)
+      .slice(0, KEPT_DELEGATIONS)
     const next: PairState = {
       ...pair,
       delegations: Object.fromEntries(newest.map(k => [k.hash, k])),
@@ -156,7 +180,12 @@ export function applyLedgerRecord (prev: PairState | undefined, r: LedgerRecord)
  * A member's totals over the settled pairs (SPEC.md §Ledger, Totals): bytes and requests of the
  * settled receipts where it is the helper (given) and where it is the beneficiary (taken).
  */
-export interface MemberTotals { given: number, taken: number, givenRequests: number, takenRequests: number }
+export interface MemberTotals {
+  given: number
+  taken: number
+  givenRequests: number
+  takenRequests: number
+}
 
 /**
  * Balances from records alone, in any order of arrival: records are applied by round, each
@@ -164,16 +193,18 @@ export interface MemberTotals { given: number, taken: number, givenRequests: num
  * is the order an honest exchange produces. Returns the totals per member, the evidence found
  * and the pair states.
  */
-export function recomputeBalances (records: Iterable<LedgerRecord>): { totals: Map<string, MemberTotals>, evidence: Evidence[], pairs: Map<string, PairState> } {
-  const all = [...records].sort((a, b) =>
-    a.body.round - b.body.round || (a.type === b.type ? 0 : a.type === 'delegation' ? -1 : 1) || a.seq - b.seq)
+export function recomputeBalances(records: Iterable<LedgerRecord>): { totals: Map<string, MemberTotals>; evidence: Evidence[]; pairs: Map<string, PairState> } {
+  const all = [...records].sort((a, b) => a.body.round - b.body.round || (a.type === b.type ? 0 : a.type === 'delegation' ? -1 : 1) || a.seq - b.seq)
   const pairs = new Map<string, PairState>()
   const totals = new Map<string, MemberTotals>()
   const evidence: Evidence[] = []
   for (const r of all) {
     const key = pairOf(r).key
     const { pair, verdict } = applyLedgerRecord(pairs.get(key), r)
-    if (verdict.kind === 'evidence') { evidence.push(verdict.evidence); continue }
+    if (verdict.kind === 'evidence') {
+      evidence.push(verdict.evidence)
+      continue
+    }
     pairs.set(key, pair)
     if (verdict.kind === 'applied' && verdict.delta.bytes + verdict.delta.requests > 0) {
       addTotals(totals, pair.helper, { given: verdict.delta.bytes, givenRequests: verdict.delta.requests })
@@ -183,7 +214,7 @@ export function recomputeBalances (records: Iterable<LedgerRecord>): { totals: M
   return { totals, evidence, pairs }
 }
 
-export function addTotals (totals: Map<string, MemberTotals>, member: string, d: Partial<MemberTotals>): MemberTotals {
+export function addTotals(totals: Map<string, MemberTotals>, member: string, d: Partial<MemberTotals>): MemberTotals {
   const t = totals.get(member) ?? { given: 0, taken: 0, givenRequests: 0, takenRequests: 0 }
   t.given += d.given ?? 0
   t.taken += d.taken ?? 0

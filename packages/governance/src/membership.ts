@@ -14,7 +14,7 @@ import type { CharterBody, LogEntryBody, Member, MultiSigned, Policy } from '@re
 
 export class GovernanceError extends Error {
   readonly code: string
-  constructor (code: string, message: string) {
+  constructor(code: string, message: string) {
     super(message)
     this.name = 'GovernanceError'
     this.code = code
@@ -22,7 +22,11 @@ export class GovernanceError extends Error {
 }
 
 /** One height of the log: its hash, the members after it and the quorum fraction then in force. */
-export interface LogPoint { hash: string, members: string[], quorum: Pick<Policy, 'quorumNum' | 'quorumDen'> }
+export interface LogPoint {
+  hash: string
+  members: string[]
+  quorum: Pick<Policy, 'quorumNum' | 'quorumDen'>
+}
 
 export interface MembershipState {
   consortium: string
@@ -34,23 +38,23 @@ export interface MembershipState {
   /** Hash and voters at every height, 0 = the charter. */
   history: readonly LogPoint[]
   /** Set when two valid entries for one height were seen: no further change is accepted. */
-  halted: { height: number, hashes: [string, string] } | undefined
+  halted: { height: number; hashes: [string, string] } | undefined
 }
 
 export type EntryVerdict = 'applied' | 'duplicate' | 'fork'
 
-export function bodyHash (body: unknown): string {
+export function bodyHash(body: unknown): string {
   return createHash('sha256').update(canonicalBytes(body)).digest('hex')
 }
 
 /** Signatures needed out of `voters`. */
-export function quorumFor (voters: number, policy: Pick<Policy, 'quorumNum' | 'quorumDen'>): number {
-  return Math.floor(voters * policy.quorumNum / policy.quorumDen) + 1
+export function quorumFor(voters: number, policy: Pick<Policy, 'quorumNum' | 'quorumDen'>): number {
+  return Math.floor((voters * policy.quorumNum) / policy.quorumDen) + 1
 }
 
 /** How many members a quorum of the policy tolerates being faulty: with ⌊2n/3⌋+1 of n, fewer than a third. */
-export function faultTolerance (members: number, policy: Pick<Policy, 'quorumNum' | 'quorumDen'>): number {
-  return Math.max(0, Math.ceil(members * (policy.quorumDen - policy.quorumNum) / policy.quorumDen) - 1)
+export function faultTolerance(members: number, policy: Pick<Policy, 'quorumNum' | 'quorumDen'>): number {
+  return Math.max(0, Math.ceil((members * (policy.quorumDen - policy.quorumNum)) / policy.quorumDen) - 1)
 }
 
 /**
@@ -60,11 +64,11 @@ export function faultTolerance (members: number, policy: Pick<Policy, 'quorumNum
  * so the bound is taken over the whole membership: two sets of ⌈(n + f + 1)/2⌉ out of n
  * members share at least f + 1, hence an honest member, who signs one entry per height.
  */
-export function signaturesNeeded (members: number, voters: number, policy: Pick<Policy, 'quorumNum' | 'quorumDen'>): number {
+export function signaturesNeeded(members: number, voters: number, policy: Pick<Policy, 'quorumNum' | 'quorumDen'>): number {
   return Math.max(quorumFor(voters, policy), Math.ceil((members + faultTolerance(members, policy) + 1) / 2))
 }
 
-async function signers (kind: 'charter' | 'log-entry', doc: MultiSigned<unknown>): Promise<string[]> {
+async function signers(kind: 'charter' | 'log-entry', doc: MultiSigned<unknown>): Promise<string[]> {
   try {
     return await verifiedSigners(kind, doc)
   } catch (err) {
@@ -74,7 +78,7 @@ async function signers (kind: 'charter' | 'log-entry', doc: MultiSigned<unknown>
 }
 
 /** Verify a charter (every founder signed it) and start the membership state from it. */
-export async function openCharter (doc: MultiSigned<CharterBody>): Promise<MembershipState> {
+export async function openCharter(doc: MultiSigned<CharterBody>): Promise<MembershipState> {
   const c = doc.body
   const peers = new Set(c.founders.map(f => f.peer))
   if (peers.size !== c.founders.length) throw new GovernanceError('ERR_DUPLICATE_MEMBER', 'a founder is listed twice')
@@ -95,7 +99,10 @@ export async function openCharter (doc: MultiSigned<CharterBody>): Promise<Membe
 }
 
 /** Who votes on `body` and what the state becomes if it is accepted (throws if the change is invalid). */
-function transition (s: MembershipState, body: LogEntryBody): { voters: string[], mustSign: string[], next: Omit<MembershipState, 'height' | 'history' | 'halted'> } {
+function transition(
+  s: MembershipState,
+  body: LogEntryBody
+): { voters: string[]; mustSign: string[]; next: Omit<MembershipState, 'height' | 'history' | 'halted'> } {
   const members = new Map(s.members)
   const expelled = new Set(s.expelled)
   let policy = s.policy
@@ -135,7 +142,7 @@ function transition (s: MembershipState, body: LogEntryBody): { voters: string[]
  * invalid: wrong consortium, a gap, a wrong `prev`, no quorum, an invalid change, a bad
  * signature, or any change after a halt.
  */
-export async function applyEntry (s: MembershipState, doc: MultiSigned<LogEntryBody>): Promise<{ state: MembershipState, verdict: EntryVerdict }> {
+export async function applyEntry(s: MembershipState, doc: MultiSigned<LogEntryBody>): Promise<{ state: MembershipState; verdict: EntryVerdict }> {
   const body = doc.body
   if (body.consortium !== s.consortium) throw new GovernanceError('ERR_WRONG_CONSORTIUM', `entry for ${body.consortium}, not ${s.consortium}`)
   const hash = bodyHash(body)
@@ -149,7 +156,8 @@ export async function applyEntry (s: MembershipState, doc: MultiSigned<LogEntryB
     await checkQuorum(before.quorum, doc, voters, [], before.members.length)
     return { state: { ...s, halted: { height: body.height, hashes: [s.history[body.height]!.hash, hash] } }, verdict: 'fork' }
   }
-  if (s.halted !== undefined) throw new GovernanceError('ERR_HALTED', `the log forked at height ${s.halted.height}: no change is accepted until operators resolve it`)
+  if (s.halted !== undefined)
+    throw new GovernanceError('ERR_HALTED', `the log forked at height ${s.halted.height}: no change is accepted until operators resolve it`)
   if (body.height !== s.height + 1) throw new GovernanceError('ERR_GAP', `entry ${body.height} arrives before entry ${s.height + 1}`)
   if (body.prev !== s.history[s.height]!.hash) throw new GovernanceError('ERR_PREV', `entry ${body.height} does not name the log's head`)
   const t = transition(s, body)
@@ -157,7 +165,10 @@ export async function applyEntry (s: MembershipState, doc: MultiSigned<LogEntryB
   const state: MembershipState = {
     ...t.next,
     height: body.height,
-    history: [...s.history, { hash, members: [...t.next.members.keys()].sort(), quorum: { quorumNum: t.next.policy.quorumNum, quorumDen: t.next.policy.quorumDen } }],
+    history: [
+      ...s.history,
+      { hash, members: [...t.next.members.keys()].sort(), quorum: { quorumNum: t.next.policy.quorumNum, quorumDen: t.next.policy.quorumDen } }
+    ],
     halted: undefined
   }
   return { state, verdict: 'applied' }
@@ -167,9 +178,10 @@ export async function applyEntry (s: MembershipState, doc: MultiSigned<LogEntryB
  * Check that `body` is a valid next entry for `s` (consortium, height, prev, the change itself)
  * and say who votes on it and how many signatures it needs. Throws GovernanceError otherwise.
  */
-export function checkProposal (s: MembershipState, body: LogEntryBody): { voters: string[], mustSign: string[], needed: number } {
+export function checkProposal(s: MembershipState, body: LogEntryBody): { voters: string[]; mustSign: string[]; needed: number } {
   if (body.consortium !== s.consortium) throw new GovernanceError('ERR_WRONG_CONSORTIUM', `entry for ${body.consortium}, not ${s.consortium}`)
-  if (s.halted !== undefined) throw new GovernanceError('ERR_HALTED', `the log forked at height ${s.halted.height}: no change is accepted until operators resolve it`)
+  if (s.halted !== undefined)
+    throw new GovernanceError('ERR_HALTED', `the log forked at height ${s.halted.height}: no change is accepted until operators resolve it`)
   if (body.height !== s.height + 1) throw new GovernanceError('ERR_GAP', `entry ${body.height} is not the next height (${s.height + 1})`)
   if (body.prev !== s.history[s.height]!.hash) throw new GovernanceError('ERR_PREV', `entry ${body.height} does not name the log's head`)
   const t = transition(s, body)
@@ -177,12 +189,18 @@ export function checkProposal (s: MembershipState, body: LogEntryBody): { voters
 }
 
 /** Voters of a past height, from that height's member list (for fork checks). */
-function transitionAt (s: MembershipState, body: LogEntryBody, members: string[]): { voters: string[] } {
+function transitionAt(s: MembershipState, body: LogEntryBody, members: string[]): { voters: string[] } {
   const a = body.action
   return { voters: a.kind === 'expel' ? members.filter(p => p !== a.peer) : members }
 }
 
-async function checkQuorum (quorum: Pick<Policy, 'quorumNum' | 'quorumDen'>, doc: MultiSigned<LogEntryBody>, voters: string[], mustSign: string[], members: number): Promise<void> {
+async function checkQuorum(
+  quorum: Pick<Policy, 'quorumNum' | 'quorumDen'>,
+  doc: MultiSigned<LogEntryBody>,
+  voters: string[],
+  mustSign: string[],
+  members: number
+): Promise<void> {
   const signed = new Set(await signers('log-entry', doc))
   const votes = voters.filter(p => signed.has(p)).length
   const needed = signaturesNeeded(members, voters.length, quorum)

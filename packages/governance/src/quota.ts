@@ -30,8 +30,13 @@ export interface QuotaPolicy {
 export const DEFAULT_QUOTA_POLICY: Readonly<QuotaPolicy> = Object.freeze(quotaOf(DEFAULT_POLICY))
 
 /** The quota a charter's policy sets (its optimistic share is in per cent). */
-export function quotaOf (policy: Pick<Policy, 'newcomerGrantBytes' | 'takeMultiple' | 'windowMs' | 'optimisticSharePct'>): QuotaPolicy {
-  return { newcomerGrantBytes: policy.newcomerGrantBytes, takeMultiple: policy.takeMultiple, windowMs: policy.windowMs, optimisticShare: policy.optimisticSharePct / 100 }
+export function quotaOf(policy: Pick<Policy, 'newcomerGrantBytes' | 'takeMultiple' | 'windowMs' | 'optimisticSharePct'>): QuotaPolicy {
+  return {
+    newcomerGrantBytes: policy.newcomerGrantBytes,
+    takeMultiple: policy.takeMultiple,
+    windowMs: policy.windowMs,
+    optimisticShare: policy.optimisticSharePct / 100
+  }
 }
 
 export interface Standing {
@@ -45,16 +50,16 @@ export interface Standing {
 }
 
 /** A member's standing from what it gave and took within the window (bytes). */
-export function standing (givenInWindow: number, takenInWindow: number, policy: QuotaPolicy = DEFAULT_QUOTA_POLICY): Standing {
+export function standing(givenInWindow: number, takenInWindow: number, policy: QuotaPolicy = DEFAULT_QUOTA_POLICY): Standing {
   const credit = policy.newcomerGrantBytes + policy.takeMultiple * givenInWindow
   const headroom = credit - takenInWindow
   return { given: givenInWindow, taken: takenInWindow, credit, headroom, overQuota: headroom < 0 }
 }
 
 export type OfferDecision =
-  | { kind: 'full', amount: number, reason: 'within-quota' | 'creditor-struck' }
-  | { kind: 'limited', amount: number, reason: 'over-quota-optimistic' }
-  | { kind: 'decline', reason: 'no-spare' }
+  | { kind: 'full'; amount: number; reason: 'within-quota' | 'creditor-struck' }
+  | { kind: 'limited'; amount: number; reason: 'over-quota-optimistic' }
+  | { kind: 'decline'; reason: 'no-spare' }
 
 /**
  * How much of a capacity a helper with `spare` of it offers beneficiary B that needs `needed`
@@ -62,7 +67,7 @@ export type OfferDecision =
  * is what the helper has taken from B minus what it gave B (pairwise, bytes): positive means B
  * is its creditor.
  */
-export function offerFor (spare: number, needed: number, b: Standing, owedToBeneficiary: number, policy: QuotaPolicy = DEFAULT_QUOTA_POLICY): OfferDecision {
+export function offerFor(spare: number, needed: number, b: Standing, owedToBeneficiary: number, policy: QuotaPolicy = DEFAULT_QUOTA_POLICY): OfferDecision {
   if (spare <= 0) return { kind: 'decline', reason: 'no-spare' }
   const wanted = Math.min(spare, Math.max(1, needed))
   if (owedToBeneficiary > 0) return { kind: 'full', amount: Math.min(spare, Math.max(wanted, needed)), reason: 'creditor-struck' }

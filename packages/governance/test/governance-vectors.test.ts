@@ -21,14 +21,34 @@ describe('governance vectors', () => {
   it('covers every rejection and verdict the SPEC names', async () => {
     const v = JSON.parse(await readFile(file, 'utf8')) as GovernanceVectorSet
     const charterCodes = new Set(v.invalidCharters.map(c => c.error))
-    for (const code of ['ERR_CHARTER_UNSIGNED', 'ERR_DUPLICATE_MEMBER', 'ERR_BAD_SIGNATURE', 'ERR_NOT_MEMBER', 'ERR_SCHEMA']) assert.ok(charterCodes.has(code), `no charter vector for ${code}`)
+    for (const code of ['ERR_CHARTER_UNSIGNED', 'ERR_DUPLICATE_MEMBER', 'ERR_BAD_SIGNATURE', 'ERR_NOT_MEMBER', 'ERR_SCHEMA'])
+      assert.ok(charterCodes.has(code), `no charter vector for ${code}`)
     const outcomes = new Set(v.entries.flatMap(c => c.steps.map(s => s.error ?? s.verdict)))
-    for (const o of ['ERR_NO_QUORUM', 'ERR_PREV', 'ERR_GAP', 'ERR_EXPELLED', 'ERR_WRONG_CONSORTIUM', 'ERR_HALTED', 'ERR_BAD_SIGNATURE', 'ERR_INVALID_ACTION', 'ERR_DUPLICATE_MEMBER', 'ERR_SCHEMA', 'duplicate', 'fork']) {
+    for (const o of [
+      'ERR_NO_QUORUM',
+      'ERR_PREV',
+      'ERR_GAP',
+      'ERR_EXPELLED',
+      'ERR_WRONG_CONSORTIUM',
+      'ERR_HALTED',
+      'ERR_BAD_SIGNATURE',
+      'ERR_INVALID_ACTION',
+      'ERR_DUPLICATE_MEMBER',
+      'ERR_SCHEMA',
+      'duplicate',
+      'fork'
+    ]) {
       assert.ok(outcomes.has(o), `no entry vector for ${o}`)
     }
-    assert.deepEqual(v.log.map(l => l.entry.body.action.kind), ['admit', 'admit', 'expel', 'set-policy', 'leave'])
+    assert.deepEqual(
+      v.log.map(l => l.entry.body.action.kind),
+      ['admit', 'admit', 'expel', 'set-policy', 'leave']
+    )
     const expel = v.log.find(l => l.entry.body.action.kind === 'expel')!.entry.body.action
-    assert.ok(expel.kind === 'expel' && expel.evidence.length === 1 && v.evidence.some(e => e.hash === expel.evidence[0] && e.expected.verdict === 'proven'), 'the expulsion names proven evidence by hash')
+    assert.ok(
+      expel.kind === 'expel' && expel.evidence.length === 1 && v.evidence.some(e => e.hash === expel.evidence[0] && e.expected.verdict === 'proven'),
+      'the expulsion names proven evidence by hash'
+    )
     for (const kind of ['ledger', 'content-signed', 'content-observed', 'freeloading', 'invitation']) {
       const verdicts = new Set(v.evidence.filter(e => e.item.kind === kind).map(e => e.expected.verdict))
       assert.ok(verdicts.has(kind === 'content-observed' ? 'observe' : 'proven'), `no positive ${kind} vector`)

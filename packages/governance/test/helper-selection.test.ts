@@ -13,35 +13,62 @@ describe('selectHelpers', () => {
   ]
 
   it('takes the largest offers in bytes/s until the need with headroom is covered', () => {
-    assert.deepEqual(selectHelpers(offers, { rps: 100, bytesPerSec: 5 * MB }, 1.25, new Set()).map(o => o.peer), ['b', 'c'])
+    assert.deepEqual(
+      selectHelpers(offers, { rps: 100, bytesPerSec: 5 * MB }, 1.25, new Set()).map(o => o.peer),
+      ['b', 'c']
+    )
   })
 
   it('ranks by bytes/s, not requests/s: many small requests do not make a large offer', () => {
-    const rpsRich = [{ peer: 'x', offeredRps: 5000, offeredBytesPerSec: 2 * MB }, { peer: 'y', offeredRps: 100, offeredBytesPerSec: 6 * MB }]
-    assert.deepEqual(selectHelpers(rpsRich, { rps: 50, bytesPerSec: 4 * MB }, 1.25, new Set()).map(o => o.peer), ['y'])
+    const rpsRich = [
+      { peer: 'x', offeredRps: 5000, offeredBytesPerSec: 2 * MB },
+      { peer: 'y', offeredRps: 100, offeredBytesPerSec: 6 * MB }
+    ]
+    assert.deepEqual(
+      selectHelpers(rpsRich, { rps: 50, bytesPerSec: 4 * MB }, 1.25, new Set()).map(o => o.peer),
+      ['y']
+    )
   })
 
   it('requests/s is a second limit: bytes covered but requests not, more offers are taken', () => {
-    assert.deepEqual(selectHelpers(offers, { rps: 500, bytesPerSec: 1 * MB }, 1.25, new Set()).map(o => o.peer), ['b', 'c'])
+    assert.deepEqual(
+      selectHelpers(offers, { rps: 500, bytesPerSec: 1 * MB }, 1.25, new Set()).map(o => o.peer),
+      ['b', 'c']
+    )
   })
 
   it('keeps helpers already accepted first, so their warm caches stay in use', () => {
-    assert.deepEqual(selectHelpers(offers, { rps: 100, bytesPerSec: 1 * MB }, 1, new Set(['a'])).map(o => o.peer), ['a'])
+    assert.deepEqual(
+      selectHelpers(offers, { rps: 100, bytesPerSec: 1 * MB }, 1, new Set(['a'])).map(o => o.peer),
+      ['a']
+    )
   })
 
-  it('prefers standbys that already hold the site\'s hot content, most held first, after those already accepted', () => {
-    const withReplicas = offers.map(o => o.peer === 'a' ? { ...o, heldBytes: 3 * MB } : o.peer === 'c' ? { ...o, heldBytes: 1 * MB } : o)
-    assert.deepEqual(selectHelpers(withReplicas, { rps: 100, bytesPerSec: 3 * MB }, 1.25, new Set()).map(o => o.peer), ['a', 'c'])
-    assert.deepEqual(selectHelpers(withReplicas, { rps: 100, bytesPerSec: 1 * MB }, 1, new Set(['b'])).map(o => o.peer), ['b'])
+  it("prefers standbys that already hold the site's hot content, most held first, after those already accepted", () => {
+    const withReplicas = offers.map(o => (o.peer === 'a' ? { ...o, heldBytes: 3 * MB } : o.peer === 'c' ? { ...o, heldBytes: 1 * MB } : o))
+    assert.deepEqual(
+      selectHelpers(withReplicas, { rps: 100, bytesPerSec: 3 * MB }, 1.25, new Set()).map(o => o.peer),
+      ['a', 'c']
+    )
+    assert.deepEqual(
+      selectHelpers(withReplicas, { rps: 100, bytesPerSec: 1 * MB }, 1, new Set(['b'])).map(o => o.peer),
+      ['b']
+    )
   })
 
   it('accepts at least one offer when any is eligible, and never a struck peer or an empty offer', () => {
-    assert.deepEqual(selectHelpers(offers, { rps: 0, bytesPerSec: 0 }, 1.25, new Set()).map(o => o.peer), ['b'])
+    assert.deepEqual(
+      selectHelpers(offers, { rps: 0, bytesPerSec: 0 }, 1.25, new Set()).map(o => o.peer),
+      ['b']
+    )
     assert.deepEqual(selectHelpers([offers[3]!], { rps: 10, bytesPerSec: MB }, 1, new Set()), [])
     assert.deepEqual(selectHelpers([{ peer: 'z', offeredRps: 10, offeredBytesPerSec: 0 }], { rps: 10, bytesPerSec: MB }, 1, new Set()), [])
   })
 
   it('takes everything eligible when the offers do not cover the need', () => {
-    assert.deepEqual(selectHelpers(offers, { rps: 100, bytesPerSec: 100 * MB }, 1.25, new Set()).map(o => o.peer), ['b', 'c', 'a'])
+    assert.deepEqual(
+      selectHelpers(offers, { rps: 100, bytesPerSec: 100 * MB }, 1.25, new Set()).map(o => o.peer),
+      ['b', 'c', 'a']
+    )
   })
 })

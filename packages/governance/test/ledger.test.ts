@@ -10,19 +10,33 @@ const S = 'session-1'
 
 const sha = (text: string): string => createHash('sha256').update(text).digest('hex')
 
-interface DelegationOpts { beneficiary?: string, helper?: string, session?: string, final?: boolean, seq?: number, ts?: number, tag?: string }
+interface DelegationOpts {
+  beneficiary?: string
+  helper?: string
+  session?: string
+  final?: boolean
+  seq?: number
+  ts?: number
+  tag?: string
+}
 
 /** A delegation signed by the beneficiary; the same arguments give the same record (same hash). */
-function del (round: number, requests: number, bytes: number, o: DelegationOpts = {}): LedgerRecord {
+function del(round: number, requests: number, bytes: number, o: DelegationOpts = {}): LedgerRecord {
   const body: DelegationBody = { session: o.session ?? S, helper: o.helper ?? H, round, requests, bytes, final: o.final ?? false }
   const author = o.beneficiary ?? B
   return { type: 'delegation', author, seq: o.seq ?? round, ts: o.ts ?? round * 1000, hash: sha(`d|${author}|${JSON.stringify(body)}|${o.tag ?? ''}`), body }
 }
 
-interface ReceiptOpts { round?: number, seq?: number, ts?: number, tag?: string, author?: string }
+interface ReceiptOpts {
+  round?: number
+  seq?: number
+  ts?: number
+  tag?: string
+  author?: string
+}
 
 /** The helper's receipt naming delegation `d` (by hash), claiming `requests` and `bytes`. */
-function rec (d: LedgerRecord, requests: number, bytes: number, o: ReceiptOpts = {}): LedgerRecord {
+function rec(d: LedgerRecord, requests: number, bytes: number, o: ReceiptOpts = {}): LedgerRecord {
   const db = d.body as DelegationBody
   const round = o.round ?? db.round
   const body: ReceiptBody = { session: db.session, beneficiary: d.author, round, delegation: d.hash, requests, bytes }
@@ -31,7 +45,7 @@ function rec (d: LedgerRecord, requests: number, bytes: number, o: ReceiptOpts =
 }
 
 /** Apply records in the given order to one pair, keeping every verdict. */
-function fold (records: LedgerRecord[], start?: PairState): { pair: PairState | undefined, verdicts: Verdict[] } {
+function fold(records: LedgerRecord[], start?: PairState): { pair: PairState | undefined; verdicts: Verdict[] } {
   let pair = start
   const verdicts: Verdict[] = []
   for (const r of records) {
@@ -42,18 +56,18 @@ function fold (records: LedgerRecord[], start?: PairState): { pair: PairState | 
   return { pair, verdicts }
 }
 
-function applied (v: Verdict): { requests: number, bytes: number } {
+function applied(v: Verdict): { requests: number; bytes: number } {
   assert.equal(v.kind, 'applied', `expected applied, got ${JSON.stringify(v)}`)
   return (v as Extract<Verdict, { kind: 'applied' }>).delta
 }
 
-function evidenceOf (v: Verdict): Evidence {
+function evidenceOf(v: Verdict): Evidence {
   assert.equal(v.kind, 'evidence', `expected evidence, got ${JSON.stringify(v)}`)
   return (v as Extract<Verdict, { kind: 'evidence' }>).evidence
 }
 
 /** Apply `r` on top of `pair` and check it yields evidence without touching the state. */
-function expectEvidence (pair: PairState | undefined, r: LedgerRecord): Evidence {
+function expectEvidence(pair: PairState | undefined, r: LedgerRecord): Evidence {
   const before = structuredClone(pair)
   const out = applyLedgerRecord(pair, r)
   const e = evidenceOf(out.verdict)
@@ -65,8 +79,8 @@ function expectEvidence (pair: PairState | undefined, r: LedgerRecord): Evidence
 
 const zero: MemberTotals = { given: 0, taken: 0, givenRequests: 0, takenRequests: 0 }
 
-function totalsObject (m: Map<string, MemberTotals>): Record<string, MemberTotals> {
-  return Object.fromEntries([...m.entries()].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+function totalsObject(m: Map<string, MemberTotals>): Record<string, MemberTotals> {
+  return Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 }
 
 describe('pairOf', () => {
@@ -100,8 +114,22 @@ describe('applyLedgerRecord: honest exchange', () => {
     const { pair, verdicts } = fold(exchange)
     const deltas = verdicts.map(applied)
     // A delegation alone changes no balance.
-    assert.deepEqual([deltas[0], deltas[2], deltas[4]], [{ requests: 0, bytes: 0 }, { requests: 0, bytes: 0 }, { requests: 0, bytes: 0 }])
-    assert.deepEqual([deltas[1], deltas[3], deltas[5]], [{ requests: 9, bytes: 900 }, { requests: 16, bytes: 1600 }, { requests: 13, bytes: 1300 }])
+    assert.deepEqual(
+      [deltas[0], deltas[2], deltas[4]],
+      [
+        { requests: 0, bytes: 0 },
+        { requests: 0, bytes: 0 },
+        { requests: 0, bytes: 0 }
+      ]
+    )
+    assert.deepEqual(
+      [deltas[1], deltas[3], deltas[5]],
+      [
+        { requests: 9, bytes: 900 },
+        { requests: 16, bytes: 1600 },
+        { requests: 13, bytes: 1300 }
+      ]
+    )
     const sum = deltas.reduce((a, d) => ({ requests: a.requests + d.requests, bytes: a.bytes + d.bytes }), { requests: 0, bytes: 0 })
     assert.deepEqual(sum, { requests: 38, bytes: 3800 })
     assert.equal(pair?.receipt?.hash, r3.hash)
@@ -130,7 +158,10 @@ describe('applyLedgerRecord: honest exchange', () => {
     assert.ok(pair?.receipt !== undefined)
     const named = pair.delegations[(r1.body as ReceiptBody).delegation]
     assert.ok(named !== undefined, 'the receipted delegation is still in the pair state')
-    assert.deepEqual({ hash: named.hash, round: named.round, requests: named.requests, bytes: named.bytes }, { hash: d1.hash, round: 1, requests: 10, bytes: 1000 })
+    assert.deepEqual(
+      { hash: named.hash, round: named.round, requests: named.requests, bytes: named.bytes },
+      { hash: d1.hash, round: 1, requests: 10, bytes: 1000 }
+    )
     assert.ok(pair.receipt.requests <= named.requests && pair.receipt.bytes <= named.bytes)
     // Also in the pair states recomputeBalances returns.
     const recomputed = recomputeBalances([d1, r1, d2]).pairs.get(pairKey(B, H, S))
@@ -171,7 +202,10 @@ describe('applyLedgerRecord: a receipt cannot claim more than its delegation', (
     const r1 = rec(d1, 10, 1000)
     const over = rec(d2, 20, 999_999)
     const { totals, evidence } = recomputeBalances([d1, r1, d2, over])
-    assert.deepEqual(evidence.map(e => [e.kind, e.accused, e.records]), [['over-claim', H, [d2.hash, over.hash]]])
+    assert.deepEqual(
+      evidence.map(e => [e.kind, e.accused, e.records]),
+      [['over-claim', H, [d2.hash, over.hash]]]
+    )
     assert.deepEqual(totalsObject(totals), { [B]: { ...zero, taken: 1000, takenRequests: 10 }, [H]: { ...zero, given: 1000, givenRequests: 10 } })
   })
 })
@@ -211,7 +245,12 @@ describe('applyLedgerRecord: cumulative amounts only increase', () => {
     const d1 = del(1, 10, 1000)
     const d2 = del(2, 10, 1000)
     const { verdicts } = fold([d1, rec(d1, 10, 1000), d2, rec(d2, 10, 1000)])
-    assert.deepEqual(verdicts.map(applied), [{ requests: 0, bytes: 0 }, { requests: 10, bytes: 1000 }, { requests: 0, bytes: 0 }, { requests: 0, bytes: 0 }])
+    assert.deepEqual(verdicts.map(applied), [
+      { requests: 0, bytes: 0 },
+      { requests: 10, bytes: 1000 },
+      { requests: 0, bytes: 0 },
+      { requests: 0, bytes: 0 }
+    ])
   })
 })
 
@@ -250,7 +289,10 @@ describe('applyLedgerRecord: equivocation', () => {
     const e = expectEvidence(fold([d2]).pair, d1)
     assert.deepEqual([e.kind, e.accused, e.records], ['equivocation', B, [d1.hash, d2.hash]])
     // Recomputed from the set (round order), the same records give the same finding.
-    assert.deepEqual(recomputeBalances([d2, d1]).evidence.map(x => [x.kind, x.accused]), [['equivocation', B]])
+    assert.deepEqual(
+      recomputeBalances([d2, d1]).evidence.map(x => [x.kind, x.accused]),
+      [['equivocation', B]]
+    )
   })
 })
 
@@ -277,7 +319,10 @@ describe('applyLedgerRecord: duplicates and order of arrival', () => {
     assert.deepEqual(early.verdict, { kind: 'pending' })
     assert.equal(early.pair.receipt, undefined)
     const { pair, verdicts } = fold([d1, r1, r1], early.pair)
-    assert.deepEqual(verdicts.map(v => v.kind), ['applied', 'applied', 'duplicate'])
+    assert.deepEqual(
+      verdicts.map(v => v.kind),
+      ['applied', 'applied', 'duplicate']
+    )
     assert.deepEqual(applied(verdicts[1]!), { requests: 8, bytes: 800 })
     assert.equal(pair?.receipt?.hash, r1.hash)
   })
@@ -287,7 +332,10 @@ describe('applyLedgerRecord: duplicates and order of arrival', () => {
     const d2 = del(2, 20, 2000)
     const d3 = del(3, 30, 3000)
     const { pair, verdicts } = fold([d1, d3, d2])
-    assert.deepEqual(verdicts.map(v => v.kind), ['applied', 'applied', 'applied'])
+    assert.deepEqual(
+      verdicts.map(v => v.kind),
+      ['applied', 'applied', 'applied']
+    )
     assert.equal(pair?.latestDelegation?.hash, d3.hash)
     assert.equal(pair?.delegations[d2.hash]?.round, 2)
     // ...and a receipt naming it can now be checked and counted.
@@ -298,7 +346,10 @@ describe('applyLedgerRecord: duplicates and order of arrival', () => {
     const d1 = del(1, 10, 1000)
     const d2 = del(2, 20, 2000, { final: true })
     const { pair, verdicts } = fold([d2, d1])
-    assert.deepEqual(verdicts.map(v => v.kind), ['applied', 'applied'])
+    assert.deepEqual(
+      verdicts.map(v => v.kind),
+      ['applied', 'applied']
+    )
     assert.equal(pair?.latestDelegation?.hash, d2.hash)
   })
 
@@ -367,10 +418,19 @@ describe('applyLedgerRecord: self-dealing', () => {
     const d = del(1, 10, 1000, { helper: B })
     const r = rec(d, 10, 1000)
     assert.equal(r.author, B)
-    assert.deepEqual(evidenceOf(applyLedgerRecord(undefined, r).verdict), { kind: 'foreign-delegation', accused: B, pair: pairKey(B, B, S), records: [r.hash], at: r.ts })
+    assert.deepEqual(evidenceOf(applyLedgerRecord(undefined, r).verdict), {
+      kind: 'foreign-delegation',
+      accused: B,
+      pair: pairKey(B, B, S),
+      records: [r.hash],
+      at: r.ts
+    })
     const { totals, evidence } = recomputeBalances([d, r])
     assert.equal(totals.size, 0)
-    assert.deepEqual(evidence.map(e => e.kind), ['foreign-delegation', 'foreign-delegation'])
+    assert.deepEqual(
+      evidence.map(e => e.kind),
+      ['foreign-delegation', 'foreign-delegation']
+    )
   })
 })
 
@@ -380,8 +440,13 @@ describe('applyLedgerRecord: KEPT_DELEGATIONS', () => {
 
   it('keeps only the latest KEPT_DELEGATIONS delegations of a pair', () => {
     assert.ok(pair !== undefined)
-    const rounds = Object.values(pair.delegations).map(d => d.round).sort((a, b) => a - b)
-    assert.deepEqual(rounds, Array.from({ length: KEPT_DELEGATIONS }, (_, i) => i + 4))
+    const rounds = Object.values(pair.delegations)
+      .map(d => d.round)
+      .sort((a, b) => a - b)
+    assert.deepEqual(
+      rounds,
+      Array.from({ length: KEPT_DELEGATIONS }, (_, i) => i + 4)
+    )
     for (const d of Object.values(pair.delegations)) assert.equal(pair.delegations[d.hash], d)
     assert.equal(pair.latestDelegation?.round, KEPT_DELEGATIONS + 3)
     // A forgotten delegation arriving again does not grow the set.
@@ -402,10 +467,10 @@ describe('applyLedgerRecord: KEPT_DELEGATIONS', () => {
 })
 
 /** mulberry32: a small seeded PRNG so the random cases are the same on every run. */
-function prng (seed: number): () => number {
+function prng(seed: number): () => number {
   let a = seed >>> 0
   return () => {
-    a = (a + 0x6D2B79F5) >>> 0
+    a = (a + 0x6d2b79f5) >>> 0
     let t = a
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
@@ -413,7 +478,7 @@ function prng (seed: number): () => number {
   }
 }
 
-function shuffled<T> (xs: T[], rand: () => number): T[] {
+function shuffled<T>(xs: T[], rand: () => number): T[] {
   const out = [...xs]
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1))
@@ -423,20 +488,34 @@ function shuffled<T> (xs: T[], rand: () => number): T[] {
 }
 
 /** Honest exchanges over several pairs and sessions, with the totals they must give. */
-function honestWorld (seed: number): { records: LedgerRecord[], expected: Record<string, MemberTotals>, lastReceipt: Map<string, string>, delegationsOf: Map<string, LedgerRecord[]> } {
+function honestWorld(seed: number): {
+  records: LedgerRecord[]
+  expected: Record<string, MemberTotals>
+  lastReceipt: Map<string, string>
+  delegationsOf: Map<string, LedgerRecord[]>
+} {
   const rand = prng(seed)
   const int = (n: number): number => Math.floor(rand() * n)
   const members = ['m0', 'm1', 'm2', 'm3', 'm4']
   const sessions = ['s0', 's1', 's2']
   const seq = new Map<string, number>()
-  const nextSeq = (m: string): number => { const n = (seq.get(m) ?? 0) + 1; seq.set(m, n); return n }
+  const nextSeq = (m: string): number => {
+    const n = (seq.get(m) ?? 0) + 1
+    seq.set(m, n)
+    return n
+  }
   const records: LedgerRecord[] = []
   const expected = new Map<string, MemberTotals>()
   const lastReceipt = new Map<string, string>()
   const delegationsOf = new Map<string, LedgerRecord[]>()
   const add = (m: string, d: Partial<MemberTotals>): void => {
     const t = expected.get(m) ?? { ...zero }
-    expected.set(m, { given: t.given + (d.given ?? 0), taken: t.taken + (d.taken ?? 0), givenRequests: t.givenRequests + (d.givenRequests ?? 0), takenRequests: t.takenRequests + (d.takenRequests ?? 0) })
+    expected.set(m, {
+      given: t.given + (d.given ?? 0),
+      taken: t.taken + (d.taken ?? 0),
+      givenRequests: t.givenRequests + (d.givenRequests ?? 0),
+      takenRequests: t.takenRequests + (d.takenRequests ?? 0)
+    })
   }
   let ts = 1_700_000_000_000
   for (const b of members) {
@@ -445,15 +524,21 @@ function honestWorld (seed: number): { records: LedgerRecord[], expected: Record
       for (const s of sessions) {
         if (rand() < 0.5) continue
         const rounds = 1 + int(KEPT_DELEGATIONS + 4)
-        let dReq = 0; let dBytes = 0; let rReq = 0; let rBytes = 0
+        let dReq = 0
+        let dBytes = 0
+        let rReq = 0
+        let rBytes = 0
         let last: LedgerRecord | undefined
         const ds: LedgerRecord[] = []
         for (let round = 1; round <= rounds; round++) {
-          dReq += int(50); dBytes += int(50_000)
+          dReq += int(50)
+          dBytes += int(50_000)
           const d = del(round, dReq, dBytes, { beneficiary: b, helper: h, session: s, final: round === rounds && rand() < 0.5, seq: nextSeq(b), ts: ts++ })
-          records.push(d); ds.push(d)
+          records.push(d)
+          ds.push(d)
           if (rand() < 0.3) continue // the helper skips this round's receipt
-          rReq += int(dReq - rReq + 1); rBytes += int(dBytes - rBytes + 1)
+          rReq += int(dReq - rReq + 1)
+          rBytes += int(dBytes - rBytes + 1)
           last = rec(d, rReq, rBytes, { seq: nextSeq(h), ts: ts++ })
           records.push(last)
         }
@@ -521,7 +606,10 @@ describe('recomputeBalances', () => {
     const d1 = del(1, 100, 10_000)
     const d2 = del(2, 50, 5000) // smaller than round 1: a decrease by B
     const d3 = del(3, 300, 30_000)
-    assert.deepEqual(recomputeBalances([d1, d2, d3]).evidence.map(e => [e.kind, e.accused, e.records]), [['decrease', B, [d1.hash, d2.hash]]])
+    assert.deepEqual(
+      recomputeBalances([d1, d2, d3]).evidence.map(e => [e.kind, e.accused, e.records]),
+      [['decrease', B, [d1.hash, d2.hash]]]
+    )
     const { verdicts } = fold([d1, d3, d2])
     const e = evidenceOf(verdicts[2]!)
     assert.deepEqual([e.kind, e.accused, e.records], ['decrease', B, [d1.hash, d2.hash]])
@@ -534,7 +622,10 @@ describe('recomputeBalances', () => {
     const newest = ds[ds.length - 1]!
     const rNew = rec(newest, 50, 5000)
     const rOld = rec(ds[0]!, 100, 10_000) // claims more than the newer receipt
-    assert.deepEqual(recomputeBalances([...ds, rNew, rOld]).evidence.map(e => [e.kind, e.accused, e.records]), [['decrease', H, [rOld.hash, rNew.hash]]])
+    assert.deepEqual(
+      recomputeBalances([...ds, rNew, rOld]).evidence.map(e => [e.kind, e.accused, e.records]),
+      [['decrease', H, [rOld.hash, rNew.hash]]]
+    )
     const { pair } = fold([...ds, rNew])
     const e = evidenceOf(applyLedgerRecord(pair, rOld).verdict)
     assert.deepEqual([e.kind, e.accused, e.records], ['decrease', H, [rOld.hash, rNew.hash]])

@@ -8,7 +8,11 @@ import type { CharterBody, LogAction, LogEntryBody, Member, MultiSigned } from '
 import { applyEntry, bodyHash, openCharter, quorumFor } from '../src/index.ts'
 import type { MembershipState } from '../src/index.ts'
 
-interface Key { key: PrivateKey, id: string, member: Member }
+interface Key {
+  key: PrivateKey
+  id: string
+  member: Member
+}
 const keys: Key[] = []
 before(async () => {
   for (let i = 0; i < 8; i++) {
@@ -18,23 +22,39 @@ before(async () => {
   }
 })
 
-async function charter (founders: Key[], signers = founders): Promise<MultiSigned<CharterBody>> {
-  const body: CharterBody = { v: 1, id: 'smallsites', name: 'Small sites', createdAt: 1_790_000_000_000, founders: founders.map(f => f.member), policy: DEFAULT_POLICY }
+async function charter(founders: Key[], signers = founders): Promise<MultiSigned<CharterBody>> {
+  const body: CharterBody = {
+    v: 1,
+    id: 'smallsites',
+    name: 'Small sites',
+    createdAt: 1_790_000_000_000,
+    founders: founders.map(f => f.member),
+    policy: DEFAULT_POLICY
+  }
   return withSignatures({ body, sigs: [] }, await Promise.all(signers.map(async s => signDocument('charter', body, s.key, s.id))))
 }
 
-async function entry (s: MembershipState, action: LogAction, signers: Key[], height = s.height + 1, prev = s.history[s.height]!.hash): Promise<MultiSigned<LogEntryBody>> {
+async function entry(
+  s: MembershipState,
+  action: LogAction,
+  signers: Key[],
+  height = s.height + 1,
+  prev = s.history[s.height]!.hash
+): Promise<MultiSigned<LogEntryBody>> {
   const body: LogEntryBody = { v: 1, consortium: s.consortium, height, prev, action, proposedAt: 1_790_000_000_000 + height }
   return withSignatures({ body, sigs: [] }, await Promise.all(signers.map(async k => signDocument('log-entry', body, k.key, k.id))))
 }
 
-async function rejects (p: Promise<unknown>, code: string): Promise<void> {
+async function rejects(p: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(p, (err: Error & { code?: string }) => err.code === code, code)
 }
 
 describe('charter and membership log', () => {
   it('the quorum is ⌊2n/3⌋ + 1 by default', () => {
-    assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map(n => quorumFor(n, DEFAULT_POLICY)), [1, 2, 3, 3, 4, 5, 5])
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6, 7].map(n => quorumFor(n, DEFAULT_POLICY)),
+      [1, 2, 3, 3, 4, 5, 5]
+    )
   })
 
   it('a charter stands only when every founder signed it', async () => {
@@ -75,7 +95,10 @@ describe('charter and membership log', () => {
     const s0 = await openCharter(await charter(founders))
     const cheat = keys[3]!
     // 3 voters remain: ⌊2·3/3⌋+1 = 3 needed; two honest votes plus the cheat's own are not enough.
-    await rejects(applyEntry(s0, await entry(s0, { kind: 'expel', peer: cheat.id, reason: 'tampered content', evidence: [] }, [keys[0]!, keys[1]!, cheat])), 'ERR_NO_QUORUM')
+    await rejects(
+      applyEntry(s0, await entry(s0, { kind: 'expel', peer: cheat.id, reason: 'tampered content', evidence: [] }, [keys[0]!, keys[1]!, cheat])),
+      'ERR_NO_QUORUM'
+    )
     const { state: s1 } = await applyEntry(s0, await entry(s0, { kind: 'expel', peer: cheat.id, reason: 'tampered content', evidence: [] }, keys.slice(0, 3)))
     assert.equal(s1.members.has(cheat.id), false)
     assert.ok(s1.expelled.has(cheat.id))

@@ -22,7 +22,10 @@ describe('standing', () => {
   })
 
   it('is not over quota when taken equals credit, and is one byte past it', () => {
-    for (const [policy, given] of [[DEFAULT_QUOTA_POLICY, 123_456], [custom, 10]] as const) {
+    for (const [policy, given] of [
+      [DEFAULT_QUOTA_POLICY, 123_456],
+      [custom, 10]
+    ] as const) {
       const credit = standing(given, 0, policy).credit
       assert.deepEqual(standing(given, credit, policy), { given, taken: credit, credit, headroom: 0, overQuota: false })
       assert.deepEqual(standing(given, credit - 1, policy), { given, taken: credit - 1, credit, headroom: 1, overQuota: false })
@@ -43,7 +46,11 @@ describe('offerFor', () => {
   const overCustom = standing(0, 1001, custom)
 
   it('declines when the helper has no spare capacity, whoever asks', () => {
-    for (const [b, owed] of [[within, 0], [over, 0], [over, 500]] as const) {
+    for (const [b, owed] of [
+      [within, 0],
+      [over, 0],
+      [over, 500]
+    ] as const) {
       assert.deepEqual(offerFor(0, 100, b, owed), { kind: 'decline', reason: 'no-spare' })
       assert.deepEqual(offerFor(-5, 100, b, owed), { kind: 'decline', reason: 'no-spare' })
     }

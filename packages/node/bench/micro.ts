@@ -30,8 +30,7 @@ import { Shedder } from '../src/load/shedder.ts'
 import { nginxInstalled, startNginx } from './nginx.ts'
 
 /** Run the microbenchmarks; returns the Markdown table. */
-export async function runMicro ({ ms, runs }: { ms: number, runs: number }): Promise<string> {
-
+export async function runMicro({ ms, runs }: { ms: number; runs: number }): Promise<string> {
   const LOAD = fileURLToPath(new URL('./load.ts', import.meta.url))
   const log = pino({ level: 'silent' })
   const sizes = { '2k': 2 * 1024, '50k': 50 * 1024, '1m': 1024 * 1024 } as const
@@ -40,7 +39,11 @@ export async function runMicro ({ ms, runs }: { ms: number, runs: number }): Pro
   // A fast origin: cacheable and private variants of a 2 KiB body.
   const origin = createServer((req, res) => {
     const priv = req.url?.startsWith('/p/') === true
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bodies['2k'].byteLength, ...(priv ? { 'set-cookie': 'session=1', 'cache-control': 'private' } : { 'cache-control': 'public, max-age=60' }) })
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': bodies['2k'].byteLength,
+      ...(priv ? { 'set-cookie': 'session=1', 'cache-control': 'private' } : { 'cache-control': 'public, max-age=60' })
+    })
     res.end(bodies['2k'])
   })
   await new Promise<void>(resolve => origin.listen(0, '127.0.0.1', resolve))
@@ -48,7 +51,7 @@ export async function runMicro ({ ms, runs }: { ms: number, runs: number }): Pro
 
   // Reef: a front with one helper and share 1 (every known shareable path is redirected) for the
   // redirect path; a second front without helpers for pass-through; a mirror holding the objects.
-  function front (withHelper: boolean): ReturnType<typeof buildFront> {
+  function front(withHelper: boolean): ReturnType<typeof buildFront> {
     const monitor = new LoadMonitor()
     const cache = new ContentCache(256 * 1024 * 1024, 8 * 1024 * 1024)
     const hotSet = new HotSet()
@@ -57,21 +60,63 @@ export async function runMicro ({ ms, runs }: { ms: number, runs: number }): Pro
     const originClient = new OriginClient({ url: originUrl, site: 'alpha', maxConcurrent: 256, timeoutMs: 5_000 }, gate, cache, hotSet, monitor, log)
     if (withHelper) {
       hotSet.learn('/c/2k', true)
-      shedder.setHelpers([{ peer: '12D3KooWBenchHelper', weightRps: 100, weightBytesPerSec: 1_000_000, mirrorUrl: 'http://mirror-b.localhost:9102', siteBase: 'http://alpha.mirror-b.localhost:9102' }])
+      shedder.setHelpers([
+        {
+          peer: '12D3KooWBenchHelper',
+          weightRps: 100,
+          weightBytesPerSec: 1_000_000,
+          mirrorUrl: 'http://mirror-b.localhost:9102',
+          siteBase: 'http://alpha.mirror-b.localhost:9102'
+        }
+      ])
       shedder.share = 1
     }
-    return buildFront({ site: 'alpha', queueTimeoutMs: 1_000, retryAfterS: 5, maxBodyBytes: 1024 * 1024, originTimeoutMs: 5_000 }, { gate, origin: originClient, cache, hotSet, shedder, monitor, log })
+    return buildFront(
+      { site: 'alpha', queueTimeoutMs: 1_000, retryAfterS: 5, maxBodyBytes: 1024 * 1024, originTimeoutMs: 5_000 },
+      { gate, origin: originClient, cache, hotSet, shedder, monitor, log }
+    )
   }
   const redirector = front(true)
   const proxy = front(false)
   const mirrorCache = new ContentCache(256 * 1024 * 1024, 8 * 1024 * 1024)
   for (const [k, body] of Object.entries(bodies)) {
-    mirrorCache.put({ site: 'alpha', path: `/f/${k}`, headers: { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=60' }, body, sha256: sha256Hex(body), storedAt: Date.now() })
+    mirrorCache.put({
+      site: 'alpha',
+      path: `/f/${k}`,
+      headers: { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=60' },
+      body,
+      sha256: sha256Hex(body),
+      storedAt: Date.now()
+    })
   }
-  const session = { session: 'bench-session', beneficiary: '12D3KooWBenchBeneficiary', site: 'alpha', siteUrl: originUrl, manifest: new Map(), helpers: [], offeredRps: 100, offeredBytesPerSec: 1_000_000, offerSentAt: 0, accepted: true, releasedAt: undefined, offeredAt: 0, acceptedAt: 0, servedBaseline: { requests: 0, bytes: 0 } }
-  const mirror = buildMirror({ publicUrl: 'http://mirror-b.localhost:9102', selfId: '12D3KooWBenchHelper' }, {
-    cache: mirrorCache, monitor: new LoadMonitor(), log, sessionForSite: site => site === 'alpha' ? session : undefined, fetch: async () => { throw new Error('miss') }
-  })
+  const session = {
+    session: 'bench-session',
+    beneficiary: '12D3KooWBenchBeneficiary',
+    site: 'alpha',
+    siteUrl: originUrl,
+    manifest: new Map(),
+    helpers: [],
+    offeredRps: 100,
+    offeredBytesPerSec: 1_000_000,
+    offerSentAt: 0,
+    accepted: true,
+    releasedAt: undefined,
+    offeredAt: 0,
+    acceptedAt: 0,
+    servedBaseline: { requests: 0, bytes: 0 }
+  }
+  const mirror = buildMirror(
+    { publicUrl: 'http://mirror-b.localhost:9102', selfId: '12D3KooWBenchHelper' },
+    {
+      cache: mirrorCache,
+      monitor: new LoadMonitor(),
+      log,
+      sessionForSite: site => (site === 'alpha' ? session : undefined),
+      fetch: async () => {
+        throw new Error('miss')
+      }
+    }
+  )
   const [redirectorPort, proxyPort, mirrorPort] = [await freePort(), await freePort(), await freePort()]
   await redirector.listen({ host: '127.0.0.1', port: redirectorPort })
   await proxy.listen({ host: '127.0.0.1', port: proxyPort })
@@ -90,18 +135,20 @@ export async function runMicro ({ ms, runs }: { ms: number, runs: number }): Pro
   }, '/f/2k')
   const nginxUrl = nginx.url
 
-  async function load (url: string, expect: number, host?: string): Promise<number> {
+  async function load(url: string, expect: number, host?: string): Promise<number> {
     const args = [LOAD, url, '--ms', String(ms), '--expect', String(expect), ...(host === undefined ? [] : ['--host', host])]
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
-    child.stdout.on('data', d => { out += String(d) })
+    child.stdout.on('data', d => {
+      out += String(d)
+    })
     await new Promise(resolve => child.once('exit', resolve))
-    const r = JSON.parse(out) as { rps: number, errors: number }
+    const r = JSON.parse(out) as { rps: number; errors: number }
     if (r.errors > 0) process.stderr.write(`bench micro: ${r.errors} unexpected answers from ${url}\n`)
     return r.rps
   }
 
-  async function pair (reef: () => Promise<number>, nx: () => Promise<number>): Promise<[number, number]> {
+  async function pair(reef: () => Promise<number>, nx: () => Promise<number>): Promise<[number, number]> {
     let best: [number, number] = [0, 0]
     for (let i = 0; i < runs; i++) best = [Math.max(best[0], await reef()), Math.max(best[1], await nx())]
     return best
@@ -110,29 +157,60 @@ export async function runMicro ({ ms, runs }: { ms: number, runs: number }): Pro
   const rows: Array<[string, number, number]> = []
   try {
     const r = (u: string): string => `http://127.0.0.1:${u}`
-    rows.push(['redirect fast path (307 to a helper)', ...await pair(async () => load(`${r(String(redirectorPort))}/c/2k`, 307), async () => load(`${nginxUrl}/redirect`, 307))])
+    rows.push([
+      'redirect fast path (307 to a helper)',
+      ...(await pair(
+        async () => load(`${r(String(redirectorPort))}/c/2k`, 307),
+        async () => load(`${nginxUrl}/redirect`, 307)
+      ))
+    ])
     for (const k of Object.keys(sizes)) {
-      rows.push([`mirror cache hit, ${k === '1m' ? '1 MiB' : k.replace('k', ' KiB')}`, ...await pair(async () => load(`${r(String(mirrorPort))}/f/${k}`, 200, 'alpha.mirror-b.localhost'), async () => load(`${nginxUrl}/f/${k}`, 200))])
+      rows.push([
+        `mirror cache hit, ${k === '1m' ? '1 MiB' : k.replace('k', ' KiB')}`,
+        ...(await pair(
+          async () => load(`${r(String(mirrorPort))}/f/${k}`, 200, 'alpha.mirror-b.localhost'),
+          async () => load(`${nginxUrl}/f/${k}`, 200)
+        ))
+      ])
     }
-    rows.push(['pass-through, cacheable 2 KiB', ...await pair(async () => load(`${r(String(proxyPort))}/c/2k`, 200), async () => load(`${nginxUrl}/c/2k`, 200))])
-    rows.push(['pass-through, non-cacheable 2 KiB (Set-Cookie)', ...await pair(async () => load(`${r(String(proxyPort))}/p/2k`, 200), async () => load(`${nginxUrl}/p/2k`, 200))])
+    rows.push([
+      'pass-through, cacheable 2 KiB',
+      ...(await pair(
+        async () => load(`${r(String(proxyPort))}/c/2k`, 200),
+        async () => load(`${nginxUrl}/c/2k`, 200)
+      ))
+    ])
+    rows.push([
+      'pass-through, non-cacheable 2 KiB (Set-Cookie)',
+      ...(await pair(
+        async () => load(`${r(String(proxyPort))}/p/2k`, 200),
+        async () => load(`${nginxUrl}/p/2k`, 200)
+      ))
+    ])
   } finally {
     await nginx.stop()
     await Promise.all([redirector.close(), proxy.close(), mirror.close()])
     await new Promise(resolve => origin.close(resolve))
   }
 
-  return [
-    `Microbenchmarks: requests/s from a separate load process (32 connections × 8 pipelined), best of ${runs} × ${ms} ms, Reef and nginx (1 worker) alternating; Node ${process.version}; ${new Date().toISOString()}`,
-    '',
-    '| job | Reef req/s | nginx req/s | Reef / nginx |',
-    '| --- | ---: | ---: | ---: |',
-    ...rows.map(([job, reef, nx]) => `| ${job} | ${reef.toLocaleString('en')} | ${nx.toLocaleString('en')} | ${(reef / nx).toFixed(2)} |`)
-  ].join('\n') + '\n'
+  return (
+    [
+      `Microbenchmarks: requests/s from a separate load process (32 connections × 8 pipelined), best of ${runs} × ${ms} ms, Reef and nginx (1 worker) alternating; Node ${process.version}; ${new Date().toISOString()}`,
+      '',
+      '| job | Reef req/s | nginx req/s | Reef / nginx |',
+      '| --- | ---: | ---: | ---: |',
+      ...rows.map(([job, reef, nx]) => `| ${job} | ${reef.toLocaleString('en')} | ${nx.toLocaleString('en')} | ${(reef / nx).toFixed(2)} |`)
+    ].join('\n') + '\n'
+  )
 }
 
 if (process.argv[2] === 'micro') {
   const { values } = parseArgs({ args: process.argv.slice(3), options: { ms: { type: 'string' }, runs: { type: 'string' } }, strict: true })
-  if (!nginxInstalled()) { process.stderr.write('bench micro: nginx is not installed (apt-get install nginx)\n'); process.exit(2) }
-  process.stdout.write(await runMicro({ ms: Math.min(10_000, Math.max(200, Number(values.ms ?? 2_000))), runs: Math.min(5, Math.max(1, Number(values.runs ?? 2))) }))
+  if (!nginxInstalled()) {
+    process.stderr.write('bench micro: nginx is not installed (apt-get install nginx)\n')
+    process.exit(2)
+  }
+  process.stdout.write(
+    await runMicro({ ms: Math.min(10_000, Math.max(200, Number(values.ms ?? 2_000))), runs: Math.min(5, Math.max(1, Number(values.runs ?? 2))) })
+  )
 }

@@ -10,24 +10,38 @@ import { join } from 'node:path'
 import { request } from 'undici'
 import { freePort } from '../demo/consortium.ts'
 
-export function nginxInstalled (): boolean {
+export function nginxInstalled(): boolean {
   return spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0
 }
 
-export interface RunningNginx { url: string, dir: string, pid: number | undefined, stop: () => Promise<void> }
+export interface RunningNginx {
+  url: string
+  dir: string
+  pid: number | undefined
+  stop: () => Promise<void>
+}
 
-export interface NginxListen { host: string, port: number }
+export interface NginxListen {
+  host: string
+  port: number
+}
 
 /**
  * Start nginx; `config(dir)` returns the http-level directives and the server's locations
  * (`dir` is the private prefix, for cache and static files). Resolves once `probePath` answers.
  */
-export async function startNginx (config: (dir: string) => Promise<{ http: string, locations: string }> | { http: string, locations: string }, probePath = '/', listen?: NginxListen): Promise<RunningNginx> {
+export async function startNginx(
+  config: (dir: string) => Promise<{ http: string; locations: string }> | { http: string; locations: string },
+  probePath = '/',
+  listen?: NginxListen
+): Promise<RunningNginx> {
   const dir = await mkdtemp(join(tmpdir(), 'reef-bench-nginx-'))
   const host = listen?.host ?? '127.0.0.1'
-  const port = listen?.port ?? await freePort()
+  const port = listen?.port ?? (await freePort())
   const { http, locations } = await config(dir)
-  await writeFile(join(dir, 'nginx.conf'), `
+  await writeFile(
+    join(dir, 'nginx.conf'),
+    `
 user root;
 worker_processes 1;
 daemon off;
@@ -45,18 +59,29 @@ http {
     ${locations}
   }
 }
-`)
+`
+  )
   const child = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' })
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
   const stop = async (): Promise<void> => {
     child.kill('SIGQUIT')
-    await new Promise(resolve => { child.once('exit', resolve); setTimeout(resolve, 5_000) })
+    await new Promise(resolve => {
+      child.once('exit', resolve)
+      setTimeout(resolve, 5_000)
+    })
     await rm(dir, { recursive: true, force: true })
   }
   const deadline = Date.now() + 10_000
   for (;;) {
-    try { const r = await request(url + probePath); await r.body.dump(); break } catch {}
-    if (Date.now() > deadline) { await stop(); throw new Error('nginx did not start') }
+    try {
+      const r = await request(url + probePath)
+      await r.body.dump()
+      break
+    } catch {}
+    if (Date.now() > deadline) {
+      await stop()
+      throw new Error('nginx did not start')
+    }
     await new Promise(resolve => setTimeout(resolve, 100))
   }
   return { url, dir, pid: child.pid, stop }
@@ -66,14 +91,15 @@ http {
  * nginx with proxy_cache (one origin fetch per object, stale on error/updating) in front of
  * `originUrl`; on loopback at a free port unless `listen` says where.
  */
-export async function startCachingNginx (originUrl: string, listen?: NginxListen): Promise<RunningNginx> {
+export async function startCachingNginx(originUrl: string, listen?: NginxListen): Promise<RunningNginx> {
   const origin = new URL(originUrl)
-  return startNginx(async dir => {
-    await mkdir(join(dir, 'cache'))
-    return {
-      http: `proxy_cache_path ${dir}/cache levels=1:2 keys_zone=reef:10m max_size=256m inactive=10m use_temp_path=off;
+  return startNginx(
+    async dir => {
+      await mkdir(join(dir, 'cache'))
+      return {
+        http: `proxy_cache_path ${dir}/cache levels=1:2 keys_zone=reef:10m max_size=256m inactive=10m use_temp_path=off;
   upstream origin { server ${origin.hostname}:${origin.port}; keepalive 16; }`,
-      locations: `location / {
+        locations: `location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -82,6 +108,9 @@ export async function startCachingNginx (originUrl: string, listen?: NginxListen
       proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;
       proxy_cache_background_update on;
     }`
-    }
-  }, '/', listen)
+      }
+    },
+    '/',
+    listen
+  )
 }

@@ -33,5 +33,7 @@ if (command === 'crowd') {
   await import('./crowd.ts')
   process.exit(0)
 }
-process.stderr.write('Usage: pnpm bench crowd [--profile step|ramp|bursts] [--multiple M] [--seconds S] [--capacity RPS] [--workers N] [--setups LIST] [--out DIR]\n       pnpm bench crowd --net [--setups LIST] [--loads LIST] [--seconds S] [--uplink BYTES_PER_SEC] [--timeout-s S] [--tc-latency-ms MS] [--kill-at-s S] [--baseline REF] [--mirror-rps N] [--standby] [--repeat N] [--keep-logs] [--out DIR]\n       pnpm bench micro [--ms MS] [--runs R]\n       pnpm bench protocol [--ms MS]\n       pnpm bench ledger [--records N] [--runs R] [--seconds S] [--writes N]\n       pnpm bench governance [--ms MS] [--runs R] [--members N] [--entries K]\n')
+process.stderr.write(
+  'Usage: pnpm bench crowd [--profile step|ramp|bursts] [--multiple M] [--seconds S] [--capacity RPS] [--workers N] [--setups LIST] [--out DIR]\n       pnpm bench crowd --net [--setups LIST] [--loads LIST] [--seconds S] [--uplink BYTES_PER_SEC] [--timeout-s S] [--tc-latency-ms MS] [--kill-at-s S] [--baseline REF] [--mirror-rps N] [--standby] [--repeat N] [--keep-logs] [--out DIR]\n       pnpm bench micro [--ms MS] [--runs R]\n       pnpm bench protocol [--ms MS]\n       pnpm bench ledger [--records N] [--runs R] [--seconds S] [--writes N]\n       pnpm bench governance [--ms MS] [--runs R] [--members N] [--entries K]\n'
+)
 process.exit(2)

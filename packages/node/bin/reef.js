@@ -8,8 +8,10 @@ import { existsSync } from 'node:fs'
 const MIN_NODE_MAJOR = 24
 const major = Number(process.versions.node.split('.')[0])
 if (!(major >= MIN_NODE_MAJOR)) {
-  process.stderr.write(`reef: needs Node.js ${MIN_NODE_MAJOR} or later; ${process.execPath} is ${process.version}\n` +
-    `hint: install Node.js ${MIN_NODE_MAJOR} LTS and put it first on PATH (node --version)\n`)
+  process.stderr.write(
+    `reef: needs Node.js ${MIN_NODE_MAJOR} or later; ${process.execPath} is ${process.version}\n` +
+      `hint: install Node.js ${MIN_NODE_MAJOR} LTS and put it first on PATH (node --version)\n`
+  )
   // 2: the machine's set-up is wrong; systemd's RestartPreventExitStatus=2 does not retry it.
   process.exit(2)
 }

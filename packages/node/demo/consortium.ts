@@ -22,7 +22,7 @@ export const SITE_LABELS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtr
  * (32768–60999 on Linux): a port the kernel hands out with listen(0) is also what outgoing
  * connections get, so under heavy loopback traffic one of them could take it before we listen.
  */
-export async function freePort (): Promise<number> {
+export async function freePort(): Promise<number> {
   for (let i = 0; i < 100; i++) {
     const port = 20_000 + Math.floor(Math.random() * 12_000)
     if (await canListen(port)) return port
@@ -30,11 +30,17 @@ export async function freePort (): Promise<number> {
   throw new Error('no free port found in 20000-31999 on 127.0.0.1')
 }
 
-function canListen (port: number): Promise<boolean> {
+function canListen(port: number): Promise<boolean> {
   return new Promise(resolve => {
     const srv = createServer()
-    srv.once('error', () => { resolve(false) })
-    srv.listen(port, '127.0.0.1', () => { srv.close(() => { resolve(true) }) })
+    srv.once('error', () => {
+      resolve(false)
+    })
+    srv.listen(port, '127.0.0.1', () => {
+      srv.close(() => {
+        resolve(true)
+      })
+    })
   })
 }
 
@@ -65,7 +71,7 @@ export interface LocalConsortiumOptions {
    * Run under a charter signed by every node (governed consortium): charter policy overrides
    * and whether nodes vote automatically on verifiable evidence.
    */
-  governance?: { policy?: Partial<Policy>, autoVote?: boolean, name?: string }
+  governance?: { policy?: Partial<Policy>; autoVote?: boolean; name?: string }
 }
 
 export interface LocalSite {
@@ -87,7 +93,7 @@ export interface LocalConsortium {
   close(): Promise<void>
 }
 
-export async function startLocalConsortium (opts: LocalConsortiumOptions): Promise<LocalConsortium> {
+export async function startLocalConsortium(opts: LocalConsortiumOptions): Promise<LocalConsortium> {
   if (opts.nodes < 1 || opts.nodes > SITE_LABELS.length) throw new RangeError(`nodes must be 1..${SITE_LABELS.length}`)
   const dataDir = await mkdtemp(join(tmpdir(), 'reef-consortium-'))
   const sites: LocalSite[] = []
@@ -96,15 +102,32 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
   try {
     for (let i = 0; i < opts.nodes; i++) {
       const label = SITE_LABELS[i]!
-      const origin = await startDemoOrigin({ workers: opts.workers, capacityRps: opts.capacityRps, seed: i + 1, siteName: label, ...(opts.originBytesPerSec !== undefined ? { bytesPerSec: opts.originBytesPerSec } : {}) })
+      const origin = await startDemoOrigin({
+        workers: opts.workers,
+        capacityRps: opts.capacityRps,
+        seed: i + 1,
+        siteName: label,
+        ...(opts.originBytesPerSec !== undefined ? { bytesPerSec: opts.originBytesPerSec } : {})
+      })
       const [front, mirror, admin] = [await freePort(), await freePort(), await freePort()]
       const o = opts.overrides ?? {}
       const configInput: ReefConfigInput = {
         consortium: 'demo',
         site: { label, publicUrl: `http://127.0.0.1:${front}` },
-        origin: { url: origin.url, capacityRps: opts.capacityRps, maxConcurrent: opts.workers, ...(opts.originBytesPerSec !== undefined ? { bytesPerSec: opts.originBytesPerSec } : {}), ...o.origin },
+        origin: {
+          url: origin.url,
+          capacityRps: opts.capacityRps,
+          maxConcurrent: opts.workers,
+          ...(opts.originBytesPerSec !== undefined ? { bytesPerSec: opts.originBytesPerSec } : {}),
+          ...o.origin
+        },
         front: { listen: { host: '127.0.0.1', port: front }, ...o.front },
-        mirror: { listen: { host: '127.0.0.1', port: mirror }, publicUrl: `http://mirror-${label}.localhost:${mirror}`, capacityRps: opts.mirrorCapacityOf?.(label) ?? opts.mirrorCapacityRps ?? 1000, ...o.mirror },
+        mirror: {
+          listen: { host: '127.0.0.1', port: mirror },
+          publicUrl: `http://mirror-${label}.localhost:${mirror}`,
+          capacityRps: opts.mirrorCapacityOf?.(label) ?? opts.mirrorCapacityRps ?? 1000,
+          ...o.mirror
+        },
         admin: { listen: { host: '127.0.0.1', port: admin }, token: adminToken },
         p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] },
         uplink: { bytesPerSec: opts.uplinkOf?.(label) ?? opts.uplinkBytesPerSec ?? 20_000_000, ...o.uplink },
@@ -124,7 +147,15 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
       charterFile = join(dataDir, 'charter.json')
       const keys = await Promise.all(sites.map(async s => loadOrCreateIdentity(s.configInput.dataDir)))
       const founders = sites.map((s, i) => ({ peer: peerIdFromPrivateKey(keys[i]!).toString(), site: s.label, mirrorUrl: s.configInput.mirror.publicUrl }))
-      let doc: MultiSigned<CharterBody> = { body: charterBody({ id: 'demo', name: opts.governance.name ?? 'Reef demo consortium', founders, ...(opts.governance.policy === undefined ? {} : { policy: opts.governance.policy }) }), sigs: [] }
+      let doc: MultiSigned<CharterBody> = {
+        body: charterBody({
+          id: 'demo',
+          name: opts.governance.name ?? 'Reef demo consortium',
+          founders,
+          ...(opts.governance.policy === undefined ? {} : { policy: opts.governance.policy })
+        }),
+        sigs: []
+      }
       for (const [i, k] of keys.entries()) doc = await signCharter(doc, k, founders[i]!.peer)
       await writeCharterFile(charterFile, doc)
       for (const s of sites) s.configInput = { ...s.configInput, governance: { charter: charterFile, autoVote: opts.governance.autoVote ?? true } }
@@ -144,17 +175,33 @@ export async function startLocalConsortium (opts: LocalConsortiumOptions): Promi
     await closeAll(sites, dataDir)
     throw err
   }
-  return { sites, dataDir, charterFile, adminToken, close: async () => { await closeAll(sites, dataDir) } }
+  return {
+    sites,
+    dataDir,
+    charterFile,
+    adminToken,
+    close: async () => {
+      await closeAll(sites, dataDir)
+    }
+  }
 }
 
-async function closeAll (sites: LocalSite[], dataDir: string): Promise<void> {
-  await Promise.allSettled(sites.map(async s => { await s.node?.stop() }))
-  await Promise.allSettled(sites.map(async s => { await s.origin.close() }))
+async function closeAll(sites: LocalSite[], dataDir: string): Promise<void> {
+  await Promise.allSettled(
+    sites.map(async s => {
+      await s.node?.stop()
+    })
+  )
+  await Promise.allSettled(
+    sites.map(async s => {
+      await s.origin.close()
+    })
+  )
   await rm(dataDir, { recursive: true, force: true })
 }
 
 /** Wait until every node sees every other node's load report (the consortium has formed). */
-export async function waitForMesh (c: LocalConsortium, timeoutMs = 20_000): Promise<void> {
+export async function waitForMesh(c: LocalConsortium, timeoutMs = 20_000): Promise<void> {
   const nodes = c.sites.map(s => s.node).filter(n => n !== undefined)
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {

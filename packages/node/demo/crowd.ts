@@ -25,98 +25,98 @@
  * Everything is bounded: maxRequests, maxDurationMs, maxInFlight,
  * requestTimeoutMs, maxRedirects, and an optional AbortSignal.
  */
-import { isIP } from 'node:net';
-import type { LookupFunction } from 'node:net';
-import { performance } from 'node:perf_hooks';
-import { Agent, buildConnector, request } from 'undici';
-import type { Dispatcher } from 'undici';
+import { isIP } from 'node:net'
+import type { LookupFunction } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { Agent, buildConnector, request } from 'undici'
+import type { Dispatcher } from 'undici'
 
 export type CrowdProfile =
   | { kind: 'step'; rps: number; durationMs: number }
   | { kind: 'ramp'; fromRps: number; toRps: number; durationMs: number }
-  | { kind: 'bursts'; rps: number; burstMs: number; gapMs: number; count: number };
+  | { kind: 'bursts'; rps: number; burstMs: number; gapMs: number; count: number }
 
 export interface CrowdOptions {
   /** The Reef front's URL clients start at. */
-  siteUrl: string;
+  siteUrl: string
   /** Page paths (e.g. `/`, `/articles/x.html`), most popular first. */
-  pages: string[];
-  profile: CrowdProfile;
+  pages: string[]
+  profile: CrowdProfile
   /** What the profile's rate counts: requests (default) or visits (page loads) started. */
-  pace?: 'requests' | 'visits';
+  pace?: 'requests' | 'visits'
   /** Zipf exponent for page popularity. Default 1.0. */
-  zipfS?: number;
-  seed?: number;
-  maxRequests: number;
-  maxDurationMs: number;
+  zipfS?: number
+  seed?: number
+  maxRequests: number
+  maxDurationMs: number
   /** Concurrent requests cap; requests beyond it fail with 'client-overload'. Default 2000. */
-  maxInFlight?: number;
+  maxInFlight?: number
   /** Per request, including its redirect chain. Default 10000. */
-  requestTimeoutMs?: number;
+  requestTimeoutMs?: number
   /** Default 5. */
-  maxRedirects?: number;
+  maxRedirects?: number
   /** path -> body to verify against. */
-  expected?: Map<string, Buffer>;
+  expected?: Map<string, Buffer>
   /** Default: a fresh `loopbackDispatcher()`, closed at the end of the run. */
-  dispatcher?: Dispatcher;
-  onResult?: (r: RequestResult) => void;
-  signal?: AbortSignal;
+  dispatcher?: Dispatcher
+  onResult?: (r: RequestResult) => void
+  signal?: AbortSignal
 }
 
 export interface RequestResult {
   /** Epoch ms. */
-  start: number;
-  end: number;
+  start: number
+  end: number
   /** pathname + search of the requested URL. */
-  path: string;
-  finalUrl: string;
+  path: string
+  finalUrl: string
   /** 0 when no response was received. */
-  status: number;
+  status: number
   /** Status 200 and, when `expected` has the path, body bytes equal. */
-  ok: boolean;
-  servedBy: 'origin' | 'helper' | 'error';
+  ok: boolean
+  servedBy: 'origin' | 'helper' | 'error'
   /** Body bytes of the final response. */
-  bytes: number;
-  redirects: number;
-  error?: string;
+  bytes: number
+  redirects: number
+  error?: string
 }
 
 /** One visit: a page and its subresources (not the optional download). */
 export interface VisitResult {
   /** Epoch ms when the visit started and when its page load ended (ok or not). */
-  start: number;
-  end: number;
+  start: number
+  end: number
   /** The page path requested. */
-  page: string;
+  page: string
   /** Where the page came from after redirects ('' when its request was never sent). */
-  finalUrl: string;
+  finalUrl: string
   /** The page and every subresource ok. */
-  ok: boolean;
+  ok: boolean
   /** False when a limit (maxRequests, maxDurationMs, signal) cut the visit short. */
-  complete: boolean;
+  complete: boolean
   /** Body bytes received for the page and its subresources. */
-  bytes: number;
+  bytes: number
   /** Requests the page load made (page + subresources sent). */
-  requests: number;
+  requests: number
 }
 
 export interface CrowdReport {
-  results: RequestResult[];
-  sent: number;
-  succeeded: number;
-  failed: number;
-  successRate: number;
-  byServer: { origin: number; helper: number; error: number };
+  results: RequestResult[]
+  sent: number
+  succeeded: number
+  failed: number
+  successRate: number
+  byServer: { origin: number; helper: number; error: number }
   /** Per fully successful visit: ms to load the page and all its subresources (excluding any download). */
-  pageLoadsMs: number[];
+  pageLoadsMs: number[]
   /**
    * Visits started; loaded = page and every subresource ok (one pageLoadsMs
    * entry each); failed = page or some subresource not ok; the rest were cut
    * short by the limits. Download outcomes appear only in `results`.
    */
-  visits: { started: number; loaded: number; failed: number };
+  visits: { started: number; loaded: number; failed: number }
   /** Every visit started, in start order. */
-  visitResults: VisitResult[];
+  visitResults: VisitResult[]
 }
 
 // ---------------------------------------------------------------------------
@@ -125,38 +125,38 @@ export interface CrowdReport {
 
 /** mulberry32: a small, fast, deterministic PRNG returning floats in [0, 1). */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
+  let a = seed >>> 0
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
 }
 
 /** Sampler of indices 0..n-1 with P(k) proportional to 1 / (k + 1)^s. */
 export function zipfSampler(n: number, s: number, rand: () => number): () => number {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError('zipfSampler: n must be an integer >= 1');
-  if (!Number.isFinite(s) || s < 0) throw new RangeError('zipfSampler: s must be >= 0');
-  const cdf = new Float64Array(n);
-  let sum = 0;
+  if (!Number.isInteger(n) || n < 1) throw new RangeError('zipfSampler: n must be an integer >= 1')
+  if (!Number.isFinite(s) || s < 0) throw new RangeError('zipfSampler: s must be >= 0')
+  const cdf = new Float64Array(n)
+  let sum = 0
   for (let k = 0; k < n; k++) {
-    sum += 1 / Math.pow(k + 1, s);
-    cdf[k] = sum;
+    sum += 1 / Math.pow(k + 1, s)
+    cdf[k] = sum
   }
-  for (let k = 0; k < n; k++) cdf[k] = (cdf[k] ?? 0) / sum;
+  for (let k = 0; k < n; k++) cdf[k] = (cdf[k] ?? 0) / sum
   return () => {
-    const u = rand();
-    let lo = 0;
-    let hi = n - 1;
+    const u = rand()
+    let lo = 0
+    let hi = n - 1
     while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((cdf[mid] ?? 1) > u) hi = mid;
-      else lo = mid + 1;
+      const mid = (lo + hi) >>> 1
+      if ((cdf[mid] ?? 1) > u) hi = mid
+      else lo = mid + 1
     }
-    return lo;
-  };
+    return lo
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -164,38 +164,36 @@ export function zipfSampler(n: number, s: number, rand: () => number): () => num
 // ---------------------------------------------------------------------------
 
 function isLoopbackName(hostname: string): boolean {
-  const h = hostname.toLowerCase().replace(/\.$/, '');
-  return h === 'localhost' || h.endsWith('.localhost');
+  const h = hostname.toLowerCase().replace(/\.$/, '')
+  return h === 'localhost' || h.endsWith('.localhost')
 }
 
 function isLoopbackIp(hostname: string): boolean {
-  const h = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
-  const family = isIP(h);
-  if (family === 4) return h.startsWith('127.');
-  if (family === 6) return h === '::1' || h === '0:0:0:0:0:0:0:1' || /^::ffff:127\./i.test(h);
-  return false;
+  const h = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname
+  const family = isIP(h)
+  if (family === 4) return h.startsWith('127.')
+  if (family === 6) return h === '::1' || h === '0:0:0:0:0:0:0:1' || /^::ffff:127\./i.test(h)
+  return false
 }
 
 function notLoopbackError(hostname: string): NodeJS.ErrnoException {
-  const err: NodeJS.ErrnoException = new Error(`loopbackDispatcher refuses non-loopback host "${hostname}"`);
-  err.code = 'ERR_REEF_NOT_LOOPBACK';
-  return err;
+  const err: NodeJS.ErrnoException = new Error(`loopbackDispatcher refuses non-loopback host "${hostname}"`)
+  err.code = 'ERR_REEF_NOT_LOOPBACK'
+  return err
 }
 
 /** net.connect lookup: every *.localhost name (and localhost) is 127.0.0.1; anything else is refused. */
 const loopbackLookup: LookupFunction = (hostname, options, callback) => {
   if (!isLoopbackName(hostname)) {
-    callback(notLoopbackError(hostname), '', 4);
-    return;
+    callback(notLoopbackError(hostname), '', 4)
+    return
   }
   if (options.all === true) {
-    (callback as unknown as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [
-      { address: '127.0.0.1', family: 4 },
-    ]);
-    return;
+    ;(callback as unknown as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [{ address: '127.0.0.1', family: 4 }])
+    return
   }
-  callback(null, '127.0.0.1', 4);
-};
+  callback(null, '127.0.0.1', 4)
+}
 
 /**
  * An undici Agent whose connector resolves `localhost` and every `*.localhost`
@@ -204,22 +202,22 @@ const loopbackLookup: LookupFunction = (hostname, options, callback) => {
  * can never leave loopback. Plain http only (https is refused too).
  */
 export function loopbackDispatcher(opts: { connections?: number } = {}): Agent {
-  const inner = buildConnector({ lookup: loopbackLookup, timeout: 5000 });
+  const inner = buildConnector({ lookup: loopbackLookup, timeout: 5000 })
   const connect: buildConnector.connector = (options, callback) => {
-    const { hostname, protocol } = options;
+    const { hostname, protocol } = options
     if (protocol !== 'http:') {
-      callback(new Error(`loopbackDispatcher only speaks plain http (got ${protocol})`), null);
-      return;
+      callback(new Error(`loopbackDispatcher only speaks plain http (got ${protocol})`), null)
+      return
     }
     if (!isLoopbackName(hostname) && !isLoopbackIp(hostname)) {
-      callback(notLoopbackError(hostname), null);
-      return;
+      callback(notLoopbackError(hostname), null)
+      return
     }
-    inner(options, callback);
-  };
-  const agentOpts: Agent.Options = { connect, keepAliveTimeout: 4000 };
-  if (opts.connections !== undefined) agentOpts.connections = opts.connections;
-  return new Agent(agentOpts);
+    inner(options, callback)
+  }
+  const agentOpts: Agent.Options = { connect, keepAliveTimeout: 4000 }
+  if (opts.connections !== undefined) agentOpts.connections = opts.connections
+  return new Agent(agentOpts)
 }
 
 // ---------------------------------------------------------------------------
@@ -228,26 +226,26 @@ export function loopbackDispatcher(opts: { connections?: number } = {}): Agent {
 
 function validateProfile(p: CrowdProfile): void {
   const finiteNonNeg = (v: number, name: string): void => {
-    if (!Number.isFinite(v) || v < 0) throw new RangeError(`profile.${name} must be a finite number >= 0`);
-  };
+    if (!Number.isFinite(v) || v < 0) throw new RangeError(`profile.${name} must be a finite number >= 0`)
+  }
   switch (p.kind) {
     case 'step':
-      finiteNonNeg(p.rps, 'rps');
-      finiteNonNeg(p.durationMs, 'durationMs');
-      break;
+      finiteNonNeg(p.rps, 'rps')
+      finiteNonNeg(p.durationMs, 'durationMs')
+      break
     case 'ramp':
-      finiteNonNeg(p.fromRps, 'fromRps');
-      finiteNonNeg(p.toRps, 'toRps');
-      finiteNonNeg(p.durationMs, 'durationMs');
-      break;
+      finiteNonNeg(p.fromRps, 'fromRps')
+      finiteNonNeg(p.toRps, 'toRps')
+      finiteNonNeg(p.durationMs, 'durationMs')
+      break
     case 'bursts':
-      finiteNonNeg(p.rps, 'rps');
-      finiteNonNeg(p.burstMs, 'burstMs');
-      finiteNonNeg(p.gapMs, 'gapMs');
-      if (!Number.isInteger(p.count) || p.count < 0) throw new RangeError('profile.count must be an integer >= 0');
-      break;
+      finiteNonNeg(p.rps, 'rps')
+      finiteNonNeg(p.burstMs, 'burstMs')
+      finiteNonNeg(p.gapMs, 'gapMs')
+      if (!Number.isInteger(p.count) || p.count < 0) throw new RangeError('profile.count must be an integer >= 0')
+      break
     default:
-      throw new RangeError('unknown profile kind');
+      throw new RangeError('unknown profile kind')
   }
 }
 
@@ -255,29 +253,29 @@ function profileDurationMs(p: CrowdProfile): number {
   switch (p.kind) {
     case 'step':
     case 'ramp':
-      return p.durationMs;
+      return p.durationMs
     case 'bursts':
-      return p.count === 0 ? 0 : p.count * p.burstMs + (p.count - 1) * p.gapMs;
+      return p.count === 0 ? 0 : p.count * p.burstMs + (p.count - 1) * p.gapMs
   }
 }
 
 /** Target cumulative number of requests at t ms after the start. */
 function cumulativeTarget(p: CrowdProfile, tMs: number): number {
-  const t = Math.max(0, Math.min(tMs, profileDurationMs(p)));
+  const t = Math.max(0, Math.min(tMs, profileDurationMs(p)))
   switch (p.kind) {
     case 'step':
-      return (p.rps * t) / 1000;
+      return (p.rps * t) / 1000
     case 'ramp': {
-      if (p.durationMs === 0) return 0;
-      const slope = (p.toRps - p.fromRps) / p.durationMs;
-      return (p.fromRps * t + (slope * t * t) / 2) / 1000;
+      if (p.durationMs === 0) return 0
+      const slope = (p.toRps - p.fromRps) / p.durationMs
+      return (p.fromRps * t + (slope * t * t) / 2) / 1000
     }
     case 'bursts': {
-      const cycle = p.burstMs + p.gapMs;
-      if (cycle === 0) return 0;
-      const full = Math.floor(t / cycle);
-      const onMs = full * p.burstMs + Math.min(p.burstMs, t - full * cycle);
-      return (p.rps * onMs) / 1000;
+      const cycle = p.burstMs + p.gapMs
+      if (cycle === 0) return 0
+      const full = Math.floor(t / cycle)
+      const onMs = full * p.burstMs + Math.min(p.burstMs, t - full * cycle)
+      return (p.rps * onMs) / 1000
     }
   }
 }
@@ -286,138 +284,137 @@ function cumulativeTarget(p: CrowdProfile, tMs: number): number {
 // Link extraction
 // ---------------------------------------------------------------------------
 
-const SUBRESOURCE_EXT = /\.(css|js|mjs|png|jpe?g|gif|webp|avif|svg|ico)$/i;
-const PAGE_EXT = /\.(html?|php|aspx?)$/i;
+const SUBRESOURCE_EXT = /\.(css|js|mjs|png|jpe?g|gif|webp|avif|svg|ico)$/i
+const PAGE_EXT = /\.(html?|php|aspx?)$/i
 
 export interface Links {
-  subresources: URL[];
-  downloads: URL[];
+  subresources: URL[]
+  downloads: URL[]
 }
 
 /** The subresources a browser loads with `html` and the downloads it links, resolved against `base`. */
 export function extractLinks(html: string, base: URL): Links {
-  const subresources = new Map<string, URL>();
-  const downloads = new Map<string, URL>();
-  const tagRe = /<([a-zA-Z][a-zA-Z0-9]*)\b([^>]*)>/g;
-  const attrRe = /\b(src|href)\s*=\s*"([^"]*)"/gi;
+  const subresources = new Map<string, URL>()
+  const downloads = new Map<string, URL>()
+  const tagRe = /<([a-zA-Z][a-zA-Z0-9]*)\b([^>]*)>/g
+  const attrRe = /\b(src|href)\s*=\s*"([^"]*)"/gi
   for (const tag of html.matchAll(tagRe)) {
-    const name = (tag[1] ?? '').toLowerCase();
-    const attrs = tag[2] ?? '';
+    const name = (tag[1] ?? '').toLowerCase()
+    const attrs = tag[2] ?? ''
     for (const attr of attrs.matchAll(attrRe)) {
-      const raw = (attr[2] ?? '').trim();
-      if (raw === '' || raw.startsWith('#')) continue;
-      let url: URL;
+      const raw = (attr[2] ?? '').trim()
+      if (raw === '' || raw.startsWith('#')) continue
+      let url: URL
       try {
-        url = new URL(raw, base);
+        url = new URL(raw, base)
       } catch {
-        continue;
+        continue
       }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') continue;
-      url.hash = '';
-      const pathname = url.pathname;
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') continue
+      url.hash = ''
+      const pathname = url.pathname
       if (name === 'a') {
-        const lastSegment = pathname.slice(pathname.lastIndexOf('/') + 1);
+        const lastSegment = pathname.slice(pathname.lastIndexOf('/') + 1)
         if (lastSegment.includes('.') && !PAGE_EXT.test(lastSegment) && !SUBRESOURCE_EXT.test(lastSegment)) {
-          downloads.set(url.href, url);
+          downloads.set(url.href, url)
         }
       } else if (SUBRESOURCE_EXT.test(pathname)) {
-        subresources.set(url.href, url);
+        subresources.set(url.href, url)
       }
     }
   }
-  return { subresources: [...subresources.values()], downloads: [...downloads.values()] };
+  return { subresources: [...subresources.values()], downloads: [...downloads.values()] }
 }
 
 // ---------------------------------------------------------------------------
 // The crowd
 // ---------------------------------------------------------------------------
 
-const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-const PER_VISIT_PARALLELISM = 6;
-const DOWNLOAD_PROBABILITY = 0.1;
-const DEFAULT_REQUESTS_PER_VISIT = 6;
-const TICK_MS = 5;
-const PAGE_SUCCESS_WINDOW = 20;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
+const PER_VISIT_PARALLELISM = 6
+const DOWNLOAD_PROBABILITY = 0.1
+const DEFAULT_REQUESTS_PER_VISIT = 6
+const TICK_MS = 5
+const PAGE_SUCCESS_WINDOW = 20
 
 function describeError(err: unknown): string {
   if (err instanceof Error) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code !== undefined ? `${code}: ${err.message}` : err.message;
+    const code = (err as NodeJS.ErrnoException).code
+    return code !== undefined ? `${code}: ${err.message}` : err.message
   }
-  return String(err);
+  return String(err)
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise(resolve => setTimeout(resolve, ms))
 }
 
 /** Run a bounded flash crowd against `siteUrl` and report every request. */
 export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
-  const site = new URL(opts.siteUrl);
-  const siteOrigin = site.origin;
-  if (opts.pages.length === 0) throw new RangeError('runCrowd: pages must not be empty');
-  validateProfile(opts.profile);
-  if (!Number.isInteger(opts.maxRequests) || opts.maxRequests < 0) throw new RangeError('maxRequests must be an integer >= 0');
-  if (!Number.isFinite(opts.maxDurationMs) || opts.maxDurationMs < 0) throw new RangeError('maxDurationMs must be >= 0');
-  const maxInFlight = opts.maxInFlight ?? 2000;
-  const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
-  const maxRedirects = opts.maxRedirects ?? 5;
-  const expected = opts.expected;
-  const onResult = opts.onResult;
-  const signal = opts.signal;
+  const site = new URL(opts.siteUrl)
+  const siteOrigin = site.origin
+  if (opts.pages.length === 0) throw new RangeError('runCrowd: pages must not be empty')
+  validateProfile(opts.profile)
+  if (!Number.isInteger(opts.maxRequests) || opts.maxRequests < 0) throw new RangeError('maxRequests must be an integer >= 0')
+  if (!Number.isFinite(opts.maxDurationMs) || opts.maxDurationMs < 0) throw new RangeError('maxDurationMs must be >= 0')
+  const maxInFlight = opts.maxInFlight ?? 2000
+  const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000
+  const maxRedirects = opts.maxRedirects ?? 5
+  const expected = opts.expected
+  const onResult = opts.onResult
+  const signal = opts.signal
 
-  const ownDispatcher = opts.dispatcher === undefined ? loopbackDispatcher() : undefined;
-  const dispatcher: Dispatcher = opts.dispatcher ?? (ownDispatcher as Agent);
+  const ownDispatcher = opts.dispatcher === undefined ? loopbackDispatcher() : undefined
+  const dispatcher: Dispatcher = opts.dispatcher ?? (ownDispatcher as Agent)
 
-  const rand = seededRandom(opts.seed ?? 1);
-  const choosePage = zipfSampler(opts.pages.length, opts.zipfS ?? 1.0, rand);
+  const rand = seededRandom(opts.seed ?? 1)
+  const choosePage = zipfSampler(opts.pages.length, opts.zipfS ?? 1.0, rand)
 
-  const results: RequestResult[] = [];
-  const pageLoadsMs: number[] = [];
-  const visits = { started: 0, loaded: 0, failed: 0 };
-  const visitResults: VisitResult[] = [];
-  const pace = opts.pace ?? 'requests';
-  if (pace !== 'requests' && pace !== 'visits') throw new RangeError("pace must be 'requests' or 'visits'");
-  let sent = 0;
-  let inFlight = 0;
-  let callbackError: unknown;
-  const t0 = performance.now();
+  const results: RequestResult[] = []
+  const pageLoadsMs: number[] = []
+  const visits = { started: 0, loaded: 0, failed: 0 }
+  const visitResults: VisitResult[] = []
+  const pace = opts.pace ?? 'requests'
+  if (pace !== 'requests' && pace !== 'visits') throw new RangeError("pace must be 'requests' or 'visits'")
+  let sent = 0
+  let inFlight = 0
+  let callbackError: unknown
+  const t0 = performance.now()
   // Per page: subresources a visit fetches (without the optional download), learned from the first load.
-  const learned = new Map<string, number>();
-  let learnedSum = 0;
+  const learned = new Map<string, number>()
+  let learnedSum = 0
   // Moving estimate of the chance a page load succeeds (and so is followed by its subresources).
-  let pageSuccess = 1;
+  let pageSuccess = 1
 
-  const elapsed = (): number => performance.now() - t0;
-  const mayStart = (): boolean =>
-    sent < opts.maxRequests && elapsed() < opts.maxDurationMs && signal?.aborted !== true;
+  const elapsed = (): number => performance.now() - t0
+  const mayStart = (): boolean => sent < opts.maxRequests && elapsed() < opts.maxDurationMs && signal?.aborted !== true
 
   // Requests not yet sent that visits in progress are expected to make:
   // subresources of loaded pages still to fetch, plus the expected subresources
   // of pages still loading (weighted by the chance that a page load succeeds).
-  let reservedKnown = 0;
-  let pendingPages = 0;
-  let pendingSubresources = 0;
-  const committed = (): number => sent + reservedKnown + pageSuccess * pendingSubresources;
+  let reservedKnown = 0
+  let pendingPages = 0
+  let pendingSubresources = 0
+  const committed = (): number => sent + reservedKnown + pageSuccess * pendingSubresources
 
   /** Expected number of subresource requests (including the optional download) following a load of `page`. */
   function expectedSubresources(page: string): number {
-    const known = learned.get(page);
-    const n = known ?? (learned.size > 0 ? learnedSum / learned.size : DEFAULT_REQUESTS_PER_VISIT - 1);
-    return n + DOWNLOAD_PROBABILITY;
+    const known = learned.get(page)
+    const n = known ?? (learned.size > 0 ? learnedSum / learned.size : DEFAULT_REQUESTS_PER_VISIT - 1)
+    return n + DOWNLOAD_PROBABILITY
   }
 
   function notePage(ok: boolean): void {
-    pageSuccess += ((ok ? 1 : 0) - pageSuccess) / PAGE_SUCCESS_WINDOW;
+    pageSuccess += ((ok ? 1 : 0) - pageSuccess) / PAGE_SUCCESS_WINDOW
   }
 
   function emit(r: RequestResult): void {
-    results.push(r);
+    results.push(r)
     if (onResult !== undefined) {
       try {
-        onResult(r);
+        onResult(r)
       } catch (err) {
-        callbackError ??= err;
+        callbackError ??= err
       }
     }
   }
@@ -425,10 +422,10 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
   /** Fetch one resource (following redirects); undefined when the limits forbid starting it. */
   /** `referer`: the page a subresource or download belongs to, sent as browsers do (same-origin: the full URL). */
   async function fetchOne(initial: URL, keepBody: boolean, referer?: string): Promise<{ result: RequestResult; body: Buffer | undefined } | undefined> {
-    if (!mayStart()) return undefined;
-    sent++;
-    const path = initial.pathname + initial.search;
-    const start = Date.now();
+    if (!mayStart()) return undefined
+    sent++
+    const path = initial.pathname + initial.search
+    const start = Date.now()
     if (inFlight >= maxInFlight) {
       const result: RequestResult = {
         start,
@@ -440,22 +437,22 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
         servedBy: 'error',
         bytes: 0,
         redirects: 0,
-        error: 'client-overload',
-      };
-      emit(result);
-      return { result, body: undefined };
+        error: 'client-overload'
+      }
+      emit(result)
+      return { result, body: undefined }
     }
-    inFlight++;
-    const want = expected?.get(path);
-    const collect = keepBody || want !== undefined;
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(new Error('timeout')), requestTimeoutMs);
-    let current = initial;
-    let redirects = 0;
-    let status = 0;
-    let bytes = 0;
-    let error: string | undefined;
-    let body: Buffer | undefined;
+    inFlight++
+    const want = expected?.get(path)
+    const collect = keepBody || want !== undefined
+    const ac = new AbortController()
+    const timer = setTimeout(() => ac.abort(new Error('timeout')), requestTimeoutMs)
+    let current = initial
+    let redirects = 0
+    let status = 0
+    let bytes = 0
+    let error: string | undefined
+    let body: Buffer | undefined
     try {
       for (;;) {
         const res = await request(current, {
@@ -465,47 +462,43 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
           headers: {
             'user-agent': 'reef-crowd/1.0',
             accept: '*/*',
-            ...(referer === undefined ? {} : { referer: new URL(referer).origin === current.origin ? referer : new URL(referer).origin + '/' }),
-          },
-        });
-        status = res.statusCode;
-        const location = res.headers['location'];
+            ...(referer === undefined ? {} : { referer: new URL(referer).origin === current.origin ? referer : new URL(referer).origin + '/' })
+          }
+        })
+        status = res.statusCode
+        const location = res.headers['location']
         if (REDIRECT_STATUSES.has(status) && typeof location === 'string') {
-          await res.body.dump();
+          await res.body.dump()
           if (redirects >= maxRedirects) {
-            error = 'too-many-redirects';
-            break;
+            error = 'too-many-redirects'
+            break
           }
-          const next = new URL(location, current);
+          const next = new URL(location, current)
           if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-            error = `unsupported redirect protocol ${next.protocol}`;
-            break;
+            error = `unsupported redirect protocol ${next.protocol}`
+            break
           }
-          current = next;
-          redirects++;
-          continue;
+          current = next
+          redirects++
+          continue
         }
-        const chunks: Buffer[] = [];
+        const chunks: Buffer[] = []
         for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          bytes += chunk.length;
-          if (collect) chunks.push(chunk);
+          bytes += chunk.length
+          if (collect) chunks.push(chunk)
         }
-        if (collect) body = Buffer.concat(chunks, bytes);
-        break;
+        if (collect) body = Buffer.concat(chunks, bytes)
+        break
       }
     } catch (err) {
-      error = ac.signal.aborted ? 'timeout' : describeError(err);
+      error = ac.signal.aborted ? 'timeout' : describeError(err)
     } finally {
-      clearTimeout(timer);
-      inFlight--;
+      clearTimeout(timer)
+      inFlight--
     }
-    const failedTransport = error !== undefined || status === 0 || status >= 500;
-    const ok = !failedTransport && status === 200 && (want === undefined || (body !== undefined && want.equals(body)));
-    const servedBy: RequestResult['servedBy'] = failedTransport
-      ? 'error'
-      : current.origin === siteOrigin
-        ? 'origin'
-        : 'helper';
+    const failedTransport = error !== undefined || status === 0 || status >= 500
+    const ok = !failedTransport && status === 200 && (want === undefined || (body !== undefined && want.equals(body)))
+    const servedBy: RequestResult['servedBy'] = failedTransport ? 'error' : current.origin === siteOrigin ? 'origin' : 'helper'
     const result: RequestResult = {
       start,
       end: Date.now(),
@@ -515,129 +508,128 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
       ok,
       servedBy,
       bytes,
-      redirects,
-    };
-    if (error !== undefined) result.error = error;
-    emit(result);
-    return { result, body: keepBody ? body : undefined };
+      redirects
+    }
+    if (error !== undefined) result.error = error
+    emit(result)
+    return { result, body: keepBody ? body : undefined }
   }
 
   async function visit(page: string, wantsDownload: boolean, downloadPick: number): Promise<void> {
-    visits.started++;
-    const began = performance.now();
-    const vr: VisitResult = { start: Date.now(), end: 0, page, finalUrl: '', ok: false, complete: true, bytes: 0, requests: 0 };
-    visitResults.push(vr);
+    visits.started++
+    const began = performance.now()
+    const vr: VisitResult = { start: Date.now(), end: 0, page, finalUrl: '', ok: false, complete: true, bytes: 0, requests: 0 }
+    visitResults.push(vr)
     // Everything up to the first await runs synchronously, so the pacing loop
     // sees this visit's page as sent and its subresources as expected at once.
-    const subEstimate = expectedSubresources(page);
-    pendingPages++;
-    pendingSubresources += subEstimate;
-    let first: Awaited<ReturnType<typeof fetchOne>>;
+    const subEstimate = expectedSubresources(page)
+    pendingPages++
+    pendingSubresources += subEstimate
+    let first: Awaited<ReturnType<typeof fetchOne>>
     try {
-      first = await fetchOne(new URL(page, site), true);
+      first = await fetchOne(new URL(page, site), true)
     } finally {
-      pendingPages--;
-      pendingSubresources = pendingPages === 0 ? 0 : pendingSubresources - subEstimate;
+      pendingPages--
+      pendingSubresources = pendingPages === 0 ? 0 : pendingSubresources - subEstimate
     }
     if (first === undefined) {
-      vr.end = Date.now();
-      vr.complete = false;
-      return;
+      vr.end = Date.now()
+      vr.complete = false
+      return
     }
-    const { result, body } = first;
-    vr.finalUrl = result.finalUrl;
-    vr.requests = 1;
-    vr.bytes = result.bytes;
+    const { result, body } = first
+    vr.finalUrl = result.finalUrl
+    vr.requests = 1
+    vr.bytes = result.bytes
     if (!result.ok || body === undefined) {
-      notePage(false);
-      visits.failed++;
-      vr.end = result.end;
-      return;
+      notePage(false)
+      visits.failed++
+      vr.end = result.end
+      return
     }
-    notePage(true);
-    const links = extractLinks(body.toString('utf8'), new URL(result.finalUrl));
-    const todo = links.subresources.slice();
+    notePage(true)
+    const links = extractLinks(body.toString('utf8'), new URL(result.finalUrl))
+    const todo = links.subresources.slice()
     if (!learned.has(page)) {
-      learned.set(page, todo.length);
-      learnedSum += todo.length;
+      learned.set(page, todo.length)
+      learnedSum += todo.length
     }
-    const download = wantsDownload ? links.downloads[Math.floor(downloadPick * links.downloads.length)] : undefined;
+    const download = wantsDownload ? links.downloads[Math.floor(downloadPick * links.downloads.length)] : undefined
 
-    let allOk = true;
-    let complete = true;
-    let next = 0;
-    reservedKnown += todo.length + (download === undefined ? 0 : 1);
+    let allOk = true
+    let complete = true
+    let next = 0
+    reservedKnown += todo.length + (download === undefined ? 0 : 1)
     const lane = async (): Promise<void> => {
       while (next < todo.length) {
-        const url = todo[next++];
-        if (url === undefined) break;
-        const pending = fetchOne(url, false, result.finalUrl); // counts as sent synchronously
-        reservedKnown--;
-        const r = await pending;
+        const url = todo[next++]
+        if (url === undefined) break
+        const pending = fetchOne(url, false, result.finalUrl) // counts as sent synchronously
+        reservedKnown--
+        const r = await pending
         if (r === undefined) {
-          complete = false;
-          continue;
+          complete = false
+          continue
         }
-        vr.requests++;
-        vr.bytes += r.result.bytes;
-        if (!r.result.ok) allOk = false;
+        vr.requests++
+        vr.bytes += r.result.bytes
+        if (!r.result.ok) allOk = false
       }
-    };
-    const lanes: Array<Promise<void>> = [];
-    for (let i = 0; i < Math.min(PER_VISIT_PARALLELISM, todo.length); i++) lanes.push(lane());
-    await Promise.all(lanes);
-    vr.end = Date.now();
-    vr.complete = complete;
-    vr.ok = allOk && complete;
-    if (!allOk) visits.failed++;
+    }
+    const lanes: Array<Promise<void>> = []
+    for (let i = 0; i < Math.min(PER_VISIT_PARALLELISM, todo.length); i++) lanes.push(lane())
+    await Promise.all(lanes)
+    vr.end = Date.now()
+    vr.complete = complete
+    vr.ok = allOk && complete
+    if (!allOk) visits.failed++
     else if (complete) {
-      visits.loaded++;
-      pageLoadsMs.push(performance.now() - began);
+      visits.loaded++
+      pageLoadsMs.push(performance.now() - began)
     }
     // Like a reader clicking a download link once the page is shown; not part of the page load time.
     if (download !== undefined) {
-      const pending = fetchOne(download, false, result.finalUrl);
-      reservedKnown--;
-      await pending;
+      const pending = fetchOne(download, false, result.finalUrl)
+      reservedKnown--
+      await pending
     }
   }
 
-  const active = new Set<Promise<void>>();
-  let visitError: unknown;
-  const profileMs = profileDurationMs(opts.profile);
-  const horizon = Math.min(profileMs, opts.maxDurationMs);
+  const active = new Set<Promise<void>>()
+  let visitError: unknown
+  const profileMs = profileDurationMs(opts.profile)
+  const horizon = Math.min(profileMs, opts.maxDurationMs)
   try {
     while (mayStart()) {
-      const t = elapsed();
-      const target = cumulativeTarget(opts.profile, t);
-      const behind = (): boolean =>
-        pace === 'visits' ? visits.started < target : committed() < target && committed() < opts.maxRequests;
+      const t = elapsed()
+      const target = cumulativeTarget(opts.profile, t)
+      const behind = (): boolean => (pace === 'visits' ? visits.started < target : committed() < target && committed() < opts.maxRequests)
       while (behind() && mayStart()) {
-        const page = opts.pages[choosePage()] ?? opts.pages[0] ?? '/';
-        const wantsDownload = rand() < DOWNLOAD_PROBABILITY;
-        const downloadPick = rand();
+        const page = opts.pages[choosePage()] ?? opts.pages[0] ?? '/'
+        const wantsDownload = rand() < DOWNLOAD_PROBABILITY
+        const downloadPick = rand()
         const p = visit(page, wantsDownload, downloadPick).catch((err: unknown) => {
-          visitError ??= err;
-        });
-        active.add(p);
-        void p.finally(() => active.delete(p));
+          visitError ??= err
+        })
+        active.add(p)
+        void p.finally(() => active.delete(p))
       }
-      if (t >= horizon) break;
-      await sleep(Math.min(TICK_MS, Math.max(1, horizon - t)));
+      if (t >= horizon) break
+      await sleep(Math.min(TICK_MS, Math.max(1, horizon - t)))
     }
     // Visits in progress may still fetch their subresources until a limit stops them.
-    while (active.size > 0) await Promise.all(active);
+    while (active.size > 0) await Promise.all(active)
   } finally {
-    if (ownDispatcher !== undefined) await ownDispatcher.close();
+    if (ownDispatcher !== undefined) await ownDispatcher.close()
   }
-  if (visitError !== undefined) throw visitError;
-  if (callbackError !== undefined) throw callbackError;
+  if (visitError !== undefined) throw visitError
+  if (callbackError !== undefined) throw callbackError
 
-  let succeeded = 0;
-  const byServer = { origin: 0, helper: 0, error: 0 };
+  let succeeded = 0
+  const byServer = { origin: 0, helper: 0, error: 0 }
   for (const r of results) {
-    if (r.ok) succeeded++;
-    byServer[r.servedBy]++;
+    if (r.ok) succeeded++
+    byServer[r.servedBy]++
   }
   return {
     results,
@@ -648,6 +640,6 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
     byServer,
     pageLoadsMs,
     visits,
-    visitResults,
-  };
+    visitResults
+  }
 }

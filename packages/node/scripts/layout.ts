@@ -24,12 +24,12 @@ export interface ImportGraph {
 }
 
 /** The node of `file` in the folder graph: its folder, `base`, or a root file itself. */
-export function folderOf (file: string): string {
+export function folderOf(file: string): string {
   if (!file.includes('/')) return BASE.has(file) ? 'base' : file
   return file.slice(0, file.lastIndexOf('/'))
 }
 
-export function importGraph (src = SRC): ImportGraph {
+export function importGraph(src = SRC): ImportGraph {
   const files = new Map<string, Set<string>>()
   const folders = new Map<string, Map<string, string>>()
   for (const e of readdirSync(src, { recursive: true, withFileTypes: true })) {
@@ -51,7 +51,7 @@ export function importGraph (src = SRC): ImportGraph {
 }
 
 /** Every elementary circle found by a depth-first search (each reported once, from its first node). */
-export function cycles (edges: ReadonlyMap<string, Iterable<string>>): string[][] {
+export function cycles(edges: ReadonlyMap<string, Iterable<string>>): string[][] {
   const found: string[][] = []
   const seen = new Set<string>()
   const state = new Map<string, 'open' | 'done'>()
@@ -63,7 +63,10 @@ export function cycles (edges: ReadonlyMap<string, Iterable<string>>): string[][
       if (state.get(m) === 'open') {
         const circle = stack.slice(stack.indexOf(m))
         const key = [...circle].sort().join('|')
-        if (!seen.has(key)) { seen.add(key); found.push([...circle, m]) }
+        if (!seen.has(key)) {
+          seen.add(key)
+          found.push([...circle, m])
+        }
       } else if (state.get(m) === undefined) visit(m)
     }
     stack.pop()
@@ -74,7 +77,7 @@ export function cycles (edges: ReadonlyMap<string, Iterable<string>>): string[][
 }
 
 /** The folders in layers: each imports only from layers before it (undefined when there is a circle). */
-export function layers (folders: ReadonlyMap<string, ReadonlyMap<string, string>>): string[][] | undefined {
+export function layers(folders: ReadonlyMap<string, ReadonlyMap<string, string>>): string[][] | undefined {
   const nodes = new Set<string>([...folders.keys(), ...[...folders.values()].flatMap(m => [...m.keys()])])
   const level = new Map<string, number>()
   const depth = (n: string, path: Set<string>): number => {
@@ -88,7 +91,11 @@ export function layers (folders: ReadonlyMap<string, ReadonlyMap<string, string>
     level.set(n, d)
     return d
   }
-  try { for (const n of nodes) depth(n, new Set()) } catch { return undefined }
+  try {
+    for (const n of nodes) depth(n, new Set())
+  } catch {
+    return undefined
+  }
   const out: string[][] = []
   for (const [n, d] of level) (out[d] ??= []).push(n)
   return out.map(l => l.sort())
@@ -105,7 +112,7 @@ if (import.meta.main) {
     ls.forEach((l, i) => {
       process.stdout.write(`${i}  ${l.join(', ')}\n`)
       for (const f of l) {
-        const to = [...g.folders.get(f)?.keys() ?? []].sort()
+        const to = [...(g.folders.get(f)?.keys() ?? [])].sort()
         if (to.length > 0) process.stdout.write(`     ${f} → ${to.join(', ')}\n`)
       }
     })

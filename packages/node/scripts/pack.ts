@@ -50,46 +50,57 @@ export class PackError extends Error {
   override readonly name = 'PackError'
 }
 
-function say (line: string): void { process.stderr.write(`pack: ${line}\n`) }
+function say(line: string): void {
+  process.stderr.write(`pack: ${line}\n`)
+}
 
 /** Runs a command with its output on our stderr: stdout is kept for the result. */
-async function run (cmd: string, args: string[], opts: { cwd: string }): Promise<void> {
+async function run(cmd: string, args: string[], opts: { cwd: string }): Promise<void> {
   const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 2, 2] })
-  const code = await new Promise<number | null>((resolve, reject) => { child.on('error', reject).on('close', resolve) })
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject).on('close', resolve)
+  })
   if (code !== 0) throw new PackError(`${cmd} ${args.join(' ')} failed (exit ${String(code)}) in ${opts.cwd}`)
 }
 
-async function readManifest (dir: string): Promise<Manifest> {
+async function readManifest(dir: string): Promise<Manifest> {
   return JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as Manifest
 }
 
 /** Dependencies with `workspace:*` replaced by the workspace package's version (all are bundled). */
-function pinned (deps: Record<string, string> | undefined, version: string): Record<string, string> {
+function pinned(deps: Record<string, string> | undefined, version: string): Record<string, string> {
   return Object.fromEntries(Object.entries(deps ?? {}).map(([name, range]) => [name, range.startsWith('workspace:') ? version : range]))
 }
 
 /** Compiles packages/<name>/src to `out`: ES modules with `.js` imports and `.d.ts` beside them. */
-async function compile (name: string, work: string, out: string): Promise<void> {
+async function compile(name: string, work: string, out: string): Promise<void> {
   const src = join(ROOT, 'packages', name, 'src')
   const config = join(work, `tsconfig.${name}.json`)
-  await writeFile(config, JSON.stringify({
-    extends: relative(work, join(ROOT, 'tsconfig.base.json')),
-    compilerOptions: {
-      composite: false,
-      incremental: false,
-      noEmit: false,
-      emitDeclarationOnly: false,
-      declaration: true,
-      rootDir: relative(work, src),
-      outDir: relative(work, out)
-    },
-    include: [relative(work, src)]
-  }, null, 2))
+  await writeFile(
+    config,
+    JSON.stringify(
+      {
+        extends: relative(work, join(ROOT, 'tsconfig.base.json')),
+        compilerOptions: {
+          composite: false,
+          incremental: false,
+          noEmit: false,
+          emitDeclarationOnly: false,
+          declaration: true,
+          rootDir: relative(work, src),
+          outDir: relative(work, out)
+        },
+        include: [relative(work, src)]
+      },
+      null,
+      2
+    )
+  )
   await run(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', config], { cwd: ROOT })
 }
 
 /** Files under `dir` and their bytes. */
-async function tally (dir: string): Promise<{ files: number, bytes: number }> {
+async function tally(dir: string): Promise<{ files: number; bytes: number }> {
   let files = 0
   let bytes = 0
   for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
@@ -105,7 +116,7 @@ async function tally (dir: string): Promise<{ files: number, bytes: number }> {
  * the TypeScript sources that some packages ship beside their JavaScript (Node never runs a
  * `.ts` file under node_modules; declarations, `.d.ts`, stay).
  */
-async function prune (dir: string, top: boolean): Promise<void> {
+async function prune(dir: string, top: boolean): Promise<void> {
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name)
     if (entry.isDirectory()) {
@@ -117,14 +128,14 @@ async function prune (dir: string, top: boolean): Promise<void> {
   }
 }
 
-export async function pack (opts: { out: string }): Promise<{ tarball: string, packedBytes: number, unpackedBytes: number, files: number }> {
+export async function pack(opts: { out: string }): Promise<{ tarball: string; packedBytes: number; unpackedBytes: number; files: number }> {
   const started = Date.now()
   const work = join(ROOT, '.tsbuild', 'pack')
   const stage = join(work, 'package')
   await rm(work, { recursive: true, force: true })
   await mkdir(work, { recursive: true })
   const node = await readManifest(join(ROOT, 'packages', 'node'))
-  const pnpm = `pnpm@${(await readManifest(ROOT) as Manifest & { packageManager: string }).packageManager.replace(/^pnpm@/, '')}`
+  const pnpm = `pnpm@${((await readManifest(ROOT)) as Manifest & { packageManager: string }).packageManager.replace(/^pnpm@/, '')}`
 
   say('compiling packages/{protocol,governance,dashboard,node}/src to JavaScript')
   await Promise.all(['node', ...LIBRARIES].map(async name => compile(name, work, join(work, 'build', name))))
@@ -142,33 +153,47 @@ export async function pack (opts: { out: string }): Promise<{ tarball: string, p
     await rm(dir, { recursive: true, force: true })
     await mkdir(dir, { recursive: true })
     await rename(join(work, 'build', name), join(dir, 'dist'))
-    await writeFile(join(dir, 'package.json'), JSON.stringify({
-      name: manifest.name,
-      version: manifest.version,
-      description: manifest.description,
-      type: 'module',
-      engines: { node: NODE_ENGINES },
-      exports: { '.': { types: './dist/index.d.ts', default: './dist/index.js' } },
-      dependencies: pinned(manifest.dependencies, manifest.version)
-    }, null, 2) + '\n')
+    await writeFile(
+      join(dir, 'package.json'),
+      JSON.stringify(
+        {
+          name: manifest.name,
+          version: manifest.version,
+          description: manifest.description,
+          type: 'module',
+          engines: { node: NODE_ENGINES },
+          exports: { '.': { types: './dist/index.d.ts', default: './dist/index.js' } },
+          dependencies: pinned(manifest.dependencies, manifest.version)
+        },
+        null,
+        2
+      ) + '\n'
+    )
   }
   await rename(join(work, 'build', 'node'), join(stage, 'dist'))
   await cp(join(ROOT, 'packages', 'node', 'bin', 'reef.js'), join(stage, 'bin', 'reef.js'))
   for (const file of SHIPPED_FILES) await cp(join(ROOT, file), join(stage, file))
   const dependencies = pinned(node.dependencies, node.version)
-  await writeFile(join(stage, 'package.json'), JSON.stringify({
-    name: node.name,
-    version: node.version,
-    description: node.description,
-    // Installed from the file, never published to a registry.
-    private: true,
-    type: 'module',
-    engines: { node: NODE_ENGINES },
-    bin: { reef: 'bin/reef.js' },
-    exports: { '.': { types: './dist/index.d.ts', default: './dist/index.js' } },
-    dependencies,
-    bundleDependencies: Object.keys(dependencies)
-  }, null, 2) + '\n')
+  await writeFile(
+    join(stage, 'package.json'),
+    JSON.stringify(
+      {
+        name: node.name,
+        version: node.version,
+        description: node.description,
+        // Installed from the file, never published to a registry.
+        private: true,
+        type: 'module',
+        engines: { node: NODE_ENGINES },
+        bin: { reef: 'bin/reef.js' },
+        exports: { '.': { types: './dist/index.d.ts', default: './dist/index.js' } },
+        dependencies,
+        bundleDependencies: Object.keys(dependencies)
+      },
+      null,
+      2
+    ) + '\n'
+  )
 
   // Not `npm pack`: npm 11's file walker never returns on some packages (zod), and it would
   // apply each bundled package's `files` list again. pnpm lays files out as hard links into its
@@ -177,12 +202,32 @@ export async function pack (opts: { out: string }): Promise<{ tarball: string, p
   const { files, bytes } = await tally(stage)
   await mkdir(opts.out, { recursive: true })
   const tarball = join(opts.out, `${node.name.replace(/^@/, '').replace('/', '-')}-${node.version}.tgz`)
-  await run('tar', ['--create', '--gzip', '--file', tarball, '--hard-dereference', '--sort=name', '--owner=0', '--group=0', '--numeric-owner',
-    '--mode=go-w', `--mtime=${TAR_MTIME}`, '--directory', work, 'package'], { cwd: ROOT })
+  await run(
+    'tar',
+    [
+      '--create',
+      '--gzip',
+      '--file',
+      tarball,
+      '--hard-dereference',
+      '--sort=name',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '--mode=go-w',
+      `--mtime=${TAR_MTIME}`,
+      '--directory',
+      work,
+      'package'
+    ],
+    { cwd: ROOT }
+  )
   const packedBytes = (await stat(tarball)).size
   await rm(work, { recursive: true, force: true })
   const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`
-  say(`${relative(process.cwd(), tarball)}: ${mb(packedBytes)} packed, ${mb(bytes)} unpacked, ${files} files, in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  say(
+    `${relative(process.cwd(), tarball)}: ${mb(packedBytes)} packed, ${mb(bytes)} unpacked, ${files} files, in ${((Date.now() - started) / 1000).toFixed(1)} s`
+  )
   const path = relative(process.cwd(), tarball)
   say(`install: npm install --global --prefix /usr/local ${path.startsWith('.') ? path : `./${path}`}   (Node.js ${NODE_ENGINES})`)
   return { tarball, packedBytes, unpackedBytes: bytes, files }

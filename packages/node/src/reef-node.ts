@@ -52,11 +52,12 @@ import { PeerGate } from './p2p/peer-gate.ts'
 import { PeerTable } from './p2p/peer-table.ts'
 import { RecordBus } from './p2p/record-bus.ts'
 
-export interface ReefNodeOptions { logger?: Logger }
+export interface ReefNodeOptions {
+  logger?: Logger
+}
 
 /** What `create` opens before the node is built (closed again if building it fails). */
-type Opened = { key: PrivateKey, libp2p: ReefLibp2p, log: Logger, store: LedgerStore, govStore: GovernanceStore | undefined, peerGate: PeerGate }
-
+type Opened = { key: PrivateKey; libp2p: ReefLibp2p; log: Logger; store: LedgerStore; govStore: GovernanceStore | undefined; peerGate: PeerGate }
 
 export class ReefNode {
   readonly config: ReefConfig
@@ -104,12 +105,13 @@ export class ReefNode {
   #stopBootstrap: (() => void) | undefined
   #started = false
 
-  static async create (config: ReefConfig, opts: ReefNodeOptions = {}): Promise<ReefNode> {
+  static async create(config: ReefConfig, opts: ReefNodeOptions = {}): Promise<ReefNode> {
     const key = await loadOrCreateIdentity(config.dataDir)
     const store = await LedgerStore.open(join(config.dataDir, 'ledger'))
     let govStore: GovernanceStore | undefined
     try {
-      const charter: MultiSigned<CharterBody> | undefined = config.governance?.charter === undefined ? undefined : await readCharterFile(config.governance.charter)
+      const charter: MultiSigned<CharterBody> | undefined =
+        config.governance?.charter === undefined ? undefined : await readCharterFile(config.governance.charter)
       if (config.governance !== undefined) govStore = await GovernanceStore.open(join(config.dataDir, 'governance'))
       const log = opts.logger ?? pino({ level: config.log.level, base: { site: config.site.label } })
       // The gater asks the gate about every connection, so the gate comes first.
@@ -118,7 +120,10 @@ export class ReefNode {
       peerGate.bind(libp2p)
       const node = new ReefNode(config, { key, libp2p, log, store, govStore, peerGate })
       if (node.gov !== undefined) {
-        await node.gov.open(charter).catch(async (err: unknown) => { await libp2p.stop(); throw err })
+        await node.gov.open(charter).catch(async (err: unknown) => {
+          await libp2p.stop()
+          throw err
+        })
         applyPolicy(node.quota, node.gov.state)
       }
       return node
@@ -133,7 +138,7 @@ export class ReefNode {
    * Every component gets the node's parts as one object and reads only what its own interface
    * names (js-libp2p's components): `base` first, then each part as it is built.
    */
-  private constructor (config: ReefConfig, { key, libp2p, log: rootLog, store, govStore, peerGate }: Opened) {
+  private constructor(config: ReefConfig, { key, libp2p, log: rootLog, store, govStore, peerGate }: Opened) {
     const c = config
     const selfId = libp2p.peerId.toString()
     const log = rootLog.child({ peer: selfId.slice(-8) })
@@ -160,7 +165,7 @@ export class ReefNode {
     const node = { config, log, selfId, key, libp2p, peerGate, ledgerStore: store, govStore, quota, bus }
     const base = { ...node, uplink, monitor, hotSet, shedder, helperHealth, cache, gate, detector, peers, origin }
     /** What this node's mirror has served for a site so far (a copy: callers keep baselines). */
-    const servedNow = (site: string): { requests: number, bytes: number } => ({ ...(monitor.mirrorTotals.get(site) ?? { requests: 0, bytes: 0 }) })
+    const servedNow = (site: string): { requests: number; bytes: number } => ({ ...(monitor.mirrorTotals.get(site) ?? { requests: 0, bytes: 0 }) })
     const sessions = (): Help['help']['helpingSessions'] => this.help.helpingSessions
     const serving = (): boolean => servingIn(sessions())
     const demand = (this.demand = new DemandMeter({ ...base, state: () => detector.state, offered: () => offeredIn(sessions()), serving }))
@@ -177,7 +182,8 @@ export class ReefNode {
     const settleInterval = (): number => gov?.state?.policy.settleIntervalMs ?? c.ledger.settleIntervalMs
     const ledgerOptions = { consortium: c.consortium, selfId, settleIntervalMs: c.ledger.settleIntervalMs, policy: quota, settleInterval }
     const ledger = (this.ledger = new LedgerService(ledgerOptions, { bus, store, peers, log: child('ledger'), helpingSessions: sessions, servedNow }))
-    const externalMirror = (this.externalMirror = c.relief.externalMirror === undefined ? undefined : new ExternalMirror(c.relief.externalMirror.template, c.site.publicUrl))
+    const externalMirror = (this.externalMirror =
+      c.relief.externalMirror === undefined ? undefined : new ExternalMirror(c.relief.externalMirror.template, c.site.publicUrl))
     const relief = (this.relief = new ReliefLadder({ ...base, externalMirror }))
     const helpers = (this.helpers = new HelperWatch({ ...base, prober: new MirrorProber(helperHealth, child('probe')) }))
     const reporter = new LoadReporter({ ...base, demand, standby, serving })
@@ -190,11 +196,12 @@ export class ReefNode {
     this.timeline = TrafficTimeline.of(monitor, c.origin.capacityRps)
     this.views = new AdminViews({ ...parts, sentToHelpers: () => control.sentToHelpers })
     const addrs = (): string[] => libp2p.getMultiaddrs().map(String)
-    this.admin = c.admin === undefined ? undefined : buildAdminApp({ ...parts, log: child('admin'), views: this.views, timeline: this.timeline, addrs, metrics: this })
+    this.admin =
+      c.admin === undefined ? undefined : buildAdminApp({ ...parts, log: child('admin'), views: this.views, timeline: this.timeline, addrs, metrics: this })
   }
 
   /** Start everything; if any part fails (a port in use), stop what already started, then throw. */
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     try {
       await this.#start()
     } catch (err) {
@@ -204,7 +211,7 @@ export class ReefNode {
     }
   }
 
-  async #start (): Promise<void> {
+  async #start(): Promise<void> {
     const c = this.config
     await this.libp2p.start()
     this.bus.start()
@@ -234,7 +241,7 @@ export class ReefNode {
     this.log.info({ front: this.frontUrl, mirror: c.mirror.publicUrl, addrs: this.libp2p.getMultiaddrs().map(String) }, 'reef node started')
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     if (!this.#started) return
     this.#started = false
     this.control.stop()
@@ -261,15 +268,19 @@ export class ReefNode {
     this.log.info('reef node stopped')
   }
 
-  get frontUrl (): string { return urlOf(this.front, this.config.front.listen.host) ?? '' }
-  get adminUrl (): string | undefined { return urlOf(this.admin, this.config.admin?.listen.host ?? '127.0.0.1') }
+  get frontUrl(): string {
+    return urlOf(this.front, this.config.front.listen.host) ?? ''
+  }
+  get adminUrl(): string | undefined {
+    return urlOf(this.admin, this.config.admin?.listen.host ?? '127.0.0.1')
+  }
 
   readonly #onDisconnect = (evt: CustomEvent<{ toString: () => string }>): void => this.helpers.disconnected(evt.detail.toString())
   readonly #onConnect = (evt: CustomEvent<{ toString: () => string }>): void => this.helpers.connected(evt.detail.toString())
 }
 
 /** Where `app` listens, as a URL on `host`; undefined before it does. */
-function urlOf (app: FastifyInstance | undefined, host: string): string | undefined {
+function urlOf(app: FastifyInstance | undefined, host: string): string | undefined {
   const a = app?.server.address()
   return typeof a === 'object' && a !== null ? `http://${host}:${a.port}` : undefined
 }

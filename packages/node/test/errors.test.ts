@@ -6,7 +6,9 @@ import { JsoncSyntaxError } from '../src/config/jsonc.ts'
 
 describe('error catalogue', () => {
   it('every error class has a code in ERRORS', () => {
-    const classes = (Object.values(errors) as unknown[]).filter((v): v is typeof ReefError => typeof v === 'function' && (v as { prototype: unknown }).prototype instanceof ReefError)
+    const classes = (Object.values(errors) as unknown[]).filter(
+      (v): v is typeof ReefError => typeof v === 'function' && (v as { prototype: unknown }).prototype instanceof ReefError
+    )
     assert.ok(classes.length >= 15)
     for (const C of classes) {
       const e = new (C as unknown as new (a: unknown, b: unknown) => ReefError)('x', 'y')

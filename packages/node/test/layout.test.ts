@@ -7,12 +7,15 @@ describe('the layout of src (imports point one way)', () => {
   const g = importGraph()
 
   it('has no import circles between files', () => {
-    assert.deepEqual(cycles(g.files).map(c => c.join(' → ')), [])
+    assert.deepEqual(
+      cycles(g.files).map(c => c.join(' → ')),
+      []
+    )
   })
 
   it('has no import circles between folders', () => {
     const folders = new Map([...g.folders].map(([k, v]) => [k, [...v.keys()]]))
-    const circles = cycles(folders).map(c => c.map((f, i) => i === 0 ? f : `${f} (${g.folders.get(c[i - 1]!)!.get(f)!})`).join(' → '))
+    const circles = cycles(folders).map(c => c.map((f, i) => (i === 0 ? f : `${f} (${g.folders.get(c[i - 1]!)!.get(f)!})`)).join(' → '))
     assert.deepEqual(circles, [])
     const ls = layers(g.folders)
     assert.ok(ls !== undefined)
@@ -20,7 +23,17 @@ describe('the layout of src (imports point one way)', () => {
   })
 
   it('finds a circle when there is one', () => {
-    assert.deepEqual(cycles(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]])), [['a', 'b', 'c', 'a']])
+    assert.deepEqual(
+      cycles(
+        new Map([
+          ['a', ['b']],
+          ['b', ['c']],
+          ['c', ['a']],
+          ['d', ['a']]
+        ])
+      ),
+      [['a', 'b', 'c', 'a']]
+    )
   })
 
   it('keeps reef-node.ts to wiring (well under 300 lines)', () => {

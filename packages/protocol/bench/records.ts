@@ -14,25 +14,54 @@ import type { RecordBody, RecordType } from '../src/index.ts'
 
 const { values } = parseArgs({ args: process.argv.slice(3), options: { ms: { type: 'string' } }, strict: true })
 const budgetMs = Number(values.ms ?? 1000)
-if (!(budgetMs >= 50 && budgetMs <= 60_000)) { process.stderr.write('bench protocol: --ms must be 50..60000\n'); process.exit(2) }
+if (!(budgetMs >= 50 && budgetMs <= 60_000)) {
+  process.stderr.write('bench protocol: --ms must be 50..60000\n')
+  process.exit(2)
+}
 
 const key = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(7))
 const id = peerIdFromPrivateKey(key).toString()
 const other = peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(8))).toString()
 
-const manifest = Array.from({ length: 512 }, (_, i) => ({ path: `/articles/post-${i}.html`, size: 10_000 + i, type: 'text/html; charset=utf-8', sha256: (i % 16).toString(16).repeat(64) }))
+const manifest = Array.from({ length: 512 }, (_, i) => ({
+  path: `/articles/post-${i}.html`,
+  size: 10_000 + i,
+  type: 'text/html; charset=utf-8',
+  sha256: (i % 16).toString(16).repeat(64)
+}))
 const bodies: Array<[string, RecordType, RecordBody<RecordType>]> = [
-  ['load-report', 'load-report', { site: 'alpha', siteUrl: 'https://alpha.example', mirrorUrl: 'https://mirror.alpha.example', state: 'normal', capacityRps: 50, demandRps: 12, originRps: 12, spareRps: 400, helping: [{ site: 'bravo', rps: 120 }] }],
+  [
+    'load-report',
+    'load-report',
+    {
+      site: 'alpha',
+      siteUrl: 'https://alpha.example',
+      mirrorUrl: 'https://mirror.alpha.example',
+      state: 'normal',
+      capacityRps: 50,
+      demandRps: 12,
+      originRps: 12,
+      spareRps: 400,
+      helping: [{ site: 'bravo', rps: 120 }]
+    }
+  ],
   ['help-offer', 'help-offer', { session: 'c2Vzc2lvbi0wMDAx', to: other, offeredRps: 400, mirrorUrl: 'https://mirror.alpha.example' }],
-  ['help-request (512-entry manifest)', 'help-request', { session: 'c2Vzc2lvbi0wMDAx', site: 'alpha', siteUrl: 'https://alpha.example', neededRps: 900, manifest }]
+  [
+    'help-request (512-entry manifest)',
+    'help-request',
+    { session: 'c2Vzc2lvbi0wMDAx', site: 'alpha', siteUrl: 'https://alpha.example', neededRps: 900, manifest }
+  ]
 ]
 
-async function rate (fn: (i: number) => Promise<unknown>): Promise<number> {
+async function rate(fn: (i: number) => Promise<unknown>): Promise<number> {
   for (let i = 0; i < 200; i++) await fn(i) // warm up
   const start = performance.now()
   let n = 0
-  while (n < 200_000 && performance.now() - start < budgetMs) { await fn(n); n++ }
-  return n * 1000 / (performance.now() - start)
+  while (n < 200_000 && performance.now() - start < budgetMs) {
+    await fn(n)
+    n++
+  }
+  return (n * 1000) / (performance.now() - start)
 }
 
 const rows: string[] = []
@@ -52,13 +81,17 @@ for (const [name, type, body] of bodies) {
   const sig = await key.sign(raw)
   const rawSign = await rate(async () => key.sign(raw))
   const rawVerify = await rate(async () => key.publicKey.verify(raw, sig))
-  rows.push(`| ${name} | ${sample.byteLength} | ${Math.round(signOps).toLocaleString('en')} | ${(signOps / rawSign).toFixed(2)} | ${Math.round(verifyOps).toLocaleString('en')} | ${(verifyOps / rawVerify).toFixed(2)} |`)
+  rows.push(
+    `| ${name} | ${sample.byteLength} | ${Math.round(signOps).toLocaleString('en')} | ${(signOps / rawSign).toFixed(2)} | ${Math.round(verifyOps).toLocaleString('en')} | ${(verifyOps / rawVerify).toFixed(2)} |`
+  )
 }
 
-process.stdout.write([
-  `Record throughput, ${budgetMs} ms per figure, Node ${process.version}, ${new Date().toISOString()}`,
-  '',
-  '| record | bytes | encode + sign /s | ratio to bare Ed25519 sign | decode + verify /s | ratio to bare Ed25519 verify |',
-  '| --- | ---: | ---: | ---: | ---: | ---: |',
-  ...rows
-].join('\n') + '\n')
+process.stdout.write(
+  [
+    `Record throughput, ${budgetMs} ms per figure, Node ${process.version}, ${new Date().toISOString()}`,
+    '',
+    '| record | bytes | encode + sign /s | ratio to bare Ed25519 sign | decode + verify /s | ratio to bare Ed25519 verify |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...rows
+  ].join('\n') + '\n'
+)

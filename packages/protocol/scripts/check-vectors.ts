@@ -21,7 +21,10 @@ if (values.impl !== undefined) {
   const child = spawn(values.impl, { shell: true, stdio: ['pipe', 'pipe', 'inherit'] })
   const client = jsonLinesClient(child.stdin, child.stdout, 3_000)
   impl = client
-  close = () => { client.close(); child.kill() }
+  close = () => {
+    client.close()
+    child.kill()
+  }
 }
 const { checked, failures } = await checkVectors(impl, vectors)
 close()

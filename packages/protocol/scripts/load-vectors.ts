@@ -2,6 +2,6 @@
 import { readVectorSet } from '../src/vectors.ts'
 import type { VectorSet } from '../src/vectors.ts'
 
-export async function loadVectors (): Promise<VectorSet> {
+export async function loadVectors(): Promise<VectorSet> {
   return readVectorSet()
 }

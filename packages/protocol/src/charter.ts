@@ -9,28 +9,33 @@ import { BaseUrl, PeerIdString, Sha256Hex, SiteLabel } from './primitives.ts'
 
 export const ConsortiumId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a consortium id is lower-case letters, digits and -')
 
-export const Member = z.object({
-  peer: PeerIdString,
-  site: SiteLabel,
-  mirrorUrl: BaseUrl
-}).strict()
+export const Member = z
+  .object({
+    peer: PeerIdString,
+    site: SiteLabel,
+    mirrorUrl: BaseUrl
+  })
+  .strict()
 export type Member = z.infer<typeof Member>
 
-export const Policy = z.object({
-  /** Quorum numerator and denominator: a change needs ⌊n·num/den⌋ + 1 signatures of n voters. */
-  quorumNum: z.number().int().min(1).max(100),
-  quorumDen: z.number().int().min(1).max(100),
-  newcomerGrantBytes: z.number().int().min(0),
-  takeMultiple: z.number().int().min(0).max(100),
-  windowMs: z.number().int().positive(),
-  optimisticSharePct: z.number().int().min(0).max(100),
-  settleIntervalMs: z.number().int().min(100),
-  auditIntervalMs: z.number().int().min(1_000),
-  /** A member whose take passes this share of its credit (percent) is expelled for freeloading; 0: never. */
-  freeloadExpelPct: z.number().int().min(0).max(100_000),
-  /** r3 (warm standby): how many standbys every member names; absent: each member's own `standby.replicas`. */
-  standbyReplicas: z.number().int().min(0).max(MAX_STANDBYS).optional()
-}).strict().refine(p => p.quorumNum < p.quorumDen, 'the quorum is a fraction below 1')
+export const Policy = z
+  .object({
+    /** Quorum numerator and denominator: a change needs ⌊n·num/den⌋ + 1 signatures of n voters. */
+    quorumNum: z.number().int().min(1).max(100),
+    quorumDen: z.number().int().min(1).max(100),
+    newcomerGrantBytes: z.number().int().min(0),
+    takeMultiple: z.number().int().min(0).max(100),
+    windowMs: z.number().int().positive(),
+    optimisticSharePct: z.number().int().min(0).max(100),
+    settleIntervalMs: z.number().int().min(100),
+    auditIntervalMs: z.number().int().min(1_000),
+    /** A member whose take passes this share of its credit (percent) is expelled for freeloading; 0: never. */
+    freeloadExpelPct: z.number().int().min(0).max(100_000),
+    /** r3 (warm standby): how many standbys every member names; absent: each member's own `standby.replicas`. */
+    standbyReplicas: z.number().int().min(0).max(MAX_STANDBYS).optional()
+  })
+  .strict()
+  .refine(p => p.quorumNum < p.quorumDen, 'the quorum is a fraction below 1')
 export type Policy = z.infer<typeof Policy>
 
 export const DEFAULT_POLICY: Policy = Object.freeze({
@@ -45,14 +50,16 @@ export const DEFAULT_POLICY: Policy = Object.freeze({
   freeloadExpelPct: 150
 })
 
-export const CharterBody = z.object({
-  v: z.literal(1),
-  id: ConsortiumId,
-  name: z.string().min(1).max(128),
-  createdAt: z.number().int().min(0),
-  founders: z.array(Member).min(1).max(256),
-  policy: Policy
-}).strict()
+export const CharterBody = z
+  .object({
+    v: z.literal(1),
+    id: ConsortiumId,
+    name: z.string().min(1).max(128),
+    createdAt: z.number().int().min(0),
+    founders: z.array(Member).min(1).max(256),
+    policy: Policy
+  })
+  .strict()
 export type CharterBody = z.infer<typeof CharterBody>
 
 export const LogAction = z.discriminatedUnion('kind', [
@@ -64,14 +71,16 @@ export const LogAction = z.discriminatedUnion('kind', [
 ])
 export type LogAction = z.infer<typeof LogAction>
 
-export const LogEntryBody = z.object({
-  v: z.literal(1),
-  consortium: ConsortiumId,
-  /** 1 for the first entry after the charter. */
-  height: z.number().int().min(1),
-  /** SHA-256 of the previous entry's canonical bytes (the charter's for height 1). */
-  prev: Sha256Hex,
-  action: LogAction,
-  proposedAt: z.number().int().min(0)
-}).strict()
+export const LogEntryBody = z
+  .object({
+    v: z.literal(1),
+    consortium: ConsortiumId,
+    /** 1 for the first entry after the charter. */
+    height: z.number().int().min(1),
+    /** SHA-256 of the previous entry's canonical bytes (the charter's for height 1). */
+    prev: Sha256Hex,
+    action: LogAction,
+    proposedAt: z.number().int().min(0)
+  })
+  .strict()
 export type LogEntryBody = z.infer<typeof LogEntryBody>

@@ -13,10 +13,18 @@ export const FETCH_PROTOCOL = '/reef/fetch/1.0.0'
 export const DHT_PROTOCOL = '/reef/kad/1.0.0'
 
 /** Gossipsub topic names for a consortium id. */
-export function loadTopic (consortium: string): string { return `/reef/${consortium}/load/1` }
-export function helpTopic (consortium: string): string { return `/reef/${consortium}/help/1` }
-export function ledgerTopic (consortium: string): string { return `/reef/${consortium}/ledger/1` }
-export function govTopic (consortium: string): string { return `/reef/${consortium}/gov/1` }
+export function loadTopic(consortium: string): string {
+  return `/reef/${consortium}/load/1`
+}
+export function helpTopic(consortium: string): string {
+  return `/reef/${consortium}/help/1`
+}
+export function ledgerTopic(consortium: string): string {
+  return `/reef/${consortium}/ledger/1`
+}
+export function govTopic(consortium: string): string {
+  return `/reef/${consortium}/gov/1`
+}
 
 /** The record types each kind of gossipsub topic carries (SPEC.md §Protocol ids and topics). */
 export const TOPIC_RECORD_TYPES: Readonly<Record<'load' | 'help' | 'ledger' | 'gov', readonly string[]>> = Object.freeze({
@@ -27,7 +35,7 @@ export const TOPIC_RECORD_TYPES: Readonly<Record<'load' | 'help' | 'ledger' | 'g
 })
 
 /** The record types a Reef topic name carries; undefined for a name that is not a Reef topic. */
-export function topicRecordTypes (topic: string): readonly string[] | undefined {
+export function topicRecordTypes(topic: string): readonly string[] | undefined {
   const m = /^\/reef\/([a-z0-9][a-z0-9-]{0,62})\/(load|help|ledger|gov)\/1$/.exec(topic)
   return m === null ? undefined : TOPIC_RECORD_TYPES[m[2] as keyof typeof TOPIC_RECORD_TYPES]
 }
@@ -98,4 +106,6 @@ export const MAX_RECORD_AGE_MS: Readonly<Record<string, number>> = Object.freeze
 export const MAX_CLOCK_SKEW_MS = 30_000
 
 /** Domain-separation prefix signed before every record of the given type. */
-export function signingDomain (type: string): string { return `/reef/record/${type}/1` }
+export function signingDomain(type: string): string {
+  return `/reef/record/${type}/1`
+}

@@ -18,8 +18,17 @@ import type { PrivateKey } from '@libp2p/interface'
 import { canonicalBytes, parseCanonical } from './canonical.ts'
 import { MAX_CLOCK_SKEW_MS, MAX_RECORD_AGE_MS, MAX_RECORD_BYTES, PROTOCOL_VERSION, signingDomain, topicRecordTypes } from './constants.ts'
 import {
-  BadSignatureError, ExpiredError, FutureTimestampError, OversizeError, ReplayError, SchemaError, UnknownTypeError,
-  UnknownVersionError, WrongAuthorError, WrongDomainError, WrongTopicError
+  BadSignatureError,
+  ExpiredError,
+  FutureTimestampError,
+  OversizeError,
+  ReplayError,
+  SchemaError,
+  UnknownTypeError,
+  UnknownVersionError,
+  WrongAuthorError,
+  WrongDomainError,
+  WrongTopicError
 } from './errors.ts'
 import { AUTHOR_RULES, PeerIdString, RECORD_BODIES } from './messages.ts'
 import type { RecordBody, RecordType } from './messages.ts'
@@ -40,20 +49,24 @@ export interface VerifiedRecord<T extends RecordType = RecordType> extends Recor
   bytes: Uint8Array
 }
 
-const Envelope = z.object({
-  payload: z.object({
-    type: z.string().max(64),
-    v: z.number().int(),
-    author: PeerIdString,
-    seq: z.number().int().min(0),
-    ts: z.number().int().min(0),
-    body: z.record(z.string(), z.unknown())
-  }).strict(),
-  sig: z.string().regex(/^[A-Za-z0-9_-]{86}$/, 'an Ed25519 signature is 64 bytes, base64url without padding')
-}).strict()
+const Envelope = z
+  .object({
+    payload: z
+      .object({
+        type: z.string().max(64),
+        v: z.number().int(),
+        author: PeerIdString,
+        seq: z.number().int().min(0),
+        ts: z.number().int().min(0),
+        body: z.record(z.string(), z.unknown())
+      })
+      .strict(),
+    sig: z.string().regex(/^[A-Za-z0-9_-]{86}$/, 'an Ed25519 signature is 64 bytes, base64url without padding')
+  })
+  .strict()
 
 /** What is signed: utf8(domain(type)) || 0x00 || canonical(payload). */
-export function signingInput (type: string, payload: unknown): Uint8Array {
+export function signingInput(type: string, payload: unknown): Uint8Array {
   const domain = encoder.encode(signingDomain(type))
   const body = canonicalBytes(payload)
   const out = new Uint8Array(domain.length + 1 + body.length)
@@ -63,8 +76,11 @@ export function signingInput (type: string, payload: unknown): Uint8Array {
   return out
 }
 
-function describe (err: z.ZodError): string {
-  return err.issues.slice(0, 3).map(i => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+function describe(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 3)
+    .map(i => `${i.path.join('.') || '(root)'}: ${i.message}`)
+    .join('; ')
 }
 
 export interface SignOptions {
@@ -73,7 +89,13 @@ export interface SignOptions {
 }
 
 /** Sign a record body with the author's Ed25519 key; returns the record's canonical bytes. */
-export async function signRecord<T extends RecordType> (key: PrivateKey, authorId: string, type: T, body: RecordBody<T>, opts: SignOptions): Promise<Uint8Array> {
+export async function signRecord<T extends RecordType>(
+  key: PrivateKey,
+  authorId: string,
+  type: T,
+  body: RecordBody<T>,
+  opts: SignOptions
+): Promise<Uint8Array> {
   if (key.type !== 'Ed25519') throw new BadSignatureError('Reef records are signed with Ed25519 keys only')
   const parsed = RECORD_BODIES[type].safeParse(body)
   if (!parsed.success) throw new SchemaError(`${type} body is invalid: ${describe(parsed.error)}`)
@@ -103,7 +125,10 @@ export interface VerifyOptions {
 }
 
 /** Decode and verify a record. Throws a ProtocolError subclass on any failure. */
-export async function verifyRecord<T extends RecordType = RecordType> (bytes: Uint8Array, opts: VerifyOptions & { expectType?: T } = {}): Promise<VerifiedRecord<T>> {
+export async function verifyRecord<T extends RecordType = RecordType>(
+  bytes: Uint8Array,
+  opts: VerifyOptions & { expectType?: T } = {}
+): Promise<VerifiedRecord<T>> {
   const raw = parseCanonical(bytes, opts.maxBytes ?? MAX_RECORD_BYTES)
   const env = Envelope.safeParse(raw)
   if (!env.success) throw new SchemaError(`record envelope is invalid: ${describe(env.error)}`)
@@ -126,7 +151,8 @@ export async function verifyRecord<T extends RecordType = RecordType> (bytes: Ui
   } catch {
     throw new SchemaError('author is not the peer id of an Ed25519 key')
   }
-  if (opts.from !== undefined && opts.from !== payload.author) throw new WrongAuthorError(`record author ${payload.author} is not the gossip author ${opts.from}`)
+  if (opts.from !== undefined && opts.from !== payload.author)
+    throw new WrongAuthorError(`record author ${payload.author} is not the gossip author ${opts.from}`)
   const sigBytes = Buffer.from(sig, 'base64url')
   // base64url's last character carries spare bits: accept one spelling only, so evidence bytes are unique.
   if (sigBytes.byteLength !== 64 || sigBytes.toString('base64url') !== sig) throw new SchemaError('signature is not canonical base64url of 64 bytes')
@@ -156,9 +182,11 @@ export async function verifyRecord<T extends RecordType = RecordType> (bytes: Ui
 export class ReplayGuard {
   readonly #seen = new Map<string, number>()
   readonly #maxAuthors: number
-  constructor (maxAuthors = 10_000) { this.#maxAuthors = maxAuthors }
+  constructor(maxAuthors = 10_000) {
+    this.#maxAuthors = maxAuthors
+  }
 
-  check (author: string, type: string, seq: number): void {
+  check(author: string, type: string, seq: number): void {
     const key = `${author}/${type}`
     const last = this.#seen.get(key)
     if (last !== undefined && seq <= last) throw new ReplayError(`${type} record seq ${seq} from ${author} is not above ${last}`)
@@ -174,7 +202,7 @@ export class ReplayGuard {
 /** Monotonic sequence numbers that survive restarts without storage: microseconds since epoch. */
 export class SequenceCounter {
   #last = 0
-  next (): number {
+  next(): number {
     const candidate = Date.now() * 1000
     this.#last = candidate > this.#last ? candidate : this.#last + 1
     return this.#last

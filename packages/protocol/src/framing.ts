@@ -20,10 +20,11 @@ import { FetchRequest, FetchResponseHead, RecordBytes } from './messages.ts'
 import { Signature } from './multisig.ts'
 import { ConsortiumId } from './charter.ts'
 
-function decodeFrame<S extends z.ZodType> (schema: S, name: string, bytes: Uint8Array, maxBytes = MAX_FETCH_FRAME_BYTES): z.infer<S> {
+function decodeFrame<S extends z.ZodType>(schema: S, name: string, bytes: Uint8Array, maxBytes = MAX_FETCH_FRAME_BYTES): z.infer<S> {
   const raw = parseCanonical(bytes, maxBytes)
   const v = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw.v : undefined
-  if (typeof v === 'number' && v !== PROTOCOL_VERSION) throw new UnknownVersionError(`${name} frame version ${v} is not supported (this node speaks ${PROTOCOL_VERSION})`)
+  if (typeof v === 'number' && v !== PROTOCOL_VERSION)
+    throw new UnknownVersionError(`${name} frame version ${v} is not supported (this node speaks ${PROTOCOL_VERSION})`)
   const parsed = schema.safeParse(raw)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
@@ -32,19 +33,30 @@ function decodeFrame<S extends z.ZodType> (schema: S, name: string, bytes: Uint8
   return parsed.data
 }
 
-function encodeFrame<S extends z.ZodType> (schema: S, name: string, value: z.infer<S>): Uint8Array {
+function encodeFrame<S extends z.ZodType>(schema: S, name: string, value: z.infer<S>): Uint8Array {
   const parsed = schema.safeParse(value)
   if (!parsed.success) throw new SchemaError(`${name} frame is invalid: ${parsed.error.issues[0]?.message ?? 'unknown'}`)
   return canonicalBytes(parsed.data)
 }
 
-export function encodeFetchRequest (req: FetchRequest): Uint8Array { return encodeFrame(FetchRequest, 'fetch request', req) }
-export function decodeFetchRequest (bytes: Uint8Array): FetchRequest { return decodeFrame(FetchRequest, 'fetch request', bytes) }
-export function encodeFetchResponseHead (head: FetchResponseHead): Uint8Array { return encodeFrame(FetchResponseHead, 'fetch response head', head) }
-export function decodeFetchResponseHead (bytes: Uint8Array): FetchResponseHead { return decodeFrame(FetchResponseHead, 'fetch response head', bytes) }
+export function encodeFetchRequest(req: FetchRequest): Uint8Array {
+  return encodeFrame(FetchRequest, 'fetch request', req)
+}
+export function decodeFetchRequest(bytes: Uint8Array): FetchRequest {
+  return decodeFrame(FetchRequest, 'fetch request', bytes)
+}
+export function encodeFetchResponseHead(head: FetchResponseHead): Uint8Array {
+  return encodeFrame(FetchResponseHead, 'fetch response head', head)
+}
+export function decodeFetchResponseHead(bytes: Uint8Array): FetchResponseHead {
+  return decodeFrame(FetchResponseHead, 'fetch response head', bytes)
+}
 
 /** What a helper expects of a body: the manifest entry's size and hash, when the manifest lists the path. */
-export interface ExpectedBody { size: number, sha256: string }
+export interface ExpectedBody {
+  size: number
+  sha256: string
+}
 
 /**
  * Assembles and checks the body that follows a 200 response head, chunk by chunk, in the order
@@ -59,7 +71,7 @@ export class FetchBodyReader {
   readonly #body: Buffer
   #received = 0
 
-  constructor (head: FetchResponseHead, expected?: ExpectedBody) {
+  constructor(head: FetchResponseHead, expected?: ExpectedBody) {
     if (head.status !== 200) throw new TypeError('only a 200 head has a body')
     if (expected !== undefined && expected.size !== head.size) throw new BodySizeError(`the head announces ${head.size} bytes, the manifest ${expected.size}`)
     this.head = head
@@ -67,11 +79,15 @@ export class FetchBodyReader {
     this.#body = Buffer.alloc(head.size)
   }
 
-  get received (): number { return this.#received }
-  get complete (): boolean { return this.#received === this.head.size }
+  get received(): number {
+    return this.#received
+  }
+  get complete(): boolean {
+    return this.#received === this.head.size
+  }
 
   /** One body chunk frame (its payload, without the length prefix). */
-  push (chunk: Uint8Array): void {
+  push(chunk: Uint8Array): void {
     if (chunk.byteLength === 0) throw new FramingError('an empty body chunk')
     if (chunk.byteLength > FETCH_CHUNK_BYTES) throw new OversizeError(`a body chunk of ${chunk.byteLength} bytes exceeds the limit of ${FETCH_CHUNK_BYTES}`)
     if (this.#received + chunk.byteLength > this.head.size) throw new BodySizeError(`the body runs past the announced ${this.head.size} bytes`)
@@ -80,11 +96,11 @@ export class FetchBodyReader {
   }
 
   /** The stream ended: the body, once its length and hash check out. */
-  end (): { body: Buffer, sha256: string } {
+  end(): { body: Buffer; sha256: string } {
     if (this.#received !== this.head.size) throw new BodySizeError(`the body ended after ${this.#received} of ${this.head.size} bytes`)
     const sha256 = createHash('sha256').update(this.#body).digest('hex')
-    if (this.head.sha256 !== undefined && this.head.sha256 !== sha256) throw new BodyHashError('the body does not match the head\'s sha256')
-    if (this.#expected !== undefined && this.#expected.sha256 !== sha256) throw new BodyHashError('the body does not match the manifest\'s sha256')
+    if (this.head.sha256 !== undefined && this.head.sha256 !== sha256) throw new BodyHashError("the body does not match the head's sha256")
+    if (this.#expected !== undefined && this.#expected.sha256 !== sha256) throw new BodyHashError("the body does not match the manifest's sha256")
     return { body: this.#body, sha256 }
   }
 }
@@ -95,7 +111,7 @@ export class FetchBodyReader {
  * read); a stream ending inside a prefix or a payload, or a prefix longer than 9 bytes, is
  * ERR_FRAMING.
  */
-export function * splitFrames (bytes: Uint8Array, limitFor: (index: number) => number): Generator<Uint8Array> {
+export function* splitFrames(bytes: Uint8Array, limitFor: (index: number) => number): Generator<Uint8Array> {
   let off = 0
   for (let index = 0; off < bytes.byteLength; index++) {
     let len = 0
@@ -123,7 +139,7 @@ export function * splitFrames (bytes: Uint8Array, limitFor: (index: number) => n
  * each with its varint length prefix — as a requester must (SPEC.md §Fetch stream). For a
  * status other than 200 the body is empty and any byte after the head is ERR_BODY_SIZE.
  */
-export function decodeFetchResponse (bytes: Uint8Array, expected?: ExpectedBody): { head: FetchResponseHead, body: Buffer } {
+export function decodeFetchResponse(bytes: Uint8Array, expected?: ExpectedBody): { head: FetchResponseHead; body: Buffer } {
   const frames = splitFrames(bytes, i => (i === 0 ? MAX_FETCH_FRAME_BYTES : FETCH_CHUNK_BYTES))
   const first = frames.next()
   if (first.done === true) throw new FramingError('the stream ends before the response head')
@@ -138,7 +154,7 @@ export function decodeFetchResponse (bytes: Uint8Array, expected?: ExpectedBody)
 }
 
 /** One frame with its unsigned-varint length prefix (as the fetch and governance streams carry it). */
-export function lengthPrefixed (payload: Uint8Array): Uint8Array {
+export function lengthPrefixed(payload: Uint8Array): Uint8Array {
   const prefix: number[] = []
   let n = payload.byteLength
   do {
@@ -175,7 +191,15 @@ export const GovResponse = z.discriminatedUnion('kind', [
 ])
 export type GovResponse = z.infer<typeof GovResponse>
 
-export function encodeGovRequest (req: GovRequest): Uint8Array { return encodeFrame(GovRequest, 'gov request', req) }
-export function decodeGovRequest (bytes: Uint8Array): GovRequest { return decodeFrame(GovRequest, 'gov request', bytes, MAX_RECORD_BYTES) }
-export function encodeGovResponse (res: GovResponse): Uint8Array { return encodeFrame(GovResponse, 'gov response', res) }
-export function decodeGovResponse (bytes: Uint8Array): GovResponse { return decodeFrame(GovResponse, 'gov response', bytes, MAX_RECORD_BYTES) }
+export function encodeGovRequest(req: GovRequest): Uint8Array {
+  return encodeFrame(GovRequest, 'gov request', req)
+}
+export function decodeGovRequest(bytes: Uint8Array): GovRequest {
+  return decodeFrame(GovRequest, 'gov request', bytes, MAX_RECORD_BYTES)
+}
+export function encodeGovResponse(res: GovResponse): Uint8Array {
+  return encodeFrame(GovResponse, 'gov response', res)
+}
+export function decodeGovResponse(bytes: Uint8Array): GovResponse {
+  return decodeFrame(GovResponse, 'gov response', bytes, MAX_RECORD_BYTES)
+}

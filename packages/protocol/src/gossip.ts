@@ -12,9 +12,7 @@ import { gossipVerdictFor, isProtocolError } from './errors.ts'
 
 export type AuthorStanding = 'member' | 'non-member' | 'expelled'
 
-export type GossipDecision =
-  | { verdict: 'accept', record: VerifiedRecord }
-  | { verdict: 'ignore' | 'reject', code: string, message: string }
+export type GossipDecision = { verdict: 'accept'; record: VerifiedRecord } | { verdict: 'ignore' | 'reject'; code: string; message: string }
 
 export interface GossipContext {
   topic: string
@@ -22,12 +20,12 @@ export interface GossipContext {
   from: string
   now?: number
   /** Replay protection: throws ReplayError for a seq not above the last accepted; records the seq otherwise. */
-  replay?: { check (author: string, type: string, seq: number): void }
+  replay?: { check(author: string, type: string, seq: number): void }
   /** Governed consortia: the author's standing in the receiver's membership log (open consortia: everyone is 'member'). */
   standing?: (author: string) => AuthorStanding
 }
 
-export async function validateGossip (bytes: Uint8Array, ctx: GossipContext): Promise<GossipDecision> {
+export async function validateGossip(bytes: Uint8Array, ctx: GossipContext): Promise<GossipDecision> {
   try {
     const record = await verifyRecord(bytes, { topic: ctx.topic, from: ctx.from, ...(ctx.now === undefined ? {} : { now: ctx.now }) })
     const standing = ctx.standing?.(record.author) ?? 'member'

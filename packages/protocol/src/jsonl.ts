@@ -22,12 +22,16 @@ export type OpHandlers = Readonly<Record<string, (req: never) => Promise<Outcome
 
 export const MAX_JSONL_LINE_BYTES = 4 * 1024 * 1024
 
-function toLine (value: object): string {
-  return JSON.stringify(value).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029') + '\n'
+function toLine(value: object): string {
+  return (
+    JSON.stringify(value)
+      .replace(/\u2028/g, '\\u2028')
+      .replace(/\u2029/g, '\\u2029') + '\n'
+  )
 }
 
 /** Split a byte stream into "\n"-terminated lines; a longer line than the limit is reported as null. */
-async function * readLines (input: Readable): AsyncGenerator<string | null> {
+async function* readLines(input: Readable): AsyncGenerator<string | null> {
   let buf = ''
   let overflow = false
   input.setEncoding('utf8')
@@ -37,14 +41,20 @@ async function * readLines (input: Readable): AsyncGenerator<string | null> {
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl)
       buf = buf.slice(nl + 1)
-      if (overflow) { overflow = false; yield null } else yield line
+      if (overflow) {
+        overflow = false
+        yield null
+      } else yield line
     }
-    if (buf.length > MAX_JSONL_LINE_BYTES) { overflow = true; buf = '' }
+    if (buf.length > MAX_JSONL_LINE_BYTES) {
+      overflow = true
+      buf = ''
+    }
   }
 }
 
 /** Answer JSON-lines requests from `input` on `output` with the operations of `impl` until input ends. */
-export async function serveJsonLines (impl: OpHandlers | ProtocolImpl, input: Readable, output: Writable): Promise<void> {
+export async function serveJsonLines(impl: OpHandlers | ProtocolImpl, input: Readable, output: Writable): Promise<void> {
   const ops = impl as unknown as Record<string, unknown>
   for await (const line of readLines(input)) {
     if (line !== null && line.trim() === '') continue
@@ -52,7 +62,7 @@ export async function serveJsonLines (impl: OpHandlers | ProtocolImpl, input: Re
     let reply: object
     try {
       if (line === null) throw new Error('line too long')
-      const req = JSON.parse(line) as { id?: unknown, op?: unknown }
+      const req = JSON.parse(line) as { id?: unknown; op?: unknown }
       id = req.id ?? null
       const handler = typeof req.op === 'string' && Object.hasOwn(ops, req.op) ? ops[req.op] : undefined
       if (typeof handler !== 'function') reply = { ok: false, code: 'ERR_UNKNOWN_OP' }
@@ -68,11 +78,18 @@ export async function serveJsonLines (impl: OpHandlers | ProtocolImpl, input: Re
  * A ProtocolImpl that forwards every call as a JSON line to `input`/`output` of another process;
  * `call` sends any other operation (the governance ones) the same way.
  */
-export function jsonLinesClient (toImpl: Writable, fromImpl: Readable, timeoutMs = 10_000): ProtocolImpl & { call (op: string, req: object): Promise<Outcome>, close(): void } {
+export function jsonLinesClient(
+  toImpl: Writable,
+  fromImpl: Readable,
+  timeoutMs = 10_000
+): ProtocolImpl & { call(op: string, req: object): Promise<Outcome>; close(): void } {
   let next = 1
   const pending = new Map<number, (o: Outcome) => void>()
   let closed = false
-  const settleAll = (): void => { for (const r of pending.values()) r({ ok: false, code: 'ERR_IMPL_EXITED' }); pending.clear() }
+  const settleAll = (): void => {
+    for (const r of pending.values()) r({ ok: false, code: 'ERR_IMPL_EXITED' })
+    pending.clear()
+  }
   void (async () => {
     try {
       for await (const line of readLines(fromImpl)) {
@@ -81,21 +98,44 @@ export function jsonLinesClient (toImpl: Writable, fromImpl: Readable, timeoutMs
           const { id, ...outcome } = JSON.parse(line) as { id: number } & Outcome
           const resolve = pending.get(id)
           // The id only matches answers to requests: the caller sees the outcome alone.
-          if (resolve !== undefined) { pending.delete(id); resolve(outcome as Outcome) }
-        } catch { /* not a response: ignore */ }
+          if (resolve !== undefined) {
+            pending.delete(id)
+            resolve(outcome as Outcome)
+          }
+        } catch {
+          /* not a response: ignore */
+        }
       }
-    } catch { /* stream failed */ }
+    } catch {
+      /* stream failed */
+    }
     closed = true
     settleAll()
   })()
-  const send = async (op: string, req: object): Promise<never> => new Promise(resolve => {
-    const id = next++
-    // An implementation that never answers must not hang the runner.
-    const timer = setTimeout(() => { pending.delete(id); resolve({ ok: false, code: 'ERR_IMPL_TIMEOUT' } as never) }, timeoutMs)
-    pending.set(id, (o: Outcome) => { clearTimeout(timer); resolve(o as never) })
-    if (closed) { settleAll(); return }
-    toImpl.write(toLine({ id, op, ...req }))
-  })
+  const send = async (op: string, req: object): Promise<never> =>
+    new Promise(resolve => {
+      const id = next++
+      // An implementation that never answers must not hang the runner.
+      const timer = setTimeout(() => {
+        pending.delete(id)
+        resolve({ ok: false, code: 'ERR_IMPL_TIMEOUT' } as never)
+      }, timeoutMs)
+      pending.set(id, (o: Outcome) => {
+        clearTimeout(timer)
+        resolve(o as never)
+      })
+      if (closed) {
+        settleAll()
+        return
+      }
+      toImpl.write(toLine({ id, op, ...req }))
+    })
   const impl = Object.fromEntries(PROTOCOL_OPS.map(op => [op, async (req: object) => send(op, req)])) as unknown as ProtocolImpl
-  return { ...impl, call: send, close: () => { toImpl.end() } }
+  return {
+    ...impl,
+    call: send,
+    close: () => {
+      toImpl.end()
+    }
+  }
 }

@@ -8,12 +8,32 @@
  * hashed into log entries and must be judged alike by every voter.
  */
 import { z } from 'zod'
-import { MAX_BYTES_PER_SEC, MAX_EVIDENCE_ITEMS, MAX_HELPERS, MAX_INVITATION_ADDRS, MAX_MANIFEST_ENTRIES, MAX_OBJECT_BYTES, MAX_PATH_CHARS, MAX_STANDBYS } from './constants.ts'
+import {
+  MAX_BYTES_PER_SEC,
+  MAX_EVIDENCE_ITEMS,
+  MAX_HELPERS,
+  MAX_INVITATION_ADDRS,
+  MAX_MANIFEST_ENTRIES,
+  MAX_OBJECT_BYTES,
+  MAX_PATH_CHARS,
+  MAX_STANDBYS
+} from './constants.ts'
 import { ConsortiumId, LogEntryBody, Member } from './charter.ts'
 import { Signature } from './multisig.ts'
 import { BaseUrl, HEADER_VALUE_RE, PeerIdString, Sha256Hex, SiteLabel, UrlPath } from './primitives.ts'
 
-export { SITE_LABEL_RE, SiteLabel, BaseUrl, MAX_BASE_URL_CHARS, isBaseUrl, canonicalBaseUrl, HEADER_VALUE_RE, UrlPath, PeerIdString, Sha256Hex } from './primitives.ts'
+export {
+  SITE_LABEL_RE,
+  SiteLabel,
+  BaseUrl,
+  MAX_BASE_URL_CHARS,
+  isBaseUrl,
+  canonicalBaseUrl,
+  HEADER_VALUE_RE,
+  UrlPath,
+  PeerIdString,
+  Sha256Hex
+} from './primitives.ts'
 
 const Rps = z.number().int().min(0).max(10_000_000)
 /**
@@ -43,7 +63,16 @@ export const LoadReport = z.object({
   /** r3: bytes the author's uplink owes now (queued to send, or awaited from fetches): its queue. */
   queuedBytes: BytesPerSec.optional(),
   /** r3 (warm standby): the replicas the author holds: site, the standby revision, verified bytes held of its manifest. */
-  standingBy: z.array(z.object({ site: SiteLabel, revision: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), heldBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) })).max(MAX_HELPERS).optional()
+  standingBy: z
+    .array(
+      z.object({
+        site: SiteLabel,
+        revision: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+        heldBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+      })
+    )
+    .max(MAX_HELPERS)
+    .optional()
 })
 export type LoadReport = z.infer<typeof LoadReport>
 
@@ -139,7 +168,11 @@ export const Receipt = z.object({
 export type Receipt = z.infer<typeof Receipt>
 
 /** A signed record's bytes, base64url without padding (evidence carries the accused's own records). */
-export const RecordBytes = z.string().min(1).max(Math.ceil(256 * 1024 * 4 / 3)).regex(/^[A-Za-z0-9_-]+$/, 'record bytes are base64url without padding')
+export const RecordBytes = z
+  .string()
+  .min(1)
+  .max(Math.ceil((256 * 1024 * 4) / 3))
+  .regex(/^[A-Za-z0-9_-]+$/, 'record bytes are base64url without padding')
 
 /**
  * Content integrity: a helper's signature over what it serves for a site (SPEC.md §Content
@@ -166,14 +199,16 @@ export type Attestation = z.infer<typeof Attestation>
 export const EvidenceItem = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('ledger'), records: z.array(RecordBytes).min(1).max(4) }).strict(),
   z.object({ kind: z.literal('content-signed'), manifest: RecordBytes, attestation: RecordBytes }).strict(),
-  z.object({
-    kind: z.literal('content-observed'),
-    manifest: RecordBytes,
-    url: z.string().max(MAX_PATH_CHARS + 512),
-    path: UrlPath,
-    servedSha256: Sha256Hex,
-    attestation: RecordBytes.optional()
-  }).strict(),
+  z
+    .object({
+      kind: z.literal('content-observed'),
+      manifest: RecordBytes,
+      url: z.string().max(MAX_PATH_CHARS + 512),
+      path: UrlPath,
+      servedSha256: Sha256Hex,
+      attestation: RecordBytes.optional()
+    })
+    .strict(),
   z.object({ kind: z.literal('freeloading'), taken: z.number().int().min(0), credit: z.number().int().min(0) }).strict(),
   z.object({ kind: z.literal('invitation'), invitation: RecordBytes, request: RecordBytes }).strict()
 ])
@@ -253,26 +288,31 @@ export const RECORD_TYPES = Object.keys(RECORD_BODIES) as RecordType[]
 export const AUTHOR_RULES: Partial<Record<RecordType, (author: string, body: never) => string | undefined>> = {
   invitation: (author: string, body: Invitation) =>
     body.addrs.every(a => a.endsWith(`/p2p/${author}`)) ? undefined : 'every invitation address ends in /p2p/<inviter>',
-  'join-request': (author: string, body: JoinRequest) =>
-    body.member.peer === author ? undefined : 'a join request\'s member.peer is its author'
+  'join-request': (author: string, body: JoinRequest) => (body.member.peer === author ? undefined : "a join request's member.peer is its author")
 }
 
 /** Fetch stream: the helper's request frame. */
-export const FetchRequest = z.object({
-  v: z.literal(1),
-  session: SessionId,
-  path: UrlPath
-}).strict()
+export const FetchRequest = z
+  .object({
+    v: z.literal(1),
+    session: SessionId,
+    path: UrlPath
+  })
+  .strict()
 export type FetchRequest = z.infer<typeof FetchRequest>
 
 /** Fetch stream: the struck site's response head; `size` body bytes follow when status is 200. */
-export const FetchResponseHead = z.object({
-  v: z.literal(1),
-  status: z.number().int().min(100).max(599),
-  headers: z.record(z.string().regex(/^[a-z0-9-]{1,64}$/), z.string().max(1024).regex(HEADER_VALUE_RE, 'header values are printable ASCII')).refine(h => Object.keys(h).length <= 16, 'at most 16 headers'),
-  size: z.number().int().min(0).max(MAX_OBJECT_BYTES),
-  sha256: Sha256Hex.optional()
-}).strict()
+export const FetchResponseHead = z
+  .object({
+    v: z.literal(1),
+    status: z.number().int().min(100).max(599),
+    headers: z
+      .record(z.string().regex(/^[a-z0-9-]{1,64}$/), z.string().max(1024).regex(HEADER_VALUE_RE, 'header values are printable ASCII'))
+      .refine(h => Object.keys(h).length <= 16, 'at most 16 headers'),
+    size: z.number().int().min(0).max(MAX_OBJECT_BYTES),
+    sha256: Sha256Hex.optional()
+  })
+  .strict()
   // A 200 announces the body's hash; any other status carries no body.
   .refine(h => h.status !== 200 || h.sha256 !== undefined, { message: 'a 200 head carries sha256', path: ['sha256'] })
   .refine(h => h.status === 200 || (h.size === 0 && h.sha256 === undefined), { message: 'a head other than 200 has size 0 and no sha256', path: ['size'] })

@@ -18,17 +18,22 @@ import { PeerIdString } from './primitives.ts'
 export const MULTISIG_DOMAINS = { charter: '/reef/charter/1', 'log-entry': '/reef/log-entry/1' } as const
 export type MultiSigKind = keyof typeof MULTISIG_DOMAINS
 
-export const Signature = z.object({
-  peer: PeerIdString,
-  sig: z.string().regex(/^[A-Za-z0-9_-]{86}$/, 'an Ed25519 signature is 64 bytes, base64url without padding')
-}).strict()
+export const Signature = z
+  .object({
+    peer: PeerIdString,
+    sig: z.string().regex(/^[A-Za-z0-9_-]{86}$/, 'an Ed25519 signature is 64 bytes, base64url without padding')
+  })
+  .strict()
 export type Signature = z.infer<typeof Signature>
 
-export interface MultiSigned<B> { body: B, sigs: Signature[] }
+export interface MultiSigned<B> {
+  body: B
+  sigs: Signature[]
+}
 
 const encoder = new TextEncoder()
 
-export function multiSigInput (kind: MultiSigKind, body: unknown): Uint8Array {
+export function multiSigInput(kind: MultiSigKind, body: unknown): Uint8Array {
   const domain = encoder.encode(MULTISIG_DOMAINS[kind])
   const bytes = canonicalBytes(body)
   const out = new Uint8Array(domain.length + 1 + bytes.length)
@@ -38,13 +43,13 @@ export function multiSigInput (kind: MultiSigKind, body: unknown): Uint8Array {
 }
 
 /** One member's signature over a document body. */
-export async function signDocument (kind: MultiSigKind, body: unknown, key: PrivateKey, peer: string): Promise<Signature> {
+export async function signDocument(kind: MultiSigKind, body: unknown, key: PrivateKey, peer: string): Promise<Signature> {
   const sig = await key.sign(multiSigInput(kind, body))
   return { peer, sig: Buffer.from(sig).toString('base64url') }
 }
 
 /** Add signatures, keeping one per peer, sorted by peer id (the canonical order). */
-export function withSignatures<B> (doc: MultiSigned<B>, sigs: Signature[]): MultiSigned<B> {
+export function withSignatures<B>(doc: MultiSigned<B>, sigs: Signature[]): MultiSigned<B> {
   const byPeer = new Map(doc.sigs.map(s => [s.peer, s]))
   for (const s of sigs) byPeer.set(s.peer, s)
   return { body: doc.body, sigs: [...byPeer.values()].sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0)) }
@@ -55,7 +60,7 @@ export function withSignatures<B> (doc: MultiSigned<B>, sigs: Signature[]): Mult
  * does not verify (a forged signature is never silently dropped) and SchemaError for
  * duplicate or unsorted signers.
  */
-export async function verifiedSigners (kind: MultiSigKind, doc: MultiSigned<unknown>): Promise<string[]> {
+export async function verifiedSigners(kind: MultiSigKind, doc: MultiSigned<unknown>): Promise<string[]> {
   const input = multiSigInput(kind, doc.body)
   const peers: string[] = []
   for (const s of doc.sigs) {
@@ -65,7 +70,9 @@ export async function verifiedSigners (kind: MultiSigKind, doc: MultiSigned<unkn
       const id = peerIdFromString(s.peer)
       if (id.type !== 'Ed25519' || id.publicKey == null) throw new Error('not Ed25519')
       key = publicKeyFromRaw(id.publicKey.raw)
-    } catch { throw new SchemaError(`signer ${s.peer} is not an Ed25519 peer id`) }
+    } catch {
+      throw new SchemaError(`signer ${s.peer} is not an Ed25519 peer id`)
+    }
     const bytes = Buffer.from(s.sig, 'base64url')
     if (bytes.byteLength !== 64 || bytes.toString('base64url') !== s.sig) throw new SchemaError('signature is not canonical base64url of 64 bytes')
     if (!(await key.verify(input, bytes))) throw new BadSignatureError(`signature by ${s.peer} does not verify`)
@@ -75,10 +82,13 @@ export async function verifiedSigners (kind: MultiSigKind, doc: MultiSigned<unkn
 }
 
 /** Decode a multi-signed document's bytes against a body schema (size, canonical form, shape). */
-export function decodeDocument<S extends z.ZodType> (bytes: Uint8Array, body: S, maxBytes = MAX_RECORD_BYTES): MultiSigned<z.infer<S>> {
+export function decodeDocument<S extends z.ZodType>(bytes: Uint8Array, body: S, maxBytes = MAX_RECORD_BYTES): MultiSigned<z.infer<S>> {
   if (bytes.byteLength > maxBytes) throw new OversizeError(`document of ${bytes.byteLength} bytes exceeds ${maxBytes}`)
   const raw = parseCanonical(bytes, maxBytes)
-  const parsed = z.object({ body, sigs: z.array(Signature).max(256) }).strict().safeParse(raw)
+  const parsed = z
+    .object({ body, sigs: z.array(Signature).max(256) })
+    .strict()
+    .safeParse(raw)
   if (!parsed.success) {
     const i = parsed.error.issues[0]
     throw new SchemaError(`document is invalid: ${i === undefined ? 'unknown' : `${i.path.join('.') || '(root)'}: ${i.message}`}`)

@@ -18,13 +18,22 @@ export const SiteLabel = z.string().regex(SITE_LABEL_RE, 'a site label is one lo
  */
 export const MAX_BASE_URL_CHARS = 512
 const BASE_URL_RE = /^https?:\/\/[A-Za-z0-9._\-[\]:]+\/?$/i
-export function isBaseUrl (s: string): boolean {
+export function isBaseUrl(s: string): boolean {
   if (s.length > MAX_BASE_URL_CHARS || !BASE_URL_RE.test(s)) return false
   try {
     const u = new URL(s)
-    return (u.protocol === 'http:' || u.protocol === 'https:') && u.username === '' && u.password === '' &&
-      u.search === '' && u.hash === '' && u.pathname === '/' && u.hostname !== ''
-  } catch { return false }
+    return (
+      (u.protocol === 'http:' || u.protocol === 'https:') &&
+      u.username === '' &&
+      u.password === '' &&
+      u.search === '' &&
+      u.hash === '' &&
+      u.pathname === '/' &&
+      u.hostname !== ''
+    )
+  } catch {
+    return false
+  }
 }
 export const BaseUrl = z.string().max(MAX_BASE_URL_CHARS).refine(isBaseUrl, 'must be an http(s) base URL: scheme://host[:port] with at most a trailing /')
 
@@ -33,7 +42,7 @@ export const BaseUrl = z.string().max(MAX_BASE_URL_CHARS).refine(isBaseUrl, 'mus
  * applied, default port left out, no trailing `/`). Throws a SchemaError for a string that is
  * not a base URL.
  */
-export function canonicalBaseUrl (s: string): string {
+export function canonicalBaseUrl(s: string): string {
   if (!isBaseUrl(s)) throw new SchemaError(`"${s.slice(0, 80)}" is not a base URL`)
   return new URL(s).origin
 }
@@ -42,9 +51,17 @@ export function canonicalBaseUrl (s: string): string {
 export const HEADER_VALUE_RE = /^[\t\x20-\x7e]*$/
 
 /** A request target: absolute path with optional query, no fragment, printable ASCII only. */
-export const UrlPath = z.string().min(1).max(MAX_PATH_CHARS).regex(/^\/[\x21-\x7e]*$/, 'a path starts with / and holds printable ASCII only')
+export const UrlPath = z
+  .string()
+  .min(1)
+  .max(MAX_PATH_CHARS)
+  .regex(/^\/[\x21-\x7e]*$/, 'a path starts with / and holds printable ASCII only')
   .refine(p => !p.includes('#') && !p.startsWith('//'), 'a path has no fragment and does not start with //')
 
-export const PeerIdString = z.string().min(40).max(128).regex(/^[1-9A-HJ-NP-Za-km-z]+$/, 'a peer id is base58btc')
+export const PeerIdString = z
+  .string()
+  .min(40)
+  .max(128)
+  .regex(/^[1-9A-HJ-NP-Za-km-z]+$/, 'a peer id is base58btc')
 
 export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 digest is 64 lower-case hex digits')

@@ -5,7 +5,7 @@ import { canonicalBytes, canonicalString, isProtocolError, parseCanonical } from
 const enc = new TextEncoder()
 const utf8 = (s: string): Uint8Array => enc.encode(s)
 
-function throwsCode (fn: () => unknown, code: string, name?: string): void {
+function throwsCode(fn: () => unknown, code: string, name?: string): void {
   assert.throws(fn, (err: unknown) => {
     assert.ok(isProtocolError(err), `expected a ProtocolError, got ${String(err)}`)
     assert.equal(err.code, code)
@@ -42,8 +42,7 @@ describe('canonicalString', () => {
   })
 
   test('accepts safe integers including the extremes, and normalises -0 to 0', () => {
-    assert.equal(canonicalString([Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, -0, 0]),
-      `[${Number.MAX_SAFE_INTEGER},${Number.MIN_SAFE_INTEGER},0,0]`)
+    assert.equal(canonicalString([Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, -0, 0]), `[${Number.MAX_SAFE_INTEGER},${Number.MIN_SAFE_INTEGER},0,0]`)
   })
 
   for (const [label, value] of [
@@ -66,7 +65,11 @@ describe('canonicalString', () => {
   })
 
   test('accepts 32 levels of nesting and rejects deeper values', () => {
-    const nest = (n: number): unknown => { let v: unknown = 0; for (let i = 0; i < n; i++) v = [v]; return v }
+    const nest = (n: number): unknown => {
+      let v: unknown = 0
+      for (let i = 0; i < n; i++) v = [v]
+      return v
+    }
     assert.equal(canonicalString(nest(32)), `${'['.repeat(32)}0${']'.repeat(32)}`)
     throwsCode(() => canonicalString(nest(33)), 'ERR_ENCODING')
   })

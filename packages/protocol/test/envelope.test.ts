@@ -3,8 +3,17 @@ import { before, describe, test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import {
-  MAX_CLOCK_SKEW_MS, MAX_RECORD_AGE_MS, MAX_RECORD_BYTES, PROTOCOL_VERSION, RECORD_TYPES, ReplayGuard, SequenceCounter,
-  canonicalBytes, isProtocolError, signRecord, verifyRecord
+  MAX_CLOCK_SKEW_MS,
+  MAX_RECORD_AGE_MS,
+  MAX_RECORD_BYTES,
+  PROTOCOL_VERSION,
+  RECORD_TYPES,
+  ReplayGuard,
+  SequenceCounter,
+  canonicalBytes,
+  isProtocolError,
+  signRecord,
+  verifyRecord
 } from '../src/index.ts'
 import type { RecordBody, RecordType, VerifyOptions } from '../src/index.ts'
 import { decodeRecord, newKey, signRaw, signedBytesFor, validBodies } from './fixtures.ts'
@@ -12,7 +21,7 @@ import type { RawPayload, TestKey } from './fixtures.ts'
 
 const TS = 1_750_000_000_000
 
-async function rejectsCode (p: Promise<unknown>, code: string): Promise<void> {
+async function rejectsCode(p: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(p, (err: unknown) => {
     assert.ok(isProtocolError(err), `expected a ProtocolError, got ${String(err)}`)
     assert.equal(err.code, code)
@@ -30,11 +39,11 @@ before(async () => {
   bodies = validBodies(bob.id, alice.id)
 })
 
-function payload (type: string, body: unknown, over: Partial<RawPayload> = {}): RawPayload {
+function payload(type: string, body: unknown, over: Partial<RawPayload> = {}): RawPayload {
   return { type, v: PROTOCOL_VERSION, author: alice.id, seq: 1, ts: TS, body, ...over }
 }
 
-async function sign<T extends RecordType> (type: T, body: RecordBody<T>, seq = 1, ts = TS): Promise<Uint8Array> {
+async function sign<T extends RecordType>(type: T, body: RecordBody<T>, seq = 1, ts = TS): Promise<Uint8Array> {
   return signRecord(alice.key, alice.id, type, body, { seq, ts })
 }
 
@@ -108,17 +117,21 @@ describe('verifyRecord rejections', () => {
   test('a tampered seq, ts or author → ERR_BAD_SIGNATURE', async () => {
     const bytes = await sign('help-release', bodies['help-release'], 5)
     const { payload: p, sig } = decodeRecord(bytes)
-    for (const changed of [{ ...p, seq: 6 }, { ...p, ts: TS + 1 }, { ...p, author: bob.id }]) {
+    for (const changed of [
+      { ...p, seq: 6 },
+      { ...p, ts: TS + 1 },
+      { ...p, author: bob.id }
+    ]) {
       await rejectsCode(verifyRecord(canonicalBytes({ payload: changed, sig }), at()), 'ERR_BAD_SIGNATURE')
     }
   })
 
-  test('a signature by another key than the author\'s → ERR_BAD_SIGNATURE', async () => {
+  test("a signature by another key than the author's → ERR_BAD_SIGNATURE", async () => {
     const bytes = await signRaw(bob.key, payload('help-release', bodies['help-release'], { author: alice.id }))
     await rejectsCode(verifyRecord(bytes, at()), 'ERR_BAD_SIGNATURE')
   })
 
-  test('a signature made under another type\'s domain → ERR_BAD_SIGNATURE', async () => {
+  test("a signature made under another type's domain → ERR_BAD_SIGNATURE", async () => {
     // The exact payload of a help-release, signed with the help-offer domain prefix.
     const p = payload('help-release', bodies['help-release'])
     const bytes = await signRaw(alice.key, p, 'help-offer')
@@ -136,14 +149,14 @@ describe('verifyRecord rejections', () => {
   })
 
   test('a signature is accepted in one textual form only (no base64url malleability)', async () => {
-      const bytes = await sign('help-release', bodies['help-release'])
-      const { payload: p, sig } = decodeRecord(bytes)
-      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-      const last = alphabet.indexOf(sig.slice(-1))
-      const twin = `${sig.slice(0, 85)}${alphabet[last ^ 1]}` // differs only in a padding bit
-      assert.notEqual(twin, sig)
-      await assert.rejects(verifyRecord(canonicalBytes({ payload: p, sig: twin }), at()), (err: unknown) => isProtocolError(err))
-    })
+    const bytes = await sign('help-release', bodies['help-release'])
+    const { payload: p, sig } = decodeRecord(bytes)
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    const last = alphabet.indexOf(sig.slice(-1))
+    const twin = `${sig.slice(0, 85)}${alphabet[last ^ 1]}` // differs only in a padding bit
+    assert.notEqual(twin, sig)
+    await assert.rejects(verifyRecord(canonicalBytes({ payload: p, sig: twin }), at()), (err: unknown) => isProtocolError(err))
+  })
 
   test('a valid record of another type than expectType → ERR_WRONG_DOMAIN', async () => {
     const bytes = await sign('help-offer', bodies['help-offer'])
@@ -165,9 +178,9 @@ describe('verifyRecord rejections', () => {
 
   for (const type of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
     test(`a validly signed record of type "${type}" (an Object.prototype name) → ERR_UNKNOWN_TYPE`, async () => {
-        const bytes = await signRaw(alice.key, payload(type, {}))
-        await rejectsCode(verifyRecord(bytes, at()), 'ERR_UNKNOWN_TYPE')
-      })
+      const bytes = await signRaw(alice.key, payload(type, {}))
+      await rejectsCode(verifyRecord(bytes, at()), 'ERR_UNKNOWN_TYPE')
+    })
   }
 
   test('a record longer than maxBytes → ERR_OVERSIZE; exactly maxBytes is fine', async () => {
@@ -266,7 +279,13 @@ describe('body schemas are enforced on receipt (ERR_SCHEMA)', () => {
     ['non-peer-id helper', () => ['help-accept', { session: 'sess-0001', helpers: [{ peer: 'not a peer', weightRps: 1, mirrorUrl: 'http://m.example' }] }]],
     ['unknown crowd state', () => ['load-report', { ...bodies['load-report'], state: 'panicking' }]],
     ['missing field', () => ['help-offer', { session: 'sess-0001', to: bob.id, offeredRps: 1 }]],
-    ['too many helpers', () => ['help-accept', { session: 'sess-0001', helpers: Array.from({ length: 65 }, () => ({ peer: bob.id, weightRps: 1, mirrorUrl: 'http://m.example' })) }]]
+    [
+      'too many helpers',
+      () => [
+        'help-accept',
+        { session: 'sess-0001', helpers: Array.from({ length: 65 }, () => ({ peer: bob.id, weightRps: 1, mirrorUrl: 'http://m.example' })) }
+      ]
+    ]
   ]
   for (const [label, make] of cases) {
     test(`${label}`, async () => {

@@ -13,7 +13,7 @@ export interface TestKey {
   id: string
 }
 
-export async function newKey (): Promise<TestKey> {
+export async function newKey(): Promise<TestKey> {
   const key = await generateKeyPair('Ed25519')
   return { key, id: peerIdFromPrivateKey(key).toString() }
 }
@@ -24,7 +24,7 @@ export const SHA = 'ab'.repeat(32)
  * One valid body for every record type; `other` is a peer id named inside the body, `author`
  * the signer, which an invitation's addresses and a join request's member record name.
  */
-export function validBodies (other: string, author = other): { [T in RecordType]: RecordBody<T> } {
+export function validBodies(other: string, author = other): { [T in RecordType]: RecordBody<T> } {
   return {
     'load-report': {
       site: 'alpha',
@@ -50,7 +50,14 @@ export function validBodies (other: string, author = other): { [T in RecordType]
     'help-offer': { session: 'sess-0001', to: other, offeredRps: 100, mirrorUrl: 'http://mirror-b.localhost:9102/' },
     'help-accept': { session: 'sess-0001', helpers: [{ peer: other, weightRps: 100, mirrorUrl: 'http://mirror-b.localhost:9102' }] },
     'help-release': { session: 'sess-0001', reason: 'crowd-over' },
-    standby: { id: 'standby-0001', site: 'alpha', siteUrl: 'https://alpha.example', revision: 1, standbys: [other], manifest: [{ path: '/index.html', size: 1024, type: 'text/html', sha256: SHA }] },
+    standby: {
+      id: 'standby-0001',
+      site: 'alpha',
+      siteUrl: 'https://alpha.example',
+      revision: 1,
+      standbys: [other],
+      manifest: [{ path: '/index.html', size: 1024, type: 'text/html', sha256: SHA }]
+    },
     delegation: { session: 'sess-0001', helper: other, round: 1, requests: 10, bytes: 4096, final: false },
     receipt: { session: 'sess-0001', beneficiary: other, round: 1, delegation: SHA, requests: 10, bytes: 4096 },
     attestation: { session: 'sess-0001', site: 'alpha', path: '/index.html', sha256: SHA },
@@ -63,12 +70,12 @@ export function validBodies (other: string, author = other): { [T in RecordType]
 }
 
 /** utf8(domain) || 0x00 || canonical(payload), as envelope.ts signs it. */
-export function signedBytesFor (domainType: string, payload: unknown): Uint8Array {
+export function signedBytesFor(domainType: string, payload: unknown): Uint8Array {
   return signingInput(domainType, payload)
 }
 
 /** mulberry32: small, fast, seeded PRNG returning [0, 1). */
-export function prng (seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0
@@ -89,11 +96,11 @@ export interface RawPayload {
 }
 
 /** Sign any payload, under the domain of `domainType` (default: the payload's own type). */
-export async function signRaw (key: PrivateKey, payload: RawPayload, domainType: string = payload.type): Promise<Uint8Array> {
+export async function signRaw(key: PrivateKey, payload: RawPayload, domainType: string = payload.type): Promise<Uint8Array> {
   const sig = await key.sign(signedBytesFor(domainType, payload))
   return canonicalBytes({ payload, sig: Buffer.from(sig).toString('base64url') })
 }
 
-export function decodeRecord (bytes: Uint8Array): { payload: RawPayload, sig: string } {
-  return JSON.parse(new TextDecoder().decode(bytes)) as { payload: RawPayload, sig: string }
+export function decodeRecord(bytes: Uint8Array): { payload: RawPayload; sig: string } {
+  return JSON.parse(new TextDecoder().decode(bytes)) as { payload: RawPayload; sig: string }
 }

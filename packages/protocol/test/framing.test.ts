@@ -2,15 +2,24 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { describe, test } from 'node:test'
 import {
-  FETCH_CHUNK_BYTES, FetchBodyReader, MAX_FETCH_FRAME_BYTES, canonicalBytes, decodeFetchRequest, decodeFetchResponse, decodeFetchResponseHead,
-  encodeFetchRequest, encodeFetchResponseHead, isProtocolError, lengthPrefixed
+  FETCH_CHUNK_BYTES,
+  FetchBodyReader,
+  MAX_FETCH_FRAME_BYTES,
+  canonicalBytes,
+  decodeFetchRequest,
+  decodeFetchResponse,
+  decodeFetchResponseHead,
+  encodeFetchRequest,
+  encodeFetchResponseHead,
+  isProtocolError,
+  lengthPrefixed
 } from '../src/index.ts'
 import type { FetchRequest, FetchResponseHead } from '../src/index.ts'
 
 const SHA = 'ab'.repeat(32)
 const enc = new TextEncoder()
 
-function throwsCode (fn: () => unknown, code: string): void {
+function throwsCode(fn: () => unknown, code: string): void {
   assert.throws(fn, (err: unknown) => {
     assert.ok(isProtocolError(err), `expected a ProtocolError, got ${String(err)}`)
     assert.equal(err.code, code)
@@ -147,7 +156,7 @@ describe('FetchBodyReader (body chunks after a 200 head)', () => {
     throwsCode(() => r.push(new Uint8Array(1)), 'ERR_BODY_SIZE')
   })
 
-  test('a short body is ERR_BODY_SIZE at the end; a wrong hash ERR_BODY_HASH; a head whose size is not the manifest\'s fails at once', () => {
+  test("a short body is ERR_BODY_SIZE at the end; a wrong hash ERR_BODY_HASH; a head whose size is not the manifest's fails at once", () => {
     const short = new FetchBodyReader(head)
     short.push(body.subarray(0, 4))
     throwsCode(() => short.end(), 'ERR_BODY_SIZE')

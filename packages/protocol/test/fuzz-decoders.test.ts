@@ -6,14 +6,12 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import {
-  FetchRequest, FetchResponseHead, canonicalBytes, decodeFetchRequest, decodeFetchResponseHead, isProtocolError, parseCanonical
-} from '../src/index.ts'
+import { FetchRequest, FetchResponseHead, canonicalBytes, decodeFetchRequest, decodeFetchResponseHead, isProtocolError, parseCanonical } from '../src/index.ts'
 import { prng } from './fixtures.ts'
 
 const JSONISH = [...'{}[]":,0123456789-. \\/atrufnleAZ_v']
 
-function randomBytes (rnd: () => number, max: number): Uint8Array {
+function randomBytes(rnd: () => number, max: number): Uint8Array {
   const n = Math.floor(rnd() * max)
   const out = new Uint8Array(n)
   const jsonish = rnd() < 0.7
@@ -21,7 +19,7 @@ function randomBytes (rnd: () => number, max: number): Uint8Array {
   return out
 }
 
-function mutate (src: Uint8Array, rnd: () => number): Uint8Array {
+function mutate(src: Uint8Array, rnd: () => number): Uint8Array {
   const out = [...src]
   for (let k = 0, ops = 1 + Math.floor(rnd() * 3); k < ops; k++) {
     const i = Math.floor(rnd() * (out.length + 1))
@@ -33,7 +31,7 @@ function mutate (src: Uint8Array, rnd: () => number): Uint8Array {
   return new Uint8Array(out)
 }
 
-function outcome<T> (fn: () => T): { value: T } | { code: string } {
+function outcome<T>(fn: () => T): { value: T } | { code: string } {
   try {
     return { value: fn() }
   } catch (err) {

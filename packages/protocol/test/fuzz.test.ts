@@ -13,7 +13,7 @@ const TS = 1_750_000_000_000
 
 const JSONISH = [...'{}[]":,0123456789-. \\/atrufnleAZ_']
 
-function mutateBytes (src: Uint8Array, rnd: () => number): Uint8Array {
+function mutateBytes(src: Uint8Array, rnd: () => number): Uint8Array {
   const out = [...src]
   const ops = 1 + Math.floor(rnd() * 3)
   for (let k = 0; k < ops; k++) {
@@ -34,7 +34,7 @@ function mutateBytes (src: Uint8Array, rnd: () => number): Uint8Array {
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 
-function randomLeaf (rnd: () => number): Json {
+function randomLeaf(rnd: () => number): Json {
   const choices: Array<() => Json> = [
     () => null,
     () => rnd() < 0.5,
@@ -43,13 +43,13 @@ function randomLeaf (rnd: () => number): Json {
     () => ['toString', 'help-offer', '__proto__', '', '//a', 'Alpha', 'sess-0001'][Math.floor(rnd() * 7)] ?? '',
     () => [],
     () => ({}),
-    () => ({ __proto__: 1 } as unknown as Json)
+    () => ({ __proto__: 1 }) as unknown as Json
   ]
   return (choices[Math.floor(rnd() * choices.length)] ?? (() => null))()
 }
 
 /** Replace, delete or add one randomly chosen member somewhere in the parsed record. */
-function mutateTree (root: Json, rnd: () => number): Json {
+function mutateTree(root: Json, rnd: () => number): Json {
   const copy = JSON.parse(JSON.stringify(root)) as Json
   let node: Json = copy
   for (let depth = 0; depth < 6; depth++) {
@@ -62,7 +62,10 @@ function mutateTree (root: Json, rnd: () => number): Json {
     }
     const key = keys[Math.floor(rnd() * keys.length)] ?? '0'
     const child: Json | undefined = Array.isArray(node) ? node[Number(key)] : node[key]
-    if (child !== null && typeof child === 'object' && rnd() < 0.7) { node = child; continue }
+    if (child !== null && typeof child === 'object' && rnd() < 0.7) {
+      node = child
+      continue
+    }
     const r = rnd()
     if (Array.isArray(node)) {
       if (r < 0.3) node.splice(Number(key), 1)
@@ -77,7 +80,7 @@ function mutateTree (root: Json, rnd: () => number): Json {
   return copy
 }
 
-function fields (r: VerifiedRecord): unknown {
+function fields(r: VerifiedRecord): unknown {
   return { type: r.type, v: r.v, author: r.author, seq: r.seq, ts: r.ts, body: r.body }
 }
 
@@ -91,7 +94,7 @@ before(async () => {
   expected = fields(await verifyRecord(original, { now: TS }))
 })
 
-async function check (bytes: Uint8Array, label: string, codes: Map<string, number>): Promise<void> {
+async function check(bytes: Uint8Array, label: string, codes: Map<string, number>): Promise<void> {
   try {
     const rec = await verifyRecord(bytes, { now: TS })
     assert.deepEqual(fields(rec), expected, `${label}: a mutated record verified with different fields`)
@@ -104,7 +107,7 @@ async function check (bytes: Uint8Array, label: string, codes: Map<string, numbe
 }
 
 describe('verifyRecord under random input', () => {
-  test('2,000 byte-level mutations: the original record or a ProtocolError, nothing else', async (t) => {
+  test('2,000 byte-level mutations: the original record or a ProtocolError, nothing else', async t => {
     const rnd = prng(0x5eed)
     const codes = new Map<string, number>()
     for (let i = 0; i < 2000; i++) {
@@ -116,14 +119,17 @@ describe('verifyRecord under random input', () => {
     assert.ok((codes.get('ERR_BAD_SIGNATURE') ?? 0) + (codes.get('ERR_SCHEMA') ?? 0) > 0, JSON.stringify([...codes]))
   })
 
-  test('1,000 structural mutations re-encoded canonically: the original record or a ProtocolError', async (t) => {
+  test('1,000 structural mutations re-encoded canonically: the original record or a ProtocolError', async t => {
     const rnd = prng(0xc0ffee)
     const tree = JSON.parse(new TextDecoder().decode(original)) as Json
     const codes = new Map<string, number>()
     for (let i = 0; i < 1000; i++) {
       let bytes: Uint8Array
-      try { bytes = canonicalBytes(mutateTree(tree, rnd)) } catch (err) {
-        assert.ok(isProtocolError(err)); continue
+      try {
+        bytes = canonicalBytes(mutateTree(tree, rnd))
+      } catch (err) {
+        assert.ok(isProtocolError(err))
+        continue
       }
       await check(bytes, `structural mutation #${i}`, codes)
     }

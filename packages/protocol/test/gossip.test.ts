@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict'
 import { before, describe, test } from 'node:test'
 import {
-  ReplayGuard, canonicalBaseUrl, gossipVerdictFor, helpTopic, ledgerTopic, loadTopic, signRecord, topicRecordTypes, validateGossip
+  ReplayGuard,
+  canonicalBaseUrl,
+  gossipVerdictFor,
+  helpTopic,
+  ledgerTopic,
+  loadTopic,
+  signRecord,
+  topicRecordTypes,
+  validateGossip
 } from '../src/index.ts'
 import { newKey, validBodies } from './fixtures.ts'
 import type { TestKey } from './fixtures.ts'
@@ -44,7 +52,8 @@ describe('validateGossip', () => {
 
   test('clock-dependent failures and replays are Ignore, everything else Reject', () => {
     for (const c of ['ERR_EXPIRED', 'ERR_FUTURE_TIMESTAMP', 'ERR_REPLAY']) assert.equal(gossipVerdictFor(c), 'ignore')
-    for (const c of ['ERR_SCHEMA', 'ERR_BAD_SIGNATURE', 'ERR_WRONG_TOPIC', 'ERR_WRONG_AUTHOR', 'ERR_UNKNOWN_VERSION', 'ERR_OVERSIZE']) assert.equal(gossipVerdictFor(c), 'reject')
+    for (const c of ['ERR_SCHEMA', 'ERR_BAD_SIGNATURE', 'ERR_WRONG_TOPIC', 'ERR_WRONG_AUTHOR', 'ERR_UNKNOWN_VERSION', 'ERR_OVERSIZE'])
+      assert.equal(gossipVerdictFor(c), 'reject')
   })
 })
 

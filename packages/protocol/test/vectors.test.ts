@@ -19,21 +19,50 @@ describe('test vectors', () => {
     assert.deepEqual(failures, [])
     assert.ok(checked >= 40)
     const codes = new Set([
-      ...v.records.invalid.map(r => r.error), ...v.canonical.invalid.map(c => c.error), ...v.records.gossip.map(g => g.code),
-      ...v.frames.map(f => f.error), ...v.streams.map(f => f.error)
+      ...v.records.invalid.map(r => r.error),
+      ...v.canonical.invalid.map(c => c.error),
+      ...v.records.gossip.map(g => g.code),
+      ...v.frames.map(f => f.error),
+      ...v.streams.map(f => f.error)
     ])
     for (const code of [
-      'ERR_ENCODING', 'ERR_OVERSIZE', 'ERR_SCHEMA', 'ERR_UNKNOWN_TYPE', 'ERR_UNKNOWN_VERSION', 'ERR_BAD_SIGNATURE', 'ERR_WRONG_DOMAIN', 'ERR_EXPIRED',
-      'ERR_FUTURE_TIMESTAMP', 'ERR_REPLAY', 'ERR_WRONG_TOPIC', 'ERR_WRONG_AUTHOR', 'ERR_FRAMING', 'ERR_BODY_SIZE', 'ERR_BODY_HASH'
+      'ERR_ENCODING',
+      'ERR_OVERSIZE',
+      'ERR_SCHEMA',
+      'ERR_UNKNOWN_TYPE',
+      'ERR_UNKNOWN_VERSION',
+      'ERR_BAD_SIGNATURE',
+      'ERR_WRONG_DOMAIN',
+      'ERR_EXPIRED',
+      'ERR_FUTURE_TIMESTAMP',
+      'ERR_REPLAY',
+      'ERR_WRONG_TOPIC',
+      'ERR_WRONG_AUTHOR',
+      'ERR_FRAMING',
+      'ERR_BODY_SIZE',
+      'ERR_BODY_HASH'
     ]) {
       assert.ok(codes.has(code), `no vector for ${code}`)
     }
     // Every failure a gossip validator can see has its verdict.
     const verdicts = new Map(v.records.gossip.filter(g => g.code !== undefined).map(g => [g.code, g.verdict]))
     for (const code of ['ERR_EXPIRED', 'ERR_FUTURE_TIMESTAMP', 'ERR_REPLAY', 'ERR_NOT_MEMBER']) assert.equal(verdicts.get(code), 'ignore', code)
-    for (const code of ['ERR_WRONG_TOPIC', 'ERR_WRONG_AUTHOR', 'ERR_BAD_SIGNATURE', 'ERR_SCHEMA', 'ERR_UNKNOWN_VERSION', 'ERR_ENCODING', 'ERR_UNKNOWN_TYPE', 'ERR_EXPELLED']) assert.equal(verdicts.get(code), 'reject', code)
+    for (const code of [
+      'ERR_WRONG_TOPIC',
+      'ERR_WRONG_AUTHOR',
+      'ERR_BAD_SIGNATURE',
+      'ERR_SCHEMA',
+      'ERR_UNKNOWN_VERSION',
+      'ERR_ENCODING',
+      'ERR_UNKNOWN_TYPE',
+      'ERR_EXPELLED'
+    ])
+      assert.equal(verdicts.get(code), 'reject', code)
     for (const type of ['load-report', 'help-request', 'help-offer', 'help-accept', 'help-release']) {
-      assert.ok(v.records.valid.some(r => r.type === type), `no valid vector for ${type}`)
+      assert.ok(
+        v.records.valid.some(r => r.type === type),
+        `no valid vector for ${type}`
+      )
     }
   })
 
@@ -60,8 +89,14 @@ describe('test vectors', () => {
       canonical: async req => ({ ok: true, hex: Buffer.from(JSON.stringify(req.value)).toString('hex') })
     }
     const { failures } = await checkVectors(lax, await loadVectors())
-    assert.ok(failures.some(f => f.vector.startsWith('reject: ')), 'lax verification not caught')
-    assert.ok(failures.some(f => f.vector.startsWith('canonical: ')), 'non-canonical encoding not caught')
+    assert.ok(
+      failures.some(f => f.vector.startsWith('reject: ')),
+      'lax verification not caught'
+    )
+    assert.ok(
+      failures.some(f => f.vector.startsWith('canonical: ')),
+      'non-canonical encoding not caught'
+    )
   })
 
   it('catches a gossip validator that rejects what it must ignore, a stream reader that skips the body checks, and a URL that is not normalised', async () => {
@@ -69,13 +104,22 @@ describe('test vectors', () => {
     const strict: ProtocolImpl = {
       ...localImpl,
       // The gap issue 14 was about: every failure answered Reject.
-      gossip: async req => { const r = await localImpl.gossip(req); return r.ok && r.verdict === 'ignore' ? { ...r, verdict: 'reject' } : r }
+      gossip: async req => {
+        const r = await localImpl.gossip(req)
+        return r.ok && r.verdict === 'ignore' ? { ...r, verdict: 'reject' } : r
+      }
     }
     const g = (await checkVectors(strict, v)).failures.map(f => f.vector)
-    assert.deepEqual(g, v.records.gossip.filter(x => x.verdict === 'ignore').map(x => `gossip: ${x.description}`))
+    assert.deepEqual(
+      g,
+      v.records.gossip.filter(x => x.verdict === 'ignore').map(x => `gossip: ${x.description}`)
+    )
     const trusting: ProtocolImpl = {
       ...localImpl,
-      stream: async req => { const r = await localImpl.stream({ hex: req.hex }); return r.ok || r.code !== 'ERR_BODY_HASH' ? r : { ok: true, head: {}, bodyHex: '' } }
+      stream: async req => {
+        const r = await localImpl.stream({ hex: req.hex })
+        return r.ok || r.code !== 'ERR_BODY_HASH' ? r : { ok: true, head: {}, bodyHex: '' }
+      }
     }
     const s = (await checkVectors(trusting, v)).failures.map(f => f.vector)
     assert.ok(s.includes('reject stream: a body that matches the head but not the manifest entry'), s.join('\n'))

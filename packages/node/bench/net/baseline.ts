@@ -11,9 +11,12 @@ import type { Testbed } from './testbed.ts'
 const PNPM = ['-y', 'pnpm@12.4.2']
 const INSTALL_TIMEOUT_MS = 10 * 60_000
 
-export interface Baseline { root: string, sha: string }
+export interface Baseline {
+  root: string
+  sha: string
+}
 
-export async function prepareBaseline (tb: Testbed, repoRoot: string, ref: string, note: (line: string) => void): Promise<Baseline> {
+export async function prepareBaseline(tb: Testbed, repoRoot: string, ref: string, note: (line: string) => void): Promise<Baseline> {
   let sha: string
   try {
     sha = (await run('git', ['-C', repoRoot, 'rev-parse', '--short', `${ref}^{commit}`])).trim()

@@ -9,7 +9,12 @@ import { testbedDispatcher } from './dispatcher.ts'
 import { SiteProcess } from './site.ts'
 import type { Testbed } from './testbed.ts'
 
-export async function calibrateUplink (tb: Testbed, bytesPerSec: number, latencyMs: number, opts: { warmupMs?: number, measureMs?: number } = {}): Promise<number> {
+export async function calibrateUplink(
+  tb: Testbed,
+  bytesPerSec: number,
+  latencyMs: number,
+  opts: { warmupMs?: number; measureMs?: number } = {}
+): Promise<number> {
   const warmupMs = opts.warmupMs ?? 500
   const measureMs = opts.measureMs ?? 2_000
   const index = 1
@@ -17,9 +22,19 @@ export async function calibrateUplink (tb: Testbed, bytesPerSec: number, latency
   const dispatcher = testbedDispatcher({ sites: new Map(), prefix: tb.prefix })
   let proc: SiteProcess | undefined
   try {
-    proc = await SiteProcess.start(tb, site, { role: 'bulk', label: 'calibration', address: site.address, seed: 0, uplinkBytesPerSec: bytesPerSec }, { logName: `calibrate-${bytesPerSec}` })
+    proc = await SiteProcess.start(
+      tb,
+      site,
+      { role: 'bulk', label: 'calibration', address: site.address, seed: 0, uplinkBytesPerSec: bytesPerSec },
+      { logName: `calibrate-${bytesPerSec}` }
+    )
     const ac = new AbortController()
-    const timer = setTimeout(() => { ac.abort() }, warmupMs + measureMs + 10_000)
+    const timer = setTimeout(
+      () => {
+        ac.abort()
+      },
+      warmupMs + measureMs + 10_000
+    )
     try {
       const res = await request(`http://${site.address}/bulk`, { dispatcher, signal: ac.signal })
       if (res.statusCode !== 200) throw new Error(`calibration transfer answered ${res.statusCode}`)
@@ -36,7 +51,7 @@ export async function calibrateUplink (tb: Testbed, bytesPerSec: number, latency
         bytes += chunk.length
         if (now - from >= measureMs) {
           res.body.destroy()
-          return bytes * 1000 / (now - from)
+          return (bytes * 1000) / (now - from)
         }
       }
       throw new Error('calibration transfer ended early')

@@ -46,16 +46,21 @@ export interface ReadyMessage {
   uplinkSection?: boolean
 }
 
-export interface FatalMessage { kind: 'fatal', message: string }
+export interface FatalMessage {
+  kind: 'fatal'
+  message: string
+}
 
-export interface ReplyMessage { kind: 'reply', id: number, value: unknown, error?: string }
+export interface ReplyMessage {
+  kind: 'reply'
+  id: number
+  value: unknown
+  error?: string
+}
 
 export type ChildMessage = ReadyMessage | FatalMessage | ReplyMessage
 
-export type ParentMessage =
-  | { kind: 'probe', id: number, full: boolean }
-  | { kind: 'stop', id: number }
-  | { kind: 'stop-origin', id: number }
+export type ParentMessage = { kind: 'probe'; id: number; full: boolean } | { kind: 'stop'; id: number } | { kind: 'stop-origin'; id: number }
 
 /** A Reef node's state as the bench reads it; every field optional (older or newer code). */
 export interface NodeProbe {

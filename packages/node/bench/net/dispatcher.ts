@@ -17,7 +17,7 @@ export const TESTBED_DOMAIN = 'reef.test'
 /** A connection the testbed dispatcher refused (code ERR_REEF_NOT_TESTBED). */
 export class NotInTestbedError extends Error {
   readonly code = 'ERR_REEF_NOT_TESTBED'
-  constructor (host: string, why: string) {
+  constructor(host: string, why: string) {
     super(`testbed dispatcher refuses "${host}": ${why}`)
     this.name = 'NotInTestbedError'
   }
@@ -31,7 +31,7 @@ export interface TestbedHosts {
 }
 
 /** The address `host` stands for in the testbed, or a NotInTestbedError saying why not. */
-export function resolveTestbedHost (host: string, hosts: TestbedHosts): string | NotInTestbedError {
+export function resolveTestbedHost(host: string, hosts: TestbedHosts): string | NotInTestbedError {
   const h = host.toLowerCase().replace(/\.$/, '')
   if (isIP(h) === 4) return h.startsWith(`${hosts.prefix}.`) ? h : new NotInTestbedError(host, `outside ${hosts.prefix}.0.0/16`)
   if (isIP(h) !== 0) return new NotInTestbedError(host, 'IPv6 is not used in the testbed')
@@ -49,21 +49,30 @@ export function resolveTestbedHost (host: string, hosts: TestbedHosts): string |
  * An Agent for the crowd: plain http only, host names mapped by `resolveTestbedHost`, connect
  * timeout `connectTimeoutMs`, keep-alive like a browser.
  */
-export function testbedDispatcher (hosts: TestbedHosts, opts: { connectTimeoutMs?: number } = {}): Agent {
+export function testbedDispatcher(hosts: TestbedHosts, opts: { connectTimeoutMs?: number } = {}): Agent {
   const lookup: LookupFunction = (hostname, options, callback) => {
     const r = resolveTestbedHost(hostname, hosts)
-    if (r instanceof Error) { callback(r, '', 4); return }
+    if (r instanceof Error) {
+      callback(r, '', 4)
+      return
+    }
     if (options.all === true) {
-      (callback as unknown as (err: null, addresses: Array<{ address: string, family: number }>) => void)(null, [{ address: r, family: 4 }])
+      ;(callback as unknown as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [{ address: r, family: 4 }])
       return
     }
     callback(null, r, 4)
   }
   const inner = buildConnector({ lookup, timeout: opts.connectTimeoutMs ?? 10_000 })
   const connect: buildConnector.connector = (options, callback) => {
-    if (options.protocol !== 'http:') { callback(new Error(`testbed dispatcher only speaks plain http (got ${options.protocol})`), null); return }
+    if (options.protocol !== 'http:') {
+      callback(new Error(`testbed dispatcher only speaks plain http (got ${options.protocol})`), null)
+      return
+    }
     const r = resolveTestbedHost(options.hostname, hosts)
-    if (r instanceof Error) { callback(r, null); return }
+    if (r instanceof Error) {
+      callback(r, null)
+      return
+    }
     inner(options, callback)
   }
   return new Agent({ connect, keepAliveTimeout: 4_000 })

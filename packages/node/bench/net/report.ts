@@ -11,13 +11,16 @@ import type { ScenarioResult } from './scenario.ts'
 const GOOD_SECOND = 0.99
 const PEAK_WINDOW_MS = 1_000
 
-export interface Rate { peak: number, mean: number }
+export interface Rate {
+  peak: number
+  mean: number
+}
 
 export interface KillSummary {
   /** Ms after the crowd start. */
   killAtMs: number
-  before: { started: number, success: number }
-  after: { started: number, success: number }
+  before: { started: number; success: number }
+  after: { started: number; success: number }
   /** Failed requests whose final URL is a killed helper's, by whole seconds after the kill (their end). */
   errorsBySecond: number[]
   errors: number
@@ -74,19 +77,19 @@ export interface Summary {
    * Site 1's help session (Reef r3): bytes of every object its manifests listed (the hot set)
    * and bytes it sent its helpers over fetch streams, at the largest seen during the crowd.
    */
-  hotSet: { manifestBytes: number, sentToHelpers: number } | undefined
+  hotSet: { manifestBytes: number; sentToHelpers: number } | undefined
   /** Warm standby arm: what filling the standbys cost in calm time (undefined: no standby arm). */
   standbyFill: ScenarioResult['standbyFill']
   /** Page loads by where their page was served: started, loaded in time, loaded too late, failed; p99 of the loaded. */
-  visitsByHost: Record<string, { started: number, ok: number, late: number, failed: number, p99Ms: number | undefined }>
+  visitsByHost: Record<string, { started: number; ok: number; late: number; failed: number; p99Ms: number | undefined }>
 }
 
 /** The largest manifest and fetch-stream totals site 1's status showed during the crowd. */
-function hotSetOf (trace: ScenarioResult['site1Trace']): Summary['hotSet'] {
+function hotSetOf(trace: ScenarioResult['site1Trace']): Summary['hotSet'] {
   let manifestBytes = 0
   let sentToHelpers = 0
   for (const { status } of trace) {
-    const s = status.session as { manifestBytes?: unknown, sentToHelpers?: unknown } | null | undefined
+    const s = status.session as { manifestBytes?: unknown; sentToHelpers?: unknown } | null | undefined
     if (typeof s?.manifestBytes === 'number') manifestBytes = Math.max(manifestBytes, s.manifestBytes)
     if (typeof s?.sentToHelpers === 'number') sentToHelpers = Math.max(sentToHelpers, s.sentToHelpers)
   }
@@ -94,60 +97,73 @@ function hotSetOf (trace: ScenarioResult['site1Trace']): Summary['hotSet'] {
 }
 
 /** Page loads grouped by the host that served the page (its first two labels). */
-export function visitsByHost (visits: ReadonlyArray<{ ok: boolean, start: number, end: number, finalUrl: string }>, timeoutMs: number): Summary['visitsByHost'] {
-  const groups = new Map<string, Array<{ ok: boolean, ms: number }>>()
+export function visitsByHost(visits: ReadonlyArray<{ ok: boolean; start: number; end: number; finalUrl: string }>, timeoutMs: number): Summary['visitsByHost'] {
+  const groups = new Map<string, Array<{ ok: boolean; ms: number }>>()
   for (const v of visits) {
     let host = '?'
-    try { host = new URL(v.finalUrl).hostname.split('.').slice(0, 2).join('.') } catch {}
+    try {
+      host = new URL(v.finalUrl).hostname.split('.').slice(0, 2).join('.')
+    } catch {}
     let g = groups.get(host)
-    if (g === undefined) { g = []; groups.set(host, g) }
+    if (g === undefined) {
+      g = []
+      groups.set(host, g)
+    }
     g.push({ ok: v.ok, ms: v.end - v.start })
   }
   const out: Summary['visitsByHost'] = {}
   for (const [host, g] of [...groups].sort()) {
     const loaded = g.filter(v => v.ok)
     out[host] = {
-      started: g.length, ok: loaded.filter(v => v.ms <= timeoutMs).length, late: loaded.filter(v => v.ms > timeoutMs).length,
-      failed: g.length - loaded.length, p99Ms: quantile(loaded.map(v => v.ms), 0.99)
+      started: g.length,
+      ok: loaded.filter(v => v.ms <= timeoutMs).length,
+      late: loaded.filter(v => v.ms > timeoutMs).length,
+      failed: g.length - loaded.length,
+      p99Ms: quantile(
+        loaded.map(v => v.ms),
+        0.99
+      )
     }
   }
   return out
 }
 
 /** Failed requests counted by the answering host's first label and the status or error. */
-export function failureCounts (results: ReadonlyArray<{ ok: boolean, finalUrl: string, status: number, error?: string }>): Record<string, number> {
+export function failureCounts(results: ReadonlyArray<{ ok: boolean; finalUrl: string; status: number; error?: string }>): Record<string, number> {
   const out: Record<string, number> = {}
   for (const x of results) {
     if (x.ok) continue
     let host = '?'
-    try { host = new URL(x.finalUrl).hostname.split('.').slice(0, 2).join('.') } catch {}
+    try {
+      host = new URL(x.finalUrl).hostname.split('.').slice(0, 2).join('.')
+    } catch {}
     const key = `${host} ${x.error === undefined ? String(x.status) : x.error.replace(/:.*/, '')}`
     out[key] = (out[key] ?? 0) + 1
   }
   return out
 }
 
-export function quantile (xs: number[], q: number): number | undefined {
+export function quantile(xs: number[], q: number): number | undefined {
   if (xs.length === 0) return undefined
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]
 }
 
 /** Linear interpolation of a cumulative series at time t. */
-function at (samples: Sample[], value: (s: Sample) => number, t: number): number {
+function at(samples: Sample[], value: (s: Sample) => number, t: number): number {
   const first = samples[0]
   if (first === undefined) return 0
   if (t <= first.t) return value(first)
   for (let i = 1; i < samples.length; i++) {
     const a = samples[i - 1]!
     const b = samples[i]!
-    if (t <= b.t) return value(a) + (value(b) - value(a)) * (t - a.t) / Math.max(1, b.t - a.t)
+    if (t <= b.t) return value(a) + ((value(b) - value(a)) * (t - a.t)) / Math.max(1, b.t - a.t)
   }
   return value(samples[samples.length - 1]!)
 }
 
 /** Highest rate of a cumulative series over windows of ≥ 1 s inside [from, to]. */
-function peakRate (samples: Sample[], value: (s: Sample) => number, from: number, to: number): number {
+function peakRate(samples: Sample[], value: (s: Sample) => number, from: number, to: number): number {
   let peak = 0
   for (let i = 0; i < samples.length; i++) {
     const a = samples[i]!
@@ -156,22 +172,26 @@ function peakRate (samples: Sample[], value: (s: Sample) => number, from: number
     while (j < samples.length && samples[j]!.t - a.t < PEAK_WINDOW_MS) j++
     const b = samples[j]
     if (b === undefined || b.t > to + PEAK_WINDOW_MS / 2) break
-    peak = Math.max(peak, (value(b) - value(a)) * 1000 / (b.t - a.t))
+    peak = Math.max(peak, ((value(b) - value(a)) * 1000) / (b.t - a.t))
   }
   return peak
 }
 
-function rateOver (samples: Sample[], value: (s: Sample) => number, from: number, to: number): Rate {
-  return { peak: peakRate(samples, value, from, to), mean: (at(samples, value, to) - at(samples, value, from)) * 1000 / Math.max(1, to - from) }
+function rateOver(samples: Sample[], value: (s: Sample) => number, from: number, to: number): Rate {
+  return { peak: peakRate(samples, value, from, to), mean: ((at(samples, value, to) - at(samples, value, from)) * 1000) / Math.max(1, to - from) }
 }
 
-function hostOf (url: string): string {
-  try { return new URL(url).hostname } catch { return '' }
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname
+  } catch {
+    return ''
+  }
 }
 
-export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel: string, calibrated: Map<number, number>, meanPageBytes: number }): Summary {
+export function summarize(r: ScenarioResult, ctx: { version: string; rateLabel: string; calibrated: Map<number, number>; meanPageBytes: number }): Summary {
   const timeoutMs = r.timeoutS * 1000
-  const good = (v: { ok: boolean, start: number, end: number }): boolean => v.ok && v.end - v.start <= timeoutMs
+  const good = (v: { ok: boolean; start: number; end: number }): boolean => v.ok && v.end - v.start <= timeoutMs
   const visits = r.report.visitResults
   const succeeded = visits.filter(good)
   const durations = succeeded.map(v => v.end - v.start)
@@ -183,7 +203,7 @@ export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel:
     b.started++
     if (good(v)) b.good++
   }
-  const perSecondSuccess = buckets.map(b => b.started === 0 ? null : b.good / b.started)
+  const perSecondSuccess = buckets.map(b => (b.started === 0 ? null : b.good / b.started))
   let allGoodFromS: number | undefined
   for (let k = perSecondSuccess.length - 1; k >= 0; k--) {
     const s = perSecondSuccess[k]
@@ -206,11 +226,13 @@ export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel:
   const cpuShare = (s: Sample): number => s.cpuBusy
   const cpuTotal = (s: Sample): number => s.cpuTotal
   const cpuMean = (at(r.samples, cpuShare, to) - at(r.samples, cpuShare, from)) / Math.max(1, at(r.samples, cpuTotal, to) - at(r.samples, cpuTotal, from))
-  const cpuTestbed = (at(r.samples, s => s.cpuTestbed, to) - at(r.samples, s => s.cpuTestbed, from)) / Math.max(1, at(r.samples, cpuTotal, to) - at(r.samples, cpuTotal, from))
+  const cpuTestbed =
+    (at(r.samples, s => s.cpuTestbed, to) - at(r.samples, s => s.cpuTestbed, from)) / Math.max(1, at(r.samples, cpuTotal, to) - at(r.samples, cpuTotal, from))
   const first = r.samples[0]
-  const cpuTestbedIdle = first === undefined || from - first.t < 500
-    ? undefined
-    : (at(r.samples, s => s.cpuTestbed, from) - first.cpuTestbed) / Math.max(1, at(r.samples, cpuTotal, from) - first.cpuTotal)
+  const cpuTestbedIdle =
+    first === undefined || from - first.t < 500
+      ? undefined
+      : (at(r.samples, s => s.cpuTestbed, from) - first.cpuTestbed) / Math.max(1, at(r.samples, cpuTotal, from) - first.cpuTotal)
   let cpuPeak = 0
   for (let i = 0; i < r.samples.length; i++) {
     const a = r.samples[i]!
@@ -223,7 +245,7 @@ export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel:
   }
 
   const goodBytes = r.report.results.filter(x => x.ok && x.end >= from && x.end <= to).reduce((a, x) => a + x.bytes, 0)
-  const goodput = goodBytes * 1000 / (to - from)
+  const goodput = (goodBytes * 1000) / (to - from)
   const capacity = r.sites.reduce((a, s) => a + (ctx.calibrated.get(s.uplinkBytesPerSec) ?? Number.NaN), 0)
   const demand = r.loadsPerSec * ctx.meanPageBytes
 
@@ -238,7 +260,10 @@ export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel:
       while (bySecond.length <= s) bySecond.push(0)
       bySecond[s] = (bySecond[s] ?? 0) + 1
     }
-    const part = (vs: typeof visits): { started: number, success: number } => ({ started: vs.length, success: vs.length === 0 ? 0 : vs.filter(good).length / vs.length })
+    const part = (vs: typeof visits): { started: number; success: number } => ({
+      started: vs.length,
+      success: vs.length === 0 ? 0 : vs.filter(good).length / vs.length
+    })
     kill = {
       killAtMs: killedAt - r.crowdStart,
       before: part(visits.filter(v => v.start < killedAt)),
@@ -282,23 +307,56 @@ export function summarize (r: ScenarioResult, ctx: { version: string, rateLabel:
     standbyFill: r.standbyFill,
     visitsByHost: visitsByHost(visits, timeoutMs),
     site1Trace: r.site1Trace.map(({ at, status: s }) => ({
-      at, state: s.state, demandRps: s.demandRps, demandBytesPerSec: s.demandBytesPerSec, shedShare: s.shedShare, shed: s.shed, uplink: s.uplink,
-      totals: s.totals, arrivalsRps: s.arrivalsRps, originRps: s.originRps, originQueued: s.originQueued,
-      session: s.session, cache: s.cache,
-      peers: (s.peers as Array<Record<string, unknown>> | undefined)?.map(p => ({ site: p.site, state: p.state, sentBytesPerSec: p.sentBytesPerSec, spareBytesPerSec: p.spareBytesPerSec, helping: p.helping }))
+      at,
+      state: s.state,
+      demandRps: s.demandRps,
+      demandBytesPerSec: s.demandBytesPerSec,
+      shedShare: s.shedShare,
+      shed: s.shed,
+      uplink: s.uplink,
+      totals: s.totals,
+      arrivalsRps: s.arrivalsRps,
+      originRps: s.originRps,
+      originQueued: s.originQueued,
+      session: s.session,
+      cache: s.cache,
+      peers: (s.peers as Array<Record<string, unknown>> | undefined)?.map(p => ({
+        site: p.site,
+        state: p.state,
+        sentBytesPerSec: p.sentBytesPerSec,
+        spareBytesPerSec: p.spareBytesPerSec,
+        helping: p.helping
+      }))
     }))
   }
 }
 
 const MB = 1e6
-const PALETTE = ['#1f6fd1', '#2a9d4b', '#d98a1c', '#8e44ad', '#16a085', '#c0392b', '#7f8c8d', '#2c3e50', '#e84393', '#6ab04c', '#f0932b', '#4834d4', '#be2edd', '#22a6b3', '#eb4d4b', '#130f40']
+const PALETTE = [
+  '#1f6fd1',
+  '#2a9d4b',
+  '#d98a1c',
+  '#8e44ad',
+  '#16a085',
+  '#c0392b',
+  '#7f8c8d',
+  '#2c3e50',
+  '#e84393',
+  '#6ab04c',
+  '#f0932b',
+  '#4834d4',
+  '#be2edd',
+  '#22a6b3',
+  '#eb4d4b',
+  '#130f40'
+]
 
-function esc (s: string): string {
-  return s.replace(/[<&>"]/g, c => ({ '<': '&lt;', '&': '&amp;', '>': '&gt;', '"': '&quot;' }[c] ?? c))
+function esc(s: string): string {
+  return s.replace(/[<&>"]/g, c => ({ '<': '&lt;', '&': '&amp;', '>': '&gt;', '"': '&quot;' })[c] ?? c)
 }
 
 /** MB/s out of each namespace over time, each one's uplink dashed, the crowd window shaded. */
-export function timelineSvg (title: string, r: ScenarioResult): string {
+export function timelineSvg(title: string, r: ScenarioResult): string {
   const W = 820
   const H = 320
   const padL = 50
@@ -313,28 +371,39 @@ export function timelineSvg (title: string, r: ScenarioResult): string {
     for (let i = 1; i < s.length; i++) {
       const a = s[i - 1]!
       const b = s[i]!
-      pts.push([(a.t + b.t) / 2, ((b.sent[k] ?? 0) - (a.sent[k] ?? 0)) * 1000 / Math.max(1, b.t - a.t) / MB])
+      pts.push([(a.t + b.t) / 2, (((b.sent[k] ?? 0) - (a.sent[k] ?? 0)) * 1000) / Math.max(1, b.t - a.t) / MB])
     }
     return pts
   })
   const maxY = Math.max(1, ...series.flat().map(p => p[1]), ...r.sites.map(x => x.uplinkBytesPerSec / MB)) * 1.1
-  const x = (t: number): number => padL + (t - t0) * (W - padL - padR) / (t1 - t0)
-  const y = (v: number): number => H - padB - v * (H - padT - padB) / maxY
+  const x = (t: number): number => padL + ((t - t0) * (W - padL - padR)) / (t1 - t0)
+  const y = (v: number): number => H - padB - (v * (H - padT - padB)) / maxY
   const lines: string[] = []
-  lines.push(`<rect x="${x(r.crowdStart).toFixed(1)}" y="${padT}" width="${(x(r.crowdEnd) - x(r.crowdStart)).toFixed(1)}" height="${H - padT - padB}" fill="#fff6d5"/>`)
-  if (r.killedAt !== undefined) lines.push(`<line x1="${x(r.killedAt).toFixed(1)}" y1="${padT}" x2="${x(r.killedAt).toFixed(1)}" y2="${H - padB}" stroke="#d33" stroke-width="1.5"/><text x="${(x(r.killedAt) + 3).toFixed(1)}" y="${padT + 12}" fill="#d33">kill</text>`)
+  lines.push(
+    `<rect x="${x(r.crowdStart).toFixed(1)}" y="${padT}" width="${(x(r.crowdEnd) - x(r.crowdStart)).toFixed(1)}" height="${H - padT - padB}" fill="#fff6d5"/>`
+  )
+  if (r.killedAt !== undefined)
+    lines.push(
+      `<line x1="${x(r.killedAt).toFixed(1)}" y1="${padT}" x2="${x(r.killedAt).toFixed(1)}" y2="${H - padB}" stroke="#d33" stroke-width="1.5"/><text x="${(x(r.killedAt) + 3).toFixed(1)}" y="${padT + 12}" fill="#d33">kill</text>`
+    )
   for (const [k, site] of r.sites.entries()) {
     const color = PALETTE[k % PALETTE.length]!
     const u = y(site.uplinkBytesPerSec / MB).toFixed(1)
     lines.push(`<line x1="${padL}" y1="${u}" x2="${W - padR}" y2="${u}" stroke="${color}" stroke-dasharray="6 4" stroke-width="1"/>`)
-    lines.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${series[k]!.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>`)
-    lines.push(`<text x="${W - padR + 8}" y="${padT + 14 * (k + 1)}" fill="${color}">${esc(site.label)} (${(site.uplinkBytesPerSec / MB).toFixed(1)} MB/s)</text>`)
+    lines.push(
+      `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${series[k]!.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>`
+    )
+    lines.push(
+      `<text x="${W - padR + 8}" y="${padT + 14 * (k + 1)}" fill="${color}">${esc(site.label)} (${(site.uplinkBytesPerSec / MB).toFixed(1)} MB/s)</text>`
+    )
   }
   const seconds = (t1 - t0) / 1000
   // A tick every 5 s from the crowd's start.
   for (let k = Math.ceil((t0 - r.crowdStart) / 5_000); r.crowdStart + k * 5_000 <= t1; k++) {
     const tx = x(r.crowdStart + k * 5_000).toFixed(1)
-    lines.push(`<line x1="${tx}" y1="${H - padB}" x2="${tx}" y2="${H - padB + 4}" stroke="#888"/><text x="${tx}" y="${H - padB + 28}" text-anchor="middle" fill="#555">${k * 5} s</text>`)
+    lines.push(
+      `<line x1="${tx}" y1="${H - padB}" x2="${tx}" y2="${H - padB + 4}" stroke="#888"/><text x="${tx}" y="${H - padB + 28}" text-anchor="middle" fill="#555">${k * 5} s</text>`
+    )
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">
 <rect width="100%" height="100%" fill="white"/>
@@ -347,61 +416,92 @@ ${lines.join('\n')}
 `
 }
 
-const mbps = (b: number | undefined): string => b === undefined ? '–' : (b / MB).toFixed(2)
-const msOrDash = (v: number | undefined): string => v === undefined ? '–' : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`
+const mbps = (b: number | undefined): string => (b === undefined ? '–' : (b / MB).toFixed(2))
+const msOrDash = (v: number | undefined): string => (v === undefined ? '–' : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`)
 const pct = (v: number): string => `${(100 * v).toFixed(1)}%`
 
 /** The results table (one row per set-up, code version and rate). */
-export function markdownTable (rows: Summary[], opts: { versions: boolean, timeoutS: number }): string {
-  const head = ['set-up', ...(opts.versions ? ['code'] : []), 'page loads/s', 'started', `success (≤ ${opts.timeoutS} s)`, 'p50 / p99', 'first shed', 'all seconds ≥ 99% from', 'site 1 out MB/s peak / mean', 'helpers out MB/s peak / mean', 'goodput MB/s', 'efficiency', 'CPU: testbed / machine mean, peak (testbed idle before)']
-  const lines = [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => i === 0 || (opts.versions && i === 1) ? '---' : '---:').join(' | ')} |`]
+export function markdownTable(rows: Summary[], opts: { versions: boolean; timeoutS: number }): string {
+  const head = [
+    'set-up',
+    ...(opts.versions ? ['code'] : []),
+    'page loads/s',
+    'started',
+    `success (≤ ${opts.timeoutS} s)`,
+    'p50 / p99',
+    'first shed',
+    'all seconds ≥ 99% from',
+    'site 1 out MB/s peak / mean',
+    'helpers out MB/s peak / mean',
+    'goodput MB/s',
+    'efficiency',
+    'CPU: testbed / machine mean, peak (testbed idle before)'
+  ]
+  const lines = [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i === 0 || (opts.versions && i === 1) ? '---' : '---:')).join(' | ')} |`]
   for (const r of rows) {
-    lines.push(`| ${[
-      r.title,
-      ...(opts.versions ? [r.version] : []),
-      r.rateLabel,
-      String(r.started),
-      pct(r.success),
-      `${msOrDash(r.p50Ms)} / ${msOrDash(r.p99Ms)}`,
-      msOrDash(r.firstShedMs),
-      r.allGoodFromS === undefined ? 'never' : `${r.allGoodFromS} s`,
-      `${mbps(r.site1.peak)} / ${mbps(r.site1.mean)}`,
-      r.helpers === undefined ? '–' : `${mbps(r.helpers.peak)} / ${mbps(r.helpers.mean)} (${pct(r.helperShare)} of bytes)`,
-      mbps(r.goodput),
-      `${pct(r.efficiency)} of ${mbps(Math.min(r.capacity, r.demand))}`,
-      `${pct(r.cpuTestbed)} / ${pct(r.cpu.mean)}, ${pct(r.cpu.peak)} (${r.cpuTestbedIdle === undefined ? '–' : pct(r.cpuTestbedIdle)})`
-    ].join(' | ')} |`)
+    lines.push(
+      `| ${[
+        r.title,
+        ...(opts.versions ? [r.version] : []),
+        r.rateLabel,
+        String(r.started),
+        pct(r.success),
+        `${msOrDash(r.p50Ms)} / ${msOrDash(r.p99Ms)}`,
+        msOrDash(r.firstShedMs),
+        r.allGoodFromS === undefined ? 'never' : `${r.allGoodFromS} s`,
+        `${mbps(r.site1.peak)} / ${mbps(r.site1.mean)}`,
+        r.helpers === undefined ? '–' : `${mbps(r.helpers.peak)} / ${mbps(r.helpers.mean)} (${pct(r.helperShare)} of bytes)`,
+        mbps(r.goodput),
+        `${pct(r.efficiency)} of ${mbps(Math.min(r.capacity, r.demand))}`,
+        `${pct(r.cpuTestbed)} / ${pct(r.cpu.mean)}, ${pct(r.cpu.peak)} (${r.cpuTestbedIdle === undefined ? '–' : pct(r.cpuTestbedIdle)})`
+      ].join(' | ')} |`
+    )
   }
   return lines.join('\n')
 }
 
 /** The kill set-up's rows: success before and after, errors met at the killed helpers. */
 /** Standby arms: the crowd's first seconds, p2p bytes against the hot set, and the calm-time cost of filling the standbys. */
-export function standbySection (rows: Summary[]): string {
+export function standbySection(rows: Summary[]): string {
   const k = rows.filter(r => /standby/.test(r.version))
   if (k.length === 0) return ''
-  const pct = (x: number | null | undefined): string => x === undefined || x === null ? '–' : `${(100 * x).toFixed(1)}%`
+  const pct = (x: number | null | undefined): string => (x === undefined || x === null ? '–' : `${(100 * x).toFixed(1)}%`)
   const lines = [
     '| set-up | arm | page loads/s | success | p99 | 1st s | 2nd s | 3rd s | first shed | site 1 → helpers over libp2p / hot set | standby fill: time, MB/s, share of uplink |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
   ]
   for (const r of k) {
     const ps = r.perSecondSuccess
-    const hs = r.hotSet === undefined ? '–' : `${(r.hotSet.sentToHelpers / MB).toFixed(2)} / ${(r.hotSet.manifestBytes / MB).toFixed(2)} MB (${(r.hotSet.sentToHelpers / Math.max(1, r.hotSet.manifestBytes)).toFixed(2)}×)`
+    const hs =
+      r.hotSet === undefined
+        ? '–'
+        : `${(r.hotSet.sentToHelpers / MB).toFixed(2)} / ${(r.hotSet.manifestBytes / MB).toFixed(2)} MB (${(r.hotSet.sentToHelpers / Math.max(1, r.hotSet.manifestBytes)).toFixed(2)}×)`
     const f = r.standbyFill
     const fill = f === undefined ? '–' : `${(f.fillMs / 1000).toFixed(1)} s, ${(f.bytesPerSec / MB).toFixed(3)} MB/s, ${(100 * f.shareOfUplink).toFixed(1)}%`
-    lines.push(`| ${r.title} | ${r.version} | ${r.rateLabel} | ${pct(r.success)} | ${r.p99Ms === undefined ? '–' : `${Math.round(r.p99Ms)} ms`} | ${pct(ps[0])} | ${pct(ps[1])} | ${pct(ps[2])} | ${r.firstShedMs === undefined ? '–' : `${Math.round(r.firstShedMs)} ms`} | ${hs} | ${fill} |`)
+    lines.push(
+      `| ${r.title} | ${r.version} | ${r.rateLabel} | ${pct(r.success)} | ${r.p99Ms === undefined ? '–' : `${Math.round(r.p99Ms)} ms`} | ${pct(ps[0])} | ${pct(ps[1])} | ${pct(ps[2])} | ${r.firstShedMs === undefined ? '–' : `${Math.round(r.firstShedMs)} ms`} | ${hs} | ${fill} |`
+    )
   }
   return lines.join('\n')
 }
 
-export function killSection (rows: Summary[]): string {
+export function killSection(rows: Summary[]): string {
   const k = rows.filter(r => r.kill !== undefined)
   if (k.length === 0) return ''
-  const lines = ['| code | page loads/s | killed at | success before / after | failed requests at killed helpers | by second after the kill (their end) | last one ended | last one sent |', '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |']
+  const lines = [
+    '| code | page loads/s | killed at | success before / after | failed requests at killed helpers | by second after the kill (their end) | last one ended | last one sent |',
+    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |'
+  ]
   for (const r of k) {
     const kill = r.kill!
-    lines.push(`| ${r.version} | ${r.rateLabel} | ${(kill.killAtMs / 1000).toFixed(1)} s | ${pct(kill.before.success)} of ${kill.before.started} / ${pct(kill.after.success)} of ${kill.after.started} | ${kill.errors} | ${kill.errorsBySecond.map((n, s) => `+${s}s: ${n}`).filter(x => !x.endsWith(': 0')).join(', ') || '–'} | ${kill.lastErrorMs === undefined ? '–' : `+${(kill.lastErrorMs / 1000).toFixed(1)} s`} | ${kill.lastSentMs === undefined ? '–' : `+${(kill.lastSentMs / 1000).toFixed(2)} s`} |`)
+    lines.push(
+      `| ${r.version} | ${r.rateLabel} | ${(kill.killAtMs / 1000).toFixed(1)} s | ${pct(kill.before.success)} of ${kill.before.started} / ${pct(kill.after.success)} of ${kill.after.started} | ${kill.errors} | ${
+        kill.errorsBySecond
+          .map((n, s) => `+${s}s: ${n}`)
+          .filter(x => !x.endsWith(': 0'))
+          .join(', ') || '–'
+      } | ${kill.lastErrorMs === undefined ? '–' : `+${(kill.lastErrorMs / 1000).toFixed(1)} s`} | ${kill.lastSentMs === undefined ? '–' : `+${(kill.lastSentMs / 1000).toFixed(2)} s`} |`
+    )
   }
   return lines.join('\n')
 }

@@ -35,7 +35,7 @@ const SAT_FACTOR = 1.3
 const MB = 1e6
 
 class UsageError extends Error {
-  constructor (message: string) {
+  constructor(message: string) {
     super(message)
     this.name = 'UsageError'
   }
@@ -61,7 +61,7 @@ interface NetOptions {
   repeat: number
 }
 
-function parse (argv: string[]): NetOptions {
+function parse(argv: string[]): NetOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -88,15 +88,22 @@ function parse (argv: string[]): NetOptions {
     return n
   }
   const o: NetOptions = {
-    setups: (values.setups ?? 'origin,nginx,alone,4,8,16,fat3,kill').split(',').map(s => s.trim()).filter(s => s !== ''),
-    loads: (values.loads ?? '5,20,80').split(',').map(s => s.trim()).filter(s => s !== ''),
+    setups: (values.setups ?? 'origin,nginx,alone,4,8,16,fat3,kill')
+      .split(',')
+      .map(s => s.trim())
+      .filter(s => s !== ''),
+    loads: (values.loads ?? '5,20,80')
+      .split(',')
+      .map(s => s.trim())
+      .filter(s => s !== ''),
     seconds: num('seconds', values.seconds, 20, n => n >= 1 && n <= 600, '1..600'),
     uplink: num('uplink', values.uplink, 4_000_000, n => Number.isInteger(n) && n >= 10_000 && n <= 1e9, 'an integer number of bytes/s, 10000..1e9'),
     timeoutS: num('timeout-s', values['timeout-s'], 10, n => n >= 1 && n <= 120, '1..120'),
     tcLatencyMs: num('tc-latency-ms', values['tc-latency-ms'], 100, n => Number.isInteger(n) && n >= 1 && n <= 10_000, 'an integer 1..10000'),
     killAtS: num('kill-at-s', values['kill-at-s'], 8, n => n >= 0, '≥ 0'),
     baseline: values.baseline,
-    mirrorRps: values['mirror-rps'] === undefined ? undefined : num('mirror-rps', values['mirror-rps'], 0, n => Number.isInteger(n) && n >= 0, 'an integer ≥ 0'),
+    mirrorRps:
+      values['mirror-rps'] === undefined ? undefined : num('mirror-rps', values['mirror-rps'], 0, n => Number.isInteger(n) && n >= 0, 'an integer ≥ 0'),
     seed: num('seed', values.seed, 42, n => Number.isInteger(n), 'an integer'),
     out: values.out ?? 'bench-results/net',
     keepLogs: values['keep-logs'] === true,
@@ -105,16 +112,23 @@ function parse (argv: string[]): NetOptions {
   }
   if (o.standby && o.baseline !== undefined) throw new UsageError('--standby compares two arms of this checkout: it cannot be combined with --baseline')
   if (o.setups.length === 0 || o.loads.length === 0) throw new UsageError('--setups and --loads must not be empty')
-  if (!Number.isInteger(o.repeat) || o.repeat < 1 || o.repeat > 20) throw new UsageError(`--repeat: "${values.repeat}" is not a whole number of runs from 1 to 20`)
+  if (!Number.isInteger(o.repeat) || o.repeat < 1 || o.repeat > 20)
+    throw new UsageError(`--repeat: "${values.repeat}" is not a whole number of runs from 1 to 20`)
   for (const s of o.setups) {
-    try { planSetup(s, o.uplink) } catch (err) { throw new UsageError((err as Error).message) }
+    try {
+      planSetup(s, o.uplink)
+    } catch (err) {
+      throw new UsageError((err as Error).message)
+    }
   }
-  for (const l of o.loads) if (l !== 'sat' && !(Number(l) > 0 && Number(l) <= 5_000)) throw new UsageError(`--loads: "${l}" is neither a rate 0..5000 (page loads/s) nor sat`)
-  if (['kill', 'blackhole', 'origindown'].some(x => o.setups.includes(x)) && o.killAtS >= o.seconds) throw new UsageError('--kill-at-s must fall inside the crowd (< --seconds)')
+  for (const l of o.loads)
+    if (l !== 'sat' && !(Number(l) > 0 && Number(l) <= 5_000)) throw new UsageError(`--loads: "${l}" is neither a rate 0..5000 (page loads/s) nor sat`)
+  if (['kill', 'blackhole', 'origindown'].some(x => o.setups.includes(x)) && o.killAtS >= o.seconds)
+    throw new UsageError('--kill-at-s must fall inside the crowd (< --seconds)')
   return o
 }
 
-function gitDescribe (root: string): string {
+function gitDescribe(root: string): string {
   try {
     const sha = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
     const dirty = execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== ''
@@ -125,7 +139,7 @@ function gitDescribe (root: string): string {
 }
 
 /** Run the bench; resolves to the exit code. */
-export async function runNetBench (argv: string[]): Promise<number> {
+export async function runNetBench(argv: string[]): Promise<number> {
   let o: NetOptions
   try {
     o = parse(argv)
@@ -139,7 +153,9 @@ export async function runNetBench (argv: string[]): Promise<number> {
     process.stdout.write(`bench crowd --net: skipped: ${why}\n`)
     return 0
   }
-  const note = (line: string): void => { process.stderr.write(line + '\n') }
+  const note = (line: string): void => {
+    process.stderr.write(line + '\n')
+  }
   const started = Date.now()
   let tb: Testbed
   try {
@@ -151,10 +167,13 @@ export async function runNetBench (argv: string[]): Promise<number> {
   const rows: Summary[] = []
   try {
     note(`testbed: bridge ${tb.bridge} ${tb.address(0)}/16, temp dir ${tb.tmpDir}`)
-    const versions: Array<{ name: string, root: string, standby?: 'on' | 'off', tag?: string }> = []
+    const versions: Array<{ name: string; root: string; standby?: 'on' | 'off'; tag?: string }> = []
     if (o.standby) {
       const d = gitDescribe(REPO_ROOT)
-      versions.push({ name: `no standby (${d})`, root: REPO_ROOT, standby: 'off', tag: 'nostandby' }, { name: `warm standby (${d})`, root: REPO_ROOT, standby: 'on', tag: 'standby' })
+      versions.push(
+        { name: `no standby (${d})`, root: REPO_ROOT, standby: 'off', tag: 'nostandby' },
+        { name: `warm standby (${d})`, root: REPO_ROOT, standby: 'on', tag: 'standby' }
+      )
     } else if (o.baseline !== undefined) {
       const b = await prepareBaseline(tb, REPO_ROOT, o.baseline, note)
       versions.push({ name: `before (${b.sha})`, root: b.root }, { name: `after (${gitDescribe(REPO_ROOT)})`, root: REPO_ROOT })
@@ -168,7 +187,7 @@ export async function runNetBench (argv: string[]): Promise<number> {
     for (const rate of rates) {
       const g = await calibrateUplink(tb, rate, o.tcLatencyMs)
       calibrated.set(rate, g)
-      note(`calibration: tbf ${(rate / MB).toFixed(2)} MB/s gives ${(g / MB).toFixed(3)} MB/s of HTTP body (${(100 * g / rate).toFixed(1)}%)`)
+      note(`calibration: tbf ${(rate / MB).toFixed(2)} MB/s gives ${(g / MB).toFixed(3)} MB/s of HTTP body (${((100 * g) / rate).toFixed(1)}%)`)
     }
 
     const { mix } = blogSite(1, LABELS[0])
@@ -195,7 +214,7 @@ export async function runNetBench (argv: string[]): Promise<number> {
     for (const plan of plans) {
       const capacity = plan.sites.reduce((a, s) => a + (calibrated.get(s.uplinkBytesPerSec) ?? 0), 0)
       for (const load of o.loads) {
-        const loadsPerSec = load === 'sat' ? SAT_FACTOR * capacity / mix.meanBytes : Number(load)
+        const loadsPerSec = load === 'sat' ? (SAT_FACTOR * capacity) / mix.meanBytes : Number(load)
         const loadLabel = load === 'sat' ? `sat (${loadsPerSec.toFixed(1)})` : load
         // --repeat: before and after alternate, so that both see the machine's same moods.
         const vs = plan.reef ? versions : versions.slice(-1)
@@ -205,15 +224,30 @@ export async function runNetBench (argv: string[]): Promise<number> {
           const runId = `${String(n).padStart(2, '0')}-${plan.setup}-${load}${plan.reef && versions.length > 1 ? `-${v.tag ?? (v === versions[0] ? 'before' : 'after')}` : ''}${o.repeat > 1 ? `-r${rep + 1}` : ''}`
           note(`[${n}] ${plan.title}, ${rateLabel} page loads/s${plan.reef ? `, ${v.name}` : ''}`)
           const r = await runScenario(tb, {
-            setup: plan.setup, uplinkBytesPerSec: o.uplink, loadsPerSec, seconds: o.seconds, timeoutS: o.timeoutS, tcLatencyMs: o.tcLatencyMs,
-            killAtS: o.killAtS, reefRoot: v.root, mirrorCapacityRps: mirrorCapacity, seed: o.seed, runId, note,
-            ...(o.standby ? { standby: plan.reef ? v.standby ?? 'off' : 'off' } : {})
+            setup: plan.setup,
+            uplinkBytesPerSec: o.uplink,
+            loadsPerSec,
+            seconds: o.seconds,
+            timeoutS: o.timeoutS,
+            tcLatencyMs: o.tcLatencyMs,
+            killAtS: o.killAtS,
+            reefRoot: v.root,
+            mirrorCapacityRps: mirrorCapacity,
+            seed: o.seed,
+            runId,
+            note,
+            ...(o.standby ? { standby: plan.reef ? (v.standby ?? 'off') : 'off' } : {})
           })
           const s = summarize(r, { version: plan.reef ? v.name : '–', rateLabel, calibrated, meanPageBytes: mix.meanBytes })
           rows.push(s)
           const svg = `timeline-${runId}.svg`
-          writeFileSync(join(o.out, svg), timelineSvg(`${plan.title}, ${rateLabel} page loads/s${plan.reef ? `, ${v.name}` : ''}: success ${(100 * s.success).toFixed(1)}%`, r))
-          note(`  success ${(100 * s.success).toFixed(1)}% of ${s.started}; goodput ${(s.goodput / MB).toFixed(2)} MB/s (${(100 * s.efficiency).toFixed(0)}%); CPU ${(100 * s.cpuTestbed).toFixed(0)}% testbed, ${(100 * s.cpu.mean).toFixed(0)}% machine; ${svg}`)
+          writeFileSync(
+            join(o.out, svg),
+            timelineSvg(`${plan.title}, ${rateLabel} page loads/s${plan.reef ? `, ${v.name}` : ''}: success ${(100 * s.success).toFixed(1)}%`, r)
+          )
+          note(
+            `  success ${(100 * s.success).toFixed(1)}% of ${s.started}; goodput ${(s.goodput / MB).toFixed(2)} MB/s (${(100 * s.efficiency).toFixed(0)}%); CPU ${(100 * s.cpuTestbed).toFixed(0)}% testbed, ${(100 * s.cpu.mean).toFixed(0)}% machine; ${svg}`
+          )
         }
       }
     }
@@ -230,12 +264,17 @@ export async function runNetBench (argv: string[]): Promise<number> {
     ].join('\n')
     if (o.keepLogs) keepLogs(tb.tmpDir, o.out, started)
     writeFileSync(join(o.out, 'report.md'), md)
-    writeFileSync(join(o.out, 'results.json'), JSON.stringify({ options: o, calibrated: Object.fromEntries(calibrated), mix: { ...mix, perPage: undefined }, rows }, null, 2) + '\n')
+    writeFileSync(
+      join(o.out, 'results.json'),
+      JSON.stringify({ options: o, calibrated: Object.fromEntries(calibrated), mix: { ...mix, perPage: undefined }, rows }, null, 2) + '\n'
+    )
     process.stdout.write(md)
     return 0
   } catch (err) {
     const dest = keepLogs(tb.tmpDir, o.out, started)
-    process.stderr.write(`bench crowd --net failed${dest === undefined ? '' : ` (site logs kept in ${dest})`}: ${err instanceof Error ? err.message : String(err)}\n`)
+    process.stderr.write(
+      `bench crowd --net failed${dest === undefined ? '' : ` (site logs kept in ${dest})`}: ${err instanceof Error ? err.message : String(err)}\n`
+    )
     return 1
   } finally {
     await tb.cleanup()
@@ -243,9 +282,14 @@ export async function runNetBench (argv: string[]): Promise<number> {
 }
 
 /** Copy the sites' logs out of the run's temp dir (it goes with the clean-up); returns where. */
-function keepLogs (tmpDir: string, out: string, started: number): string | undefined {
+function keepLogs(tmpDir: string, out: string, started: number): string | undefined {
   const logs = join(tmpDir, 'logs')
   if (!existsSync(logs)) return undefined
   const dest = join(out, `logs-${new Date(started).toISOString().replace(/[:.]/g, '-')}`)
-  try { cpSync(logs, dest, { recursive: true }); return dest } catch { return undefined }
+  try {
+    cpSync(logs, dest, { recursive: true })
+    return dest
+  } catch {
+    return undefined
+  }
 }

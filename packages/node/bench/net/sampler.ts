@@ -18,7 +18,7 @@ export interface Sample {
   cpuTestbed: number
 }
 
-function cpuTimes (): { busy: number, total: number } {
+function cpuTimes(): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? ''
   const v = line.trim().split(/\s+/).slice(1).map(Number)
   const total = v.slice(0, 8).reduce((a, x) => a + x, 0)
@@ -27,7 +27,7 @@ function cpuTimes (): { busy: number, total: number } {
 }
 
 /** utime + stime of a process in clock ticks, or undefined once it is gone. */
-function processTicks (pid: number): number | undefined {
+function processTicks(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // Fields after the command name (which may hold spaces), from field 3 (state) on.
@@ -48,15 +48,18 @@ export class Sampler {
   #timer: NodeJS.Timeout | undefined
 
   /** `counters` read one namespace's bytes sent each; `pids` are the testbed's processes; at most `maxSamples` are kept. */
-  constructor (counters: Array<() => number>, pids: number[], intervalMs = 250, maxSamples = 10_000) {
+  constructor(counters: Array<() => number>, pids: number[], intervalMs = 250, maxSamples = 10_000) {
     this.#read = counters
     for (const pid of pids) this.#ticks.set(pid, 0)
     this.#intervalMs = intervalMs
     this.#maxSamples = maxSamples
   }
 
-  #take (): void {
-    if (this.samples.length >= this.#maxSamples) { this.stop(); return }
+  #take(): void {
+    if (this.samples.length >= this.#maxSamples) {
+      this.stop()
+      return
+    }
     const cpu = cpuTimes()
     let testbed = 0
     for (const [pid, last] of this.#ticks) {
@@ -64,16 +67,34 @@ export class Sampler {
       this.#ticks.set(pid, now)
       testbed += now
     }
-    this.samples.push({ t: Date.now(), sent: this.#read.map(r => { try { return r() } catch { return Number.NaN } }), cpuBusy: cpu.busy, cpuTotal: cpu.total, cpuTestbed: testbed })
+    this.samples.push({
+      t: Date.now(),
+      sent: this.#read.map(r => {
+        try {
+          return r()
+        } catch {
+          return Number.NaN
+        }
+      }),
+      cpuBusy: cpu.busy,
+      cpuTotal: cpu.total,
+      cpuTestbed: testbed
+    })
   }
 
-  start (): void {
+  start(): void {
     this.#take()
-    this.#timer = setInterval(() => { this.#take() }, this.#intervalMs)
+    this.#timer = setInterval(() => {
+      this.#take()
+    }, this.#intervalMs)
   }
 
-  stop (): Sample[] {
-    if (this.#timer !== undefined) { clearInterval(this.#timer); this.#timer = undefined; this.#take() }
+  stop(): Sample[] {
+    if (this.#timer !== undefined) {
+      clearInterval(this.#timer)
+      this.#timer = undefined
+      this.#take()
+    }
     return this.samples
   }
 }

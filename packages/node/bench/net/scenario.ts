@@ -28,14 +28,36 @@ import { SiteProcess } from './site.ts'
 import { TestbedError } from './testbed.ts'
 import type { Testbed, TestbedSite } from './testbed.ts'
 
-export const LABELS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima', 'mike', 'november', 'oscar', 'papa'] as const
+export const LABELS = [
+  'alpha',
+  'bravo',
+  'charlie',
+  'delta',
+  'echo',
+  'foxtrot',
+  'golf',
+  'hotel',
+  'india',
+  'juliet',
+  'kilo',
+  'lima',
+  'mike',
+  'november',
+  'oscar',
+  'papa'
+] as const
 const FAT_MULTIPLE = 10
 const FAT_HELPERS = 3
 /** Helpers (site indexes) SIGKILLed in the kill set-up: two of the three. */
 const KILLED = [2, 3]
 const POLL_MS = 200
 
-export interface PlannedSite { index: number, label: string, role: SiteRole, uplinkBytesPerSec: number }
+export interface PlannedSite {
+  index: number
+  label: string
+  role: SiteRole
+  uplinkBytesPerSec: number
+}
 
 export interface SetupPlan {
   setup: string
@@ -51,8 +73,13 @@ export interface SetupPlan {
 }
 
 /** What a set-up name means, or a RangeError naming the valid ones. */
-export function planSetup (setup: string, uplinkBytesPerSec: number): SetupPlan {
-  const site = (index: number, role: SiteRole, uplink = uplinkBytesPerSec): PlannedSite => ({ index, label: LABELS[index - 1] ?? `site${index}`, role, uplinkBytesPerSec: uplink })
+export function planSetup(setup: string, uplinkBytesPerSec: number): SetupPlan {
+  const site = (index: number, role: SiteRole, uplink = uplinkBytesPerSec): PlannedSite => ({
+    index,
+    label: LABELS[index - 1] ?? `site${index}`,
+    role,
+    uplinkBytesPerSec: uplink
+  })
   if (setup === 'origin') return { setup, title: 'origin alone', reef: false, sites: [site(1, 'origin')], killed: [], cut: [] }
   if (setup === 'nginx') return { setup, title: 'nginx + proxy_cache', reef: false, sites: [site(1, 'nginx')], killed: [], cut: [] }
   if (setup === 'alone') return { setup, title: 'Reef alone', reef: true, sites: [site(1, 'reef')], killed: [], cut: [] }
@@ -64,7 +91,15 @@ export function planSetup (setup: string, uplinkBytesPerSec: number): SetupPlan 
     return { setup, title, reef: true, sites, killed: [], cut: [] }
   }
   if (setup === 'origindown') {
-    return { setup, title: 'Reef, 4 equal members, site 1\'s origin down', reef: true, sites: Array.from({ length: 4 }, (_, k) => site(k + 1, 'reef')), killed: [], cut: [], originDown: true }
+    return {
+      setup,
+      title: "Reef, 4 equal members, site 1's origin down",
+      reef: true,
+      sites: Array.from({ length: 4 }, (_, k) => site(k + 1, 'reef')),
+      killed: [],
+      cut: [],
+      originDown: true
+    }
   }
   const n = Number(setup)
   if (Number.isInteger(n) && n >= 2 && n <= LABELS.length) {
@@ -115,7 +150,11 @@ export interface StandbyFill {
   heldBytes: number[]
 }
 
-export interface ScenarioSite extends PlannedSite { address: string, hostVeth: string, logFile: string }
+export interface ScenarioSite extends PlannedSite {
+  address: string
+  hostVeth: string
+  logFile: string
+}
 
 export interface ScenarioResult {
   plan: SetupPlan
@@ -135,7 +174,7 @@ export interface ScenarioResult {
   /** Site 1's node.status() after the crowd (Reef). */
   site1Status: Record<string, unknown> | undefined
   /** Site 1's node.status() every TRACE_MS during the crowd (Reef), with the time it was taken. */
-  site1Trace: Array<{ at: number, status: Record<string, unknown> }>
+  site1Trace: Array<{ at: number; status: Record<string, unknown> }>
   killedAt: number | undefined
   killedLabels: string[]
   /** Whether the Reef code took the `uplink` config section (else origin.bytesPerSec). */
@@ -152,7 +191,7 @@ const STANDBY_STABLE_MS = 6_000
 /** How often site 1's status is read during the crowd, in ms. */
 const TRACE_MS = 500
 
-async function until (what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+async function until(what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await cond())) {
     if (Date.now() > deadline) throw new TestbedError(`timed out after ${timeoutMs} ms waiting for ${what}`)
@@ -160,7 +199,7 @@ async function until (what: string, cond: () => Promise<boolean>, timeoutMs: num
   }
 }
 
-export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<ScenarioResult> {
+export async function runScenario(tb: Testbed, opts: ScenarioOptions): Promise<ScenarioResult> {
   const plan = planSetup(opts.setup, opts.uplinkBytesPerSec)
   const note = opts.note ?? (() => {})
   const seed = opts.seed ?? 42
@@ -171,48 +210,81 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
   try {
     const began = Date.now()
     for (const s of plan.sites) made.push(await tb.addSite(s.index, s.uplinkBytesPerSec, opts.tcLatencyMs))
-    tb.writeHosts(new Map(plan.sites.flatMap(s => [[`${s.label}.${TESTBED_DOMAIN}`, tb.address(s.index)], [`mirror-${s.label}.${TESTBED_DOMAIN}`, tb.address(s.index)]])))
+    tb.writeHosts(
+      new Map(
+        plan.sites.flatMap(s => [
+          [`${s.label}.${TESTBED_DOMAIN}`, tb.address(s.index)],
+          [`mirror-${s.label}.${TESTBED_DOMAIN}`, tb.address(s.index)]
+        ])
+      )
+    )
     const bootstrap: string[] = []
     for (const [k, s] of plan.sites.entries()) {
       const site = made[k]!
-      const p = await SiteProcess.start(tb, site, {
-        role: s.role,
-        label: s.label,
-        address: site.address,
-        seed: s.index,
-        uplinkBytesPerSec: s.uplinkBytesPerSec,
-        ...(s.role === 'reef' && opts.standby !== undefined ? { standbyReplicas: opts.standby === 'on' ? 2 : 0 } : {}),
-        ...(s.role === 'reef' ? { reefRoot: opts.reefRoot, bootstrap: [...bootstrap], dataDir: tb.dir(`data/${opts.runId}-${s.label}`), mirrorCapacityRps: opts.mirrorCapacityRps(s.uplinkBytesPerSec) } : {})
-      }, { logName: `${opts.runId}-${s.label}` })
+      const p = await SiteProcess.start(
+        tb,
+        site,
+        {
+          role: s.role,
+          label: s.label,
+          address: site.address,
+          seed: s.index,
+          uplinkBytesPerSec: s.uplinkBytesPerSec,
+          ...(s.role === 'reef' && opts.standby !== undefined ? { standbyReplicas: opts.standby === 'on' ? 2 : 0 } : {}),
+          ...(s.role === 'reef'
+            ? {
+                reefRoot: opts.reefRoot,
+                bootstrap: [...bootstrap],
+                dataDir: tb.dir(`data/${opts.runId}-${s.label}`),
+                mirrorCapacityRps: opts.mirrorCapacityRps(s.uplinkBytesPerSec)
+              }
+            : {})
+        },
+        { logName: `${opts.runId}-${s.label}` }
+      )
       procs.push(p)
       bootstrap.push(...(p.ready?.multiaddrs ?? []))
     }
     // Every site answers HTTP from the root namespace (over the bridge).
     for (const s of plan.sites) {
       const url = `http://${s.label}.${TESTBED_DOMAIN}/reef-testbed-probe`
-      await until(`${url} to answer`, async () => {
-        try {
-          const res = await request(url, { dispatcher, signal: AbortSignal.timeout(2_000) })
-          await res.body.dump()
-          return true
-        } catch { return false }
-      }, 30_000)
+      await until(
+        `${url} to answer`,
+        async () => {
+          try {
+            const res = await request(url, { dispatcher, signal: AbortSignal.timeout(2_000) })
+            await res.body.dump()
+            return true
+          } catch {
+            return false
+          }
+        },
+        30_000
+      )
     }
     if (plan.reef) {
       const n = plan.sites.length
       let last = ''
       try {
-        await until('the consortium to form and be calm', async () => {
-          const probes = await Promise.all(procs.map(async p => p.probe()))
-          last = probes.map((x, k) => `${plan.sites[k]?.label}: ${x.peers ?? '?'} peers, ${x.state ?? '?'}${x.shedding === true ? ', shedding' : ''}`).join('; ')
-          return probes.every(x => (x.peers ?? 0) >= n - 1 && x.state === 'normal' && x.shedding !== true)
-        }, opts.meshTimeoutMs ?? 60_000)
+        await until(
+          'the consortium to form and be calm',
+          async () => {
+            const probes = await Promise.all(procs.map(async p => p.probe()))
+            last = probes
+              .map((x, k) => `${plan.sites[k]?.label}: ${x.peers ?? '?'} peers, ${x.state ?? '?'}${x.shedding === true ? ', shedding' : ''}`)
+              .join('; ')
+            return probes.every(x => (x.peers ?? 0) >= n - 1 && x.state === 'normal' && x.shedding !== true)
+          },
+          opts.meshTimeoutMs ?? 60_000
+        )
       } catch (err) {
         throw new TestbedError(`${(err as Error).message} (${last}); logs: ${procs.map(p => p.logFile).join(', ')}`)
       }
     }
     const setUpMs = Date.now() - began
-    note(`  ${plan.sites.length} site(s) up and calm in ${(setUpMs / 1000).toFixed(1)} s; crowd of ${opts.loadsPerSec.toFixed(1)} page loads/s for ${opts.seconds} s`)
+    note(
+      `  ${plan.sites.length} site(s) up and calm in ${(setUpMs / 1000).toFixed(1)} s; crowd of ${opts.loadsPerSec.toFixed(1)} page loads/s for ${opts.seconds} s`
+    )
 
     const first = plan.sites[0]!
     const { files, pages, mix } = blogSite(first.index, first.label)
@@ -229,8 +301,8 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
         await res.body.dump()
       }
       const calmAt = Date.now()
-      type St = { standby?: { manifestBytes?: number, standbys?: Array<{ heldBytes: number }> }, uplink?: { sent?: { p2p?: number } } }
-      const status = async (): Promise<St> => (await procs[0]!.probe(true)).status as St ?? {}
+      type St = { standby?: { manifestBytes?: number; standbys?: Array<{ heldBytes: number }> }; uplink?: { sent?: { p2p?: number } } }
+      const status = async (): Promise<St> => ((await procs[0]!.probe(true)).status as St) ?? {}
       const p2pBefore = (await status()).uplink?.sent?.p2p ?? 0
       if (opts.standby === 'on' && plan.reef) {
         let last: St = {}
@@ -238,28 +310,48 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
         // every 5 s) as the calm traffic grows it, so the manifest must have settled too.
         let stableSince = Date.now()
         let lastManifest = -1
-        await until('site 1\'s standbys to hold its hot set', async () => {
-          last = await status()
-          const sb = last.standby
-          const m = sb?.manifestBytes ?? 0
-          if (m !== lastManifest) { lastManifest = m; stableSince = Date.now() }
-          return m > 0 && Date.now() - stableSince >= STANDBY_STABLE_MS && (sb?.standbys?.length ?? 0) > 0 &&
-            sb!.standbys!.every(x => x.heldBytes >= STANDBY_HELD_SHARE * m)
-        }, 180_000)
+        await until(
+          "site 1's standbys to hold its hot set",
+          async () => {
+            last = await status()
+            const sb = last.standby
+            const m = sb?.manifestBytes ?? 0
+            if (m !== lastManifest) {
+              lastManifest = m
+              stableSince = Date.now()
+            }
+            return (
+              m > 0 &&
+              Date.now() - stableSince >= STANDBY_STABLE_MS &&
+              (sb?.standbys?.length ?? 0) > 0 &&
+              sb!.standbys!.every(x => x.heldBytes >= STANDBY_HELD_SHARE * m)
+            )
+          },
+          180_000
+        )
         const fillMs = Date.now() - calmAt
         const p2pBytes = (last.uplink?.sent?.p2p ?? 0) - p2pBefore
         standbyFill = {
-          fillMs, p2pBytes, bytesPerSec: p2pBytes / Math.max(0.001, fillMs / 1000), shareOfUplink: p2pBytes / Math.max(0.001, fillMs / 1000) / first.uplinkBytesPerSec,
-          manifestBytes: last.standby?.manifestBytes ?? 0, heldBytes: (last.standby?.standbys ?? []).map(x => x.heldBytes)
+          fillMs,
+          p2pBytes,
+          bytesPerSec: p2pBytes / Math.max(0.001, fillMs / 1000),
+          shareOfUplink: p2pBytes / Math.max(0.001, fillMs / 1000) / first.uplinkBytesPerSec,
+          manifestBytes: last.standby?.manifestBytes ?? 0,
+          heldBytes: (last.standby?.standbys ?? []).map(x => x.heldBytes)
         }
-        note(`  standbys filled in ${(fillMs / 1000).toFixed(1)} s: ${(p2pBytes / 1e6).toFixed(2)} MB over libp2p (${(standbyFill.bytesPerSec / 1e3).toFixed(0)} KB/s, ${(100 * standbyFill.shareOfUplink).toFixed(1)}% of the uplink) for a hot set of ${((last.standby?.manifestBytes ?? 0) / 1e6).toFixed(2)} MB`)
+        note(
+          `  standbys filled in ${(fillMs / 1000).toFixed(1)} s: ${(p2pBytes / 1e6).toFixed(2)} MB over libp2p (${(standbyFill.bytesPerSec / 1e3).toFixed(0)} KB/s, ${(100 * standbyFill.shareOfUplink).toFixed(1)}% of the uplink) for a hot set of ${((last.standby?.manifestBytes ?? 0) / 1e6).toFixed(2)} MB`
+        )
       }
       // Both arms: site 1 back to normal before the crowd.
       await until('site 1 to be calm again', async () => (await procs[0]!.probe()).state === 'normal', 30_000)
     }
 
     const pids = [process.pid, ...(await Promise.all(made.map(async s => tb.pidsIn(s.index)))).flat()]
-    const sampler = new Sampler(made.map(s => () => tb.sentBytes(s)), pids)
+    const sampler = new Sampler(
+      made.map(s => () => tb.sentBytes(s)),
+      pids
+    )
     sampler.start()
     await new Promise(resolve => setTimeout(resolve, opts.preRollMs ?? 1_000))
     const crowdStart = Date.now()
@@ -268,20 +360,26 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
     const site1Trace: ScenarioResult['site1Trace'] = []
     const tracer = plan.reef
       ? setInterval(() => {
-        void procs[0]!.probe(true, TRACE_MS).then(p => { if (p.status !== undefined) site1Trace.push({ at: Date.now() - crowdStart, status: p.status }) }, () => {})
-      }, TRACE_MS)
+          void procs[0]!.probe(true, TRACE_MS).then(
+            p => {
+              if (p.status !== undefined) site1Trace.push({ at: Date.now() - crowdStart, status: p.status })
+            },
+            () => {}
+          )
+        }, TRACE_MS)
       : undefined
     let killedAt: number | undefined
-    const killTimer = plan.killed.length === 0 && plan.cut.length === 0 && plan.originDown !== true
-      ? undefined
-      : setTimeout(() => {
-        killedAt = Date.now()
-        for (const i of plan.killed) procs[i - 1]?.kill()
-        // A cut link: the helper's host-side veth goes down, so whatever it is sent is dropped
-        // without a reset (its process lives on; the namespace and link go at clean-up).
-        for (const i of plan.cut) spawnSync('ip', ['link', 'set', 'dev', made[i - 1]!.hostVeth, 'down'], { stdio: 'ignore', timeout: 5_000 })
-        if (plan.originDown === true) void procs[0]?.stopOrigin().catch(() => {})
-      }, opts.killAtS * 1000)
+    const killTimer =
+      plan.killed.length === 0 && plan.cut.length === 0 && plan.originDown !== true
+        ? undefined
+        : setTimeout(() => {
+            killedAt = Date.now()
+            for (const i of plan.killed) procs[i - 1]?.kill()
+            // A cut link: the helper's host-side veth goes down, so whatever it is sent is dropped
+            // without a reset (its process lives on; the namespace and link go at clean-up).
+            for (const i of plan.cut) spawnSync('ip', ['link', 'set', 'dev', made[i - 1]!.hostVeth, 'down'], { stdio: 'ignore', timeout: 5_000 })
+            if (plan.originDown === true) void procs[0]?.stopOrigin().catch(() => {})
+          }, opts.killAtS * 1000)
     let report: CrowdReport
     try {
       report = await runCrowd({
@@ -334,7 +432,11 @@ export async function runScenario (tb: Testbed, opts: ScenarioOptions): Promise<
     }
   } finally {
     await dispatcher.destroy().catch(() => {})
-    await Promise.allSettled(procs.map(async p => { await p.stop(5_000) }))
+    await Promise.allSettled(
+      procs.map(async p => {
+        await p.stop(5_000)
+      })
+    )
     // Nothing of this set-up may still run when the next one starts (nginx workers included).
     for (const s of made) {
       await until(`the processes in ${s.netns} to end`, async () => (await tb.pidsIn(s.index)).length === 0, 10_000).catch(() => {})

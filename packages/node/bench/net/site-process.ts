@@ -56,10 +56,15 @@ const MIRROR_PORT = 8081
 const BULK_MAX_MS = 30_000
 
 /** Send to the bench; resolves once the message is written (or at once without a channel). */
-function send (msg: ChildMessage): Promise<void> {
+function send(msg: ChildMessage): Promise<void> {
   return new Promise(resolve => {
-    if (!process.connected || process.send === undefined) { resolve(); return }
-    process.send(msg, undefined, {}, () => { resolve() })
+    if (!process.connected || process.send === undefined) {
+      resolve()
+      return
+    }
+    process.send(msg, undefined, {}, () => {
+      resolve()
+    })
   })
 }
 
@@ -68,12 +73,16 @@ function send (msg: ChildMessage): Promise<void> {
  * strict object's fields as `.shape`) gets it there; older code rejects unknown sections and
  * was told about bytes through `origin.bytesPerSec` instead.
  */
-function withUplink (input: Record<string, unknown> & { origin: Record<string, unknown> }, mod: ReefModule, bytesPerSec: number): { input: Record<string, unknown>, uplinkSection: boolean } {
+function withUplink(
+  input: Record<string, unknown> & { origin: Record<string, unknown> },
+  mod: ReefModule,
+  bytesPerSec: number
+): { input: Record<string, unknown>; uplinkSection: boolean } {
   if (mod.ConfigSchema?.shape?.uplink !== undefined) return { input: { ...input, uplink: { bytesPerSec } }, uplinkSection: true }
   return { input: { ...input, origin: { ...input.origin, bytesPerSec } }, uplinkSection: false }
 }
 
-function probe (node: ReefNodeLike | undefined, full: boolean): NodeProbe {
+function probe(node: ReefNodeLike | undefined, full: boolean): NodeProbe {
   const out: NodeProbe = {}
   if (node === undefined) return out
   try {
@@ -93,26 +102,33 @@ function probe (node: ReefNodeLike | undefined, full: boolean): NodeProbe {
   return out
 }
 
-async function startBulk (): Promise<Server> {
+async function startBulk(): Promise<Server> {
   const chunk = Buffer.alloc(64 * 1024, 0x5a)
   const server = createServer((req, res) => {
     req.resume()
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' })
     const until = Date.now() + BULK_MAX_MS
     const pump = (): void => {
-      while (!res.destroyed && Date.now() < until) if (!res.write(chunk)) { res.once('drain', pump); return }
+      while (!res.destroyed && Date.now() < until)
+        if (!res.write(chunk)) {
+          res.once('drain', pump)
+          return
+        }
       if (!res.destroyed) res.end()
     }
     pump()
   })
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(80, '0.0.0.0', resolve) })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(80, '0.0.0.0', resolve)
+  })
   return server
 }
 
 /** Stops whatever main() started; replaced by main() once it has something to stop. */
 let stopAll = async (): Promise<void> => {}
 
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   const { values } = parseArgs({ options: { spec: { type: 'string' } }, strict: true })
   if (values.spec === undefined) throw new Error('site-process: --spec is required')
   const spec = JSON.parse(values.spec) as SiteSpec
@@ -127,12 +143,17 @@ async function main (): Promise<void> {
       await node?.stop().catch(() => {})
       await nginx?.stop().catch(() => {})
       await origin?.close().catch(() => {})
-      if (bulk !== undefined) { bulk.closeAllConnections(); await new Promise(resolve => bulk?.close(resolve)) }
+      if (bulk !== undefined) {
+        bulk.closeAllConnections()
+        await new Promise(resolve => bulk?.close(resolve))
+      }
     })()
     return stopping
   }
   stopAll = stop
-  const stopAndExit = (): void => { void stop().finally(() => process.exit()) }
+  const stopAndExit = (): void => {
+    void stop().finally(() => process.exit())
+  }
   process.once('SIGTERM', stopAndExit)
   process.once('SIGINT', stopAndExit)
   process.once('disconnect', stopAndExit)
@@ -140,10 +161,16 @@ async function main (): Promise<void> {
     const msg = raw as ParentMessage
     if (msg.kind === 'probe') void send({ kind: 'reply', id: msg.id, value: probe(node, msg.full) })
     else if (msg.kind === 'stop-origin') {
-      void (origin?.close() ?? Promise.resolve()).catch(() => {}).then(async () => { await send({ kind: 'reply', id: msg.id, value: null }) })
+      void (origin?.close() ?? Promise.resolve())
+        .catch(() => {})
+        .then(async () => {
+          await send({ kind: 'reply', id: msg.id, value: null })
+        })
     } else if (msg.kind === 'stop') {
       void stop()
-        .then(async () => { await send({ kind: 'reply', id: msg.id, value: null }) })
+        .then(async () => {
+          await send({ kind: 'reply', id: msg.id, value: null })
+        })
         .finally(() => process.exit())
     }
   })
@@ -168,7 +195,7 @@ async function main (): Promise<void> {
   }
   if (spec.role !== 'reef') throw new Error(`site-process: unknown role "${String(spec.role)}"`)
   if (spec.reefRoot === undefined || spec.dataDir === undefined) throw new Error('site-process: role reef needs reefRoot and dataDir')
-  const mod = await import(pathToFileURL(join(spec.reefRoot, 'packages/node/src/index.ts')).href) as ReefModule
+  const mod = (await import(pathToFileURL(join(spec.reefRoot, 'packages/node/src/index.ts')).href)) as ReefModule
   const base = {
     consortium: 'bench',
     site: { label: spec.label, publicUrl: `http://${spec.label}.${TESTBED_DOMAIN}` },

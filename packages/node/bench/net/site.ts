@@ -17,7 +17,7 @@ const SITE_PROCESS = fileURLToPath(new URL('./site-process.ts', import.meta.url)
 const LOG_TAIL_LINES = 30
 
 /** The last lines of a log file, for an error message. */
-export function logTail (file: string, lines = LOG_TAIL_LINES): string {
+export function logTail(file: string, lines = LOG_TAIL_LINES): string {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
   } catch {
@@ -32,12 +32,12 @@ export class SiteProcess implements Stoppable {
   readonly #child: ChildProcess
   readonly #testbed: Testbed
   readonly #exited: Promise<void>
-  readonly #pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>()
   #nextId = 1
-  #exit: { code: number | null, signal: NodeJS.Signals | null } | undefined
+  #exit: { code: number | null; signal: NodeJS.Signals | null } | undefined
   ready: ReadyMessage | undefined
 
-  private constructor (testbed: Testbed, site: TestbedSite, spec: SiteSpec, logFile: string) {
+  private constructor(testbed: Testbed, site: TestbedSite, spec: SiteSpec, logFile: string) {
     this.#testbed = testbed
     this.site = site
     this.spec = spec
@@ -55,7 +55,10 @@ export class SiteProcess implements Stoppable {
     this.#exited = new Promise(resolve => {
       this.#child.once('exit', (code, signal) => {
         this.#exit = { code, signal }
-        for (const p of this.#pending.values()) { clearTimeout(p.timer); p.reject(this.#error(`exited (${signal ?? code}) before answering`)) }
+        for (const p of this.#pending.values()) {
+          clearTimeout(p.timer)
+          p.reject(this.#error(`exited (${signal ?? code}) before answering`))
+        }
         this.#pending.clear()
         resolve()
       })
@@ -73,29 +76,39 @@ export class SiteProcess implements Stoppable {
     testbed.track(this)
   }
 
-  get label (): string { return this.spec.label }
-  get pid (): number | undefined { return this.#child.pid }
-  get alive (): boolean { return this.#exit === undefined }
+  get label(): string {
+    return this.spec.label
+  }
+  get pid(): number | undefined {
+    return this.#child.pid
+  }
+  get alive(): boolean {
+    return this.#exit === undefined
+  }
 
-  #error (what: string): TestbedError {
+  #error(what: string): TestbedError {
     return new TestbedError(`site ${this.spec.label} (${this.spec.role}, ${this.site.netns}) ${what}; log ${this.logFile}:\n${logTail(this.logFile)}`)
   }
 
   /** Spawn the site process in its namespace; resolves once it serves (its 'ready'). */
-  static async start (testbed: Testbed, site: TestbedSite, spec: SiteSpec, opts: { readyTimeoutMs?: number, logName?: string } = {}): Promise<SiteProcess> {
+  static async start(testbed: Testbed, site: TestbedSite, spec: SiteSpec, opts: { readyTimeoutMs?: number; logName?: string } = {}): Promise<SiteProcess> {
     const logFile = join(testbed.dir('logs'), `${opts.logName ?? spec.label}.log`)
     const p = new SiteProcess(testbed, site, spec, logFile)
     const timeoutMs = opts.readyTimeoutMs ?? 60_000
     let timer: NodeJS.Timeout | undefined
     try {
       p.ready = await new Promise<ReadyMessage>((resolve, reject) => {
-        timer = setTimeout(() => { reject(p.#error(`did not start within ${timeoutMs} ms`)) }, timeoutMs)
+        timer = setTimeout(() => {
+          reject(p.#error(`did not start within ${timeoutMs} ms`))
+        }, timeoutMs)
         p.#child.on('message', (raw: unknown) => {
           const msg = raw as ChildMessage
           if (msg.kind === 'ready') resolve(msg)
           else if (msg.kind === 'fatal') reject(p.#error(`failed to start: ${msg.message}`))
         })
-        void p.#exited.then(() => { reject(p.#error(`exited (${p.#exit?.signal ?? p.#exit?.code}) before it was ready`)) })
+        void p.#exited.then(() => {
+          reject(p.#error(`exited (${p.#exit?.signal ?? p.#exit?.code}) before it was ready`))
+        })
       })
     } catch (err) {
       p.kill()
@@ -112,7 +125,7 @@ export class SiteProcess implements Stoppable {
     return p
   }
 
-  #ask (msg: ParentMessage, timeoutMs: number): Promise<unknown> {
+  #ask(msg: ParentMessage, timeoutMs: number): Promise<unknown> {
     if (!this.alive || !this.#child.connected) return Promise.reject(this.#error('is not running'))
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -125,33 +138,43 @@ export class SiteProcess implements Stoppable {
   }
 
   /** The node's state (role reef; empty otherwise). `full` adds node.status(). */
-  async probe (full = false, timeoutMs = 10_000): Promise<NodeProbe> {
-    return await this.#ask({ kind: 'probe', id: this.#nextId++, full }, timeoutMs) as NodeProbe
+  async probe(full = false, timeoutMs = 10_000): Promise<NodeProbe> {
+    return (await this.#ask({ kind: 'probe', id: this.#nextId++, full }, timeoutMs)) as NodeProbe
   }
 
   /** Close the site's origin (the node, if any, lives on): the origin-down set-up. */
-  async stopOrigin (timeoutMs = 5_000): Promise<void> {
+  async stopOrigin(timeoutMs = 5_000): Promise<void> {
     await this.#ask({ kind: 'stop-origin', id: this.#nextId++ }, timeoutMs)
   }
 
   /** Ask the process to stop; SIGKILL it if it has not exited after `graceMs`. */
-  async stop (graceMs = 5_000): Promise<void> {
+  async stop(graceMs = 5_000): Promise<void> {
     if (this.alive) {
       if (this.#child.connected) this.#ask({ kind: 'stop', id: this.#nextId++ }, graceMs).catch(() => {})
       else this.#child.kill('SIGTERM')
       let timer: NodeJS.Timeout | undefined
-      await Promise.race([this.#exited, new Promise(resolve => { timer = setTimeout(resolve, graceMs) })])
+      await Promise.race([
+        this.#exited,
+        new Promise(resolve => {
+          timer = setTimeout(resolve, graceMs)
+        })
+      ])
       clearTimeout(timer)
-      if (this.alive) { this.kill(); await this.#exited }
+      if (this.alive) {
+        this.kill()
+        await this.#exited
+      }
     }
     this.#testbed.untrack(this)
   }
 
   /** SIGKILL now (like a machine that dies); resolves once it is gone. */
-  kill (): void {
+  kill(): void {
     if (this.alive) this.#child.kill('SIGKILL')
   }
 
   /** Resolves when the process has exited. */
-  get exited (): Promise<void> { return this.#exited }
+  get exited(): Promise<void> {
+    return this.#exited
+  }
 }

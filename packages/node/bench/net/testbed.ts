@@ -20,7 +20,7 @@ import { join } from 'node:path'
 
 /** A testbed operation that failed (with the command's own words). */
 export class TestbedError extends Error {
-  constructor (message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, options)
     this.name = 'TestbedError'
   }
@@ -36,7 +36,7 @@ const RANGE_LAST = 239
 /** At most this many sites: their addresses are 10.X.0.2 … 10.X.0.(MAX_SITES + 1). */
 export const MAX_SITES = 200
 
-function commandError (cmd: string, args: string[], stderr: string, err?: unknown): TestbedError {
+function commandError(cmd: string, args: string[], stderr: string, err?: unknown): TestbedError {
   const detail = stderr.trim() === '' ? (err instanceof Error ? err.message : 'failed') : stderr.trim()
   return new TestbedError(`${cmd} ${args.join(' ')}: ${detail}`, err === undefined ? undefined : { cause: err })
 }
@@ -45,7 +45,7 @@ function commandError (cmd: string, args: string[], stderr: string, err?: unknow
 const running = new Set<ChildProcess>()
 
 /** Run a command (no shell); resolves to its stdout, rejects with a TestbedError quoting stderr. */
-export function run (cmd: string, args: string[], timeoutMs = COMMAND_TIMEOUT_MS): Promise<string> {
+export function run(cmd: string, args: string[], timeoutMs = COMMAND_TIMEOUT_MS): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       running.delete(child)
@@ -57,12 +57,12 @@ export function run (cmd: string, args: string[], timeoutMs = COMMAND_TIMEOUT_MS
 }
 
 /** The same, synchronously; for clean-up at exit. Returns stdout, or undefined when it failed. */
-function runSync (cmd: string, args: string[]): string | undefined {
+function runSync(cmd: string, args: string[]): string | undefined {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS })
   return r.status === 0 ? r.stdout : undefined
 }
 
-export function pidAlive (pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
@@ -81,21 +81,29 @@ const LEFTOVER_NETNS = /^reef(\d+)(?:s\d+|probe)$/
 const LEFTOVER_LINK = /^(?:rf(\d+)h\d+|rfb(\d+))$/
 const LEFTOVER_TMP = /^reef-net-(\d+)-/
 
-function netnsList (): string[] {
-  return (runSync('ip', ['netns', 'list']) ?? '').split('\n').map(l => l.trim().split(/\s+/)[0] ?? '').filter(n => n !== '')
+function netnsList(): string[] {
+  return (runSync('ip', ['netns', 'list']) ?? '')
+    .split('\n')
+    .map(l => l.trim().split(/\s+/)[0] ?? '')
+    .filter(n => n !== '')
 }
 
-function linkList (): string[] {
+function linkList(): string[] {
   // "7: rf123h1@if2: <…>": the name is before '@' or ':'.
-  return (runSync('ip', ['-o', 'link', 'show']) ?? '').split('\n').map(l => /^\d+:\s*([^:@\s]+)/.exec(l)?.[1] ?? '').filter(n => n !== '')
+  return (runSync('ip', ['-o', 'link', 'show']) ?? '')
+    .split('\n')
+    .map(l => /^\d+:\s*([^:@\s]+)/.exec(l)?.[1] ?? '')
+    .filter(n => n !== '')
 }
 
 /** SIGKILL every process in namespace `ns` (a site process's own children included). */
-function killNamespacePids (ns: string): void {
+function killNamespacePids(ns: string): void {
   for (const p of (runSync('ip', ['netns', 'pids', ns]) ?? '').split('\n')) {
     const pid = Number(p.trim())
     if (Number.isInteger(pid) && pid > 1 && pid !== process.pid) {
-      try { process.kill(pid, 'SIGKILL') } catch {}
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {}
     }
   }
 }
@@ -104,7 +112,7 @@ function killNamespacePids (ns: string): void {
  * Remove namespaces, links and temp dirs that runs whose process is gone left behind (a run
  * killed with SIGKILL cannot clean up after itself). Returns what was removed.
  */
-export function removeLeftovers (repoRoot?: string): string[] {
+export function removeLeftovers(repoRoot?: string): string[] {
   const removed: string[] = []
   const dead = (pid: string | undefined): boolean => pid !== undefined && Number(pid) !== process.pid && !pidAlive(Number(pid))
   for (const ns of netnsList()) {
@@ -138,7 +146,7 @@ export function removeLeftovers (repoRoot?: string): string[] {
 }
 
 /** Why network namespaces cannot be made here, or undefined when they can. */
-export async function namespacesUnavailable (): Promise<string | undefined> {
+export async function namespacesUnavailable(): Promise<string | undefined> {
   if (process.platform !== 'linux') return `network namespaces need Linux (this is ${process.platform})`
   if (process.getuid?.() !== 0) return 'network namespaces need root (this process is not root)'
   const ns = `reef${process.pid}probe`
@@ -158,7 +166,7 @@ export async function namespacesUnavailable (): Promise<string | undefined> {
 }
 
 /** Whether two IPv4 CIDRs (a bare address is a /32) share an address. */
-export function overlaps (a: string, b: string): boolean {
+export function overlaps(a: string, b: string): boolean {
   const parse = (c: string): [number, number] => {
     const [ip = '', len = '32'] = c.split('/')
     return [ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0), Number(len)]
@@ -170,8 +178,8 @@ export function overlaps (a: string, b: string): boolean {
 }
 
 /** Destinations of this machine's IPv4 routes (all tables) but the default route, with their devices. */
-async function routes (): Promise<Array<{ dest: string, dev: string }>> {
-  const out: Array<{ dest: string, dev: string }> = []
+async function routes(): Promise<Array<{ dest: string; dev: string }>> {
+  const out: Array<{ dest: string; dev: string }> = []
   for (const line of (await run('ip', ['-4', 'route', 'show', 'table', 'all'])).split('\n')) {
     const t = line.trim().split(/\s+/)
     let dest = t[0] ?? ''
@@ -183,7 +191,7 @@ async function routes (): Promise<Array<{ dest: string, dev: string }>> {
 }
 
 /** The first 10.X.0.0/16 (X from 213) that no route on this machine but the default one covers. */
-async function chooseRange (): Promise<string> {
+async function chooseRange(): Promise<string> {
   const dests = (await routes()).map(r => r.dest)
   for (let x = RANGE_FIRST; x <= RANGE_LAST; x++) {
     if (!dests.some(d => overlaps(d, `10.${x}.0.0/16`))) return `10.${x}`
@@ -217,8 +225,8 @@ export interface TestbedOptions {
 }
 
 /** tc arguments shaping at `bytesPerSec` (explicit bit units: tc's `kb` and `mbps` are bytes). */
-export function tbfArgs (bytesPerSec: number, latencyMs: number): string[] {
-  const burst = Math.max(MIN_BURST_BYTES, Math.round(bytesPerSec * BURST_MS / 1000))
+export function tbfArgs(bytesPerSec: number, latencyMs: number): string[] {
+  const burst = Math.max(MIN_BURST_BYTES, Math.round((bytesPerSec * BURST_MS) / 1000))
   return ['tbf', 'rate', `${Math.round(bytesPerSec * 8)}bit`, 'burst', String(burst), 'latency', `${latencyMs}ms`]
 }
 
@@ -230,21 +238,25 @@ export class Testbed {
   readonly tmpDir: string
   readonly #sites = new Map<number, TestbedSite>()
   readonly #procs = new Set<Stoppable>()
-  readonly #hooks: Array<{ what: string, fn: () => void }> = []
+  readonly #hooks: Array<{ what: string; fn: () => void }> = []
   readonly #note: (line: string) => void
   #cleanup: Promise<void> | undefined
   #cleanedSync = false
   #unhook: () => void = () => {}
 
-  private constructor (tmpDir: string, note: (line: string) => void) {
+  private constructor(tmpDir: string, note: (line: string) => void) {
     this.tmpDir = tmpDir
     this.bridge = names.bridge(this.pid)
     this.#note = note
   }
 
   /** Remove dead runs' leftovers, pick a free range and make the bridge. */
-  static async create (opts: TestbedOptions = {}): Promise<Testbed> {
-    const note = opts.note ?? ((line: string) => { process.stderr.write(line + '\n') })
+  static async create(opts: TestbedOptions = {}): Promise<Testbed> {
+    const note =
+      opts.note ??
+      ((line: string) => {
+        process.stderr.write(line + '\n')
+      })
     const removed = removeLeftovers(opts.repoRoot)
     if (removed.length > 0) note(`testbed: removed leftovers of earlier runs: ${removed.join(', ')}`)
     const tb = new Testbed(mkdtempSync(join(tmpdir(), names.tmpPrefix(process.pid))), note)
@@ -271,17 +283,21 @@ export class Testbed {
   }
 
   /** First two octets of the run's /16, e.g. "10.213". */
-  get prefix (): string { return this.#prefix }
+  get prefix(): string {
+    return this.#prefix
+  }
 
   /** 10.X.0.(i+1): 0 is the bridge, site i ≥ 1. */
-  address (i: number): string {
+  address(i: number): string {
     return `${this.prefix}.${Math.floor((i + 1) / 256)}.${(i + 1) % 256}`
   }
 
-  get sites (): TestbedSite[] { return [...this.#sites.values()] }
+  get sites(): TestbedSite[] {
+    return [...this.#sites.values()]
+  }
 
   /** Make site i's namespace, veth pair and shaped uplink. */
-  async addSite (i: number, uplinkBytesPerSec: number, latencyMs: number): Promise<TestbedSite> {
+  async addSite(i: number, uplinkBytesPerSec: number, latencyMs: number): Promise<TestbedSite> {
     if (!Number.isInteger(i) || i < 1 || i > MAX_SITES) throw new RangeError(`site index must be 1..${MAX_SITES}`)
     if (this.#sites.has(i)) throw new TestbedError(`site ${i} already exists`)
     if (this.#cleanup !== undefined || this.#cleanedSync) throw new TestbedError('the testbed is cleaned up')
@@ -307,7 +323,7 @@ export class Testbed {
    * site's and mirror's name to its namespace address (mirror probes, audits). Written before
    * the sites' processes start; removed with the namespaces.
    */
-  writeHosts (names: ReadonlyMap<string, string>): void {
+  writeHosts(names: ReadonlyMap<string, string>): void {
     const lines = ['127.0.0.1 localhost', '::1 localhost', ...[...names].map(([name, address]) => `${address} ${name}`)]
     for (const site of this.#sites.values()) {
       mkdirSync(`/etc/netns/${site.netns}`, { recursive: true })
@@ -316,7 +332,7 @@ export class Testbed {
   }
 
   /** Kill whatever still runs in site i's namespace and remove it, its veth pair first. */
-  async removeSite (i: number): Promise<void> {
+  async removeSite(i: number): Promise<void> {
     const site = this.#sites.get(i)
     if (site === undefined) return
     killNamespacePids(site.netns)
@@ -327,42 +343,55 @@ export class Testbed {
   }
 
   /** Processes still running in site i's namespace. */
-  async pidsIn (i: number): Promise<number[]> {
+  async pidsIn(i: number): Promise<number[]> {
     const site = this.#sites.get(i)
     if (site === undefined) return []
     const out = await run('ip', ['netns', 'pids', site.netns]).catch(() => '')
-    return out.split('\n').map(Number).filter(n => Number.isInteger(n) && n > 0)
+    return out
+      .split('\n')
+      .map(Number)
+      .filter(n => Number.isInteger(n) && n > 0)
   }
 
   /** Bytes site i's namespace has sent (its host-side veth's rx_bytes). */
-  sentBytes (site: TestbedSite): number {
+  sentBytes(site: TestbedSite): number {
     return Number(readFileSync(`/sys/class/net/${site.hostVeth}/statistics/rx_bytes`, 'utf8'))
   }
 
   /** A fresh directory under the run's temp dir. */
-  dir (name: string): string {
+  dir(name: string): string {
     const d = join(this.tmpDir, name)
     mkdirSync(d, { recursive: true })
     return d
   }
 
-  track (p: Stoppable): void { this.#procs.add(p) }
-  untrack (p: Stoppable): void { this.#procs.delete(p) }
+  track(p: Stoppable): void {
+    this.#procs.add(p)
+  }
+  untrack(p: Stoppable): void {
+    this.#procs.delete(p)
+  }
 
   /** Run `fn` (synchronous, must not throw) at clean-up, before the namespaces go; last added runs first. */
-  onCleanup (what: string, fn: () => void): void { this.#hooks.push({ what, fn }) }
+  onCleanup(what: string, fn: () => void): void {
+    this.#hooks.push({ what, fn })
+  }
 
   /** Stop the processes (gracefully, then SIGKILL), then remove everything. Idempotent. */
-  cleanup (): Promise<void> {
+  cleanup(): Promise<void> {
     this.#cleanup ??= (async () => {
-      await Promise.allSettled([...this.#procs].map(async p => { await p.stop(3_000) }))
+      await Promise.allSettled(
+        [...this.#procs].map(async p => {
+          await p.stop(3_000)
+        })
+      )
       this.cleanupSync()
     })()
     return this.#cleanup
   }
 
   /** Remove everything at once (SIGKILL any process left). Idempotent; safe in an 'exit' handler. */
-  cleanupSync (): void {
+  cleanupSync(): void {
     if (this.#cleanedSync) return
     this.#cleanedSync = true
     for (const p of this.#procs) p.kill()
@@ -370,7 +399,11 @@ export class Testbed {
     for (const c of running) c.kill('SIGKILL')
     for (const site of this.#sites.values()) killNamespacePids(site.netns)
     for (const h of this.#hooks.splice(0).reverse()) {
-      try { h.fn() } catch (err) { this.#note(`testbed: clean-up step "${h.what}" failed: ${(err as Error).message}`) }
+      try {
+        h.fn()
+      } catch (err) {
+        this.#note(`testbed: clean-up step "${h.what}" failed: ${(err as Error).message}`)
+      }
     }
     for (const site of this.#sites.values()) {
       runSync('ip', ['link', 'del', site.hostVeth])
@@ -383,15 +416,20 @@ export class Testbed {
     this.#unhook()
   }
 
-  #installHandlers (): void {
+  #installHandlers(): void {
     let signalled = false
     const onSignal = (signal: NodeJS.Signals): void => {
-      if (signalled) { this.cleanupSync(); process.exit(signal === 'SIGINT' ? 130 : 143) }
+      if (signalled) {
+        this.cleanupSync()
+        process.exit(signal === 'SIGINT' ? 130 : 143)
+      }
       signalled = true
       this.#note(`testbed: ${signal}: stopping the sites and removing the namespaces`)
       void this.cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
     }
-    const onExit = (): void => { this.cleanupSync() }
+    const onExit = (): void => {
+      this.cleanupSync()
+    }
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
     process.on('exit', onExit)

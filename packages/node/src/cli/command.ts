@@ -41,7 +41,7 @@ export interface Command {
   description: string
   options: Readonly<Record<string, OptionSpec>>
   /** Positional arguments accepted (default none). */
-  positionals?: { min: number, max: number }
+  positionals?: { min: number; max: number }
   examples: readonly string[]
   /** Exit codes of this command, when they differ from EXIT_CODES_TEXT. */
   exitCodes?: string
@@ -59,7 +59,7 @@ export interface CommandGroup {
 
 export type CommandEntry = Command | CommandGroup
 
-export function isGroup (e: CommandEntry): e is CommandGroup {
+export function isGroup(e: CommandEntry): e is CommandGroup {
   return 'commands' in e
 }
 
@@ -73,13 +73,17 @@ export const EXIT_CODES_TEXT = `Exit codes:
   3  the node's admin API cannot be reached (node not running?)`
 
 /** Options several commands share, described once. */
-export const ADMIN_OPTION: OptionSpec = { type: 'string', value: 'URL', description: 'the node\'s admin API (default: admin.listen of --config, else http://127.0.0.1:9180)' }
-export const CONFIG_OPTION: OptionSpec = { type: 'string', short: 'c', value: 'FILE', description: 'the node\'s config file (JSON with comments)' }
+export const ADMIN_OPTION: OptionSpec = {
+  type: 'string',
+  value: 'URL',
+  description: "the node's admin API (default: admin.listen of --config, else http://127.0.0.1:9180)"
+}
+export const CONFIG_OPTION: OptionSpec = { type: 'string', short: 'c', value: 'FILE', description: "the node's config file (JSON with comments)" }
 export const JSON_OPTION: OptionSpec = { type: 'boolean', description: 'print JSON instead of text' }
 const HELP_OPTION: OptionSpec = { type: 'boolean', short: 'h', description: 'show this help' }
 
 /** True when the arguments ask for help (before a `--`), whatever else they hold. */
-export function wantsHelp (args: readonly string[]): boolean {
+export function wantsHelp(args: readonly string[]): boolean {
   for (const a of args) {
     if (a === '--') return false
     if (a === '--help' || a === '-h') return true
@@ -88,8 +92,8 @@ export function wantsHelp (args: readonly string[]): boolean {
 }
 
 /** Parse a command's arguments; `path` names it in errors (`init`, `consortium create`). */
-export function parseCommandArgs (cmd: Command, args: readonly string[], path = cmd.name): CommandArgs {
-  const options: Record<string, { type: 'string' | 'boolean', short?: string, multiple?: boolean }> = {}
+export function parseCommandArgs(cmd: Command, args: readonly string[], path = cmd.name): CommandArgs {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {}
   for (const [name, spec] of Object.entries(cmd.options)) {
     options[name] = { type: spec.type, ...(spec.short === undefined ? {} : { short: spec.short }), ...(spec.multiple === true ? { multiple: true } : {}) }
   }
@@ -107,37 +111,38 @@ export function parseCommandArgs (cmd: Command, args: readonly string[], path = 
   return { values: parsed.values as Record<string, string | boolean | string[] | undefined>, positionals: parsed.positionals }
 }
 
-export function stringOption (args: CommandArgs, name: string): string | undefined {
+export function stringOption(args: CommandArgs, name: string): string | undefined {
   const v = args.values[name]
   return typeof v === 'string' ? v : undefined
 }
 
 /** Every value of a repeatable string option. */
-export function listOption (args: CommandArgs, name: string): string[] {
+export function listOption(args: CommandArgs, name: string): string[] {
   const v = args.values[name]
   return Array.isArray(v) ? v : typeof v === 'string' ? [v] : []
 }
 
-export function flag (args: CommandArgs, name: string): boolean {
+export function flag(args: CommandArgs, name: string): boolean {
   return args.values[name] === true
 }
 
 /** A number option: undefined when absent, a UsageError naming the option when not a number in range. */
-export function numberOption (cmd: string, args: CommandArgs, name: string, min: number, max: number): number | undefined {
+export function numberOption(cmd: string, args: CommandArgs, name: string, min: number, max: number): number | undefined {
   const v = stringOption(args, name)
   if (v === undefined) return undefined
   const n = Number(v)
-  if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`${cmd}: --${name} "${v}" is not a number from ${min} to ${max}`, { command: cmd })
+  if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max)
+    throw new UsageError(`${cmd}: --${name} "${v}" is not a number from ${min} to ${max}`, { command: cmd })
   return n
 }
 
-function optionLabel (name: string, spec: OptionSpec): string {
+function optionLabel(name: string, spec: OptionSpec): string {
   const short = spec.short === undefined ? '    ' : `-${spec.short}, `
   return `${short}--${name}${spec.type === 'string' ? ` ${spec.value ?? 'VALUE'}` : ''}`
 }
 
 /** Lines of `label  text`, the text column aligned, wrapped at `wrapAt` columns. */
-export function twoColumns (rows: ReadonlyArray<readonly [string, string]>, indent = 2, wrapAt = 100): string {
+export function twoColumns(rows: ReadonlyArray<readonly [string, string]>, indent = 2, wrapAt = 100): string {
   const width = Math.max(...rows.map(([l]) => l.length))
   const textWidth = Math.max(40, wrapAt - indent - width - 2)
   const lines: string[] = []
@@ -146,7 +151,10 @@ export function twoColumns (rows: ReadonlyArray<readonly [string, string]>, inde
     let line = ''
     const chunks: string[] = []
     for (const w of words) {
-      if (line !== '' && line.length + 1 + w.length > textWidth) { chunks.push(line); line = w } else line = line === '' ? w : `${line} ${w}`
+      if (line !== '' && line.length + 1 + w.length > textWidth) {
+        chunks.push(line)
+        line = w
+      } else line = line === '' ? w : `${line} ${w}`
     }
     chunks.push(line)
     chunks.forEach((c, i) => lines.push(`${' '.repeat(indent)}${(i === 0 ? label : '').padEnd(width)}  ${c}`.trimEnd()))
@@ -155,71 +163,71 @@ export function twoColumns (rows: ReadonlyArray<readonly [string, string]>, inde
 }
 
 /** The full usage of one command, as `reef <command> --help` prints it. */
-export function usage (cmd: Command): string {
+export function usage(cmd: Command): string {
   const options = Object.entries(cmd.options).map(([name, spec]) => [optionLabel(name, spec), spec.description] as const)
   options.push([optionLabel('help', HELP_OPTION), HELP_OPTION.description])
-  const parts = [
-    `Usage: reef ${cmd.synopsis}`,
-    '',
-    cmd.description,
-    '',
-    'Options:',
-    twoColumns(options)
-  ]
+  const parts = [`Usage: reef ${cmd.synopsis}`, '', cmd.description, '', 'Options:', twoColumns(options)]
   if (cmd.examples.length > 0) parts.push('', 'Examples:', ...cmd.examples.map(e => `  ${e}`))
   parts.push('', cmd.exitCodes ?? EXIT_CODES_TEXT)
   return parts.join('\n') + '\n'
 }
 
 /** The usage of a group: its commands with their summaries. */
-export function groupUsage (group: CommandGroup): string {
-  return [
-    `Usage: reef ${group.name} <command> [options]`,
-    '',
-    group.description,
-    '',
-    'Commands:',
-    twoColumns(group.commands.map(c => [c.name, c.summary] as const)),
-    '',
-    `Run "reef ${group.name} <command> --help" for a command's options and examples.`
-  ].join('\n') + '\n'
+export function groupUsage(group: CommandGroup): string {
+  return (
+    [
+      `Usage: reef ${group.name} <command> [options]`,
+      '',
+      group.description,
+      '',
+      'Commands:',
+      twoColumns(group.commands.map(c => [c.name, c.summary] as const)),
+      '',
+      `Run "reef ${group.name} <command> --help" for a command's options and examples.`
+    ].join('\n') + '\n'
+  )
 }
 
-export function entryUsage (e: CommandEntry): string {
+export function entryUsage(e: CommandEntry): string {
   return isGroup(e) ? groupUsage(e) : usage(e)
 }
 
 /** `reef help`: every command with its summary. */
-export function overview (commands: readonly CommandEntry[]): string {
-  return [
-    'Usage: reef <command> [options]',
-    '',
-    'Reef sheds flash-crowd load from a small web site to the mirrors of a cooperative consortium.',
-    '',
-    'Commands:',
-    twoColumns(commands.map(c => [isGroup(c) ? `${c.name} <command>` : c.name, c.summary] as const)),
-    '',
-    'Run "reef <command> --help" or "reef help <command>" for a command\'s options and examples.',
-    'First time? "reef init" writes a commented config, "reef doctor" checks it, "reef start" runs the node.',
-    '',
-    EXIT_CODES_TEXT
-  ].join('\n') + '\n'
+export function overview(commands: readonly CommandEntry[]): string {
+  return (
+    [
+      'Usage: reef <command> [options]',
+      '',
+      'Reef sheds flash-crowd load from a small web site to the mirrors of a cooperative consortium.',
+      '',
+      'Commands:',
+      twoColumns(commands.map(c => [isGroup(c) ? `${c.name} <command>` : c.name, c.summary] as const)),
+      '',
+      'Run "reef <command> --help" or "reef help <command>" for a command\'s options and examples.',
+      'First time? "reef init" writes a commented config, "reef doctor" checks it, "reef start" runs the node.',
+      '',
+      EXIT_CODES_TEXT
+    ].join('\n') + '\n'
+  )
 }
 
 /** The closest command name to a mistyped one, if it is close enough to suggest. */
-export function closest (name: string, names: readonly string[]): string | undefined {
+export function closest(name: string, names: readonly string[]): string | undefined {
   let best: string | undefined
   let bestDistance = Infinity
   for (const n of names) {
     const d = editDistance(name, n)
-    if (d < bestDistance) { best = n; bestDistance = d }
+    if (d < bestDistance) {
+      best = n
+      bestDistance = d
+    }
   }
   return bestDistance <= Math.max(1, Math.floor(name.length / 3)) ? best : undefined
 }
 
 /** Edit distance counting a swap of neighbours as one edit ("stauts" is one from "status"). */
-function editDistance (a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i === 0 ? j : j === 0 ? i : 0))
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const row = d[i]!

@@ -28,7 +28,7 @@ export const TEMPLATE_LISTEN = {
   p2p: { port: 4001 }
 } as const
 
-export function renderConfigTemplate (v: TemplateValues): string {
+export function renderConfigTemplate(v: TemplateValues): string {
   const j = (x: unknown): string => JSON.stringify(x)
   const L = TEMPLATE_LISTEN
   return `// Reef node configuration, written by "reef init".

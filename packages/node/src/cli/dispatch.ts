@@ -15,10 +15,13 @@ const EXIT_FOR: Readonly<Record<string, number>> = {
   ERR_ADMIN_UNREACHABLE: EXIT.unreachable
 }
 
-export function unknownCommand (name: string, entries: readonly CommandEntry[], group?: string): UsageError {
+export function unknownCommand(name: string, entries: readonly CommandEntry[], group?: string): UsageError {
   const prefix = group === undefined ? 'reef' : `reef ${group}`
   const list = group === undefined ? 'reef help' : `${prefix} --help`
-  const guess = closest(name, entries.map(c => c.name))
+  const guess = closest(
+    name,
+    entries.map(c => c.name)
+  )
   return new UsageError(`unknown command "${group === undefined ? name : `${group} ${name}`}"`, {
     hint: guess === undefined ? `run "${list}" for the list of commands` : `did you mean "${prefix} ${guess}"? ("${list}" lists the commands)`
   })
@@ -28,7 +31,7 @@ export function unknownCommand (name: string, entries: readonly CommandEntry[], 
  * The entry that `words` name: a command, a group's command, or a group itself when no command
  * of it is named (then `rest` starts with its options, if any); `path` is how usage names it.
  */
-export function lookup (table: readonly CommandEntry[], words: readonly string[]): { entry: CommandEntry, path: string, rest: string[] } {
+export function lookup(table: readonly CommandEntry[], words: readonly string[]): { entry: CommandEntry; path: string; rest: string[] } {
   const [name, ...rest] = words
   const entry = table.find(e => e.name === name)
   if (name === undefined || entry === undefined) throw unknownCommand(name ?? '', table)
@@ -41,7 +44,7 @@ export function lookup (table: readonly CommandEntry[], words: readonly string[]
 }
 
 /** How to fix a config error: the field or the line of the file it names. */
-export function configErrorHint (err: ConfigError): string {
+export function configErrorHint(err: ConfigError): string {
   if (err.hint !== undefined) return err.hint
   const { file, field, line, column } = err.location
   const where = file ?? 'the config file'
@@ -52,30 +55,40 @@ export function configErrorHint (err: ConfigError): string {
 }
 
 /** What to do about a failure when the error itself does not say. */
-function hintFor (err: unknown): string | undefined {
+function hintFor(err: unknown): string | undefined {
   if (err instanceof ConfigError) return configErrorHint(err)
   if (err instanceof ReefError && err.hint !== undefined) return err.hint
-  if (err instanceof UsageError) return err.command === undefined ? 'run "reef help" for the commands' : `run "reef ${err.command} --help" for its options and examples`
+  if (err instanceof UsageError)
+    return err.command === undefined ? 'run "reef help" for the commands' : `run "reef ${err.command} --help" for its options and examples`
   const code = (err as NodeJS.ErrnoException | undefined)?.code
-  if (code === 'EACCES' || code === 'EPERM') return 'the user running reef may not write there: change the directory\'s owner, or choose another location'
+  if (code === 'EACCES' || code === 'EPERM') return "the user running reef may not write there: change the directory's owner, or choose another location"
   if (code === 'ENOSPC') return 'the disk is full'
   if (code === 'EROFS') return 'that file system is read-only: choose another location'
   return undefined
 }
 
-function report (err: unknown, io: CliIo): number {
+function report(err: unknown, io: CliIo): number {
   io.err(`reef: ${err instanceof Error ? err.message : String(err)}\n`)
   const hint = hintFor(err)
   if (hint !== undefined) io.err(`hint: ${hint}\n`)
-  return err instanceof ReefError ? EXIT_FOR[err.code] ?? EXIT.failure : EXIT.failure
+  return err instanceof ReefError ? (EXIT_FOR[err.code] ?? EXIT.failure) : EXIT.failure
 }
 
-export async function runCli (table: readonly CommandEntry[], argv: readonly string[], io: CliIo): Promise<number> {
+export async function runCli(table: readonly CommandEntry[], argv: readonly string[], io: CliIo): Promise<number> {
   try {
-    if (argv.length === 0) { io.err(overview(table)); return EXIT.usage }
-    if (argv[0] === '--help' || argv[0] === '-h') { io.out(overview(table)); return EXIT.ok }
+    if (argv.length === 0) {
+      io.err(overview(table))
+      return EXIT.usage
+    }
+    if (argv[0] === '--help' || argv[0] === '-h') {
+      io.out(overview(table))
+      return EXIT.ok
+    }
     const { entry, path, rest } = lookup(table, argv)
-    if (wantsHelp(rest)) { io.out(entryUsage(entry)); return EXIT.ok }
+    if (wantsHelp(rest)) {
+      io.out(entryUsage(entry))
+      return EXIT.ok
+    }
     if (isGroup(entry)) {
       throw new UsageError(`${path} needs a command: ${entry.commands.map(c => c.name).join(', ')}`, { command: path })
     }

@@ -4,7 +4,7 @@ import type { Command } from './command.ts'
 import { CONFIG_OPTION, EXIT, flag, JSON_OPTION, numberOption, stringOption } from './command.ts'
 import type { CheckResult, CheckStatus } from './doctor-checks.ts'
 
-export function formatReport (file: string, results: readonly CheckResult[]): string {
+export function formatReport(file: string, results: readonly CheckResult[]): string {
   const width = Math.max(...results.map(r => r.name.length))
   const lines = [`reef doctor ${file}`]
   for (const r of results) {
@@ -16,7 +16,7 @@ export function formatReport (file: string, results: readonly CheckResult[]): st
   return lines.join('\n') + '\n'
 }
 
-function countByStatus (results: readonly CheckResult[]): Record<CheckStatus, number> {
+function countByStatus(results: readonly CheckResult[]): Record<CheckStatus, number> {
   const n: Record<CheckStatus, number> = { ok: 0, warn: 0, fail: 0, skip: 0 }
   for (const r of results) n[r.status]++
   return n
@@ -46,15 +46,12 @@ removes its probe file).`,
     timeout: { type: 'string', value: 'MS', description: 'timeout of each HTTP probe, in ms (default 5000)' },
     json: JSON_OPTION
   },
-  examples: [
-    'reef doctor --config /etc/reef/reef.jsonc',
-    'reef doctor -c reef/reef.jsonc --json | jq \'.checks[] | select(.status != "ok")\''
-  ],
+  examples: ['reef doctor --config /etc/reef/reef.jsonc', 'reef doctor -c reef/reef.jsonc --json | jq \'.checks[] | select(.status != "ok")\''],
   exitCodes: `Exit codes:
   0  no check failed (warnings allowed)
   1  at least one check failed
   2  bad usage (no --config)`,
-  async run (args, io) {
+  async run(args, io) {
     const file = stringOption(args, 'config')
     if (file === undefined) throw new UsageError('doctor needs --config FILE', { command: 'doctor', hint: '"reef init" writes one' })
     const timeoutMs = numberOption('doctor', args, 'timeout', 1, 600_000) ?? 5_000
@@ -64,7 +61,13 @@ removes its probe file).`,
     const results = await runDoctor({
       configFile: file,
       timeoutMs,
-      ...(progress ? { onCheck: (name: string) => { io.err(`\r\x1b[Kchecking ${name}…`) } } : {})
+      ...(progress
+        ? {
+            onCheck: (name: string) => {
+              io.err(`\r\x1b[Kchecking ${name}…`)
+            }
+          }
+        : {})
     })
     if (progress) io.err('\r\x1b[K')
     const n = countByStatus(results)

@@ -40,7 +40,11 @@ the config (at least site.publicUrl and mirror.publicUrl), check it with "reef d
     site: { type: 'string', value: 'LABEL', description: `this site's label, one lower-case DNS label (default ${INIT_DEFAULTS.label})` },
     origin: { type: 'string', value: 'URL', description: `the origin web server, http(s) without a path (default ${INIT_DEFAULTS.originUrl})` },
     capacity: { type: 'string', value: 'RPS', description: `requests/s the origin can serve (default ${INIT_DEFAULTS.capacityRps})` },
-    uplink: { type: 'string', value: 'RATE', description: `this machine's upload rate: 40mbit, 100 Mbps, 5MB/s or bytes/s (asked at a terminal; default ${INIT_DEFAULTS.uplink})` },
+    uplink: {
+      type: 'string',
+      value: 'RATE',
+      description: `this machine's upload rate: 40mbit, 100 Mbps, 5MB/s or bytes/s (asked at a terminal; default ${INIT_DEFAULTS.uplink})`
+    },
     config: { type: 'string', short: 'c', value: 'FILE', description: 'where to write the config file (default DIR/reef.jsonc)' },
     force: { type: 'boolean', short: 'f', description: 'overwrite an existing config file (the identity is kept)' },
     json: JSON_OPTION
@@ -50,17 +54,27 @@ the config (at least site.publicUrl and mirror.publicUrl), check it with "reef d
     'reef init --dir /var/lib/reef --config /etc/reef/reef.jsonc --site alpha',
     'reef init --dir ./reef --force          # rewrite the config, keep the identity'
   ],
-  async run (args, io) {
+  async run(args, io) {
     // Loaded on use: zod, the protocol schemas and libp2p's key code would slow every command's --help.
-    const [{ BaseUrl, SiteLabel }, { parseConfig }, { identityFile, loadOrCreateIdentity, readIdentity }, { peerIdFromPrivateKey }] =
-      await Promise.all([import('@reef/protocol'), import('../config/config.ts'), import('../p2p/host.ts'), import('@libp2p/peer-id')])
+    const [{ BaseUrl, SiteLabel }, { parseConfig }, { identityFile, loadOrCreateIdentity, readIdentity }, { peerIdFromPrivateKey }] = await Promise.all([
+      import('@reef/protocol'),
+      import('../config/config.ts'),
+      import('../p2p/host.ts'),
+      import('@libp2p/peer-id')
+    ])
     const label = stringOption(args, 'site') ?? INIT_DEFAULTS.label
     if (!SiteLabel.safeParse(label).success) {
-      throw new UsageError(`init: --site "${label}" is not a site label`, { command: 'init', hint: 'use one lower-case DNS label: a-z, 0-9 and "-", e.g. --site alpha' })
+      throw new UsageError(`init: --site "${label}" is not a site label`, {
+        command: 'init',
+        hint: 'use one lower-case DNS label: a-z, 0-9 and "-", e.g. --site alpha'
+      })
     }
     const originUrl = stringOption(args, 'origin') ?? INIT_DEFAULTS.originUrl
     if (!BaseUrl.safeParse(originUrl).success) {
-      throw new UsageError(`init: --origin "${originUrl}" is not an http(s) URL without a path`, { command: 'init', hint: 'give the origin server\'s scheme, host and port, e.g. --origin http://127.0.0.1:8080' })
+      throw new UsageError(`init: --origin "${originUrl}" is not an http(s) URL without a path`, {
+        command: 'init',
+        hint: "give the origin server's scheme, host and port, e.g. --origin http://127.0.0.1:8080"
+      })
     }
     const capacityRps = numberOption('init', args, 'capacity', 0.001, 1_000_000) ?? INIT_DEFAULTS.capacityRps
     const uplinkBytesPerSec = await uplinkOf(args, io)
@@ -70,9 +84,13 @@ the config (at least site.publicUrl and mirror.publicUrl), check it with "reef d
     const force = flag(args, 'force')
 
     const text = renderConfigTemplate({
-      label, originUrl, capacityRps, uplinkBytesPerSec,
+      label,
+      originUrl,
+      capacityRps,
+      uplinkBytesPerSec,
       maxConcurrent: Math.min(INIT_DEFAULTS.maxConcurrent, Math.max(1, Math.ceil(capacityRps))),
-      dataDir, configFile: configFile.replace(/[\r\n]/g, ' ')
+      dataDir,
+      configFile: configFile.replace(/[\r\n]/g, ' ')
     })
     // What init writes must be what start accepts; a failure here is a bug, not the operator's.
     parseConfig(parseJsonc(text))
@@ -83,18 +101,23 @@ the config (at least site.publicUrl and mirror.publicUrl), check it with "reef d
         hint: 'add --force to replace it with a fresh commented config (the identity is kept), or choose another --dir or --config'
       })
     }
-    const identityCreated = await readIdentity(dataDir) === undefined
+    const identityCreated = (await readIdentity(dataDir)) === undefined
     const key = await loadOrCreateIdentity(dataDir)
     const peerId = peerIdFromPrivateKey(key).toString()
     await mkdir(resolve(configFile, '..'), { recursive: true })
     await writeConfig(configFile, text, force)
 
     const result: InitResult = { config: configFile, dataDir, identity: identityFile(dataDir), peerId, identityCreated, configOverwritten: exists }
-    if (flag(args, 'json')) { io.out(JSON.stringify(result, null, 2) + '\n'); return EXIT.ok }
+    if (flag(args, 'json')) {
+      io.out(JSON.stringify(result, null, 2) + '\n')
+      return EXIT.ok
+    }
     io.out(`${exists ? 'Rewrote' : 'Wrote'} ${configFile}\n`)
     io.out(`${identityCreated ? 'Created' : 'Kept'} identity ${result.identity} (back it up)\n`)
     io.out(`Peer id ${peerId}\n`)
-    io.out(`Uplink ${formatRate(uplinkBytesPerSec)}${stringOption(args, 'uplink') === undefined && io.ask === undefined ? ' assumed: set uplink.bytesPerSec to this machine\'s upload rate (or use --uplink)' : ''}\n`)
+    io.out(
+      `Uplink ${formatRate(uplinkBytesPerSec)}${stringOption(args, 'uplink') === undefined && io.ask === undefined ? " assumed: set uplink.bytesPerSec to this machine's upload rate (or use --uplink)" : ''}\n`
+    )
     io.out(`
 Next:
   1. Edit ${configFile}
@@ -110,10 +133,15 @@ Other members bootstrap from your p2p address:
 }
 
 /** --uplink, else the operator's answer at a terminal, else the default. */
-async function uplinkOf (args: Parameters<Command['run']>[0], io: Parameters<Command['run']>[1]): Promise<number> {
+async function uplinkOf(args: Parameters<Command['run']>[0], io: Parameters<Command['run']>[1]): Promise<number> {
   const parse = (text: string, from: string): number => {
-    try { return parseRate(text) } catch (err) {
-      throw new UsageError(`init: ${from} ${(err as Error).message}`, { command: 'init', hint: 'give the upload rate of this machine\'s internet link, e.g. --uplink 40mbit or --uplink 5MB/s' })
+    try {
+      return parseRate(text)
+    } catch (err) {
+      throw new UsageError(`init: ${from} ${(err as Error).message}`, {
+        command: 'init',
+        hint: "give the upload rate of this machine's internet link, e.g. --uplink 40mbit or --uplink 5MB/s"
+      })
     }
   }
   const given = stringOption(args, 'uplink')
@@ -125,20 +153,24 @@ async function uplinkOf (args: Parameters<Command['run']>[0], io: Parameters<Com
   return parseRate(INIT_DEFAULTS.uplink)
 }
 
-async function fileExists (file: string): Promise<boolean> {
-  try { await stat(file); return true } catch (err) {
+async function fileExists(file: string): Promise<boolean> {
+  try {
+    await stat(file)
+    return true
+  } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
     throw err
   }
 }
 
 /** A new file is created exclusively; a replaced one is written aside and renamed over it. */
-async function writeConfig (file: string, text: string, force: boolean): Promise<void> {
+async function writeConfig(file: string, text: string, force: boolean): Promise<void> {
   if (!force) {
     try {
       await writeFile(file, text, { flag: 'wx' })
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ConfigExistsError(`init: ${file} already exists; not overwriting it`, { hint: 'add --force to replace it' })
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+        throw new ConfigExistsError(`init: ${file} already exists; not overwriting it`, { hint: 'add --force to replace it' })
       throw err
     }
     return

@@ -20,21 +20,29 @@ import { runCli } from './dispatch.ts'
 export type { CliIo } from './command.ts'
 
 const defaultIo: CliIo = {
-  out: s => { process.stdout.write(s) },
-  err: s => { process.stderr.write(s) },
+  out: s => {
+    process.stdout.write(s)
+  },
+  err: s => {
+    process.stderr.write(s)
+  },
   errIsTTY: process.stderr.isTTY === true,
   ...(process.stdin.isTTY === true && process.stderr.isTTY === true
     ? {
         ask: async (question: string) => {
           const { createInterface } = await import('node:readline/promises')
           const rl = createInterface({ input: process.stdin, output: process.stderr })
-          try { return await rl.question(question) } finally { rl.close() }
+          try {
+            return await rl.question(question)
+          } finally {
+            rl.close()
+          }
         }
       }
     : {})
 }
 
-export async function main (argv: string[], io: CliIo = defaultIo): Promise<number> {
+export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
   return runCli(COMMANDS, argv, io)
 }
 

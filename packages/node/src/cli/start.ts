@@ -14,11 +14,8 @@ sites of the consortium), the admin API and the peer-to-peer host. Logs go to st
 line per event. SIGINT (Ctrl-C) or SIGTERM stops it cleanly: helpers are released and the
 ledger is settled first. A wrong or missing config field stops it at once, naming the field.`,
   options: { config: CONFIG_OPTION },
-  examples: [
-    'reef start --config /etc/reef/reef.jsonc',
-    'reef init --dir ./reef && reef start -c ./reef/reef.jsonc'
-  ],
-  async run (args, io) {
+  examples: ['reef start --config /etc/reef/reef.jsonc', 'reef init --dir ./reef && reef start -c ./reef/reef.jsonc'],
+  async run(args, io) {
     const file = stringOption(args, 'config')
     if (file === undefined) throw new UsageError('start needs --config FILE', { command: 'start', hint: '"reef init" writes one' })
     // Loaded on use: the node's stack (zod, libp2p, fastify) is most of the CLI's start-up
@@ -53,8 +50,12 @@ ledger is settled first. A wrong or missing config field stops it at once, namin
         process.off('SIGTERM', onTerm)
         resolve()
       }
-      const onInt = (): void => { stop('SIGINT') }
-      const onTerm = (): void => { stop('SIGTERM') }
+      const onInt = (): void => {
+        stop('SIGINT')
+      }
+      const onTerm = (): void => {
+        stop('SIGTERM')
+      }
       process.on('SIGINT', onInt)
       process.on('SIGTERM', onTerm)
     })
@@ -70,7 +71,7 @@ const REASONS: Readonly<Record<string, string>> = {
   EADDRNOTAVAIL: 'address not available on this machine'
 }
 
-function listenHint (code: string, field: string, port: string): string {
+function listenHint(code: string, field: string, port: string): string {
   if (code === 'EACCES') return 'ports below 1024 need root or CAP_NET_BIND_SERVICE; or use a port from 1024 up behind a proxy'
   if (code === 'EADDRNOTAVAIL') return `set ${field} to 0.0.0.0 (all interfaces), 127.0.0.1 or one of this machine's addresses`
   return `another process holds it ("ss -ltnp 'sport = :${port}'" shows which): stop it, or change ${field} ("reef doctor --config FILE" checks every port)`
@@ -81,19 +82,29 @@ function listenHint (code: string, field: string, port: string): string {
  * to do. fastify's errors carry code, address and port; libp2p lists the failed multiaddrs in
  * its message, each with the socket error.
  */
-function listenError (err: unknown, config: ReefConfig): ListenError | undefined {
-  const e = err as NodeJS.ErrnoException & { address?: string, port?: number }
+function listenError(err: unknown, config: ReefConfig): ListenError | undefined {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number }
   if (e.syscall === 'listen' && e.code !== undefined && e.port !== undefined) {
-    const fields = [['front.listen', config.front.listen], ['mirror.listen', config.mirror.listen], ['admin.listen', config.admin?.listen]] as const
+    const fields = [
+      ['front.listen', config.front.listen],
+      ['mirror.listen', config.mirror.listen],
+      ['admin.listen', config.admin?.listen]
+    ] as const
     const field = fields.find(([, l]) => l?.port === e.port)?.[0] ?? 'a listen address'
-    return new ListenError(field, `cannot listen on ${field} ${e.address ?? ''}:${e.port}: ${REASONS[e.code] ?? e.code}`, { cause: err, hint: listenHint(e.code, `${field}.port`, String(e.port)) })
+    return new ListenError(field, `cannot listen on ${field} ${e.address ?? ''}:${e.port}: ${REASONS[e.code] ?? e.code}`, {
+      cause: err,
+      hint: listenHint(e.code, `${field}.port`, String(e.port))
+    })
   }
   if (e.name === 'UnsupportedListenAddressesError') {
     const failed = /^\s*(\/\S+): (?:\w*Error: )?.*?\b(E[A-Z]+)\b/m.exec(e.message)
     if (failed === null) return undefined
     const [, addr, code] = failed as unknown as [string, string, string]
     const port = /\/tcp\/(\d+)/.exec(addr)?.[1] ?? '?'
-    return new ListenError('p2p.listen', `cannot listen on p2p.listen ${addr}: ${REASONS[code] ?? code}`, { cause: err, hint: listenHint(code, 'p2p.listen', port) })
+    return new ListenError('p2p.listen', `cannot listen on p2p.listen ${addr}: ${REASONS[code] ?? code}`, {
+      cause: err,
+      hint: listenHint(code, 'p2p.listen', port)
+    })
   }
   return undefined
 }

@@ -21,7 +21,7 @@ export class JsoncSyntaxError extends SyntaxError {
   readonly column: number
   /** What is wrong, without the position. */
   readonly reason: string
-  constructor (reason: string, line: number, column: number) {
+  constructor(reason: string, line: number, column: number) {
     super(`line ${line} column ${column}: ${reason}`)
     this.name = 'JsoncSyntaxError'
     this.reason = reason
@@ -31,18 +31,21 @@ export class JsoncSyntaxError extends SyntaxError {
 }
 
 /** 1-based line and column of `offset` in `text`; `\r\n`, `\n` and a lone `\r` end a line. */
-export function lineColumn (text: string, offset: number): { line: number, column: number } {
+export function lineColumn(text: string, offset: number): { line: number; column: number } {
   let line = 1
   let lineStart = 0
   const end = Math.min(offset, text.length)
   for (let i = 0; i < end; i++) {
     const c = text.charCodeAt(i)
-    if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) { line++; lineStart = i + 1 }
+    if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) {
+      line++
+      lineStart = i + 1
+    }
   }
   return { line, column: end - lineStart + 1 }
 }
 
-function isSpace (c: string | undefined): boolean {
+function isSpace(c: string | undefined): boolean {
   return c === ' ' || c === '\t' || c === '\n' || c === '\r'
 }
 
@@ -50,16 +53,16 @@ function isSpace (c: string | undefined): boolean {
  * JSONC → JSON of the same length (see the module comment). Throws JsoncSyntaxError for an
  * unterminated block comment; everything else that is not JSON is left for `JSON.parse`.
  */
-export function stripJsonComments (text: string): string {
+export function stripJsonComments(text: string): string {
   const out = text.split('')
   const n = text.length
   // A leading byte-order mark is not JSON; a space keeps the offsets.
-  if (text.charCodeAt(0) === 0xFEFF) out[0] = ' '
+  if (text.charCodeAt(0) === 0xfeff) out[0] = ' '
   /** Index of a comma that only whitespace and comments have followed, if it follows a value. */
   let pendingComma = -1
   /** The last character that was neither whitespace nor part of a comment. */
   let previous = ''
-  let i = text.charCodeAt(0) === 0xFEFF ? 1 : 0
+  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0
   while (i < n) {
     const c = text[i]!
     if (c === '"') {
@@ -85,7 +88,10 @@ export function stripJsonComments (text: string): string {
       i = close + 2
       continue
     }
-    if (isSpace(c)) { i++; continue }
+    if (isSpace(c)) {
+      i++
+      continue
+    }
     if (c === ',') {
       // Only a comma after a value can be trailing; `[,]` or `[1,,]` stay errors.
       pendingComma = previous === '' || '[{,:'.includes(previous) ? -1 : i
@@ -103,10 +109,12 @@ export function stripJsonComments (text: string): string {
  * Offset of the first place where `json` (already stripped) stops being valid JSON, or -1.
  * Only called after `JSON.parse` failed without naming a position; it does not build values.
  */
-export function findJsonError (json: string): number {
+export function findJsonError(json: string): number {
   let i = 0
   const n = json.length
-  const ws = (): void => { while (i < n && isSpace(json[i])) i++ }
+  const ws = (): void => {
+    while (i < n && isSpace(json[i])) i++
+  }
   const MAX_DEPTH = 1000
   const value = (depth: number): boolean => {
     if (depth > MAX_DEPTH) return false
@@ -116,7 +124,10 @@ export function findJsonError (json: string): number {
       const close = c === '{' ? '}' : ']'
       i++
       ws()
-      if (json[i] === close) { i++; return true }
+      if (json[i] === close) {
+        i++
+        return true
+      }
       for (;;) {
         if (c === '{') {
           ws()
@@ -127,8 +138,14 @@ export function findJsonError (json: string): number {
         }
         if (!value(depth + 1)) return false
         ws()
-        if (json[i] === ',') { i++; continue }
-        if (json[i] === close) { i++; return true }
+        if (json[i] === ',') {
+          i++
+          continue
+        }
+        if (json[i] === close) {
+          i++
+          return true
+        }
         return false
       }
     }
@@ -143,16 +160,25 @@ export function findJsonError (json: string): number {
     i++
     while (i < n) {
       const c = json[i]!
-      if (c === '"') { i++; return true }
+      if (c === '"') {
+        i++
+        return true
+      }
       if (c.charCodeAt(0) < 0x20) return false
       if (c === '\\') {
         const e = json[i + 1]
         if (e === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(json.slice(i + 2, i + 6))) { i++; return false }
+          if (!/^[0-9a-fA-F]{4}$/.test(json.slice(i + 2, i + 6))) {
+            i++
+            return false
+          }
           i += 6
         } else if (e !== undefined && '"\\/bfnrt'.includes(e)) {
           i += 2
-        } else { i++; return false }
+        } else {
+          i++
+          return false
+        }
         continue
       }
       i++
@@ -165,7 +191,7 @@ export function findJsonError (json: string): number {
 }
 
 /** Parse JSONC; syntax errors throw JsoncSyntaxError with the line and column. */
-export function parseJsonc (text: string): unknown {
+export function parseJsonc(text: string): unknown {
   const json = stripJsonComments(text)
   try {
     return JSON.parse(json)
@@ -176,9 +202,7 @@ export function parseJsonc (text: string): unknown {
     if (offset < 0) offset = json.length
     // "Unexpected token '}', "{"a":}" is not valid JSON" → "Unexpected token '}'"; V8 quotes
     // the whole (stripped) document, which is noise in a config error.
-    const reason = message
-      .replace(/\s*in JSON at position \d+(?: \(line \d+ column \d+\))?/, '')
-      .replace(/, (?:\.\.\.)?".*" is not valid JSON$/s, '')
+    const reason = message.replace(/\s*in JSON at position \d+(?: \(line \d+ column \d+\))?/, '').replace(/, (?:\.\.\.)?".*" is not valid JSON$/s, '')
     const { line, column } = lineColumn(text, offset)
     throw new JsoncSyntaxError(reason, line, column)
   }

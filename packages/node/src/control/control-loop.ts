@@ -34,7 +34,20 @@ export interface ControlLoopComponents {
   demand: Pick<DemandMeter, 'sample' | 'originTarget' | 'need' | 'meanObjectBytes'>
   detector: Pick<CrowdDetector, 'sample' | 'state'>
   gate: Pick<OriginGate<string | null>, 'queued' | 'divert'>
-  shedder: Pick<Shedder, 'helpers' | 'helping' | 'active' | 'share' | 'localOpen' | 'reset' | 'adapt' | 'adaptBytes' | 'setRedirectBudget' | 'liveHelperBytesPerSec' | 'setLocalBudget'>
+  shedder: Pick<
+    Shedder,
+    | 'helpers'
+    | 'helping'
+    | 'active'
+    | 'share'
+    | 'localOpen'
+    | 'reset'
+    | 'adapt'
+    | 'adaptBytes'
+    | 'setRedirectBudget'
+    | 'liveHelperBytesPerSec'
+    | 'setLocalBudget'
+  >
   monitor: Pick<LoadMonitor, 'arrivals' | 'sheddable' | 'fillWaitBytes'>
   uplink: Pick<UplinkMeter, 'rate' | 'totals' | 'pendingP2pBytes' | 'queuedBytes'>
   hotSet: Pick<HotSet, 'isShareable'>
@@ -64,34 +77,53 @@ export class ControlLoop {
   #p2pAtSessionStart = 0
   #lastOwnSession: string | undefined
 
-  constructor (components: ControlLoopComponents) { this.#c = components }
+  constructor(components: ControlLoopComponents) {
+    this.#c = components
+  }
 
   /** Bytes this node sent its helpers on fetch streams in its current help session. */
-  get sentToHelpers (): number { return this.#c.uplink.totals.p2p - this.#p2pAtSessionStart }
+  get sentToHelpers(): number {
+    return this.#c.uplink.totals.p2p - this.#p2pAtSessionStart
+  }
 
-  start (): void {
+  start(): void {
     const c = this.#c.config
-    this.#timers.push(setInterval(() => { void this.tick() }, c.crowd.tickMs))
-    this.#timers.push(setInterval(() => { void this.#c.reporter.maybeReport() }, Math.min(SERVING_REPORT_INTERVAL_MS, c.gossip.reportIntervalMs)))
-    this.#timers.push(setInterval(() => { this.#c.helpers.tick() }, HEALTH_TICK_MS))
+    this.#timers.push(
+      setInterval(() => {
+        void this.tick()
+      }, c.crowd.tickMs)
+    )
+    this.#timers.push(
+      setInterval(
+        () => {
+          void this.#c.reporter.maybeReport()
+        },
+        Math.min(SERVING_REPORT_INTERVAL_MS, c.gossip.reportIntervalMs)
+      )
+    )
+    this.#timers.push(
+      setInterval(() => {
+        this.#c.helpers.tick()
+      }, HEALTH_TICK_MS)
+    )
     this.#running = true
   }
 
   /** Stop the timers (the tick in progress finishes). */
-  stop (): void {
+  stop(): void {
     this.#running = false
     for (const t of this.#timers) clearInterval(t)
     this.#timers = []
   }
 
   /** On the way out: release this site's helpers and settle the ledger of its last session. */
-  async release (): Promise<void> {
+  async release(): Promise<void> {
     if (this.#c.help.ownSession !== undefined) await this.#c.help.tick('normal', { rps: 0, bytesPerSec: 0 }).catch(() => {})
     if (this.#lastOwnSession !== undefined) await this.#c.ledger.settle(this.#lastOwnSession)
   }
 
   /** A refusal while calm: the site is full now (its uplink or its origin), not in a tick. */
-  onRefused (): void {
+  onRefused(): void {
     if (this.#c.detector.state === 'normal' && this.#running) void this.tick()
   }
 
@@ -99,7 +131,7 @@ export class ControlLoop {
    * The front is about to refuse a visitor: strike now if ready standbys can take the crowd
    * (true: helpers take redirects now). Every visitor refused meanwhile waits for the same strike.
    */
-  async strikeNow (): Promise<boolean> {
+  async strikeNow(): Promise<boolean> {
     const { shedder, detector, standby } = this.#c
     if (shedder.helping) return true
     if (this.#striking !== undefined) return this.#striking
@@ -110,11 +142,13 @@ export class ControlLoop {
       while (this.#ticking && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 1))
       await this.tick()
       return shedder.helping
-    })().finally(() => { this.#striking = undefined })
+    })().finally(() => {
+      this.#striking = undefined
+    })
     return this.#striking
   }
 
-  async tick (): Promise<void> {
+  async tick(): Promise<void> {
     if (this.#ticking) return
     this.#ticking = true
     const { config: c, log, demand: meter, detector, shedder, monitor, uplink, help, standby } = this.#c
@@ -129,7 +163,8 @@ export class ControlLoop {
       const refusing = this.#forceStrike
       this.#forceStrike = false
       const change = detector.sample(demand, now, this.#c.gate.queued >= c.origin.maxConcurrent, refusing)
-      if (change !== undefined) log.info({ from: change.from, to: change.to, demandRps: Math.round(demand), demandBytesPerSec: Math.round(demandBps) }, 'crowd state changed')
+      if (change !== undefined)
+        log.info({ from: change.from, to: change.to, demandRps: Math.round(demand), demandBytesPerSec: Math.round(demandBps) }, 'crowd state changed')
       const target = c.crowd.targetShare * c.origin.capacityRps
       const targetBps = c.uplink.targetShare * c.uplink.bytesPerSec
       const state = detector.state
@@ -176,36 +211,54 @@ export class ControlLoop {
   }
 
   /** A new own help session starts counting what its helpers fetch; an ended one is settled. */
-  #sessionChanged (session: string | undefined): void {
+  #sessionChanged(session: string | undefined): void {
     if (session !== undefined && session !== this.#lastOwnSession) this.#p2pAtSessionStart = this.#c.uplink.totals.p2p
     if (this.#lastOwnSession !== undefined && session !== this.#lastOwnSession) void this.#c.ledger.settle(this.#lastOwnSession)
     this.#lastOwnSession = session
   }
 
-  #climb (state: CrowdState, demand: number, need: Capacity, now: number): void {
+  #climb(state: CrowdState, demand: number, need: Capacity, now: number): void {
     const relief = this.#c.relief
     relief.engageMicroCache(state, demand, now)
     relief.engageExternalMirror(state, need, this.#c.demand.meanObjectBytes())
     relief.track(now)
   }
 
-  #logRelief (now: number, state: CrowdState, demandBps: number, warming: boolean, waited: number): void {
+  #logRelief(now: number, state: CrowdState, demandBps: number, warming: boolean, waited: number): void {
     const { log, uplink, shedder, help } = this.#c
     const helping = help.helpingSessions.some(x => x.accepted && x.releasedAt === undefined)
     if (!(state !== 'normal' || helping) || now - this.#reliefLoggedAt < RELIEF_LOG_INTERVAL_MS || !log.isLevelEnabled('debug')) return
     this.#reliefLoggedAt = now
     if (helping) {
-      log.debug({
-        sentBps: Math.round(uplink.rate(RATE_WINDOW_MS)), mirrorBps: Math.round(uplink.rate(RATE_WINDOW_MS, 'mirror')), queued: Math.round(uplink.queuedBytes),
-        fillWait: this.#c.monitor.fillWaitBytes, fills: this.#c.fillCounts()
-      }, 'helping')
+      log.debug(
+        {
+          sentBps: Math.round(uplink.rate(RATE_WINDOW_MS)),
+          mirrorBps: Math.round(uplink.rate(RATE_WINDOW_MS, 'mirror')),
+          queued: Math.round(uplink.queuedBytes),
+          fillWait: this.#c.monitor.fillWaitBytes,
+          fills: this.#c.fillCounts()
+        },
+        'helping'
+      )
     }
     if (state !== 'normal') {
-      log.debug({
-        state, demandBps: Math.round(demandBps), sentBps: Math.round(uplink.rate(RATE_WINDOW_MS)), p2pBps: Math.round(uplink.rate(RATE_WINDOW_MS, 'p2p')),
-        pendingP2p: uplink.pendingP2pBytes, queued: Math.round(uplink.queuedBytes), warming, waited: Math.round(waited),
-        share: Number(shedder.share.toFixed(2)), localOpen: shedder.localOpen, excluded: this.#c.helpers.excluded, busy: this.#c.helpers.busy
-      }, 'relief')
+      log.debug(
+        {
+          state,
+          demandBps: Math.round(demandBps),
+          sentBps: Math.round(uplink.rate(RATE_WINDOW_MS)),
+          p2pBps: Math.round(uplink.rate(RATE_WINDOW_MS, 'p2p')),
+          pendingP2p: uplink.pendingP2pBytes,
+          queued: Math.round(uplink.queuedBytes),
+          warming,
+          waited: Math.round(waited),
+          share: Number(shedder.share.toFixed(2)),
+          localOpen: shedder.localOpen,
+          excluded: this.#c.helpers.excluded,
+          busy: this.#c.helpers.busy
+        },
+        'relief'
+      )
     }
   }
 }

@@ -7,7 +7,14 @@
 import type { Capacity } from '@reef/governance'
 import type { CrowdState } from '@reef/protocol'
 import type { ReefConfig } from '../config/config.ts'
-import { BACKLOG_SECONDS, DEFAULT_MEAN_OBJECT_BYTES, MAX_MICRO_CACHE_SHARE, RATE_WINDOW_MS, REQUEST_DEMAND_WINDOW_MS, STANDBY_CALM_SHARE } from '../constants.ts'
+import {
+  BACKLOG_SECONDS,
+  DEFAULT_MEAN_OBJECT_BYTES,
+  MAX_MICRO_CACHE_SHARE,
+  RATE_WINDOW_MS,
+  REQUEST_DEMAND_WINDOW_MS,
+  STANDBY_CALM_SHARE
+} from '../constants.ts'
 import type { PeerTable } from '../p2p/peer-table.ts'
 import type { LoadMonitor } from '../load/monitor.ts'
 import type { Shedder } from '../load/shedder.ts'
@@ -42,19 +49,23 @@ export class DemandMeter {
   /** The last sample (`sample`): demand in the origin's requests/s and in bytes/s. */
   #last = { rps: 0, bytesPerSec: 0 }
 
-  constructor (components: DemandComponents) { this.#c = components }
+  constructor(components: DemandComponents) {
+    this.#c = components
+  }
 
-  get last (): { readonly rps: number, readonly bytesPerSec: number } { return this.#last }
+  get last(): { readonly rps: number; readonly bytesPerSec: number } {
+    return this.#last
+  }
 
   /** Measure the demand now and keep it as `last`. */
-  sample (): { rps: number, bytesPerSec: number } {
+  sample(): { rps: number; bytesPerSec: number } {
     const bytesPerSec = this.demandBytesPerSec()
     this.#last = { rps: this.demandRps(), bytesPerSec }
     return this.#last
   }
 
   /** Mean bytes of a request of this site over the last seconds (its cached sizes). */
-  meanObjectBytes (): number {
+  meanObjectBytes(): number {
     return this.#c.monitor.meanArrivalBytes() ?? DEFAULT_MEAN_OBJECT_BYTES
   }
 
@@ -64,11 +75,11 @@ export class DemandMeter {
    * for it), the byte demand on its uplink (`demandBytesPerSec`) scaled to the same share of
    * capacity, and, with an `origin.bytesPerSec`, the origin's own byte demand likewise.
    */
-  demandRps (): number {
+  demandRps(): number {
     const m = this.#c.monitor
     const c = this.#c.config.origin
-    const originBytes = c.bytesPerSec === undefined ? 0 : (m.bytesOut.rate(RATE_WINDOW_MS) + m.shedBytes.rate(RATE_WINDOW_MS)) / c.bytesPerSec * c.capacityRps
-    const uplinkBytes = this.demandBytesPerSec() / this.#c.config.uplink.bytesPerSec * c.capacityRps
+    const originBytes = c.bytesPerSec === undefined ? 0 : ((m.bytesOut.rate(RATE_WINDOW_MS) + m.shedBytes.rate(RATE_WINDOW_MS)) / c.bytesPerSec) * c.capacityRps
+    const uplinkBytes = (this.demandBytesPerSec() / this.#c.config.uplink.bytesPerSec) * c.capacityRps
     return Math.max(originBytes, uplinkBytes, this.#requestDemand())
   }
 
@@ -78,7 +89,7 @@ export class DemandMeter {
    * plus what the helpers report serving for the site (a redirected page takes its images with
    * it), whichever is larger.
    */
-  demandBytesPerSec (): number {
+  demandBytesPerSec(): number {
     const arrivals = this.#c.monitor.arrivalBytesPerSec(this.meanObjectBytes())
     const front = this.#c.uplink.rate(RATE_WINDOW_MS, 'front')
     if (!this.#c.shedder.active) return Math.max(arrivals, front)
@@ -90,7 +101,7 @@ export class DemandMeter {
    * micro-cache answers a share of those (they cost the origin nothing), so only the rest must
    * stay under the origin's target.
    */
-  originTarget (target: number): number {
+  originTarget(target: number): number {
     const m = this.#c.monitor
     const kept = Math.max(1, m.arrivals.rate(RATE_WINDOW_MS) - m.shed.rate(RATE_WINDOW_MS))
     const cached = Math.min(MAX_MICRO_CACHE_SHARE, m.microCache.rate(RATE_WINDOW_MS) / kept)
@@ -103,7 +114,7 @@ export class DemandMeter {
    * site struck by requests asks for the bytes they carry, and r2 helpers, which offer
    * requests/s only, offer enough for a site struck by bytes.
    */
-  need (demand: number, target: number, demandBps: number, targetBps: number): Capacity {
+  need(demand: number, target: number, demandBps: number, targetBps: number): Capacity {
     const mean = this.meanObjectBytes()
     const rps = Math.max(0, demand - target)
     const bytesPerSec = Math.max(0, demandBps - targetBps)
@@ -116,7 +127,7 @@ export class DemandMeter {
    * more than BACKLOG_SECONDS of it in sockets the kernel will not take for a whole second;
    * backed up while sending below its target, the uplink is slower than declared.
    */
-  uplinkState (): UplinkState {
+  uplinkState(): UplinkState {
     const up = this.#c.config.uplink
     const meter = this.#c.uplink
     const target = up.targetShare * up.bytesPerSec
@@ -134,7 +145,7 @@ export class DemandMeter {
    * left of its uplink target after its own site's traffic and the offers it has made, and
    * nothing while its uplink is saturated; in requests/s, its mirror's capacity less its offers.
    */
-  spare (): Capacity {
+  spare(): Capacity {
     if (this.#c.state() !== 'normal') return { rps: 0, bytesPerSec: 0 }
     const offered = this.#c.offered()
     const up = this.uplinkState()
@@ -148,15 +159,18 @@ export class DemandMeter {
    * Calm enough for standby transfers: its site normal, helping no one, its uplink under
    * STANDBY_CALM_SHARE of its target and not backed up.
    */
-  calm (): boolean {
+  calm(): boolean {
     if (this.#c.state() !== 'normal') return false
     if (this.#c.serving()) return false
     const up = this.#c.config.uplink
-    return this.#c.uplink.rate(RATE_WINDOW_MS) < STANDBY_CALM_SHARE * up.targetShare * up.bytesPerSec && this.#c.uplink.backlogBytes < BACKLOG_SECONDS * up.bytesPerSec
+    return (
+      this.#c.uplink.rate(RATE_WINDOW_MS) < STANDBY_CALM_SHARE * up.targetShare * up.bytesPerSec &&
+      this.#c.uplink.backlogBytes < BACKLOG_SECONDS * up.bytesPerSec
+    )
   }
 
   /** What the accepted helpers report serving for this site now. */
-  #helpersServe (): Capacity {
+  #helpersServe(): Capacity {
     let rps = 0
     let bytes = 0
     for (const h of this.#c.shedder.helpers) {
@@ -167,7 +181,7 @@ export class DemandMeter {
     return { rps, bytesPerSec: bytes }
   }
 
-  #requestDemand (): number {
+  #requestDemand(): number {
     const m = this.#c.monitor
     const arrivals = m.arrivals.rate(REQUEST_DEMAND_WINDOW_MS)
     if (!this.#c.shedder.active) return arrivals

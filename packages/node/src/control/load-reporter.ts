@@ -32,23 +32,25 @@ export class LoadReporter {
   readonly #c: LoadReporterComponents
   #lastAt = 0
 
-  constructor (components: LoadReporterComponents) { this.#c = components }
+  constructor(components: LoadReporterComponents) {
+    this.#c = components
+  }
 
   /** The interval the reports are due at now, in ms. */
-  get intervalMs (): number {
+  get intervalMs(): number {
     const every = this.#c.config.gossip.reportIntervalMs
     return this.#c.serving() ? Math.min(SERVING_REPORT_INTERVAL_MS, every) : every
   }
 
   /** Publish the load report if one is due. */
-  async maybeReport (now = Date.now()): Promise<void> {
+  async maybeReport(now = Date.now()): Promise<void> {
     if (now - this.#lastAt < this.intervalMs - REPORT_EARLY_MS) return
     this.#lastAt = now
     await this.report()
   }
 
   /** What this node reports now. */
-  body (): LoadReport {
+  body(): LoadReport {
     const { config: c, monitor: m, uplink, demand } = this.#c
     const spare = demand.spare()
     return {
@@ -72,7 +74,7 @@ export class LoadReporter {
     }
   }
 
-  async report (): Promise<void> {
+  async report(): Promise<void> {
     await this.#c.bus.publish(loadTopic(this.#c.config.consortium), 'load-report', this.body())
   }
 }

@@ -18,7 +18,11 @@ import type { Shedder } from '../load/shedder.ts'
 export type ReliefRung = 'micro-cache' | 'helpers' | 'external-mirror' | 'refusing'
 export const RELIEF_RUNGS: readonly ReliefRung[] = ['micro-cache', 'helpers', 'external-mirror', 'refusing']
 
-export interface ReliefChange { rung: ReliefRung, engaged: boolean, at: number }
+export interface ReliefChange {
+  rung: ReliefRung
+  engaged: boolean
+  at: number
+}
 
 export interface ReliefLadderComponents {
   config: Pick<ReefConfig, 'relief' | 'origin' | 'crowd'>
@@ -38,16 +42,22 @@ export class ReliefLadder {
   readonly #rungs = new Map<ReliefRung, boolean>()
   #microCacheCalmSince: number | undefined
 
-  constructor (components: ReliefLadderComponents) { this.#c = components }
+  constructor(components: ReliefLadderComponents) {
+    this.#c = components
+  }
 
   /** The rungs that changed at least once, and whether each is engaged now. */
-  rungs (): Partial<Record<ReliefRung, boolean>> { return Object.fromEntries(this.#rungs) }
+  rungs(): Partial<Record<ReliefRung, boolean>> {
+    return Object.fromEntries(this.#rungs)
+  }
 
   /** Whether `rung` is engaged now (as last tracked). */
-  engaged (rung: ReliefRung): boolean { return this.#rungs.get(rung) ?? false }
+  engaged(rung: ReliefRung): boolean {
+    return this.#rungs.get(rung) ?? false
+  }
 
   /** Rung 1 engages as demand passes its share of capacity and is the last to be released. */
-  engageMicroCache (state: CrowdState, demand: number, now: number): void {
+  engageMicroCache(state: CrowdState, demand: number, now: number): void {
     const mc = this.#c.config.relief.microCache
     if (!mc.enabled) return
     const engageAt = mc.engageShare * this.#c.config.origin.capacityRps
@@ -69,19 +79,27 @@ export class ReliefLadder {
    * not cover (all of it for a site alone): it joins the shedder as one more target, weighted
    * in bytes/s like a helper.
    */
-  engageExternalMirror (state: CrowdState, need: Capacity, meanObjectBytes: number): void {
+  engageExternalMirror(state: CrowdState, need: Capacity, meanObjectBytes: number): void {
     const ext = this.#c.externalMirror
     if (ext === undefined) return
     const shedder = this.#c.shedder
     const weight = state === 'normal' ? 0 : Math.round(need.bytesPerSec * EXTERNAL_MIRROR_COVER - shedder.liveHelperBytesPerSec())
-    if (weight <= 0) { if (shedder.fallback !== undefined) shedder.setFallback(undefined); return }
+    if (weight <= 0) {
+      if (shedder.fallback !== undefined) shedder.setFallback(undefined)
+      return
+    }
     shedder.setFallback({
-      peer: 'external-mirror', weightBytesPerSec: weight, weightRps: Math.round(weight / meanObjectBytes), mirrorUrl: ext.template, siteBase: '', location: path => ext.location(path)
+      peer: 'external-mirror',
+      weightBytesPerSec: weight,
+      weightRps: Math.round(weight / meanObjectBytes),
+      mirrorUrl: ext.template,
+      siteBase: '',
+      location: path => ext.location(path)
     })
   }
 
   /** Note which rungs engaged or released since the last call. */
-  track (now: number): void {
+  track(now: number): void {
     const engaged: Array<[ReliefRung, boolean]> = [
       ['micro-cache', this.switches.microCache],
       ['helpers', this.#c.shedder.helpers.length > 0],

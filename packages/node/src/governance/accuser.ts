@@ -28,24 +28,28 @@ export interface AccuserComponents {
 
 export class Accuser {
   readonly #c: AccuserComponents
-  readonly #accused = new Map<string, { height: number, at: number }>()
+  readonly #accused = new Map<string, { height: number; at: number }>()
   /** Helpers this node caught serving its site's content altered: their offers are refused. */
   readonly #distrusted = new Set<string>()
   #lastScan = 0
   #evidenceSeen = -1
   #evidenceReadAt = 0
 
-  constructor (components: AccuserComponents) { this.#c = components }
+  constructor(components: AccuserComponents) {
+    this.#c = components
+  }
 
   /** Whether this node still takes `peer`'s offers. */
-  trusts (peer: string): boolean { return !this.#distrusted.has(peer) }
+  trusts(peer: string): boolean {
+    return !this.#distrusted.has(peer)
+  }
 
   /**
    * The auditor caught `helper` serving `site`'s content altered. Our own site's content, wrong
    * under our eyes: stop sending our clients there now (true: newly distrusted); the vote that
    * expels the helper everywhere follows.
    */
-  caught (helper: string, site: string): boolean {
+  caught(helper: string, site: string): boolean {
     if (site !== this.#c.site || this.#distrusted.has(helper)) return false
     this.#distrusted.add(helper)
     this.#c.log.warn({ helper }, 'helper caught serving altered content of this site: no more clients sent to it')
@@ -53,7 +57,7 @@ export class Accuser {
   }
 
   /** Propose an expulsion once per accused member and head (the voters check the evidence). */
-  async accuse (peer: string, reason: string, evidence: EvidenceItem[]): Promise<void> {
+  async accuse(peer: string, reason: string, evidence: EvidenceItem[]): Promise<void> {
     const gov = this.#c.gov
     if (gov === undefined || !gov.isMember || !gov.isMemberPeer(peer)) return
     const height = gov.state?.height ?? 0
@@ -68,13 +72,13 @@ export class Accuser {
   }
 
   /** Once per accused, head and ACCUSE_AGAIN_MS: a proposal that expired without a quorum is made again. */
-  #mayAccuse (peer: string, height: number, now = Date.now()): boolean {
+  #mayAccuse(peer: string, height: number, now = Date.now()): boolean {
     const last = this.#accused.get(peer)
     return last === undefined || last.height !== height || now - last.at >= ACCUSE_AGAIN_MS
   }
 
   /** Ledger evidence and freeloading past the charter's limit become expulsion proposals. */
-  async scan (now: number): Promise<void> {
+  async scan(now: number): Promise<void> {
     const { gov, ledgerStore: store, selfId } = this.#c
     const state = gov?.state
     if (gov === undefined || state === undefined || !gov.isMember || now - this.#lastScan < EVIDENCE_SCAN_MS) return
@@ -105,7 +109,7 @@ export class Accuser {
     for (const peer of state.members.keys()) {
       if (peer === selfId) continue
       const st = store.standing(peer, now, this.#c.quota)
-      if (st.taken > st.credit * pct / 100) await this.accuse(peer, 'freeloading', [{ kind: 'freeloading', taken: st.taken, credit: st.credit }])
+      if (st.taken > (st.credit * pct) / 100) await this.accuse(peer, 'freeloading', [{ kind: 'freeloading', taken: st.taken, credit: st.credit }])
     }
   }
 }

@@ -25,7 +25,13 @@ interface WatchedSession {
   seenAt: number
 }
 
-export interface AuditResult { at: number, helper: string, url: string, ok: boolean, detail: string }
+export interface AuditResult {
+  at: number
+  helper: string
+  url: string
+  ok: boolean
+  detail: string
+}
 
 export interface AuditorDeps {
   bus: RecordChannel
@@ -51,32 +57,45 @@ export class Auditor {
   #running = false
   #stopped = false
 
-  constructor (deps: AuditorDeps) { this.#d = deps }
+  constructor(deps: AuditorDeps) {
+    this.#d = deps
+  }
 
   /** Audit every `intervalMs()` (read each time: the charter's policy may change it). */
-  start (intervalMs: () => number): void {
-    this.#unsubscribe = this.#d.bus.onRecord(r => { this.#onRecord(r) })
+  start(intervalMs: () => number): void {
+    this.#unsubscribe = this.#d.bus.onRecord(r => {
+      this.#onRecord(r)
+    })
     const next = (): void => {
       if (this.#stopped) return
-      this.#timer = setTimeout(() => { void this.auditOnce().finally(next) }, intervalMs())
+      this.#timer = setTimeout(() => {
+        void this.auditOnce().finally(next)
+      }, intervalMs())
       this.#timer.unref()
     }
     next()
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.#stopped = true
     clearTimeout(this.#timer)
     this.#unsubscribe?.()
     await this.#agent.close()
   }
 
-  #onRecord (r: VerifiedRecord): void {
+  #onRecord(r: VerifiedRecord): void {
     if (r.type === 'help-request') {
       const body = r.body as HelpRequest
       const prev = this.#sessions.get(body.session)
       if (prev !== undefined && prev.beneficiary !== r.author) return
-      this.#sessions.set(body.session, { site: body.site, beneficiary: r.author, manifestBytes: r.bytes, manifest: body, helpers: prev?.helpers ?? new Map(), seenAt: Date.now() })
+      this.#sessions.set(body.session, {
+        site: body.site,
+        beneficiary: r.author,
+        manifestBytes: r.bytes,
+        manifest: body,
+        helpers: prev?.helpers ?? new Map(),
+        seenAt: Date.now()
+      })
     } else if (r.type === 'help-accept') {
       const body = r.body as HelpAccept
       const s = this.#sessions.get(body.session)
@@ -90,13 +109,16 @@ export class Auditor {
   }
 
   /** Fetch a URL as a client: status, body hash and the attestation header. */
-  async fetch (url: string): Promise<{ status: number, sha256: string, attestation: string | undefined }> {
+  async fetch(url: string): Promise<{ status: number; sha256: string; attestation: string | undefined }> {
     const res = await request(url, { dispatcher: this.#agent, signal: AbortSignal.timeout(5_000), headers: { 'user-agent': 'reef-audit/1' } })
     const hash = createHash('sha256')
     let size = 0
     for await (const chunk of res.body) {
       size += (chunk as Buffer).byteLength
-      if (size > this.#d.maxObjectBytes) { res.body.destroy(); throw new Error(`${url} is larger than ${this.#d.maxObjectBytes} bytes`) }
+      if (size > this.#d.maxObjectBytes) {
+        res.body.destroy()
+        throw new Error(`${url} is larger than ${this.#d.maxObjectBytes} bytes`)
+      }
       hash.update(chunk as Buffer)
     }
     const att = res.headers[ATTESTATION_HEADER]
@@ -104,10 +126,10 @@ export class Auditor {
   }
 
   /** Audit one random (helper, object) of a live session; returns what was found. */
-  async auditOnce (now = Date.now()): Promise<AuditResult | undefined> {
+  async auditOnce(now = Date.now()): Promise<AuditResult | undefined> {
     if (this.#running) return undefined
     for (const [id, s] of this.#sessions) if (now - s.seenAt > 120_000) this.#sessions.delete(id)
-    const candidates: Array<{ s: WatchedSession, helper: string, mirrorUrl: string }> = []
+    const candidates: Array<{ s: WatchedSession; helper: string; mirrorUrl: string }> = []
     for (const s of this.#sessions.values()) {
       for (const [helper, mirrorUrl] of s.helpers) {
         if (helper !== this.#d.selfId && this.#d.isMember(helper) && s.manifest.manifest.length > 0) candidates.push({ s, helper, mirrorUrl })
@@ -121,21 +143,40 @@ export class Auditor {
     try {
       const seen = await this.fetch(url)
       if (seen.status !== 200) return this.#result(pick.helper, url, true, `answered ${seen.status}: nothing to compare`)
-      if (seen.sha256 === entry.sha256) { this.counts.ok++; return this.#result(pick.helper, url, true, 'matches the manifest') }
+      if (seen.sha256 === entry.sha256) {
+        this.counts.ok++
+        return this.#result(pick.helper, url, true, 'matches the manifest')
+      }
       this.counts.mismatch++
       const manifest = Buffer.from(pick.s.manifestBytes).toString('base64url')
-      let evidence: EvidenceItem = { kind: 'content-observed', manifest, url, path: entry.path, servedSha256: seen.sha256, ...(seen.attestation === undefined ? {} : { attestation: seen.attestation }) }
+      let evidence: EvidenceItem = {
+        kind: 'content-observed',
+        manifest,
+        url,
+        path: entry.path,
+        servedSha256: seen.sha256,
+        ...(seen.attestation === undefined ? {} : { attestation: seen.attestation })
+      }
       if (seen.attestation !== undefined) {
         try {
           const att = await verifyRecord(Buffer.from(seen.attestation, 'base64url'), { expectType: 'attestation', ignoreTime: true })
           const a = att.body as Attestation
-          if (att.author === pick.helper && a.site === pick.s.site && a.path === entry.path && a.session === pick.s.manifest.session && a.sha256 !== entry.sha256) {
+          if (
+            att.author === pick.helper &&
+            a.site === pick.s.site &&
+            a.path === entry.path &&
+            a.session === pick.s.manifest.session &&
+            a.sha256 !== entry.sha256
+          ) {
             evidence = { kind: 'content-signed', manifest, attestation: seen.attestation }
           }
         } catch {}
       }
       const result = this.#result(pick.helper, url, false, `served ${seen.sha256.slice(0, 12)}…, the site published ${entry.sha256.slice(0, 12)}…`)
-      this.#d.log.warn({ helper: pick.helper, url, served: seen.sha256, published: entry.sha256, evidence: evidence.kind }, 'audit: helper served tampered content')
+      this.#d.log.warn(
+        { helper: pick.helper, url, served: seen.sha256, published: entry.sha256, evidence: evidence.kind },
+        'audit: helper served tampered content'
+      )
       this.#d.caught?.(pick.helper, pick.s.site)
       await this.#d.accuse(pick.helper, `tampered content: ${entry.path} on ${pick.s.site}`, [evidence])
       return result
@@ -146,7 +187,7 @@ export class Auditor {
     }
   }
 
-  #result (helper: string, url: string, ok: boolean, detail: string): AuditResult {
+  #result(helper: string, url: string, ok: boolean, detail: string): AuditResult {
     const r = { at: Date.now(), helper, url, ok, detail }
     this.results.push(r)
     if (this.results.length > 200) this.results.shift()

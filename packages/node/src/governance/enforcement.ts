@@ -19,12 +19,12 @@ export interface EnforcementComponents {
 }
 
 /** The charter's quota and intervals, whenever the policy changes. */
-export function applyPolicy (quota: QuotaPolicy, state: MembershipState | undefined): void {
+export function applyPolicy(quota: QuotaPolicy, state: MembershipState | undefined): void {
   if (state !== undefined) Object.assign(quota, quotaOf(state.policy))
 }
 
 /** What to do after every accepted log entry (and once at start). */
-export function enforceMembership (c: EnforcementComponents): (state: MembershipState, action: LogAction | undefined) => void {
+export function enforceMembership(c: EnforcementComponents): (state: MembershipState, action: LogAction | undefined) => void {
   return (state, action) => {
     applyPolicy(c.quota, state)
     for (const peer of state.expelled) {

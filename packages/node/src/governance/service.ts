@@ -22,12 +22,36 @@ import { lpStream } from '@libp2p/utils'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  GOV_PROTOCOL, MAX_RECORD_BYTES, MAX_SYNC_ENTRIES, decodeGovRequest, decodeGovResponse, encodeGovRequest, encodeGovResponse,
-  canonicalBytes, govTopic, multiSigInput, signDocument, signRecord, verifyRecord, withSignatures, SequenceCounter
+  GOV_PROTOCOL,
+  MAX_RECORD_BYTES,
+  MAX_SYNC_ENTRIES,
+  decodeGovRequest,
+  decodeGovResponse,
+  encodeGovRequest,
+  encodeGovResponse,
+  canonicalBytes,
+  govTopic,
+  multiSigInput,
+  signDocument,
+  signRecord,
+  verifyRecord,
+  withSignatures,
+  SequenceCounter
 } from '@reef/protocol'
 import type {
-  CharterBody, EvidenceItem, GovEntry, GovProposal, GovResponse, GovVote, Invitation, JoinRequest, LogAction, LogEntryBody, Member,
-  MultiSigned, VerifiedRecord
+  CharterBody,
+  EvidenceItem,
+  GovEntry,
+  GovProposal,
+  GovResponse,
+  GovVote,
+  Invitation,
+  JoinRequest,
+  LogAction,
+  LogEntryBody,
+  Member,
+  MultiSigned,
+  VerifiedRecord
 } from '@reef/protocol'
 import { GovernanceError, applyEntry, bodyHash, checkEvidence, checkProposal, evidenceHash, openCharter, recordHashHex } from '@reef/governance'
 import type { EvidenceCheck, MembershipState, Standing } from '@reef/governance'
@@ -74,7 +98,7 @@ export interface GovernanceDeps {
   /** A member's standing in this node's ledger under the charter's quota. */
   standing: (peer: string) => Standing
   /** Fetch a URL as a client would; the body's sha256. */
-  observe: (url: string) => Promise<{ status: number, sha256: string }>
+  observe: (url: string) => Promise<{ status: number; sha256: string }>
   /** Called after every accepted entry (and once at start) so the node can enforce the membership. */
   onChange: (state: MembershipState, action: LogAction | undefined) => void
 }
@@ -89,8 +113,8 @@ export class GovernanceService {
   #state: MembershipState | undefined
   readonly proposals = new Map<string, Proposal>()
   /** Votes for proposals not seen yet (bounded). */
-  readonly #orphanVotes = new Map<string, Map<string, { height: number, sig: string }>>()
-  #invitation: { token: string, record: VerifiedRecord, body: Invitation, bytes: Uint8Array } | undefined
+  readonly #orphanVotes = new Map<string, Map<string, { height: number; sig: string }>>()
+  #invitation: { token: string; record: VerifiedRecord; body: Invitation; bytes: Uint8Array } | undefined
   #joinSentAt = 0
   #timer: NodeJS.Timeout | undefined
   #unsubscribe: (() => void) | undefined
@@ -98,20 +122,28 @@ export class GovernanceService {
   #syncing = new Set<string>()
   #voting = false
   readonly counters = { rejectedVotes: 0, rejectedEntries: 0, rejectedProposals: 0, syncs: 0, deniedConnections: 0 }
-  readonly events: Array<{ at: number, kind: string, detail: string }> = []
+  readonly events: Array<{ at: number; kind: string; detail: string }> = []
 
-  constructor (opts: GovernanceOptions, deps: GovernanceDeps) {
+  constructor(opts: GovernanceOptions, deps: GovernanceDeps) {
     this.#o = { voteSettleMs: 1_000, syncIntervalMs: 3_000, rebroadcastMs: 2_000, proposalTtlMs: 10 * 60_000, ...opts }
     this.#d = deps
     this.#topic = govTopic(opts.consortium)
   }
 
-  get state (): MembershipState | undefined { return this.#state }
-  get isMember (): boolean { return this.#state?.members.has(this.#o.selfId) ?? false }
-  isMemberPeer (peer: string): boolean { return this.#state?.members.has(peer) ?? false }
-  isExpelled (peer: string): boolean { return this.#state?.expelled.has(peer) ?? false }
+  get state(): MembershipState | undefined {
+    return this.#state
+  }
+  get isMember(): boolean {
+    return this.#state?.members.has(this.#o.selfId) ?? false
+  }
+  isMemberPeer(peer: string): boolean {
+    return this.#state?.members.has(peer) ?? false
+  }
+  isExpelled(peer: string): boolean {
+    return this.#state?.expelled.has(peer) ?? false
+  }
 
-  #event (kind: string, detail: string): void {
+  #event(kind: string, detail: string): void {
     this.events.push({ at: Date.now(), kind, detail })
     if (this.events.length > 200) this.events.shift()
   }
@@ -120,17 +152,19 @@ export class GovernanceService {
    * Load the charter and log (re-verifying every entry), or adopt `charterDoc` on first start.
    * A node with neither must hold an invitation (`reef join`).
    */
-  async open (charterDoc: MultiSigned<CharterBody> | undefined): Promise<void> {
+  async open(charterDoc: MultiSigned<CharterBody> | undefined): Promise<void> {
     const store = this.#d.store
     let charter = await store.charter()
     if (charterDoc !== undefined) {
-      if (charter !== undefined && bodyHash(charter.body) !== bodyHash(charterDoc.body)) throw new ConfigError('governance.charter: the charter file differs from the charter this node already holds')
+      if (charter !== undefined && bodyHash(charter.body) !== bodyHash(charterDoc.body))
+        throw new ConfigError('governance.charter: the charter file differs from the charter this node already holds')
       charter ??= charterDoc
     }
     const token = await store.invitation()
     if (token !== undefined) this.#invitation = await decodeInvitation(token)
     if (charter === undefined) {
-      if (this.#invitation === undefined) throw new ConfigError('governance: no charter and no invitation; run "reef consortium create" (founders) or "reef join <invitation>" (newcomers)')
+      if (this.#invitation === undefined)
+        throw new ConfigError('governance: no charter and no invitation; run "reef consortium create" (founders) or "reef join <invitation>" (newcomers)')
       return
     }
     await this.#adoptCharter(charter)
@@ -153,9 +187,11 @@ export class GovernanceService {
     }
   }
 
-  async #adoptCharter (charter: MultiSigned<CharterBody>): Promise<void> {
-    if (charter.body.id !== this.#o.consortium) throw new ConfigError(`governance.charter: the charter is for consortium "${charter.body.id}" but config consortium is "${this.#o.consortium}"`)
-    if (this.#invitation !== undefined && bodyHash(charter.body) !== this.#invitation.body.charter) throw new ConfigError('the charter does not match the invitation')
+  async #adoptCharter(charter: MultiSigned<CharterBody>): Promise<void> {
+    if (charter.body.id !== this.#o.consortium)
+      throw new ConfigError(`governance.charter: the charter is for consortium "${charter.body.id}" but config consortium is "${this.#o.consortium}"`)
+    if (this.#invitation !== undefined && bodyHash(charter.body) !== this.#invitation.body.charter)
+      throw new ConfigError('the charter does not match the invitation')
     try {
       this.#state = await openCharter(charter)
     } catch (err) {
@@ -165,20 +201,30 @@ export class GovernanceService {
   }
 
   /** Take governance records from the gossip channel (start() does this too). */
-  listen (): void {
-    this.#unsubscribe ??= this.#d.bus.onRecord(r => { void this.#onRecord(r) })
+  listen(): void {
+    this.#unsubscribe ??= this.#d.bus.onRecord(r => {
+      void this.#onRecord(r)
+    })
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     this.listen()
-    await this.#d.libp2p.handle(GOV_PROTOCOL, (stream, connection) => { void this.#serve(stream, connection) }, { maxInboundStreams: 32 })
+    await this.#d.libp2p.handle(
+      GOV_PROTOCOL,
+      (stream, connection) => {
+        void this.#serve(stream, connection)
+      },
+      { maxInboundStreams: 32 }
+    )
     this.#d.libp2p.addEventListener('peer:connect', this.#onConnect)
-    this.#timer = setInterval(() => { void this.#tick() }, 250)
+    this.#timer = setInterval(() => {
+      void this.#tick()
+    }, 250)
     this.#timer.unref()
     if (this.#state !== undefined) this.#d.onChange(this.#state, undefined)
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     clearInterval(this.#timer)
     this.#unsubscribe?.()
     this.#d.libp2p.removeEventListener('peer:connect', this.#onConnect)
@@ -195,13 +241,14 @@ export class GovernanceService {
   // ---- proposals and votes ------------------------------------------------------------------
 
   /** Propose a change at the current head. Returns the proposal id (the entry body's hash). */
-  async propose (action: LogAction, evidence: EvidenceItem[] = []): Promise<string> {
+  async propose(action: LogAction, evidence: EvidenceItem[] = []): Promise<string> {
     const s = this.#state
     if (s === undefined || !s.members.has(this.#o.selfId)) throw new NotMemberError('only a member can propose')
     const body: LogEntryBody = { v: 1, consortium: s.consortium, height: s.height + 1, prev: s.history[s.height]!.hash, action, proposedAt: Date.now() }
     checkProposal(s, body)
     // The signed record adds its envelope (about 300 bytes) to the proposal.
-    if (canonicalBytes({ entry: body, evidence }).byteLength > MAX_RECORD_BYTES - 1_024) throw new ReefError('ERR_OVERSIZE', 'the proposal with its evidence is too large to gossip')
+    if (canonicalBytes({ entry: body, evidence }).byteLength > MAX_RECORD_BYTES - 1_024)
+      throw new ReefError('ERR_OVERSIZE', 'the proposal with its evidence is too large to gossip')
     const p = newProposal(body, evidence, this.#o.selfId, true)
     const id = p.id
     this.proposals.set(id, p)
@@ -216,7 +263,7 @@ export class GovernanceService {
    * Propose an expulsion unless one for the same peer is already pending at this height (then
    * this node's evidence adds nothing the voters cannot check themselves).
    */
-  async proposeExpel (peer: string, reason: string, evidence: EvidenceItem[]): Promise<string | undefined> {
+  async proposeExpel(peer: string, reason: string, evidence: EvidenceItem[]): Promise<string | undefined> {
     const s = this.#state
     if (s === undefined || !s.members.has(peer) || !s.members.has(this.#o.selfId) || s.halted !== undefined) return undefined
     for (const p of this.proposals.values()) {
@@ -226,7 +273,7 @@ export class GovernanceService {
   }
 
   /** The operator's vote (or an automatic one): sign proposal `id` unless this node signed another entry at its height. */
-  async vote (id: string): Promise<void> {
+  async vote(id: string): Promise<void> {
     const p = this.proposals.get(id)
     const s = this.#state
     if (p === undefined || s === undefined) throw new NoSuchProposalError(`no pending proposal ${id}`)
@@ -245,37 +292,46 @@ export class GovernanceService {
     await this.#tryAssemble(p)
   }
 
-  async #publishVote (p: Proposal): Promise<void> {
+  async #publishVote(p: Proposal): Promise<void> {
     const sig = p.sigs.get(this.#o.selfId)
     if (sig === undefined) return
     await this.#d.bus.publish(this.#topic, 'gov-vote', { consortium: this.#o.consortium, proposal: p.id, height: p.body.height, sig } satisfies GovVote)
   }
 
-  async #broadcast (p: Proposal): Promise<void> {
+  async #broadcast(p: Proposal): Promise<void> {
     p.lastBroadcast = Date.now()
     const body: GovProposal = { entry: p.body, evidence: p.evidence }
     await this.#d.bus.publish(this.#topic, 'gov-proposal', body)
     await this.#publishVote(p)
   }
 
-  async #onRecord (r: VerifiedRecord): Promise<void> {
+  async #onRecord(r: VerifiedRecord): Promise<void> {
     try {
       switch (r.type) {
-        case 'gov-proposal': await this.#onProposal(r.author, r.body as GovProposal); break
-        case 'gov-vote': await this.#onVote(r.author, r.body as GovVote); break
-        case 'gov-entry': await this.#onEntry(r.author, (r.body as GovEntry).entry as MultiSigned<LogEntryBody>); break
+        case 'gov-proposal':
+          await this.#onProposal(r.author, r.body as GovProposal)
+          break
+        case 'gov-vote':
+          await this.#onVote(r.author, r.body as GovVote)
+          break
+        case 'gov-entry':
+          await this.#onEntry(r.author, (r.body as GovEntry).entry as MultiSigned<LogEntryBody>)
+          break
       }
     } catch (err) {
       this.#d.log.debug({ err, type: r.type, from: r.author }, 'governance record not taken')
     }
   }
 
-  async #onProposal (author: string, g: GovProposal): Promise<void> {
+  async #onProposal(author: string, g: GovProposal): Promise<void> {
     const s = this.#state
     if (s === undefined) return
     const body = g.entry as LogEntryBody
     if (body.height <= s.height) return
-    if (body.height > s.height + 1) { void this.syncWith(author); return }
+    if (body.height > s.height + 1) {
+      void this.syncWith(author)
+      return
+    }
     const id = bodyHash(body)
     if (this.proposals.has(id)) return
     try {
@@ -295,18 +351,34 @@ export class GovernanceService {
   }
 
   /** Check the evidence and decide whether this node votes on its own. */
-  async #decide (p: Proposal): Promise<void> {
+  async #decide(p: Proposal): Promise<void> {
     const s = this.#state!
     const a = p.body.action
     const subject = a.kind === 'expel' || a.kind === 'leave' ? a.peer : a.kind === 'admit' || a.kind === 'readmit' ? a.member.peer : undefined
-    if (a.kind === 'expel' && a.evidence.length !== p.evidence.length) { p.decision = 'needs-operator'; p.detail = 'evidence listed in the entry is missing'; return }
-    if (a.kind === 'expel' && p.evidence.some((e, i) => evidenceHash(e) !== a.evidence[i])) { p.decision = 'rejected'; p.detail = 'evidence does not match the hashes in the entry'; return }
+    if (a.kind === 'expel' && a.evidence.length !== p.evidence.length) {
+      p.decision = 'needs-operator'
+      p.detail = 'evidence listed in the entry is missing'
+      return
+    }
+    if (a.kind === 'expel' && p.evidence.some((e, i) => evidenceHash(e) !== a.evidence[i])) {
+      p.decision = 'rejected'
+      p.detail = 'evidence does not match the hashes in the entry'
+      return
+    }
     if (subject === undefined || p.evidence.length === 0 || !this.#o.autoVote || (a.kind !== 'expel' && a.kind !== 'admit')) {
       p.decision = 'needs-operator'
       p.detail = p.evidence.length === 0 ? 'no evidence: the operator decides' : 'the operator decides'
       return
     }
-    const ctx = { subject, consortium: s.consortium, members: s.members, policy: s.policy, now: Date.now(), standing: this.#d.standing, ...(a.kind === 'admit' ? { member: a.member } : {}) }
+    const ctx = {
+      subject,
+      consortium: s.consortium,
+      members: s.members,
+      policy: s.policy,
+      now: Date.now(),
+      standing: this.#d.standing,
+      ...(a.kind === 'admit' ? { member: a.member } : {})
+    }
     const checks: EvidenceCheck[] = []
     for (const e of p.evidence) {
       let c = await checkEvidence(e, ctx)
@@ -314,14 +386,16 @@ export class GovernanceService {
       checks.push(c)
     }
     const wanted = a.kind === 'admit' ? 'invitation' : undefined
-    const proven = checks.filter((c, i) => c.verdict === 'proven' && (wanted === undefined ? p.evidence[i]!.kind !== 'invitation' : p.evidence[i]!.kind === wanted))
+    const proven = checks.filter(
+      (c, i) => c.verdict === 'proven' && (wanted === undefined ? p.evidence[i]!.kind !== 'invitation' : p.evidence[i]!.kind === wanted)
+    )
     const invalid = checks.filter(c => c.verdict === 'invalid')
     p.detail = checks.map(c => c.detail).join('; ')
     p.decision = proven.length > 0 && invalid.length === 0 ? 'auto-yes' : 'needs-operator'
     this.#d.log.info({ id: p.id, action: a.kind, subject, decision: p.decision, detail: p.detail }, 'proposal checked')
   }
 
-  async #observe (c: Extract<EvidenceCheck, { verdict: 'observe' }>): Promise<EvidenceCheck> {
+  async #observe(c: Extract<EvidenceCheck, { verdict: 'observe' }>): Promise<EvidenceCheck> {
     // Content can be fetched from a slow mirror; a few tries tell a fault from a hiccup.
     for (let i = 0; i < 3; i++) {
       try {
@@ -334,7 +408,7 @@ export class GovernanceService {
     return { verdict: 'invalid', detail: `this node could not fetch ${c.url}` }
   }
 
-  async #onVote (author: string, v: GovVote): Promise<void> {
+  async #onVote(author: string, v: GovVote): Promise<void> {
     if (v.consortium !== this.#o.consortium) return
     const p = this.proposals.get(v.proposal)
     if (p === undefined) {
@@ -353,14 +427,17 @@ export class GovernanceService {
     await this.#tryAssemble(p)
   }
 
-  async #addVote (p: Proposal, voter: string, sig: string): Promise<void> {
+  async #addVote(p: Proposal, voter: string, sig: string): Promise<void> {
     if (p.sigs.get(voter) === sig) return
     const id = peerIdFromString(voter)
     const bytes = Buffer.from(sig, 'base64url')
     // Only the canonical spelling: another spelling of a valid signature would verify here but
     // make the assembled entry fail its schema on every node, stalling the height.
-    const ok = bytes.byteLength === 64 && bytes.toString('base64url') === sig && id.publicKey !== undefined &&
-      await publicKeyFromRaw(id.publicKey.raw).verify(multiSigInput('log-entry', p.body), bytes)
+    const ok =
+      bytes.byteLength === 64 &&
+      bytes.toString('base64url') === sig &&
+      id.publicKey !== undefined &&
+      (await publicKeyFromRaw(id.publicKey.raw).verify(multiSigInput('log-entry', p.body), bytes))
     if (!ok) {
       this.counters.rejectedVotes++
       this.#d.log.warn({ proposal: p.id, voter }, 'forged vote rejected: its signature does not verify')
@@ -369,26 +446,36 @@ export class GovernanceService {
     p.sigs.set(voter, sig)
   }
 
-  async #tryAssemble (p: Proposal): Promise<void> {
+  async #tryAssemble(p: Proposal): Promise<void> {
     const s = this.#state
     if (s === undefined || !this.proposals.has(p.id)) return
     let need
-    try { need = checkProposal(s, p.body) } catch { return }
+    try {
+      need = checkProposal(s, p.body)
+    } catch {
+      return
+    }
     const votes = need.voters.filter(v => p.sigs.has(v)).length
     if (votes < need.needed || need.mustSign.some(m => !p.sigs.has(m))) return
-    const doc = withSignatures({ body: p.body, sigs: [] }, need.voters.filter(v => p.sigs.has(v)).map(peer => ({ peer, sig: p.sigs.get(peer)! })))
+    const doc = withSignatures(
+      { body: p.body, sigs: [] },
+      need.voters.filter(v => p.sigs.has(v)).map(peer => ({ peer, sig: p.sigs.get(peer)! }))
+    )
     if (await this.#apply(doc, this.#o.selfId)) await this.#d.bus.publish(this.#topic, 'gov-entry', { entry: doc } satisfies GovEntry)
   }
 
-  async #onEntry (author: string, doc: MultiSigned<LogEntryBody>): Promise<void> {
+  async #onEntry(author: string, doc: MultiSigned<LogEntryBody>): Promise<void> {
     const s = this.#state
     if (s === undefined) return
-    if (doc.body.height > s.height + 1) { void this.syncWith(author); return }
+    if (doc.body.height > s.height + 1) {
+      void this.syncWith(author)
+      return
+    }
     await this.#apply(doc, author)
   }
 
   /** Verify and apply one entry; store it first. True if it was new. */
-  async #apply (doc: MultiSigned<LogEntryBody>, from: string): Promise<boolean> {
+  async #apply(doc: MultiSigned<LogEntryBody>, from: string): Promise<boolean> {
     const applied = await this.#exclusive(async () => this.#applyLocked(doc, from))
     if (!applied) return false
     const a = doc.body.action
@@ -397,7 +484,9 @@ export class GovernanceService {
     for (const p of stale) this.proposals.delete(p.id)
     for (const p of stale) {
       if (!p.own || bodyHash(p.body) === bodyHash(doc.body) || sameChange(p.body.action, a)) continue
-      try { await this.propose(p.body.action, p.evidence) } catch {}
+      try {
+        await this.propose(p.body.action, p.evidence)
+      } catch {}
     }
     this.#orphanVotes.clear()
     this.#d.onChange(this.#state!, a)
@@ -406,13 +495,13 @@ export class GovernanceService {
 
   #queue: Promise<unknown> = Promise.resolve()
   /** Serialise changes of the log and of this node's votes. */
-  #exclusive<T> (fn: () => Promise<T>): Promise<T> {
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(fn, fn)
     this.#queue = run.catch(() => {})
     return run
   }
 
-  async #applyLocked (doc: MultiSigned<LogEntryBody>, from: string): Promise<boolean> {
+  async #applyLocked(doc: MultiSigned<LogEntryBody>, from: string): Promise<boolean> {
     const s = this.#state
     if (s === undefined) return false
     let out
@@ -429,20 +518,26 @@ export class GovernanceService {
       this.#state = out.state
       await this.#d.store.putHalted(out.state.halted!)
       this.#event('halted', `two valid entries at height ${out.state.halted!.height}`)
-      this.#d.log.fatal({ halted: out.state.halted, from }, 'MEMBERSHIP LOG FORKED: two valid entries at one height; this node accepts no further membership change until operators resolve it')
+      this.#d.log.fatal(
+        { halted: out.state.halted, from },
+        'MEMBERSHIP LOG FORKED: two valid entries at one height; this node accepts no further membership change until operators resolve it'
+      )
       return false
     }
     await this.#d.store.putEntry(doc)
     this.#state = out.state
     const a = doc.body.action
     this.#event('entry', `#${doc.body.height} ${describe(a)} (${doc.sigs.length} signatures)`)
-    this.#d.log.info({ height: doc.body.height, action: a.kind, subject: 'peer' in a ? a.peer : 'member' in a ? a.member.peer : undefined }, 'membership log entry accepted')
+    this.#d.log.info(
+      { height: doc.body.height, action: a.kind, subject: 'peer' in a ? a.peer : 'member' in a ? a.member.peer : undefined },
+      'membership log entry accepted'
+    )
     return true
   }
 
   // ---- periodic work --------------------------------------------------------------------
 
-  async #tick (): Promise<void> {
+  async #tick(): Promise<void> {
     const now = Date.now()
     try {
       if (now - this.#lastSync >= this.#o.syncIntervalMs) {
@@ -455,7 +550,10 @@ export class GovernanceService {
         const signed = p.sigs.has(this.#o.selfId)
         // A proposal this node signed stays until its height passes: dropping it could leave the
         // height with signatures nobody offers any more (members away for a while, restarts).
-        if (!signed && now - p.firstSeen > this.#o.proposalTtlMs) { this.proposals.delete(p.id); continue }
+        if (!signed && now - p.firstSeen > this.#o.proposalTtlMs) {
+          this.proposals.delete(p.id)
+          continue
+        }
         // Proposers and signers offer the proposal and their votes again, every rebroadcastMs
         // for a minute, then every ten, until it passes: so members who were away can still sign.
         const every = now - p.firstSeen < 60_000 ? this.#o.rebroadcastMs : 10 * this.#o.rebroadcastMs
@@ -468,7 +566,7 @@ export class GovernanceService {
   }
 
   /** Sign the lowest-id auto-approved proposal at the next height once proposals have settled. */
-  async #autoVote (now: number): Promise<void> {
+  async #autoVote(now: number): Promise<void> {
     const s = this.#state!
     if (this.#voting || !s.members.has(this.#o.selfId) || s.halted !== undefined) return
     const height = s.height + 1
@@ -479,39 +577,51 @@ export class GovernanceService {
     const pick = atHeight.filter(p => p.decision === 'auto-yes').sort((a, b) => (a.id < b.id ? -1 : 1))[0]
     if (pick === undefined) return
     this.#voting = true
-    try { await this.vote(pick.id) } finally { this.#voting = false }
+    try {
+      await this.vote(pick.id)
+    } finally {
+      this.#voting = false
+    }
   }
 
   // ---- log sync and admission ------------------------------------------------------------
 
-  async #syncSomeone (): Promise<void> {
+  async #syncSomeone(): Promise<void> {
     const inv = this.#invitation
     if (this.#state === undefined || (inv !== undefined && !this.isMember)) {
       await this.#syncWithInviter()
       return
     }
-    const members = this.#d.libp2p.getConnections().map(c => c.remotePeer.toString()).filter(p => this.#state!.members.has(p))
+    const members = this.#d.libp2p
+      .getConnections()
+      .map(c => c.remotePeer.toString())
+      .filter(p => this.#state!.members.has(p))
     const peer = members[Math.floor(Math.random() * members.length)]
     if (peer !== undefined) await this.syncWith(peer)
   }
 
-  async #syncWithInviter (): Promise<void> {
+  async #syncWithInviter(): Promise<void> {
     const inv = this.#invitation
     if (inv === undefined) return
     const inviter = inv.record.author
     for (const a of inv.body.addrs) {
-      try { await this.#d.libp2p.dial(multiaddr(a), { signal: AbortSignal.timeout(5_000) }); break } catch (err) {
+      try {
+        await this.#d.libp2p.dial(multiaddr(a), { signal: AbortSignal.timeout(5_000) })
+        break
+      } catch (err) {
         this.#d.log.debug({ addr: a, err: (err as Error).message }, 'cannot reach the inviter at this address')
       }
     }
     await this.syncWith(inviter)
     if (this.#state !== undefined && !this.isMember && !this.#state.expelled.has(this.#o.selfId) && Date.now() - this.#joinSentAt > 15_000) {
-      await this.#sendJoin(inviter).catch(err => { this.#d.log.warn({ err: (err as Error).message }, 'join request failed') })
+      await this.#sendJoin(inviter).catch(err => {
+        this.#d.log.warn({ err: (err as Error).message }, 'join request failed')
+      })
     }
   }
 
   /** Fetch the charter and log from `peer` and apply what extends ours. */
-  async syncWith (peer: string): Promise<void> {
+  async syncWith(peer: string): Promise<void> {
     if (this.#syncing.has(peer) || peer === this.#o.selfId) return
     this.#syncing.add(peer)
     try {
@@ -527,7 +637,7 @@ export class GovernanceService {
   }
 
   /** False if the peer's log does not continue ours from `from` (then sync from 1 to judge a fork). */
-  async #syncFrom (peer: string, from: number): Promise<boolean> {
+  async #syncFrom(peer: string, from: number): Promise<boolean> {
     const signal = AbortSignal.timeout(FRAME_TIMEOUT_MS)
     const stream = await this.#d.libp2p.dialProtocol(peerIdFromString(peer), GOV_PROTOCOL, { signal })
     try {
@@ -536,7 +646,10 @@ export class GovernanceService {
       for (let n = 0; n <= MAX_SYNC_ENTRIES + 1; n++) {
         const frame = decodeGovResponse((await lp.read({ signal })).subarray())
         if (frame.kind === 'charter') {
-          if (this.#state === undefined) await this.#exclusive(async () => { if (this.#state === undefined) await this.#adoptCharter(frame.charter as MultiSigned<CharterBody>) })
+          if (this.#state === undefined)
+            await this.#exclusive(async () => {
+              if (this.#state === undefined) await this.#adoptCharter(frame.charter as MultiSigned<CharterBody>)
+            })
           else if (bodyHash(frame.charter.body) !== this.#state.history[0]!.hash) throw new ReefError('ERR_WRONG_CHARTER', `${peer} holds another charter`)
           continue
         }
@@ -557,7 +670,7 @@ export class GovernanceService {
     }
   }
 
-  async #serve (stream: Stream, connection: Connection): Promise<void> {
+  async #serve(stream: Stream, connection: Connection): Promise<void> {
     const signal = AbortSignal.timeout(FRAME_TIMEOUT_MS)
     const lp = lpStream(stream, { maxDataLength: MAX_RECORD_BYTES })
     const peer = connection.remotePeer.toString()
@@ -584,7 +697,7 @@ export class GovernanceService {
   }
 
   /** A newcomer asks to join with an invitation: propose its admission. */
-  async #onJoin (peer: string, invitation: string, request: string): Promise<{ ok: boolean, code: string, message: string }> {
+  async #onJoin(peer: string, invitation: string, request: string): Promise<{ ok: boolean; code: string; message: string }> {
     const s = this.#state
     if (s === undefined || !this.isMember) return { ok: false, code: 'ERR_NOT_MEMBER', message: 'this node is not a member' }
     let join: JoinRequest
@@ -592,11 +705,20 @@ export class GovernanceService {
       const r = await verifyRecord(Buffer.from(request, 'base64url'), { expectType: 'join-request' })
       join = r.body as JoinRequest
       if (r.author !== peer) return { ok: false, code: 'ERR_NOT_AUTHOR', message: 'the join request is not signed by the connecting peer' }
-    } catch (err) { return { ok: false, code: 'ERR_BAD_REQUEST', message: (err as Error).message } }
+    } catch (err) {
+      return { ok: false, code: 'ERR_BAD_REQUEST', message: (err as Error).message }
+    }
     if (s.members.has(peer)) return { ok: true, code: 'OK', message: 'already a member' }
     if (s.expelled.has(peer)) return { ok: false, code: 'ERR_EXPELLED', message: 'this identity was expelled; a new identity must be invited' }
     const evidence: EvidenceItem = { kind: 'invitation', invitation, request }
-    const check = await checkEvidence(evidence, { subject: peer, consortium: s.consortium, members: s.members, policy: s.policy, now: Date.now(), member: join.member })
+    const check = await checkEvidence(evidence, {
+      subject: peer,
+      consortium: s.consortium,
+      members: s.members,
+      policy: s.policy,
+      now: Date.now(),
+      member: join.member
+    })
     if (check.verdict !== 'proven') return { ok: false, code: 'ERR_BAD_INVITATION', message: check.detail }
     // One peer per invitation: a token passed on cannot admit a second identity.
     const invitationHash = recordHashHex(Buffer.from(invitation, 'base64url'))
@@ -614,7 +736,7 @@ export class GovernanceService {
     }
   }
 
-  async #sendJoin (inviter: string): Promise<void> {
+  async #sendJoin(inviter: string): Promise<void> {
     const inv = this.#invitation!
     const member = this.selfMember
     if (member === undefined) return
@@ -630,14 +752,14 @@ export class GovernanceService {
     if (res.kind !== 'join-result') throw new ReefError('ERR_PROTOCOL', 'unexpected answer to a join request')
     this.#event('join', `${res.ok ? 'sent' : 'refused'}: ${res.message}`)
     if (!res.ok) throw new ReefError(res.code, res.message)
-    this.#d.log.info({ inviter, message: res.message }, 'join request accepted by the inviter; waiting for the members\' votes')
+    this.#d.log.info({ inviter, message: res.message }, "join request accepted by the inviter; waiting for the members' votes")
   }
 
   /** This node's own member record (site and mirror), set by the node. */
   selfMember: Member | undefined
 
   /** Make an invitation token (a signed invitation record, base64url). */
-  async invite (opts: { site?: string, ttlMs?: number, addrs: string[] }): Promise<string> {
+  async invite(opts: { site?: string; ttlMs?: number; addrs: string[] }): Promise<string> {
     const s = this.#state
     if (s === undefined || !this.isMember) throw new NotMemberError('only a member can invite')
     if (opts.addrs.length === 0) throw new ReefError('ERR_NO_ADDRESS', 'this node has no listen address to put in the invitation')
@@ -647,7 +769,10 @@ export class GovernanceService {
       nonce: randomBytes(16).toString('base64url'),
       expiresAt: Date.now() + (opts.ttlMs ?? 7 * 86_400_000),
       // Every address names the inviter (SPEC.md §invitation: part of the record's validity).
-      addrs: opts.addrs.map(a => a.endsWith(`/p2p/${this.#o.selfId}`) ? a : `${a}/p2p/${this.#o.selfId}`).filter(a => a.length <= 256).slice(0, 8),
+      addrs: opts.addrs
+        .map(a => (a.endsWith(`/p2p/${this.#o.selfId}`) ? a : `${a}/p2p/${this.#o.selfId}`))
+        .filter(a => a.length <= 256)
+        .slice(0, 8),
       ...(opts.site === undefined ? {} : { site: opts.site })
     }
     const bytes = await signRecord(this.#d.key, this.#o.selfId, 'invitation', body, { seq: this.#seq.next() })
@@ -656,7 +781,7 @@ export class GovernanceService {
 }
 
 /** Decode and verify an invitation token. */
-export async function decodeInvitation (token: string): Promise<{ token: string, record: VerifiedRecord, body: Invitation, bytes: Uint8Array }> {
+export async function decodeInvitation(token: string): Promise<{ token: string; record: VerifiedRecord; body: Invitation; bytes: Uint8Array }> {
   if (!/^[A-Za-z0-9_-]{40,8000}$/.test(token)) throw new ConfigError('the invitation is not a Reef invitation token (base64url)')
   const bytes = Buffer.from(token, 'base64url')
   try {
@@ -670,22 +795,27 @@ export async function decodeInvitation (token: string): Promise<{ token: string,
   }
 }
 
-function newProposal (body: LogEntryBody, evidence: EvidenceItem[], proposer: string, own: boolean): Proposal {
+function newProposal(body: LogEntryBody, evidence: EvidenceItem[], proposer: string, own: boolean): Proposal {
   return { id: bodyHash(body), body, evidence, proposer, sigs: new Map(), firstSeen: Date.now(), decision: 'pending', detail: '', own, lastBroadcast: 0 }
 }
 
-function sameChange (a: LogAction, b: LogAction): boolean {
+function sameChange(a: LogAction, b: LogAction): boolean {
   if (a.kind === 'expel' && b.kind === 'expel') return a.peer === b.peer
   if ((a.kind === 'admit' || a.kind === 'readmit') && (b.kind === 'admit' || b.kind === 'readmit')) return a.member.peer === b.member.peer
   return false
 }
 
-export function describe (a: LogAction): string {
+export function describe(a: LogAction): string {
   switch (a.kind) {
-    case 'admit': return `admit ${a.member.site} (${a.member.peer.slice(-8)})`
-    case 'readmit': return `readmit ${a.member.site} (${a.member.peer.slice(-8)})`
-    case 'expel': return `expel ${a.peer.slice(-8)}: ${a.reason}`
-    case 'leave': return `${a.peer.slice(-8)} leaves`
-    case 'set-policy': return 'change the policy'
+    case 'admit':
+      return `admit ${a.member.site} (${a.member.peer.slice(-8)})`
+    case 'readmit':
+      return `readmit ${a.member.site} (${a.member.peer.slice(-8)})`
+    case 'expel':
+      return `expel ${a.peer.slice(-8)}: ${a.reason}`
+    case 'leave':
+      return `${a.peer.slice(-8)} leaves`
+    case 'set-policy':
+      return 'change the policy'
   }
 }

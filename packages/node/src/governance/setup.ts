@@ -44,30 +44,55 @@ export interface Governance {
   accuser: Accuser
 }
 
-export function setUpGovernance (c: GovernanceComponents): Governance {
+export function setUpGovernance(c: GovernanceComponents): Governance {
   const { config, selfId, libp2p, bus, ledgerStore: store, govStore, peerGate, quota, log } = c
   const child = (component: string): Logger => log.child({ component })
   let auditor: Auditor | undefined
-  const gov = govStore === undefined
-    ? undefined
-    : new GovernanceService({ consortium: config.consortium, selfId, autoVote: config.governance?.autoVote ?? true }, {
-      libp2p, key: c.key, bus, store: govStore, log: child('governance'),
-      standing: peer => store.standing(peer, Date.now(), quota),
-      observe: async url => auditor!.fetch(url),
-      onChange: enforceMembership({ selfId, quota, peers: c.peers, help: { dropPeer: c.dropPeer }, hangUp: peer => { void libp2p.hangUp(peerIdFromString(peer)).catch(() => {}) }, log })
-    })
+  const gov =
+    govStore === undefined
+      ? undefined
+      : new GovernanceService(
+          { consortium: config.consortium, selfId, autoVote: config.governance?.autoVote ?? true },
+          {
+            libp2p,
+            key: c.key,
+            bus,
+            store: govStore,
+            log: child('governance'),
+            standing: peer => store.standing(peer, Date.now(), quota),
+            observe: async url => auditor!.fetch(url),
+            onChange: enforceMembership({
+              selfId,
+              quota,
+              peers: c.peers,
+              help: { dropPeer: c.dropPeer },
+              hangUp: peer => {
+                void libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
+              },
+              log
+            })
+          }
+        )
   const accuser = new Accuser({ selfId, site: config.site.label, gov, ledgerStore: store, quota, log: child('audit') })
-  peerGate.onRefused(peer => { if (gov !== undefined) gov.counters.deniedConnections++; log.debug({ peer }, 'connection refused by the gater') })
+  peerGate.onRefused(peer => {
+    if (gov !== undefined) gov.counters.deniedConnections++
+    log.debug({ peer }, 'connection refused by the gater')
+  })
   if (gov !== undefined) {
     gov.selfMember = { peer: selfId, site: config.site.label, mirrorUrl: config.mirror.publicUrl }
-    bus.authorVerdict = peer => gov.isMemberPeer(peer) ? 'accept' : gov.isExpelled(peer) ? 'reject' : 'ignore'
+    bus.authorVerdict = peer => (gov.isMemberPeer(peer) ? 'accept' : gov.isExpelled(peer) ? 'reject' : 'ignore')
     bus.canPublish = () => gov.isMember
     peerGate.expelledBy(peer => gov.isExpelled(peer))
     auditor = new Auditor({
-      bus, log: child('audit'), selfId, maxObjectBytes: config.cache.maxObjectBytes,
+      bus,
+      log: child('audit'),
+      selfId,
+      maxObjectBytes: config.cache.maxObjectBytes,
       isMember: peer => gov.isMemberPeer(peer),
       accuse: async (helper, reason, evidence) => accuser.accuse(helper, reason, evidence),
-      caught: (helper, site) => { if (accuser.caught(helper, site)) c.dropPeer(helper) }
+      caught: (helper, site) => {
+        if (accuser.caught(helper, site)) c.dropPeer(helper)
+      }
     })
   }
   return { gov, auditor, accuser }

@@ -9,7 +9,12 @@ import { Level } from 'level'
 import type { CharterBody, EvidenceItem, LogEntryBody, MultiSigned } from '@reef/protocol'
 
 /** A proposal this node signed: the entry body, its evidence and this node's signature. */
-export interface SignedProposal { id: string, body: LogEntryBody, evidence: EvidenceItem[], sig: string }
+export interface SignedProposal {
+  id: string
+  body: LogEntryBody
+  evidence: EvidenceItem[]
+  sig: string
+}
 
 const pad = (h: number): string => String(h).padStart(12, '0')
 
@@ -18,32 +23,36 @@ export class GovernanceStore {
   #entries: Array<MultiSigned<LogEntryBody>> | undefined
   #charter: MultiSigned<CharterBody> | undefined
 
-  private constructor (db: Level<string, string>) { this.#db = db }
+  private constructor(db: Level<string, string>) {
+    this.#db = db
+  }
 
-  static async open (location: string): Promise<GovernanceStore> {
+  static async open(location: string): Promise<GovernanceStore> {
     const db = new Level<string, string>(location, { valueEncoding: 'utf8' })
     await db.open()
     return new GovernanceStore(db)
   }
 
-  async close (): Promise<void> { await this.#db.close() }
+  async close(): Promise<void> {
+    await this.#db.close()
+  }
 
   /** The charter (read once, then kept: it never changes once stored). */
-  async charter (): Promise<MultiSigned<CharterBody> | undefined> {
+  async charter(): Promise<MultiSigned<CharterBody> | undefined> {
     if (this.#charter === undefined) {
       const v = await this.#db.get('charter')
-      this.#charter = v === undefined ? undefined : JSON.parse(v) as MultiSigned<CharterBody>
+      this.#charter = v === undefined ? undefined : (JSON.parse(v) as MultiSigned<CharterBody>)
     }
     return this.#charter
   }
 
-  async putCharter (doc: MultiSigned<CharterBody>): Promise<void> {
+  async putCharter(doc: MultiSigned<CharterBody>): Promise<void> {
     await this.#db.put('charter', JSON.stringify(doc))
     this.#charter = doc
   }
 
   /** Every stored entry by height (read once, then kept: the log is small and only grows here). */
-  async entries (): Promise<ReadonlyArray<MultiSigned<LogEntryBody>>> {
+  async entries(): Promise<ReadonlyArray<MultiSigned<LogEntryBody>>> {
     if (this.#entries === undefined) {
       const out: Array<MultiSigned<LogEntryBody>> = []
       for await (const v of this.#db.values({ gt: 'entry!', lt: 'entry!~' })) out.push(JSON.parse(v) as MultiSigned<LogEntryBody>)
@@ -52,39 +61,49 @@ export class GovernanceStore {
     return this.#entries
   }
 
-  async putEntry (doc: MultiSigned<LogEntryBody>): Promise<void> {
+  async putEntry(doc: MultiSigned<LogEntryBody>): Promise<void> {
     await this.#db.put(`entry!${pad(doc.body.height)}`, JSON.stringify(doc))
     this.#entries = undefined
   }
 
   /** The proposal (entry body hash) this node signed at `height`, if any. */
-  async votedAt (height: number): Promise<string | undefined> {
+  async votedAt(height: number): Promise<string | undefined> {
     const v = await this.#db.get(`vote!${pad(height)}`)
     if (v === undefined || !v.startsWith('{')) return v
     return (JSON.parse(v) as SignedProposal).id
   }
 
   /** What this node signed at `height`, whole, so that it can keep offering it after a restart. */
-  async signedAt (height: number): Promise<SignedProposal | undefined> {
+  async signedAt(height: number): Promise<SignedProposal | undefined> {
     const v = await this.#db.get(`vote!${pad(height)}`)
-    return v === undefined || !v.startsWith('{') ? undefined : JSON.parse(v) as SignedProposal
+    return v === undefined || !v.startsWith('{') ? undefined : (JSON.parse(v) as SignedProposal)
   }
 
-  async putVote (height: number, proposal: string, signed?: Omit<SignedProposal, 'id'>): Promise<void> {
+  async putVote(height: number, proposal: string, signed?: Omit<SignedProposal, 'id'>): Promise<void> {
     await this.#db.put(`vote!${pad(height)}`, signed === undefined ? proposal : JSON.stringify({ id: proposal, ...signed }))
   }
 
-  async invitation (): Promise<string | undefined> { return this.#db.get('invitation') }
-  async putInvitation (token: string): Promise<void> { await this.#db.put('invitation', token) }
-
-  /** The peer that joined with the invitation of this hash (an invitation admits one peer). */
-  async invitationUsedBy (hash: string): Promise<string | undefined> { return this.#db.get(`used!${hash}`) }
-  async putInvitationUsed (hash: string, peer: string): Promise<void> { await this.#db.put(`used!${hash}`, peer) }
-
-  async halted (): Promise<{ height: number, hashes: [string, string] } | undefined> {
-    const v = await this.#db.get('halted')
-    return v === undefined ? undefined : JSON.parse(v) as { height: number, hashes: [string, string] }
+  async invitation(): Promise<string | undefined> {
+    return this.#db.get('invitation')
+  }
+  async putInvitation(token: string): Promise<void> {
+    await this.#db.put('invitation', token)
   }
 
-  async putHalted (h: { height: number, hashes: [string, string] }): Promise<void> { await this.#db.put('halted', JSON.stringify(h)) }
+  /** The peer that joined with the invitation of this hash (an invitation admits one peer). */
+  async invitationUsedBy(hash: string): Promise<string | undefined> {
+    return this.#db.get(`used!${hash}`)
+  }
+  async putInvitationUsed(hash: string, peer: string): Promise<void> {
+    await this.#db.put(`used!${hash}`, peer)
+  }
+
+  async halted(): Promise<{ height: number; hashes: [string, string] } | undefined> {
+    const v = await this.#db.get('halted')
+    return v === undefined ? undefined : (JSON.parse(v) as { height: number; hashes: [string, string] })
+  }
+
+  async putHalted(h: { height: number; hashes: [string, string] }): Promise<void> {
+    await this.#db.put('halted', JSON.stringify(h))
+  }
 }

@@ -15,23 +15,28 @@ export class Attester {
   readonly #pending = new WeakMap<CachedObject, Promise<string>>()
   readonly #signed = new WeakMap<CachedObject, string>()
 
-  constructor (key: PrivateKey, selfId: string) {
+  constructor(key: PrivateKey, selfId: string) {
     this.#key = key
     this.#selfId = selfId
   }
 
   /** The attestation header (base64url of the signed record) for `obj` served in `session`. */
-  attest (session: string, obj: CachedObject): string | Promise<string> {
+  attest(session: string, obj: CachedObject): string | Promise<string> {
     const done = this.#signed.get(obj)
     if (done !== undefined) return done // the hit path: no await once signed
     let p = this.#pending.get(obj)
     if (p === undefined) {
-      p = signRecord(this.#key, this.#selfId, 'attestation', { session, site: obj.site, path: obj.path, sha256: obj.sha256 }, { seq: this.#seq.next(), ts: obj.storedAt })
-        .then(bytes => {
-          const header = Buffer.from(bytes).toString('base64url')
-          this.#signed.set(obj, header)
-          return header
-        })
+      p = signRecord(
+        this.#key,
+        this.#selfId,
+        'attestation',
+        { session, site: obj.site, path: obj.path, sha256: obj.sha256 },
+        { seq: this.#seq.next(), ts: obj.storedAt }
+      ).then(bytes => {
+        const header = Buffer.from(bytes).toString('base64url')
+        this.#signed.set(obj, header)
+        return header
+      })
       this.#pending.set(obj, p)
     }
     return p

@@ -70,14 +70,14 @@ export interface HelpCoordinatorDeps {
    * now, with what their load reports say they can take. Accepted at once when the site is
    * struck, before their offers arrive (SPEC.md §Warm standby).
    */
-  readyStandbys?: () => Array<{ peer: string, mirrorUrl: string, spareRps: number, spareBytesPerSec: number }>
+  readyStandbys?: () => Array<{ peer: string; mirrorUrl: string; spareRps: number; spareBytesPerSec: number }>
   /**
    * Helper side: the site and manifest of the standby replica this node holds for `beneficiary`
    * (undefined: none), so that an accept naming it before any offer can be served at once.
    */
   /** Whether this node stands by for `site` (holds a replica of it). */
   standsByFor?: (site: string) => boolean
-  replicaOf?: (beneficiary: string) => { site: string, siteUrl: string, manifest: ManifestEntry[] } | undefined
+  replicaOf?: (beneficiary: string) => { site: string; siteUrl: string; manifest: ManifestEntry[] } | undefined
   /** What to offer `beneficiary` of this node's spare capacity: the ledger's quota rule (default: all of it). */
   offerFor?: (beneficiary: string, spare: Capacity) => Capacity
   /** Mean body bytes of the site's hot objects: an r2 offer's bytes/s is its requests/s × this. */
@@ -89,11 +89,11 @@ export interface HelpCoordinatorDeps {
    * own site's traffic); whether its uplink is saturated (at its target, or backing up); and
    * whether it backs up while sending less than its target (the real uplink is slower).
    */
-  uplink?: () => { budgetBytesPerSec: number, saturated: boolean, slowerThanDeclared: boolean }
+  uplink?: () => { budgetBytesPerSec: number; saturated: boolean; slowerThanDeclared: boolean }
   /** Beneficiary side: how long `peer` has been unreachable, in ms (undefined: it is reachable). */
   unreachableMs?: (peer: string, now: number) => number | undefined
   /** What this node's mirror has served for `site` so far (cumulative), to baseline a session. */
-  servedNow?: (site: string) => { requests: number, bytes: number }
+  servedNow?: (site: string) => { requests: number; bytes: number }
   /** Whether to take offers from `peer` (false: this node caught it serving wrong content). */
   trusts?: (peer: string) => boolean
 }
@@ -118,7 +118,7 @@ export interface HelpingSession {
   offeredAt: number
   acceptedAt: number | undefined
   /** The mirror's cumulative service for the site when the session began. */
-  servedBaseline: { requests: number, bytes: number }
+  servedBaseline: { requests: number; bytes: number }
 }
 
 interface OwnSession {
@@ -178,17 +178,19 @@ export class HelpCoordinator {
   #unsubscribe: (() => void) | undefined
   #acceptTimer: NodeJS.Timeout | undefined
 
-  constructor (opts: HelpCoordinatorOptions, deps: HelpCoordinatorDeps) {
+  constructor(opts: HelpCoordinatorOptions, deps: HelpCoordinatorDeps) {
     this.#opts = { requestIntervalMs: 2_000, acceptHeadroom: 1.25, prefetchConcurrency: 4, silentBeneficiaryMs: 10_000, dropUnreachableMs: 1_000, ...opts }
     this.#deps = deps
     this.#topic = helpTopic(opts.consortium)
   }
 
-  start (): void {
-    this.#unsubscribe = this.#deps.bus.onRecord(r => { this.#onRecord(r) })
+  start(): void {
+    this.#unsubscribe = this.#deps.bus.onRecord(r => {
+      this.#onRecord(r)
+    })
   }
 
-  stop (): void {
+  stop(): void {
     this.#unsubscribe?.()
     clearTimeout(this.#acceptTimer)
     for (const waiters of this.#sessionWaiters.values()) for (const w of waiters) w(undefined) // each deletes itself: safe for a Set
@@ -202,11 +204,14 @@ export class HelpCoordinator {
    * this node stands by for the site, the one that opens within `timeoutMs` (the site's accept
    * on its way), else undefined.
    */
-  async awaitSession (site: string, timeoutMs = STANDBY_ACCEPT_WAIT_MS): Promise<HelpingSession | undefined> {
+  async awaitSession(site: string, timeoutMs = STANDBY_ACCEPT_WAIT_MS): Promise<HelpingSession | undefined> {
     const now = this.sessionForSite(site)
     if (now !== undefined || this.#deps.standsByFor?.(site) !== true || this.#waiting >= MAX_SESSION_WAITERS) return now
     let waiters = this.#sessionWaiters.get(site)
-    if (waiters === undefined) { waiters = new Set(); this.#sessionWaiters.set(site, waiters) }
+    if (waiters === undefined) {
+      waiters = new Set()
+      this.#sessionWaiters.set(site, waiters)
+    }
     const set = waiters
     this.#waiting++
     return await new Promise(resolve => {
@@ -217,31 +222,41 @@ export class HelpCoordinator {
         if (set.size === 0 && this.#sessionWaiters.get(site) === set) this.#sessionWaiters.delete(site)
         resolve(s)
       }
-      const timer = setTimeout(() => { done(undefined) }, timeoutMs)
+      const timer = setTimeout(() => {
+        done(undefined)
+      }, timeoutMs)
       set.add(done)
     })
   }
 
-  #event (e: Omit<HelpEvent, 'at'>): void {
+  #event(e: Omit<HelpEvent, 'at'>): void {
     this.events.push({ at: Date.now(), ...e })
     if (this.events.length > 500) this.events.shift()
   }
 
-  get ownSession (): { session: string, neededRps: number, neededBytesPerSec: number, helpers: Helper[], offers: number } | undefined {
+  get ownSession(): { session: string; neededRps: number; neededBytesPerSec: number; helpers: Helper[]; offers: number } | undefined {
     const s = this.#own
-    return s === undefined ? undefined : { session: s.session, neededRps: s.needed.rps, neededBytesPerSec: s.needed.bytesPerSec, helpers: [...s.accepted.values()], offers: s.offers.size }
+    return s === undefined
+      ? undefined
+      : { session: s.session, neededRps: s.needed.rps, neededBytesPerSec: s.needed.bytesPerSec, helpers: [...s.accepted.values()], offers: s.offers.size }
   }
 
-  get helpingSessions (): HelpingSession[] { return [...this.#helping.values()] }
+  get helpingSessions(): HelpingSession[] {
+    return [...this.#helping.values()]
+  }
 
   /** Bytes of every object the current own session's manifests listed (what helpers will fetch once). */
-  get ownManifestBytes (): number { return this.#own?.publishedBytes ?? 0 }
+  get ownManifestBytes(): number {
+    return this.#own?.publishedBytes ?? 0
+  }
 
   /** The current own session's id (cheap: for the redirect path). */
-  get ownSessionId (): string | undefined { return this.#own?.session }
+  get ownSessionId(): string | undefined {
+    return this.#own?.session
+  }
 
   /** The session (offered or accepted, or released within grace) in which this node serves `site`. */
-  sessionForSite (site: string, now = Date.now()): HelpingSession | undefined {
+  sessionForSite(site: string, now = Date.now()): HelpingSession | undefined {
     const s = this.#helping.get(site)
     if (s === undefined) return undefined
     if (s.releasedAt !== undefined && now - s.releasedAt > this.#opts.releaseGraceMs) {
@@ -256,7 +271,7 @@ export class HelpCoordinator {
    * Cut `peer` out of every session at once (it was expelled): its offer and place as a helper
    * of our session, and every session in which we help it (its cached objects are dropped).
    */
-  dropPeer (peer: string): void {
+  dropPeer(peer: string): void {
     const own = this.#own
     if (own !== undefined && (own.offers.delete(peer) || own.accepted.has(peer))) {
       this.#event({ kind: 'helper-dropped', session: own.session, peer })
@@ -271,17 +286,30 @@ export class HelpCoordinator {
   }
 
   /** Whether `peer` is an accepted helper of this node's current session `session`. */
-  isAcceptedHelper (session: string, peer: string): boolean {
+  isAcceptedHelper(session: string, peer: string): boolean {
     return this.#own !== undefined && this.#own.session === session && this.#own.accepted.has(peer)
   }
 
   /** Called on every control tick with the site's state and what it needs taken off it. */
-  async tick (state: CrowdState, need: Capacity, now = Date.now()): Promise<void> {
+  async tick(state: CrowdState, need: Capacity, now = Date.now()): Promise<void> {
     const shedding = state !== 'normal'
     this.#fitOffers(now)
     if (shedding && this.#own === undefined) {
-      this.#own = { session: randomBytes(12).toString('base64url'), startedAt: now, needed: { ...need }, offers: new Map(), accepted: new Map(), lastRequestAt: 0, published: new Map(), publishedBytes: 0, provisional: new Map() }
-      this.#deps.log.info({ session: this.#own.session, neededRps: need.rps, neededBytesPerSec: need.bytesPerSec }, 'site struck: asking the consortium for help')
+      this.#own = {
+        session: randomBytes(12).toString('base64url'),
+        startedAt: now,
+        needed: { ...need },
+        offers: new Map(),
+        accepted: new Map(),
+        lastRequestAt: 0,
+        published: new Map(),
+        publishedBytes: 0,
+        provisional: new Map()
+      }
+      this.#deps.log.info(
+        { session: this.#own.session, neededRps: need.rps, neededBytesPerSec: need.bytesPerSec },
+        'site struck: asking the consortium for help'
+      )
     }
     if (!shedding && this.#own !== undefined) {
       const session = this.#own.session
@@ -308,8 +336,12 @@ export class HelpCoordinator {
         own.publishedBytes += e.size
       }
       const body: HelpRequest = {
-        session: own.session, site: this.#opts.site, siteUrl: this.#opts.siteUrl, neededRps: Math.round(own.needed.rps),
-        neededBytesPerSec: Math.round(own.needed.bytesPerSec), manifest
+        session: own.session,
+        site: this.#opts.site,
+        siteUrl: this.#opts.siteUrl,
+        neededRps: Math.round(own.needed.rps),
+        neededBytesPerSec: Math.round(own.needed.bytesPerSec),
+        manifest
       }
       this.#event({ kind: 'request', session: own.session })
       await this.#deps.bus.publish(this.#topic, 'help-request', body)
@@ -331,18 +363,24 @@ export class HelpCoordinator {
    * request: they serve without fetching, and waiting for their offers would cost a round trip
    * in the crowd's first second. Their offers, when they come, replace these weights.
    */
-  async #acceptStandbys (own: OwnSession, now: number): Promise<void> {
+  async #acceptStandbys(own: OwnSession, now: number): Promise<void> {
     const ready = this.#deps.readyStandbys?.() ?? []
     if (ready.length === 0) return
     for (const r of ready) {
       if (own.offers.has(r.peer)) continue
-      own.offers.set(r.peer, { session: own.session, to: this.#opts.selfId, offeredRps: r.spareRps, offeredBytesPerSec: r.spareBytesPerSec, mirrorUrl: r.mirrorUrl })
+      own.offers.set(r.peer, {
+        session: own.session,
+        to: this.#opts.selfId,
+        offeredRps: r.spareRps,
+        offeredBytesPerSec: r.spareBytesPerSec,
+        mirrorUrl: r.mirrorUrl
+      })
       own.provisional.set(r.peer, now)
     }
     await this.#accept()
   }
 
-  #dropGoneHelpers (now: number): void {
+  #dropGoneHelpers(now: number): void {
     const own = this.#own
     if (own === undefined) return
     // A helper that is down now no longer counts toward the need (#accept): the offers held from
@@ -368,7 +406,7 @@ export class HelpCoordinator {
   }
 
   /** Forget sessions past their grace period; release those whose beneficiary went silent. */
-  #expireHelping (now: number): void {
+  #expireHelping(now: number): void {
     for (const [site, s] of this.#helping) {
       if (s.releasedAt === undefined && now - s.offeredAt > this.#opts.silentBeneficiaryMs && this.#deps.peers.get(s.beneficiary, now) === undefined) {
         s.accepted = false
@@ -380,19 +418,28 @@ export class HelpCoordinator {
     }
   }
 
-  #onRecord (r: VerifiedRecord): void {
+  #onRecord(r: VerifiedRecord): void {
     switch (r.type) {
-      case 'help-request': this.#onRequest(r.author, r.body as HelpRequest); break
-      case 'help-offer': this.#onOffer(r.author, r.body as HelpOffer); break
-      case 'help-accept': this.#onAccept(r.author, r.body as HelpAccept); break
-      case 'help-release': this.#onRelease(r.author, r.body as HelpRelease); break
-      default: break
+      case 'help-request':
+        this.#onRequest(r.author, r.body as HelpRequest)
+        break
+      case 'help-offer':
+        this.#onOffer(r.author, r.body as HelpOffer)
+        break
+      case 'help-accept':
+        this.#onAccept(r.author, r.body as HelpAccept)
+        break
+      case 'help-release':
+        this.#onRelease(r.author, r.body as HelpRelease)
+        break
+      default:
+        break
     }
   }
 
   // ── helper role ─────────────────────────────────────────────────────────────
 
-  #onRequest (author: string, req: HelpRequest): void {
+  #onRequest(author: string, req: HelpRequest): void {
     if (author === this.#opts.selfId || req.site === this.#opts.site) return
     const existing = this.#helping.get(req.site)
     if (existing !== undefined && existing.session === req.session && existing.beneficiary === author) {
@@ -429,16 +476,27 @@ export class HelpCoordinator {
   }
 
   /** Offer what this node can spare to `author` for `site` and open the helping session (nothing when it can spare nothing). */
-  #openSession (author: string, session: string, site: string, siteUrl: string, manifest: readonly ManifestEntry[]): void {
+  #openSession(author: string, session: string, site: string, siteUrl: string, manifest: readonly ManifestEntry[]): void {
     const spare = this.#deps.spare()
     if (spare.rps <= 0 || spare.bytesPerSec <= 0) return
     const offered = this.#offer(author, spare)
     if (offered.rps <= 0 || offered.bytesPerSec <= 0) return
     const now = Date.now()
     const s: HelpingSession = {
-      session, beneficiary: author, site, siteUrl,
-      manifest: new Map(manifest.map(e => [e.path, e])), helpers: [], offeredRps: offered.rps, offeredBytesPerSec: offered.bytesPerSec, offerSentAt: now,
-      accepted: false, releasedAt: undefined, offeredAt: now, acceptedAt: undefined, servedBaseline: this.#deps.servedNow?.(site) ?? { requests: 0, bytes: 0 }
+      session,
+      beneficiary: author,
+      site,
+      siteUrl,
+      manifest: new Map(manifest.map(e => [e.path, e])),
+      helpers: [],
+      offeredRps: offered.rps,
+      offeredBytesPerSec: offered.bytesPerSec,
+      offerSentAt: now,
+      accepted: false,
+      releasedAt: undefined,
+      offeredAt: now,
+      acceptedAt: undefined,
+      servedBaseline: this.#deps.servedNow?.(site) ?? { requests: 0, bytes: 0 }
     }
     this.#helping.set(site, s)
     this.#event({ kind: 'offered', session, peer: author, site })
@@ -452,14 +510,20 @@ export class HelpCoordinator {
    * it needs, and a need measured in the first second of a crowd is far too low to size an
    * offer by (offers sized so left helpers at a fraction of their uplinks while the crowd grew).
    */
-  #offer (beneficiary: string, spare: Capacity): Capacity {
+  #offer(beneficiary: string, spare: Capacity): Capacity {
     const o = this.#deps.offerFor?.(beneficiary, spare) ?? spare
     return { rps: Math.round(o.rps), bytesPerSec: Math.round(o.bytesPerSec) }
   }
 
-  #sendOffer (s: HelpingSession, now: number): void {
+  #sendOffer(s: HelpingSession, now: number): void {
     s.offerSentAt = now
-    const offer: HelpOffer = { session: s.session, to: s.beneficiary, offeredRps: s.offeredRps, offeredBytesPerSec: s.offeredBytesPerSec, mirrorUrl: this.#opts.mirrorUrl }
+    const offer: HelpOffer = {
+      session: s.session,
+      to: s.beneficiary,
+      offeredRps: s.offeredRps,
+      offeredBytesPerSec: s.offeredBytesPerSec,
+      mirrorUrl: this.#opts.mirrorUrl
+    }
     void this.#deps.bus.publish(this.#topic, 'help-offer', offer)
   }
 
@@ -472,7 +536,7 @@ export class HelpCoordinator {
    * on it. A helper merely busy at its offer changes nothing: the beneficiary sends no more than
    * offers carry.
    */
-  #fitOffers (now: number): void {
+  #fitOffers(now: number): void {
     const up = this.#deps.uplink?.()
     if (up === undefined || !up.saturated) return
     const active = [...this.#helping.values()].filter(s => s.accepted && s.releasedAt === undefined)
@@ -491,7 +555,7 @@ export class HelpCoordinator {
     }
   }
 
-  #onAccept (author: string, acc: HelpAccept): void {
+  #onAccept(author: string, acc: HelpAccept): void {
     if (acc.helpers.some(h => h.peer === this.#opts.selfId) && ![...this.#helping.values()].some(s => s.session === acc.session && s.beneficiary === author)) {
       this.#standbyAccepted(author, acc)
     }
@@ -519,7 +583,7 @@ export class HelpCoordinator {
    * site it holds the content, so it takes the session now — with what it can offer, which its
    * offer then tells the beneficiary — unless it has nothing to spare for it.
    */
-  #standbyAccepted (author: string, acc: HelpAccept): void {
+  #standbyAccepted(author: string, acc: HelpAccept): void {
     const replica = this.#deps.replicaOf?.(author)
     if (replica === undefined) return
     const existing = this.#helping.get(replica.site)
@@ -527,7 +591,7 @@ export class HelpCoordinator {
     this.#openSession(author, acc.session, replica.site, replica.siteUrl, replica.manifest)
   }
 
-  #onRelease (author: string, rel: HelpRelease): void {
+  #onRelease(author: string, rel: HelpRelease): void {
     for (const s of this.#helping.values()) {
       if (s.session === rel.session && s.beneficiary === author && s.releasedAt === undefined) {
         s.accepted = false
@@ -543,7 +607,7 @@ export class HelpCoordinator {
    * Prefetch the manifest, hottest first, the objects this node owns before the others: the
    * other helpers wait on the owners for theirs (mirror-fill.ts).
    */
-  #prefetch (s: HelpingSession): void {
+  #prefetch(s: HelpingSession): void {
     // What a standby replica holds is served at once and needs no fetch.
     this.#deps.seed?.(s)
     const missing = [...s.manifest.values()].filter(e => this.#deps.cache.peek(s.site, e.path) === undefined && !this.#prefetching.has(`${s.site}\n${e.path}`))
@@ -555,9 +619,13 @@ export class HelpCoordinator {
         const entry = todo[i++]!
         const key = `${s.site}\n${entry.path}`
         this.#prefetching.add(key)
-        try { await this.#deps.prefetch(s, entry) } catch (err) {
+        try {
+          await this.#deps.prefetch(s, entry)
+        } catch (err) {
           this.#deps.log.debug({ err, path: entry.path }, 'prefetch failed')
-        } finally { this.#prefetching.delete(key) }
+        } finally {
+          this.#prefetching.delete(key)
+        }
       }
     }
     for (let k = 0; k < this.#opts.prefetchConcurrency; k++) void worker()
@@ -565,7 +633,7 @@ export class HelpCoordinator {
 
   // ── beneficiary role ────────────────────────────────────────────────────────
 
-  #onOffer (author: string, offer: HelpOffer): void {
+  #onOffer(author: string, offer: HelpOffer): void {
     const own = this.#own
     if (own === undefined || offer.to !== this.#opts.selfId || offer.session !== own.session) return
     if (this.#deps.trusts?.(author) === false) return
@@ -576,28 +644,40 @@ export class HelpCoordinator {
     this.#scheduleAccept()
   }
 
-  #scheduleAccept (): void {
+  #scheduleAccept(): void {
     if (this.#acceptTimer !== undefined) return
     // Offers arrive within milliseconds of each other: batch them into one accept.
-    this.#acceptTimer = setTimeout(() => { this.#acceptTimer = undefined; void this.#accept() }, 50)
+    this.#acceptTimer = setTimeout(() => {
+      this.#acceptTimer = undefined
+      void this.#accept()
+    }, 50)
   }
 
-  async #accept (): Promise<void> {
+  async #accept(): Promise<void> {
     const own = this.#own
     if (own === undefined) return
     // An r2 offer names requests/s only: its bytes/s is estimated from the site's mean object.
     const meanBytes = this.#deps.meanObjectBytes?.() ?? DEFAULT_MEAN_OBJECT_BYTES
     const offers = [...own.offers.entries()].map(([peer, o]) => ({
-      peer, offeredRps: o.offeredRps, offeredBytesPerSec: o.offeredBytesPerSec ?? Math.round(o.offeredRps * meanBytes), peerState: this.#deps.peers.get(peer)?.report.state,
+      peer,
+      offeredRps: o.offeredRps,
+      offeredBytesPerSec: o.offeredBytesPerSec ?? Math.round(o.offeredRps * meanBytes),
+      peerState: this.#deps.peers.get(peer)?.report.state,
       heldBytes: this.#deps.heldBy?.(peer) ?? 0
     }))
     const now = Date.now()
     const isDown = (peer: string): boolean => own.accepted.has(peer) && this.#deps.unreachableMs?.(peer, now) !== undefined
     const chosen = new Map<string, Helper>()
     let total = 0
-    const add = (o: { peer: string, offeredRps: number, offeredBytesPerSec: number }): void => {
+    const add = (o: { peer: string; offeredRps: number; offeredBytesPerSec: number }): void => {
       const offer = own.offers.get(o.peer)!
-      chosen.set(o.peer, { peer: o.peer, weightRps: o.offeredRps, weightBytesPerSec: o.offeredBytesPerSec, siteBase: siteBaseOnMirror(offer.mirrorUrl, this.#opts.site), mirrorUrl: offer.mirrorUrl })
+      chosen.set(o.peer, {
+        peer: o.peer,
+        weightRps: o.offeredRps,
+        weightBytesPerSec: o.offeredBytesPerSec,
+        siteBase: siteBaseOnMirror(offer.mirrorUrl, this.#opts.site),
+        mirrorUrl: offer.mirrorUrl
+      })
       total += o.offeredBytesPerSec
     }
     // The need is covered by helpers that are up; one that is down keeps its place until it is
@@ -605,22 +685,34 @@ export class HelpCoordinator {
     // In a session's first seconds the need is measured on rates that still lag the onset: more headroom then.
     const onset = now - own.startedAt < ONSET_MS
     const headroom = onset ? Math.max(ONSET_HEADROOM, this.#opts.acceptHeadroom) : this.#opts.acceptHeadroom
-    for (const o of selectHelpers(offers.filter(o => !isDown(o.peer)), own.needed, headroom, new Set(own.accepted.keys()))) add(o)
+    for (const o of selectHelpers(
+      offers.filter(o => !isDown(o.peer)),
+      own.needed,
+      headroom,
+      new Set(own.accepted.keys())
+    ))
+      add(o)
     // In the onset every standby that holds the hot content is taken: it costs the struck uplink
     // nothing, and the need measured so far is a fraction of the crowd's (the first accepted
     // standby alone got every redirect of the first second, p99 3.2 s on its mirror).
-    if (onset) for (const o of offers) if (o.heldBytes > 0 && !isDown(o.peer) && !chosen.has(o.peer) && o.peerState !== 'struck' && o.offeredBytesPerSec > 0) add(o)
+    if (onset)
+      for (const o of offers) if (o.heldBytes > 0 && !isDown(o.peer) && !chosen.has(o.peer) && o.peerState !== 'struck' && o.offeredBytesPerSec > 0) add(o)
     for (const o of offers) if (isDown(o.peer) && !chosen.has(o.peer)) add(o)
-    const same = chosen.size === own.accepted.size && [...chosen.values()].every(h => {
-      const was = own.accepted.get(h.peer)
-      return was?.weightRps === h.weightRps && was.weightBytesPerSec === h.weightBytesPerSec
-    })
+    const same =
+      chosen.size === own.accepted.size &&
+      [...chosen.values()].every(h => {
+        const was = own.accepted.get(h.peer)
+        return was?.weightRps === h.weightRps && was.weightBytesPerSec === h.weightBytesPerSec
+      })
     if (same) return
     const fresh = [...chosen.keys()].filter(p => !own.accepted.has(p))
     own.accepted = chosen
     for (const peer of fresh) this.#event({ kind: 'accept', session: own.session, peer })
     this.#deps.log.info({ session: own.session, helpers: [...chosen.keys()], offeredBytesPerSec: total }, 'helpers accepted')
-    const body: HelpAccept = { session: own.session, helpers: [...chosen.values()].map(h => ({ peer: h.peer, weightRps: h.weightRps, weightBytesPerSec: h.weightBytesPerSec, mirrorUrl: h.mirrorUrl })) }
+    const body: HelpAccept = {
+      session: own.session,
+      helpers: [...chosen.values()].map(h => ({ peer: h.peer, weightRps: h.weightRps, weightBytesPerSec: h.weightBytesPerSec, mirrorUrl: h.mirrorUrl }))
+    }
     // Accept on the wire first, so helpers know they serve before clients arrive.
     await this.#deps.bus.publish(this.#topic, 'help-accept', body)
     if (this.#own === own) this.#deps.shedder.setHelpers([...chosen.values()])

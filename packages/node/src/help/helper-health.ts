@@ -39,42 +39,48 @@ export class HelperHealth {
   /** Peers whose mirror refused or failed a probe, since when. */
   readonly #mirrorDown = new Map<string, number>()
 
-  constructor (silenceMs = HELPER_SILENCE_MS) { this.#silenceMs = silenceMs }
+  constructor(silenceMs = HELPER_SILENCE_MS) {
+    this.#silenceMs = silenceMs
+  }
 
-  heard (peer: string, now = Date.now()): void { this.#heard.set(peer, now) }
+  heard(peer: string, now = Date.now()): void {
+    this.#heard.set(peer, now)
+  }
 
   /**
    * `peer` was just accepted as a helper, on a fresh offer or a live standby's load report: its
    * silence counts from now. It reports at the serving interval only once the accept has
    * reached it, so a standby accepted on a report a second old is not silent yet.
    */
-  accepted (peer: string, now = Date.now()): void {
+  accepted(peer: string, now = Date.now()): void {
     if ((this.#heard.get(peer) ?? -Infinity) < now) this.heard(peer, now)
   }
 
   /** This node's event loop stood still for `ms`: that time is nobody's silence. */
-  stalled (ms: number): void {
+  stalled(ms: number): void {
     if (!(ms > 0)) return
     for (const [peer, at] of this.#heard) this.#heard.set(peer, at + ms)
   }
 
-  connected (peer: string): void { this.#disconnected.delete(peer) }
+  connected(peer: string): void {
+    this.#disconnected.delete(peer)
+  }
 
-  disconnected (peer: string, now = Date.now()): void {
+  disconnected(peer: string, now = Date.now()): void {
     if (!this.#disconnected.has(peer)) this.#disconnected.set(peer, now)
   }
 
-  mirrorAnswered (peer: string, now = Date.now()): void {
+  mirrorAnswered(peer: string, now = Date.now()): void {
     this.#mirrorDown.delete(peer)
     this.heard(peer, now)
   }
 
-  mirrorFailed (peer: string, now = Date.now()): void {
+  mirrorFailed(peer: string, now = Date.now()): void {
     if (!this.#mirrorDown.has(peer)) this.#mirrorDown.set(peer, now)
   }
 
   /** Since when `peer` has been down (undefined: it is up). */
-  downSince (peer: string, now = Date.now()): number | undefined {
+  downSince(peer: string, now = Date.now()): number | undefined {
     const dead = Math.min(this.#disconnected.get(peer) ?? Infinity, this.#mirrorDown.get(peer) ?? Infinity)
     const heard = this.#heard.get(peer)
     const silentSince = heard === undefined ? undefined : heard + this.#silenceMs
@@ -85,15 +91,20 @@ export class HelperHealth {
     return since
   }
 
-  isDown (peer: string, now = Date.now()): boolean { return this.downSince(peer, now) !== undefined }
+  isDown(peer: string, now = Date.now()): boolean {
+    return this.downSince(peer, now) !== undefined
+  }
 
   /** Forget peers that are none of `keep` (sessions ended). */
-  retain (keep: ReadonlySet<string>): void {
+  retain(keep: ReadonlySet<string>): void {
     for (const m of [this.#heard, this.#disconnected, this.#mirrorDown]) for (const peer of m.keys()) if (!keep.has(peer)) m.delete(peer)
   }
 }
 
-export interface ProbeTarget { peer: string, mirrorUrl: string }
+export interface ProbeTarget {
+  peer: string
+  mirrorUrl: string
+}
 
 export class MirrorProber {
   readonly #health: HelperHealth
@@ -106,7 +117,7 @@ export class MirrorProber {
   /** Probes answered, failed (refused, reset, 5xx) and timed out, since start. */
   readonly counts = { answered: 0, failed: 0, timedOut: 0 }
 
-  constructor (health: HelperHealth, log: Logger, opts: { intervalMs?: number, timeoutMs?: number } = {}) {
+  constructor(health: HelperHealth, log: Logger, opts: { intervalMs?: number; timeoutMs?: number } = {}) {
     this.#health = health
     this.#log = log
     this.#intervalMs = opts.intervalMs ?? 100
@@ -115,7 +126,7 @@ export class MirrorProber {
   }
 
   /** Send the probes that are due to `targets`. */
-  probe (targets: readonly ProbeTarget[], now = Date.now()): void {
+  probe(targets: readonly ProbeTarget[], now = Date.now()): void {
     const live = new Set<string>()
     for (const t of targets) {
       live.add(t.peer)
@@ -126,17 +137,25 @@ export class MirrorProber {
     for (const peer of this.#lastSent.keys()) if (!live.has(peer)) this.#lastSent.delete(peer)
   }
 
-  async #one (t: ProbeTarget): Promise<void> {
+  async #one(t: ProbeTarget): Promise<void> {
     this.#inFlight.set(t.peer, (this.#inFlight.get(t.peer) ?? 0) + 1)
     try {
       const res = await request(new URL(MIRROR_ALIVE_PATH, t.mirrorUrl), {
-        method: 'HEAD', dispatcher: this.#agent, signal: AbortSignal.timeout(this.#timeoutMs), headers: { 'user-agent': 'reef-probe/1' }
+        method: 'HEAD',
+        dispatcher: this.#agent,
+        signal: AbortSignal.timeout(this.#timeoutMs),
+        headers: { 'user-agent': 'reef-probe/1' }
       })
       await res.body.dump()
-      if (res.statusCode >= 200 && res.statusCode < 300) { this.counts.answered++; this.#health.mirrorAnswered(t.peer) }
-      else if (res.statusCode >= 500) { this.counts.failed++; this.#health.mirrorFailed(t.peer) }
+      if (res.statusCode >= 200 && res.statusCode < 300) {
+        this.counts.answered++
+        this.#health.mirrorAnswered(t.peer)
+      } else if (res.statusCode >= 500) {
+        this.counts.failed++
+        this.#health.mirrorFailed(t.peer)
+      }
     } catch (err) {
-      const code = (err as { code?: string, cause?: { code?: string } }).code ?? (err as { cause?: { code?: string } }).cause?.code ?? ''
+      const code = (err as { code?: string; cause?: { code?: string } }).code ?? (err as { cause?: { code?: string } }).cause?.code ?? ''
       if (REFUSED.has(code)) {
         this.counts.failed++
         this.#health.mirrorFailed(t.peer)
@@ -151,5 +170,7 @@ export class MirrorProber {
     }
   }
 
-  async close (): Promise<void> { await this.#agent.close().catch(() => {}) }
+  async close(): Promise<void> {
+    await this.#agent.close().catch(() => {})
+  }
 }

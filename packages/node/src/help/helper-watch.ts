@@ -31,14 +31,20 @@ export class HelperWatch {
   /** When the health timer last ran (to tell this node's own event-loop stalls). */
   #tickAt = 0
 
-  constructor (components: HelperWatchComponents) { this.#c = components }
+  constructor(components: HelperWatchComponents) {
+    this.#c = components
+  }
 
   /** The excluded (down) and busy helpers, as last set on the shedder (for debug logs). */
-  get excluded (): string { return this.#excluded }
-  get busy (): string { return this.#busyKey }
+  get excluded(): string {
+    return this.#excluded
+  }
+  get busy(): string {
+    return this.#busyKey
+  }
 
   /** The health timer (every HEALTH_TICK_MS): note this node's own stalls, then `check`. */
-  tick (now = Date.now()): void {
+  tick(now = Date.now()): void {
     // A timer late by more than a few ticks means this node's own event loop stalled: the
     // helpers' records wait in its sockets, so the stall does not count as their silence.
     const late = now - this.#tickAt - HEALTH_TICK_MS
@@ -51,7 +57,7 @@ export class HelperWatch {
    * Exclude accepted helpers that are down (not heard from, connection closed, mirror not
    * answering) from the redirect targets, and probe the mirrors that are due.
    */
-  check (now = Date.now()): void {
+  check(now = Date.now()): void {
     const { shedder, helperHealth: health, peers, log } = this.#c
     // New page loads are kept here only while what waits on the uplink drains quickly.
     shedder.localOpen = this.#c.uplink.drainSeconds < LOCAL_QUEUE_SECONDS
@@ -68,7 +74,10 @@ export class HelperWatch {
       if (r?.queuedBytes !== undefined && r.uplinkBytesPerSec !== undefined && r.queuedBytes > HELPER_QUEUE_SECONDS * r.uplinkBytesPerSec) busy.add(h.peer)
     }
     const busyKey = [...busy].join(',')
-    if (busyKey !== this.#busyKey) { this.#busyKey = busyKey; shedder.setBusy(busy) }
+    if (busyKey !== this.#busyKey) {
+      this.#busyKey = busyKey
+      shedder.setBusy(busy)
+    }
     const key = down.join(',')
     if (key !== this.#excluded) {
       const was = new Set(this.#excluded === '' ? [] : this.#excluded.split(','))
@@ -81,19 +90,23 @@ export class HelperWatch {
   }
 
   /** Forget the health of peers that are neither live nor accepted (every HEALTH_PRUNE_MS). */
-  prune (now: number): void {
+  prune(now: number): void {
     if (now - this.#lastPrune <= HEALTH_PRUNE_MS) return
     this.#lastPrune = now
     this.#c.helperHealth.retain(new Set([...this.#c.peers.live(now).map(e => e.peer), ...this.#c.shedder.helpers.map(h => h.peer)]))
   }
 
-  connected (peer: string): void { this.#c.helperHealth.connected(peer) }
+  connected(peer: string): void {
+    this.#c.helperHealth.connected(peer)
+  }
 
   /** A helper's connection closed: it is down now, not at the next tick. */
-  disconnected (peer: string): void {
+  disconnected(peer: string): void {
     this.#c.helperHealth.disconnected(peer)
     this.check()
   }
 
-  async close (): Promise<void> { await this.#c.prober.close() }
+  async close(): Promise<void> {
+    await this.#c.prober.close()
+  }
 }

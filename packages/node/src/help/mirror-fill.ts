@@ -43,15 +43,21 @@ export const MAX_FETCHES_PER_PEER = 16
 export const MAX_PREFETCHES_PER_PEER = 6
 
 /** A fill's priority; a prefetch becomes a visitor's fill when a visitor comes to wait for it. */
-interface Priority { demand: boolean, promote?: (() => void) | undefined }
+interface Priority {
+  demand: boolean
+  promote?: (() => void) | undefined
+}
 
 /** The owner of `path` among `peers`: highest SHA-1(peer ‖ "\n" ‖ path), as every helper computes it. */
-export function ownerOf (path: string, peers: readonly string[]): string | undefined {
+export function ownerOf(path: string, peers: readonly string[]): string | undefined {
   let best: string | undefined
   let bestScore: Buffer | undefined
   for (const peer of peers) {
     const score = createHash('sha1').update(peer).update('\n').update(path).digest()
-    if (bestScore === undefined || Buffer.compare(score, bestScore) > 0) { best = peer; bestScore = score }
+    if (bestScore === undefined || Buffer.compare(score, bestScore) > 0) {
+      best = peer
+      bestScore = score
+    }
   }
   return best
 }
@@ -70,17 +76,19 @@ export interface MirrorFillDeps {
 
 export class MirrorFill {
   readonly #d: MirrorFillDeps
-  readonly #fills = new Map<string, { promise: Promise<CachedObject>, prio: Priority }>()
+  readonly #fills = new Map<string, { promise: Promise<CachedObject>; prio: Priority }>()
   /** Per peer: fetch streams open (all, and visitors'), and the fetches waiting for one (FIFO each). */
-  readonly #open = new Map<string, { all: number, demand: number }>()
-  readonly #waiting = new Map<string, { demand: Array<(asDemand: boolean) => void>, prefetch: Array<(asDemand: boolean) => void> }>()
+  readonly #open = new Map<string, { all: number; demand: number }>()
+  readonly #waiting = new Map<string, { demand: Array<(asDemand: boolean) => void>; prefetch: Array<(asDemand: boolean) => void> }>()
   /** Objects filled, by where they came from, since start. */
   readonly counts = { fromSite: 0, fromOwner: 0, ownerFailed: 0, fromStandby: 0 }
 
-  constructor (deps: MirrorFillDeps) { this.#d = deps }
+  constructor(deps: MirrorFillDeps) {
+    this.#d = deps
+  }
 
   /** Whether this node owns `path` in session `s` (fetches it from the struck site for the others). */
-  owns (s: HelpingSession, path: string): boolean {
+  owns(s: HelpingSession, path: string): boolean {
     return s.helpers.length === 0 || ownerOf(path, s.helpers) === this.#d.selfId
   }
 
@@ -89,14 +97,17 @@ export class MirrorFill {
    * another helper, so filled only from the struck site. `prefetch`: no visitor waits for it
    * (yet): it yields to those who do.
    */
-  fill (s: HelpingSession, path: string, opts: { forPeer?: boolean, prefetch?: boolean } = {}): Promise<CachedObject> {
+  fill(s: HelpingSession, path: string, opts: { forPeer?: boolean; prefetch?: boolean } = {}): Promise<CachedObject> {
     const cached = this.#d.cache.peek(s.site, path)
     if (cached !== undefined) return Promise.resolve(cached)
     const key = `${s.site}\n${path}`
     const demand = opts.prefetch !== true
     const running = this.#fills.get(key)
     if (running !== undefined) {
-      if (demand && !running.prio.demand) { running.prio.demand = true; running.prio.promote?.() }
+      if (demand && !running.prio.demand) {
+        running.prio.demand = true
+        running.prio.promote?.()
+      }
       return running.promise
     }
     const prio: Priority = { demand }
@@ -105,15 +116,18 @@ export class MirrorFill {
     return promise
   }
 
-  async #fill (s: HelpingSession, path: string, forPeer: boolean, prio: Priority): Promise<CachedObject> {
+  async #fill(s: HelpingSession, path: string, forPeer: boolean, prio: Priority): Promise<CachedObject> {
     const entry = s.manifest.get(path)
     // A standby of the site that is one of the session's helpers holds the hot content already.
-    const standby = entry === undefined || forPeer
-      ? undefined
-      : this.#d.standbysOf?.(s.site).find(p => p !== this.#d.selfId && s.helpers.includes(p) && this.#d.isDown?.(p) !== true)
+    const standby =
+      entry === undefined || forPeer
+        ? undefined
+        : this.#d.standbysOf?.(s.site).find(p => p !== this.#d.selfId && s.helpers.includes(p) && this.#d.isDown?.(p) !== true)
     if (standby !== undefined) {
       try {
-        const f = await this.#fetch(standby, prio, () => fetchFromPeer(this.#d.libp2p, standby, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS))
+        const f = await this.#fetch(standby, prio, () =>
+          fetchFromPeer(this.#d.libp2p, standby, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS)
+        )
         this.counts.fromStandby++
         return this.#store(s, path, f)
       } catch (err) {
@@ -123,7 +137,9 @@ export class MirrorFill {
     const owner = entry === undefined || forPeer ? undefined : ownerOf(path, s.helpers)
     if (owner !== undefined && owner !== this.#d.selfId && this.#d.isDown?.(owner) !== true) {
       try {
-        const f = await this.#fetch(owner, prio, () => fetchFromPeer(this.#d.libp2p, owner, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS))
+        const f = await this.#fetch(owner, prio, () =>
+          fetchFromPeer(this.#d.libp2p, owner, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS)
+        )
         this.counts.fromOwner++
         return this.#store(s, path, f)
       } catch (err) {
@@ -137,17 +153,23 @@ export class MirrorFill {
   }
 
   /** Run `fetch` once a stream to `peer` is free for it (see the class comment for the rules). */
-  async #fetch<T> (peer: string, prio: Priority, fetch: () => Promise<T>): Promise<T> {
+  async #fetch<T>(peer: string, prio: Priority, fetch: () => Promise<T>): Promise<T> {
     let demand = prio.demand
     const asked = performance.now()
     if (this.#mayStart(peer, demand)) this.#take(peer, demand)
     else {
       let q = this.#waiting.get(peer)
-      if (q === undefined) { q = { demand: [], prefetch: [] }; this.#waiting.set(peer, q) }
+      if (q === undefined) {
+        q = { demand: [], prefetch: [] }
+        this.#waiting.set(peer, q)
+      }
       const queue = q
       // #next takes the stream for the waiter before waking it, as a visitor's fill or not.
       demand = await new Promise<boolean>(resolve => {
-        if (prio.demand) { queue.demand.push(resolve); return }
+        if (prio.demand) {
+          queue.demand.push(resolve)
+          return
+        }
         queue.prefetch.push(resolve)
         prio.promote = () => {
           const i = queue.prefetch.indexOf(resolve)
@@ -164,7 +186,11 @@ export class MirrorFill {
       return await fetch()
     } finally {
       const done = performance.now()
-      if (done - asked > 1_000) this.#d.log.debug({ peer, demand, waitedMs: Math.round(started - asked), fetchMs: Math.round(done - started), open: this.#open.get(peer) }, 'slow fill fetch')
+      if (done - asked > 1_000)
+        this.#d.log.debug(
+          { peer, demand, waitedMs: Math.round(started - asked), fetchMs: Math.round(done - started), open: this.#open.get(peer) },
+          'slow fill fetch'
+        )
       const open = this.#open.get(peer)
       if (open !== undefined) {
         open.all--
@@ -175,14 +201,14 @@ export class MirrorFill {
     }
   }
 
-  #take (peer: string, demand: boolean): void {
+  #take(peer: string, demand: boolean): void {
     const open = this.#open.get(peer) ?? { all: 0, demand: 0 }
     open.all++
     if (demand) open.demand++
     this.#open.set(peer, open)
   }
 
-  #mayStart (peer: string, demand: boolean): boolean {
+  #mayStart(peer: string, demand: boolean): boolean {
     const open = this.#open.get(peer) ?? { all: 0, demand: 0 }
     if (open.all >= MAX_FETCHES_PER_PEER) return false
     if (demand) return true
@@ -191,7 +217,7 @@ export class MirrorFill {
   }
 
   /** Start what may start now on `peer`: visitors' fills first, then prefetches. */
-  #next (peer: string): void {
+  #next(peer: string): void {
     const q = this.#waiting.get(peer)
     if (q === undefined) return
     while (q.demand.length > 0 && this.#mayStart(peer, true)) {
@@ -205,7 +231,7 @@ export class MirrorFill {
     if (q.demand.length === 0 && q.prefetch.length === 0) this.#waiting.delete(peer)
   }
 
-  #store (s: HelpingSession, path: string, f: { headers: Record<string, string>, body: Buffer, sha256: string }): CachedObject {
+  #store(s: HelpingSession, path: string, f: { headers: Record<string, string>; body: Buffer; sha256: string }): CachedObject {
     const obj: CachedObject = { site: s.site, path, headers: pickMirroredHeaders(f.headers), body: f.body, sha256: f.sha256, storedAt: Date.now() }
     this.#d.cache.put(obj)
     return obj

@@ -9,7 +9,16 @@
 import type { CachedObject, ContentCache } from '../origin/content-cache.ts'
 
 /** Elements whose attribute a browser fetches while it loads the page. */
-const FETCHED: Readonly<Record<string, string>> = { img: 'src', script: 'src', link: 'href', source: 'src', video: 'poster', audio: 'src', iframe: 'src', embed: 'src' }
+const FETCHED: Readonly<Record<string, string>> = {
+  img: 'src',
+  script: 'src',
+  link: 'href',
+  source: 'src',
+  video: 'poster',
+  audio: 'src',
+  iframe: 'src',
+  embed: 'src'
+}
 /** `<link rel>` values a browser fetches during the load. */
 const LINK_RELS = /(^|\s)(stylesheet|icon|preload|modulepreload|apple-touch-icon)(\s|$)/i
 /** Most subresources counted for one page (a page linking thousands is weighed by these). */
@@ -18,7 +27,7 @@ const TAG = /<([a-zA-Z][a-zA-Z0-9]*)\b([^>]*)>/g
 const ATTR = /\b([a-zA-Z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g
 
 /** Same-origin paths (with query) of the subresources a browser loads with this HTML page at `pagePath`. */
-export function pageSubresources (html: string, pagePath: string): string[] {
+export function pageSubresources(html: string, pagePath: string): string[] {
   const base = new URL(pagePath, 'http://site.invalid')
   const out = new Set<string>()
   for (const tag of html.matchAll(TAG)) {
@@ -31,7 +40,11 @@ export function pageSubresources (html: string, pagePath: string): string[] {
     const raw = attrs.get(attrName)?.trim()
     if (raw === undefined || raw === '' || raw.startsWith('data:')) continue
     let url: URL
-    try { url = new URL(raw, base) } catch { continue }
+    try {
+      url = new URL(raw, base)
+    } catch {
+      continue
+    }
     if (url.origin !== base.origin) continue
     out.add(url.pathname + url.search)
     if (out.size >= MAX_LINKS) break
@@ -46,13 +59,13 @@ export class PageWeigher {
   readonly #cache: ContentCache
   readonly #site: string
 
-  constructor (cache: ContentCache, site: string) {
+  constructor(cache: ContentCache, site: string) {
     this.#cache = cache
     this.#site = site
   }
 
   /** Bytes a client redirected for `obj` will fetch from the mirror (whole bytes); unknown subresources at `meanBytes`. */
-  weigh (obj: CachedObject, meanBytes: number): number {
+  weigh(obj: CachedObject, meanBytes: number): number {
     let links = this.#links.get(obj)
     if (links === undefined) {
       const type = obj.headers['content-type'] ?? ''

@@ -11,7 +11,7 @@ import type { MirrorFill } from './mirror-fill.ts'
 import type { StandbyService } from './standby.ts'
 
 /** What this node offered, in all, in the help sessions it has not released. */
-export function offeredIn (sessions: readonly HelpingSession[]): Capacity {
+export function offeredIn(sessions: readonly HelpingSession[]): Capacity {
   let rps = 0
   let bytesPerSec = 0
   for (const s of sessions) {
@@ -23,7 +23,7 @@ export function offeredIn (sessions: readonly HelpingSession[]): Capacity {
 }
 
 /** Whether this node serves an accepted help session now. */
-export function servingIn (sessions: readonly HelpingSession[]): boolean {
+export function servingIn(sessions: readonly HelpingSession[]): boolean {
   return sessions.some(s => s.accepted && s.releasedAt === undefined)
 }
 
@@ -38,7 +38,7 @@ export interface HelperFetchComponents {
  * manifest (the owner fetches it once: mirror-fill.ts); or one of this site's standbys, in calm
  * times. Undefined: neither (403).
  */
-export function objectForHelper (c: HelperFetchComponents): (session: string, peer: string, path: string) => Promise<CachedObject> | undefined {
+export function objectForHelper(c: HelperFetchComponents): (session: string, peer: string, path: string) => Promise<CachedObject> | undefined {
   return (session, peer, path) => {
     const s = c.help.helpingSessions.find(x => x.session === session && x.releasedAt === undefined)
     if (s === undefined || !s.helpers.includes(peer) || !s.manifest.has(path)) return c.standby.serve(session, peer, path)
@@ -58,13 +58,17 @@ export interface FetchStreamComponents extends HelperFetchComponents {
  * objects (cache or origin), other helpers of a session this node serves and this site's
  * standbys get theirs (`objectForHelper`); every byte sent counts against the uplink.
  */
-export async function serveFetchStreams (libp2p: Libp2p, c: FetchStreamComponents): Promise<void> {
+export async function serveFetchStreams(libp2p: Libp2p, c: FetchStreamComponents): Promise<void> {
   await registerFetchServer(libp2p, {
     log: c.log,
     isAcceptedHelper: (session, peer) => c.help.isAcceptedHelper(session, peer),
     load: async path => c.origin.load(path),
     forHelper: objectForHelper(c),
-    onSent: bytes => { c.uplink.add('p2p', bytes) },
-    onPending: bytes => { c.uplink.pendingP2pBytes += bytes }
+    onSent: bytes => {
+      c.uplink.add('p2p', bytes)
+    },
+    onPending: bytes => {
+      c.uplink.pendingP2pBytes += bytes
+    }
   })
 }

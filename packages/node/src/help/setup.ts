@@ -38,7 +38,7 @@ export interface HelpComponents {
   origin: Pick<OriginClient, 'load'>
   monitor: Pick<LoadMonitor, 'servedRate'>
   /** The site's demand as a helper needs it (control/demand.ts). */
-  demand: { spare: HelpCoordinatorDeps['spare'], calm: () => boolean, meanObjectBytes: () => number, uplinkState: NonNullable<HelpCoordinatorDeps['uplink']> }
+  demand: { spare: HelpCoordinatorDeps['spare']; calm: () => boolean; meanObjectBytes: () => number; uplinkState: NonNullable<HelpCoordinatorDeps['uplink']> }
   helperHealth: Pick<HelperHealth, 'isDown' | 'downSince'>
   accuser: Pick<Accuser, 'trusts'>
   ledgerStore: Pick<LedgerStore, 'standing' | 'owed'>
@@ -46,7 +46,7 @@ export interface HelpComponents {
   /** The charter's standby replicas, when it sets them. */
   charterReplicas: () => number | undefined
   /** What this node's mirror has served for a site so far. */
-  servedNow: (site: string) => { requests: number, bytes: number }
+  servedNow: (site: string) => { requests: number; bytes: number }
   log: Logger
 }
 
@@ -56,51 +56,80 @@ export interface Help {
   standby: StandbyService
 }
 
-export function setUpHelp (c: HelpComponents): Help {
+export function setUpHelp(c: HelpComponents): Help {
   const { config, selfId, libp2p, bus, peers, cache, demand, helperHealth, log } = c
   const child = (component: string): Logger => log.child({ component })
   const manifest = (): ReturnType<HotSet['manifest']> => c.hotSet.manifest(config.site.label, cache)
   let standby: StandbyService | undefined
   const fill = new MirrorFill({
-    libp2p, cache, selfId, maxObjectBytes: config.cache.maxObjectBytes, log: child('fill'),
+    libp2p,
+    cache,
+    selfId,
+    maxObjectBytes: config.cache.maxObjectBytes,
+    log: child('fill'),
     isDown: peer => helperHealth.isDown(peer),
     standbysOf: site => standby!.standbysOf(site)
   })
-  standby = new StandbyService({
-    selfId, site: config.site.label, siteUrl: config.site.publicUrl, topic: helpTopic(config.consortium),
-    // The charter's policy, when it sets one, else this node's config.
-    replicas: () => c.charterReplicas() ?? config.standby.replicas,
-    uplinkShare: config.standby.uplinkShare, maxBytes: config.standby.maxBytes
-  }, {
-    bus, peers, log: child('standby'), manifest,
-    calm: () => demand.calm(),
-    uplinkBytesPerSec: () => config.uplink.bytesPerSec,
-    load: async path => c.origin.load(path),
-    fetch: async (peer, id, entry) => fetchFromPeer(libp2p, peer, id, entry.path, config.cache.maxObjectBytes, entry)
-  })
-  const sb = standby
-  const help = new HelpCoordinator({
-    consortium: config.consortium, selfId, site: config.site.label, siteUrl: config.site.publicUrl, mirrorUrl: config.mirror.publicUrl, releaseGraceMs: config.mirror.releaseGraceMs
-  }, {
-    bus, peers, shedder: c.shedder, cache, log: child('help'), manifest,
-    spare: (): Capacity => demand.spare(),
-    prefetch: async (s, entry) => { await fill.fill(s, entry.path, { prefetch: true }) },
-    owns: (s, path) => fill.owns(s, path),
-    seed: s => sb.seed(s.site, s.manifest, cache),
-    heldBy: peer => sb.heldBy(peer),
-    readyStandbys: () => sb.ready(),
-    replicaOf: beneficiary => sb.replicaOf(beneficiary),
-    standsByFor: site => sb.holds(site),
-    offerFor: ledgerOffer(c),
-    meanObjectBytes: () => demand.meanObjectBytes(),
-    servedRate: site => c.monitor.servedRate(site),
-    uplink: () => demand.uplinkState(),
-    unreachableMs: (peer, now) => {
-      const since = helperHealth.downSince(peer, now)
-      return since === undefined ? undefined : now - since
+  standby = new StandbyService(
+    {
+      selfId,
+      site: config.site.label,
+      siteUrl: config.site.publicUrl,
+      topic: helpTopic(config.consortium),
+      // The charter's policy, when it sets one, else this node's config.
+      replicas: () => c.charterReplicas() ?? config.standby.replicas,
+      uplinkShare: config.standby.uplinkShare,
+      maxBytes: config.standby.maxBytes
     },
-    servedNow: c.servedNow,
-    trusts: peer => c.accuser.trusts(peer)
-  })
+    {
+      bus,
+      peers,
+      log: child('standby'),
+      manifest,
+      calm: () => demand.calm(),
+      uplinkBytesPerSec: () => config.uplink.bytesPerSec,
+      load: async path => c.origin.load(path),
+      fetch: async (peer, id, entry) => fetchFromPeer(libp2p, peer, id, entry.path, config.cache.maxObjectBytes, entry)
+    }
+  )
+  const sb = standby
+  const help = new HelpCoordinator(
+    {
+      consortium: config.consortium,
+      selfId,
+      site: config.site.label,
+      siteUrl: config.site.publicUrl,
+      mirrorUrl: config.mirror.publicUrl,
+      releaseGraceMs: config.mirror.releaseGraceMs
+    },
+    {
+      bus,
+      peers,
+      shedder: c.shedder,
+      cache,
+      log: child('help'),
+      manifest,
+      spare: (): Capacity => demand.spare(),
+      prefetch: async (s, entry) => {
+        await fill.fill(s, entry.path, { prefetch: true })
+      },
+      owns: (s, path) => fill.owns(s, path),
+      seed: s => sb.seed(s.site, s.manifest, cache),
+      heldBy: peer => sb.heldBy(peer),
+      readyStandbys: () => sb.ready(),
+      replicaOf: beneficiary => sb.replicaOf(beneficiary),
+      standsByFor: site => sb.holds(site),
+      offerFor: ledgerOffer(c),
+      meanObjectBytes: () => demand.meanObjectBytes(),
+      servedRate: site => c.monitor.servedRate(site),
+      uplink: () => demand.uplinkState(),
+      unreachableMs: (peer, now) => {
+        const since = helperHealth.downSince(peer, now)
+        return since === undefined ? undefined : now - since
+      },
+      servedNow: c.servedNow,
+      trusts: peer => c.accuser.trusts(peer)
+    }
+  )
   return { help, fill, standby: sb }
 }

@@ -113,7 +113,7 @@ interface Mine {
 }
 
 /** The k peers that stand by for `site`, by rendezvous hashing: the largest SHA-1(site ‖ "\n" ‖ peer). */
-export function chooseStandbys (site: string, candidates: readonly string[], k: number): string[] {
+export function chooseStandbys(site: string, candidates: readonly string[], k: number): string[] {
   const score = (peer: string): Buffer => createHash('sha1').update(`${site}\n${peer}`).digest()
   return [...candidates].sort((a, b) => Buffer.compare(score(b), score(a)) || (a < b ? -1 : 1)).slice(0, Math.max(0, k))
 }
@@ -124,7 +124,7 @@ export class StandbyService {
   readonly #budget = new ByteBudget()
   readonly #replicas = new Map<string, Replica>()
   /** Every site's latest standby record seen: its author and the standbys it names. */
-  readonly #named = new Map<string, { author: string, standbys: readonly string[], revision: number }>()
+  readonly #named = new Map<string, { author: string; standbys: readonly string[]; revision: number }>()
   #mine: Mine | undefined
   #timer: ReturnType<typeof setInterval> | undefined
   #unsubscribe: (() => void) | undefined
@@ -132,18 +132,22 @@ export class StandbyService {
   /** Bytes sent to standbys and received as one, since start. */
   readonly totals = { sent: 0, received: 0 }
 
-  constructor (opts: StandbyOptions, deps: StandbyDeps) {
+  constructor(opts: StandbyOptions, deps: StandbyDeps) {
     this.#opts = { refreshMs: STANDBY_REFRESH_MS, ...opts }
     this.#deps = deps
   }
 
-  start (): void {
-    this.#unsubscribe = this.#deps.bus.onRecord(r => { this.#onRecord(r) })
-    this.#timer = setInterval(() => { void this.#pump() }, PUMP_MS)
+  start(): void {
+    this.#unsubscribe = this.#deps.bus.onRecord(r => {
+      this.#onRecord(r)
+    })
+    this.#timer = setInterval(() => {
+      void this.#pump()
+    }, PUMP_MS)
     this.#timer.unref?.()
   }
 
-  stop (): void {
+  stop(): void {
     this.#unsubscribe?.()
     if (this.#timer !== undefined) clearInterval(this.#timer)
     this.#timer = undefined
@@ -152,15 +156,21 @@ export class StandbyService {
   // ── as a site ───────────────────────────────────────────────────────────────
 
   /** Called on every control tick: (re)publish this site's standby record while calm. */
-  async tick (now = Date.now()): Promise<void> {
+  async tick(now = Date.now()): Promise<void> {
     const k = typeof this.#opts.replicas === 'function' ? this.#opts.replicas() : this.#opts.replicas
     if (k <= 0 || !this.#deps.calm()) return
-    const candidates = this.#deps.peers.live(now).filter(e => e.peer !== this.#opts.selfId && e.report.state === 'normal').map(e => e.peer)
+    const candidates = this.#deps.peers
+      .live(now)
+      .filter(e => e.peer !== this.#opts.selfId && e.report.state === 'normal')
+      .map(e => e.peer)
     const standbys = chooseStandbys(this.#opts.site, candidates, Math.min(k, MAX_STANDBYS))
     const manifest = this.#deps.manifest()
     if (standbys.length === 0 || manifest.length === 0) return
     // Which objects, not their order: popularity reorders the hot set all the time.
-    const key = `${standbys.join(',')}|${manifest.map(e => `${e.path} ${e.sha256}`).sort().join('|')}`
+    const key = `${standbys.join(',')}|${manifest
+      .map(e => `${e.path} ${e.sha256}`)
+      .sort()
+      .join('|')}`
     const mine = this.#mine
     if (mine !== undefined) {
       const since = now - mine.publishedAt
@@ -169,7 +179,10 @@ export class StandbyService {
     const next: Mine = {
       id: mine?.id ?? randomBytes(12).toString('base64url'),
       revision: mine === undefined ? 1 : mine.key === key ? mine.revision : mine.revision + 1,
-      standbys, manifest: new Map(manifest.map(e => [e.path, e])), key, publishedAt: now
+      standbys,
+      manifest: new Map(manifest.map(e => [e.path, e])),
+      key,
+      publishedAt: now
     }
     this.#mine = next
     const body: Standby = { id: next.id, site: this.#opts.site, siteUrl: this.#opts.siteUrl, revision: next.revision, standbys, manifest }
@@ -177,7 +190,7 @@ export class StandbyService {
   }
 
   /** This site's current standby record (undefined: none published). */
-  get mine (): { id: string, revision: number, standbys: readonly string[], manifestBytes: number, publishedAt: number } | undefined {
+  get mine(): { id: string; revision: number; standbys: readonly string[]; manifestBytes: number; publishedAt: number } | undefined {
     const m = this.#mine
     if (m === undefined) return undefined
     let bytes = 0
@@ -186,14 +199,16 @@ export class StandbyService {
   }
 
   /** Whether `peer` is one of this site's standbys now. */
-  isStandby (peer: string): boolean { return this.#mine?.standbys.includes(peer) === true }
+  isStandby(peer: string): boolean {
+    return this.#mine?.standbys.includes(peer) === true
+  }
 
   /**
    * A standby's fetch-stream request: the object, when `session` is this site's standby id, the
    * peer one of its standbys and the path in its manifest (undefined: 403); refused with 503
    * while the site is busy or over its background budget.
    */
-  serve (session: string, peer: string, path: string): Promise<CachedObject> | undefined {
+  serve(session: string, peer: string, path: string): Promise<CachedObject> | undefined {
     const m = this.#mine
     if (m === undefined || m.id !== session || !m.standbys.includes(peer)) return undefined
     const entry = m.manifest.get(path)
@@ -207,13 +222,14 @@ export class StandbyService {
 
   // ── as a standby ────────────────────────────────────────────────────────────
 
-  #onRecord (r: VerifiedRecord): void {
+  #onRecord(r: VerifiedRecord): void {
     if (r.type !== 'standby' || r.author === this.#opts.selfId) return
     const body = r.body as Standby
     // Who stands by for whom, for every site (helpers fill from standbys first).
     if (this.#deps.peers.get(r.author)?.report.site === body.site) {
       const seen = this.#named.get(body.site)
-      if (seen === undefined || seen.author !== r.author || body.revision >= seen.revision) this.#named.set(body.site, { author: r.author, standbys: body.standbys, revision: body.revision })
+      if (seen === undefined || seen.author !== r.author || body.revision >= seen.revision)
+        this.#named.set(body.site, { author: r.author, standbys: body.standbys, revision: body.revision })
     }
     const existing = this.#replicas.get(body.site)
     if (!body.standbys.includes(this.#opts.selfId)) {
@@ -233,7 +249,20 @@ export class StandbyService {
     }
     const now = Date.now()
     if (existing !== undefined && existing.id === body.id && body.revision < existing.revision) return
-    const replica: Replica = existing ?? { beneficiary: r.author, site: body.site, siteUrl: body.siteUrl, id: body.id, revision: body.revision, manifest: [], standbys: 1, objects: new Map(), bytes: 0, updatedAt: now, fetchedAt: undefined, nextAt: 0 }
+    const replica: Replica = existing ?? {
+      beneficiary: r.author,
+      site: body.site,
+      siteUrl: body.siteUrl,
+      id: body.id,
+      revision: body.revision,
+      manifest: [],
+      standbys: 1,
+      objects: new Map(),
+      bytes: 0,
+      updatedAt: now,
+      fetchedAt: undefined,
+      nextAt: 0
+    }
     replica.id = body.id
     replica.siteUrl = body.siteUrl
     replica.standbys = body.standbys.length
@@ -243,7 +272,10 @@ export class StandbyService {
     // Conditional by hash: keep what is unchanged, forget what changed or left the manifest.
     const wanted = new Map(body.manifest.map(e => [e.path, e.sha256]))
     for (const [path, obj] of replica.objects) {
-      if (wanted.get(path) !== obj.sha256) { replica.objects.delete(path); replica.bytes -= obj.body.byteLength }
+      if (wanted.get(path) !== obj.sha256) {
+        replica.objects.delete(path)
+        replica.bytes -= obj.body.byteLength
+      }
     }
     if (existing === undefined) {
       this.#replicas.set(body.site, replica)
@@ -252,39 +284,47 @@ export class StandbyService {
     this.#trim()
   }
 
-  #drop (site: string, why: string): void {
+  #drop(site: string, why: string): void {
     if (this.#replicas.delete(site)) this.#deps.log.info({ site, why }, 'replica dropped')
   }
 
   /** Each replica's share of maxBytes (the fair rule: equal shares). */
-  #share (): number { return this.#replicas.size === 0 ? this.#opts.maxBytes : Math.floor(this.#opts.maxBytes / this.#replicas.size) }
+  #share(): number {
+    return this.#replicas.size === 0 ? this.#opts.maxBytes : Math.floor(this.#opts.maxBytes / this.#replicas.size)
+  }
 
   /** Trim every replica to the hottest prefix of its manifest that fits its share. */
-  #trim (): void {
+  #trim(): void {
     const share = this.#share()
     for (const r of this.#replicas.values()) {
       let used = 0
       for (const e of r.manifest) {
         const obj = r.objects.get(e.path)
         if (obj === undefined) continue
-        if (used + obj.body.byteLength > share) { r.objects.delete(e.path); r.bytes -= obj.body.byteLength } else used += obj.body.byteLength
+        if (used + obj.body.byteLength > share) {
+          r.objects.delete(e.path)
+          r.bytes -= obj.body.byteLength
+        } else used += obj.body.byteLength
       }
     }
   }
 
   /** The next object a replica should fetch: the hottest missing one within its share. */
-  #next (r: Replica): ManifestEntry | undefined {
+  #next(r: Replica): ManifestEntry | undefined {
     const share = this.#share()
     let used = 0
     for (const e of r.manifest) {
-      if (r.objects.has(e.path)) { used += e.size; continue }
+      if (r.objects.has(e.path)) {
+        used += e.size
+        continue
+      }
       if (used + e.size > share) return undefined
       return e
     }
     return undefined
   }
 
-  async #pump (): Promise<void> {
+  async #pump(): Promise<void> {
     if (this.#pumping) return
     this.#pumping = true
     try {
@@ -294,18 +334,29 @@ export class StandbyService {
       }
       if (!this.#deps.calm()) return
       // The replica furthest from complete goes first (fair), among those not waiting.
-      const due = [...this.#replicas.values()].filter(r => r.nextAt <= now && this.#next(r) !== undefined)
+      const due = [...this.#replicas.values()]
+        .filter(r => r.nextAt <= now && this.#next(r) !== undefined)
         .sort((a, b) => a.bytes / Math.max(1, total(a)) - b.bytes / Math.max(1, total(b)))
       const r = due[0]
       if (r === undefined) return
       const site = this.#deps.peers.get(r.beneficiary, now)
-      if (site === undefined || site.report.state !== 'normal') { r.nextAt = now + BACKOFF_MS; return }
+      if (site === undefined || site.report.state !== 'normal') {
+        r.nextAt = now + BACKOFF_MS
+        return
+      }
       const entry = this.#next(r)!
       try {
         const f = await this.#deps.fetch(r.beneficiary, r.id, entry)
         // The manifest may have moved on while the object was in flight.
         if (this.#replicas.get(r.site) !== r || !r.manifest.some(e => e.path === entry.path && e.sha256 === f.sha256)) return
-        const obj: CachedObject = { site: r.site, path: entry.path, headers: pickMirroredHeaders(f.headers), body: f.body, sha256: f.sha256, storedAt: Date.now() }
+        const obj: CachedObject = {
+          site: r.site,
+          path: entry.path,
+          headers: pickMirroredHeaders(f.headers),
+          body: f.body,
+          sha256: f.sha256,
+          storedAt: Date.now()
+        }
         const old = r.objects.get(entry.path)
         if (old !== undefined) r.bytes -= old.body.byteLength
         r.objects.set(entry.path, obj)
@@ -314,8 +365,8 @@ export class StandbyService {
         this.totals.received += f.body.byteLength
         this.#deps.onFetched?.(r.site, f.body.byteLength)
         // Paced to this standby's part of the site's background share: this object's bytes at that rate.
-        const rate = this.#opts.uplinkShare * (site.report.uplinkBytesPerSec ?? this.#deps.uplinkBytesPerSec()) / r.standbys
-        r.nextAt = Date.now() + (rate > 0 ? 1000 * f.body.byteLength / rate : BACKOFF_MS)
+        const rate = (this.#opts.uplinkShare * (site.report.uplinkBytesPerSec ?? this.#deps.uplinkBytesPerSec())) / r.standbys
+        r.nextAt = Date.now() + (rate > 0 ? (1000 * f.body.byteLength) / rate : BACKOFF_MS)
       } catch (err) {
         this.#deps.log.debug({ err, site: r.site, path: entry.path }, 'standby fetch failed')
         r.nextAt = Date.now() + BACKOFF_MS
@@ -329,7 +380,7 @@ export class StandbyService {
    * A session this node was accepted for: put the replica's objects that match the session's
    * manifest into the mirror's cache, so it serves them at once. Returns the bytes seeded.
    */
-  seed (site: string, manifest: ReadonlyMap<string, ManifestEntry>, cache: ContentCache): number {
+  seed(site: string, manifest: ReadonlyMap<string, ManifestEntry>, cache: ContentCache): number {
     const r = this.#replicas.get(site)
     if (r === undefined) return 0
     let bytes = 0
@@ -342,20 +393,24 @@ export class StandbyService {
   }
 
   /** The standbys `site`'s latest standby record names (none known: empty). */
-  standbysOf (site: string): readonly string[] { return this.#named.get(site)?.standbys ?? [] }
+  standbysOf(site: string): readonly string[] {
+    return this.#named.get(site)?.standbys ?? []
+  }
 
   /** The replica this node holds for `beneficiary`'s site (undefined: none). */
-  replicaOf (beneficiary: string): { site: string, siteUrl: string, manifest: ManifestEntry[] } | undefined {
+  replicaOf(beneficiary: string): { site: string; siteUrl: string; manifest: ManifestEntry[] } | undefined {
     for (const r of this.#replicas.values()) if (r.beneficiary === beneficiary && r.bytes > 0) return { site: r.site, siteUrl: r.siteUrl, manifest: r.manifest }
     return undefined
   }
 
   /** Whether this node holds a replica of `site` (some of its content). */
-  holds (site: string): boolean { return (this.#replicas.get(site)?.bytes ?? 0) > 0 }
+  holds(site: string): boolean {
+    return (this.#replicas.get(site)?.bytes ?? 0) > 0
+  }
 
   /** This site's standbys that hold some of its content and report spare capacity now, as its accept needs them. */
-  ready (now = Date.now()): Array<{ peer: string, mirrorUrl: string, spareRps: number, spareBytesPerSec: number }> {
-    const out: Array<{ peer: string, mirrorUrl: string, spareRps: number, spareBytesPerSec: number }> = []
+  ready(now = Date.now()): Array<{ peer: string; mirrorUrl: string; spareRps: number; spareBytesPerSec: number }> {
+    const out: Array<{ peer: string; mirrorUrl: string; spareRps: number; spareBytesPerSec: number }> = []
     for (const peer of this.#mine?.standbys ?? []) {
       const e = this.#deps.peers.get(peer, now)
       const spareBytes = e?.report.spareBytesPerSec ?? 0
@@ -366,7 +421,7 @@ export class StandbyService {
   }
 
   /** For load reports: the replicas held here. */
-  standingBy (): Array<{ site: string, revision: number, heldBytes: number }> {
+  standingBy(): Array<{ site: string; revision: number; heldBytes: number }> {
     return [...this.#replicas.values()].slice(0, 64).map(r => ({ site: r.site, revision: r.revision, heldBytes: r.bytes }))
   }
 
@@ -374,13 +429,13 @@ export class StandbyService {
    * Verified bytes `peer` reports holding of this site's content (0: none). A replica of an
    * earlier revision still counts: it keeps every object whose hash did not change.
    */
-  heldBy (peer: string): number {
+  heldBy(peer: string): number {
     if (this.#mine === undefined) return 0
     return this.#deps.peers.get(peer)?.report.standingBy?.find(e => e.site === this.#opts.site)?.heldBytes ?? 0
   }
 
   /** What this site's standbys report holding: who, which revision, how much, as last reported. */
-  standbysView (): Array<{ peer: string, site: string | undefined, revision: number | undefined, heldBytes: number }> {
+  standbysView(): Array<{ peer: string; site: string | undefined; revision: number | undefined; heldBytes: number }> {
     const m = this.#mine
     if (m === undefined) return []
     return m.standbys.map(peer => {
@@ -390,15 +445,22 @@ export class StandbyService {
     })
   }
 
-  replicas (): ReplicaView[] {
+  replicas(): ReplicaView[] {
     return [...this.#replicas.values()].map(r => ({
-      site: r.site, beneficiary: r.beneficiary, revision: r.revision, heldBytes: r.bytes, manifestBytes: total(r),
-      objects: r.objects.size, manifestObjects: r.manifest.length, updatedAt: r.updatedAt, fetchedAt: r.fetchedAt
+      site: r.site,
+      beneficiary: r.beneficiary,
+      revision: r.revision,
+      heldBytes: r.bytes,
+      manifestBytes: total(r),
+      objects: r.objects.size,
+      manifestObjects: r.manifest.length,
+      updatedAt: r.updatedAt,
+      fetchedAt: r.fetchedAt
     }))
   }
 }
 
-function total (r: Replica): number {
+function total(r: Replica): number {
   let bytes = 0
   for (const e of r.manifest) bytes += e.size
   return bytes

@@ -29,13 +29,23 @@ export interface HttpLimits {
 /** How often the server looks for requests past their head or request time-out, in ms. */
 const TIMEOUT_CHECK_MS = 1_000
 
-export function createHttpApp (log: Logger, opts: Omit<FastifyServerOptions, 'logger' | 'loggerInstance'> = {}, limits?: HttpLimits, exempt: readonly string[] = []): FastifyInstance {
+export function createHttpApp(
+  log: Logger,
+  opts: Omit<FastifyServerOptions, 'logger' | 'loggerInstance'> = {},
+  limits?: HttpLimits,
+  exempt: readonly string[] = []
+): FastifyInstance {
   const app = Fastify({
     ...opts,
     ...(limits === undefined
       ? {}
       : {
-          http: { maxHeaderSize: limits.maxHeaderBytes, headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: TIMEOUT_CHECK_MS },
+          http: {
+            maxHeaderSize: limits.maxHeaderBytes,
+            headersTimeout: limits.headersTimeoutMs,
+            requestTimeout: limits.requestTimeoutMs,
+            connectionsCheckingInterval: TIMEOUT_CHECK_MS
+          },
           requestTimeout: limits.requestTimeoutMs,
           keepAliveTimeout: limits.idleTimeoutMs,
           maxRequestsPerSocket: limits.maxRequestsPerSocket
@@ -49,7 +59,7 @@ export function createHttpApp (log: Logger, opts: Omit<FastifyServerOptions, 'lo
 }
 
 /** Counted per client address; a connection over a limit is closed before it is read. */
-function limitConnections (app: FastifyInstance, limits: HttpLimits, exempt: readonly string[]): void {
+function limitConnections(app: FastifyInstance, limits: HttpLimits, exempt: readonly string[]): void {
   const server = app.server
   server.maxConnections = limits.maxConnections
   const trusted = new Set(exempt)

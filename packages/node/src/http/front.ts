@@ -67,34 +67,50 @@ export interface FrontDeps {
   strikeNow?: (() => Promise<boolean>) | undefined
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'proxy-authorization'])
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-authenticate',
+  'proxy-authorization'
+])
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const
 /** Bodies up to this size (with a Content-Length) are answered in one write instead of streamed. */
 const SMALL_BODY_BYTES = 64 * 1024
 
 /** Whether a request's Referer is a page of the site it asks (a browser loading a page's subresources). */
-export function fromOwnPage (referer: string | undefined, host: string | undefined): boolean {
+export function fromOwnPage(referer: string | undefined, host: string | undefined): boolean {
   if (referer === undefined || host === undefined || referer.length > 4096) return false
-  try { return new URL(referer).host === host } catch { return false }
+  try {
+    return new URL(referer).host === host
+  } catch {
+    return false
+  }
 }
 
 /** A request target that can be appended to a mirror base URL without changing its meaning. */
-export function isSafePath (url: string): boolean {
+export function isSafePath(url: string): boolean {
   return url.length <= 2048 && /^\/(?!\/)[\x21-\x7e]*$/.test(url)
 }
 
-export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstance {
+export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance {
   const { gate, origin, cache, hotSet, shedder, monitor } = deps
   const trustedProxies = new Set(opts.trustedProxies ?? [])
   const app = createHttpApp(deps.log, { exposeHeadRoutes: false, requestTimeout: 0, keepAliveTimeout: 10_000 }, opts.limits, opts.trustedProxies)
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', (_req, payload, done) => { done(null, payload) })
+  app.addContentTypeParser('*', (_req, payload, done) => {
+    done(null, payload)
+  })
 
   /**
    * Redirect to the next live target (true), or leave the request to the caller (false): no
    * target, or helpers whose offers are used up and no external mirror engaged.
    */
-  function redirect (reply: FastifyReply, url: string, obj: CachedObject | undefined, weight = weightOf(obj)): boolean {
+  function redirect(reply: FastifyReply, url: string, obj: CachedObject | undefined, weight = weightOf(obj)): boolean {
     let helper = shedder.pick()
     if (helper === undefined) return false
     const bytes = obj?.body.byteLength ?? 0
@@ -114,27 +130,35 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
   }
 
   /** Bytes a page load brings whoever answers it (a page with its subresources). */
-  function weightOf (obj: CachedObject | undefined): number {
-    return obj === undefined ? 0 : deps.weigh?.(obj) ?? obj.body.byteLength
+  function weightOf(obj: CachedObject | undefined): number {
+    return obj === undefined ? 0 : (deps.weigh?.(obj) ?? obj.body.byteLength)
   }
 
-  function overloaded (reply: FastifyReply): void {
+  function overloaded(reply: FastifyReply): void {
     monitor.refusedOne()
     deps.onRefused?.()
-    void reply.code(503).header('retry-after', String(opts.retryAfterS)).header('cache-control', 'no-store')
-      .type('text/plain; charset=utf-8').send('The site is busy; please retry shortly.\n')
+    void reply
+      .code(503)
+      .header('retry-after', String(opts.retryAfterS))
+      .header('cache-control', 'no-store')
+      .type('text/plain; charset=utf-8')
+      .send('The site is busy; please retry shortly.\n')
   }
 
   /** The origin cannot be reached (refused, reset, timed out): a clear 503 with Retry-After, never a hang. */
-  function originDown (reply: FastifyReply, timeout = false): void {
-    void reply.code(timeout ? 504 : 503).header('retry-after', String(opts.retryAfterS)).header('cache-control', 'no-store')
-      .type('text/plain; charset=utf-8').send(timeout ? 'The site did not answer in time; please retry shortly.\n' : 'The site cannot be reached just now; please retry shortly.\n')
+  function originDown(reply: FastifyReply, timeout = false): void {
+    void reply
+      .code(timeout ? 504 : 503)
+      .header('retry-after', String(opts.retryAfterS))
+      .header('cache-control', 'no-store')
+      .type('text/plain; charset=utf-8')
+      .send(timeout ? 'The site did not answer in time; please retry shortly.\n' : 'The site cannot be reached just now; please retry shortly.\n')
   }
 
   /** At most one warning a second about a failing origin (a crowd would log one per request). */
   let originWarnedAt = 0
   let originFailures = 0
-  function warnOrigin (err: unknown, url: string): void {
+  function warnOrigin(err: unknown, url: string): void {
     originFailures++
     const now = Date.now()
     if (now - originWarnedAt < 1_000) return
@@ -143,7 +167,7 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     originFailures = 0
   }
 
-  async function handler (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  async function handler(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const raw = request.raw
     const method = raw.method ?? 'GET'
     const url = raw.url ?? '/'
@@ -169,12 +193,15 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
         const weight = weightOf(cached)
         if (shedder.active && (!gate.canAdmitNow() || Math.random() < shedder.share)) {
           if (redirect(reply, url, cached, weight)) return
-          if (!shedder.admitLocal(weight)) { overloaded(reply); return }
+          if (!shedder.admitLocal(weight)) {
+            overloaded(reply)
+            return
+          }
         } else if (!shedder.admitLocal(weight)) {
           if (shedder.active && redirect(reply, url, cached, weight)) return
           // The first visitor a calm site cannot take: with warm standbys ready, strike now and
           // send it there rather than refuse it.
-          if (!shedder.active && deps.strikeNow !== undefined && await deps.strikeNow() && redirect(reply, url, cached, weight)) return
+          if (!shedder.active && deps.strikeNow !== undefined && (await deps.strikeNow()) && redirect(reply, url, cached, weight)) return
           overloaded(reply)
           return
         }
@@ -182,7 +209,7 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     }
     // Rung 1 also coalesces requests for paths the origin has not answered yet (like nginx's
     // proxy_cache_lock): a cold crowd costs one origin fetch per object, not one per request.
-    if (shareableReq && deps.ladder?.microCache === true && !hotSet.isKnownUnshareable(url) && await fromMicroCache(request, reply, url)) return
+    if (shareableReq && deps.ladder?.microCache === true && !hotSet.isKnownUnshareable(url) && (await fromMicroCache(request, reply, url))) return
     const declared = Number(raw.headers['content-length'] ?? 0)
     if (declared > opts.maxBodyBytes) {
       void reply.code(413).type('text/plain; charset=utf-8').send('Request body too large.\n')
@@ -192,27 +219,42 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     if (outcome === 'diverted') {
       // Taken out of the origin's queue: a helper takes it, or the micro-cache, just engaged.
       if (shedder.active && redirect(reply, url, cache.peek(opts.site, url))) return
-      if (shareableReq && deps.ladder?.microCache === true && await fromMicroCache(request, reply, url)) return
+      if (shareableReq && deps.ladder?.microCache === true && (await fromMicroCache(request, reply, url))) return
     }
-    if (outcome !== 'admitted') { overloaded(reply); return }
-    if (raw.destroyed) { gate.release(); return }
+    if (outcome !== 'admitted') {
+      overloaded(reply)
+      return
+    }
+    if (raw.destroyed) {
+      gate.release()
+      return
+    }
     await forward(request, reply, method, url, shareableReq)
   }
 
-  function sendCached (request: FastifyRequest, reply: FastifyReply, obj: CachedObject, how: 'HIT' | 'STALE' | 'MISS', now: number): void {
+  function sendCached(request: FastifyRequest, reply: FastifyReply, obj: CachedObject, how: 'HIT' | 'STALE' | 'MISS', now: number): void {
     monitor.fromMicroCache()
-    void reply.headers(obj.headers).header('age', String(Math.max(0, Math.floor((now - obj.storedAt) / 1000))))
+    void reply
+      .headers(obj.headers)
+      .header('age', String(Math.max(0, Math.floor((now - obj.storedAt) / 1000))))
       .header('x-reef-cache', how)
     // RFC 9110 §13.2.2: If-None-Match when present, else If-Modified-Since. A 304 goes without
     // Content-Length, as origins send it (undici's fetch rejects a 304 that has one).
     const inm = request.headers['if-none-match']
     const ims = request.headers['if-modified-since']
     const lastModified = obj.headers['last-modified']
-    const notModified = inm !== undefined
-      ? obj.headers.etag !== undefined && etagMatches(inm, obj.headers.etag)
-      : ims !== undefined && lastModified !== undefined && Date.parse(lastModified) <= Date.parse(ims)
-    if (notModified) { void reply.code(304).send(); return }
-    void reply.code(200).header('content-length', String(obj.body.byteLength)).send(request.method === 'HEAD' ? undefined : obj.body)
+    const notModified =
+      inm !== undefined
+        ? obj.headers.etag !== undefined && etagMatches(inm, obj.headers.etag)
+        : ims !== undefined && lastModified !== undefined && Date.parse(lastModified) <= Date.parse(ims)
+    if (notModified) {
+      void reply.code(304).send()
+      return
+    }
+    void reply
+      .code(200)
+      .header('content-length', String(obj.body.byteLength))
+      .send(request.method === 'HEAD' ? undefined : obj.body)
   }
 
   /**
@@ -221,12 +263,15 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
    * shared by every concurrent request for the path; a stale copy within stale-if-error when
    * the origin fails or is full. Returns false when the origin itself must answer.
    */
-  async function fromMicroCache (request: FastifyRequest, reply: FastifyReply, url: string): Promise<boolean> {
+  async function fromMicroCache(request: FastifyRequest, reply: FastifyReply, url: string): Promise<boolean> {
     const now = Date.now()
     const obj = cache.peek(opts.site, url)
     const f = obj === undefined ? undefined : freshnessOfObject(obj)
     if (obj !== undefined && f !== undefined) {
-      if (now < f.freshUntil) { sendCached(request, reply, obj, 'HIT', now); return true }
+      if (now < f.freshUntil) {
+        sendCached(request, reply, obj, 'HIT', now)
+        return true
+      }
       if (now < f.staleWhileRevalidateUntil) {
         origin.load(url, { refresh: true, timeoutMs: opts.queueTimeoutMs }).catch(() => {})
         sendCached(request, reply, obj, 'STALE', now)
@@ -243,14 +288,23 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
       // Not when the origin forbade it (must-revalidate, proxy-revalidate, no-cache, s-maxage).
       const unreachable = err instanceof OriginUnavailableError
       const disconnected = unreachable && obj !== undefined && !/must-revalidate|proxy-revalidate|no-cache|s-maxage/i.test(obj.headers['cache-control'] ?? '')
-      if (obj !== undefined && f !== undefined && (disconnected || Date.now() < f.staleIfErrorUntil)) { sendCached(request, reply, obj, 'STALE', Date.now()); return true }
-      if (err instanceof FetchRefusedError && err.status === 503) { overloaded(reply); return true }
-      if (unreachable) { originDown(reply); return true }
+      if (obj !== undefined && f !== undefined && (disconnected || Date.now() < f.staleIfErrorUntil)) {
+        sendCached(request, reply, obj, 'STALE', Date.now())
+        return true
+      }
+      if (err instanceof FetchRefusedError && err.status === 503) {
+        overloaded(reply)
+        return true
+      }
+      if (unreachable) {
+        originDown(reply)
+        return true
+      }
       return false // not shareable after all, or not found: the origin answers itself
     }
   }
 
-  async function forward (request: FastifyRequest, reply: FastifyReply, method: string, url: string, shareableReq: boolean): Promise<void> {
+  async function forward(request: FastifyRequest, reply: FastifyReply, method: string, url: string, shareableReq: boolean): Promise<void> {
     const raw = request.raw
     monitor.originStart()
     const started = performance.now()
@@ -326,7 +380,7 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
     let chunks: Buffer[] | undefined = keep ? [] : undefined
     let size = 0
     const counter = new Transform({
-      transform (chunk: Buffer, _enc, cb) {
+      transform(chunk: Buffer, _enc, cb) {
         bytes += chunk.byteLength
         gate.consumeBytes(chunk.byteLength)
         if (chunks !== undefined) {
@@ -336,7 +390,7 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
         }
         cb(null, chunk)
       },
-      flush (cb) {
+      flush(cb) {
         if (chunks !== undefined && (Number.isNaN(declared) || declared === size)) {
           const body = Buffer.concat(chunks)
           cache.put({ site: opts.site, path: url, headers: pickMirroredHeaders(res.headers), body, sha256: sha256Hex(body), storedAt: Date.now() })
@@ -344,7 +398,9 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
         cb()
       }
     })
-    pipeline(res.body, counter, () => { release() })
+    pipeline(res.body, counter, () => {
+      release()
+    })
     return reply.send(counter)
   }
 
@@ -354,10 +410,10 @@ export function buildFront (opts: FrontOptions, deps: FrontDeps): FastifyInstanc
 }
 
 /** Pass a request body through, failing it once it exceeds `max` bytes (chunked uploads). */
-function limitBody (body: Readable, max: number): Readable {
+function limitBody(body: Readable, max: number): Readable {
   let seen = 0
   const t = new Transform({
-    transform (chunk: Buffer, _enc, cb) {
+    transform(chunk: Buffer, _enc, cb) {
       seen += chunk.byteLength
       if (seen > max) cb(new Error(`request body exceeds ${max} bytes`))
       else cb(null, chunk)

@@ -37,38 +37,66 @@ export interface ListenerComponents extends Pick<FrontDeps, 'gate' | 'origin' | 
   log: Logger
 }
 
-export function buildListeners (c: ListenerComponents): { front: FastifyInstance, mirror: FastifyInstance } {
+export function buildListeners(c: ListenerComponents): { front: FastifyInstance; mirror: FastifyInstance } {
   const { config, cache, monitor, help, control } = c
   const weigher = new PageWeigher(cache, config.site.label)
-  const front = buildFront({
-    site: config.site.label, queueTimeoutMs: config.front.queueTimeoutMs, retryAfterS: config.front.retryAfterS,
-    maxBodyBytes: config.front.maxBodyBytes, originTimeoutMs: config.origin.timeoutMs, trustedProxies: config.front.trustedProxies, limits: config.http
-  }, {
-    gate: c.gate, origin: c.origin, cache, hotSet: c.hotSet, shedder: c.shedder, monitor, log: c.log.child({ component: 'front' }),
-    ladder: c.relief.switches,
-    weigh: obj => weigher.weigh(obj, c.demand.meanObjectBytes()),
-    onRefused: () => { control.onRefused() },
-    strikeNow: async () => control.strikeNow(),
-    onRedirect: (helper, bytes) => {
-      const session = help.ownSessionId
-      if (session !== undefined && helper.location === undefined) c.ledger.countRedirect(session, helper.peer, bytes)
+  const front = buildFront(
+    {
+      site: config.site.label,
+      queueTimeoutMs: config.front.queueTimeoutMs,
+      retryAfterS: config.front.retryAfterS,
+      maxBodyBytes: config.front.maxBodyBytes,
+      originTimeoutMs: config.origin.timeoutMs,
+      trustedProxies: config.front.trustedProxies,
+      limits: config.http
+    },
+    {
+      gate: c.gate,
+      origin: c.origin,
+      cache,
+      hotSet: c.hotSet,
+      shedder: c.shedder,
+      monitor,
+      log: c.log.child({ component: 'front' }),
+      ladder: c.relief.switches,
+      weigh: obj => weigher.weigh(obj, c.demand.meanObjectBytes()),
+      onRefused: () => {
+        control.onRefused()
+      },
+      strikeNow: async () => control.strikeNow(),
+      onRedirect: (helper, bytes) => {
+        const session = help.ownSessionId
+        if (session !== undefined && helper.location === undefined) c.ledger.countRedirect(session, helper.peer, bytes)
+      }
     }
-  })
-  const mirror = buildMirror({ publicUrl: config.mirror.publicUrl, selfId: c.selfId, limits: config.http }, {
-    cache, monitor, log: c.log.child({ component: 'mirror' }),
-    sessionForSite: site => help.sessionForSite(site) ?? (c.standby.holds(site) ? help.awaitSession(site) : undefined),
-    fetch: async (s, path) => c.fill.fill(s, path),
-    attest: c.attest
-  })
+  )
+  const mirror = buildMirror(
+    { publicUrl: config.mirror.publicUrl, selfId: c.selfId, limits: config.http },
+    {
+      cache,
+      monitor,
+      log: c.log.child({ component: 'mirror' }),
+      sessionForSite: site => help.sessionForSite(site) ?? (c.standby.holds(site) ? help.awaitSession(site) : undefined),
+      fetch: async (s, path) => c.fill.fill(s, path),
+      attest: c.attest
+    }
+  )
   c.uplink.watch(front.server, 'front')
   c.uplink.watch(mirror.server, 'mirror')
   return { front, mirror }
 }
 
 /** Pass WebSocket and other upgrades on the front through to the origin (upgrade-tunnel.ts). */
-export function tunnelUpgrades (front: FastifyInstance, config: Pick<ReefConfig, 'origin' | 'front'>, log: Logger): { readonly open: number, close: () => void } {
+export function tunnelUpgrades(
+  front: FastifyInstance,
+  config: Pick<ReefConfig, 'origin' | 'front'>,
+  log: Logger
+): { readonly open: number; close: () => void } {
   return attachUpgradeTunnel(front.server, {
-    originUrl: config.origin.url, maxConnections: config.front.maxUpgrades, trustedProxies: config.front.trustedProxies,
-    connectTimeoutMs: Math.min(config.origin.timeoutMs, UPGRADE_CONNECT_TIMEOUT_MS), log: log.child({ component: 'upgrade' })
+    originUrl: config.origin.url,
+    maxConnections: config.front.maxUpgrades,
+    trustedProxies: config.front.trustedProxies,
+    connectTimeoutMs: Math.min(config.origin.timeoutMs, UPGRADE_CONNECT_TIMEOUT_MS),
+    log: log.child({ component: 'upgrade' })
   })
 }

@@ -41,12 +41,12 @@ export interface MirrorDeps {
   attest?: (session: HelpingSession, obj: CachedObject) => string | Promise<string>
 }
 
-export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInstance {
+export function buildMirror(opts: MirrorOptions, deps: MirrorDeps): FastifyInstance {
   const mirrorHost = new URL(opts.publicUrl).hostname.toLowerCase()
   const suffix = `.${mirrorHost}`
   const app = createHttpApp(deps.log, { exposeHeadRoutes: false, keepAliveTimeout: 10_000 }, opts.limits)
 
-  function siteOf (hostHeader: string | undefined): string | undefined {
+  function siteOf(hostHeader: string | undefined): string | undefined {
     if (hostHeader === undefined) return undefined
     const host = hostHeader.toLowerCase().replace(/:\d+$/, '')
     if (!host.endsWith(suffix)) return undefined
@@ -55,7 +55,7 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
   }
 
   /** Answer from `obj`; returns the body bytes sent (0 for HEAD and 304). */
-  function send (reply: FastifyReply, request: FastifyRequest, obj: CachedObject, attestation: string | undefined): number {
+  function send(reply: FastifyReply, request: FastifyRequest, obj: CachedObject, attestation: string | undefined): number {
     void reply.headers(obj.headers).header('x-reef-mirror', opts.selfId).header('content-length', String(obj.body.byteLength))
     if (attestation !== undefined) void reply.header(ATTESTATION_HEADER, attestation)
     const inm = request.headers['if-none-match']
@@ -69,7 +69,7 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     return head ? 0 : obj.body.byteLength
   }
 
-  async function handler (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  async function handler(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const url = request.raw.url ?? '/'
     const site = siteOf(request.headers.host)
     if (site === undefined || !isSafePath(url)) {
@@ -90,7 +90,11 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
     }
     if (session.releasedAt !== undefined) {
       // Released: serve only what we hold; send the rest back to the site itself.
-      void reply.code(307).header('location', canonicalBaseUrl(session.siteUrl) + url).header('cache-control', 'no-store').send()
+      void reply
+        .code(307)
+        .header('location', canonicalBaseUrl(session.siteUrl) + url)
+        .header('cache-control', 'no-store')
+        .send()
       return
     }
     deps.monitor.totals.mirrorMisses++
@@ -111,7 +115,11 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
       }
       if (err instanceof FetchRefusedError && err.status === 403) {
         // The origin says this object is not shareable (any more): the site itself must answer it.
-        void reply.code(307).header('location', canonicalBaseUrl(session.siteUrl) + url).header('cache-control', 'no-store').send()
+        void reply
+          .code(307)
+          .header('location', canonicalBaseUrl(session.siteUrl) + url)
+          .header('cache-control', 'no-store')
+          .send()
         return
       }
       if (err instanceof IntegrityError) {
@@ -121,7 +129,11 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
         deps.log.debug({ site, url, err }, 'mirror miss could not be filled')
       }
       // Never serve what could not be verified; a redirect back could bounce, so say busy.
-      void reply.code(503).header('retry-after', '2').header('cache-control', 'no-store').type('text/plain; charset=utf-8')
+      void reply
+        .code(503)
+        .header('retry-after', '2')
+        .header('cache-control', 'no-store')
+        .type('text/plain; charset=utf-8')
         .send('The mirror could not fetch this object; please retry shortly.\n')
     } finally {
       deps.monitor.fillWaitBytes -= owed
@@ -129,15 +141,25 @@ export function buildMirror (opts: MirrorOptions, deps: MirrorDeps): FastifyInst
   }
 
   // Liveness, on any host name: beneficiaries probe it to stop sending clients to a dead mirror at once.
-  app.route({ method: ['GET', 'HEAD'], url: MIRROR_ALIVE_PATH, handler: async (_req, reply) => { void reply.code(204).header('x-reef-mirror', opts.selfId).header('cache-control', 'no-store').send() } })
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: MIRROR_ALIVE_PATH,
+    handler: async (_req, reply) => {
+      void reply.code(204).header('x-reef-mirror', opts.selfId).header('cache-control', 'no-store').send()
+    }
+  })
   app.route({ method: ['GET', 'HEAD'], url: '/*', handler })
   app.route({ method: ['GET', 'HEAD'], url: '/', handler })
   // A mirror never reads request bodies: whatever the content type, other methods get 405.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', (_req, payload, done) => { payload.resume(); done(null) })
-  const notAllowed = async (_req: FastifyRequest, reply: FastifyReply): Promise<void> => { void reply.code(405).header('allow', 'GET, HEAD').send() }
+  app.addContentTypeParser('*', (_req, payload, done) => {
+    payload.resume()
+    done(null)
+  })
+  const notAllowed = async (_req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    void reply.code(405).header('allow', 'GET, HEAD').send()
+  }
   app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'], url: '/*', handler: notAllowed })
   app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'], url: '/', handler: notAllowed })
   return app
 }
-

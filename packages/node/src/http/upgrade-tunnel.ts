@@ -29,7 +29,7 @@ const refuse = (socket: Duplex, status: string): void => {
 }
 
 /** Tunnel `server`'s upgrade requests to the origin; returns how to close them all and count them. */
-export function attachUpgradeTunnel (server: Server, opts: UpgradeTunnelOptions): { readonly open: number, close: () => void } {
+export function attachUpgradeTunnel(server: Server, opts: UpgradeTunnelOptions): { readonly open: number; close: () => void } {
   const origin = new URL(opts.originUrl)
   const secure = origin.protocol === 'https:'
   const port = Number(origin.port === '' ? (secure ? 443 : 80) : origin.port)
@@ -39,8 +39,14 @@ export function attachUpgradeTunnel (server: Server, opts: UpgradeTunnelOptions)
 
   server.on('upgrade', (req: IncomingMessage, client: Duplex, head: Buffer) => {
     const url = req.url ?? '/'
-    if (!isSafePath(url)) { refuse(client, '400 Bad Request'); return }
-    if (open.size >= opts.maxConnections) { refuse(client, '503 Service Unavailable'); return }
+    if (!isSafePath(url)) {
+      refuse(client, '400 Bad Request')
+      return
+    }
+    if (open.size >= opts.maxConnections) {
+      refuse(client, '503 Service Unavailable')
+      return
+    }
     const upstream: Socket = secure ? tlsConnect({ host, port, servername: host }) : netConnect({ host, port })
     open.add(client)
     const remote = req.socket.remoteAddress ?? ''
@@ -50,7 +56,10 @@ export function attachUpgradeTunnel (server: Server, opts: UpgradeTunnelOptions)
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       const name = req.rawHeaders[i]!
       const lower = name.toLowerCase()
-      if (lower === 'x-forwarded-for') { forwardedFor = forwardedFor === undefined ? req.rawHeaders[i + 1] : `${forwardedFor}, ${req.rawHeaders[i + 1]}`; continue }
+      if (lower === 'x-forwarded-for') {
+        forwardedFor = forwardedFor === undefined ? req.rawHeaders[i + 1] : `${forwardedFor}, ${req.rawHeaders[i + 1]}`
+        continue
+      }
       if ((lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') && !fromProxy) continue
       lines.push(`${name}: ${req.rawHeaders[i + 1]!}`)
     }
@@ -71,7 +80,9 @@ export function attachUpgradeTunnel (server: Server, opts: UpgradeTunnelOptions)
       if (!piped && status !== undefined && client.writable) refuse(client, status)
       else client.destroy()
     }
-    const timer = setTimeout(() => { if (!piped) finish(undefined, '504 Gateway Timeout') }, opts.connectTimeoutMs ?? 5_000)
+    const timer = setTimeout(() => {
+      if (!piped) finish(undefined, '504 Gateway Timeout')
+    }, opts.connectTimeoutMs ?? 5_000)
     upstream.once(secure ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer)
       if (done) return
@@ -81,18 +92,35 @@ export function attachUpgradeTunnel (server: Server, opts: UpgradeTunnelOptions)
       upstream.pipe(client)
       client.pipe(upstream)
     })
-    upstream.once('error', err => { finish(err, '502 Bad Gateway') })
-    client.once('error', err => { finish(err) })
+    upstream.once('error', err => {
+      finish(err, '502 Bad Gateway')
+    })
+    client.once('error', err => {
+      finish(err)
+    })
     // Upgraded protocols are not half-closed: once either side hangs up, the tunnel is over
     // (the front's sockets allow half-open connections, so nothing would close them otherwise).
-    client.once('end', () => { finish() })
-    upstream.once('end', () => { if (!done) client.end() })
-    upstream.once('close', () => { finish() })
-    client.once('close', () => { finish() })
+    client.once('end', () => {
+      finish()
+    })
+    upstream.once('end', () => {
+      if (!done) client.end()
+    })
+    upstream.once('close', () => {
+      finish()
+    })
+    client.once('close', () => {
+      finish()
+    })
   })
 
   return {
-    get open () { return open.size },
-    close: () => { for (const s of open) s.destroy(); open.clear() }
+    get open() {
+      return open.size
+    },
+    close: () => {
+      for (const s of open) s.destroy()
+      open.clear()
+    }
   }
 }

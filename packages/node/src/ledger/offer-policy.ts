@@ -17,7 +17,7 @@ export interface OfferPolicyComponents {
 }
 
 /** What to offer `beneficiary` out of `spare`, by the ledger. */
-export function ledgerOffer (c: OfferPolicyComponents): (beneficiary: string, spare: Capacity) => Capacity {
+export function ledgerOffer(c: OfferPolicyComponents): (beneficiary: string, spare: Capacity) => Capacity {
   return (beneficiary, spare) => {
     const st = c.ledgerStore.standing(beneficiary, Date.now(), c.quota)
     const owed = c.ledgerStore.owed(c.selfId, beneficiary)

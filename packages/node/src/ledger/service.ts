@@ -41,7 +41,7 @@ export interface ServedSession {
   site: string
   acceptedAt: number | undefined
   /** The mirror's cumulative service for the site when the session began. */
-  servedBaseline: { requests: number, bytes: number }
+  servedBaseline: { requests: number; bytes: number }
 }
 
 export interface LedgerServiceDeps {
@@ -50,7 +50,7 @@ export interface LedgerServiceDeps {
   peers: PeerTable
   log: Logger
   helpingSessions: () => readonly ServedSession[]
-  servedNow: (site: string) => { requests: number, bytes: number }
+  servedNow: (site: string) => { requests: number; bytes: number }
 }
 
 interface DelegatedCount {
@@ -77,13 +77,13 @@ export class LedgerService {
   #settling: Promise<void> = Promise.resolve()
   readonly #handling = new Set<Promise<void>>()
 
-  constructor (opts: LedgerServiceOptions, deps: LedgerServiceDeps) {
+  constructor(opts: LedgerServiceOptions, deps: LedgerServiceDeps) {
     this.#opts = { offerWindowMs: 3_000, ...opts }
     this.#deps = deps
     this.#topic = ledgerTopic(opts.consortium)
   }
 
-  start (): void {
+  start(): void {
     this.#unsubscribe = this.#deps.bus.onRecord(r => {
       // Tracked so that stop() waits for records being stored before the store closes.
       const p = this.#onRecord(r).finally(() => this.#handling.delete(p))
@@ -101,9 +101,11 @@ export class LedgerService {
     next()
   }
 
-  get #settleMs (): number { return this.#opts.settleInterval?.() ?? this.#opts.settleIntervalMs }
+  get #settleMs(): number {
+    return this.#opts.settleInterval?.() ?? this.#opts.settleIntervalMs
+  }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.#unsubscribe?.()
     for (const t of this.#timers) clearTimeout(t)
     this.#timers.clear()
@@ -112,7 +114,7 @@ export class LedgerService {
   }
 
   /** The redirect path: one more request of `bytes` delegated to `helper` in `session`. */
-  countRedirect (session: string, helper: string, bytes: number): void {
+  countRedirect(session: string, helper: string, bytes: number): void {
     const key = `${session}|${helper}`
     let c = this.#counts.get(key)
     if (c === undefined) {
@@ -125,30 +127,34 @@ export class LedgerService {
   }
 
   /** Sign and publish a delegation for every count that moved (all of `finalSession`'s, final). */
-  settle (finalSession?: string): Promise<void> {
-    const run = this.#settling.then(async () => {
-      for (const [key, c] of this.#counts) {
-        const final = c.session === finalSession
-        if (!final && c.requests === c.settledRequests && c.bytes === c.settledBytes) continue
-        c.round++
-        c.settledRequests = c.requests
-        c.settledBytes = c.bytes
-        const body: Delegation = { session: c.session, helper: c.helper, round: c.round, requests: c.requests, bytes: c.bytes, final }
-        await this.#publishAndStore('delegation', body)
-        if (final) this.#counts.delete(key)
-      }
-    }).catch(err => { this.#deps.log.error({ err }, 'settlement failed') })
+  settle(finalSession?: string): Promise<void> {
+    const run = this.#settling
+      .then(async () => {
+        for (const [key, c] of this.#counts) {
+          const final = c.session === finalSession
+          if (!final && c.requests === c.settledRequests && c.bytes === c.settledBytes) continue
+          c.round++
+          c.settledRequests = c.requests
+          c.settledBytes = c.bytes
+          const body: Delegation = { session: c.session, helper: c.helper, round: c.round, requests: c.requests, bytes: c.bytes, final }
+          await this.#publishAndStore('delegation', body)
+          if (final) this.#counts.delete(key)
+        }
+      })
+      .catch(err => {
+        this.#deps.log.error({ err }, 'settlement failed')
+      })
     this.#settling = run
     return run
   }
 
-  async #publishAndStore (type: 'delegation' | 'receipt', body: Delegation | Receipt): Promise<void> {
+  async #publishAndStore(type: 'delegation' | 'receipt', body: Delegation | Receipt): Promise<void> {
     const bytes = await this.#deps.bus.publish(this.#topic, type, body as never)
     const own = await verifyRecord(bytes, { ignoreTime: true })
     await this.#store(own)
   }
 
-  async #store (r: VerifiedRecord): Promise<void> {
+  async #store(r: VerifiedRecord): Promise<void> {
     const verdict = await this.#deps.store.apply(toLedgerRecord(r))
     if (verdict.kind === 'evidence') {
       this.#deps.log.warn({ evidence: verdict.evidence }, 'ledger evidence: inconsistent settlement records')
@@ -157,7 +163,7 @@ export class LedgerService {
     }
   }
 
-  async #onRecord (r: VerifiedRecord): Promise<void> {
+  async #onRecord(r: VerifiedRecord): Promise<void> {
     try {
       switch (r.type) {
         case 'delegation': {
@@ -166,19 +172,25 @@ export class LedgerService {
           if (d.helper === this.#opts.selfId) await this.#answer(r)
           break
         }
-        case 'receipt': await this.#store(r); break
-        case 'help-request': this.#watchRequest(r); break
+        case 'receipt':
+          await this.#store(r)
+          break
+        case 'help-request':
+          this.#watchRequest(r)
+          break
         case 'help-offer': {
           const session = (r.body as { session: string }).session
           let s = this.#offersBySession.get(session)
           if (s === undefined) {
             if (this.#offersBySession.size > 10_000) this.#offersBySession.clear()
-            s = new Set(); this.#offersBySession.set(session, s)
+            s = new Set()
+            this.#offersBySession.set(session, s)
           }
           s.add(r.author)
           break
         }
-        default: break
+        default:
+          break
       }
     } catch (err) {
       this.#deps.log.error({ err, type: r.type }, 'ledger record handling failed')
@@ -186,7 +198,7 @@ export class LedgerService {
   }
 
   /** Helper: receipt for a delegation naming us, claiming no more than delegated or served. */
-  async #answer (r: VerifiedRecord): Promise<void> {
+  async #answer(r: VerifiedRecord): Promise<void> {
     const d = r.body as Delegation
     this.#seenDelegation.add(`${d.session}|${r.author}`)
     const s = this.#deps.helpingSessions().find(x => x.session === d.session && x.beneficiary === r.author)
@@ -208,17 +220,20 @@ export class LedgerService {
     await this.#publishAndStore('receipt', body)
   }
 
-  #signal (s: Signal, onceKey: string, everyMs: number): void {
+  #signal(s: Signal, onceKey: string, everyMs: number): void {
     const last = this.#signalled.get(onceKey)
     if (last !== undefined && s.at - last < everyMs) return
     this.#signalled.set(onceKey, s.at)
     this.#deps.log.warn({ signal: s }, 'freeloader signal')
-    void this.#deps.store.addSignal(s).catch(err => { this.#deps.log.error({ err }, 'storing signal failed') })
+    void this.#deps.store.addSignal(s).catch(err => {
+      this.#deps.log.error({ err }, 'storing signal failed')
+    })
   }
 
-  #checkQuota (member: string, at: number): void {
+  #checkQuota(member: string, at: number): void {
     const st = this.#deps.store.standing(member, at, this.#opts.policy)
-    if (st.overQuota) this.#signal({ kind: 'over-quota', accused: member, at, detail: { taken: st.taken, credit: st.credit } }, `over-quota|${member}`, 3_600_000)
+    if (st.overQuota)
+      this.#signal({ kind: 'over-quota', accused: member, at, detail: { taken: st.taken, credit: st.credit } }, `over-quota|${member}`, 3_600_000)
   }
 
   /**
@@ -226,10 +241,11 @@ export class LedgerService {
    * after the offer window which did not (unless the requester is over quota, which justifies
    * declining).
    */
-  #watchRequest (r: VerifiedRecord): void {
+  #watchRequest(r: VerifiedRecord): void {
     const session = (r.body as { session: string }).session
     const requester = r.author
-    const candidates = this.#deps.peers.live()
+    const candidates = this.#deps.peers
+      .live()
       .filter(e => e.peer !== requester && e.report.state === 'normal' && e.report.spareRps > 0)
       .map(e => ({ peer: e.peer, spareRps: e.report.spareRps }))
     if (this.#watched.has(session)) return
@@ -241,7 +257,11 @@ export class LedgerService {
       const offered = this.#offersBySession.get(session) ?? new Set()
       for (const c of candidates) {
         if (offered.has(c.peer)) continue
-        this.#signal({ kind: 'declined-with-spare', accused: c.peer, at: Date.now(), detail: { session, requester, spareRps: c.spareRps } }, `declined|${session}|${c.peer}`, Infinity)
+        this.#signal(
+          { kind: 'declined-with-spare', accused: c.peer, at: Date.now(), detail: { session, requester, spareRps: c.spareRps } },
+          `declined|${session}|${c.peer}`,
+          Infinity
+        )
       }
     }, this.#opts.offerWindowMs)
     t.unref()
@@ -249,13 +269,17 @@ export class LedgerService {
   }
 
   /** Helper side: accepted and served, but no delegation signed within three settlement rounds. */
-  checkUnsigned (now = Date.now()): void {
+  checkUnsigned(now = Date.now()): void {
     for (const s of this.#deps.helpingSessions()) {
       if (s.acceptedAt === undefined || now - s.acceptedAt < 3 * this.#settleMs + 2_000) continue
       if (this.#seenDelegation.has(`${s.session}|${s.beneficiary}`)) continue
       const served = this.#deps.servedNow(s.site).requests - s.servedBaseline.requests
       if (served <= 0) continue
-      this.#signal({ kind: 'unsigned-delegation', accused: s.beneficiary, at: now, detail: { session: s.session, site: s.site, served } }, `unsigned|${s.session}`, Infinity)
+      this.#signal(
+        { kind: 'unsigned-delegation', accused: s.beneficiary, at: now, detail: { session: s.session, site: s.site, served } },
+        `unsigned|${s.session}`,
+        Infinity
+      )
     }
   }
 }

@@ -69,27 +69,35 @@ export interface RebuiltBalances {
   records: number
 }
 
-export function recordHash (bytes: Uint8Array): string {
+export function recordHash(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
 }
 
-export function toLedgerRecord (r: VerifiedRecord): StoredRecord {
+export function toLedgerRecord(r: VerifiedRecord): StoredRecord {
   if (r.type !== 'delegation' && r.type !== 'receipt') throw new TypeError(`not a ledger record: ${r.type}`)
-  return { type: r.type, author: r.author, seq: r.seq, ts: r.ts, hash: recordHash(r.bytes), body: r.body as LedgerRecord['body'], bytes: Buffer.from(r.bytes).toString('base64') }
+  return {
+    type: r.type,
+    author: r.author,
+    seq: r.seq,
+    ts: r.ts,
+    hash: recordHash(r.bytes),
+    body: r.body as LedgerRecord['body'],
+    bytes: Buffer.from(r.bytes).toString('base64')
+  }
 }
 
 const pad16 = (n: number): string => String(n).padStart(16, '0')
 
-function orderPrefix (pairKey: string): string {
+function orderPrefix(pairKey: string): string {
   return pairKey.includes('!') || pairKey.includes('%') ? pairKey.replaceAll('%', '%25').replaceAll('!', '%21') : pairKey
 }
 
 /** The record's key in the `order` index (see the module comment). */
-export function orderKey (r: LedgerRecord, pairKey = pairOf(r).key): string {
+export function orderKey(r: LedgerRecord, pairKey = pairOf(r).key): string {
   return `${orderPrefix(pairKey)}!${pad16(r.body.round)}!${r.type === 'delegation' ? 0 : 1}!${pad16(r.seq)}!${r.hash}`
 }
 
-function orderValue (r: LedgerRecord): string {
+function orderValue(r: LedgerRecord): string {
   return JSON.stringify({ type: r.type, author: r.author, seq: r.seq, ts: r.ts, hash: r.hash, body: r.body })
 }
 
@@ -101,7 +109,7 @@ interface Tx {
   pairs: Map<string, PairState>
   totals: Map<string, MemberTotals>
   /** member → hour → bucket after the change. */
-  buckets: Map<string, Map<number, { given: number, taken: number }>>
+  buckets: Map<string, Map<number, { given: number; taken: number }>>
   /** Hashes stored by this change. */
   stored: Set<string>
   /** pair key → pending key → receipt put (or null: deleted) by this change. */
@@ -124,7 +132,7 @@ export class LedgerStore {
   readonly #meta: Sub
   readonly #pairCache = new Map<string, PairState>()
   readonly #totalCache = new Map<string, MemberTotals>()
-  readonly #windowCache = new Map<string, Map<number, { given: number, taken: number }>>()
+  readonly #windowCache = new Map<string, Map<number, { given: number; taken: number }>>()
   /** pair key → keys of its pending receipts (so a delegation looks up only what exists). */
   readonly #pendingByPair = new Map<string, Set<string>>()
   #queue: Promise<unknown> = Promise.resolve()
@@ -133,7 +141,7 @@ export class LedgerStore {
   /** Evidence entries written since this store was opened: readers rescan only when it moves. */
   evidenceWritten = 0
 
-  private constructor (db: Level<string, string>) {
+  private constructor(db: Level<string, string>) {
     this.db = db
     const sub = (name: string): Sub => db.sublevel<string, string>(name, { valueEncoding: 'utf8' })
     this.#records = sub('records')
@@ -148,7 +156,7 @@ export class LedgerStore {
     this.#meta = sub('meta')
   }
 
-  static async open (location: string): Promise<LedgerStore> {
+  static async open(location: string): Promise<LedgerStore> {
     const db = new Level<string, string>(location, { valueEncoding: 'utf8' })
     await db.open()
     const store = new LedgerStore(db)
@@ -157,8 +165,11 @@ export class LedgerStore {
     for await (const [k, v] of store.#windows.iterator()) {
       const [member, hour] = k.split('!') as [string, string]
       let m = store.#windowCache.get(member)
-      if (m === undefined) { m = new Map(); store.#windowCache.set(member, m) }
-      m.set(Number(hour), JSON.parse(v) as { given: number, taken: number })
+      if (m === undefined) {
+        m = new Map()
+        store.#windowCache.set(member, m)
+      }
+      m.set(Number(hour), JSON.parse(v) as { given: number; taken: number })
     }
     for await (const k of store.#pending.keys()) store.#indexPending(k.slice(0, k.lastIndexOf('!')), k)
     const [layout, count] = await store.#meta.getMany(['layout', 'records'])
@@ -168,7 +179,7 @@ export class LedgerStore {
   }
 
   /** Layout 1 → 2: index every stored record in `order` and count them. Idempotent; bounded memory. */
-  async #migrate (): Promise<void> {
+  async #migrate(): Promise<void> {
     let count = 0
     const it = this.#records.values()
     try {
@@ -188,20 +199,20 @@ export class LedgerStore {
     this.recordCount = count
   }
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     await this.#queue.catch(() => {})
     await this.db.close()
   }
 
   /** Serialise read-modify-write so each change is computed from the state before it. */
-  #exclusive<T> (fn: () => Promise<T>): Promise<T> {
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(fn, fn)
     this.#queue = run.catch(() => {})
     return run
   }
 
   /** Apply one verified ledger record (and any pending receipts it unblocks), as one atomic batch. */
-  async apply (record: StoredRecord): Promise<Verdict> {
+  async apply(record: StoredRecord): Promise<Verdict> {
     const [verdict] = await this.applyMany([record])
     return verdict!
   }
@@ -210,7 +221,7 @@ export class LedgerStore {
    * Apply verified ledger records in order, as if one by one, in ONE atomic batch (all of them
    * or, on a crash, none). For catching up and bulk loads; keep each call to a few thousand.
    */
-  applyMany (records: readonly StoredRecord[]): Promise<Verdict[]> {
+  applyMany(records: readonly StoredRecord[]): Promise<Verdict[]> {
     return this.#exclusive(async () => {
       if (records.length === 0) return []
       // A record already stored (applied or kept as evidence) was decided once: never again.
@@ -220,7 +231,10 @@ export class LedgerStore {
       try {
         for (let i = 0; i < records.length; i++) {
           const record = records[i]!
-          if (known[i] === true || tx.stored.has(record.hash)) { verdicts.push({ kind: 'duplicate' }); continue }
+          if (known[i] === true || tx.stored.has(record.hash)) {
+            verdicts.push({ kind: 'duplicate' })
+            continue
+          }
           const verdict = this.#decide(tx, record, undefined)
           if (record.type === 'delegation' && verdict.kind === 'applied') await this.#unblock(tx, pairOf(record).key)
           verdicts.push(verdict)
@@ -237,12 +251,12 @@ export class LedgerStore {
     })
   }
 
-  #pairState (tx: Tx, key: string): PairState | undefined {
+  #pairState(tx: Tx, key: string): PairState | undefined {
     return tx.pairs.get(key) ?? this.#pairCache.get(key)
   }
 
   /** Judge one record against the state `tx` leaves, and stage what it changes. */
-  #decide (tx: Tx, record: StoredRecord, pendingKey: string | undefined): Verdict {
+  #decide(tx: Tx, record: StoredRecord, pendingKey: string | undefined): Verdict {
     const p = pairOf(record)
     const { pair, verdict } = applyLedgerRecord(this.#pairState(tx, p.key), record)
     if (verdict.kind === 'pending') {
@@ -263,7 +277,9 @@ export class LedgerStore {
     tx.stored.add(record.hash)
     if (verdict.kind === 'evidence') {
       tx.evidence++
-      tx.batch.put(`${String(verdict.evidence.at).padStart(15, '0')}!${record.hash}`, JSON.stringify({ ...verdict.evidence, recordBytes: record.bytes }), { sublevel: this.#evidence })
+      tx.batch.put(`${String(verdict.evidence.at).padStart(15, '0')}!${record.hash}`, JSON.stringify({ ...verdict.evidence, recordBytes: record.bytes }), {
+        sublevel: this.#evidence
+      })
       return verdict
     }
     tx.batch.put(`${p.beneficiary}!${record.hash}`, '', { sublevel: this.#byMember })
@@ -272,9 +288,11 @@ export class LedgerStore {
     const { bytes, requests } = verdict.delta
     if (bytes + requests > 0) {
       const helper = this.#stagedTotals(tx, p.helper)
-      helper.given += bytes; helper.givenRequests += requests
+      helper.given += bytes
+      helper.givenRequests += requests
       const beneficiary = this.#stagedTotals(tx, p.beneficiary)
-      beneficiary.taken += bytes; beneficiary.takenRequests += requests
+      beneficiary.taken += bytes
+      beneficiary.takenRequests += requests
       const hour = Math.floor(record.ts / HOUR_MS)
       this.#stagedBucket(tx, p.helper, hour).given += bytes
       this.#stagedBucket(tx, p.beneficiary, hour).taken += bytes
@@ -283,7 +301,7 @@ export class LedgerStore {
   }
 
   /** A delegation was applied: re-judge the pair's pending receipts (in key order). */
-  async #unblock (tx: Tx, pairKey: string): Promise<void> {
+  async #unblock(tx: Tx, pairKey: string): Promise<void> {
     const committed = this.#pendingByPair.get(pairKey)
     const staged = tx.pending.get(pairKey)
     if (committed === undefined && staged === undefined) return
@@ -305,28 +323,40 @@ export class LedgerStore {
     for (const k of [...candidates.keys()].sort()) this.#decide(tx, candidates.get(k)!, k)
   }
 
-  #stagePending (tx: Tx, pairKey: string, key: string, record: StoredRecord | null): void {
+  #stagePending(tx: Tx, pairKey: string, key: string, record: StoredRecord | null): void {
     let m = tx.pending.get(pairKey)
-    if (m === undefined) { m = new Map(); tx.pending.set(pairKey, m) }
+    if (m === undefined) {
+      m = new Map()
+      tx.pending.set(pairKey, m)
+    }
     m.set(key, record)
   }
 
-  #stagedTotals (tx: Tx, member: string): MemberTotals {
+  #stagedTotals(tx: Tx, member: string): MemberTotals {
     let t = tx.totals.get(member)
-    if (t === undefined) { t = { ...(this.#totalCache.get(member) ?? zeroTotals()) }; tx.totals.set(member, t) }
+    if (t === undefined) {
+      t = { ...(this.#totalCache.get(member) ?? zeroTotals()) }
+      tx.totals.set(member, t)
+    }
     return t
   }
 
-  #stagedBucket (tx: Tx, member: string, hour: number): { given: number, taken: number } {
+  #stagedBucket(tx: Tx, member: string, hour: number): { given: number; taken: number } {
     let m = tx.buckets.get(member)
-    if (m === undefined) { m = new Map(); tx.buckets.set(member, m) }
+    if (m === undefined) {
+      m = new Map()
+      tx.buckets.set(member, m)
+    }
     let b = m.get(hour)
-    if (b === undefined) { b = { ...(this.#windowCache.get(member)?.get(hour) ?? { given: 0, taken: 0 }) }; m.set(hour, b) }
+    if (b === undefined) {
+      b = { ...(this.#windowCache.get(member)?.get(hour) ?? { given: 0, taken: 0 }) }
+      m.set(hour, b)
+    }
     return b
   }
 
   /** Put the final pair states, totals and buckets of the change (once each). */
-  #stageState (tx: Tx): void {
+  #stageState(tx: Tx): void {
     if (tx.stored.size > 0) tx.batch.put('records', String(this.recordCount + tx.stored.size), { sublevel: this.#meta })
     for (const [k, pair] of tx.pairs) tx.batch.put(k, JSON.stringify(pair), { sublevel: this.#pairs })
     for (const [m, t] of tx.totals) tx.batch.put(m, JSON.stringify(t), { sublevel: this.#totals })
@@ -335,12 +365,15 @@ export class LedgerStore {
     }
   }
 
-  #commit (tx: Tx): void {
+  #commit(tx: Tx): void {
     for (const [k, pair] of tx.pairs) this.#pairCache.set(k, pair)
     for (const [m, t] of tx.totals) this.#totalCache.set(m, t)
     for (const [m, hours] of tx.buckets) {
       let c = this.#windowCache.get(m)
-      if (c === undefined) { c = new Map(); this.#windowCache.set(m, c) }
+      if (c === undefined) {
+        c = new Map()
+        this.#windowCache.set(m, c)
+      }
       for (const [hour, b] of hours) c.set(hour, b)
     }
     for (const [pairKey, m] of tx.pending) {
@@ -357,37 +390,43 @@ export class LedgerStore {
     this.evidenceWritten += tx.evidence
   }
 
-  #indexPending (pairKey: string, key: string): void {
+  #indexPending(pairKey: string, key: string): void {
     let s = this.#pendingByPair.get(pairKey)
-    if (s === undefined) { s = new Set(); this.#pendingByPair.set(pairKey, s) }
+    if (s === undefined) {
+      s = new Set()
+      this.#pendingByPair.set(pairKey, s)
+    }
     s.add(key)
   }
 
-  totals (member: string): MemberTotals {
+  totals(member: string): MemberTotals {
     return { ...(this.#totalCache.get(member) ?? zeroTotals()) }
   }
 
-  allTotals (): Map<string, MemberTotals> {
+  allTotals(): Map<string, MemberTotals> {
     return new Map([...this.#totalCache].map(([k, v]) => [k, { ...v }]))
   }
 
-  pair (beneficiary: string, helper: string, session: string): PairState | undefined {
+  pair(beneficiary: string, helper: string, session: string): PairState | undefined {
     return this.#pairCache.get(`${beneficiary}|${helper}|${session}`)
   }
 
   /** A member's standing over the policy's rolling window. */
-  standing (member: string, now = Date.now(), policy: QuotaPolicy = DEFAULT_QUOTA_POLICY): Standing {
+  standing(member: string, now = Date.now(), policy: QuotaPolicy = DEFAULT_QUOTA_POLICY): Standing {
     const from = Math.floor((now - policy.windowMs) / HOUR_MS)
     let given = 0
     let taken = 0
     for (const [hour, b] of this.#windowCache.get(member) ?? []) {
-      if (hour >= from) { given += b.given; taken += b.taken }
+      if (hour >= from) {
+        given += b.given
+        taken += b.taken
+      }
     }
     return standing(given, taken, policy)
   }
 
   /** Bytes `member` has taken from `other` minus what it gave `other`, over all settled pairs. */
-  owed (member: string, other: string): number {
+  owed(member: string, other: string): number {
     let owed = 0
     for (const p of this.#pairCache.values()) {
       const settled = p.receipt?.bytes ?? 0
@@ -398,7 +437,7 @@ export class LedgerStore {
   }
 
   /** The records behind a member's balance (as beneficiary or helper). */
-  async recordsOf (member: string, limit = 1000): Promise<StoredRecord[]> {
+  async recordsOf(member: string, limit = 1000): Promise<StoredRecord[]> {
     const out: StoredRecord[] = []
     for await (const key of this.#byMember.keys({ gte: `${member}!`, lt: `${member}!\xff`, limit })) {
       const v = await this.#records.get(key.slice(member.length + 1))
@@ -408,12 +447,12 @@ export class LedgerStore {
   }
 
   /** One stored record by its hash. */
-  async record (hash: string): Promise<StoredRecord | undefined> {
+  async record(hash: string): Promise<StoredRecord | undefined> {
     const v = await this.#records.get(hash)
-    return v === undefined ? undefined : JSON.parse(v) as StoredRecord
+    return v === undefined ? undefined : (JSON.parse(v) as StoredRecord)
   }
 
-  async * records (): AsyncGenerator<StoredRecord> {
+  async *records(): AsyncGenerator<StoredRecord> {
     for await (const v of this.#records.values()) yield JSON.parse(v) as StoredRecord
   }
 
@@ -422,7 +461,7 @@ export class LedgerStore {
    * snapshot taken when it starts), one pair's state in memory at a time. Totals equal
    * `recomputeBalances` over the same records; evidence is the same set, grouped by pair.
    */
-  async recompute (): Promise<RebuiltBalances> {
+  async recompute(): Promise<RebuiltBalances> {
     const totals = new Map<string, MemberTotals>()
     const evidence: Evidence[] = []
     let pairs = 0
@@ -435,9 +474,15 @@ export class LedgerStore {
         for (const [k, v] of entries) {
           records++
           const prefix = k.slice(0, k.indexOf('!'))
-          if (prefix !== current) { current = prefix; state = undefined }
+          if (prefix !== current) {
+            current = prefix
+            state = undefined
+          }
           const { pair, verdict } = applyLedgerRecord(state, JSON.parse(v) as LedgerRecord)
-          if (verdict.kind === 'evidence') { evidence.push(verdict.evidence); continue }
+          if (verdict.kind === 'evidence') {
+            evidence.push(verdict.evidence)
+            continue
+          }
           if (state === undefined) pairs++
           state = pair
           if (verdict.kind === 'applied' && verdict.delta.bytes + verdict.delta.requests > 0) {
@@ -452,17 +497,17 @@ export class LedgerStore {
     return { totals, evidence, pairs, records }
   }
 
-  async evidence (limit = 1000): Promise<Array<Evidence & { recordBytes: string }>> {
+  async evidence(limit = 1000): Promise<Array<Evidence & { recordBytes: string }>> {
     const out: Array<Evidence & { recordBytes: string }> = []
     for await (const v of this.#evidence.values({ reverse: true, limit })) out.push(JSON.parse(v) as Evidence & { recordBytes: string })
     return out
   }
 
-  async addSignal (s: Signal): Promise<void> {
+  async addSignal(s: Signal): Promise<void> {
     await this.#signals.put(`${String(s.at).padStart(15, '0')}!${s.kind}!${s.accused}`, JSON.stringify(s))
   }
 
-  async signals (limit = 1000): Promise<Signal[]> {
+  async signals(limit = 1000): Promise<Signal[]> {
     const out: Signal[] = []
     for await (const v of this.#signals.values({ reverse: true, limit })) out.push(JSON.parse(v) as Signal)
     return out

@@ -34,9 +34,13 @@ export class CrowdDetector {
   #underSince: number | undefined
   readonly history: StateChange[] = []
 
-  constructor (opts: CrowdDetectorOptions) { this.#opts = opts }
+  constructor(opts: CrowdDetectorOptions) {
+    this.#opts = opts
+  }
 
-  get state (): CrowdState { return this.#state }
+  get state(): CrowdState {
+    return this.#state
+  }
 
   /**
    * Feed one demand sample; returns the change it caused, if any. `saturated` says requests
@@ -45,7 +49,7 @@ export class CrowdDetector {
    * turned visitors away (503) since the last sample: the site is over its capacity now,
    * whatever the demand estimate (rates over the last second) says yet — struck at once.
    */
-  sample (demandRps: number, now: number, saturated = false, refused = false): StateChange | undefined {
+  sample(demandRps: number, now: number, saturated = false, refused = false): StateChange | undefined {
     const { capacityRps, strikeShare, releaseShare, strikeHoldMs, calmMs } = this.#opts
     const over = demandRps >= strikeShare * capacityRps
     const under = demandRps < releaseShare * capacityRps

@@ -20,19 +20,23 @@ export class ExternalMirror {
   readonly #siteUrl: string
   readonly #origin: string
 
-  constructor (template: string, siteUrl: string) {
+  constructor(template: string, siteUrl: string) {
     this.template = parseMirrorTemplate(template)
     const site = new URL(siteUrl)
     this.#host = site.hostname
     this.#siteUrl = `${site.protocol}//${site.host}`
-    this.#origin = new URL(template.replace(PLACEHOLDER, (_, p: string) => p === 'host' ? this.#host : p === 'path' ? '/' : '/')).origin
+    this.#origin = new URL(template.replace(PLACEHOLDER, (_, p: string) => (p === 'host' ? this.#host : p === 'path' ? '/' : '/'))).origin
   }
 
   /** Where to send a client for `path` (already a safe path), or undefined if that would leave the template's origin. */
-  location (path: string): string | undefined {
-    const loc = this.template.replace(PLACEHOLDER, (_, p: string) => p === 'host' ? this.#host : p === 'path' ? path : this.#siteUrl + path)
+  location(path: string): string | undefined {
+    const loc = this.template.replace(PLACEHOLDER, (_, p: string) => (p === 'host' ? this.#host : p === 'path' ? path : this.#siteUrl + path))
     let u: URL
-    try { u = new URL(loc) } catch { return undefined }
+    try {
+      u = new URL(loc)
+    } catch {
+      return undefined
+    }
     return u.origin === this.#origin ? loc : undefined
   }
 }

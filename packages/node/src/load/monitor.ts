@@ -22,17 +22,33 @@ export class LoadMonitor {
   readonly mirrorServed = new Map<string, RateWindow>()
   /** Body bytes this node's mirror served per site. */
   readonly mirrorBytes = new Map<string, RateWindow>()
-  totals = { arrivals: 0, ofKeptPages: 0, shed: 0, shedExternal: 0, origin: 0, refused: 0, originErrors: 0, mirrorServed: 0, mirrorMisses: 0, integrityFailures: 0, microCache: 0 }
+  totals = {
+    arrivals: 0,
+    ofKeptPages: 0,
+    shed: 0,
+    shedExternal: 0,
+    origin: 0,
+    refused: 0,
+    originErrors: 0,
+    mirrorServed: 0,
+    mirrorMisses: 0,
+    integrityFailures: 0,
+    microCache: 0
+  }
   #latencyMs = 0
 
-  arrival (sheddable: boolean, bytes = 0): void {
-    this.arrivals.add(); this.totals.arrivals++
+  arrival(sheddable: boolean, bytes = 0): void {
+    this.arrivals.add()
+    this.totals.arrivals++
     if (sheddable) this.sheddable.add()
-    if (bytes > 0) { this.arrivalBytes.add(bytes); this.sizedArrivals.add() }
+    if (bytes > 0) {
+      this.arrivalBytes.add(bytes)
+      this.sizedArrivals.add()
+    }
   }
 
   /** Mean size of the arrivals of known size over the last `windowMs` (undefined: none). */
-  meanArrivalBytes (windowMs = 5_000): number | undefined {
+  meanArrivalBytes(windowMs = 5_000): number | undefined {
     const n = this.sizedArrivals.sum(windowMs)
     return n > 0 ? this.arrivalBytes.sum(windowMs) / n : undefined
   }
@@ -41,7 +57,7 @@ export class LoadMonitor {
    * Bytes/s the arrivals would cost the uplink if the site answered them all: their cached
    * sizes, and `meanBytes` for each arrival of unknown size (not cached yet, or never shareable).
    */
-  arrivalBytesPerSec (meanBytes: number, windowMs = 1_000): number {
+  arrivalBytesPerSec(meanBytes: number, windowMs = 1_000): number {
     const unsized = Math.max(0, this.arrivals.rate(windowMs) - this.sizedArrivals.rate(windowMs))
     return this.arrivalBytes.rate(windowMs) + unsized * meanBytes
   }
@@ -50,17 +66,27 @@ export class LoadMonitor {
   firstShedAt: number | undefined
 
   /** A redirect to a helper or, with `external`, to the external mirror (counted in `shed` too). */
-  shedOne (bytes: number, external = false): void {
-    this.shed.add(); this.totals.shed++
+  shedOne(bytes: number, external = false): void {
+    this.shed.add()
+    this.totals.shed++
     if (external) this.totals.shedExternal++
     this.shedBytes.add(bytes)
     this.firstShedAt ??= Date.now()
   }
-  originStart (): void { this.originStarted.add(); this.totals.origin++ }
-  fromMicroCache (): void { this.microCache.add(); this.totals.microCache++ }
-  refusedOne (): void { this.refused.add(); this.totals.refused++ }
+  originStart(): void {
+    this.originStarted.add()
+    this.totals.origin++
+  }
+  fromMicroCache(): void {
+    this.microCache.add()
+    this.totals.microCache++
+  }
+  refusedOne(): void {
+    this.refused.add()
+    this.totals.refused++
+  }
 
-  originDone (latencyMs: number, bytes: number): void {
+  originDone(latencyMs: number, bytes: number): void {
     this.#latencyMs = this.#latencyMs === 0 ? latencyMs : 0.9 * this.#latencyMs + 0.1 * latencyMs
     this.bytesOut.add(bytes)
   }
@@ -69,25 +95,34 @@ export class LoadMonitor {
   fillWaitBytes = 0
 
   /** Cumulative requests and bytes this node's mirror served per site (for receipts). */
-  readonly mirrorTotals = new Map<string, { requests: number, bytes: number }>()
+  readonly mirrorTotals = new Map<string, { requests: number; bytes: number }>()
 
-  mirrored (site: string, bytes = 0): void {
+  mirrored(site: string, bytes = 0): void {
     let w = this.mirrorServed.get(site)
-    if (w === undefined) { w = new RateWindow(); this.mirrorServed.set(site, w); this.mirrorBytes.set(site, new RateWindow()) }
+    if (w === undefined) {
+      w = new RateWindow()
+      this.mirrorServed.set(site, w)
+      this.mirrorBytes.set(site, new RateWindow())
+    }
     w.add()
     if (bytes > 0) this.mirrorBytes.get(site)!.add(bytes)
     this.totals.mirrorServed++
     let t = this.mirrorTotals.get(site)
-    if (t === undefined) { t = { requests: 0, bytes: 0 }; this.mirrorTotals.set(site, t) }
+    if (t === undefined) {
+      t = { requests: 0, bytes: 0 }
+      this.mirrorTotals.set(site, t)
+    }
     t.requests++
     t.bytes += bytes
   }
 
-  get originLatencyMs (): number { return this.#latencyMs }
+  get originLatencyMs(): number {
+    return this.#latencyMs
+  }
 
   /** What this node's mirror serves per site, over the last second. */
-  helpingRates (): Array<{ site: string, rps: number, bytesPerSec: number }> {
-    const out: Array<{ site: string, rps: number, bytesPerSec: number }> = []
+  helpingRates(): Array<{ site: string; rps: number; bytesPerSec: number }> {
+    const out: Array<{ site: string; rps: number; bytesPerSec: number }> = []
     for (const [site, w] of this.mirrorServed) {
       const rps = Math.round(w.rate(1_000))
       const bytesPerSec = Math.round(this.mirrorBytes.get(site)?.rate(1_000) ?? 0)
@@ -97,7 +132,7 @@ export class LoadMonitor {
   }
 
   /** What this node's mirror serves for `site` now. */
-  servedRate (site: string): { rps: number, bytesPerSec: number } {
+  servedRate(site: string): { rps: number; bytesPerSec: number } {
     return { rps: this.mirrorServed.get(site)?.rate(1_000) ?? 0, bytesPerSec: this.mirrorBytes.get(site)?.rate(1_000) ?? 0 }
   }
 }

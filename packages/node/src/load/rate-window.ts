@@ -8,7 +8,7 @@ export class RateWindow {
   readonly #stamps: Float64Array
   readonly #now: () => number
 
-  constructor (spanMs = 5_000, bucketMs = 100, now: () => number = Date.now) {
+  constructor(spanMs = 5_000, bucketMs = 100, now: () => number = Date.now) {
     this.#bucketMs = bucketMs
     const n = Math.ceil(spanMs / bucketMs)
     this.#counts = new Float64Array(n)
@@ -16,15 +16,18 @@ export class RateWindow {
     this.#now = now
   }
 
-  add (amount = 1): void {
+  add(amount = 1): void {
     const slot = Math.floor(this.#now() / this.#bucketMs)
     const i = slot % this.#counts.length
-    if (this.#stamps[i] !== slot) { this.#stamps[i] = slot; this.#counts[i] = 0 }
+    if (this.#stamps[i] !== slot) {
+      this.#stamps[i] = slot
+      this.#counts[i] = 0
+    }
     this.#counts[i]! += amount
   }
 
   /** Sum over the last `windowMs` (whole buckets, the current partial one included). */
-  sum (windowMs: number): number {
+  sum(windowMs: number): number {
     const current = Math.floor(this.#now() / this.#bucketMs)
     const buckets = Math.min(this.#counts.length, Math.max(1, Math.round(windowMs / this.#bucketMs)))
     let total = 0
@@ -37,11 +40,11 @@ export class RateWindow {
   }
 
   /** Per-second rate over the last `windowMs`; the current bucket counts in proportion to its elapsed part. */
-  rate (windowMs: number): number {
+  rate(windowMs: number): number {
     const now = this.#now()
-    const elapsedInCurrent = (now % this.#bucketMs) || this.#bucketMs
+    const elapsedInCurrent = now % this.#bucketMs || this.#bucketMs
     const buckets = Math.min(this.#counts.length, Math.max(1, Math.round(windowMs / this.#bucketMs)))
     const span = (buckets - 1) * this.#bucketMs + elapsedInCurrent
-    return this.sum(windowMs) * 1000 / span
+    return (this.sum(windowMs) * 1000) / span
   }
 }

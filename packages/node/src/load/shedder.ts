@@ -39,7 +39,7 @@ export interface Helper {
 }
 
 /** The redirect target for `path` on `h`. */
-export function locationOn (h: Helper, path: string): string | undefined {
+export function locationOn(h: Helper, path: string): string | undefined {
   return h.location !== undefined ? h.location(path) : h.siteBase + path
 }
 
@@ -53,18 +53,23 @@ export class ByteBudget {
   #at = 0
 
   /** Bytes/s admitted (undefined: no limit). */
-  get rate (): number | undefined { return this.#rate }
+  get rate(): number | undefined {
+    return this.#rate
+  }
 
-  set (bytesPerSec: number | undefined, now = performance.now()): void {
-    if (bytesPerSec !== undefined && this.#rate === undefined) { this.#tokens = bytesPerSec * BUDGET_BURST_S; this.#at = now }
+  set(bytesPerSec: number | undefined, now = performance.now()): void {
+    if (bytesPerSec !== undefined && this.#rate === undefined) {
+      this.#tokens = bytesPerSec * BUDGET_BURST_S
+      this.#at = now
+    }
     this.#rate = bytesPerSec
   }
 
   /** Whether `bytes` fit now (spent if so). The bucket may go into debt by one admission, so a page heavier than the burst still passes. */
-  admit (bytes: number, now = performance.now()): boolean {
+  admit(bytes: number, now = performance.now()): boolean {
     const rate = this.#rate
     if (rate === undefined) return true
-    this.#tokens = Math.min(rate * BUDGET_BURST_S, this.#tokens + (now - this.#at) * rate / 1000)
+    this.#tokens = Math.min(rate * BUDGET_BURST_S, this.#tokens + ((now - this.#at) * rate) / 1000)
     this.#at = now
     if (this.#tokens <= 0) return false
     this.#tokens -= bytes
@@ -102,12 +107,20 @@ export class Shedder {
   localOpen = true
 
   /** The consortium helpers (the external mirror, when engaged, is `fallback`). */
-  get helpers (): readonly Helper[] { return this.#helpers }
-  get fallback (): Helper | undefined { return this.#fallback }
-  get requestShare (): number { return this.#requestShare }
-  get byteShare (): number { return 1 - this.#keep }
+  get helpers(): readonly Helper[] {
+    return this.#helpers
+  }
+  get fallback(): Helper | undefined {
+    return this.#fallback
+  }
+  get requestShare(): number {
+    return this.#requestShare
+  }
+  get byteShare(): number {
+    return 1 - this.#keep
+  }
 
-  setHelpers (helpers: Helper[]): void {
+  setHelpers(helpers: Helper[]): void {
     this.#helpers = helpers.filter(h => h.weightBytesPerSec > 0)
     this.#targets = this.#fallback === undefined ? this.#helpers : [...this.#helpers, this.#fallback]
     this.#current = this.#targets.map(() => 0)
@@ -115,51 +128,57 @@ export class Shedder {
   }
 
   /** Engage (or, with undefined, release) a target beyond the helpers, weighted like one. */
-  setFallback (fallback: Helper | undefined): void {
+  setFallback(fallback: Helper | undefined): void {
     this.#fallback = fallback !== undefined && fallback.weightBytesPerSec > 0 ? fallback : undefined
     this.setHelpers(this.#helpers)
   }
 
   /** Peers not to send anyone to now (not heard from, connection lost, mirror not answering). */
-  setExcluded (peers: ReadonlySet<string>): void {
+  setExcluded(peers: ReadonlySet<string>): void {
     this.#excluded = peers
     this.#countLive()
   }
 
   /** Helpers whose reported queue is long now: up, but no new page loads for them until it drains. */
-  setBusy (peers: ReadonlySet<string>): void {
+  setBusy(peers: ReadonlySet<string>): void {
     this.#busy = peers
     this.#countLive()
   }
 
-  isBusy (peer: string): boolean { return this.#busy.has(peer) }
+  isBusy(peer: string): boolean {
+    return this.#busy.has(peer)
+  }
 
-  #countLive (): void {
+  #countLive(): void {
     this.#live = 0
     for (const t of this.#targets) if (!this.#excluded.has(t.peer) && !this.#busy.has(t.peer)) this.#live++
   }
 
   /** Whether `peer` is excluded now (not heard from, connection lost, mirror not answering). */
-  isExcluded (peer: string): boolean { return this.#excluded.has(peer) }
+  isExcluded(peer: string): boolean {
+    return this.#excluded.has(peer)
+  }
 
   /** Whether any target can take a redirect now. */
-  get active (): boolean { return this.#live > 0 }
+  get active(): boolean {
+    return this.#live > 0
+  }
 
   /** Whether a consortium helper (not only the external mirror) can take a redirect now. */
-  get helping (): boolean {
+  get helping(): boolean {
     for (const h of this.#helpers) if (!this.#excluded.has(h.peer)) return true
     return false
   }
 
   /** Σ weights of the live helpers (bytes/s they offered). */
-  liveHelperBytesPerSec (): number {
+  liveHelperBytesPerSec(): number {
     let sum = 0
     for (const h of this.#helpers) if (!this.#excluded.has(h.peer)) sum += h.weightBytesPerSec
     return sum
   }
 
   /** The next live target, by smooth weighted round-robin over the bytes/s weights. */
-  pick (): Helper | undefined {
+  pick(): Helper | undefined {
     const targets = this.#targets
     const current = this.#current
     let best = -1
@@ -181,7 +200,7 @@ export class Shedder {
    * arrivals of which `sheddableRps` could be redirected. Smoothed so one noisy sample does not
    * swing it.
    */
-  adapt (arrivalRps: number, sheddableRps: number, targetRps: number): number {
+  adapt(arrivalRps: number, sheddableRps: number, targetRps: number): number {
     const excess = arrivalRps - targetRps
     const wanted = excess <= 0 || sheddableRps <= 0 ? 0 : Math.min(1, excess / sheddableRps)
     this.#requestShare = wanted > this.#requestShare ? wanted : 0.5 * this.#requestShare + 0.5 * wanted
@@ -198,7 +217,7 @@ export class Shedder {
    * target/sent). At the onset it starts from target / `demandBps`, the estimate of what the
    * site would send if it answered everyone.
    */
-  adaptBytes (sentBps: number, targetBps: number, demandBps: number): number {
+  adaptBytes(sentBps: number, targetBps: number, demandBps: number): number {
     if (this.#keep >= 1 && demandBps > targetBps && sentBps > 0) {
       this.#keep = Math.max(MIN_KEEP, targetBps / demandBps)
     } else if (sentBps > 0) {
@@ -212,21 +231,33 @@ export class Shedder {
   }
 
   /** Bytes/s of page loads the helpers' offers carry (undefined: no limit). */
-  get redirectBudget (): number | undefined { return this.#helperBudget.rate }
-  setRedirectBudget (bytesPerSec: number | undefined, now = performance.now()): void { this.#helperBudget.set(bytesPerSec, now) }
+  get redirectBudget(): number | undefined {
+    return this.#helperBudget.rate
+  }
+  setRedirectBudget(bytesPerSec: number | undefined, now = performance.now()): void {
+    this.#helperBudget.set(bytesPerSec, now)
+  }
 
   /** Whether a page load that brings a helper `bytes` fits the helpers' budget now (spent if so). */
-  admit (bytes: number, now = performance.now()): boolean { return this.#helperBudget.admit(bytes, now) }
+  admit(bytes: number, now = performance.now()): boolean {
+    return this.#helperBudget.admit(bytes, now)
+  }
 
   /** Bytes/s of new page loads the site keeps for itself (undefined: no limit). */
-  get localBudget (): number | undefined { return this.#localBudget.rate }
-  setLocalBudget (bytesPerSec: number | undefined, now = performance.now()): void { this.#localBudget.set(bytesPerSec, now) }
+  get localBudget(): number | undefined {
+    return this.#localBudget.rate
+  }
+  setLocalBudget(bytesPerSec: number | undefined, now = performance.now()): void {
+    this.#localBudget.set(bytesPerSec, now)
+  }
 
   /** Whether the site keeps a new page load that brings `bytes`: its uplink drains quickly and its budget has room (spent if so). */
-  admitLocal (bytes: number, now = performance.now()): boolean { return this.localOpen && this.#localBudget.admit(bytes, now) }
+  admitLocal(bytes: number, now = performance.now()): boolean {
+    return this.localOpen && this.#localBudget.admit(bytes, now)
+  }
 
   /** The site is normal again: nothing shed. */
-  reset (): void {
+  reset(): void {
     this.share = 0
     this.#requestShare = 0
     this.#keep = 1
@@ -236,7 +267,7 @@ export class Shedder {
 }
 
 /** The base URL of `site` on a mirror whose public URL is `mirrorUrl`: Coral-style sub-domain. */
-export function siteBaseOnMirror (mirrorUrl: string, site: string): string {
+export function siteBaseOnMirror(mirrorUrl: string, site: string): string {
   const u = new URL(mirrorUrl)
   return `${u.protocol}//${site}.${u.host}`
 }

@@ -57,10 +57,10 @@ export class TrafficTimeline {
   readonly #read: () => TrafficCounters
   readonly #now: () => number
   readonly #points: TrafficPoint[] = []
-  #last: { at: number, counters: TrafficCounters } | undefined
+  #last: { at: number; counters: TrafficCounters } | undefined
   #timer: NodeJS.Timeout | undefined
 
-  constructor (init: TrafficTimelineInit, read: () => TrafficCounters) {
+  constructor(init: TrafficTimelineInit, read: () => TrafficCounters) {
     this.capacityRps = init.capacityRps
     this.intervalMs = init.intervalMs ?? TIMELINE_INTERVAL_MS
     this.maxPoints = init.maxPoints ?? TIMELINE_MAX_POINTS
@@ -69,27 +69,32 @@ export class TrafficTimeline {
   }
 
   /** The timeline of a node's front, read from its load monitor's totals. */
-  static of (monitor: { readonly totals: { origin: number, shed: number, shedExternal: number, refused: number, microCache: number } }, capacityRps: number): TrafficTimeline {
+  static of(
+    monitor: { readonly totals: { origin: number; shed: number; shedExternal: number; refused: number; microCache: number } },
+    capacityRps: number
+  ): TrafficTimeline {
     return new TrafficTimeline({ capacityRps }, () => {
       const t = monitor.totals
       return { origin: t.origin, shedPeers: t.shed - t.shedExternal, shedExternal: t.shedExternal, refused: t.refused, microCache: t.microCache }
     })
   }
 
-  start (): void {
+  start(): void {
     if (this.#timer !== undefined) return
     this.sample()
-    this.#timer = setInterval(() => { this.sample() }, this.intervalMs)
+    this.#timer = setInterval(() => {
+      this.sample()
+    }, this.intervalMs)
     this.#timer.unref()
   }
 
-  stop (): void {
+  stop(): void {
     clearInterval(this.#timer)
     this.#timer = undefined
   }
 
   /** Read the counters; returns the new point (none for the baseline or a zero-length interval). */
-  sample (): TrafficPoint | undefined {
+  sample(): TrafficPoint | undefined {
     const at = this.#now()
     const counters = { ...this.#read() }
     const last = this.#last
@@ -106,7 +111,7 @@ export class TrafficTimeline {
   }
 
   /** The points, or only those after `since` (epoch ms) for a client that holds the rest. */
-  view (since?: number): TrafficTimelineView {
+  view(since?: number): TrafficTimelineView {
     const points = since === undefined ? this.#points : this.#points.filter(p => p.t > since)
     return { capacityRps: this.capacityRps, intervalMs: this.intervalMs, points: points.map(p => ({ ...p })) }
   }

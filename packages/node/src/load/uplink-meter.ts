@@ -51,19 +51,23 @@ export class UplinkMeter {
   #handedAt = 0
   #sampledAt = 0
 
-  constructor (opts: { bytesPerSec?: number, sampleMs?: number } = {}) {
+  constructor(opts: { bytesPerSec?: number; sampleMs?: number } = {}) {
     this.#sampleMs = opts.sampleMs ?? 100
     this.#drainBytesPerSec = (opts.bytesPerSec ?? Infinity) * PAYLOAD_SHARE
   }
 
   /** Bytes waiting to leave: held by the process, and handed to the kernel but not yet sent (estimated). */
-  get queuedBytes (): number { return this.backlogBytes + this.#kernelQueue }
+  get queuedBytes(): number {
+    return this.backlogBytes + this.#kernelQueue
+  }
 
   /** Seconds the uplink needs to send what waits (0 without a declared rate). */
-  get drainSeconds (): number { return Number.isFinite(this.#drainBytesPerSec) ? this.queuedBytes / this.#drainBytesPerSec : 0 }
+  get drainSeconds(): number {
+    return Number.isFinite(this.#drainBytesPerSec) ? this.queuedBytes / this.#drainBytesPerSec : 0
+  }
 
   /** Count what `server` sends on every connection it accepts. */
-  watch (server: Server, use: 'front' | 'mirror'): void {
+  watch(server: Server, use: 'front' | 'mirror'): void {
     server.on('connection', (socket: Socket) => {
       const t: Tracked = { use, seen: 0 }
       this.#sockets.set(socket, t)
@@ -75,29 +79,32 @@ export class UplinkMeter {
   }
 
   /** Bytes sent outside the watched servers (libp2p fetch-stream bodies). */
-  add (use: UplinkUse, bytes: number): void {
+  add(use: UplinkUse, bytes: number): void {
     if (bytes <= 0) return
     this.sent.add(bytes)
     this.byUse[use].add(bytes)
     this.totals[use] += bytes
   }
 
-  #account (socket: Socket, t: Tracked): number {
+  #account(socket: Socket, t: Tracked): number {
     const written = socket.bytesWritten ?? 0
     const pending = socket.writableLength
     const done = written - pending
-    if (done > t.seen) { this.add(t.use, done - t.seen); t.seen = done }
+    if (done > t.seen) {
+      this.add(t.use, done - t.seen)
+      t.seen = done
+    }
     return pending
   }
 
-  sample (): void {
+  sample(): void {
     let backlog = 0
     for (const [socket, t] of this.#sockets) backlog += this.#account(socket, t)
     this.backlogBytes = backlog
     const now = performance.now()
     const handed = this.totals.front + this.totals.mirror + this.totals.p2p
     if (this.#sampledAt !== 0 && Number.isFinite(this.#drainBytesPerSec)) {
-      this.#kernelQueue = Math.max(0, this.#kernelQueue + handed - this.#handedAt - this.#drainBytesPerSec * (now - this.#sampledAt) / 1000)
+      this.#kernelQueue = Math.max(0, this.#kernelQueue + handed - this.#handedAt - (this.#drainBytesPerSec * (now - this.#sampledAt)) / 1000)
     }
     this.#handedAt = handed
     this.#sampledAt = now
@@ -110,24 +117,28 @@ export class UplinkMeter {
    * of responses fills socket buffers for a moment whatever the uplink; only a queue that
    * stays means the uplink sends less than it is given.
    */
-  get persistentBacklogBytes (): number {
+  get persistentBacklogBytes(): number {
     return this.#backlogs.length < BACKLOG_SAMPLES ? 0 : Math.min(...this.#backlogs)
   }
 
   /** Bytes/s sent over the last `windowMs` (all uses, or one). */
-  rate (windowMs = 1_000, use?: UplinkUse): number {
+  rate(windowMs = 1_000, use?: UplinkUse): number {
     return (use === undefined ? this.sent : this.byUse[use]).rate(windowMs)
   }
 
-  get sockets (): number { return this.#sockets.size }
+  get sockets(): number {
+    return this.#sockets.size
+  }
 
-  start (): void {
+  start(): void {
     if (this.#timer !== undefined) return
-    this.#timer = setInterval(() => { this.sample() }, this.#sampleMs)
+    this.#timer = setInterval(() => {
+      this.sample()
+    }, this.#sampleMs)
     this.#timer.unref()
   }
 
-  stop (): void {
+  stop(): void {
     clearInterval(this.#timer)
     this.#timer = undefined
   }

@@ -30,7 +30,7 @@ export class OriginClient {
   readonly #log: Logger
   readonly #inflight = new Map<string, Promise<CachedObject>>()
 
-  constructor (opts: OriginClientOptions, gate: OriginGate<string | null>, cache: ContentCache, hotSet: HotSet, monitor: LoadMonitor, log: Logger) {
+  constructor(opts: OriginClientOptions, gate: OriginGate<string | null>, cache: ContentCache, hotSet: HotSet, monitor: LoadMonitor, log: Logger) {
     this.#opts = opts
     this.pool = new Pool(opts.url, {
       connections: opts.maxConcurrent,
@@ -51,7 +51,7 @@ export class OriginClient {
    * one origin fetch) from the origin. `refresh` skips the cached copy (revalidation, or a
    * stale one); `timeoutMs` bounds the wait for the origin gate.
    */
-  load (path: string, opts: { refresh?: boolean, timeoutMs?: number } = {}): Promise<CachedObject> {
+  load(path: string, opts: { refresh?: boolean; timeoutMs?: number } = {}): Promise<CachedObject> {
     if (opts.refresh !== true) {
       const cached = this.#cache.get(this.#opts.site, path)
       if (cached !== undefined) return Promise.resolve(cached)
@@ -64,7 +64,7 @@ export class OriginClient {
     return p
   }
 
-  async #fill (path: string, timeoutMs: number): Promise<CachedObject> {
+  async #fill(path: string, timeoutMs: number): Promise<CachedObject> {
     const outcome = await this.#gate.acquire(null, timeoutMs)
     if (outcome !== 'admitted') throw new FetchRefusedError(503, 'origin is at capacity')
     this.#monitor.originStart()
@@ -86,7 +86,10 @@ export class OriginClient {
       for await (const chunk of res.body) {
         bytes += (chunk as Buffer).byteLength
         this.#gate.consumeBytes((chunk as Buffer).byteLength)
-        if (bytes > this.#cache.maxObjectBytes) { res.body.destroy(); throw new FetchRefusedError(413, `object ${path} is larger than the cache's object limit`) }
+        if (bytes > this.#cache.maxObjectBytes) {
+          res.body.destroy()
+          throw new FetchRefusedError(413, `object ${path} is larger than the cache's object limit`)
+        }
         chunks.push(chunk as Buffer)
       }
       const body = Buffer.concat(chunks)
@@ -114,7 +117,7 @@ export class OriginClient {
   #warnedAt = 0
   #failures = 0
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     await this.pool.close()
   }
 }

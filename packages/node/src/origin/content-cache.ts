@@ -14,7 +14,7 @@ export interface CachedObject {
   storedAt: number
 }
 
-export function sha256Hex (body: Uint8Array): string {
+export function sha256Hex(body: Uint8Array): string {
   return createHash('sha256').update(body).digest('hex')
 }
 
@@ -26,33 +26,44 @@ export class ContentCache {
   hits = 0
   misses = 0
 
-  constructor (maxBytes: number, maxObjectBytes: number) {
+  constructor(maxBytes: number, maxObjectBytes: number) {
     this.#maxBytes = maxBytes
     this.#maxObjectBytes = maxObjectBytes
   }
 
-  get bytes (): number { return this.#bytes }
-  get size (): number { return this.#entries.size }
-  get maxObjectBytes (): number { return this.#maxObjectBytes }
+  get bytes(): number {
+    return this.#bytes
+  }
+  get size(): number {
+    return this.#entries.size
+  }
+  get maxObjectBytes(): number {
+    return this.#maxObjectBytes
+  }
 
-  static key (site: string, path: string): string { return `${site}\n${path}` }
+  static key(site: string, path: string): string {
+    return `${site}\n${path}`
+  }
 
-  get (site: string, path: string): CachedObject | undefined {
+  get(site: string, path: string): CachedObject | undefined {
     const k = ContentCache.key(site, path)
     const e = this.#entries.get(k)
-    if (e === undefined) { this.misses++; return undefined }
+    if (e === undefined) {
+      this.misses++
+      return undefined
+    }
     this.#entries.delete(k)
     this.#entries.set(k, e)
     this.hits++
     return e
   }
 
-  peek (site: string, path: string): CachedObject | undefined {
+  peek(site: string, path: string): CachedObject | undefined {
     return this.#entries.get(ContentCache.key(site, path))
   }
 
   /** Store an object; returns false when it is larger than the per-object limit. */
-  put (obj: CachedObject): boolean {
+  put(obj: CachedObject): boolean {
     const size = obj.body.byteLength
     if (size > this.#maxObjectBytes || size > this.#maxBytes) return false
     const k = ContentCache.key(obj.site, obj.path)
@@ -67,14 +78,17 @@ export class ContentCache {
     return true
   }
 
-  delete (site: string, path: string): void {
+  delete(site: string, path: string): void {
     const k = ContentCache.key(site, path)
     const old = this.#entries.get(k)
-    if (old !== undefined) { this.#entries.delete(k); this.#bytes -= old.body.byteLength }
+    if (old !== undefined) {
+      this.#entries.delete(k)
+      this.#bytes -= old.body.byteLength
+    }
   }
 
   /** Drop every object of a site (when a help session ends and its grace period is over). */
-  dropSite (site: string): void {
+  dropSite(site: string): void {
     for (const e of this.#entries.values()) if (e.site === site) this.delete(e.site, e.path)
   }
 }

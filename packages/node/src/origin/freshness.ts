@@ -19,14 +19,14 @@ const DIRECTIVES: Record<Directive, RegExp> = {
   'stale-if-error': /(?:^|[,\s])stale-if-error\s*=\s*"?(\d+)"?/i
 }
 
-function directive (cc: string, name: Directive): number | undefined {
+function directive(cc: string, name: Directive): number | undefined {
   if (cc === '') return undefined
   const m = DIRECTIVES[name].exec(cc)
   return m === null ? undefined : Number(m[1])
 }
 
 /** Freshness of a response stored at `storedAt` (epoch ms) with these headers. */
-export function freshnessOf (headers: Readonly<Record<string, string>>, storedAt: number): Freshness {
+export function freshnessOf(headers: Readonly<Record<string, string>>, storedAt: number): Freshness {
   const cc = headers['cache-control'] ?? ''
   let lifetime = directive(cc, 's-maxage') ?? directive(cc, 'max-age')
   if (lifetime === undefined && headers.expires !== undefined) {
@@ -46,8 +46,11 @@ export function freshnessOf (headers: Readonly<Record<string, string>>, storedAt
 const memo = new WeakMap<object, Freshness>()
 
 /** Freshness of a cached object, computed once per stored copy (the micro-cache's hot path). */
-export function freshnessOfObject (obj: { headers: Readonly<Record<string, string>>, storedAt: number }): Freshness {
+export function freshnessOfObject(obj: { headers: Readonly<Record<string, string>>; storedAt: number }): Freshness {
   let f = memo.get(obj)
-  if (f === undefined) { f = freshnessOf(obj.headers, obj.storedAt); memo.set(obj, f) }
+  if (f === undefined) {
+    f = freshnessOf(obj.headers, obj.storedAt)
+    memo.set(obj, f)
+  }
   return f
 }

@@ -41,7 +41,7 @@ export class OriginGate<T = unknown> {
   #wakeTimer: NodeJS.Timeout | undefined
   #admitted = 0
 
-  constructor (opts: OriginGateOptions) {
+  constructor(opts: OriginGateOptions) {
     this.#rate = opts.capacityRps
     this.#burst = Math.max(1, opts.capacityRps * (opts.burstShare ?? 0.05))
     this.#maxConcurrent = opts.maxConcurrent
@@ -54,35 +54,41 @@ export class OriginGate<T = unknown> {
     this.#last = this.#now()
   }
 
-  get inFlight (): number { return this.#inFlight }
-  get queued (): number { return this.#queue.length }
-  get admittedTotal (): number { return this.#admitted }
+  get inFlight(): number {
+    return this.#inFlight
+  }
+  get queued(): number {
+    return this.#queue.length
+  }
+  get admittedTotal(): number {
+    return this.#admitted
+  }
 
-  #refill (): void {
+  #refill(): void {
     const now = this.#now()
-    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#last) * this.#rate / 1000)
-    if (this.#bytesPerSec > 0) this.#byteTokens = Math.min(this.#byteBurst, this.#byteTokens + (now - this.#last) * this.#bytesPerSec / 1000)
+    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) * this.#rate) / 1000)
+    if (this.#bytesPerSec > 0) this.#byteTokens = Math.min(this.#byteBurst, this.#byteTokens + ((now - this.#last) * this.#bytesPerSec) / 1000)
     this.#last = now
   }
 
-  #open (): boolean {
+  #open(): boolean {
     return this.#inFlight < this.#maxConcurrent && this.#tokens >= 1 && this.#byteTokens >= 0
   }
 
   /** Charge response bytes that came from the origin against its bytes/s capacity. */
-  consumeBytes (n: number): void {
+  consumeBytes(n: number): void {
     if (this.#bytesPerSec <= 0) return
     this.#refill()
     this.#byteTokens -= n
   }
 
   /** Whether a request arriving now would start at once. */
-  canAdmitNow (): boolean {
+  canAdmitNow(): boolean {
     this.#refill()
     return this.#queue.length === 0 && this.#open()
   }
 
-  #take (): void {
+  #take(): void {
     this.#tokens -= 1
     this.#inFlight++
     this.#admitted++
@@ -92,8 +98,11 @@ export class OriginGate<T = unknown> {
    * Wait for admission. Resolves 'admitted' (the caller must call `release()` when the origin
    * response ends), 'diverted', 'timeout' or 'full'.
    */
-  acquire (tag: T, timeoutMs: number): Promise<GateOutcome> {
-    if (this.canAdmitNow()) { this.#take(); return Promise.resolve('admitted') }
+  acquire(tag: T, timeoutMs: number): Promise<GateOutcome> {
+    if (this.canAdmitNow()) {
+      this.#take()
+      return Promise.resolve('admitted')
+    }
     if (this.#queue.length >= this.#queueLimit || timeoutMs <= 0) return Promise.resolve('full')
     return new Promise(resolve => {
       const waiter: Waiter<T> = { tag, resolve, timer: undefined }
@@ -107,13 +116,13 @@ export class OriginGate<T = unknown> {
     })
   }
 
-  release (): void {
+  release(): void {
     this.#inFlight = Math.max(0, this.#inFlight - 1)
     this.#drain()
   }
 
   /** Take out every waiter whose tag matches and answer it 'diverted'. Returns how many. */
-  divert (predicate: (tag: T) => boolean): number {
+  divert(predicate: (tag: T) => boolean): number {
     let n = 0
     this.#queue = this.#queue.filter(w => {
       if (!predicate(w.tag)) return true
@@ -125,7 +134,7 @@ export class OriginGate<T = unknown> {
     return n
   }
 
-  #drain (): void {
+  #drain(): void {
     this.#refill()
     while (this.#queue.length > 0 && this.#open()) {
       const w = this.#queue.shift()!
@@ -137,18 +146,24 @@ export class OriginGate<T = unknown> {
   }
 
   /** When waiters are blocked only by the token buckets, wake up when the next token is due. */
-  #schedule (): void {
+  #schedule(): void {
     if (this.#wakeTimer !== undefined || this.#queue.length === 0) return
     if (this.#inFlight >= this.#maxConcurrent) return // release() will drain
-    const requestWait = (1 - this.#tokens) * 1000 / this.#rate
-    const byteWait = this.#bytesPerSec > 0 ? -this.#byteTokens * 1000 / this.#bytesPerSec : 0
+    const requestWait = ((1 - this.#tokens) * 1000) / this.#rate
+    const byteWait = this.#bytesPerSec > 0 ? (-this.#byteTokens * 1000) / this.#bytesPerSec : 0
     const waitMs = Math.max(1, Math.ceil(Math.max(requestWait, byteWait)))
-    this.#wakeTimer = setTimeout(() => { this.#wakeTimer = undefined; this.#drain() }, waitMs)
+    this.#wakeTimer = setTimeout(() => {
+      this.#wakeTimer = undefined
+      this.#drain()
+    }, waitMs)
   }
 
-  close (): void {
+  close(): void {
     clearTimeout(this.#wakeTimer)
-    for (const w of this.#queue) { clearTimeout(w.timer); w.resolve('timeout') }
+    for (const w of this.#queue) {
+      clearTimeout(w.timer)
+      w.resolve('timeout')
+    }
     this.#queue = []
   }
 }

@@ -21,16 +21,16 @@ export class HotSet {
   readonly #halfLifeMs: number
   readonly #maxPaths: number
 
-  constructor (halfLifeMs = 10_000, maxPaths = 50_000) {
+  constructor(halfLifeMs = 10_000, maxPaths = 50_000) {
     this.#halfLifeMs = halfLifeMs
     this.#maxPaths = maxPaths
   }
 
-  #decayed (info: PathInfo, now: number): number {
+  #decayed(info: PathInfo, now: number): number {
     return info.score * Math.pow(0.5, (now - info.stamp) / this.#halfLifeMs)
   }
 
-  hit (path: string, now = Date.now()): void {
+  hit(path: string, now = Date.now()): void {
     const info = this.#paths.get(path)
     if (info === undefined) {
       if (this.#paths.size >= this.#maxPaths) this.#evictColdest(now)
@@ -42,31 +42,38 @@ export class HotSet {
   }
 
   /** Record what the origin said about a path. */
-  learn (path: string, shareable: boolean, now = Date.now()): void {
+  learn(path: string, shareable: boolean, now = Date.now()): void {
     const info = this.#paths.get(path)
-    if (info !== undefined) { info.shareable = shareable; info.learned = true; return }
+    if (info !== undefined) {
+      info.shareable = shareable
+      info.learned = true
+      return
+    }
     if (!shareable) return
     if (this.#paths.size >= this.#maxPaths) this.#evictColdest(now)
     this.#paths.set(path, { score: 0, stamp: now, shareable, learned: true })
   }
 
-  isShareable (path: string): boolean {
+  isShareable(path: string): boolean {
     return this.#paths.get(path)?.shareable === true
   }
 
   /** The origin has answered this path with something that must not be shared. */
-  isKnownUnshareable (path: string): boolean {
+  isKnownUnshareable(path: string): boolean {
     const info = this.#paths.get(path)
     return info !== undefined && info.learned && !info.shareable
   }
 
-  #evictColdest (now: number): void {
+  #evictColdest(now: number): void {
     let coldest: string | undefined
     let min = Infinity
     let seen = 0
     for (const [p, info] of this.#paths) {
       const s = this.#decayed(info, now)
-      if (s < min) { min = s; coldest = p }
+      if (s < min) {
+        min = s
+        coldest = p
+      }
       if (++seen > 256) break // approximate: look at the oldest-inserted few only
     }
     if (coldest !== undefined) this.#paths.delete(coldest)
@@ -77,7 +84,7 @@ export class HotSet {
    * `limit` entries and at most `maxBytes` of encoded entries, so the help request that carries
    * them stays under MAX_RECORD_BYTES.
    */
-  manifest (site: string, cache: ContentCache, limit = MAX_MANIFEST_ENTRIES, now = Date.now(), maxBytes = MAX_RECORD_BYTES - 16 * 1024): ManifestEntry[] {
+  manifest(site: string, cache: ContentCache, limit = MAX_MANIFEST_ENTRIES, now = Date.now(), maxBytes = MAX_RECORD_BYTES - 16 * 1024): ManifestEntry[] {
     const ranked = [...this.#paths.entries()]
       .filter(([, info]) => info.shareable)
       .map(([path, info]) => ({ path, score: this.#decayed(info, now) }))
@@ -102,7 +109,7 @@ export class HotSet {
  * (SPEC.md §help-request). One that does not fit (obs-text, or too long to cut without
  * changing its meaning) is sent as application/octet-stream rather than making the record invalid.
  */
-export function manifestType (contentType: string | undefined): string {
+export function manifestType(contentType: string | undefined): string {
   if (contentType === undefined) return 'application/octet-stream'
   return contentType.length <= 256 && HEADER_VALUE_RE.test(contentType) ? contentType : 'application/octet-stream'
 }

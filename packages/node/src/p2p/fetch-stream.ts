@@ -15,8 +15,15 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import type { Libp2p, Stream, Connection } from '@libp2p/interface'
 import {
-  FETCH_CHUNK_BYTES, FETCH_PROTOCOL, FetchBodyReader, MAX_FETCH_FRAME_BYTES, decodeFetchRequest, decodeFetchResponseHead, encodeFetchRequest,
-  encodeFetchResponseHead, isProtocolError
+  FETCH_CHUNK_BYTES,
+  FETCH_PROTOCOL,
+  FetchBodyReader,
+  MAX_FETCH_FRAME_BYTES,
+  decodeFetchRequest,
+  decodeFetchResponseHead,
+  encodeFetchRequest,
+  encodeFetchResponseHead,
+  isProtocolError
 } from '@reef/protocol'
 import type { FetchResponseHead, ManifestEntry } from '@reef/protocol'
 import type { Logger } from 'pino'
@@ -42,54 +49,69 @@ export interface FetchServerDeps {
   onPending?: (bytes: number) => void
 }
 
-export async function registerFetchServer (libp2p: Libp2p, deps: FetchServerDeps): Promise<void> {
-  await libp2p.handle(FETCH_PROTOCOL, async (stream: Stream, connection: Connection) => {
-    const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS)
-    const lp = lpStream(stream, { maxDataLength: MAX_FETCH_FRAME_BYTES })
-    const t0 = performance.now()
-    let tLoaded = 0
-    try {
-      const req = decodeFetchRequest((await lp.read({ signal })).subarray())
-      const tRead = performance.now()
-      const peer = connection.remotePeer.toString()
-      let head: FetchResponseHead
-      let body: Buffer | undefined
-      const pending = deps.isAcceptedHelper(req.session, peer) ? deps.load(req.path) : deps.forHelper?.(req.session, peer, req.path)
-      if (pending === undefined) {
-        head = { v: 1, status: 403, headers: {}, size: 0 }
-      } else {
-        try {
-          const obj = await pending
-          head = { v: 1, status: 200, headers: { ...obj.headers }, size: obj.body.byteLength, sha256: obj.sha256 }
-          body = obj.body
-        } catch (err) {
-          const status = err instanceof FetchRefusedError ? err.status : 502
-          head = { v: 1, status, headers: {}, size: 0 }
+export async function registerFetchServer(libp2p: Libp2p, deps: FetchServerDeps): Promise<void> {
+  await libp2p.handle(
+    FETCH_PROTOCOL,
+    async (stream: Stream, connection: Connection) => {
+      const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS)
+      const lp = lpStream(stream, { maxDataLength: MAX_FETCH_FRAME_BYTES })
+      const t0 = performance.now()
+      let tLoaded = 0
+      try {
+        const req = decodeFetchRequest((await lp.read({ signal })).subarray())
+        const tRead = performance.now()
+        const peer = connection.remotePeer.toString()
+        let head: FetchResponseHead
+        let body: Buffer | undefined
+        const pending = deps.isAcceptedHelper(req.session, peer) ? deps.load(req.path) : deps.forHelper?.(req.session, peer, req.path)
+        if (pending === undefined) {
+          head = { v: 1, status: 403, headers: {}, size: 0 }
+        } else {
+          try {
+            const obj = await pending
+            head = { v: 1, status: 200, headers: { ...obj.headers }, size: obj.body.byteLength, sha256: obj.sha256 }
+            body = obj.body
+          } catch (err) {
+            const status = err instanceof FetchRefusedError ? err.status : 502
+            head = { v: 1, status, headers: {}, size: 0 }
+          }
         }
-      }
-      tLoaded = performance.now()
-      const headBytes = encodeFetchResponseHead(head)
-      await lp.write(headBytes, { signal })
-      deps.onSent?.(headBytes.byteLength)
-      if (body !== undefined) {
-        const chunks: Uint8Array[] = []
-        for (let off = 0; off < body.byteLength; off += FETCH_CHUNK_BYTES) chunks.push(body.subarray(off, off + FETCH_CHUNK_BYTES))
-        deps.onPending?.(body.byteLength)
-        try {
-          if (chunks.length > 0) await lp.writeV(chunks, { signal })
-        } finally {
-          deps.onPending?.(-body.byteLength)
+        tLoaded = performance.now()
+        const headBytes = encodeFetchResponseHead(head)
+        await lp.write(headBytes, { signal })
+        deps.onSent?.(headBytes.byteLength)
+        if (body !== undefined) {
+          const chunks: Uint8Array[] = []
+          for (let off = 0; off < body.byteLength; off += FETCH_CHUNK_BYTES) chunks.push(body.subarray(off, off + FETCH_CHUNK_BYTES))
+          deps.onPending?.(body.byteLength)
+          try {
+            if (chunks.length > 0) await lp.writeV(chunks, { signal })
+          } finally {
+            deps.onPending?.(-body.byteLength)
+          }
+          deps.onSent?.(body.byteLength)
         }
-        deps.onSent?.(body.byteLength)
+        await stream.close({ signal })
+        const t1 = performance.now()
+        if (t1 - t0 > 1_000)
+          deps.log.debug(
+            {
+              path: req.path,
+              status: head.status,
+              size: head.size,
+              readMs: Math.round(tRead - t0),
+              loadMs: Math.round(tLoaded - tRead),
+              sendMs: Math.round(t1 - tLoaded)
+            },
+            'slow fetch stream served'
+          )
+      } catch (err) {
+        deps.log.debug({ err, code: isProtocolError(err) ? err.code : undefined }, 'fetch stream failed')
+        stream.abort(err instanceof Error ? err : new Error(String(err)))
       }
-      await stream.close({ signal })
-      const t1 = performance.now()
-      if (t1 - t0 > 1_000) deps.log.debug({ path: req.path, status: head.status, size: head.size, readMs: Math.round(tRead - t0), loadMs: Math.round(tLoaded - tRead), sendMs: Math.round(t1 - tLoaded) }, 'slow fetch stream served')
-    } catch (err) {
-      deps.log.debug({ err, code: isProtocolError(err) ? err.code : undefined }, 'fetch stream failed')
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-    }
-  }, { maxInboundStreams: 256 })
+    },
+    { maxInboundStreams: 256 }
+  )
 }
 
 export interface FetchedObject {
@@ -99,7 +121,15 @@ export interface FetchedObject {
 }
 
 /** Pull one object from a struck site's node (or a fellow helper); verifies size and hash before returning. */
-export async function fetchFromPeer (libp2p: Libp2p, peer: string, session: string, path: string, maxObjectBytes: number, expected?: ManifestEntry, timeoutMs = FETCH_TIMEOUT_MS): Promise<FetchedObject> {
+export async function fetchFromPeer(
+  libp2p: Libp2p,
+  peer: string,
+  session: string,
+  path: string,
+  maxObjectBytes: number,
+  expected?: ManifestEntry,
+  timeoutMs = FETCH_TIMEOUT_MS
+): Promise<FetchedObject> {
   const signal = AbortSignal.timeout(timeoutMs)
   const stream = await libp2p.dialProtocol(peerIdFromString(peer), FETCH_PROTOCOL, { signal })
   try {
@@ -124,8 +154,12 @@ export async function fetchFromPeer (libp2p: Libp2p, peer: string, session: stri
     } catch (err) {
       throw integrity(err, path)
     }
-    let checked: { body: Buffer, sha256: string }
-    try { checked = reader.end() } catch (err) { throw integrity(err, path) }
+    let checked: { body: Buffer; sha256: string }
+    try {
+      checked = reader.end()
+    } catch (err) {
+      throw integrity(err, path)
+    }
     await stream.close({ signal }).catch(() => {})
     return { headers: head.headers, body: checked.body, sha256: checked.sha256 }
   } catch (err) {
@@ -135,7 +169,7 @@ export async function fetchFromPeer (libp2p: Libp2p, peer: string, session: stri
 }
 
 /** A body that breaks the fetch stream's rules (ERR_FRAMING, ERR_BODY_SIZE, ERR_BODY_HASH) is an IntegrityError to the node. */
-function integrity (err: unknown, path: string): unknown {
+function integrity(err: unknown, path: string): unknown {
   if (isProtocolError(err) && ['ERR_FRAMING', 'ERR_BODY_SIZE', 'ERR_BODY_HASH', 'ERR_OVERSIZE'].includes(err.code)) {
     return new IntegrityError(`object ${path}: ${err.message} (${err.code})`)
   }

@@ -25,13 +25,15 @@ import { createLibp2p } from 'libp2p'
 import { DHT_PROTOCOL, MAX_RECORD_BYTES } from '@reef/protocol'
 import { ConfigError } from '../errors.ts'
 
-export type ReefLibp2p = Libp2p<{ pubsub: GossipSub, identify: Identify, ping: Ping, dht: KadDHT }>
+export type ReefLibp2p = Libp2p<{ pubsub: GossipSub; identify: Identify; ping: Ping; dht: KadDHT }>
 
 /** Where a node keeps its identity key inside its data dir. */
-export function identityFile (dataDir: string): string { return join(dataDir, 'identity.key') }
+export function identityFile(dataDir: string): string {
+  return join(dataDir, 'identity.key')
+}
 
 /** The node's identity from `dataDir/identity.key`, or undefined when there is none yet. */
-export async function readIdentity (dataDir: string): Promise<PrivateKey | undefined> {
+export async function readIdentity(dataDir: string): Promise<PrivateKey | undefined> {
   const file = identityFile(dataDir)
   try {
     return privateKeyFromProtobuf(await readFile(file))
@@ -44,7 +46,7 @@ export async function readIdentity (dataDir: string): Promise<PrivateKey | undef
 }
 
 /** Load the node's Ed25519 identity from `dataDir/identity.key`, creating it on first start. */
-export async function loadOrCreateIdentity (dataDir: string): Promise<PrivateKey> {
+export async function loadOrCreateIdentity(dataDir: string): Promise<PrivateKey> {
   await mkdir(dataDir, { recursive: true })
   const existing = await readIdentity(dataDir)
   if (existing !== undefined) return existing
@@ -59,9 +61,13 @@ export interface Libp2pOptions {
   onDenied?: (peer: string) => void
 }
 
-export async function createReefLibp2p (key: PrivateKey, listen: string[], opts: Libp2pOptions = {}): Promise<ReefLibp2p> {
+export async function createReefLibp2p(key: PrivateKey, listen: string[], opts: Libp2pOptions = {}): Promise<ReefLibp2p> {
   for (const a of listen) {
-    try { multiaddr(a) } catch { throw new ConfigError(`config field p2p.listen: "${a}" is not a multiaddr`, { field: 'p2p.listen' }) }
+    try {
+      multiaddr(a)
+    } catch {
+      throw new ConfigError(`config field p2p.listen: "${a}" is not a multiaddr`, { field: 'p2p.listen' })
+    }
   }
   const denied = (peer: { toString: () => string }): boolean => {
     const id = peer.toString()
@@ -105,9 +111,13 @@ export async function createReefLibp2p (key: PrivateKey, listen: string[], opts:
 }
 
 /** Keep dialling bootstrap peers that are not connected, every `intervalMs`, until stopped. */
-export function keepBootstrapped (node: Libp2p, bootstrap: string[], intervalMs = 2_000): () => void {
+export function keepBootstrapped(node: Libp2p, bootstrap: string[], intervalMs = 2_000): () => void {
   const addrs = bootstrap.map(a => {
-    try { return multiaddr(a) } catch { throw new ConfigError(`config field p2p.bootstrap: "${a}" is not a multiaddr`, { field: 'p2p.bootstrap' }) }
+    try {
+      return multiaddr(a)
+    } catch {
+      throw new ConfigError(`config field p2p.bootstrap: "${a}" is not a multiaddr`, { field: 'p2p.bootstrap' })
+    }
   })
   let stopped = false
   const dialAll = (): void => {
@@ -119,7 +129,12 @@ export function keepBootstrapped (node: Libp2p, bootstrap: string[], intervalMs 
     }
   }
   dialAll()
-  const timer = setInterval(() => { if (!stopped) dialAll() }, intervalMs)
+  const timer = setInterval(() => {
+    if (!stopped) dialAll()
+  }, intervalMs)
   timer.unref()
-  return () => { stopped = true; clearInterval(timer) }
+  return () => {
+    stopped = true
+    clearInterval(timer)
+  }
 }

@@ -19,26 +19,38 @@ export class PeerGate implements Required<Libp2pOptions> {
   #onDenied: ((peer: string) => void) | undefined
 
   /** Peers the operator blocked, in the order they were. */
-  get blocked (): string[] { return [...this.#blocked] }
+  get blocked(): string[] {
+    return [...this.#blocked]
+  }
 
   /** Members the consortium expelled are refused too. */
-  expelledBy (isExpelled: (peer: string) => boolean): void { this.#expelled = isExpelled }
+  expelledBy(isExpelled: (peer: string) => boolean): void {
+    this.#expelled = isExpelled
+  }
 
   /** Called on every refused connection (counted, logged). */
-  onRefused (fn: (peer: string) => void): void { this.#onDenied = fn }
+  onRefused(fn: (peer: string) => void): void {
+    this.#onDenied = fn
+  }
 
-  bind (connections: Connections): void { this.#connections = connections }
+  bind(connections: Connections): void {
+    this.#connections = connections
+  }
 
   /** Whether the connection gater refuses `peer`: blocked by the operator, or expelled. */
   readonly deny = (peer: string): boolean => this.#blocked.has(peer) || this.#expelled(peer)
 
-  readonly onDenied = (peer: string): void => { this.#onDenied?.(peer) }
+  readonly onDenied = (peer: string): void => {
+    this.#onDenied?.(peer)
+  }
 
   /** Refuse a peer (operator action; also how tests partition a consortium) and close its connections. */
-  async block (peer: string): Promise<void> {
+  async block(peer: string): Promise<void> {
     this.#blocked.add(peer)
     await this.#connections?.hangUp(peerIdFromString(peer)).catch(() => {})
   }
 
-  unblock (peer: string): void { this.#blocked.delete(peer) }
+  unblock(peer: string): void {
+    this.#blocked.delete(peer)
+  }
 }

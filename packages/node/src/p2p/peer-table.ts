@@ -14,23 +14,30 @@ export class PeerTable {
   readonly #entries = new Map<string, PeerEntry>()
   readonly #expiryMs: number
 
-  constructor (expiryMs: number) { this.#expiryMs = expiryMs }
+  constructor(expiryMs: number) {
+    this.#expiryMs = expiryMs
+  }
 
-  update (peer: string, report: LoadReport, now = Date.now()): void {
+  update(peer: string, report: LoadReport, now = Date.now()): void {
     this.#entries.set(peer, { peer, report, receivedAt: now })
   }
 
-  remove (peer: string): void { this.#entries.delete(peer) }
+  remove(peer: string): void {
+    this.#entries.delete(peer)
+  }
 
-  get (peer: string, now = Date.now()): PeerEntry | undefined {
+  get(peer: string, now = Date.now()): PeerEntry | undefined {
     const e = this.#entries.get(peer)
     if (e === undefined) return undefined
-    if (now - e.receivedAt > this.#expiryMs) { this.#entries.delete(peer); return undefined }
+    if (now - e.receivedAt > this.#expiryMs) {
+      this.#entries.delete(peer)
+      return undefined
+    }
     return e
   }
 
   /** Live entries; expired ones are removed as a side effect. */
-  live (now = Date.now()): PeerEntry[] {
+  live(now = Date.now()): PeerEntry[] {
     const out: PeerEntry[] = []
     for (const [peer, e] of this.#entries) {
       if (now - e.receivedAt > this.#expiryMs) this.#entries.delete(peer)

@@ -20,8 +20,8 @@ export type RecordListener = (record: VerifiedRecord) => void
 /** What services need of the bus: publish a body as a signed record, hear verified records. */
 export interface RecordChannel {
   /** Sign and publish; resolves to the signed record's bytes. */
-  publish<T extends RecordType> (topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array>
-  onRecord (fn: RecordListener): () => void
+  publish<T extends RecordType>(topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array>
+  onRecord(fn: RecordListener): () => void
 }
 
 export class RecordBus implements RecordChannel {
@@ -50,7 +50,7 @@ export class RecordBus implements RecordChannel {
    * `topics`: the Reef topics to join. Which record types a topic carries follows from its name
    * (`topicRecordTypes`); the map form, listing them per topic, is kept for readability.
    */
-  constructor (pubsub: GossipSub, key: PrivateKey, selfId: string, topics: string[] | Readonly<Record<string, readonly RecordType[]>>, log: Logger) {
+  constructor(pubsub: GossipSub, key: PrivateKey, selfId: string, topics: string[] | Readonly<Record<string, readonly RecordType[]>>, log: Logger) {
     this.#pubsub = pubsub
     this.#key = key
     this.#selfId = selfId
@@ -58,7 +58,7 @@ export class RecordBus implements RecordChannel {
     this.#log = log
   }
 
-  start (): void {
+  start(): void {
     for (const topic of this.#topics) {
       this.#pubsub.topicValidators.set(topic, async (_peer, msg) => this.#validate(msg))
       this.#pubsub.subscribe(topic)
@@ -66,20 +66,22 @@ export class RecordBus implements RecordChannel {
     this.#pubsub.addEventListener('message', this.#onMessage)
   }
 
-  stop (): void {
+  stop(): void {
     this.#pubsub.removeEventListener('message', this.#onMessage)
     for (const topic of this.#topics) {
       this.#pubsub.topicValidators.delete(topic)
-      try { this.#pubsub.unsubscribe(topic) } catch {}
+      try {
+        this.#pubsub.unsubscribe(topic)
+      } catch {}
     }
   }
 
-  onRecord (fn: RecordListener): () => void {
+  onRecord(fn: RecordListener): () => void {
     this.#listeners.add(fn)
     return () => this.#listeners.delete(fn)
   }
 
-  async publish<T extends RecordType> (topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array> {
+  async publish<T extends RecordType>(topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array> {
     const bytes = await signRecord(this.#key, this.#selfId, type, body, { seq: this.#seq.next() })
     if (!this.canPublish()) return bytes
     try {
@@ -90,10 +92,16 @@ export class RecordBus implements RecordChannel {
     return bytes
   }
 
-  async #validate (msg: Message): Promise<TopicValidatorResult> {
+  async #validate(msg: Message): Promise<TopicValidatorResult> {
     // StrictSign: an unsigned message has no author to hold to account.
-    if (msg.type !== 'signed') { this.rejected++; return TopicValidatorResult.Reject }
-    if (msg.data.byteLength > MAX_RECORD_BYTES) { this.rejected++; return TopicValidatorResult.Reject }
+    if (msg.type !== 'signed') {
+      this.rejected++
+      return TopicValidatorResult.Reject
+    }
+    if (msg.data.byteLength > MAX_RECORD_BYTES) {
+      this.rejected++
+      return TopicValidatorResult.Reject
+    }
     // Only an accepted record counts for replay protection: a copy relayed under another
     // sender's name, or by a non-member, must not raise the bar for the author's own.
     const d = await validateGossip(msg.data, {
@@ -119,10 +127,17 @@ export class RecordBus implements RecordChannel {
     const msg = evt.detail
     if (!this.#topics.includes(msg.topic)) return
     const record = this.#verified.get(msg.data)
-    if (record === undefined) { this.#log.warn({ topic: msg.topic }, 'gossip message delivered without validation'); return }
+    if (record === undefined) {
+      this.#log.warn({ topic: msg.topic }, 'gossip message delivered without validation')
+      return
+    }
     this.#verified.delete(msg.data)
     for (const fn of this.#listeners) {
-      try { fn(record) } catch (err) { this.#log.error({ err }, 'record listener failed') }
+      try {
+        fn(record)
+      } catch (err) {
+        this.#log.error({ err }, 'record listener failed')
+      }
     }
   }
 }

@@ -12,7 +12,13 @@ import type { ScenarioResult } from '../../bench/net/scenario.ts'
 import { overlaps, tbfArgs } from '../../bench/net/testbed.ts'
 
 test('testbed host names map to the namespaces; everything else is refused', () => {
-  const hosts = { sites: new Map([['alpha', '10.213.0.2'], ['bravo', '10.213.0.3']]), prefix: '10.213' }
+  const hosts = {
+    sites: new Map([
+      ['alpha', '10.213.0.2'],
+      ['bravo', '10.213.0.3']
+    ]),
+    prefix: '10.213'
+  }
   assert.equal(resolveTestbedHost('alpha.reef.test', hosts), '10.213.0.2')
   assert.equal(resolveTestbedHost('ALPHA.reef.test.', hosts), '10.213.0.2')
   assert.equal(resolveTestbedHost('mirror-bravo.reef.test', hosts), '10.213.0.3')
@@ -33,15 +39,24 @@ test('range overlap and tbf arguments (explicit bit units, burst ≥ 64 KiB or 1
 })
 
 test('set-ups: roles, sizes, uplinks, who is killed', () => {
-  assert.deepEqual(planSetup('origin', 1000).sites.map(s => s.role), ['origin'])
+  assert.deepEqual(
+    planSetup('origin', 1000).sites.map(s => s.role),
+    ['origin']
+  )
   assert.equal(planSetup('nginx', 1000).reef, false)
   assert.equal(planSetup('16', 1000).sites.length, 16)
   const fat = planSetup('fat3', 1000)
-  assert.deepEqual(fat.sites.map(s => s.uplinkBytesPerSec), [1000, 10_000, 10_000, 10_000])
+  assert.deepEqual(
+    fat.sites.map(s => s.uplinkBytesPerSec),
+    [1000, 10_000, 10_000, 10_000]
+  )
   assert.deepEqual(planSetup('kill', 1000).killed, [2, 3])
   const cut = planSetup('blackhole', 1000)
   assert.deepEqual([cut.killed, cut.cut], [[], [2, 3]])
-  assert.deepEqual(cut.sites.map(s => s.uplinkBytesPerSec), [1000, 10_000, 10_000, 10_000])
+  assert.deepEqual(
+    cut.sites.map(s => s.uplinkBytesPerSec),
+    [1000, 10_000, 10_000, 10_000]
+  )
   assert.deepEqual(fat.cut, [])
   assert.equal(planSetup('origindown', 1000).originDown, true)
   assert.equal(planSetup('origindown', 1000).sites.length, 4)
@@ -60,9 +75,30 @@ test('summarize: success within the timeout, per-second recovery, goodput, effic
     const ok = second >= 2 || k === 1
     const end = start + (k === 1 ? 11_000 : 300)
     visits.push({ start, end, page: '/', finalUrl: 'http://alpha.reef.test/', ok, complete: true, bytes: 1000, requests: 1 })
-    results.push({ start, end, path: '/', finalUrl: 'http://alpha.reef.test/', status: ok ? 200 : 503, ok, servedBy: ok ? 'origin' : 'error', bytes: ok ? 1000 : 0, redirects: 0 })
+    results.push({
+      start,
+      end,
+      path: '/',
+      finalUrl: 'http://alpha.reef.test/',
+      status: ok ? 200 : 503,
+      ok,
+      servedBy: ok ? 'origin' : 'error',
+      bytes: ok ? 1000 : 0,
+      redirects: 0
+    })
   }
-  results.push({ start: t0 + 2_100, end: t0 + 2_200, path: '/img/a.png', finalUrl: 'http://alpha.mirror-bravo.reef.test:8081/img/a.png', status: 0, ok: false, servedBy: 'error', bytes: 0, redirects: 1, error: 'ECONNREFUSED' })
+  results.push({
+    start: t0 + 2_100,
+    end: t0 + 2_200,
+    path: '/img/a.png',
+    finalUrl: 'http://alpha.mirror-bravo.reef.test:8081/img/a.png',
+    status: 0,
+    ok: false,
+    servedBy: 'error',
+    bytes: 0,
+    redirects: 1,
+    error: 'ECONNREFUSED'
+  })
   const report = { results, visitResults: visits } as unknown as CrowdReport
   const samples = [0, 1, 2, 3, 4, 5].map(s => ({ t: t0 + s * 1000, sent: [s * 2000, s * 1000], cpuBusy: s * 50, cpuTotal: s * 200, cpuTestbed: s * 20 }))
   const r: ScenarioResult = {
@@ -115,7 +151,10 @@ test('bench crowd --net refuses a bad --repeat with exit 2 before touching the m
   const { runNetBench } = await import('../../bench/net/run.ts')
   const written: string[] = []
   const write = process.stderr.write.bind(process.stderr)
-  process.stderr.write = ((chunk: string) => { written.push(String(chunk)); return true }) as typeof process.stderr.write
+  process.stderr.write = ((chunk: string) => {
+    written.push(String(chunk))
+    return true
+  }) as typeof process.stderr.write
   try {
     for (const bad of ['0', '2.5', '21', 'many']) {
       written.length = 0

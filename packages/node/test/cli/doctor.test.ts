@@ -23,9 +23,15 @@ import { freePort } from '../../demo/consortium.ts'
 import { loadOrCreateIdentity } from '../../src/p2p/host.ts'
 import { reef } from '../fixtures/run-cli.ts'
 
-interface Origin { url: string, port: number, server: Server, status: number, skewMs: number }
+interface Origin {
+  url: string
+  port: number
+  server: Server
+  status: number
+  skewMs: number
+}
 
-async function listen (handler: (o: Origin) => [number, Record<string, string>, string]): Promise<Origin> {
+async function listen(handler: (o: Origin) => [number, Record<string, string>, string]): Promise<Origin> {
   const o = { status: 200, skewMs: 0 } as Origin
   o.server = createServer((_req, res) => {
     const [status, headers, body] = handler(o)
@@ -40,12 +46,12 @@ async function listen (handler: (o: Origin) => [number, Record<string, string>, 
   return o
 }
 
-async function close (s: Server): Promise<void> {
+async function close(s: Server): Promise<void> {
   s.closeAllConnections()
   await new Promise(resolve => s.close(resolve))
 }
 
-function byName (results: CheckResult[]): Map<string, CheckResult> {
+function byName(results: CheckResult[]): Map<string, CheckResult> {
   return new Map(results.map(r => [r.name, r]))
 }
 
@@ -53,10 +59,10 @@ describe('reef doctor', () => {
   let dir: string
   let origin: Origin
   let peerId: string
-  let ports: { front: number, mirror: number, admin: number, p2p: number }
+  let ports: { front: number; mirror: number; admin: number; p2p: number }
   const dataDir = (): string => join(dir, 'data')
 
-  async function config (patch: (c: Record<string, any>) => void = () => {}, name = 'reef.jsonc'): Promise<string> {
+  async function config(patch: (c: Record<string, any>) => void = () => {}, name = 'reef.jsonc'): Promise<string> {
     const c: Record<string, any> = {
       site: { label: 'alpha', publicUrl: 'https://alpha.example' },
       origin: { url: origin.url, capacityRps: 50, maxConcurrent: 4 },
@@ -97,13 +103,16 @@ describe('reef doctor', () => {
       /^ok {4}node +not running \(nothing answers at http:\/\/127\.0\.0\.1:\d+: connection refused\)$/m,
       /^ok {4}uplink +uplink 4 MB\/s \(32 Mbit\/s\): struck when visitors ask 80 % of it, keeps 90 % of it for this site while shedding, offers others what is left of 90 %$/m,
       /^ok {4}front port +front\.listen 127\.0\.0\.1:\d+ is free$/m,
-      /^ok {4}mirror port /m, /^ok {4}admin port /m, /^ok {4}p2p port /m,
+      /^ok {4}mirror port /m,
+      /^ok {4}admin port /m,
+      /^ok {4}p2p port /m,
       /^ok {4}admin token +none set: the admin API only reads$/m,
       /^ok {4}origin +GET http:\/\/127\.0\.0\.1:\d+\/ answered 200 in \d+ ms$/m,
       /^ok {4}peers +1 bootstrap address; start the node to see connections$/m,
       /^ok {4}clock +compared with origin within 1 s$/m,
       /^15 ok, 0 warnings, 0 failures$/m
-    ]) assert.match(r.out, line)
+    ])
+      assert.match(r.out, line)
   })
 
   test('--json: every check with status, summary and fix; progress on a terminal only', async () => {
@@ -111,17 +120,46 @@ describe('reef doctor', () => {
     const plain = await reef(['doctor', '--config', file, '--json'])
     assert.equal(plain.code, 0)
     assert.equal(plain.err, '')
-    const report = JSON.parse(plain.out) as { ok: boolean, counts: Record<string, number>, checks: CheckResult[] }
+    const report = JSON.parse(plain.out) as { ok: boolean; counts: Record<string, number>; checks: CheckResult[] }
     assert.equal(report.ok, true)
-    assert.deepEqual(report.checks.map(c => c.name), ['config', 'public urls', 'data dir', 'identity', 'node', 'uplink', 'front port', 'mirror port', 'admin port', 'p2p port', 'admin token', 'governance', 'origin', 'peers', 'clock'])
+    assert.deepEqual(
+      report.checks.map(c => c.name),
+      [
+        'config',
+        'public urls',
+        'data dir',
+        'identity',
+        'node',
+        'uplink',
+        'front port',
+        'mirror port',
+        'admin port',
+        'p2p port',
+        'admin token',
+        'governance',
+        'origin',
+        'peers',
+        'clock'
+      ]
+    )
     assert.deepEqual(report.checks.find(c => c.name === 'origin')?.data?.status, 200)
     const tty = await reef(['doctor', '--config', file, '--json'], { errIsTTY: true })
     assert.match(tty.err, /checking config….*checking origin….*checking clock…/s)
-    assert.deepEqual(JSON.parse(tty.out).checks.map((c: CheckResult) => c.status), report.checks.map(c => c.status))
+    assert.deepEqual(
+      JSON.parse(tty.out).checks.map((c: CheckResult) => c.status),
+      report.checks.map(c => c.status)
+    )
   })
 
   test('an uplink left to its default is a warning that says what it is for', async () => {
-    const checks = byName(await runDoctor({ configFile: await config(c => { delete c.uplink }), timeoutMs: 5_000 }))
+    const checks = byName(
+      await runDoctor({
+        configFile: await config(c => {
+          delete c.uplink
+        }),
+        timeoutMs: 5_000
+      })
+    )
     const up = checks.get('uplink')
     assert.equal(up?.status, 'warn')
     assert.equal(up?.summary, 'uplink.bytesPerSec not set: the node assumes 12.5 MB/s (100 Mbit/s)')
@@ -130,9 +168,18 @@ describe('reef doctor', () => {
 
   test('the origin: down or 5xx fails, 4xx warns', async () => {
     const down = await freePort()
-    const r = await reef(['doctor', '--config', await config(c => { c.origin.url = `http://127.0.0.1:${down}` })])
+    const r = await reef([
+      'doctor',
+      '--config',
+      await config(c => {
+        c.origin.url = `http://127.0.0.1:${down}`
+      })
+    ])
     assert.equal(r.code, 1)
-    assert.match(r.out, /^fail {2}origin +GET http:\/\/127\.0\.0\.1:\d+\/: no answer \(connection refused\)\n +fix: start the origin web server, or correct origin\.url/m)
+    assert.match(
+      r.out,
+      /^fail {2}origin +GET http:\/\/127\.0\.0\.1:\d+\/: no answer \(connection refused\)\n +fix: start the origin web server, or correct origin\.url/m
+    )
     assert.match(r.out, /^skip {2}clock /m)
     assert.match(r.out, /1 failure/)
 
@@ -143,7 +190,9 @@ describe('reef doctor', () => {
       assert.match(failing.get('origin')?.summary ?? '', /answered 503/)
       origin.status = 404
       assert.equal(byName(await runDoctor({ configFile: await config(), timeoutMs: 5_000 })).get('origin')?.status, 'warn')
-    } finally { origin.status = 200 }
+    } finally {
+      origin.status = 200
+    }
   })
 
   test('an origin that does not answer in time fails with the timeout', async () => {
@@ -151,25 +200,38 @@ describe('reef doctor', () => {
     silent.listen(0, '127.0.0.1')
     await once(silent, 'listening')
     try {
-      const file = await config(c => { c.origin.url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}` })
+      const file = await config(c => {
+        c.origin.url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`
+      })
       const origin = byName(await runDoctor({ configFile: file, timeoutMs: 300 })).get('origin')
       assert.equal(origin?.status, 'fail')
       assert.match(origin?.summary ?? '', /timed out after 300 ms/)
-    } finally { await close(silent) }
+    } finally {
+      await close(silent)
+    }
   })
 
-  test('the clock: warn beyond 5 s, fail beyond the protocol\'s 30 s, either way', async () => {
+  test("the clock: warn beyond 5 s, fail beyond the protocol's 30 s, either way", async () => {
     const file = await config()
     try {
-      for (const [skewMs, status, words] of [[10_000, 'warn', /(9|10)\.\d s ahead/], [-60_000, 'fail', /(59|60)\.\d s behind/], [45_000, 'fail', /beyond the protocol's 30 s limit/]] as const) {
+      for (const [skewMs, status, words] of [
+        [10_000, 'warn', /(9|10)\.\d s ahead/],
+        [-60_000, 'fail', /(59|60)\.\d s behind/],
+        [45_000, 'fail', /beyond the protocol's 30 s limit/]
+      ] as const) {
         origin.skewMs = skewMs
         const clock = byName(await runDoctor({ configFile: file, timeoutMs: 5_000 })).get('clock')
         assert.equal(clock?.status, status, `${skewMs}: ${clock?.summary}`)
         assert.match(clock?.summary ?? '', words)
         assert.match(clock?.fix ?? '', /time synchronisation/)
       }
-    } finally { origin.skewMs = 0 }
-    assert.ok(usage(doctorCommand).includes(`warn\n               beyond ${CLOCK_WARN_MS / 1000} s, fail beyond the protocol's ${MAX_CLOCK_SKEW_MS / 1000} s`), 'doctor --help states other limits')
+    } finally {
+      origin.skewMs = 0
+    }
+    assert.ok(
+      usage(doctorCommand).includes(`warn\n               beyond ${CLOCK_WARN_MS / 1000} s, fail beyond the protocol's ${MAX_CLOCK_SKEW_MS / 1000} s`),
+      'doctor --help states other limits'
+    )
     const headers = new Headers({ date: new Date(1_700_000_000_000).toUTCString() })
     assert.equal(clockSkewMs({ headers, sentAt: 1_700_000_000_000, receivedAt: 1_700_000_000_000 }), 500)
     assert.equal(clockSkewMs({ headers: new Headers(), sentAt: 0, receivedAt: 0 }), undefined)
@@ -180,18 +242,29 @@ describe('reef doctor', () => {
     squatter.listen(ports.front, '127.0.0.1')
     await once(squatter, 'listening')
     try {
-      const results = byName(await runDoctor({ configFile: await config(c => { c.mirror.listen.port = ports.admin }), timeoutMs: 5_000 }))
+      const results = byName(
+        await runDoctor({
+          configFile: await config(c => {
+            c.mirror.listen.port = ports.admin
+          }),
+          timeoutMs: 5_000
+        })
+      )
       assert.equal(results.get('front port')?.status, 'fail')
       assert.match(results.get('front port')?.summary ?? '', /is in use by another process/)
       assert.match(results.get('front port')?.fix ?? '', new RegExp(`sport = :${ports.front}.*front\\.listen\\.port`))
       assert.equal(results.get('admin port')?.status, 'fail')
       assert.match(results.get('admin port')?.summary ?? '', /is also mirror\.listen/)
-    } finally { await close(squatter) }
+    } finally {
+      await close(squatter)
+    }
   })
 
   test('a running node: its ports are its own; its connections and peers are reported', async () => {
     const admin = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ peerId, site: 'alpha', state: 'normal', connections: 2, peers: [{ site: 'bravo' }] }))
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ peerId, site: 'alpha', state: 'normal', connections: 2, peers: [{ site: 'bravo' }] }))
     })
     admin.listen(ports.admin, '127.0.0.1')
     await once(admin, 'listening')
@@ -208,7 +281,9 @@ describe('reef doctor', () => {
       assert.match(r.out, /^ok {4}clock +compared with node admin API within 1 s, origin within 1 s$/m)
 
       // Another node (another site) at this config's admin port: its ports are not ours.
-      const other = await config(c => { c.site.label = 'charlie' }, 'charlie.jsonc')
+      const other = await config(c => {
+        c.site.label = 'charlie'
+      }, 'charlie.jsonc')
       const results = byName(await runDoctor({ configFile: other, timeoutMs: 5_000 }))
       assert.equal(results.get('node')?.status, 'warn')
       assert.match(results.get('node')?.summary ?? '', /another Reef node \(site alpha/)
@@ -229,7 +304,9 @@ describe('reef doctor', () => {
     assert.deepEqual(checks[0]?.data, { file: syntax, line: 3, column: 3 })
     assert.match(checks[0]?.fix ?? '', /fix the syntax at line 3 column 3/)
 
-    const field = await config(c => { c.origin.capacityRps = 'many' }, 'field.jsonc')
+    const field = await config(c => {
+      c.origin.capacityRps = 'many'
+    }, 'field.jsonc')
     const [check] = await runDoctor({ configFile: field, timeoutMs: 5_000 })
     assert.equal(check?.status, 'fail')
     assert.equal(check?.data?.field, 'origin.capacityRps')
@@ -238,12 +315,26 @@ describe('reef doctor', () => {
   })
 
   test('a fresh data dir warns (start creates it); a file in its place fails', async () => {
-    const fresh = byName(await runDoctor({ configFile: await config(c => { c.dataDir = join(dir, 'new', 'data') }), timeoutMs: 5_000 }))
+    const fresh = byName(
+      await runDoctor({
+        configFile: await config(c => {
+          c.dataDir = join(dir, 'new', 'data')
+        }),
+        timeoutMs: 5_000
+      })
+    )
     assert.equal(fresh.get('data dir')?.status, 'warn')
     assert.equal(fresh.get('identity')?.status, 'warn')
     assert.match(fresh.get('identity')?.fix ?? '', /reef init/)
     await writeFile(join(dir, 'afile'), 'x')
-    const file = byName(await runDoctor({ configFile: await config(c => { c.dataDir = join(dir, 'afile') }), timeoutMs: 5_000 }))
+    const file = byName(
+      await runDoctor({
+        configFile: await config(c => {
+          c.dataDir = join(dir, 'afile')
+        }),
+        timeoutMs: 5_000
+      })
+    )
     assert.equal(file.get('data dir')?.status, 'fail')
   })
 
@@ -251,7 +342,14 @@ describe('reef doctor', () => {
     const data = join(dir, 'corrupt')
     await mkdir(data)
     await writeFile(join(data, 'identity.key'), 'not a key')
-    const identity = byName(await runDoctor({ configFile: await config(c => { c.dataDir = data }), timeoutMs: 5_000 })).get('identity')
+    const identity = byName(
+      await runDoctor({
+        configFile: await config(c => {
+          c.dataDir = data
+        }),
+        timeoutMs: 5_000
+      })
+    ).get('identity')
     assert.equal(identity?.status, 'fail')
     assert.match(identity?.summary ?? '', /unreadable or corrupt/)
     assert.match(identity?.fix ?? '', /move it away/)
@@ -262,17 +360,49 @@ describe('reef doctor', () => {
     await writeFile(tokenFile, 'a-long-enough-operator-token\n', { mode: 0o640 })
     const check = async (patch: (c: Record<string, any>) => void): Promise<CheckResult | undefined> =>
       byName(await runDoctor({ configFile: await config(patch, 'token.jsonc'), timeoutMs: 5_000 })).get('admin token')
-    assert.equal((await check(c => { c.admin.tokenFile = tokenFile }))?.status, 'ok')
+    assert.equal(
+      (
+        await check(c => {
+          c.admin.tokenFile = tokenFile
+        })
+      )?.status,
+      'ok'
+    )
     await chmod(tokenFile, 0o644)
-    const open = await check(c => { c.admin.tokenFile = tokenFile })
+    const open = await check(c => {
+      c.admin.tokenFile = tokenFile
+    })
     assert.equal(open?.status, 'warn')
     assert.equal(open?.fix, `chmod o-rwx ${tokenFile}`)
-    const missing = await check(c => { c.admin.tokenFile = join(dir, 'no-token') })
+    const missing = await check(c => {
+      c.admin.tokenFile = join(dir, 'no-token')
+    })
     assert.equal(missing?.status, 'fail')
     assert.match(missing?.summary ?? '', /admin\.tokenFile: cannot read .*ENOENT/)
-    assert.equal((await check(c => { c.admin.token = 'a-long-enough-operator-token' }))?.status, 'warn')
-    assert.equal((await check(c => { c.governance = {} }))?.status, 'warn')
-    assert.equal((await check(c => { c.admin.tokenFile = '/run/credentials/reef.service/admin-token' }))?.status, 'skip')
+    assert.equal(
+      (
+        await check(c => {
+          c.admin.token = 'a-long-enough-operator-token'
+        })
+      )?.status,
+      'warn'
+    )
+    assert.equal(
+      (
+        await check(c => {
+          c.governance = {}
+        })
+      )?.status,
+      'warn'
+    )
+    assert.equal(
+      (
+        await check(c => {
+          c.admin.tokenFile = '/run/credentials/reef.service/admin-token'
+        })
+      )?.status,
+      'skip'
+    )
   })
 
   test('governance: a charter every founder signed is ok; a missing signature, another consortium, or neither charter nor invitation fails', async () => {
@@ -282,33 +412,67 @@ describe('reef doctor', () => {
     const other = await generateKeyPair('Ed25519')
     const otherPeer = peerIdFromPrivateKey(other).toString()
     const me = await loadOrCreateIdentity(dataDir())
-    const founders = [{ peer: peerId, site: 'alpha', mirrorUrl: 'https://mirror.alpha.example' }, { peer: otherPeer, site: 'bravo', mirrorUrl: 'https://mirror.bravo.example' }]
+    const founders = [
+      { peer: peerId, site: 'alpha', mirrorUrl: 'https://mirror.alpha.example' },
+      { peer: otherPeer, site: 'bravo', mirrorUrl: 'https://mirror.bravo.example' }
+    ]
     const half = await signCharter({ body: charterBody({ id: 'reef', name: 'Test', founders }), sigs: [] }, me, peerId)
     const charterFile = join(dir, 'charter.json')
     await writeCharterFile(charterFile, half)
-    const unsigned = await check(c => { c.governance = { charter: charterFile } })
+    const unsigned = await check(c => {
+      c.governance = { charter: charterFile }
+    })
     assert.equal(unsigned?.status, 'fail')
     assert.match(unsigned?.summary ?? '', /did not sign the charter/)
     assert.match(unsigned?.fix ?? '', /reef consortium sign/)
     await writeCharterFile(charterFile, await signCharter(half, other, otherPeer))
-    const ok = await check(c => { c.governance = { charter: charterFile } })
+    const ok = await check(c => {
+      c.governance = { charter: charterFile }
+    })
     assert.equal(ok?.status, 'ok', ok?.summary)
     assert.match(ok?.summary ?? '', /signed by all 2 founders/)
-    const elsewhere = await check(c => { c.consortium = 'othersites'; c.governance = { charter: charterFile } })
+    const elsewhere = await check(c => {
+      c.consortium = 'othersites'
+      c.governance = { charter: charterFile }
+    })
     assert.equal(elsewhere?.status, 'fail')
     assert.match(elsewhere?.fix ?? '', /"consortium": "reef"/)
-    const nothing = await check(c => { c.governance = {}; c.dataDir = join(dir, 'fresh-data') })
+    const nothing = await check(c => {
+      c.governance = {}
+      c.dataDir = join(dir, 'fresh-data')
+    })
     assert.equal(nothing?.status, 'fail')
     assert.match(nothing?.fix ?? '', /reef join TOKEN/)
   })
 
   test('peers: bad bootstrap addresses fail, none at all or no peer id warn', async () => {
-    const bad = byName(await runDoctor({ configFile: await config(c => { c.p2p.bootstrap = ['/ip4/1.2.3.4/tcp/99999'] }), timeoutMs: 5_000 })).get('peers')
+    const bad = byName(
+      await runDoctor({
+        configFile: await config(c => {
+          c.p2p.bootstrap = ['/ip4/1.2.3.4/tcp/99999']
+        }),
+        timeoutMs: 5_000
+      })
+    ).get('peers')
     assert.equal(bad?.status, 'fail')
     assert.match(bad?.summary ?? '', /p2p\.bootstrap\[0\] .* is not a multiaddr/)
-    const none = byName(await runDoctor({ configFile: await config(c => { c.p2p.bootstrap = [] }), timeoutMs: 5_000 })).get('peers')
+    const none = byName(
+      await runDoctor({
+        configFile: await config(c => {
+          c.p2p.bootstrap = []
+        }),
+        timeoutMs: 5_000
+      })
+    ).get('peers')
     assert.equal(none?.status, 'warn')
-    const noId = byName(await runDoctor({ configFile: await config(c => { c.p2p.bootstrap = ['/ip4/192.0.2.1/tcp/4001'] }), timeoutMs: 5_000 })).get('peers')
+    const noId = byName(
+      await runDoctor({
+        configFile: await config(c => {
+          c.p2p.bootstrap = ['/ip4/192.0.2.1/tcp/4001']
+        }),
+        timeoutMs: 5_000
+      })
+    ).get('peers')
     assert.equal(noId?.status, 'warn')
     assert.match(noId?.fix ?? '', /\/p2p\//)
   })

@@ -10,9 +10,17 @@ import { parseJsonc } from '../../src/config/jsonc.ts'
 import { reef } from '../fixtures/run-cli.ts'
 
 describe('the config template', () => {
-  const values = { label: 'alpha', originUrl: 'http://127.0.0.1:8080', capacityRps: 50, maxConcurrent: 8, uplinkBytesPerSec: DEFAULT_UPLINK_BYTES_PER_SEC, dataDir: '/var/lib/reef/data', configFile: '/etc/reef/reef.jsonc' }
+  const values = {
+    label: 'alpha',
+    originUrl: 'http://127.0.0.1:8080',
+    capacityRps: 50,
+    maxConcurrent: 8,
+    uplinkBytesPerSec: DEFAULT_UPLINK_BYTES_PER_SEC,
+    dataDir: '/var/lib/reef/data',
+    configFile: '/etc/reef/reef.jsonc'
+  }
 
-  test('parses, and every default it spells out is the schema\'s default', () => {
+  test("parses, and every default it spells out is the schema's default", () => {
     const text = renderConfigTemplate(values)
     const written = parseConfig(parseJsonc(text))
     // The same file with every optional field left out: what the schema fills in.
@@ -32,7 +40,7 @@ describe('the config template', () => {
   test('explains every field it sets in a comment right above it', () => {
     const lines = renderConfigTemplate(values).split('\n')
     // Fields with a value (not a section object): each has a comment on the line above.
-    const fields = lines.flatMap((l, i) => /^\s*"\w+": (?!\{)/.test(l) ? [i] : [])
+    const fields = lines.flatMap((l, i) => (/^\s*"\w+": (?!\{)/.test(l) ? [i] : []))
     assert.ok(fields.length >= 30, String(fields.length))
     const bare = fields.filter(i => !/^\s*\/\//.test(lines[i - 1]!)).map(i => lines[i]!.trim())
     assert.deepEqual(bare, [])
@@ -41,8 +49,12 @@ describe('the config template', () => {
 
 describe('reef init', () => {
   let dir: string
-  before(async () => { dir = await mkdtemp(join(tmpdir(), 'reef-init-')) })
-  after(async () => { await rm(dir, { recursive: true, force: true }) })
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'reef-init-'))
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
 
   test('creates the data dir, the identity and a commented config start accepts', async () => {
     const node = join(dir, 'a')
@@ -60,7 +72,7 @@ describe('reef init', () => {
     assert.equal(c.origin.url, 'http://127.0.0.1:8088')
     assert.equal(c.origin.capacityRps, 75)
     assert.equal(c.dataDir, join(node, 'data'))
-    assert.equal(((await stat(join(node, 'data', 'identity.key'))).mode & 0o777), 0o600)
+    assert.equal((await stat(join(node, 'data', 'identity.key'))).mode & 0o777, 0o600)
     // No --uplink and no terminal to ask at: the default, said to be assumed.
     assert.equal(c.uplink.bytesPerSec, DEFAULT_UPLINK_BYTES_PER_SEC)
     assert.match(r.out, /^Uplink 12\.5 MB\/s \(100 Mbit\/s\) assumed: set uplink\.bytesPerSec/m)
@@ -72,7 +84,12 @@ describe('reef init', () => {
     assert.equal((await loadConfigFile(join(dir, 'u1', 'reef.jsonc'))).uplink.bytesPerSec, 4_000_000)
     assert.match(given.out, /^Uplink 4 MB\/s \(32 Mbit\/s\)$/m)
     const questions: string[] = []
-    const asked = await reef(['init', '--dir', join(dir, 'u2')], { ask: async q => { questions.push(q); return '5MB/s' } })
+    const asked = await reef(['init', '--dir', join(dir, 'u2')], {
+      ask: async q => {
+        questions.push(q)
+        return '5MB/s'
+      }
+    })
     assert.equal(asked.code, 0, asked.err)
     assert.equal(questions.length, 1)
     assert.match(questions[0]!, /Upload rate/)

@@ -14,7 +14,7 @@ import { reef } from '../fixtures/run-cli.ts'
 
 describe('reef help', () => {
   test('every command prints its own usage for --help, -h and "reef help COMMAND"', async () => {
-    const leaves = COMMANDS.flatMap(e => isGroup(e) ? e.commands.map(cmd => ({ cmd, path: [e.name, cmd.name] })) : [{ cmd: e, path: [e.name] }])
+    const leaves = COMMANDS.flatMap(e => (isGroup(e) ? e.commands.map(cmd => ({ cmd, path: [e.name, cmd.name] })) : [{ cmd: e, path: [e.name] }]))
     assert.ok(leaves.length >= 6)
     for (const { cmd, path } of leaves) {
       const name = path.join(' ')
@@ -68,11 +68,20 @@ describe('reef help', () => {
 
 describe('argument handling', () => {
   let dir: string
-  before(async () => { dir = await mkdtemp(join(tmpdir(), 'reef-cli-main-')) })
-  after(async () => { await rm(dir, { recursive: true, force: true }) })
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'reef-cli-main-'))
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
 
   test('unknown options and stray arguments: exit 2, the command named, its help suggested', async () => {
-    for (const argv of [['status', '--bogus'], ['ledger', 'extra'], ['doctor', '--config'], ['help', 'init', 'doctor']]) {
+    for (const argv of [
+      ['status', '--bogus'],
+      ['ledger', 'extra'],
+      ['doctor', '--config'],
+      ['help', 'init', 'doctor']
+    ]) {
       const r = await reef(argv)
       assert.equal(r.code, 2, argv.join(' '))
       assert.match(r.err, new RegExp(`^reef: ${argv[0]!}: `), r.err)
@@ -126,13 +135,16 @@ describe('argument handling', () => {
 
   test('--config without an admin section: exit 2, saying how to add one', async () => {
     const file = join(dir, 'noadmin.json')
-    await writeFile(file, JSON.stringify({
-      site: { label: 'alpha', publicUrl: 'http://127.0.0.1:1' },
-      origin: { url: 'http://127.0.0.1:2', capacityRps: 10, maxConcurrent: 2 },
-      front: { listen: { port: 0 } },
-      mirror: { listen: { port: 0 }, publicUrl: 'http://mirror.localhost:3' },
-      dataDir: join(dir, 'data')
-    }))
+    await writeFile(
+      file,
+      JSON.stringify({
+        site: { label: 'alpha', publicUrl: 'http://127.0.0.1:1' },
+        origin: { url: 'http://127.0.0.1:2', capacityRps: 10, maxConcurrent: 2 },
+        front: { listen: { port: 0 } },
+        mirror: { listen: { port: 0 }, publicUrl: 'http://mirror.localhost:3' },
+        dataDir: join(dir, 'data')
+      })
+    )
     const r = await reef(['status', '--config', file])
     assert.equal(r.code, 2)
     assert.match(r.err, /has no admin section.*\nhint: add "admin":/)
@@ -146,7 +158,7 @@ describe('argument handling', () => {
 })
 
 describe('command groups (reef <group> <command>)', () => {
-  const ran: Array<{ values: unknown, positionals: readonly string[] }> = []
+  const ran: Array<{ values: unknown; positionals: readonly string[] }> = []
   const create: Command = {
     name: 'create',
     summary: 'create a thing',
@@ -154,22 +166,37 @@ describe('command groups (reef <group> <command>)', () => {
     description: 'Create a thing.',
     options: { name: { type: 'string', value: 'NAME', description: 'its name' }, json: { type: 'boolean', description: 'JSON' } },
     examples: ['reef things create --name x'],
-    async run (args) { ran.push(args); return 0 }
+    async run(args) {
+      ran.push(args)
+      return 0
+    }
   }
   const table: CommandEntry[] = [
-    { name: 'things', summary: 'manage things', description: 'Things, managed.', commands: [create, { ...create, name: 'vote', synopsis: 'things vote', summary: 'vote on a thing' }] },
+    {
+      name: 'things',
+      summary: 'manage things',
+      description: 'Things, managed.',
+      commands: [create, { ...create, name: 'vote', synopsis: 'things vote', summary: 'vote on a thing' }]
+    },
     helpCommand(() => table)
   ]
-  async function run (argv: string[]): Promise<{ code: number, out: string, err: string }> {
+  async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
     let out = ''
     let err = ''
-    const code = await runCli(table, argv, { out: s => { out += s }, err: s => { err += s } })
+    const code = await runCli(table, argv, {
+      out: s => {
+        out += s
+      },
+      err: s => {
+        err += s
+      }
+    })
     return { code, out, err }
   }
 
-  test('a group\'s command runs with its options parsed', async () => {
+  test("a group's command runs with its options parsed", async () => {
     assert.equal((await run(['things', 'create', '--name', 'x', '--json'])).code, 0)
-    assert.deepEqual({ ...ran.at(-1)?.values as object }, { name: 'x', json: true })
+    assert.deepEqual({ ...(ran.at(-1)?.values as object) }, { name: 'x', json: true })
   })
 
   test('usage of the group and of its commands', async () => {

@@ -16,25 +16,32 @@ import { freePort } from '../../demo/consortium.ts'
 
 describe('reef start', { timeout: 60_000 }, () => {
   let dir: string
-  before(async () => { dir = await mkdtemp(join(tmpdir(), 'reef-start-')) })
-  after(async () => { await rm(dir, { recursive: true, force: true }) })
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'reef-start-'))
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
 
-  async function config (name: string, ports: { front?: number, p2p?: number } = {}): Promise<string> {
+  async function config(name: string, ports: { front?: number; p2p?: number } = {}): Promise<string> {
     const file = join(dir, `${name}.jsonc`)
-    await writeFile(file, `// ${name}\n${JSON.stringify({
-      site: { label: 'alpha', publicUrl: 'http://127.0.0.1:1' },
-      origin: { url: `http://127.0.0.1:${await freePort()}`, capacityRps: 10, maxConcurrent: 2 },
-      front: { listen: { host: '127.0.0.1', port: ports.front ?? 0 } },
-      mirror: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: 'http://mirror.localhost:1' },
-      admin: { listen: { host: '127.0.0.1', port: 0 } },
-      p2p: { listen: [`/ip4/127.0.0.1/tcp/${ports.p2p ?? 0}`] },
-      dataDir: join(dir, name),
-      log: { level: 'silent' }
-    })}`)
+    await writeFile(
+      file,
+      `// ${name}\n${JSON.stringify({
+        site: { label: 'alpha', publicUrl: 'http://127.0.0.1:1' },
+        origin: { url: `http://127.0.0.1:${await freePort()}`, capacityRps: 10, maxConcurrent: 2 },
+        front: { listen: { host: '127.0.0.1', port: ports.front ?? 0 } },
+        mirror: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: 'http://mirror.localhost:1' },
+        admin: { listen: { host: '127.0.0.1', port: 0 } },
+        p2p: { listen: [`/ip4/127.0.0.1/tcp/${ports.p2p ?? 0}`] },
+        dataDir: join(dir, name),
+        log: { level: 'silent' }
+      })}`
+    )
     return file
   }
 
-  async function squat (): Promise<Server> {
+  async function squat(): Promise<Server> {
     const s = createServer()
     s.listen(0, '127.0.0.1')
     await once(s, 'listening')
@@ -45,14 +52,26 @@ describe('reef start', { timeout: 60_000 }, () => {
     let err = ''
     let out = ''
     let listening!: () => void
-    const up = new Promise<void>(resolve => { listening = resolve })
+    const up = new Promise<void>(resolve => {
+      listening = resolve
+    })
     const file = await config('tty')
     const exit = main(['start', '--config', file], {
-      out: s => { out += s },
-      err: s => { err += s; if (err.includes('Press Ctrl-C')) listening() },
+      out: s => {
+        out += s
+      },
+      err: s => {
+        err += s
+        if (err.includes('Press Ctrl-C')) listening()
+      },
       errIsTTY: true
     })
-    await Promise.race([up, exit.then(code => { throw new Error(`start exited ${code}: ${err}`) })])
+    await Promise.race([
+      up,
+      exit.then(code => {
+        throw new Error(`start exited ${code}: ${err}`)
+      })
+    ])
     try {
       assert.match(err, new RegExp(`^reef: starting alpha from ${file}…\nreef: alpha is up, peer 12D3KooW\\w+; listening on\n`))
       assert.match(err, /^ {2}front +http:\/\/127\.0\.0\.1:\d+ → origin http:\/\/127\.0\.0\.1:\d+$/m)
@@ -74,10 +93,20 @@ describe('reef start', { timeout: 60_000 }, () => {
     try {
       const port = (s.address() as AddressInfo).port
       let err = ''
-      const code = await main(['start', '--config', await config('front-taken', { front: port })], { out: () => {}, err: e => { err += e } })
+      const code = await main(['start', '--config', await config('front-taken', { front: port })], {
+        out: () => {},
+        err: e => {
+          err += e
+        }
+      })
       assert.equal(code, 1)
-      assert.equal(err, `reef: cannot listen on front.listen 127.0.0.1:${port}: address already in use\nhint: another process holds it ("ss -ltnp 'sport = :${port}'" shows which): stop it, or change front.listen.port ("reef doctor --config FILE" checks every port)\n`)
-    } finally { s.close() }
+      assert.equal(
+        err,
+        `reef: cannot listen on front.listen 127.0.0.1:${port}: address already in use\nhint: another process holds it ("ss -ltnp 'sport = :${port}'" shows which): stop it, or change front.listen.port ("reef doctor --config FILE" checks every port)\n`
+      )
+    } finally {
+      s.close()
+    }
   })
 
   test('a p2p port in use: exit 1, the multiaddr named', async () => {
@@ -85,9 +114,19 @@ describe('reef start', { timeout: 60_000 }, () => {
     try {
       const port = (s.address() as AddressInfo).port
       let err = ''
-      const code = await main(['start', '--config', await config('p2p-taken', { p2p: port })], { out: () => {}, err: e => { err += e } })
+      const code = await main(['start', '--config', await config('p2p-taken', { p2p: port })], {
+        out: () => {},
+        err: e => {
+          err += e
+        }
+      })
       assert.equal(code, 1)
-      assert.match(err, new RegExp(`^reef: cannot listen on p2p\\.listen /ip4/127\\.0\\.0\\.1/tcp/${port}: address already in use\nhint: .*change p2p\\.listen`))
-    } finally { s.close() }
+      assert.match(
+        err,
+        new RegExp(`^reef: cannot listen on p2p\\.listen /ip4/127\\.0\\.0\\.1/tcp/${port}: address already in use\nhint: .*change p2p\\.listen`)
+      )
+    } finally {
+      s.close()
+    }
   })
 })

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { loadConfigFile, parseConfig } from '../../src/config/config.ts'
 
-function minimal (): Record<string, unknown> {
+function minimal(): Record<string, unknown> {
   return {
     site: { label: 'alpha', publicUrl: 'http://alpha.localhost:8080' },
     origin: { url: 'http://127.0.0.1:9000', capacityRps: 50, maxConcurrent: 8 },
@@ -16,7 +16,7 @@ function minimal (): Record<string, unknown> {
 }
 
 /** The minimal config with one field (by dotted path) set, or deleted when value is undefined. */
-function withField (path: string, value: unknown): Record<string, unknown> {
+function withField(path: string, value: unknown): Record<string, unknown> {
   const cfg = minimal()
   const keys = path.split('.')
   let node = cfg
@@ -30,19 +30,26 @@ function withField (path: string, value: unknown): Record<string, unknown> {
   return cfg
 }
 
-function rejectsField (input: unknown, field: string): void {
-  assert.throws(() => parseConfig(input), (err: unknown) => {
-    assert.ok(err instanceof Error)
-    assert.equal((err as Error & { code?: string }).code, 'ERR_CONFIG')
-    assert.equal(err.name, 'ConfigError')
-    assert.ok(err.message.includes(field), `message does not name ${field}: ${err.message}`)
-    return true
-  })
+function rejectsField(input: unknown, field: string): void {
+  assert.throws(
+    () => parseConfig(input),
+    (err: unknown) => {
+      assert.ok(err instanceof Error)
+      assert.equal((err as Error & { code?: string }).code, 'ERR_CONFIG')
+      assert.equal(err.name, 'ConfigError')
+      assert.ok(err.message.includes(field), `message does not name ${field}: ${err.message}`)
+      return true
+    }
+  )
 }
 
 describe('parseConfig', () => {
   test('the public URLs the node publishes are kept in canonical form (lower case, no default port, no trailing /)', () => {
-    const c = parseConfig({ ...minimal(), site: { label: 'alpha', publicUrl: 'HTTP://Alpha.Localhost:80/' }, mirror: { listen: { port: 9101 }, publicUrl: 'https://Mirror-A.localhost:443/' } })
+    const c = parseConfig({
+      ...minimal(),
+      site: { label: 'alpha', publicUrl: 'HTTP://Alpha.Localhost:80/' },
+      mirror: { listen: { port: 9101 }, publicUrl: 'https://Mirror-A.localhost:443/' }
+    })
     assert.equal(c.site.publicUrl, 'http://alpha.localhost')
     assert.equal(c.mirror.publicUrl, 'https://mirror-a.localhost')
   })
@@ -52,8 +59,21 @@ describe('parseConfig', () => {
     assert.equal(c.consortium, 'reef')
     assert.deepEqual(c.site, { label: 'alpha', publicUrl: 'http://alpha.localhost:8080' })
     assert.deepEqual(c.origin, { url: 'http://127.0.0.1:9000', capacityRps: 50, maxConcurrent: 8, timeoutMs: 15_000 })
-    assert.deepEqual(c.front, { listen: { host: '127.0.0.1', port: 8080 }, queueTimeoutMs: 4000, queueLimit: 4096, retryAfterS: 5, trustedProxies: ['127.0.0.1', '::1', '::ffff:127.0.0.1'], maxUpgrades: 1024, maxBodyBytes: 10 * 1024 * 1024 })
-    assert.deepEqual(c.mirror, { listen: { host: '127.0.0.1', port: 9101 }, publicUrl: 'http://mirror-a.localhost:9101', capacityRps: 500, releaseGraceMs: 30_000 })
+    assert.deepEqual(c.front, {
+      listen: { host: '127.0.0.1', port: 8080 },
+      queueTimeoutMs: 4000,
+      queueLimit: 4096,
+      retryAfterS: 5,
+      trustedProxies: ['127.0.0.1', '::1', '::ffff:127.0.0.1'],
+      maxUpgrades: 1024,
+      maxBodyBytes: 10 * 1024 * 1024
+    })
+    assert.deepEqual(c.mirror, {
+      listen: { host: '127.0.0.1', port: 9101 },
+      publicUrl: 'http://mirror-a.localhost:9101',
+      capacityRps: 500,
+      releaseGraceMs: 30_000
+    })
     assert.equal(c.admin, undefined)
     assert.deepEqual(c.p2p, { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] })
     assert.equal(c.dataDir, './reef-data/alpha')
@@ -61,7 +81,15 @@ describe('parseConfig', () => {
     assert.deepEqual(c.crowd, { strikeShare: 0.8, releaseShare: 0.5, strikeHoldMs: 500, calmMs: 2000, targetShare: 0.85, tickMs: 250 })
     assert.deepEqual(c.gossip, { reportIntervalMs: 1000, peerExpiryMs: 5000 })
     assert.deepEqual(c.log, { level: 'info' })
-    assert.deepEqual(c.http, { maxConnections: 16_384, maxConnectionsPerIp: 256, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, idleTimeoutMs: 10_000, maxHeaderBytes: 16_384, maxRequestsPerSocket: 1_000 })
+    assert.deepEqual(c.http, {
+      maxConnections: 16_384,
+      maxConnectionsPerIp: 256,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 300_000,
+      idleTimeoutMs: 10_000,
+      maxHeaderBytes: 16_384,
+      maxRequestsPerSocket: 1_000
+    })
   })
 
   test('the client limits: partial sections keep the other defaults; nonsense is refused naming the field', () => {
@@ -84,8 +112,12 @@ describe('parseConfig', () => {
     assert.ok(Object.isFrozen(c.origin))
     assert.ok(Object.isFrozen(c.front.listen))
     assert.ok(Object.isFrozen(c.p2p.listen))
-    assert.throws(() => { (c.origin as { capacityRps: number }).capacityRps = 1 }, TypeError)
-    assert.throws(() => { (c.p2p.listen as string[]).push('/ip4/0.0.0.0/tcp/1') }, TypeError)
+    assert.throws(() => {
+      ;(c.origin as { capacityRps: number }).capacityRps = 1
+    }, TypeError)
+    assert.throws(() => {
+      ;(c.p2p.listen as string[]).push('/ip4/0.0.0.0/tcp/1')
+    }, TypeError)
   })
 
   test('parsing does not modify the input', () => {
@@ -148,8 +180,12 @@ describe('parseConfig', () => {
 
 describe('loadConfigFile', () => {
   let dir: string
-  before(async () => { dir = await mkdtemp(join(tmpdir(), 'reef-config-test-')) })
-  after(async () => { await rm(dir, { recursive: true, force: true }) })
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'reef-config-test-'))
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
 
   test('reads and validates a JSON file', async () => {
     const file = join(dir, 'ok.json')

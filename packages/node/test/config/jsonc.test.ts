@@ -2,25 +2,30 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { findJsonError, JsoncSyntaxError, lineColumn, parseJsonc, stripJsonComments } from '../../src/config/jsonc.ts'
 
-function syntaxError (text: string, line: number, column: number, reason?: RegExp): void {
-  assert.throws(() => parseJsonc(text), (err: unknown) => {
-    assert.ok(err instanceof JsoncSyntaxError, String(err))
-    assert.equal(err.code, 'ERR_JSONC_SYNTAX')
-    assert.deepEqual({ line: err.line, column: err.column }, { line, column }, err.message)
-    assert.ok(err.message.startsWith(`line ${line} column ${column}: `), err.message)
-    if (reason !== undefined) assert.match(err.reason, reason)
-    assert.doesNotMatch(err.message, /is not valid JSON/)
-    return true
-  })
+function syntaxError(text: string, line: number, column: number, reason?: RegExp): void {
+  assert.throws(
+    () => parseJsonc(text),
+    (err: unknown) => {
+      assert.ok(err instanceof JsoncSyntaxError, String(err))
+      assert.equal(err.code, 'ERR_JSONC_SYNTAX')
+      assert.deepEqual({ line: err.line, column: err.column }, { line, column }, err.message)
+      assert.ok(err.message.startsWith(`line ${line} column ${column}: `), err.message)
+      if (reason !== undefined) assert.match(err.reason, reason)
+      assert.doesNotMatch(err.message, /is not valid JSON/)
+      return true
+    }
+  )
 }
 
 describe('stripJsonComments', () => {
-  test('keeps the length and every line break, so offsets stay the operator\'s', () => {
+  test("keeps the length and every line break, so offsets stay the operator's", () => {
     const text = '{\r\n  // a comment\n  "a": 1, /* two\n lines */ "b": [1, 2,],\n}\n'
     const json = stripJsonComments(text)
     assert.equal(json.length, text.length)
-    assert.deepEqual([...json].map((c, i) => c === '\n' || c === '\r' ? i : -1).filter(i => i >= 0),
-      [...text].map((c, i) => c === '\n' || c === '\r' ? i : -1).filter(i => i >= 0))
+    assert.deepEqual(
+      [...json].map((c, i) => (c === '\n' || c === '\r' ? i : -1)).filter(i => i >= 0),
+      [...text].map((c, i) => (c === '\n' || c === '\r' ? i : -1)).filter(i => i >= 0)
+    )
     assert.deepEqual(JSON.parse(json), { a: 1, b: [1, 2] })
   })
 

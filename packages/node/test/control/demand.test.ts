@@ -17,14 +17,24 @@ const config = parseConfig({
   dataDir: '/nonexistent'
 })
 
-const rate = (perSec: number): { rate: () => number, sum: () => number } => ({ rate: () => perSec, sum: () => perSec })
+const rate = (perSec: number): { rate: () => number; sum: () => number } => ({ rate: () => perSec, sum: () => perSec })
 
-function meter (over: Partial<Omit<DemandComponents, 'state'>> & { arrivalsRps?: number, sentBps?: number, frontBps?: number, state?: CrowdState } = {}): DemandMeter {
+function meter(
+  over: Partial<Omit<DemandComponents, 'state'>> & { arrivalsRps?: number; sentBps?: number; frontBps?: number; state?: CrowdState } = {}
+): DemandMeter {
   const { arrivalsRps = 0, sentBps = 0, frontBps = 0, state = 'normal', ...rest } = over
   return new DemandMeter({
     config,
-    monitor: { arrivals: rate(arrivalsRps), shed: rate(0), microCache: rate(0), bytesOut: rate(0), shedBytes: rate(0), meanArrivalBytes: () => 10_000, arrivalBytesPerSec: (mean: number) => arrivalsRps * mean } as unknown as DemandComponents['monitor'],
-    uplink: { rate: (_w?: number, use?: string) => use === 'front' ? frontBps : sentBps, backlogBytes: 0, persistentBacklogBytes: 0 },
+    monitor: {
+      arrivals: rate(arrivalsRps),
+      shed: rate(0),
+      microCache: rate(0),
+      bytesOut: rate(0),
+      shedBytes: rate(0),
+      meanArrivalBytes: () => 10_000,
+      arrivalBytesPerSec: (mean: number) => arrivalsRps * mean
+    } as unknown as DemandComponents['monitor'],
+    uplink: { rate: (_w?: number, use?: string) => (use === 'front' ? frontBps : sentBps), backlogBytes: 0, persistentBacklogBytes: 0 },
     shedder: { active: false, helpers: [] },
     peers: { get: () => undefined },
     state: () => state,
@@ -35,7 +45,7 @@ function meter (over: Partial<Omit<DemandComponents, 'state'>> & { arrivalsRps?:
 }
 
 describe('DemandMeter', () => {
-  it('measures demand in the origin\'s requests/s, bytes scaled to the same share of capacity', () => {
+  it("measures demand in the origin's requests/s, bytes scaled to the same share of capacity", () => {
     // 40 req/s of 10 kB = 400 kB/s: 40 % of the uplink, so 40 % of the origin's 100 req/s.
     const m = meter({ arrivalsRps: 40 })
     assert.equal(m.demandBytesPerSec(), 400_000)
@@ -46,7 +56,10 @@ describe('DemandMeter', () => {
 
   it('spares the uplink left after its own site and its offers, and nothing while struck', () => {
     const target = config.uplink.targetShare * config.uplink.bytesPerSec
-    assert.deepEqual(meter({ frontBps: 100_000, offered: () => ({ rps: 100, bytesPerSec: 50_000 }) }).spare(), { rps: 400, bytesPerSec: Math.round(target - 150_000) })
+    assert.deepEqual(meter({ frontBps: 100_000, offered: () => ({ rps: 100, bytesPerSec: 50_000 }) }).spare(), {
+      rps: 400,
+      bytesPerSec: Math.round(target - 150_000)
+    })
     assert.deepEqual(meter({ state: 'struck' }).spare(), { rps: 0, bytesPerSec: 0 })
     assert.deepEqual(meter({ sentBps: target }).spare().bytesPerSec, 0, 'saturated')
   })
@@ -67,9 +80,16 @@ describe('ReliefLadder', () => {
   it('engages the micro-cache at its share of capacity, releases it after calmMs below half of it, and records each change', () => {
     const diverted: unknown[] = []
     const ladder = new ReliefLadder({
-      config, externalMirror: undefined, log: pino({ level: 'silent' }),
+      config,
+      externalMirror: undefined,
+      log: pino({ level: 'silent' }),
       shedder: { helpers: [], fallback: undefined, setFallback: () => {}, liveHelperBytesPerSec: () => 0 },
-      gate: { divert: f => { diverted.push(f); return 0 } },
+      gate: {
+        divert: f => {
+          diverted.push(f)
+          return 0
+        }
+      },
       monitor: { refused: { sum: () => 0 } } as never
     })
     const engageAt = config.relief.microCache.engageShare * config.origin.capacityRps
@@ -81,7 +101,13 @@ describe('ReliefLadder', () => {
     ladder.engageMicroCache('normal', engageAt / 4, 1 + config.crowd.calmMs)
     ladder.track(2 + config.crowd.calmMs)
     assert.equal(ladder.switches.microCache, false)
-    assert.deepEqual(ladder.history.map(h => [h.rung, h.engaged]), [['micro-cache', true], ['micro-cache', false]])
+    assert.deepEqual(
+      ladder.history.map(h => [h.rung, h.engaged]),
+      [
+        ['micro-cache', true],
+        ['micro-cache', false]
+      ]
+    )
     assert.deepEqual(ladder.rungs(), { 'micro-cache': false })
   })
 })

@@ -18,33 +18,54 @@ import type { CharterBody, LogEntryBody, Member, MultiSigned, RecordType, Verifi
 import { GovernanceService, GovernanceStore } from '../../src/index.ts'
 import type { RecordChannel } from '../../src/p2p/record-bus.ts'
 
-interface Key { key: PrivateKey, id: string, member: Member }
+interface Key {
+  key: PrivateKey
+  id: string
+  member: Member
+}
 const keys: Key[] = []
 let dir: string
 let charter: MultiSigned<CharterBody>
 
 /** The gossip channel: what the service publishes (the network is not what this test is about). */
-function channel (): RecordChannel & { sent: Array<{ type: RecordType, body: unknown }>, deliver: (r: VerifiedRecord) => void } {
-  const sent: Array<{ type: RecordType, body: unknown }> = []
+function channel(): RecordChannel & { sent: Array<{ type: RecordType; body: unknown }>; deliver: (r: VerifiedRecord) => void } {
+  const sent: Array<{ type: RecordType; body: unknown }> = []
   const listeners: Array<(r: VerifiedRecord) => void> = []
   return {
     sent,
-    publish: async (_topic, type, body) => { sent.push({ type, body }); return new Uint8Array() },
-    onRecord: fn => { listeners.push(fn); return () => {} },
-    deliver: r => { for (const fn of listeners) fn(r) }
+    publish: async (_topic, type, body) => {
+      sent.push({ type, body })
+      return new Uint8Array()
+    },
+    onRecord: fn => {
+      listeners.push(fn)
+      return () => {}
+    },
+    deliver: r => {
+      for (const fn of listeners) fn(r)
+    }
   }
 }
 
-function service (store: GovernanceStore, k: Key, bus = channel()): GovernanceService {
-  return new GovernanceService({ consortium: 'smallsites', selfId: k.id, autoVote: true }, {
-    libp2p: undefined as unknown as Libp2p, key: k.key, bus, store, log: pino({ level: 'silent' }),
-    standing: () => ({ given: 0, taken: 0, credit: 0, headroom: 0, overQuota: false }),
-    observe: async () => { throw new Error('no observation here') },
-    onChange: () => {}
-  })
+function service(store: GovernanceStore, k: Key, bus = channel()): GovernanceService {
+  return new GovernanceService(
+    { consortium: 'smallsites', selfId: k.id, autoVote: true },
+    {
+      libp2p: undefined as unknown as Libp2p,
+      key: k.key,
+      bus,
+      store,
+      log: pino({ level: 'silent' }),
+      standing: () => ({ given: 0, taken: 0, credit: 0, headroom: 0, overQuota: false }),
+      observe: async () => {
+        throw new Error('no observation here')
+      },
+      onChange: () => {}
+    }
+  )
 }
 
-async function entry (height: number, prev: string, action: LogEntryBody['action'], signers: Key[]): Promise<MultiSigned<LogEntryBody>> {
+async function entry(height: number, prev: string, action: LogEntryBody['action'], signers: Key[]): Promise<MultiSigned<LogEntryBody>> {
   const body: LogEntryBody = { v: 1, consortium: 'smallsites', height, prev, action, proposedAt: 1_790_000_000_000 + height }
   return withSignatures({ body, sigs: [] }, await Promise.all(signers.map(async s => signDocument('log-entry', body, s.key, s.id))))
 }
@@ -55,11 +76,20 @@ before(async () => {
     const id = peerIdFromPrivateKey(key).toString()
     keys.push({ key, id, member: { peer: id, site: `site${i}`, mirrorUrl: `https://mirror.site${i}.example` } })
   }
-  const body: CharterBody = { v: 1, id: 'smallsites', name: 'Small sites', createdAt: 1_790_000_000_000, founders: keys.slice(0, 3).map(k => k.member), policy: DEFAULT_POLICY }
+  const body: CharterBody = {
+    v: 1,
+    id: 'smallsites',
+    name: 'Small sites',
+    createdAt: 1_790_000_000_000,
+    founders: keys.slice(0, 3).map(k => k.member),
+    policy: DEFAULT_POLICY
+  }
   charter = withSignatures({ body, sigs: [] }, await Promise.all(keys.slice(0, 3).map(async k => signDocument('charter', body, k.key, k.id))))
   dir = await mkdtemp(join(tmpdir(), 'reef-gov-store-'))
 })
-after(async () => { await rm(dir, { recursive: true, force: true }) })
+after(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
 
 describe('governance store', () => {
   it('keeps the membership across a restart and re-verifies the log; a damaged entry fails the start', async () => {
@@ -86,7 +116,10 @@ describe('governance store', () => {
     await db.put(key, JSON.stringify(doc))
     await db.close()
     store = await GovernanceStore.open(location)
-    await assert.rejects(service(store, keys[0]!).open(undefined), (err: Error & { code?: string }) => err.code === 'ERR_CONFIG' && /entry 1 does not verify/.test(err.message))
+    await assert.rejects(
+      service(store, keys[0]!).open(undefined),
+      (err: Error & { code?: string }) => err.code === 'ERR_CONFIG' && /entry 1 does not verify/.test(err.message)
+    )
     await store.close()
   })
 
@@ -121,7 +154,7 @@ describe('governance store', () => {
     await store.close()
   })
 
-  it('answers a vote on an unknown proposal with ERR_NO_SUCH_PROPOSAL and a non-member\'s proposal with ERR_NOT_MEMBER', async () => {
+  it("answers a vote on an unknown proposal with ERR_NO_SUCH_PROPOSAL and a non-member's proposal with ERR_NOT_MEMBER", async () => {
     const store = await GovernanceStore.open(join(dir, 'd'))
     const outsider = service(store, keys[3]!)
     await outsider.open(charter)
@@ -159,7 +192,7 @@ describe('governance store', () => {
   })
 })
 
-async function until (cond: () => boolean): Promise<void> {
+async function until(cond: () => boolean): Promise<void> {
   const deadline = Date.now() + 5_000
   while (!cond()) {
     if (Date.now() > deadline) throw new Error('timed out')

@@ -17,22 +17,50 @@ import { Shedder } from '../../src/load/shedder.ts'
 
 const log = pino({ level: 'silent' })
 
-function report (site: string, state: LoadReport['state'] = 'normal'): LoadReport {
-  return { site, siteUrl: `http://${site}.example`, mirrorUrl: `http://mirror-${site}.example`, state, capacityRps: 50, demandRps: 0, originRps: 0, spareRps: 100, helping: [] }
+function report(site: string, state: LoadReport['state'] = 'normal'): LoadReport {
+  return {
+    site,
+    siteUrl: `http://${site}.example`,
+    mirrorUrl: `http://mirror-${site}.example`,
+    state,
+    capacityRps: 50,
+    demandRps: 0,
+    originRps: 0,
+    spareRps: 100,
+    helping: []
+  }
 }
 
 /** Bytes per request in these tests: a need or spare of n req/s is n × this in bytes/s. */
 const OBJ = 10_000
-const need = (rps: number): { rps: number, bytesPerSec: number } => ({ rps, bytesPerSec: rps * OBJ })
+const need = (rps: number): { rps: number; bytesPerSec: number } => ({ rps, bytesPerSec: rps * OBJ })
 
-interface Uplink { budgetBytesPerSec: number, saturated: boolean, slowerThanDeclared: boolean }
-
-interface Member {
-  id: string, site: string, help: HelpCoordinator, shedder: Shedder, peers: PeerTable, spare: { rps: number, bytes: number }
-  uplink: Uplink, served: Map<string, number>, unreachable: Map<string, number>
+interface Uplink {
+  budgetBytesPerSec: number
+  saturated: boolean
+  slowerThanDeclared: boolean
 }
 
-function member (net: Net, id: string, site: string, spareRps = 100, distrusted: ReadonlySet<string> = new Set(), extra: Partial<HelpCoordinatorDeps> = {}): Member {
+interface Member {
+  id: string
+  site: string
+  help: HelpCoordinator
+  shedder: Shedder
+  peers: PeerTable
+  spare: { rps: number; bytes: number }
+  uplink: Uplink
+  served: Map<string, number>
+  unreachable: Map<string, number>
+}
+
+function member(
+  net: Net,
+  id: string,
+  site: string,
+  spareRps = 100,
+  distrusted: ReadonlySet<string> = new Set(),
+  extra: Partial<HelpCoordinatorDeps> = {}
+): Member {
   const shedder = new Shedder()
   const peers = new PeerTable(5_000)
   const spare = { rps: spareRps, bytes: spareRps * OBJ }
@@ -40,16 +68,26 @@ function member (net: Net, id: string, site: string, spareRps = 100, distrusted:
   const served = new Map<string, number>()
   const unreachable = new Map<string, number>()
   // What the node can spare: its capacity less what it has offered in sessions not released.
-  const committed = (): { rps: number, bytes: number } => {
+  const committed = (): { rps: number; bytes: number } => {
     let rps = 0
     let bytes = 0
-    for (const x of help.helpingSessions) if (x.releasedAt === undefined) { rps += x.offeredRps; bytes += x.offeredBytesPerSec }
+    for (const x of help.helpingSessions)
+      if (x.releasedAt === undefined) {
+        rps += x.offeredRps
+        bytes += x.offeredBytesPerSec
+      }
     return { rps, bytes }
   }
   const help: HelpCoordinator = new HelpCoordinator(
     { consortium: 'test', selfId: id, site, siteUrl: `http://${site}.example`, mirrorUrl: `http://mirror-${site}.example`, releaseGraceMs: 1_000 },
     {
-      bus: net.channel(id), peers, shedder, cache: new ContentCache(1 << 20, 1 << 20), log, manifest: () => [], prefetch: async () => {},
+      bus: net.channel(id),
+      peers,
+      shedder,
+      cache: new ContentCache(1 << 20, 1 << 20),
+      log,
+      manifest: () => [],
+      prefetch: async () => {},
       spare: () => ({ rps: Math.max(0, spare.rps - committed().rps), bytesPerSec: Math.max(0, spare.bytes - committed().bytes) }),
       trusts: peer => !distrusted.has(peer),
       meanObjectBytes: () => OBJ,
@@ -57,12 +95,13 @@ function member (net: Net, id: string, site: string, spareRps = 100, distrusted:
       servedRate: s => ({ rps: (served.get(s) ?? 0) / OBJ, bytesPerSec: served.get(s) ?? 0 }),
       unreachableMs: peer => unreachable.get(peer),
       ...extra
-    })
+    }
+  )
   help.start()
   return { id, site, help, shedder, peers, spare, uplink, served, unreachable }
 }
 
-async function until (cond: () => boolean, what: string, timeoutMs = 2_000): Promise<void> {
+async function until(cond: () => boolean, what: string, timeoutMs = 2_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
@@ -70,7 +109,7 @@ async function until (cond: () => boolean, what: string, timeoutMs = 2_000): Pro
   }
 }
 
-function knowEachOther (ms: Member[], now = Date.now()): void {
+function knowEachOther(ms: Member[], now = Date.now()): void {
   for (const a of ms) for (const b of ms) if (a !== b) a.peers.update(b.id, report(b.site), now)
 }
 
@@ -121,8 +160,14 @@ describe('help coordinator', () => {
     await a.help.tick('struck', need(1_000))
     await until(() => a.shedder.helpers.length === 1, 'a helper for the new session')
     const session = a.help.ownSession!.session
-    assert.ok(net.sent.some(r => r.type === 'help-offer' && r.author === 'C' && (r.body as { session: string }).session === session), 'C did not offer in the new session')
-    assert.deepEqual(a.shedder.helpers.map(h => h.peer), ['B'])
+    assert.ok(
+      net.sent.some(r => r.type === 'help-offer' && r.author === 'C' && (r.body as { session: string }).session === session),
+      'C did not offer in the new session'
+    )
+    assert.deepEqual(
+      a.shedder.helpers.map(h => h.peer),
+      ['B']
+    )
   })
 
   it('drops a helper whose load reports stop or who is struck itself', async () => {
@@ -161,7 +206,9 @@ describe('help coordinator', () => {
     await until(() => b.help.sessionForSite('alpha') !== undefined, 'B offers once it has room')
     // X, a different peer, now asks for help for the label "alpha" that A holds at B: refused.
     const offersBefore = net.sent.filter(r => r.type === 'help-offer' && r.author === 'B').length
-    await net.channel('X').publish('t', 'help-request', { session: 'impostor-session', site: 'alpha', siteUrl: 'http://evil.example', neededRps: 50, manifest: [] })
+    await net
+      .channel('X')
+      .publish('t', 'help-request', { session: 'impostor-session', site: 'alpha', siteUrl: 'http://evil.example', neededRps: 50, manifest: [] })
     await new Promise(resolve => setTimeout(resolve, 50))
     assert.equal(b.help.sessionForSite('alpha')?.beneficiary, 'A')
     assert.equal(net.sent.filter(r => r.type === 'help-offer' && r.author === 'B').length, offersBefore)
@@ -177,7 +224,7 @@ describe('help coordinator', () => {
     await until(() => a.shedder.helpers.length === 2, 'both helpers: neither covers 1.25 × 4 MB/s alone')
     const w = Object.fromEntries(a.shedder.helpers.map(h => [h.peer, h.weightBytesPerSec]))
     assert.deepEqual(w, { B: 1_000_000, C: 4_000_000 })
-    const accept = net.sent.findLast(r => r.type === 'help-accept')!.body as { helpers: Array<{ peer: string, weightBytesPerSec?: number }> }
+    const accept = net.sent.findLast(r => r.type === 'help-accept')!.body as { helpers: Array<{ peer: string; weightBytesPerSec?: number }> }
     assert.deepEqual(Object.fromEntries(accept.helpers.map(h => [h.peer, h.weightBytesPerSec])), w)
   })
 
@@ -239,7 +286,7 @@ describe('help coordinator', () => {
     await until(() => a.shedder.helpers.some(h => h.peer === 'C'), 'C accepted again')
   })
 
-  it('in a session\'s first two seconds accepts offers until they cover 2 × the need (it lags the onset), then 1.25 ×', async () => {
+  it("in a session's first two seconds accepts offers until they cover 2 × the need (it lags the onset), then 1.25 ×", async () => {
     const early = new Net()
     const [a, b, c] = [member(early, 'A', 'alpha'), member(early, 'B', 'bravo', 1_000), member(early, 'C', 'charlie', 1_000)]
     knowEachOther([a, b, c])
@@ -264,7 +311,10 @@ describe('help coordinator', () => {
     const t0 = Date.now()
     await a.help.tick('struck', need(100), t0)
     // Accepted in the same tick as the first help request, at what its load report offers.
-    assert.deepEqual(a.shedder.helpers.map(h => [h.peer, h.weightBytesPerSec]), [['B', 3_000_000]])
+    assert.deepEqual(
+      a.shedder.helpers.map(h => [h.peer, h.weightBytesPerSec]),
+      [['B', 3_000_000]]
+    )
     const types = net.sent.filter(r => r.author === 'A').map(r => r.type)
     assert.deepEqual(types.slice(0, 2), ['help-request', 'help-accept'])
     await a.help.tick('struck', need(100), t0 + 2_100)
@@ -274,10 +324,14 @@ describe('help coordinator', () => {
   it('in the onset takes every standby that holds its content, however small the need measured so far', async () => {
     const net = new Net()
     const ready = ['B', 'C'].map(peer => ({ peer, mirrorUrl: `http://mirror-${peer}.example`, spareRps: 300, spareBytesPerSec: 3_000_000 }))
-    const held = new Map([['B', 2_000_000], ['C', 1_000_000]])
+    const held = new Map([
+      ['B', 2_000_000],
+      ['C', 1_000_000]
+    ])
     const [a, b, c] = [
       member(net, 'A', 'alpha', 100, new Set(), { readyStandbys: () => ready, heldBy: peer => held.get(peer) ?? 0 }),
-      member(net, 'B', 'bravo', 0), member(net, 'C', 'charlie', 0)
+      member(net, 'B', 'bravo', 0),
+      member(net, 'C', 'charlie', 0)
     ]
     knowEachOther([a, b, c])
     // A need one standby covers 300 times over: both standbys are accepted with the first request.
@@ -290,30 +344,42 @@ describe('help coordinator', () => {
     const manifest = [{ path: '/', size: 100, type: 'text/html', sha256: 'a'.repeat(64) }]
     const seeded: string[] = []
     const b = member(net, 'B', 'bravo', 100, new Set(), {
-      replicaOf: beneficiary => beneficiary === 'A' ? { site: 'alpha', siteUrl: 'http://alpha.example', manifest } : undefined,
-      seed: s => { seeded.push(s.site); return 100 }
+      replicaOf: beneficiary => (beneficiary === 'A' ? { site: 'alpha', siteUrl: 'http://alpha.example', manifest } : undefined),
+      seed: s => {
+        seeded.push(s.site)
+        return 100
+      }
     })
     const a = member(net, 'A', 'alpha')
     knowEachOther([a, b])
     // The accept arrives first (as gossip may deliver it), then the request.
-    await net.channel('A2').publish('t', 'help-accept', { session: 'c2Vzc2lvbi0wMDA5', helpers: [{ peer: 'B', weightRps: 10, weightBytesPerSec: 100_000, mirrorUrl: 'http://mirror-bravo.example' }] })
+    await net.channel('A2').publish('t', 'help-accept', {
+      session: 'c2Vzc2lvbi0wMDA5',
+      helpers: [{ peer: 'B', weightRps: 10, weightBytesPerSec: 100_000, mirrorUrl: 'http://mirror-bravo.example' }]
+    })
     void a
     const s = b.help.sessionForSite('alpha')
     assert.equal(s, undefined, 'took a session from a peer it holds no replica for')
     net.members.delete('A2')
-    await net.channel('A').publish('t', 'help-accept', { session: 'c2Vzc2lvbi0wMDA5', helpers: [{ peer: 'B', weightRps: 10, weightBytesPerSec: 100_000, mirrorUrl: 'http://mirror-bravo.example' }] })
+    await net.channel('A').publish('t', 'help-accept', {
+      session: 'c2Vzc2lvbi0wMDA5',
+      helpers: [{ peer: 'B', weightRps: 10, weightBytesPerSec: 100_000, mirrorUrl: 'http://mirror-bravo.example' }]
+    })
     const taken = b.help.sessionForSite('alpha')
     assert.ok(taken?.accepted === true, 'the standby did not take the session')
     assert.deepEqual([...taken.manifest.keys()], ['/'])
     assert.deepEqual(seeded, ['alpha'])
-    assert.ok(net.sent.some(r => r.author === 'B' && r.type === 'help-offer'), 'the standby sent no offer')
+    assert.ok(
+      net.sent.some(r => r.author === 'B' && r.type === 'help-offer'),
+      'the standby sent no offer'
+    )
   })
 
-  it('a standby holds a visitor who arrives before the accept, until its session opens; a stranger\'s site is not waited for', async () => {
+  it("a standby holds a visitor who arrives before the accept, until its session opens; a stranger's site is not waited for", async () => {
     const net = new Net()
     const manifest = [{ path: '/', size: 100, type: 'text/html', sha256: 'a'.repeat(64) }]
     const b = member(net, 'B', 'bravo', 100, new Set(), {
-      replicaOf: beneficiary => beneficiary === 'A' ? { site: 'alpha', siteUrl: 'http://alpha.example', manifest } : undefined,
+      replicaOf: beneficiary => (beneficiary === 'A' ? { site: 'alpha', siteUrl: 'http://alpha.example', manifest } : undefined),
       standsByFor: site => site === 'alpha',
       seed: () => 100
     })
@@ -323,7 +389,10 @@ describe('help coordinator', () => {
     assert.equal(await b.help.awaitSession('charlie', 1_000), undefined)
     assert.ok(Date.now() - t0 < 500, 'waited for a site it does not stand by for')
     const waiting = b.help.awaitSession('alpha', 2_000)
-    await net.channel('A').publish('t', 'help-accept', { session: 'c2Vzc2lvbi0wMDEw', helpers: [{ peer: 'B', weightRps: 10, weightBytesPerSec: 100_000, mirrorUrl: 'http://mirror-bravo.example' }] })
+    await net.channel('A').publish('t', 'help-accept', {
+      session: 'c2Vzc2lvbi0wMDEw',
+      helpers: [{ peer: 'B', weightRps: 10, weightBytesPerSec: 100_000, mirrorUrl: 'http://mirror-bravo.example' }]
+    })
     const s = await waiting
     assert.equal(s?.session, 'c2Vzc2lvbi0wMDEw')
     assert.equal(s?.beneficiary, 'A')

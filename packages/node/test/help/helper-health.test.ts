@@ -16,7 +16,7 @@ describe('HelperHealth', () => {
     assert.equal(h.isDown('b', 1_700), false)
   })
 
-  it('an accepted helper\'s silence counts from its acceptance, not from its last calm report; a dead one stays down', () => {
+  it("an accepted helper's silence counts from its acceptance, not from its last calm report; a dead one stays down", () => {
     const h = new HelperHealth()
     h.heard('b', 1_000) // a calm load report
     h.accepted('b', 3_000) // accepted as a ready standby, before it offered
@@ -28,7 +28,7 @@ describe('HelperHealth', () => {
     assert.equal(h.isDown('c', 3_001), true)
   })
 
-  it('a stall of this node\'s own event loop is not counted as a helper\'s silence; a closed connection still is down', () => {
+  it("a stall of this node's own event loop is not counted as a helper's silence; a closed connection still is down", () => {
     const h = new HelperHealth()
     h.heard('b', 1_000)
     h.heard('c', 1_000)

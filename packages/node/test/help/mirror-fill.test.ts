@@ -23,7 +23,14 @@ import type { ReefLibp2p } from '../../src/p2p/host.ts'
 const SESSION = 'sess-fill-00000001'
 const log = pino({ level: 'silent' })
 
-interface Helper { node: ReefLibp2p, id: string, cache: ContentCache, fill: MirrorFill, session: HelpingSession, served: string[] }
+interface Helper {
+  node: ReefLibp2p
+  id: string
+  cache: ContentCache
+  fill: MirrorFill
+  session: HelpingSession
+  served: string[]
+}
 
 let B: ReefLibp2p
 let helpers: Helper[]
@@ -31,10 +38,10 @@ const bodies = new Map<string, Buffer>()
 const manifest = new Map<string, ManifestEntry>()
 let down = new Set<string>()
 /** While set, B holds every object it is asked for until opened; `asked` lists the paths in order. */
-let gate: { wait: Promise<void>, open: () => void } | undefined
+let gate: { wait: Promise<void>; open: () => void } | undefined
 const asked: string[] = []
 
-function body (path: string): Buffer {
+function body(path: string): Buffer {
   return Buffer.from(`${path}\n`.repeat(500 + path.length * 37))
 }
 
@@ -49,13 +56,28 @@ before(async () => {
   const nodes = await Promise.all([0, 1, 2].map(async () => createReefLibp2p(await generateKeyPair('Ed25519'), ['/ip4/127.0.0.1/tcp/0'])))
   await Promise.all(nodes.map(async n => n.start()))
   B = nodes[0]!
-  const ids = nodes.slice(1).map(n => n.peerId.toString()).sort()
+  const ids = nodes
+    .slice(1)
+    .map(n => n.peerId.toString())
+    .sort()
   helpers = nodes.slice(1).map(node => {
     const cache = new ContentCache(64 << 20, 8 << 20)
     const id = node.peerId.toString()
     const session: HelpingSession = {
-      session: SESSION, beneficiary: B.peerId.toString(), site: 'alpha', siteUrl: 'http://alpha.example', manifest, helpers: ids,
-      offeredRps: 100, offeredBytesPerSec: 1_000_000, offerSentAt: 0, accepted: true, releasedAt: undefined, offeredAt: 0, acceptedAt: 0, servedBaseline: { requests: 0, bytes: 0 }
+      session: SESSION,
+      beneficiary: B.peerId.toString(),
+      site: 'alpha',
+      siteUrl: 'http://alpha.example',
+      manifest,
+      helpers: ids,
+      offeredRps: 100,
+      offeredBytesPerSec: 1_000_000,
+      offerSentAt: 0,
+      accepted: true,
+      releasedAt: undefined,
+      offeredAt: 0,
+      acceptedAt: 0,
+      servedBaseline: { requests: 0, bytes: 0 }
     }
     const fill = new MirrorFill({ libp2p: node, cache, selfId: id, maxObjectBytes: 8 << 20, log, isDown: peer => down.has(peer) })
     return { node, id, cache, fill, session, served: [] }
@@ -75,7 +97,9 @@ before(async () => {
     await registerFetchServer(h.node, {
       log,
       isAcceptedHelper: () => false,
-      load: async () => { throw new FetchRefusedError(403, 'not a beneficiary') },
+      load: async () => {
+        throw new FetchRefusedError(403, 'not a beneficiary')
+      },
       forHelper: (session, peer, path) => {
         if (session !== SESSION || !h.session.helpers.includes(peer) || !manifest.has(path)) return undefined
         h.served.push(path)
@@ -142,7 +166,11 @@ describe('MirrorFill', () => {
 
   test('a helper refuses what it must not serve: another session, a stranger, a path outside the manifest', async () => {
     const [h1, h2] = helpers as [Helper, Helper]
-    const other: HelpingSession = { ...h1.session, session: 'sess-other-000001', manifest: new Map([['/img/99.png', { path: '/img/99.png', size: 1, type: 'image/png', sha256: sha256Hex(Buffer.from('x')) }]]) }
+    const other: HelpingSession = {
+      ...h1.session,
+      session: 'sess-other-000001',
+      manifest: new Map([['/img/99.png', { path: '/img/99.png', size: 1, type: 'image/png', sha256: sha256Hex(Buffer.from('x')) }]])
+    }
     const path = [...manifest.keys()].find(p => ownerOf(p, h1.session.helpers) === h2.id)!
     h1.cache.dropSite('alpha')
     const served = h2.served.length
@@ -178,7 +206,7 @@ describe('MirrorFill', () => {
     assert.equal(h1.fill.counts.ownerFailed, failed + 1)
   })
 
-  test('a visitor\'s fill goes ahead of the prefetches queued for the struck site, and a queued prefetch a visitor asks for is promoted', async () => {
+  test("a visitor's fill goes ahead of the prefetches queued for the struck site, and a queued prefetch a visitor asks for is promoted", async () => {
     const h1 = helpers[0]!
     h1.cache.dropSite('alpha')
     const owned = [...manifest.keys()].filter(p => ownerOf(p, h1.session.helpers) === h1.id)
@@ -187,7 +215,14 @@ describe('MirrorFill', () => {
     const visitor = owned[MAX_PREFETCHES_PER_PEER + 3]!
     const promoted = prefetched.at(-1)!
     let open = (): void => {}
-    gate = { wait: new Promise<void>(resolve => { open = resolve }), open: () => { open() } }
+    gate = {
+      wait: new Promise<void>(resolve => {
+        open = resolve
+      }),
+      open: () => {
+        open()
+      }
+    }
     asked.length = 0
     try {
       const fills = prefetched.map(async path => h1.fill.fill(h1.session, path, { prefetch: true }))

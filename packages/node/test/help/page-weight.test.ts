@@ -4,7 +4,7 @@ import { ContentCache, sha256Hex } from '../../src/origin/content-cache.ts'
 import { PageWeigher, pageSubresources } from '../../src/help/page-weight.ts'
 
 describe('pageSubresources', () => {
-  it('finds what a browser fetches with the page, on the site\'s own origin, once each', () => {
+  it("finds what a browser fetches with the page, on the site's own origin, once each", () => {
     const html = `<!doctype html><html><head>
       <link rel="stylesheet" href="/css/site.css"><link rel="icon" href='/favicon.ico'>
       <link rel="alternate" href="/feed.xml"><link rel="canonical" href="https://example.org/a">
@@ -13,7 +13,14 @@ describe('pageSubresources', () => {
       <img src="https://cdn.example.net/c.png"><img src="//other.example/d.png"><img src="data:image/png;base64,AAAA">
       <a href="/articles/next.html">next</a><video poster="/img/poster.jpg"></video>
     </body></html>`
-    assert.deepEqual(pageSubresources(html, '/articles/x.html'), ['/css/site.css', '/favicon.ico', '/js/app.js', '/img/a.png', '/img/b.jpg?v=2', '/img/poster.jpg'])
+    assert.deepEqual(pageSubresources(html, '/articles/x.html'), [
+      '/css/site.css',
+      '/favicon.ico',
+      '/js/app.js',
+      '/img/a.png',
+      '/img/b.jpg?v=2',
+      '/img/poster.jpg'
+    ])
   })
 
   it('ignores what is not markup', () => {

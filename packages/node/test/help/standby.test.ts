@@ -18,26 +18,60 @@ import { StandbyService, chooseStandbys } from '../../src/help/standby.ts'
 const log = pino({ level: 'silent' })
 
 const report = (site: string, state: LoadReport['state'] = 'normal'): LoadReport => ({
-  site, siteUrl: `http://${site}.example`, mirrorUrl: `http://mirror-${site}.example`, state, capacityRps: 50, demandRps: 0, originRps: 0, spareRps: 100, helping: [], uplinkBytesPerSec: 1_000_000_000, spareBytesPerSec: 500_000_000
+  site,
+  siteUrl: `http://${site}.example`,
+  mirrorUrl: `http://mirror-${site}.example`,
+  state,
+  capacityRps: 50,
+  demandRps: 0,
+  originRps: 0,
+  spareRps: 100,
+  helping: [],
+  uplinkBytesPerSec: 1_000_000_000,
+  spareBytesPerSec: 500_000_000
 })
 
-function object (site: string, path: string, size: number, fill = 1): CachedObject {
+function object(site: string, path: string, size: number, fill = 1): CachedObject {
   const body = Buffer.alloc(size, fill)
   return { site, path, headers: { 'content-type': 'image/png' }, body, sha256: sha256Hex(body), storedAt: Date.now() }
 }
 const entry = (o: CachedObject): ManifestEntry => ({ path: o.path, size: o.body.byteLength, type: 'image/png', sha256: o.sha256 })
 
-interface Node { id: string, site: string, sb: StandbyService, peers: PeerTable, objects: Map<string, CachedObject>, calm: { v: boolean }, fetched: string[] }
+interface Node {
+  id: string
+  site: string
+  sb: StandbyService
+  peers: PeerTable
+  objects: Map<string, CachedObject>
+  calm: { v: boolean }
+  fetched: string[]
+}
 
-function node (net: Net, nodes: Map<string, Node>, id: string, site: string, opts: { replicas?: number | (() => number), maxBytes?: number, uplinkShare?: number } = {}): Node {
+function node(
+  net: Net,
+  nodes: Map<string, Node>,
+  id: string,
+  site: string,
+  opts: { replicas?: number | (() => number); maxBytes?: number; uplinkShare?: number } = {}
+): Node {
   const peers = new PeerTable(60_000)
   const objects = new Map<string, CachedObject>()
   const calm = { v: true }
   const fetched: string[] = []
   const sb = new StandbyService(
-    { selfId: id, site, siteUrl: `http://${site}.example`, topic: 't', replicas: opts.replicas ?? 1, uplinkShare: opts.uplinkShare ?? 1, maxBytes: opts.maxBytes ?? 1 << 20 },
     {
-      bus: net.channel(id), peers, log,
+      selfId: id,
+      site,
+      siteUrl: `http://${site}.example`,
+      topic: 't',
+      replicas: opts.replicas ?? 1,
+      uplinkShare: opts.uplinkShare ?? 1,
+      maxBytes: opts.maxBytes ?? 1 << 20
+    },
+    {
+      bus: net.channel(id),
+      peers,
+      log,
       manifest: () => [...objects.values()].map(entry),
       calm: () => calm.v,
       uplinkBytesPerSec: () => 1_000_000_000,
@@ -48,17 +82,18 @@ function node (net: Net, nodes: Map<string, Node>, id: string, site: string, opt
         fetched.push(e.path)
         return { headers: obj.headers, body: obj.body, sha256: obj.sha256 }
       }
-    })
+    }
+  )
   const n = { id, site, sb, peers, objects, calm, fetched }
   nodes.set(id, n)
   return n
 }
 
-function knowEachOther (ns: Node[]): void {
+function knowEachOther(ns: Node[]): void {
   for (const a of ns) for (const b of ns) if (a !== b) a.peers.update(b.id, report(b.site))
 }
 
-async function until (cond: () => boolean, what: string, ms = 5_000): Promise<void> {
+async function until(cond: () => boolean, what: string, ms = 5_000): Promise<void> {
   const deadline = Date.now() + ms
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
@@ -78,11 +113,11 @@ describe('warm standby', () => {
     assert.notDeepEqual(chooseStandbys('bravo', peers, 5), chooseStandbys('alpha', peers, 5))
   })
 
-  it('names as many standbys as the charter\'s policy says when it sets one (read at every tick), and none for 0', async () => {
+  it("names as many standbys as the charter's policy says when it sets one (read at every tick), and none for 0", async () => {
     const { Policy, DEFAULT_POLICY } = await import('@reef/protocol')
     assert.equal(Policy.safeParse({ ...DEFAULT_POLICY, standbyReplicas: 3 }).success, true)
     assert.equal(Policy.safeParse({ ...DEFAULT_POLICY, standbyReplicas: 9 }).success, false, 'more than MAX_STANDBYS')
-    assert.equal(Policy.safeParse(DEFAULT_POLICY).success, true, 'absent: each member\'s own config')
+    assert.equal(Policy.safeParse(DEFAULT_POLICY).success, true, "absent: each member's own config")
     const net = new Net()
     const nodes = new Map<string, Node>()
     let k = 0
@@ -109,8 +144,12 @@ describe('warm standby', () => {
     const b = node(net, nodes, 'B', 'bravo')
     const c = node(net, nodes, 'C', 'charlie')
     knowEachOther([a, b, c])
-    for (const [i, size] of [30_000, 20_000, 10_000].entries()) { const o = object('alpha', `/img/${i}.png`, size, i + 1); a.objects.set(o.path, o) }
-    b.sb.start(); c.sb.start()
+    for (const [i, size] of [30_000, 20_000, 10_000].entries()) {
+      const o = object('alpha', `/img/${i}.png`, size, i + 1)
+      a.objects.set(o.path, o)
+    }
+    b.sb.start()
+    c.sb.start()
     a.calm.v = false
     await a.sb.tick()
     assert.equal(a.sb.mine, undefined, 'published while busy')
@@ -132,14 +171,20 @@ describe('warm standby', () => {
       standby.peers.update('A', report('alpha'))
       a.peers.update(standby.id, { ...report(standby.site), standingBy: standby.sb.standingBy() })
       assert.equal(a.sb.heldBy(standby.id), 60_000)
-      assert.deepEqual(a.sb.ready().map(r => r.peer), [standby.id])
+      assert.deepEqual(
+        a.sb.ready().map(r => r.peer),
+        [standby.id]
+      )
       // Seeding a session's cache: only objects whose hash matches the session's manifest.
       const cache = new ContentCache(1 << 20, 1 << 20)
       const manifest = new Map([...a.objects.values()].map(o => [o.path, entry(o)]))
       manifest.set('/img/2.png', { ...manifest.get('/img/2.png')!, sha256: 'f'.repeat(64) })
       assert.equal(standby.sb.seed('alpha', manifest, cache), 50_000)
       assert.equal(cache.peek('alpha', '/img/2.png'), undefined)
-    } finally { b.sb.stop(); c.sb.stop() }
+    } finally {
+      b.sb.stop()
+      c.sb.stop()
+    }
   })
 
   it('keeps what did not change across revisions (by hash), and shares its space fairly, hottest prefixes first', async () => {
@@ -149,10 +194,17 @@ describe('warm standby', () => {
     const a = node(net, nodes, 'A', 'alpha')
     const b = node(net, nodes, 'B', 'bravo')
     knowEachOther([s, a, b])
-    for (const [i, size] of [20_000, 20_000].entries()) { const o = object('alpha', `/a/${i}`, size, i + 1); a.objects.set(o.path, o) }
-    for (const [i, size] of [20_000, 20_000].entries()) { const o = object('bravo', `/b/${i}`, size, i + 5); b.objects.set(o.path, o) }
+    for (const [i, size] of [20_000, 20_000].entries()) {
+      const o = object('alpha', `/a/${i}`, size, i + 1)
+      a.objects.set(o.path, o)
+    }
+    for (const [i, size] of [20_000, 20_000].entries()) {
+      const o = object('bravo', `/b/${i}`, size, i + 5)
+      b.objects.set(o.path, o)
+    }
     // Only S can be the standby of each: the others are not live to one another here.
-    a.peers.remove('B'); b.peers.remove('A')
+    a.peers.remove('B')
+    b.peers.remove('A')
     s.sb.start()
     try {
       await a.sb.tick()
@@ -168,6 +220,8 @@ describe('warm standby', () => {
       await a.sb.tick(Date.now() + 6_000)
       await until(() => s.fetched.length > before, 'the changed object fetched')
       assert.deepEqual(s.fetched.slice(before), ['/a/0'])
-    } finally { s.sb.stop() }
+    } finally {
+      s.sb.stop()
+    }
   })
 })

@@ -19,31 +19,60 @@ import { PageWeigher, pageSubresources } from '../../src/help/page-weight.ts'
 import { Shedder } from '../../src/load/shedder.ts'
 
 const log = pino({ level: 'silent' })
-const HELPER = { peer: '12D3KooWHelperPeer', weightRps: 100, weightBytesPerSec: 1_000_000, mirrorUrl: 'http://mirror-b.localhost:9102', siteBase: 'http://alpha.mirror-b.localhost:9102' }
+const HELPER = {
+  peer: '12D3KooWHelperPeer',
+  weightRps: 100,
+  weightBytesPerSec: 1_000_000,
+  mirrorUrl: 'http://mirror-b.localhost:9102',
+  siteBase: 'http://alpha.mirror-b.localhost:9102'
+}
 
-function makeFront (origin: DemoOrigin | { url: string }, gateOpts: { capacityRps?: number, maxConcurrent?: number, queueLimit?: number } = {}, queueTimeoutMs = 1_000, ladder = { microCache: false },
-  extra: Pick<Parameters<typeof buildFront>[1], 'weigh' | 'onRedirect' | 'strikeNow' | 'onRefused'> = {}) {
+function makeFront(
+  origin: DemoOrigin | { url: string },
+  gateOpts: { capacityRps?: number; maxConcurrent?: number; queueLimit?: number } = {},
+  queueTimeoutMs = 1_000,
+  ladder = { microCache: false },
+  extra: Pick<Parameters<typeof buildFront>[1], 'weigh' | 'onRedirect' | 'strikeNow' | 'onRefused'> = {}
+) {
   const monitor = new LoadMonitor()
   const cache = new ContentCache(64 * 1024 * 1024, 8 * 1024 * 1024)
   const hotSet = new HotSet()
   const shedder = new Shedder()
-  const gate = new OriginGate<string | null>({ capacityRps: gateOpts.capacityRps ?? 10_000, maxConcurrent: gateOpts.maxConcurrent ?? 16, queueLimit: gateOpts.queueLimit ?? 100 })
+  const gate = new OriginGate<string | null>({
+    capacityRps: gateOpts.capacityRps ?? 10_000,
+    maxConcurrent: gateOpts.maxConcurrent ?? 16,
+    queueLimit: gateOpts.queueLimit ?? 100
+  })
   const originClient = new OriginClient({ url: origin.url, site: 'alpha', maxConcurrent: 16, timeoutMs: 5_000 }, gate, cache, hotSet, monitor, log)
-  const app = buildFront({ site: 'alpha', queueTimeoutMs, retryAfterS: 7, maxBodyBytes: 1024 * 1024, originTimeoutMs: 5_000 },
-    { gate, origin: originClient, cache, hotSet, shedder, monitor, log, ladder, ...extra })
+  const app = buildFront(
+    { site: 'alpha', queueTimeoutMs, retryAfterS: 7, maxBodyBytes: 1024 * 1024, originTimeoutMs: 5_000 },
+    { gate, origin: originClient, cache, hotSet, shedder, monitor, log, ladder, ...extra }
+  )
   return { app, monitor, cache, hotSet, shedder, gate, originClient, ladder }
 }
 
 describe('front', () => {
   let origin: DemoOrigin
   let f: ReturnType<typeof makeFront>
-  before(async () => { origin = await startDemoOrigin({ workers: 8, capacityRps: 2_000 }) })
-  after(async () => { await origin.close() })
+  before(async () => {
+    origin = await startDemoOrigin({ workers: 8, capacityRps: 2_000 })
+  })
+  after(async () => {
+    await origin.close()
+  })
   beforeEach(async () => {
-    if (f !== undefined) { f.gate.close(); await f.app.close(); await f.originClient.close() }
+    if (f !== undefined) {
+      f.gate.close()
+      await f.app.close()
+      await f.originClient.close()
+    }
     f = makeFront(origin)
   })
-  after(async () => { f.gate.close(); await f.app.close(); await f.originClient.close() })
+  after(async () => {
+    f.gate.close()
+    await f.app.close()
+    await f.originClient.close()
+  })
 
   it('forwards a GET and streams status, headers and body back unchanged; keeps a copy of a shareable body', async () => {
     const file = origin.files.get('/css/site.css')!
@@ -90,12 +119,20 @@ describe('front', () => {
   })
 
   it('delegates to the helper the weight of the page load a redirect brings it, not the page alone', async () => {
-    const delegated: Array<{ peer: string, bytes: number }> = []
+    const delegated: Array<{ peer: string; bytes: number }> = []
     let weigher: PageWeigher | undefined
-    const g = makeFront(origin, {}, 1_000, { microCache: false }, {
-      weigh: obj => weigher!.weigh(obj, 10_000),
-      onRedirect: (helper, bytes) => { delegated.push({ peer: helper.peer, bytes }) }
-    })
+    const g = makeFront(
+      origin,
+      {},
+      1_000,
+      { microCache: false },
+      {
+        weigh: obj => weigher!.weigh(obj, 10_000),
+        onRedirect: (helper, bytes) => {
+          delegated.push({ peer: helper.peer, bytes })
+        }
+      }
+    )
     weigher = new PageWeigher(g.cache, 'alpha')
     try {
       const page = origin.pages[0]!
@@ -110,12 +147,23 @@ describe('front', () => {
       assert.equal(res.statusCode, 307)
       assert.deepEqual(delegated, [{ peer: HELPER.peer, bytes: weight }])
       assert.ok(weight > html.rawPayload.byteLength)
-    } finally { g.gate.close(); await g.app.close(); await g.originClient.close() }
+    } finally {
+      g.gate.close()
+      await g.app.close()
+      await g.originClient.close()
+    }
   })
 
   it('counts redirects to the external mirror apart from those to consortium helpers', async () => {
     await f.app.inject({ method: 'GET', url: '/css/site.css' })
-    f.shedder.setFallback({ peer: 'external-mirror', weightRps: 100, weightBytesPerSec: 1_000_000, mirrorUrl: 'https://{host}.nyud.net{path}', siteBase: '', location: path => `https://alpha.nyud.net${path}` })
+    f.shedder.setFallback({
+      peer: 'external-mirror',
+      weightRps: 100,
+      weightBytesPerSec: 1_000_000,
+      mirrorUrl: 'https://{host}.nyud.net{path}',
+      siteBase: '',
+      location: path => `https://alpha.nyud.net${path}`
+    })
     f.shedder.share = 1
     const res = await f.app.inject({ method: 'GET', url: '/css/site.css' })
     assert.equal(res.statusCode, 307)
@@ -163,7 +211,9 @@ describe('front', () => {
   })
 
   it('answers 503 with Retry-After when the origin is full and nothing can be shed', async () => {
-    f.gate.close(); await f.app.close(); await f.originClient.close()
+    f.gate.close()
+    await f.app.close()
+    await f.originClient.close()
     f = makeFront(origin, { capacityRps: 1_000, maxConcurrent: 1, queueLimit: 0 })
     assert.equal(await f.gate.acquire(null, 0), 'admitted') // the origin's only slot is busy
     const refused = await f.app.inject({ method: 'GET', url: '/' })
@@ -179,10 +229,22 @@ describe('front', () => {
   it('a calm site over its uplink budget strikes at once when standbys are ready, and sends the visitor there instead of refusing it', async () => {
     let strikes = 0
     let refusals = 0
-    const g = makeFront(origin, {}, 1_000, { microCache: false }, {
-      strikeNow: async () => { strikes++; g.shedder.setHelpers([HELPER]); return true },
-      onRefused: () => { refusals++ }
-    })
+    const g = makeFront(
+      origin,
+      {},
+      1_000,
+      { microCache: false },
+      {
+        strikeNow: async () => {
+          strikes++
+          g.shedder.setHelpers([HELPER])
+          return true
+        },
+        onRefused: () => {
+          refusals++
+        }
+      }
+    )
     try {
       await g.app.inject({ method: 'GET', url: '/' })
       g.shedder.setLocalBudget(1) // the uplink can take nothing more now
@@ -191,9 +253,24 @@ describe('front', () => {
       assert.equal(res.statusCode, 307)
       assert.equal(res.headers.location, 'http://alpha.mirror-b.localhost:9102/')
       assert.deepEqual([strikes, refusals], [1, 0])
-    } finally { g.gate.close(); await g.app.close(); await g.originClient.close() }
+    } finally {
+      g.gate.close()
+      await g.app.close()
+      await g.originClient.close()
+    }
     // Without standbys ready (strikeNow says no): 503 at once, as before.
-    const h = makeFront(origin, {}, 1_000, { microCache: false }, { strikeNow: async () => false, onRefused: () => { refusals++ } })
+    const h = makeFront(
+      origin,
+      {},
+      1_000,
+      { microCache: false },
+      {
+        strikeNow: async () => false,
+        onRefused: () => {
+          refusals++
+        }
+      }
+    )
     try {
       await h.app.inject({ method: 'GET', url: '/' })
       h.shedder.setLocalBudget(1)
@@ -201,11 +278,17 @@ describe('front', () => {
       const res = await h.app.inject({ method: 'GET', url: '/' })
       assert.equal(res.statusCode, 503)
       assert.equal(refusals, 1)
-    } finally { h.gate.close(); await h.app.close(); await h.originClient.close() }
+    } finally {
+      h.gate.close()
+      await h.app.close()
+      await h.originClient.close()
+    }
   })
 
   it('diverts a request waiting for the origin to a helper once shedding starts', async () => {
-    f.gate.close(); await f.app.close(); await f.originClient.close()
+    f.gate.close()
+    await f.app.close()
+    await f.originClient.close()
     f = makeFront(origin, { capacityRps: 1_000, maxConcurrent: 1, queueLimit: 10 }, 5_000)
     await f.app.inject({ method: 'GET', url: '/css/site.css' })
     // Hold the only origin slot, so the next request must wait in the queue.
@@ -215,19 +298,24 @@ describe('front', () => {
     while (f.gate.queued === 0 && Date.now() < deadline) await new Promise(resolve => setImmediate(resolve))
     assert.equal(f.gate.queued, 1)
     f.shedder.setHelpers([HELPER])
-    assert.equal(f.gate.divert(tag => tag !== null && f.hotSet.isShareable(tag)), 1)
+    assert.equal(
+      f.gate.divert(tag => tag !== null && f.hotSet.isShareable(tag)),
+      1
+    )
     const res = await waiting
     assert.equal(res.statusCode, 307)
     f.gate.release()
   })
 
   describe('micro-cache (rung 1)', () => {
-    async function fresh (ladderOn = true): Promise<void> {
-      f.gate.close(); await f.app.close(); await f.originClient.close()
+    async function fresh(ladderOn = true): Promise<void> {
+      f.gate.close()
+      await f.app.close()
+      await f.originClient.close()
       f = makeFront(origin, {}, 1_000, { microCache: ladderOn })
     }
 
-    it('answers repeated requests from the cache while engaged, with Age and the origin\'s headers', async () => {
+    it("answers repeated requests from the cache while engaged, with Age and the origin's headers", async () => {
       await fresh()
       // The first answer is fetched once from the origin into the cache (a cold object is coalesced too).
       const first = await f.app.inject({ method: 'GET', url: '/css/site.css' })
@@ -256,7 +344,10 @@ describe('front', () => {
         assert.equal(res.rawPayload.byteLength, 0)
       }
       // If-None-Match wins over If-Modified-Since; an older date or another tag gets the body.
-      for (const headers of [{ 'if-none-match': '"other"', 'if-modified-since': lastModified }, { 'if-modified-since': new Date(Date.parse(lastModified) - 60_000).toUTCString() }]) {
+      for (const headers of [
+        { 'if-none-match': '"other"', 'if-modified-since': lastModified },
+        { 'if-modified-since': new Date(Date.parse(lastModified) - 60_000).toUTCString() }
+      ]) {
         const res = await f.app.inject({ method: 'GET', url: '/css/site.css', headers })
         assert.equal(res.statusCode, 200, JSON.stringify(headers))
         assert.equal(res.headers['content-length'], String(origin.files.get('/css/site.css')!.body.byteLength))
@@ -280,7 +371,8 @@ describe('front', () => {
       const stale = await f.app.inject({ method: 'GET', url: '/css/site.css' })
       assert.equal(stale.headers['x-reef-cache'], 'STALE')
       const deadline = Date.now() + 5_000
-      while ((f.cache.peek('alpha', '/css/site.css')!.storedAt < Date.now() - 5_000) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+      while (f.cache.peek('alpha', '/css/site.css')!.storedAt < Date.now() - 5_000 && Date.now() < deadline)
+        await new Promise(resolve => setTimeout(resolve, 10))
       assert.ok(f.cache.peek('alpha', '/css/site.css')!.storedAt > Date.now() - 5_000, 'not revalidated')
       assert.equal(origin.stats.total - before, 1)
     })
@@ -301,7 +393,11 @@ describe('front', () => {
           assert.deepEqual(r.rawPayload, body, p)
         }
         // Forbidden to go stale, never cached, or not cacheable at all: 503 with Retry-After, at once.
-        for (const [method, p] of [['GET', '/c.css'], ['GET', '/d.css'], ['POST', '/form']] as const) {
+        for (const [method, p] of [
+          ['GET', '/c.css'],
+          ['GET', '/d.css'],
+          ['POST', '/form']
+        ] as const) {
           const started = Date.now()
           const r = await dead.app.inject({ method, url: p, ...(method === 'POST' ? { payload: 'x' } : {}) })
           assert.equal(r.statusCode, 503, `${method} ${p}`)
@@ -309,7 +405,11 @@ describe('front', () => {
           assert.equal(r.headers['cache-control'], 'no-store')
           assert.ok(Date.now() - started < 2_000, `${method} ${p} took ${Date.now() - started} ms`)
         }
-      } finally { dead.gate.close(); await dead.app.close(); await dead.originClient.close() }
+      } finally {
+        dead.gate.close()
+        await dead.app.close()
+        await dead.originClient.close()
+      }
     })
 
     it('does nothing while not engaged, and never caches private responses', async () => {
@@ -335,14 +435,19 @@ describe('front', () => {
 
   it('passes X-Forwarded-Proto and -Host from a trusted TLS terminator to the origin, and replaces them from anyone else', async () => {
     const seen: Array<Record<string, string | string[] | undefined>> = []
-    const echo = createServer((req, res) => { seen.push(req.headers); res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' }).end('ok') })
+    const echo = createServer((req, res) => {
+      seen.push(req.headers)
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' }).end('ok')
+    })
     await new Promise<void>(resolve => echo.listen(0, '127.0.0.1', resolve))
     const url = `http://127.0.0.1:${(echo.address() as { port: number }).port}`
     const build = (trustedProxies: string[]): ReturnType<typeof makeFront> => {
       const g = makeFront({ url })
       void g.app.close()
-      const app = buildFront({ site: 'alpha', queueTimeoutMs: 1_000, retryAfterS: 7, maxBodyBytes: 1024, originTimeoutMs: 5_000, trustedProxies },
-        { gate: g.gate, origin: g.originClient, cache: g.cache, hotSet: g.hotSet, shedder: g.shedder, monitor: g.monitor, log, ladder: g.ladder })
+      const app = buildFront(
+        { site: 'alpha', queueTimeoutMs: 1_000, retryAfterS: 7, maxBodyBytes: 1024, originTimeoutMs: 5_000, trustedProxies },
+        { gate: g.gate, origin: g.originClient, cache: g.cache, hotSet: g.hotSet, shedder: g.shedder, monitor: g.monitor, log, ladder: g.ladder }
+      )
       return { ...g, app }
     }
     const trusting = build(['127.0.0.1'])
@@ -360,7 +465,11 @@ describe('front', () => {
       await trusting.app.inject({ method: 'GET', url: '/', headers: { ...headers, 'x-forwarded-proto': 'javascript' }, remoteAddress: '127.0.0.1' })
       assert.equal(seen[2]!['x-forwarded-proto'], 'http')
     } finally {
-      for (const x of [trusting, wary]) { x.gate.close(); await x.app.close(); await x.originClient.close() }
+      for (const x of [trusting, wary]) {
+        x.gate.close()
+        await x.app.close()
+        await x.originClient.close()
+      }
       await new Promise(resolve => echo.close(resolve))
     }
   })

@@ -19,7 +19,7 @@ const SELF_ID = '12D3KooWMirrorBSelfIdForTheseTestsxxxxxxxxxxxxxxxxxxx'
 const HOST = 'alpha.mirror-b.localhost:9102'
 const SITE_URL = 'http://alpha.example:8080/'
 
-function session (site: string, extra: Partial<HelpingSession> = {}): HelpingSession {
+function session(site: string, extra: Partial<HelpingSession> = {}): HelpingSession {
   return {
     session: `sess-${site}-0001`,
     beneficiary: '12D3KooWBeneficiaryOfTheseTestsxxxxxxxxxxxxxxxxxxxxxx',
@@ -39,7 +39,7 @@ function session (site: string, extra: Partial<HelpingSession> = {}): HelpingSes
   }
 }
 
-function object (site: string, path: string, body: Buffer, headers: Record<string, string> = {}): CachedObject {
+function object(site: string, path: string, body: Buffer, headers: Record<string, string> = {}): CachedObject {
   return { site, path, headers, body, sha256: sha256Hex(body), storedAt: Date.now() }
 }
 
@@ -52,7 +52,10 @@ const LOGO_HEADERS = {
   'last-modified': 'Tue, 01 Sep 2026 10:00:00 GMT'
 }
 
-interface FetchCall { session: HelpingSession, path: string }
+interface FetchCall {
+  session: HelpingSession
+  path: string
+}
 
 interface Harness {
   app: FastifyInstance
@@ -63,25 +66,30 @@ interface Harness {
   request: (opts: InjectOptions) => Promise<LightMyRequestResponse>
 }
 
-function harness (t: TestContext, sessions: Record<string, HelpingSession>, fetch?: (s: HelpingSession, path: string) => Promise<CachedObject>): Harness {
+function harness(t: TestContext, sessions: Record<string, HelpingSession>, fetch?: (s: HelpingSession, path: string) => Promise<CachedObject>): Harness {
   const cache = new ContentCache(16 * 1024 * 1024, 1024 * 1024)
   const monitor = new LoadMonitor()
   const fetchCalls: FetchCall[] = []
   const sessionLookups: string[] = []
-  const app = buildMirror({ publicUrl: 'http://mirror-b.localhost:9102', selfId: SELF_ID }, {
-    cache,
-    monitor,
-    log: pino({ level: 'silent' }),
-    sessionForSite: site => { sessionLookups.push(site); return sessions[site] },
-    fetch: async (s, path) => {
-      fetchCalls.push({ session: s, path })
-      if (fetch === undefined) throw new Error('this test expected no fetch')
-      return fetch(s, path)
+  const app = buildMirror(
+    { publicUrl: 'http://mirror-b.localhost:9102', selfId: SELF_ID },
+    {
+      cache,
+      monitor,
+      log: pino({ level: 'silent' }),
+      sessionForSite: site => {
+        sessionLookups.push(site)
+        return sessions[site]
+      },
+      fetch: async (s, path) => {
+        fetchCalls.push({ session: s, path })
+        if (fetch === undefined) throw new Error('this test expected no fetch')
+        return fetch(s, path)
+      }
     }
-  })
+  )
   t.after(() => app.close())
-  const request = (opts: InjectOptions): Promise<LightMyRequestResponse> =>
-    app.inject({ ...opts, headers: { host: HOST, ...opts.headers } })
+  const request = (opts: InjectOptions): Promise<LightMyRequestResponse> => app.inject({ ...opts, headers: { host: HOST, ...opts.headers } })
   return { app, cache, monitor, fetchCalls, sessionLookups, request }
 }
 
@@ -165,7 +173,9 @@ describe('mirror: serving cached objects', () => {
   })
 
   test('the root path and a path with a query are objects of their own', async t => {
-    const h = harness(t, { alpha: session('alpha') }, async () => { throw new FetchRefusedError(404, 'no such object') })
+    const h = harness(t, { alpha: session('alpha') }, async () => {
+      throw new FetchRefusedError(404, 'no such object')
+    })
     h.cache.put(object('alpha', '/', Buffer.from('home'), { 'content-type': 'text/html' }))
     h.cache.put(object('alpha', '/search?q=reef', Buffer.from('results for reef'), { 'content-type': 'text/html' }))
     const root = await h.request({ method: 'GET', url: '/' })
@@ -176,7 +186,10 @@ describe('mirror: serving cached objects', () => {
     assert.equal(q.body, 'results for reef')
     const other = await h.request({ method: 'GET', url: '/search?q=coral' })
     assert.equal(other.statusCode, 404)
-    assert.deepEqual(h.fetchCalls.map(c => c.path), ['/search?q=coral'])
+    assert.deepEqual(
+      h.fetchCalls.map(c => c.path),
+      ['/search?q=coral']
+    )
   })
 
   test('HEAD gives the same headers and no body', async t => {
@@ -235,7 +248,10 @@ describe('mirror: serving cached objects', () => {
       await h.request({ method: 'GET', url: '/home.html', headers: { 'if-none-match': '"home-1"' } }),
       await h.request({ method: 'GET', url: '/fresh.html' })
     ]
-    assert.deepEqual(responses.map(r => r.statusCode), [200, 200, 304, 200])
+    assert.deepEqual(
+      responses.map(r => r.statusCode),
+      [200, 200, 304, 200]
+    )
     for (const res of responses) {
       assert.equal(res.headers['set-cookie'], undefined)
       assert.equal(res.headers['x-powered-by'], undefined)
@@ -321,7 +337,10 @@ describe('mirror: misses and failures', () => {
   })
 
   test('a released session serves what is cached and sends the rest back to the site with 307', async t => {
-    const h = harness(t, { alpha: session('alpha', { releasedAt: Date.now() }), beta: session('beta', { releasedAt: Date.now(), siteUrl: 'https://beta.example' }) })
+    const h = harness(t, {
+      alpha: session('alpha', { releasedAt: Date.now() }),
+      beta: session('beta', { releasedAt: Date.now(), siteUrl: 'https://beta.example' })
+    })
     h.cache.put(object('alpha', '/logo.png', BINARY, LOGO_HEADERS))
     const hit = await h.request({ method: 'GET', url: '/logo.png' })
     assert.equal(hit.statusCode, 200)
@@ -349,7 +368,9 @@ describe('mirror: misses and failures', () => {
   test('an object that fails verification → 503 with Retry-After, never served, counted', async t => {
     const bad = Buffer.from('TAMPERED-BYTES-FROM-A-LYING-BENEFICIARY')
     // The beneficiary sent `bad`; the verifying fetch refuses it.
-    const h = harness(t, { alpha: session('alpha') }, async () => { throw new IntegrityError('object /app.js does not match the manifest\'s sha256') })
+    const h = harness(t, { alpha: session('alpha') }, async () => {
+      throw new IntegrityError("object /app.js does not match the manifest's sha256")
+    })
     for (let i = 1; i <= 2; i++) {
       const res = await h.request({ method: 'GET', url: '/app.js' })
       assert.equal(res.statusCode, 503)
@@ -365,7 +386,9 @@ describe('mirror: misses and failures', () => {
   })
 
   test('any other fetch failure → 503 with Retry-After, not counted as an integrity failure', async t => {
-    const h = harness(t, { alpha: session('alpha') }, async () => { throw new Error('stream reset') })
+    const h = harness(t, { alpha: session('alpha') }, async () => {
+      throw new Error('stream reset')
+    })
     const res = await h.request({ method: 'GET', url: '/app.js' })
     assert.equal(res.statusCode, 503)
     assert.ok(Number(res.headers['retry-after']) > 0)
@@ -375,7 +398,9 @@ describe('mirror: misses and failures', () => {
 
   for (const status of [404, 410] as const) {
     test(`the beneficiary answering ${status} → ${status}`, async t => {
-      const h = harness(t, { alpha: session('alpha') }, async () => { throw new FetchRefusedError(status, 'gone') })
+      const h = harness(t, { alpha: session('alpha') }, async () => {
+        throw new FetchRefusedError(status, 'gone')
+      })
       const res = await h.request({ method: 'GET', url: '/old-post.html' })
       assert.equal(res.statusCode, status)
       assert.equal(res.headers.location, undefined)
@@ -384,14 +409,18 @@ describe('mirror: misses and failures', () => {
   }
 
   test('the beneficiary answering 503 (origin at capacity) → 503 with Retry-After', async t => {
-    const h = harness(t, { alpha: session('alpha') }, async () => { throw new FetchRefusedError(503, 'origin is at capacity') })
+    const h = harness(t, { alpha: session('alpha') }, async () => {
+      throw new FetchRefusedError(503, 'origin is at capacity')
+    })
     const res = await h.request({ method: 'GET', url: '/page.html' })
     assert.equal(res.statusCode, 503)
     assert.ok(Number(res.headers['retry-after']) > 0)
   })
 
   test('an object the origin calls unshareable (403) → 307 back to the site', async t => {
-    const h = harness(t, { alpha: session('alpha') }, async () => { throw new FetchRefusedError(403, 'not shareable') })
+    const h = harness(t, { alpha: session('alpha') }, async () => {
+      throw new FetchRefusedError(403, 'not shareable')
+    })
     const res = await h.request({ method: 'GET', url: '/account?tab=1' })
     assert.equal(res.statusCode, 307)
     assert.equal(res.headers.location, 'http://alpha.example:8080/account?tab=1')
@@ -401,7 +430,9 @@ describe('mirror: misses and failures', () => {
 
   for (const url of ['//evil.example/x', '//evil.example', '///evil.example/x']) {
     test(`path ${JSON.stringify(url)} → 404, never fetched and never redirected`, async t => {
-      const h = harness(t, { alpha: session('alpha'), beta: session('beta', { releasedAt: Date.now() }) }, async (_s, path) => object('alpha', path, Buffer.from('x')))
+      const h = harness(t, { alpha: session('alpha'), beta: session('beta', { releasedAt: Date.now() }) }, async (_s, path) =>
+        object('alpha', path, Buffer.from('x'))
+      )
       for (const host of [HOST, 'beta.mirror-b.localhost:9102']) {
         const res = await h.app.inject({ method: 'GET', url, headers: { host } })
         assert.equal(res.statusCode, 404, `${host} ${url}`)

@@ -14,12 +14,17 @@ import { attachUpgradeTunnel } from '../../src/http/upgrade-tunnel.ts'
 
 const port = (s: Server): number => (s.address() as AddressInfo).port
 
-async function upgrade (frontPort: number, headers: Record<string, string> = {}): Promise<{ status: number, socket?: Socket }> {
+async function upgrade(frontPort: number, headers: Record<string, string> = {}): Promise<{ status: number; socket?: Socket }> {
   const req = request({ host: '127.0.0.1', port: frontPort, path: '/live?room=1', headers: { connection: 'Upgrade', upgrade: 'shout', ...headers } })
   req.end()
   return new Promise((resolve, reject) => {
-    req.once('upgrade', (res, socket) => { resolve({ status: res.statusCode ?? 0, socket }) })
-    req.once('response', res => { res.resume(); resolve({ status: res.statusCode ?? 0 }) })
+    req.once('upgrade', (res, socket) => {
+      resolve({ status: res.statusCode ?? 0, socket })
+    })
+    req.once('response', res => {
+      res.resume()
+      resolve({ status: res.statusCode ?? 0 })
+    })
     req.once('error', reject)
   })
 }
@@ -31,16 +36,27 @@ describe('upgrade tunnel', () => {
   const seen: IncomingHttpHeaders[] = []
 
   before(async () => {
-    origin = createServer((_req, res) => { res.end('plain') })
+    origin = createServer((_req, res) => {
+      res.end('plain')
+    })
     origin.on('upgrade', (req, socket: Socket) => {
       seen.push(req.headers)
       socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: shout\r\nConnection: Upgrade\r\n\r\n')
-      socket.on('data', d => { socket.write(String(d).toUpperCase()) })
+      socket.on('data', d => {
+        socket.write(String(d).toUpperCase())
+      })
     })
     origin.listen(0, '127.0.0.1')
     await once(origin, 'listening')
-    front = createServer((_req, res) => { res.end('front') })
-    tunnel = attachUpgradeTunnel(front, { originUrl: `http://127.0.0.1:${port(origin)}`, maxConnections: 2, trustedProxies: [], log: pino({ level: 'silent' }) })
+    front = createServer((_req, res) => {
+      res.end('front')
+    })
+    tunnel = attachUpgradeTunnel(front, {
+      originUrl: `http://127.0.0.1:${port(origin)}`,
+      maxConnections: 2,
+      trustedProxies: [],
+      log: pino({ level: 'silent' })
+    })
     front.listen(0, '127.0.0.1')
     await once(front, 'listening')
   })
@@ -55,7 +71,7 @@ describe('upgrade tunnel', () => {
     const { status, socket } = await upgrade(port(front), { 'x-forwarded-proto': 'https' })
     assert.equal(status, 101)
     socket!.write('hello')
-    const [echo] = await once(socket!, 'data') as [Buffer]
+    const [echo] = (await once(socket!, 'data')) as [Buffer]
     assert.equal(String(echo), 'HELLO')
     assert.equal(seen[0]!['x-forwarded-for'], '127.0.0.1')
     assert.equal(seen[0]!['x-forwarded-proto'], 'http', 'an untrusted client must not claim https')
@@ -73,7 +89,8 @@ describe('upgrade tunnel', () => {
     const b = await upgrade(port(front))
     const c = await upgrade(port(front))
     assert.deepEqual([a.status, b.status, c.status], [101, 101, 503])
-    a.socket!.destroy(); b.socket!.destroy()
+    a.socket!.destroy()
+    b.socket!.destroy()
   })
 
   it('answers 502 when the origin is down', async () => {

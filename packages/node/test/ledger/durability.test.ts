@@ -15,18 +15,26 @@ import { LedgerStore } from '../../src/ledger/store.ts'
 
 const WRITER = fileURLToPath(new URL('../fixtures/ledger-writer.ts', import.meta.url))
 
-function runWriter (dir: string, args: string[], killAfterAcks: number | undefined): Promise<{ acked: string[], killed: boolean }> {
+function runWriter(dir: string, args: string[], killAfterAcks: number | undefined): Promise<{ acked: string[]; killed: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [WRITER, dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     const acked: string[] = []
     let killed = false
     let err = ''
-    child.stderr.on('data', d => { err += String(d) })
+    child.stderr.on('data', d => {
+      err += String(d)
+    })
     createInterface({ input: child.stdout }).on('line', line => {
       if (line.startsWith('ack ')) acked.push(line.slice(4))
-      if (killAfterAcks !== undefined && acked.length === killAfterAcks && !killed) { killed = true; child.kill('SIGKILL') }
+      if (killAfterAcks !== undefined && acked.length === killAfterAcks && !killed) {
+        killed = true
+        child.kill('SIGKILL')
+      }
     })
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('writer did not finish within 60 s')) }, 60_000)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error('writer did not finish within 60 s'))
+    }, 60_000)
     child.on('exit', (code, signal) => {
       clearTimeout(timer)
       if (killed && signal === 'SIGKILL') resolve({ acked, killed })
@@ -36,14 +44,18 @@ function runWriter (dir: string, args: string[], killAfterAcks: number | undefin
   })
 }
 
-function plain (m: Map<string, unknown>): Record<string, unknown> {
+function plain(m: Map<string, unknown>): Record<string, unknown> {
   return Object.fromEntries([...m].sort((a, b) => a[0].localeCompare(b[0])))
 }
 
 describe('ledger durability', { timeout: 120_000 }, () => {
   let dir: string
-  before(async () => { dir = await mkdtemp(join(tmpdir(), 'reef-ledger-')) })
-  after(async () => { await rm(dir, { recursive: true, force: true }) })
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'reef-ledger-'))
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
 
   it('loses no acknowledged record and counts none twice across kill -9 and restart', async () => {
     const first = await runWriter(dir, ['--ms', '30000'], 3_000)
@@ -60,7 +72,10 @@ describe('ledger durability', { timeout: 120_000 }, () => {
 
       const rebuilt = await store.recompute()
       assert.deepEqual(plain(store.allTotals()), plain(rebuilt.totals), 'stored balances differ from a recomputation from the records')
-      assert.ok((await store.evidence()).some(e => e.kind === 'over-claim'), 'the over-claims in the load were not kept as evidence')
+      assert.ok(
+        (await store.evidence()).some(e => e.kind === 'over-claim'),
+        'the over-claims in the load were not kept as evidence'
+      )
 
       // Re-applying what is stored (as a restarted node re-receiving gossip would) counts nothing twice.
       const totals = store.allTotals()

@@ -23,12 +23,14 @@ import type { RecordChannel, RecordListener } from '../../src/p2p/record-bus.ts'
 
 const log = pino({ level: 'silent' })
 const dirs: string[] = []
-after(async () => { await Promise.all(dirs.map(async d => rm(d, { recursive: true, force: true }))) })
+after(async () => {
+  await Promise.all(dirs.map(async d => rm(d, { recursive: true, force: true })))
+})
 
 class SignedNet {
   readonly listeners = new Map<string, Set<RecordListener>>()
   #seq = Date.now() * 1000
-  channel (id: string, key: PrivateKey): RecordChannel {
+  channel(id: string, key: PrivateKey): RecordChannel {
     const ls = new Set<RecordListener>()
     this.listeners.set(id, ls)
     return {
@@ -38,14 +40,25 @@ class SignedNet {
         for (const [peer, set] of this.listeners) if (peer !== id) for (const fn of set) fn(record)
         return bytes
       },
-      onRecord: fn => { ls.add(fn); return () => ls.delete(fn) }
+      onRecord: fn => {
+        ls.add(fn)
+        return () => ls.delete(fn)
+      }
     }
   }
 }
 
-interface Member { id: string, key: PrivateKey, store: LedgerStore, service: LedgerService, peers: PeerTable, helping: HelpingSession[], served: Map<string, { requests: number, bytes: number }> }
+interface Member {
+  id: string
+  key: PrivateKey
+  store: LedgerStore
+  service: LedgerService
+  peers: PeerTable
+  helping: HelpingSession[]
+  served: Map<string, { requests: number; bytes: number }>
+}
 
-async function member (net: SignedNet, seed: number, policy: QuotaPolicy = DEFAULT_QUOTA_POLICY, offerWindowMs = 3_000): Promise<Member> {
+async function member(net: SignedNet, seed: number, policy: QuotaPolicy = DEFAULT_QUOTA_POLICY, offerWindowMs = 3_000): Promise<Member> {
   const key = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(seed))
   const id = peerIdFromPrivateKey(key).toString()
   const dir = await mkdtemp(join(tmpdir(), 'reef-ledger-svc-'))
@@ -53,19 +66,42 @@ async function member (net: SignedNet, seed: number, policy: QuotaPolicy = DEFAU
   const store = await LedgerStore.open(dir)
   const peers = new PeerTable(60_000)
   const helping: HelpingSession[] = []
-  const served = new Map<string, { requests: number, bytes: number }>()
-  const service = new LedgerService({ consortium: 'test', selfId: id, settleIntervalMs: 60_000, policy, offerWindowMs }, {
-    bus: net.channel(id, key), store, peers, log, helpingSessions: () => helping, servedNow: site => served.get(site) ?? { requests: 0, bytes: 0 }
-  })
+  const served = new Map<string, { requests: number; bytes: number }>()
+  const service = new LedgerService(
+    { consortium: 'test', selfId: id, settleIntervalMs: 60_000, policy, offerWindowMs },
+    {
+      bus: net.channel(id, key),
+      store,
+      peers,
+      log,
+      helpingSessions: () => helping,
+      servedNow: site => served.get(site) ?? { requests: 0, bytes: 0 }
+    }
+  )
   service.start()
   return { id, key, store, service, peers, helping, served }
 }
 
-function session (beneficiary: string, sessionId: string, site = 'alpha'): HelpingSession {
-  return { session: sessionId, beneficiary, site, siteUrl: 'http://alpha.example', manifest: new Map(), helpers: [], offeredRps: 100, offeredBytesPerSec: 1_000_000, offerSentAt: 0, accepted: true, releasedAt: undefined, offeredAt: Date.now(), acceptedAt: Date.now(), servedBaseline: { requests: 0, bytes: 0 } }
+function session(beneficiary: string, sessionId: string, site = 'alpha'): HelpingSession {
+  return {
+    session: sessionId,
+    beneficiary,
+    site,
+    siteUrl: 'http://alpha.example',
+    manifest: new Map(),
+    helpers: [],
+    offeredRps: 100,
+    offeredBytesPerSec: 1_000_000,
+    offerSentAt: 0,
+    accepted: true,
+    releasedAt: undefined,
+    offeredAt: Date.now(),
+    acceptedAt: Date.now(),
+    servedBaseline: { requests: 0, bytes: 0 }
+  }
 }
 
-async function until (cond: () => boolean | Promise<boolean>, what: string, ms = 5_000): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 5_000): Promise<void> {
   const deadline = Date.now() + ms
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
@@ -73,8 +109,11 @@ async function until (cond: () => boolean | Promise<boolean>, what: string, ms =
   }
 }
 
-async function stopAll (...ms: Member[]): Promise<void> {
-  for (const m of ms) { await m.service.stop(); await m.store.close() }
+async function stopAll(...ms: Member[]): Promise<void> {
+  for (const m of ms) {
+    await m.service.stop()
+    await m.store.close()
+  }
 }
 
 describe('ledger settlement', () => {
@@ -100,7 +139,9 @@ describe('ledger settlement', () => {
       await until(() => w.store.totals(h.id).given === 15_000, 'the final receipt')
       assert.equal(w.store.pair(b.id, h.id, 'session-0001')?.latestDelegation?.final, true)
       assert.deepEqual((await w.store.recompute()).totals.get(h.id), w.store.totals(h.id))
-    } finally { await stopAll(b, h, w) }
+    } finally {
+      await stopAll(b, h, w)
+    }
   })
 
   it('signals a member that keeps taking over its quota', async () => {
@@ -115,23 +156,44 @@ describe('ledger settlement', () => {
       await until(async () => (await h.store.signals()).some(s => s.kind === 'over-quota' && s.accused === b.id), 'the over-quota signal')
       assert.equal(h.store.standing(b.id, Date.now(), tight).overQuota, true)
       assert.equal(h.store.standing(h.id, Date.now(), tight).overQuota, false)
-    } finally { await stopAll(b, h) }
+    } finally {
+      await stopAll(b, h)
+    }
   })
 
   it('signals a peer that advertised spare capacity and did not offer to a struck member within quota', async () => {
     const net = new SignedNet()
     const [b, lazy, keen, observer] = [await member(net, 6), await member(net, 7), await member(net, 8), await member(net, 9, DEFAULT_QUOTA_POLICY, 50)]
     try {
-      const report = (site: string, spareRps: number): LoadReport => ({ site, siteUrl: `http://${site}.example`, mirrorUrl: `http://m-${site}.example`, state: 'normal', capacityRps: 50, demandRps: 1, originRps: 1, spareRps, helping: [] })
+      const report = (site: string, spareRps: number): LoadReport => ({
+        site,
+        siteUrl: `http://${site}.example`,
+        mirrorUrl: `http://m-${site}.example`,
+        state: 'normal',
+        capacityRps: 50,
+        demandRps: 1,
+        originRps: 1,
+        spareRps,
+        helping: []
+      })
       observer.peers.update(lazy.id, report('lazy', 300))
       observer.peers.update(keen.id, report('keen', 300))
       observer.peers.update('12D3KooWBusyPeerWithNoSpareCapacityxxxxxxxxxxxxxxxxx', report('busy', 0))
-      await net.channel(b.id, b.key).publish('t', 'help-request', { session: 'session-0003', site: 'bravo', siteUrl: 'http://bravo.example', neededRps: 100, manifest: [] })
-      await net.channel(keen.id, keen.key).publish('t', 'help-offer', { session: 'session-0003', to: b.id, offeredRps: 100, mirrorUrl: 'http://m-keen.example' })
+      await net
+        .channel(b.id, b.key)
+        .publish('t', 'help-request', { session: 'session-0003', site: 'bravo', siteUrl: 'http://bravo.example', neededRps: 100, manifest: [] })
+      await net
+        .channel(keen.id, keen.key)
+        .publish('t', 'help-offer', { session: 'session-0003', to: b.id, offeredRps: 100, mirrorUrl: 'http://m-keen.example' })
       await until(async () => (await observer.store.signals()).length > 0, 'a signal')
       const signals = await observer.store.signals()
-      assert.deepEqual(signals.map(s => [s.kind, s.accused]), [['declined-with-spare', lazy.id]])
-    } finally { await stopAll(b, lazy, keen, observer) }
+      assert.deepEqual(
+        signals.map(s => [s.kind, s.accused]),
+        [['declined-with-spare', lazy.id]]
+      )
+    } finally {
+      await stopAll(b, lazy, keen, observer)
+    }
   })
 
   it('signals a beneficiary that was served and signed no delegation', async () => {
@@ -145,6 +207,8 @@ describe('ledger settlement', () => {
       h.served.set('alpha', { requests: 30, bytes: 30_000 })
       h.service.checkUnsigned(Date.now() + 600_000)
       await until(async () => (await h.store.signals()).some(x => x.kind === 'unsigned-delegation' && x.accused === b.id), 'the unsigned-delegation signal')
-    } finally { await stopAll(b, h) }
+    } finally {
+      await stopAll(b, h)
+    }
   })
 })

@@ -20,34 +20,37 @@ import type { Delegation, Receipt } from '@reef/protocol'
 import { LedgerStore, toLedgerRecord } from '../../src/ledger/store.ts'
 import type { StoredRecord } from '../../src/ledger/store.ts'
 
-interface Member { key: PrivateKey, id: string }
+interface Member {
+  key: PrivateKey
+  id: string
+}
 
 const HOUR = 3_600_000
 let members: Member[]
 let seq = 1_000_000
 let dirs: string[] = []
 
-async function tempStore (): Promise<{ dir: string, store: LedgerStore }> {
+async function tempStore(): Promise<{ dir: string; store: LedgerStore }> {
   const dir = await mkdtemp(join(tmpdir(), 'reef-ledger-store-'))
   dirs.push(dir)
   return { dir, store: await LedgerStore.open(dir) }
 }
 
-async function sign (author: Member, type: 'delegation' | 'receipt', body: Delegation | Receipt, ts = Date.now()): Promise<StoredRecord> {
+async function sign(author: Member, type: 'delegation' | 'receipt', body: Delegation | Receipt, ts = Date.now()): Promise<StoredRecord> {
   const bytes = await signRecord(author.key, author.id, type, body as never, { seq: ++seq, ts })
   return toLedgerRecord(await verifyRecord(bytes, { ignoreTime: true }))
 }
 
-function delegation (b: Member, h: Member, session: string, round: number, requests: number, bytes: number, ts?: number): Promise<StoredRecord> {
+function delegation(b: Member, h: Member, session: string, round: number, requests: number, bytes: number, ts?: number): Promise<StoredRecord> {
   return sign(b, 'delegation', { session, helper: h.id, round, requests, bytes, final: false }, ts)
 }
 
-function receipt (h: Member, b: Member, d: StoredRecord, requests: number, bytes: number, ts?: number, round = d.body.round): Promise<StoredRecord> {
+function receipt(h: Member, b: Member, d: StoredRecord, requests: number, bytes: number, ts?: number, round = d.body.round): Promise<StoredRecord> {
   return sign(h, 'receipt', { session: d.body.session, beneficiary: b.id, round, delegation: d.hash, requests, bytes }, ts)
 }
 
 /** Honest exchanges: per pair, rounds 1..rounds, cumulative amounts, receipts a little under. */
-async function honest (pairs: Array<[Member, Member, string]>, rounds: number, ts?: (round: number) => number): Promise<StoredRecord[]> {
+async function honest(pairs: Array<[Member, Member, string]>, rounds: number, ts?: (round: number) => number): Promise<StoredRecord[]> {
   const out: StoredRecord[] = []
   for (let round = 1; round <= rounds; round++) {
     for (const [b, h, session] of pairs) {
@@ -61,14 +64,14 @@ async function honest (pairs: Array<[Member, Member, string]>, rounds: number, t
 const sorted = (m: Map<string, MemberTotals>): Array<[string, MemberTotals]> => [...m].sort((a, b) => a[0].localeCompare(b[0]))
 const evidenceIds = (es: Evidence[]): string[] => es.map(e => `${e.kind}:${e.pair}:${e.records.join(',')}`).sort()
 
-async function allStored (store: LedgerStore): Promise<StoredRecord[]> {
+async function allStored(store: LedgerStore): Promise<StoredRecord[]> {
   const out: StoredRecord[] = []
   for await (const r of store.records()) out.push(r)
   return out
 }
 
 /** What the rebuild must agree with: the stored balances and the in-memory recomputation. */
-async function assertRebuildAgrees (store: LedgerStore): Promise<Awaited<ReturnType<LedgerStore['recompute']>>> {
+async function assertRebuildAgrees(store: LedgerStore): Promise<Awaited<ReturnType<LedgerStore['recompute']>>> {
   const rebuilt = await store.recompute()
   const reference = recomputeBalances(await allStored(store))
   assert.deepEqual(sorted(rebuilt.totals), sorted(store.allTotals()), 'rebuilt totals differ from the stored ones')
@@ -81,10 +84,12 @@ async function assertRebuildAgrees (store: LedgerStore): Promise<Awaited<ReturnT
 
 describe('ledger store', () => {
   before(async () => {
-    members = await Promise.all([11, 12, 13, 14].map(async i => {
-      const key = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(i))
-      return { key, id: peerIdFromPrivateKey(key).toString() }
-    }))
+    members = await Promise.all(
+      [11, 12, 13, 14].map(async i => {
+        const key = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(i))
+        return { key, id: peerIdFromPrivateKey(key).toString() }
+      })
+    )
   })
   after(async () => {
     await Promise.all(dirs.map(async d => rm(d, { recursive: true, force: true })))
@@ -135,7 +140,10 @@ describe('ledger store', () => {
       assert.equal(store.pair(a.id, b.id, session)?.receipt?.hash, r2.hash)
       assert.deepEqual(store.totals(b.id), { given: 19_000, taken: 0, givenRequests: 20, takenRequests: 0 })
       assert.deepEqual(await store.apply(r2), { kind: 'duplicate' })
-      assert.ok((await store.recordsOf(b.id)).some(r => r.hash === r2.hash), 'the settled receipt is not stored')
+      assert.ok(
+        (await store.recordsOf(b.id)).some(r => r.hash === r2.hash),
+        'the settled receipt is not stored'
+      )
       assert.equal(store.recordCount, 5)
       await assertRebuildAgrees(store)
     } finally {
@@ -153,13 +161,20 @@ describe('ledger store', () => {
 
   it('settles the same balances whatever the arrival order, one by one or in batches', async () => {
     const [a, b, c] = members as [Member, Member, Member]
-    const pairs: Array<[Member, Member, string]> = [[a, b, 'session-order-ab'], [b, c, 'session-order-bc'], [c, a, 'session-order-ca']]
+    const pairs: Array<[Member, Member, string]> = [
+      [a, b, 'session-order-ab'],
+      [b, c, 'session-order-bc'],
+      [c, a, 'session-order-ca']
+    ]
     const records = await honest(pairs, 20)
     const inOrder = await tempStore()
     for (const r of records) await inOrder.store.apply(r)
     // A deterministic shuffle (receipts often ahead of their delegations).
     let x = 42
-    const shuffled = records.map(r => ({ r, k: (x = (x * 1_103_515_245 + 12_345) % 2 ** 31) })).sort((p, q) => p.k - q.k).map(p => p.r)
+    const shuffled = records
+      .map(r => ({ r, k: (x = (x * 1_103_515_245 + 12_345) % 2 ** 31) }))
+      .sort((p, q) => p.k - q.k)
+      .map(p => p.r)
     const oneByOne = await tempStore()
     const batched = await tempStore()
     let pending = 0
@@ -179,7 +194,13 @@ describe('ledger store', () => {
 
   it('rebuilds balances from a few thousand records plus evidence, also on a store of the old layout', async () => {
     const [a, b, c, d] = members as [Member, Member, Member, Member]
-    const pairs: Array<[Member, Member, string]> = [[a, b, 'session-rebuild-ab'], [a, c, 'session-rebuild-ac'], [b, c, 'session-rebuild-bc'], [c, a, 'session-rebuild-ca'], [d, b, 'session-rebuild-db']]
+    const pairs: Array<[Member, Member, string]> = [
+      [a, b, 'session-rebuild-ab'],
+      [a, c, 'session-rebuild-ac'],
+      [b, c, 'session-rebuild-bc'],
+      [c, a, 'session-rebuild-ca'],
+      [d, b, 'session-rebuild-db']
+    ]
     const records = await honest(pairs, 300)
     const { dir, store: first } = await tempStore()
     let store = first
@@ -256,7 +277,12 @@ describe('ledger store', () => {
     const [a, b, c] = members as [Member, Member, Member]
     const { store } = await tempStore()
     try {
-      for (const [bb, h, session, bytes] of [[a, b, 'session-owed-ab-1', 70_000], [a, b, 'session-owed-ab-2', 30_000], [b, a, 'session-owed-ba-1', 25_000], [a, c, 'session-owed-ac-1', 5_000]] as const) {
+      for (const [bb, h, session, bytes] of [
+        [a, b, 'session-owed-ab-1', 70_000],
+        [a, b, 'session-owed-ab-2', 30_000],
+        [b, a, 'session-owed-ba-1', 25_000],
+        [a, c, 'session-owed-ac-1', 5_000]
+      ] as const) {
         const d = await delegation(bb, h, session, 1, 10, bytes)
         await store.apply(d)
         await store.apply(await receipt(h, bb, d, 10, bytes))
@@ -276,13 +302,23 @@ describe('ledger store', () => {
     const [a, b, c, d] = members as [Member, Member, Member, Member]
     const { store } = await tempStore()
     try {
-      const records = await honest([[a, b, 'session-of-ab'], [c, a, 'session-of-ca'], [b, c, 'session-of-bc']], 5)
+      const records = await honest(
+        [
+          [a, b, 'session-of-ab'],
+          [c, a, 'session-of-ca'],
+          [b, c, 'session-of-bc']
+        ],
+        5
+      )
       for (const r of records) await store.apply(r)
       const dOver = records.find(r => r.type === 'delegation' && r.body.session === 'session-of-ab' && r.body.round === 5)!
       assert.equal((await store.apply(await receipt(b, a, dOver, 999, 1))).kind, 'evidence')
 
       const mine = await store.recordsOf(a.id)
-      const expected = records.filter(r => r.body.session !== 'session-of-bc').map(r => r.hash).sort()
+      const expected = records
+        .filter(r => r.body.session !== 'session-of-bc')
+        .map(r => r.hash)
+        .sort()
       assert.deepEqual(mine.map(r => r.hash).sort(), expected)
       // The balance follows from them alone (and each carries its signed bytes).
       assert.deepEqual(recomputeBalances(mine).totals.get(a.id), store.totals(a.id))

@@ -7,14 +7,17 @@ import type { CrowdDetectorOptions } from '../../src/load/crowd-detector.ts'
 const OPTS: CrowdDetectorOptions = { capacityRps: 100, strikeShare: 0.8, releaseShare: 0.5, strikeHoldMs: 500, calmMs: 2000 }
 
 /** Feed `demand` every `stepMs` from `from` to `to` inclusive; return the states seen. */
-function feed (d: CrowdDetector, demand: number, from: number, to: number, stepMs = 50): Set<string> {
+function feed(d: CrowdDetector, demand: number, from: number, to: number, stepMs = 50): Set<string> {
   const seen = new Set<string>()
-  for (let t = from; t <= to; t += stepMs) { d.sample(demand, t); seen.add(d.state) }
+  for (let t = from; t <= to; t += stepMs) {
+    d.sample(demand, t)
+    seen.add(d.state)
+  }
   return seen
 }
 
 /** A detector driven into 'struck' at t = 500. */
-function struck (): CrowdDetector {
+function struck(): CrowdDetector {
   const d = new CrowdDetector(OPTS)
   d.sample(90, 0)
   assert.equal(d.sample(90, 500)?.to, 'struck')
@@ -84,7 +87,10 @@ describe('CrowdDetector struck → recovering → normal', () => {
     assert.equal(d.state, 'recovering')
     assert.deepEqual(feed(d, 40, 1050, 2950), new Set(['recovering']))
     assert.deepEqual(d.sample(40, 3000), { from: 'recovering', to: 'normal', at: 3000, demandRps: 40 })
-    assert.deepEqual(d.history.map(c => c.to), ['struck', 'recovering', 'normal'])
+    assert.deepEqual(
+      d.history.map(c => c.to),
+      ['struck', 'recovering', 'normal']
+    )
   })
 
   test('demand between the thresholds while recovering restarts the calm period', () => {

@@ -13,18 +13,40 @@ const base = {
 
 describe('external mirror template', () => {
   it('accepts the classic forms', () => {
-    for (const t of ['https://{host}.nyud.net{path}', 'https://web.archive.org/web/{url}', 'http://{host}.ext.localhost:9000{path}', 'https://cdn.example/mirror{path}']) {
+    for (const t of [
+      'https://{host}.nyud.net{path}',
+      'https://web.archive.org/web/{url}',
+      'http://{host}.ext.localhost:9000{path}',
+      'https://cdn.example/mirror{path}'
+    ]) {
       assert.equal(parseMirrorTemplate(t), t)
     }
   })
 
   it('rejects templates that could not be safe or useful, naming the field', () => {
-    for (const t of ['ftp://{host}.x{path}', 'https://x.example/{nope}{path}', 'https://{path}.x.example/', 'https://x.example/{host}/{path}', 'https://x.example/static', '{host}{path}']) {
-      assert.throws(() => parseMirrorTemplate(t), (err: Error & { code?: string }) => err.code === 'ERR_CONFIG', t)
-      assert.throws(() => parseConfig({ ...base, relief: { externalMirror: { template: t } } }),
-        (err: Error & { code?: string }) => err.code === 'ERR_CONFIG' && err.message.includes('relief.externalMirror.template'), t)
+    for (const t of [
+      'ftp://{host}.x{path}',
+      'https://x.example/{nope}{path}',
+      'https://{path}.x.example/',
+      'https://x.example/{host}/{path}',
+      'https://x.example/static',
+      '{host}{path}'
+    ]) {
+      assert.throws(
+        () => parseMirrorTemplate(t),
+        (err: Error & { code?: string }) => err.code === 'ERR_CONFIG',
+        t
+      )
+      assert.throws(
+        () => parseConfig({ ...base, relief: { externalMirror: { template: t } } }),
+        (err: Error & { code?: string }) => err.code === 'ERR_CONFIG' && err.message.includes('relief.externalMirror.template'),
+        t
+      )
     }
-    assert.equal(parseConfig({ ...base, relief: { externalMirror: { template: 'https://{host}.nyud.net{path}' } } }).relief.externalMirror?.template, 'https://{host}.nyud.net{path}')
+    assert.equal(
+      parseConfig({ ...base, relief: { externalMirror: { template: 'https://{host}.nyud.net{path}' } } }).relief.externalMirror?.template,
+      'https://{host}.nyud.net{path}'
+    )
   })
 
   it('builds locations from the configured site, never from the request', () => {
@@ -34,7 +56,7 @@ describe('external mirror template', () => {
     assert.equal(archive.location('/news/'), 'https://web.archive.org/web/https://alpha.example/news/')
   })
 
-  it('keeps every location on the template\'s origin', () => {
+  it("keeps every location on the template's origin", () => {
     const m = new ExternalMirror('https://cdn.example{path}', 'https://alpha.example')
     assert.equal(m.location('/@evil.example/x'), 'https://cdn.example/@evil.example/x')
     assert.equal(new URL(m.location('/%0d%0aSet-Cookie:%20a=b')!).origin, 'https://cdn.example')

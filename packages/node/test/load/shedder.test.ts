@@ -3,12 +3,12 @@ import { describe, test } from 'node:test'
 import { Shedder, siteBaseOnMirror } from '../../src/load/shedder.ts'
 import type { Helper } from '../../src/load/shedder.ts'
 
-function helper (peer: string, weightBytesPerSec: number): Helper {
+function helper(peer: string, weightBytesPerSec: number): Helper {
   const mirrorUrl = `http://mirror-${peer}.localhost:9100`
   return { peer, weightBytesPerSec, weightRps: 100, mirrorUrl, siteBase: siteBaseOnMirror(mirrorUrl, 'alpha') }
 }
 
-function counts (s: Shedder, n: number): Map<string, number> {
+function counts(s: Shedder, n: number): Map<string, number> {
   const out = new Map<string, number>()
   for (let i = 0; i < n; i++) {
     const h = s.pick()
@@ -56,7 +56,10 @@ describe('Shedder.pick', () => {
   test('helpers offering 0 bytes/s are never picked', () => {
     const s = new Shedder()
     s.setHelpers([helper('zero', 0), helper('one', 1)])
-    assert.deepEqual(s.helpers.map(h => h.peer), ['one'])
+    assert.deepEqual(
+      s.helpers.map(h => h.peer),
+      ['one']
+    )
     assert.deepEqual([...counts(s, 50).keys()], ['one'])
     s.setHelpers([helper('zero', 0)])
     assert.equal(s.active, false)

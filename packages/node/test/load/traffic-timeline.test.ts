@@ -3,21 +3,35 @@ import { describe, test } from 'node:test'
 import { TrafficTimeline } from '../../src/load/traffic-timeline.ts'
 import type { TrafficCounters } from '../../src/load/traffic-timeline.ts'
 
-function rig (init: { maxPoints?: number } = {}): { timeline: TrafficTimeline, counters: TrafficCounters, at: (t: number) => void } {
+function rig(init: { maxPoints?: number } = {}): { timeline: TrafficTimeline; counters: TrafficCounters; at: (t: number) => void } {
   let now = 10_000
   const counters: TrafficCounters = { origin: 0, shedPeers: 0, shedExternal: 0, refused: 0, microCache: 0 }
   const timeline = new TrafficTimeline({ capacityRps: 50, now: () => now, ...init }, () => counters)
-  return { timeline, counters, at: t => { now = t } }
+  return {
+    timeline,
+    counters,
+    at: t => {
+      now = t
+    }
+  }
 }
 
 describe('TrafficTimeline', () => {
   test('the first reading is only the baseline; later ones are per-second rates of each kind', () => {
     const { timeline, counters, at } = rig()
     assert.equal(timeline.sample(), undefined)
-    counters.origin += 50; counters.shedPeers += 200; counters.shedExternal += 30; counters.refused += 4; counters.microCache += 9
+    counters.origin += 50
+    counters.shedPeers += 200
+    counters.shedExternal += 30
+    counters.refused += 4
+    counters.microCache += 9
     at(11_000)
     assert.deepEqual(timeline.sample(), { t: 11_000, origin: 50, shedPeers: 200, shedExternal: 30, refused: 4, microCache: 9 })
-    assert.deepEqual(timeline.view(), { capacityRps: 50, intervalMs: 1000, points: [{ t: 11_000, origin: 50, shedPeers: 200, shedExternal: 30, refused: 4, microCache: 9 }] })
+    assert.deepEqual(timeline.view(), {
+      capacityRps: 50,
+      intervalMs: 1000,
+      points: [{ t: 11_000, origin: 50, shedPeers: 200, shedExternal: 30, refused: 4, microCache: 9 }]
+    })
   })
 
   test('a late tick divides by the time that really passed, so no request is lost or doubled', () => {
@@ -53,10 +67,19 @@ describe('TrafficTimeline', () => {
       timeline.sample()
     }
     const v = timeline.view()
-    assert.deepEqual(v.points.map(p => p.t), [13_000, 14_000, 15_000])
-    assert.deepEqual(v.points.map(p => p.refused), [3, 4, 5])
+    assert.deepEqual(
+      v.points.map(p => p.t),
+      [13_000, 14_000, 15_000]
+    )
+    assert.deepEqual(
+      v.points.map(p => p.refused),
+      [3, 4, 5]
+    )
     // A poller that holds up to 14 s asks only for what came after.
-    assert.deepEqual(timeline.view(14_000).points.map(p => p.t), [15_000])
+    assert.deepEqual(
+      timeline.view(14_000).points.map(p => p.t),
+      [15_000]
+    )
     assert.deepEqual(timeline.view(15_000).points, [])
   })
 
@@ -72,7 +95,10 @@ describe('TrafficTimeline', () => {
 
   test('start samples every interval until stopped', async () => {
     let reads = 0
-    const timeline = new TrafficTimeline({ capacityRps: 50, intervalMs: 20 }, () => { reads++; return { origin: reads, shedPeers: 0, shedExternal: 0, refused: 0, microCache: 0 } })
+    const timeline = new TrafficTimeline({ capacityRps: 50, intervalMs: 20 }, () => {
+      reads++
+      return { origin: reads, shedPeers: 0, shedExternal: 0, refused: 0, microCache: 0 }
+    })
     timeline.start()
     timeline.start() // idempotent
     assert.equal(reads, 1)

@@ -15,7 +15,12 @@ describe('isRequestShareable', () => {
     })
   }
 
-  for (const [name, value] of [['cookie', 'sid=1'], ['authorization', 'Bearer x'], ['range', 'bytes=0-10'], ['cookie', '']] as const) {
+  for (const [name, value] of [
+    ['cookie', 'sid=1'],
+    ['authorization', 'Bearer x'],
+    ['range', 'bytes=0-10'],
+    ['cookie', '']
+  ] as const) {
     test(`a request with ${name}: ${JSON.stringify(value)} is not shareable`, () => {
       assert.equal(isRequestShareable('GET', { [name]: value }), false)
     })
@@ -47,8 +52,16 @@ describe('isResponseShareable', () => {
   })
 
   for (const cc of [
-    'private', 'no-store', 'no-cache', 'public, private', 'max-age=60, no-store', 'Private', 'NO-CACHE',
-    'no-cache="set-cookie"', 'private="x-user"', 'max-age=60 , no-cache , public'
+    'private',
+    'no-store',
+    'no-cache',
+    'public, private',
+    'max-age=60, no-store',
+    'Private',
+    'NO-CACHE',
+    'no-cache="set-cookie"',
+    'private="x-user"',
+    'max-age=60 , no-cache , public'
   ]) {
     test(`Cache-Control: ${cc} is not shareable`, () => {
       assert.equal(isResponseShareable(200, { 'cache-control': cc }), false)

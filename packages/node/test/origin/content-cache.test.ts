@@ -3,7 +3,7 @@ import { describe, test } from 'node:test'
 import { ContentCache, sha256Hex } from '../../src/origin/content-cache.ts'
 import type { CachedObject } from '../../src/origin/content-cache.ts'
 
-function obj (site: string, path: string, size: number, fill = 0x61): CachedObject {
+function obj(site: string, path: string, size: number, fill = 0x61): CachedObject {
   const body = Buffer.alloc(size, fill)
   return { site, path, headers: { 'content-type': 'text/plain' }, body, sha256: sha256Hex(body), storedAt: 0 }
 }
@@ -91,7 +91,10 @@ describe('ContentCache', () => {
 
   test('delete() and dropSite() remove only what they name and keep the byte count right', () => {
     const c = new ContentCache(1000, 100)
-    for (const p of ['/a', '/b', '/c']) { c.put(obj('alpha', p, 10)); c.put(obj('beta', p, 7)) }
+    for (const p of ['/a', '/b', '/c']) {
+      c.put(obj('alpha', p, 10))
+      c.put(obj('beta', p, 7))
+    }
     c.delete('alpha', '/a')
     c.delete('alpha', '/missing')
     assert.equal(c.bytes, 20 + 21)

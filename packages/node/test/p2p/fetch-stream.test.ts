@@ -33,40 +33,49 @@ let L: string // liar peer id
 /** What the beneficiary's load() does per path; an unknown path is a 404 from the origin. */
 const objects = new Map<string, () => Promise<CachedObject>>()
 const loads: string[] = []
-const acceptChecks: Array<{ session: string, peer: string }> = []
+const acceptChecks: Array<{ session: string; peer: string }> = []
 
 /** What the liar does after reading a request for a path. */
 const lies = new Map<string, (lp: LengthPrefixedStream<Stream>, stream: Stream) => Promise<void>>()
 const liarStreamsClosed: string[] = []
 
-function cached (path: string, body: Buffer, headers: Record<string, string> = {}): CachedObject {
+function cached(path: string, body: Buffer, headers: Record<string, string> = {}): CachedObject {
   return { site: 'alpha', path, headers, body, sha256: sha256Hex(body), storedAt: Date.now() }
 }
 
-function serve (path: string, obj: CachedObject): void {
+function serve(path: string, obj: CachedObject): void {
   objects.set(path, async () => obj)
 }
 
-function firstAddr (node: ReefLibp2p): ReturnType<ReefLibp2p['getMultiaddrs']>[number] {
+function firstAddr(node: ReefLibp2p): ReturnType<ReefLibp2p['getMultiaddrs']>[number] {
   const a = node.getMultiaddrs()[0]
   assert.ok(a !== undefined, 'host listens on an address')
   return a
 }
 
 /** Reject when `p` has not settled within `ms`: a stuck stream fails the test instead of hanging it. */
-async function within<T> (ms: number, p: Promise<T>): Promise<T> {
+async function within<T>(ms: number, p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => { reject(new Error(`not settled within ${ms} ms`)) }, ms)
+    timer = setTimeout(() => {
+      reject(new Error(`not settled within ${ms} ms`))
+    }, ms)
   })
-  try { return await Promise.race([p, deadline]) } finally { clearTimeout(timer) }
+  try {
+    return await Promise.race([p, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
-function hasCode (code: string): (err: unknown) => boolean {
-  return err => { assert.equal((err as { code?: unknown }).code, code, String(err)); return true }
+function hasCode(code: string): (err: unknown) => boolean {
+  return err => {
+    assert.equal((err as { code?: unknown }).code, code, String(err))
+    return true
+  }
 }
 
-function refusedWith (status: number): (err: unknown) => boolean {
+function refusedWith(status: number): (err: unknown) => boolean {
   return err => {
     assert.ok(err instanceof FetchRefusedError, String(err))
     assert.equal(err.code, 'ERR_FETCH_REFUSED')
@@ -100,9 +109,18 @@ before(async () => {
   await liar.handle(FETCH_PROTOCOL, async (stream: Stream) => {
     const lp = lpStream(stream, { maxDataLength: FETCH_CHUNK_BYTES })
     const req = decodeFetchRequest((await lp.read()).subarray())
-    stream.addEventListener('close', () => { liarStreamsClosed.push(req.path) }, { once: true })
+    stream.addEventListener(
+      'close',
+      () => {
+        liarStreamsClosed.push(req.path)
+      },
+      { once: true }
+    )
     const lie = lies.get(req.path)
-    if (lie === undefined) { stream.abort(new Error('no lie for this path')); return }
+    if (lie === undefined) {
+      stream.abort(new Error('no lie for this path'))
+      return
+    }
     await lie(lp, stream)
   })
 
@@ -155,7 +173,9 @@ describe('fetch stream: an accepted helper', () => {
     const n = 20
     let started = 0
     let release!: () => void
-    const allStarted = new Promise<void>(resolve => { release = resolve })
+    const allStarted = new Promise<void>(resolve => {
+      release = resolve
+    })
     const bodies = Array.from({ length: n }, (_, i) => randomBytes(30_000 + i * 1_000))
     bodies.forEach((body, i) => {
       const path = `/c/${i}.bin`
@@ -190,18 +210,24 @@ describe('fetch stream: refusals', () => {
   })
 
   test('load() refusing with 404 or 410 surfaces that status', async () => {
-    objects.set('/gone.html', async () => { throw new FetchRefusedError(410, 'origin answered 410') })
+    objects.set('/gone.html', async () => {
+      throw new FetchRefusedError(410, 'origin answered 410')
+    })
     await assert.rejects(fetchFromPeer(helper, B, SESSION, '/never-existed.html', MAX), refusedWith(404))
     await assert.rejects(fetchFromPeer(helper, B, SESSION, '/gone.html', MAX), refusedWith(410))
   })
 
   test('load() refusing with 403 (not shareable) surfaces 403', async () => {
-    objects.set('/account', async () => { throw new FetchRefusedError(403, 'origin response is not shareable') })
+    objects.set('/account', async () => {
+      throw new FetchRefusedError(403, 'origin response is not shareable')
+    })
     await assert.rejects(fetchFromPeer(helper, B, SESSION, '/account', MAX), refusedWith(403))
   })
 
   test('load() failing with a generic error → 502', async () => {
-    objects.set('/broken', async () => { throw new Error('ECONNREFUSED to the origin') })
+    objects.set('/broken', async () => {
+      throw new Error('ECONNREFUSED to the origin')
+    })
     await assert.rejects(fetchFromPeer(helper, B, SESSION, '/broken', MAX), refusedWith(502))
   })
 })
@@ -220,7 +246,8 @@ describe('fetch stream: verification by the helper', () => {
     // Same size, other content: caught only after the whole body was read and hashed.
     await assert.rejects(
       fetchFromPeer(helper, B, SESSION, '/swapped.css', MAX, { ...right, sha256: sha256Hex(randomBytes(100_000)) }),
-      hasCode('ERR_INTEGRITY'))
+      hasCode('ERR_INTEGRITY')
+    )
     for (const size of [body.byteLength - 1, body.byteLength + 1, 0]) {
       await assert.rejects(fetchFromPeer(helper, B, SESSION, '/swapped.css', MAX, { ...right, size }), hasCode('ERR_INTEGRITY'), `size ${size}`)
     }
@@ -229,7 +256,7 @@ describe('fetch stream: verification by the helper', () => {
     assert.ok(got.body.equals(body))
   })
 
-  test('an object over the helper\'s maxObjectBytes → TooLargeError, and the connection stays usable', async () => {
+  test("an object over the helper's maxObjectBytes → TooLargeError, and the connection stays usable", async () => {
     const body = randomBytes(300_000)
     serve('/video.bin', cached('/video.bin', body))
     await assert.rejects(fetchFromPeer(helper, B, SESSION, '/video.bin', 256 * 1024), hasCode('ERR_TOO_LARGE'))
@@ -242,13 +269,20 @@ describe('fetch stream: verification by the helper', () => {
     // would hang until its 15 s stream timeout.
     lies.set('/huge.iso', async (lp, stream) => {
       await lp.write(encodeFetchResponseHead({ v: 1, status: 200, headers: {}, size: 8 * 1024 * 1024, sha256: sha256Hex(Buffer.from('huge')) }))
-      await new Promise(resolve => { stream.addEventListener('close', resolve, { once: true }) })
+      await new Promise(resolve => {
+        stream.addEventListener('close', resolve, { once: true })
+      })
     })
     const started = performance.now()
     await within(5_000, assert.rejects(fetchFromPeer(helper, L, SESSION, '/huge.iso', 1024 * 1024), hasCode('ERR_TOO_LARGE')))
     assert.ok(performance.now() - started < 5_000)
     // The helper dropped the stream; the liar's side sees it close.
-    await within(5_000, (async () => { while (!liarStreamsClosed.includes('/huge.iso')) await new Promise(resolve => setImmediate(resolve)) })())
+    await within(
+      5_000,
+      (async () => {
+        while (!liarStreamsClosed.includes('/huge.iso')) await new Promise(resolve => setImmediate(resolve))
+      })()
+    )
   })
 
   test('a chunk running past the announced size → IntegrityError', async () => {
@@ -267,12 +301,15 @@ describe('fetch stream: verification by the helper', () => {
       await lp.write(body)
       await stream.close()
     })
-    await within(5_000, assert.rejects(fetchFromPeer(helper, L, SESSION, '/truncated', MAX), (err: unknown) => {
-      assert.ok(err instanceof Error)
-      assert.equal((err as { code?: unknown }).code, 'ERR_INTEGRITY', String(err))
-      assert.match(err.message, /ERR_BODY_SIZE/)
-      return true
-    }))
+    await within(
+      5_000,
+      assert.rejects(fetchFromPeer(helper, L, SESSION, '/truncated', MAX), (err: unknown) => {
+        assert.ok(err instanceof Error)
+        assert.equal((err as { code?: unknown }).code, 'ERR_INTEGRITY', String(err))
+        assert.match(err.message, /ERR_BODY_SIZE/)
+        return true
+      })
+    )
   })
 
   test('an empty chunk frame is a framing violation (SPEC: chunks are 1 to FETCH_CHUNK_BYTES bytes)', async () => {
@@ -282,11 +319,14 @@ describe('fetch stream: verification by the helper', () => {
       await lp.writeV([body.subarray(0, 300), new Uint8Array(0), body.subarray(300)])
       await stream.close()
     })
-    await within(5_000, assert.rejects(fetchFromPeer(helper, L, SESSION, '/empty-chunk', MAX), (err: unknown) => {
-      assert.equal((err as { code?: unknown }).code, 'ERR_INTEGRITY', String(err))
-      assert.match((err as Error).message, /ERR_FRAMING/)
-      return true
-    }))
+    await within(
+      5_000,
+      assert.rejects(fetchFromPeer(helper, L, SESSION, '/empty-chunk', MAX), (err: unknown) => {
+        assert.equal((err as { code?: unknown }).code, 'ERR_INTEGRITY', String(err))
+        assert.match((err as Error).message, /ERR_FRAMING/)
+        return true
+      })
+    )
   })
 
   test('bytes after the announced size are rejected too (SPEC: MUST reject a body longer than size)', async () => {
@@ -316,11 +356,14 @@ describe('fetch stream: malformed request frames', () => {
       const lp = lpStream(raw, { maxDataLength: 64 * 1024 })
       await lp.write(frame)
       // The beneficiary resets the stream: the read fails (it never yields a response head).
-      await within(5_000, assert.rejects(lp.read({ signal: AbortSignal.timeout(4_000) }), (err: unknown) => {
-        assert.ok(err instanceof Error)
-        assert.equal(err.name, 'StreamResetError', String(err))
-        return true
-      }))
+      await within(
+        5_000,
+        assert.rejects(lp.read({ signal: AbortSignal.timeout(4_000) }), (err: unknown) => {
+          assert.ok(err instanceof Error)
+          assert.equal(err.name, 'StreamResetError', String(err))
+          return true
+        })
+      )
       assert.equal(loads.length, loadsBefore)
       const got = await fetchFromPeer(helper, B, SESSION, '/index.html', MAX)
       assert.equal(got.body.toString(), '<h1>still here</h1>')

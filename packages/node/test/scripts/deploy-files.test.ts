@@ -15,7 +15,7 @@ const root = fileURLToPath(new URL('../../../../', import.meta.url))
 const read = async (path: string): Promise<string> => readFile(root + path, 'utf8')
 
 /** `Key=value` lines of a unit file, by key (repeated keys keep every value). */
-function directives (unit: string): Map<string, string[]> {
+function directives(unit: string): Map<string, string[]> {
   const out = new Map<string, string[]>()
   for (const line of unit.split('\n')) {
     const m = /^([A-Za-z]+)=(.*)$/.exec(line)
@@ -39,7 +39,13 @@ describe('deploy/', () => {
     assert.equal(one('ExecStart'), '/usr/local/bin/reef start --config /etc/reef/reef.json')
     assert.equal(one('Restart'), 'on-failure')
     assert.equal(one('RestartPreventExitStatus'), '2')
-    for (const [k, v] of [['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['PrivateTmp', 'yes'], ['ProtectHome', 'yes']]) assert.equal(one(k!), v, k)
+    for (const [k, v] of [
+      ['NoNewPrivileges', 'yes'],
+      ['ProtectSystem', 'strict'],
+      ['PrivateTmp', 'yes'],
+      ['ProtectHome', 'yes']
+    ])
+      assert.equal(one(k!), v, k)
     assert.ok(Number(one('LimitNOFILE')) >= 65_536)
     assert.equal(one('ReadWritePaths'), config.dataDir)
     assert.equal(`/var/lib/${one('StateDirectory')!}`, config.dataDir)
@@ -47,7 +53,7 @@ describe('deploy/', () => {
     const [name] = one('LoadCredential')!.split(':')
     assert.equal(config.admin?.tokenFile, `/run/credentials/reef.service/${name!}`)
     // `npm install --global --prefix /usr/local` links the package's bin into /usr/local/bin.
-    const pkg = JSON.parse(await read('packages/node/package.json')) as { name: string, bin: Record<string, string> }
+    const pkg = JSON.parse(await read('packages/node/package.json')) as { name: string; bin: Record<string, string> }
     assert.equal(one('ExecStart')?.split(' ')[0], `/usr/local/bin/${Object.keys(pkg.bin)[0]!}`)
     assert.match(await read('deploy/README.md'), /^npm install --global --prefix \/usr\/local \.\/reef-node-\d+\.\d+\.\d+\.tgz/m)
     const docs = one('Documentation')!.replace(`file:/usr/local/lib/node_modules/${pkg.name}/`, '')

@@ -35,7 +35,7 @@ export interface AdminAuthOptions {
 }
 
 /** The token a node uses: `admin.token`, or `admin.tokenFile`'s contents without the final newline. */
-export async function readAdminToken (opts: AdminAuthOptions): Promise<string | undefined> {
+export async function readAdminToken(opts: AdminAuthOptions): Promise<string | undefined> {
   if (opts.token !== undefined) return opts.token
   if (opts.tokenFile === undefined) return undefined
   let text: string
@@ -45,15 +45,16 @@ export async function readAdminToken (opts: AdminAuthOptions): Promise<string | 
     throw new ConfigError(`config field admin.tokenFile: cannot read ${opts.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
   }
   const token = text.replace(/\r?\n$/, '')
-  if (!ADMIN_TOKEN.test(token)) throw new ConfigError(`config field admin.tokenFile: ${opts.tokenFile} must hold one token of 16 to 1024 printable ASCII characters without spaces`)
+  if (!ADMIN_TOKEN.test(token))
+    throw new ConfigError(`config field admin.tokenFile: ${opts.tokenFile} must hold one token of 16 to 1024 printable ASCII characters without spaces`)
   return token
 }
 
-function digest (s: string): Buffer {
+function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest()
 }
 
-function refuse (reply: FastifyReply, err: ReefError): FastifyReply {
+function refuse(reply: FastifyReply, err: ReefError): FastifyReply {
   const status = httpStatusOf(err)
   if (status === 401) void reply.header('www-authenticate', 'Bearer realm="reef-admin"')
   return reply.code(status).header('cache-control', 'no-store').send({ code: err.code, message: err.message })
@@ -63,7 +64,7 @@ function refuse (reply: FastifyReply, err: ReefError): FastifyReply {
  * Guard every non-GET route of `app` with the operator token, and add `POST /api/auth/check`
  * (answers `{ ok: true }` to a request with the right token) so a UI can validate a pasted one.
  */
-export function adminAuth (app: FastifyInstance, opts: AdminAuthOptions): void {
+export function adminAuth(app: FastifyInstance, opts: AdminAuthOptions): void {
   let expected = opts.token === undefined ? undefined : digest(opts.token)
   if (opts.tokenFile !== undefined) {
     app.addHook('onReady', async () => {
@@ -71,14 +72,18 @@ export function adminAuth (app: FastifyInstance, opts: AdminAuthOptions): void {
       expected = token === undefined ? undefined : digest(token)
       const mode = (await stat(opts.tokenFile!)).mode
       // Group-readable is how a root-owned file is shared with the service's group (0640 root:reef).
-      if ((mode & 0o007) !== 0) app.log.warn({ tokenFile: opts.tokenFile, mode: (mode & 0o777).toString(8) }, 'admin token file is open to every user; chmod o-rwx it')
+      if ((mode & 0o007) !== 0)
+        app.log.warn({ tokenFile: opts.tokenFile, mode: (mode & 0o777).toString(8) }, 'admin token file is open to every user; chmod o-rwx it')
     })
   }
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     if (READ_METHODS.has(req.method)) return
     if (expected === undefined) {
-      return refuse(reply, new NoTokenConfiguredError('this node has no operator token (set admin.token or admin.tokenFile); changes through the admin API are disabled'))
+      return refuse(
+        reply,
+        new NoTokenConfiguredError('this node has no operator token (set admin.token or admin.tokenFile); changes through the admin API are disabled')
+      )
     }
     const m = /^Bearer +([\x21-\x7e]+) *$/i.exec(req.headers.authorization ?? '')
     if (m === null || !timingSafeEqual(digest(m[1]!), expected)) {
@@ -87,10 +92,21 @@ export function adminAuth (app: FastifyInstance, opts: AdminAuthOptions): void {
     }
   })
 
-  app.post('/api/auth/check', {
-    schema: {
-      tags: ['operations'], operationId: 'checkToken', summary: 'Check an operator token (for a UI to validate a pasted one)', security: [{ bearer: [] }],
-      response: { 200: Ok, 401: ErrorBody.describe('`ERR_UNAUTHORIZED`: no operator token, or a wrong one'), 403: ErrorBody.describe('`ERR_NO_TOKEN_CONFIGURED`: changes through the API are disabled') }
-    }
-  }, async () => ({ ok: true }))
+  app.post(
+    '/api/auth/check',
+    {
+      schema: {
+        tags: ['operations'],
+        operationId: 'checkToken',
+        summary: 'Check an operator token (for a UI to validate a pasted one)',
+        security: [{ bearer: [] }],
+        response: {
+          200: Ok,
+          401: ErrorBody.describe('`ERR_UNAUTHORIZED`: no operator token, or a wrong one'),
+          403: ErrorBody.describe('`ERR_NO_TOKEN_CONFIGURED`: changes through the API are disabled')
+        }
+      }
+    },
+    async () => ({ ok: true })
+  )
 }

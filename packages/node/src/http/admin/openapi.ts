@@ -15,19 +15,20 @@ const INFO = {
   title: 'Reef node admin API',
   version: '1',
   summary: 'What an operator sees of a Reef node, and what an operator may change.',
-  description: 'Served on the admin listener (loopback by default, `admin.listen`). Reading (GET) needs no token. Every other method needs the operator token (`admin.token` or `admin.tokenFile`) as `Authorization: Bearer <token>`: without it or with a wrong one the answer is 401 `ERR_UNAUTHORIZED`; a node with no token configured answers 403 `ERR_NO_TOKEN_CONFIGURED`. Errors are JSON `{ code, message }` with a stable `code`.'
+  description:
+    'Served on the admin listener (loopback by default, `admin.listen`). Reading (GET) needs no token. Every other method needs the operator token (`admin.token` or `admin.tokenFile`) as `Authorization: Bearer <token>`: without it or with a wrong one the answer is 401 `ERR_UNAUTHORIZED`; a node with no token configured answers 403 `ERR_NO_TOKEN_CONFIGURED`. Errors are JSON `{ code, message }` with a stable `code`.'
 }
 
 /** Routes that need the operator token declare this. */
 export const BEARER = [{ bearer: [] }]
 
 /** `:param` (fastify) → `{param}` (OpenAPI). */
-export function openApiPath (url: string): string {
+export function openApiPath(url: string): string {
   return url.replace(/:([A-Za-z0-9_]+)/g, '{$1}')
 }
 
 /** Every `METHOD /path` a document describes. */
-export function documentedOperations (doc: { paths?: Record<string, object> }): Set<string> {
+export function documentedOperations(doc: { paths?: Record<string, object> }): Set<string> {
   const out = new Set<string>()
   for (const [path, item] of Object.entries(doc.paths ?? {})) for (const method of Object.keys(item)) out.add(`${method.toUpperCase()} ${path}`)
   return out
@@ -36,7 +37,7 @@ export function documentedOperations (doc: { paths?: Record<string, object> }): 
 const collected = new WeakMap<FastifyInstance, string[]>()
 
 /** The `METHOD /path` of every route registered on `app` after `registerOpenApi` (HEAD twins left out). */
-export function registeredRoutes (app: FastifyInstance): string[] {
+export function registeredRoutes(app: FastifyInstance): string[] {
   return [...(collected.get(app) ?? [])]
 }
 
@@ -45,7 +46,7 @@ export function registeredRoutes (app: FastifyInstance): string[] {
  * watch what is registered on `app`; call it first, right after creating the admin app, and
  * register the routes in a plugin after it (so the generator sees them).
  */
-export function registerOpenApi (app: FastifyInstance): void {
+export function registerOpenApi(app: FastifyInstance): void {
   const routes: string[] = []
   collected.set(app, routes)
   app.addHook('onRoute', r => {
@@ -73,12 +74,12 @@ export function registerOpenApi (app: FastifyInstance): void {
 }
 
 /** Check requests and serialize answers with the routes' zod schemas (the admin contract). */
-export function useZodSchemas (app: FastifyInstance): void {
+export function useZodSchemas(app: FastifyInstance): void {
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
 }
 
 /** The generated document (after the app is ready). */
-export function openApiDocument (app: FastifyInstance): { openapi: string, paths: Record<string, object> } {
-  return (app as unknown as { swagger: () => { openapi: string, paths: Record<string, object> } }).swagger()
+export function openApiDocument(app: FastifyInstance): { openapi: string; paths: Record<string, object> } {
+  return (app as unknown as { swagger: () => { openapi: string; paths: Record<string, object> } }).swagger()
 }

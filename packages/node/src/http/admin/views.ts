@@ -8,7 +8,15 @@ import { checkProposal } from '@reef/governance'
 import type { QuotaPolicy } from '@reef/governance'
 import type { GovernanceView, LedgerView, LogAction, Policy, StatusView } from '@reef/protocol'
 import type { ReefConfig } from '../../config/config.ts'
-import { GOVERNANCE_VIEW_AUDITS, GOVERNANCE_VIEW_EVENTS, GOVERNANCE_VIEW_LOG, RATE_WINDOW_MS, STATUS_HELP_EVENTS, STATUS_RELIEF_HISTORY, STATUS_STATE_HISTORY } from '../../constants.ts'
+import {
+  GOVERNANCE_VIEW_AUDITS,
+  GOVERNANCE_VIEW_EVENTS,
+  GOVERNANCE_VIEW_LOG,
+  RATE_WINDOW_MS,
+  STATUS_HELP_EVENTS,
+  STATUS_RELIEF_HISTORY,
+  STATUS_STATE_HISTORY
+} from '../../constants.ts'
 import type { Auditor } from '../../governance/auditor.ts'
 import { describe as describeAction } from '../../governance/service.ts'
 import type { GovernanceService } from '../../governance/service.ts'
@@ -60,10 +68,12 @@ export interface AdminViewsComponents {
 export class AdminViews {
   readonly #c: AdminViewsComponents
 
-  constructor (components: AdminViewsComponents) { this.#c = components }
+  constructor(components: AdminViewsComponents) {
+    this.#c = components
+  }
 
   /** Everything an operator (or a test) wants to know about this node now. */
-  status (): StatusView {
+  status(): StatusView {
     const { config, monitor: m, help, shedder, uplink, gov } = this.#c
     const own = help.ownSession
     const spare = this.#c.demand.spare()
@@ -87,43 +97,90 @@ export class AdminViews {
       demandBytesPerSec: Math.round(this.#c.demand.last.bytesPerSec),
       spareBytesPerSec: spare.bytesPerSec,
       uplink: {
-        bytesPerSec: up.bytesPerSec, targetShare: up.targetShare, sentBytesPerSec: rate(),
-        frontBytesPerSec: rate('front'), mirrorBytesPerSec: rate('mirror'),
-        p2pBytesPerSec: rate('p2p'), backlogBytes: uplink.backlogBytes, sent: { ...uplink.totals }
+        bytesPerSec: up.bytesPerSec,
+        targetShare: up.targetShare,
+        sentBytesPerSec: rate(),
+        frontBytesPerSec: rate('front'),
+        mirrorBytesPerSec: rate('mirror'),
+        p2pBytesPerSec: rate('p2p'),
+        backlogBytes: uplink.backlogBytes,
+        sent: { ...uplink.totals }
       },
       shed: {
-        requestShare: shedder.requestShare, byteShare: shedder.byteShare,
+        requestShare: shedder.requestShare,
+        byteShare: shedder.byteShare,
         redirectBudgetBytesPerSec: shedder.redirectBudget === undefined ? null : Math.round(shedder.redirectBudget)
       },
       totals: { ...m.totals },
       cache: { bytes: this.#c.cache.bytes, objects: this.#c.cache.size, hits: this.#c.cache.hits, misses: this.#c.cache.misses },
-      session: own === undefined
-        ? null
-        : {
-            id: own.session, neededRps: Math.round(own.neededRps), neededBytesPerSec: Math.round(own.neededBytesPerSec), offers: own.offers,
-            manifestBytes: help.ownManifestBytes, sentToHelpers: this.#c.sentToHelpers(),
-            helpers: own.helpers.map(h => ({ peer: h.peer, weightRps: h.weightRps, weightBytesPerSec: h.weightBytesPerSec, siteBase: h.siteBase, down: this.#c.helperHealth.isDown(h.peer, now) }))
-          },
-      helping: help.helpingSessions.map(s => ({ site: s.site, beneficiary: s.beneficiary, accepted: s.accepted, released: s.releasedAt !== undefined, offeredRps: s.offeredRps, offeredBytesPerSec: s.offeredBytesPerSec, manifest: s.manifest.size })),
+      session:
+        own === undefined
+          ? null
+          : {
+              id: own.session,
+              neededRps: Math.round(own.neededRps),
+              neededBytesPerSec: Math.round(own.neededBytesPerSec),
+              offers: own.offers,
+              manifestBytes: help.ownManifestBytes,
+              sentToHelpers: this.#c.sentToHelpers(),
+              helpers: own.helpers.map(h => ({
+                peer: h.peer,
+                weightRps: h.weightRps,
+                weightBytesPerSec: h.weightBytesPerSec,
+                siteBase: h.siteBase,
+                down: this.#c.helperHealth.isDown(h.peer, now)
+              }))
+            },
+      helping: help.helpingSessions.map(s => ({
+        site: s.site,
+        beneficiary: s.beneficiary,
+        accepted: s.accepted,
+        released: s.releasedAt !== undefined,
+        offeredRps: s.offeredRps,
+        offeredBytesPerSec: s.offeredBytesPerSec,
+        manifest: s.manifest.size
+      })),
       standby: this.standbyView(now),
       peers: this.#c.peers.live().map(e => ({
-        peer: e.peer, site: e.report.site, state: e.report.state, demandRps: e.report.demandRps, capacityRps: e.report.capacityRps, spareRps: e.report.spareRps, helping: e.report.helping,
-        uplinkBytesPerSec: e.report.uplinkBytesPerSec ?? null, sentBytesPerSec: e.report.sentBytesPerSec ?? null, spareBytesPerSec: e.report.spareBytesPerSec ?? null, demandBytesPerSec: e.report.demandBytesPerSec ?? null
+        peer: e.peer,
+        site: e.report.site,
+        state: e.report.state,
+        demandRps: e.report.demandRps,
+        capacityRps: e.report.capacityRps,
+        spareRps: e.report.spareRps,
+        helping: e.report.helping,
+        uplinkBytesPerSec: e.report.uplinkBytesPerSec ?? null,
+        sentBytesPerSec: e.report.sentBytesPerSec ?? null,
+        spareBytesPerSec: e.report.spareBytesPerSec ?? null,
+        demandBytesPerSec: e.report.demandBytesPerSec ?? null
       })),
       connections: this.#c.libp2p.getConnections().length,
       stateHistory: this.#c.detector.history.slice(-STATUS_STATE_HISTORY),
-      relief: { rungs: this.#c.relief.rungs(), history: this.#c.relief.history.slice(-STATUS_RELIEF_HISTORY), externalMirror: this.#c.externalMirror?.template ?? null },
+      relief: {
+        rungs: this.#c.relief.rungs(),
+        history: this.#c.relief.history.slice(-STATUS_RELIEF_HISTORY),
+        externalMirror: this.#c.externalMirror?.template ?? null
+      },
       helpEvents: help.events.slice(-STATUS_HELP_EVENTS),
       gossipRejected: this.#c.bus.rejected,
       gossipIgnored: this.#c.bus.ignored,
-      governance: gov === undefined
-        ? null
-        : { member: gov.isMember, expelled: gov.isExpelled(this.#c.selfId), height: gov.state?.height ?? 0, halted: gov.state?.halted ?? null, members: gov.state?.members.size ?? 0, pending: gov.proposals.size, ...gov.counters }
+      governance:
+        gov === undefined
+          ? null
+          : {
+              member: gov.isMember,
+              expelled: gov.isExpelled(this.#c.selfId),
+              height: gov.state?.height ?? 0,
+              halted: gov.state?.halted ?? null,
+              members: gov.state?.members.size ?? 0,
+              pending: gov.proposals.size,
+              ...gov.counters
+            }
     }
   }
 
   /** Who stands by for this site, and for whom this node stands by, with how much each holds. */
-  standbyView (now = Date.now()): StatusView['standby'] {
+  standbyView(now = Date.now()): StatusView['standby'] {
     const standby = this.#c.standby
     const mine = standby.mine
     return {
@@ -138,26 +195,54 @@ export class AdminViews {
   }
 
   /** The membership, the log and pending proposals, for operators and the dashboard. */
-  async governance (): Promise<GovernanceView> {
+  async governance(): Promise<GovernanceView> {
     const { gov, config } = this.#c
     const self = this.#c.selfId
     const s = gov?.state
     if (gov === undefined || s === undefined) {
-      return { enabled: gov !== undefined, consortium: config.consortium, name: null, charterHash: null, height: 0, headHash: null, halted: null, policy: null, self, member: false, members: [], expelled: [], log: [], proposals: [], audits: [], events: gov?.events ?? [] }
+      return {
+        enabled: gov !== undefined,
+        consortium: config.consortium,
+        name: null,
+        charterHash: null,
+        height: 0,
+        headHash: null,
+        halted: null,
+        policy: null,
+        self,
+        member: false,
+        members: [],
+        expelled: [],
+        log: [],
+        proposals: [],
+        audits: [],
+        events: gov?.events ?? []
+      }
     }
     const charter = await this.#c.govStore!.charter()
     const entries = await this.#c.govStore!.entries()
     const sites = new Map<string, string>()
     for (const f of charter?.body.founders ?? []) sites.set(f.peer, f.site)
-    for (const e of entries) if (e.body.action.kind === 'admit' || e.body.action.kind === 'readmit') sites.set(e.body.action.member.peer, e.body.action.member.site)
-    const subject = (a: LogAction): string | null => a.kind === 'expel' || a.kind === 'leave' ? a.peer : a.kind === 'admit' || a.kind === 'readmit' ? a.member.peer : null
+    for (const e of entries)
+      if (e.body.action.kind === 'admit' || e.body.action.kind === 'readmit') sites.set(e.body.action.member.peer, e.body.action.member.site)
+    const subject = (a: LogAction): string | null =>
+      a.kind === 'expel' || a.kind === 'leave' ? a.peer : a.kind === 'admit' || a.kind === 'readmit' ? a.member.peer : null
     // A policy change reads as what it changes, against the policy in force before it.
     let policy = charter?.body.policy ?? s.policy
-    const summarize = (a: LogAction, before: Policy): string => a.kind === 'set-policy' ? `change the policy: ${policyChanges(before, a.policy)}` : describeAction(a)
+    const summarize = (a: LogAction, before: Policy): string =>
+      a.kind === 'set-policy' ? `change the policy: ${policyChanges(before, a.policy)}` : describeAction(a)
     const logView = entries.map(e => {
       const summary = summarize(e.body.action, policy)
       if (e.body.action.kind === 'set-policy') policy = e.body.action.policy
-      return { height: e.body.height, hash: s.history[e.body.height]?.hash ?? null, kind: e.body.action.kind, subject: subject(e.body.action), summary, signers: e.sigs.length, proposedAt: e.body.proposedAt }
+      return {
+        height: e.body.height,
+        hash: s.history[e.body.height]?.hash ?? null,
+        kind: e.body.action.kind,
+        subject: subject(e.body.action),
+        summary,
+        signers: e.sigs.length,
+        proposedAt: e.body.proposedAt
+      }
     })
     return {
       enabled: true,
@@ -175,12 +260,24 @@ export class AdminViews {
       log: logView.slice(-GOVERNANCE_VIEW_LOG).reverse(),
       proposals: [...gov.proposals.values()].map(p => {
         let needed: number | null = null
-        try { needed = checkProposal(s, p.body).needed } catch {}
+        try {
+          needed = checkProposal(s, p.body).needed
+        } catch {}
         return {
-          id: p.id, height: p.body.height, kind: p.body.action.kind, subject: subject(p.body.action), summary: summarize(p.body.action, s.policy),
+          id: p.id,
+          height: p.body.height,
+          kind: p.body.action.kind,
+          subject: subject(p.body.action),
+          summary: summarize(p.body.action, s.policy),
           ...(p.body.action.kind === 'set-policy' ? { policy: p.body.action.policy } : {}),
-          reason: p.body.action.kind === 'expel' ? p.body.action.reason : '', proposer: p.proposer, votes: p.sigs.size, needed,
-          votedBySelf: p.sigs.has(self), decision: p.decision, detail: p.detail, evidence: p.evidence.map(e => e.kind)
+          reason: p.body.action.kind === 'expel' ? p.body.action.reason : '',
+          proposer: p.proposer,
+          votes: p.sigs.size,
+          needed,
+          votedBySelf: p.sigs.has(self),
+          decision: p.decision,
+          detail: p.detail,
+          evidence: p.evidence.map(e => e.kind)
         }
       }),
       audits: this.#c.auditor?.results.slice(-GOVERNANCE_VIEW_AUDITS) ?? [],
@@ -189,7 +286,7 @@ export class AdminViews {
   }
 
   /** Per member: given, taken, balance, quota (credit) and headroom, from this node's ledger. */
-  ledger (now = Date.now()): LedgerView {
+  ledger(now = Date.now()): LedgerView {
     const store = this.#c.ledgerStore
     const self = this.#c.selfId
     const sites = new Map<string, string>([[self, this.#c.config.site.label]])
@@ -197,21 +294,32 @@ export class AdminViews {
     const members = new Set<string>([self, ...sites.keys(), ...store.allTotals().keys()])
     return {
       self,
-      members: [...members].map(peer => {
-        const t = store.totals(peer)
-        const st = store.standing(peer, now, this.#c.quota)
-        return {
-          peer, site: sites.get(peer) ?? null,
-          given: t.given, taken: t.taken, balance: t.given - t.taken, givenRequests: t.givenRequests, takenRequests: t.takenRequests,
-          windowGiven: st.given, windowTaken: st.taken, quota: st.credit, headroom: st.headroom, overQuota: st.overQuota
-        }
-      }).sort((a, b) => b.balance - a.balance || a.peer.localeCompare(b.peer))
+      members: [...members]
+        .map(peer => {
+          const t = store.totals(peer)
+          const st = store.standing(peer, now, this.#c.quota)
+          return {
+            peer,
+            site: sites.get(peer) ?? null,
+            given: t.given,
+            taken: t.taken,
+            balance: t.given - t.taken,
+            givenRequests: t.givenRequests,
+            takenRequests: t.takenRequests,
+            windowGiven: st.given,
+            windowTaken: st.taken,
+            quota: st.credit,
+            headroom: st.headroom,
+            overQuota: st.overQuota
+          }
+        })
+        .sort((a, b) => b.balance - a.balance || a.peer.localeCompare(b.peer))
     }
   }
 }
 
 /** `key old → new` for every parameter that differs. */
-export function policyChanges (before: Policy, after: Policy): string {
+export function policyChanges(before: Policy, after: Policy): string {
   const changed = (Object.keys(after) as Array<keyof Policy>).filter(k => before[k] !== after[k]).map(k => `${k} ${before[k]} → ${after[k]}`)
   return changed.length === 0 ? 'no change' : changed.join(', ')
 }

@@ -20,10 +20,14 @@ import { ReefNode } from '../../../src/reef-node.ts'
 
 const TOKEN = 'operator-token-for-tests-0123456789'
 
-interface Sample { name: string, labels: Record<string, string>, value: number }
+interface Sample {
+  name: string
+  labels: Record<string, string>
+  value: number
+}
 
 /** Parse the Prometheus text exposition format (0.0.4); throws on any line that is not valid. */
-function parseProm (text: string): { types: Map<string, string>, samples: Sample[] } {
+function parseProm(text: string): { types: Map<string, string>; samples: Sample[] } {
   const types = new Map<string, string>()
   const samples: Sample[] = []
   assert.ok(text.endsWith('\n'), 'the exposition ends with a newline')
@@ -42,7 +46,10 @@ function parseProm (text: string): { types: Map<string, string>, samples: Sample
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?(?:[0-9.]+(?:e[+-]?[0-9]+)?)|[nN][aA][nN]|[+-]?[iI][nN][fF])(?: -?[0-9]+)?$/.exec(line)
     assert.ok(m !== null, `not a sample line: ${JSON.stringify(line)}`)
     const labels: Record<string, string> = {}
-    const rest = (m[2] ?? '').replace(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)",?/g, (_, k: string, v: string) => { labels[k] = v; return '' })
+    const rest = (m[2] ?? '').replace(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)",?/g, (_, k: string, v: string) => {
+      labels[k] = v
+      return ''
+    })
     assert.equal(rest, '', `bad labels in ${line}`)
     const family = [...types.keys()].find(f => m[1] === f || new RegExp(`^${f}_(bucket|sum|count)$`).test(m[1]!))
     assert.ok(family !== undefined, `sample ${m[1]!} has no TYPE line before it`)
@@ -51,7 +58,7 @@ function parseProm (text: string): { types: Map<string, string>, samples: Sample
   return { types, samples }
 }
 
-function value (samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
+function value(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
   return samples.find(s => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
 }
 
@@ -62,7 +69,7 @@ describe('admin API of a running node', { timeout: 60_000 }, () => {
   let admin: string
   let front: string
 
-  const scrape = async (): Promise<{ types: Map<string, string>, samples: Sample[] }> => {
+  const scrape = async (): Promise<{ types: Map<string, string>; samples: Sample[] }> => {
     const res = await request(`${admin}/metrics`)
     assert.equal(res.statusCode, 200)
     assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/)
@@ -73,15 +80,17 @@ describe('admin API of a running node', { timeout: 60_000 }, () => {
     origin = await startDemoOrigin({ workers: 4, capacityRps: 1_000, seed: 3 })
     dir = await mkdtemp(join(tmpdir(), 'reef-admin-'))
     const port = await freePort()
-    node = await ReefNode.create(parseConfig({
-      site: { label: 'alpha', publicUrl: `http://127.0.0.1:${port}` },
-      origin: { url: origin.url, capacityRps: 1_000, maxConcurrent: 4 },
-      front: { listen: { host: '127.0.0.1', port } },
-      mirror: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: 'http://mirror-alpha.localhost:1' },
-      admin: { listen: { port: 0 }, token: TOKEN },
-      dataDir: dir,
-      log: { level: 'silent' }
-    }))
+    node = await ReefNode.create(
+      parseConfig({
+        site: { label: 'alpha', publicUrl: `http://127.0.0.1:${port}` },
+        origin: { url: origin.url, capacityRps: 1_000, maxConcurrent: 4 },
+        front: { listen: { host: '127.0.0.1', port } },
+        mirror: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: 'http://mirror-alpha.localhost:1' },
+        admin: { listen: { port: 0 }, token: TOKEN },
+        dataDir: dir,
+        log: { level: 'silent' }
+      })
+    )
     await node.start()
     admin = node.adminUrl!
     front = node.frontUrl
@@ -95,7 +104,8 @@ describe('admin API of a running node', { timeout: 60_000 }, () => {
 
   it('generates an OpenAPI document that covers every route registered on the admin app', () => {
     const routes = registeredRoutes(node.admin!)
-    for (const r of ['GET /api/status', 'GET /api/ledger/{peer}/records', 'GET /metrics', 'GET /api/openapi.json', 'POST /api/auth/check', 'GET /']) assert.ok(routes.includes(r), `${r} was not seen registered`)
+    for (const r of ['GET /api/status', 'GET /api/ledger/{peer}/records', 'GET /metrics', 'GET /api/openapi.json', 'POST /api/auth/check', 'GET /'])
+      assert.ok(routes.includes(r), `${r} was not seen registered`)
     const documented = documentedOperations(openApiDocument(node.admin!))
     const missing = routes.filter(r => !documented.has(r))
     assert.deepEqual(missing, [], `admin routes missing from the generated OpenAPI document: ${missing.join(', ')}`)
@@ -106,17 +116,30 @@ describe('admin API of a running node', { timeout: 60_000 }, () => {
     const res = await request(`${admin}/api/openapi.json`)
     assert.equal(res.statusCode, 200)
     assert.match(String(res.headers['content-type']), /^application\/json/)
-    const doc = JSON.parse(await res.body.text()) as { openapi: string, info: { title: string }, paths: Record<string, Record<string, { parameters?: Array<{ name: string, in: string }>, responses: object, security?: unknown[] }>> }
+    const doc = JSON.parse(await res.body.text()) as {
+      openapi: string
+      info: { title: string }
+      paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string }>; responses: object; security?: unknown[] }>>
+    }
     assert.equal(doc.openapi, '3.1.0')
     assert.equal(typeof doc.info.title, 'string')
     assert.deepEqual(documentedOperations(doc), documentedOperations(openApiDocument(node.admin!)))
     // Every $ref resolves inside the document.
-    const resolve = (pointer: string): unknown => pointer.slice(2).split('/').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], doc)
+    const resolve = (pointer: string): unknown =>
+      pointer
+        .slice(2)
+        .split('/')
+        .reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], doc)
     const walk = (o: unknown): void => {
-      if (Array.isArray(o)) { o.forEach(walk); return }
+      if (Array.isArray(o)) {
+        o.forEach(walk)
+        return
+      }
       if (o === null || typeof o !== 'object') return
       for (const [k, v] of Object.entries(o)) {
-        if (k === '$ref') { assert.ok(typeof v === 'string' && v.startsWith('#/') && resolve(v) !== undefined, `unresolved $ref ${String(v)}`) } else walk(v)
+        if (k === '$ref') {
+          assert.ok(typeof v === 'string' && v.startsWith('#/') && resolve(v) !== undefined, `unresolved $ref ${String(v)}`)
+        } else walk(v)
       }
     }
     walk(doc)
@@ -137,7 +160,7 @@ describe('admin API of a running node', { timeout: 60_000 }, () => {
   it('guards non-GET routes with the operator token over HTTP', async () => {
     const without = await request(`${admin}/api/auth/check`, { method: 'POST' })
     assert.equal(without.statusCode, 401)
-    assert.equal((await without.body.json() as { code: string }).code, 'ERR_UNAUTHORIZED')
+    assert.equal(((await without.body.json()) as { code: string }).code, 'ERR_UNAUTHORIZED')
     const withToken = await request(`${admin}/api/auth/check`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
     assert.equal(withToken.statusCode, 200)
     assert.deepEqual(await withToken.body.json(), { ok: true })
@@ -148,12 +171,25 @@ describe('admin API of a running node', { timeout: 60_000 }, () => {
 
   it('exposes Prometheus metrics whose values follow the traffic', async () => {
     const before = await scrape()
-    for (const [name, type] of [['reef_requests_total', 'counter'], ['reef_shed_ratio', 'gauge'], ['reef_cache_hits_total', 'counter'], ['reef_cache_misses_total', 'counter'],
-      ['reef_cache_bytes', 'gauge'], ['reef_ledger_balance_bytes', 'gauge'], ['reef_peers', 'gauge'], ['reef_connections', 'gauge'], ['reef_crowd_state', 'gauge'],
-      ['reef_gossip_rejected_total', 'counter'], ['reef_origin_in_flight', 'gauge'], ['reef_origin_queued', 'gauge'], ['reef_origin_latency_seconds', 'gauge']] as const) {
+    for (const [name, type] of [
+      ['reef_requests_total', 'counter'],
+      ['reef_shed_ratio', 'gauge'],
+      ['reef_cache_hits_total', 'counter'],
+      ['reef_cache_misses_total', 'counter'],
+      ['reef_cache_bytes', 'gauge'],
+      ['reef_ledger_balance_bytes', 'gauge'],
+      ['reef_peers', 'gauge'],
+      ['reef_connections', 'gauge'],
+      ['reef_crowd_state', 'gauge'],
+      ['reef_gossip_rejected_total', 'counter'],
+      ['reef_origin_in_flight', 'gauge'],
+      ['reef_origin_queued', 'gauge'],
+      ['reef_origin_latency_seconds', 'gauge']
+    ] as const) {
       assert.equal(before.types.get(name), type, name)
     }
-    for (const outcome of ['origin', 'shed_peer', 'shed_external', 'micro_cache', 'refused', 'error']) assert.equal(value(before.samples, 'reef_requests_total', { outcome }), 0, outcome)
+    for (const outcome of ['origin', 'shed_peer', 'shed_external', 'micro_cache', 'refused', 'error'])
+      assert.equal(value(before.samples, 'reef_requests_total', { outcome }), 0, outcome)
     assert.equal(value(before.samples, 'reef_crowd_state', { state: 'normal' }), 1)
     assert.equal(value(before.samples, 'reef_crowd_state', { state: 'struck' }), 0)
     assert.equal(value(before.samples, 'reef_ledger_balance_bytes', { peer: node.peerId, site: 'alpha' }), 0)
@@ -180,7 +216,7 @@ describe('admin API of a running node', { timeout: 60_000 }, () => {
     assert.equal(value(afterShed.samples, 'reef_requests_total', { outcome: 'shed_external' }), 2)
   })
 
-  it('keeps each node\'s metrics in its own registry', async () => {
+  it("keeps each node's metrics in its own registry", async () => {
     const other = createNodeMetrics(node, { processMetrics: false })
     const text = await other.metrics()
     assert.match(text, /^reef_info\{peer="[^"]+",site="alpha",consortium="reef"\} 1$/m)

@@ -18,7 +18,7 @@ import { useZodSchemas } from '../../../src/http/admin/openapi.ts'
 const TOKEN = 'correct-horse-battery-staple-42'
 const log = pino({ level: 'silent' })
 
-function appWith (opts: { token?: string, tokenFile?: string }): FastifyInstance {
+function appWith(opts: { token?: string; tokenFile?: string }): FastifyInstance {
   const app = createHttpApp(log)
   useZodSchemas(app) // as the admin app does: the auth check's answer has a zod schema
   app.get('/api/status', async () => ({ state: 'normal' }))
@@ -31,8 +31,12 @@ function appWith (opts: { token?: string, tokenFile?: string }): FastifyInstance
 
 describe('admin API operator token', () => {
   let dir: string
-  before(async () => { dir = await mkdtemp(join(tmpdir(), 'reef-auth-')) })
-  after(async () => { await rm(dir, { recursive: true, force: true }) })
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'reef-auth-'))
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
 
   it('answers GET and HEAD without a token', async () => {
     const app = appWith({ token: TOKEN })
@@ -43,9 +47,29 @@ describe('admin API operator token', () => {
 
   it('refuses every other method without the right token with 401 ERR_UNAUTHORIZED', async () => {
     const app = appWith({ token: TOKEN })
-    for (const authorization of [undefined, '', 'Bearer', `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`, `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, 'Bearer wrong-token-wrong-token', `${TOKEN}`]) {
-      for (const [method, url] of [['POST', '/api/auth/check'], ['POST', '/api/governance/proposals/p1/vote'], ['DELETE', '/api/thing'], ['POST', '/no/such/route'], ['PUT', '/api/status']] as const) {
-        const res = await app.inject({ method, url, headers: authorization === undefined ? {} : { authorization }, ...(method === 'POST' ? { payload: { vote: 'yes' } } : {}) })
+    for (const authorization of [
+      undefined,
+      '',
+      'Bearer',
+      `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`,
+      `Bearer ${TOKEN}x`,
+      `Bearer ${TOKEN.slice(0, -1)}`,
+      'Bearer wrong-token-wrong-token',
+      `${TOKEN}`
+    ]) {
+      for (const [method, url] of [
+        ['POST', '/api/auth/check'],
+        ['POST', '/api/governance/proposals/p1/vote'],
+        ['DELETE', '/api/thing'],
+        ['POST', '/no/such/route'],
+        ['PUT', '/api/status']
+      ] as const) {
+        const res = await app.inject({
+          method,
+          url,
+          headers: authorization === undefined ? {} : { authorization },
+          ...(method === 'POST' ? { payload: { vote: 'yes' } } : {})
+        })
         assert.equal(res.statusCode, 401, `${method} ${url} with ${String(authorization)}`)
         assert.equal(res.json().code, 'ERR_UNAUTHORIZED')
         assert.equal(typeof res.json().message, 'string')
@@ -60,7 +84,12 @@ describe('admin API operator token', () => {
     const check = await app.inject({ method: 'POST', url: '/api/auth/check', headers: { authorization: `Bearer ${TOKEN}` } })
     assert.equal(check.statusCode, 200)
     assert.deepEqual(check.json(), { ok: true })
-    const vote = await app.inject({ method: 'POST', url: '/api/governance/proposals/p1/vote', headers: { authorization: `bearer ${TOKEN}` }, payload: { vote: 'yes' } })
+    const vote = await app.inject({
+      method: 'POST',
+      url: '/api/governance/proposals/p1/vote',
+      headers: { authorization: `bearer ${TOKEN}` },
+      payload: { vote: 'yes' }
+    })
     assert.equal(vote.statusCode, 200)
     assert.deepEqual(vote.json(), { voted: 'p1' })
     assert.equal((await app.inject({ method: 'DELETE', url: '/api/thing', headers: { authorization: `Bearer ${TOKEN}` } })).statusCode, 200)
@@ -94,7 +123,12 @@ describe('admin API operator token', () => {
     await writeFile(short, 'too-short\n')
     for (const tokenFile of [join(dir, 'missing'), short]) {
       const app = appWith({ tokenFile })
-      await assert.rejects(async () => { await app.ready() }, (err: Error & { code?: string }) => err.code === 'ERR_CONFIG' && err.message.includes('admin.tokenFile'))
+      await assert.rejects(
+        async () => {
+          await app.ready()
+        },
+        (err: Error & { code?: string }) => err.code === 'ERR_CONFIG' && err.message.includes('admin.tokenFile')
+      )
       await app.close().catch(() => {})
     }
   })
@@ -112,6 +146,9 @@ describe('admin API operator token', () => {
     assert.equal(parseConfig(withAdmin({})).admin?.listen.host, '127.0.0.1', 'the admin listener is on loopback by default')
     assert.throws(() => parseConfig(withAdmin({ token: 'short' })), /config field admin\.token: .*16/)
     assert.throws(() => parseConfig(withAdmin({ token: 'has spaces in it, sixteen+' })), /config field admin\.token/)
-    assert.throws(() => parseConfig(withAdmin({ token: TOKEN, tokenFile: '/etc/reef/token' })), /config field admin\.tokenFile: set admin\.token or admin\.tokenFile, not both/)
+    assert.throws(
+      () => parseConfig(withAdmin({ token: TOKEN, tokenFile: '/etc/reef/token' })),
+      /config field admin\.tokenFile: set admin\.token or admin\.tokenFile, not both/
+    )
   })
 })
