@@ -63,10 +63,10 @@ export const ConfigSchema = z.object({
     requestTimeoutMs: z.number().int().min(0).max(3_600_000).default(300_000),
     idleTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
     maxHeaderBytes: z.number().int().min(1_024).max(1_048_576).default(16_384),
-    maxRequestsPerSocket: z.number().int().min(0).max(1_000_000).default(1_000)
+    maxRequestsPerSocket: z.number().int().min(0).max(1_000_000).default(0)
   }).strict().refine(h => h.requestTimeoutMs === 0 || h.headersTimeoutMs <= h.requestTimeoutMs, {
     message: 'http.headersTimeoutMs must not exceed http.requestTimeoutMs (unless that is 0)', path: ['headersTimeoutMs']
-  }).default({ maxConnections: 16_384, maxConnectionsPerIp: 256, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, idleTimeoutMs: 10_000, maxHeaderBytes: 16_384, maxRequestsPerSocket: 1_000 }),
+  }).default({ maxConnections: 16_384, maxConnectionsPerIp: 256, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, idleTimeoutMs: 10_000, maxHeaderBytes: 16_384, maxRequestsPerSocket: 0 }),
   mirror: z.object({
     listen: Listen,
     /** Base URL under which clients reach this node's mirror; site X is served at X.<host>. */

@@ -335,7 +335,7 @@ export class ReefNode {
         if (session !== undefined && helper.location === undefined) this.ledger.countRedirect(session, helper.peer, bytes)
       }
     })
-    this.mirror = buildMirror({ publicUrl: config.mirror.publicUrl, selfId, limits: config.http }, {
+    this.mirror = buildMirror({ publicUrl: config.mirror.publicUrl, selfId, limits: config.http, trustedProxies: config.front.trustedProxies }, {
       cache: this.cache, monitor: this.monitor, log: this.log.child({ component: 'mirror' }),
       sessionForSite: site => this.help.sessionForSite(site) ?? (this.standby.holds(site) ? this.help.awaitSession(site) : undefined),
       fetch: async (s, path) => this.fill.fill(s, path),

@@ -61,7 +61,7 @@ describe('parseConfig', () => {
     assert.deepEqual(c.crowd, { strikeShare: 0.8, releaseShare: 0.5, strikeHoldMs: 500, calmMs: 2000, targetShare: 0.85, tickMs: 250 })
     assert.deepEqual(c.gossip, { reportIntervalMs: 1000, peerExpiryMs: 5000 })
     assert.deepEqual(c.log, { level: 'info' })
-    assert.deepEqual(c.http, { maxConnections: 16_384, maxConnectionsPerIp: 256, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, idleTimeoutMs: 10_000, maxHeaderBytes: 16_384, maxRequestsPerSocket: 1_000 })
+    assert.deepEqual(c.http, { maxConnections: 16_384, maxConnectionsPerIp: 256, headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, idleTimeoutMs: 10_000, maxHeaderBytes: 16_384, maxRequestsPerSocket: 0 })
   })
 
   test('the client limits: partial sections keep the other defaults; nonsense is refused naming the field', () => {
