@@ -112,8 +112,6 @@ export class ReefNode {
   #p2pAtSessionStart = 0
   #lastReportAt = 0
   #lastHealthPrune = 0
-  /** When the health timer last ran (to tell this node's own event-loop stalls). */
-  #healthTickAt = 0
   readonly cache: ContentCache
   readonly hotSet = new HotSet()
   readonly shedder = new Shedder()
@@ -600,15 +598,7 @@ export class ReefNode {
     this.uplink.start()
     this.#timers.push(setInterval(() => { void this.#tick() }, c.crowd.tickMs))
     this.#timers.push(setInterval(() => { void this.#maybeReport() }, Math.min(SERVING_REPORT_INTERVAL_MS, c.gossip.reportIntervalMs)))
-    this.#timers.push(setInterval(() => {
-      // A timer late by more than a few ticks means this node's own event loop stalled: the
-      // helpers' records wait in its sockets, so the stall does not count as their silence.
-      const now = Date.now()
-      const late = now - this.#healthTickAt - HEALTH_TICK_MS
-      if (this.#healthTickAt !== 0 && late > 3 * HEALTH_TICK_MS) this.helperHealth.stalled(late)
-      this.#healthTickAt = now
-      this.#checkHelpers(now)
-    }, HEALTH_TICK_MS))
+    this.#timers.push(setInterval(() => { this.#checkHelpers() }, HEALTH_TICK_MS))
     this.timeline.start()
     this.#started = true
     this.log.info({ front: this.frontUrl, mirror: c.mirror.publicUrl, addrs: this.libp2p.getMultiaddrs().map(String) }, 'reef node started')
