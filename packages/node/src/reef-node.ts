@@ -200,10 +200,14 @@ export class ReefNode {
       c.admin === undefined ? undefined : buildAdminApp({ ...parts, log: child('admin'), views: this.views, timeline: this.timeline, addrs, metrics: this })
   }
 
-  /** Start everything; if any part fails (a port in use), stop what already started, then throw. */
-  async start(): Promise<void> {
+  /**
+   * Start everything; if any part fails (a port in use), stop what already started, then throw.
+   * `beforeFrontListens` runs right before the front takes its port (`reef start` hands the port
+   * over from the pass-through that answered while the node loaded).
+   */
+  async start(opts: { beforeFrontListens?: () => Promise<void> | void } = {}): Promise<void> {
     try {
-      await this.#start()
+      await this.#start(opts.beforeFrontListens)
     } catch (err) {
       this.#started = true
       await this.stop().catch(() => {})
@@ -211,7 +215,7 @@ export class ReefNode {
     }
   }
 
-  async #start(): Promise<void> {
+  async #start(beforeFrontListens?: () => Promise<void> | void): Promise<void> {
     const c = this.config
     await this.libp2p.start()
     this.bus.start()
@@ -230,6 +234,7 @@ export class ReefNode {
     }
     await serveFetchStreams(this.libp2p, { ...this.#parts, log: this.log.child({ component: 'fetch' }) })
     this.#upgrades = tunnelUpgrades(this.front, c, this.log)
+    await beforeFrontListens?.()
     await this.front.listen({ host: c.front.listen.host, port: c.front.listen.port })
     await this.mirror.listen({ host: c.mirror.listen.host, port: c.mirror.listen.port })
     if (this.admin !== undefined && c.admin !== undefined) await this.admin.listen({ host: c.admin.listen.host, port: c.admin.listen.port })

@@ -208,6 +208,8 @@ async function main(): Promise<void> {
     },
     p2p: { listen: [`/ip4/${spec.address}/tcp/${LIBP2P_PORT}`], bootstrap: spec.bootstrap ?? [] },
     dataDir: spec.dataDir,
+    // The whole crowd comes from one address (the root namespace's): no per-address limit.
+    http: { maxConnectionsPerIp: 1_000_000 },
     log: { level: process.env.REEF_TESTBED_LOG_LEVEL ?? 'warn' }
   }
   const { input, uplinkSection } = withUplink(base, mod, spec.uplinkBytesPerSec)

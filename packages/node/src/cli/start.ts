@@ -1,5 +1,7 @@
 /** `reef start`: run a node in the foreground until SIGINT/SIGTERM. */
 import type { ReefConfig } from '../config/config.ts'
+import { passThroughTarget, startPassThrough } from '../http/pass-through.ts'
+import type { PassThrough } from '../http/pass-through.ts'
 import { ListenError, UsageError } from '../errors.ts'
 import { listenUrl } from './admin-api.ts'
 import type { Command } from './command.ts'
@@ -20,15 +22,34 @@ ledger is settled first. A wrong or missing config field stops it at once, namin
     if (file === undefined) throw new UsageError('start needs --config FILE', { command: 'start', hint: '"reef init" writes one' })
     // Loaded on use: the node's stack (zod, libp2p, fastify) is most of the CLI's start-up
     // time, and --help of every command should not wait for it.
-    const [{ loadConfigFile }, { ReefNode }] = await Promise.all([import('../config/config.ts'), import('../reef-node.ts')])
-    const config = await loadConfigFile(file)
+    // Until the node is up (a second or two), the front's port passes requests to the origin
+    // unchanged: after a crash and restart the site answers at once (pass-through.ts). Only the
+    // few fields it needs are read first; the whole file is validated right after.
+    const target = await passThroughTarget(file)
+    let early: PassThrough | undefined =
+      target === undefined ? undefined : await startPassThrough(target.listen, target.originUrl, target.retryAfterS).catch(() => undefined)
+    let config: ReefConfig
+    try {
+      const { loadConfigFile } = await import('../config/config.ts')
+      config = await loadConfigFile(file)
+    } catch (err) {
+      early?.close()
+      throw err
+    }
     if (io.errIsTTY === true) io.err(`reef: starting ${config.site.label} from ${file}…\n`)
     let node
     try {
+      const { ReefNode } = await import('../reef-node.ts')
       // libp2p listens already in create(); the HTTP listeners in start().
       node = await ReefNode.create(config)
-      await node.start()
+      await node.start({
+        beforeFrontListens: () => {
+          early?.close()
+          early = undefined
+        }
+      })
     } catch (err) {
+      early?.close()
       throw listenError(err, config) ?? err
     }
     if (io.errIsTTY === true) {

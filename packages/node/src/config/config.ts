@@ -83,7 +83,7 @@ export const ConfigSchema = z
         requestTimeoutMs: z.number().int().min(0).max(3_600_000).default(300_000),
         idleTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
         maxHeaderBytes: z.number().int().min(1_024).max(1_048_576).default(16_384),
-        maxRequestsPerSocket: z.number().int().min(0).max(1_000_000).default(1_000)
+        maxRequestsPerSocket: z.number().int().min(0).max(1_000_000).default(0)
       })
       .strict()
       .refine(h => h.requestTimeoutMs === 0 || h.headersTimeoutMs <= h.requestTimeoutMs, {
@@ -97,7 +97,7 @@ export const ConfigSchema = z
         requestTimeoutMs: 300_000,
         idleTimeoutMs: 10_000,
         maxHeaderBytes: 16_384,
-        maxRequestsPerSocket: 1_000
+        maxRequestsPerSocket: 0
       }),
     mirror: z
       .object({

@@ -55,7 +55,7 @@ export interface ControlLoopComponents {
   standby: Pick<StandbyService, 'heldBy' | 'ready' | 'tick'>
   ledger: Pick<LedgerService, 'settle' | 'checkUnsigned'>
   relief: Pick<ReliefLadder, 'engageMicroCache' | 'engageExternalMirror' | 'track'>
-  helpers: Pick<HelperWatch, 'tick' | 'prune' | 'excluded' | 'busy'>
+  helpers: Pick<HelperWatch, 'check' | 'prune' | 'excluded' | 'busy'>
   reporter: Pick<LoadReporter, 'maybeReport'>
   /** Ledger evidence and freeloading become accusations (governed consortia). */
   scanForCheaters: (now: number) => Promise<void>
@@ -103,7 +103,7 @@ export class ControlLoop {
     )
     this.#timers.push(
       setInterval(() => {
-        this.#c.helpers.tick()
+        this.#c.helpers.check()
       }, HEALTH_TICK_MS)
     )
     this.#running = true

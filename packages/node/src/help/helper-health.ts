@@ -10,13 +10,10 @@
  * HELPER_SILENCE_MS. The shedder sends no one to a down helper; the help coordinator drops it
  * from the session once it has been down for its drop time and accepts others instead.
  *
- * Silence is measured on this node's clock as it processes what arrives, less the time its own
- * event loop stood still (`stalled`): during a stall the helpers' reports wait in its sockets,
- * and without the credit every helper was excluded the moment the loop resumed, before those
- * reports were read — with all of them excluded, the struck site refused its visitors (503;
- * seen on a loaded 2-core machine running three nodes and a crowd in one process). A dead
- * helper is excluded later by as much as the stall, during which nobody was redirected anyway;
- * a closed connection or a refused probe still excludes it at once.
+ * Silence is measured on this node's clock as it processes what arrives: when its own event
+ * loop stalls, a report may wait in its queue past the limit and the helper is excluded until
+ * the report is read, a moment later. That costs a few redirects going elsewhere; crediting
+ * stalls to the helper instead would delay the exclusion of a dead one by as much.
  *
  * The prober asks each accepted helper's mirror `HEAD MIRROR_ALIVE_PATH` every
  * `probeIntervalMs`, with up to two probes in flight, over a keep-alive connection: a helper
@@ -54,12 +51,6 @@ export class HelperHealth {
    */
   accepted(peer: string, now = Date.now()): void {
     if ((this.#heard.get(peer) ?? -Infinity) < now) this.heard(peer, now)
-  }
-
-  /** This node's event loop stood still for `ms`: that time is nobody's silence. */
-  stalled(ms: number): void {
-    if (!(ms > 0)) return
-    for (const [peer, at] of this.#heard) this.#heard.set(peer, at + ms)
   }
 
   connected(peer: string): void {

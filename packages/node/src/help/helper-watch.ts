@@ -6,7 +6,7 @@
  * page loads of its own while its uplink does not drain quickly.
  */
 import type { Logger } from 'pino'
-import { HEALTH_PRUNE_MS, HEALTH_TICK_MS, HELPER_QUEUE_SECONDS, LOCAL_QUEUE_SECONDS } from '../constants.ts'
+import { HEALTH_PRUNE_MS, HELPER_QUEUE_SECONDS, LOCAL_QUEUE_SECONDS } from '../constants.ts'
 import type { Shedder } from '../load/shedder.ts'
 import type { UplinkMeter } from '../load/uplink-meter.ts'
 import type { PeerTable } from '../p2p/peer-table.ts'
@@ -14,7 +14,7 @@ import type { HelperHealth, MirrorProber } from './helper-health.ts'
 
 export interface HelperWatchComponents {
   shedder: Pick<Shedder, 'helpers' | 'localOpen' | 'setBusy' | 'setExcluded'>
-  helperHealth: Pick<HelperHealth, 'accepted' | 'isDown' | 'retain' | 'connected' | 'disconnected' | 'stalled'>
+  helperHealth: Pick<HelperHealth, 'accepted' | 'isDown' | 'retain' | 'connected' | 'disconnected'>
   prober: Pick<MirrorProber, 'probe' | 'close'>
   peers: Pick<PeerTable, 'get' | 'live'>
   uplink: Pick<UplinkMeter, 'drainSeconds'>
@@ -28,8 +28,6 @@ export class HelperWatch {
   #excluded = ''
   #busyKey = ''
   #lastPrune = 0
-  /** When the health timer last ran (to tell this node's own event-loop stalls). */
-  #tickAt = 0
 
   constructor(components: HelperWatchComponents) {
     this.#c = components
@@ -41,16 +39,6 @@ export class HelperWatch {
   }
   get busy(): string {
     return this.#busyKey
-  }
-
-  /** The health timer (every HEALTH_TICK_MS): note this node's own stalls, then `check`. */
-  tick(now = Date.now()): void {
-    // A timer late by more than a few ticks means this node's own event loop stalled: the
-    // helpers' records wait in its sockets, so the stall does not count as their silence.
-    const late = now - this.#tickAt - HEALTH_TICK_MS
-    if (this.#tickAt !== 0 && late > 3 * HEALTH_TICK_MS) this.#c.helperHealth.stalled(late)
-    this.#tickAt = now
-    this.check(now)
   }
 
   /**

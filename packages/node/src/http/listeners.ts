@@ -71,7 +71,7 @@ export function buildListeners(c: ListenerComponents): { front: FastifyInstance;
     }
   )
   const mirror = buildMirror(
-    { publicUrl: config.mirror.publicUrl, selfId: c.selfId, limits: config.http },
+    { publicUrl: config.mirror.publicUrl, selfId: c.selfId, limits: config.http, trustedProxies: config.front.trustedProxies },
     {
       cache,
       monitor,

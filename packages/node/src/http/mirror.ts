@@ -24,6 +24,8 @@ export interface MirrorOptions {
   selfId: string
   /** What clients may hold (config `http`). */
   limits?: HttpLimits
+  /** Addresses exempt from the per-address connection limit (the TLS terminator: front.trustedProxies). */
+  trustedProxies?: readonly string[]
 }
 
 export interface MirrorDeps {
@@ -44,7 +46,7 @@ export interface MirrorDeps {
 export function buildMirror(opts: MirrorOptions, deps: MirrorDeps): FastifyInstance {
   const mirrorHost = new URL(opts.publicUrl).hostname.toLowerCase()
   const suffix = `.${mirrorHost}`
-  const app = createHttpApp(deps.log, { exposeHeadRoutes: false, keepAliveTimeout: 10_000 }, opts.limits)
+  const app = createHttpApp(deps.log, { exposeHeadRoutes: false, keepAliveTimeout: 10_000 }, opts.limits, opts.trustedProxies)
 
   function siteOf(hostHeader: string | undefined): string | undefined {
     if (hostHeader === undefined) return undefined

@@ -88,7 +88,7 @@ describe('parseConfig', () => {
       requestTimeoutMs: 300_000,
       idleTimeoutMs: 10_000,
       maxHeaderBytes: 16_384,
-      maxRequestsPerSocket: 1_000
+      maxRequestsPerSocket: 0
     })
   })
 

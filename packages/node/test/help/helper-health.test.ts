@@ -28,18 +28,6 @@ describe('HelperHealth', () => {
     assert.equal(h.isDown('c', 3_001), true)
   })
 
-  it("a stall of this node's own event loop is not counted as a helper's silence; a closed connection still is down", () => {
-    const h = new HelperHealth()
-    h.heard('b', 1_000)
-    h.heard('c', 1_000)
-    h.disconnected('c', 1_100)
-    // The loop stood still 800 ms: b's next report waits in the socket, unread.
-    h.stalled(800)
-    assert.equal(h.isDown('b', 1_000 + HELPER_SILENCE_MS + 700), false)
-    assert.equal(h.isDown('b', 1_000 + 800 + HELPER_SILENCE_MS), true)
-    assert.equal(h.isDown('c', 1_200), true)
-  })
-
   it('a closed connection is down at once, however recently the helper was heard, until it connects again', () => {
     const h = new HelperHealth()
     h.heard('b', 1_000)

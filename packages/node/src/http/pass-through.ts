@@ -1,0 +1,98 @@
+/**
+ * While `reef start` loads the node — its stack (libp2p, fastify, LevelDB) takes a second or two
+ * to import and start — the front's port already passes every request to the origin unchanged,
+ * as if Reef were not there: a node restarted after a crash has its site answering within
+ * milliseconds instead of seconds. The node takes the port over once it is ready (the
+ * pass-through stops accepting just before the front listens; requests it is answering finish).
+ * Nothing is shed, cached or counted meanwhile; its answers carry `X-Reef-Pass-Through: 1`.
+ */
+import { readFile } from 'node:fs/promises'
+import { createServer, request as httpRequest } from 'node:http'
+import type { IncomingHttpHeaders } from 'node:http'
+import { parseJsonc } from '../config/jsonc.ts'
+
+export interface PassThrough {
+  /** Stop accepting connections (the port is free at once); requests in flight finish. */
+  close: () => void
+}
+
+/** Headers that belong to one connection, not to the request (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'proxy-authorization'])
+
+export async function startPassThrough(listen: { host: string; port: number }, originUrl: string, retryAfterS: number): Promise<PassThrough> {
+  const origin = new URL(originUrl)
+  const server = createServer({ headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 1_000 }, (req, res) => {
+    const headers: IncomingHttpHeaders = {}
+    for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = v
+    const up = httpRequest(
+      { host: origin.hostname, port: origin.port === '' ? 80 : Number(origin.port), method: req.method, path: req.url, headers, timeout: 15_000 },
+      r => {
+        const out: IncomingHttpHeaders = {}
+        for (const [k, v] of Object.entries(r.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v
+        out['x-reef-pass-through'] = '1'
+        res.writeHead(r.statusCode ?? 502, out)
+        r.pipe(res)
+      }
+    )
+    const fail = (): void => {
+      if (res.headersSent) {
+        res.destroy()
+        return
+      }
+      res.writeHead(503, { 'retry-after': String(retryAfterS), 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' })
+      res.end('The site cannot be reached just now; please retry shortly.\n')
+    }
+    up.on('timeout', () => {
+      up.destroy(new Error('origin timed out'))
+    })
+    up.on('error', fail)
+    req.pipe(up)
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(listen.port, listen.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  return {
+    close: () => {
+      server.close()
+      server.closeIdleConnections()
+    }
+  }
+}
+
+/**
+ * What the pass-through needs from a config file, read without the full validation (whose
+ * imports take most of a second): the front's listen address, the origin's URL and Retry-After.
+ * Undefined when the file does not give them plainly (then no pass-through: the full validation
+ * that follows reports what is wrong). Defaults as config.ts's.
+ */
+export async function passThroughTarget(file: string): Promise<{ listen: { host: string; port: number }; originUrl: string; retryAfterS: number } | undefined> {
+  try {
+    const c = parseJsonc(await readFile(file, 'utf8')) as {
+      front?: { listen?: { host?: unknown; port?: unknown }; retryAfterS?: unknown }
+      origin?: { url?: unknown }
+    }
+    const host = c.front?.listen?.host ?? '127.0.0.1'
+    const port = c.front?.listen?.port
+    const url = c.origin?.url
+    const retry = c.front?.retryAfterS ?? 5
+    if (
+      typeof host !== 'string' ||
+      typeof port !== 'number' ||
+      !Number.isInteger(port) ||
+      port <= 0 ||
+      port > 65_535 ||
+      typeof url !== 'string' ||
+      typeof retry !== 'number'
+    )
+      return undefined
+    const origin = new URL(url)
+    if (origin.protocol !== 'http:') return undefined
+    return { listen: { host, port }, originUrl: origin.href, retryAfterS: retry }
+  } catch {
+    return undefined
+  }
+}
