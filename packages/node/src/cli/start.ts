@@ -14,7 +14,9 @@ export const startCommand: Command = {
   description: `Run a Reef node in the foreground: the front (in front of the origin), the mirror (for other
 sites of the consortium), the admin API and the peer-to-peer host. Logs go to stdout, one JSON
 line per event. SIGINT (Ctrl-C) or SIGTERM stops it cleanly: helpers are released and the
-ledger is settled first. A wrong or missing config field stops it at once, naming the field.`,
+ledger is settled first. A wrong or missing config field stops it at once, naming the field.
+While the node starts (a second or two), the front's port already passes requests straight to
+the origin, so a restarted node's site answers at once.`,
   options: { config: CONFIG_OPTION },
   examples: ['reef start --config /etc/reef/reef.jsonc', 'reef init --dir ./reef && reef start -c ./reef/reef.jsonc'],
   async run(args, io) {
