@@ -10,6 +10,8 @@
  * that cannot be shed wait in the gate's bounded queue; when it is full or the wait times out
  * they get 503 with Retry-After, so the origin never receives more than its capacity.
  */
+import { OriginFailureLog } from '../origin/failure-log.ts'
+import { HOP_BY_HOP } from './hop-by-hop.ts'
 import { Transform, pipeline } from 'node:stream'
 import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -67,17 +69,6 @@ export interface FrontDeps {
   strikeNow?: (() => Promise<boolean>) | undefined
 }
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'te',
-  'trailer',
-  'proxy-authenticate',
-  'proxy-authorization'
-])
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const
 /** Bodies up to this size (with a Content-Length) are answered in one write instead of streamed. */
 const SMALL_BODY_BYTES = 64 * 1024
@@ -155,17 +146,7 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
       .send(timeout ? 'The site did not answer in time; please retry shortly.\n' : 'The site cannot be reached just now; please retry shortly.\n')
   }
 
-  /** At most one warning a second about a failing origin (a crowd would log one per request). */
-  let originWarnedAt = 0
-  let originFailures = 0
-  function warnOrigin(err: unknown, url: string): void {
-    originFailures++
-    const now = Date.now()
-    if (now - originWarnedAt < 1_000) return
-    originWarnedAt = now
-    deps.log.warn({ err, url, failures: originFailures }, 'origin request failed')
-    originFailures = 0
-  }
+  const originFailures = new OriginFailureLog(deps.log)
 
   async function handler(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const raw = request.raw
@@ -343,7 +324,7 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
       release()
       monitor.totals.originErrors++
       const timeout = (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT'
-      warnOrigin(err, url)
+      originFailures.failed({ err, url }, 'origin request failed')
       originDown(reply, timeout)
       return
     }

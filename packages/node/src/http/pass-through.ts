@@ -10,14 +10,12 @@ import { readFile } from 'node:fs/promises'
 import { createServer, request as httpRequest } from 'node:http'
 import type { IncomingHttpHeaders } from 'node:http'
 import { parseJsonc } from '../config/jsonc.ts'
+import { HOP_BY_HOP } from './hop-by-hop.ts'
 
 export interface PassThrough {
   /** Stop accepting connections (the port is free at once); requests in flight finish. */
   close: () => void
 }
-
-/** Headers that belong to one connection, not to the request (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'proxy-authorization'])
 
 export async function startPassThrough(listen: { host: string; port: number }, originUrl: string, retryAfterS: number): Promise<PassThrough> {
   const origin = new URL(originUrl)

@@ -3,6 +3,7 @@
  * the origin gate. `fill` loads one shareable object into the cache for helpers, one origin
  * fetch per object at a time (concurrent callers share the same promise).
  */
+import { OriginFailureLog } from './failure-log.ts'
 import { Pool } from 'undici'
 import type { Logger } from 'pino'
 import { isResponseShareable, pickMirroredHeaders } from './cacheability.ts'
@@ -27,7 +28,7 @@ export class OriginClient {
   readonly #cache: ContentCache
   readonly #hotSet: HotSet
   readonly #monitor: LoadMonitor
-  readonly #log: Logger
+  readonly #failures: OriginFailureLog
   readonly #inflight = new Map<string, Promise<CachedObject>>()
 
   constructor(opts: OriginClientOptions, gate: OriginGate<string | null>, cache: ContentCache, hotSet: HotSet, monitor: LoadMonitor, log: Logger) {
@@ -43,7 +44,7 @@ export class OriginClient {
     this.#cache = cache
     this.#hotSet = hotSet
     this.#monitor = monitor
-    this.#log = log
+    this.#failures = new OriginFailureLog(log)
   }
 
   /**
@@ -100,22 +101,13 @@ export class OriginClient {
     } catch (err) {
       if (err instanceof FetchRefusedError) throw err
       this.#monitor.totals.originErrors++
-      // At most one warning a second: an origin down in a crowd fails every fetch.
-      this.#failures++
-      if (Date.now() - this.#warnedAt >= 1_000) {
-        this.#warnedAt = Date.now()
-        this.#log.warn({ err, path, failures: this.#failures }, 'origin fetch failed')
-        this.#failures = 0
-      }
+      this.#failures.failed({ err, path }, 'origin fetch failed')
       throw new OriginUnavailableError(`origin fetch of ${path} failed`, { cause: err })
     } finally {
       this.#monitor.originDone(performance.now() - started, bytes)
       this.#gate.release()
     }
   }
-
-  #warnedAt = 0
-  #failures = 0
 
   async close(): Promise<void> {
     await this.pool.close()
