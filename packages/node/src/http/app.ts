@@ -26,6 +26,25 @@ export interface HttpLimits {
   maxRequestsPerSocket: number
 }
 
+/** What one server's connection limits have done so far (metrics `reef_http_connections_*`). */
+export interface ConnectionStats {
+  /** Connections open now (exempt addresses included). */
+  open: number
+  /** Connections closed on arrival because their address held maxConnectionsPerIp already. */
+  refusedPerAddress: number
+  /** Connections dropped on arrival because the server held maxConnections already. */
+  refusedMax: number
+  /** The most connections one (non-exempt) address has held at once since the server started. */
+  peakPerAddress: number
+}
+
+const stats = new WeakMap<FastifyInstance, ConnectionStats>()
+
+/** The connection figures of an app built by `createHttpApp` with limits; undefined without. */
+export function connectionStats(app: FastifyInstance): ConnectionStats | undefined {
+  return stats.get(app)
+}
+
 /** How often the server looks for requests past their head or request time-out, in ms. */
 const TIMEOUT_CHECK_MS = 1_000
 
@@ -64,19 +83,33 @@ function limitConnections(app: FastifyInstance, limits: HttpLimits, exempt: read
   server.maxConnections = limits.maxConnections
   const trusted = new Set(exempt)
   const perIp = new Map<string, number>()
-  let refused = 0
+  const s: ConnectionStats = { open: 0, refusedPerAddress: 0, refusedMax: 0, peakPerAddress: 0 }
+  stats.set(app, s)
+  server.on('drop', () => {
+    s.refusedMax++
+    if (s.refusedMax === 1 || s.refusedMax % 1_000 === 0)
+      app.log.warn({ refused: s.refusedMax, maxConnections: limits.maxConnections }, 'connections over maxConnections dropped')
+  })
   server.on('connection', (socket: Socket) => {
     const ip = (socket.remoteAddress ?? '').replace(/^::ffff:/, '')
-    if (trusted.has(ip) || trusted.has(socket.remoteAddress ?? '')) return
+    if (trusted.has(ip) || trusted.has(socket.remoteAddress ?? '')) {
+      s.open++
+      socket.once('close', () => s.open--)
+      return
+    }
     const n = (perIp.get(ip) ?? 0) + 1
     if (n > limits.maxConnectionsPerIp) {
-      refused++
+      s.refusedPerAddress++
+      const refused = s.refusedPerAddress
       if (refused === 1 || refused % 1_000 === 0) app.log.warn({ ip, open: n - 1, refused }, 'connections over the per-address limit closed')
       socket.destroy()
       return
     }
     perIp.set(ip, n)
+    s.open++
+    if (n > s.peakPerAddress) s.peakPerAddress = n
     socket.once('close', () => {
+      s.open--
       const left = (perIp.get(ip) ?? 1) - 1
       if (left <= 0) perIp.delete(ip)
       else perIp.set(ip, left)

@@ -18,6 +18,8 @@ import { CrowdState } from '@reef/protocol'
 import type { Libp2p } from '@libp2p/interface'
 import type { ReefConfig } from '../../config/config.ts'
 import { RATE_WINDOW_MS } from '../../constants.ts'
+import { connectionStats } from '../app.ts'
+import type { ConnectionStats } from '../app.ts'
 import type { Auditor } from '../../governance/auditor.ts'
 import type { GovernanceService } from '../../governance/service.ts'
 import type { LedgerStore } from '../../ledger/store.ts'
@@ -51,6 +53,9 @@ export interface MetricsSource {
   views: Pick<AdminViews, 'ledger'>
   gov?: Pick<GovernanceService, 'state' | 'isMember' | 'proposals' | 'counters'> | undefined
   auditor?: Pick<Auditor, 'counts'> | undefined
+  /** The visitor-facing servers, for their connection figures (`connectionStats`). */
+  front?: FastifyInstance | undefined
+  mirror?: FastifyInstance | undefined
 }
 
 const OUTCOMES = ['origin', 'shed_peer', 'shed_external', 'micro_cache', 'refused', 'error'] as const
@@ -121,6 +126,33 @@ export function createNodeMetrics(node: MetricsSource, opts: { processMetrics?: 
       }
       return OUTCOMES.map(o => [{ outcome: o }, values[o]])
     }
+  )
+  const servers = (): Array<[string, ConnectionStats]> =>
+    (
+      [
+        ['front', node.front],
+        ['mirror', node.mirror]
+      ] as const
+    ).flatMap(([name, app]) => {
+      const st = app === undefined ? undefined : connectionStats(app)
+      return st === undefined ? [] : [[name, st] as [string, ConnectionStats]]
+    })
+  gauge(r, 'reef_http_connections_open', 'Connections open now, per server (front, mirror)', ['server'], () =>
+    servers().map(([server, st]) => [{ server }, st.open])
+  )
+  totalCounter(
+    r,
+    'reef_http_connections_refused_total',
+    'Connections closed on arrival, per server and limit (per_address: http.maxConnectionsPerIp, max: http.maxConnections)',
+    ['server', 'limit'],
+    () =>
+      servers().flatMap(([server, st]) => [
+        [{ server, limit: 'per_address' }, st.refusedPerAddress],
+        [{ server, limit: 'max' }, st.refusedMax]
+      ])
+  )
+  gauge(r, 'reef_http_connections_per_address_peak', 'The most connections one client address has held at once since start, per server', ['server'], () =>
+    servers().map(([server, st]) => [{ server }, st.peakPerAddress])
   )
   totalCounter(r, 'reef_front_requests_total', 'Requests that reached the front', [], () => one(t().arrivals))
   gauge(r, 'reef_shed_ratio', "Share of the front's requests redirected (to helpers or the external mirror) over the last second", [], () => {
