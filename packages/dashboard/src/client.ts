@@ -284,6 +284,23 @@ export function dashboardClient(): void {
     setAttr($('peer'), 'title', status.peerId)
     setText($('updated'), 'updated ' + new Date().toLocaleTimeString())
     document.title = 'Reef · ' + status.site + ' · ' + status.state
+    // A store that refuses writes (full volume): the node serves on, its ledger waits for room.
+    const st = status.storage
+    const broken = st === undefined ? [] : (['ledger', 'governance'] as const).filter(k => st[k] !== null && st[k]?.writable === false)
+    const alert = $('storage-alert')
+    alert.hidden = broken.length === 0
+    setText(
+      alert,
+      st === undefined || broken.length === 0
+        ? ''
+        : 'The ' +
+            broken.join(' and ') +
+            ' store refuses writes (' +
+            (st[broken[0]!]?.error ?? 'unknown error') +
+            '): the volume of the data dir is full or failing. The site is still served and shed; ' +
+            fmt(st.ledger.backlog) +
+            ' ledger records are held until there is room again.'
+    )
   }
 
   function renderLoad(): void {

@@ -151,6 +151,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   <p>peer <span id="peer" class="peer">…</span> · <span id="updated">connecting…</span></p>
 </header>
 <p id="error" role="alert"></p>
+<p id="storage-alert" class="alert" role="alert" hidden></p>
 <main id="main" tabindex="-1">
 
 <section class="wide" aria-labelledby="h-load">

@@ -17,6 +17,8 @@ import type { DemoOrigin } from './origin-site.ts'
 
 export const SITE_LABELS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'] as const
 
+const handedOut = new Set<number>()
+
 /**
  * A port that was free a moment ago on 127.0.0.1, chosen below the kernel's ephemeral range
  * (32768–60999 on Linux): a port the kernel hands out with listen(0) is also what outgoing
@@ -25,7 +27,12 @@ export const SITE_LABELS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtr
 export async function freePort(): Promise<number> {
   for (let i = 0; i < 100; i++) {
     const port = 20_000 + Math.floor(Math.random() * 12_000)
-    if (await canListen(port)) return port
+    // Never the same port twice in one process: a caller may not listen on it before the next call.
+    if (handedOut.has(port)) continue
+    if (await canListen(port)) {
+      handedOut.add(port)
+      return port
+    }
   }
   throw new Error('no free port found in 20000-31999 on 127.0.0.1')
 }
@@ -65,6 +72,8 @@ export interface LocalConsortiumOptions {
   logger?: Logger
   /** Extra config applied to every node (deep-merged per section). */
   overrides?: Partial<ReefConfigInput>
+  /** A site's data dir, instead of one in the consortium's temp dir (e.g. on a small volume); not removed by close(). */
+  dataDirOf?: (label: string) => string | undefined
   /** Start nodes? (false: origins only, e.g. for an "origin alone" baseline.) */
   reef?: boolean
   /**
@@ -131,7 +140,7 @@ export async function startLocalConsortium(opts: LocalConsortiumOptions): Promis
         admin: { listen: { host: '127.0.0.1', port: admin }, token: adminToken },
         p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] },
         uplink: { bytesPerSec: opts.uplinkOf?.(label) ?? opts.uplinkBytesPerSec ?? 20_000_000, ...o.uplink },
-        dataDir: join(dataDir, label),
+        dataDir: opts.dataDirOf?.(label) ?? join(dataDir, label),
         ...(o.cache !== undefined ? { cache: o.cache } : {}),
         ...(o.crowd !== undefined ? { crowd: o.crowd } : {}),
         ...(o.gossip !== undefined ? { gossip: o.gossip } : {}),

@@ -57,6 +57,17 @@ export const EVIDENCE_RECORDS_MAX = 4
 /** The audit interval before a charter sets one, in ms. */
 export const DEFAULT_AUDIT_INTERVAL_MS = 60_000
 
+// --- Storage (storage/) ---------------------------------------------------------------------
+
+/** Free bytes on a store's volume before a store that failed a write is reopened (LevelDB's reopen writes a table of up to its 4 MiB write buffer). */
+export const STORAGE_RECOVER_FREE_BYTES = 8 * 1024 * 1024
+/** How often a store that refuses writes looks for free space again, in ms. */
+export const STORAGE_RECOVER_INTERVAL_MS = 2_000
+/** How often a store samples its volume's free space, in ms. */
+export const STORAGE_FREE_SAMPLE_MS = 10_000
+/** Ledger records held in memory while the ledger cannot write (the oldest go first past it). */
+export const LEDGER_BACKLOG_MAX = 10_000
+
 // --- Admin API (http/admin/) ---------------------------------------------------------------
 
 /** Items of each history the status view lists: crowd states, relief rungs, help events. */

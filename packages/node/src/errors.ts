@@ -34,6 +34,10 @@ export const ERRORS = {
   ERR_NO_ADDRESS: { status: 409, meaning: 'the node has no listen address to put in an invitation' },
   ERR_WRONG_CHARTER: { status: 409, meaning: 'a peer holds another charter' },
   ERR_PROTOCOL: { status: 409, meaning: 'a peer answered a governance stream out of turn' },
+  ERR_STORAGE_UNWRITABLE: {
+    status: 503,
+    meaning: "a store (the ledger's or the governance log's LevelDB) refuses writes: its volume is full or failing; it writes again once space returns"
+  },
   ERR_INTERNAL: { status: 500, meaning: 'a failure without a code of its own' }
 } as const satisfies Record<string, { status: number; meaning: string }>
 
@@ -221,5 +225,22 @@ export class NoSuchProposalError extends ReefError {
   constructor(message: string) {
     super('ERR_NO_SUCH_PROPOSAL', message)
     this.name = 'NoSuchProposalError'
+  }
+}
+
+/**
+ * A LevelDB store refuses writes after one failed (full disk, I/O error): nothing more is
+ * written until it has been reopened on a volume with room again (storage/durable-level.ts).
+ */
+export class StorageUnwritableError extends ReefError {
+  /** Which store: `ledger` or `governance`. */
+  readonly store: string
+  constructor(store: string, message: string, options?: ErrorOptions) {
+    super('ERR_STORAGE_UNWRITABLE', message, {
+      ...options,
+      hint: 'free space on the volume that holds dataDir: the node writes again by itself once there is room'
+    })
+    this.name = 'StorageUnwritableError'
+    this.store = store
   }
 }

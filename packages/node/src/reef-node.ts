@@ -107,13 +107,16 @@ export class ReefNode {
 
   static async create(config: ReefConfig, opts: ReefNodeOptions = {}): Promise<ReefNode> {
     const key = await loadOrCreateIdentity(config.dataDir)
-    const store = await LedgerStore.open(join(config.dataDir, 'ledger'))
+    const log = opts.logger ?? pino({ level: config.log.level, base: { site: config.site.label } })
+    const store = await LedgerStore.open(join(config.dataDir, 'ledger'), { log })
     let govStore: GovernanceStore | undefined
     try {
       const charter: MultiSigned<CharterBody> | undefined =
         config.governance?.charter === undefined ? undefined : await readCharterFile(config.governance.charter)
-      if (config.governance !== undefined) govStore = await GovernanceStore.open(join(config.dataDir, 'governance'))
-      const log = opts.logger ?? pino({ level: config.log.level, base: { site: config.site.label } })
+      if (config.governance !== undefined) {
+        govStore = await GovernanceStore.open(join(config.dataDir, 'governance'), { log })
+        await govStore.start()
+      }
       // The gater asks the gate about every connection, so the gate comes first.
       const peerGate = new PeerGate()
       const libp2p = await createReefLibp2p(key, [...config.p2p.listen], peerGate)

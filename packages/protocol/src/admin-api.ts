@@ -41,6 +41,25 @@ export type ReliefRung = z.infer<typeof ReliefRung>
 
 export const HelpEventKind = z.enum(['request', 'offer', 'accept', 'release', 'offered', 'accepted', 'released', 'helper-dropped'])
 
+/** A LevelDB store's health: it refuses writes after a failed one until reopened on a volume with room. */
+export const StorageHealth = z
+  .object({
+    writable: z.boolean(),
+    since: epochMs.nullable().describe('when writes began to fail; null while writable'),
+    error: z.string().nullable().describe('the failure that stopped writes (e.g. No space left on device)'),
+    failures: count.describe('failed or refused writes since start'),
+    recoveries: count.describe('times the store reopened and wrote again'),
+    freeBytes: count.nullable().describe("free bytes on the store's volume, sampled every 10 s")
+  })
+  .meta({ id: 'StorageHealth' })
+export type StorageHealth = z.infer<typeof StorageHealth>
+
+export const LedgerStorageHealth = StorageHealth.extend({
+  backlog: count.describe('verified ledger records held in memory until the store can write them'),
+  dropped: count.describe('held records dropped (oldest first) because the backlog was full')
+}).meta({ id: 'LedgerStorageHealth' })
+export type LedgerStorageHealth = z.infer<typeof LedgerStorageHealth>
+
 export const StatusView = z
   .object({
     peerId,
@@ -157,6 +176,9 @@ export const StatusView = z
     helpEvents: z.array(z.object({ at: epochMs, kind: HelpEventKind, session: z.string(), peer: z.string().optional(), site: z.string().optional() })),
     gossipRejected: count,
     gossipIgnored: count,
+    storage: z
+      .object({ ledger: LedgerStorageHealth, governance: StorageHealth.nullable() })
+      .describe("the node's LevelDB stores: a full volume stops their writes, never the serving"),
     governance: z
       .object({
         member: z.boolean(),

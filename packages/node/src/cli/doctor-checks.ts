@@ -1,18 +1,20 @@
 /**
  * The checks of `reef doctor`, in the order an operator fixes things: the config, the data dir
- * and identity, a running node, the listen ports, the origin, the peers, the clock. Each
+ * and identity, a running node, storage (free space; the running node's stores), the listen ports, the origin, the peers, the clock. Each
  * check reports ok, warn, fail or skip with one line of what it found and, unless ok, one line
  * of how to fix it. Later checks use what earlier ones learnt (a running node holds its own
  * ports; the origin's and the admin API's Date headers feed the clock check).
  */
-import { access, constants, rm, stat, writeFile } from 'node:fs/promises'
+import { access, constants, rm, stat, statfs, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { MAX_CLOCK_SKEW_MS } from '@reef/protocol'
+import type { LedgerStorageHealth } from '@reef/protocol'
 import { loadConfigFile } from '../config/config.ts'
 import type { ReefConfig } from '../config/config.ts'
+import { STORAGE_RECOVER_FREE_BYTES } from '../constants.ts'
 import { ConfigError, ReefError } from '../errors.ts'
 import { readAdminToken } from '../http/admin/auth.ts'
 import { readIdentity } from '../p2p/host.ts'
@@ -45,7 +47,15 @@ export interface DoctorOptions {
 
 interface RunningNode {
   url: string
-  status: { peerId?: string; site?: string; state?: string; connections?: number; peers?: Array<{ site?: string }>; uplink?: { sentBytesPerSec?: number } }
+  status: {
+    peerId?: string
+    site?: string
+    state?: string
+    connections?: number
+    peers?: Array<{ site?: string }>
+    uplink?: { sentBytesPerSec?: number }
+    storage?: Partial<Record<'ledger' | 'governance', Partial<LedgerStorageHealth> | null>>
+  }
 }
 
 interface ClockSample {
@@ -84,6 +94,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
     if (r.answer !== undefined) clock.push({ source: 'node admin API', answer: r.answer })
     return r.result
   })
+  await step('storage', async () => checkStorage(c.dataDir, running))
   await step('uplink', async () => checkUplink(opts.configFile, c, running))
   await step('ports', async () => checkPorts(c, running !== undefined))
   await step('admin token', async () => checkAdminToken(c))
@@ -266,9 +277,60 @@ async function checkDataDir(dataDir: string): Promise<CheckResult> {
       name,
       status: 'fail',
       summary: `${dataDir} is not writable: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-      fix: `chown ${dataDir} to the user that runs reef (it holds the identity and the ledger)`
+      fix:
+        (err as NodeJS.ErrnoException).code === 'ENOSPC' || (err as NodeJS.ErrnoException).code === 'EDQUOT'
+          ? `its volume is full: free space there (the ledger refuses records until it can write)`
+          : `chown ${dataDir} to the user that runs reef (it holds the identity and the ledger)`
     }
   }
+}
+
+/** Below this much free space on dataDir's volume, doctor warns: the ledger stops writing when it is full. */
+const LOW_FREE_BYTES = 64 * 1024 * 1024
+
+/** The volume of dataDir (free space), and whether the running node's stores write. */
+async function checkStorage(dataDir: string, running: RunningNode | undefined): Promise<CheckResult> {
+  const name = 'storage'
+  const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`
+  const stores = running?.status.storage
+  for (const store of ['ledger', 'governance'] as const) {
+    const h = stores?.[store]
+    if (h === undefined || h === null || h.writable !== false) continue
+    const since = typeof h.since === 'number' ? new Date(h.since).toISOString() : 'an unknown time'
+    return {
+      name,
+      status: 'fail',
+      summary: `the running node's ${store} store refuses writes since ${since}: ${h.error ?? 'unknown error'}${
+        store === 'ledger' && typeof h.backlog === 'number' ? `; ${h.backlog} records held in memory, ${h.dropped ?? 0} dropped` : ''
+      } (the node keeps serving and shedding)`,
+      fix: `free space on the volume of ${dataDir}: the node reopens the store and writes what it holds by itself once ${mib(STORAGE_RECOVER_FREE_BYTES)} are free`,
+      data: { store, ...h }
+    }
+  }
+  let free: number
+  let at = dataDir
+  for (;;) {
+    try {
+      const st = await statfs(at)
+      free = st.bavail * st.bsize
+      break
+    } catch {
+      if (dirname(at) === at) return { name, status: 'skip', summary: `cannot read the free space of ${dataDir}'s volume` }
+      at = dirname(at)
+    }
+  }
+  const data = { volume: at, freeBytes: free }
+  if (free < STORAGE_RECOVER_FREE_BYTES)
+    return {
+      name,
+      status: 'fail',
+      summary: `${mib(free)} free on the volume of ${at}: too little for the ledger to write (it refuses records when full)`,
+      fix: `free space there (at least ${mib(LOW_FREE_BYTES)}), or set dataDir on a volume with room`,
+      data
+    }
+  if (free < LOW_FREE_BYTES)
+    return { name, status: 'warn', summary: `only ${mib(free)} free on the volume of ${at}`, fix: 'free space there before the ledger fills it', data }
+  return { name, status: 'ok', summary: `${mib(free)} free on the volume of ${at}${stores === undefined ? '' : '; the running node writes its stores'}`, data }
 }
 
 async function checkIdentity(dataDir: string): Promise<{ peerId?: string; result: CheckResult }> {

@@ -24,7 +24,7 @@ function countByStatus(results: readonly CheckResult[]): Record<CheckStatus, num
 
 export const doctorCommand: Command = {
   name: 'doctor',
-  summary: 'check a config, the data dir, ports, origin, peers and clock, with fixes',
+  summary: 'check a config, the data dir and its free space, ports, origin, peers and clock, with fixes',
   synopsis: 'doctor --config FILE [--timeout MS] [--json]',
   description: `Check what a node needs, each check reported as ok, warn, fail or skip, with a fix for
 anything not ok:
@@ -32,6 +32,9 @@ anything not ok:
   public urls  site.publicUrl and mirror.publicUrl are reachable from other machines
   data dir     dataDir is writable; identity: identity.key is readable (the peer id)
   node         whether a Reef node answers at admin.listen (then its ports are its own)
+  storage      free space on dataDir's volume (warn under 64 MiB, fail under 8 MiB); fail
+               when the running node's ledger or governance store refuses writes (full
+               volume), with how many records it holds until space returns
   ports        front, mirror, admin and p2p listen ports are free or held by that node
   admin token  admin.tokenFile is readable, holds a token and is not open to every user
   origin       GET origin.url answers, with status and latency

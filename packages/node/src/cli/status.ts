@@ -46,6 +46,19 @@ function standbyRows(sb: NodeStatus['standby']): Array<[string, string]> {
   ]
 }
 
+/** The stores' health: one line, loud when a store refuses writes (older nodes: none). */
+function storageRows(st: NodeStatus['storage'] | undefined): Array<[string, string]> {
+  if (st === undefined) return []
+  const free = st.ledger.freeBytes === null ? '' : `; ${humanBytes(st.ledger.freeBytes)} free`
+  const broken = (['ledger', 'governance'] as const).flatMap(name => {
+    const h = st[name]
+    if (h === null || h.writable) return []
+    const held = name === 'ledger' ? `, ${st.ledger.backlog} records held${st.ledger.dropped > 0 ? `, ${st.ledger.dropped} dropped` : ''}` : ''
+    return [`${name.toUpperCase()} REFUSES WRITES since ${new Date(h.since ?? 0).toISOString()} (${h.error ?? 'unknown'})${held}`]
+  })
+  return [['storage', broken.length === 0 ? `writable${free}` : `${broken.join('; ')}${free}: free space on the data volume`]]
+}
+
 /** The human summary of a node's status. */
 export function formatStatus(s: NodeStatus): string {
   const siteOf = new Map(s.peers.map(p => [p.peer, p.site]))
@@ -95,6 +108,7 @@ export function formatStatus(s: NodeStatus): string {
       `${s.peers.length} live, ${s.connections} connections${s.peers.length === 0 ? '' : ': '}${s.peers.map(p => `${p.site} ${p.state} ${p.demandRps} req/s`).join(', ')}`
     ],
     ...standbyRows(s.standby),
+    ...storageRows(s.storage),
     ['cache', `${s.cache.objects} objects, ${humanBytes(s.cache.bytes)}${lookups === 0 ? '' : `, ${percent(s.cache.hits / lookups)} hits`}`],
     ['consortium', governanceLine(s.governance)]
   ]

@@ -4,8 +4,16 @@
  * restart can never make it sign a second, conflicting entry), and a newcomer's invitation.
  * Entries are written before the node acts on them; on open the whole log is re-verified from
  * the charter, so a damaged store fails loudly instead of yielding a wrong membership.
+ *
+ * On a full volume (storage/durable-level.ts) the first failed write stops every write until
+ * the store has been reopened with room: a vote that could not be stored is refused
+ * (StorageUnwritableError) before it is signed and sent, so a restart can never forget one.
+ * Entries missed meanwhile come back by log sync.
  */
 import { Level } from 'level'
+import type { Logger } from 'pino'
+import type { StorageHealth } from '@reef/protocol'
+import { DurableLevel } from '../storage/durable-level.ts'
 import type { CharterBody, EvidenceItem, LogEntryBody, MultiSigned } from '@reef/protocol'
 
 /** A proposal this node signed: the entry body, its evidence and this node's signature. */
@@ -23,18 +31,42 @@ export class GovernanceStore {
   #entries: Array<MultiSigned<LogEntryBody>> | undefined
   #charter: MultiSigned<CharterBody> | undefined
 
-  private constructor(db: Level<string, string>) {
+  readonly #guard: DurableLevel
+
+  private constructor(db: Level<string, string>, location: string, log: Logger | undefined) {
     this.#db = db
+    this.#guard = new DurableLevel(db, {
+      name: 'governance',
+      location,
+      log,
+      reopened: async () => {
+        this.#entries = undefined
+      }
+    })
   }
 
-  static async open(location: string): Promise<GovernanceStore> {
+  static async open(location: string, opts: { log?: Logger | undefined } = {}): Promise<GovernanceStore> {
     const db = new Level<string, string>(location, { valueEncoding: 'utf8' })
     await db.open()
-    return new GovernanceStore(db)
+    return new GovernanceStore(db, location, opts.log)
+  }
+
+  /** Sample the volume's free space for the views (a running node's store). */
+  async start(): Promise<void> {
+    await this.#guard.start()
+  }
+
+  health(): StorageHealth {
+    return this.#guard.health()
   }
 
   async close(): Promise<void> {
+    this.#guard.stop()
     await this.#db.close()
+  }
+
+  async #put(key: string, value: string): Promise<void> {
+    await this.#guard.write(async () => this.#db.put(key, value))
   }
 
   /** The charter (read once, then kept: it never changes once stored). */
@@ -47,7 +79,7 @@ export class GovernanceStore {
   }
 
   async putCharter(doc: MultiSigned<CharterBody>): Promise<void> {
-    await this.#db.put('charter', JSON.stringify(doc))
+    await this.#put('charter', JSON.stringify(doc))
     this.#charter = doc
   }
 
@@ -62,7 +94,7 @@ export class GovernanceStore {
   }
 
   async putEntry(doc: MultiSigned<LogEntryBody>): Promise<void> {
-    await this.#db.put(`entry!${pad(doc.body.height)}`, JSON.stringify(doc))
+    await this.#put(`entry!${pad(doc.body.height)}`, JSON.stringify(doc))
     this.#entries = undefined
   }
 
@@ -80,14 +112,14 @@ export class GovernanceStore {
   }
 
   async putVote(height: number, proposal: string, signed?: Omit<SignedProposal, 'id'>): Promise<void> {
-    await this.#db.put(`vote!${pad(height)}`, signed === undefined ? proposal : JSON.stringify({ id: proposal, ...signed }))
+    await this.#put(`vote!${pad(height)}`, signed === undefined ? proposal : JSON.stringify({ id: proposal, ...signed }))
   }
 
   async invitation(): Promise<string | undefined> {
     return this.#db.get('invitation')
   }
   async putInvitation(token: string): Promise<void> {
-    await this.#db.put('invitation', token)
+    await this.#put('invitation', token)
   }
 
   /** The peer that joined with the invitation of this hash (an invitation admits one peer). */
@@ -95,7 +127,7 @@ export class GovernanceStore {
     return this.#db.get(`used!${hash}`)
   }
   async putInvitationUsed(hash: string, peer: string): Promise<void> {
-    await this.#db.put(`used!${hash}`, peer)
+    await this.#put(`used!${hash}`, peer)
   }
 
   async halted(): Promise<{ height: number; hashes: [string, string] } | undefined> {
@@ -104,6 +136,6 @@ export class GovernanceStore {
   }
 
   async putHalted(h: { height: number; hashes: [string, string] }): Promise<void> {
-    await this.#db.put('halted', JSON.stringify(h))
+    await this.#put('halted', JSON.stringify(h))
   }
 }

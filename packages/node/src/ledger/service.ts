@@ -18,6 +18,7 @@ import { ledgerTopic, verifyRecord } from '@reef/protocol'
 import type { Delegation, Receipt, VerifiedRecord } from '@reef/protocol'
 import type { QuotaPolicy } from '@reef/governance'
 import type { Logger } from 'pino'
+import { codeOf } from '../errors.ts'
 import type { LedgerStore, Signal } from './store.ts'
 import { toLedgerRecord } from './store.ts'
 import type { PeerTable } from '../p2p/peer-table.ts'
@@ -142,7 +143,8 @@ export class LedgerService {
         }
       })
       .catch(err => {
-        this.#deps.log.error({ err }, 'settlement failed')
+        // A store that cannot write said so once; the delegation went out and is held for it.
+        if (codeOf(err) !== 'ERR_STORAGE_UNWRITABLE') this.#deps.log.error({ err }, 'settlement failed')
       })
     this.#settling = run
     return run
@@ -167,7 +169,11 @@ export class LedgerService {
     try {
       switch (r.type) {
         case 'delegation': {
-          await this.#store(r)
+          // Answered even when the store cannot write (it holds the record): the receipt goes
+          // out to every member all the same.
+          await this.#store(r).catch((err: unknown) => {
+            if (codeOf(err) !== 'ERR_STORAGE_UNWRITABLE') throw err
+          })
           const d = r.body as Delegation
           if (d.helper === this.#opts.selfId) await this.#answer(r)
           break
@@ -193,7 +199,8 @@ export class LedgerService {
           break
       }
     } catch (err) {
-      this.#deps.log.error({ err, type: r.type }, 'ledger record handling failed')
+      // A store that cannot write said so once, and holds the record until it can.
+      if (codeOf(err) !== 'ERR_STORAGE_UNWRITABLE') this.#deps.log.error({ err, type: r.type }, 'ledger record handling failed')
     }
   }
 
@@ -226,7 +233,7 @@ export class LedgerService {
     this.#signalled.set(onceKey, s.at)
     this.#deps.log.warn({ signal: s }, 'freeloader signal')
     void this.#deps.store.addSignal(s).catch(err => {
-      this.#deps.log.error({ err }, 'storing signal failed')
+      if (codeOf(err) !== 'ERR_STORAGE_UNWRITABLE') this.#deps.log.error({ err }, 'storing signal failed')
     })
   }
 

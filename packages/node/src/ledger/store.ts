@@ -29,19 +29,41 @@
  * redoes it), counted, and the layout is recorded. Memory stays bounded; time is one pass over
  * the records. (A store written to by the older code after its migration would lack `order`
  * entries for those records: not a supported downgrade.)
+ *
+ * A full volume (storage/durable-level.ts): the first batch that fails to write stops all
+ * writes; the store refuses records (StorageUnwritableError) and holds them, verified, in a
+ * bounded backlog (LEDGER_BACKLOG_MAX, oldest dropped first and counted). Nothing in memory moves
+ * for a batch that was not written, so balances stay those of the last durable change. Once the
+ * volume has room, the database is reopened, memory is reloaded from disk (a batch that failed
+ * is then either wholly there or wholly absent), and the backlog is applied in order: records
+ * already stored count as duplicates, so nothing is counted twice.
  */
 import { createHash } from 'node:crypto'
 import { Level } from 'level'
 import type { AbstractChainedBatch, AbstractSublevel } from 'abstract-level'
 import { DEFAULT_QUOTA_POLICY, addTotals, applyLedgerRecord, pairOf, standing } from '@reef/governance'
 import type { Evidence, LedgerRecord, MemberTotals, PairState, QuotaPolicy, Standing, Verdict } from '@reef/governance'
-import type { VerifiedRecord } from '@reef/protocol'
+import type { LedgerStorageHealth, VerifiedRecord } from '@reef/protocol'
+import type { Logger } from 'pino'
+import { LEDGER_BACKLOG_MAX } from '../constants.ts'
+import { StorageUnwritableError } from '../errors.ts'
+import { DurableLevel } from '../storage/durable-level.ts'
+import type { DurableLevelOptions } from '../storage/durable-level.ts'
 
 const HOUR_MS = 3_600_000
 /** The current on-disk layout: 2 = with the `order` index. */
 const LAYOUT = '2'
 /** Entries read per iterator step during rebuild and migration. */
 const CHUNK = 1000
+/** Held records written per batch once the store can write again. */
+const BACKLOG_CHUNK = 500
+
+export interface LedgerStoreOptions {
+  log?: Logger | undefined
+  /** Free bytes needed before a store that failed a write reopens (default STORAGE_RECOVER_FREE_BYTES). */
+  recoverFreeBytes?: DurableLevelOptions['recoverFreeBytes']
+  recoverIntervalMs?: DurableLevelOptions['recoverIntervalMs']
+}
 
 type Sub = AbstractSublevel<Level<string, string>, string | Buffer | Uint8Array, string, string>
 type Batch = AbstractChainedBatch<Level<string, string>, string, string>
@@ -136,13 +158,26 @@ export class LedgerStore {
   /** pair key → keys of its pending receipts (so a delegation looks up only what exists). */
   readonly #pendingByPair = new Map<string, Set<string>>()
   #queue: Promise<unknown> = Promise.resolve()
+  readonly #guard: DurableLevel
+  /** Verified records refused while the store could not write, oldest first. */
+  #backlog: StoredRecord[] = []
+  #dropped = 0
   /** Records stored (applied or kept as evidence). */
   recordCount = 0
   /** Evidence entries written since this store was opened: readers rescan only when it moves. */
   evidenceWritten = 0
 
-  private constructor(db: Level<string, string>) {
+  private constructor(db: Level<string, string>, location: string, opts: LedgerStoreOptions) {
     this.db = db
+    this.#guard = new DurableLevel(db, {
+      name: 'ledger',
+      location,
+      log: opts.log,
+      exclusive: async fn => this.#exclusive(fn),
+      reopened: async () => this.#reopened(),
+      ...(opts.recoverFreeBytes === undefined ? {} : { recoverFreeBytes: opts.recoverFreeBytes }),
+      ...(opts.recoverIntervalMs === undefined ? {} : { recoverIntervalMs: opts.recoverIntervalMs })
+    })
     const sub = (name: string): Sub => db.sublevel<string, string>(name, { valueEncoding: 'utf8' })
     this.#records = sub('records')
     this.#order = sub('order')
@@ -156,26 +191,73 @@ export class LedgerStore {
     this.#meta = sub('meta')
   }
 
-  static async open(location: string): Promise<LedgerStore> {
+  static async open(location: string, opts: LedgerStoreOptions = {}): Promise<LedgerStore> {
     const db = new Level<string, string>(location, { valueEncoding: 'utf8' })
     await db.open()
-    const store = new LedgerStore(db)
-    for await (const [k, v] of store.#pairs.iterator()) store.#pairCache.set(k, JSON.parse(v) as PairState)
-    for await (const [k, v] of store.#totals.iterator()) store.#totalCache.set(k, JSON.parse(v) as MemberTotals)
-    for await (const [k, v] of store.#windows.iterator()) {
-      const [member, hour] = k.split('!') as [string, string]
-      let m = store.#windowCache.get(member)
-      if (m === undefined) {
-        m = new Map()
-        store.#windowCache.set(member, m)
-      }
-      m.set(Number(hour), JSON.parse(v) as { given: number; taken: number })
-    }
-    for await (const k of store.#pending.keys()) store.#indexPending(k.slice(0, k.lastIndexOf('!')), k)
+    const store = new LedgerStore(db, location, opts)
+    await store.#load()
     const [layout, count] = await store.#meta.getMany(['layout', 'records'])
     if (layout !== LAYOUT || count === undefined) await store.#migrate()
     else store.recordCount = Number(count)
+    await store.#guard.start()
     return store
+  }
+
+  /** (Re)load what memory keeps from disk: pair states, totals, hour buckets, the pending index. */
+  async #load(): Promise<void> {
+    this.#pairCache.clear()
+    this.#totalCache.clear()
+    this.#windowCache.clear()
+    this.#pendingByPair.clear()
+    for await (const [k, v] of this.#pairs.iterator()) this.#pairCache.set(k, JSON.parse(v) as PairState)
+    for await (const [k, v] of this.#totals.iterator()) this.#totalCache.set(k, JSON.parse(v) as MemberTotals)
+    for await (const [k, v] of this.#windows.iterator()) {
+      const [member, hour] = k.split('!') as [string, string]
+      let m = this.#windowCache.get(member)
+      if (m === undefined) {
+        m = new Map()
+        this.#windowCache.set(member, m)
+      }
+      m.set(Number(hour), JSON.parse(v) as { given: number; taken: number })
+    }
+    for await (const k of this.#pending.keys()) this.#indexPending(k.slice(0, k.lastIndexOf('!')), k)
+  }
+
+  /** After a reopen on a volume with room: memory from disk, then the held records, in order. */
+  async #reopened(): Promise<void> {
+    // A sublevel closes with its database but does not reopen with it.
+    await Promise.all(
+      [this.#records, this.#order, this.#byMember, this.#pairs, this.#totals, this.#windows, this.#pending, this.#evidence, this.#signals, this.#meta].map(
+        async s => s.open()
+      )
+    )
+    await this.#load()
+    const count = await this.#meta.get('records')
+    if (count !== undefined) this.recordCount = Number(count)
+    while (this.#backlog.length > 0) {
+      const chunk = this.#backlog.slice(0, BACKLOG_CHUNK)
+      await this.#applyNow(chunk)
+      this.#backlog.splice(0, chunk.length)
+    }
+  }
+
+  /** The store's health: writable, why not, and what it holds back. */
+  health(): LedgerStorageHealth {
+    return { ...this.#guard.health(), backlog: this.#backlog.length, dropped: this.#dropped }
+  }
+
+  /** Reopen now if the store refuses writes and the volume has room (otherwise it tries every few seconds). */
+  async recover(): Promise<boolean> {
+    return this.#guard.recover()
+  }
+
+  #hold(records: readonly StoredRecord[]): void {
+    this.#backlog.push(...records)
+    const over = this.#backlog.length - LEDGER_BACKLOG_MAX
+    if (over > 0) {
+      this.#backlog.splice(0, over)
+      this.#dropped += over
+    }
   }
 
   /** Layout 1 → 2: index every stored record in `order` and count them. Idempotent; bounded memory. */
@@ -189,17 +271,18 @@ export class LedgerStore {
           const r = JSON.parse(v) as StoredRecord
           batch.put(orderKey(r), orderValue(r))
         }
-        await batch.write()
+        await this.#guard.write(async () => batch.write())
         count += vs.length
       }
     } finally {
       await it.close()
     }
-    await this.#meta.batch().put('records', String(count)).put('layout', LAYOUT).write()
+    await this.#guard.write(async () => this.#meta.batch().put('records', String(count)).put('layout', LAYOUT).write())
     this.recordCount = count
   }
 
   async close(): Promise<void> {
+    this.#guard.stop()
     await this.#queue.catch(() => {})
     await this.db.close()
   }
@@ -224,31 +307,45 @@ export class LedgerStore {
   applyMany(records: readonly StoredRecord[]): Promise<Verdict[]> {
     return this.#exclusive(async () => {
       if (records.length === 0) return []
-      // A record already stored (applied or kept as evidence) was decided once: never again.
-      const known = records.length === 1 ? [await this.#records.has(records[0]!.hash)] : await this.#records.hasMany(records.map(r => r.hash))
-      const tx: Tx = { batch: this.db.batch(), pairs: new Map(), totals: new Map(), buckets: new Map(), stored: new Set(), pending: new Map(), evidence: 0 }
-      const verdicts: Verdict[] = []
+      if (!this.#guard.writable) {
+        this.#hold(records)
+        this.#guard.assertWritable()
+      }
       try {
-        for (let i = 0; i < records.length; i++) {
-          const record = records[i]!
-          if (known[i] === true || tx.stored.has(record.hash)) {
-            verdicts.push({ kind: 'duplicate' })
-            continue
-          }
-          const verdict = this.#decide(tx, record, undefined)
-          if (record.type === 'delegation' && verdict.kind === 'applied') await this.#unblock(tx, pairOf(record).key)
-          verdicts.push(verdict)
-        }
-        this.#stageState(tx)
-        await tx.batch.write()
+        return await this.#applyNow(records)
       } catch (err) {
-        await tx.batch.close().catch(() => {})
+        if (err instanceof StorageUnwritableError) this.#hold(records)
         throw err
       }
-      // Only once the batch is durable does memory follow.
-      this.#commit(tx)
-      return verdicts
     })
+  }
+
+  /** applyMany's work, inside the write queue. */
+  async #applyNow(records: readonly StoredRecord[]): Promise<Verdict[]> {
+    // A record already stored (applied or kept as evidence) was decided once: never again.
+    const known = records.length === 1 ? [await this.#records.has(records[0]!.hash)] : await this.#records.hasMany(records.map(r => r.hash))
+    const tx: Tx = { batch: this.db.batch(), pairs: new Map(), totals: new Map(), buckets: new Map(), stored: new Set(), pending: new Map(), evidence: 0 }
+    const verdicts: Verdict[] = []
+    try {
+      for (let i = 0; i < records.length; i++) {
+        const record = records[i]!
+        if (known[i] === true || tx.stored.has(record.hash)) {
+          verdicts.push({ kind: 'duplicate' })
+          continue
+        }
+        const verdict = this.#decide(tx, record, undefined)
+        if (record.type === 'delegation' && verdict.kind === 'applied') await this.#unblock(tx, pairOf(record).key)
+        verdicts.push(verdict)
+      }
+      this.#stageState(tx)
+      await this.#guard.write(async () => tx.batch.write())
+    } catch (err) {
+      await tx.batch.close().catch(() => {})
+      throw err
+    }
+    // Only once the batch is durable does memory follow.
+    this.#commit(tx)
+    return verdicts
   }
 
   #pairState(tx: Tx, key: string): PairState | undefined {
@@ -504,7 +601,7 @@ export class LedgerStore {
   }
 
   async addSignal(s: Signal): Promise<void> {
-    await this.#signals.put(`${String(s.at).padStart(15, '0')}!${s.kind}!${s.accused}`, JSON.stringify(s))
+    await this.#guard.write(async () => this.#signals.put(`${String(s.at).padStart(15, '0')}!${s.kind}!${s.accused}`, JSON.stringify(s)))
   }
 
   async signals(limit = 1000): Promise<Signal[]> {

@@ -110,7 +110,7 @@ describe('reef doctor', () => {
       /^ok {4}origin +GET http:\/\/127\.0\.0\.1:\d+\/ answered 200 in \d+ ms$/m,
       /^ok {4}peers +1 bootstrap address; start the node to see connections$/m,
       /^ok {4}clock +compared with origin within 1 s$/m,
-      /^15 ok, 0 warnings, 0 failures$/m
+      /^16 ok, 0 warnings, 0 failures$/m
     ])
       assert.match(r.out, line)
   })
@@ -130,6 +130,7 @@ describe('reef doctor', () => {
         'data dir',
         'identity',
         'node',
+        'storage',
         'uplink',
         'front port',
         'mirror port',

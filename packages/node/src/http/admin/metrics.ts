@@ -15,6 +15,7 @@ import type { FastifyInstance } from 'fastify'
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import { z } from 'zod'
 import { CrowdState } from '@reef/protocol'
+import type { StorageHealth } from '@reef/protocol'
 import type { Libp2p } from '@libp2p/interface'
 import type { ReefConfig } from '../../config/config.ts'
 import { RATE_WINDOW_MS } from '../../constants.ts'
@@ -22,6 +23,7 @@ import { connectionStats } from '../app.ts'
 import type { ConnectionStats } from '../app.ts'
 import type { Auditor } from '../../governance/auditor.ts'
 import type { GovernanceService } from '../../governance/service.ts'
+import type { GovernanceStore } from '../../governance/store.ts'
 import type { LedgerStore } from '../../ledger/store.ts'
 import type { CrowdDetector } from '../../load/crowd-detector.ts'
 import type { DemandMeter } from '../../control/demand.ts'
@@ -48,7 +50,8 @@ export interface MetricsSource {
   peers: Pick<PeerTable, 'live'>
   libp2p: Pick<Libp2p, 'getConnections'>
   bus: Pick<RecordBus, 'rejected' | 'ignored'>
-  ledgerStore: Pick<LedgerStore, 'recordCount'>
+  ledgerStore: Pick<LedgerStore, 'recordCount' | 'health'>
+  govStore?: Pick<GovernanceStore, 'health'> | undefined
   relief: Pick<ReliefLadder, 'history'>
   views: Pick<AdminViews, 'ledger'>
   gov?: Pick<GovernanceService, 'state' | 'isMember' | 'proposals' | 'counters'> | undefined
@@ -196,6 +199,29 @@ export function createNodeMetrics(node: MetricsSource, opts: { processMetrics?: 
   )
   totalCounter(r, 'reef_mirror_misses_total', 'Mirror requests for objects not in the cache', [], () => one(t().mirrorMisses))
   totalCounter(r, 'reef_integrity_failures_total', 'Objects from peers whose body did not match its hash', [], () => one(t().integrityFailures))
+  const stores = (): Array<[string, StorageHealth]> => [
+    ['ledger', node.ledgerStore.health()],
+    ...(node.govStore === undefined ? [] : [['governance', node.govStore.health()] as [string, StorageHealth]])
+  ]
+  gauge(
+    r,
+    'reef_storage_writable',
+    'Per store (ledger, governance): 1 while it writes, 0 once a write failed (full or failing volume) until it reopens with room',
+    ['store'],
+    () => stores().map(([store, h]) => [{ store }, h.writable ? 1 : 0])
+  )
+  totalCounter(r, 'reef_storage_write_failures_total', 'Per store: writes that failed or were refused while it could not write', ['store'], () =>
+    stores().map(([store, h]) => [{ store }, h.failures])
+  )
+  gauge(r, 'reef_storage_free_bytes', 'Per store: free bytes on its volume (sampled every 10 s)', ['store'], () =>
+    stores().flatMap(([store, h]) => (h.freeBytes === null ? [] : [[{ store }, h.freeBytes] as [Record<string, string>, number]]))
+  )
+  gauge(r, 'reef_ledger_backlog_records', 'Verified ledger records held in memory until the ledger can write them', [], () =>
+    one(node.ledgerStore.health().backlog)
+  )
+  totalCounter(r, 'reef_ledger_dropped_records_total', 'Held ledger records dropped because the backlog was full', [], () =>
+    one(node.ledgerStore.health().dropped)
+  )
   gauge(r, 'reef_ledger_records', 'Signed ledger records stored', [], () => one(node.ledgerStore.recordCount))
   const members = (): ReturnType<AdminViews['ledger']>['members'] => node.views.ledger().members
   gauge(r, 'reef_ledger_balance_bytes', "Per member: bytes given minus bytes taken, from this node's ledger", ['peer', 'site'], () =>

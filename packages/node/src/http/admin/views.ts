@@ -58,9 +58,9 @@ export interface AdminViewsComponents {
   externalMirror: Pick<ExternalMirror, 'template'> | undefined
   bus: Pick<RecordBus, 'rejected' | 'ignored'>
   gov: Pick<GovernanceService, 'isMember' | 'isExpelled' | 'state' | 'proposals' | 'counters' | 'events'> | undefined
-  govStore: Pick<GovernanceStore, 'charter' | 'entries'> | undefined
+  govStore: Pick<GovernanceStore, 'charter' | 'entries' | 'health'> | undefined
   auditor: Pick<Auditor, 'results'> | undefined
-  ledgerStore: Pick<LedgerStore, 'totals' | 'standing' | 'allTotals'>
+  ledgerStore: Pick<LedgerStore, 'totals' | 'standing' | 'allTotals' | 'health'>
   /** The quota in force (the charter's when governed). */
   quota: QuotaPolicy
 }
@@ -164,6 +164,7 @@ export class AdminViews {
       helpEvents: help.events.slice(-STATUS_HELP_EVENTS),
       gossipRejected: this.#c.bus.rejected,
       gossipIgnored: this.#c.bus.ignored,
+      storage: { ledger: this.#c.ledgerStore.health(), governance: this.#c.govStore?.health() ?? null },
       governance:
         gov === undefined
           ? null
