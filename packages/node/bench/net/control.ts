@@ -6,6 +6,7 @@
  *   parent → child   { kind: 'probe', id, full } → { kind: 'reply', id, value: NodeProbe }
  *                    { kind: 'stop', id }        → { kind: 'reply', id, value: null }, then exit
  *                    { kind: 'stop-origin', id } → the site's origin closes (connections too); { kind: 'reply', id, value: null }
+ *                    { kind: 'ledger', id }      → { kind: 'reply', id, value: LedgerProbe }
  *
  * A site process whose channel closes (the bench died) stops by itself.
  */
@@ -60,7 +61,28 @@ export interface ReplyMessage {
 
 export type ChildMessage = ReadyMessage | FatalMessage | ReplyMessage
 
-export type ParentMessage = { kind: 'probe'; id: number; full: boolean } | { kind: 'stop'; id: number } | { kind: 'stop-origin'; id: number }
+export type ParentMessage =
+  | { kind: 'probe'; id: number; full: boolean }
+  | { kind: 'stop'; id: number }
+  | { kind: 'stop-origin'; id: number }
+  | { kind: 'ledger'; id: number }
+
+/** One member's totals as a ledger holds them. */
+export interface ProbedTotals {
+  given: number
+  taken: number
+  givenRequests: number
+  takenRequests: number
+}
+
+/** A Reef node's ledger: what it stores and what its records rebuild to (peer id → totals). */
+export interface LedgerProbe {
+  peerId?: string
+  stored?: Record<string, ProbedTotals>
+  rebuilt?: Record<string, ProbedTotals>
+  records?: number
+  error?: string
+}
 
 /** A Reef node's state as the bench reads it; every field optional (older or newer code). */
 export interface NodeProbe {

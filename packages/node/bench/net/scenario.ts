@@ -17,6 +17,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import { request } from 'undici'
+import type { Dispatcher } from 'undici'
 import { runCrowd } from '../../demo/crowd.ts'
 import type { CrowdReport } from '../../demo/crowd.ts'
 import type { SiteRole } from './control.ts'
@@ -199,88 +200,122 @@ async function until(what: string, cond: () => Promise<boolean>, timeoutMs: numb
   }
 }
 
+/** What `startSites` needs of a scenario's options. */
+export type StartOptions = Pick<ScenarioOptions, 'tcLatencyMs' | 'reefRoot' | 'mirrorCapacityRps' | 'runId' | 'meshTimeoutMs' | 'standby'>
+
+/** The sites of a set-up, while they run: `stopSites` ends them (also after a failed start). */
+export interface RunningSites {
+  procs: SiteProcess[]
+  made: TestbedSite[]
+}
+
+/**
+ * Make the set-up's namespaces, start its site processes (each Reef node bootstrapping from
+ * those before it), wait until every site answers over the bridge and, for Reef, until the
+ * consortium has formed and is calm. Fills `into` as it goes, so that `stopSites` can end
+ * whatever started when this throws.
+ */
+export async function startSites(tb: Testbed, plan: SetupPlan, opts: StartOptions, dispatcher: Dispatcher, into: RunningSites): Promise<void> {
+  const { procs, made } = into
+  for (const s of plan.sites) made.push(await tb.addSite(s.index, s.uplinkBytesPerSec, opts.tcLatencyMs))
+  tb.writeHosts(
+    new Map(
+      plan.sites.flatMap(s => [
+        [`${s.label}.${TESTBED_DOMAIN}`, tb.address(s.index)],
+        [`mirror-${s.label}.${TESTBED_DOMAIN}`, tb.address(s.index)]
+      ])
+    )
+  )
+  const bootstrap: string[] = []
+  for (const [k, s] of plan.sites.entries()) {
+    const site = made[k]!
+    const p = await SiteProcess.start(
+      tb,
+      site,
+      {
+        role: s.role,
+        label: s.label,
+        address: site.address,
+        seed: s.index,
+        uplinkBytesPerSec: s.uplinkBytesPerSec,
+        ...(s.role === 'reef' && opts.standby !== undefined ? { standbyReplicas: opts.standby === 'on' ? 2 : 0 } : {}),
+        ...(s.role === 'reef'
+          ? {
+              reefRoot: opts.reefRoot,
+              bootstrap: [...bootstrap],
+              dataDir: tb.dir(`data/${opts.runId}-${s.label}`),
+              mirrorCapacityRps: opts.mirrorCapacityRps(s.uplinkBytesPerSec)
+            }
+          : {})
+      },
+      { logName: `${opts.runId}-${s.label}` }
+    )
+    procs.push(p)
+    bootstrap.push(...(p.ready?.multiaddrs ?? []))
+  }
+  // Every site answers HTTP from the root namespace (over the bridge).
+  for (const s of plan.sites) {
+    const url = `http://${s.label}.${TESTBED_DOMAIN}/reef-testbed-probe`
+    await until(
+      `${url} to answer`,
+      async () => {
+        try {
+          const res = await request(url, { dispatcher, signal: AbortSignal.timeout(2_000) })
+          await res.body.dump()
+          return true
+        } catch {
+          return false
+        }
+      },
+      30_000
+    )
+  }
+  if (plan.reef) {
+    const n = plan.sites.length
+    let last = ''
+    try {
+      await until(
+        'the consortium to form and be calm',
+        async () => {
+          const probes = await Promise.all(procs.map(async p => p.probe()))
+          last = probes
+            .map((x, k) => `${plan.sites[k]?.label}: ${x.peers ?? '?'} peers, ${x.state ?? '?'}${x.shedding === true ? ', shedding' : ''}`)
+            .join('; ')
+          return probes.every(x => (x.peers ?? 0) >= n - 1 && x.state === 'normal' && x.shedding !== true)
+        },
+        opts.meshTimeoutMs ?? 60_000
+      )
+    } catch (err) {
+      throw new TestbedError(`${(err as Error).message} (${last}); logs: ${procs.map(p => p.logFile).join(', ')}`)
+    }
+  }
+}
+
+/** End every site process of `running` and remove its namespaces. */
+export async function stopSites(tb: Testbed, running: RunningSites): Promise<void> {
+  await Promise.allSettled(
+    running.procs.map(async p => {
+      await p.stop(5_000)
+    })
+  )
+  // Nothing of this set-up may still run when the next one starts (nginx workers included).
+  for (const s of running.made) {
+    await until(`the processes in ${s.netns} to end`, async () => (await tb.pidsIn(s.index)).length === 0, 10_000).catch(() => {})
+    await tb.removeSite(s.index)
+  }
+}
+
 export async function runScenario(tb: Testbed, opts: ScenarioOptions): Promise<ScenarioResult> {
   const plan = planSetup(opts.setup, opts.uplinkBytesPerSec)
   const note = opts.note ?? (() => {})
   const seed = opts.seed ?? 42
-  const procs: SiteProcess[] = []
-  const made: TestbedSite[] = []
+  const running: RunningSites = { procs: [], made: [] }
+  const { procs, made } = running
   const sites = new Map(plan.sites.map(s => [s.label, tb.address(s.index)]))
   const dispatcher = testbedDispatcher({ sites, prefix: tb.prefix }, { connectTimeoutMs: opts.timeoutS * 1000 })
   try {
     const began = Date.now()
-    for (const s of plan.sites) made.push(await tb.addSite(s.index, s.uplinkBytesPerSec, opts.tcLatencyMs))
-    tb.writeHosts(
-      new Map(
-        plan.sites.flatMap(s => [
-          [`${s.label}.${TESTBED_DOMAIN}`, tb.address(s.index)],
-          [`mirror-${s.label}.${TESTBED_DOMAIN}`, tb.address(s.index)]
-        ])
-      )
-    )
-    const bootstrap: string[] = []
-    for (const [k, s] of plan.sites.entries()) {
-      const site = made[k]!
-      const p = await SiteProcess.start(
-        tb,
-        site,
-        {
-          role: s.role,
-          label: s.label,
-          address: site.address,
-          seed: s.index,
-          uplinkBytesPerSec: s.uplinkBytesPerSec,
-          ...(s.role === 'reef' && opts.standby !== undefined ? { standbyReplicas: opts.standby === 'on' ? 2 : 0 } : {}),
-          ...(s.role === 'reef'
-            ? {
-                reefRoot: opts.reefRoot,
-                bootstrap: [...bootstrap],
-                dataDir: tb.dir(`data/${opts.runId}-${s.label}`),
-                mirrorCapacityRps: opts.mirrorCapacityRps(s.uplinkBytesPerSec)
-              }
-            : {})
-        },
-        { logName: `${opts.runId}-${s.label}` }
-      )
-      procs.push(p)
-      bootstrap.push(...(p.ready?.multiaddrs ?? []))
-    }
-    // Every site answers HTTP from the root namespace (over the bridge).
-    for (const s of plan.sites) {
-      const url = `http://${s.label}.${TESTBED_DOMAIN}/reef-testbed-probe`
-      await until(
-        `${url} to answer`,
-        async () => {
-          try {
-            const res = await request(url, { dispatcher, signal: AbortSignal.timeout(2_000) })
-            await res.body.dump()
-            return true
-          } catch {
-            return false
-          }
-        },
-        30_000
-      )
-    }
-    if (plan.reef) {
-      const n = plan.sites.length
-      let last = ''
-      try {
-        await until(
-          'the consortium to form and be calm',
-          async () => {
-            const probes = await Promise.all(procs.map(async p => p.probe()))
-            last = probes
-              .map((x, k) => `${plan.sites[k]?.label}: ${x.peers ?? '?'} peers, ${x.state ?? '?'}${x.shedding === true ? ', shedding' : ''}`)
-              .join('; ')
-            return probes.every(x => (x.peers ?? 0) >= n - 1 && x.state === 'normal' && x.shedding !== true)
-          },
-          opts.meshTimeoutMs ?? 60_000
-        )
-      } catch (err) {
-        throw new TestbedError(`${(err as Error).message} (${last}); logs: ${procs.map(p => p.logFile).join(', ')}`)
-      }
-    }
+    await startSites(tb, plan, opts, dispatcher, running)
     const setUpMs = Date.now() - began
     note(
       `  ${plan.sites.length} site(s) up and calm in ${(setUpMs / 1000).toFixed(1)} s; crowd of ${opts.loadsPerSec.toFixed(1)} page loads/s for ${opts.seconds} s`
@@ -432,15 +467,6 @@ export async function runScenario(tb: Testbed, opts: ScenarioOptions): Promise<S
     }
   } finally {
     await dispatcher.destroy().catch(() => {})
-    await Promise.allSettled(
-      procs.map(async p => {
-        await p.stop(5_000)
-      })
-    )
-    // Nothing of this set-up may still run when the next one starts (nginx workers included).
-    for (const s of made) {
-      await until(`the processes in ${s.netns} to end`, async () => (await tb.pidsIn(s.index)).length === 0, 10_000).catch(() => {})
-      await tb.removeSite(s.index)
-    }
+    await stopSites(tb, running)
   }
 }

@@ -21,7 +21,7 @@ import { startDemoOrigin } from '../../demo/origin-site.ts'
 import type { DemoOrigin } from '../../demo/origin-site.ts'
 import { startCachingNginx } from '../nginx.ts'
 import type { RunningNginx } from '../nginx.ts'
-import type { ChildMessage, NodeProbe, ParentMessage, SiteSpec } from './control.ts'
+import type { ChildMessage, LedgerProbe, NodeProbe, ParentMessage, ProbedTotals, SiteSpec } from './control.ts'
 import { TESTBED_DOMAIN } from './dispatcher.ts'
 
 /** What the bench uses of a Reef node, typed loosely: older and newer code differ. */
@@ -36,6 +36,12 @@ interface ReefNodeLike {
   detector?: { state?: unknown }
   views?: { status?: () => unknown }
   libp2p?: { getMultiaddrs?: () => unknown[] }
+  peerId?: unknown
+  ledgerStore?: {
+    allTotals?: () => Map<string, ProbedTotals>
+    recompute?: () => Promise<{ totals: Map<string, ProbedTotals>; records: number }>
+    recordCount?: unknown
+  }
 }
 
 interface ReefModule {
@@ -102,6 +108,23 @@ function probe(node: ReefNodeLike | undefined, full: boolean): NodeProbe {
   return out
 }
 
+/** The node's ledger: stored totals and what its records rebuild to (code without them: an error). */
+async function ledgerProbe(node: ReefNodeLike | undefined): Promise<LedgerProbe> {
+  const store = node?.ledgerStore
+  if (store?.allTotals === undefined || store.recompute === undefined) return { error: 'this node has no ledger store to read' }
+  try {
+    const rebuilt = await store.recompute()
+    return {
+      ...(typeof node?.peerId === 'string' ? { peerId: node.peerId } : {}),
+      stored: Object.fromEntries(store.allTotals()),
+      rebuilt: Object.fromEntries(rebuilt.totals),
+      records: rebuilt.records
+    }
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) }
+  }
+}
+
 async function startBulk(): Promise<Server> {
   const chunk = Buffer.alloc(64 * 1024, 0x5a)
   const server = createServer((req, res) => {
@@ -160,6 +183,7 @@ async function main(): Promise<void> {
   process.on('message', (raw: unknown) => {
     const msg = raw as ParentMessage
     if (msg.kind === 'probe') void send({ kind: 'reply', id: msg.id, value: probe(node, msg.full) })
+    else if (msg.kind === 'ledger') void ledgerProbe(node).then(async value => send({ kind: 'reply', id: msg.id, value }))
     else if (msg.kind === 'stop-origin') {
       void (origin?.close() ?? Promise.resolve())
         .catch(() => {})

@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process'
 import { closeSync, openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { ChildMessage, NodeProbe, ParentMessage, ReadyMessage, SiteSpec } from './control.ts'
+import type { ChildMessage, LedgerProbe, NodeProbe, ParentMessage, ReadyMessage, SiteSpec } from './control.ts'
 import { TestbedError } from './testbed.ts'
 import type { Stoppable, Testbed, TestbedSite } from './testbed.ts'
 
@@ -143,6 +143,11 @@ export class SiteProcess implements Stoppable {
   }
 
   /** Close the site's origin (the node, if any, lives on): the origin-down set-up. */
+  /** The node's ledger: stored totals, what its records rebuild to. */
+  async ledger(timeoutMs = 30_000): Promise<LedgerProbe> {
+    return (await this.#ask({ kind: 'ledger', id: this.#nextId++ }, timeoutMs)) as LedgerProbe
+  }
+
   async stopOrigin(timeoutMs = 5_000): Promise<void> {
     await this.#ask({ kind: 'stop-origin', id: this.#nextId++ }, timeoutMs)
   }

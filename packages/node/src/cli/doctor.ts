@@ -24,7 +24,7 @@ function countByStatus(results: readonly CheckResult[]): Record<CheckStatus, num
 
 export const doctorCommand: Command = {
   name: 'doctor',
-  summary: 'check a config, the data dir and its free space, ports, origin, peers and clock, with fixes',
+  summary: 'check a config, the data dir, ports, origin, peers and clock, with fixes',
   synopsis: 'doctor --config FILE [--timeout MS] [--json]',
   description: `Check what a node needs, each check reported as ok, warn, fail or skip, with a fix for
 anything not ok:
