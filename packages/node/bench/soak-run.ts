@@ -85,13 +85,14 @@ if (values.net === true) {
     const worst = Math.min(...r.bursts.map(b => b.success))
     const labels = Object.keys(r.bursts[0]?.rssBytes ?? {})
     const rss = Object.fromEntries(labels.map(l => [l, growth(r.bursts.map(b => b.rssBytes[l] ?? 0))]))
+    const heap = Object.fromEntries(labels.map(l => [l, growth(r.bursts.map(b => b.heapUsedBytes[l] ?? 0))]))
     const fds = Object.fromEntries(labels.map(l => [l, growth(r.bursts.map(b => b.fds[l] ?? 0))]))
     const pct = (m: Record<string, number>): string => labels.map(l => `${l} ${(100 * m[l]!).toFixed(1)}%`).join(', ')
     say(
-      `\n${r.bursts.length} bursts in ${r.minutes.toFixed(1)} min; worst burst ${(100 * worst).toFixed(2)}%; RSS growth after warm-up: ${pct(rss)}; descriptors: ${pct(fds)}; ledgers recompute: ${r.ledgersRecompute}, agree: ${r.ledgersAgree}; error lines: ${r.errors.length}`
+      `\n${r.bursts.length} bursts in ${r.minutes.toFixed(1)} min; worst burst ${(100 * worst).toFixed(2)}%; growth after warm-up (after a full GC): RSS ${pct(rss)}; heap ${pct(heap)}; descriptors: ${pct(fds)}; ledgers recompute: ${r.ledgersRecompute}, agree: ${r.ledgersAgree}; error lines: ${r.errors.length}`
     )
     for (const e of r.errors.slice(0, 20)) say(`  ${e}`)
-    writeFileSync(join(out, 'results.json'), JSON.stringify({ options: opts, ...r, worst, rssGrowth: rss, fdGrowth: fds }, null, 2) + '\n')
+    writeFileSync(join(out, 'results.json'), JSON.stringify({ options: opts, ...r, worst, rssGrowth: rss, heapGrowth: heap, fdGrowth: fds }, null, 2) + '\n')
     const grew = [...Object.values(rss), ...Object.values(fds)].some(g => g > 0.1)
     process.exitCode = worst >= 0.99 && !grew && r.ledgersRecompute && r.ledgersAgree && r.errors.length === 0 ? 0 : 1
   } finally {

@@ -7,6 +7,7 @@
  *                    { kind: 'stop', id }        → { kind: 'reply', id, value: null }, then exit
  *                    { kind: 'stop-origin', id } → the site's origin closes (connections too); { kind: 'reply', id, value: null }
  *                    { kind: 'ledger', id }      → { kind: 'reply', id, value: LedgerProbe }
+ *                    { kind: 'memory', id }      → a full GC, then { kind: 'reply', id, value: MemoryProbe }
  *
  * A site process whose channel closes (the bench died) stops by itself.
  */
@@ -66,6 +67,14 @@ export type ParentMessage =
   | { kind: 'stop'; id: number }
   | { kind: 'stop-origin'; id: number }
   | { kind: 'ledger'; id: number }
+  | { kind: 'memory'; id: number }
+
+/** A site process's memory right after a full garbage collection (steadier than RSS at a random moment). */
+export interface MemoryProbe {
+  rssBytes: number
+  heapUsedBytes: number
+  externalBytes: number
+}
 
 /** One member's totals as a ledger holds them. */
 export interface ProbedTotals {

@@ -17,11 +17,13 @@ import type { Server } from 'node:http'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { startDemoOrigin } from '../../demo/origin-site.ts'
 import type { DemoOrigin } from '../../demo/origin-site.ts'
 import { startCachingNginx } from '../nginx.ts'
 import type { RunningNginx } from '../nginx.ts'
-import type { ChildMessage, LedgerProbe, NodeProbe, ParentMessage, ProbedTotals, SiteSpec } from './control.ts'
+import type { ChildMessage, LedgerProbe, MemoryProbe, NodeProbe, ParentMessage, ProbedTotals, SiteSpec } from './control.ts'
 import { TESTBED_DOMAIN } from './dispatcher.ts'
 
 /** What the bench uses of a Reef node, typed loosely: older and newer code differ. */
@@ -125,6 +127,15 @@ async function ledgerProbe(node: ReefNodeLike | undefined): Promise<LedgerProbe>
   }
 }
 
+/** Memory after a full GC (`gc` made reachable at run time: the process starts without --expose-gc). */
+function memoryProbe(): MemoryProbe {
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as (() => void) | undefined
+  gc?.()
+  const m = process.memoryUsage()
+  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external }
+}
+
 async function startBulk(): Promise<Server> {
   const chunk = Buffer.alloc(64 * 1024, 0x5a)
   const server = createServer((req, res) => {
@@ -183,6 +194,7 @@ async function main(): Promise<void> {
   process.on('message', (raw: unknown) => {
     const msg = raw as ParentMessage
     if (msg.kind === 'probe') void send({ kind: 'reply', id: msg.id, value: probe(node, msg.full) })
+    else if (msg.kind === 'memory') void send({ kind: 'reply', id: msg.id, value: memoryProbe() })
     else if (msg.kind === 'ledger') void ledgerProbe(node).then(async value => send({ kind: 'reply', id: msg.id, value }))
     else if (msg.kind === 'stop-origin') {
       void (origin?.close() ?? Promise.resolve())

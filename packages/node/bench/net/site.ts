@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process'
 import { closeSync, openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { ChildMessage, LedgerProbe, NodeProbe, ParentMessage, ReadyMessage, SiteSpec } from './control.ts'
+import type { ChildMessage, LedgerProbe, MemoryProbe, NodeProbe, ParentMessage, ReadyMessage, SiteSpec } from './control.ts'
 import { TestbedError } from './testbed.ts'
 import type { Stoppable, Testbed, TestbedSite } from './testbed.ts'
 
@@ -146,6 +146,11 @@ export class SiteProcess implements Stoppable {
   /** The node's ledger: stored totals, what its records rebuild to. */
   async ledger(timeoutMs = 30_000): Promise<LedgerProbe> {
     return (await this.#ask({ kind: 'ledger', id: this.#nextId++ }, timeoutMs)) as LedgerProbe
+  }
+
+  /** The process's memory right after a full GC. */
+  async memory(timeoutMs = 10_000): Promise<MemoryProbe> {
+    return (await this.#ask({ kind: 'memory', id: this.#nextId++ }, timeoutMs)) as MemoryProbe
   }
 
   async stopOrigin(timeoutMs = 5_000): Promise<void> {

@@ -4,8 +4,8 @@
  * each burst striking the next member in turn (so every member is struck, helps and is helped).
  *
  * After every burst's calm (the struck member normal again, then the rest of the calm): each
- * site process's RSS and open file descriptors, read from /proc (the node and its demo origin
- * share the process). At the end: every member's ledger rebuilt from its records against what
+ * site process's RSS and heap right after a full GC (asked over IPC) and its open file
+ * descriptors (from /proc); the node and its demo origin share the process. At the end: every member's ledger rebuilt from its records against what
  * it stores, the members' stored balances compared, and every error-level line of the sites'
  * logs. Bounded: every burst is a bounded crowd and the run stops after `minutes`.
  */
@@ -42,8 +42,9 @@ export interface NetSoakBurst {
   success: number
   /** Failed requests by host and status or error. */
   failures: Record<string, number>
-  /** Per site, after the calm that followed. */
+  /** Per site process, after the calm that followed and a full GC. */
   rssBytes: Record<string, number>
+  heapUsedBytes: Record<string, number>
   fds: Record<string, number>
   /** Ms after the crowd's end until the struck member was normal again (undefined: not within the calm). */
   calmAfterMs: number | undefined
@@ -59,15 +60,6 @@ export interface NetSoakReport {
   /** Error-level (and fatal) lines of the sites' logs. */
   errors: string[]
   minutes: number
-}
-
-function procStatus(pid: number): number {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m === null ? 0 : Number(m[1]) * 1024
-  } catch {
-    return 0
-  }
 }
 
 function fdCount(pid: number): number {
@@ -96,19 +88,22 @@ export async function runNetSoak(tb: Testbed, opts: NetSoakOptions): Promise<Net
       const { files, pages, mix } = blogSite(target.index, target.label)
       const expected = new Map([...files].filter(([, f]) => !f.private).map(([p, f]) => [p, f.body]))
       const maxPerLoad = Math.max(...mix.perPage.map(p => p.requests))
+      // A client of its own per burst, closed after it: visitors leave, and their keep-alive
+      // connections do not linger into the next reading of the sites' descriptors.
+      const crowdDispatcher = testbedDispatcher({ sites, prefix: tb.prefix }, { connectTimeoutMs: opts.timeoutS * 1000 })
       const report = await runCrowd({
         siteUrl: `http://${target.label}.${TESTBED_DOMAIN}`,
         pages,
         profile: { kind: 'step', rps: opts.loadsPerSec, durationMs: opts.burstS * 1000 },
         pace: 'visits',
         expected,
-        dispatcher,
+        dispatcher: crowdDispatcher,
         seed: 1_000 + i,
         maxRequests: Math.ceil(opts.loadsPerSec * opts.burstS * maxPerLoad) + 1_000,
         maxDurationMs: (opts.burstS + opts.timeoutS + 1) * 1000,
         maxInFlight: 20_000,
         requestTimeoutMs: opts.timeoutS * 1000
-      })
+      }).finally(async () => crowdDispatcher.destroy().catch(() => {}))
       const ended = Date.now()
       let calmAfterMs: number | undefined
       while (Date.now() - ended < opts.calmS * 1000) {
@@ -120,11 +115,14 @@ export async function runNetSoak(tb: Testbed, opts: NetSoakOptions): Promise<Net
       }
       await sleep(Math.max(0, opts.calmS * 1000 - (Date.now() - ended)))
       const rssBytes: Record<string, number> = {}
+      const heapUsedBytes: Record<string, number> = {}
       const fds: Record<string, number> = {}
       for (const [j, s] of plan.sites.entries()) {
-        const pids = await tb.pidsIn(running.made[j]!.index)
-        rssBytes[s.label] = pids.reduce((a, pid) => a + procStatus(pid), 0)
-        fds[s.label] = pids.reduce((a, pid) => a + fdCount(pid), 0)
+        const p = running.procs[j]!
+        const mem = await p.memory()
+        rssBytes[s.label] = mem.rssBytes
+        heapUsedBytes[s.label] = mem.heapUsedBytes
+        fds[s.label] = p.pid === undefined ? 0 : fdCount(p.pid)
       }
       const failures: Record<string, number> = {}
       for (const r of report.results) {
@@ -144,13 +142,14 @@ export async function runNetSoak(tb: Testbed, opts: NetSoakOptions): Promise<Net
         success: report.visits.started === 0 ? 0 : inTime / report.visits.started,
         failures,
         rssBytes,
+        heapUsedBytes,
         fds,
         calmAfterMs
       }
       bursts.push(b)
       const mb = (n: number): string => (n / 1e6).toFixed(0)
       note(
-        `burst ${i} at ${b.site}: ${(100 * b.success).toFixed(2)}% of ${b.started} page loads${Object.keys(failures).length === 0 ? '' : ` (failed requests: ${JSON.stringify(failures)})`}; calm after ${calmAfterMs === undefined ? '–' : (calmAfterMs / 1000).toFixed(1) + ' s'}; RSS MB ${plan.sites.map(s => mb(rssBytes[s.label] ?? 0)).join('/')}, fds ${plan.sites.map(s => fds[s.label]).join('/')}; ${((Date.now() - started) / 60_000).toFixed(1)} min`
+        `burst ${i} at ${b.site}: ${(100 * b.success).toFixed(2)}% of ${b.started} page loads${Object.keys(failures).length === 0 ? '' : ` (failed requests: ${JSON.stringify(failures)})`}; calm after ${calmAfterMs === undefined ? '–' : (calmAfterMs / 1000).toFixed(1) + ' s'}; RSS MB ${plan.sites.map(s => mb(rssBytes[s.label] ?? 0)).join('/')}, heap MB ${plan.sites.map(s => mb(heapUsedBytes[s.label] ?? 0)).join('/')}, fds ${plan.sites.map(s => fds[s.label]).join('/')}; ${((Date.now() - started) / 60_000).toFixed(1)} min`
       )
     }
     // The last burst's final settlement, then the ledgers.
