@@ -33,8 +33,10 @@ export const HEALTH_TICK_MS = 25
 export const HEALTH_PRUNE_MS = 5_000
 /** The most of the kept arrivals the micro-cache is counted as answering (the origin target's divisor stays ≥ 5 %). */
 export const MAX_MICRO_CACHE_SHARE = 0.95
-/** How much more than the need the external mirror is weighted for (the helpers' acceptance factor). */
-export const EXTERNAL_MIRROR_COVER = 1.25
+/** Offers are accepted until they cover this many times the need (the margin over a need measured on lagging rates). */
+export const ACCEPT_HEADROOM = 1.25
+/** How much more than the need the external mirror is weighted for: the helpers' acceptance factor. */
+export const EXTERNAL_MIRROR_COVER = ACCEPT_HEADROOM
 /** How often the relief state is logged at debug level while not normal, in ms. */
 export const RELIEF_LOG_INTERVAL_MS = 1_000
 /** Relief-rung changes kept in memory. */
@@ -43,6 +45,101 @@ export const RELIEF_HISTORY_MAX = 1_000
 export const REPORT_EARLY_MS = 20
 /** Sites listed in a load report's `helping`. */
 export const MAX_REPORTED_HELPING = 64
+
+// --- Shedding (load/shedder.ts) ------------------------------------------------------------
+
+/** The redirect budget's burst, in seconds of its rate. */
+export const BUDGET_BURST_S = 0.25
+/** Least share of its own sheddable traffic a struck site keeps answering itself. */
+export const MIN_KEEP = 0.02
+/** How strongly one sample corrects the byte keep-fraction (0..1; damped: rates lag a second). */
+export const BYTE_GAIN = 0.35
+/** With nothing sent in a sample, the keep-fraction grows by this factor (back to 1 within a few ticks). */
+export const KEEP_RECOVERY = 1.25
+
+// --- Help sessions (help/) ------------------------------------------------------------------
+
+/** A struck site re-publishes its help request this often while it needs more than it has, in ms. */
+export const HELP_REQUEST_INTERVAL_MS = 2_000
+/** Objects of a hot set a helper prefetches at once (the owner's share). */
+export const PREFETCH_CONCURRENCY = 4
+/** A helper releases a session whose beneficiary has been silent (no load report) this long, in ms. */
+export const SILENT_BENEFICIARY_MS = 10_000
+/** A helper whose mirror cannot be reached is dropped from the session after this long, in ms. */
+export const DROP_UNREACHABLE_MS = 1_000
+/**
+ * A session's first ONSET_MS: the need is measured on rates (over the last second) that lag a
+ * crowd's onset, so offers are accepted until they cover ONSET_HEADROOM × it rather than
+ * ACCEPT_HEADROOM; helpers accepted then stay (the accept rule keeps current helpers first).
+ */
+export const ONSET_MS = 2_000
+export const ONSET_HEADROOM = 2
+/** How long a standby accepted before it offered has to send its offer before it is dropped, in ms. */
+export const PROVISIONAL_MS = 2_000
+/**
+ * A standby's mirror holds a visitor this long for the session of a site it stands by for: the
+ * site accepts its ready standbys and redirects at once, and a visitor can arrive before the
+ * accept does (a gossip hop).
+ */
+export const STANDBY_ACCEPT_WAIT_MS = 1_500
+/** At most this many visitors wait so at once (beyond, they get the 404 a stranger gets). */
+export const MAX_SESSION_WAITERS = 1_024
+/** Least time between two lowered offers for one session, in ms. */
+export const OFFER_REFIT_MS = 500
+/** How long a helper waits on the owner before it asks the struck site itself, in ms. */
+export const OWNER_FETCH_TIMEOUT_MS = 4_000
+/** Most fetch streams a helper keeps open to one peer at a time; the rest wait their turn. */
+export const MAX_FETCHES_PER_PEER = 16
+/** Most of those a prefetch may take, and only while no visitor's fill is open to the peer. */
+export const MAX_PREFETCHES_PER_PEER = 6
+/** Least time between two standby records of a site whose standbys did not change (a hot set moves all the time), in ms. */
+export const STANDBY_MIN_REPUBLISH_MS = 5_000
+/** After a refusal or failure, how long a standby waits before asking the site again, in ms. */
+export const STANDBY_BACKOFF_MS = 2_000
+/** How often the replica pump looks for work, in ms. */
+export const STANDBY_PUMP_MS = 200
+/** A replica whose site has not re-published its record for this many refresh periods is dropped. */
+export const STANDBY_STALE_REFRESHES = 3
+
+// --- Fetch streams (p2p/fetch-stream.ts) -----------------------------------------------------
+
+/** A whole fetch (request, head, every body frame) must finish within this, in ms. */
+export const FETCH_TIMEOUT_MS = 15_000
+
+// --- Ledger (ledger/service.ts) --------------------------------------------------------------
+
+/** How long a struck member's request may go without an offer from a peer with spare capacity, in ms. */
+export const OFFER_WINDOW_MS = 3_000
+/** Sessions whose offers and requests the ledger tracks for signals (cleared past it). */
+export const LEDGER_TRACKED_SESSIONS_MAX = 10_000
+/** A beneficiary that was served and signed no delegation within this many settlement rounds (plus the grace) is signalled. */
+export const UNSIGNED_AFTER_ROUNDS = 3
+export const UNSIGNED_GRACE_MS = 2_000
+
+// --- Governance (governance/service.ts, governance/auditor.ts) -------------------------------
+
+/** A vote waits this long for a concurrent proposal at the same height before it is cast, in ms. */
+export const VOTE_SETTLE_MS = 1_000
+/** How often a member asks a peer for log entries it lacks, in ms. */
+export const LOG_SYNC_INTERVAL_MS = 3_000
+/** How often an open proposal and its votes are re-broadcast in its first REBROADCAST_FAST_MS, in ms; REBROADCAST_SLOWDOWN × that after. */
+export const REBROADCAST_MS = 2_000
+export const REBROADCAST_FAST_MS = 60_000
+export const REBROADCAST_SLOWDOWN = 10
+/** An open proposal without a quorum expires after this, in ms. */
+export const PROPOSAL_TTL_MS = 10 * 60_000
+/** Room left in a gossip record for a proposal's envelope around its entry and evidence, in bytes. */
+export const PROPOSAL_ENVELOPE_BYTES = 1_024
+/** One frame of a governance stream (sync, join) must arrive within this, in ms. */
+export const FRAME_TIMEOUT_MS = 10_000
+/** A governance dial (to an invitation's address, for log sync) gives up after this, in ms. */
+export const GOVERNANCE_DIAL_TIMEOUT_MS = 5_000
+/** A newcomer not admitted yet sends its join request again after this, in ms. */
+export const JOIN_RESEND_MS = 15_000
+/** An audit's fetch of a helper's copy gives up after this, in ms. */
+export const AUDIT_FETCH_TIMEOUT_MS = 5_000
+/** Help sessions the auditor has not seen for this long are forgotten, in ms. */
+export const AUDIT_SESSION_EXPIRY_MS = 120_000
 
 // --- Governance (governance/accuser.ts) ----------------------------------------------------
 
@@ -85,6 +182,18 @@ export const LEDGER_RECORDS_MAX = 10_000
 // contract: @reef/protocol admin-api.ts.)
 
 // --- HTTP ------------------------------------------------------------------------------------
+
+/** `reef start`'s pass-through (before the node takes the port): a request head within, a whole request within, idle keep-alive, the origin's answer within; in ms. */
+export const PASS_THROUGH_HEADERS_TIMEOUT_MS = 10_000
+export const PASS_THROUGH_REQUEST_TIMEOUT_MS = 60_000
+export const PASS_THROUGH_KEEP_ALIVE_MS = 1_000
+export const PASS_THROUGH_ORIGIN_TIMEOUT_MS = 15_000
+/** Idle connections to the origin are kept this long, in ms. */
+export const ORIGIN_KEEP_ALIVE_MS = 10_000
+/** Origin failures are logged at most once per this, with the count since the last line, in ms. */
+export const ORIGIN_FAILURE_WARN_MS = 1_000
+/** A mirror fill slower than this is logged (debug), in ms. */
+export const SLOW_FILL_LOG_MS = 2_000
 
 /** The longest an upgrade tunnel waits to connect to the origin, in ms (less when origin.timeoutMs is). */
 export const UPGRADE_CONNECT_TIMEOUT_MS = 10_000

@@ -113,10 +113,7 @@ export class ReefNode {
     try {
       const charter: MultiSigned<CharterBody> | undefined =
         config.governance?.charter === undefined ? undefined : await readCharterFile(config.governance.charter)
-      if (config.governance !== undefined) {
-        govStore = await GovernanceStore.open(join(config.dataDir, 'governance'), { log })
-        await govStore.start()
-      }
+      if (config.governance !== undefined) govStore = await GovernanceStore.open(join(config.dataDir, 'governance'), { log })
       // The gater asks the gate about every connection, so the gate comes first.
       const peerGate = new PeerGate()
       const libp2p = await createReefLibp2p(key, [...config.p2p.listen], peerGate)

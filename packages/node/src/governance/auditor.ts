@@ -15,6 +15,7 @@ import { siteUrlOn } from '@reef/governance'
 import type { Logger } from 'pino'
 import { localhostLookup } from '../p2p/localhost-lookup.ts'
 import type { RecordChannel } from '../p2p/record-bus.ts'
+import { AUDIT_FETCH_TIMEOUT_MS, AUDIT_SESSION_EXPIRY_MS } from '../constants.ts'
 
 interface WatchedSession {
   site: string
@@ -110,7 +111,7 @@ export class Auditor {
 
   /** Fetch a URL as a client: status, body hash and the attestation header. */
   async fetch(url: string): Promise<{ status: number; sha256: string; attestation: string | undefined }> {
-    const res = await request(url, { dispatcher: this.#agent, signal: AbortSignal.timeout(5_000), headers: { 'user-agent': 'reef-audit/1' } })
+    const res = await request(url, { dispatcher: this.#agent, signal: AbortSignal.timeout(AUDIT_FETCH_TIMEOUT_MS), headers: { 'user-agent': 'reef-audit/1' } })
     const hash = createHash('sha256')
     let size = 0
     for await (const chunk of res.body) {
@@ -128,7 +129,7 @@ export class Auditor {
   /** Audit one random (helper, object) of a live session; returns what was found. */
   async auditOnce(now = Date.now()): Promise<AuditResult | undefined> {
     if (this.#running) return undefined
-    for (const [id, s] of this.#sessions) if (now - s.seenAt > 120_000) this.#sessions.delete(id)
+    for (const [id, s] of this.#sessions) if (now - s.seenAt > AUDIT_SESSION_EXPIRY_MS) this.#sessions.delete(id)
     const candidates: Array<{ s: WatchedSession; helper: string; mirrorUrl: string }> = []
     for (const s of this.#sessions.values()) {
       for (const [helper, mirrorUrl] of s.helpers) {

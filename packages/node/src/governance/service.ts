@@ -60,6 +60,18 @@ import type { Logger } from 'pino'
 import { ConfigError, NoSuchProposalError, NotMemberError, ReefError } from '../errors.ts'
 import type { GovernanceStore } from './store.ts'
 import type { RecordChannel } from '../p2p/record-bus.ts'
+import {
+  FRAME_TIMEOUT_MS,
+  GOVERNANCE_DIAL_TIMEOUT_MS,
+  JOIN_RESEND_MS,
+  LOG_SYNC_INTERVAL_MS,
+  PROPOSAL_ENVELOPE_BYTES,
+  PROPOSAL_TTL_MS,
+  REBROADCAST_FAST_MS,
+  REBROADCAST_MS,
+  REBROADCAST_SLOWDOWN,
+  VOTE_SETTLE_MS
+} from '../constants.ts'
 
 export type ProposalDecision = 'pending' | 'auto-yes' | 'needs-operator' | 'rejected'
 
@@ -103,8 +115,6 @@ export interface GovernanceDeps {
   onChange: (state: MembershipState, action: LogAction | undefined) => void
 }
 
-const FRAME_TIMEOUT_MS = 10_000
-
 export class GovernanceService {
   readonly #o: Required<GovernanceOptions>
   readonly #d: GovernanceDeps
@@ -125,7 +135,7 @@ export class GovernanceService {
   readonly events: Array<{ at: number; kind: string; detail: string }> = []
 
   constructor(opts: GovernanceOptions, deps: GovernanceDeps) {
-    this.#o = { voteSettleMs: 1_000, syncIntervalMs: 3_000, rebroadcastMs: 2_000, proposalTtlMs: 10 * 60_000, ...opts }
+    this.#o = { voteSettleMs: VOTE_SETTLE_MS, syncIntervalMs: LOG_SYNC_INTERVAL_MS, rebroadcastMs: REBROADCAST_MS, proposalTtlMs: PROPOSAL_TTL_MS, ...opts }
     this.#d = deps
     this.#topic = govTopic(opts.consortium)
   }
@@ -247,7 +257,7 @@ export class GovernanceService {
     const body: LogEntryBody = { v: 1, consortium: s.consortium, height: s.height + 1, prev: s.history[s.height]!.hash, action, proposedAt: Date.now() }
     checkProposal(s, body)
     // The signed record adds its envelope (about 300 bytes) to the proposal.
-    if (canonicalBytes({ entry: body, evidence }).byteLength > MAX_RECORD_BYTES - 1_024)
+    if (canonicalBytes({ entry: body, evidence }).byteLength > MAX_RECORD_BYTES - PROPOSAL_ENVELOPE_BYTES)
       throw new ReefError('ERR_OVERSIZE', 'the proposal with its evidence is too large to gossip')
     const p = newProposal(body, evidence, this.#o.selfId, true)
     const id = p.id
@@ -556,7 +566,7 @@ export class GovernanceService {
         }
         // Proposers and signers offer the proposal and their votes again, every rebroadcastMs
         // for a minute, then every ten, until it passes: so members who were away can still sign.
-        const every = now - p.firstSeen < 60_000 ? this.#o.rebroadcastMs : 10 * this.#o.rebroadcastMs
+        const every = now - p.firstSeen < REBROADCAST_FAST_MS ? this.#o.rebroadcastMs : REBROADCAST_SLOWDOWN * this.#o.rebroadcastMs
         if (now - p.lastBroadcast >= every && (p.own || signed)) await this.#broadcast(p)
       }
       await this.#autoVote(now)
@@ -606,14 +616,14 @@ export class GovernanceService {
     const inviter = inv.record.author
     for (const a of inv.body.addrs) {
       try {
-        await this.#d.libp2p.dial(multiaddr(a), { signal: AbortSignal.timeout(5_000) })
+        await this.#d.libp2p.dial(multiaddr(a), { signal: AbortSignal.timeout(GOVERNANCE_DIAL_TIMEOUT_MS) })
         break
       } catch (err) {
         this.#d.log.debug({ addr: a, err: (err as Error).message }, 'cannot reach the inviter at this address')
       }
     }
     await this.syncWith(inviter)
-    if (this.#state !== undefined && !this.isMember && !this.#state.expelled.has(this.#o.selfId) && Date.now() - this.#joinSentAt > 15_000) {
+    if (this.#state !== undefined && !this.isMember && !this.#state.expelled.has(this.#o.selfId) && Date.now() - this.#joinSentAt > JOIN_RESEND_MS) {
       await this.#sendJoin(inviter).catch(err => {
         this.#d.log.warn({ err: (err as Error).message }, 'join request failed')
       })

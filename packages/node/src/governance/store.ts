@@ -48,12 +48,9 @@ export class GovernanceStore {
   static async open(location: string, opts: { log?: Logger | undefined } = {}): Promise<GovernanceStore> {
     const db = new Level<string, string>(location, { valueEncoding: 'utf8' })
     await db.open()
-    return new GovernanceStore(db, location, opts.log)
-  }
-
-  /** Sample the volume's free space for the views (a running node's store). */
-  async start(): Promise<void> {
-    await this.#guard.start()
+    const store = new GovernanceStore(db, location, opts.log)
+    await store.#guard.start()
+    return store
   }
 
   health(): StorageHealth {

@@ -30,6 +30,20 @@ import type { PeerTable } from '../p2p/peer-table.ts'
 import type { RecordChannel } from '../p2p/record-bus.ts'
 import { siteBaseOnMirror } from '../load/shedder.ts'
 import type { Helper, Shedder } from '../load/shedder.ts'
+import {
+  ACCEPT_HEADROOM,
+  DEFAULT_MEAN_OBJECT_BYTES,
+  DROP_UNREACHABLE_MS,
+  HELP_REQUEST_INTERVAL_MS,
+  MAX_SESSION_WAITERS,
+  OFFER_REFIT_MS,
+  ONSET_HEADROOM,
+  ONSET_MS,
+  PREFETCH_CONCURRENCY,
+  PROVISIONAL_MS,
+  SILENT_BENEFICIARY_MS,
+  STANDBY_ACCEPT_WAIT_MS
+} from '../constants.ts'
 
 export interface HelpCoordinatorOptions {
   consortium: string
@@ -137,24 +151,6 @@ interface OwnSession {
   provisional: Map<string, number>
 }
 
-/**
- * A session's first ONSET_MS: the need is measured on rates (over the last second) that lag a
- * crowd's onset, so offers are accepted until they cover ONSET_HEADROOM × it rather than the
- * usual headroom; helpers accepted then stay (the accept rule keeps current helpers first).
- */
-const ONSET_MS = 2_000
-const ONSET_HEADROOM = 2
-/** How long a standby accepted before it offered has to send its offer before it is dropped. */
-const PROVISIONAL_MS = 2_000
-/**
- * A standby's mirror holds a visitor this long for the session of a site it stands by for: the
- * site accepts its ready standbys and redirects at once, and a visitor can arrive before the
- * accept does (a gossip hop).
- */
-export const STANDBY_ACCEPT_WAIT_MS = 1_500
-/** At most this many visitors wait so at once (beyond, they get the 404 a stranger gets). */
-const MAX_SESSION_WAITERS = 1_024
-
 export interface HelpEvent {
   at: number
   kind: 'request' | 'offer' | 'accept' | 'release' | 'offered' | 'accepted' | 'released' | 'helper-dropped'
@@ -162,11 +158,6 @@ export interface HelpEvent {
   peer?: string
   site?: string
 }
-
-/** Bytes per object assumed for an r2 offer when the site has no hot objects to measure yet. */
-const DEFAULT_MEAN_OBJECT_BYTES = 50_000
-/** Least time between two lowered offers for one session, in ms. */
-const OFFER_REFIT_MS = 500
 
 export class HelpCoordinator {
   readonly #opts: Required<HelpCoordinatorOptions>
@@ -179,7 +170,14 @@ export class HelpCoordinator {
   #acceptTimer: NodeJS.Timeout | undefined
 
   constructor(opts: HelpCoordinatorOptions, deps: HelpCoordinatorDeps) {
-    this.#opts = { requestIntervalMs: 2_000, acceptHeadroom: 1.25, prefetchConcurrency: 4, silentBeneficiaryMs: 10_000, dropUnreachableMs: 1_000, ...opts }
+    this.#opts = {
+      requestIntervalMs: HELP_REQUEST_INTERVAL_MS,
+      acceptHeadroom: ACCEPT_HEADROOM,
+      prefetchConcurrency: PREFETCH_CONCURRENCY,
+      silentBeneficiaryMs: SILENT_BENEFICIARY_MS,
+      dropUnreachableMs: DROP_UNREACHABLE_MS,
+      ...opts
+    }
     this.#deps = deps
     this.#topic = helpTopic(opts.consortium)
   }

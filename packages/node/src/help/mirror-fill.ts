@@ -34,13 +34,7 @@ import { pickMirroredHeaders } from '../origin/cacheability.ts'
 import type { CachedObject, ContentCache } from '../origin/content-cache.ts'
 import { fetchFromPeer } from '../p2p/fetch-stream.ts'
 import type { HelpingSession } from './help-coordinator.ts'
-
-/** How long a helper waits on the owner before it asks the struck site itself, in ms. */
-export const OWNER_FETCH_TIMEOUT_MS = 4_000
-/** Most fetch streams a helper keeps open to one peer at a time; the rest wait their turn. */
-export const MAX_FETCHES_PER_PEER = 16
-/** Most of those a prefetch may take, and only while no visitor's fill is open to the peer. */
-export const MAX_PREFETCHES_PER_PEER = 6
+import { MAX_FETCHES_PER_PEER, MAX_PREFETCHES_PER_PEER, OWNER_FETCH_TIMEOUT_MS } from '../constants.ts'
 
 /** A fill's priority; a prefetch becomes a visitor's fill when a visitor comes to wait for it. */
 interface Priority {

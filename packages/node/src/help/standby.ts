@@ -31,15 +31,7 @@ import type { FetchedObject } from '../p2p/fetch-stream.ts'
 import type { PeerTable } from '../p2p/peer-table.ts'
 import type { RecordChannel } from '../p2p/record-bus.ts'
 import { ByteBudget } from '../load/shedder.ts'
-
-/** Least time between two standby records of a site whose standbys did not change (a hot set moves all the time). */
-const MIN_REPUBLISH_MS = 5_000
-/** After a refusal or failure, how long a standby waits before asking the site again. */
-const BACKOFF_MS = 2_000
-/** How often the replica pump looks for work. */
-const PUMP_MS = 200
-/** A replica whose site has not re-published its record for this many refresh periods is dropped. */
-const STALE_REFRESHES = 3
+import { STANDBY_BACKOFF_MS, STANDBY_MIN_REPUBLISH_MS, STANDBY_PUMP_MS, STANDBY_STALE_REFRESHES } from '../constants.ts'
 
 export interface StandbyOptions {
   selfId: string
@@ -143,7 +135,7 @@ export class StandbyService {
     })
     this.#timer = setInterval(() => {
       void this.#pump()
-    }, PUMP_MS)
+    }, STANDBY_PUMP_MS)
     this.#timer.unref?.()
   }
 
@@ -174,7 +166,7 @@ export class StandbyService {
     const mine = this.#mine
     if (mine !== undefined) {
       const since = now - mine.publishedAt
-      if (mine.key === key ? since < this.#opts.refreshMs : since < MIN_REPUBLISH_MS && mine.standbys.join(',') === standbys.join(',')) return
+      if (mine.key === key ? since < this.#opts.refreshMs : since < STANDBY_MIN_REPUBLISH_MS && mine.standbys.join(',') === standbys.join(',')) return
     }
     const next: Mine = {
       id: mine?.id ?? randomBytes(12).toString('base64url'),
@@ -330,7 +322,7 @@ export class StandbyService {
     try {
       const now = Date.now()
       for (const [site, r] of this.#replicas) {
-        if (now - r.updatedAt > STALE_REFRESHES * this.#opts.refreshMs) this.#drop(site, 'its site stopped re-publishing')
+        if (now - r.updatedAt > STANDBY_STALE_REFRESHES * this.#opts.refreshMs) this.#drop(site, 'its site stopped re-publishing')
       }
       if (!this.#deps.calm()) return
       // The replica furthest from complete goes first (fair), among those not waiting.
@@ -341,7 +333,7 @@ export class StandbyService {
       if (r === undefined) return
       const site = this.#deps.peers.get(r.beneficiary, now)
       if (site === undefined || site.report.state !== 'normal') {
-        r.nextAt = now + BACKOFF_MS
+        r.nextAt = now + STANDBY_BACKOFF_MS
         return
       }
       const entry = this.#next(r)!
@@ -366,10 +358,10 @@ export class StandbyService {
         this.#deps.onFetched?.(r.site, f.body.byteLength)
         // Paced to this standby's part of the site's background share: this object's bytes at that rate.
         const rate = (this.#opts.uplinkShare * (site.report.uplinkBytesPerSec ?? this.#deps.uplinkBytesPerSec())) / r.standbys
-        r.nextAt = Date.now() + (rate > 0 ? (1000 * f.body.byteLength) / rate : BACKOFF_MS)
+        r.nextAt = Date.now() + (rate > 0 ? (1000 * f.body.byteLength) / rate : STANDBY_BACKOFF_MS)
       } catch (err) {
         this.#deps.log.debug({ err, site: r.site, path: entry.path }, 'standby fetch failed')
-        r.nextAt = Date.now() + BACKOFF_MS
+        r.nextAt = Date.now() + STANDBY_BACKOFF_MS
       }
     } finally {
       this.#pumping = false

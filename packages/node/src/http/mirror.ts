@@ -17,6 +17,7 @@ import { FetchRefusedError, IntegrityError } from '../errors.ts'
 import { isSafePath } from './front.ts'
 import type { HelpingSession } from '../help/help-coordinator.ts'
 import type { LoadMonitor } from '../load/monitor.ts'
+import { SLOW_FILL_LOG_MS } from '../constants.ts'
 
 export interface MirrorOptions {
   /** Public URL of this mirror; its host name is the parent domain of every site host. */
@@ -107,7 +108,7 @@ export function buildMirror(opts: MirrorOptions, deps: MirrorDeps): FastifyInsta
     try {
       const obj = await deps.fetch(session, url)
       const ms = performance.now() - started
-      if (ms > 2_000) deps.log.debug({ site, url, ms: Math.round(ms) }, 'slow mirror fill')
+      if (ms > SLOW_FILL_LOG_MS) deps.log.debug({ site, url, ms: Math.round(ms) }, 'slow mirror fill')
       const a = deps.attest?.(session, obj)
       deps.monitor.mirrored(site, send(reply, request, obj, typeof a === 'object' ? await a : a))
     } catch (err) {

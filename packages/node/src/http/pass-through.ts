@@ -11,6 +11,7 @@ import { createServer, request as httpRequest } from 'node:http'
 import type { IncomingHttpHeaders } from 'node:http'
 import { parseJsonc } from '../config/jsonc.ts'
 import { HOP_BY_HOP } from './hop-by-hop.ts'
+import { PASS_THROUGH_HEADERS_TIMEOUT_MS, PASS_THROUGH_KEEP_ALIVE_MS, PASS_THROUGH_ORIGIN_TIMEOUT_MS, PASS_THROUGH_REQUEST_TIMEOUT_MS } from '../constants.ts'
 
 export interface PassThrough {
   /** Stop accepting connections (the port is free at once); requests in flight finish. */
@@ -19,33 +20,43 @@ export interface PassThrough {
 
 export async function startPassThrough(listen: { host: string; port: number }, originUrl: string, retryAfterS: number): Promise<PassThrough> {
   const origin = new URL(originUrl)
-  const server = createServer({ headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 1_000 }, (req, res) => {
-    const headers: IncomingHttpHeaders = {}
-    for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = v
-    const up = httpRequest(
-      { host: origin.hostname, port: origin.port === '' ? 80 : Number(origin.port), method: req.method, path: req.url, headers, timeout: 15_000 },
-      r => {
-        const out: IncomingHttpHeaders = {}
-        for (const [k, v] of Object.entries(r.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v
-        out['x-reef-pass-through'] = '1'
-        res.writeHead(r.statusCode ?? 502, out)
-        r.pipe(res)
+  const server = createServer(
+    { headersTimeout: PASS_THROUGH_HEADERS_TIMEOUT_MS, requestTimeout: PASS_THROUGH_REQUEST_TIMEOUT_MS, keepAliveTimeout: PASS_THROUGH_KEEP_ALIVE_MS },
+    (req, res) => {
+      const headers: IncomingHttpHeaders = {}
+      for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = v
+      const up = httpRequest(
+        {
+          host: origin.hostname,
+          port: origin.port === '' ? 80 : Number(origin.port),
+          method: req.method,
+          path: req.url,
+          headers,
+          timeout: PASS_THROUGH_ORIGIN_TIMEOUT_MS
+        },
+        r => {
+          const out: IncomingHttpHeaders = {}
+          for (const [k, v] of Object.entries(r.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v
+          out['x-reef-pass-through'] = '1'
+          res.writeHead(r.statusCode ?? 502, out)
+          r.pipe(res)
+        }
+      )
+      const fail = (): void => {
+        if (res.headersSent) {
+          res.destroy()
+          return
+        }
+        res.writeHead(503, { 'retry-after': String(retryAfterS), 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' })
+        res.end('The site cannot be reached just now; please retry shortly.\n')
       }
-    )
-    const fail = (): void => {
-      if (res.headersSent) {
-        res.destroy()
-        return
-      }
-      res.writeHead(503, { 'retry-after': String(retryAfterS), 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' })
-      res.end('The site cannot be reached just now; please retry shortly.\n')
+      up.on('timeout', () => {
+        up.destroy(new Error('origin timed out'))
+      })
+      up.on('error', fail)
+      req.pipe(up)
     }
-    up.on('timeout', () => {
-      up.destroy(new Error('origin timed out'))
-    })
-    up.on('error', fail)
-    req.pipe(up)
-  })
+  )
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(listen.port, listen.host, () => {

@@ -18,6 +18,7 @@ import { ledgerTopic, verifyRecord } from '@reef/protocol'
 import type { Delegation, Receipt, VerifiedRecord } from '@reef/protocol'
 import type { QuotaPolicy } from '@reef/governance'
 import type { Logger } from 'pino'
+import { LEDGER_TRACKED_SESSIONS_MAX, OFFER_WINDOW_MS, UNSIGNED_AFTER_ROUNDS, UNSIGNED_GRACE_MS } from '../constants.ts'
 import { codeOf } from '../errors.ts'
 import type { LedgerStore, Signal } from './store.ts'
 import { toLedgerRecord } from './store.ts'
@@ -79,7 +80,7 @@ export class LedgerService {
   readonly #handling = new Set<Promise<void>>()
 
   constructor(opts: LedgerServiceOptions, deps: LedgerServiceDeps) {
-    this.#opts = { offerWindowMs: 3_000, ...opts }
+    this.#opts = { offerWindowMs: OFFER_WINDOW_MS, ...opts }
     this.#deps = deps
     this.#topic = ledgerTopic(opts.consortium)
   }
@@ -188,7 +189,7 @@ export class LedgerService {
           const session = (r.body as { session: string }).session
           let s = this.#offersBySession.get(session)
           if (s === undefined) {
-            if (this.#offersBySession.size > 10_000) this.#offersBySession.clear()
+            if (this.#offersBySession.size > LEDGER_TRACKED_SESSIONS_MAX) this.#offersBySession.clear()
             s = new Set()
             this.#offersBySession.set(session, s)
           }
@@ -256,7 +257,7 @@ export class LedgerService {
       .filter(e => e.peer !== requester && e.report.state === 'normal' && e.report.spareRps > 0)
       .map(e => ({ peer: e.peer, spareRps: e.report.spareRps }))
     if (this.#watched.has(session)) return
-    if (this.#watched.size > 10_000) this.#watched.clear()
+    if (this.#watched.size > LEDGER_TRACKED_SESSIONS_MAX) this.#watched.clear()
     this.#watched.add(session)
     const t = setTimeout(() => {
       this.#timers.delete(t)
@@ -278,7 +279,7 @@ export class LedgerService {
   /** Helper side: accepted and served, but no delegation signed within three settlement rounds. */
   checkUnsigned(now = Date.now()): void {
     for (const s of this.#deps.helpingSessions()) {
-      if (s.acceptedAt === undefined || now - s.acceptedAt < 3 * this.#settleMs + 2_000) continue
+      if (s.acceptedAt === undefined || now - s.acceptedAt < UNSIGNED_AFTER_ROUNDS * this.#settleMs + UNSIGNED_GRACE_MS) continue
       if (this.#seenDelegation.has(`${s.session}|${s.beneficiary}`)) continue
       const served = this.#deps.servedNow(s.site).requests - s.servedBaseline.requests
       if (served <= 0) continue

@@ -23,6 +23,7 @@
  * external mirror when one is engaged, else gets 503 at once instead of piling onto full
  * uplinks, where every visit would slow down.
  */
+import { BUDGET_BURST_S, BYTE_GAIN, KEEP_RECOVERY, MIN_KEEP } from '../constants.ts'
 
 export interface Helper {
   peer: string
@@ -42,9 +43,6 @@ export interface Helper {
 export function locationOn(h: Helper, path: string): string | undefined {
   return h.location !== undefined ? h.location(path) : h.siteBase + path
 }
-
-/** The redirect budget's burst, in seconds of its rate. */
-const BUDGET_BURST_S = 0.25
 
 /** A token bucket in bytes: a rate, a quarter second of burst, and a debt of one admission at most. */
 export class ByteBudget {
@@ -76,11 +74,6 @@ export class ByteBudget {
     return true
   }
 }
-
-/** Least share of its own sheddable traffic a struck site keeps answering itself. */
-const MIN_KEEP = 0.02
-/** How strongly one sample corrects the byte keep-fraction (0..1; damped: rates lag a second). */
-const BYTE_GAIN = 0.35
 
 export class Shedder {
   #helpers: Helper[] = []
@@ -223,7 +216,7 @@ export class Shedder {
     } else if (sentBps > 0) {
       this.#keep = Math.min(1, Math.max(MIN_KEEP, this.#keep * Math.pow(targetBps / sentBps, BYTE_GAIN)))
     } else {
-      this.#keep = Math.min(1, this.#keep * 1.25)
+      this.#keep = Math.min(1, this.#keep * KEEP_RECOVERY)
     }
     if (this.#keep > 0.99) this.#keep = 1
     this.share = Math.max(this.#requestShare, 1 - this.#keep)

@@ -13,6 +13,7 @@ import { FetchRefusedError, OriginUnavailableError } from '../errors.ts'
 import type { HotSet } from './hot-set.ts'
 import type { LoadMonitor } from '../load/monitor.ts'
 import type { OriginGate } from './gate.ts'
+import { ORIGIN_KEEP_ALIVE_MS } from '../constants.ts'
 
 export interface OriginClientOptions {
   url: string
@@ -38,7 +39,7 @@ export class OriginClient {
       pipelining: 1,
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
-      keepAliveTimeout: 10_000
+      keepAliveTimeout: ORIGIN_KEEP_ALIVE_MS
     })
     this.#gate = gate
     this.#cache = cache

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import { ORIGIN_FAILURE_WARN_MS } from '../constants.ts'
 
 /**
  * Warnings about a failing origin, at most one a second, each with how many failures it stands
@@ -16,7 +17,7 @@ export class OriginFailureLog {
 
   failed(fields: Record<string, unknown>, msg: string, now = Date.now()): void {
     this.#failures++
-    if (now - this.#warnedAt < 1_000) return
+    if (now - this.#warnedAt < ORIGIN_FAILURE_WARN_MS) return
     this.#warnedAt = now
     this.#log.warn({ ...fields, failures: this.#failures }, msg)
     this.#failures = 0

@@ -29,9 +29,9 @@ import type { FetchResponseHead, ManifestEntry } from '@reef/protocol'
 import type { Logger } from 'pino'
 import type { CachedObject } from '../origin/content-cache.ts'
 import { FetchRefusedError, IntegrityError, TooLargeError } from '../errors.ts'
+import { FETCH_TIMEOUT_MS } from '../constants.ts'
 
 export { FETCH_CHUNK_BYTES }
-const FETCH_TIMEOUT_MS = 15_000
 
 export interface FetchServerDeps {
   log: Logger
