@@ -6,21 +6,17 @@
  * in a chartered consortium, governance (governance/) — plus start and stop. Each component
  * names the narrow interface it needs of the others; this file only connects them.
  */
-import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { pino } from 'pino'
 import type { Logger } from 'pino'
-import type { PrivateKey } from '@libp2p/interface'
 import { govTopic, helpTopic, ledgerTopic, loadTopic } from '@reef/protocol'
-import type { CharterBody, LoadReport, MultiSigned } from '@reef/protocol'
+import type { LoadReport } from '@reef/protocol'
 import type { QuotaPolicy } from '@reef/governance'
 import type { ReefConfig } from './config/config.ts'
 import { DEFAULT_AUDIT_INTERVAL_MS } from './constants.ts'
-import { readCharterFile } from './governance/charter-file.ts'
 import { applyPolicy } from './governance/enforcement.ts'
 import { setUpGovernance } from './governance/setup.ts'
 import type { Governance } from './governance/setup.ts'
-import { GovernanceStore } from './governance/store.ts'
+import type { GovernanceStore } from './governance/store.ts'
 import { Attester } from './help/attester.ts'
 import { HelperHealth, MirrorProber } from './help/helper-health.ts'
 import { HelperWatch } from './help/helper-watch.ts'
@@ -29,9 +25,9 @@ import { setUpHelp } from './help/setup.ts'
 import type { Help } from './help/setup.ts'
 import { buildAdminApp } from './http/admin/routes.ts'
 import { AdminViews } from './http/admin/views.ts'
-import { buildListeners, tunnelUpgrades } from './http/listeners.ts'
+import { buildListeners, tunnelUpgrades, urlOf } from './http/listeners.ts'
 import { LedgerService } from './ledger/service.ts'
-import { LedgerStore } from './ledger/store.ts'
+import type { LedgerStore } from './ledger/store.ts'
 import { ControlLoop } from './control/control-loop.ts'
 import { CrowdDetector } from './load/crowd-detector.ts'
 import { DemandMeter } from './control/demand.ts'
@@ -46,18 +42,17 @@ import { ContentCache } from './origin/content-cache.ts'
 import { OriginClient } from './origin/client.ts'
 import { OriginGate } from './origin/gate.ts'
 import { HotSet } from './origin/hot-set.ts'
-import { createReefLibp2p, keepBootstrapped, loadOrCreateIdentity } from './p2p/host.ts'
+import { keepBootstrapped } from './p2p/host.ts'
 import type { ReefLibp2p } from './p2p/host.ts'
-import { PeerGate } from './p2p/peer-gate.ts'
+import type { PeerGate } from './p2p/peer-gate.ts'
 import { PeerTable } from './p2p/peer-table.ts'
 import { RecordBus } from './p2p/record-bus.ts'
+import { closeResources, openResources } from './resources.ts'
+import type { NodeResources } from './resources.ts'
 
 export interface ReefNodeOptions {
   logger?: Logger
 }
-
-/** What `create` opens before the node is built (closed again if building it fails). */
-type Opened = { key: PrivateKey; libp2p: ReefLibp2p; log: Logger; store: LedgerStore; govStore: GovernanceStore | undefined; peerGate: PeerGate }
 
 export class ReefNode {
   readonly config: ReefConfig
@@ -106,30 +101,16 @@ export class ReefNode {
   #started = false
 
   static async create(config: ReefConfig, opts: ReefNodeOptions = {}): Promise<ReefNode> {
-    const key = await loadOrCreateIdentity(config.dataDir)
-    const log = opts.logger ?? pino({ level: config.log.level, base: { site: config.site.label } })
-    const store = await LedgerStore.open(join(config.dataDir, 'ledger'), { log })
-    let govStore: GovernanceStore | undefined
+    const opened = await openResources(config, opts.logger)
     try {
-      const charter: MultiSigned<CharterBody> | undefined =
-        config.governance?.charter === undefined ? undefined : await readCharterFile(config.governance.charter)
-      if (config.governance !== undefined) govStore = await GovernanceStore.open(join(config.dataDir, 'governance'), { log })
-      // The gater asks the gate about every connection, so the gate comes first.
-      const peerGate = new PeerGate()
-      const libp2p = await createReefLibp2p(key, [...config.p2p.listen], peerGate)
-      peerGate.bind(libp2p)
-      const node = new ReefNode(config, { key, libp2p, log, store, govStore, peerGate })
+      const node = new ReefNode(config, opened)
       if (node.gov !== undefined) {
-        await node.gov.open(charter).catch(async (err: unknown) => {
-          await libp2p.stop()
-          throw err
-        })
+        await node.gov.open(opened.charter)
         applyPolicy(node.quota, node.gov.state)
       }
       return node
     } catch (err) {
-      await store.close()
-      await govStore?.close()
+      await closeResources(opened)
       throw err
     }
   }
@@ -138,7 +119,7 @@ export class ReefNode {
    * Every component gets the node's parts as one object and reads only what its own interface
    * names (js-libp2p's components): `base` first, then each part as it is built.
    */
-  private constructor(config: ReefConfig, { key, libp2p, log: rootLog, store, govStore, peerGate }: Opened) {
+  private constructor(config: ReefConfig, { key, libp2p, log: rootLog, store, govStore, peerGate }: NodeResources) {
     const c = config
     const selfId = libp2p.peerId.toString()
     const log = rootLog.child({ peer: selfId.slice(-8) })
@@ -282,10 +263,4 @@ export class ReefNode {
 
   readonly #onDisconnect = (evt: CustomEvent<{ toString: () => string }>): void => this.helpers.disconnected(evt.detail.toString())
   readonly #onConnect = (evt: CustomEvent<{ toString: () => string }>): void => this.helpers.connected(evt.detail.toString())
-}
-
-/** Where `app` listens, as a URL on `host`; undefined before it does. */
-function urlOf(app: FastifyInstance | undefined, host: string): string | undefined {
-  const a = app?.server.address()
-  return typeof a === 'object' && a !== null ? `http://${host}:${a.port}` : undefined
 }

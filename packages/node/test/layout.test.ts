@@ -36,8 +36,8 @@ describe('the layout of src (imports point one way)', () => {
     )
   })
 
-  it('keeps reef-node.ts to wiring (well under 300 lines)', () => {
+  it('keeps reef-node.ts to wiring (well under 300 lines: 280 at most)', () => {
     const lines = readFileSync(new URL('../src/reef-node.ts', import.meta.url), 'utf8').split('\n').length
-    assert.ok(lines < 300, `reef-node.ts has ${lines} lines`)
+    assert.ok(lines <= 280, `reef-node.ts has ${lines} lines`)
   })
 })

@@ -100,3 +100,9 @@ export function tunnelUpgrades(
     log: log.child({ component: 'upgrade' })
   })
 }
+
+/** Where `app` listens, as a URL on `host`; undefined before it does. */
+export function urlOf(app: FastifyInstance | undefined, host: string): string | undefined {
+  const a = app?.server.address()
+  return typeof a === 'object' && a !== null ? `http://${host}:${a.port}` : undefined
+}
