@@ -164,4 +164,31 @@ describe('formatStatus', () => {
     )
     assert.match(text, /^helping +bravo \(accepted, 200 req\/s\)$/m)
   })
+
+  test("the stores: one quiet line while they write, a loud one when a full volume stops the ledger's", () => {
+    const health = { writable: true, since: null, error: null, failures: 0, recoveries: 0, freeBytes: 5 * 1024 ** 3 }
+    const ok = formatStatus(status({ storage: { ledger: { ...health, backlog: 0, dropped: 0 }, governance: null } }))
+    assert.match(ok, /^storage +writable; 5\.0 GiB free$/m)
+    const full = formatStatus(
+      status({
+        storage: {
+          ledger: {
+            ...health,
+            writable: false,
+            since: Date.parse('2026-11-30T01:00:00Z'),
+            error: 'No space left on device',
+            freeBytes: 0,
+            backlog: 42,
+            dropped: 0
+          },
+          governance: { ...health, freeBytes: 0 }
+        }
+      })
+    ).replace(/\n {12}/g, ' ')
+    assert.match(
+      full,
+      /^storage +LEDGER REFUSES WRITES since 2026-11-30T01:00:00\.000Z \(No space left on device\), 42 records held; 0 B free: free space on the data volume$/m
+    )
+    assert.doesNotMatch(formatStatus(status()), /^storage/m, 'an older node without the field: no row')
+  })
 })
