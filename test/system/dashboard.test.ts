@@ -382,6 +382,29 @@ describe('the dashboard of a struck node, in a browser', { timeout: 120_000 }, (
     await page.close()
   })
 
+  it("says loudly when the node's ledger cannot write (a full data volume), and stops saying it once it writes again", async () => {
+    const page = await desktopContext.newPage()
+    watch(page)
+    let full = true
+    // The node's real status, with the ledger's storage as a full volume leaves it.
+    await page.route('**/api/status', async route => {
+      const res = await route.fetch()
+      const body = (await res.json()) as { storage: { ledger: Record<string, unknown> } }
+      if (full) Object.assign(body.storage.ledger, { writable: false, since: Date.now() - 5_000, error: 'No space left on device', backlog: 17 })
+      await route.fulfill({ response: res, body: JSON.stringify(body) })
+    })
+    await page.goto(alpha.adminUrl!)
+    await page.waitForFunction(() => !(document.querySelector('#storage-alert') as HTMLElement).hidden, undefined, { timeout: 5_000, polling: 100 })
+    assert.match(
+      (await page.textContent('#storage-alert')) ?? '',
+      /^The ledger store refuses writes \(No space left on device\): the volume of the data dir is full or failing\. The site is still served and shed; 17 ledger records are held until there is room again\.$/
+    )
+    assert.equal(await page.getAttribute('#storage-alert', 'role'), 'alert')
+    full = false
+    await page.waitForFunction(() => (document.querySelector('#storage-alert') as HTMLElement).hidden, undefined, { timeout: 5_000, polling: 100 })
+    await page.close()
+  })
+
   it('raised no script error or CSP violation in any page', () => {
     assert.deepEqual(pageErrors, [])
   })
