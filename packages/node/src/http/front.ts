@@ -101,11 +101,11 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
    * Redirect to the next live target (true), or leave the request to the caller (false): no
    * target, or helpers whose offers are used up and no external mirror engaged.
    */
-  function redirect(reply: FastifyReply, url: string, obj: CachedObject | undefined, weight = weightOf(obj)): boolean {
+  function redirect(reply: FastifyReply, url: string, obj: CachedObject | undefined, weight = weightOf(obj), overflow = false): boolean {
     let helper = shedder.pick()
     if (helper === undefined) return false
     const bytes = obj?.body.byteLength ?? 0
-    if (helper.location === undefined && !shedder.admit(weight)) {
+    if (helper.location === undefined && !shedder.admit(weight) && !overflow) {
       // More than the helpers' offers carry: the external mirror, if engaged, takes it instead.
       helper = shedder.fallback
       if (helper === undefined) return false
@@ -175,14 +175,24 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
         if (shedder.active && (!gate.canAdmitNow() || Math.random() < shedder.share)) {
           if (redirect(reply, url, cached, weight)) return
           if (!shedder.admitLocal(weight)) {
+            // Neither the offers nor the site's uplink have room this instant (a crowd's onset,
+            // before the need is measured): a helper whose queue is short takes it past its
+            // offer rather than the visitor getting 503.
+            if (redirect(reply, url, cached, weight, true)) return
             overloaded(reply)
             return
           }
         } else if (!shedder.admitLocal(weight)) {
-          if (shedder.active && redirect(reply, url, cached, weight)) return
+          if (shedder.active && (redirect(reply, url, cached, weight) || redirect(reply, url, cached, weight, true))) return
           // The first visitor a calm site cannot take: with warm standbys ready, strike now and
           // send it there rather than refuse it.
-          if (!shedder.active && deps.strikeNow !== undefined && (await deps.strikeNow()) && redirect(reply, url, cached, weight)) return
+          if (
+            !shedder.active &&
+            deps.strikeNow !== undefined &&
+            (await deps.strikeNow()) &&
+            (redirect(reply, url, cached, weight) || redirect(reply, url, cached, weight, true))
+          )
+            return
           overloaded(reply)
           return
         }

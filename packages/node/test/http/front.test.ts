@@ -285,6 +285,31 @@ describe('front', () => {
     }
   })
 
+  it('sends a visitor past the offers to a helper whose queue is short rather than refuse it, and refuses once every helper is busy', async () => {
+    let refusals = 0
+    const g = makeFront(origin, {}, 1_000, { microCache: false }, { onRefused: () => refusals++ })
+    try {
+      await g.app.inject({ method: 'GET', url: '/' })
+      g.shedder.setHelpers([HELPER])
+      g.shedder.setRedirectBudget(1) // the helpers' offers carry nothing more now
+      g.shedder.admit(1_000_000)
+      g.shedder.setLocalBudget(1) // nor does the site's own uplink
+      g.shedder.admitLocal(1_000_000)
+      const res = await g.app.inject({ method: 'GET', url: '/' })
+      assert.equal(res.statusCode, 307)
+      assert.equal(res.headers.location, 'http://alpha.mirror-b.localhost:9102/')
+      assert.equal(refusals, 0)
+      g.shedder.setBusy(new Set([HELPER.peer]))
+      const refused = await g.app.inject({ method: 'GET', url: '/' })
+      assert.equal(refused.statusCode, 503)
+      assert.equal(refusals, 1)
+    } finally {
+      g.gate.close()
+      await g.app.close()
+      await g.originClient.close()
+    }
+  })
+
   it('diverts a request waiting for the origin to a helper once shedding starts', async () => {
     f.gate.close()
     await f.app.close()
