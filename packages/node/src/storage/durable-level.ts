@@ -61,6 +61,8 @@ export class DurableLevel {
   #recoverTimer: NodeJS.Timeout | undefined
   #sampleTimer: NodeJS.Timeout | undefined
   #recovering: Promise<boolean> | undefined
+  /** Reopened, the owner writing what it held: writes are allowed, but the store is not caught up. */
+  #catchingUp = false
   #stopped = false
 
   constructor(db: Reopenable, opts: DurableLevelOptions) {
@@ -86,9 +88,10 @@ export class DurableLevel {
     return this.#failedAt === undefined
   }
 
+  /** `writable` here means caught up too: true only once what was held back is written. */
   health(): StorageHealth {
     return {
-      writable: this.writable,
+      writable: this.writable && !this.#catchingUp,
       since: this.#failedAt ?? null,
       error: this.#error ?? null,
       failures: this.#failures,
@@ -183,11 +186,14 @@ export class DurableLevel {
       }
       this.#failedAt = undefined
       this.#error = undefined
+      this.#catchingUp = true
       try {
         await this.#o.reopened?.()
       } catch (err) {
         if (this.#failedAt === undefined) this.fail(err)
         return false
+      } finally {
+        this.#catchingUp = false
       }
       if (this.#failedAt !== undefined) return false
       this.#recoveries++

@@ -32,13 +32,17 @@ describe('DurableLevel', () => {
       }
     }
     let room = false
-    const guard = new DurableLevel(db, {
+    let shownWhileCatchingUp: boolean | undefined
+    const guard: DurableLevel = new DurableLevel(db, {
       name: 'ledger',
       location: tmpdir(),
       recoverFreeBytes: 0,
       recoverIntervalMs: 60_000,
       reopened: async () => {
         calls.push('reloaded')
+        // Writes are allowed while the owner writes what it held, but the store is not shown writable yet.
+        await guard.write(async () => 'held record')
+        shownWhileCatchingUp = guard.health().writable
       }
     })
     try {
@@ -74,6 +78,8 @@ describe('DurableLevel', () => {
       assert.equal(await guard.recover(), true)
       assert.deepEqual(calls, ['close', 'open', 'close', 'open', 'reloaded'])
       assert.equal(guard.health().recoveries, 1)
+      assert.equal(shownWhileCatchingUp, false)
+      assert.equal(guard.health().writable, true)
       assert.equal(await guard.write(async () => 'again'), 'again')
 
       // Not the storage's failure: passed through, the store stays writable.
