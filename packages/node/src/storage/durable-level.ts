@@ -175,6 +175,8 @@ export class DurableLevel {
     if (free !== undefined && free < (this.#o.recoverFreeBytes ?? STORAGE_RECOVER_FREE_BYTES)) return false
     const run = this.#o.exclusive ?? (async <T>(fn: () => Promise<T>): Promise<T> => fn())
     return await run(async () => {
+      // Stopped (the owner closed) while this waited for its turn: leave the database closed.
+      if (this.#stopped || this.#failedAt === undefined) return this.#failedAt === undefined
       const since = this.#failedAt
       try {
         await this.#db.close()
