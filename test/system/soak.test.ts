@@ -13,37 +13,17 @@
  * Needs root (network namespaces); skipped otherwise. Bounded: 8 bursts, each a bounded crowd.
  */
 import assert from 'node:assert/strict'
-import { resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
-import { blogSite, mirrorCapacityRps, namespacesUnavailable, runNetSoak, Testbed } from '@reef/node/bench/net'
+import { blogSite, growth, mirrorCapacityRps, runNetSoak } from '@reef/node/bench/net'
+import { openTestbed, REPO_ROOT } from './testbed-open.ts'
 import type { NetSoakReport } from '@reef/node/bench/net'
 
-const REPO_ROOT = resolve(fileURLToPath(new URL('../../', import.meta.url)))
 const BURSTS = 8
 const MEMBERS = 4
 
-/** From the median of the two bursts after the first round to the median of the last two. */
-function growth(values: number[]): number {
-  const median = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b)
-    return (s[0]! + s[s.length - 1]!) / 2
-  }
-  return median(values.slice(-2)) / median(values.slice(MEMBERS, MEMBERS + 2)) - 1
-}
-
 test('four members ride out eight crowds in turn: served, no growth, ledgers consistent, no error', { timeout: 300_000 }, async t => {
-  const why = await namespacesUnavailable()
-  if (why !== undefined) {
-    t.skip(`no network namespaces here: ${why}`)
-    return
-  }
-  const tb = await Testbed.create({
-    repoRoot: REPO_ROOT,
-    note: line => {
-      t.diagnostic(line)
-    }
-  })
+  const tb = await openTestbed(t)
+  if (tb === undefined) return
   const { mix } = blogSite(1, 'alpha')
   let r: NetSoakReport
   try {
@@ -75,9 +55,18 @@ test('four members ride out eight crowds in turn: served, no growth, ledgers con
   for (const b of r.bursts) assert.ok(b.success >= 0.95, `burst ${b.index} at ${b.site}: ${(100 * b.success).toFixed(1)} % (${JSON.stringify(b.failures)})`)
 
   for (const site of Object.keys(r.bursts[0]!.heapUsedBytes)) {
-    const heap = growth(r.bursts.map(b => b.heapUsedBytes[site]!))
-    const fds = growth(r.bursts.map(b => b.fds[site]!))
-    const rss = growth(r.bursts.map(b => b.rssBytes[site]!))
+    const heap = growth(
+      r.bursts.map(b => b.heapUsedBytes[site]!),
+      MEMBERS
+    )
+    const fds = growth(
+      r.bursts.map(b => b.fds[site]!),
+      MEMBERS
+    )
+    const rss = growth(
+      r.bursts.map(b => b.rssBytes[site]!),
+      MEMBERS
+    )
     t.diagnostic(`${site}: after warm-up heap ${(100 * heap).toFixed(1)} %, RSS ${(100 * rss).toFixed(1)} %, descriptors ${(100 * fds).toFixed(1)} %`)
     assert.ok(heap <= 0.1, `${site}'s heap grew ${(100 * heap).toFixed(1)} % after warm-up`)
     const last = r.bursts.at(-1)!.fds[site]!

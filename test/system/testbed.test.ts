@@ -12,13 +12,11 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
-import { blogSite, calibrateUplink, mirrorCapacityRps, namespacesUnavailable, runScenario, summarize, Testbed } from '@reef/node/bench/net'
+import { blogSite, calibrateUplink, mirrorCapacityRps, runScenario, summarize } from '@reef/node/bench/net'
+import { openTestbed, REPO_ROOT } from './testbed-open.ts'
 import type { ScenarioOptions } from '@reef/node/bench/net'
 
-const REPO_ROOT = resolve(fileURLToPath(new URL('../../', import.meta.url)))
 const UPLINK = 3_000_000
 const LOADS_PER_SEC = 15
 const SECONDS = 10
@@ -31,18 +29,8 @@ function leftovers(pid: number): string[] {
 }
 
 test('three Reef members on 3 MB/s uplinks carry a crowd that a lone origin cannot, and the testbed leaves nothing behind', { timeout: 120_000 }, async t => {
-  const why = await namespacesUnavailable()
-  if (why !== undefined) {
-    t.skip(`no network namespaces here: ${why}`)
-    return
-  }
-
-  const tb = await Testbed.create({
-    repoRoot: REPO_ROOT,
-    note: line => {
-      t.diagnostic(line)
-    }
-  })
+  const tb = await openTestbed(t)
+  if (tb === undefined) return
   const { mix } = blogSite(1, 'alpha')
   let origin, reef
   try {
