@@ -4,7 +4,7 @@
  * under Reef's private protocol id for peer routing. Bootstrap peers are dialled at start and
  * redialled while disconnected.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { link, mkdir, open, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -51,8 +51,33 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<PrivateKey>
   const existing = await readIdentity(dataDir)
   if (existing !== undefined) return existing
   const key = await generateKeyPair('Ed25519')
-  await writeFile(identityFile(dataDir), privateKeyToProtobuf(key), { mode: 0o600, flag: 'wx' })
-  return key
+  await writeIdentityOnce(identityFile(dataDir), privateKeyToProtobuf(key))
+  const stored = await readIdentity(dataDir)
+  return stored ?? key
+}
+
+/**
+ * Write the identity whole or not at all: a temporary file, synced, then linked into place,
+ * which fails if an identity is already there (never replaced). A process killed at any instant
+ * leaves no half-written identity that would keep the node from starting again.
+ */
+async function writeIdentityOnce(file: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`
+  try {
+    const fh = await open(tmp, 'w', 0o600)
+    try {
+      await fh.writeFile(bytes)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await link(tmp, file).catch((err: NodeJS.ErrnoException) => {
+      // Another process made it first: the caller reads theirs.
+      if (err.code !== 'EEXIST') throw err
+    })
+  } finally {
+    await rm(tmp, { force: true })
+  }
 }
 
 export interface Libp2pOptions {
