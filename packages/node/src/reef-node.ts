@@ -201,7 +201,7 @@ export class ReefNode {
     await this.libp2p.start()
     this.bus.start()
     this.bus.onRecord(r => {
-      this.helperHealth.heard(r.author)
+      this.helperHealth.heardRecord(r.author, r.ts)
       if (r.type === 'load-report') this.peers.update(r.author, r.body as LoadReport)
     })
     this.libp2p.addEventListener('peer:disconnect', this.#onDisconnect)

@@ -10,6 +10,14 @@
  * HELPER_SILENCE_MS. The shedder sends no one to a down helper; the help coordinator drops it
  * from the session once it has been down for its drop time and accepts others instead.
  *
+ * A record's life counts from when it was made, not from when it arrived: a helper's records
+ * also reach this node through other members' gossip (IHAVE/IWANT), up to a second or more
+ * late, and a late copy arriving after the helper's link was cut must not make it look alive.
+ * Clocks differ between machines, so the age is relative: each record's transit (arrival on
+ * this clock − its `ts` on the author's) is compared with the quickest transit seen from that
+ * author, and the excess is taken off its arrival time. The quickest transit creeps up by
+ * TRANSIT_CREEP per ms, so a clock that steps forward or drifts is followed within seconds.
+ *
  * Silence is measured on this node's clock as it processes what arrives: when its own event
  * loop stalls, a report may wait in its queue past the limit and the helper is excluded until
  * the report is read, a moment later. That costs a few redirects going elsewhere; crediting
@@ -28,9 +36,14 @@ import { localhostLookup } from '../p2p/localhost-lookup.ts'
 /** Probe errors that mean the mirror's machine is there and its mirror is not. */
 const REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ENETUNREACH', 'EHOSTUNREACH'])
 
+/** How fast the quickest transit seen from a peer forgets itself (ms per ms): 1 % of the time elapsed. */
+const TRANSIT_CREEP = 0.01
+
 export class HelperHealth {
   readonly #silenceMs: number
   readonly #heard = new Map<string, number>()
+  /** Per author: the quickest transit seen (arrival − record ts, ms) and when it was last lowered or crept. */
+  readonly #transit = new Map<string, { min: number; at: number }>()
   /** Peers whose last connection closed, since when. */
   readonly #disconnected = new Map<string, number>()
   /** Peers whose mirror refused or failed a probe, since when. */
@@ -41,7 +54,19 @@ export class HelperHealth {
   }
 
   heard(peer: string, now = Date.now()): void {
-    this.#heard.set(peer, now)
+    if ((this.#heard.get(peer) ?? -Infinity) < now) this.#heard.set(peer, now)
+  }
+
+  /**
+   * A record `peer` authored at `ts` (its clock) arrived `now` (this clock): it shows life as of
+   * its arrival less however much later it came than the quickest of `peer`'s records.
+   */
+  heardRecord(peer: string, ts: number, now = Date.now()): void {
+    const transit = now - ts
+    const t = this.#transit.get(peer)
+    const min = t === undefined ? transit : Math.min(transit, t.min + (now - t.at) * TRANSIT_CREEP)
+    this.#transit.set(peer, { min, at: now })
+    this.heard(peer, now - (transit - min))
   }
 
   /**
@@ -88,7 +113,7 @@ export class HelperHealth {
 
   /** Forget peers that are none of `keep` (sessions ended). */
   retain(keep: ReadonlySet<string>): void {
-    for (const m of [this.#heard, this.#disconnected, this.#mirrorDown]) for (const peer of m.keys()) if (!keep.has(peer)) m.delete(peer)
+    for (const m of [this.#heard, this.#transit, this.#disconnected, this.#mirrorDown]) for (const peer of m.keys()) if (!keep.has(peer)) m.delete(peer)
   }
 }
 

@@ -39,6 +39,32 @@ describe('HelperHealth', () => {
     assert.equal(h.isDown('b', 1_030), false)
   })
 
+  it("a record relayed late counts from when the quickest path would have brought it, whatever the author's clock", () => {
+    const h = new HelperHealth()
+    const skew = 37_000 // the helper's clock runs 37 s behind this one
+    // Direct reports arrive 5 ms after they were made.
+    for (let at = 1_000; at <= 2_000; at += 200) h.heardRecord('b', at - skew - 5, at)
+    // The link is cut at 2_100. A report made at 2_050 reaches us through another member 1.2 s later.
+    h.heardRecord('b', 2_050 - skew, 3_250)
+    assert.equal(h.isDown('b', 3_250), true, 'a late copy of an old report does not revive a cut helper')
+    // Counted from ~2_055, give or take the quickest transit's creep over 1.25 s (12.5 ms).
+    const since = h.downSince('b', 3_250)!
+    assert.ok(since >= 2_055 + HELPER_SILENCE_MS && since <= 2_055 + 13 + HELPER_SILENCE_MS, `down since ${since}`)
+    // A fresh report on the quick path still counts at once.
+    h.heardRecord('b', 3_300 - skew - 5, 3_300)
+    assert.equal(h.isDown('b', 3_300 + HELPER_SILENCE_MS - 1), false)
+  })
+
+  it('the quickest transit forgets itself: a helper whose clock steps back is followed within seconds, not judged silent for ever', () => {
+    const h = new HelperHealth()
+    h.heardRecord('b', 995, 1_000) // transit 5 ms
+    // Its clock steps 300 ms back (NTP): every record now looks 300 ms late …
+    let at = 1_200
+    for (; at <= 40_000; at += 200) h.heardRecord('b', at - 5 - 300, at)
+    // … until the minimum has crept up to the new transit (300 ms at 1 % of elapsed time: ~30 s).
+    assert.equal(h.isDown('b', at - 200 + HELPER_SILENCE_MS - 1), false)
+  })
+
   it('a mirror that refused a probe is down until it answers one', () => {
     const h = new HelperHealth()
     h.heard('b', 0)
