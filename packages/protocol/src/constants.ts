@@ -75,6 +75,19 @@ export const MAX_BYTES_PER_SEC = 1_000_000_000_000
  * SERVING_REPORT_INTERVAL_MS so that it is heard.
  */
 export const HELPER_SILENCE_MS = 500
+/**
+ * r4 (calm cadence): the load reports the whole consortium sends per second in calm times, at
+ * most. A calm member that has nothing new to say reports every members ÷ this seconds (never
+ * more often than its configured interval, never less often than MAX_CALM_REPORT_INTERVAL_MS),
+ * so each member's gossip cost stays flat as the consortium grows.
+ */
+export const CALM_REPORTS_PER_SEC = 2
+/** r4: the longest a member stays silent in calm times, in ms. */
+export const MAX_CALM_REPORT_INTERVAL_MS = 60_000
+/** r4: a receiver keeps a report this many times its `nextReportMs` (at least its own expiry). */
+export const REPORT_EXPIRY_FACTOR = 3
+/** r4: a report whose state changed, or whose spare bytes/s moved by more than this share, goes out at once. */
+export const REPORT_CHANGE_SHARE = 0.25
 /** Load report interval of a node while it serves a help session (at most), in ms. */
 export const SERVING_REPORT_INTERVAL_MS = 200
 /** Path on every mirror host that answers 204 while the mirror runs (liveness probes). */

@@ -10,6 +10,7 @@
 import { z } from 'zod'
 import {
   MAX_BYTES_PER_SEC,
+  MAX_CALM_REPORT_INTERVAL_MS,
   MAX_EVIDENCE_ITEMS,
   MAX_HELPERS,
   MAX_INVITATION_ADDRS,
@@ -72,7 +73,12 @@ export const LoadReport = z.object({
       })
     )
     .max(MAX_HELPERS)
-    .optional()
+    .optional(),
+  /**
+   * r4 (calm cadence): the longest the author will wait before its next report, ms. A receiver
+   * keeps the report REPORT_EXPIRY_FACTOR times this (at least its own expiry).
+   */
+  nextReportMs: z.number().int().min(100).max(MAX_CALM_REPORT_INTERVAL_MS).optional()
 })
 export type LoadReport = z.infer<typeof LoadReport>
 

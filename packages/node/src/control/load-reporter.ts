@@ -1,11 +1,19 @@
 /**
- * Load gossip (SPEC.md §load-report): the node publishes a signed load report every report
- * interval on its consortium's load topic — its state, demand, declared uplink, what it sends,
- * what it can spare and what it waits to send — and every SERVING_REPORT_INTERVAL_MS while it
- * serves a help session (a beneficiary stops sending clients to a helper it has not heard from
- * for HELPER_SILENCE_MS).
+ * Load gossip (SPEC.md §load-report): the node publishes a signed load report on its
+ * consortium's load topic — its state, demand, declared uplink, what it sends, what it can
+ * spare and what it waits to send:
+ * - every SERVING_REPORT_INTERVAL_MS while it serves a help session (a beneficiary stops sending
+ *   clients to a helper it has not heard from for HELPER_SILENCE_MS);
+ * - every report interval while its site is struck or recovering;
+ * - in calm times (r4 calm cadence), every members ÷ CALM_REPORTS_PER_SEC seconds (between its
+ *   interval and MAX_CALM_REPORT_INTERVAL_MS), so that a member's gossip does not grow with the
+ *   consortium; at its interval while any live peer is an r3 node (no `nextReportMs`), which
+ *   would drop it after its own expiry;
+ * - at once (SERVING_REPORT_INTERVAL_MS apart) when its state changes, and within its interval
+ *   when its spare bytes/s moved by more than REPORT_CHANGE_SHARE.
+ * Each report says by when the next will come (`nextReportMs`).
  */
-import { SERVING_REPORT_INTERVAL_MS, loadTopic } from '@reef/protocol'
+import { CALM_REPORTS_PER_SEC, MAX_CALM_REPORT_INTERVAL_MS, REPORT_CHANGE_SHARE, SERVING_REPORT_INTERVAL_MS, loadTopic } from '@reef/protocol'
 import type { LoadReport } from '@reef/protocol'
 import type { ReefConfig } from '../config/config.ts'
 import { MAX_REPORTED_HELPING, RATE_WINDOW_MS, REPORT_EARLY_MS } from '../constants.ts'
@@ -15,6 +23,7 @@ import type { DemandMeter } from './demand.ts'
 import type { CrowdDetector } from '../load/crowd-detector.ts'
 import type { LoadMonitor } from '../load/monitor.ts'
 import type { UplinkMeter } from '../load/uplink-meter.ts'
+import type { PeerTable } from '../p2p/peer-table.ts'
 
 export interface LoadReporterComponents {
   config: Pick<ReefConfig, 'consortium' | 'site' | 'mirror' | 'origin' | 'uplink' | 'gossip'>
@@ -26,11 +35,20 @@ export interface LoadReporterComponents {
   standby: Pick<StandbyService, 'standingBy'>
   /** Whether this node serves an accepted help session now. */
   serving: () => boolean
+  /** The live view: its size sets the calm interval. */
+  peers: Pick<PeerTable, 'live'>
+}
+
+/** r4: the calm report interval in a consortium of `members` (this node included), ms. */
+export function calmIntervalMs(configuredMs: number, members: number): number {
+  const spread = Math.round((members * 1000) / CALM_REPORTS_PER_SEC)
+  return Math.max(configuredMs, Math.min(spread, MAX_CALM_REPORT_INTERVAL_MS))
 }
 
 export class LoadReporter {
   readonly #c: LoadReporterComponents
   #lastAt = 0
+  #last: { state: LoadReport['state']; spareBytesPerSec: number } | undefined
 
   constructor(components: LoadReporterComponents) {
     this.#c = components
@@ -39,14 +57,31 @@ export class LoadReporter {
   /** The interval the reports are due at now, in ms. */
   get intervalMs(): number {
     const every = this.#c.config.gossip.reportIntervalMs
-    return this.#c.serving() ? Math.min(SERVING_REPORT_INTERVAL_MS, every) : every
+    if (this.#c.serving()) return Math.min(SERVING_REPORT_INTERVAL_MS, every)
+    if (this.#c.detector.state !== 'normal') return every
+    const live = this.#c.peers.live()
+    if (live.some(e => e.report.nextReportMs === undefined)) return every
+    return calmIntervalMs(every, live.length + 1)
   }
 
-  /** Publish the load report if one is due. */
+  /** Publish the load report if one is due: its interval passed, or what it says changed. */
   async maybeReport(now = Date.now()): Promise<void> {
-    if (now - this.#lastAt < this.intervalMs - REPORT_EARLY_MS) return
+    const since = now - this.#lastAt
+    if (since < SERVING_REPORT_INTERVAL_MS - REPORT_EARLY_MS) return
+    const body = this.body()
+    const last = this.#last
+    const stateChanged = last === undefined || last.state !== body.state
+    const spare = body.spareBytesPerSec ?? 0
+    const spareMoved = last !== undefined && Math.abs(spare - last.spareBytesPerSec) > REPORT_CHANGE_SHARE * Math.max(spare, last.spareBytesPerSec)
+    const due = stateChanged || (spareMoved && since >= this.#c.config.gossip.reportIntervalMs - REPORT_EARLY_MS) || since >= this.intervalMs - REPORT_EARLY_MS
+    if (!due) return
+    await this.#publish(body, now)
+  }
+
+  async #publish(body: LoadReport, now: number): Promise<void> {
     this.#lastAt = now
-    await this.report()
+    this.#last = { state: body.state, spareBytesPerSec: body.spareBytesPerSec ?? 0 }
+    await this.#c.bus.publish(loadTopic(this.#c.config.consortium), 'load-report', { ...body, nextReportMs: this.intervalMs })
   }
 
   /** What this node reports now. */
@@ -74,7 +109,8 @@ export class LoadReporter {
     }
   }
 
-  async report(): Promise<void> {
-    await this.#c.bus.publish(loadTopic(this.#c.config.consortium), 'load-report', this.body())
+  /** Publish a report now. */
+  async report(now = Date.now()): Promise<void> {
+    await this.#publish(this.body(), now)
   }
 }

@@ -125,6 +125,12 @@ export async function createReefLibp2p(key: PrivateKey, listen: string[], opts: 
       identify: identify(),
       ping: ping(),
       pubsub: gossipsub({
+        // Gossipsub v1.1 scores down peers that share an IP address (-5 × (peers beyond 10)²):
+        // a Sybil defence for open networks. A consortium is closed (the charter and the log say
+        // who is a member; records of others are ignored), and members do share addresses (a
+        // hosting provider's NAT, a test on loopback): the 11th peer on one address took every
+        // one of them below the graylist threshold and the consortium's gossip stopped.
+        scoreParams: { IPColocationFactorWeight: 0 },
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
         heartbeatInterval: 500,

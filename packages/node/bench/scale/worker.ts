@@ -1,0 +1,180 @@
+/**
+ * One process of the scale harness (run.ts): hosts a share of the consortium's Reef nodes, all
+ * real (libp2p over loopback TCP, gossipsub, kad-dht, ledger, governance), behind one demo origin
+ * they share, and answers the coordinator's questions over IPC. Observations are taken here, in
+ * the process that receives the records, with Date.now() (one clock for every process of the
+ * machine).
+ */
+import { pino } from 'pino'
+import { startDemoOrigin } from '../../demo/origin-site.ts'
+import type { DemoOriginOptions } from '../../demo/origin-site.ts'
+import { ReefNode, parseConfig } from '../../src/index.ts'
+import type { ReefConfigInput } from '../../src/index.ts'
+import { loadTopic } from '@reef/protocol'
+import type { LoadReport } from '@reef/protocol'
+import type { FromWorker, NodeSpec, ToWorker, WorkerNodeSample } from './messages.ts'
+
+const send = (m: FromWorker): void => {
+  process.send?.(m)
+}
+
+interface Hosted {
+  spec: NodeSpec
+  node: ReefNode
+  /** Per author: the state this node's view holds, since when, and the `ts` of the record that brought it. */
+  view: Map<string, { state: string; at: number; ts: number }>
+  /** Transit of load reports (arrival − ts, ms) since the last sample. */
+  transit: number[]
+  /** Per watched peer: when this node first held it expelled. */
+  expelledAt: Map<string, number>
+}
+
+const hosted: Hosted[] = []
+/** Records delivered to the hosted nodes since the last sample, by type. */
+let recordsByType: Record<string, number> = {}
+let origin: Awaited<ReturnType<typeof startDemoOrigin>> | undefined
+let cpuMark = process.cpuUsage()
+let cpuAt = performance.now()
+const watchedExpel = new Set<string>()
+const help = new Map<string, { startedAt?: number; firstAcceptAt?: number; coveredAt?: number; helpers: number; offers: number; needBytes: number }>()
+let poll: NodeJS.Timeout | undefined
+
+async function start(specs: NodeSpec[], originOpts: DemoOriginOptions, logFile: string): Promise<void> {
+  origin = await startDemoOrigin(originOpts)
+  const dest = pino.destination({ dest: logFile, sync: false, mkdir: true })
+  const root = pino({ level: 'warn' }, dest)
+  const t0 = Date.now()
+  // Start in small batches: a hundred Noise handshakes at once starve one event loop.
+  for (let i = 0; i < specs.length; i += 4) {
+    await Promise.all(
+      specs.slice(i, i + 4).map(async spec => {
+        const input: ReefConfigInput = { ...spec.config, origin: { ...spec.config.origin, url: origin!.url } }
+        const node = await ReefNode.create(parseConfig(input), { logger: root.child({ site: spec.label }) })
+        const h: Hosted = { spec, node, view: new Map(), transit: [], expelledAt: new Map() }
+        node.bus.onRecord(r => {
+          recordsByType[r.type] = (recordsByType[r.type] ?? 0) + 1
+          if (r.type !== 'load-report') return
+          const now = Date.now()
+          h.transit.push(now - r.ts)
+          const state = (r.body as LoadReport).state
+          const was = h.view.get(r.author)
+          if (was === undefined || was.state !== state) h.view.set(r.author, { state, at: now, ts: r.ts })
+        })
+        await node.start()
+        hosted.push(h)
+      })
+    )
+  }
+  poll = setInterval(tick, 10)
+  poll.unref()
+  send({ op: 'started', ms: Date.now() - t0, nodes: hosted.map(h => ({ label: h.spec.label, peerId: h.node.peerId })) })
+}
+
+/** Every 10 ms: expulsions applied, help sessions' progress (cheap reads of in-memory state). */
+function tick(): void {
+  const now = Date.now()
+  for (const h of hosted) {
+    for (const peer of watchedExpel) if (!h.expelledAt.has(peer) && h.node.gov?.isExpelled(peer) === true) h.expelledAt.set(peer, now)
+    const t = help.get(h.spec.label)
+    const own = h.node.help.ownSession
+    if (t === undefined || own === undefined) continue
+    t.startedAt ??= now
+    const accepted = own.helpers.reduce((a, x) => a + x.weightBytesPerSec, 0)
+    t.helpers = own.helpers.length
+    t.offers = own.offers
+    t.needBytes = own.neededBytesPerSec
+    if (own.helpers.length > 0) t.firstAcceptAt ??= now
+    if (own.helpers.length > 0 && accepted >= own.neededBytesPerSec) t.coveredAt ??= now
+  }
+}
+
+function sample(): { rssBytes: number; heapBytes: number; cpuMs: number; wallMs: number; records: Record<string, number>; nodes: WorkerNodeSample[] } {
+  const cpu = process.cpuUsage(cpuMark)
+  const wall = performance.now() - cpuAt
+  cpuMark = process.cpuUsage()
+  cpuAt = performance.now()
+  const mem = process.memoryUsage()
+  const records = recordsByType
+  recordsByType = {}
+  const nodes = hosted.map(h => {
+    const transit = h.transit
+    h.transit = []
+    return {
+      label: h.spec.label,
+      peerId: h.node.peerId,
+      livePeers: h.node.peers.live().length,
+      connections: h.node.libp2p.getConnections().length,
+      topicPeers: h.node.libp2p.services.pubsub.getSubscribers(loadTopic(h.node.config.consortium)).length,
+      transit
+    }
+  })
+  return { rssBytes: mem.rss, heapBytes: mem.heapUsed, cpuMs: (cpu.user + cpu.system) / 1000, wallMs: wall, records, nodes }
+}
+
+async function handle(m: ToWorker): Promise<void> {
+  switch (m.op) {
+    case 'start':
+      await start(m.specs, m.origin, m.logFile)
+      return
+    case 'sample':
+      send({ op: 'sample', id: m.id, ...sample() })
+      return
+    case 'view': {
+      // Which nodes' view holds `author` in `state`, since when, brought by a record made when.
+      const seen = hosted
+        .filter(h => h.node.peerId !== m.author)
+        .map(h => {
+          const v = h.view.get(m.author)
+          return v !== undefined && v.state === m.state ? { label: h.spec.label, at: v.at, ts: v.ts } : { label: h.spec.label }
+        })
+      send({ op: 'view', id: m.id, seen })
+      return
+    }
+    case 'track-help':
+      help.set(m.label, { helpers: 0, offers: 0, needBytes: 0 })
+      send({ op: 'ok', id: m.id })
+      return
+    case 'help': {
+      const t = help.get(m.label)
+      const h = hosted.find(x => x.spec.label === m.label)
+      send({ op: 'help', id: m.id, state: h?.node.detector.state ?? 'unknown', ...(t ?? { helpers: 0, offers: 0, needBytes: 0 }) })
+      return
+    }
+    case 'watch-expel':
+      watchedExpel.add(m.peer)
+      send({ op: 'ok', id: m.id })
+      return
+    case 'expelled':
+      send({
+        op: 'expelled',
+        id: m.id,
+        at: hosted.filter(h => h.node.peerId !== m.peer).map(h => ({ label: h.spec.label, at: h.expelledAt.get(m.peer) }))
+      })
+      return
+    case 'propose-expel': {
+      const h = hosted.find(x => x.spec.label === m.label)
+      if (h?.node.gov === undefined) throw new Error(`no governed node ${m.label} here`)
+      const at = Date.now()
+      const id = await h.node.gov.proposeExpel(m.peer, m.reason, m.evidence)
+      send({ op: 'proposed', id: m.id, at, proposal: id ?? null })
+      return
+    }
+    case 'height': {
+      send({ op: 'height', id: m.id, heights: hosted.map(h => ({ label: h.spec.label, height: h.node.gov?.state?.height ?? -1 })) })
+      return
+    }
+    case 'stop':
+      clearInterval(poll)
+      await Promise.allSettled(hosted.map(async h => h.node.stop()))
+      await origin?.close()
+      send({ op: 'stopped', id: m.id })
+      process.exit(0)
+  }
+}
+
+process.on('message', (m: ToWorker) => {
+  handle(m).catch((err: unknown) => {
+    send({ op: 'error', id: 'id' in m ? m.id : 0, message: err instanceof Error ? (err.stack ?? err.message) : String(err) })
+  })
+})
+process.on('disconnect', () => process.exit(0))

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { CALM_REPORTS_PER_SEC, MAX_CALM_REPORT_INTERVAL_MS, REPORT_EXPIRY_FACTOR, SERVING_REPORT_INTERVAL_MS } from '@reef/protocol'
+import type { LoadReport } from '@reef/protocol'
+import { LoadReporter, calmIntervalMs } from '../../src/control/load-reporter.ts'
+import { PeerTable } from '../../src/p2p/peer-table.ts'
+
+const report = (over: Partial<LoadReport> = {}): LoadReport => ({
+  site: 'peer',
+  siteUrl: 'http://peer.example',
+  mirrorUrl: 'http://mirror.peer.example',
+  state: 'normal',
+  capacityRps: 50,
+  demandRps: 0,
+  originRps: 0,
+  spareRps: 100,
+  helping: [],
+  spareBytesPerSec: 1_000_000,
+  ...over
+})
+
+function rig(members: number, opts: { r3Peer?: boolean } = {}) {
+  const peers = new PeerTable(5_000)
+  for (let i = 1; i < members; i++) peers.update(`p${i}`, report(opts.r3Peer === true && i === 1 ? {} : { nextReportMs: 1_000 }), 0)
+  const sent: Array<{ at: number; body: LoadReport }> = []
+  const state = { crowd: 'normal' as LoadReport['state'], spare: 4_000_000, serving: false, now: 0 }
+  const reporter = new LoadReporter({
+    config: {
+      consortium: 'c',
+      site: { label: 'me', publicUrl: 'http://me.example' },
+      mirror: { publicUrl: 'http://mirror.me.example' },
+      origin: { capacityRps: 50 },
+      uplink: { bytesPerSec: 4_000_000 },
+      gossip: { reportIntervalMs: 1_000, peerExpiryMs: 5_000 }
+    } as never,
+    bus: {
+      publish: async (_topic: string, _type: string, body: unknown) => {
+        sent.push({ at: state.now, body: body as LoadReport })
+        return new Uint8Array()
+      }
+    } as never,
+    monitor: { originStarted: { rate: () => 0 }, helpingRates: () => [] } as never,
+    uplink: { rate: () => 0, queuedBytes: 0 } as never,
+    detector: {
+      get state() {
+        return state.crowd
+      }
+    },
+    demand: { last: { rps: 0, bytesPerSec: 0 }, spare: () => ({ rps: 100, bytesPerSec: state.spare }) } as never,
+    standby: { standingBy: () => [] } as never,
+    serving: () => state.serving,
+    peers: { live: () => peers.live(state.now) }
+  })
+  const run = async (untilMs: number, stepMs = SERVING_REPORT_INTERVAL_MS): Promise<void> => {
+    for (; state.now <= untilMs; state.now += stepMs) {
+      // The peers keep reporting (their own cadence): the view stays whole.
+      for (let i = 1; i < members; i++) peers.update(`p${i}`, report(opts.r3Peer === true && i === 1 ? {} : { nextReportMs: 60_000 }), state.now)
+      await reporter.maybeReport(state.now)
+    }
+  }
+  return { reporter, sent, state, run }
+}
+
+describe('LoadReporter: r4 calm cadence', () => {
+  it('the calm interval grows with the consortium, between the configured interval and the cap', () => {
+    assert.equal(calmIntervalMs(1_000, 1), 1_000)
+    assert.equal(calmIntervalMs(1_000, 10), Math.max(1_000, (10 * 1000) / CALM_REPORTS_PER_SEC))
+    assert.equal(calmIntervalMs(1_000, 100), (100 * 1000) / CALM_REPORTS_PER_SEC)
+    assert.equal(calmIntervalMs(1_000, 10_000), MAX_CALM_REPORT_INTERVAL_MS)
+    assert.equal(calmIntervalMs(90_000, 10), 90_000)
+  })
+
+  it('a calm member of a hundred reports every 50 s, saying so; a state change goes out at once', async () => {
+    const r = rig(100)
+    await r.run(120_000)
+    const gaps = r.sent.slice(1).map((s, i) => s.at - r.sent[i]!.at)
+    assert.ok(r.sent.length >= 2 && r.sent.length <= 4, `${r.sent.length} reports in 120 s`)
+    for (const g of gaps) assert.ok(g >= 49_000 && g <= 51_000, `gap ${g}`)
+    assert.equal(r.sent.at(-1)!.body.nextReportMs, 50_000)
+    const before = r.sent.length
+    r.state.crowd = 'struck'
+    const struckAt = r.state.now
+    await r.run(struckAt + 3_000)
+    const first = r.sent[before]!
+    assert.equal(first.body.state, 'struck')
+    assert.ok(first.at - struckAt <= SERVING_REPORT_INTERVAL_MS, `struck report ${first.at - struckAt} ms after the change`)
+    // Struck: every configured interval, and it says so.
+    assert.ok(r.sent.length - before >= 3, `${r.sent.length - before} reports while struck`)
+    assert.equal(r.sent.at(-1)!.body.nextReportMs, 1_000)
+  })
+
+  it('a spare capacity that moved by more than a quarter is reported within the configured interval', async () => {
+    const r = rig(100)
+    await r.run(5_000)
+    const before = r.sent.length
+    r.state.spare = 1_000_000
+    const at = r.state.now
+    await r.run(at + 1_200)
+    assert.equal(r.sent.length, before + 1)
+    assert.equal(r.sent.at(-1)!.body.spareBytesPerSec, 1_000_000)
+    assert.ok(r.sent.at(-1)!.at - at <= 1_000)
+  })
+
+  it('while an r3 peer (no nextReportMs) is live, it keeps the configured interval: that peer would drop it after 5 s', async () => {
+    const r = rig(100, { r3Peer: true })
+    await r.run(10_000)
+    assert.ok(r.sent.length >= 10, `${r.sent.length} reports in 10 s`)
+    assert.equal(r.sent.at(-1)!.body.nextReportMs, 1_000)
+  })
+})
+
+describe('PeerTable: expiry', () => {
+  it('keeps a report REPORT_EXPIRY_FACTOR × its nextReportMs, at least its own expiry; an r3 report its own expiry', () => {
+    const t = new PeerTable(5_000)
+    t.update('r4', report({ nextReportMs: 50_000 }), 0)
+    t.update('r3', report(), 0)
+    t.update('fast', report({ nextReportMs: 200 }), 0)
+    assert.deepEqual(
+      t
+        .live(5_001)
+        .map(e => e.peer)
+        .sort(),
+      ['r4']
+    )
+    assert.notEqual(t.get('r4', REPORT_EXPIRY_FACTOR * 50_000), undefined)
+    assert.equal(t.get('r4', REPORT_EXPIRY_FACTOR * 50_000 + 1), undefined)
+  })
+})
