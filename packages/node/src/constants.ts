@@ -120,8 +120,17 @@ export const UNSIGNED_GRACE_MS = 2_000
 
 /** A vote waits this long for a concurrent proposal at the same height before it is cast, in ms. */
 export const VOTE_SETTLE_MS = 1_000
-/** How often a member asks a peer for log entries it lacks, in ms. */
+/** How often a member asks a peer for log entries it lacks, in ms (at least: see LOG_SYNC_SPACING_MS). */
 export const LOG_SYNC_INTERVAL_MS = 3_000
+/**
+ * The periodic sync is a safety net (entries are gossiped; a sync also follows every new
+ * connection and every proposal beyond the head), and each one sends the charter — 30 KB at a
+ * hundred founders. So the interval grows with the membership: members × this, at least
+ * LOG_SYNC_INTERVAL_MS (30 s at 100 members): each member answers one sync per interval on average.
+ */
+export const LOG_SYNC_SPACING_MS = 300
+/** Most sync rounds in a row while the peer's log is ahead (MAX_SYNC_ENTRIES entries each). */
+export const MAX_SYNC_ROUNDS = 64
 /** How often an open proposal and its votes are re-broadcast in its first REBROADCAST_FAST_MS, in ms; REBROADCAST_SLOWDOWN × that after. */
 export const REBROADCAST_MS = 2_000
 export const REBROADCAST_FAST_MS = 60_000

@@ -81,9 +81,13 @@ export const HELPER_SILENCE_MS = 500
  * more often than its configured interval, never less often than MAX_CALM_REPORT_INTERVAL_MS),
  * so each member's gossip cost stays flat as the consortium grows.
  */
-export const CALM_REPORTS_PER_SEC = 2
+export const CALM_REPORTS_PER_SEC = 1
+/** r4: gossipsub mesh degree (target, low and high water marks; the library's are 6, 4, 12). */
+export const GOSSIP_D = 4
+export const GOSSIP_D_LOW = 3
+export const GOSSIP_D_HIGH = 8
 /** r4: the longest a member stays silent in calm times, in ms. */
-export const MAX_CALM_REPORT_INTERVAL_MS = 60_000
+export const MAX_CALM_REPORT_INTERVAL_MS = 120_000
 /** r4: a receiver keeps a report this many times its `nextReportMs` (at least its own expiry). */
 export const REPORT_EXPIRY_FACTOR = 3
 /** r4: a report whose state changed, or whose spare bytes/s moved by more than this share, goes out at once. */

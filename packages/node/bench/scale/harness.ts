@@ -330,9 +330,7 @@ export class ScaleConsortium {
   }
 
   /** Calm-time figures over `windowMs`: gossip bytes, CPU and RSS per node, report transit. */
-  async calm(
-    windowMs: number
-  ): Promise<{
+  async calm(windowMs: number): Promise<{
     gossipBytesPerSecPerNode: number
     cpuPerNode: number
     rssPerNodeBytes: number
@@ -405,7 +403,7 @@ export class ScaleConsortium {
           tb1 = Date.now()
         }
       }
-      await Promise.allSettled([...inflight])
+      await Promise.allSettled(inflight)
     })()
     // Help: engaged and covered, polled from the struck node's process.
     let help: Reply<'help'> | undefined
@@ -494,6 +492,12 @@ export class ScaleConsortium {
       await sleep(100)
     }
     return { appliedP50: quantile(at, 0.5), appliedMax: at.length === 0 ? Number.NaN : Math.max(...at), applied: at.length, members }
+  }
+
+  /** A V8 CPU profile of every live process over `ms`, written to `dir`. */
+  async profile(ms: number, dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true })
+    await Promise.all(this.#live().map(async w => w.ask({ op: 'profile', ms, file: join(dir, `worker-${w.index}.cpuprofile`) }, ms + 30_000)))
   }
 
   /** Stop (SIGSTOP) whole processes until at least `share` of the members are silent. */

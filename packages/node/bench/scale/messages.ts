@@ -31,6 +31,7 @@ export type ToWorker =
   | { op: 'expelled'; id: number; peer: string }
   | { op: 'propose-expel'; id: number; label: string; peer: string; reason: string; evidence: EvidenceItem[] }
   | { op: 'height'; id: number }
+  | { op: 'profile'; id: number; ms: number; file: string }
   | { op: 'stop'; id: number }
 
 export type FromWorker =

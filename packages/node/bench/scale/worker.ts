@@ -5,6 +5,8 @@
  * the process that receives the records, with Date.now() (one clock for every process of the
  * machine).
  */
+import { writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector/promises'
 import { pino } from 'pino'
 import { startDemoOrigin } from '../../demo/origin-site.ts'
 import type { DemoOriginOptions } from '../../demo/origin-site.ts'
@@ -161,6 +163,19 @@ async function handle(m: ToWorker): Promise<void> {
     }
     case 'height': {
       send({ op: 'height', id: m.id, heights: hosted.map(h => ({ label: h.spec.label, height: h.node.gov?.state?.height ?? -1 })) })
+      return
+    }
+    case 'profile': {
+      // A V8 CPU profile of this process over `ms` (the harness's --profile DIR).
+      const session = new Session()
+      session.connect()
+      await session.post('Profiler.enable')
+      await session.post('Profiler.start')
+      await new Promise(r => setTimeout(r, m.ms))
+      const { profile } = await session.post('Profiler.stop')
+      session.disconnect()
+      await writeFile(m.file, JSON.stringify(profile))
+      send({ op: 'ok', id: m.id })
       return
     }
     case 'stop':

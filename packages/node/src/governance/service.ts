@@ -65,6 +65,8 @@ import {
   GOVERNANCE_DIAL_TIMEOUT_MS,
   JOIN_RESEND_MS,
   LOG_SYNC_INTERVAL_MS,
+  LOG_SYNC_SPACING_MS,
+  MAX_SYNC_ROUNDS,
   PROPOSAL_ENVELOPE_BYTES,
   PROPOSAL_TTL_MS,
   REBROADCAST_FAST_MS,
@@ -550,7 +552,8 @@ export class GovernanceService {
   async #tick(): Promise<void> {
     const now = Date.now()
     try {
-      if (now - this.#lastSync >= this.#o.syncIntervalMs) {
+      const members = this.#state?.members.size ?? 0
+      if (now - this.#lastSync >= Math.max(this.#o.syncIntervalMs, members * LOG_SYNC_SPACING_MS)) {
         this.#lastSync = now
         await this.#syncSomeone()
       }
@@ -635,10 +638,17 @@ export class GovernanceService {
     if (this.#syncing.has(peer) || peer === this.#o.selfId) return
     this.#syncing.add(peer)
     try {
-      const from = Math.max(1, this.#state?.height ?? 1)
-      const ok = await this.#syncFrom(peer, from)
-      if (!ok && from > 1) await this.#syncFrom(peer, 1)
-      this.counters.syncs++
+      // A long log comes MAX_SYNC_ENTRIES entries per round: ask again at once while the peer's
+      // log is ahead and the last round took us further (a newcomer to a log of 1,000 entries
+      // waited a sync interval per 512 of them).
+      for (let round = 0; round < MAX_SYNC_ROUNDS; round++) {
+        const from = Math.max(1, this.#state?.height ?? 1)
+        let r = await this.#syncFrom(peer, from)
+        if (!r.ok && from > 1) r = await this.#syncFrom(peer, 1)
+        this.counters.syncs++
+        const now = this.#state?.height ?? 0
+        if (!r.ok || r.peerHeight === undefined || r.peerHeight <= now || now <= from) break
+      }
     } catch (err) {
       this.#d.log.debug({ peer, err: (err as Error).message }, 'log sync failed')
     } finally {
@@ -646,10 +656,14 @@ export class GovernanceService {
     }
   }
 
-  /** False if the peer's log does not continue ours from `from` (then sync from 1 to judge a fork). */
-  async #syncFrom(peer: string, from: number): Promise<boolean> {
+  /**
+   * ok false if the peer's log does not continue ours from `from` (then sync from 1 to judge a
+   * fork); peerHeight: the peer's height, from its `end` frame.
+   */
+  async #syncFrom(peer: string, from: number): Promise<{ ok: boolean; peerHeight?: number }> {
     const signal = AbortSignal.timeout(FRAME_TIMEOUT_MS)
     const stream = await this.#d.libp2p.dialProtocol(peerIdFromString(peer), GOV_PROTOCOL, { signal })
+    let peerHeight: number | undefined
     try {
       const lp = lpStream(stream, { maxDataLength: MAX_RECORD_BYTES })
       await lp.write(encodeGovRequest({ v: 1, kind: 'sync', consortium: this.#o.consortium, from }), { signal })
@@ -663,17 +677,20 @@ export class GovernanceService {
           else if (bodyHash(frame.charter.body) !== this.#state.history[0]!.hash) throw new ReefError('ERR_WRONG_CHARTER', `${peer} holds another charter`)
           continue
         }
-        if (frame.kind === 'end') break
+        if (frame.kind === 'end') {
+          peerHeight = frame.height
+          break
+        }
         if (frame.kind !== 'entry') throw new ReefError('ERR_PROTOCOL', `unexpected ${frame.kind} frame in a sync`)
         try {
           await this.#apply(frame.entry as MultiSigned<LogEntryBody>, peer)
         } catch (err) {
-          if (err instanceof GovernanceError && err.code === 'ERR_PREV') return false
+          if (err instanceof GovernanceError && err.code === 'ERR_PREV') return { ok: false }
           throw err
         }
       }
       await stream.close({ signal }).catch(() => {})
-      return true
+      return peerHeight === undefined ? { ok: true } : { ok: true, peerHeight }
     } catch (err) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
       throw err

@@ -105,9 +105,22 @@ interface Mine {
 }
 
 /** The k peers that stand by for `site`, by rendezvous hashing: the largest SHA-1(site ‖ "\n" ‖ peer). */
-export function chooseStandbys(site: string, candidates: readonly string[], k: number): string[] {
-  const score = (peer: string): Buffer => createHash('sha1').update(`${site}\n${peer}`).digest()
-  return [...candidates].sort((a, b) => Buffer.compare(score(b), score(a)) || (a < b ? -1 : 1)).slice(0, Math.max(0, k))
+export function chooseStandbys(
+  site: string,
+  candidates: readonly string[],
+  k: number,
+  score: (peer: string) => Buffer = peer => standbyScore(site, peer)
+): string[] {
+  // Each score once (the comparator would hash both sides of every comparison).
+  return candidates
+    .map(peer => ({ peer, score: score(peer) }))
+    .sort((a, b) => Buffer.compare(b.score, a.score) || (a.peer < b.peer ? -1 : 1))
+    .slice(0, Math.max(0, k))
+    .map(x => x.peer)
+}
+
+export function standbyScore(site: string, peer: string): Buffer {
+  return createHash('sha1').update(`${site}\n${peer}`).digest()
 }
 
 export class StandbyService {
@@ -121,6 +134,8 @@ export class StandbyService {
   #timer: ReturnType<typeof setInterval> | undefined
   #unsubscribe: (() => void) | undefined
   #pumping = false
+  /** Each live peer's rendezvous score for this site (a hash per peer, not per peer per tick). */
+  readonly #scores = new Map<string, Buffer>()
   /** Bytes sent to standbys and received as one, since start. */
   readonly totals = { sent: 0, received: 0 }
 
@@ -151,13 +166,17 @@ export class StandbyService {
   async tick(now = Date.now()): Promise<void> {
     const k = typeof this.#opts.replicas === 'function' ? this.#opts.replicas() : this.#opts.replicas
     if (k <= 0 || !this.#deps.calm()) return
-    const candidates = this.#deps.peers
-      .live(now)
-      .filter(e => e.peer !== this.#opts.selfId && e.report.state === 'normal')
-      .map(e => e.peer)
-    const standbys = chooseStandbys(this.#opts.site, candidates, Math.min(k, MAX_STANDBYS))
     const manifest = this.#deps.manifest()
-    if (standbys.length === 0 || manifest.length === 0) return
+    if (manifest.length === 0) return
+    const live = this.#deps.peers.live(now)
+    const candidates = live.filter(e => e.peer !== this.#opts.selfId && e.report.state === 'normal').map(e => e.peer)
+    if (this.#scores.size > 2 * live.length + 16) for (const peer of this.#scores.keys()) if (!candidates.includes(peer)) this.#scores.delete(peer)
+    const standbys = chooseStandbys(this.#opts.site, candidates, Math.min(k, MAX_STANDBYS), peer => {
+      let sc = this.#scores.get(peer)
+      if (sc === undefined) this.#scores.set(peer, (sc = standbyScore(this.#opts.site, peer)))
+      return sc
+    })
+    if (standbys.length === 0) return
     // Which objects, not their order: popularity reorders the hot set all the time.
     const key = `${standbys.join(',')}|${manifest
       .map(e => `${e.path} ${e.sha256}`)
