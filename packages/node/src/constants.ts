@@ -43,6 +43,8 @@ export const RELIEF_LOG_INTERVAL_MS = 1_000
 export const RELIEF_HISTORY_MAX = 1_000
 /** A load report is due this much before its interval ends (timer jitter), in ms. */
 export const REPORT_EARLY_MS = 20
+/** A node reports at its configured interval for this long after its first report (r4 calm cadence: a newcomer is news). */
+export const REPORT_WARMUP_MS = 10_000
 /** Sites listed in a load report's `helping`. */
 export const MAX_REPORTED_HELPING = 64
 

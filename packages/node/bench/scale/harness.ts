@@ -138,11 +138,16 @@ export interface StrikeResult {
   /** Observers that were live (not silent) and how many of them saw the strike. */
   observers: number
   saw: number
-  /** Ms from the struck report's making to its arrival: p50 / p99 / max over the live observers. */
+  /**
+   * Ms from the strike (the struck node's detector saying so) to the struck state's arrival in
+   * each live observer's load view: p50 / p99 / max over the observers.
+   */
   viewP50: number
   viewP99: number
   viewMax: number
-  /** Ms after the strike (the node's own session opened). */
+  /** Ms from the strike to the help request (the node's own session opened). */
+  requestMs: number | undefined
+  /** Ms after the strike. */
   firstAcceptMs: number | undefined
   coveredMs: number | undefined
   offers: number
@@ -415,13 +420,15 @@ export class ScaleConsortium {
     }
     // The load view: how long until the live members' views show it struck.
     const observers = this.liveMembers().filter(x => x.label !== label)
-    let lat: number[] = []
+    let seenAt: number[] = []
     const viewDeadline = Date.now() + 10_000
     while (Date.now() < viewDeadline) {
       const views = await Promise.all(this.#live().map(async x => x.ask<'view'>({ op: 'view', author: m.peerId, state: 'struck' })))
-      const seen = views.flatMap(v => v.seen).filter(s => s.at !== undefined && s.ts !== undefined)
-      lat = seen.map(s => s.at! - s.ts!)
-      if (seen.length >= observers.length) break
+      seenAt = views
+        .flatMap(v => v.seen)
+        .filter(s => s.at !== undefined)
+        .map(s => s.at!)
+      if (seenAt.length >= observers.length) break
       await sleep(100)
     }
     await crowdDone
@@ -431,7 +438,9 @@ export class ScaleConsortium {
     // Calm again before the next phase.
     const calmDeadline = Date.now() + 30_000
     while (Date.now() < calmDeadline && (await w.ask<'help'>({ op: 'help', label })).state !== 'normal') await sleep(200)
-    const started = help.startedAt
+    // Timed from the strike; from the help request when the detector's moment was missed.
+    const started = help.struckAt ?? help.startedAt
+    const lat = started === undefined ? [] : seenAt.map(at => at - started)
     return {
       label,
       observers: observers.length,
@@ -439,6 +448,7 @@ export class ScaleConsortium {
       viewP50: quantile(lat, 0.5),
       viewP99: quantile(lat, 0.99),
       viewMax: lat.length === 0 ? Number.NaN : Math.max(...lat),
+      requestMs: started === undefined || help.startedAt === undefined ? undefined : help.startedAt - started,
       firstAcceptMs: started === undefined || help.firstAcceptAt === undefined ? undefined : help.firstAcceptAt - started,
       coveredMs: started === undefined || help.coveredAt === undefined ? undefined : help.coveredAt - started,
       offers: help.offers,

@@ -42,6 +42,8 @@ export type FromWorker =
       op: 'help'
       id: number
       state: string
+      /** When the node's crowd detector first said struck (polled every 10 ms). */
+      struckAt?: number
       startedAt?: number
       firstAcceptAt?: number
       coveredAt?: number

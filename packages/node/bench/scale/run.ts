@@ -61,7 +61,7 @@ const fmt = (ms: number | undefined): string => (ms === undefined || Number.isNa
 const kb = (b: number): string => `${(b / 1000).toFixed(1)} KB/s`
 const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`
 const strikeRow = (what: string, s: StrikeResult): string =>
-  `| ${what} | ${s.saw}/${s.observers} | ${fmt(s.viewP50)} / ${fmt(s.viewP99)} | ${fmt(s.firstAcceptMs)} | ${fmt(s.coveredMs)} | ${s.offers} | ${s.helpers} | ${kb(s.gossipBytesPerSecPerNode)} |`
+  `| ${what} | ${s.saw}/${s.observers} | ${fmt(s.viewP50)} / ${fmt(s.viewP99)} | ${fmt(s.requestMs)} | ${fmt(s.firstAcceptMs)} | ${fmt(s.coveredMs)} | ${s.offers} | ${s.helpers} | ${kb(s.gossipBytesPerSecPerNode)} |`
 
 const results: Record<string, unknown> = {
   nodes,
@@ -144,8 +144,10 @@ const report = [
   '| --- | ---: |',
   ...lines,
   '',
-  '| strike | live members that saw it | load view: record made → seen, p50 / p99 | first accept after strike | need covered after strike | offers | accepted | gossip while struck, per node |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  "Strike: times from the struck node's detector saying struck (polled every 10 ms).",
+  '',
+  '| strike | live members that saw it | load view shows it struck, p50 / p99 | help request | first accept | need covered | offers | accepted | gossip while struck, per node |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...strikes,
   ''
 ].join('\n')

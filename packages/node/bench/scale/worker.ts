@@ -38,7 +38,10 @@ let origin: Awaited<ReturnType<typeof startDemoOrigin>> | undefined
 let cpuMark = process.cpuUsage()
 let cpuAt = performance.now()
 const watchedExpel = new Set<string>()
-const help = new Map<string, { startedAt?: number; firstAcceptAt?: number; coveredAt?: number; helpers: number; offers: number; needBytes: number }>()
+const help = new Map<
+  string,
+  { struckAt?: number; startedAt?: number; firstAcceptAt?: number; coveredAt?: number; helpers: number; offers: number; needBytes: number }
+>()
 let poll: NodeJS.Timeout | undefined
 
 async function start(specs: NodeSpec[], originOpts: DemoOriginOptions, logFile: string): Promise<void> {
@@ -78,8 +81,10 @@ function tick(): void {
   for (const h of hosted) {
     for (const peer of watchedExpel) if (!h.expelledAt.has(peer) && h.node.gov?.isExpelled(peer) === true) h.expelledAt.set(peer, now)
     const t = help.get(h.spec.label)
+    if (t === undefined) continue
+    if (h.node.detector.state === 'struck') t.struckAt ??= now
     const own = h.node.help.ownSession
-    if (t === undefined || own === undefined) continue
+    if (own === undefined) continue
     t.startedAt ??= now
     const accepted = own.helpers.reduce((a, x) => a + x.weightBytesPerSec, 0)
     t.helpers = own.helpers.length

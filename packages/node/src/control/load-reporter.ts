@@ -9,6 +9,7 @@
  *   interval and MAX_CALM_REPORT_INTERVAL_MS), so that a member's gossip does not grow with the
  *   consortium; at its interval while any live peer is an r3 node (no `nextReportMs`), which
  *   would drop it after its own expiry;
+ * - every report interval for its first REPORT_WARMUP_MS (a newcomer is news);
  * - at once (SERVING_REPORT_INTERVAL_MS apart) when its state changes, and within its interval
  *   when its spare bytes/s moved by more than REPORT_CHANGE_SHARE.
  * Each report says by when the next will come (`nextReportMs`).
@@ -16,7 +17,7 @@
 import { CALM_REPORTS_PER_SEC, MAX_CALM_REPORT_INTERVAL_MS, REPORT_CHANGE_SHARE, SERVING_REPORT_INTERVAL_MS, loadTopic } from '@reef/protocol'
 import type { LoadReport } from '@reef/protocol'
 import type { ReefConfig } from '../config/config.ts'
-import { MAX_REPORTED_HELPING, RATE_WINDOW_MS, REPORT_EARLY_MS } from '../constants.ts'
+import { MAX_REPORTED_HELPING, RATE_WINDOW_MS, REPORT_EARLY_MS, REPORT_WARMUP_MS } from '../constants.ts'
 import type { RecordBus } from '../p2p/record-bus.ts'
 import type { StandbyService } from '../help/standby.ts'
 import type { DemandMeter } from './demand.ts'
@@ -49,6 +50,8 @@ export class LoadReporter {
   readonly #c: LoadReporterComponents
   #lastAt = 0
   #last: { state: LoadReport['state']; spareBytesPerSec: number } | undefined
+  /** When this node first reported: it reports at its interval for REPORT_WARMUP_MS after. */
+  #firstAt: number | undefined
 
   constructor(components: LoadReporterComponents) {
     this.#c = components
@@ -56,9 +59,16 @@ export class LoadReporter {
 
   /** The interval the reports are due at now, in ms. */
   get intervalMs(): number {
+    return this.#intervalAt(Date.now())
+  }
+
+  #intervalAt(now: number): number {
     const every = this.#c.config.gossip.reportIntervalMs
     if (this.#c.serving()) return Math.min(SERVING_REPORT_INTERVAL_MS, every)
     if (this.#c.detector.state !== 'normal') return every
+    // A node that just started is news: its first reports may reach few peers (its connections
+    // are still being made), and the others learn of it within seconds, not a calm interval.
+    if (this.#firstAt === undefined || now - this.#firstAt < REPORT_WARMUP_MS) return every
     const live = this.#c.peers.live()
     if (live.some(e => e.report.nextReportMs === undefined)) return every
     return calmIntervalMs(every, live.length + 1)
@@ -73,15 +83,17 @@ export class LoadReporter {
     const stateChanged = last === undefined || last.state !== body.state
     const spare = body.spareBytesPerSec ?? 0
     const spareMoved = last !== undefined && Math.abs(spare - last.spareBytesPerSec) > REPORT_CHANGE_SHARE * Math.max(spare, last.spareBytesPerSec)
-    const due = stateChanged || (spareMoved && since >= this.#c.config.gossip.reportIntervalMs - REPORT_EARLY_MS) || since >= this.intervalMs - REPORT_EARLY_MS
+    const due =
+      stateChanged || (spareMoved && since >= this.#c.config.gossip.reportIntervalMs - REPORT_EARLY_MS) || since >= this.#intervalAt(now) - REPORT_EARLY_MS
     if (!due) return
     await this.#publish(body, now)
   }
 
   async #publish(body: LoadReport, now: number): Promise<void> {
+    this.#firstAt ??= now
     this.#lastAt = now
     this.#last = { state: body.state, spareBytesPerSec: body.spareBytesPerSec ?? 0 }
-    await this.#c.bus.publish(loadTopic(this.#c.config.consortium), 'load-report', { ...body, nextReportMs: this.intervalMs })
+    await this.#c.bus.publish(loadTopic(this.#c.config.consortium), 'load-report', { ...body, nextReportMs: this.#intervalAt(now) })
   }
 
   /** What this node reports now. */
