@@ -137,6 +137,10 @@ export const MAX_SYNC_ROUNDS = 64
 export const REBROADCAST_MS = 2_000
 export const REBROADCAST_FAST_MS = 60_000
 export const REBROADCAST_SLOWDOWN = 10
+/** The rebroadcast interval is at least members × this, in ms (10 s at 100 members). */
+export const REBROADCAST_SPACING_MS = 100
+/** A member other than the proposer that assembled an entry publishes it after a random delay in this range, ms, unless a copy came first. */
+export const ENTRY_RELAY_DELAY_MS: readonly [number, number] = [500, 2_000]
 /** An open proposal without a quorum expires after this, in ms. */
 export const PROPOSAL_TTL_MS = 10 * 60_000
 /** Room left in a gossip record for a proposal's envelope around its entry and evidence, in bytes. */

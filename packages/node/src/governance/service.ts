@@ -72,6 +72,8 @@ import {
   REBROADCAST_FAST_MS,
   REBROADCAST_MS,
   REBROADCAST_SLOWDOWN,
+  REBROADCAST_SPACING_MS,
+  ENTRY_RELAY_DELAY_MS,
   VOTE_SETTLE_MS
 } from '../constants.ts'
 
@@ -301,7 +303,21 @@ export class GovernanceService {
     })
     this.#event('voted', `${describe(p.body.action)} (${id.slice(0, 12)})`)
     await this.#publishVote(p)
+    // Its vote just went out: its first re-publication is one interval away, spread over a
+    // further interval so that a hundred signers do not re-publish in one burst.
+    if (!p.own) p.lastBroadcast = Date.now() + Math.random() * this.#rebroadcastEvery(p, Date.now())
     await this.#tryAssemble(p)
+  }
+
+  /**
+   * How often a pending proposal and its votes are re-published: every rebroadcastMs in its first
+   * minute, ten times less often after; and never more often than members × REBROADCAST_SPACING_MS
+   * (every member that signed re-publishes: at a hundred members, every 2 s was 50 proposals a
+   * second on a slow machine, which slowed the vote they were meant to help).
+   */
+  #rebroadcastEvery(p: Proposal, now: number): number {
+    const base = now - p.firstSeen < REBROADCAST_FAST_MS ? this.#o.rebroadcastMs : REBROADCAST_SLOWDOWN * this.#o.rebroadcastMs
+    return Math.max(base, (this.#state?.members.size ?? 0) * REBROADCAST_SPACING_MS)
   }
 
   async #publishVote(p: Proposal): Promise<void> {
@@ -473,12 +489,36 @@ export class GovernanceService {
       { body: p.body, sigs: [] },
       need.voters.filter(v => p.sigs.has(v)).map(peer => ({ peer, sig: p.sigs.get(peer)! }))
     )
-    if (await this.#apply(doc, this.#o.selfId)) await this.#d.bus.publish(this.#topic, 'gov-entry', { entry: doc } satisfies GovEntry)
+    if (!(await this.#apply(doc, this.#o.selfId))) return
+    // Every member holding a quorum applies the entry at once; the copy on the wire is for those
+    // that missed votes. The proposer publishes it at once, anyone else only if no copy came by
+    // within ENTRY_RELAY_DELAY_MS (random, so that not all fifty members that reached the quorum
+    // in the same second publish fifty different copies of one entry: each was a new message to
+    // every member).
+    const height = doc.body.height
+    if (p.own) {
+      await this.#d.bus.publish(this.#topic, 'gov-entry', { entry: doc } satisfies GovEntry)
+      return
+    }
+    const [lo, hi] = ENTRY_RELAY_DELAY_MS
+    const timer = setTimeout(
+      () => {
+        if (this.#entriesSeen.has(height)) return
+        this.#d.bus.publish(this.#topic, 'gov-entry', { entry: doc } satisfies GovEntry).catch(() => {})
+      },
+      lo + Math.random() * (hi - lo)
+    )
+    timer.unref?.()
   }
+
+  /** Heights of the entries a gov-entry record brought (recent ones). */
+  readonly #entriesSeen = new Set<number>()
 
   async #onEntry(author: string, doc: MultiSigned<LogEntryBody>): Promise<void> {
     const s = this.#state
     if (s === undefined) return
+    this.#entriesSeen.add(doc.body.height)
+    if (this.#entriesSeen.size > 64) this.#entriesSeen.delete(Math.min(...this.#entriesSeen))
     if (doc.body.height > s.height + 1) {
       void this.syncWith(author)
       return
@@ -569,8 +609,7 @@ export class GovernanceService {
         }
         // Proposers and signers offer the proposal and their votes again, every rebroadcastMs
         // for a minute, then every ten, until it passes: so members who were away can still sign.
-        const every = now - p.firstSeen < REBROADCAST_FAST_MS ? this.#o.rebroadcastMs : REBROADCAST_SLOWDOWN * this.#o.rebroadcastMs
-        if (now - p.lastBroadcast >= every && (p.own || signed)) await this.#broadcast(p)
+        if (now - p.lastBroadcast >= this.#rebroadcastEvery(p, now) && (p.own || signed)) await this.#broadcast(p)
       }
       await this.#autoVote(now)
     } catch (err) {
