@@ -14,6 +14,7 @@
  * its peers' gossip to it queues, and it answers nothing, as a hung or partitioned machine.
  */
 import { fork } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import type { ChildProcess } from 'node:child_process'
 import { spawnSync } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -26,6 +27,7 @@ import { signRecord } from '@reef/protocol'
 import type { CharterBody, EvidenceItem, Member, MultiSigned } from '@reef/protocol'
 import { Agent, request } from 'undici'
 import { freePort } from '../../demo/consortium.ts'
+import { REPORT_WARMUP_MS } from '../../src/constants.ts'
 import { seededRandom } from '../../demo/crowd.ts'
 import { charterBody, signCharter, writeCharterFile } from '../../src/index.ts'
 import type { ReefConfigInput } from '../../src/index.ts'
@@ -203,9 +205,22 @@ export class ScaleConsortium {
   readonly charter: MultiSigned<CharterBody>
   readonly p2pPorts: Set<number>
   readonly startMs: number
+  /** When every node had started. */
+  readonly #upAt = Date.now()
+  /** The first member's admin API (the dashboard's and the CLI's source). */
+  readonly admin: { url: string; token: string }
   #silent = new Set<number>()
 
-  private constructor(o: ScaleConsortium['opts'], dir: string, members: Member1[], workers: Worker[], charter: MultiSigned<CharterBody>, startMs: number) {
+  private constructor(
+    o: ScaleConsortium['opts'],
+    dir: string,
+    members: Member1[],
+    workers: Worker[],
+    charter: MultiSigned<CharterBody>,
+    startMs: number,
+    admin: { url: string; token: string }
+  ) {
+    this.admin = admin
     this.opts = o
     this.dir = dir
     this.members = members
@@ -232,6 +247,7 @@ export class ScaleConsortium {
         members.push({ label, key, peerId: peerIdFromPrivateKey(key).toString(), proc: i % o.procs, front: await freePort(), p2p: await freePort() })
       }
       const mirrorPorts = await Promise.all(members.map(async () => freePort()))
+      const admin = { port: await freePort(), token: randomBytes(24).toString('base64url') }
       const founders: Member[] = members.map((m, i) => ({ peer: m.peerId, site: m.label, mirrorUrl: `http://mirror-${m.label}.localhost:${mirrorPorts[i]}` }))
       let charter: MultiSigned<CharterBody> = { body: charterBody({ id: 'scale', name: `Scale harness, ${o.nodes} members`, founders }), sigs: [] }
       for (const m of members) charter = await signCharter(charter, m.key, m.peerId)
@@ -264,6 +280,7 @@ export class ScaleConsortium {
           uplink: { bytesPerSec: 20_000_000 },
           dataDir: join(dir, m.label),
           governance: { charter: charterFile, autoVote: true },
+          ...(i === 0 ? { admin: { listen: { host: '127.0.0.1', port: admin.port }, token: admin.token } } : {}),
           log: { level: 'warn' }
         }
         specs[m.proc]!.push({ label: m.label, config })
@@ -281,7 +298,7 @@ export class ScaleConsortium {
       }
       await Promise.all(workers.map(async w => w.started))
       note(`${o.nodes} nodes in ${o.procs} processes up in ${((Date.now() - t0) / 1000).toFixed(1)} s (${dir})`)
-      return new ScaleConsortium(o, dir, members, workers, charter, Date.now() - t0)
+      return new ScaleConsortium(o, dir, members, workers, charter, Date.now() - t0, { url: `http://127.0.0.1:${admin.port}`, token: admin.token })
     } catch (err) {
       await Promise.allSettled(workers.map(async w => killWorker(w)))
       await rm(dir, { recursive: true, force: true })
@@ -346,6 +363,9 @@ export class ScaleConsortium {
     topicPeersMean: number
     connectionsMean: number
   }> {
+    // Calm is after every node's warm-up (it reports every second for its first 10 s).
+    const calmFrom = this.#upAt + REPORT_WARMUP_MS + 2_000
+    if (Date.now() < calmFrom) await sleep(calmFrom - Date.now())
     await this.snapshot()
     const b0 = tcpBytesSent(this.p2pPorts)
     const t0 = Date.now()
@@ -502,6 +522,31 @@ export class ScaleConsortium {
       await sleep(100)
     }
     return { appliedP50: quantile(at, 0.5), appliedMax: at.length === 0 ? Number.NaN : Math.max(...at), applied: at.length, members }
+  }
+
+  /**
+   * What the dashboard and the CLI (`reef status`, `reef members`) read from the first member's
+   * admin API at this size: each route's answer size and time (median of `n`).
+   */
+  async adminApi(n = 10): Promise<Array<{ path: string; bytes: number; ms: number; items: number }>> {
+    const out = []
+    for (const path of ['/api/status', '/api/governance', '/api/ledger']) {
+      const times: number[] = []
+      let bytes = 0
+      let items = 0
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now()
+        const res = await request(`${this.admin.url}${path}`, { headers: { authorization: `Bearer ${this.admin.token}` }, signal: AbortSignal.timeout(10_000) })
+        const text = await res.body.text()
+        times.push(performance.now() - t0)
+        if (res.statusCode !== 200) throw new Error(`${path}: ${res.statusCode} ${text.slice(0, 200)}`)
+        bytes = Buffer.byteLength(text)
+        const body = JSON.parse(text) as { peers?: unknown[]; members?: unknown[]; balances?: unknown[] }
+        items = (body.peers ?? body.members ?? body.balances ?? []).length
+      }
+      out.push({ path, bytes, ms: quantile(times, 0.5), items })
+    }
+    return out
   }
 
   /** A V8 CPU profile of every live process over `ms`, written to `dir`. */

@@ -93,6 +93,10 @@ for (const [k, helpers] of helperCounts.entries()) {
         `| CPU per node, calm | ${(calm.cpuPerNode * 100).toFixed(2)} % of a core |`,
         `| RSS per node (process RSS ÷ nodes in it) | ${mib(calm.rssPerNodeBytes)} (processes ${calm.rssPerProcBytes.map(mib).join(', ')}) |`,
         `| load report transit, calm: p50 / p99 | ${fmt(calm.transitP50)} / ${fmt(calm.transitP99)} |`,
+        ...(await c.adminApi()).map(
+          a =>
+            `| admin API \`${a.path}\` at one member (dashboard, \`reef status\` / \`reef members\`): median time, size | ${a.ms.toFixed(1)} ms, ${(a.bytes / 1000).toFixed(1)} KB (${a.items} rows) |`
+        ),
         `| connections / connected peers on the load topic, per node (mean) | ${calm.connectionsMean.toFixed(1)} / ${calm.topicPeersMean.toFixed(1)} |`
       )
     }

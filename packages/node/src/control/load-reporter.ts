@@ -89,11 +89,25 @@ export class LoadReporter {
     await this.#publish(body, now)
   }
 
+  /**
+   * What `nextReportMs` promises: the longest this node may wait before its next report, in any
+   * state — the calm interval. Struck, serving or warming up it reports more often, but each of
+   * those ends without a report (a session released, the warm-up over), and the next report then
+   * comes a calm interval later: promising the short interval made its peers drop it from their
+   * views until then.
+   */
+  #promiseMs(): number {
+    const every = this.#c.config.gossip.reportIntervalMs
+    const live = this.#c.peers.live()
+    if (live.some(e => e.report.nextReportMs === undefined)) return every
+    return calmIntervalMs(every, live.length + 1)
+  }
+
   async #publish(body: LoadReport, now: number): Promise<void> {
     this.#firstAt ??= now
     this.#lastAt = now
     this.#last = { state: body.state, spareBytesPerSec: body.spareBytesPerSec ?? 0 }
-    await this.#c.bus.publish(loadTopic(this.#c.config.consortium), 'load-report', { ...body, nextReportMs: this.#intervalAt(now) })
+    await this.#c.bus.publish(loadTopic(this.#c.config.consortium), 'load-report', { ...body, nextReportMs: this.#promiseMs() })
   }
 
   /** What this node reports now. */
