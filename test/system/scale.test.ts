@@ -11,7 +11,7 @@
  *   view shows it struck;
  * - a cheater is expelled: the entry is applied at every member;
  * - with a third of the members silent (their processes stopped), a struck member still gets
- *   its need covered.
+ *   its need covered, and at least 90 % of the live members see it struck within 10 s.
  * Bounded: every phase has a deadline; the crowds are 8 s of 80 requests/s.
  */
 import assert from 'node:assert/strict'
@@ -58,8 +58,9 @@ test(
       t.diagnostic(`strike with ${silent} silent: ${JSON.stringify(si)}`)
       assert.ok(si.helpers >= 1, `${si.offers} offers, ${si.helpers} helpers accepted with a third silent`)
       assert.notEqual(si.coveredMs, undefined, 'the need was covered with a third silent')
-      // Not asserted: how many live members' load views show the strike. Runs gave 18 of 19 and
-      // 0 of 19 within 10 s while the help topic worked (open, in docs/scale.md).
+      // A live member whose mesh peers were all among the silent would hear nothing until its
+      // mesh is repaired: at least 90 % of the live members (runs: all of them).
+      assert.ok(si.saw >= 0.9 * si.observers, `${si.saw} of ${si.observers} live members saw the strike within 10 s`)
     } finally {
       await c.close()
     }

@@ -316,9 +316,12 @@ export class ScaleConsortium {
     return this.workers.filter(w => !this.#silent.has(w.index))
   }
 
+  /** Members that are neither silent nor expelled. */
   liveMembers(): Member1[] {
-    return this.members.filter(m => !this.#silent.has(m.proc))
+    return this.members.filter(m => !this.#silent.has(m.proc) && !this.#expelled.has(m.label))
   }
+
+  readonly #expelled = new Set<string>()
 
   async snapshot(): Promise<Snapshot> {
     const rs = await Promise.all(this.#live().map(async w => w.ask<'sample'>({ op: 'sample' })))
@@ -443,7 +446,7 @@ export class ScaleConsortium {
     let seenAt: number[] = []
     const viewDeadline = Date.now() + 10_000
     while (Date.now() < viewDeadline) {
-      const views = await Promise.all(this.#live().map(async x => x.ask<'view'>({ op: 'view', author: m.peerId, state: 'struck' })))
+      const views = await Promise.all(this.#live().map(async x => x.ask<'view'>({ op: 'view', author: m.peerId, state: 'struck', since: tb0 })))
       seenAt = views
         .flatMap(v => v.seen)
         .filter(s => s.at !== undefined)
@@ -510,6 +513,7 @@ export class ScaleConsortium {
     })
     if (proposed.proposal === null) throw new Error('the expulsion was not proposed')
     const members = this.liveMembers().filter(x => x.label !== cheater).length
+    this.#expelled.add(cheater)
     const deadline = Date.now() + 30_000
     let at: number[] = []
     while (Date.now() < deadline) {

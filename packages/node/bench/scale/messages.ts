@@ -24,7 +24,7 @@ export interface WorkerNodeSample {
 export type ToWorker =
   | { op: 'start'; specs: NodeSpec[]; origin: DemoOriginOptions; logFile: string }
   | { op: 'sample'; id: number }
-  | { op: 'view'; id: number; author: string; state: string }
+  | { op: 'view'; id: number; author: string; state: string; since: number }
   | { op: 'track-help'; id: number; label: string }
   | { op: 'help'; id: number; label: string }
   | { op: 'watch-expel'; id: number; peer: string }

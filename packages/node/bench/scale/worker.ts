@@ -23,8 +23,8 @@ const send = (m: FromWorker): void => {
 interface Hosted {
   spec: NodeSpec
   node: ReefNode
-  /** Per author: the state this node's view holds, since when, and the `ts` of the record that brought it. */
-  view: Map<string, { state: string; at: number; ts: number }>
+  /** Per author: its state in this node's view, and per state when the view last entered it (and the `ts` of the record that brought it). */
+  view: Map<string, { state: string; entered: Map<string, { at: number; ts: number }> }>
   /** Transit of load reports (arrival − ts, ms) since the last sample. */
   transit: number[]
   /** Per watched peer: when this node first held it expelled. */
@@ -62,8 +62,12 @@ async function start(specs: NodeSpec[], originOpts: DemoOriginOptions, logFile: 
           const now = Date.now()
           h.transit.push(now - r.ts)
           const state = (r.body as LoadReport).state
-          const was = h.view.get(r.author)
-          if (was === undefined || was.state !== state) h.view.set(r.author, { state, at: now, ts: r.ts })
+          let v = h.view.get(r.author)
+          if (v === undefined) h.view.set(r.author, (v = { state: '', entered: new Map() }))
+          if (v.state !== state) {
+            v.state = state
+            v.entered.set(state, { at: now, ts: r.ts })
+          }
         })
         await node.start()
         hosted.push(h)
@@ -131,8 +135,9 @@ async function handle(m: ToWorker): Promise<void> {
       const seen = hosted
         .filter(h => h.node.peerId !== m.author)
         .map(h => {
-          const v = h.view.get(m.author)
-          return v !== undefined && v.state === m.state ? { label: h.spec.label, at: v.at, ts: v.ts } : { label: h.spec.label }
+          // When the view entered that state since `since` (a struck site may be recovering by the time we ask).
+          const v = h.view.get(m.author)?.entered.get(m.state)
+          return v !== undefined && v.at >= m.since ? { label: h.spec.label, at: v.at, ts: v.ts } : { label: h.spec.label }
         })
       send({ op: 'view', id: m.id, seen })
       return
