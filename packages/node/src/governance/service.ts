@@ -680,9 +680,18 @@ export class GovernanceService {
       // A long log comes MAX_SYNC_ENTRIES entries per round: ask again at once while the peer's
       // log is ahead and the last round took us further (a newcomer to a log of 1,000 entries
       // waited a sync interval per 512 of them).
+      // A round cut short by the exchange's time-out (10 s: 512 entries of 67 signatures each take
+      // longer to verify on a slow machine) keeps what it applied: go on from there.
       for (let round = 0; round < MAX_SYNC_ROUNDS; round++) {
         const from = Math.max(1, this.#state?.height ?? 1)
-        let r = await this.#syncFrom(peer, from)
+        let r: { ok: boolean; peerHeight?: number }
+        try {
+          r = await this.#syncFrom(peer, from)
+        } catch (err) {
+          if ((this.#state?.height ?? 0) <= from) throw err
+          this.counters.syncs++
+          continue
+        }
         if (!r.ok && from > 1) r = await this.#syncFrom(peer, 1)
         this.counters.syncs++
         const now = this.#state?.height ?? 0
