@@ -4,6 +4,7 @@
  * under Reef's private protocol id for peer routing. Bootstrap peers are dialled at start and
  * redialled while disconnected.
  */
+import { randomBytes } from 'node:crypto'
 import { link, mkdir, open, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -62,7 +63,8 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<PrivateKey>
  * leaves no half-written identity that would keep the node from starting again.
  */
 async function writeIdentityOnce(file: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`
+  // Unique per call: two callers in one process must not share (truncate, link, remove) one file.
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
   try {
     const fh = await open(tmp, 'w', 0o600)
     try {
