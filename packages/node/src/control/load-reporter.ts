@@ -69,24 +69,22 @@ export class LoadReporter {
     // A node that just started is news: its first reports may reach few peers (its connections
     // are still being made), and the others learn of it within seconds, not a calm interval.
     if (this.#firstAt === undefined || now - this.#firstAt < REPORT_WARMUP_MS) return every
-    const live = this.#c.peers.live()
-    if (live.some(e => e.report.nextReportMs === undefined)) return every
-    return calmIntervalMs(every, live.length + 1)
+    return this.#calmMs()
   }
 
   /** Publish the load report if one is due: its interval passed, or what it says changed. */
   async maybeReport(now = Date.now()): Promise<void> {
     const since = now - this.#lastAt
     if (since < SERVING_REPORT_INTERVAL_MS - REPORT_EARLY_MS) return
-    const body = this.body()
+    // Decided on the state and the spare alone; the whole body is built only when it goes out.
     const last = this.#last
-    const stateChanged = last === undefined || last.state !== body.state
-    const spare = body.spareBytesPerSec ?? 0
+    const stateChanged = last === undefined || last.state !== this.#c.detector.state
+    const spare = this.#c.demand.spare().bytesPerSec
     const spareMoved = last !== undefined && Math.abs(spare - last.spareBytesPerSec) > REPORT_CHANGE_SHARE * Math.max(spare, last.spareBytesPerSec)
     const due =
       stateChanged || (spareMoved && since >= this.#c.config.gossip.reportIntervalMs - REPORT_EARLY_MS) || since >= this.#intervalAt(now) - REPORT_EARLY_MS
     if (!due) return
-    await this.#publish(body, now)
+    await this.#publish(this.body(), now)
   }
 
   /**
@@ -96,7 +94,7 @@ export class LoadReporter {
    * comes a calm interval later: promising the short interval made its peers drop it from their
    * views until then.
    */
-  #promiseMs(): number {
+  #calmMs(): number {
     const every = this.#c.config.gossip.reportIntervalMs
     const live = this.#c.peers.live()
     if (live.some(e => e.report.nextReportMs === undefined)) return every
@@ -107,7 +105,7 @@ export class LoadReporter {
     this.#firstAt ??= now
     this.#lastAt = now
     this.#last = { state: body.state, spareBytesPerSec: body.spareBytesPerSec ?? 0 }
-    await this.#c.bus.publish(loadTopic(this.#c.config.consortium), 'load-report', { ...body, nextReportMs: this.#promiseMs() })
+    await this.#c.bus.publish(loadTopic(this.#c.config.consortium), 'load-report', { ...body, nextReportMs: this.#calmMs() })
   }
 
   /** What this node reports now. */

@@ -170,7 +170,10 @@ export class StandbyService {
     if (manifest.length === 0) return
     const live = this.#deps.peers.live(now)
     const candidates = live.filter(e => e.peer !== this.#opts.selfId && e.report.state === 'normal').map(e => e.peer)
-    if (this.#scores.size > 2 * live.length + 16) for (const peer of this.#scores.keys()) if (!candidates.includes(peer)) this.#scores.delete(peer)
+    if (this.#scores.size > 2 * live.length + 16) {
+      const keep = new Set(candidates)
+      for (const peer of this.#scores.keys()) if (!keep.has(peer)) this.#scores.delete(peer)
+    }
     const standbys = chooseStandbys(this.#opts.site, candidates, Math.min(k, MAX_STANDBYS), peer => {
       let sc = this.#scores.get(peer)
       if (sc === undefined) this.#scores.set(peer, (sc = standbyScore(this.#opts.site, peer)))
