@@ -86,6 +86,19 @@ export const CALM_REPORTS_PER_SEC = 1
 export const GOSSIP_D = 4
 export const GOSSIP_D_LOW = 3
 export const GOSSIP_D_HIGH = 8
+/**
+ * r4 (offer hold-back, SPEC.md §help-offer): a member offers at once when fewer than
+ * OFFER_AT_ONCE_MIN of the members its load view shows with spare capacity rank before it for
+ * the session (offerRankKey), or when those before it can spare less than OFFER_COVER_FACTOR ×
+ * the need between them. Otherwise it holds its offer back OFFER_HOLDBACK_MS plus up to
+ * OFFER_HOLDBACK_JITTER_MS, and then offers only if the beneficiary's latest help-accept does not
+ * cover the need. Fifty members offering at once to a struck site of a hundred-member consortium
+ * delayed its first accept by seconds (pnpm bench scale).
+ */
+export const OFFER_AT_ONCE_MIN = 4
+export const OFFER_COVER_FACTOR = 3
+export const OFFER_HOLDBACK_MS = 1_000
+export const OFFER_HOLDBACK_JITTER_MS = 500
 /** r4: the longest a member stays silent in calm times, in ms. */
 export const MAX_CALM_REPORT_INTERVAL_MS = 120_000
 /** r4: a receiver keeps a report this many times its `nextReportMs` (at least its own expiry). */

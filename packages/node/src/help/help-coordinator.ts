@@ -14,7 +14,9 @@
  *
  * Helper (a site with spare capacity):
  *   on a help-request from another peer, while normal and with spare capacity, publish one
- *   help-offer; remember the request (site, siteUrl, manifest, beneficiary) so the mirror can
+ *   help-offer — at once when few members rank before this one for the session or those before
+ *   it cannot cover the need, else after a hold-back and only if the need is still not covered
+ *   (SPEC.md §help-offer: a hundred members offering at once swamped the struck site); remember the request (site, siteUrl, manifest, beneficiary) so the mirror can
  *   serve the site at once; on a help-accept naming it, prefetch the manifest; while its uplink
  *   is saturated, lower its offers to what it can send (a new help-offer for the session); on
  *   help-release, keep serving what it holds for `releaseGraceMs`, then forget the site.
@@ -22,7 +24,7 @@
 import { randomBytes } from 'node:crypto'
 import { selectHelpers } from '@reef/governance'
 import type { Capacity } from '@reef/governance'
-import { helpTopic } from '@reef/protocol'
+import { OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR, OFFER_HOLDBACK_JITTER_MS, OFFER_HOLDBACK_MS, helpTopic, offersAtOnce } from '@reef/protocol'
 import type { CrowdState, HelpAccept, HelpOffer, HelpRelease, HelpRequest, ManifestEntry, VerifiedRecord } from '@reef/protocol'
 import type { Logger } from 'pino'
 import type { ContentCache } from '../origin/content-cache.ts'
@@ -45,6 +47,13 @@ import {
   STANDBY_ACCEPT_WAIT_MS
 } from '../constants.ts'
 
+/** Most help requests whose offers are held back at once (sessions of different struck sites). */
+const MAX_HELD_REQUESTS = 64
+/** A struck site asks again before its request interval when its need grew by this factor since it last asked… */
+const REREQUEST_GROWTH = 1.25
+/** …but not within this many ms of its last request. */
+const REREQUEST_MIN_MS = 500
+
 export interface HelpCoordinatorOptions {
   consortium: string
   selfId: string
@@ -59,6 +68,8 @@ export interface HelpCoordinatorOptions {
   silentBeneficiaryMs?: number
   /** An accepted helper unreachable this long is dropped from the session (others accepted instead). */
   dropUnreachableMs?: number
+  /** How long a member that ranks late for a session holds its offer back (plus jitter), in ms. */
+  offerHoldbackMs?: number
 }
 
 export interface HelpCoordinatorDeps {
@@ -135,6 +146,18 @@ export interface HelpingSession {
   servedBaseline: { requests: number; bytes: number }
 }
 
+/** A help request whose offer this node holds back (SPEC.md §help-offer, hold-back). */
+interface HeldRequest {
+  beneficiary: string
+  /** The latest request of the session. */
+  req: HelpRequest
+  heardAt: number
+  /** Bytes/s the beneficiary's latest help-accept for the session names (undefined: none seen yet). */
+  acceptedBytesPerSec: number | undefined
+  /** Ends the hold (undefined once it ended: the next request decides). */
+  timer: NodeJS.Timeout | undefined
+}
+
 interface OwnSession {
   session: string
   startedAt: number
@@ -142,6 +165,8 @@ interface OwnSession {
   offers: Map<string, HelpOffer>
   accepted: Map<string, Helper>
   lastRequestAt: number
+  /** The need (bytes/s) the last help request stated. */
+  requestedBytesPerSec: number
   /** Every manifest entry published in the session: path → size. */
   published: Map<string, number>
   publishedBytes: number
@@ -168,6 +193,8 @@ export class HelpCoordinator {
   readonly events: HelpEvent[] = []
   #unsubscribe: (() => void) | undefined
   #acceptTimer: NodeJS.Timeout | undefined
+  /** Help requests this node holds its offer back for, by session. */
+  readonly #held = new Map<string, HeldRequest>()
 
   constructor(opts: HelpCoordinatorOptions, deps: HelpCoordinatorDeps) {
     this.#opts = {
@@ -176,6 +203,7 @@ export class HelpCoordinator {
       prefetchConcurrency: PREFETCH_CONCURRENCY,
       silentBeneficiaryMs: SILENT_BENEFICIARY_MS,
       dropUnreachableMs: DROP_UNREACHABLE_MS,
+      offerHoldbackMs: OFFER_HOLDBACK_MS,
       ...opts
     }
     this.#deps = deps
@@ -191,6 +219,8 @@ export class HelpCoordinator {
   stop(): void {
     this.#unsubscribe?.()
     clearTimeout(this.#acceptTimer)
+    for (const h of this.#held.values()) clearTimeout(h.timer)
+    this.#held.clear()
     for (const waiters of this.#sessionWaiters.values()) for (const w of waiters) w(undefined) // each deletes itself: safe for a Set
   }
 
@@ -237,6 +267,11 @@ export class HelpCoordinator {
     return s === undefined
       ? undefined
       : { session: s.session, neededRps: s.needed.rps, neededBytesPerSec: s.needed.bytesPerSec, helpers: [...s.accepted.values()], offers: s.offers.size }
+  }
+
+  /** Help requests this node holds its offer back for: `holding` while the hold runs (after it, the next request decides). */
+  get heldRequests(): Array<{ session: string; site: string; beneficiary: string; holding: boolean }> {
+    return [...this.#held.values()].map(h => ({ session: h.req.session, site: h.req.site, beneficiary: h.beneficiary, holding: h.timer !== undefined }))
   }
 
   get helpingSessions(): HelpingSession[] {
@@ -300,6 +335,7 @@ export class HelpCoordinator {
         offers: new Map(),
         accepted: new Map(),
         lastRequestAt: 0,
+        requestedBytesPerSec: 0,
         published: new Map(),
         publishedBytes: 0,
         provisional: new Map()
@@ -325,8 +361,13 @@ export class HelpCoordinator {
     own.needed = { rps: Math.max(own.needed.rps, need.rps), bytesPerSec: Math.max(own.needed.bytesPerSec, need.bytesPerSec) }
     if (grew && own.accepted.size > 0) this.#scheduleAccept() // more offers may be needed now
     this.#dropGoneHelpers(now)
-    if (state === 'struck' && now - own.lastRequestAt >= this.#opts.requestIntervalMs) {
+    // Again every request interval, and sooner when the need grew by a quarter since the last
+    // request: members that held their offers back (they ranked late for the need then) offer now.
+    const needGrew = own.requestedBytesPerSec > 0 && own.needed.bytesPerSec > own.requestedBytesPerSec * REREQUEST_GROWTH
+    const due = now - own.lastRequestAt >= (needGrew ? Math.min(REREQUEST_MIN_MS, this.#opts.requestIntervalMs) : this.#opts.requestIntervalMs)
+    if (state === 'struck' && due) {
       own.lastRequestAt = now
+      own.requestedBytesPerSec = own.needed.bytesPerSec
       const manifest = this.#deps.manifest()
       for (const e of manifest) {
         if (own.published.has(e.path)) continue
@@ -405,6 +446,7 @@ export class HelpCoordinator {
 
   /** Forget sessions past their grace period; release those whose beneficiary went silent. */
   #expireHelping(now: number): void {
+    for (const [session, h] of this.#held) if (now - h.heardAt > this.#opts.silentBeneficiaryMs) this.#unhold(session)
     for (const [site, s] of this.#helping) {
       if (s.releasedAt === undefined && now - s.offeredAt > this.#opts.silentBeneficiaryMs && this.#deps.peers.get(s.beneficiary, now) === undefined) {
         s.accepted = false
@@ -470,7 +512,80 @@ export class HelpCoordinator {
       this.#deps.log.warn({ site: req.site, author, holder: existing.beneficiary }, 'help request for a site label another peer holds: ignored')
       return
     }
-    this.#openSession(author, req.session, req.site, req.siteUrl, req.manifest)
+    this.#offerOrHold(author, req)
+  }
+
+  /**
+   * A help request this node has no session for yet: offer at once when it ranks early for the
+   * session (SPEC.md §help-offer, hold-back), else hold the offer back; a held request offers
+   * when a later request ranks it early (the need grew), or when a hold ends and the
+   * beneficiary's latest accept does not cover the latest need. A request that finds the hold
+   * ended starts another (the accept answering the members that rank early is on its way).
+   */
+  #offerOrHold(author: string, req: HelpRequest, now = Date.now()): void {
+    let held = this.#held.get(req.session)
+    if (held !== undefined && held.beneficiary !== author) return
+    if (this.#ranksEarly(author, req, now)) {
+      this.#unhold(req.session)
+      this.#openSession(author, req.session, req.site, req.siteUrl, req.manifest)
+      return
+    }
+    if (held === undefined) {
+      if (this.#held.size >= MAX_HELD_REQUESTS) this.#unhold(this.#held.keys().next().value!)
+      held = { beneficiary: author, req, heardAt: now, acceptedBytesPerSec: undefined, timer: undefined }
+      this.#held.set(req.session, held)
+      this.#deps.log.debug({ site: req.site, session: req.session }, 'offer held back: others rank first for this session')
+    }
+    held.req = req
+    held.heardAt = now
+    if (held.timer !== undefined) return
+    const h = held
+    h.timer = setTimeout(
+      () => {
+        h.timer = undefined
+        if (this.#held.get(h.req.session) !== h || this.#covered(h)) return // covered: the next request decides again
+        this.#unhold(h.req.session)
+        if (this.#helping.has(h.req.site)) return
+        this.#openSession(h.beneficiary, h.req.session, h.req.site, h.req.siteUrl, h.req.manifest)
+      },
+      this.#opts.offerHoldbackMs + Math.random() * OFFER_HOLDBACK_JITTER_MS
+    )
+    h.timer.unref?.()
+  }
+
+  #unhold(session: string): void {
+    const h = this.#held.get(session)
+    if (h === undefined) return
+    clearTimeout(h.timer)
+    this.#held.delete(session)
+  }
+
+  /** Bytes/s the request needs taken off the site (an r2 request: its requests/s × a mean object). */
+  #needBytes(req: HelpRequest): number {
+    return req.neededBytesPerSec ?? req.neededRps * (this.#deps.meanObjectBytes?.() ?? DEFAULT_MEAN_OBJECT_BYTES)
+  }
+
+  /** Whether the beneficiary's latest help-accept for a held session covers its latest need. */
+  #covered(h: HeldRequest): boolean {
+    return h.acceptedBytesPerSec !== undefined && h.acceptedBytesPerSec >= this.#needBytes(h.req)
+  }
+
+  /**
+   * Whether this node offers for `req` at once: it stands by for the site (it holds the content),
+   * or fewer than OFFER_AT_ONCE_MIN of the members its load view shows with spare capacity rank
+   * before it, or those before it spare less than OFFER_COVER_FACTOR × the need between them.
+   */
+  #ranksEarly(author: string, req: HelpRequest, now: number): boolean {
+    if (this.#deps.standsByFor?.(req.site) === true) return true
+    const mine = this.#offer(author, this.#deps.spare()).bytesPerSec
+    if (mine <= 0) return true // #openSession offers nothing
+    const meanBytes = this.#deps.meanObjectBytes?.() ?? DEFAULT_MEAN_OBJECT_BYTES
+    const others: Array<{ peer: string; spareBytesPerSec: number }> = []
+    for (const e of this.#deps.peers.live(now)) {
+      if (e.peer === author || e.peer === this.#opts.selfId || e.report.state !== 'normal' || e.report.site === req.site) continue
+      others.push({ peer: e.peer, spareBytesPerSec: e.report.spareBytesPerSec ?? e.report.spareRps * meanBytes })
+    }
+    return offersAtOnce(req.session, { peer: this.#opts.selfId, spareBytesPerSec: mine }, others, this.#needBytes(req), OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR)
   }
 
   /** Offer what this node can spare to `author` for `site` and open the helping session (nothing when it can spare nothing). */
@@ -554,6 +669,12 @@ export class HelpCoordinator {
   }
 
   #onAccept(author: string, acc: HelpAccept): void {
+    const held = this.#held.get(acc.session)
+    if (held !== undefined && held.beneficiary === author) {
+      const meanBytes = this.#deps.meanObjectBytes?.() ?? DEFAULT_MEAN_OBJECT_BYTES
+      held.acceptedBytesPerSec = acc.helpers.reduce((a, h) => a + (h.weightBytesPerSec ?? h.weightRps * meanBytes), 0)
+      if (acc.helpers.some(h => h.peer === this.#opts.selfId)) this.#unhold(acc.session)
+    }
     if (acc.helpers.some(h => h.peer === this.#opts.selfId) && ![...this.#helping.values()].some(s => s.session === acc.session && s.beneficiary === author)) {
       this.#standbyAccepted(author, acc)
     }
@@ -590,6 +711,7 @@ export class HelpCoordinator {
   }
 
   #onRelease(author: string, rel: HelpRelease): void {
+    if (this.#held.get(rel.session)?.beneficiary === author) this.#unhold(rel.session)
     for (const s of this.#helping.values()) {
       if (s.session === rel.session && s.beneficiary === author && s.releasedAt === undefined) {
         s.accepted = false

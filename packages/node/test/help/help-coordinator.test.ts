@@ -7,10 +7,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { pino } from 'pino'
+import { OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR, OFFER_HOLDBACK_JITTER_MS, offersAtOnce } from '@reef/protocol'
 import type { LoadReport } from '@reef/protocol'
 import { ContentCache } from '../../src/origin/content-cache.ts'
 import { HelpCoordinator } from '../../src/help/help-coordinator.ts'
-import type { HelpCoordinatorDeps } from '../../src/help/help-coordinator.ts'
+import type { HelpCoordinatorDeps, HelpCoordinatorOptions } from '../../src/help/help-coordinator.ts'
 import { PeerTable } from '../../src/p2p/peer-table.ts'
 import { Net } from '../fixtures/record-net.ts'
 import { Shedder } from '../../src/load/shedder.ts'
@@ -59,7 +60,8 @@ function member(
   site: string,
   spareRps = 100,
   distrusted: ReadonlySet<string> = new Set(),
-  extra: Partial<HelpCoordinatorDeps> = {}
+  extra: Partial<HelpCoordinatorDeps> = {},
+  opts: Partial<HelpCoordinatorOptions> = {}
 ): Member {
   const shedder = new Shedder()
   const peers = new PeerTable(5_000)
@@ -79,7 +81,7 @@ function member(
     return { rps, bytes }
   }
   const help: HelpCoordinator = new HelpCoordinator(
-    { consortium: 'test', selfId: id, site, siteUrl: `http://${site}.example`, mirrorUrl: `http://mirror-${site}.example`, releaseGraceMs: 1_000 },
+    { consortium: 'test', selfId: id, site, siteUrl: `http://${site}.example`, mirrorUrl: `http://mirror-${site}.example`, releaseGraceMs: 1_000, ...opts },
     {
       bus: net.channel(id),
       peers,
@@ -411,5 +413,79 @@ describe('help coordinator', () => {
     await net.channel('OLD').publish('t', 'help-offer', { session, to: 'A', offeredRps: 80, mirrorUrl: 'http://mirror-oldie.example' })
     await until(() => a.shedder.helpers.length === 1, 'the r2 offer accepted')
     assert.equal(a.shedder.helpers[0]!.weightBytesPerSec, 80 * OBJ)
+  })
+
+  describe('offer hold-back: a hundred members must not all offer to one struck site', () => {
+    const HOLD = 100
+    const offersBy = (net: Net): Set<string> => new Set(net.sent.filter(r => r.type === 'help-offer').map(r => r.author))
+    const holdsEnded = (hs: Member[]): boolean => hs.every(h => h.help.heldRequests.every(x => !x.holding))
+
+    it('the members that rank first offer at once, the rest hold back and stay silent while the need is covered; a grown need is asked for again and brings more', async () => {
+      const net = new Net()
+      const a = member(net, 'A', 'alpha')
+      const hs = Array.from({ length: 20 }, (_, i) => member(net, `H${String(i).padStart(2, '0')}`, `site${i}`, 100, new Set(), {}, { offerHoldbackMs: HOLD }))
+      knowEachOther([a, ...hs])
+      await a.help.tick('struck', need(100))
+      // Need 100 req/s (1 MB/s); each helper spares 1 MB/s: OFFER_AT_ONCE_MIN offer at once.
+      await until(() => a.shedder.helpers.length > 0, 'helpers accepted')
+      await until(() => holdsEnded(hs), 'every hold ended', HOLD + OFFER_HOLDBACK_JITTER_MS + 2_000)
+      const first = offersBy(net)
+      assert.equal(first.size, OFFER_AT_ONCE_MIN)
+      assert.equal(hs.filter(h => h.help.heldRequests.length === 1).length, 20 - OFFER_AT_ONCE_MIN, 'the others held theirs back')
+      // The crowd grows fourfold: the site asks again before its request interval, and more offer.
+      const deadline = Date.now() + 3_000
+      while (offersBy(net).size <= first.size && Date.now() < deadline) {
+        await a.help.tick('struck', need(400))
+        await new Promise(resolve => setTimeout(resolve, 20))
+      }
+      assert.equal(net.sent.filter(r => r.type === 'help-request').length, 2, 'asked once more')
+      await until(() => a.help.ownSession!.helpers.reduce((x, h) => x + h.weightBytesPerSec, 0) >= 400 * OBJ, 'the grown need covered')
+      await until(() => holdsEnded(hs), 'every hold ended', HOLD + OFFER_HOLDBACK_JITTER_MS + 2_000)
+      // Those before a member now spare 1 MB/s each: members with fewer than OFFER_COVER_FACTOR × 4 before them offer.
+      assert.equal(offersBy(net).size, OFFER_COVER_FACTOR * 4)
+      // The crowd ends: the held requests are dropped with the session.
+      await a.help.tick('normal', need(0))
+      await until(() => hs.every(h => h.help.heldRequests.length === 0), 'holds dropped on release')
+    })
+
+    it('held members offer once their hold ends when the members that rank first never offer', async () => {
+      const net = new Net()
+      const a = member(net, 'A', 'alpha')
+      const hs = Array.from({ length: 6 }, (_, i) => member(net, `H${i}`, `site${i}`, 100, new Set(), {}, { offerHoldbackMs: HOLD }))
+      knowEachOther([a, ...hs])
+      // Silent members (in every view, with a thousand times the spare: they rank first) that never answer.
+      const silent = Array.from({ length: 8 }, (_, i) => `S${i}`)
+      for (const h of hs) for (const id of silent) h.peers.update(id, { ...report(`silent${id}`), spareRps: 100_000 }, Date.now())
+      await a.help.tick('struck', need(100))
+      await until(() => hs.every(h => h.help.heldRequests.length === 1), 'every live helper holds back')
+      const session = a.help.ownSession!.session
+      const views = silent.map(id => ({ peer: id, spareBytesPerSec: 100_000 * OBJ }))
+      for (const h of hs)
+        assert.equal(offersAtOnce(session, { peer: h.id, spareBytesPerSec: 100 * OBJ }, views, 100 * OBJ, OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR), false)
+      assert.equal(offersBy(net).size, 0)
+      await until(() => a.shedder.helpers.length > 0, 'helpers accepted after the hold', HOLD + OFFER_HOLDBACK_JITTER_MS + 2_000)
+      assert.ok(a.help.ownSession!.helpers.every(h => h.peer.startsWith('H')))
+    })
+
+    it('a standby of the struck site offers at once, whatever its rank', async () => {
+      const net = new Net()
+      const a = member(net, 'A', 'alpha')
+      const hs = Array.from({ length: 12 }, (_, i) =>
+        member(
+          net,
+          `H${String(i).padStart(2, '0')}`,
+          `site${i}`,
+          100,
+          new Set(),
+          { standsByFor: site => site === 'alpha' && i === 11 },
+          { offerHoldbackMs: 60_000 }
+        )
+      )
+      knowEachOther([a, ...hs])
+      await a.help.tick('struck', need(10))
+      await until(() => offersBy(net).has('H11'), 'the standby offered')
+      assert.equal(hs[11]!.help.heldRequests.length, 0)
+      await a.help.tick('normal', need(0))
+    })
   })
 })
