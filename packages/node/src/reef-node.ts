@@ -200,6 +200,7 @@ export class ReefNode {
     const c = this.config
     await this.libp2p.start()
     this.bus.start()
+    await this.bus.serveDirect(this.libp2p)
     this.bus.onRecord(r => {
       this.helperHealth.heardRecord(r.author, r.ts)
       if (r.type === 'load-report') this.peers.update(r.author, r.body as LoadReport)

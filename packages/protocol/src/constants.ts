@@ -40,6 +40,15 @@ export function topicRecordTypes(topic: string): readonly string[] | undefined {
   return m === null ? undefined : TOPIC_RECORD_TYPES[m[2] as keyof typeof TOPIC_RECORD_TYPES]
 }
 
+/**
+ * r4: libp2p stream protocol that carries one signed record to the one member it is for (a
+ * help-offer to its beneficiary, a gov-vote to the proposer), instead of gossiping it to all.
+ */
+export const RECORD_PROTOCOL = '/reef/record/1.0.0'
+/** r4: the record types a node accepts over RECORD_PROTOCOL. */
+export const DIRECT_RECORD_TYPES: readonly string[] = ['help-offer', 'gov-vote']
+/** r4: how long a direct record's sender waits for the stream before it gossips the record instead, ms. */
+export const DIRECT_SEND_TIMEOUT_MS = 3_000
 /** libp2p stream protocol through which nodes sync the membership log and newcomers ask to join. */
 export const GOV_PROTOCOL = '/reef/gov/1.0.0'
 /** Most log entries one sync response carries; a longer log is fetched in several rounds. */

@@ -487,7 +487,19 @@ export class ScaleConsortium {
    * delegations it signed for one round: equivocation, provable by the records alone). Every
    * member checks and votes by itself. Measures when each live member applies the entry.
    */
-  async expel(proposer: string, cheater: string): Promise<{ appliedP50: number; appliedMax: number; applied: number; members: number }> {
+  async expel(
+    proposer: string,
+    cheater: string
+  ): Promise<{
+    appliedP50: number
+    appliedMax: number
+    applied: number
+    members: number
+    proposalP50: number
+    proposalMax: number
+    votedP50: number
+    votedMax: number
+  }> {
     const c = this.member(cheater)
     const p = this.member(proposer)
     const helper = this.members.find(x => x.label !== cheater && x.label !== proposer)!
@@ -516,16 +528,28 @@ export class ScaleConsortium {
     this.#expelled.add(cheater)
     const deadline = Date.now() + 30_000
     let at: number[] = []
+    let rows: Reply<'expelled'>['at'] = []
     while (Date.now() < deadline) {
-      const rs = await Promise.all(live.map(async w => w.ask<'expelled'>({ op: 'expelled', peer: c.peerId })))
-      at = rs
-        .flatMap(r => r.at)
-        .filter(x => x.at !== undefined)
-        .map(x => x.at! - proposed.at)
+      const rs = await Promise.all(live.map(async w => w.ask<'expelled'>({ op: 'expelled', peer: c.peerId, since: proposed.at })))
+      rows = rs.flatMap(r => r.at)
+      at = rows.filter(x => x.at !== undefined).map(x => x.at! - proposed.at)
       if (at.length >= members) break
       await sleep(100)
     }
-    return { appliedP50: quantile(at, 0.5), appliedMax: at.length === 0 ? Number.NaN : Math.max(...at), applied: at.length, members }
+    // Where the time goes: the proposal reaching each member, and its vote.
+    const proposal = rows.filter(x => x.proposalAt !== undefined).map(x => x.proposalAt! - proposed.at)
+    const voted = rows.filter(x => x.votedAt !== undefined).map(x => x.votedAt! - proposed.at)
+    const max = (xs: number[]): number => (xs.length === 0 ? Number.NaN : Math.max(...xs))
+    return {
+      appliedP50: quantile(at, 0.5),
+      appliedMax: max(at),
+      applied: at.length,
+      members,
+      proposalP50: quantile(proposal, 0.5),
+      proposalMax: max(proposal),
+      votedP50: quantile(voted, 0.5),
+      votedMax: max(voted)
+    }
   }
 
   /**

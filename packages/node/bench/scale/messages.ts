@@ -28,7 +28,7 @@ export type ToWorker =
   | { op: 'track-help'; id: number; label: string }
   | { op: 'help'; id: number; label: string }
   | { op: 'watch-expel'; id: number; peer: string }
-  | { op: 'expelled'; id: number; peer: string }
+  | { op: 'expelled'; id: number; peer: string; since?: number }
   | { op: 'propose-expel'; id: number; label: string; peer: string; reason: string; evidence: EvidenceItem[] }
   | { op: 'height'; id: number }
   | { op: 'profile'; id: number; ms: number; file: string }
@@ -51,7 +51,7 @@ export type FromWorker =
       offers: number
       needBytes: number
     }
-  | { op: 'expelled'; id: number; at: Array<{ label: string; at: number | undefined }> }
+  | { op: 'expelled'; id: number; at: Array<{ label: string; at: number | undefined; proposalAt: number | undefined; votedAt: number | undefined }> }
   | { op: 'proposed'; id: number; at: number; proposal: string | null }
   | { op: 'height'; id: number; heights: Array<{ label: string; height: number }> }
   | { op: 'ok'; id: number }

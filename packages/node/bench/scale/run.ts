@@ -112,8 +112,13 @@ for (const [k, helpers] of helperCounts.entries()) {
       const cheater = proc0.at(-1)!
       const e = await c.expel(c.members[1]!.label, cheater.label)
       results.expel = e
-      note(`expulsion applied at ${e.applied}/${e.members} members: p50 ${fmt(e.appliedP50)}, last ${fmt(e.appliedMax)}`)
-      lines.push(`| expulsion: proposal → entry applied, p50 / last member | ${fmt(e.appliedP50)} / ${fmt(e.appliedMax)} (${e.applied} of ${e.members}) |`)
+      note(
+        `expulsion applied at ${e.applied}/${e.members} members: p50 ${fmt(e.appliedP50)}, last ${fmt(e.appliedMax)} (proposal reached p50 ${fmt(e.proposalP50)}, last ${fmt(e.proposalMax)}; voted p50 ${fmt(e.votedP50)}, last ${fmt(e.votedMax)})`
+      )
+      lines.push(
+        `| expulsion: proposal → entry applied, p50 / last member | ${fmt(e.appliedP50)} / ${fmt(e.appliedMax)} (${e.applied} of ${e.members}) |`,
+        `| expulsion: proposal reached / member voted, p50 / last | ${fmt(e.proposalP50)} / ${fmt(e.proposalMax)}; ${fmt(e.votedP50)} / ${fmt(e.votedMax)} |`
+      )
       const sent = await c.snapshot()
       results.afterExpel = { rss: sent.rssBytes }
       for (const [i, share] of silentShares.entries()) {

@@ -160,7 +160,13 @@ async function handle(m: ToWorker): Promise<void> {
       send({
         op: 'expelled',
         id: m.id,
-        at: hosted.filter(h => h.node.peerId !== m.peer).map(h => ({ label: h.spec.label, at: h.expelledAt.get(m.peer) }))
+        at: hosted
+          .filter(h => h.node.peerId !== m.peer)
+          .map(h => {
+            // When the proposal reached the member and when it voted (its governance events since the proposal).
+            const ev = (kinds: string[]): number | undefined => h.node.gov?.events.find(e => e.at >= (m.since ?? 0) && kinds.includes(e.kind))?.at
+            return { label: h.spec.label, at: h.expelledAt.get(m.peer), proposalAt: ev(['proposal', 'proposed']), votedAt: ev(['voted']) }
+          })
       })
       return
     case 'propose-expel': {

@@ -302,7 +302,9 @@ export class GovernanceService {
       p.sigs.set(this.#o.selfId, sig.sig)
     })
     this.#event('voted', `${describe(p.body.action)} (${id.slice(0, 12)})`)
-    await this.#publishVote(p)
+    // To the proposer alone (it assembles the entry and publishes it); gossiped to all only when
+    // it cannot be reached, and at re-publication (SPEC.md §Proposals and votes, r4).
+    await this.#publishVote(p, !p.own)
     // Its vote just went out: its first re-publication is one interval away, spread over a
     // further interval so that a hundred signers do not re-publish in one burst.
     if (!p.own) p.lastBroadcast = Date.now() + Math.random() * this.#rebroadcastEvery(p, Date.now())
@@ -320,10 +322,12 @@ export class GovernanceService {
     return Math.max(base, (this.#state?.members.size ?? 0) * REBROADCAST_SPACING_MS)
   }
 
-  async #publishVote(p: Proposal): Promise<void> {
+  async #publishVote(p: Proposal, toProposer = false): Promise<void> {
     const sig = p.sigs.get(this.#o.selfId)
     if (sig === undefined) return
-    await this.#d.bus.publish(this.#topic, 'gov-vote', { consortium: this.#o.consortium, proposal: p.id, height: p.body.height, sig } satisfies GovVote)
+    const vote: GovVote = { consortium: this.#o.consortium, proposal: p.id, height: p.body.height, sig }
+    if (toProposer && this.#d.bus.sendTo !== undefined) await this.#d.bus.sendTo(p.proposer, this.#topic, 'gov-vote', vote)
+    else await this.#d.bus.publish(this.#topic, 'gov-vote', vote)
   }
 
   async #broadcast(p: Proposal): Promise<void> {

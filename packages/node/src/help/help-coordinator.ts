@@ -637,7 +637,9 @@ export class HelpCoordinator {
       offeredBytesPerSec: s.offeredBytesPerSec,
       mirrorUrl: this.#opts.mirrorUrl
     }
-    void this.#deps.bus.publish(this.#topic, 'help-offer', offer)
+    // To the beneficiary alone (others ignore it), gossiped only if it cannot be reached.
+    const bus = this.#deps.bus
+    void (bus.sendTo === undefined ? bus.publish(this.#topic, 'help-offer', offer) : bus.sendTo(s.beneficiary, this.#topic, 'help-offer', offer))
   }
 
   /**

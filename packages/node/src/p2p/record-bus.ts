@@ -7,11 +7,30 @@
  * forwards them, and only accepted records reach listeners. Failures an honest forwarder can
  * cause (stale, future-dated by clock skew, already seen, an author not yet synced as a
  * member) are Ignore and counted in `ignored`; the rest are Reject and counted in `rejected`.
+ *
+ * Records for one member alone (a help-offer to its beneficiary, a gov-vote to the proposer:
+ * DIRECT_RECORD_TYPES) go to it over RECORD_PROTOCOL, one record per stream, and are gossiped
+ * only when that fails (SPEC.md §Direct records, r4): gossiped, each reached every member of the
+ * consortium, a hundred offers or votes × a hundred members. The receiver judges them as gossip
+ * with the connection's remote peer as `from` (no relaying), then hands them to the same listeners.
  */
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
-import type { PrivateKey } from '@libp2p/interface'
-import { MAX_RECORD_BYTES, ReplayGuard, SequenceCounter, signRecord, validateGossip } from '@reef/protocol'
+import type { Connection, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import {
+  DIRECT_RECORD_TYPES,
+  DIRECT_SEND_TIMEOUT_MS,
+  MAX_RECORD_BYTES,
+  RECORD_PROTOCOL,
+  ReplayError,
+  ReplayGuard,
+  SequenceCounter,
+  signRecord,
+  topicRecordTypes,
+  validateGossip
+} from '@reef/protocol'
 import type { RecordBody, RecordType, VerifiedRecord } from '@reef/protocol'
 import type { Logger } from 'pino'
 
@@ -21,6 +40,11 @@ export type RecordListener = (record: VerifiedRecord) => void
 export interface RecordChannel {
   /** Sign and publish; resolves to the signed record's bytes. */
   publish<T extends RecordType>(topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array>
+  /**
+   * Sign and deliver to `peer` alone (a type of DIRECT_RECORD_TYPES), or publish on `topic` when
+   * that cannot be done; resolves to the signed record's bytes. A channel without it publishes.
+   */
+  sendTo?<T extends RecordType>(peer: string, topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array>
   onRecord(fn: RecordListener): () => void
 }
 
@@ -38,6 +62,13 @@ export class RecordBus implements RecordChannel {
   rejected = 0
   /** Messages answered Ignore (dropped without penalty). */
   ignored = 0
+  /** Records delivered to their one receiver over RECORD_PROTOCOL, and those gossiped because that failed. */
+  directSent = 0
+  directFellBack = 0
+  /** Records received over RECORD_PROTOCOL and handed to listeners, and those refused. */
+  directReceived = 0
+  directRefused = 0
+  #host: Libp2p | undefined
   /**
    * Whose records count (governed consortia: members only). 'reject' marks the message invalid
    * (an expelled peer), 'ignore' drops it without penalty (a peer not known as a member yet).
@@ -66,7 +97,21 @@ export class RecordBus implements RecordChannel {
     this.#pubsub.addEventListener('message', this.#onMessage)
   }
 
+  /** Receive direct records (RECORD_PROTOCOL) from `host`'s peers, and send them through it. */
+  async serveDirect(host: Libp2p): Promise<void> {
+    this.#host = host
+    await host.handle(
+      RECORD_PROTOCOL,
+      (stream, connection) => {
+        void this.#receiveDirect(stream, connection)
+      },
+      { maxInboundStreams: 32 }
+    )
+  }
+
   stop(): void {
+    if (this.#host !== undefined) void this.#host.unhandle(RECORD_PROTOCOL).catch(() => {})
+    this.#host = undefined
     this.#pubsub.removeEventListener('message', this.#onMessage)
     for (const topic of this.#topics) {
       this.#pubsub.topicValidators.delete(topic)
@@ -90,6 +135,95 @@ export class RecordBus implements RecordChannel {
       this.#log.debug({ err, topic, type }, 'publish failed')
     }
     return bytes
+  }
+
+  async sendTo<T extends RecordType>(peer: string, topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array> {
+    const bytes = await signRecord(this.#key, this.#selfId, type, body, { seq: this.#seq.next() })
+    if (!this.canPublish()) return bytes
+    if (this.#host !== undefined && peer !== this.#selfId && DIRECT_RECORD_TYPES.includes(type)) {
+      try {
+        await this.#sendDirect(this.#host, peer, bytes)
+        this.directSent++
+        return bytes
+      } catch (err) {
+        this.directFellBack++
+        this.#log.debug({ peer, type, err: (err as Error).message }, 'direct record not delivered: gossiping it')
+      }
+    }
+    try {
+      await this.#pubsub.publish(topic, bytes)
+    } catch (err) {
+      this.#log.debug({ err, topic, type }, 'publish failed')
+    }
+    return bytes
+  }
+
+  async #sendDirect(host: Libp2p, peer: string, bytes: Uint8Array): Promise<void> {
+    const signal = AbortSignal.timeout(DIRECT_SEND_TIMEOUT_MS)
+    const stream = await host.dialProtocol(peerIdFromString(peer), RECORD_PROTOCOL, { signal })
+    try {
+      await lpStream(stream, { maxDataLength: MAX_RECORD_BYTES }).write(bytes, { signal })
+      await stream.close({ signal })
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      throw err
+    }
+  }
+
+  /** One record from the stream's remote peer, judged as gossip from it, then to the listeners. */
+  async #receiveDirect(stream: Stream, connection: Connection): Promise<void> {
+    const from = connection.remotePeer.toString()
+    const signal = AbortSignal.timeout(DIRECT_SEND_TIMEOUT_MS)
+    let bytes: Uint8Array
+    try {
+      bytes = (await lpStream(stream, { maxDataLength: MAX_RECORD_BYTES }).read({ signal })).subarray()
+      await stream.close({ signal }).catch(() => {})
+    } catch (err) {
+      this.directRefused++
+      this.#log.debug({ from, err: (err as Error).message }, 'direct record stream failed')
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      return
+    }
+    // The topic is the one of this node's topics that carries the record's type.
+    for (const topic of this.#topics) {
+      if (!topicRecordTypes(topic)?.some(t => DIRECT_RECORD_TYPES.includes(t))) continue
+      const d = await validateGossip(bytes, {
+        topic,
+        from,
+        standing: author => {
+          const v = this.authorVerdict(author)
+          return v === 'accept' ? 'member' : v === 'ignore' ? 'non-member' : 'expelled'
+        }
+      })
+      if (d.verdict !== 'accept' && d.code === 'ERR_WRONG_TOPIC') continue
+      if (d.verdict !== 'accept' || !DIRECT_RECORD_TYPES.includes(d.record.type)) {
+        this.directRefused++
+        this.#log.debug({ from, code: d.verdict === 'accept' ? 'ERR_NOT_DIRECT' : d.code }, 'direct record refused')
+        return
+      }
+      try {
+        this.#replay.check(d.record.author, d.record.type, d.record.seq)
+      } catch (err) {
+        if (!(err instanceof ReplayError)) throw err
+        this.directRefused++
+        return
+      }
+      this.directReceived++
+      this.#deliver(d.record)
+      return
+    }
+    this.directRefused++
+    this.#log.debug({ from }, 'direct record refused: no topic of this node carries its type')
+  }
+
+  #deliver(record: VerifiedRecord): void {
+    for (const fn of this.#listeners) {
+      try {
+        fn(record)
+      } catch (err) {
+        this.#log.error({ err }, 'record listener failed')
+      }
+    }
   }
 
   async #validate(msg: Message): Promise<TopicValidatorResult> {
@@ -132,12 +266,6 @@ export class RecordBus implements RecordChannel {
       return
     }
     this.#verified.delete(msg.data)
-    for (const fn of this.#listeners) {
-      try {
-        fn(record)
-      } catch (err) {
-        this.#log.error({ err }, 'record listener failed')
-      }
-    }
+    this.#deliver(record)
   }
 }

@@ -1,0 +1,143 @@
+/**
+ * Direct records (SPEC.md §Direct records): a help-offer or gov-vote goes to the one member it is
+ * for over RECORD_PROTOCOL and nowhere else; a record that may not travel so, or that names
+ * another author than the stream's peer, is refused; a receiver without the protocol gets the
+ * record by gossip. Real libp2p hosts on 127.0.0.1.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { lpStream } from '@libp2p/utils'
+import { pino } from 'pino'
+import { MAX_RECORD_BYTES, RECORD_PROTOCOL, helpTopic, loadTopic, signRecord } from '@reef/protocol'
+import type { HelpOffer, LoadReport, VerifiedRecord } from '@reef/protocol'
+import { createReefLibp2p } from '../../src/p2p/host.ts'
+import type { ReefLibp2p } from '../../src/p2p/host.ts'
+import { RecordBus } from '../../src/p2p/record-bus.ts'
+
+const HELP = helpTopic('direct')
+const LOAD = loadTopic('direct')
+const log = pino({ level: 'silent' })
+
+interface Peer {
+  key: PrivateKey
+  id: string
+  host: ReefLibp2p
+  bus: RecordBus
+  got: VerifiedRecord[]
+}
+
+async function peer(n: number, direct = true): Promise<Peer> {
+  const seed = new Uint8Array(32).fill(n)
+  const key = await generateKeyPairFromSeed('Ed25519', seed)
+  const host = await createReefLibp2p(key, ['/ip4/127.0.0.1/tcp/0'])
+  await host.start()
+  const id = host.peerId.toString()
+  const bus = new RecordBus(host.services.pubsub, key, id, [LOAD, HELP], log)
+  bus.start()
+  if (direct) await bus.serveDirect(host)
+  const got: VerifiedRecord[] = []
+  bus.onRecord(r => got.push(r))
+  return { key, id, host, bus, got }
+}
+
+async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+const offer = (to: string, n = 100): HelpOffer => ({
+  session: 'session-direct-1',
+  to,
+  offeredRps: n,
+  offeredBytesPerSec: n * 1000,
+  mirrorUrl: 'http://mirror.example/'
+})
+
+describe('direct records', () => {
+  let a: Peer, b: Peer, c: Peer, old: Peer
+  before(async () => {
+    ;[a, b, c] = await Promise.all([peer(1), peer(2), peer(3)])
+    old = await peer(4, false) // a node without RECORD_PROTOCOL (r3)
+    // A line a – b – c – old, so that gossip reaches c and old only through others.
+    await a.host.dial(b.host.getMultiaddrs()[0]!)
+    await b.host.dial(c.host.getMultiaddrs()[0]!)
+    await c.host.dial(old.host.getMultiaddrs()[0]!)
+    await until(
+      () => [a, b, c].every(p => p.host.services.pubsub.getSubscribers(HELP).length >= 1) && old.host.services.pubsub.getSubscribers(HELP).length >= 1,
+      'help topic mesh'
+    )
+  })
+  after(async () => {
+    for (const p of [a, b, c, old]) {
+      p.bus.stop()
+      await p.host.stop()
+    }
+  })
+
+  it('delivers an offer to its beneficiary alone, dialling it when not connected', async () => {
+    const before = b.got.length
+    await a.bus.sendTo(c.id, HELP, 'help-offer', offer(c.id))
+    await until(() => c.got.some(r => r.type === 'help-offer' && r.author === a.id), 'the offer at c')
+    assert.equal(a.bus.directSent, 1)
+    assert.equal(c.bus.directReceived, 1)
+    // b, between them on the gossip mesh, never saw it.
+    await until(() => a.host.getConnections(c.host.peerId).length > 0, 'a connected to c')
+    assert.equal(b.got.slice(before).filter(r => r.type === 'help-offer').length, 0)
+    const r = c.got.find(x => x.type === 'help-offer')!
+    assert.deepEqual(r.body, offer(c.id))
+  })
+
+  it('gossips the record when its receiver does not speak the protocol', async () => {
+    await a.bus.sendTo(old.id, HELP, 'help-offer', offer(old.id, 7))
+    await until(() => old.got.some(r => r.type === 'help-offer' && (r.body as HelpOffer).offeredRps === 7), 'the offer at old, by gossip')
+    assert.equal(a.bus.directFellBack, 1)
+    assert.ok(
+      b.got.some(r => r.type === 'help-offer' && (r.body as HelpOffer).offeredRps === 7),
+      'gossiped: b saw it too'
+    )
+  })
+
+  it('refuses a record of a type that is always gossiped, a relayed record, garbage and an oversized frame, and keeps serving', async () => {
+    const send = async (bytes: Uint8Array): Promise<void> => {
+      const stream = await a.host.dialProtocol(c.host.peerId, RECORD_PROTOCOL)
+      await lpStream(stream, { maxDataLength: MAX_RECORD_BYTES * 2 })
+        .write(bytes)
+        .catch(() => {})
+      await stream.close().catch(() => {})
+    }
+    const refused = c.bus.directRefused
+    const received = c.bus.directReceived
+    const report: LoadReport = {
+      site: 'a',
+      siteUrl: 'http://a.example/',
+      mirrorUrl: 'http://mirror-a.example/',
+      state: 'normal',
+      capacityRps: 10,
+      demandRps: 0,
+      originRps: 0,
+      spareRps: 10,
+      helping: []
+    }
+    // A load report: valid, but only ever gossiped.
+    await send(await signRecord(a.key, a.id, 'load-report', report, { seq: Date.now() * 1000 }))
+    // b's offer sent by a: its author is not the stream's peer.
+    await send(await signRecord(b.key, b.id, 'help-offer', offer(c.id, 3), { seq: Date.now() * 1000 + 1 }))
+    await send(new TextEncoder().encode('{"not":"a record"}'))
+    await send(new Uint8Array(MAX_RECORD_BYTES + 10))
+    await until(() => c.bus.directRefused >= refused + 4, 'four refusals')
+    assert.equal(c.bus.directReceived, received)
+    assert.ok(!c.got.some(r => r.type === 'load-report' || (r.type === 'help-offer' && r.author === b.id)))
+    // Still serving: a genuine offer gets through.
+    await a.bus.sendTo(c.id, HELP, 'help-offer', offer(c.id, 9))
+    await until(() => c.got.some(r => r.type === 'help-offer' && (r.body as HelpOffer).offeredRps === 9), 'a later offer')
+    // The same record again is a replay.
+    const bytes = c.got.find(r => (r.body as HelpOffer).offeredRps === 9)!.bytes
+    await send(bytes)
+    await until(() => c.bus.directRefused >= refused + 5, 'the replay refused')
+  })
+})
