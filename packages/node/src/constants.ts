@@ -131,6 +131,8 @@ export const LOG_SYNC_INTERVAL_MS = 3_000
  * LOG_SYNC_INTERVAL_MS (30 s at 100 members): each member answers one sync per interval on average.
  */
 export const LOG_SYNC_SPACING_MS = 300
+/** A new connection to a member starts a log sync at most this often, in ms. */
+export const ON_CONNECT_SYNC_GAP_MS = 2_000
 /** Most sync rounds in a row while the peer's log is ahead (MAX_SYNC_ENTRIES entries each). */
 export const MAX_SYNC_ROUNDS = 64
 /** How often an open proposal and its votes are re-broadcast in its first REBROADCAST_FAST_MS, in ms; REBROADCAST_SLOWDOWN × that after. */

@@ -20,7 +20,7 @@ import type { GovernanceStore } from './governance/store.ts'
 import { Attester } from './help/attester.ts'
 import { HelperHealth, MirrorProber } from './help/helper-health.ts'
 import { HelperWatch } from './help/helper-watch.ts'
-import { offeredIn, serveFetchStreams, servingIn } from './help/sessions.ts'
+import { beneficiariesIn, offeredIn, serveFetchStreams, servingIn } from './help/sessions.ts'
 import { setUpHelp } from './help/setup.ts'
 import type { Help } from './help/setup.ts'
 import { buildAdminApp } from './http/admin/routes.ts'
@@ -167,7 +167,7 @@ export class ReefNode {
       c.relief.externalMirror === undefined ? undefined : new ExternalMirror(c.relief.externalMirror.template, c.site.publicUrl))
     const relief = (this.relief = new ReliefLadder({ ...base, externalMirror }))
     const helpers = (this.helpers = new HelperWatch({ ...base, prober: new MirrorProber(helperHealth, child('probe')) }))
-    const reporter = new LoadReporter({ ...base, demand, standby, serving })
+    const reporter = new LoadReporter({ ...base, demand, standby, servingFor: () => beneficiariesIn(sessions()) })
     const parts = (this.#parts = { ...base, demand, help, standby, ledger, relief, helpers, reporter, fill, gov, govStore, auditor, externalMirror })
     const control = (this.control = new ControlLoop({ ...parts, scanForCheaters: async (now: number) => accuser.scan(now), fillCounts: () => fill.counts }))
     const attester = new Attester(key, selfId)

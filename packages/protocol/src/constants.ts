@@ -46,7 +46,7 @@ export function topicRecordTypes(topic: string): readonly string[] | undefined {
  */
 export const RECORD_PROTOCOL = '/reef/record/1.0.0'
 /** r4: the record types a node accepts over RECORD_PROTOCOL. */
-export const DIRECT_RECORD_TYPES: readonly string[] = ['help-offer', 'gov-vote']
+export const DIRECT_RECORD_TYPES: readonly string[] = ['help-offer', 'gov-vote', 'load-report']
 /** r4: how long a direct record's sender waits for the stream before it gossips the record instead, ms. */
 export const DIRECT_SEND_TIMEOUT_MS = 3_000
 /** libp2p stream protocol through which nodes sync the membership log and newcomers ask to join. */

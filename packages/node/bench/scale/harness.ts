@@ -57,6 +57,59 @@ export interface Member1 {
 
 type Reply<K extends FromWorker['op']> = Extract<FromWorker, { op: K }>
 
+/**
+ * Where a process's main thread is now, as a stack: SIGUSR1 opens its inspector (which runs on a
+ * thread of its own, so a busy process answers), Debugger.pause stops it and the paused event
+ * carries the call frames; then it runs on. For a bench worker that stops answering.
+ */
+export async function busyStack(child: ChildProcess, port: number, timeoutMs = 10_000): Promise<string> {
+  try {
+    child.kill('SIGUSR1')
+    const deadline = Date.now() + timeoutMs
+    let url: string | undefined
+    while (url === undefined && Date.now() < deadline) {
+      try {
+        const list = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as Array<{ webSocketDebuggerUrl?: string }>
+        url = list[0]?.webSocketDebuggerUrl
+      } catch {
+        await sleep(200)
+      }
+    }
+    if (url === undefined) return '(its inspector did not open)'
+    const ws = new WebSocket(url)
+    return await new Promise<string>(resolve => {
+      const done = (s: string): void => {
+        clearTimeout(timer)
+        try {
+          ws.send(JSON.stringify({ id: 3, method: 'Debugger.resume' }))
+          ws.close()
+        } catch {}
+        resolve(s)
+      }
+      const timer = setTimeout(() => done('(no pause within the time limit)'), Math.max(1_000, deadline - Date.now()))
+      ws.onopen = () => {
+        ws.send(JSON.stringify({ id: 1, method: 'Debugger.enable' }))
+        ws.send(JSON.stringify({ id: 2, method: 'Debugger.pause' }))
+      }
+      // Frames name their script by id; the scripts' urls come in scriptParsed events.
+      const scripts = new Map<string, string>()
+      ws.onmessage = ev => {
+        const m = JSON.parse(String(ev.data)) as {
+          method?: string
+          params?: { scriptId?: string; url?: string; callFrames?: Array<{ functionName: string; location: { scriptId: string; lineNumber: number } }> }
+        }
+        if (m.method === 'Debugger.scriptParsed') scripts.set(m.params!.scriptId!, m.params!.url!)
+        if (m.method !== 'Debugger.paused') return
+        const where = (id: string): string => (scripts.get(id) ?? '?').replace(/^.*\/node_modules\//, '').replace(/^file:\/\/.*\/packages\//, '')
+        done(m.params!.callFrames!.map(f => `    at ${f.functionName || '(anonymous)'} ${where(f.location.scriptId)}:${f.location.lineNumber + 1}`).join('\n'))
+      }
+      ws.onerror = () => done('(the inspector connection failed)')
+    })
+  } catch (err) {
+    return `(no stack: ${(err as Error).message})`
+  }
+}
+
 export class Worker {
   readonly child: ChildProcess
   readonly index: number
@@ -64,12 +117,20 @@ export class Worker {
   readonly #pending = new Map<number, { resolve: (m: FromWorker) => void; reject: (e: Error) => void }>()
   started: Promise<Reply<'started'>>
   stopped = false
+  readonly inspectPort: number
 
   constructor(index: number, logDir: string) {
     this.index = index
     // REEF_SCALE_CPU_PROF=DIR: each process writes a V8 CPU profile there when it stops.
     const prof = process.env.REEF_SCALE_CPU_PROF
-    const execArgv = ['--max-old-space-size=4096', ...(prof === undefined || prof === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`])]
+    // Its own inspector port, opened only on SIGUSR1 (busyStack), so that a worker that stops
+    // answering can say where it is busy.
+    this.inspectPort = 19_300 + index
+    const execArgv = [
+      '--max-old-space-size=4096',
+      `--inspect-port=127.0.0.1:${this.inspectPort}`,
+      ...(prof === undefined || prof === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`])
+    ]
     this.child = fork(WORKER, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv })
     let err = ''
     this.child.stderr?.on('data', (d: Buffer) => {
@@ -107,7 +168,9 @@ export class Worker {
     return await new Promise<Reply<K>>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id)
-        reject(new Error(`worker ${this.index}: no answer to ${m.op} within ${timeoutMs} ms`))
+        void busyStack(this.child, this.inspectPort).then(where =>
+          reject(new Error(`worker ${this.index}: no answer to ${m.op} within ${timeoutMs} ms; its main thread was in:\n${where}`))
+        )
       }, timeoutMs)
       this.#pending.set(id, {
         resolve: r => {

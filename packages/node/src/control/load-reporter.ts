@@ -2,9 +2,11 @@
  * Load gossip (SPEC.md §load-report): the node publishes a signed load report on its
  * consortium's load topic — its state, demand, declared uplink, what it sends, what it can
  * spare and what it waits to send:
- * - every SERVING_REPORT_INTERVAL_MS while it serves a help session (a beneficiary stops sending
- *   clients to a helper it has not heard from for HELPER_SILENCE_MS);
- * - every report interval while its site is struck or recovering;
+ * - every SERVING_REPORT_INTERVAL_MS while it serves a help session, to each beneficiary alone (a
+ *   direct record: a beneficiary stops sending clients to a helper it has not heard from for
+ *   HELPER_SILENCE_MS, and nobody else needs five reports a second: gossiped, each helper's went
+ *   round the whole consortium five times a second);
+ * - every report interval while its site is struck or recovering, or it serves;
  * - in calm times (r4 calm cadence), every members ÷ CALM_REPORTS_PER_SEC seconds (between its
  *   interval and MAX_CALM_REPORT_INTERVAL_MS), so that a member's gossip does not grow with the
  *   consortium; at its interval while any live peer is an r3 node (no `nextReportMs`), which
@@ -28,14 +30,14 @@ import type { PeerTable } from '../p2p/peer-table.ts'
 
 export interface LoadReporterComponents {
   config: Pick<ReefConfig, 'consortium' | 'site' | 'mirror' | 'origin' | 'uplink' | 'gossip'>
-  bus: Pick<RecordBus, 'publish'>
+  bus: Pick<RecordBus, 'publish'> & Partial<Pick<RecordBus, 'sendTo'>>
   monitor: Pick<LoadMonitor, 'originStarted' | 'helpingRates'>
   uplink: Pick<UplinkMeter, 'rate' | 'queuedBytes'>
   detector: Pick<CrowdDetector, 'state'>
   demand: Pick<DemandMeter, 'last' | 'spare'>
   standby: Pick<StandbyService, 'standingBy'>
-  /** Whether this node serves an accepted help session now. */
-  serving: () => boolean
+  /** The beneficiaries of the help sessions this node serves now (accepted, not released). */
+  servingFor: () => string[]
   /** The live view: its size sets the calm interval. */
   peers: Pick<PeerTable, 'live'>
 }
@@ -49,6 +51,8 @@ export function calmIntervalMs(configuredMs: number, members: number): number {
 export class LoadReporter {
   readonly #c: LoadReporterComponents
   #lastAt = 0
+  /** When the last serving report went to the beneficiaries. */
+  #lastDirectAt = 0
   #last: { state: LoadReport['state']; spareBytesPerSec: number } | undefined
   /** When this node first reported: it reports at its interval for REPORT_WARMUP_MS after. */
   #firstAt: number | undefined
@@ -64,8 +68,7 @@ export class LoadReporter {
 
   #intervalAt(now: number): number {
     const every = this.#c.config.gossip.reportIntervalMs
-    if (this.#c.serving()) return Math.min(SERVING_REPORT_INTERVAL_MS, every)
-    if (this.#c.detector.state !== 'normal') return every
+    if (this.#c.detector.state !== 'normal' || this.#c.servingFor().length > 0) return every
     // A node that just started is news: its first reports may reach few peers (its connections
     // are still being made), and the others learn of it within seconds, not a calm interval.
     if (this.#firstAt === undefined || now - this.#firstAt < REPORT_WARMUP_MS) return every
@@ -74,6 +77,13 @@ export class LoadReporter {
 
   /** Publish the load report if one is due: its interval passed, or what it says changed. */
   async maybeReport(now = Date.now()): Promise<void> {
+    const beneficiaries = this.#c.servingFor()
+    let body: LoadReport | undefined
+    if (beneficiaries.length > 0 && now - this.#lastDirectAt >= SERVING_REPORT_INTERVAL_MS - REPORT_EARLY_MS) {
+      this.#lastDirectAt = now
+      body = { ...this.body(), nextReportMs: this.#calmMs() }
+      await Promise.all(beneficiaries.map(async b => this.#sendTo(b, body!)))
+    }
     const since = now - this.#lastAt
     if (since < SERVING_REPORT_INTERVAL_MS - REPORT_EARLY_MS) return
     // Decided on the state and the spare alone; the whole body is built only when it goes out.
@@ -84,7 +94,22 @@ export class LoadReporter {
     const due =
       stateChanged || (spareMoved && since >= this.#c.config.gossip.reportIntervalMs - REPORT_EARLY_MS) || since >= this.#intervalAt(now) - REPORT_EARLY_MS
     if (!due) return
-    await this.#publish(this.body(), now)
+    await this.#publish(body ?? this.body(), now)
+  }
+
+  /** Beneficiaries a serving report is on its way to (a slow one gets no second until the first is through). */
+  readonly #sending = new Set<string>()
+
+  async #sendTo(beneficiary: string, body: LoadReport): Promise<void> {
+    if (this.#sending.has(beneficiary)) return
+    this.#sending.add(beneficiary)
+    const bus = this.#c.bus
+    const topic = loadTopic(this.#c.config.consortium)
+    try {
+      await (bus.sendTo === undefined ? bus.publish(topic, 'load-report', body) : bus.sendTo(beneficiary, topic, 'load-report', body))
+    } finally {
+      this.#sending.delete(beneficiary)
+    }
   }
 
   /**

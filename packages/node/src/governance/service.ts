@@ -66,6 +66,7 @@ import {
   JOIN_RESEND_MS,
   LOG_SYNC_INTERVAL_MS,
   LOG_SYNC_SPACING_MS,
+  ON_CONNECT_SYNC_GAP_MS,
   MAX_SYNC_ROUNDS,
   PROPOSAL_ENVELOPE_BYTES,
   PROPOSAL_TTL_MS,
@@ -247,10 +248,20 @@ export class GovernanceService {
     await this.#queue.catch(() => {})
   }
 
+  /**
+   * A new connection to a member syncs the log with it (a member back from a partition catches
+   * up at once), at most once per ON_CONNECT_SYNC_GAP_MS: a hundred voters dialling the proposer
+   * at once made it serve a hundred syncs (each with the charter) in the middle of the vote.
+   */
   readonly #onConnect = (evt: CustomEvent<PeerId>): void => {
     const peer = evt.detail.toString()
-    if (this.#state === undefined || this.#state.members.has(peer)) void this.syncWith(peer)
+    if (this.#state !== undefined && !this.#state.members.has(peer)) return
+    const now = Date.now()
+    if (this.#state !== undefined && now - this.#lastConnectSync < ON_CONNECT_SYNC_GAP_MS) return
+    this.#lastConnectSync = now
+    void this.syncWith(peer)
   }
+  #lastConnectSync = 0
 
   // ---- proposals and votes ------------------------------------------------------------------
 
@@ -326,7 +337,7 @@ export class GovernanceService {
     const sig = p.sigs.get(this.#o.selfId)
     if (sig === undefined) return
     const vote: GovVote = { consortium: this.#o.consortium, proposal: p.id, height: p.body.height, sig }
-    if (toProposer && this.#d.bus.sendTo !== undefined) await this.#d.bus.sendTo(p.proposer, this.#topic, 'gov-vote', vote)
+    if (toProposer && this.#d.bus.sendTo !== undefined) await this.#d.bus.sendTo(p.proposer, this.#topic, 'gov-vote', vote, { dial: true })
     else await this.#d.bus.publish(this.#topic, 'gov-vote', vote)
   }
 

@@ -154,8 +154,10 @@ interface HeldRequest {
   heardAt: number
   /** Bytes/s the beneficiary's latest help-accept for the session names (undefined: none seen yet). */
   acceptedBytesPerSec: number | undefined
-  /** Ends the hold (undefined once it ended: the next request decides). */
+  /** Ends the hold (undefined once it ended covered: the next request decides). */
   timer: NodeJS.Timeout | undefined
+  /** Holds that ended uncovered: each doubles the circle of members that offer. */
+  wave: number
 }
 
 interface OwnSession {
@@ -517,33 +519,42 @@ export class HelpCoordinator {
 
   /**
    * A help request this node has no session for yet: offer at once when it ranks early for the
-   * session (SPEC.md §help-offer, hold-back), else hold the offer back; a held request offers
-   * when a later request ranks it early (the need grew), or when a hold ends and the
-   * beneficiary's latest accept does not cover the latest need. A request that finds the hold
-   * ended starts another (the accept answering the members that rank early is on its way).
+   * session (SPEC.md §help-offer, hold-back), else hold the offer back. When a hold ends and the
+   * beneficiary's latest accept does not cover its latest need, the circle of members that offer
+   * doubles (wave 1: twice OFFER_AT_ONCE_MIN and twice OFFER_COVER_FACTOR × the need, wave 2 four
+   * times…) and the member offers if it is inside, else holds again: an overloaded beneficiary
+   * that has not answered yet gets a few more offers each round, not the whole consortium's at
+   * once. A covered need ends the waves until a later request (the need grew) ranks it again.
    */
   #offerOrHold(author: string, req: HelpRequest, now = Date.now()): void {
     let held = this.#held.get(req.session)
     if (held !== undefined && held.beneficiary !== author) return
-    if (this.#ranksEarly(author, req, now)) {
+    if (this.#ranksEarly(author, req, now, held?.wave ?? 0)) {
       this.#unhold(req.session)
       this.#openSession(author, req.session, req.site, req.siteUrl, req.manifest)
       return
     }
     if (held === undefined) {
       if (this.#held.size >= MAX_HELD_REQUESTS) this.#unhold(this.#held.keys().next().value!)
-      held = { beneficiary: author, req, heardAt: now, acceptedBytesPerSec: undefined, timer: undefined }
+      held = { beneficiary: author, req, heardAt: now, acceptedBytesPerSec: undefined, timer: undefined, wave: 0 }
       this.#held.set(req.session, held)
       this.#deps.log.debug({ site: req.site, session: req.session }, 'offer held back: others rank first for this session')
     }
     held.req = req
     held.heardAt = now
-    if (held.timer !== undefined) return
-    const h = held
+    if (held.timer === undefined) this.#startHold(held)
+  }
+
+  #startHold(h: HeldRequest): void {
     h.timer = setTimeout(
       () => {
         h.timer = undefined
         if (this.#held.get(h.req.session) !== h || this.#covered(h)) return // covered: the next request decides again
+        h.wave++
+        if (!this.#ranksEarly(h.beneficiary, h.req, Date.now(), h.wave)) {
+          this.#startHold(h)
+          return
+        }
         this.#unhold(h.req.session)
         if (this.#helping.has(h.req.site)) return
         this.#openSession(h.beneficiary, h.req.session, h.req.site, h.req.siteUrl, h.req.manifest)
@@ -573,9 +584,10 @@ export class HelpCoordinator {
   /**
    * Whether this node offers for `req` at once: it stands by for the site (it holds the content),
    * or fewer than OFFER_AT_ONCE_MIN of the members its load view shows with spare capacity rank
-   * before it, or those before it spare less than OFFER_COVER_FACTOR × the need between them.
+   * before it, or those before it spare less than OFFER_COVER_FACTOR × the need between them
+   * (both × 2^wave after `wave` uncovered holds).
    */
-  #ranksEarly(author: string, req: HelpRequest, now: number): boolean {
+  #ranksEarly(author: string, req: HelpRequest, now: number, wave = 0): boolean {
     if (this.#deps.standsByFor?.(req.site) === true) return true
     const mine = this.#offer(author, this.#deps.spare()).bytesPerSec
     if (mine <= 0) return true // #openSession offers nothing
@@ -585,7 +597,15 @@ export class HelpCoordinator {
       if (e.peer === author || e.peer === this.#opts.selfId || e.report.state !== 'normal' || e.report.site === req.site) continue
       others.push({ peer: e.peer, spareBytesPerSec: e.report.spareBytesPerSec ?? e.report.spareRps * meanBytes })
     }
-    return offersAtOnce(req.session, { peer: this.#opts.selfId, spareBytesPerSec: mine }, others, this.#needBytes(req), OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR)
+    const widen = 2 ** Math.min(wave, 20)
+    return offersAtOnce(
+      req.session,
+      { peer: this.#opts.selfId, spareBytesPerSec: mine },
+      others,
+      this.#needBytes(req),
+      OFFER_AT_ONCE_MIN * widen,
+      OFFER_COVER_FACTOR * widen
+    )
   }
 
   /** Offer what this node can spare to `author` for `site` and open the helping session (nothing when it can spare nothing). */

@@ -27,6 +27,11 @@ export function servingIn(sessions: readonly HelpingSession[]): boolean {
   return sessions.some(s => s.accepted && s.releasedAt === undefined)
 }
 
+/** The beneficiaries of the sessions this node serves (accepted, not released). */
+export function beneficiariesIn(sessions: readonly HelpingSession[]): string[] {
+  return [...new Set(sessions.filter(s => s.accepted && s.releasedAt === undefined).map(s => s.beneficiary))]
+}
+
 export interface HelperFetchComponents {
   help: { readonly helpingSessions: HelpingSession[] }
   fill: Pick<MirrorFill, 'fill'>

@@ -42,9 +42,11 @@ export interface RecordChannel {
   publish<T extends RecordType>(topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array>
   /**
    * Sign and deliver to `peer` alone (a type of DIRECT_RECORD_TYPES), or publish on `topic` when
-   * that cannot be done; resolves to the signed record's bytes. A channel without it publishes.
+   * that cannot be done; resolves to the signed record's bytes. Only over a connection already
+   * open to `peer`, unless `dial` (a new connection costs both ends a handshake, identify and a
+   * log sync: for a rare record to one peer, not for every offer). A channel without it publishes.
    */
-  sendTo?<T extends RecordType>(peer: string, topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array>
+  sendTo?<T extends RecordType>(peer: string, topic: string, type: T, body: RecordBody<T>, opts?: { dial?: boolean }): Promise<Uint8Array>
   onRecord(fn: RecordListener): () => void
 }
 
@@ -137,12 +139,13 @@ export class RecordBus implements RecordChannel {
     return bytes
   }
 
-  async sendTo<T extends RecordType>(peer: string, topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array> {
+  async sendTo<T extends RecordType>(peer: string, topic: string, type: T, body: RecordBody<T>, opts: { dial?: boolean } = {}): Promise<Uint8Array> {
     const bytes = await signRecord(this.#key, this.#selfId, type, body, { seq: this.#seq.next() })
     if (!this.canPublish()) return bytes
-    if (this.#host !== undefined && peer !== this.#selfId && DIRECT_RECORD_TYPES.includes(type)) {
+    const host = this.#host
+    if (host !== undefined && peer !== this.#selfId && DIRECT_RECORD_TYPES.includes(type) && (opts.dial === true || this.#connected(host, peer))) {
       try {
-        await this.#sendDirect(this.#host, peer, bytes)
+        await this.#sendDirect(host, peer, bytes)
         this.directSent++
         return bytes
       } catch (err) {
@@ -156,6 +159,14 @@ export class RecordBus implements RecordChannel {
       this.#log.debug({ err, topic, type }, 'publish failed')
     }
     return bytes
+  }
+
+  #connected(host: Libp2p, peer: string): boolean {
+    try {
+      return host.getConnections(peerIdFromString(peer)).length > 0
+    } catch {
+      return false
+    }
   }
 
   async #sendDirect(host: Libp2p, peer: string, bytes: Uint8Array): Promise<void> {

@@ -24,6 +24,7 @@ function rig(members: number, opts: { r3Peer?: boolean } = {}) {
   const peers = new PeerTable(5_000)
   for (let i = 1; i < members; i++) peers.update(`p${i}`, report(opts.r3Peer === true && i === 1 ? {} : { nextReportMs: 1_000 }), 0)
   const sent: Array<{ at: number; body: LoadReport }> = []
+  const direct: Array<{ at: number; to: string; body: LoadReport }> = []
   const state = { crowd: 'normal' as LoadReport['state'], spare: 4_000_000, serving: false, now: 0 }
   const reporter = new LoadReporter({
     config: {
@@ -38,6 +39,10 @@ function rig(members: number, opts: { r3Peer?: boolean } = {}) {
       publish: async (_topic: string, _type: string, body: unknown) => {
         sent.push({ at: state.now, body: body as LoadReport })
         return new Uint8Array()
+      },
+      sendTo: async (to: string, _topic: string, _type: string, body: unknown) => {
+        direct.push({ at: state.now, to, body: body as LoadReport })
+        return new Uint8Array()
       }
     } as never,
     monitor: { originStarted: { rate: () => 0 }, helpingRates: () => [] } as never,
@@ -49,7 +54,7 @@ function rig(members: number, opts: { r3Peer?: boolean } = {}) {
     },
     demand: { last: { rps: 0, bytesPerSec: 0 }, spare: () => ({ rps: 100, bytesPerSec: state.spare }) } as never,
     standby: { standingBy: () => [] } as never,
-    serving: () => state.serving,
+    servingFor: () => (state.serving ? ['beneficiary-1', 'beneficiary-2'] : []),
     peers: { live: () => peers.live(state.now) }
   })
   const run = async (untilMs: number, stepMs = SERVING_REPORT_INTERVAL_MS): Promise<void> => {
@@ -59,7 +64,7 @@ function rig(members: number, opts: { r3Peer?: boolean } = {}) {
       await reporter.maybeReport(state.now)
     }
   }
-  return { reporter, sent, state, run }
+  return { reporter, sent, direct, state, run }
 }
 
 describe('LoadReporter: r4 calm cadence', () => {
@@ -135,5 +140,31 @@ describe('PeerTable: expiry', () => {
     )
     assert.notEqual(t.get('r4', REPORT_EXPIRY_FACTOR * 50_000), undefined)
     assert.equal(t.get('r4', REPORT_EXPIRY_FACTOR * 50_000 + 1), undefined)
+  })
+})
+
+describe('LoadReporter: serving reports', () => {
+  it('while it serves, each beneficiary gets a report every SERVING_REPORT_INTERVAL_MS directly; the consortium one every configured interval', async () => {
+    const r = rig(100)
+    await r.run(REPORT_WARMUP_MS + 5_000)
+    assert.equal(r.direct.length, 0, 'nothing direct while it serves nobody')
+    r.state.serving = true
+    const from = r.state.now
+    const gossipBefore = r.sent.length
+    await r.run(from + 4_000, 50)
+    for (const b of ['beneficiary-1', 'beneficiary-2']) {
+      const to = r.direct.filter(d => d.to === b)
+      const gaps = to.slice(1).map((d, i) => d.at - to[i]!.at)
+      assert.ok(to.length >= 4_000 / SERVING_REPORT_INTERVAL_MS - 1, `${to.length} direct reports to ${b} in 4 s`)
+      for (const g of gaps) assert.ok(g <= SERVING_REPORT_INTERVAL_MS + 50, `gap ${g} ms`)
+      assert.equal(to.at(-1)!.body.nextReportMs, calmIntervalMs(1_000, 100))
+    }
+    const gossip = r.sent.length - gossipBefore
+    assert.ok(gossip >= 3 && gossip <= 5, `${gossip} reports gossiped in 4 s of serving`)
+    // Released: no more direct reports.
+    r.state.serving = false
+    const n = r.direct.length
+    await r.run(r.state.now + 2_000)
+    assert.equal(r.direct.length, n)
   })
 })

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { pino } from 'pino'
-import { OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR, OFFER_HOLDBACK_JITTER_MS, offersAtOnce } from '@reef/protocol'
+import { OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR, OFFER_HOLDBACK_JITTER_MS, helpTopic, offersAtOnce } from '@reef/protocol'
 import type { LoadReport } from '@reef/protocol'
 import { ContentCache } from '../../src/origin/content-cache.ts'
 import { HelpCoordinator } from '../../src/help/help-coordinator.ts'
@@ -17,6 +17,7 @@ import { Net } from '../fixtures/record-net.ts'
 import { Shedder } from '../../src/load/shedder.ts'
 
 const log = pino({ level: 'silent' })
+const HELP_TOPIC = helpTopic('test')
 
 function report(site: string, state: LoadReport['state'] = 'normal'): LoadReport {
   return {
@@ -465,6 +466,31 @@ describe('help coordinator', () => {
       assert.equal(offersBy(net).size, 0)
       await until(() => a.shedder.helpers.length > 0, 'helpers accepted after the hold', HOLD + OFFER_HOLDBACK_JITTER_MS + 2_000)
       assert.ok(a.help.ownSession!.helpers.every(h => h.peer.startsWith('H')))
+    })
+
+    it('while no accept covers the need, each hold end doubles the circle of members that offer', async t => {
+      t.mock.timers.enable({ apis: ['setTimeout'] })
+      const net = new Net()
+      const hs = Array.from({ length: 40 }, (_, i) => member(net, `H${String(i).padStart(2, '0')}`, `site${i}`, 100, new Set(), {}, { offerHoldbackMs: 1_000 }))
+      knowEachOther(hs)
+      // An overloaded beneficiary: it asks, and accepts nothing.
+      await net.channel('B').publish(HELP_TOPIC, 'help-request', {
+        session: 'session-overloaded',
+        site: 'bravo',
+        siteUrl: 'http://bravo.example/',
+        neededRps: 1,
+        neededBytesPerSec: OBJ,
+        manifest: []
+      })
+      const counts = [offersBy(net).size]
+      for (let wave = 1; wave <= 5; wave++) {
+        t.mock.timers.tick(1_000 + OFFER_HOLDBACK_JITTER_MS)
+        counts.push(offersBy(net).size)
+      }
+      assert.deepEqual(
+        counts,
+        counts.map((_, wave) => Math.min(40, OFFER_AT_ONCE_MIN * 2 ** wave))
+      )
     })
 
     it('a standby of the struck site offers at once, whatever its rank', async () => {

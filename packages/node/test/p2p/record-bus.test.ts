@@ -11,7 +11,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { pino } from 'pino'
 import { MAX_RECORD_BYTES, RECORD_PROTOCOL, helpTopic, loadTopic, signRecord } from '@reef/protocol'
-import type { HelpOffer, LoadReport, VerifiedRecord } from '@reef/protocol'
+import type { HelpOffer, HelpRequest, VerifiedRecord } from '@reef/protocol'
 import { createReefLibp2p } from '../../src/p2p/host.ts'
 import type { ReefLibp2p } from '../../src/p2p/host.ts'
 import { RecordBus } from '../../src/p2p/record-bus.ts'
@@ -79,21 +79,34 @@ describe('direct records', () => {
     }
   })
 
-  it('delivers an offer to its beneficiary alone, dialling it when not connected', async () => {
-    const before = b.got.length
-    await a.bus.sendTo(c.id, HELP, 'help-offer', offer(c.id))
-    await until(() => c.got.some(r => r.type === 'help-offer' && r.author === a.id), 'the offer at c')
+  it('delivers a record to its receiver alone over the connection open to it', async () => {
+    await a.bus.sendTo(b.id, HELP, 'help-offer', offer(b.id, 1))
+    await until(() => b.got.some(r => r.type === 'help-offer' && r.author === a.id), 'the offer at b')
     assert.equal(a.bus.directSent, 1)
+    assert.equal(b.bus.directReceived, 1)
+    assert.deepEqual(b.got.find(r => r.type === 'help-offer')!.body, offer(b.id, 1))
+    // It was never published: c, b's gossip neighbour, has no copy to get.
+    assert.equal(c.got.filter(r => r.type === 'help-offer').length, 0)
+  })
+
+  it('gossips a record for a peer it has no connection to, and dials one when told to', async () => {
+    await a.bus.sendTo(c.id, HELP, 'help-offer', offer(c.id, 2))
+    await until(() => c.got.some(r => r.type === 'help-offer' && (r.body as HelpOffer).offeredRps === 2), 'the offer at c, by gossip')
+    assert.ok(
+      b.got.some(r => r.type === 'help-offer' && (r.body as HelpOffer).offeredRps === 2),
+      'gossiped: b saw it too'
+    )
+    assert.equal(a.bus.directSent, 1)
+    await a.bus.sendTo(c.id, HELP, 'help-offer', offer(c.id, 3), { dial: true })
+    await until(() => c.got.some(r => r.type === 'help-offer' && (r.body as HelpOffer).offeredRps === 3), 'the offer at c, direct')
+    assert.equal(a.bus.directSent, 2)
     assert.equal(c.bus.directReceived, 1)
-    // b, between them on the gossip mesh, never saw it.
-    await until(() => a.host.getConnections(c.host.peerId).length > 0, 'a connected to c')
-    assert.equal(b.got.slice(before).filter(r => r.type === 'help-offer').length, 0)
-    const r = c.got.find(x => x.type === 'help-offer')!
-    assert.deepEqual(r.body, offer(c.id))
+    assert.ok(a.host.getConnections(c.host.peerId).length > 0, 'a dialled c')
+    assert.ok(!b.got.some(r => (r.body as HelpOffer).offeredRps === 3), 'b never saw the direct one')
   })
 
   it('gossips the record when its receiver does not speak the protocol', async () => {
-    await a.bus.sendTo(old.id, HELP, 'help-offer', offer(old.id, 7))
+    await a.bus.sendTo(old.id, HELP, 'help-offer', offer(old.id, 7), { dial: true })
     await until(() => old.got.some(r => r.type === 'help-offer' && (r.body as HelpOffer).offeredRps === 7), 'the offer at old, by gossip')
     assert.equal(a.bus.directFellBack, 1)
     assert.ok(
@@ -112,26 +125,16 @@ describe('direct records', () => {
     }
     const refused = c.bus.directRefused
     const received = c.bus.directReceived
-    const report: LoadReport = {
-      site: 'a',
-      siteUrl: 'http://a.example/',
-      mirrorUrl: 'http://mirror-a.example/',
-      state: 'normal',
-      capacityRps: 10,
-      demandRps: 0,
-      originRps: 0,
-      spareRps: 10,
-      helping: []
-    }
-    // A load report: valid, but only ever gossiped.
-    await send(await signRecord(a.key, a.id, 'load-report', report, { seq: Date.now() * 1000 }))
+    const request: HelpRequest = { session: 'session-direct-1', site: 'a', siteUrl: 'http://a.example/', neededRps: 10, manifest: [] }
+    // A help request: valid, but only ever gossiped.
+    await send(await signRecord(a.key, a.id, 'help-request', request, { seq: Date.now() * 1000 }))
     // b's offer sent by a: its author is not the stream's peer.
-    await send(await signRecord(b.key, b.id, 'help-offer', offer(c.id, 3), { seq: Date.now() * 1000 + 1 }))
+    await send(await signRecord(b.key, b.id, 'help-offer', offer(c.id, 4), { seq: Date.now() * 1000 + 1 }))
     await send(new TextEncoder().encode('{"not":"a record"}'))
     await send(new Uint8Array(MAX_RECORD_BYTES + 10))
     await until(() => c.bus.directRefused >= refused + 4, 'four refusals')
     assert.equal(c.bus.directReceived, received)
-    assert.ok(!c.got.some(r => r.type === 'load-report' || (r.type === 'help-offer' && r.author === b.id)))
+    assert.ok(!c.got.some(r => r.type === 'help-request' || (r.type === 'help-offer' && r.author === b.id)))
     // Still serving: a genuine offer gets through.
     await a.bus.sendTo(c.id, HELP, 'help-offer', offer(c.id, 9))
     await until(() => c.got.some(r => r.type === 'help-offer' && (r.body as HelpOffer).offeredRps === 9), 'a later offer')
