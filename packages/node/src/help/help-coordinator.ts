@@ -14,12 +14,14 @@
  *
  * Helper (a site with spare capacity):
  *   on a help-request from another peer, while normal and with spare capacity, publish one
- *   help-offer — at once when few members rank before this one for the session or those before
- *   it cannot cover the need, else after a hold-back and only if the need is still not covered
- *   (SPEC.md §help-offer: a hundred members offering at once swamped the struck site); remember the request (site, siteUrl, manifest, beneficiary) so the mirror can
- *   serve the site at once; on a help-accept naming it, prefetch the manifest; while its uplink
- *   is saturated, lower its offers to what it can send (a new help-offer for the session); on
- *   help-release, keep serving what it holds for `releaseGraceMs`, then forget the site.
+ *   help-offer, to the beneficiary alone when connected to it — at once when few members rank
+ *   before this one for the session or those before it cannot cover the need, else after a
+ *   hold-back, in widening waves, only while the need is not covered (SPEC.md §help-offer: a
+ *   hundred members offering at once swamped the struck site); remember the request (site,
+ *   siteUrl, manifest, beneficiary) so the mirror can serve the site at once; on a help-accept
+ *   naming it, prefetch the manifest; while its uplink is saturated, lower its offers to what it
+ *   can send (a new help-offer for the session); on help-release, keep serving what it holds for
+ *   `releaseGraceMs`, then forget the site.
  */
 import { randomBytes } from 'node:crypto'
 import { selectHelpers } from '@reef/governance'
