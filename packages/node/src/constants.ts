@@ -63,6 +63,12 @@ export const KEEP_RECOVERY = 1.25
 
 /** A struck site re-publishes its help request this often while it needs more than it has, in ms. */
 export const HELP_REQUEST_INTERVAL_MS = 2_000
+/**
+ * A helper counts a co-helper (the owner it fills from) down after this long unheard: it hears
+ * the owner's load report once a second (serving reports go to the beneficiary alone), so the
+ * beneficiary's 500 ms would call a live owner down between two reports.
+ */
+export const CO_HELPER_SILENCE_MS = 3_000
 /** Objects of a hot set a helper prefetches at once (the owner's share). */
 export const PREFETCH_CONCURRENCY = 4
 /** A helper releases a session whose beneficiary has been silent (no load report) this long, in ms. */

@@ -155,7 +155,8 @@ export class ReefNode {
     this.auditor = auditor
     this.accuser = accuser
     const charterReplicas = (): number | undefined => gov?.state?.policy.standbyReplicas
-    const { help, fill, standby } = setUpHelp({ ...base, demand, accuser, servedNow, charterReplicas })
+    const onOwnRequest = (session: string, need: number): void => this.ledger.watchOwnRequest(session, need)
+    const { help, fill, standby } = setUpHelp({ ...base, demand, accuser, servedNow, charterReplicas, onOwnRequest })
     this.help = help
     this.fill = fill
     this.standby = standby

@@ -123,6 +123,8 @@ export interface HelpCoordinatorDeps {
   servedNow?: (site: string) => { requests: number; bytes: number }
   /** Whether to take offers from `peer` (false: this node caught it serving wrong content). */
   trusts?: (peer: string) => boolean
+  /** Beneficiary side: the first help request of a session went out (the ledger watches who should offer). */
+  onOwnRequest?: (session: string, needBytesPerSec: number) => void
 }
 
 /** A session in which this node helps another site. */
@@ -388,6 +390,7 @@ export class HelpCoordinator {
       }
       this.#event({ kind: 'request', session: own.session })
       await this.#deps.bus.publish(this.#topic, 'help-request', body)
+      this.#deps.onOwnRequest?.(own.session, body.neededBytesPerSec ?? 0)
       if (own.offers.size === 0) await this.#acceptStandbys(own, now)
     }
     // A standby accepted on its load report that never offered is dropped.

@@ -95,11 +95,15 @@ export class HelperHealth {
     if (!this.#mirrorDown.has(peer)) this.#mirrorDown.set(peer, now)
   }
 
-  /** Since when `peer` has been down (undefined: it is up). */
-  downSince(peer: string, now = Date.now()): number | undefined {
+  /**
+   * Since when `peer` has been down (undefined: it is up). `silenceMs`: how long unheard counts
+   * as down (a beneficiary hears its helpers every 200 ms; a co-helper only their gossiped
+   * report, once a second).
+   */
+  downSince(peer: string, now = Date.now(), silenceMs = this.#silenceMs): number | undefined {
     const dead = Math.min(this.#disconnected.get(peer) ?? Infinity, this.#mirrorDown.get(peer) ?? Infinity)
     const heard = this.#heard.get(peer)
-    const silentSince = heard === undefined ? undefined : heard + this.#silenceMs
+    const silentSince = heard === undefined ? undefined : heard + silenceMs
     const silent = silentSince !== undefined && now >= silentSince ? silentSince : Infinity
     const since = Math.min(dead, silent)
     // Never heard from at all: down from the start, unless nothing else is known either.
@@ -107,8 +111,8 @@ export class HelperHealth {
     return since
   }
 
-  isDown(peer: string, now = Date.now()): boolean {
-    return this.downSince(peer, now) !== undefined
+  isDown(peer: string, now = Date.now(), silenceMs = this.#silenceMs): boolean {
+    return this.downSince(peer, now, silenceMs) !== undefined
   }
 
   /** Forget peers that are none of `keep` (sessions ended). */

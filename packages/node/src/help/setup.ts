@@ -8,6 +8,7 @@ import type { Capacity, QuotaPolicy } from '@reef/governance'
 import { helpTopic } from '@reef/protocol'
 import type { Logger } from 'pino'
 import type { ReefConfig } from '../config/config.ts'
+import { CO_HELPER_SILENCE_MS } from '../constants.ts'
 import type { Accuser } from '../governance/accuser.ts'
 import { ledgerOffer } from '../ledger/offer-policy.ts'
 import type { LedgerStore } from '../ledger/store.ts'
@@ -47,6 +48,8 @@ export interface HelpComponents {
   charterReplicas: () => number | undefined
   /** What this node's mirror has served for a site so far. */
   servedNow: (site: string) => { requests: number; bytes: number }
+  /** This node asked for help in a new session: the ledger watches who should offer (ledger/service.ts). */
+  onOwnRequest?: (session: string, needBytesPerSec: number) => void
   log: Logger
 }
 
@@ -67,7 +70,9 @@ export function setUpHelp(c: HelpComponents): Help {
     selfId,
     maxObjectBytes: config.cache.maxObjectBytes,
     log: child('fill'),
-    isDown: peer => helperHealth.isDown(peer),
+    // A co-helper hears the owner's gossiped report once a second (its serving reports go to the
+    // beneficiary alone): down after three missed, or at once on a closed connection.
+    isDown: peer => helperHealth.isDown(peer, Date.now(), CO_HELPER_SILENCE_MS),
     standbysOf: site => standby!.standbysOf(site)
   })
   standby = new StandbyService(
@@ -128,7 +133,8 @@ export function setUpHelp(c: HelpComponents): Help {
         return since === undefined ? undefined : now - since
       },
       servedNow: c.servedNow,
-      trusts: peer => c.accuser.trusts(peer)
+      trusts: peer => c.accuser.trusts(peer),
+      ...(c.onOwnRequest === undefined ? {} : { onOwnRequest: c.onOwnRequest })
     }
   )
   return { help, fill, standby: sb }

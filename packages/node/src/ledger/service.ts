@@ -14,7 +14,7 @@
  * that advertised spare capacity and made no offer to a struck member within quota; a
  * beneficiary that accepted a helper, was served, and signed no delegation.
  */
-import { ledgerTopic, verifyRecord } from '@reef/protocol'
+import { OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR, ledgerTopic, offersAtOnce, verifyRecord } from '@reef/protocol'
 import type { Delegation, Receipt, VerifiedRecord } from '@reef/protocol'
 import type { QuotaPolicy } from '@reef/governance'
 import type { Logger } from 'pino'
@@ -182,9 +182,6 @@ export class LedgerService {
         case 'receipt':
           await this.#store(r)
           break
-        case 'help-request':
-          this.#watchRequest(r)
-          break
         case 'help-offer': {
           const session = (r.body as { session: string }).session
           let s = this.#offersBySession.get(session)
@@ -245,28 +242,30 @@ export class LedgerService {
   }
 
   /**
-   * A struck member asked for help: peers that advertise spare capacity should offer. Check
-   * after the offer window which did not (unless the requester is over quota, which justifies
-   * declining).
+   * This node, struck, asked for help (session `session`, needing `needBytesPerSec`): the peers
+   * its load view shows with spare capacity that rank early for the session — those the offer
+   * hold-back (SPEC.md §help-offer) tells to offer at once — should offer. Check after the offer
+   * window which did not (unless this node is over quota, which justifies declining). Only the
+   * requester judges: offers reach it alone (direct records), and a member that ranked late held
+   * its offer back by the rule.
    */
-  #watchRequest(r: VerifiedRecord): void {
-    const session = (r.body as { session: string }).session
-    const requester = r.author
-    const candidates = this.#deps.peers
-      .live()
-      .filter(e => e.peer !== requester && e.report.state === 'normal' && e.report.spareRps > 0)
-      .map(e => ({ peer: e.peer, spareRps: e.report.spareRps }))
+  watchOwnRequest(session: string, needBytesPerSec: number): void {
     if (this.#watched.has(session)) return
     if (this.#watched.size > LEDGER_TRACKED_SESSIONS_MAX) this.#watched.clear()
     this.#watched.add(session)
+    const live = this.#deps.peers
+      .live()
+      .filter(e => e.peer !== this.#opts.selfId && e.report.state === 'normal' && e.report.spareRps > 0)
+      .map(e => ({ peer: e.peer, spareRps: e.report.spareRps, spareBytesPerSec: e.report.spareBytesPerSec ?? 0 }))
+    const candidates = live.filter(c => c.spareBytesPerSec <= 0 || offersAtOnce(session, c, live, needBytesPerSec, OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR))
     const t = setTimeout(() => {
       this.#timers.delete(t)
-      if (this.#deps.store.standing(requester, Date.now(), this.#opts.policy).overQuota) return
+      if (this.#deps.store.standing(this.#opts.selfId, Date.now(), this.#opts.policy).overQuota) return
       const offered = this.#offersBySession.get(session) ?? new Set()
       for (const c of candidates) {
         if (offered.has(c.peer)) continue
         this.#signal(
-          { kind: 'declined-with-spare', accused: c.peer, at: Date.now(), detail: { session, requester, spareRps: c.spareRps } },
+          { kind: 'declined-with-spare', accused: c.peer, at: Date.now(), detail: { session, requester: this.#opts.selfId, spareRps: c.spareRps } },
           `declined|${session}|${c.peer}`,
           Infinity
         )

@@ -13,7 +13,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { pino } from 'pino'
 import { DEFAULT_QUOTA_POLICY } from '@reef/governance'
 import type { QuotaPolicy } from '@reef/governance'
-import { signRecord, verifyRecord } from '@reef/protocol'
+import { OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR, offersAtOnce, signRecord, verifyRecord } from '@reef/protocol'
 import type { LoadReport, RecordBody, RecordType } from '@reef/protocol'
 import type { HelpingSession } from '../../src/help/help-coordinator.ts'
 import { LedgerService } from '../../src/ledger/service.ts'
@@ -161,9 +161,9 @@ describe('ledger settlement', () => {
     }
   })
 
-  it('signals a peer that advertised spare capacity and did not offer to a struck member within quota', async () => {
+  it('a struck member signals a peer that advertised spare capacity and did not offer within quota', async () => {
     const net = new SignedNet()
-    const [b, lazy, keen, observer] = [await member(net, 6), await member(net, 7), await member(net, 8), await member(net, 9, DEFAULT_QUOTA_POLICY, 50)]
+    const [b, lazy, keen] = [await member(net, 6, DEFAULT_QUOTA_POLICY, 50), await member(net, 7), await member(net, 8)]
     try {
       const report = (site: string, spareRps: number): LoadReport => ({
         site,
@@ -176,23 +176,53 @@ describe('ledger settlement', () => {
         spareRps,
         helping: []
       })
-      observer.peers.update(lazy.id, report('lazy', 300))
-      observer.peers.update(keen.id, report('keen', 300))
-      observer.peers.update('12D3KooWBusyPeerWithNoSpareCapacityxxxxxxxxxxxxxxxxx', report('busy', 0))
-      await net
-        .channel(b.id, b.key)
-        .publish('t', 'help-request', { session: 'session-0003', site: 'bravo', siteUrl: 'http://bravo.example', neededRps: 100, manifest: [] })
+      b.peers.update(lazy.id, report('lazy', 300))
+      b.peers.update(keen.id, report('keen', 300))
+      b.peers.update('12D3KooWBusyPeerWithNoSpareCapacityxxxxxxxxxxxxxxxxx', report('busy', 0))
+      b.service.watchOwnRequest('session-0003', 100_000)
       await net
         .channel(keen.id, keen.key)
         .publish('t', 'help-offer', { session: 'session-0003', to: b.id, offeredRps: 100, mirrorUrl: 'http://m-keen.example' })
-      await until(async () => (await observer.store.signals()).length > 0, 'a signal')
-      const signals = await observer.store.signals()
+      await until(async () => (await b.store.signals()).length > 0, 'a signal')
+      const signals = await b.store.signals()
       assert.deepEqual(
         signals.map(s => [s.kind, s.accused]),
         [['declined-with-spare', lazy.id]]
       )
+      // A bystander judges nothing: offers go to the requester alone, and it cannot see them.
+      assert.equal((await keen.store.signals()).length, 0)
     } finally {
-      await stopAll(b, lazy, keen, observer)
+      await stopAll(b, lazy, keen)
+    }
+  })
+
+  it('does not signal a member that ranked late for the session and held its offer back', async () => {
+    const net = new SignedNet()
+    const b = await member(net, 10, DEFAULT_QUOTA_POLICY, 50)
+    try {
+      const peers = Array.from({ length: 12 }, (_, i) => `12D3KooWPeer${String(i).padStart(2, '0')}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx`)
+      for (const [i, peer] of peers.entries())
+        b.peers.update(peer, {
+          site: `s${i}`,
+          siteUrl: `http://s${i}.example`,
+          mirrorUrl: `http://m-s${i}.example`,
+          state: 'normal',
+          capacityRps: 50,
+          demandRps: 0,
+          originRps: 0,
+          spareRps: 100,
+          spareBytesPerSec: 1_000_000,
+          helping: []
+        })
+      b.service.watchOwnRequest('session-0004', 1_000)
+      const all = peers.map(peer => ({ peer, spareBytesPerSec: 1_000_000 }))
+      const early = peers.filter(peer => offersAtOnce('session-0004', { peer, spareBytesPerSec: 1_000_000 }, all, 1_000, OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR))
+      assert.equal(early.length, OFFER_AT_ONCE_MIN)
+      // One timer emits every signal at once: when the early members' are stored, all are.
+      await until(async () => (await b.store.signals()).length >= early.length, 'the signals')
+      assert.deepEqual((await b.store.signals()).map(s => s.accused).sort(), [...early].sort())
+    } finally {
+      await stopAll(b)
     }
   })
 
