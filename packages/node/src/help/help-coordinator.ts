@@ -201,6 +201,12 @@ export class HelpCoordinator {
   #acceptTimer: NodeJS.Timeout | undefined
   /** Help requests this node holds its offer back for, by session. */
   readonly #held = new Map<string, HeldRequest>()
+  /**
+   * Bytes/s the latest help-accept of each recent session names, by session: an accept can
+   * arrive before the request it answers (another gossip path), and a hold that started after
+   * it must still know the need is covered.
+   */
+  readonly #accepted = new Map<string, { beneficiary: string; bytesPerSec: number }>()
 
   constructor(opts: HelpCoordinatorOptions, deps: HelpCoordinatorDeps) {
     this.#opts = {
@@ -541,7 +547,9 @@ export class HelpCoordinator {
     }
     if (held === undefined) {
       if (this.#held.size >= MAX_HELD_REQUESTS) this.#unhold(this.#held.keys().next().value!)
-      held = { beneficiary: author, req, heardAt: now, acceptedBytesPerSec: undefined, timer: undefined, wave: 0 }
+      const seen = this.#accepted.get(req.session)
+      const acceptedBytesPerSec = seen?.beneficiary === author ? seen.bytesPerSec : undefined
+      held = { beneficiary: author, req, heardAt: now, acceptedBytesPerSec, timer: undefined, wave: 0 }
       this.#held.set(req.session, held)
       this.#deps.log.debug({ site: req.site, session: req.session }, 'offer held back: others rank first for this session')
     }
@@ -696,10 +704,14 @@ export class HelpCoordinator {
   }
 
   #onAccept(author: string, acc: HelpAccept): void {
+    const meanBytes = this.#deps.meanObjectBytes?.() ?? DEFAULT_MEAN_OBJECT_BYTES
+    const bytesPerSec = acc.helpers.reduce((a, h) => a + (h.weightBytesPerSec ?? h.weightRps * meanBytes), 0)
+    this.#accepted.delete(acc.session)
+    this.#accepted.set(acc.session, { beneficiary: author, bytesPerSec })
+    if (this.#accepted.size > MAX_HELD_REQUESTS) this.#accepted.delete(this.#accepted.keys().next().value!)
     const held = this.#held.get(acc.session)
     if (held !== undefined && held.beneficiary === author) {
-      const meanBytes = this.#deps.meanObjectBytes?.() ?? DEFAULT_MEAN_OBJECT_BYTES
-      held.acceptedBytesPerSec = acc.helpers.reduce((a, h) => a + (h.weightBytesPerSec ?? h.weightRps * meanBytes), 0)
+      held.acceptedBytesPerSec = bytesPerSec
       if (acc.helpers.some(h => h.peer === this.#opts.selfId)) this.#unhold(acc.session)
     }
     if (acc.helpers.some(h => h.peer === this.#opts.selfId) && ![...this.#helping.values()].some(s => s.session === acc.session && s.beneficiary === author)) {
@@ -739,6 +751,7 @@ export class HelpCoordinator {
 
   #onRelease(author: string, rel: HelpRelease): void {
     if (this.#held.get(rel.session)?.beneficiary === author) this.#unhold(rel.session)
+    if (this.#accepted.get(rel.session)?.beneficiary === author) this.#accepted.delete(rel.session)
     for (const s of this.#helping.values()) {
       if (s.session === rel.session && s.beneficiary === author && s.releasedAt === undefined) {
         s.accepted = false

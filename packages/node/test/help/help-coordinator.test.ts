@@ -493,6 +493,32 @@ describe('help coordinator', () => {
       )
     })
 
+    it('an accept that arrives before its request (another gossip path) still tells a held member the need is covered', async t => {
+      t.mock.timers.enable({ apis: ['setTimeout'] })
+      const net = new Net()
+      const hs = Array.from({ length: 12 }, (_, i) => member(net, `H${String(i).padStart(2, '0')}`, `site${i}`, 100, new Set(), {}, { offerHoldbackMs: 1_000 }))
+      knowEachOther(hs)
+      const b = net.channel('B')
+      const session = 'session-accept-first'
+      // The accept names one helper that covers the need; the request comes after it.
+      await b.publish(HELP_TOPIC, 'help-accept', {
+        session,
+        helpers: [{ peer: 'Z', weightRps: 100, weightBytesPerSec: 100 * OBJ, mirrorUrl: 'http://mirror-z.example/' }]
+      })
+      await b.publish(HELP_TOPIC, 'help-request', {
+        session,
+        site: 'bravo',
+        siteUrl: 'http://bravo.example/',
+        neededRps: 1,
+        neededBytesPerSec: OBJ,
+        manifest: []
+      })
+      const first = offersBy(net).size
+      assert.equal(first, OFFER_AT_ONCE_MIN)
+      for (let i = 0; i < 4; i++) t.mock.timers.tick(1_000 + OFFER_HOLDBACK_JITTER_MS)
+      assert.equal(offersBy(net).size, first, 'no wave: the need was covered')
+    })
+
     it('a standby of the struck site offers at once, whatever its rank', async () => {
       const net = new Net()
       const a = member(net, 'A', 'alpha')
