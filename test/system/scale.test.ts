@@ -43,9 +43,9 @@ test(
       const s = await c.strike('m000', 80, 8)
       t.diagnostic(`strike: ${JSON.stringify(s)}`)
       assert.ok(s.offers >= 1 && s.helpers >= 1, `${s.offers} offers, ${s.helpers} helpers accepted`)
-      // Every member could help; those that ranked late for the need held their offers back (how
-      // many offer follows the need as it grows over the crowd's first seconds: 16 of 29 seen).
-      assert.ok(s.offers < NODES - 1, `${s.offers} offers from ${NODES - 1} possible helpers`)
+      // Every member could help; those that ranked late for the session held their offers back
+      // (4 rank early, and the standbys; 5 in runs).
+      assert.ok(s.offers <= (NODES - 1) / 2, `${s.offers} offers from ${NODES - 1} possible helpers`)
       assert.notEqual(s.coveredMs, undefined, 'the need was covered')
       assert.equal(s.saw, s.observers, `${s.saw} of ${s.observers} members saw the strike`)
 

@@ -31,6 +31,7 @@ export type ToWorker =
   | { op: 'expelled'; id: number; peer: string; since?: number }
   | { op: 'propose-expel'; id: number; label: string; peer: string; reason: string; evidence: EvidenceItem[] }
   | { op: 'height'; id: number }
+  | { op: 'debug'; id: number }
   | { op: 'profile'; id: number; ms: number; file: string }
   | { op: 'stop'; id: number }
 
@@ -54,6 +55,7 @@ export type FromWorker =
   | { op: 'expelled'; id: number; at: Array<{ label: string; at: number | undefined; proposalAt: number | undefined; votedAt: number | undefined }> }
   | { op: 'proposed'; id: number; at: number; proposal: string | null }
   | { op: 'height'; id: number; heights: Array<{ label: string; height: number }> }
+  | { op: 'debug'; id: number; nodes: unknown[] }
   | { op: 'ok'; id: number }
   | { op: 'stopped'; id: number }
   | { op: 'error'; id: number; message: string }

@@ -177,6 +177,29 @@ async function handle(m: ToWorker): Promise<void> {
       send({ op: 'proposed', id: m.id, at, proposal: id ?? null })
       return
     }
+    case 'debug': {
+      // Each hosted node's help state and what its load view shows of the others' spare (for diagnosis).
+      const now = Date.now()
+      send({
+        op: 'debug',
+        id: m.id,
+        nodes: hosted.map(h => {
+          const live = h.node.peers.live(now)
+          return {
+            label: h.spec.label,
+            held: h.node.help.heldRequests.length,
+            helping: h.node.help.helpingSessions.length,
+            live: live.length,
+            normalWithSpare: live.filter(e => e.report.state === 'normal' && (e.report.spareBytesPerSec ?? 0) > 0).length,
+            spare: h.node.demand.spare(),
+            reportedSpareP50: live.map(e => e.report.spareBytesPerSec ?? -1).sort((a, b) => a - b)[Math.floor(live.length / 2)],
+            heldRequests: h.node.help.heldRequests,
+            offered: h.node.help.events.filter(e => e.kind === 'offered').map(e => e.at)
+          }
+        })
+      })
+      return
+    }
     case 'height': {
       send({ op: 'height', id: m.id, heights: hosted.map(h => ({ label: h.spec.label, height: h.node.gov?.state?.height ?? -1 })) })
       return

@@ -162,6 +162,8 @@ interface HeldRequest {
   timer: NodeJS.Timeout | undefined
   /** Holds that ended uncovered: each doubles the circle of members that offer. */
   wave: number
+  /** The members that could help, as the load view showed them at the session's first request. */
+  rivals: ReadonlyArray<{ peer: string; spareBytesPerSec: number }>
 }
 
 interface OwnSession {
@@ -282,8 +284,24 @@ export class HelpCoordinator {
   }
 
   /** Help requests this node holds its offer back for: `holding` while the hold runs (after it, the next request decides). */
-  get heldRequests(): Array<{ session: string; site: string; beneficiary: string; holding: boolean }> {
-    return [...this.#held.values()].map(h => ({ session: h.req.session, site: h.req.site, beneficiary: h.beneficiary, holding: h.timer !== undefined }))
+  get heldRequests(): Array<{
+    session: string
+    site: string
+    beneficiary: string
+    holding: boolean
+    wave: number
+    needBytesPerSec: number
+    acceptedBytesPerSec: number | undefined
+  }> {
+    return [...this.#held.values()].map(h => ({
+      session: h.req.session,
+      site: h.req.site,
+      beneficiary: h.beneficiary,
+      holding: h.timer !== undefined,
+      wave: h.wave,
+      needBytesPerSec: this.#needBytes(h.req),
+      acceptedBytesPerSec: h.acceptedBytesPerSec
+    }))
   }
 
   get helpingSessions(): HelpingSession[] {
@@ -540,7 +558,8 @@ export class HelpCoordinator {
   #offerOrHold(author: string, req: HelpRequest, now = Date.now()): void {
     let held = this.#held.get(req.session)
     if (held !== undefined && held.beneficiary !== author) return
-    if (this.#ranksEarly(author, req, now, held?.wave ?? 0)) {
+    const rivals = held?.rivals ?? this.#rivals(author, req, now)
+    if (this.#ranksEarly(author, req, rivals, held?.wave ?? 0)) {
       this.#unhold(req.session)
       this.#openSession(author, req.session, req.site, req.siteUrl, req.manifest)
       return
@@ -549,7 +568,7 @@ export class HelpCoordinator {
       if (this.#held.size >= MAX_HELD_REQUESTS) this.#unhold(this.#held.keys().next().value!)
       const seen = this.#accepted.get(req.session)
       const acceptedBytesPerSec = seen?.beneficiary === author ? seen.bytesPerSec : undefined
-      held = { beneficiary: author, req, heardAt: now, acceptedBytesPerSec, timer: undefined, wave: 0 }
+      held = { beneficiary: author, req, heardAt: now, acceptedBytesPerSec, timer: undefined, wave: 0, rivals }
       this.#held.set(req.session, held)
       this.#deps.log.debug({ site: req.site, session: req.session }, 'offer held back: others rank first for this session')
     }
@@ -564,7 +583,7 @@ export class HelpCoordinator {
         h.timer = undefined
         if (this.#held.get(h.req.session) !== h || this.#covered(h)) return // covered: the next request decides again
         h.wave++
-        if (!this.#ranksEarly(h.beneficiary, h.req, Date.now(), h.wave)) {
+        if (!this.#ranksEarly(h.beneficiary, h.req, h.rivals, h.wave)) {
           this.#startHold(h)
           return
         }
@@ -595,21 +614,31 @@ export class HelpCoordinator {
   }
 
   /**
-   * Whether this node offers for `req` at once: it stands by for the site (it holds the content),
-   * or fewer than OFFER_AT_ONCE_MIN of the members its load view shows with spare capacity rank
-   * before it, or those before it spare less than OFFER_COVER_FACTOR × the need between them
-   * (both × 2^wave after `wave` uncovered holds).
+   * The members this node's load view shows able to help `author` now: normal, with spare bytes/s
+   * (an r2 report: its requests/s × a mean object). Taken once per session, at its first request:
+   * a member that offers reports its spare as committed at once, and a later request ranked
+   * without it would call the next ones early (four more offered at each request).
    */
-  #ranksEarly(author: string, req: HelpRequest, now: number, wave = 0): boolean {
-    if (this.#deps.standsByFor?.(req.site) === true) return true
-    const mine = this.#offer(author, this.#deps.spare()).bytesPerSec
-    if (mine <= 0) return true // #openSession offers nothing
+  #rivals(author: string, req: HelpRequest, now: number): Array<{ peer: string; spareBytesPerSec: number }> {
     const meanBytes = this.#deps.meanObjectBytes?.() ?? DEFAULT_MEAN_OBJECT_BYTES
     const others: Array<{ peer: string; spareBytesPerSec: number }> = []
     for (const e of this.#deps.peers.live(now)) {
       if (e.peer === author || e.peer === this.#opts.selfId || e.report.state !== 'normal' || e.report.site === req.site) continue
       others.push({ peer: e.peer, spareBytesPerSec: e.report.spareBytesPerSec ?? e.report.spareRps * meanBytes })
     }
+    return others
+  }
+
+  /**
+   * Whether this node offers for `req` at once: it stands by for the site (it holds the content),
+   * or fewer than OFFER_AT_ONCE_MIN of the members its load view shows with spare capacity rank
+   * before it, or those before it spare less than OFFER_COVER_FACTOR × the need between them
+   * (both × 2^wave after `wave` uncovered holds).
+   */
+  #ranksEarly(author: string, req: HelpRequest, others: ReadonlyArray<{ peer: string; spareBytesPerSec: number }>, wave = 0): boolean {
+    if (this.#deps.standsByFor?.(req.site) === true) return true
+    const mine = this.#offer(author, this.#deps.spare()).bytesPerSec
+    if (mine <= 0) return true // #openSession offers nothing
     const widen = 2 ** Math.min(wave, 20)
     return offersAtOnce(
       req.session,

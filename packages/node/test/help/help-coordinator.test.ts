@@ -519,6 +519,26 @@ describe('help coordinator', () => {
       assert.equal(offersBy(net).size, first, 'no wave: the need was covered')
     })
 
+    it('members that offered report their spare committed; a later request of the session does not call the next ones early', async () => {
+      const net = new Net()
+      const a = member(net, 'A', 'alpha', 100, new Set(), {}, { requestIntervalMs: 50 })
+      const hs = Array.from({ length: 20 }, (_, i) =>
+        member(net, `H${String(i).padStart(2, '0')}`, `site${i}`, 100, new Set(), {}, { offerHoldbackMs: 60_000 })
+      )
+      knowEachOther([a, ...hs])
+      await a.help.tick('struck', need(100))
+      await until(() => offersBy(net).size === OFFER_AT_ONCE_MIN, 'the first offers')
+      // The offerers' next load reports show their spare committed.
+      const offered = offersBy(net)
+      for (const h of hs) for (const id of offered) if (id !== h.id) h.peers.update(id, { ...report(hs.find(x => x.id === id)!.site), spareRps: 0 }, Date.now())
+      const requests = net.sent.filter(r => r.type === 'help-request').length
+      await new Promise(resolve => setTimeout(resolve, 60))
+      await a.help.tick('struck', need(100))
+      await until(() => net.sent.filter(r => r.type === 'help-request').length > requests, 'a second request')
+      assert.equal(offersBy(net).size, OFFER_AT_ONCE_MIN, 'nobody else offered')
+      await a.help.tick('normal', need(0))
+    })
+
     it('a standby of the struck site offers at once, whatever its rank', async () => {
       const net = new Net()
       const a = member(net, 'A', 'alpha')
