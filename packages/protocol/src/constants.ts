@@ -42,11 +42,11 @@ export function topicRecordTypes(topic: string): readonly string[] | undefined {
 
 /**
  * r4: libp2p stream protocol that carries one signed record to the one member it is for (a
- * help-offer to its beneficiary, a gov-vote to the proposer), instead of gossiping it to all.
+ * help-offer to its beneficiary, a helper's serving report to it), instead of gossiping it to all.
  */
 export const RECORD_PROTOCOL = '/reef/record/1.0.0'
 /** r4: the record types a node accepts over RECORD_PROTOCOL. */
-export const DIRECT_RECORD_TYPES: readonly string[] = ['help-offer', 'gov-vote', 'load-report']
+export const DIRECT_RECORD_TYPES: readonly string[] = ['help-offer', 'load-report']
 /** r4: how long a direct record's sender waits for the stream before it gossips the record instead, ms. */
 export const DIRECT_SEND_TIMEOUT_MS = 3_000
 /** libp2p stream protocol through which nodes sync the membership log and newcomers ask to join. */

@@ -8,10 +8,10 @@
  * cause (stale, future-dated by clock skew, already seen, an author not yet synced as a
  * member) are Ignore and counted in `ignored`; the rest are Reject and counted in `rejected`.
  *
- * Records for one member alone (a help-offer to its beneficiary, a gov-vote to the proposer:
- * DIRECT_RECORD_TYPES) go to it over RECORD_PROTOCOL, one record per stream, and are gossiped
- * only when that fails (SPEC.md §Direct records, r4): gossiped, each reached every member of the
- * consortium, a hundred offers or votes × a hundred members. The receiver judges them as gossip
+ * Records for one member alone (a help-offer to its beneficiary, a helper's serving report to
+ * it: DIRECT_RECORD_TYPES) go to it over RECORD_PROTOCOL, one record per stream, when a
+ * connection to it is open, and are gossiped otherwise (SPEC.md §Direct records, r4): gossiped,
+ * each reached every member of the consortium, a hundred offers × a hundred members. The receiver judges them as gossip
  * with the connection's remote peer as `from` (no relaying), then hands them to the same listeners.
  */
 import { TopicValidatorResult } from '@libp2p/gossipsub'
