@@ -20,6 +20,7 @@ import { CALM_REPORTS_PER_SEC, MAX_CALM_REPORT_INTERVAL_MS, REPORT_CHANGE_SHARE,
 import type { LoadReport } from '@reef/protocol'
 import type { ReefConfig } from '../config/config.ts'
 import { MAX_REPORTED_HELPING, RATE_WINDOW_MS, REPORT_EARLY_MS, REPORT_WARMUP_MS } from '../constants.ts'
+import { sendOrPublish } from '../p2p/record-bus.ts'
 import type { RecordBus } from '../p2p/record-bus.ts'
 import type { StandbyService } from '../help/standby.ts'
 import type { DemandMeter } from './demand.ts'
@@ -103,10 +104,8 @@ export class LoadReporter {
   async #sendTo(beneficiary: string, body: LoadReport): Promise<void> {
     if (this.#sending.has(beneficiary)) return
     this.#sending.add(beneficiary)
-    const bus = this.#c.bus
-    const topic = loadTopic(this.#c.config.consortium)
     try {
-      await (bus.sendTo === undefined ? bus.publish(topic, 'load-report', body) : bus.sendTo(beneficiary, topic, 'load-report', body))
+      await sendOrPublish(this.#c.bus, beneficiary, loadTopic(this.#c.config.consortium), 'load-report', body)
     } finally {
       this.#sending.delete(beneficiary)
     }

@@ -31,6 +31,7 @@ import type { CrowdState, HelpAccept, HelpOffer, HelpRelease, HelpRequest, Manif
 import type { Logger } from 'pino'
 import type { ContentCache } from '../origin/content-cache.ts'
 import type { PeerTable } from '../p2p/peer-table.ts'
+import { sendOrPublish } from '../p2p/record-bus.ts'
 import type { RecordChannel } from '../p2p/record-bus.ts'
 import { siteBaseOnMirror } from '../load/shedder.ts'
 import type { Helper, Shedder } from '../load/shedder.ts'
@@ -603,9 +604,14 @@ export class HelpCoordinator {
     this.#held.delete(session)
   }
 
+  /** Mean body bytes of the site's hot objects: turns an r2 peer's requests/s into bytes/s. */
+  #meanBytes(): number {
+    return this.#deps.meanObjectBytes?.() ?? DEFAULT_MEAN_OBJECT_BYTES
+  }
+
   /** Bytes/s the request needs taken off the site (an r2 request: its requests/s × a mean object). */
   #needBytes(req: HelpRequest): number {
-    return req.neededBytesPerSec ?? req.neededRps * (this.#deps.meanObjectBytes?.() ?? DEFAULT_MEAN_OBJECT_BYTES)
+    return req.neededBytesPerSec ?? req.neededRps * this.#meanBytes()
   }
 
   /** Whether the beneficiary's latest help-accept for a held session covers its latest need. */
@@ -620,7 +626,7 @@ export class HelpCoordinator {
    * without it would call the next ones early (four more offered at each request).
    */
   #rivals(author: string, req: HelpRequest, now: number): Array<{ peer: string; spareBytesPerSec: number }> {
-    const meanBytes = this.#deps.meanObjectBytes?.() ?? DEFAULT_MEAN_OBJECT_BYTES
+    const meanBytes = this.#meanBytes()
     const others: Array<{ peer: string; spareBytesPerSec: number }> = []
     for (const e of this.#deps.peers.live(now)) {
       if (e.peer === author || e.peer === this.#opts.selfId || e.report.state !== 'normal' || e.report.site === req.site) continue
@@ -700,8 +706,7 @@ export class HelpCoordinator {
       mirrorUrl: this.#opts.mirrorUrl
     }
     // To the beneficiary alone (others ignore it), gossiped only if it cannot be reached.
-    const bus = this.#deps.bus
-    void (bus.sendTo === undefined ? bus.publish(this.#topic, 'help-offer', offer) : bus.sendTo(s.beneficiary, this.#topic, 'help-offer', offer))
+    void sendOrPublish(this.#deps.bus, s.beneficiary, this.#topic, 'help-offer', offer)
   }
 
   /**
@@ -733,7 +738,7 @@ export class HelpCoordinator {
   }
 
   #onAccept(author: string, acc: HelpAccept): void {
-    const meanBytes = this.#deps.meanObjectBytes?.() ?? DEFAULT_MEAN_OBJECT_BYTES
+    const meanBytes = this.#meanBytes()
     const bytesPerSec = acc.helpers.reduce((a, h) => a + (h.weightBytesPerSec ?? h.weightRps * meanBytes), 0)
     this.#accepted.delete(acc.session)
     this.#accepted.set(acc.session, { beneficiary: author, bytesPerSec })
@@ -846,7 +851,7 @@ export class HelpCoordinator {
     const own = this.#own
     if (own === undefined) return
     // An r2 offer names requests/s only: its bytes/s is estimated from the site's mean object.
-    const meanBytes = this.#deps.meanObjectBytes?.() ?? DEFAULT_MEAN_OBJECT_BYTES
+    const meanBytes = this.#meanBytes()
     const offers = [...own.offers.entries()].map(([peer, o]) => ({
       peer,
       offeredRps: o.offeredRps,

@@ -43,11 +43,22 @@ export interface RecordChannel {
   /**
    * Sign and deliver to `peer` alone (a type of DIRECT_RECORD_TYPES), or publish on `topic` when
    * that cannot be done; resolves to the signed record's bytes. Only over a connection already
-   * open to `peer`, unless `dial` (a new connection costs both ends a handshake, identify and a
-   * log sync: for a rare record to one peer, not for every offer). A channel without it publishes.
+   * open to `peer`: a new one costs both ends a handshake, identify and a log sync. A channel
+   * without it publishes (sendOrPublish).
    */
-  sendTo?<T extends RecordType>(peer: string, topic: string, type: T, body: RecordBody<T>, opts?: { dial?: boolean }): Promise<Uint8Array>
+  sendTo?<T extends RecordType>(peer: string, topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array>
   onRecord(fn: RecordListener): () => void
+}
+
+/** `body` to `peer` alone where the channel can (RecordChannel.sendTo), else published on `topic`. */
+export async function sendOrPublish<T extends RecordType>(
+  bus: Pick<RecordChannel, 'publish' | 'sendTo'>,
+  peer: string,
+  topic: string,
+  type: T,
+  body: RecordBody<T>
+): Promise<Uint8Array> {
+  return bus.sendTo === undefined ? bus.publish(topic, type, body) : bus.sendTo(peer, topic, type, body)
 }
 
 export class RecordBus implements RecordChannel {
@@ -139,11 +150,11 @@ export class RecordBus implements RecordChannel {
     return bytes
   }
 
-  async sendTo<T extends RecordType>(peer: string, topic: string, type: T, body: RecordBody<T>, opts: { dial?: boolean } = {}): Promise<Uint8Array> {
+  async sendTo<T extends RecordType>(peer: string, topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array> {
     const bytes = await signRecord(this.#key, this.#selfId, type, body, { seq: this.#seq.next() })
     if (!this.canPublish()) return bytes
     const host = this.#host
-    if (host !== undefined && peer !== this.#selfId && DIRECT_RECORD_TYPES.includes(type) && (opts.dial === true || this.#connected(host, peer))) {
+    if (host !== undefined && peer !== this.#selfId && DIRECT_RECORD_TYPES.includes(type) && this.#connected(host, peer)) {
       try {
         await this.#sendDirect(host, peer, bytes)
         this.directSent++

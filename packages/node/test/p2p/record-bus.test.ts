@@ -89,7 +89,7 @@ describe('direct records', () => {
     assert.equal(c.got.filter(r => r.type === 'help-offer').length, 0)
   })
 
-  it('gossips a record for a peer it has no connection to, and dials one when told to', async () => {
+  it('gossips a record for a peer it has no connection to, and sends it direct once connected', async () => {
     await a.bus.sendTo(c.id, HELP, 'help-offer', offer(c.id, 2))
     await until(() => c.got.some(r => r.type === 'help-offer' && (r.body as HelpOffer).offeredRps === 2), 'the offer at c, by gossip')
     assert.ok(
@@ -97,16 +97,18 @@ describe('direct records', () => {
       'gossiped: b saw it too'
     )
     assert.equal(a.bus.directSent, 1)
-    await a.bus.sendTo(c.id, HELP, 'help-offer', offer(c.id, 3), { dial: true })
+    assert.equal(a.host.getConnections(c.host.peerId).length, 0, 'sendTo did not dial c')
+    await a.host.dial(c.host.getMultiaddrs()[0]!)
+    await a.bus.sendTo(c.id, HELP, 'help-offer', offer(c.id, 3))
     await until(() => c.got.some(r => r.type === 'help-offer' && (r.body as HelpOffer).offeredRps === 3), 'the offer at c, direct')
     assert.equal(a.bus.directSent, 2)
     assert.equal(c.bus.directReceived, 1)
-    assert.ok(a.host.getConnections(c.host.peerId).length > 0, 'a dialled c')
     assert.ok(!b.got.some(r => (r.body as HelpOffer).offeredRps === 3), 'b never saw the direct one')
   })
 
   it('gossips the record when its receiver does not speak the protocol', async () => {
-    await a.bus.sendTo(old.id, HELP, 'help-offer', offer(old.id, 7), { dial: true })
+    await a.host.dial(old.host.getMultiaddrs()[0]!)
+    await a.bus.sendTo(old.id, HELP, 'help-offer', offer(old.id, 7))
     await until(() => old.got.some(r => r.type === 'help-offer' && (r.body as HelpOffer).offeredRps === 7), 'the offer at old, by gossip')
     assert.equal(a.bus.directFellBack, 1)
     assert.ok(
