@@ -17,6 +17,11 @@ export const REQUEST_DEMAND_WINDOW_MS = 500
 export const BACKLOG_SECONDS = 0.25
 /** How long a visitor the site cannot take waits for a tick in progress before its strike (ms). */
 export const STRIKE_WAIT_MS = 200
+/**
+ * Most visitors waiting at once for help on its way (`crowd.helpWaitMs`); past it, 503 at once.
+ * Each holds one connection, which the `http` limits bound as well.
+ */
+export const HELP_WAIT_MAX_WAITING = 2_048
 /** Standby transfers run only while the uplink sends less than this share of its target. */
 export const STANDBY_CALM_SHARE = 0.5
 /** Most of the uplink target a struck site holds back for what its helpers fetch from it. */

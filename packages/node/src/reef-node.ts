@@ -172,7 +172,10 @@ export class ReefNode {
     const parts = (this.#parts = { ...base, demand, help, standby, ledger, relief, helpers, reporter, fill, gov, govStore, auditor, externalMirror })
     const control = (this.control = new ControlLoop({ ...parts, scanForCheaters: async (now: number) => accuser.scan(now), fillCounts: () => fill.counts }))
     const attester = new Attester(key, selfId)
-    const { front, mirror } = buildListeners({ ...parts, control, attest: async (s, obj) => attester.attest(s.session, obj) })
+    const helpMayCome = (): boolean =>
+      externalMirror !== undefined ||
+      peers.live().some(e => e.peer !== selfId && e.report.state === 'normal' && (e.report.spareBytesPerSec ?? e.report.spareRps) > 0)
+    const { front, mirror } = buildListeners({ ...parts, control, helpMayCome, attest: async (s, obj) => attester.attest(s.session, obj) })
     this.front = front
     this.mirror = mirror
     this.timeline = TrafficTimeline.of(monitor, c.origin.capacityRps)

@@ -166,6 +166,9 @@ export function renderConfigTemplate(v: TemplateValues): string {
     "targetShare": 0.85,
     // How often demand is sampled, in ms.
     "tickMs": 250,
+    // A new visitor that neither the site nor a helper can take yet (a crowd's first second,
+    // before help is engaged) waits this long for help before it gets 503, in ms (0: at once).
+    "helpWaitMs": 2000,
   },
 
   // Load gossip between members.

@@ -194,10 +194,16 @@ export const ConfigSchema = z
         calmMs: z.number().int().min(0).default(2_000),
         /** Shedding aims to keep the origin at this share of its capacity. */
         targetShare: Share.default(0.85),
-        tickMs: z.number().int().min(10).max(5_000).default(250)
+        tickMs: z.number().int().min(10).max(5_000).default(250),
+        /**
+         * A new visitor neither the site nor any helper can take yet (a crowd's onset) waits this
+         * long for help on its way before 503, in ms; 0: 503 at once. Only with members that
+         * have spare capacity, or an external mirror.
+         */
+        helpWaitMs: z.number().int().min(0).max(10_000).default(2_000)
       })
       .strict()
-      .default({ strikeShare: 0.8, releaseShare: 0.5, strikeHoldMs: 500, calmMs: 2_000, targetShare: 0.85, tickMs: 250 }),
+      .default({ strikeShare: 0.8, releaseShare: 0.5, strikeHoldMs: 500, calmMs: 2_000, targetShare: 0.85, tickMs: 250, helpWaitMs: 2_000 }),
     gossip: z
       .object({
         reportIntervalMs: z.number().int().min(100).default(1_000),

@@ -28,6 +28,7 @@ import type { LoadMonitor } from '../load/monitor.ts'
 import type { OriginClient } from '../origin/client.ts'
 import type { OriginGate } from '../origin/gate.ts'
 import { locationOn } from '../load/shedder.ts'
+import { HELP_WAIT_MAX_WAITING } from '../constants.ts'
 import type { Helper, Shedder } from '../load/shedder.ts'
 
 export interface FrontOptions {
@@ -44,6 +45,11 @@ export interface FrontOptions {
   trustedProxies?: readonly string[]
   /** What clients may hold (config `http`); trusted proxies are exempt from the per-address limit. */
   limits?: HttpLimits
+  /**
+   * How long a new page load that neither the site nor any target can take waits for help on
+   * its way (config `crowd.helpWaitMs`; 0 or absent: 503 at once).
+   */
+  helpWaitMs?: number
 }
 
 export interface FrontDeps {
@@ -67,6 +73,11 @@ export interface FrontDeps {
    * at once (warm standbys); resolves true when they are accepted.
    */
   strikeNow?: (() => Promise<boolean>) | undefined
+  /**
+   * Whether help can come within `helpWaitMs`: members with spare capacity in the load view, or
+   * an external mirror configured. A site alone with neither refuses at once.
+   */
+  helpMayCome?: (() => boolean) | undefined
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const
@@ -123,6 +134,27 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
   /** Bytes a page load brings whoever answers it (a page with its subresources). */
   function weightOf(obj: CachedObject | undefined): number {
     return obj === undefined ? 0 : (deps.weigh?.(obj) ?? obj.body.byteLength)
+  }
+
+  /**
+   * Wait up to `helpWaitMs` for a target to take redirects (true), when help can come at all;
+   * the node is told at once (`onRefused`: it ticks, so a struck site asks for help now). Bounded:
+   * at most HELP_WAIT_MAX_WAITING visitors wait; one that leaves stops waiting.
+   */
+  async function waitForHelp(reply: FastifyReply): Promise<boolean> {
+    const waitMs = opts.helpWaitMs ?? 0
+    if (waitMs <= 0 || deps.helpMayCome?.() !== true) return false
+    deps.onRefused?.()
+    const left = new AbortController()
+    const onClose = (): void => {
+      left.abort()
+    }
+    reply.raw.once('close', onClose)
+    try {
+      return await shedder.whenActive(waitMs, HELP_WAIT_MAX_WAITING, left.signal)
+    } finally {
+      reply.raw.off('close', onClose)
+    }
   }
 
   function overloaded(reply: FastifyReply): void {
@@ -193,8 +225,16 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
             (redirect(reply, url, cached, weight) || redirect(reply, url, cached, weight, true))
           )
             return
-          overloaded(reply)
-          return
+          // A crowd's onset with no target yet (a cold site's first crowd: the strike, the help
+          // request and the first accept take about a second): help on its way is worth a short
+          // wait, where 503 would lose the visit.
+          const waited = await waitForHelp(reply)
+          if (raw.destroyed) return
+          if (waited && (redirect(reply, url, cached, weight) || redirect(reply, url, cached, weight, true))) return
+          if (!shedder.admitLocal(weight)) {
+            overloaded(reply)
+            return
+          }
         }
       }
     }

@@ -23,7 +23,7 @@ import { UPGRADE_CONNECT_TIMEOUT_MS } from '../constants.ts'
 import type { MirrorDeps } from './mirror.ts'
 
 export interface ListenerComponents extends Pick<FrontDeps, 'gate' | 'origin' | 'cache' | 'hotSet' | 'shedder' | 'monitor'> {
-  config: Pick<ReefConfig, 'site' | 'front' | 'origin' | 'mirror' | 'http'>
+  config: Pick<ReefConfig, 'site' | 'front' | 'origin' | 'mirror' | 'http' | 'crowd'>
   selfId: string
   relief: Pick<ReliefLadder, 'switches'>
   demand: Pick<DemandMeter, 'meanObjectBytes'>
@@ -35,6 +35,8 @@ export interface ListenerComponents extends Pick<FrontDeps, 'gate' | 'origin' | 
   attest: NonNullable<MirrorDeps['attest']>
   uplink: Pick<UplinkMeter, 'watch'>
   log: Logger
+  /** Whether help can come soon: members with spare capacity in view, or an external mirror. */
+  helpMayCome: () => boolean
 }
 
 export function buildListeners(c: ListenerComponents): { front: FastifyInstance; mirror: FastifyInstance } {
@@ -48,7 +50,8 @@ export function buildListeners(c: ListenerComponents): { front: FastifyInstance;
       maxBodyBytes: config.front.maxBodyBytes,
       originTimeoutMs: config.origin.timeoutMs,
       trustedProxies: config.front.trustedProxies,
-      limits: config.http
+      limits: config.http,
+      helpWaitMs: config.crowd.helpWaitMs
     },
     {
       gate: c.gate,
@@ -64,6 +67,7 @@ export function buildListeners(c: ListenerComponents): { front: FastifyInstance;
         control.onRefused()
       },
       strikeNow: async () => control.strikeNow(),
+      helpMayCome: c.helpMayCome,
       onRedirect: (helper, bytes) => {
         const session = help.ownSessionId
         if (session !== undefined && helper.location === undefined) c.ledger.countRedirect(session, helper.peer, bytes)

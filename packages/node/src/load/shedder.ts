@@ -93,6 +93,8 @@ export class Shedder {
   readonly #localBudget = new ByteBudget()
   /** Helpers whose queue is long now: no new page loads for them. */
   #busy: ReadonlySet<string> = new Set()
+  /** Visitors waiting for a target (`whenActive`): each one's settle function. */
+  readonly #waiters = new Set<(active: boolean) => void>()
   /**
    * Whether the site's own uplink takes a new page load now (what waits on it drains quickly):
    * when it does not, a new visit goes to a helper, the external mirror, or gets 503.
@@ -145,6 +147,37 @@ export class Shedder {
   #countLive(): void {
     this.#live = 0
     for (const t of this.#targets) if (!this.#excluded.has(t.peer) && !this.#busy.has(t.peer)) this.#live++
+    if (this.#live > 0 && this.#waiters.size > 0) for (const w of this.#waiters) w(true) // each deletes itself: a Set iterates on safely
+  }
+
+  /** How many wait in `whenActive` now. */
+  get waiting(): number {
+    return this.#waiters.size
+  }
+
+  /**
+   * Resolves true as soon as a target can take a redirect (at once if one can now), false after
+   * `timeoutMs`, when `signal` aborts, or at once when `maxWaiting` already wait.
+   */
+  async whenActive(timeoutMs: number, maxWaiting: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.active) return true
+    if (timeoutMs <= 0 || this.#waiters.size >= maxWaiting || signal?.aborted === true) return false
+    return new Promise(resolve => {
+      const settle = (active: boolean): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        this.#waiters.delete(settle)
+        resolve(active)
+      }
+      const onAbort = (): void => {
+        settle(false)
+      }
+      const timer = setTimeout(() => {
+        settle(false)
+      }, timeoutMs)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.#waiters.add(settle)
+    })
   }
 
   /** Whether `peer` is excluded now (not heard from, connection lost, mirror not answering). */

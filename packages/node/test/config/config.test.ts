@@ -78,7 +78,7 @@ describe('parseConfig', () => {
     assert.deepEqual(c.p2p, { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [] })
     assert.equal(c.dataDir, './reef-data/alpha')
     assert.deepEqual(c.cache, { maxBytes: 256 * 1024 * 1024, maxObjectBytes: 8 * 1024 * 1024 })
-    assert.deepEqual(c.crowd, { strikeShare: 0.8, releaseShare: 0.5, strikeHoldMs: 500, calmMs: 2000, targetShare: 0.85, tickMs: 250 })
+    assert.deepEqual(c.crowd, { strikeShare: 0.8, releaseShare: 0.5, strikeHoldMs: 500, calmMs: 2000, targetShare: 0.85, tickMs: 250, helpWaitMs: 2000 })
     assert.deepEqual(c.gossip, { reportIntervalMs: 1000, peerExpiryMs: 5000 })
     assert.deepEqual(c.log, { level: 'info' })
     assert.deepEqual(c.http, {
@@ -103,7 +103,7 @@ describe('parseConfig', () => {
 
   test('a partial section keeps the defaults of the fields it leaves out', () => {
     const c = parseConfig(withField('crowd', { strikeShare: 0.9, calmMs: 100 }))
-    assert.deepEqual(c.crowd, { strikeShare: 0.9, releaseShare: 0.5, strikeHoldMs: 500, calmMs: 100, targetShare: 0.85, tickMs: 250 })
+    assert.deepEqual(c.crowd, { strikeShare: 0.9, releaseShare: 0.5, strikeHoldMs: 500, calmMs: 100, targetShare: 0.85, tickMs: 250, helpWaitMs: 2000 })
   })
 
   test('the result is deeply frozen', () => {
@@ -149,6 +149,7 @@ describe('parseConfig', () => {
     ['consortium', 'Bad_Id'],
     ['crowd.strikeShare', 1.5],
     ['crowd.tickMs', 5],
+    ['crowd.helpWaitMs', -1],
     ['log.level', 'verbose'],
     ['cache.maxObjectBytes', 32 * 1024 * 1024]
   ] as const) {

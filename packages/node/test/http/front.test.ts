@@ -32,7 +32,8 @@ function makeFront(
   gateOpts: { capacityRps?: number; maxConcurrent?: number; queueLimit?: number } = {},
   queueTimeoutMs = 1_000,
   ladder = { microCache: false },
-  extra: Pick<Parameters<typeof buildFront>[1], 'weigh' | 'onRedirect' | 'strikeNow' | 'onRefused'> = {}
+  extra: Pick<Parameters<typeof buildFront>[1], 'weigh' | 'onRedirect' | 'strikeNow' | 'onRefused' | 'helpMayCome'> = {},
+  helpWaitMs = 0
 ) {
   const monitor = new LoadMonitor()
   const cache = new ContentCache(64 * 1024 * 1024, 8 * 1024 * 1024)
@@ -45,7 +46,7 @@ function makeFront(
   })
   const originClient = new OriginClient({ url: origin.url, site: 'alpha', maxConcurrent: 16, timeoutMs: 5_000 }, gate, cache, hotSet, monitor, log)
   const app = buildFront(
-    { site: 'alpha', queueTimeoutMs, retryAfterS: 7, maxBodyBytes: 1024 * 1024, originTimeoutMs: 5_000 },
+    { site: 'alpha', queueTimeoutMs, retryAfterS: 7, maxBodyBytes: 1024 * 1024, originTimeoutMs: 5_000, helpWaitMs },
     { gate, origin: originClient, cache, hotSet, shedder, monitor, log, ladder, ...extra }
   )
   return { app, monitor, cache, hotSet, shedder, gate, originClient, ladder }
@@ -282,6 +283,60 @@ describe('front', () => {
       h.gate.close()
       await h.app.close()
       await h.originClient.close()
+    }
+  })
+
+  it("a visitor at a crowd's onset waits for help on its way: redirected once a helper is accepted, 503 when none comes in time or none can come", async () => {
+    let mayCome = true
+    let refusals = 0
+    const g = makeFront(
+      origin,
+      {},
+      1_000,
+      { microCache: false },
+      {
+        strikeNow: async () => false,
+        helpMayCome: () => mayCome,
+        onRefused: () => {
+          refusals++
+        }
+      },
+      400
+    )
+    try {
+      await g.app.inject({ method: 'GET', url: '/' })
+      g.shedder.setLocalBudget(1) // the uplink can take nothing more now
+      g.shedder.admitLocal(1_000_000)
+      // A helper is accepted while the visitor waits: it is sent there.
+      const waiting = g.app.inject({ method: 'GET', url: '/' })
+      const deadline = Date.now() + 2_000
+      while (g.shedder.waiting === 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 5))
+      assert.equal(g.shedder.waiting, 1, 'the visitor waits for help')
+      g.shedder.setHelpers([HELPER])
+      const res = await waiting
+      assert.equal(res.statusCode, 307)
+      assert.equal(res.headers.location, 'http://alpha.mirror-b.localhost:9102/')
+      assert.equal(g.shedder.waiting, 0)
+      // No helper within the wait: 503 with Retry-After after it, not before.
+      g.shedder.setHelpers([])
+      const t0 = performance.now()
+      const late = await g.app.inject({ method: 'GET', url: '/' })
+      const waited = performance.now() - t0
+      assert.equal(late.statusCode, 503)
+      assert.equal(late.headers['retry-after'], '7')
+      assert.ok(waited >= 350, `refused after ${waited.toFixed(0)} ms, before the wait ended`)
+      // No member with spare capacity and no external mirror: 503 at once.
+      mayCome = false
+      const t1 = performance.now()
+      const alone = await g.app.inject({ method: 'GET', url: '/' })
+      assert.equal(alone.statusCode, 503)
+      assert.ok(performance.now() - t1 < 300, 'a site no help can reach refuses at once')
+      assert.equal(g.shedder.waiting, 0)
+      assert.ok(refusals >= 2)
+    } finally {
+      g.gate.close()
+      await g.app.close()
+      await g.originClient.close()
     }
   })
 

@@ -164,6 +164,35 @@ describe('Shedder redirect budget', () => {
   })
 })
 
+describe('Shedder.whenActive', () => {
+  test('every waiter wakes when a target becomes live, not while the only one is excluded; bounded; a waiter that leaves stops waiting', async () => {
+    const s = new Shedder()
+    s.setExcluded(new Set(['a']))
+    const waits = [s.whenActive(5_000, 3), s.whenActive(5_000, 3), s.whenActive(5_000, 3)]
+    assert.equal(s.waiting, 3)
+    assert.equal(await s.whenActive(5_000, 3), false, 'past the bound: no wait')
+    s.setHelpers([helper('a', 1_000_000)]) // excluded: still nobody to send them to
+    assert.equal(s.waiting, 3)
+    s.setExcluded(new Set())
+    assert.deepEqual(await Promise.all(waits), [true, true, true])
+    assert.equal(s.waiting, 0)
+    assert.equal(await s.whenActive(0, 3), true, 'a live target: at once')
+  })
+
+  test('false after the time-out, or when its signal aborts; nothing left waiting', async () => {
+    const s = new Shedder()
+    const t0 = performance.now()
+    assert.equal(await s.whenActive(50, 10), false)
+    assert.ok(performance.now() - t0 >= 45)
+    const left = new AbortController()
+    const w = s.whenActive(5_000, 10, left.signal)
+    left.abort()
+    assert.equal(await w, false)
+    assert.equal(s.waiting, 0)
+    assert.equal(await s.whenActive(0, 10), false)
+  })
+})
+
 describe('siteBaseOnMirror', () => {
   test('puts the site label in front of the mirror host and keeps scheme and port', () => {
     assert.equal(siteBaseOnMirror('http://mirror-b.localhost:9102', 'alpha'), 'http://alpha.mirror-b.localhost:9102')
