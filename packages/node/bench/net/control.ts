@@ -74,6 +74,8 @@ export interface MemoryProbe {
   rssBytes: number
   heapUsedBytes: number
   externalBytes: number
+  /** Bytes in the node's content cache (absent from older nodes). */
+  cacheBytes?: number
 }
 
 /** One member's totals as a ledger holds them. */

@@ -39,6 +39,8 @@ interface ReefNodeLike {
   views?: { status?: () => unknown }
   libp2p?: { getMultiaddrs?: () => unknown[] }
   peerId?: unknown
+  /** What the node's content cache holds (its own site's copies, and the sites it helps or stands by for). */
+  cache?: { bytes?: unknown }
   ledgerStore?: {
     allTotals?: () => Map<string, ProbedTotals>
     recompute?: () => Promise<{ totals: Map<string, ProbedTotals>; records: number }>
@@ -128,12 +130,13 @@ async function ledgerProbe(node: ReefNodeLike | undefined): Promise<LedgerProbe>
 }
 
 /** Memory after a full GC (`gc` made reachable at run time: the process starts without --expose-gc). */
-function memoryProbe(): MemoryProbe {
+function memoryProbe(node: ReefNodeLike | undefined): MemoryProbe {
   setFlagsFromString('--expose-gc')
   const gc = runInNewContext('gc') as (() => void) | undefined
   gc?.()
   const m = process.memoryUsage()
-  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external }
+  const cached = node?.cache?.bytes
+  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external, ...(typeof cached === 'number' ? { cacheBytes: cached } : {}) }
 }
 
 async function startBulk(): Promise<Server> {
@@ -194,7 +197,7 @@ async function main(): Promise<void> {
   process.on('message', (raw: unknown) => {
     const msg = raw as ParentMessage
     if (msg.kind === 'probe') void send({ kind: 'reply', id: msg.id, value: probe(node, msg.full) })
-    else if (msg.kind === 'memory') void send({ kind: 'reply', id: msg.id, value: memoryProbe() })
+    else if (msg.kind === 'memory') void send({ kind: 'reply', id: msg.id, value: memoryProbe(node) })
     else if (msg.kind === 'ledger') void ledgerProbe(node).then(async value => send({ kind: 'reply', id: msg.id, value }))
     else if (msg.kind === 'stop-origin') {
       void (origin?.close() ?? Promise.resolve())

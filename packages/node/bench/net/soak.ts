@@ -45,6 +45,9 @@ export interface NetSoakBurst {
   /** Per site process, after the calm that followed and a full GC. */
   rssBytes: Record<string, number>
   heapUsedBytes: Record<string, number>
+  /** Per site process: Buffers outside the heap (cached bodies among them), and the content cache's bytes. */
+  externalBytes: Record<string, number>
+  cacheBytes: Record<string, number>
   fds: Record<string, number>
   /** Ms after the crowd's end until the struck member was normal again (undefined: not within the calm). */
   calmAfterMs: number | undefined
@@ -116,12 +119,16 @@ export async function runNetSoak(tb: Testbed, opts: NetSoakOptions): Promise<Net
       await sleep(Math.max(0, opts.calmS * 1000 - (Date.now() - ended)))
       const rssBytes: Record<string, number> = {}
       const heapUsedBytes: Record<string, number> = {}
+      const externalBytes: Record<string, number> = {}
+      const cacheBytes: Record<string, number> = {}
       const fds: Record<string, number> = {}
       for (const [j, s] of plan.sites.entries()) {
         const p = running.procs[j]!
         const mem = await p.memory()
         rssBytes[s.label] = mem.rssBytes
         heapUsedBytes[s.label] = mem.heapUsedBytes
+        externalBytes[s.label] = mem.externalBytes
+        cacheBytes[s.label] = mem.cacheBytes ?? 0
         fds[s.label] = p.pid === undefined ? 0 : fdCount(p.pid)
       }
       const failures: Record<string, number> = {}
@@ -143,13 +150,15 @@ export async function runNetSoak(tb: Testbed, opts: NetSoakOptions): Promise<Net
         failures,
         rssBytes,
         heapUsedBytes,
+        externalBytes,
+        cacheBytes,
         fds,
         calmAfterMs
       }
       bursts.push(b)
       const mb = (n: number): string => (n / 1e6).toFixed(0)
       note(
-        `burst ${i} at ${b.site}: ${(100 * b.success).toFixed(2)}% of ${b.started} page loads${Object.keys(failures).length === 0 ? '' : ` (failed requests: ${JSON.stringify(failures)})`}; calm after ${calmAfterMs === undefined ? '–' : (calmAfterMs / 1000).toFixed(1) + ' s'}; RSS MB ${plan.sites.map(s => mb(rssBytes[s.label] ?? 0)).join('/')}, heap MB ${plan.sites.map(s => mb(heapUsedBytes[s.label] ?? 0)).join('/')}, fds ${plan.sites.map(s => fds[s.label]).join('/')}; ${((Date.now() - started) / 60_000).toFixed(1)} min`
+        `burst ${i} at ${b.site}: ${(100 * b.success).toFixed(2)}% of ${b.started} page loads${Object.keys(failures).length === 0 ? '' : ` (failed requests: ${JSON.stringify(failures)})`}; calm after ${calmAfterMs === undefined ? '–' : (calmAfterMs / 1000).toFixed(1) + ' s'}; RSS MB ${plan.sites.map(s => mb(rssBytes[s.label] ?? 0)).join('/')}, heap MB ${plan.sites.map(s => mb(heapUsedBytes[s.label] ?? 0)).join('/')}, external MB ${plan.sites.map(s => mb(externalBytes[s.label] ?? 0)).join('/')}, cache MB ${plan.sites.map(s => mb(cacheBytes[s.label] ?? 0)).join('/')}, fds ${plan.sites.map(s => fds[s.label]).join('/')}; ${((Date.now() - started) / 60_000).toFixed(1)} min`
       )
     }
     // The last burst's final settlement, then the ledgers.
