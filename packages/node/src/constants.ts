@@ -34,6 +34,8 @@ export const LOCAL_QUEUE_SECONDS = 0.5
 export const HELPER_QUEUE_SECONDS = 1
 /** How often the accepted helpers' health is checked (and their mirrors probed when due), in ms. */
 export const HEALTH_TICK_MS = 25
+/** How often an r3 peer (its load reports carry no `nextReportMs`) reports: the config's default `gossip.reportIntervalMs`, in ms. */
+export const LEGACY_REPORT_INTERVAL_MS = 1_000
 /** How often helper health forgets peers that are neither live nor accepted, in ms. */
 export const HEALTH_PRUNE_MS = 5_000
 /** The most of the kept arrivals the micro-cache is counted as answering (the origin target's divisor stays ≥ 5 %). */

@@ -73,9 +73,16 @@ export class HelperHealth {
    * `peer` was just accepted as a helper, on a fresh offer or a live standby's load report: its
    * silence counts from now. It reports at the serving interval only once the accept has
    * reached it, so a standby accepted on a report a second old is not silent yet.
+   * Unless it is overdue: nothing from it within `expectedWithinMs` (what its last load report
+   * promised, `nextReportMs`) and HELPER_SILENCE_MS more. A member whose link was cut after it
+   * offered still has its offer in the session; accepted later, it would have looked alive for
+   * HELPER_SILENCE_MS and been sent visitors (the blackhole bench: 6.5 s after the cut). It stays
+   * down until a record or a probe answer shows life (a live one answers the probe at once).
    */
-  accepted(peer: string, now = Date.now()): void {
-    if ((this.#heard.get(peer) ?? -Infinity) < now) this.heard(peer, now)
+  accepted(peer: string, now = Date.now(), expectedWithinMs = 0): void {
+    const heard = this.#heard.get(peer)
+    if (heard !== undefined && now - heard > expectedWithinMs + this.#silenceMs) return
+    if ((heard ?? -Infinity) < now) this.heard(peer, now)
   }
 
   connected(peer: string): void {

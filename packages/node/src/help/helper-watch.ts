@@ -6,7 +6,7 @@
  * page loads of its own while its uplink does not drain quickly.
  */
 import type { Logger } from 'pino'
-import { HEALTH_PRUNE_MS, HELPER_QUEUE_SECONDS, LOCAL_QUEUE_SECONDS } from '../constants.ts'
+import { HEALTH_PRUNE_MS, HELPER_QUEUE_SECONDS, LEGACY_REPORT_INTERVAL_MS, LOCAL_QUEUE_SECONDS } from '../constants.ts'
 import type { Shedder } from '../load/shedder.ts'
 import type { UplinkMeter } from '../load/uplink-meter.ts'
 import type { PeerTable } from '../p2p/peer-table.ts'
@@ -50,7 +50,7 @@ export class HelperWatch {
     // New page loads are kept here only while what waits on the uplink drains quickly.
     shedder.localOpen = this.#c.uplink.drainSeconds < LOCAL_QUEUE_SECONDS
     const helpers = shedder.helpers
-    for (const h of helpers) if (!this.#seen.has(h.peer)) health.accepted(h.peer, now)
+    for (const h of helpers) if (!this.#seen.has(h.peer)) health.accepted(h.peer, now, peers.get(h.peer, now)?.report.nextReportMs ?? LEGACY_REPORT_INTERVAL_MS)
     this.#seen = new Set(helpers.map(h => h.peer))
     const down: string[] = []
     for (const h of helpers) if (health.isDown(h.peer, now)) down.push(h.peer)

@@ -18,14 +18,30 @@ describe('HelperHealth', () => {
 
   it("an accepted helper's silence counts from its acceptance, not from its last calm report; a dead one stays down", () => {
     const h = new HelperHealth()
-    h.heard('b', 1_000) // a calm load report
-    h.accepted('b', 3_000) // accepted as a ready standby, before it offered
+    h.heard('b', 1_000) // a calm load report, the next promised within 4 s
+    h.accepted('b', 3_000, 4_000) // accepted as a ready standby, before it offered
     assert.equal(h.isDown('b', 3_000 + HELPER_SILENCE_MS - 1), false)
     assert.equal(h.downSince('b', 3_000 + HELPER_SILENCE_MS), 3_000 + HELPER_SILENCE_MS)
     h.heard('c', 1_000)
     h.disconnected('c', 2_000)
     h.accepted('c', 3_000)
     assert.equal(h.isDown('c', 3_001), true)
+  })
+
+  it('a helper overdue for its next report when accepted (its link cut after it offered) stays down until it shows life', () => {
+    const h = new HelperHealth()
+    h.heard('b', 1_000) // its offer; its reports promised every 4 s
+    h.accepted('b', 7_000, 4_000) // accepted 6 s later: 1.5 s overdue
+    assert.equal(h.downSince('b', 7_000), 1_000 + HELPER_SILENCE_MS)
+    h.mirrorAnswered('b', 7_010) // a probe answer: alive after all
+    assert.equal(h.isDown('b', 7_010), false)
+    // Without a promised interval, only a helper heard within HELPER_SILENCE_MS counts from its acceptance.
+    h.heard('c', 1_000)
+    h.accepted('c', 1_000 + HELPER_SILENCE_MS + 1)
+    assert.equal(h.isDown('c', 1_000 + HELPER_SILENCE_MS + 1), true)
+    h.heard('d', 1_000)
+    h.accepted('d', 1_400)
+    assert.equal(h.isDown('d', 1_400 + HELPER_SILENCE_MS - 1), false)
   })
 
   it('a closed connection is down at once, however recently the helper was heard, until it connects again', () => {
