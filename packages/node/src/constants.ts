@@ -103,6 +103,15 @@ export const MAX_SESSION_WAITERS = 1_024
 export const OFFER_REFIT_MS = 500
 /** How long a helper waits on the owner before it asks the struck site itself, in ms. */
 export const OWNER_FETCH_TIMEOUT_MS = 4_000
+/**
+ * Helper lists of a session's earlier help-accepts a helper remembers: in a crowd's first seconds
+ * helpers are accepted a few at a time, and each new list gives most objects a new owner, while
+ * their earlier owners already fetched them (nine members: 1.51× the hot set crossed the struck
+ * uplink).
+ */
+export const EARLIER_HELPER_LISTS = 4
+/** Earlier owners a helper asks for an object before the struck site. */
+export const EARLIER_OWNERS_ASKED = 2
 /** Most fetch streams a helper keeps open to one peer at a time; the rest wait their turn. */
 export const MAX_FETCHES_PER_PEER = 16
 /** Most of those a prefetch may take, and only while no visitor's fill is open to the peer. */

@@ -39,6 +39,7 @@ import {
   ACCEPT_HEADROOM,
   DEFAULT_MEAN_OBJECT_BYTES,
   DROP_UNREACHABLE_MS,
+  EARLIER_HELPER_LISTS,
   HELP_REQUEST_INTERVAL_MS,
   MAX_SESSION_WAITERS,
   OFFER_REFIT_MS,
@@ -137,6 +138,11 @@ export interface HelpingSession {
   manifest: Map<string, ManifestEntry>
   /** The session's accepted helpers (this node among them), from the latest help-accept, sorted. */
   helpers: string[]
+  /**
+   * The helper lists of earlier help-accepts, newest first (at most EARLIER_HELPER_LISTS): whoever
+   * owned an object under one of them may hold it already (mirror-fill.ts).
+   */
+  earlierHelpers?: string[][]
   offeredRps: number
   offeredBytesPerSec: number
   /** When this node last published an offer for the session. */
@@ -754,7 +760,9 @@ export class HelpCoordinator {
     for (const s of this.#helping.values()) {
       if (s.session !== acc.session || s.beneficiary !== author) continue
       const mine = acc.helpers.some(h => h.peer === this.#opts.selfId)
-      s.helpers = acc.helpers.map(h => h.peer).sort()
+      const helpers = acc.helpers.map(h => h.peer).sort()
+      if (s.helpers.length > 0 && s.helpers.join(',') !== helpers.join(',')) s.earlierHelpers = [s.helpers, ...(s.earlierHelpers ?? [])].slice(0, EARLIER_HELPER_LISTS)
+      s.helpers = helpers
       if (mine && !s.accepted) {
         s.accepted = true
         s.acceptedAt ??= Date.now()

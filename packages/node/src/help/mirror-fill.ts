@@ -9,6 +9,9 @@
  * - the owner fetches the object from the struck site; any other helper fetches it from the
  *   owner (which fetches it from the struck site first if it has not yet, one fetch for all
  *   who ask), and from the struck site only when the owner fails or is slow;
+ * - helpers are accepted a few at a time in a crowd's first seconds, and each new helper list
+ *   gives most objects a new owner: before the struck site, a helper asks the object's owners
+ *   under the session's earlier lists (still accepted), which likely fetched it already;
  * - an object not in the manifest comes from the struck site (nothing else could vouch for it);
  * - every body is verified against the manifest entry the struck site signed (size, SHA-256),
  *   whoever sent it.
@@ -34,7 +37,7 @@ import { pickMirroredHeaders } from '../origin/cacheability.ts'
 import type { CachedObject, ContentCache } from '../origin/content-cache.ts'
 import { fetchFromPeer } from '../p2p/fetch-stream.ts'
 import type { HelpingSession } from './help-coordinator.ts'
-import { MAX_FETCHES_PER_PEER, MAX_PREFETCHES_PER_PEER, OWNER_FETCH_TIMEOUT_MS } from '../constants.ts'
+import { EARLIER_OWNERS_ASKED, MAX_FETCHES_PER_PEER, MAX_PREFETCHES_PER_PEER, OWNER_FETCH_TIMEOUT_MS } from '../constants.ts'
 
 /** A fill's priority; a prefetch becomes a visitor's fill when a visitor comes to wait for it. */
 interface Priority {
@@ -75,7 +78,7 @@ export class MirrorFill {
   readonly #open = new Map<string, { all: number; demand: number }>()
   readonly #waiting = new Map<string, { demand: Array<(asDemand: boolean) => void>; prefetch: Array<(asDemand: boolean) => void> }>()
   /** Objects filled, by where they came from, since start. */
-  readonly counts = { fromSite: 0, fromOwner: 0, ownerFailed: 0, fromStandby: 0 }
+  readonly counts = { fromSite: 0, fromOwner: 0, ownerFailed: 0, fromStandby: 0, fromEarlierOwner: 0 }
 
   constructor(deps: MirrorFillDeps) {
     this.#d = deps
@@ -141,9 +144,38 @@ export class MirrorFill {
         this.#d.log.debug({ site: s.site, path, owner, err: (err as Error).message }, 'owner could not fill: asking the struck site')
       }
     }
+    // Whoever owned it under the session's earlier helper lists has likely fetched it already.
+    if (entry !== undefined && !forPeer) {
+      for (const earlier of this.#earlierOwners(s, path, owner)) {
+        try {
+          const f = await this.#fetch(earlier, prio, () =>
+            fetchFromPeer(this.#d.libp2p, earlier, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS)
+          )
+          this.counts.fromEarlierOwner++
+          return this.#store(s, path, f)
+        } catch (err) {
+          this.#d.log.debug({ site: s.site, path, earlier, err: (err as Error).message }, 'earlier owner could not fill')
+        }
+      }
+    }
     const f = await this.#fetch(s.beneficiary, prio, () => fetchFromPeer(this.#d.libp2p, s.beneficiary, s.session, path, this.#d.maxObjectBytes, entry))
     this.counts.fromSite++
     return this.#store(s, path, f)
+  }
+
+  /**
+   * The owners of `path` under the session's earlier helper lists, newest first: up to
+   * EARLIER_OWNERS_ASKED helpers still accepted and up, other than this node and `owner`.
+   */
+  #earlierOwners(s: HelpingSession, path: string, owner: string | undefined): string[] {
+    const out: string[] = []
+    for (const list of s.earlierHelpers ?? []) {
+      const o = ownerOf(path, list)
+      if (o === undefined || o === this.#d.selfId || o === owner || out.includes(o) || !s.helpers.includes(o) || this.#d.isDown?.(o) === true) continue
+      out.push(o)
+      if (out.length >= EARLIER_OWNERS_ASKED) break
+    }
+    return out
   }
 
   /** Run `fetch` once a stream to `peer` is free for it (see the class comment for the rules). */

@@ -147,6 +147,20 @@ describe('help coordinator', () => {
     await until(() => a.shedder.helpers[0]?.weightRps === 500 && a.shedder.helpers[0].weightBytesPerSec === 500 * OBJ, 'raised offer accepted')
   })
 
+  it("a helper remembers its session's earlier helper lists: their owners may already hold the objects that moved to it", async () => {
+    const net = new Net()
+    const [a, b, c] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 100), member(net, 'C', 'charlie', 100)]
+    knowEachOther([a, b, c])
+    await a.help.tick('struck', need(40))
+    await until(() => a.shedder.helpers.length === 1, 'one helper')
+    const first = a.shedder.helpers[0]!.peer
+    const h = first === 'B' ? b : c
+    await until(() => h.help.sessionForSite('alpha')?.accepted === true, 'the first helper knows it is accepted')
+    await a.help.tick('struck', need(150), Date.now() + 2_100)
+    await until(() => h.help.sessionForSite('alpha')?.helpers.length === 2, 'the first helper sees the new list')
+    assert.deepEqual(h.help.sessionForSite('alpha')?.earlierHelpers, [[first]])
+  })
+
   it('drops a helper at once when told to (expelled, or caught altering content) and takes no more offers from one it distrusts', async () => {
     const net = new Net()
     const distrusted = new Set<string>()

@@ -248,4 +248,33 @@ describe('MirrorFill', () => {
       gate = undefined
     }
   })
+
+  test('helpers accepted one after the other: an object whose owner changed comes from its earlier owner, not the struck site again', async () => {
+    const [h1, h2] = helpers as [Helper, Helper]
+    const both = h1.session.helpers
+    for (const h of helpers) h.cache.dropSite('alpha')
+    try {
+      // First h1 alone is accepted: it owns every object and fetches them all from B.
+      h1.session.helpers = [h1.id]
+      await Promise.all([...manifest.keys()].map(async path => h1.fill.fill(h1.session, path, { prefetch: true })))
+      // Then both: most of h2's objects were h1's.
+      h1.session.helpers = both
+      h2.session.helpers = both
+      h2.session.earlierHelpers = [[h1.id]]
+      asked.length = 0
+      const before = { ...h2.fill.counts }
+      await Promise.all([...manifest.keys()].map(async path => h2.fill.fill(h2.session, path, { prefetch: true })))
+      assert.deepEqual(asked, [], 'no object crossed B again')
+      const ownsNow = [...manifest.keys()].filter(p => ownerOf(p, both) === h2.id).length
+      assert.ok(ownsNow > 0 && ownsNow < manifest.size)
+      assert.equal(h2.fill.counts.fromEarlierOwner - before.fromEarlierOwner, ownsNow)
+      assert.equal(h2.fill.counts.fromOwner - before.fromOwner, manifest.size - ownsNow)
+      assert.equal(h2.fill.counts.fromSite, before.fromSite)
+      for (const [path, e] of manifest) assert.equal(h2.cache.peek('alpha', path)?.sha256, e.sha256, path)
+    } finally {
+      h1.session.helpers = both
+      h2.session.helpers = both
+      delete h2.session.earlierHelpers
+    }
+  })
 })
