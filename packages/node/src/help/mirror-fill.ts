@@ -32,6 +32,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Libp2p } from '@libp2p/interface'
+import type { ManifestEntry } from '@reef/protocol'
 import type { Logger } from 'pino'
 import { pickMirroredHeaders } from '../origin/cacheability.ts'
 import type { CachedObject, ContentCache } from '../origin/content-cache.ts'
@@ -115,52 +116,49 @@ export class MirrorFill {
 
   async #fill(s: HelpingSession, path: string, forPeer: boolean, prio: Priority): Promise<CachedObject> {
     const entry = s.manifest.get(path)
-    // A standby of the site that is one of the session's helpers holds the hot content already.
-    const standby =
-      entry === undefined || forPeer
-        ? undefined
-        : this.#d.standbysOf?.(s.site).find(p => p !== this.#d.selfId && s.helpers.includes(p) && this.#d.isDown?.(p) !== true)
-    if (standby !== undefined) {
-      try {
-        const f = await this.#fetch(standby, prio, () =>
-          fetchFromPeer(this.#d.libp2p, standby, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS)
-        )
-        this.counts.fromStandby++
-        return this.#store(s, path, f)
-      } catch (err) {
-        this.#d.log.debug({ site: s.site, path, standby, err: (err as Error).message }, 'standby could not fill: asking the owner')
-      }
-    }
     const owner = entry === undefined || forPeer ? undefined : ownerOf(path, s.helpers)
-    if (owner !== undefined && owner !== this.#d.selfId && this.#d.isDown?.(owner) !== true) {
-      try {
-        const f = await this.#fetch(owner, prio, () =>
-          fetchFromPeer(this.#d.libp2p, owner, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS)
-        )
-        this.counts.fromOwner++
-        return this.#store(s, path, f)
-      } catch (err) {
-        this.counts.ownerFailed++
-        this.#d.log.debug({ site: s.site, path, owner, err: (err as Error).message }, 'owner could not fill: asking the struck site')
-      }
-    }
-    // Whoever owned it under the session's earlier helper lists has likely fetched it already.
     if (entry !== undefined && !forPeer) {
+      // A standby of the site that is one of the session's helpers holds the hot content already.
+      const standby = this.#d.standbysOf?.(s.site).find(p => p !== this.#d.selfId && s.helpers.includes(p) && this.#d.isDown?.(p) !== true)
+      const got = standby === undefined ? undefined : await this.#fromHelper(s, path, entry, standby, prio, 'fromStandby')
+      if (got !== undefined) return got
+      if (owner !== undefined && owner !== this.#d.selfId && this.#d.isDown?.(owner) !== true) {
+        const got = await this.#fromHelper(s, path, entry, owner, prio, 'fromOwner')
+        if (got !== undefined) return got
+      }
+      // Whoever owned it under the session's earlier helper lists has likely fetched it already.
       for (const earlier of this.#earlierOwners(s, path, owner)) {
-        try {
-          const f = await this.#fetch(earlier, prio, () =>
-            fetchFromPeer(this.#d.libp2p, earlier, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS)
-          )
-          this.counts.fromEarlierOwner++
-          return this.#store(s, path, f)
-        } catch (err) {
-          this.#d.log.debug({ site: s.site, path, earlier, err: (err as Error).message }, 'earlier owner could not fill')
-        }
+        const got = await this.#fromHelper(s, path, entry, earlier, prio, 'fromEarlierOwner')
+        if (got !== undefined) return got
       }
     }
     const f = await this.#fetch(s.beneficiary, prio, () => fetchFromPeer(this.#d.libp2p, s.beneficiary, s.session, path, this.#d.maxObjectBytes, entry))
     this.counts.fromSite++
     return this.#store(s, path, f)
+  }
+
+  /**
+   * The object from `peer`, another helper of the session (verified against `entry` like any
+   * body), counted as `kind`; undefined when it refuses, fails or takes longer than
+   * OWNER_FETCH_TIMEOUT_MS (the caller asks the next, the struck site last).
+   */
+  async #fromHelper(
+    s: HelpingSession,
+    path: string,
+    entry: ManifestEntry,
+    peer: string,
+    prio: Priority,
+    kind: 'fromStandby' | 'fromOwner' | 'fromEarlierOwner'
+  ): Promise<CachedObject | undefined> {
+    try {
+      const f = await this.#fetch(peer, prio, () => fetchFromPeer(this.#d.libp2p, peer, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS))
+      this.counts[kind]++
+      return this.#store(s, path, f)
+    } catch (err) {
+      if (kind === 'fromOwner') this.counts.ownerFailed++
+      this.#d.log.debug({ site: s.site, path, peer, kind, err: (err as Error).message }, 'a helper could not fill: asking the next')
+      return undefined
+    }
   }
 
   /**
