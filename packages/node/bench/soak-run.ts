@@ -6,7 +6,8 @@
  *   in one process on loopback (bench/soak.ts): quicker to set up, no uplinks, one RSS for all.
  *
  * Prints one line per burst and a summary; writes the figures as JSON to --out. Exit 1 when a
- * burst fell under 99 %, RSS or descriptors grew over 10 % after warm-up, the ledgers disagree
+ * burst fell under 99 %, RSS peaks, heap or descriptors grew over 10 % after warm-up (soak.ts,
+ * `peakGrowth` and `growth`), the ledgers disagree
  * or do not recompute, or an error was logged.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -17,7 +18,7 @@ import { parseArgs } from 'node:util'
 import { blogSite, mirrorCapacityRps } from './net/page-mix.ts'
 import { runNetSoak } from './net/soak.ts'
 import { namespacesUnavailable, Testbed } from './net/testbed.ts'
-import { growth, runSoak } from './soak.ts'
+import { growth, peakGrowth, runSoak } from './soak.ts'
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('../../../', import.meta.url)))
 
@@ -84,16 +85,16 @@ if (values.net === true) {
     })
     const worst = Math.min(...r.bursts.map(b => b.success))
     const labels = Object.keys(r.bursts[0]?.rssBytes ?? {})
-    const rss = Object.fromEntries(labels.map(l => [l, growth(r.bursts.map(b => b.rssBytes[l] ?? 0))]))
+    const rss = Object.fromEntries(labels.map(l => [l, peakGrowth(r.bursts.map(b => b.rssBytes[l] ?? 0))]))
     const heap = Object.fromEntries(labels.map(l => [l, growth(r.bursts.map(b => b.heapUsedBytes[l] ?? 0))]))
     const fds = Object.fromEntries(labels.map(l => [l, growth(r.bursts.map(b => b.fds[l] ?? 0))]))
     const pct = (m: Record<string, number>): string => labels.map(l => `${l} ${(100 * m[l]!).toFixed(1)}%`).join(', ')
     say(
-      `\n${r.bursts.length} bursts in ${r.minutes.toFixed(1)} min; worst burst ${(100 * worst).toFixed(2)}%; growth after warm-up (after a full GC): RSS ${pct(rss)}; heap ${pct(heap)}; descriptors: ${pct(fds)}; ledgers recompute: ${r.ledgersRecompute}, agree: ${r.ledgersAgree}; error lines: ${r.errors.length}`
+      `\n${r.bursts.length} bursts in ${r.minutes.toFixed(1)} min; worst burst ${(100 * worst).toFixed(2)}%; growth after warm-up (after a full GC): RSS peaks ${pct(rss)}; heap ${pct(heap)}; descriptors: ${pct(fds)}; ledgers recompute: ${r.ledgersRecompute}, agree: ${r.ledgersAgree}; error lines: ${r.errors.length}`
     )
     for (const e of r.errors.slice(0, 20)) say(`  ${e}`)
     writeFileSync(join(out, 'results.json'), JSON.stringify({ options: opts, ...r, worst, rssGrowth: rss, heapGrowth: heap, fdGrowth: fds }, null, 2) + '\n')
-    const grew = [...Object.values(rss), ...Object.values(fds)].some(g => g > 0.1)
+    const grew = [...Object.values(rss), ...Object.values(heap), ...Object.values(fds)].some(g => g > 0.1)
     process.exitCode = worst >= 0.99 && !grew && r.ledgersRecompute && r.ledgersAgree && r.errors.length === 0 ? 0 : 1
   } finally {
     await tb.cleanup()

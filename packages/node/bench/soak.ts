@@ -151,6 +151,21 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
 }
 
 /**
+ * Growth of a sawtooth after warm-up, as a ratio: from the highest reading of the first quarter
+ * after the first round to the highest of the last quarter. RSS after a full GC is such a
+ * sawtooth: the allocator gives freed pages back to the system now and then, and in the
+ * 30-minute soak of 2026-11-30 one process went from 300 to 160 MB and back between bursts while
+ * its heap, its Buffers and its cache stayed put; two readings at each end (`growth`) measured
+ * when it last did that (+30 to +58 %, against +3 to +4 % for the peaks). 0 with too few bursts.
+ */
+export function peakGrowth(values: readonly number[], round = 4): number {
+  const after = values.slice(round)
+  if (after.length < 8) return 0
+  const q = Math.floor(after.length / 4)
+  return Math.max(...after.slice(-q)) / Math.max(...after.slice(0, q)) - 1
+}
+
+/**
  * Growth after warm-up, as a ratio: from the median of the two bursts after the first round
  * (every member struck once: its caches and helpers' copies filled) to the median of the last
  * two. 0 with too few bursts to tell.
