@@ -10,8 +10,9 @@
  *   owner (which fetches it from the struck site first if it has not yet, one fetch for all
  *   who ask), and from the struck site only when the owner fails or is slow;
  * - helpers are accepted a few at a time in a crowd's first seconds, and each new helper list
- *   gives most objects a new owner: before the struck site, a helper asks the object's owners
- *   under the session's earlier lists (still accepted), which likely fetched it already;
+ *   gives most objects a new owner: before the struck site, a helper's prefetch asks the
+ *   object's owners under the session's earlier lists (still accepted), which likely fetched it
+ *   already (a visitor's fill does not wait on these extra hops);
  * - an object not in the manifest comes from the struck site (nothing else could vouch for it);
  * - every body is verified against the manifest entry the struck site signed (size, SHA-256),
  *   whoever sent it.
@@ -127,7 +128,8 @@ export class MirrorFill {
         if (got !== undefined) return got
       }
       // Whoever owned it under the session's earlier helper lists has likely fetched it already.
-      for (const earlier of this.#earlierOwners(s, path, owner)) {
+      // Only for a prefetch: a visitor's fill does not wait on more hops than the owner's.
+      for (const earlier of prio.demand ? [] : this.#earlierOwners(s, path, owner)) {
         const got = await this.#fromHelper(s, path, entry, earlier, prio, 'fromEarlierOwner')
         if (got !== undefined) return got
       }

@@ -249,7 +249,7 @@ describe('MirrorFill', () => {
     }
   })
 
-  test('helpers accepted one after the other: an object whose owner changed comes from its earlier owner, not the struck site again', async () => {
+  test('helpers accepted one after the other: a prefetch of an object whose owner changed gets it from its earlier owner, not the struck site again', async () => {
     const [h1, h2] = helpers as [Helper, Helper]
     const both = h1.session.helpers
     for (const h of helpers) h.cache.dropSite('alpha')
@@ -271,6 +271,11 @@ describe('MirrorFill', () => {
       assert.equal(h2.fill.counts.fromOwner - before.fromOwner, manifest.size - ownsNow)
       assert.equal(h2.fill.counts.fromSite, before.fromSite)
       for (const [path, e] of manifest) assert.equal(h2.cache.peek('alpha', path)?.sha256, e.sha256, path)
+      // A visitor waiting does not take the extra hop: h2's own object comes from B.
+      const own = [...manifest.keys()].find(p => ownerOf(p, both) === h2.id)!
+      h2.cache.dropSite('alpha')
+      await h2.fill.fill(h2.session, own)
+      assert.deepEqual(asked, [own])
     } finally {
       h1.session.helpers = both
       h2.session.helpers = both
