@@ -761,7 +761,8 @@ export class HelpCoordinator {
       if (s.session !== acc.session || s.beneficiary !== author) continue
       const mine = acc.helpers.some(h => h.peer === this.#opts.selfId)
       const helpers = acc.helpers.map(h => h.peer).sort()
-      if (s.helpers.length > 0 && s.helpers.join(',') !== helpers.join(',')) s.earlierHelpers = [s.helpers, ...(s.earlierHelpers ?? [])].slice(0, EARLIER_HELPER_LISTS)
+      if (s.helpers.length > 0 && s.helpers.join(',') !== helpers.join(','))
+        s.earlierHelpers = [s.helpers, ...(s.earlierHelpers ?? [])].slice(0, EARLIER_HELPER_LISTS)
       s.helpers = helpers
       if (mine && !s.accepted) {
         s.accepted = true
