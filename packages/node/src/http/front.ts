@@ -66,7 +66,10 @@ export interface FrontDeps {
   weigh?: ((obj: CachedObject) => number) | undefined
   /** Rung 1 of the relief ladder, switched by the node as load grows and falls. */
   ladder?: { microCache: boolean } | undefined
-  /** Called when a request is refused with 503 (the node reacts at once: its uplink or origin is full). */
+  /**
+   * Called when the front cannot take a visitor now: it refuses it with 503, or has it wait for
+   * help (the node reacts at once: its uplink or origin is full).
+   */
   onRefused?: (() => void) | undefined
   /**
    * Before the first refusal of a calm site: strike now if helpers are ready to take the excess
