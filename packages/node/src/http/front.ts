@@ -24,7 +24,7 @@ import type { CachedObject, ContentCache } from '../origin/content-cache.ts'
 import { FetchRefusedError, OriginUnavailableError } from '../errors.ts'
 import { freshnessOfObject } from '../origin/freshness.ts'
 import type { HotSet } from '../origin/hot-set.ts'
-import type { LoadMonitor } from '../load/monitor.ts'
+import type { LoadMonitor, RefusalReason } from '../load/monitor.ts'
 import type { OriginClient } from '../origin/client.ts'
 import type { OriginGate } from '../origin/gate.ts'
 import { locationOn } from '../load/shedder.ts'
@@ -140,13 +140,14 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
   }
 
   /**
-   * Wait up to `helpWaitMs` for a target to take redirects (true), when help can come at all;
+   * Wait up to `helpWaitMs` for a target to take redirects (true; undefined: no wait, as help
+   * cannot come, or waiting is off);
    * the node is told at once (`onRefused`: it ticks, so a struck site asks for help now). Bounded:
    * at most HELP_WAIT_MAX_WAITING visitors wait; one that leaves stops waiting.
    */
-  async function waitForHelp(reply: FastifyReply): Promise<boolean> {
+  async function waitForHelp(reply: FastifyReply): Promise<boolean | undefined> {
     const waitMs = opts.helpWaitMs ?? 0
-    if (waitMs <= 0 || deps.helpMayCome?.() !== true) return false
+    if (waitMs <= 0 || deps.helpMayCome?.() !== true) return undefined
     deps.onRefused?.()
     const left = new AbortController()
     const onClose = (): void => {
@@ -160,8 +161,8 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
     }
   }
 
-  function overloaded(reply: FastifyReply): void {
-    monitor.refusedOne()
+  function overloaded(reply: FastifyReply, reason: RefusalReason = 'origin_busy'): void {
+    monitor.refusedOne(reason)
     deps.onRefused?.()
     void reply
       .code(503)
@@ -214,7 +215,7 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
             // before the need is measured): a helper whose queue is short takes it past its
             // offer rather than the visitor getting 503.
             if (redirect(reply, url, cached, weight, true)) return
-            overloaded(reply)
+            overloaded(reply, 'no_room')
             return
           }
         } else if (!shedder.admitLocal(weight)) {
@@ -233,11 +234,16 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
           // wait, where 503 would lose the visit.
           const waited = await waitForHelp(reply)
           if (raw.destroyed) return
-          if (waited && (redirect(reply, url, cached, weight) || redirect(reply, url, cached, weight, true))) return
-          if (!shedder.admitLocal(weight)) {
-            overloaded(reply)
+          if (waited === true && (redirect(reply, url, cached, weight) || redirect(reply, url, cached, weight, true))) {
+            monitor.helpWaited('redirected')
             return
           }
+          if (!shedder.admitLocal(weight)) {
+            if (waited !== undefined) monitor.helpWaited('refused')
+            overloaded(reply, 'no_helper')
+            return
+          }
+          if (waited !== undefined) monitor.helpWaited('kept')
         }
       }
     }

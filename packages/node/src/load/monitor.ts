@@ -4,6 +4,14 @@
  */
 import { RateWindow } from './rate-window.ts'
 
+/**
+ * Why the front answered 503: `no_room`, a new page load while shedding that neither the helpers
+ * (even past their offers) nor the site's uplink could take; `no_helper`, one no target could take
+ * yet (after any wait for help); `origin_busy`, the origin gate's queue full or its wait over.
+ */
+export type RefusalReason = 'no_room' | 'no_helper' | 'origin_busy'
+export type HelpWaitOutcome = 'redirected' | 'kept' | 'refused'
+
 export class LoadMonitor {
   readonly arrivals = new RateWindow()
   /** Bytes the arrivals of known size would cost the uplink if the site answered them all (cached sizes). */
@@ -35,6 +43,10 @@ export class LoadMonitor {
     integrityFailures: 0,
     microCache: 0
   }
+  /** Refusals (503) by why, since start. */
+  readonly refusedBy: Record<RefusalReason, number> = { no_room: 0, no_helper: 0, origin_busy: 0 }
+  /** Visitors that waited for help at a crowd's onset, by how the wait ended, since start. */
+  readonly helpWaits: Record<HelpWaitOutcome, number> = { redirected: 0, kept: 0, refused: 0 }
   #latencyMs = 0
 
   arrival(sheddable: boolean, bytes = 0): void {
@@ -81,9 +93,15 @@ export class LoadMonitor {
     this.microCache.add()
     this.totals.microCache++
   }
-  refusedOne(): void {
+  refusedOne(reason: RefusalReason = 'origin_busy'): void {
     this.refused.add()
     this.totals.refused++
+    this.refusedBy[reason]++
+  }
+
+  /** A visitor waited for help at a crowd's onset (`crowd.helpWaitMs`), and how that ended. */
+  helpWaited(outcome: HelpWaitOutcome): void {
+    this.helpWaits[outcome]++
   }
 
   originDone(latencyMs: number, bytes: number): void {

@@ -333,6 +333,9 @@ describe('front', () => {
       assert.ok(performance.now() - t1 < 300, 'a site no help can reach refuses at once')
       assert.equal(g.shedder.waiting, 0)
       assert.ok(refusals >= 2)
+      // Operators see both: the waits and how they ended, and why visitors were refused.
+      assert.deepEqual(g.monitor.helpWaits, { redirected: 1, kept: 0, refused: 1 })
+      assert.deepEqual(g.monitor.refusedBy, { no_room: 0, no_helper: 2, origin_busy: 0 })
     } finally {
       g.gate.close()
       await g.app.close()

@@ -41,7 +41,7 @@ import type { AdminViews } from './views.ts'
 export interface MetricsSource {
   config: Pick<ReefConfig, 'site' | 'consortium' | 'origin' | 'cache'>
   peerId: string
-  monitor: Pick<LoadMonitor, 'totals' | 'arrivals' | 'shed' | 'originLatencyMs' | 'mirrorTotals'>
+  monitor: Pick<LoadMonitor, 'totals' | 'arrivals' | 'shed' | 'originLatencyMs' | 'mirrorTotals' | 'refusedBy' | 'helpWaits'>
   cache: Pick<ContentCache, 'hits' | 'misses' | 'bytes' | 'size'>
   shedder: Pick<Shedder, 'share' | 'helpers'>
   gate: Pick<OriginGate<string | null>, 'inFlight' | 'queued'>
@@ -129,6 +129,20 @@ export function createNodeMetrics(node: MetricsSource, opts: { processMetrics?: 
       }
       return OUTCOMES.map(o => [{ outcome: o }, values[o]])
     }
+  )
+  totalCounter(
+    r,
+    'reef_refused_total',
+    'Requests answered 503 by why: no_room (shedding, and neither the helpers nor the uplink could take a new page load), no_helper (no target could take it yet, after any wait for help), origin_busy (the origin queue was full or its wait ran out)',
+    ['reason'],
+    () => Object.entries(m.refusedBy).map(([reason, v]): [{ reason: string }, number] => [{ reason }, v])
+  )
+  totalCounter(
+    r,
+    'reef_help_waits_total',
+    "Visitors that waited for help at a crowd's onset (crowd.helpWaitMs), by how it ended: redirected, kept (the site took it after all), refused",
+    ['outcome'],
+    () => Object.entries(m.helpWaits).map(([outcome, v]): [{ outcome: string }, number] => [{ outcome }, v])
   )
   const servers = (): Array<[string, ConnectionStats]> =>
     (

@@ -184,7 +184,9 @@ describe('admin API of a running node', { timeout: 60_000 }, () => {
       ['reef_gossip_rejected_total', 'counter'],
       ['reef_origin_in_flight', 'gauge'],
       ['reef_origin_queued', 'gauge'],
-      ['reef_origin_latency_seconds', 'gauge']
+      ['reef_origin_latency_seconds', 'gauge'],
+      ['reef_refused_total', 'counter'],
+      ['reef_help_waits_total', 'counter']
     ] as const) {
       assert.equal(before.types.get(name), type, name)
     }
@@ -214,6 +216,19 @@ describe('admin API of a running node', { timeout: 60_000 }, () => {
     const afterShed = await scrape()
     assert.equal(value(afterShed.samples, 'reef_requests_total', { outcome: 'shed_peer' }), 1)
     assert.equal(value(afterShed.samples, 'reef_requests_total', { outcome: 'shed_external' }), 2)
+
+    // Refusals by why, and how visitors' waits for help ended.
+    for (const reason of ['no_room', 'no_helper', 'origin_busy']) assert.equal(value(afterShed.samples, 'reef_refused_total', { reason }), 0, reason)
+    node.monitor.refusedOne('no_helper')
+    node.monitor.helpWaited('refused')
+    node.monitor.helpWaited('redirected')
+    node.monitor.helpWaited('redirected')
+    const afterRefusal = await scrape()
+    assert.equal(value(afterRefusal.samples, 'reef_refused_total', { reason: 'no_helper' }), 1)
+    assert.equal(value(afterRefusal.samples, 'reef_requests_total', { outcome: 'refused' }), 1)
+    assert.equal(value(afterRefusal.samples, 'reef_help_waits_total', { outcome: 'redirected' }), 2)
+    assert.equal(value(afterRefusal.samples, 'reef_help_waits_total', { outcome: 'refused' }), 1)
+    assert.equal(value(afterRefusal.samples, 'reef_help_waits_total', { outcome: 'kept' }), 0)
   })
 
   it("keeps each node's metrics in its own registry", async () => {
