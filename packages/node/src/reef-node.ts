@@ -172,9 +172,11 @@ export class ReefNode {
     const parts = (this.#parts = { ...base, demand, help, standby, ledger, relief, helpers, reporter, fill, gov, govStore, auditor, externalMirror })
     const control = (this.control = new ControlLoop({ ...parts, scanForCheaters: async (now: number) => accuser.scan(now), fillCounts: () => fill.counts }))
     const attester = new Attester(key, selfId)
-    const helpMayCome = (): boolean =>
-      externalMirror !== undefined ||
-      peers.live().some(e => e.peer !== selfId && e.report.state === 'normal' && (e.report.spareBytesPerSec ?? e.report.spareRps) > 0)
+    // Help can come from any member not struck itself: the spare its last report showed may be
+    // stale (calm members report every few seconds to minutes), and a visitor waits at most
+    // crowd.helpWaitMs for it where 503 would lose it for sure (the short soak: a 503 with no wait
+    // because every other member's last report showed no spare while they helped another site).
+    const helpMayCome = (): boolean => externalMirror !== undefined || peers.live().some(e => e.peer !== selfId && e.report.state !== 'struck')
     const { front, mirror } = buildListeners({ ...parts, control, helpMayCome, attest: async (s, obj) => attester.attest(s.session, obj) })
     this.front = front
     this.mirror = mirror

@@ -103,6 +103,10 @@ export interface NodeProbe {
   firstShedAt?: number
   /** Entries in status().peers. */
   peers?: number
+  /** The front's 503s since start, by why (`LoadMonitor.refusedBy`; absent from older nodes). */
+  refusedBy?: Record<string, number>
+  /** Visitors that waited for help at a crowd's onset, by how it ended (`LoadMonitor.helpWaits`). */
+  helpWaits?: Record<string, number>
   /** node.status(), when asked for in full. */
   status?: Record<string, unknown>
   error?: string

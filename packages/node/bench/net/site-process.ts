@@ -31,7 +31,7 @@ interface ReefNodeLike {
   start: () => Promise<void>
   stop: () => Promise<void>
   state?: unknown
-  monitor?: { firstShedAt?: unknown }
+  monitor?: { firstShedAt?: unknown; refusedBy?: unknown; helpWaits?: unknown }
   shedder?: { active?: unknown }
   status?: () => unknown
   /** Newer code: the state and the status view live on components. */
@@ -100,6 +100,10 @@ function probe(node: ReefNodeLike | undefined, full: boolean): NodeProbe {
     if (typeof state === 'string') out.state = state
     if (typeof node.shedder?.active === 'boolean') out.shedding = node.shedder.active
     if (typeof node.monitor?.firstShedAt === 'number') out.firstShedAt = node.monitor.firstShedAt
+    const refused = node.monitor?.refusedBy
+    if (refused !== null && typeof refused === 'object') out.refusedBy = { ...(refused as Record<string, number>) }
+    const waits = node.monitor?.helpWaits
+    if (waits !== null && typeof waits === 'object') out.helpWaits = { ...(waits as Record<string, number>) }
     const status: unknown = node.views?.status?.() ?? node.status?.()
     if (status !== null && typeof status === 'object') {
       const peers = (status as { peers?: unknown }).peers

@@ -51,6 +51,10 @@ export interface NetSoakBurst {
   fds: Record<string, number>
   /** Ms after the crowd's end until the struck member was normal again (undefined: not within the calm). */
   calmAfterMs: number | undefined
+  /** The struck member's 503s during the burst, by why (`reef_refused_total`'s reasons). */
+  refusedBy: Record<string, number>
+  /** Its visitors that waited for help during the burst, by how it ended (`reef_help_waits_total`). */
+  helpWaits: Record<string, number>
 }
 
 export interface NetSoakReport {
@@ -94,6 +98,7 @@ export async function runNetSoak(tb: Testbed, opts: NetSoakOptions): Promise<Net
       // A client of its own per burst, closed after it: visitors leave, and their keep-alive
       // connections do not linger into the next reading of the sites' descriptors.
       const crowdDispatcher = testbedDispatcher({ sites, prefix: tb.prefix }, { connectTimeoutMs: opts.timeoutS * 1000 })
+      const before = await running.procs[k]!.probe().catch(() => ({ refusedBy: undefined, helpWaits: undefined }))
       const report = await runCrowd({
         siteUrl: `http://${target.label}.${TESTBED_DOMAIN}`,
         pages,
@@ -108,6 +113,15 @@ export async function runNetSoak(tb: Testbed, opts: NetSoakOptions): Promise<Net
         requestTimeoutMs: opts.timeoutS * 1000
       }).finally(async () => crowdDispatcher.destroy().catch(() => {}))
       const ended = Date.now()
+      const after = await running.procs[k]!.probe().catch(() => ({ refusedBy: undefined, helpWaits: undefined }))
+      const grew = (a: Record<string, number> | undefined, b: Record<string, number> | undefined): Record<string, number> =>
+        Object.fromEntries(
+          Object.entries(b ?? {})
+            .map(([key, n]) => [key, n - (a?.[key] ?? 0)] as const)
+            .filter(([, n]) => n > 0)
+        )
+      const refusedBy = grew(before.refusedBy, after.refusedBy)
+      const helpWaits = grew(before.helpWaits, after.helpWaits)
       let calmAfterMs: number | undefined
       while (Date.now() - ended < opts.calmS * 1000) {
         if ((await running.procs[k]!.probe().catch(() => ({ state: undefined }))).state === 'normal') {
@@ -153,12 +167,14 @@ export async function runNetSoak(tb: Testbed, opts: NetSoakOptions): Promise<Net
         externalBytes,
         cacheBytes,
         fds,
-        calmAfterMs
+        calmAfterMs,
+        refusedBy,
+        helpWaits
       }
       bursts.push(b)
       const mb = (n: number): string => (n / 1e6).toFixed(0)
       note(
-        `burst ${i} at ${b.site}: ${(100 * b.success).toFixed(2)}% of ${b.started} page loads${Object.keys(failures).length === 0 ? '' : ` (failed requests: ${JSON.stringify(failures)})`}; calm after ${calmAfterMs === undefined ? '–' : (calmAfterMs / 1000).toFixed(1) + ' s'}; RSS MB ${plan.sites.map(s => mb(rssBytes[s.label] ?? 0)).join('/')}, heap MB ${plan.sites.map(s => mb(heapUsedBytes[s.label] ?? 0)).join('/')}, external MB ${plan.sites.map(s => mb(externalBytes[s.label] ?? 0)).join('/')}, cache MB ${plan.sites.map(s => mb(cacheBytes[s.label] ?? 0)).join('/')}, fds ${plan.sites.map(s => fds[s.label]).join('/')}; ${((Date.now() - started) / 60_000).toFixed(1)} min`
+        `burst ${i} at ${b.site}: ${(100 * b.success).toFixed(2)}% of ${b.started} page loads${Object.keys(failures).length === 0 ? '' : ` (failed requests: ${JSON.stringify(failures)})`}${Object.keys(refusedBy).length === 0 ? '' : `; 503s by why: ${JSON.stringify(refusedBy)}`}${Object.keys(helpWaits).length === 0 ? '' : `; waits for help: ${JSON.stringify(helpWaits)}`}; calm after ${calmAfterMs === undefined ? '–' : (calmAfterMs / 1000).toFixed(1) + ' s'}; RSS MB ${plan.sites.map(s => mb(rssBytes[s.label] ?? 0)).join('/')}, heap MB ${plan.sites.map(s => mb(heapUsedBytes[s.label] ?? 0)).join('/')}, external MB ${plan.sites.map(s => mb(externalBytes[s.label] ?? 0)).join('/')}, cache MB ${plan.sites.map(s => mb(cacheBytes[s.label] ?? 0)).join('/')}, fds ${plan.sites.map(s => fds[s.label]).join('/')}; ${((Date.now() - started) / 60_000).toFixed(1)} min`
       )
     }
     // The last burst's final settlement, then the ledgers.

@@ -77,7 +77,7 @@ export interface FrontDeps {
    */
   strikeNow?: (() => Promise<boolean>) | undefined
   /**
-   * Whether help can come within `helpWaitMs`: members with spare capacity in the load view, or
+   * Whether help can come within `helpWaitMs`: members in the load view not struck themselves, or
    * an external mirror configured. A site alone with neither refuses at once.
    */
   helpMayCome?: (() => boolean) | undefined

@@ -35,7 +35,7 @@ export interface ListenerComponents extends Pick<FrontDeps, 'gate' | 'origin' | 
   attest: NonNullable<MirrorDeps['attest']>
   uplink: Pick<UplinkMeter, 'watch'>
   log: Logger
-  /** Whether help can come soon: members with spare capacity in view, or an external mirror. */
+  /** Whether help can come soon: members in view not struck themselves, or an external mirror. */
   helpMayCome: () => boolean
 }
 
