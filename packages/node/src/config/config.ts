@@ -197,8 +197,8 @@ export const ConfigSchema = z
         tickMs: z.number().int().min(10).max(5_000).default(250),
         /**
          * A new visitor neither the site nor any helper can take yet (a crowd's onset) waits this
-         * long for help on its way before 503, in ms; 0: 503 at once. Only with other members not struck
-         * themselves, or an external mirror.
+         * long for help on its way before 503, in ms; 0: 503 at once. Only with other members
+         * not struck themselves, or an external mirror.
          */
         helpWaitMs: z.number().int().min(0).max(10_000).default(2_000)
       })
