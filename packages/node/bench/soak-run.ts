@@ -7,8 +7,7 @@
  *
  * Prints one line per burst and a summary; writes the figures as JSON to --out. Exit 1 when a
  * burst fell under 99 %, RSS peaks, heap or descriptors grew over 10 % after warm-up (soak.ts,
- * `peakGrowth` and `growth`), the ledgers disagree
- * or do not recompute, or an error was logged.
+ * `peakGrowth` and `growth`), the ledgers disagree or do not recompute, or an error was logged.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'

@@ -156,7 +156,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
  * sawtooth: the allocator gives freed pages back to the system now and then, and in the
  * 30-minute soak of 2026-11-30 one process went from 300 to 160 MB and back between bursts while
  * its heap, its Buffers and its cache stayed put; two readings at each end (`growth`) measured
- * when it last did that (+30 to +58 %, against +3 to +4 % for the peaks). 0 with too few bursts.
+ * when it last did that (+30 to +58 %, against +2 to +7 % for the peaks). 0 with too few bursts.
  */
 export function peakGrowth(values: readonly number[], round = 4): number {
   const after = values.slice(round)
