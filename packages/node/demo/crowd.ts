@@ -77,6 +77,8 @@ export interface RequestResult {
   servedBy: 'origin' | 'helper' | 'error'
   /** Body bytes of the final response. */
   bytes: number
+  /** Epoch ms when the final response's headers arrived (its body began); absent when none arrived. */
+  bodyStart?: number
   redirects: number
   error?: string
 }
@@ -451,6 +453,7 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
     let redirects = 0
     let status = 0
     let bytes = 0
+    let bodyStart: number | undefined
     let error: string | undefined
     let body: Buffer | undefined
     try {
@@ -482,6 +485,7 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
           redirects++
           continue
         }
+        bodyStart = Date.now()
         const chunks: Buffer[] = []
         for await (const chunk of res.body as AsyncIterable<Buffer>) {
           bytes += chunk.length
@@ -510,6 +514,7 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
       bytes,
       redirects
     }
+    if (bodyStart !== undefined) result.bodyStart = bodyStart
     if (error !== undefined) result.error = error
     emit(result)
     return { result, body: keepBody ? body : undefined }

@@ -10,6 +10,9 @@ import type { ScenarioResult } from './scenario.ts'
 
 const GOOD_SECOND = 0.99
 const PEAK_WINDOW_MS = 1_000
+/** Saturated ("steady") figures skip this share of the crowd as warm-up, at most STEADY_WARMUP_MAX_MS. */
+const STEADY_WARMUP_SHARE = 0.25
+const STEADY_WARMUP_MAX_MS = 5_000
 
 export interface Rate {
   peak: number
@@ -60,6 +63,15 @@ export interface Summary {
   /** Page loads/s × mean page-load bytes. */
   demand: number
   efficiency: number
+  /**
+   * The crowd once the set-up is saturated: from `fromMs` after the crowd start (the first
+   * quarter, at most 5 s, is warm-up) to its end. Body bytes of successful requests spread evenly
+   * over each one's body time ([headers arrived, end]) and counted inside that window, so bytes
+   * still on their way at the end count as much as bytes that arrived: `goodput` above counts
+   * only requests that ended inside the crowd, and so under-counts a saturated crowd's last
+   * seconds. Efficiency against the same bound as `efficiency`.
+   */
+  steady: { fromMs: number; goodput: number; efficiency: number }
   /** Machine CPU busy share: mean over the window, peak of 1 s windows. */
   cpu: Rate
   /** Share of the machine's CPU time the testbed's processes used (mean over the window). */
@@ -82,6 +94,26 @@ export interface Summary {
   standbyFill: ScenarioResult['standbyFill']
   /** Page loads by where their page was served: started, loaded in time, loaded too late, failed; p99 of the loaded. */
   visitsByHost: Record<string, { started: number; ok: number; late: number; failed: number; p99Ms: number | undefined }>
+}
+
+/**
+ * Body bytes of successful requests that arrived inside [from, to], each request's bytes spread
+ * evenly over its body time (from its headers, or its start when unknown, to its end).
+ */
+export function deliveredBetween(results: ReadonlyArray<{ ok: boolean; start: number; end: number; bytes: number; bodyStart?: number }>, from: number, to: number): number {
+  let total = 0
+  for (const x of results) {
+    if (!x.ok || x.bytes === 0) continue
+    const a = x.bodyStart ?? x.start
+    const b = Math.max(a, x.end)
+    if (b < from || a > to) continue
+    if (b === a) {
+      total += x.bytes
+      continue
+    }
+    total += (x.bytes * (Math.min(b, to) - Math.max(a, from))) / (b - a)
+  }
+  return total
 }
 
 /** The largest manifest and fetch-stream totals site 1's status showed during the crowd. */
@@ -248,6 +280,8 @@ export function summarize(r: ScenarioResult, ctx: { version: string; rateLabel: 
   const goodput = (goodBytes * 1000) / (to - from)
   const capacity = r.sites.reduce((a, s) => a + (ctx.calibrated.get(s.uplinkBytesPerSec) ?? Number.NaN), 0)
   const demand = r.loadsPerSec * ctx.meanPageBytes
+  const steadyFrom = from + Math.min(STEADY_WARMUP_MAX_MS, (to - from) * STEADY_WARMUP_SHARE)
+  const steadyGoodput = (deliveredBetween(r.report.results, steadyFrom, to) * 1000) / Math.max(1, to - steadyFrom)
 
   let kill: KillSummary | undefined
   if (r.killedAt !== undefined) {
@@ -296,6 +330,7 @@ export function summarize(r: ScenarioResult, ctx: { version: string; rateLabel: 
     capacity,
     demand,
     efficiency: goodput / Math.min(capacity, demand),
+    steady: { fromMs: steadyFrom - from, goodput: steadyGoodput, efficiency: steadyGoodput / Math.min(capacity, demand) },
     cpu: { mean: cpuMean, peak: cpuPeak },
     cpuTestbed,
     cpuTestbedIdle,
@@ -452,7 +487,7 @@ export function markdownTable(rows: Summary[], opts: { versions: boolean; timeou
         `${mbps(r.site1.peak)} / ${mbps(r.site1.mean)}`,
         r.helpers === undefined ? '–' : `${mbps(r.helpers.peak)} / ${mbps(r.helpers.mean)} (${pct(r.helperShare)} of bytes)`,
         mbps(r.goodput),
-        `${pct(r.efficiency)} of ${mbps(Math.min(r.capacity, r.demand))}`,
+        `${pct(r.efficiency)} of ${mbps(Math.min(r.capacity, r.demand))}; from ${(r.steady.fromMs / 1000).toFixed(0)} s ${pct(r.steady.efficiency)}`,
         `${pct(r.cpuTestbed)} / ${pct(r.cpu.mean)}, ${pct(r.cpu.peak)} (${r.cpuTestbedIdle === undefined ? '–' : pct(r.cpuTestbedIdle)})`
       ].join(' | ')} |`
     )

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { CrowdReport, RequestResult, VisitResult } from '../../demo/crowd.ts'
 import { NotInTestbedError, resolveTestbedHost } from '../../bench/net/dispatcher.ts'
-import { summarize } from '../../bench/net/report.ts'
+import { deliveredBetween, summarize } from '../../bench/net/report.ts'
 import { planSetup } from '../../bench/net/scenario.ts'
 import type { ScenarioResult } from '../../bench/net/scenario.ts'
 import { overlaps, tbfArgs } from '../../bench/net/testbed.ts'
@@ -62,6 +62,18 @@ test('set-ups: roles, sizes, uplinks, who is killed', () => {
   assert.equal(planSetup('origindown', 1000).sites.length, 4)
   assert.throws(() => planSetup('17', 1000), RangeError)
   assert.throws(() => planSetup('nope', 1000), RangeError)
+})
+
+test('deliveredBetween: body bytes spread over body time, cut at the window, failures left out', () => {
+  const ok = (start: number, end: number, bytes: number, bodyStart?: number) => ({ ok: true, start, end, bytes, ...(bodyStart === undefined ? {} : { bodyStart }) })
+  // Headers at 1000, body 1000..2000: half inside [1500, 3000].
+  assert.equal(deliveredBetween([ok(0, 2000, 800, 1000)], 1500, 3000), 400)
+  // No bodyStart: spread from the start.
+  assert.equal(deliveredBetween([ok(0, 2000, 800)], 1500, 3000), 200)
+  // Still arriving after the window's end: only the part inside counts.
+  assert.equal(deliveredBetween([ok(2500, 3500, 1000, 2500)], 1500, 3000), 500)
+  // Instant (end = body start) inside counts whole; outside, nothing; failed requests never.
+  assert.equal(deliveredBetween([ok(2000, 2000, 300, 2000), ok(100, 900, 50), { ok: false, start: 1600, end: 1700, bytes: 999 }], 1500, 3000), 300)
 })
 
 test('summarize: success within the timeout, per-second recovery, goodput, efficiency, the kill', () => {
@@ -136,6 +148,11 @@ test('summarize: success within the timeout, per-second recovery, goodput, effic
   assert.equal(s.demand, 2000)
   assert.equal(s.capacity, 3800)
   assert.equal(s.efficiency, 0.5)
+  // Once saturated (from 1 s, a quarter of the crowd): the 4 late page loads' 4000 bytes, plus the
+  // part of the 11 s request's 1000 bytes that arrived between 1 s and 4 s (3/11 of them).
+  assert.equal(s.steady.fromMs, 1000)
+  assert.ok(Math.abs(s.steady.goodput - (4000 + 3000 / 11) / 3) < 1e-6)
+  assert.ok(Math.abs(s.steady.efficiency - s.steady.goodput / 2000) < 1e-9)
   assert.equal(s.cpu.mean, 0.25)
   assert.equal(s.cpuTestbed, 0.1)
   assert.equal(s.kill?.killAtMs, 2000)
