@@ -100,7 +100,11 @@ export interface Summary {
  * Body bytes of successful requests that arrived inside [from, to], each request's bytes spread
  * evenly over its body time (from its headers, or its start when unknown, to its end).
  */
-export function deliveredBetween(results: ReadonlyArray<{ ok: boolean; start: number; end: number; bytes: number; bodyStart?: number }>, from: number, to: number): number {
+export function deliveredBetween(
+  results: ReadonlyArray<{ ok: boolean; start: number; end: number; bytes: number; bodyStart?: number }>,
+  from: number,
+  to: number
+): number {
   let total = 0
   for (const x of results) {
     if (!x.ok || x.bytes === 0) continue

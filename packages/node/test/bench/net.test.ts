@@ -65,7 +65,13 @@ test('set-ups: roles, sizes, uplinks, who is killed', () => {
 })
 
 test('deliveredBetween: body bytes spread over body time, cut at the window, failures left out', () => {
-  const ok = (start: number, end: number, bytes: number, bodyStart?: number) => ({ ok: true, start, end, bytes, ...(bodyStart === undefined ? {} : { bodyStart }) })
+  const ok = (start: number, end: number, bytes: number, bodyStart?: number) => ({
+    ok: true,
+    start,
+    end,
+    bytes,
+    ...(bodyStart === undefined ? {} : { bodyStart })
+  })
   // Headers at 1000, body 1000..2000: half inside [1500, 3000].
   assert.equal(deliveredBetween([ok(0, 2000, 800, 1000)], 1500, 3000), 400)
   // No bodyStart: spread from the start.
