@@ -32,6 +32,14 @@ export const WARMING_SHARE = 0.85
 export const LOCAL_QUEUE_SECONDS = 0.5
 /** A helper gets no new page loads while its reported queue takes longer than this to send, in s. */
 export const HELPER_QUEUE_SECONDS = 1
+/**
+ * Past the helpers' offers (the front's overflow), a new page load goes only to a helper whose
+ * latest report shows it sending under this share of its uplink, with under OVERFLOW_QUEUE_SECONDS
+ * of it queued: one with room the offers do not show yet (a crowd's onset), never one already
+ * near its uplink (saturation, where every visit there would slow down and many time out).
+ */
+export const OVERFLOW_SENT_SHARE = 0.8
+export const OVERFLOW_QUEUE_SECONDS = 0.25
 /** How often the accepted helpers' health is checked (and their mirrors probed when due), in ms. */
 export const HEALTH_TICK_MS = 25
 /** How often an r3 peer (its load reports carry no `nextReportMs`) reports: the config's default `gossip.reportIntervalMs`, in ms. */

@@ -6,14 +6,21 @@
  * page loads of its own while its uplink does not drain quickly.
  */
 import type { Logger } from 'pino'
-import { HEALTH_PRUNE_MS, HELPER_QUEUE_SECONDS, LEGACY_REPORT_INTERVAL_MS, LOCAL_QUEUE_SECONDS } from '../constants.ts'
+import {
+  HEALTH_PRUNE_MS,
+  HELPER_QUEUE_SECONDS,
+  LEGACY_REPORT_INTERVAL_MS,
+  LOCAL_QUEUE_SECONDS,
+  OVERFLOW_QUEUE_SECONDS,
+  OVERFLOW_SENT_SHARE
+} from '../constants.ts'
 import type { Shedder } from '../load/shedder.ts'
 import type { UplinkMeter } from '../load/uplink-meter.ts'
 import type { PeerTable } from '../p2p/peer-table.ts'
 import type { HelperHealth, MirrorProber } from './helper-health.ts'
 
 export interface HelperWatchComponents {
-  shedder: Pick<Shedder, 'helpers' | 'localOpen' | 'setBusy' | 'setExcluded'>
+  shedder: Pick<Shedder, 'helpers' | 'localOpen' | 'setBusy' | 'setExcluded' | 'setRoomy'>
   helperHealth: Pick<HelperHealth, 'accepted' | 'isDown' | 'retain' | 'connected' | 'disconnected'>
   prober: Pick<MirrorProber, 'probe' | 'close'>
   peers: Pick<PeerTable, 'get' | 'live'>
@@ -66,6 +73,16 @@ export class HelperWatch {
       this.#busyKey = busyKey
       shedder.setBusy(busy)
     }
+    // Room past the offers (the front's overflow): a helper sending well under its uplink with
+    // little queued. Set every tick: reports change it more often than busy.
+    const roomy = new Set<string>()
+    for (const h of helpers) {
+      const r = peers.get(h.peer, now)?.report
+      if (r?.uplinkBytesPerSec === undefined || r.sentBytesPerSec === undefined) continue
+      if (r.sentBytesPerSec < OVERFLOW_SENT_SHARE * r.uplinkBytesPerSec && (r.queuedBytes ?? 0) < OVERFLOW_QUEUE_SECONDS * r.uplinkBytesPerSec)
+        roomy.add(h.peer)
+    }
+    shedder.setRoomy(roomy)
     const key = down.join(',')
     if (key !== this.#excluded) {
       const was = new Set(this.#excluded === '' ? [] : this.#excluded.split(','))

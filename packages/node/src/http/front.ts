@@ -119,9 +119,10 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
     let helper = shedder.pick()
     if (helper === undefined) return false
     const bytes = obj?.body.byteLength ?? 0
-    if (helper.location === undefined && !shedder.admit(weight) && !overflow) {
-      // More than the helpers' offers carry: the external mirror, if engaged, takes it instead.
-      helper = shedder.fallback
+    if (helper.location === undefined && !shedder.admit(weight)) {
+      // More than the helpers' offers carry: the external mirror, if engaged, takes it instead;
+      // past it (overflow), only a helper whose reports show room.
+      helper = overflow ? shedder.pickOverflow() : shedder.fallback
       if (helper === undefined) return false
     }
     const location = locationOn(helper, url)

@@ -93,6 +93,8 @@ export class Shedder {
   readonly #localBudget = new ByteBudget()
   /** Helpers whose queue is long now: no new page loads for them. */
   #busy: ReadonlySet<string> = new Set()
+  #roomy: ReadonlySet<string> = new Set()
+  #overflowNext = 0
   /** Visitors waiting for a target (`whenActive`): each one's settle function. */
   readonly #waiters = new Set<(active: boolean) => void>()
   /**
@@ -142,6 +144,26 @@ export class Shedder {
 
   isBusy(peer: string): boolean {
     return this.#busy.has(peer)
+  }
+
+  /** Helpers whose reports show room past their offers: sending well under their uplink, little queued. */
+  setRoomy(peers: ReadonlySet<string>): void {
+    this.#roomy = peers
+  }
+
+  /**
+   * A consortium helper to take a page load past the offers (the overflow), or undefined: live,
+   * not busy, and with room (`setRoomy`); taken in turn.
+   */
+  pickOverflow(): Helper | undefined {
+    const hs = this.#helpers
+    for (let k = 0; k < hs.length; k++) {
+      const h = hs[(this.#overflowNext + k) % hs.length]!
+      if (this.#excluded.has(h.peer) || this.#busy.has(h.peer) || !this.#roomy.has(h.peer)) continue
+      this.#overflowNext = (this.#overflowNext + k + 1) % hs.length
+      return h
+    }
+    return undefined
   }
 
   #countLive(): void {

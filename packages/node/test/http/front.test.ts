@@ -343,7 +343,7 @@ describe('front', () => {
     }
   })
 
-  it('sends a visitor past the offers to a helper whose queue is short rather than refuse it, and refuses once every helper is busy', async () => {
+  it('sends a visitor past the offers to a helper whose reports show room rather than refuse it; refuses when none has room or every helper is busy', async () => {
     let refusals = 0
     const g = makeFront(origin, {}, 1_000, { microCache: false }, { onRefused: () => refusals++ })
     try {
@@ -353,14 +353,20 @@ describe('front', () => {
       g.shedder.admit(1_000_000)
       g.shedder.setLocalBudget(1) // nor does the site's own uplink
       g.shedder.admitLocal(1_000_000)
+      // The helper's reports show it sending near its uplink (saturation): no room past its offer.
+      const full = await g.app.inject({ method: 'GET', url: '/' })
+      assert.equal(full.statusCode, 503)
+      assert.equal(refusals, 1)
+      // Its reports show room (a crowd's onset: the offers lag the need).
+      g.shedder.setRoomy(new Set([HELPER.peer]))
       const res = await g.app.inject({ method: 'GET', url: '/' })
       assert.equal(res.statusCode, 307)
       assert.equal(res.headers.location, 'http://alpha.mirror-b.localhost:9102/')
-      assert.equal(refusals, 0)
+      assert.equal(refusals, 1)
       g.shedder.setBusy(new Set([HELPER.peer]))
       const refused = await g.app.inject({ method: 'GET', url: '/' })
       assert.equal(refused.statusCode, 503)
-      assert.equal(refusals, 1)
+      assert.equal(refusals, 2)
     } finally {
       g.gate.close()
       await g.app.close()

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { pino } from 'pino'
+import { HelperWatch } from '../../src/help/helper-watch.ts'
+import type { HelperWatchComponents } from '../../src/help/helper-watch.ts'
+import { Shedder, siteBaseOnMirror } from '../../src/load/shedder.ts'
+
+const UPLINK = 4_000_000
+
+function helper(peer: string) {
+  const mirrorUrl = `http://mirror-${peer}.localhost:9100`
+  return { peer, weightBytesPerSec: 1_000_000, weightRps: 50, mirrorUrl, siteBase: siteBaseOnMirror(mirrorUrl, 'alpha') }
+}
+
+test('helper watch: busy (long queue) gets no page loads; only helpers sending well under their uplink with little queued take any past the offers', () => {
+  const reports = new Map<string, { uplinkBytesPerSec?: number; sentBytesPerSec?: number; queuedBytes?: number; nextReportMs?: number }>()
+  const shedder = new Shedder()
+  shedder.setHelpers([helper('idle'), helper('near'), helper('queued'), helper('busy'), helper('legacy')])
+  const c = {
+    shedder,
+    helperHealth: { accepted: () => {}, isDown: () => false, retain: () => {}, connected: () => {}, disconnected: () => {} },
+    prober: { probe: () => {}, close: async () => {} },
+    peers: { get: (peer: string) => (reports.has(peer) ? { report: reports.get(peer) } : undefined), live: () => [] },
+    uplink: { drainSeconds: 0 },
+    log: pino({ level: 'silent' })
+  } as unknown as HelperWatchComponents
+  // A crowd's onset: an idle helper; one near its uplink (saturation); one sending little but
+  // with half a second queued; one past a second of queue (busy); one without uplink fields.
+  reports.set('idle', { uplinkBytesPerSec: UPLINK, sentBytesPerSec: 0.1 * UPLINK, queuedBytes: 0 })
+  reports.set('near', { uplinkBytesPerSec: UPLINK, sentBytesPerSec: 0.9 * UPLINK, queuedBytes: 0 })
+  reports.set('queued', { uplinkBytesPerSec: UPLINK, sentBytesPerSec: 0.5 * UPLINK, queuedBytes: 0.5 * UPLINK })
+  reports.set('busy', { uplinkBytesPerSec: UPLINK, sentBytesPerSec: 0.5 * UPLINK, queuedBytes: 2 * UPLINK })
+  reports.set('legacy', {})
+  const watch = new HelperWatch(c)
+  watch.check(1_000)
+  assert.equal(watch.busy, 'busy')
+  assert.equal(shedder.isBusy('busy'), true)
+  const picked = new Set<string>()
+  for (let i = 0; i < 10; i++) picked.add(shedder.pickOverflow()?.peer ?? 'none')
+  assert.deepEqual([...picked], ['idle'])
+  // The idle helper fills up: nobody has room past the offers any more.
+  reports.set('idle', { uplinkBytesPerSec: UPLINK, sentBytesPerSec: 0.85 * UPLINK, queuedBytes: 0 })
+  watch.check(1_200)
+  assert.equal(shedder.pickOverflow(), undefined)
+  // Another drains and slows down: it has room again.
+  reports.set('queued', { uplinkBytesPerSec: UPLINK, sentBytesPerSec: 0.5 * UPLINK, queuedBytes: 0 })
+  watch.check(1_400)
+  assert.equal(shedder.pickOverflow()?.peer, 'queued')
+})
