@@ -109,8 +109,16 @@ export const STANDBY_ACCEPT_WAIT_MS = 1_500
 export const MAX_SESSION_WAITERS = 1_024
 /** Least time between two lowered offers for one session, in ms. */
 export const OFFER_REFIT_MS = 500
-/** How long a helper waits on the owner before it asks the struck site itself, in ms. */
+/**
+ * How long a helper waits on the owner before it asks the struck site itself, in ms: at least
+ * this; longer on a slow struck uplink, where the owner's own fetches queue behind the hot set
+ * (twice the time the manifest takes to cross WARMING_SHARE of that uplink, at most
+ * OWNER_FETCH_TIMEOUT_MAX_MS). Asking the site again then only adds a copy to the queue every
+ * fetch waits in: with 1 MB/s uplinks and a fixed 4 s, 4 members sent 2.2× the hot set over it,
+ * 8 members 5.6×.
+ */
 export const OWNER_FETCH_TIMEOUT_MS = 4_000
+export const OWNER_FETCH_TIMEOUT_MAX_MS = 15_000
 /**
  * Helper lists of a session's earlier help-accepts a helper remembers: in a crowd's first seconds
  * helpers are accepted a few at a time, and each new list gives most objects a new owner, while

@@ -39,7 +39,14 @@ import { pickMirroredHeaders } from '../origin/cacheability.ts'
 import type { CachedObject, ContentCache } from '../origin/content-cache.ts'
 import { fetchFromPeer } from '../p2p/fetch-stream.ts'
 import type { HelpingSession } from './help-coordinator.ts'
-import { EARLIER_OWNERS_ASKED, MAX_FETCHES_PER_PEER, MAX_PREFETCHES_PER_PEER, OWNER_FETCH_TIMEOUT_MS } from '../constants.ts'
+import {
+  EARLIER_OWNERS_ASKED,
+  MAX_FETCHES_PER_PEER,
+  MAX_PREFETCHES_PER_PEER,
+  OWNER_FETCH_TIMEOUT_MAX_MS,
+  OWNER_FETCH_TIMEOUT_MS,
+  WARMING_SHARE
+} from '../constants.ts'
 
 /** A fill's priority; a prefetch becomes a visitor's fill when a visitor comes to wait for it. */
 interface Priority {
@@ -71,6 +78,28 @@ export interface MirrorFillDeps {
   isDown?: (peer: string) => boolean
   /** The standbys a site's latest standby record names (they hold its hot content: asked first). */
   standbysOf?: (site: string) => readonly string[]
+  /** The uplink (bytes/s) `peer`'s latest load report declares, if any. */
+  uplinkOf?: (peer: string) => number | undefined
+}
+
+/** Σ sizes of a manifest's entries, cached per manifest map (recomputed when its entry count changes). */
+const manifestBytes = new WeakMap<Map<string, ManifestEntry>, { entries: number; bytes: number }>()
+
+/**
+ * How long to wait on another helper for an object of session `s` (see OWNER_FETCH_TIMEOUT_MS):
+ * longer when the struck site's declared uplink needs longer to send its hot set.
+ */
+export function ownerTimeoutMs(s: Pick<HelpingSession, 'manifest'>, uplinkBytesPerSec: number | undefined): number {
+  if (uplinkBytesPerSec === undefined || !(uplinkBytesPerSec > 0)) return OWNER_FETCH_TIMEOUT_MS
+  let m = manifestBytes.get(s.manifest)
+  if (m === undefined || m.entries !== s.manifest.size) {
+    let bytes = 0
+    for (const e of s.manifest.values()) bytes += e.size
+    m = { entries: s.manifest.size, bytes }
+    manifestBytes.set(s.manifest, m)
+  }
+  const crossMs = (1000 * m.bytes) / (WARMING_SHARE * uplinkBytesPerSec)
+  return Math.round(Math.min(OWNER_FETCH_TIMEOUT_MAX_MS, Math.max(OWNER_FETCH_TIMEOUT_MS, 2 * crossMs)))
 }
 
 export class MirrorFill {
@@ -142,7 +171,7 @@ export class MirrorFill {
   /**
    * The object from `peer`, another helper of the session (verified against `entry` like any
    * body), counted as `kind`; undefined when it refuses, fails or takes longer than
-   * OWNER_FETCH_TIMEOUT_MS (the caller asks the next, the struck site last).
+   * `ownerTimeoutMs` (the caller asks the next, the struck site last).
    */
   async #fromHelper(
     s: HelpingSession,
@@ -153,7 +182,8 @@ export class MirrorFill {
     kind: 'fromStandby' | 'fromOwner' | 'fromEarlierOwner'
   ): Promise<CachedObject | undefined> {
     try {
-      const f = await this.#fetch(peer, prio, () => fetchFromPeer(this.#d.libp2p, peer, s.session, path, this.#d.maxObjectBytes, entry, OWNER_FETCH_TIMEOUT_MS))
+      const timeoutMs = ownerTimeoutMs(s, this.#d.uplinkOf?.(s.beneficiary))
+      const f = await this.#fetch(peer, prio, () => fetchFromPeer(this.#d.libp2p, peer, s.session, path, this.#d.maxObjectBytes, entry, timeoutMs))
       this.counts[kind]++
       return this.#store(s, path, f)
     } catch (err) {

@@ -73,7 +73,8 @@ export function setUpHelp(c: HelpComponents): Help {
     // A co-helper hears the owner's gossiped report once a second (its serving reports go to the
     // beneficiary alone): down after three missed, or at once on a closed connection.
     isDown: peer => helperHealth.isDown(peer, Date.now(), CO_HELPER_SILENCE_MS),
-    standbysOf: site => standby!.standbysOf(site)
+    standbysOf: site => standby!.standbysOf(site),
+    uplinkOf: peer => peers.get(peer)?.report.uplinkBytesPerSec
   })
   standby = new StandbyService(
     {

@@ -16,8 +16,8 @@ import type { CachedObject } from '../../src/origin/content-cache.ts'
 import { FetchRefusedError } from '../../src/errors.ts'
 import { registerFetchServer } from '../../src/p2p/fetch-stream.ts'
 import type { HelpingSession } from '../../src/help/help-coordinator.ts'
-import { MAX_PREFETCHES_PER_PEER } from '../../src/constants.ts'
-import { MirrorFill, ownerOf } from '../../src/help/mirror-fill.ts'
+import { MAX_PREFETCHES_PER_PEER, OWNER_FETCH_TIMEOUT_MAX_MS, OWNER_FETCH_TIMEOUT_MS } from '../../src/constants.ts'
+import { MirrorFill, ownerOf, ownerTimeoutMs } from '../../src/help/mirror-fill.ts'
 import { createReefLibp2p } from '../../src/p2p/host.ts'
 import type { ReefLibp2p } from '../../src/p2p/host.ts'
 
@@ -141,6 +141,21 @@ describe('ownerOf', () => {
     const score = (p: string): Buffer => createHash('sha1').update(`${p}\n/img/1.png`).digest()
     const expected = Buffer.compare(score(peers[0]!), score(peers[1]!)) > 0 ? peers[0] : peers[1]
     assert.equal(ownerOf('/img/1.png', peers), expected)
+  })
+})
+
+describe('ownerTimeoutMs', () => {
+  test('waits on the owner twice as long as the hot set takes to cross the struck uplink, within bounds', () => {
+    const manifest = new Map<string, ManifestEntry>()
+    for (let i = 0; i < 33; i++) manifest.set(`/img/${i}.jpg`, { path: `/img/${i}.jpg`, size: 100_000, type: 'image/jpeg', sha256: 'a'.repeat(64) })
+    // 3.3 MB over 0.85 of 1 MB/s: 3.88 s to cross, 7.76 s to wait.
+    assert.equal(ownerTimeoutMs({ manifest }, 1_000_000), Math.round((2 * 1000 * 3_300_000) / (0.85 * 1_000_000)))
+    assert.equal(ownerTimeoutMs({ manifest }, 4_000_000), OWNER_FETCH_TIMEOUT_MS) // a fast uplink: the floor
+    assert.equal(ownerTimeoutMs({ manifest }, 100_000), OWNER_FETCH_TIMEOUT_MAX_MS) // a very slow one: the cap
+    assert.equal(ownerTimeoutMs({ manifest }, undefined), OWNER_FETCH_TIMEOUT_MS) // no uplink declared (r2)
+    // The manifest grows: the wait follows.
+    for (let i = 33; i < 66; i++) manifest.set(`/img/${i}.jpg`, { path: `/img/${i}.jpg`, size: 100_000, type: 'image/jpeg', sha256: 'a'.repeat(64) })
+    assert.equal(ownerTimeoutMs({ manifest }, 1_000_000), OWNER_FETCH_TIMEOUT_MAX_MS)
   })
 })
 
