@@ -249,12 +249,13 @@ export class HelpCoordinator {
   #waiting = 0
 
   /**
-   * The session in which this node serves `site` (sessionForSite); when there is none yet but
-   * this node stands by for the site, the one that opens within `timeoutMs` (the site's accept
-   * on its way), else undefined.
+   * The session in which this node serves `site` (sessionForSite); when there is none yet (with
+   * `fresh`, none that is not released) but this node stands by for the site, the one that opens
+   * or is accepted again within `timeoutMs` (the site's accept on its way), else undefined.
    */
-  async awaitSession(site: string, timeoutMs = STANDBY_ACCEPT_WAIT_MS): Promise<HelpingSession | undefined> {
-    const now = this.sessionForSite(site)
+  async awaitSession(site: string, timeoutMs = STANDBY_ACCEPT_WAIT_MS, fresh = false): Promise<HelpingSession | undefined> {
+    const current = this.sessionForSite(site)
+    const now = fresh && current?.releasedAt !== undefined ? undefined : current
     if (now !== undefined || this.#deps.standsByFor?.(site) !== true || this.#waiting >= MAX_SESSION_WAITERS) return now
     let waiters = this.#sessionWaiters.get(site)
     if (waiters === undefined) {
@@ -768,6 +769,7 @@ export class HelpCoordinator {
         s.accepted = true
         s.acceptedAt ??= Date.now()
         s.releasedAt = undefined
+        for (const w of this.#sessionWaiters.get(s.site) ?? []) w(s) // each deletes itself: safe for a Set
         this.#event({ kind: 'accepted', session: s.session, peer: author, site: s.site })
         this.#deps.log.info({ site: s.site, beneficiary: author }, 'accepted as helper: mirroring site')
         this.#prefetch(s)

@@ -19,7 +19,7 @@ import { buildFront } from './front.ts'
 import type { FrontDeps } from './front.ts'
 import { buildMirror } from './mirror.ts'
 import { attachUpgradeTunnel } from './upgrade-tunnel.ts'
-import { UPGRADE_CONNECT_TIMEOUT_MS } from '../constants.ts'
+import { STANDBY_ACCEPT_WAIT_MS, UPGRADE_CONNECT_TIMEOUT_MS } from '../constants.ts'
 import type { MirrorDeps } from './mirror.ts'
 
 export interface ListenerComponents extends Pick<FrontDeps, 'gate' | 'origin' | 'cache' | 'hotSet' | 'shedder' | 'monitor'> {
@@ -81,6 +81,7 @@ export function buildListeners(c: ListenerComponents): { front: FastifyInstance;
       monitor,
       log: c.log.child({ component: 'mirror' }),
       sessionForSite: site => help.sessionForSite(site) ?? (c.standby.holds(site) ? help.awaitSession(site) : undefined),
+      awaitFreshSession: async site => (c.standby.holds(site) ? help.awaitSession(site, STANDBY_ACCEPT_WAIT_MS, true) : undefined),
       fetch: async (s, path) => c.fill.fill(s, path),
       attest: c.attest
     }

@@ -38,6 +38,11 @@ export interface MirrorDeps {
    * that opens within a moment (its accept on its way), else undefined.
    */
   sessionForSite: (site: string) => HelpingSession | undefined | Promise<HelpingSession | undefined>
+  /**
+   * For a site whose session here is released: the next session that opens within a short wait
+   * (this node stands by for the site, and the site's new accept is on its way), else undefined.
+   */
+  awaitFreshSession?: (site: string) => Promise<HelpingSession | undefined>
   /** Fetch an object of a helped site from its node (verifying it) and cache it. */
   fetch: (session: HelpingSession, path: string) => Promise<CachedObject>
   /** This helper's signed attestation of an object it serves (base64url), if it attests. */
@@ -80,7 +85,7 @@ export function buildMirror(opts: MirrorOptions, deps: MirrorDeps): FastifyInsta
       return
     }
     const found = deps.sessionForSite(site)
-    const session = found instanceof Promise ? await found : found
+    let session = found instanceof Promise ? await found : found
     if (session === undefined) {
       void reply.code(404).type('text/plain; charset=utf-8').send('This mirror does not serve that site now.\n')
       return
@@ -90,6 +95,13 @@ export function buildMirror(opts: MirrorOptions, deps: MirrorDeps): FastifyInsta
       const a = deps.attest?.(session, cached)
       deps.monitor.mirrored(site, send(reply, request, cached, typeof a === 'object' ? await a : a))
       return
+    }
+    if (session.releasedAt !== undefined) {
+      // A standby sent a visitor in the site's next crowd before the new accept arrived: without
+      // this wait it bounced the visitor back, the site sent it here again, and so on (a loop of
+      // 307s in the soak, a burst at a site whose last session here was still in its grace).
+      const fresh = await deps.awaitFreshSession?.(site)
+      if (fresh !== undefined && fresh.releasedAt === undefined) session = fresh
     }
     if (session.releasedAt !== undefined) {
       // Released: serve only what we hold; send the rest back to the site itself.

@@ -392,7 +392,7 @@ describe('help coordinator', () => {
     )
   })
 
-  it("a standby holds a visitor who arrives before the accept, until its session opens; a stranger's site is not waited for", async () => {
+  it("a standby holds a visitor who arrives before the accept, until its session opens (also past a released one); a stranger's site is not waited for", async () => {
     const net = new Net()
     const manifest = [{ path: '/', size: 100, type: 'text/html', sha256: 'a'.repeat(64) }]
     const b = member(net, 'B', 'bravo', 100, new Set(), {
@@ -413,6 +413,20 @@ describe('help coordinator', () => {
     const s = await waiting
     assert.equal(s?.session, 'c2Vzc2lvbi0wMDEw')
     assert.equal(s?.beneficiary, 'A')
+    // The crowd ends and A releases the session (kept through its grace). Asked for a fresh one,
+    // the standby does not offer the released session; it waits for A's next crowd's accept.
+    await net.channel('A').publish('t', 'help-release', { session: 'c2Vzc2lvbi0wMDEw', reason: 'crowd-over' })
+    assert.ok(b.help.sessionForSite('alpha')?.releasedAt !== undefined)
+    assert.equal((await b.help.awaitSession('alpha', 1_000))?.session, 'c2Vzc2lvbi0wMDEw', 'without fresh: the released one')
+    assert.equal(await b.help.awaitSession('alpha', 50, true), undefined)
+    const next = b.help.awaitSession('alpha', 2_000, true)
+    await net.channel('A').publish('t', 'help-accept', {
+      session: 'c2Vzc2lvbi0wMDEx',
+      helpers: [{ peer: 'B', weightRps: 10, weightBytesPerSec: 100_000, mirrorUrl: 'http://mirror-bravo.example' }]
+    })
+    const s2 = await next
+    assert.equal(s2?.session, 'c2Vzc2lvbi0wMDEx')
+    assert.equal(s2?.releasedAt, undefined)
     // Nothing arrives for a site it stands by for: the wait ends empty at its time-out.
     const c = member(net, 'C', 'charlie', 100, new Set(), { standsByFor: () => true })
     assert.equal(await c.help.awaitSession('delta', 50), undefined)

@@ -66,7 +66,12 @@ interface Harness {
   request: (opts: InjectOptions) => Promise<LightMyRequestResponse>
 }
 
-function harness(t: TestContext, sessions: Record<string, HelpingSession>, fetch?: (s: HelpingSession, path: string) => Promise<CachedObject>): Harness {
+function harness(
+  t: TestContext,
+  sessions: Record<string, HelpingSession>,
+  fetch?: (s: HelpingSession, path: string) => Promise<CachedObject>,
+  awaitFreshSession?: (site: string) => Promise<HelpingSession | undefined>
+): Harness {
   const cache = new ContentCache(16 * 1024 * 1024, 1024 * 1024)
   const monitor = new LoadMonitor()
   const fetchCalls: FetchCall[] = []
@@ -85,7 +90,8 @@ function harness(t: TestContext, sessions: Record<string, HelpingSession>, fetch
         fetchCalls.push({ session: s, path })
         if (fetch === undefined) throw new Error('this test expected no fetch')
         return fetch(s, path)
-      }
+      },
+      ...(awaitFreshSession === undefined ? {} : { awaitFreshSession })
     }
   )
   t.after(() => app.close())
@@ -334,6 +340,30 @@ describe('mirror: misses and failures', () => {
     assert.deepEqual(h.sessionLookups, ['gamma'])
     assert.equal(h.fetchCalls.length, 0)
     assert.equal(h.monitor.totals.mirrorServed, 0)
+  })
+
+  test("a standby whose last session is released waits for the site's next one: the visitor is served in it, not bounced back", async t => {
+    const fresh = session('alpha', { session: 'sess-alpha-0002' })
+    let asked = 0
+    const h = harness(
+      t,
+      { alpha: session('alpha', { releasedAt: Date.now() }) },
+      async (_s, path) => object('alpha', path, BINARY, LOGO_HEADERS),
+      async () => {
+        asked++
+        return fresh
+      }
+    )
+    const res = await h.request({ method: 'GET', url: '/photos/3.jpg' })
+    assert.equal(res.statusCode, 200)
+    assert.deepEqual(res.rawPayload, BINARY)
+    assert.equal(asked, 1)
+    assert.equal(h.fetchCalls[0]?.session.session, 'sess-alpha-0002', 'filled in the new session')
+    // No new session within the wait: back to the site, as before.
+    const none = harness(t, { alpha: session('alpha', { releasedAt: Date.now() }) }, undefined, async () => undefined)
+    const back = await none.request({ method: 'GET', url: '/photos/3.jpg' })
+    assert.equal(back.statusCode, 307)
+    assert.equal(none.fetchCalls.length, 0)
   })
 
   test('a released session serves what is cached and sends the rest back to the site with 307', async t => {
