@@ -3,7 +3,7 @@
  * namespace with a tc-shaped uplink, real processes (site-process.ts), a browser-like crowd of
  * page loads from the root namespace at site 1, bytes counted on the veths.
  *
- *   pnpm bench crowd --net [--setups origin,nginx,alone,4,8,16,fat3,kill,blackhole,origindown] [--loads 5,20,80,sat]
+ *   pnpm bench crowd --net [--setups origin,nginx,alone,4,8,16,fat3,kill,blackhole,blackhole1,origindown] [--loads 5,20,80,sat]
  *                          [--seconds 20] [--uplink BYTES_PER_SEC] [--timeout-s 10]
  *                          [--tc-latency-ms 100] [--kill-at-s 8] [--baseline REF]
  *                          [--mirror-rps N] [--seed 42] [--out bench-results/net] [--keep-logs]
@@ -123,7 +123,7 @@ function parse(argv: string[]): NetOptions {
   }
   for (const l of o.loads)
     if (l !== 'sat' && !(Number(l) > 0 && Number(l) <= 5_000)) throw new UsageError(`--loads: "${l}" is neither a rate 0..5000 (page loads/s) nor sat`)
-  if (['kill', 'blackhole', 'origindown'].some(x => o.setups.includes(x)) && o.killAtS >= o.seconds)
+  if (['kill', 'blackhole', 'blackhole1', 'origindown'].some(x => o.setups.includes(x)) && o.killAtS >= o.seconds)
     throw new UsageError('--kill-at-s must fall inside the crowd (< --seconds)')
   return o
 }
@@ -203,7 +203,7 @@ export async function runNetBench(argv: string[]): Promise<number> {
       `- Calibration (one bulk HTTP transfer, 2 s after 0.5 s): ${rates.map(r => `${(r / MB).toFixed(2)} MB/s → ${((calibrated.get(r) ?? 0) / MB).toFixed(3)} MB/s of body`).join('; ')}`,
       `- Page mix: blog-like demo site of site 1, ${mix.pages} pages, Zipf(1) mean page load ${(mix.meanBytes / 1000).toFixed(1)} KB in ${mix.meanRequests.toFixed(2)} requests (pages from ${(mix.minBytes / 1000).toFixed(0)} to ${(mix.maxBytes / 1000).toFixed(0)} KB: HTML, shared CSS and JS, 2–8 images); no downloads`,
       `- Origin: the demo origin, 8 workers × 20 ms (400 req/s), no bandwidth limit of its own. Reef nodes are told origin capacityRps 50, maxConcurrent 8, their uplink (\`uplink.bytesPerSec\` when the code knows that section, else \`origin.bytesPerSec\`), mirror capacityRps ${o.mirrorRps === undefined ? `= uplink ÷ mean request bytes (${(meanRequestBytes / 1000).toFixed(1)} KB): ${rates.map(r => `${mirrorCapacity(r)} at ${(r / MB).toFixed(0)} MB/s`).join(', ')}` : String(o.mirrorRps)}`,
-      `- Crowd: from the root namespace, step profile of page loads started per second for ${o.seconds} s, seed ${o.seed}; a page load succeeds when the page and every subresource arrive (bodies verified) within ${o.timeoutS} s; each request times out after ${o.timeoutS} s. \`sat\` = ${SAT_FACTOR} × Σ calibrated uplink goodput ÷ mean page-load bytes. Kill set-up: helpers bravo and charlie SIGKILLed at ${o.killAtS} s; blackhole set-up: their links cut then (host veth down: packets dropped, no reset); origindown: 4 equal members, site 1's origin closed then.`,
+      `- Crowd: from the root namespace, step profile of page loads started per second for ${o.seconds} s, seed ${o.seed}; a page load succeeds when the page and every subresource arrive (bodies verified) within ${o.timeoutS} s; each request times out after ${o.timeoutS} s. \`sat\` = ${SAT_FACTOR} × Σ calibrated uplink goodput ÷ mean page-load bytes. Kill set-up: helpers bravo and charlie SIGKILLed at ${o.killAtS} s; blackhole set-up: their links cut then (host veth down: packets dropped, no reset); blackhole1: bravo's alone; origindown: 4 equal members, site 1's origin closed then.`,
       `- Code: ${versions.map(v => v.name).join(' vs ')}`,
       `- Columns: success = page loads within the timeout ÷ started; p50/p99 of successful page loads; first shed = site 1's first redirect after the crowd start; "all seconds ≥ 99% from" = first second (by page-load start) after which every second's page loads succeed ≥ 99%; out MB/s = bytes the namespace sent (host veth rx_bytes), peak of 1 s windows / mean over the crowd; goodput = body bytes of successful requests that ended inside the crowd ÷ its length; efficiency = goodput ÷ min(Σ calibrated uplink goodput, demand) (above 100% when the pages drawn were heavier than the mean); "from N s" = the same once saturated: from N s (a quarter of the crowd, at most 5 s) to the crowd's end, each successful request's body bytes spread over its body time and counted inside that window, bytes still arriving at the end included; CPU = share of the machine's ${cpus().length} CPUs used by the testbed's processes (bench + namespaces; kernel networking not included) / by everything on the machine (other work included), mean over the crowd, the machine's peak 1 s, and in brackets the testbed's share in the second before the crowd (the formed set-up, idle); at 100% the CPU, not the uplinks, limits the set-up.`,
       ''

@@ -84,11 +84,13 @@ export function planSetup(setup: string, uplinkBytesPerSec: number): SetupPlan {
   if (setup === 'origin') return { setup, title: 'origin alone', reef: false, sites: [site(1, 'origin')], killed: [], cut: [] }
   if (setup === 'nginx') return { setup, title: 'nginx + proxy_cache', reef: false, sites: [site(1, 'nginx')], killed: [], cut: [] }
   if (setup === 'alone') return { setup, title: 'Reef alone', reef: true, sites: [site(1, 'reef')], killed: [], cut: [] }
-  if (setup === 'fat3' || setup === 'kill' || setup === 'blackhole') {
+  if (setup === 'fat3' || setup === 'kill' || setup === 'blackhole' || setup === 'blackhole1') {
     const sites = [site(1, 'reef'), ...Array.from({ length: FAT_HELPERS }, (_, k) => site(k + 2, 'reef', uplinkBytesPerSec * FAT_MULTIPLE))]
     const title = `Reef, 1 + ${FAT_HELPERS} helpers with ${FAT_MULTIPLE}× uplink`
     if (setup === 'kill') return { setup, title: `${title}, ${KILLED.length} killed`, reef: true, sites, killed: KILLED, cut: [] }
     if (setup === 'blackhole') return { setup, title: `${title}, ${KILLED.length} blackholed`, reef: true, sites, killed: [], cut: KILLED }
+    // Issue "Never worse than no Reef", item 2: one helper blackholed.
+    if (setup === 'blackhole1') return { setup, title: `${title}, 1 blackholed`, reef: true, sites, killed: [], cut: [KILLED[0]!] }
     return { setup, title, reef: true, sites, killed: [], cut: [] }
   }
   if (setup === 'origindown') {
@@ -106,7 +108,7 @@ export function planSetup(setup: string, uplinkBytesPerSec: number): SetupPlan {
   if (Number.isInteger(n) && n >= 2 && n <= LABELS.length) {
     return { setup, title: `Reef, ${n} equal members`, reef: true, sites: Array.from({ length: n }, (_, k) => site(k + 1, 'reef')), killed: [], cut: [] }
   }
-  throw new RangeError(`unknown set-up "${setup}" (origin, nginx, alone, fat3, kill, blackhole, origindown, or a consortium size 2..${LABELS.length})`)
+  throw new RangeError(`unknown set-up "${setup}" (origin, nginx, alone, fat3, kill, blackhole, blackhole1, origindown, or a consortium size 2..${LABELS.length})`)
 }
 
 export interface ScenarioOptions {

@@ -53,6 +53,7 @@ test('set-ups: roles, sizes, uplinks, who is killed', () => {
   assert.deepEqual(planSetup('kill', 1000).killed, [2, 3])
   const cut = planSetup('blackhole', 1000)
   assert.deepEqual([cut.killed, cut.cut], [[], [2, 3]])
+  assert.deepEqual([planSetup('blackhole1', 1000).killed, planSetup('blackhole1', 1000).cut], [[], [2]])
   assert.deepEqual(
     cut.sites.map(s => s.uplinkBytesPerSec),
     [1000, 10_000, 10_000, 10_000]
