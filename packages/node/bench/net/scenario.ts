@@ -108,7 +108,9 @@ export function planSetup(setup: string, uplinkBytesPerSec: number): SetupPlan {
   if (Number.isInteger(n) && n >= 2 && n <= LABELS.length) {
     return { setup, title: `Reef, ${n} equal members`, reef: true, sites: Array.from({ length: n }, (_, k) => site(k + 1, 'reef')), killed: [], cut: [] }
   }
-  throw new RangeError(`unknown set-up "${setup}" (origin, nginx, alone, fat3, kill, blackhole, blackhole1, origindown, or a consortium size 2..${LABELS.length})`)
+  throw new RangeError(
+    `unknown set-up "${setup}" (origin, nginx, alone, fat3, kill, blackhole, blackhole1, origindown, or a consortium size 2..${LABELS.length})`
+  )
 }
 
 export interface ScenarioOptions {
