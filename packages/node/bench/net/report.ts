@@ -20,6 +20,8 @@ export interface Rate {
 }
 
 export interface KillSummary {
+  /** The helpers killed or cut. */
+  labels: string[]
   /** Ms after the crowd start. */
   killAtMs: number
   before: { started: number; success: number }
@@ -303,6 +305,7 @@ export function summarize(r: ScenarioResult, ctx: { version: string; rateLabel: 
       success: vs.length === 0 ? 0 : vs.filter(good).length / vs.length
     })
     kill = {
+      labels: r.killedLabels,
       killAtMs: killedAt - r.crowdStart,
       before: part(visits.filter(v => v.start < killedAt)),
       after: part(visits.filter(v => v.start >= killedAt)),
@@ -528,13 +531,13 @@ export function killSection(rows: Summary[]): string {
   const k = rows.filter(r => r.kill !== undefined)
   if (k.length === 0) return ''
   const lines = [
-    '| code | page loads/s | killed at | success before / after | failed requests at killed helpers | by second after the kill (their end) | last one ended | last one sent |',
+    '| code | page loads/s | killed at (who) | success before / after | failed requests at killed helpers | by second after the kill (their end) | last one ended | last one sent |',
     '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |'
   ]
   for (const r of k) {
     const kill = r.kill!
     lines.push(
-      `| ${r.version} | ${r.rateLabel} | ${(kill.killAtMs / 1000).toFixed(1)} s | ${pct(kill.before.success)} of ${kill.before.started} / ${pct(kill.after.success)} of ${kill.after.started} | ${kill.errors} | ${
+      `| ${r.version} | ${r.rateLabel} | ${(kill.killAtMs / 1000).toFixed(1)} s (${kill.labels.join(', ')}) | ${pct(kill.before.success)} of ${kill.before.started} / ${pct(kill.after.success)} of ${kill.after.started} | ${kill.errors} | ${
         kill.errorsBySecond
           .map((n, s) => `+${s}s: ${n}`)
           .filter(x => !x.endsWith(': 0'))

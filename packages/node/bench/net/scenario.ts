@@ -74,6 +74,27 @@ export interface SetupPlan {
 }
 
 /** What a set-up name means, or a RangeError naming the valid ones. */
+/**
+ * The helpers to kill or cut: as many as `planned`, the ones site 1 sends visitors to now first
+ * (from its status: its session's helpers, by their mirror host), then the planned ones.
+ */
+export function servingFirst(planned: readonly number[], sites: readonly PlannedSite[], status: Record<string, unknown> | undefined): number[] {
+  const helpers = (status?.session as { helpers?: Array<{ siteBase?: unknown; down?: unknown }> } | null | undefined)?.helpers ?? []
+  const serving: number[] = []
+  for (const h of helpers) {
+    if (typeof h.siteBase !== 'string' || h.down === true) continue
+    let host = ''
+    try {
+      host = new URL(h.siteBase).hostname
+    } catch {
+      continue
+    }
+    const k = sites.findIndex((s, i) => i > 0 && host.includes(`.mirror-${s.label}.`))
+    if (k > 0 && !serving.includes(k + 1)) serving.push(k + 1)
+  }
+  return [...serving, ...planned.filter(i => !serving.includes(i))].slice(0, planned.length)
+}
+
 export function planSetup(setup: string, uplinkBytesPerSec: number): SetupPlan {
   const site = (index: number, role: SiteRole, uplink = uplinkBytesPerSec): PlannedSite => ({
     index,
@@ -408,15 +429,22 @@ export async function runScenario(tb: Testbed, opts: ScenarioOptions): Promise<S
         }, TRACE_MS)
       : undefined
     let killedAt: number | undefined
+    let cutNow: number[] = plan.cut
+    let killedNow: number[] = plan.killed
     const killTimer =
       plan.killed.length === 0 && plan.cut.length === 0 && plan.originDown !== true
         ? undefined
         : setTimeout(() => {
             killedAt = Date.now()
-            for (const i of plan.killed) procs[i - 1]?.kill()
+            // The helpers killed or cut are the ones serving now (site 1's latest accept), as many
+            // as planned: one helper's offer may cover the need, and losing an idle one tests nothing.
+            const now = site1Trace.at(-1)?.status
+            killedNow = servingFirst(plan.killed, plan.sites, now)
+            cutNow = servingFirst(plan.cut, plan.sites, now)
+            for (const i of killedNow) procs[i - 1]?.kill()
             // A cut link: the helper's host-side veth goes down, so whatever it is sent is dropped
             // without a reset (its process lives on; the namespace and link go at clean-up).
-            for (const i of plan.cut) spawnSync('ip', ['link', 'set', 'dev', made[i - 1]!.hostVeth, 'down'], { stdio: 'ignore', timeout: 5_000 })
+            for (const i of cutNow) spawnSync('ip', ['link', 'set', 'dev', made[i - 1]!.hostVeth, 'down'], { stdio: 'ignore', timeout: 5_000 })
             if (plan.originDown === true) void procs[0]?.stopOrigin().catch(() => {})
           }, opts.killAtS * 1000)
     let report: CrowdReport
@@ -464,7 +492,7 @@ export async function runScenario(tb: Testbed, opts: ScenarioOptions): Promise<S
       site1Status,
       site1Trace,
       killedAt,
-      killedLabels: [...plan.killed, ...plan.cut].map(i => plan.sites[i - 1]?.label ?? ''),
+      killedLabels: [...killedNow, ...cutNow].map(i => plan.sites[i - 1]?.label ?? ''),
       uplinkSection: procs[0]?.ready?.uplinkSection,
       standbyFill,
       setUpMs

@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import type { CrowdReport, RequestResult, VisitResult } from '../../demo/crowd.ts'
 import { NotInTestbedError, resolveTestbedHost } from '../../bench/net/dispatcher.ts'
 import { deliveredBetween, summarize } from '../../bench/net/report.ts'
-import { planSetup } from '../../bench/net/scenario.ts'
+import { planSetup, servingFirst } from '../../bench/net/scenario.ts'
 import type { ScenarioResult } from '../../bench/net/scenario.ts'
 import { overlaps, tbfArgs } from '../../bench/net/testbed.ts'
 
@@ -63,6 +63,19 @@ test('set-ups: roles, sizes, uplinks, who is killed', () => {
   assert.equal(planSetup('origindown', 1000).sites.length, 4)
   assert.throws(() => planSetup('17', 1000), RangeError)
   assert.throws(() => planSetup('nope', 1000), RangeError)
+})
+
+test('kills and cuts go to the helpers serving now, as many as planned, then the planned ones', () => {
+  const plan = planSetup('blackhole1', 1000) // bravo (2) planned; charlie (3), delta (4) the others
+  const helper = (label: string, down = false) => ({ siteBase: `http://alpha.mirror-${label}.reef.test:8081`, down })
+  // Site 1 sends visitors to delta alone: delta is cut, not the idle bravo.
+  assert.deepEqual(servingFirst(plan.cut, plan.sites, { session: { helpers: [helper('delta')] } }), [4])
+  // Two planned, one serving: the serving one, then a planned one.
+  const two = planSetup('blackhole', 1000)
+  assert.deepEqual(servingFirst(two.cut, two.sites, { session: { helpers: [helper('delta')] } }), [4, 2])
+  // A helper site 1 already holds as down does not count; no session: the planned ones.
+  assert.deepEqual(servingFirst(two.cut, two.sites, { session: { helpers: [helper('delta', true), helper('charlie')] } }), [3, 2])
+  assert.deepEqual(servingFirst(two.cut, two.sites, undefined), [2, 3])
 })
 
 test('deliveredBetween: body bytes spread over body time, cut at the window, failures left out', () => {
