@@ -36,6 +36,9 @@ export interface KillSummary {
    * long site 1 kept sending visitors there. A cut link's requests only end at their time-out.
    */
   lastSentMs: number | undefined
+  /** Of those failed requests, the ones site 1 redirected there after the kill, and the last one's start (ms after the kill). */
+  redirectedAfter: number
+  lastRedirectedMs: number | undefined
 }
 
 export interface Summary {
@@ -294,6 +297,9 @@ export function summarize(r: ScenarioResult, ctx: { version: string; rateLabel: 
     const killedAt = r.killedAt
     const hosts = r.killedLabels.map(l => `mirror-${l}.`)
     const atKilled = r.report.results.filter(x => !x.ok && x.end >= killedAt && hosts.some(h => `${hostOf(x.finalUrl)}.`.includes(h)))
+    // Sent there by site 1 after the kill (a redirect brought them): what failing fast governs.
+    // The rest went there straight from a page that helper had served (its subresources).
+    const redirectedAfter = atKilled.filter(x => x.redirects > 0 && x.start >= killedAt)
     const bySecond: number[] = []
     for (const x of atKilled) {
       const s = Math.floor((x.end - killedAt) / 1000)
@@ -312,7 +318,9 @@ export function summarize(r: ScenarioResult, ctx: { version: string; rateLabel: 
       errorsBySecond: bySecond,
       errors: atKilled.length,
       lastErrorMs: atKilled.length === 0 ? undefined : Math.max(...atKilled.map(x => x.end)) - killedAt,
-      lastSentMs: atKilled.length === 0 ? undefined : Math.max(...atKilled.map(x => x.start)) - killedAt
+      lastSentMs: atKilled.length === 0 ? undefined : Math.max(...atKilled.map(x => x.start)) - killedAt,
+      redirectedAfter: redirectedAfter.length,
+      lastRedirectedMs: redirectedAfter.length === 0 ? undefined : Math.max(...redirectedAfter.map(x => x.start)) - killedAt
     }
   }
 
@@ -531,8 +539,8 @@ export function killSection(rows: Summary[]): string {
   const k = rows.filter(r => r.kill !== undefined)
   if (k.length === 0) return ''
   const lines = [
-    '| code | page loads/s | killed at (who) | success before / after | failed requests at killed helpers | by second after the kill (their end) | last one ended | last one sent |',
-    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |'
+    '| code | page loads/s | killed at (who) | success before / after | failed requests at killed helpers | by second after the kill (their end) | last one ended | last one sent | redirected there after the kill: failed, last sent |',
+    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |'
   ]
   for (const r of k) {
     const kill = r.kill!
@@ -542,7 +550,7 @@ export function killSection(rows: Summary[]): string {
           .map((n, s) => `+${s}s: ${n}`)
           .filter(x => !x.endsWith(': 0'))
           .join(', ') || '–'
-      } | ${kill.lastErrorMs === undefined ? '–' : `+${(kill.lastErrorMs / 1000).toFixed(1)} s`} | ${kill.lastSentMs === undefined ? '–' : `+${(kill.lastSentMs / 1000).toFixed(2)} s`} |`
+      } | ${kill.lastErrorMs === undefined ? '–' : `+${(kill.lastErrorMs / 1000).toFixed(1)} s`} | ${kill.lastSentMs === undefined ? '–' : `+${(kill.lastSentMs / 1000).toFixed(2)} s`} | ${kill.redirectedAfter}, ${kill.lastRedirectedMs === undefined ? '–' : `+${(kill.lastRedirectedMs / 1000).toFixed(2)} s`} |`
     )
   }
   return lines.join('\n')

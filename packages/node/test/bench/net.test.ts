@@ -182,6 +182,9 @@ test('summarize: success within the timeout, per-second recovery, goodput, effic
   assert.deepEqual(s.kill?.errorsBySecond, [1])
   assert.equal(s.kill?.lastErrorMs, 200)
   assert.equal(s.kill?.lastSentMs, 100)
+  // It came by a redirect from site 1 after the kill: failing fast governs it.
+  assert.equal(s.kill?.redirectedAfter, 1)
+  assert.equal(s.kill?.lastRedirectedMs, 100)
 })
 
 test('bench crowd --net refuses a bad --repeat with exit 2 before touching the machine', async () => {
