@@ -114,8 +114,8 @@ export const OFFER_REFIT_MS = 500
  * this; longer on a slow struck uplink, where the owner's own fetches queue behind the hot set
  * (twice the time the manifest takes to cross WARMING_SHARE of that uplink, at most
  * OWNER_FETCH_TIMEOUT_MAX_MS). Asking the site again then only adds a copy to the queue every
- * fetch waits in: with 1 MB/s uplinks and a fixed 4 s, 4 members sent 2.2× the hot set over it,
- * 8 members 5.6×.
+ * fetch waits in: with 1 MB/s uplinks and a fixed 4 s, 4 members sent 2.2–2.4× the hot set over
+ * it, 8 members 5.5–5.6× (1.65× and 3.3× with this rule).
  */
 export const OWNER_FETCH_TIMEOUT_MS = 4_000
 export const OWNER_FETCH_TIMEOUT_MAX_MS = 15_000

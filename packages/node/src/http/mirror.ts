@@ -97,9 +97,10 @@ export function buildMirror(opts: MirrorOptions, deps: MirrorDeps): FastifyInsta
       return
     }
     if (session.releasedAt !== undefined) {
-      // A standby sent a visitor in the site's next crowd before the new accept arrived: without
-      // this wait it bounced the visitor back, the site sent it here again, and so on (a loop of
-      // 307s in the soak, a burst at a site whose last session here was still in its grace).
+      // The site's next crowd may send a visitor to its standby before the new accept arrives:
+      // bounced back at once, the site sends it here again, and so on until the accept comes (the
+      // likely cause of a loop of 307s seen once in a soak, at a site whose last session here was
+      // still in its grace). So a standby waits a moment for that session first.
       const fresh = await deps.awaitFreshSession?.(site)
       if (fresh !== undefined && fresh.releasedAt === undefined) session = fresh
     }
