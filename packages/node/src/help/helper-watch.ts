@@ -61,26 +61,24 @@ export class HelperWatch {
     this.#seen = new Set(helpers.map(h => h.peer))
     const down: string[] = []
     for (const h of helpers) if (health.isDown(h.peer, now)) down.push(h.peer)
-    // A helper that reports more queued than it sends in HELPER_QUEUE_SECONDS gets no new page
-    // loads until it drains (it is up: it stays accepted and keeps the visits it has).
+    // From each helper's latest report: busy, one that reports more queued than it sends in
+    // HELPER_QUEUE_SECONDS, gets no new page loads until it drains (it is up: it stays accepted
+    // and keeps the visits it has); roomy, one sending well under its uplink with little queued,
+    // may take page loads past the offers (the front's overflow).
     const busy = new Set<string>()
+    const roomy = new Set<string>()
     for (const h of helpers) {
       const r = peers.get(h.peer, now)?.report
-      if (r?.queuedBytes !== undefined && r.uplinkBytesPerSec !== undefined && r.queuedBytes > HELPER_QUEUE_SECONDS * r.uplinkBytesPerSec) busy.add(h.peer)
+      const up = r?.uplinkBytesPerSec
+      if (r === undefined || up === undefined) continue
+      const queued = r.queuedBytes ?? 0
+      if (queued > HELPER_QUEUE_SECONDS * up) busy.add(h.peer)
+      else if (r.sentBytesPerSec !== undefined && r.sentBytesPerSec < OVERFLOW_SENT_SHARE * up && queued < OVERFLOW_QUEUE_SECONDS * up) roomy.add(h.peer)
     }
     const busyKey = [...busy].join(',')
     if (busyKey !== this.#busyKey) {
       this.#busyKey = busyKey
       shedder.setBusy(busy)
-    }
-    // Room past the offers (the front's overflow): a helper sending well under its uplink with
-    // little queued. Set every tick: reports change it more often than busy.
-    const roomy = new Set<string>()
-    for (const h of helpers) {
-      const r = peers.get(h.peer, now)?.report
-      if (r?.uplinkBytesPerSec === undefined || r.sentBytesPerSec === undefined) continue
-      if (r.sentBytesPerSec < OVERFLOW_SENT_SHARE * r.uplinkBytesPerSec && (r.queuedBytes ?? 0) < OVERFLOW_QUEUE_SECONDS * r.uplinkBytesPerSec)
-        roomy.add(h.peer)
     }
     shedder.setRoomy(roomy)
     const key = down.join(',')

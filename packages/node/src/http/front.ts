@@ -213,7 +213,7 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
           if (redirect(reply, url, cached, weight)) return
           if (!shedder.admitLocal(weight)) {
             // Neither the offers nor the site's uplink have room this instant (a crowd's onset,
-            // before the need is measured): a helper whose queue is short takes it past its
+            // before the need is measured): a helper whose reports show room takes it past its
             // offer rather than the visitor getting 503.
             if (redirect(reply, url, cached, weight, true)) return
             overloaded(reply, 'no_room')
