@@ -42,6 +42,8 @@ export const OVERFLOW_SENT_SHARE = 0.8
 export const OVERFLOW_QUEUE_SECONDS = 0.25
 /** How often the accepted helpers' health is checked (and their mirrors probed when due), in ms. */
 export const HEALTH_TICK_MS = 25
+/** A helper-watch check this long after the previous one follows a stall of this node's event loop: it does not judge silence. */
+export const WATCH_STALL_MS = 4 * HEALTH_TICK_MS
 /** How often an r3 peer (its load reports carry no `nextReportMs`) reports: the config's default `gossip.reportIntervalMs`, in ms. */
 export const LEGACY_REPORT_INTERVAL_MS = 1_000
 /** How often helper health forgets peers that are neither live nor accepted, in ms. */

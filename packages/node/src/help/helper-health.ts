@@ -18,13 +18,22 @@
  * author, and the excess is taken off its arrival time. The quickest transit creeps up by
  * TRANSIT_CREEP per ms, so a clock that steps forward or drifts is followed within seconds.
  *
+ * How long is silence: HELPER_SILENCE_MS at most (SPEC.md), and less for a helper whose signs
+ * of life come steadily. Once SILENCE_MIN_GAPS gaps between them are known, a helper is silent
+ * after SILENCE_GAP_FACTOR × the longest of its last SILENCE_GAPS gaps (at least
+ * SILENCE_FLOOR_MS). In a crowd the probe answers and reports of a live helper come every
+ * ~50 ms; a cut one was sent visitors for the whole 500 ms, and each of those page loads was
+ * lost (the blackhole bench). A gap longer than HELPER_SILENCE_MS is not kept: it was calm
+ * time or an outage, and says nothing of the cadence.
+ *
  * Silence is measured on this node's clock as it processes what arrives: when its own event
- * loop stalls, a report may wait in its queue past the limit and the helper is excluded until
- * the report is read, a moment later. That costs a few redirects going elsewhere; crediting
- * stalls to the helper instead would delay the exclusion of a dead one by as much.
+ * loop stalls, reports and probe answers wait in its queue past the limit. The helper watch
+ * does not judge silence in the check that follows a stall (WATCH_STALL_MS): what arrived is
+ * read first. A stall shorter than that can still exclude a helper until its report is read, a
+ * moment later; that costs a few redirects going elsewhere.
  *
  * The prober asks each accepted helper's mirror `HEAD MIRROR_ALIVE_PATH` every
- * `probeIntervalMs`, with up to two probes in flight, over a keep-alive connection: a helper
+ * PROBE_INTERVAL_MS, with up to PROBES_IN_FLIGHT in flight, over keep-alive connections: a helper
  * whose process died answers with a reset or a refusal at once; one that vanished without a
  * reset (a cut link) goes silent, and silence is what excludes it.
  */
@@ -38,10 +47,28 @@ const REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'
 
 /** How fast the quickest transit seen from a peer forgets itself (ms per ms): 1 % of the time elapsed. */
 const TRANSIT_CREEP = 0.01
+/**
+ * How often each accepted helper's mirror is probed, in ms, and how many probes may be in flight
+ * to it at once (each on its own keep-alive connection). In a crowd a probe from the struck site
+ * waits in its full uplink (100–190 ms on the bench), so several are in flight to keep answers
+ * coming every ~50 ms. A probe is a HEAD of ~200 bytes: 4 KB/s of the uplink per helper.
+ */
+export const PROBE_INTERVAL_MS = 50
+export const PROBES_IN_FLIGHT = 4
+/** The gaps between a helper's signs of life kept to judge its cadence. */
+export const SILENCE_GAPS = 16
+/** Below this many known gaps, silence is the full HELPER_SILENCE_MS. */
+export const SILENCE_MIN_GAPS = 8
+/** Silence is this many times the longest recent gap … */
+export const SILENCE_GAP_FACTOR = 1.5
+/** … and never shorter than this, in ms. */
+export const SILENCE_FLOOR_MS = 150
 
 export class HelperHealth {
   readonly #silenceMs: number
   readonly #heard = new Map<string, number>()
+  /** Per peer: the last SILENCE_GAPS gaps between its signs of life (ms), oldest first. */
+  readonly #gaps = new Map<string, number[]>()
   /** Per author: the quickest transit seen (arrival − record ts, ms) and when it was last lowered or crept. */
   readonly #transit = new Map<string, { min: number; at: number }>()
   /** Peers whose last connection closed, since when. */
@@ -54,7 +81,25 @@ export class HelperHealth {
   }
 
   heard(peer: string, now = Date.now()): void {
-    if ((this.#heard.get(peer) ?? -Infinity) < now) this.#heard.set(peer, now)
+    const last = this.#heard.get(peer)
+    if (last !== undefined && last >= now) return
+    this.#heard.set(peer, now)
+    if (last === undefined || now - last > this.#silenceMs) return
+    const gaps = this.#gaps.get(peer) ?? []
+    gaps.push(now - last)
+    if (gaps.length > SILENCE_GAPS) gaps.shift()
+    this.#gaps.set(peer, gaps)
+  }
+
+  /**
+   * How long `peer` may stay unheard before it counts as down: SILENCE_GAP_FACTOR × the longest
+   * of its recent gaps, between SILENCE_FLOOR_MS and this node's silence limit; the limit itself
+   * until SILENCE_MIN_GAPS gaps are known.
+   */
+  silenceOf(peer: string): number {
+    const gaps = this.#gaps.get(peer)
+    if (gaps === undefined || gaps.length < SILENCE_MIN_GAPS) return this.#silenceMs
+    return Math.min(this.#silenceMs, Math.max(SILENCE_FLOOR_MS, Math.ceil(SILENCE_GAP_FACTOR * Math.max(...gaps))))
   }
 
   /**
@@ -80,9 +125,12 @@ export class HelperHealth {
    * down until a record or a probe answer shows life (a live one answers the probe at once).
    */
   accepted(peer: string, now = Date.now(), expectedWithinMs = 0): void {
+    // Its cadence is learned afresh: serving, it reports and is probed more often than before.
+    this.#gaps.delete(peer)
     const heard = this.#heard.get(peer)
     if (heard !== undefined && now - heard > expectedWithinMs + this.#silenceMs) return
-    if ((heard ?? -Infinity) < now) this.heard(peer, now)
+    // The acceptance is not a sign of life: no gap is counted up to it.
+    if ((heard ?? -Infinity) < now) this.#heard.set(peer, now)
   }
 
   connected(peer: string): void {
@@ -104,10 +152,11 @@ export class HelperHealth {
 
   /**
    * Since when `peer` has been down (undefined: it is up). `silenceMs`: how long unheard counts
-   * as down (a beneficiary hears its helpers every 200 ms; a co-helper only their gossiped
-   * report, once a second).
+   * as down; by default what its cadence allows (`silenceOf`: a beneficiary hears its helpers
+   * every 100–200 ms), a fixed figure for a co-helper (it hears only their gossiped report, once
+   * a second).
    */
-  downSince(peer: string, now = Date.now(), silenceMs = this.#silenceMs): number | undefined {
+  downSince(peer: string, now = Date.now(), silenceMs = this.silenceOf(peer)): number | undefined {
     const dead = Math.min(this.#disconnected.get(peer) ?? Infinity, this.#mirrorDown.get(peer) ?? Infinity)
     const heard = this.#heard.get(peer)
     const silentSince = heard === undefined ? undefined : heard + silenceMs
@@ -118,13 +167,14 @@ export class HelperHealth {
     return since
   }
 
-  isDown(peer: string, now = Date.now(), silenceMs = this.#silenceMs): boolean {
+  isDown(peer: string, now = Date.now(), silenceMs = this.silenceOf(peer)): boolean {
     return this.downSince(peer, now, silenceMs) !== undefined
   }
 
   /** Forget peers that are none of `keep` (sessions ended). */
   retain(keep: ReadonlySet<string>): void {
-    for (const m of [this.#heard, this.#transit, this.#disconnected, this.#mirrorDown]) for (const peer of m.keys()) if (!keep.has(peer)) m.delete(peer)
+    for (const m of [this.#heard, this.#gaps, this.#transit, this.#disconnected, this.#mirrorDown])
+      for (const peer of m.keys()) if (!keep.has(peer)) m.delete(peer)
   }
 }
 
@@ -147,9 +197,9 @@ export class MirrorProber {
   constructor(health: HelperHealth, log: Logger, opts: { intervalMs?: number; timeoutMs?: number } = {}) {
     this.#health = health
     this.#log = log
-    this.#intervalMs = opts.intervalMs ?? 100
+    this.#intervalMs = opts.intervalMs ?? PROBE_INTERVAL_MS
     this.#timeoutMs = opts.timeoutMs ?? 2 * HELPER_SILENCE_MS
-    this.#agent = new Agent({ connect: { lookup: localhostLookup, timeout: this.#timeoutMs }, connections: 2, keepAliveTimeout: 30_000 })
+    this.#agent = new Agent({ connect: { lookup: localhostLookup, timeout: this.#timeoutMs }, connections: PROBES_IN_FLIGHT, keepAliveTimeout: 30_000 })
   }
 
   /** Send the probes that are due to `targets`. */
@@ -157,7 +207,7 @@ export class MirrorProber {
     const live = new Set<string>()
     for (const t of targets) {
       live.add(t.peer)
-      if (now - (this.#lastSent.get(t.peer) ?? 0) < this.#intervalMs || (this.#inFlight.get(t.peer) ?? 0) >= 2) continue
+      if (now - (this.#lastSent.get(t.peer) ?? 0) < this.#intervalMs || (this.#inFlight.get(t.peer) ?? 0) >= PROBES_IN_FLIGHT) continue
       this.#lastSent.set(t.peer, now)
       void this.#one(t)
     }

@@ -12,7 +12,8 @@ import {
   LEGACY_REPORT_INTERVAL_MS,
   LOCAL_QUEUE_SECONDS,
   OVERFLOW_QUEUE_SECONDS,
-  OVERFLOW_SENT_SHARE
+  OVERFLOW_SENT_SHARE,
+  WATCH_STALL_MS
 } from '../constants.ts'
 import type { Shedder } from '../load/shedder.ts'
 import type { UplinkMeter } from '../load/uplink-meter.ts'
@@ -21,7 +22,7 @@ import type { HelperHealth, MirrorProber } from './helper-health.ts'
 
 export interface HelperWatchComponents {
   shedder: Pick<Shedder, 'helpers' | 'localOpen' | 'setBusy' | 'setExcluded' | 'setRoomy'>
-  helperHealth: Pick<HelperHealth, 'accepted' | 'isDown' | 'retain' | 'connected' | 'disconnected'>
+  helperHealth: Pick<HelperHealth, 'accepted' | 'isDown' | 'retain' | 'connected' | 'disconnected' | 'silenceOf'>
   prober: Pick<MirrorProber, 'probe' | 'close'>
   peers: Pick<PeerTable, 'get' | 'live'>
   uplink: Pick<UplinkMeter, 'drainSeconds'>
@@ -35,6 +36,7 @@ export class HelperWatch {
   #excluded = ''
   #busyKey = ''
   #lastPrune = 0
+  #lastCheck = 0
 
   constructor(components: HelperWatchComponents) {
     this.#c = components
@@ -59,6 +61,10 @@ export class HelperWatch {
     const helpers = shedder.helpers
     for (const h of helpers) if (!this.#seen.has(h.peer)) health.accepted(h.peer, now, peers.get(h.peer, now)?.report.nextReportMs ?? LEGACY_REPORT_INTERVAL_MS)
     this.#seen = new Set(helpers.map(h => h.peer))
+    // After this node's own event loop stalled, what its helpers sent meanwhile is still unread:
+    // judged now, every one would look silent. The exclusions stay as they are for this tick.
+    const stalled = this.#lastCheck !== 0 && now - this.#lastCheck > WATCH_STALL_MS
+    this.#lastCheck = Math.max(this.#lastCheck, now)
     const down: string[] = []
     for (const h of helpers) if (health.isDown(h.peer, now)) down.push(h.peer)
     // From each helper's latest report: busy, one that reports more queued than it sends in
@@ -82,11 +88,12 @@ export class HelperWatch {
     }
     shedder.setRoomy(roomy)
     const key = down.join(',')
-    if (key !== this.#excluded) {
+    if (key !== this.#excluded && !stalled) {
       const was = new Set(this.#excluded === '' ? [] : this.#excluded.split(','))
       this.#excluded = key
       shedder.setExcluded(new Set(down))
-      for (const peer of down) if (!was.has(peer)) log.warn({ helper: peer }, 'helper unreachable: no more clients sent to it')
+      for (const peer of down)
+        if (!was.has(peer)) log.warn({ helper: peer, silenceMs: health.silenceOf(peer) }, 'helper unreachable: no more clients sent to it')
       for (const peer of was) if (!down.includes(peer) && helpers.some(h => h.peer === peer)) log.info({ helper: peer }, 'helper reachable again')
     }
     if (helpers.length > 0) this.#c.prober.probe(helpers, now)

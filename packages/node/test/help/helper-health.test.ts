@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { describe, it } from 'node:test'
 import { pino } from 'pino'
 import { HELPER_SILENCE_MS, MIRROR_ALIVE_PATH } from '@reef/protocol'
-import { HelperHealth, MirrorProber } from '../../src/help/helper-health.ts'
+import { HelperHealth, MirrorProber, SILENCE_FLOOR_MS, SILENCE_GAP_FACTOR, SILENCE_MIN_GAPS } from '../../src/help/helper-health.ts'
 
 describe('HelperHealth', () => {
   it('a helper is up while heard from, and down HELPER_SILENCE_MS after it was last heard', () => {
@@ -14,6 +14,44 @@ describe('HelperHealth', () => {
     assert.equal(h.downSince('b', 1_000 + HELPER_SILENCE_MS), 1_000 + HELPER_SILENCE_MS)
     h.heard('b', 1_600)
     assert.equal(h.isDown('b', 1_700), false)
+  })
+
+  it('a helper heard steadily is silent after a few of its gaps, not the full HELPER_SILENCE_MS; an irregular one gets the full time', () => {
+    const h = new HelperHealth()
+    h.accepted('b', 0)
+    let at = 0
+    for (let i = 0; i < SILENCE_MIN_GAPS - 1; i++) h.heard('b', (at += 100))
+    assert.equal(h.silenceOf('b'), HELPER_SILENCE_MS, 'too few gaps known: the full time')
+    h.heard('b', (at += 100))
+    const steady = SILENCE_GAP_FACTOR * 100
+    assert.ok(steady < HELPER_SILENCE_MS)
+    assert.equal(h.silenceOf('b'), steady)
+    assert.equal(h.isDown('b', at + steady - 1), false)
+    assert.equal(h.downSince('b', at + steady), at + steady)
+    // One gap of 400 ms among them: SILENCE_GAP_FACTOR × 400 is over the limit, so the limit.
+    assert.ok(SILENCE_GAP_FACTOR * 400 > HELPER_SILENCE_MS)
+    h.heard('b', (at += 400))
+    assert.equal(h.silenceOf('b'), HELPER_SILENCE_MS)
+    assert.equal(h.isDown('b', at + HELPER_SILENCE_MS - 1), false)
+    // Never under the floor, however quick the cadence.
+    const c = new HelperHealth()
+    for (let t = 0; t <= 20 * 10; t += 10) c.heard('c', t)
+    assert.equal(c.silenceOf('c'), SILENCE_FLOOR_MS)
+    // A co-helper's fixed silence is not shortened.
+    assert.equal(c.isDown('c', 200 + SILENCE_FLOOR_MS + 100, 3_000), false)
+  })
+
+  it('calm gaps and the time before an acceptance say nothing of the cadence', () => {
+    const h = new HelperHealth()
+    // Calm reports a second apart are not kept as gaps.
+    for (let t = 0; t <= 20_000; t += 1_000) h.heard('b', t)
+    assert.equal(h.silenceOf('b'), HELPER_SILENCE_MS)
+    // Quick records before an acceptance are forgotten when it comes.
+    for (let t = 20_050; t <= 21_000; t += 50) h.heard('b', t)
+    assert.equal(h.silenceOf('b'), SILENCE_FLOOR_MS)
+    h.accepted('b', 21_010)
+    assert.equal(h.silenceOf('b'), HELPER_SILENCE_MS)
+    assert.equal(h.isDown('b', 21_010 + HELPER_SILENCE_MS - 1), false)
   })
 
   it("an accepted helper's silence counts from its acceptance, not from its last calm report; a dead one stays down", () => {
@@ -78,7 +116,7 @@ describe('HelperHealth', () => {
     let at = 1_200
     for (; at <= 40_000; at += 200) h.heardRecord('b', at - 5 - 300, at)
     // … until the minimum has crept up to the new transit (300 ms at 1 % of elapsed time: ~30 s).
-    assert.equal(h.isDown('b', at - 200 + HELPER_SILENCE_MS - 1), false)
+    assert.equal(h.isDown('b', at - 200 + h.silenceOf('b') - 1), false)
   })
 
   it('a mirror that refused a probe is down until it answers one', () => {
@@ -131,9 +169,10 @@ describe('MirrorProber', () => {
       await until(() => health.isDown('b'), 'a 5xx to mark it down')
       answer = 204
       await until(() => !health.isDown('b'), 'an answer to bring it back')
+      const failed = prober.counts.failed
       answer = 0
       await until(() => prober.counts.timedOut > 0, 'a probe left unanswered')
-      assert.equal(prober.counts.failed, 1) // silence is not a failure
+      assert.equal(prober.counts.failed, failed) // silence is not a failure
       server.closeAllConnections()
       await new Promise(resolve => server.close(resolve))
       await until(() => health.isDown('b') && prober.counts.failed > 1, 'a refused connection to mark it down')

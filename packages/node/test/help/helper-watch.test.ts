@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { pino } from 'pino'
+import { HelperHealth } from '../../src/help/helper-health.ts'
 import { HelperWatch } from '../../src/help/helper-watch.ts'
 import type { HelperWatchComponents } from '../../src/help/helper-watch.ts'
 import { Shedder, siteBaseOnMirror } from '../../src/load/shedder.ts'
@@ -18,7 +19,7 @@ test('helper watch: busy (long queue) gets no page loads; only helpers sending w
   shedder.setHelpers([helper('idle'), helper('near'), helper('queued'), helper('busy'), helper('legacy')])
   const c = {
     shedder,
-    helperHealth: { accepted: () => {}, isDown: () => false, retain: () => {}, connected: () => {}, disconnected: () => {} },
+    helperHealth: { accepted: () => {}, isDown: () => false, retain: () => {}, connected: () => {}, disconnected: () => {}, silenceOf: () => 500 },
     prober: { probe: () => {}, close: async () => {} },
     peers: { get: (peer: string) => (reports.has(peer) ? { report: reports.get(peer) } : undefined), live: () => [] },
     uplink: { drainSeconds: 0 },
@@ -46,4 +47,36 @@ test('helper watch: busy (long queue) gets no page loads; only helpers sending w
   reports.set('queued', { uplinkBytesPerSec: UPLINK, sentBytesPerSec: 0.5 * UPLINK, queuedBytes: 0 })
   watch.check(1_400)
   assert.equal(shedder.pickOverflow()?.peer, 'queued')
+})
+
+test('helper watch: a check right after this node stalled does not exclude helpers whose reports are still unread; the next one does exclude a silent helper', () => {
+  const shedder = new Shedder()
+  shedder.setHelpers([helper('live'), helper('cut')])
+  const health = new HelperHealth()
+  const c = {
+    shedder,
+    helperHealth: health,
+    prober: { probe: () => {}, close: async () => {} },
+    peers: { get: () => undefined, live: () => [] },
+    uplink: { drainSeconds: 0 },
+    log: pino({ level: 'silent' })
+  } as unknown as HelperWatchComponents
+  const watch = new HelperWatch(c)
+  let now = 1_000
+  watch.check(now)
+  for (; now <= 2_000; now += 25) {
+    health.heard('live', now)
+    health.heard('cut', now)
+    watch.check(now)
+  }
+  assert.equal(watch.excluded, '')
+  // 'cut' goes silent; then this node's loop stalls for 400 ms, with 'live' reporting meanwhile.
+  const stallEnd = now + 400
+  watch.check(stallEnd)
+  assert.equal(watch.excluded, '', 'nothing is judged silent on the check that follows the stall')
+  health.heard('live', stallEnd + 1) // its report, read after the stall
+  watch.check(stallEnd + 25)
+  assert.equal(watch.excluded, 'cut')
+  assert.equal(shedder.isExcluded('cut'), true)
+  assert.equal(shedder.isExcluded('live'), false)
 })
