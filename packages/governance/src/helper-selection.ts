@@ -7,8 +7,13 @@
  * the site's hot content (most held first: they serve at once), then the largest offers in
  * bytes/s, until the accepted capacity covers `headroom` × the need in both units; at least
  * one offer is accepted when any is eligible. Offers from peers that are struck themselves are
- * skipped.
+ * skipped. A helper already accepted is let go only once the ones kept before it cover
+ * ACCEPT_KEEP_FACTOR × that (hysteresis): every change of the list moves objects to new owners,
+ * who fetch them from the struck site again, and a need that dips for a second and comes back
+ * had helpers dropped and taken again (eight members: 7–13 lists in a 15 s crowd).
  */
+export const ACCEPT_KEEP_FACTOR = 2
+
 export interface OfferView {
   peer: string
   offeredRps: number
@@ -43,7 +48,8 @@ export function selectHelpers(offers: readonly OfferView[], need: Capacity, head
   let bytes = 0
   let rps = 0
   for (const o of ordered) {
-    if (chosen.length > 0 && bytes >= wantedBytes && rps >= wantedRps) break
+    const factor = current.has(o.peer) ? ACCEPT_KEEP_FACTOR : 1
+    if (chosen.length > 0 && bytes >= factor * wantedBytes && rps >= factor * wantedRps) break
     chosen.push(o)
     bytes += o.offeredBytesPerSec
     rps += o.offeredRps

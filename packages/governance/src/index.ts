@@ -1,4 +1,4 @@
-export { selectHelpers } from './helper-selection.ts'
+export { ACCEPT_KEEP_FACTOR, selectHelpers } from './helper-selection.ts'
 export type { Capacity, OfferView } from './helper-selection.ts'
 export * from './ledger.ts'
 export * from './quota.ts'

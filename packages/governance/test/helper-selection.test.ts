@@ -44,6 +44,25 @@ describe('selectHelpers', () => {
     )
   })
 
+  it('lets an accepted helper go only once the ones kept before it cover twice the need with headroom', () => {
+    // b (4 MB/s) and a (1 MB/s) accepted; the need falls to 2 MB/s (2.5 with headroom): b alone
+    // covers it, but not twice over, so a stays.
+    assert.deepEqual(
+      selectHelpers(offers, { rps: 100, bytesPerSec: 2 * MB }, 1.25, new Set(['a', 'b'])).map(o => o.peer),
+      ['b', 'a']
+    )
+    // It falls to 1 MB/s: b covers it more than twice over, and a is let go.
+    assert.deepEqual(
+      selectHelpers(offers, { rps: 50, bytesPerSec: 1 * MB }, 1.25, new Set(['a', 'b'])).map(o => o.peer),
+      ['b']
+    )
+    // Not accepted before: taken only while the need is not covered, as ever.
+    assert.deepEqual(
+      selectHelpers(offers, { rps: 100, bytesPerSec: 2 * MB }, 1.25, new Set(['b'])).map(o => o.peer),
+      ['b']
+    )
+  })
+
   it("prefers standbys that already hold the site's hot content, most held first, after those already accepted", () => {
     const withReplicas = offers.map(o => (o.peer === 'a' ? { ...o, heldBytes: 3 * MB } : o.peer === 'c' ? { ...o, heldBytes: 1 * MB } : o))
     assert.deepEqual(

@@ -109,6 +109,15 @@ export const PROVISIONAL_MS = 2_000
 export const STANDBY_ACCEPT_WAIT_MS = 1_500
 /** At most this many visitors wait so at once (beyond, they get the 404 a stranger gets). */
 export const MAX_SESSION_WAITERS = 1_024
+/**
+ * A helper asked for an object by a peer its latest help-accept does not name yet waits this
+ * long for a newer accept that names it before it answers 403: accepts reach helpers at
+ * different times, and a newly accepted helper asks owners that have not seen its accept.
+ * Answered 403, it fetched the object from the struck site again.
+ */
+export const HELPER_LIST_WAIT_MS = 1_000
+/** At most this many such requests wait at once (beyond, 403 at once). */
+export const MAX_HELPER_LIST_WAITERS = 256
 /** Least time between two lowered offers for one session, in ms. */
 export const OFFER_REFIT_MS = 500
 /**

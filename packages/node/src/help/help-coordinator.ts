@@ -41,6 +41,8 @@ import {
   DROP_UNREACHABLE_MS,
   EARLIER_HELPER_LISTS,
   HELP_REQUEST_INTERVAL_MS,
+  HELPER_LIST_WAIT_MS,
+  MAX_HELPER_LIST_WAITERS,
   MAX_SESSION_WAITERS,
   OFFER_REFIT_MS,
   ONSET_HEADROOM,
@@ -243,6 +245,52 @@ export class HelpCoordinator {
     for (const h of this.#held.values()) clearTimeout(h.timer)
     this.#held.clear()
     for (const waiters of this.#sessionWaiters.values()) for (const w of waiters) w(undefined) // each deletes itself: safe for a Set
+    for (const waiters of this.#helperWaiters.values()) for (const w of waiters) w.done(undefined)
+  }
+
+  /** Requests of other helpers waiting for an accept that names them, by session. */
+  readonly #helperWaiters = new Map<string, Set<{ peer: string; done: (s: HelpingSession | undefined) => void }>>()
+  #helperWaiting = 0
+
+  /** The unreleased session `session` this node serves, when its latest accept names `peer` among the helpers. */
+  #servingWith(session: string, peer: string): HelpingSession | undefined {
+    for (const s of this.#helping.values()) if (s.session === session && s.releasedAt === undefined && s.helpers.includes(peer)) return s
+    return undefined
+  }
+
+  /**
+   * The session `session` as this node serves it, once its latest help-accept names `peer` as a
+   * helper: now, or when an accept that does arrives within `timeoutMs`; else undefined. Only
+   * for a session this node serves (unreleased).
+   */
+  async awaitHelper(session: string, peer: string, timeoutMs = HELPER_LIST_WAIT_MS): Promise<HelpingSession | undefined> {
+    const now = this.#servingWith(session, peer)
+    if (now !== undefined) return now
+    if (![...this.#helping.values()].some(s => s.session === session && s.releasedAt === undefined)) return undefined
+    if (this.#helperWaiting >= MAX_HELPER_LIST_WAITERS) return undefined
+    let set = this.#helperWaiters.get(session)
+    if (set === undefined) {
+      set = new Set()
+      this.#helperWaiters.set(session, set)
+    }
+    const waiters = set
+    this.#helperWaiting++
+    return await new Promise(resolve => {
+      const w = {
+        peer,
+        done: (s: HelpingSession | undefined): void => {
+          clearTimeout(timer)
+          if (!waiters.delete(w)) return
+          this.#helperWaiting--
+          if (waiters.size === 0 && this.#helperWaiters.get(session) === waiters) this.#helperWaiters.delete(session)
+          resolve(s)
+        }
+      }
+      const timer = setTimeout(() => {
+        w.done(undefined)
+      }, timeoutMs)
+      waiters.add(w)
+    })
   }
 
   readonly #sessionWaiters = new Map<string, Set<(s: HelpingSession | undefined) => void>>()
@@ -778,6 +826,10 @@ export class HelpCoordinator {
         s.releasedAt = Date.now()
         s.dropped = true
       }
+    }
+    for (const w of this.#helperWaiters.get(acc.session) ?? []) {
+      const s = this.#servingWith(acc.session, w.peer)
+      if (s !== undefined) w.done(s) // deletes itself: safe for a Set
     }
   }
 

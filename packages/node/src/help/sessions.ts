@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import type { UplinkMeter } from '../load/uplink-meter.ts'
 import type { OriginClient } from '../origin/client.ts'
 import type { CachedObject } from '../origin/content-cache.ts'
+import { FetchRefusedError } from '../errors.ts'
 import { registerFetchServer } from '../p2p/fetch-stream.ts'
 import type { HelpCoordinator, HelpingSession } from './help-coordinator.ts'
 import type { MirrorFill } from './mirror-fill.ts'
@@ -33,7 +34,7 @@ export function beneficiariesIn(sessions: readonly HelpingSession[]): string[] {
 }
 
 export interface HelperFetchComponents {
-  help: { readonly helpingSessions: HelpingSession[] }
+  help: { readonly helpingSessions: HelpingSession[] } & Pick<HelpCoordinator, 'awaitHelper'>
   fill: Pick<MirrorFill, 'fill'>
   standby: Pick<StandbyService, 'serve'>
 }
@@ -41,13 +42,19 @@ export interface HelperFetchComponents {
 /**
  * Another helper of a session this node serves asks, on the fetch stream, for an object of the
  * manifest (the owner fetches it once: mirror-fill.ts); or one of this site's standbys, in calm
- * times. Undefined: neither (403).
+ * times. Undefined: neither (403). A peer the session's latest accept here does not name yet is
+ * answered once an accept that names it arrives (HELPER_LIST_WAIT_MS; else 403): it was accepted
+ * in an accept that has not reached this node yet.
  */
 export function objectForHelper(c: HelperFetchComponents): (session: string, peer: string, path: string) => Promise<CachedObject> | undefined {
   return (session, peer, path) => {
     const s = c.help.helpingSessions.find(x => x.session === session && x.releasedAt === undefined)
-    if (s === undefined || !s.helpers.includes(peer) || !s.manifest.has(path)) return c.standby.serve(session, peer, path)
-    return c.fill.fill(s, path, { forPeer: true })
+    if (s === undefined || !s.manifest.has(path)) return c.standby.serve(session, peer, path)
+    if (s.helpers.includes(peer)) return c.fill.fill(s, path, { forPeer: true })
+    return c.help.awaitHelper(session, peer).then(named => {
+      if (named === undefined) throw new FetchRefusedError(403, 'not a helper of this session')
+      return c.fill.fill(named, path, { forPeer: true })
+    })
   }
 }
 

@@ -432,6 +432,34 @@ describe('help coordinator', () => {
     assert.equal(await c.help.awaitSession('delta', 50), undefined)
   })
 
+  it('a helper asked by a peer its latest accept does not name yet answers once an accept naming it arrives, not at once with 403', async () => {
+    const net = new Net()
+    const manifest = [{ path: '/', size: 100, type: 'text/html', sha256: 'a'.repeat(64) }]
+    const b = member(net, 'B', 'bravo', 100, new Set(), {
+      replicaOf: beneficiary => (beneficiary === 'A' ? { site: 'alpha', siteUrl: 'http://alpha.example', manifest } : undefined),
+      standsByFor: site => site === 'alpha',
+      seed: () => 100
+    })
+    const a = member(net, 'A', 'alpha')
+    knowEachOther([a, b])
+    const session = 'c2Vzc2lvbi0wMDIw'
+    const helper = (peer: string) => ({ peer, weightRps: 10, weightBytesPerSec: 100_000, mirrorUrl: `http://mirror-${peer}.example` })
+    await net.channel('A').publish('t', 'help-accept', { session, helpers: [helper('B')] })
+    await until(() => b.help.sessionForSite('alpha')?.accepted === true, 'B serves the session')
+    assert.equal(await b.help.awaitHelper('c2Vzc2lvbi0wMDk5', 'C', 1_000), undefined, 'a session B does not serve: no wait')
+    assert.equal((await b.help.awaitHelper(session, 'B', 1_000))?.session, session, 'named already: at once')
+    // A accepts C too; C asks B before that accept reaches B.
+    const asked = b.help.awaitHelper(session, 'C', 2_000)
+    await net.channel('A').publish('t', 'help-accept', { session, helpers: [helper('B'), helper('C')] })
+    const s = await asked
+    assert.equal(s?.session, session)
+    assert.ok(s?.helpers.includes('C'))
+    // No accept naming D comes: the wait ends empty at its time-out.
+    const t0 = Date.now()
+    assert.equal(await b.help.awaitHelper(session, 'D', 100), undefined)
+    assert.ok(Date.now() - t0 >= 90)
+  })
+
   it('takes r2 offers (requests/s only) at their requests/s × the mean object size', async () => {
     const net = new Net()
     const a = member(net, 'A', 'alpha')
