@@ -35,6 +35,7 @@ import { sendOrPublish } from '../p2p/record-bus.ts'
 import type { RecordChannel } from '../p2p/record-bus.ts'
 import { siteBaseOnMirror } from '../load/shedder.ts'
 import type { Helper, Shedder } from '../load/shedder.ts'
+import { KeyedWaiters } from './keyed-waiters.ts'
 import {
   ACCEPT_HEADROOM,
   DEFAULT_MEAN_OBJECT_BYTES,
@@ -244,13 +245,12 @@ export class HelpCoordinator {
     clearTimeout(this.#acceptTimer)
     for (const h of this.#held.values()) clearTimeout(h.timer)
     this.#held.clear()
-    for (const waiters of this.#sessionWaiters.values()) for (const w of waiters) w(undefined) // each deletes itself: safe for a Set
-    for (const waiters of this.#helperWaiters.values()) for (const w of waiters) w.done(undefined)
+    this.#sessionWaiters.wakeAll(undefined)
+    this.#helperWaiters.wakeAll(undefined)
   }
 
-  /** Requests of other helpers waiting for an accept that names them, by session. */
-  readonly #helperWaiters = new Map<string, Set<{ peer: string; done: (s: HelpingSession | undefined) => void }>>()
-  #helperWaiting = 0
+  /** Requests of other helpers waiting for an accept that names them, by session (detail: the peer). */
+  readonly #helperWaiters = new KeyedWaiters<HelpingSession, string>(MAX_HELPER_LIST_WAITERS)
 
   /** The unreleased session `session` this node serves, when its latest accept names `peer` among the helpers. */
   #servingWith(session: string, peer: string): HelpingSession | undefined {
@@ -267,34 +267,11 @@ export class HelpCoordinator {
     const now = this.#servingWith(session, peer)
     if (now !== undefined) return now
     if (![...this.#helping.values()].some(s => s.session === session && s.releasedAt === undefined)) return undefined
-    if (this.#helperWaiting >= MAX_HELPER_LIST_WAITERS) return undefined
-    let set = this.#helperWaiters.get(session)
-    if (set === undefined) {
-      set = new Set()
-      this.#helperWaiters.set(session, set)
-    }
-    const waiters = set
-    this.#helperWaiting++
-    return await new Promise(resolve => {
-      const w = {
-        peer,
-        done: (s: HelpingSession | undefined): void => {
-          clearTimeout(timer)
-          if (!waiters.delete(w)) return
-          this.#helperWaiting--
-          if (waiters.size === 0 && this.#helperWaiters.get(session) === waiters) this.#helperWaiters.delete(session)
-          resolve(s)
-        }
-      }
-      const timer = setTimeout(() => {
-        w.done(undefined)
-      }, timeoutMs)
-      waiters.add(w)
-    })
+    return await this.#helperWaiters.wait(session, timeoutMs, peer)
   }
 
-  readonly #sessionWaiters = new Map<string, Set<(s: HelpingSession | undefined) => void>>()
-  #waiting = 0
+  /** Visitors at this node's mirror waiting for the session of a site it stands by for, by site. */
+  readonly #sessionWaiters = new KeyedWaiters<HelpingSession>(MAX_SESSION_WAITERS)
 
   /**
    * The session in which this node serves `site` (sessionForSite); when there is none yet (with
@@ -304,27 +281,8 @@ export class HelpCoordinator {
   async awaitSession(site: string, timeoutMs = STANDBY_ACCEPT_WAIT_MS, fresh = false): Promise<HelpingSession | undefined> {
     const current = this.sessionForSite(site)
     const now = fresh && current?.releasedAt !== undefined ? undefined : current
-    if (now !== undefined || this.#deps.standsByFor?.(site) !== true || this.#waiting >= MAX_SESSION_WAITERS) return now
-    let waiters = this.#sessionWaiters.get(site)
-    if (waiters === undefined) {
-      waiters = new Set()
-      this.#sessionWaiters.set(site, waiters)
-    }
-    const set = waiters
-    this.#waiting++
-    return await new Promise(resolve => {
-      const done = (s: HelpingSession | undefined): void => {
-        clearTimeout(timer)
-        if (!set.delete(done)) return
-        this.#waiting--
-        if (set.size === 0 && this.#sessionWaiters.get(site) === set) this.#sessionWaiters.delete(site)
-        resolve(s)
-      }
-      const timer = setTimeout(() => {
-        done(undefined)
-      }, timeoutMs)
-      set.add(done)
-    })
+    if (now !== undefined || this.#deps.standsByFor?.(site) !== true) return now
+    return await this.#sessionWaiters.wait(site, timeoutMs, undefined)
   }
 
   #event(e: Omit<HelpEvent, 'at'>): void {
@@ -737,7 +695,7 @@ export class HelpCoordinator {
     this.#helping.set(site, s)
     this.#event({ kind: 'offered', session, peer: author, site })
     this.#sendOffer(s, now)
-    for (const w of this.#sessionWaiters.get(site) ?? []) w(s) // each deletes itself: safe for a Set
+    this.#sessionWaiters.wake(site, () => s)
   }
 
   /**
@@ -817,7 +775,7 @@ export class HelpCoordinator {
         s.accepted = true
         s.acceptedAt ??= Date.now()
         s.releasedAt = undefined
-        for (const w of this.#sessionWaiters.get(s.site) ?? []) w(s) // each deletes itself: safe for a Set
+        this.#sessionWaiters.wake(s.site, () => s)
         this.#event({ kind: 'accepted', session: s.session, peer: author, site: s.site })
         this.#deps.log.info({ site: s.site, beneficiary: author }, 'accepted as helper: mirroring site')
         this.#prefetch(s)
@@ -827,10 +785,7 @@ export class HelpCoordinator {
         s.dropped = true
       }
     }
-    for (const w of this.#helperWaiters.get(acc.session) ?? []) {
-      const s = this.#servingWith(acc.session, w.peer)
-      if (s !== undefined) w.done(s) // deletes itself: safe for a Set
-    }
+    this.#helperWaiters.wake(acc.session, peer => this.#servingWith(acc.session, peer))
   }
 
   /**

@@ -392,7 +392,8 @@ describe('help coordinator', () => {
     )
   })
 
-  it("a standby holds a visitor who arrives before the accept, until its session opens (also past a released one); a stranger's site is not waited for", async () => {
+  /** B (bravo), a standby of A (alpha) holding its one-page replica, both members of `net`. */
+  function alphaWithStandbyB(): { net: Net; b: Member } {
     const net = new Net()
     const manifest = [{ path: '/', size: 100, type: 'text/html', sha256: 'a'.repeat(64) }]
     const b = member(net, 'B', 'bravo', 100, new Set(), {
@@ -402,6 +403,11 @@ describe('help coordinator', () => {
     })
     const a = member(net, 'A', 'alpha')
     knowEachOther([a, b])
+    return { net, b }
+  }
+
+  it("a standby holds a visitor who arrives before the accept, until its session opens (also past a released one); a stranger's site is not waited for", async () => {
+    const { net, b } = alphaWithStandbyB()
     const t0 = Date.now()
     assert.equal(await b.help.awaitSession('charlie', 1_000), undefined)
     assert.ok(Date.now() - t0 < 500, 'waited for a site it does not stand by for')
@@ -433,15 +439,7 @@ describe('help coordinator', () => {
   })
 
   it('a helper asked by a peer its latest accept does not name yet answers once an accept naming it arrives, not at once with 403', async () => {
-    const net = new Net()
-    const manifest = [{ path: '/', size: 100, type: 'text/html', sha256: 'a'.repeat(64) }]
-    const b = member(net, 'B', 'bravo', 100, new Set(), {
-      replicaOf: beneficiary => (beneficiary === 'A' ? { site: 'alpha', siteUrl: 'http://alpha.example', manifest } : undefined),
-      standsByFor: site => site === 'alpha',
-      seed: () => 100
-    })
-    const a = member(net, 'A', 'alpha')
-    knowEachOther([a, b])
+    const { net, b } = alphaWithStandbyB()
     const session = 'c2Vzc2lvbi0wMDIw'
     const helper = (peer: string) => ({ peer, weightRps: 10, weightBytesPerSec: 100_000, mirrorUrl: `http://mirror-${peer}.example` })
     await net.channel('A').publish('t', 'help-accept', { session, helpers: [helper('B')] })
