@@ -10,7 +10,7 @@
  * skipped. A helper already accepted is let go only once the ones kept before it cover
  * ACCEPT_KEEP_FACTOR × that (hysteresis): every change of the list moves objects to new owners,
  * who fetch them from the struck site again, and a need that dips for a second and comes back
- * had helpers dropped and taken again (eight members: 7–13 lists in a 15 s crowd).
+ * had helpers dropped and taken again (eight members: 5–28 lists in a 15 s crowd).
  */
 export const ACCEPT_KEEP_FACTOR = 2
 

@@ -6,6 +6,7 @@
  * page loads of its own while its uplink does not drain quickly.
  */
 import type { Logger } from 'pino'
+import { HELPER_SILENCE_MS } from '@reef/protocol'
 import {
   HEALTH_PRUNE_MS,
   HELPER_QUEUE_SECONDS,
@@ -37,6 +38,8 @@ export class HelperWatch {
   #busyKey = ''
   #lastPrune = 0
   #lastCheck = 0
+  /** Excluded helpers down by the session's measure (dead, or silent HELPER_SILENCE_MS), as last logged. */
+  #unreachable = new Set<string>()
 
   constructor(components: HelperWatchComponents) {
     this.#c = components
@@ -93,8 +96,16 @@ export class HelperWatch {
       this.#excluded = key
       shedder.setExcluded(new Set(down))
       for (const peer of down)
-        if (!was.has(peer)) log.warn({ helper: peer, silenceMs: health.silenceOf(peer) }, 'helper unreachable: no more clients sent to it')
-      for (const peer of was) if (!down.includes(peer) && helpers.some(h => h.peer === peer)) log.info({ helper: peer }, 'helper reachable again')
+        if (!was.has(peer)) log.debug({ helper: peer, silenceMs: health.silenceOf(peer) }, 'helper excluded: no clients sent to it until it shows life')
+    }
+    // The operator hears of a helper that is down by the session's measure; one only skipped
+    // because an answer came late (its cadence) usually shows life a moment later.
+    if (!stalled) {
+      const unreachable = new Set(down.filter(peer => health.isDown(peer, now, HELPER_SILENCE_MS)))
+      for (const peer of unreachable) if (!this.#unreachable.has(peer)) log.warn({ helper: peer }, 'helper unreachable: no more clients sent to it')
+      for (const peer of this.#unreachable)
+        if (!unreachable.has(peer) && helpers.some(h => h.peer === peer)) log.info({ helper: peer }, 'helper reachable again')
+      this.#unreachable = unreachable
     }
     if (helpers.length > 0) this.#c.prober.probe(helpers, now)
   }

@@ -53,14 +53,16 @@ test('helper watch: a check right after this node stalled does not exclude helpe
   const shedder = new Shedder()
   shedder.setHelpers([helper('live'), helper('cut')])
   const health = new HelperHealth()
+  const logged: Array<{ level: number; msg: string; helper?: string }> = []
   const c = {
     shedder,
     helperHealth: health,
     prober: { probe: () => {}, close: async () => {} },
     peers: { get: () => undefined, live: () => [] },
     uplink: { drainSeconds: 0 },
-    log: pino({ level: 'silent' })
+    log: pino({ level: 'debug' }, { write: (line: string) => logged.push(JSON.parse(line)) })
   } as unknown as HelperWatchComponents
+  const warned = (): string[] => logged.filter(l => l.level === 40).map(l => `${l.helper}: ${l.msg}`)
   const watch = new HelperWatch(c)
   let now = 1_000
   watch.check(now)
@@ -79,4 +81,17 @@ test('helper watch: a check right after this node stalled does not exclude helpe
   assert.equal(watch.excluded, 'cut')
   assert.equal(shedder.isExcluded('cut'), true)
   assert.equal(shedder.isExcluded('live'), false)
+  // Excluded on its cadence, 425 ms after it was last heard: no warning yet (a late answer
+  // usually comes); at HELPER_SILENCE_MS the operator is told, once.
+  assert.deepEqual(warned(), [])
+  health.heard('live', stallEnd + 60)
+  watch.check(stallEnd + 75)
+  health.heard('live', stallEnd + 90)
+  watch.check(stallEnd + 100)
+  assert.deepEqual(warned(), ['cut: helper unreachable: no more clients sent to it'])
+  health.heard('cut', stallEnd + 110)
+  watch.check(stallEnd + 125)
+  assert.equal(shedder.isExcluded('cut'), false)
+  assert.ok(logged.some(l => l.helper === 'cut' && l.msg === 'helper reachable again'))
+  assert.equal(warned().length, 1)
 })
