@@ -153,7 +153,7 @@ export class HelperHealth {
   /**
    * Since when `peer` has been down (undefined: it is up). `silenceMs`: how long unheard counts
    * as down; by default what its cadence allows (`silenceOf`: a beneficiary hears its helpers
-   * every 100–200 ms), a fixed figure for a co-helper (it hears only their gossiped report, once
+   * every 50–200 ms), a fixed figure for a co-helper (it hears only their gossiped report, once
    * a second).
    */
   downSince(peer: string, now = Date.now(), silenceMs = this.silenceOf(peer)): number | undefined {
