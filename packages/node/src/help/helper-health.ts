@@ -171,6 +171,16 @@ export class HelperHealth {
     return this.downSince(peer, now, silenceMs) !== undefined
   }
 
+  /**
+   * Since when `peer` has been down by the session's measure (undefined: it is not): dead, or
+   * unheard for the full silence limit, whatever its cadence. The session's helper list and the
+   * operator's warnings follow this; only redirects follow the cadence (`isDown`), since a late
+   * answer that skips a helper for a moment must not replace it.
+   */
+  unreachableSince(peer: string, now = Date.now()): number | undefined {
+    return this.downSince(peer, now, this.#silenceMs)
+  }
+
   /** Forget peers that are none of `keep` (sessions ended). */
   retain(keep: ReadonlySet<string>): void {
     for (const m of [this.#heard, this.#gaps, this.#transit, this.#disconnected, this.#mirrorDown])

@@ -6,7 +6,6 @@
  * page loads of its own while its uplink does not drain quickly.
  */
 import type { Logger } from 'pino'
-import { HELPER_SILENCE_MS } from '@reef/protocol'
 import {
   HEALTH_PRUNE_MS,
   HELPER_QUEUE_SECONDS,
@@ -23,7 +22,7 @@ import type { HelperHealth, MirrorProber } from './helper-health.ts'
 
 export interface HelperWatchComponents {
   shedder: Pick<Shedder, 'helpers' | 'localOpen' | 'setBusy' | 'setExcluded' | 'setRoomy'>
-  helperHealth: Pick<HelperHealth, 'accepted' | 'isDown' | 'retain' | 'connected' | 'disconnected' | 'silenceOf'>
+  helperHealth: Pick<HelperHealth, 'accepted' | 'isDown' | 'retain' | 'connected' | 'disconnected' | 'silenceOf' | 'unreachableSince'>
   prober: Pick<MirrorProber, 'probe' | 'close'>
   peers: Pick<PeerTable, 'get' | 'live'>
   uplink: Pick<UplinkMeter, 'drainSeconds'>
@@ -38,7 +37,7 @@ export class HelperWatch {
   #busyKey = ''
   #lastPrune = 0
   #lastCheck = 0
-  /** Excluded helpers down by the session's measure (dead, or silent HELPER_SILENCE_MS), as last logged. */
+  /** Excluded helpers down by the session's measure (`unreachableSince`), as last logged. */
   #unreachable = new Set<string>()
 
   constructor(components: HelperWatchComponents) {
@@ -68,8 +67,6 @@ export class HelperWatch {
     // judged now, every one would look silent. The exclusions stay as they are for this tick.
     const stalled = this.#lastCheck !== 0 && now - this.#lastCheck > WATCH_STALL_MS
     this.#lastCheck = Math.max(this.#lastCheck, now)
-    const down: string[] = []
-    for (const h of helpers) if (health.isDown(h.peer, now)) down.push(h.peer)
     // From each helper's latest report: busy, one that reports more queued than it sends in
     // HELPER_QUEUE_SECONDS, gets no new page loads until it drains (it is up: it stays accepted
     // and keeps the visits it has); roomy, one sending well under its uplink with little queued,
@@ -90,18 +87,19 @@ export class HelperWatch {
       shedder.setBusy(busy)
     }
     shedder.setRoomy(roomy)
-    const key = down.join(',')
-    if (key !== this.#excluded && !stalled) {
-      const was = new Set(this.#excluded === '' ? [] : this.#excluded.split(','))
-      this.#excluded = key
-      shedder.setExcluded(new Set(down))
-      for (const peer of down)
-        if (!was.has(peer)) log.debug({ helper: peer, silenceMs: health.silenceOf(peer) }, 'helper excluded: no clients sent to it until it shows life')
-    }
-    // The operator hears of a helper that is down by the session's measure; one only skipped
-    // because an answer came late (its cadence) usually shows life a moment later.
     if (!stalled) {
-      const unreachable = new Set(down.filter(peer => health.isDown(peer, now, HELPER_SILENCE_MS)))
+      const down = helpers.filter(h => health.isDown(h.peer, now)).map(h => h.peer)
+      const key = down.join(',')
+      if (key !== this.#excluded) {
+        const was = new Set(this.#excluded === '' ? [] : this.#excluded.split(','))
+        this.#excluded = key
+        shedder.setExcluded(new Set(down))
+        for (const peer of down)
+          if (!was.has(peer)) log.debug({ helper: peer, silenceMs: health.silenceOf(peer) }, 'helper excluded: no clients sent to it until it shows life')
+      }
+      // The operator hears of a helper that is down by the session's measure; one only skipped
+      // because an answer came late (its cadence) usually shows life a moment later.
+      const unreachable = new Set(down.filter(peer => health.unreachableSince(peer, now) !== undefined))
       for (const peer of unreachable) if (!this.#unreachable.has(peer)) log.warn({ helper: peer }, 'helper unreachable: no more clients sent to it')
       for (const peer of this.#unreachable)
         if (!unreachable.has(peer) && helpers.some(h => h.peer === peer)) log.info({ helper: peer }, 'helper reachable again')

@@ -5,7 +5,7 @@
  * service. They read one another only through the narrow functions given here.
  */
 import type { Capacity, QuotaPolicy } from '@reef/governance'
-import { HELPER_SILENCE_MS, helpTopic } from '@reef/protocol'
+import { helpTopic } from '@reef/protocol'
 import type { Logger } from 'pino'
 import type { ReefConfig } from '../config/config.ts'
 import { CO_HELPER_SILENCE_MS } from '../constants.ts'
@@ -40,7 +40,7 @@ export interface HelpComponents {
   monitor: Pick<LoadMonitor, 'servedRate'>
   /** The site's demand as a helper needs it (control/demand.ts). */
   demand: { spare: HelpCoordinatorDeps['spare']; calm: () => boolean; meanObjectBytes: () => number; uplinkState: NonNullable<HelpCoordinatorDeps['uplink']> }
-  helperHealth: Pick<HelperHealth, 'isDown' | 'downSince'>
+  helperHealth: Pick<HelperHealth, 'isDown' | 'unreachableSince'>
   accuser: Pick<Accuser, 'trusts'>
   ledgerStore: Pick<LedgerStore, 'standing' | 'owed'>
   quota: QuotaPolicy
@@ -129,11 +129,10 @@ export function setUpHelp(c: HelpComponents): Help {
       meanObjectBytes: () => demand.meanObjectBytes(),
       servedRate: site => c.monitor.servedRate(site),
       uplink: () => demand.uplinkState(),
-      // The session changes on the full HELPER_SILENCE_MS: a helper the shedder skipped for a
-      // moment because one answer came late (its cadence-based silence) is not replaced for it.
-      // Every new helper list moves objects' owners and has new helpers fetch.
+      // On the full silence limit, not the cadence: every new helper list moves objects' owners
+      // and has new helpers fetch.
       unreachableMs: (peer, now) => {
-        const since = helperHealth.downSince(peer, now, HELPER_SILENCE_MS)
+        const since = helperHealth.unreachableSince(peer, now)
         return since === undefined ? undefined : now - since
       },
       servedNow: c.servedNow,

@@ -19,7 +19,15 @@ test('helper watch: busy (long queue) gets no page loads; only helpers sending w
   shedder.setHelpers([helper('idle'), helper('near'), helper('queued'), helper('busy'), helper('legacy')])
   const c = {
     shedder,
-    helperHealth: { accepted: () => {}, isDown: () => false, retain: () => {}, connected: () => {}, disconnected: () => {}, silenceOf: () => 500 },
+    helperHealth: {
+      accepted: () => {},
+      isDown: () => false,
+      retain: () => {},
+      connected: () => {},
+      disconnected: () => {},
+      silenceOf: () => 500,
+      unreachableSince: () => undefined
+    },
     prober: { probe: () => {}, close: async () => {} },
     peers: { get: (peer: string) => (reports.has(peer) ? { report: reports.get(peer) } : undefined), live: () => [] },
     uplink: { drainSeconds: 0 },
