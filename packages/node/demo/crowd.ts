@@ -28,7 +28,7 @@
 import { isIP } from 'node:net'
 import type { LookupFunction } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { Agent, buildConnector, request } from 'undici'
+import { Agent, buildConnector, Dispatcher as UndiciDispatcher } from 'undici'
 import type { Dispatcher } from 'undici'
 
 export type CrowdProfile =
@@ -198,12 +198,58 @@ const loopbackLookup: LookupFunction = (hostname, options, callback) => {
 }
 
 /**
+ * Several undici Agents behind one dispatcher, each request to the next in turn. An Agent keeps
+ * one connection pool per origin, and its pool walks all of its connections on each request and
+ * on each closed connection; with the thousands of connections a crowd keeps open that walk was
+ * a third of the crowd client's CPU. Shards of a sixteenth the size walk a sixteenth as far.
+ */
+export class ShardedAgent extends UndiciDispatcher {
+  readonly #agents: Agent[]
+  #next = 0
+
+  constructor(options: Agent.Options, shards: number) {
+    super()
+    if (!Number.isInteger(shards) || shards < 1) throw new RangeError('ShardedAgent: shards must be an integer >= 1')
+    this.#agents = Array.from({ length: shards }, () => new Agent(options))
+  }
+
+  override dispatch(options: UndiciDispatcher.DispatchOptions, handler: UndiciDispatcher.DispatchHandler): boolean {
+    const agent = this.#agents[this.#next] as Agent
+    this.#next = (this.#next + 1) % this.#agents.length
+    return agent.dispatch(options, handler)
+  }
+
+  override close(): Promise<void>
+  override close(callback: () => void): void
+  override close(callback?: () => void): Promise<void> | void {
+    const done = Promise.all(this.#agents.map(a => a.close())).then(() => undefined)
+    if (callback === undefined) return done
+    void done.then(callback, callback)
+  }
+
+  override destroy(): Promise<void>
+  override destroy(err: Error | null): Promise<void>
+  override destroy(callback: () => void): void
+  override destroy(err: Error | null, callback: () => void): void
+  override destroy(a?: Error | null | (() => void), b?: () => void): Promise<void> | void {
+    const err = typeof a === 'function' ? null : (a ?? null)
+    const callback = typeof a === 'function' ? a : b
+    const done = Promise.all(this.#agents.map(x => x.destroy(err))).then(() => undefined)
+    if (callback === undefined) return done
+    void done.then(callback, callback)
+  }
+}
+
+/** Shards of a crowd's dispatcher with no connection limit (see ShardedAgent). */
+export const CROWD_AGENT_SHARDS = 16
+
+/**
  * An undici Agent whose connector resolves `localhost` and every `*.localhost`
  * name to 127.0.0.1 (no DNS) and refuses any other host name, and any IP
  * literal outside loopback, with an `ERR_REEF_NOT_LOOPBACK` error — so traffic
  * can never leave loopback. Plain http only (https is refused too).
  */
-export function loopbackDispatcher(opts: { connections?: number } = {}): Agent {
+export function loopbackDispatcher(opts: { connections?: number } = {}): UndiciDispatcher {
   const inner = buildConnector({ lookup: loopbackLookup, timeout: 5000 })
   const connect: buildConnector.connector = (options, callback) => {
     const { hostname, protocol } = options
@@ -218,8 +264,11 @@ export function loopbackDispatcher(opts: { connections?: number } = {}): Agent {
     inner(options, callback)
   }
   const agentOpts: Agent.Options = { connect, keepAliveTimeout: 4000 }
-  if (opts.connections !== undefined) agentOpts.connections = opts.connections
-  return new Agent(agentOpts)
+  if (opts.connections !== undefined) {
+    agentOpts.connections = opts.connections
+    return new Agent(agentOpts)
+  }
+  return new ShardedAgent(agentOpts, CROWD_AGENT_SHARDS)
 }
 
 // ---------------------------------------------------------------------------
@@ -339,6 +388,110 @@ const DEFAULT_REQUESTS_PER_VISIT = 6
 const TICK_MS = 5
 const PAGE_SUCCESS_WINDOW = 20
 
+/** A request's time limit, over its whole redirect chain: aborts whatever GET is open when it passes. */
+class Deadline {
+  expired = false
+  #abort: ((err: Error) => void) | undefined
+  readonly #timer: NodeJS.Timeout
+  constructor(ms: number) {
+    this.#timer = setTimeout(() => {
+      this.expired = true
+      this.#abort?.(new Error('timeout'))
+    }, ms)
+  }
+  /** Let `abort` end the GET now open; undefined when none is. */
+  watch(abort: ((err: Error) => void) | undefined): void {
+    this.#abort = abort
+  }
+  clear(): void {
+    clearTimeout(this.#timer)
+    this.#abort = undefined
+  }
+}
+
+/** What one GET has received so far (filled in as it arrives, so a failed GET keeps its partial figures). */
+interface Got {
+  status: number
+  /** The Location header when the status is a redirect. */
+  location: string | undefined
+  /** Body bytes (0 for a redirect, whose body is dropped). */
+  bytes: number
+  bodyStart: number | undefined
+  /** The body, when `keep` and not a redirect. */
+  body: Buffer | undefined
+  /** Whether the body equals `want` (true when there is no `want`). */
+  matches: boolean
+}
+
+/**
+ * One GET through undici's dispatch API: body chunks are compared with `want` as they arrive
+ * and kept only when asked, with no stream or copy per response. The crowd client is the
+ * testbed's busiest process; undici's `request()` (a Readable per response, then a copy of the
+ * whole body to compare) cost it about twice the CPU per request.
+ */
+function getOnce(
+  dispatcher: Dispatcher,
+  url: URL,
+  headers: Record<string, string>,
+  deadline: Deadline,
+  keep: boolean,
+  want: Buffer | undefined,
+  got: Got
+): Promise<void> {
+  got.status = 0
+  got.location = undefined
+  got.bytes = 0
+  got.bodyStart = undefined
+  got.body = undefined
+  got.matches = true
+  return new Promise<void>((resolve, reject) => {
+    if (deadline.expired) {
+      reject(new Error('timeout'))
+      return
+    }
+    let redirect = false
+    const chunks: Buffer[] | undefined = keep ? [] : undefined
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(controller) {
+        if (deadline.expired) controller.abort(new Error('timeout'))
+        else deadline.watch(err => controller.abort(err))
+      },
+      onResponseStart(_controller, statusCode, resHeaders) {
+        if (statusCode < 200) return
+        got.status = statusCode
+        const loc = resHeaders['location']
+        redirect = REDIRECT_STATUSES.has(statusCode) && typeof loc === 'string'
+        if (redirect) got.location = loc as string
+        else got.bodyStart = Date.now()
+      },
+      onResponseData(_controller, chunk) {
+        if (redirect) return
+        if (want !== undefined && got.matches) {
+          const end = got.bytes + chunk.length
+          got.matches = end <= want.length && chunk.equals(want.subarray(got.bytes, end))
+        }
+        got.bytes += chunk.length
+        chunks?.push(chunk)
+      },
+      onResponseEnd() {
+        deadline.watch(undefined)
+        if (want !== undefined && got.bytes !== want.length) got.matches = false
+        if (chunks !== undefined && !redirect) got.body = Buffer.concat(chunks, got.bytes)
+        resolve()
+      },
+      onResponseError(_controller, err) {
+        deadline.watch(undefined)
+        reject(err)
+      }
+    }
+    try {
+      dispatcher.dispatch({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers }, handler)
+    } catch (err) {
+      reject(err)
+    }
+  })
+}
+
 function describeError(err: unknown): string {
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code
@@ -367,7 +520,7 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
   const signal = opts.signal
 
   const ownDispatcher = opts.dispatcher === undefined ? loopbackDispatcher() : undefined
-  const dispatcher: Dispatcher = opts.dispatcher ?? (ownDispatcher as Agent)
+  const dispatcher: Dispatcher = opts.dispatcher ?? (ownDispatcher as Dispatcher)
 
   const rand = seededRandom(opts.seed ?? 1)
   const choosePage = zipfSampler(opts.pages.length, opts.zipfS ?? 1.0, rand)
@@ -446,37 +599,22 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
     }
     inFlight++
     const want = expected?.get(path)
-    const collect = keepBody || want !== undefined
-    const ac = new AbortController()
-    const timer = setTimeout(() => ac.abort(new Error('timeout')), requestTimeoutMs)
+    const deadline = new Deadline(requestTimeoutMs)
     let current = initial
     let redirects = 0
-    let status = 0
-    let bytes = 0
-    let bodyStart: number | undefined
     let error: string | undefined
-    let body: Buffer | undefined
+    const got: Got = { status: 0, location: undefined, bytes: 0, bodyStart: undefined, body: undefined, matches: true }
     try {
       for (;;) {
-        const res = await request(current, {
-          method: 'GET',
-          dispatcher,
-          signal: ac.signal,
-          headers: {
-            'user-agent': 'reef-crowd/1.0',
-            accept: '*/*',
-            ...(referer === undefined ? {} : { referer: new URL(referer).origin === current.origin ? referer : new URL(referer).origin + '/' })
-          }
-        })
-        status = res.statusCode
-        const location = res.headers['location']
-        if (REDIRECT_STATUSES.has(status) && typeof location === 'string') {
-          await res.body.dump()
+        const headers: Record<string, string> = { 'user-agent': 'reef-crowd/1.0', accept: '*/*' }
+        if (referer !== undefined) headers['referer'] = new URL(referer).origin === current.origin ? referer : new URL(referer).origin + '/'
+        await getOnce(dispatcher, current, headers, deadline, keepBody, want, got)
+        if (got.location !== undefined) {
           if (redirects >= maxRedirects) {
             error = 'too-many-redirects'
             break
           }
-          const next = new URL(location, current)
+          const next = new URL(got.location, current)
           if (next.protocol !== 'http:' && next.protocol !== 'https:') {
             error = `unsupported redirect protocol ${next.protocol}`
             break
@@ -485,23 +623,17 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
           redirects++
           continue
         }
-        bodyStart = Date.now()
-        const chunks: Buffer[] = []
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          bytes += chunk.length
-          if (collect) chunks.push(chunk)
-        }
-        if (collect) body = Buffer.concat(chunks, bytes)
         break
       }
     } catch (err) {
-      error = ac.signal.aborted ? 'timeout' : describeError(err)
+      error = deadline.expired ? 'timeout' : describeError(err)
     } finally {
-      clearTimeout(timer)
+      deadline.clear()
       inFlight--
     }
+    const status = got.status
     const failedTransport = error !== undefined || status === 0 || status >= 500
-    const ok = !failedTransport && status === 200 && (want === undefined || (body !== undefined && want.equals(body)))
+    const ok = !failedTransport && status === 200 && (want === undefined || got.matches)
     const servedBy: RequestResult['servedBy'] = failedTransport ? 'error' : current.origin === siteOrigin ? 'origin' : 'helper'
     const result: RequestResult = {
       start,
@@ -511,13 +643,13 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
       status,
       ok,
       servedBy,
-      bytes,
+      bytes: got.bytes,
       redirects
     }
-    if (bodyStart !== undefined) result.bodyStart = bodyStart
+    if (got.bodyStart !== undefined) result.bodyStart = got.bodyStart
     if (error !== undefined) result.error = error
     emit(result)
-    return { result, body: keepBody ? body : undefined }
+    return { result, body: keepBody ? got.body : undefined }
   }
 
   async function visit(page: string, wantsDownload: boolean, downloadPick: number): Promise<void> {

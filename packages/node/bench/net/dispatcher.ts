@@ -10,7 +10,9 @@
  */
 import { isIP } from 'node:net'
 import type { LookupFunction } from 'node:net'
-import { Agent, buildConnector } from 'undici'
+import { buildConnector } from 'undici'
+import type { Dispatcher } from 'undici'
+import { CROWD_AGENT_SHARDS, ShardedAgent } from '../../demo/crowd.ts'
 
 export const TESTBED_DOMAIN = 'reef.test'
 
@@ -46,10 +48,10 @@ export function resolveTestbedHost(host: string, hosts: TestbedHosts): string | 
 }
 
 /**
- * An Agent for the crowd: plain http only, host names mapped by `resolveTestbedHost`, connect
+ * A dispatcher for the crowd (a ShardedAgent): plain http only, host names mapped by `resolveTestbedHost`, connect
  * timeout `connectTimeoutMs`, keep-alive like a browser.
  */
-export function testbedDispatcher(hosts: TestbedHosts, opts: { connectTimeoutMs?: number } = {}): Agent {
+export function testbedDispatcher(hosts: TestbedHosts, opts: { connectTimeoutMs?: number } = {}): Dispatcher {
   const lookup: LookupFunction = (hostname, options, callback) => {
     const r = resolveTestbedHost(hostname, hosts)
     if (r instanceof Error) {
@@ -75,5 +77,5 @@ export function testbedDispatcher(hosts: TestbedHosts, opts: { connectTimeoutMs?
     }
     inner(options, callback)
   }
-  return new Agent({ connect, keepAliveTimeout: 4_000 })
+  return new ShardedAgent({ connect, keepAliveTimeout: 4_000 }, CROWD_AGENT_SHARDS)
 }

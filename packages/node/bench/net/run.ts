@@ -15,6 +15,10 @@
  * page-load bytes. --repeat N runs each crowd N times (before and after alternating), for the
  * spread from run to run. Prints a Markdown report (also written to --out with an SVG timeline per
  * crowd and the figures as JSON). Without root (or namespaces), says so in one line and exits 0.
+ *
+ * Profiling: REEF_TESTBED_CPU_PROF=<dir> makes every site process write a V8 CPU profile
+ * (site<N>-<role>-<ms>.cpuprofile) into <dir> when it stops; run the bench itself with
+ * `node --cpu-prof` for the crowd client's. REEF_TESTBED_LOG_LEVEL sets the sites' log level.
  */
 import { execFileSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'

@@ -45,7 +45,10 @@ export class SiteProcess implements Stoppable {
     const fd = openSync(logFile, 'a')
     try {
       // `ip netns exec` execs the command in place: the child's pid is the node process's.
-      this.#child = spawn('ip', ['netns', 'exec', site.netns, process.execPath, SITE_PROCESS, '--spec', JSON.stringify(spec)], {
+      // REEF_TESTBED_CPU_PROF=<dir>: each site process writes a V8 CPU profile there when it stops.
+      const profDir = process.env.REEF_TESTBED_CPU_PROF
+      const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=site${site.index}-${spec.role}-${Date.now()}.cpuprofile`] : []
+      this.#child = spawn('ip', ['netns', 'exec', site.netns, process.execPath, ...prof, SITE_PROCESS, '--spec', JSON.stringify(spec)], {
         stdio: ['ignore', fd, fd, 'ipc'],
         env: { ...process.env, TMPDIR: testbed.dir('site-tmp') }
       })

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { request } from 'undici'
-import type { Agent } from 'undici'
-import { loopbackDispatcher, runCrowd, seededRandom, zipfSampler } from '../../demo/crowd.ts'
+import type { Dispatcher } from 'undici'
+import { loopbackDispatcher, runCrowd, seededRandom, ShardedAgent, zipfSampler } from '../../demo/crowd.ts'
 import type { CrowdReport, RequestResult } from '../../demo/crowd.ts'
 import { startDemoOrigin } from '../../demo/origin-site.ts'
 import type { DemoOrigin } from '../../demo/origin-site.ts'
@@ -35,6 +35,37 @@ function expectedBodies(origin: DemoOrigin): Map<string, Buffer> {
 function failures(report: CrowdReport): RequestResult[] {
   return report.results.filter(r => !r.ok)
 }
+
+describe('ShardedAgent', () => {
+  test("takes requests in turn, keeps each shard's connections alive, and closes them all", async () => {
+    const sockets = new Set<Socket>()
+    let open = 0
+    const srv = await tinyServer((_req, res) => res.end('ok'))
+    srv.server.on('connection', socket => {
+      sockets.add(socket)
+      open++
+      socket.once('close', () => open--)
+    })
+    const agent = new ShardedAgent({ keepAliveTimeout: 10_000 }, 3)
+    try {
+      for (let i = 0; i < 9; i++) {
+        const res = await request(`${srv.url}/${i}`, { dispatcher: agent })
+        assert.equal(await res.body.text(), 'ok')
+      }
+      // Nine requests one after another: three shards, one kept-alive connection each.
+      assert.equal(sockets.size, 3)
+      assert.equal(open, 3)
+      await agent.close()
+      const deadline = Date.now() + 2_000
+      while (open > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+      assert.equal(open, 0)
+    } finally {
+      await agent.destroy()
+      await srv.close()
+    }
+    assert.throws(() => new ShardedAgent({}, 0), RangeError)
+  })
+})
 
 describe('seededRandom and zipfSampler', () => {
   test('seededRandom is deterministic and in [0, 1)', () => {
@@ -85,7 +116,7 @@ describe('seededRandom and zipfSampler', () => {
 describe('loopbackDispatcher', () => {
   let srv: Awaited<ReturnType<typeof tinyServer>>
   const seen: Array<{ host: string | undefined; remote: string | undefined }> = []
-  let d: Agent
+  let d: Dispatcher
   before(async () => {
     srv = await tinyServer((req, res) => {
       seen.push({ host: req.headers.host, remote: req.socket.remoteAddress })
@@ -254,6 +285,27 @@ describe('runCrowd against the demo origin', () => {
     assert.ok(report.results.filter(r => r.path !== '/css/site.css').every(r => r.ok))
     assert.equal(report.visits.failed, report.visits.started)
     assert.deepEqual(report.pageLoadsMs, [])
+  })
+
+  test('byte verification catches a body cut short or running long', async () => {
+    const expected = expectedBodies(origin)
+    const css = expected.get('/css/site.css') ?? Buffer.alloc(0)
+    const js = expected.get('/js/app.js') ?? Buffer.alloc(0)
+    assert.ok(css.length > 1 && js.length > 1)
+    expected.set('/css/site.css', Buffer.concat([css, Buffer.from('x')]))
+    expected.set('/js/app.js', js.subarray(0, js.length - 1))
+    const report = await runCrowd({
+      siteUrl: origin.url,
+      pages: ['/'],
+      profile: { kind: 'step', rps: 50, durationMs: 300 },
+      maxRequests: 40,
+      maxDurationMs: 3000,
+      expected
+    })
+    const changed = report.results.filter(r => r.path === '/css/site.css' || r.path === '/js/app.js')
+    assert.deepEqual(new Set(changed.map(r => r.path)), new Set(['/css/site.css', '/js/app.js']))
+    for (const r of changed) assert.equal(r.ok, false, r.path)
+    assert.ok(report.results.filter(r => r.path !== '/css/site.css' && r.path !== '/js/app.js').every(r => r.ok))
   })
 
   test('ramp and bursts profiles shape the request rate', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { performance } from 'node:perf_hooks'
 import { request } from 'undici'
-import type { Agent } from 'undici'
+import type { Dispatcher } from 'undici'
 import { loopbackDispatcher } from '../../demo/crowd.ts'
 import { buildDemoSite, startDemoOrigin } from '../../demo/origin-site.ts'
 import type { DemoOrigin } from '../../demo/origin-site.ts'
@@ -14,7 +14,7 @@ interface Fetched {
 }
 
 async function get(
-  dispatcher: Agent,
+  dispatcher: Dispatcher,
   url: string,
   init: { method?: 'GET' | 'HEAD' | 'POST'; headers?: Record<string, string>; body?: string; signal?: AbortSignal } = {}
 ): Promise<Fetched> {
@@ -119,7 +119,7 @@ describe('buildDemoSite', () => {
 
 describe('demo origin: content and HTTP semantics', () => {
   let origin: DemoOrigin
-  let d: Agent
+  let d: Dispatcher
   before(async () => {
     origin = await startDemoOrigin({ workers: 8, capacityRps: 2000, seed: 3 })
     d = loopbackDispatcher()
