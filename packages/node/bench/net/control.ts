@@ -107,6 +107,8 @@ export interface NodeProbe {
   refusedBy?: Record<string, number>
   /** Visitors that waited for help at a crowd's onset, by how it ended (`LoadMonitor.helpWaits`). */
   helpWaits?: Record<string, number>
+  /** What the node's mirror filled, by where from (`MirrorFill.counts`; absent from older nodes). */
+  fills?: Record<string, number>
   /** node.status(), when asked for in full. */
   status?: Record<string, unknown>
   error?: string

@@ -95,6 +95,8 @@ export interface Summary {
    * and bytes it sent its helpers over fetch streams, at the largest seen during the crowd.
    */
   hotSet: { manifestBytes: number; sentToHelpers: number } | undefined
+  /** Per helper: its mirror's fills by where from (MirrorFill.counts). */
+  fills: Record<string, Record<string, number>>
   /** Warm standby arm: what filling the standbys cost in calm time (undefined: no standby arm). */
   standbyFill: ScenarioResult['standbyFill']
   /** Page loads by where their page was served: started, loaded in time, loaded too late, failed; p99 of the loaded. */
@@ -354,6 +356,7 @@ export function summarize(r: ScenarioResult, ctx: { version: string; rateLabel: 
     uplinkSection: r.uplinkSection,
     failures: failureCounts(r.report.results),
     hotSet: hotSetOf(r.site1Trace),
+    fills: r.fills,
     standbyFill: r.standbyFill,
     visitsByHost: visitsByHost(visits, timeoutMs),
     site1Trace: r.site1Trace.map(({ at, status: s }) => ({

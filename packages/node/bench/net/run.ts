@@ -252,6 +252,18 @@ export async function runNetBench(argv: string[]): Promise<number> {
           note(
             `  success ${(100 * s.success).toFixed(1)}% of ${s.started}; goodput ${(s.goodput / MB).toFixed(2)} MB/s (${(100 * s.efficiency).toFixed(0)}%, from ${(s.steady.fromMs / 1000).toFixed(0)} s ${(100 * s.steady.efficiency).toFixed(0)}%); CPU ${(100 * s.cpuTestbed).toFixed(0)}% testbed, ${(100 * s.cpu.mean).toFixed(0)}% machine; ${svg}`
           )
+          if (s.hotSet !== undefined) {
+            const fills = Object.entries(s.fills).map(
+              ([label, c]) =>
+                `${label} ${
+                  Object.entries(c)
+                    .filter(([, n]) => n > 0)
+                    .map(([k, n]) => `${k} ${n}`)
+                    .join(', ') || 'none'
+                }`
+            )
+            note(`  site 1 → helpers ${(s.hotSet.sentToHelpers / s.hotSet.manifestBytes).toFixed(2)}× the hot set; fills: ${fills.join('; ') || '–'}`)
+          }
         }
       }
     }

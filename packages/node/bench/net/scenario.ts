@@ -201,6 +201,8 @@ export interface ScenarioResult {
   site1Status: Record<string, unknown> | undefined
   /** Site 1's node.status() every TRACE_MS during the crowd (Reef), with the time it was taken. */
   site1Trace: Array<{ at: number; status: Record<string, unknown> }>
+  /** Per helper (label): its mirror's fills by where from, after the crowd (MirrorFill.counts). */
+  fills: Record<string, Record<string, number>>
   killedAt: number | undefined
   killedLabels: string[]
   /** Whether the Reef code took the `uplink` config section (else origin.bytesPerSec). */
@@ -472,10 +474,17 @@ export async function runScenario(tb: Testbed, opts: ScenarioOptions): Promise<S
     const finishedAt = Math.max(crowdStart, ...report.results.map(r => r.end))
     let firstShedAt: number | undefined
     let site1Status: Record<string, unknown> | undefined
+    const fills: Record<string, Record<string, number>> = {}
     if (plan.reef) {
       const p = await procs[0]!.probe(true)
       firstShedAt = p.firstShedAt
       site1Status = p.status
+      // What each helper's mirror filled, and from where (a killed helper answers nothing).
+      const probes = await Promise.all(procs.slice(1).map(async q => q.probe().catch(() => undefined)))
+      probes.forEach((q, k) => {
+        const label = plan.sites[k + 1]?.label
+        if (q?.fills !== undefined && label !== undefined) fills[label] = q.fills
+      })
     }
     return {
       plan,
@@ -491,6 +500,7 @@ export async function runScenario(tb: Testbed, opts: ScenarioOptions): Promise<S
       firstShedAt,
       site1Status,
       site1Trace,
+      fills,
       killedAt,
       killedLabels: [...killedNow, ...cutNow].map(i => plan.sites[i - 1]?.label ?? ''),
       uplinkSection: procs[0]?.ready?.uplinkSection,

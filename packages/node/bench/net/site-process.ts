@@ -39,6 +39,8 @@ interface ReefNodeLike {
   views?: { status?: () => unknown }
   libp2p?: { getMultiaddrs?: () => unknown[] }
   peerId?: unknown
+  /** The mirror's fills (newer code). */
+  fill?: { counts?: unknown }
   /** What the node's content cache holds (its own site's copies, and the sites it helps or stands by for). */
   cache?: { bytes?: unknown }
   ledgerStore?: {
@@ -104,6 +106,8 @@ function probe(node: ReefNodeLike | undefined, full: boolean): NodeProbe {
     if (refused !== null && typeof refused === 'object') out.refusedBy = { ...(refused as Record<string, number>) }
     const waits = node.monitor?.helpWaits
     if (waits !== null && typeof waits === 'object') out.helpWaits = { ...(waits as Record<string, number>) }
+    const fills = node.fill?.counts
+    if (fills !== null && typeof fills === 'object') out.fills = { ...(fills as Record<string, number>) }
     const status: unknown = node.views?.status?.() ?? node.status?.()
     if (status !== null && typeof status === 'object') {
       const peers = (status as { peers?: unknown }).peers

@@ -143,6 +143,7 @@ test('summarize: success within the timeout, per-second recovery, goodput, effic
     crowdEnd: t0 + 4000,
     finishedAt: t0 + 5000,
     report,
+    fills: { bravo: { fromSite: 3, fromOwner: 2 } },
     samples,
     firstShedAt: t0 + 250,
     site1Status: undefined,

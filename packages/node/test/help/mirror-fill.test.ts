@@ -297,4 +297,43 @@ describe('MirrorFill', () => {
       delete h2.session.earlierHelpers
     }
   })
+
+  test('asked by another helper for an object it neither holds nor owns, a helper answers 503 at once and does not fetch it from B', async () => {
+    const [h1, h2] = helpers as [Helper, Helper]
+    for (const h of helpers) h.cache.dropSite('alpha')
+    const path = [...manifest.keys()].find(p => ownerOf(p, h1.session.helpers) === h1.id)!
+    asked.length = 0
+    await assert.rejects(h2.fill.fill(h2.session, path, { forPeer: true }), (err: unknown) => err instanceof FetchRefusedError && err.status === 503)
+    assert.deepEqual(asked, [])
+    // Held, it is served from the cache all the same.
+    await h1.fill.fill(h1.session, path)
+    h2.cache.put(h1.cache.peek('alpha', path)!)
+    assert.equal((await h2.fill.fill(h2.session, path, { forPeer: true })).sha256, manifest.get(path)!.sha256)
+    assert.deepEqual(asked, [path])
+  })
+
+  test('an owner asking an earlier owner that asks it back for the same object: neither waits on the other, and the object crosses B once', async () => {
+    const [h1, h2] = helpers as [Helper, Helper]
+    const both = h1.session.helpers
+    for (const h of helpers) h.cache.dropSite('alpha')
+    // h1 owned everything while alone; now h2 owns `path`, and its prefetch asks h1 first.
+    h2.session.earlierHelpers = [[h1.id]]
+    const path = [...manifest.keys()].find(p => ownerOf(p, both) === h2.id)!
+    asked.length = 0
+    const before = { h1: { ...h1.fill.counts }, h2: { ...h2.fill.counts } }
+    try {
+      // Both fills start before either ask arrives: h2's prefetch asks h1, h1's visitor fill asks h2.
+      const [a, b] = await Promise.all([h2.fill.fill(h2.session, path, { prefetch: true }), h1.fill.fill(h1.session, path)])
+      assert.equal(a.sha256, manifest.get(path)!.sha256)
+      assert.equal(b.sha256, manifest.get(path)!.sha256)
+      assert.deepEqual(asked, [path], 'B sent the object once')
+      // h1's ask was answered by its owner (it did not time out), which fetched from B for both.
+      assert.equal(h1.fill.counts.ownerFailed, before.h1.ownerFailed)
+      assert.equal(h1.fill.counts.fromOwner, before.h1.fromOwner + 1)
+      assert.equal(h1.fill.counts.fromSite, before.h1.fromSite)
+      assert.equal(h2.fill.counts.fromSite, before.h2.fromSite + 1)
+    } finally {
+      delete h2.session.earlierHelpers
+    }
+  })
 })
