@@ -198,7 +198,8 @@ const loopbackLookup: LookupFunction = (hostname, options, callback) => {
 }
 
 /**
- * Several undici Agents behind one dispatcher, each request to the next in turn. An Agent keeps
+ * Several undici Agents behind one dispatcher, each request to the next in turn (or to the shard
+ * `shard(i)` names: the crowd gives each visit one, as a browser keeps its own). An Agent keeps
  * one connection pool per origin, and its pool walks all of its connections on each request and
  * on each closed connection; with the thousands of connections a crowd keeps open that walk was
  * a third of the crowd client's CPU. Shards of a sixteenth the size walk a sixteenth as far.
@@ -211,6 +212,11 @@ export class ShardedAgent extends UndiciDispatcher {
     super()
     if (!Number.isInteger(shards) || shards < 1) throw new RangeError('ShardedAgent: shards must be an integer >= 1')
     this.#agents = Array.from({ length: shards }, () => new Agent(options))
+  }
+
+  /** The shard for the `i`-th of something (a visit: all its requests share one shard's connections). */
+  shard(i: number): Agent {
+    return this.#agents[Math.abs(Math.trunc(i)) % this.#agents.length] as Agent
   }
 
   override dispatch(options: UndiciDispatcher.DispatchOptions, handler: UndiciDispatcher.DispatchHandler): boolean {
@@ -576,7 +582,12 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
 
   /** Fetch one resource (following redirects); undefined when the limits forbid starting it. */
   /** `referer`: the page a subresource or download belongs to, sent as browsers do (same-origin: the full URL). */
-  async function fetchOne(initial: URL, keepBody: boolean, referer?: string): Promise<{ result: RequestResult; body: Buffer | undefined } | undefined> {
+  async function fetchOne(
+    via: Dispatcher,
+    initial: URL,
+    keepBody: boolean,
+    referer?: string
+  ): Promise<{ result: RequestResult; body: Buffer | undefined } | undefined> {
     if (!mayStart()) return undefined
     sent++
     const path = initial.pathname + initial.search
@@ -608,7 +619,7 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
       for (;;) {
         const headers: Record<string, string> = { 'user-agent': 'reef-crowd/1.0', accept: '*/*' }
         if (referer !== undefined) headers['referer'] = new URL(referer).origin === current.origin ? referer : new URL(referer).origin + '/'
-        await getOnce(dispatcher, current, headers, deadline, keepBody, want, got)
+        await getOnce(via, current, headers, deadline, keepBody, want, got)
         if (got.location !== undefined) {
           if (redirects >= maxRedirects) {
             error = 'too-many-redirects'
@@ -653,6 +664,8 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
   }
 
   async function visit(page: string, wantsDownload: boolean, downloadPick: number): Promise<void> {
+    // Like one browser: every request of the visit on the same connections (one shard's pools).
+    const via = dispatcher instanceof ShardedAgent ? dispatcher.shard(visits.started) : dispatcher
     visits.started++
     const began = performance.now()
     const vr: VisitResult = { start: Date.now(), end: 0, page, finalUrl: '', ok: false, complete: true, bytes: 0, requests: 0 }
@@ -664,7 +677,7 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
     pendingSubresources += subEstimate
     let first: Awaited<ReturnType<typeof fetchOne>>
     try {
-      first = await fetchOne(new URL(page, site), true)
+      first = await fetchOne(via, new URL(page, site), true)
     } finally {
       pendingPages--
       pendingSubresources = pendingPages === 0 ? 0 : pendingSubresources - subEstimate
@@ -701,7 +714,7 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
       while (next < todo.length) {
         const url = todo[next++]
         if (url === undefined) break
-        const pending = fetchOne(url, false, result.finalUrl) // counts as sent synchronously
+        const pending = fetchOne(via, url, false, result.finalUrl) // counts as sent synchronously
         reservedKnown--
         const r = await pending
         if (r === undefined) {
@@ -726,7 +739,7 @@ export async function runCrowd(opts: CrowdOptions): Promise<CrowdReport> {
     }
     // Like a reader clicking a download link once the page is shown; not part of the page load time.
     if (download !== undefined) {
-      const pending = fetchOne(download, false, result.finalUrl)
+      const pending = fetchOne(via, download, false, result.finalUrl)
       reservedKnown--
       await pending
     }

@@ -55,6 +55,11 @@ describe('ShardedAgent', () => {
       // Nine requests one after another: three shards, one kept-alive connection each.
       assert.equal(sockets.size, 3)
       assert.equal(open, 3)
+      // shard(i) names one of the same three: their kept-alive connections serve it.
+      for (let i = 0; i < 6; i++) await (await request(`${srv.url}/s${i}`, { dispatcher: agent.shard(i) })).body.text()
+      assert.equal(sockets.size, 3)
+      assert.equal(agent.shard(4), agent.shard(1))
+      assert.notEqual(agent.shard(1), agent.shard(2))
       await agent.close()
       const deadline = Date.now() + 2_000
       while (open > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
