@@ -267,19 +267,16 @@ describe('runCrowd against the demo origin', () => {
     assert.deepEqual([...kinds].sort(), ['about.html', 'css', 'files', 'img', 'js'])
   })
 
+  /** A short crowd of page loads of `/` against the origin, bodies checked against `expected`. */
+  const smallCrowd = async (expected: Map<string, Buffer>): Promise<CrowdReport> =>
+    runCrowd({ siteUrl: origin.url, pages: ['/'], profile: { kind: 'step', rps: 50, durationMs: 300 }, maxRequests: 40, maxDurationMs: 3000, expected })
+
   test('byte verification catches a wrong body', async () => {
     const expected = expectedBodies(origin)
     const css = Buffer.from(expected.get('/css/site.css') ?? Buffer.alloc(0))
     css[100] = (css[100] ?? 0) ^ 0xff
     expected.set('/css/site.css', css)
-    const report = await runCrowd({
-      siteUrl: origin.url,
-      pages: ['/'],
-      profile: { kind: 'step', rps: 50, durationMs: 300 },
-      maxRequests: 40,
-      maxDurationMs: 3000,
-      expected
-    })
+    const report = await smallCrowd(expected)
     const cssResults = report.results.filter(r => r.path === '/css/site.css')
     assert.ok(cssResults.length > 0)
     for (const r of cssResults) {
@@ -299,14 +296,7 @@ describe('runCrowd against the demo origin', () => {
     assert.ok(css.length > 1 && js.length > 1)
     expected.set('/css/site.css', Buffer.concat([css, Buffer.from('x')]))
     expected.set('/js/app.js', js.subarray(0, js.length - 1))
-    const report = await runCrowd({
-      siteUrl: origin.url,
-      pages: ['/'],
-      profile: { kind: 'step', rps: 50, durationMs: 300 },
-      maxRequests: 40,
-      maxDurationMs: 3000,
-      expected
-    })
+    const report = await smallCrowd(expected)
     const changed = report.results.filter(r => r.path === '/css/site.css' || r.path === '/js/app.js')
     assert.deepEqual(new Set(changed.map(r => r.path)), new Set(['/css/site.css', '/js/app.js']))
     for (const r of changed) assert.equal(r.ok, false, r.path)
