@@ -86,6 +86,11 @@ export interface FrontDeps {
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const
 /** Bodies up to this size (with a Content-Length) are answered in one write instead of streamed. */
 const SMALL_BODY_BYTES = 64 * 1024
+/**
+ * Larger bodies the cache keeps are read whole from the origin while the bodies so read and not
+ * yet sent stay under this many bytes; past it they stream, as others do.
+ */
+const BUFFERED_BODY_BUDGET_BYTES = 64 * 1024 * 1024
 
 /** Whether a request's Referer is a page of the site it asks (a browser loading a page's subresources). */
 export function fromOwnPage(referer: string | undefined, host: string | undefined): boolean {
@@ -184,6 +189,8 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
   }
 
   const originFailures = new OriginFailureLog(deps.log)
+  /** Bytes of large bodies read whole from the origin whose answers have not ended yet. */
+  let buffered = 0
 
   async function handler(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const raw = request.raw
@@ -398,9 +405,20 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
 
     const declared = Number(res.headers['content-length'] ?? NaN)
     const keep = method === 'GET' && shareableRes && !(declared > cache.maxObjectBytes) && cache.peek(opts.site, url) === undefined
-    if (declared <= SMALL_BODY_BYTES && method !== 'HEAD') {
+    const buffer = declared > SMALL_BODY_BYTES && keep && declared <= cache.maxObjectBytes && buffered + declared <= BUFFERED_BODY_BUDGET_BYTES
+    if (buffer) {
+      buffered += declared
+      reply.raw.once('close', () => {
+        buffered -= declared
+      })
+    }
+    if ((declared <= SMALL_BODY_BYTES || buffer) && method !== 'HEAD') {
       // A small body is read whole and answered in one write with its headers: streaming it
-      // costs a second write per response and, under load, a round of latency.
+      // costs a second write per response and, under load, a round of latency. So is a body the
+      // cache keeps (proxy buffering, as nginx does): read at the origin's pace, it is cached —
+      // and in the next manifest helpers get — at once, not when its last byte has crossed a full
+      // uplink to the visitor, seconds later; and the origin's worker is free again meanwhile
+      // (up to BUFFERED_BODY_BUDGET_BYTES of such bodies at once).
       let body: Buffer
       try {
         body = Buffer.from(await res.body.arrayBuffer())

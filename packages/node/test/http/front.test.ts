@@ -4,6 +4,7 @@
  * fastify's inject; the origin is a real HTTP server on 127.0.0.1.
  */
 import { createServer } from 'node:http'
+import { connect } from 'node:net'
 import assert from 'node:assert/strict'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import { pino } from 'pino'
@@ -520,6 +521,35 @@ describe('front', () => {
       await f.app.inject({ method: 'GET', url: '/account' })
       assert.equal(origin.stats.total - known, 1)
     })
+  })
+
+  it('keeps a large shareable body as soon as the origin has sent it, however slowly the visitor reads', async () => {
+    const big = Buffer.alloc(4 * 1024 * 1024, 'reef ')
+    const bigOrigin = createServer((_req, res) => {
+      res
+        .writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(big.byteLength), 'cache-control': 'public, max-age=300' })
+        .end(big)
+    })
+    await new Promise<void>(resolve => bigOrigin.listen(0, '127.0.0.1', resolve))
+    const g = makeFront({ url: `http://127.0.0.1:${(bigOrigin.address() as { port: number }).port}` })
+    const address = await g.app.listen({ port: 0, host: '127.0.0.1' })
+    const { port } = new URL(address)
+    // A visitor that asks and then reads nothing: the body can only go as far as socket buffers.
+    const visitor = connect(Number(port), '127.0.0.1')
+    visitor.pause()
+    try {
+      visitor.write('GET /big.bin HTTP/1.1\r\nHost: alpha\r\n\r\n')
+      const deadline = Date.now() + 5_000
+      while (g.cache.peek('alpha', '/big.bin') === undefined && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+      assert.equal(g.cache.peek('alpha', '/big.bin')?.sha256, sha256Hex(big), 'not kept while the visitor is still reading')
+      assert.equal(g.gate.inFlight, 0, "the origin's slot is held while the visitor reads")
+    } finally {
+      visitor.destroy()
+      g.gate.close()
+      await g.app.close()
+      await g.originClient.close()
+      await new Promise<void>(resolve => bigOrigin.close(() => resolve()))
+    }
   })
 
   it('passes X-Forwarded-Proto and -Host from a trusted TLS terminator to the origin, and replaces them from anyone else', async () => {
