@@ -50,6 +50,8 @@ export interface FrontOptions {
    * its way (config `crowd.helpWaitMs`; 0 or absent: 503 at once).
    */
   helpWaitMs?: number
+  /** Bytes of large shareable bodies read whole from the origin at once (BUFFERED_BODY_BUDGET_BYTES). */
+  bufferedBodyBudgetBytes?: number
 }
 
 export interface FrontDeps {
@@ -191,6 +193,7 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
   const originFailures = new OriginFailureLog(deps.log)
   /** Bytes of large bodies read whole from the origin whose answers have not ended yet. */
   let buffered = 0
+  const bufferBudget = opts.bufferedBodyBudgetBytes ?? BUFFERED_BODY_BUDGET_BYTES
 
   async function handler(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const raw = request.raw
@@ -405,7 +408,7 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
 
     const declared = Number(res.headers['content-length'] ?? NaN)
     const keep = method === 'GET' && shareableRes && !(declared > cache.maxObjectBytes) && cache.peek(opts.site, url) === undefined
-    const buffer = declared > SMALL_BODY_BYTES && keep && declared <= cache.maxObjectBytes && buffered + declared <= BUFFERED_BODY_BUDGET_BYTES
+    const buffer = declared > SMALL_BODY_BYTES && keep && declared <= cache.maxObjectBytes && buffered + declared <= bufferBudget
     if (buffer) {
       buffered += declared
       reply.raw.once('close', () => {

@@ -552,6 +552,60 @@ describe('front', () => {
     }
   })
 
+  it('streams what would pass its buffering budget, and buffers again once the budget is given back', async () => {
+    const big = Buffer.alloc(4 * 1024 * 1024, 'reef ')
+    const bigOrigin = createServer((_req, res) => {
+      res
+        .writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(big.byteLength), 'cache-control': 'public, max-age=300' })
+        .end(big)
+    })
+    await new Promise<void>(resolve => bigOrigin.listen(0, '127.0.0.1', resolve))
+    const g = makeFront({ url: `http://127.0.0.1:${(bigOrigin.address() as { port: number }).port}` })
+    await g.app.close()
+    const app = buildFront(
+      { site: 'alpha', queueTimeoutMs: 1_000, retryAfterS: 7, maxBodyBytes: 1024, originTimeoutMs: 5_000, bufferedBodyBudgetBytes: 5 * 1024 * 1024 },
+      { gate: g.gate, origin: g.originClient, cache: g.cache, hotSet: g.hotSet, shedder: g.shedder, monitor: g.monitor, log, ladder: g.ladder }
+    )
+    const port = Number(new URL(await app.listen({ port: 0, host: '127.0.0.1' })).port)
+    // Visitors that ask and then read nothing.
+    const ask = (path: string): ReturnType<typeof connect> => {
+      const v = connect(port, '127.0.0.1')
+      v.pause()
+      v.write(`GET ${path} HTTP/1.1\r\nHost: alpha\r\n\r\n`)
+      return v
+    }
+    const kept = async (path: string): Promise<boolean> => {
+      const deadline = Date.now() + 5_000
+      while (g.cache.peek('alpha', path) === undefined && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+      return g.cache.peek('alpha', path) !== undefined
+    }
+    const visitors: Array<ReturnType<typeof connect>> = []
+    try {
+      visitors.push(ask('/a.bin'))
+      assert.ok(await kept('/a.bin'), 'the first body is buffered and kept')
+      // The second would pass the budget: it streams, at the pace of a visitor who reads nothing.
+      visitors.push(ask('/b.bin'))
+      const deadline = Date.now() + 5_000
+      while (g.gate.inFlight === 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+      assert.equal(g.gate.inFlight, 1, 'the second request reached the origin')
+      // The first visitor leaves: its share of the budget comes back, and a third body is buffered.
+      visitors[0]!.destroy()
+      const connections = async (): Promise<number> =>
+        new Promise<number>((resolve, reject) => app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))))
+      const gone = Date.now() + 5_000
+      while ((await connections()) > 1 && Date.now() < gone) await new Promise(resolve => setTimeout(resolve, 10))
+      visitors.push(ask('/c.bin'))
+      assert.ok(await kept('/c.bin'), 'the budget was not given back')
+      assert.equal(g.cache.peek('alpha', '/b.bin'), undefined, 'the body over the budget was buffered')
+    } finally {
+      for (const v of visitors) v.destroy()
+      g.gate.close()
+      await app.close()
+      await g.originClient.close()
+      await new Promise<void>(resolve => bigOrigin.close(() => resolve()))
+    }
+  })
+
   it('passes X-Forwarded-Proto and -Host from a trusted TLS terminator to the origin, and replaces them from anyone else', async () => {
     const seen: Array<Record<string, string | string[] | undefined>> = []
     const echo = createServer((req, res) => {
