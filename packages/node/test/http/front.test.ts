@@ -53,6 +53,18 @@ function makeFront(
   return { app, monitor, cache, hotSet, shedder, gate, originClient, ladder }
 }
 
+/** An origin answering every path with the same shareable 4 MiB body. */
+async function startBigOrigin(): Promise<{ big: Buffer; bigOrigin: ReturnType<typeof createServer>; url: string }> {
+  const big = Buffer.alloc(4 * 1024 * 1024, 'reef ')
+  const bigOrigin = createServer((_req, res) => {
+    res
+      .writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(big.byteLength), 'cache-control': 'public, max-age=300' })
+      .end(big)
+  })
+  await new Promise<void>(resolve => bigOrigin.listen(0, '127.0.0.1', resolve))
+  return { big, bigOrigin, url: `http://127.0.0.1:${(bigOrigin.address() as { port: number }).port}` }
+}
+
 describe('front', () => {
   let origin: DemoOrigin
   let f: ReturnType<typeof makeFront>
@@ -524,14 +536,8 @@ describe('front', () => {
   })
 
   it('keeps a large shareable body as soon as the origin has sent it, however slowly the visitor reads', async () => {
-    const big = Buffer.alloc(4 * 1024 * 1024, 'reef ')
-    const bigOrigin = createServer((_req, res) => {
-      res
-        .writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(big.byteLength), 'cache-control': 'public, max-age=300' })
-        .end(big)
-    })
-    await new Promise<void>(resolve => bigOrigin.listen(0, '127.0.0.1', resolve))
-    const g = makeFront({ url: `http://127.0.0.1:${(bigOrigin.address() as { port: number }).port}` })
+    const { big, bigOrigin, url } = await startBigOrigin()
+    const g = makeFront({ url })
     const address = await g.app.listen({ port: 0, host: '127.0.0.1' })
     const { port } = new URL(address)
     // A visitor that asks and then reads nothing: the body can only go as far as socket buffers.
@@ -553,14 +559,8 @@ describe('front', () => {
   })
 
   it('streams what would pass its buffering budget, and buffers again once the budget is given back', async () => {
-    const big = Buffer.alloc(4 * 1024 * 1024, 'reef ')
-    const bigOrigin = createServer((_req, res) => {
-      res
-        .writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(big.byteLength), 'cache-control': 'public, max-age=300' })
-        .end(big)
-    })
-    await new Promise<void>(resolve => bigOrigin.listen(0, '127.0.0.1', resolve))
-    const g = makeFront({ url: `http://127.0.0.1:${(bigOrigin.address() as { port: number }).port}` })
+    const { bigOrigin, url } = await startBigOrigin()
+    const g = makeFront({ url })
     await g.app.close()
     const app = buildFront(
       { site: 'alpha', queueTimeoutMs: 1_000, retryAfterS: 7, maxBodyBytes: 1024, originTimeoutMs: 5_000, bufferedBodyBudgetBytes: 5 * 1024 * 1024 },
