@@ -28,8 +28,7 @@
 import { isIP } from 'node:net'
 import type { LookupFunction } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { Agent, buildConnector, Dispatcher as UndiciDispatcher } from 'undici'
-import type { Dispatcher } from 'undici'
+import { Agent, buildConnector, Dispatcher } from 'undici'
 
 export type CrowdProfile =
   | { kind: 'step'; rps: number; durationMs: number }
@@ -204,7 +203,7 @@ const loopbackLookup: LookupFunction = (hostname, options, callback) => {
  * on each closed connection; with the thousands of connections a crowd keeps open that walk was
  * a third of the crowd client's CPU. Shards of a sixteenth the size walk a sixteenth as far.
  */
-export class ShardedAgent extends UndiciDispatcher {
+export class ShardedAgent extends Dispatcher {
   readonly #agents: Agent[]
   #next = 0
 
@@ -219,7 +218,7 @@ export class ShardedAgent extends UndiciDispatcher {
     return this.#agents[Math.abs(Math.trunc(i)) % this.#agents.length] as Agent
   }
 
-  override dispatch(options: UndiciDispatcher.DispatchOptions, handler: UndiciDispatcher.DispatchHandler): boolean {
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const agent = this.#agents[this.#next] as Agent
     this.#next = (this.#next + 1) % this.#agents.length
     return agent.dispatch(options, handler)
@@ -255,7 +254,7 @@ export const CROWD_AGENT_SHARDS = 16
  * literal outside loopback, with an `ERR_REEF_NOT_LOOPBACK` error — so traffic
  * can never leave loopback. Plain http only (https is refused too).
  */
-export function loopbackDispatcher(opts: { connections?: number } = {}): UndiciDispatcher {
+export function loopbackDispatcher(opts: { connections?: number } = {}): Dispatcher {
   const inner = buildConnector({ lookup: loopbackLookup, timeout: 5000 })
   const connect: buildConnector.connector = (options, callback) => {
     const { hostname, protocol } = options

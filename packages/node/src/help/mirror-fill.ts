@@ -136,7 +136,7 @@ export class MirrorFill {
 
   /**
    * The object at `path` of the site `s` helps, verified, into the cache. `forPeer`: asked by
-   * another helper, so filled only from the struck site. `prefetch`: no visitor waits for it
+   * another helper, so fetched from the struck site if this node owns it (else 503). `prefetch`: no visitor waits for it
    * (yet): it yields to those who do.
    */
   fill(s: HelpingSession, path: string, opts: { forPeer?: boolean; prefetch?: boolean } = {}): Promise<CachedObject> {
@@ -146,16 +146,17 @@ export class MirrorFill {
     const demand = opts.prefetch !== true
     const atSite = this.#fromSite.get(key)
     if (atSite !== undefined) return MirrorFill.#join(atSite, demand)
-    const running = this.#fills.get(key)
     if (opts.forPeer === true) {
       // Another helper asks. Only the owner fetches from the struck site for others (a second
-      // fetcher would be a second copy across its uplink), and never waits on a fill of its own
-      // that is asking a helper (maybe the asker: a wait both ways).
+      // fetcher would be a second copy across its uplink), straight from there: never through a
+      // fill of its own that is asking a helper (maybe the asker: a wait both ways).
       if (!this.owns(s, path)) return Promise.reject(new FetchRefusedError(503, `${path} is not held here: ask its owner`))
-      if (running !== undefined) return this.#site(s, path, { demand }, s.manifest.get(path), { forPeer: true, afterHelper: false })
-    } else if (running !== undefined) return MirrorFill.#join(running, demand)
+      return this.#site(s, path, { demand }, s.manifest.get(path), { forPeer: true, afterHelper: false })
+    }
+    const running = this.#fills.get(key)
+    if (running !== undefined) return MirrorFill.#join(running, demand)
     const prio: Priority = { demand }
-    const promise = this.#fill(s, path, opts.forPeer === true, prio).finally(() => this.#fills.delete(key))
+    const promise = this.#fill(s, path, prio).finally(() => this.#fills.delete(key))
     this.#fills.set(key, { promise, prio })
     return promise
   }
@@ -195,11 +196,11 @@ export class MirrorFill {
     return promise
   }
 
-  async #fill(s: HelpingSession, path: string, forPeer: boolean, prio: Priority): Promise<CachedObject> {
+  async #fill(s: HelpingSession, path: string, prio: Priority): Promise<CachedObject> {
     const entry = s.manifest.get(path)
-    const owner = entry === undefined || forPeer ? undefined : ownerOf(path, s.helpers)
+    const owner = entry === undefined ? undefined : ownerOf(path, s.helpers)
     let askedHelper = false
-    if (entry !== undefined && !forPeer) {
+    if (entry !== undefined) {
       // A standby of the site that is one of the session's helpers holds the hot content already.
       const standby = this.#d.standbysOf?.(s.site).find(p => p !== this.#d.selfId && s.helpers.includes(p) && this.#d.isDown?.(p) !== true)
       const got = standby === undefined ? undefined : await this.#fromHelper(s, path, entry, standby, prio, 'fromStandby')
@@ -221,7 +222,7 @@ export class MirrorFill {
     // Meanwhile another helper's ask may have had this node (the owner) fetch it from the site.
     const held = this.#d.cache.peek(s.site, path)
     if (held !== undefined) return held
-    return this.#site(s, path, prio, entry, { forPeer, afterHelper: askedHelper })
+    return this.#site(s, path, prio, entry, { forPeer: false, afterHelper: askedHelper })
   }
 
   /**

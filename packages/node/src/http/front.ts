@@ -408,7 +408,7 @@ export function buildFront(opts: FrontOptions, deps: FrontDeps): FastifyInstance
 
     const declared = Number(res.headers['content-length'] ?? NaN)
     const keep = method === 'GET' && shareableRes && !(declared > cache.maxObjectBytes) && cache.peek(opts.site, url) === undefined
-    const buffer = declared > SMALL_BODY_BYTES && keep && declared <= cache.maxObjectBytes && buffered + declared <= bufferBudget
+    const buffer = keep && declared > SMALL_BODY_BYTES && buffered + declared <= bufferBudget
     if (buffer) {
       buffered += declared
       reply.raw.once('close', () => {
