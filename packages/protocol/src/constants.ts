@@ -47,6 +47,26 @@ export function topicRecordTypes(topic: string): readonly string[] | undefined {
 export const RECORD_PROTOCOL = '/reef/record/1.0.0'
 /** r4: the record types a node accepts over RECORD_PROTOCOL. */
 export const DIRECT_RECORD_TYPES: readonly string[] = ['help-offer', 'load-report']
+/**
+ * r5: RECORD_PROTOCOL's next version. It carries DIRECT_RECORD_TYPES and `gov-votes`, votes
+ * relayed toward a proposal's proposer along the path its proposal came by (SPEC.md §Vote
+ * relay). A node of r4 does not speak it, so stream negotiation fails at once and the sender
+ * gossips its vote instead.
+ */
+export const RECORD_PROTOCOL_R5 = '/reef/record/1.1.0'
+/** r5: record types that travel only over RECORD_PROTOCOL_R5, never on a topic (gossiped: ERR_WRONG_TOPIC). */
+export const DIRECT_ONLY_RECORD_TYPES: readonly string[] = ['gov-votes']
+/**
+ * r5: a member that sent its vote up the relay path gossips it after this many ms (plus up to
+ * VOTE_RELAY_FALLBACK_JITTER_MS) if the entry has not come by then: a relay that died or
+ * dropped it costs the vote a few seconds, never the proposal.
+ */
+export const VOTE_RELAY_FALLBACK_MS = 8_000
+export const VOTE_RELAY_FALLBACK_JITTER_MS = 4_000
+/** r5: a relay holds votes from below this long so that those arriving together go up as one record, ms. */
+export const VOTE_RELAY_BATCH_MS = 50
+/** r5: most votes one gov-votes record carries. */
+export const MAX_RELAYED_VOTES = 256
 /** r4: how long a direct record's sender waits for the stream before it gossips the record instead, ms. */
 export const DIRECT_SEND_TIMEOUT_MS = 3_000
 /** libp2p stream protocol through which nodes sync the membership log and newcomers ask to join. */
@@ -138,6 +158,7 @@ export const MAX_RECORD_AGE_MS: Readonly<Record<string, number>> = Object.freeze
   invitation: 30 * 86_400_000,
   'gov-proposal': 60_000,
   'gov-vote': 60_000,
+  'gov-votes': 60_000,
   'gov-entry': 300_000,
   'join-request': 300_000
 })

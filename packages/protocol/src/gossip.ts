@@ -15,7 +15,12 @@ export type AuthorStanding = 'member' | 'non-member' | 'expelled'
 export type GossipDecision = { verdict: 'accept'; record: VerifiedRecord } | { verdict: 'ignore' | 'reject'; code: string; message: string }
 
 export interface GossipContext {
-  topic: string
+  /**
+   * The topic the message arrived on. Omitted for a record that came over a direct stream
+   * (SPEC.md §Direct records), whose receiver checks the record's type against the stream's
+   * protocol itself.
+   */
+  topic?: string
   /** The gossipsub message's `from` (its author under StrictSign). */
   from: string
   now?: number
@@ -27,7 +32,11 @@ export interface GossipContext {
 
 export async function validateGossip(bytes: Uint8Array, ctx: GossipContext): Promise<GossipDecision> {
   try {
-    const record = await verifyRecord(bytes, { topic: ctx.topic, from: ctx.from, ...(ctx.now === undefined ? {} : { now: ctx.now }) })
+    const record = await verifyRecord(bytes, {
+      ...(ctx.topic === undefined ? {} : { topic: ctx.topic }),
+      from: ctx.from,
+      ...(ctx.now === undefined ? {} : { now: ctx.now })
+    })
     const standing = ctx.standing?.(record.author) ?? 'member'
     if (standing === 'expelled') return { verdict: 'reject', code: 'ERR_EXPELLED', message: `${record.author} was expelled` }
     if (standing === 'non-member') return { verdict: 'ignore', code: 'ERR_NOT_MEMBER', message: `${record.author} is not a member in this log` }

@@ -17,6 +17,7 @@ import {
   MAX_MANIFEST_ENTRIES,
   MAX_OBJECT_BYTES,
   MAX_PATH_CHARS,
+  MAX_RELAYED_VOTES,
   MAX_STANDBYS
 } from './constants.ts'
 import { ConsortiumId, LogEntryBody, Member } from './charter.ts'
@@ -236,6 +237,19 @@ export const GovVote = z.object({
 })
 export type GovVote = z.infer<typeof GovVote>
 
+/**
+ * r5: votes relayed toward a proposal's proposer (SPEC.md §Vote relay), each exactly as its
+ * voter signed it; sent over RECORD_PROTOCOL_R5 to one peer, never gossiped. The record's author
+ * is the relay, not the voters: each vote is checked on its own signature.
+ */
+export const GovVotes = z.object({
+  consortium: ConsortiumId,
+  proposal: Sha256Hex,
+  height: z.number().int().min(1),
+  votes: z.array(Signature).min(1).max(MAX_RELAYED_VOTES)
+})
+export type GovVotes = z.infer<typeof GovVotes>
+
 /** A log entry that reached its quorum, announced to everyone. */
 export const GovEntry = z.object({
   entry: z.object({ body: LogEntryBody, sigs: z.array(Signature).max(256) })
@@ -280,7 +294,8 @@ export const RECORD_BODIES = {
   'gov-vote': GovVote,
   'gov-entry': GovEntry,
   invitation: Invitation,
-  'join-request': JoinRequest
+  'join-request': JoinRequest,
+  'gov-votes': GovVotes
 } as const
 export type RecordType = keyof typeof RECORD_BODIES
 export type RecordBody<T extends RecordType> = z.infer<(typeof RECORD_BODIES)[T]>

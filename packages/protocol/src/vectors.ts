@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { canonicalBytes } from './canonical.ts'
 import type { FrameKind } from './conformance.ts'
-import { FETCH_CHUNK_BYTES, MAX_FETCH_FRAME_BYTES, MAX_OBJECT_BYTES, helpTopic, ledgerTopic, loadTopic } from './constants.ts'
+import { FETCH_CHUNK_BYTES, MAX_FETCH_FRAME_BYTES, MAX_OBJECT_BYTES, govTopic, helpTopic, ledgerTopic, loadTopic } from './constants.ts'
 import { signRecord, signingInput } from './envelope.ts'
 import { lengthPrefixed } from './framing.ts'
 import type { AuthorStanding } from './gossip.ts'
@@ -222,7 +222,9 @@ export async function makeVectors(): Promise<VectorSet> {
       expiresAt: VECTOR_NOW + 86_400_000,
       addrs: [`/ip4/127.0.0.1/tcp/4001/p2p/${alice.id}`]
     },
-    'join-request': { consortium: 'reef-demo', invitation: sha('4'), member: { peer: bob.id, site: 'bravo', mirrorUrl: 'https://mirror.bravo.example' } }
+    'join-request': { consortium: 'reef-demo', invitation: sha('4'), member: { peer: bob.id, site: 'bravo', mirrorUrl: 'https://mirror.bravo.example' } },
+    // Last, so that adding it (r5) left the earlier vectors' seq and bytes as they were.
+    'gov-votes': { consortium: 'reef-demo', proposal: sha('1'), height: 4, votes: [{ peer: bob.id, sig: 'B'.repeat(85) + 'A' }] }
   }
   const authorOf: Record<RecordType, typeof alice> = {
     'load-report': alice,
@@ -238,16 +240,18 @@ export async function makeVectors(): Promise<VectorSet> {
     'gov-vote': alice,
     'gov-entry': alice,
     invitation: alice,
-    'join-request': bob
+    'join-request': bob,
+    'gov-votes': alice
   }
   const valid: ValidRecordVector[] = []
   let seq = 1_790_000_000_000_000
   for (const type of Object.keys(bodies) as RecordType[]) {
     const k = authorOf[type]
-    seq += 1
+    // Types added since r4 take seqs of their own, so the vectors after these keep theirs.
+    const own = type === 'gov-votes' ? 1_790_000_000_000_500 : (seq += 1)
     const ts = VECTOR_NOW - 1_000
-    const bytes = await signRecord(k.key, k.id, type, bodies[type] as never, { seq, ts })
-    valid.push({ description: `a valid ${type}`, key: k.name, type, seq, ts, body: bodies[type], recordHex: hex(bytes), signable: true })
+    const bytes = await signRecord(k.key, k.id, type, bodies[type] as never, { seq: own, ts })
+    valid.push({ description: `a valid ${type}`, key: k.name, type, seq: own, ts, body: bodies[type], recordHex: hex(bytes), signable: true })
   }
   // Unknown body fields are ignored but signed.
   {
@@ -492,6 +496,14 @@ export async function makeVectors(): Promise<VectorSet> {
   add('an attestation on the help topic (attestations are never gossiped)', await rec(bob, 'attestation', bodies.attestation), 'ERR_WRONG_TOPIC', {
     topic: helpTopic('reef-demo')
   })
+  add(
+    'r5: relayed votes on the gov topic (gov-votes travel only over a stream, never gossiped)',
+    await rec(alice, 'gov-votes', bodies['gov-votes']),
+    'ERR_WRONG_TOPIC',
+    {
+      topic: govTopic('reef-demo')
+    }
+  )
   add("a help-release whose author is not the gossip message's from", good, 'ERR_WRONG_AUTHOR', { topic: helpTopic('reef-demo'), from: bob.id })
   add(
     'a help-release of version 2 on the wrong topic: the topic is checked first',

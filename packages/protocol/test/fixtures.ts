@@ -62,6 +62,7 @@ export function validBodies(other: string, author = other): { [T in RecordType]:
     receipt: { session: 'sess-0001', beneficiary: other, round: 1, delegation: SHA, requests: 10, bytes: 4096 },
     attestation: { session: 'sess-0001', site: 'alpha', path: '/index.html', sha256: SHA },
     'gov-proposal': { entry: { v: 1, consortium: 'reef', height: 1, prev: SHA, action: { kind: 'leave', peer: other }, proposedAt: 1 }, evidence: [] },
+    'gov-votes': { consortium: 'reef', proposal: SHA, height: 1, votes: [{ peer: other, sig: 'A'.repeat(86) }] },
     'gov-vote': { consortium: 'reef', proposal: SHA, height: 1, sig: 'A'.repeat(86) },
     'gov-entry': { entry: { body: { v: 1, consortium: 'reef', height: 1, prev: SHA, action: { kind: 'leave', peer: other }, proposedAt: 1 }, sigs: [] } },
     invitation: { consortium: 'reef', charter: SHA, nonce: 'abcdefghijklmnop', expiresAt: 2_000_000_000_000, addrs: [`/ip4/127.0.0.1/tcp/1/p2p/${author}`] },

@@ -562,6 +562,11 @@ export class ScaleConsortium {
     proposalMax: number
     votedP50: number
     votedMax: number
+    /** Vote relay (r5): votes the proposer got from below, and members that gossiped their vote (path failed or slow). */
+    proposerFromBelow: number
+    fallbacks: number
+    /** Ms from the proposal to the entry applied at the proposer (it assembles the quorum). */
+    proposerAppliedMs: number
   }> {
     const c = this.member(cheater)
     const p = this.member(proposer)
@@ -611,7 +616,10 @@ export class ScaleConsortium {
       proposalP50: quantile(proposal, 0.5),
       proposalMax: max(proposal),
       votedP50: quantile(voted, 0.5),
-      votedMax: max(voted)
+      votedMax: max(voted),
+      proposerFromBelow: rows.find(x => x.label === proposer)?.relay.fromBelow ?? 0,
+      fallbacks: rows.reduce((n, x) => n + x.relay.fallbacks, 0),
+      proposerAppliedMs: (rows.find(x => x.label === proposer)?.at ?? Number.NaN) - proposed.at
     }
   }
 

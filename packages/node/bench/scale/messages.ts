@@ -52,7 +52,18 @@ export type FromWorker =
       offers: number
       needBytes: number
     }
-  | { op: 'expelled'; id: number; at: Array<{ label: string; at: number | undefined; proposalAt: number | undefined; votedAt: number | undefined }> }
+  | {
+      op: 'expelled'
+      id: number
+      at: Array<{
+        label: string
+        at: number | undefined
+        proposalAt: number | undefined
+        votedAt: number | undefined
+        /** Vote relay (r5) since the expulsion began: votes this node sent up, got from below, and its own gossiped after the path failed or was slow. */
+        relay: { relayed: number; fromBelow: number; fallbacks: number }
+      }>
+    }
   | { op: 'proposed'; id: number; at: number; proposal: string | null }
   | { op: 'height'; id: number; heights: Array<{ label: string; height: number }> }
   | { op: 'debug'; id: number; nodes: unknown[] }

@@ -38,6 +38,13 @@ let origin: Awaited<ReturnType<typeof startDemoOrigin>> | undefined
 let cpuMark = process.cpuUsage()
 let cpuAt = performance.now()
 const watchedExpel = new Set<string>()
+/** Each node's vote relay counters when the expulsion being watched began. */
+const relayMark = new Map<Hosted, RelayCounts>()
+type RelayCounts = { relayed: number; fromBelow: number; fallbacks: number }
+const relayCounters = (h: Hosted): RelayCounts => {
+  const c = h.node.gov?.counters
+  return { relayed: c?.votesRelayed ?? 0, fromBelow: c?.votesFromBelow ?? 0, fallbacks: c?.voteRelayFallbacks ?? 0 }
+}
 const help = new Map<
   string,
   { struckAt?: number; startedAt?: number; firstAcceptAt?: number; coveredAt?: number; helpers: number; offers: number; needBytes: number }
@@ -154,6 +161,7 @@ async function handle(m: ToWorker): Promise<void> {
     }
     case 'watch-expel':
       watchedExpel.add(m.peer)
+      for (const h of hosted) relayMark.set(h, relayCounters(h))
       send({ op: 'ok', id: m.id })
       return
     case 'expelled':
@@ -165,7 +173,15 @@ async function handle(m: ToWorker): Promise<void> {
           .map(h => {
             // When the proposal reached the member and when it voted (its governance events since the proposal).
             const ev = (kinds: string[]): number | undefined => h.node.gov?.events.find(e => e.at >= (m.since ?? 0) && kinds.includes(e.kind))?.at
-            return { label: h.spec.label, at: h.expelledAt.get(m.peer), proposalAt: ev(['proposal', 'proposed']), votedAt: ev(['voted']) }
+            const c = relayCounters(h)
+            const was = relayMark.get(h) ?? { relayed: 0, fromBelow: 0, fallbacks: 0 }
+            return {
+              label: h.spec.label,
+              at: h.expelledAt.get(m.peer),
+              proposalAt: ev(['proposal', 'proposed']),
+              votedAt: ev(['voted']),
+              relay: { relayed: c.relayed - was.relayed, fromBelow: c.fromBelow - was.fromBelow, fallbacks: c.fallbacks - was.fallbacks }
+            }
           })
       })
       return

@@ -10,7 +10,9 @@
  *   disk; it waits `voteSettleMs` after the first proposal for a height and then signs the
  *   lowest-id proposal it would approve, so that members who detect the same fault at once
  *   converge on one entry.
- * - Votes are gossiped; whoever holds a quorum assembles the entry and announces it. Nodes sync
+ * - Votes go back along the path the proposal came by, each member passing on what reached it
+ *   (r5, SPEC.md §Vote relay), and are gossiped only where that path fails or is slow; whoever
+ *   holds a quorum assembles the entry and announces it. Nodes sync
  *   the log over GOV_PROTOCOL when they connect and every `syncIntervalMs` (the longest valid
  *   log wins); a second valid entry at a taken height halts all further change.
  * - Admission: a member's invitation (a signed token) lets a newcomer sync the log and send a
@@ -24,7 +26,11 @@ import { multiaddr } from '@multiformats/multiaddr'
 import {
   GOV_PROTOCOL,
   MAX_RECORD_BYTES,
+  MAX_RELAYED_VOTES,
   MAX_SYNC_ENTRIES,
+  VOTE_RELAY_BATCH_MS,
+  VOTE_RELAY_FALLBACK_JITTER_MS,
+  VOTE_RELAY_FALLBACK_MS,
   decodeGovRequest,
   decodeGovResponse,
   encodeGovRequest,
@@ -45,6 +51,7 @@ import type {
   GovProposal,
   GovResponse,
   GovVote,
+  GovVotes,
   Invitation,
   JoinRequest,
   LogAction,
@@ -93,6 +100,15 @@ export interface Proposal {
   /** Proposed by this node (it re-proposes at the new head if another entry wins the height). */
   own: boolean
   lastBroadcast: number
+  /**
+   * Vote relay (r5): the peer this node first had the proposal from (gossipsub's propagation
+   * source), toward which it passes the votes that reach it; undefined where the proposal came
+   * otherwise (its own, a restart, a log sync) or the path failed.
+   */
+  via?: string | undefined
+  /** Votes waiting to go to `via` (voter → signature), and the timer that sends them. */
+  up: Map<string, string>
+  upTimer?: NodeJS.Timeout | undefined
 }
 
 export interface GovernanceOptions {
@@ -104,6 +120,8 @@ export interface GovernanceOptions {
   syncIntervalMs?: number
   rebroadcastMs?: number
   proposalTtlMs?: number
+  /** Vote relay (r5): gossip a vote sent up the path if no entry came within this (plus up to half again). */
+  voteRelayFallbackMs?: number
 }
 
 export interface GovernanceDeps {
@@ -136,11 +154,28 @@ export class GovernanceService {
   #lastSync = 0
   #syncing = new Set<string>()
   #voting = false
-  readonly counters = { rejectedVotes: 0, rejectedEntries: 0, rejectedProposals: 0, syncs: 0, deniedConnections: 0 }
+  readonly counters = {
+    rejectedVotes: 0,
+    rejectedEntries: 0,
+    rejectedProposals: 0,
+    syncs: 0,
+    deniedConnections: 0,
+    /** Vote relay (r5): votes passed toward a proposer, those received from below, and own votes gossiped because the path failed or was slow. */
+    votesRelayed: 0,
+    votesFromBelow: 0,
+    voteRelayFallbacks: 0
+  }
   readonly events: Array<{ at: number; kind: string; detail: string }> = []
 
   constructor(opts: GovernanceOptions, deps: GovernanceDeps) {
-    this.#o = { voteSettleMs: VOTE_SETTLE_MS, syncIntervalMs: LOG_SYNC_INTERVAL_MS, rebroadcastMs: REBROADCAST_MS, proposalTtlMs: PROPOSAL_TTL_MS, ...opts }
+    this.#o = {
+      voteSettleMs: VOTE_SETTLE_MS,
+      syncIntervalMs: LOG_SYNC_INTERVAL_MS,
+      rebroadcastMs: REBROADCAST_MS,
+      proposalTtlMs: PROPOSAL_TTL_MS,
+      voteRelayFallbackMs: VOTE_RELAY_FALLBACK_MS,
+      ...opts
+    }
     this.#d = deps
     this.#topic = govTopic(opts.consortium)
   }
@@ -217,8 +252,8 @@ export class GovernanceService {
 
   /** Take governance records from the gossip channel (start() does this too). */
   listen(): void {
-    this.#unsubscribe ??= this.#d.bus.onRecord(r => {
-      void this.#onRecord(r)
+    this.#unsubscribe ??= this.#d.bus.onRecord((r, via) => {
+      void this.#onRecord(r, via)
     })
   }
 
@@ -313,10 +348,24 @@ export class GovernanceService {
       p.sigs.set(this.#o.selfId, sig.sig)
     })
     this.#event('voted', `${describe(p.body.action)} (${id.slice(0, 12)})`)
-    // Gossiped to all. Sent to the proposer alone (a direct record, r4 draft), the expulsion at
-    // 100 members stalled bench processes for 30 s and reached no member within 30 s; gossiped,
-    // 94–99 of 99 in 25–26 s (pnpm bench scale). Any member with a quorum can assemble.
-    await this.#publishVote(p)
+    // Up the path the proposal came by (r5): gossiped, every vote reached every member, about
+    // n² × D encrypted frames a vote round, which at 100 members held an expulsion 9–26 s (pnpm
+    // bench scale). Gossiped where there is no such path (the proposer's own vote: r4 members
+    // assemble from gossip), or later if the entry is slow to come.
+    if (this.#relaying(p)) {
+      p.up.set(this.#o.selfId, p.sigs.get(this.#o.selfId)!)
+      await this.#sendUp(p)
+      const fallback = setTimeout(
+        () => {
+          if (!this.proposals.has(p.id)) return
+          this.#d.log.debug({ proposal: p.id, via: p.via }, 'no entry yet: gossiping the vote sent up the relay path')
+          this.counters.voteRelayFallbacks++
+          void this.#publishVote(p).catch(() => {})
+        },
+        this.#o.voteRelayFallbackMs * (1 + (Math.random() * VOTE_RELAY_FALLBACK_JITTER_MS) / VOTE_RELAY_FALLBACK_MS)
+      )
+      fallback.unref?.()
+    } else await this.#publishVote(p)
     // Its vote just went out: its first re-publication is one interval away, spread over a
     // further interval so that a hundred signers do not re-publish in one burst.
     if (!p.own) p.lastBroadcast = Date.now() + Math.random() * this.#rebroadcastEvery(p, Date.now())
@@ -334,6 +383,39 @@ export class GovernanceService {
     return Math.max(base, (this.#state?.members.size ?? 0) * REBROADCAST_SPACING_MS)
   }
 
+  /** Whether votes reaching this node for `p` go up its relay path (r5). */
+  #relaying(p: Proposal): boolean {
+    return !p.own && p.via !== undefined && this.#d.bus.sendOnly !== undefined
+  }
+
+  /**
+   * Send the votes waiting for `p` to its `via` as gov-votes records. If that fails (the
+   * connection closed, an r4 peer), the path is dropped: this node's own vote is gossiped at
+   * once, and the others' voters gossip theirs after VOTE_RELAY_FALLBACK_MS.
+   */
+  async #sendUp(p: Proposal): Promise<void> {
+    clearTimeout(p.upTimer)
+    p.upTimer = undefined
+    // Sent on even once this node holds a quorum and has applied the entry: the proposer
+    // publishes the entry at once when it assembles one, any other node only after a delay.
+    while (p.up.size > 0 && p.via !== undefined) {
+      const votes = [...p.up].slice(0, MAX_RELAYED_VOTES).map(([peer, sig]) => ({ peer, sig }))
+      for (const v of votes) p.up.delete(v.peer)
+      const body: GovVotes = { consortium: this.#o.consortium, proposal: p.id, height: p.body.height, votes }
+      if (await this.#d.bus.sendOnly!(p.via, 'gov-votes', body)) {
+        this.counters.votesRelayed += votes.length
+        continue
+      }
+      this.#d.log.debug({ proposal: p.id, via: p.via, votes: votes.length }, "vote relay path failed: gossiping this node's vote")
+      p.via = undefined
+      p.up.clear()
+      if (votes.some(v => v.peer === this.#o.selfId)) {
+        this.counters.voteRelayFallbacks++
+        await this.#publishVote(p)
+      }
+    }
+  }
+
   async #publishVote(p: Proposal): Promise<void> {
     const sig = p.sigs.get(this.#o.selfId)
     if (sig === undefined) return
@@ -347,14 +429,17 @@ export class GovernanceService {
     await this.#publishVote(p)
   }
 
-  async #onRecord(r: VerifiedRecord): Promise<void> {
+  async #onRecord(r: VerifiedRecord, via: string | undefined): Promise<void> {
     try {
       switch (r.type) {
         case 'gov-proposal':
-          await this.#onProposal(r.author, r.body as GovProposal)
+          await this.#onProposal(r.author, r.body as GovProposal, via)
           break
         case 'gov-vote':
           await this.#onVote(r.author, r.body as GovVote)
+          break
+        case 'gov-votes':
+          await this.#onVotesFromBelow(r.body as GovVotes)
           break
         case 'gov-entry':
           await this.#onEntry(r.author, (r.body as GovEntry).entry as MultiSigned<LogEntryBody>)
@@ -365,7 +450,7 @@ export class GovernanceService {
     }
   }
 
-  async #onProposal(author: string, g: GovProposal): Promise<void> {
+  async #onProposal(author: string, g: GovProposal, via: string | undefined): Promise<void> {
     const s = this.#state
     if (s === undefined) return
     const body = g.entry as LogEntryBody
@@ -384,6 +469,7 @@ export class GovernanceService {
       return
     }
     const p = newProposal(body, g.evidence as EvidenceItem[], author, false)
+    if (via !== undefined && via !== this.#o.selfId) p.via = via
     this.proposals.set(id, p)
     for (const [voter, v] of this.#orphanVotes.get(id) ?? []) await this.#addVote(p, voter, v.sig)
     this.#orphanVotes.delete(id)
@@ -466,6 +552,40 @@ export class GovernanceService {
       return
     }
     await this.#addVote(p, author, v.sig)
+    await this.#tryAssemble(p)
+  }
+
+  /**
+   * Votes relayed to this node (r5, a gov-votes record from a peer it passed the proposal to):
+   * each checked on its own signature like a gossiped vote, only members' counted; those new
+   * here go on up this node's path within VOTE_RELAY_BATCH_MS, with any others that arrive
+   * meanwhile.
+   */
+  async #onVotesFromBelow(g: GovVotes): Promise<void> {
+    const s = this.#state
+    if (g.consortium !== this.#o.consortium || s === undefined) return
+    const p = this.proposals.get(g.proposal)
+    if (p === undefined) {
+      for (const v of g.votes)
+        if (s.members.has(v.peer)) await this.#onVote(v.peer, { consortium: g.consortium, proposal: g.proposal, height: g.height, sig: v.sig })
+      return
+    }
+    if (g.height !== p.body.height) return
+    let added = 0
+    for (const v of g.votes) {
+      if (!s.members.has(v.peer) || p.sigs.get(v.peer) === v.sig) continue
+      await this.#addVote(p, v.peer, v.sig)
+      if (p.sigs.get(v.peer) !== v.sig) continue
+      added++
+      if (this.#relaying(p)) p.up.set(v.peer, v.sig)
+    }
+    this.counters.votesFromBelow += added
+    if (p.up.size > 0 && p.upTimer === undefined) {
+      p.upTimer = setTimeout(() => {
+        void this.#sendUp(p).catch(() => {})
+      }, VOTE_RELAY_BATCH_MS)
+      p.upTimer.unref?.()
+    }
     await this.#tryAssemble(p)
   }
 
@@ -885,7 +1005,19 @@ export async function decodeInvitation(token: string): Promise<{ token: string; 
 }
 
 function newProposal(body: LogEntryBody, evidence: EvidenceItem[], proposer: string, own: boolean): Proposal {
-  return { id: bodyHash(body), body, evidence, proposer, sigs: new Map(), firstSeen: Date.now(), decision: 'pending', detail: '', own, lastBroadcast: 0 }
+  return {
+    id: bodyHash(body),
+    body,
+    evidence,
+    proposer,
+    sigs: new Map(),
+    firstSeen: Date.now(),
+    decision: 'pending',
+    detail: '',
+    own,
+    lastBroadcast: 0,
+    up: new Map()
+  }
 }
 
 function sameChange(a: LogAction, b: LogAction): boolean {

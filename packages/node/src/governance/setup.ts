@@ -25,7 +25,7 @@ export interface GovernanceComponents {
   selfId: string
   key: PrivateKey
   libp2p: ReefLibp2p
-  bus: Pick<RecordBus, 'publish' | 'onRecord' | 'authorVerdict' | 'canPublish'>
+  bus: Pick<RecordBus, 'publish' | 'sendOnly' | 'onRecord' | 'authorVerdict' | 'canPublish'>
   ledgerStore: LedgerStore
   /** Undefined: an open consortium. */
   govStore: GovernanceStore | undefined

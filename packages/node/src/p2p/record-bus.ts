@@ -13,6 +13,11 @@
  * connection to it is open, and are gossiped otherwise (SPEC.md §Direct records, r4): gossiped,
  * each reached every member of the consortium, a hundred offers × a hundred members. The receiver judges them as gossip
  * with the connection's remote peer as `from` (no relaying), then hands them to the same listeners.
+ * r5 adds RECORD_PROTOCOL_R5, which also carries `gov-votes`: votes a relay passes toward a
+ * proposal's proposer (SPEC.md §Vote relay). Those are never gossiped (sendOnly).
+ *
+ * Listeners also learn which peer a record came from (`via`): gossipsub's propagation source, or
+ * the stream's peer. The vote relay sends votes back along the path a proposal came by.
  */
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
@@ -20,10 +25,12 @@ import type { Connection, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import {
+  DIRECT_ONLY_RECORD_TYPES,
   DIRECT_RECORD_TYPES,
   DIRECT_SEND_TIMEOUT_MS,
   MAX_RECORD_BYTES,
   RECORD_PROTOCOL,
+  RECORD_PROTOCOL_R5,
   ReplayError,
   ReplayGuard,
   SequenceCounter,
@@ -34,7 +41,8 @@ import {
 import type { RecordBody, RecordType, VerifiedRecord } from '@reef/protocol'
 import type { Logger } from 'pino'
 
-export type RecordListener = (record: VerifiedRecord) => void
+/** `via`: the peer the record came from (gossipsub's propagation source, or a direct stream's peer). */
+export type RecordListener = (record: VerifiedRecord, via?: string) => void
 
 /** What services need of the bus: publish a body as a signed record, hear verified records. */
 export interface RecordChannel {
@@ -47,6 +55,12 @@ export interface RecordChannel {
    * without it publishes (sendOrPublish).
    */
   sendTo?<T extends RecordType>(peer: string, topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array>
+  /**
+   * r5: sign and deliver to `peer` alone over RECORD_PROTOCOL_R5, only over a connection already
+   * open, never gossiped; false when that could not be done (no connection, an r4 peer, a
+   * stream that failed). For DIRECT_ONLY_RECORD_TYPES.
+   */
+  sendOnly?<T extends RecordType>(peer: string, type: T, body: RecordBody<T>): Promise<boolean>
   onRecord(fn: RecordListener): () => void
 }
 
@@ -70,7 +84,7 @@ export class RecordBus implements RecordChannel {
   readonly #replay = new ReplayGuard()
   readonly #listeners = new Set<RecordListener>()
   readonly #topics: string[]
-  readonly #verified = new WeakMap<Uint8Array, VerifiedRecord>()
+  readonly #verified = new WeakMap<Uint8Array, { record: VerifiedRecord; via: string }>()
   /** Messages answered Reject (gossipsub penalises their forwarder). */
   rejected = 0
   /** Messages answered Ignore (dropped without penalty). */
@@ -104,7 +118,7 @@ export class RecordBus implements RecordChannel {
 
   start(): void {
     for (const topic of this.#topics) {
-      this.#pubsub.topicValidators.set(topic, async (_peer, msg) => this.#validate(msg))
+      this.#pubsub.topicValidators.set(topic, async (peer, msg) => this.#validate(msg, peer.toString()))
       this.#pubsub.subscribe(topic)
     }
     this.#pubsub.addEventListener('message', this.#onMessage)
@@ -113,17 +127,29 @@ export class RecordBus implements RecordChannel {
   /** Receive direct records (RECORD_PROTOCOL) from `host`'s peers, and send them through it. */
   async serveDirect(host: Libp2p): Promise<void> {
     this.#host = host
+    const r4 = DIRECT_RECORD_TYPES
+    const r5 = [...DIRECT_RECORD_TYPES, ...DIRECT_ONLY_RECORD_TYPES]
     await host.handle(
       RECORD_PROTOCOL,
       (stream, connection) => {
-        void this.#receiveDirect(stream, connection)
+        void this.#receiveDirect(stream, connection, r4)
+      },
+      { maxInboundStreams: 32 }
+    )
+    await host.handle(
+      RECORD_PROTOCOL_R5,
+      (stream, connection) => {
+        void this.#receiveDirect(stream, connection, r5)
       },
       { maxInboundStreams: 32 }
     )
   }
 
   stop(): void {
-    if (this.#host !== undefined) void this.#host.unhandle(RECORD_PROTOCOL).catch(() => {})
+    if (this.#host !== undefined) {
+      void this.#host.unhandle(RECORD_PROTOCOL).catch(() => {})
+      void this.#host.unhandle(RECORD_PROTOCOL_R5).catch(() => {})
+    }
     this.#host = undefined
     this.#pubsub.removeEventListener('message', this.#onMessage)
     for (const topic of this.#topics) {
@@ -156,7 +182,7 @@ export class RecordBus implements RecordChannel {
     const host = this.#host
     if (host !== undefined && peer !== this.#selfId && DIRECT_RECORD_TYPES.includes(type) && this.#connected(host, peer)) {
       try {
-        await this.#sendDirect(host, peer, bytes)
+        await this.#sendDirect(host, peer, bytes, RECORD_PROTOCOL)
         this.directSent++
         return bytes
       } catch (err) {
@@ -172,6 +198,21 @@ export class RecordBus implements RecordChannel {
     return bytes
   }
 
+  async sendOnly<T extends RecordType>(peer: string, type: T, body: RecordBody<T>): Promise<boolean> {
+    const host = this.#host
+    if (host === undefined || peer === this.#selfId || !this.canPublish() || !this.#connected(host, peer)) return false
+    const bytes = await signRecord(this.#key, this.#selfId, type, body, { seq: this.#seq.next() })
+    try {
+      await this.#sendDirect(host, peer, bytes, RECORD_PROTOCOL_R5)
+      this.directSent++
+      return true
+    } catch (err) {
+      this.directFellBack++
+      this.#log.debug({ peer, type, err: (err as Error).message }, 'direct record not delivered')
+      return false
+    }
+  }
+
   #connected(host: Libp2p, peer: string): boolean {
     try {
       return host.getConnections(peerIdFromString(peer)).length > 0
@@ -180,9 +221,11 @@ export class RecordBus implements RecordChannel {
     }
   }
 
-  async #sendDirect(host: Libp2p, peer: string, bytes: Uint8Array): Promise<void> {
+  async #sendDirect(host: Libp2p, peer: string, bytes: Uint8Array, protocol: string): Promise<void> {
     const signal = AbortSignal.timeout(DIRECT_SEND_TIMEOUT_MS)
-    const stream = await host.dialProtocol(peerIdFromString(peer), RECORD_PROTOCOL, { signal })
+    // r5 sends write the protocol name and the record together (no round trip before the
+    // record: relayed votes cross several hops, each on busy event loops).
+    const stream = await host.dialProtocol(peerIdFromString(peer), protocol, { signal, negotiateFully: protocol !== RECORD_PROTOCOL_R5 })
     try {
       await lpStream(stream, { maxDataLength: MAX_RECORD_BYTES }).write(bytes, { signal })
       await stream.close({ signal })
@@ -192,8 +235,12 @@ export class RecordBus implements RecordChannel {
     }
   }
 
-  /** One record from the stream's remote peer, judged as gossip from it, then to the listeners. */
-  async #receiveDirect(stream: Stream, connection: Connection): Promise<void> {
+  /**
+   * One record from the stream's remote peer, judged as gossip from it (with no topic: its type
+   * must be one the stream's protocol carries, `allowed`, and one this node's topics are for),
+   * then to the listeners.
+   */
+  async #receiveDirect(stream: Stream, connection: Connection, allowed: readonly string[]): Promise<void> {
     const from = connection.remotePeer.toString()
     const signal = AbortSignal.timeout(DIRECT_SEND_TIMEOUT_MS)
     let bytes: Uint8Array
@@ -206,49 +253,46 @@ export class RecordBus implements RecordChannel {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
       return
     }
-    // The topic is the one of this node's topics that carries the record's type.
-    for (const topic of this.#topics) {
-      if (!topicRecordTypes(topic)?.some(t => DIRECT_RECORD_TYPES.includes(t))) continue
-      const d = await validateGossip(bytes, {
-        topic,
-        from,
-        standing: author => {
-          const v = this.authorVerdict(author)
-          return v === 'accept' ? 'member' : v === 'ignore' ? 'non-member' : 'expelled'
-        }
-      })
-      if (d.verdict !== 'accept' && d.code === 'ERR_WRONG_TOPIC') continue
-      if (d.verdict !== 'accept' || !DIRECT_RECORD_TYPES.includes(d.record.type)) {
-        this.directRefused++
-        this.#log.debug({ from, code: d.verdict === 'accept' ? 'ERR_NOT_DIRECT' : d.code }, 'direct record refused')
-        return
+    const d = await validateGossip(bytes, {
+      from,
+      standing: author => {
+        const v = this.authorVerdict(author)
+        return v === 'accept' ? 'member' : v === 'ignore' ? 'non-member' : 'expelled'
       }
-      try {
-        this.#replay.check(d.record.author, d.record.type, d.record.seq)
-      } catch (err) {
-        if (!(err instanceof ReplayError)) throw err
-        this.directRefused++
-        return
-      }
-      this.directReceived++
-      this.#deliver(d.record)
+    })
+    if (d.verdict !== 'accept' || !allowed.includes(d.record.type) || !this.#carries(d.record.type)) {
+      this.directRefused++
+      this.#log.debug({ from, code: d.verdict === 'accept' ? 'ERR_NOT_DIRECT' : d.code }, 'direct record refused')
       return
     }
-    this.directRefused++
-    this.#log.debug({ from }, 'direct record refused: no topic of this node carries its type')
+    try {
+      this.#replay.check(d.record.author, d.record.type, d.record.seq)
+    } catch (err) {
+      if (!(err instanceof ReplayError)) throw err
+      this.directRefused++
+      return
+    }
+    this.directReceived++
+    this.#deliver(d.record, from)
   }
 
-  #deliver(record: VerifiedRecord): void {
+  /** Whether one of this node's topics is for `type` (relayed votes belong with the gov topic's votes). */
+  #carries(type: string): boolean {
+    const home = type === 'gov-votes' ? 'gov-vote' : type
+    return this.#topics.some(t => topicRecordTypes(t)?.includes(home) ?? false)
+  }
+
+  #deliver(record: VerifiedRecord, via?: string): void {
     for (const fn of this.#listeners) {
       try {
-        fn(record)
+        fn(record, via)
       } catch (err) {
         this.#log.error({ err }, 'record listener failed')
       }
     }
   }
 
-  async #validate(msg: Message): Promise<TopicValidatorResult> {
+  async #validate(msg: Message, via: string): Promise<TopicValidatorResult> {
     // StrictSign: an unsigned message has no author to hold to account.
     if (msg.type !== 'signed') {
       this.rejected++
@@ -270,7 +314,7 @@ export class RecordBus implements RecordChannel {
       }
     })
     if (d.verdict === 'accept') {
-      this.#verified.set(msg.data, d.record)
+      this.#verified.set(msg.data, { record: d.record, via })
       return TopicValidatorResult.Accept
     }
     if (d.verdict === 'ignore') this.ignored++
@@ -282,12 +326,12 @@ export class RecordBus implements RecordChannel {
   readonly #onMessage = (evt: CustomEvent<Message>): void => {
     const msg = evt.detail
     if (!this.#topics.includes(msg.topic)) return
-    const record = this.#verified.get(msg.data)
-    if (record === undefined) {
+    const v = this.#verified.get(msg.data)
+    if (v === undefined) {
       this.#log.warn({ topic: msg.topic }, 'gossip message delivered without validation')
       return
     }
     this.#verified.delete(msg.data)
-    this.#deliver(record)
+    this.#deliver(v.record, v.via)
   }
 }

@@ -10,14 +10,15 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { pino } from 'pino'
-import { MAX_RECORD_BYTES, RECORD_PROTOCOL, helpTopic, loadTopic, signRecord } from '@reef/protocol'
-import type { HelpOffer, HelpRequest, VerifiedRecord } from '@reef/protocol'
+import { MAX_RECORD_BYTES, RECORD_PROTOCOL, RECORD_PROTOCOL_R5, govTopic, helpTopic, loadTopic, signRecord } from '@reef/protocol'
+import type { GovVotes, HelpOffer, HelpRequest, VerifiedRecord } from '@reef/protocol'
 import { createReefLibp2p } from '../../src/p2p/host.ts'
 import type { ReefLibp2p } from '../../src/p2p/host.ts'
 import { RecordBus } from '../../src/p2p/record-bus.ts'
 
 const HELP = helpTopic('direct')
 const LOAD = loadTopic('direct')
+const GOV = govTopic('direct')
 const log = pino({ level: 'silent' })
 
 interface Peer {
@@ -26,6 +27,8 @@ interface Peer {
   host: ReefLibp2p
   bus: RecordBus
   got: VerifiedRecord[]
+  /** The peer each received record came from (gossipsub's propagation source, or the stream's peer), by record seq. */
+  via: Map<number, string | undefined>
 }
 
 async function peer(n: number, direct = true): Promise<Peer> {
@@ -34,12 +37,16 @@ async function peer(n: number, direct = true): Promise<Peer> {
   const host = await createReefLibp2p(key, ['/ip4/127.0.0.1/tcp/0'])
   await host.start()
   const id = host.peerId.toString()
-  const bus = new RecordBus(host.services.pubsub, key, id, [LOAD, HELP], log)
+  const bus = new RecordBus(host.services.pubsub, key, id, [LOAD, HELP, GOV], log)
   bus.start()
   if (direct) await bus.serveDirect(host)
   const got: VerifiedRecord[] = []
-  bus.onRecord(r => got.push(r))
-  return { key, id, host, bus, got }
+  const via = new Map<number, string | undefined>()
+  bus.onRecord((r, from) => {
+    got.push(r)
+    via.set(r.seq, from)
+  })
+  return { key, id, host, bus, got, via }
 }
 
 async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
@@ -144,5 +151,46 @@ describe('direct records', () => {
     const bytes = c.got.find(r => (r.body as HelpOffer).offeredRps === 9)!.bytes
     await send(bytes)
     await until(() => c.bus.directRefused >= refused + 5, 'the replay refused')
+  })
+  it('tells listeners the peer a gossiped record came through, not only its author', async () => {
+    const bytes = await a.bus.publish(HELP, 'help-offer', offer(old.id, 11))
+    const seq = c.got.length
+    await until(() => c.got.slice(seq).some(r => r.bytes.byteLength === bytes.byteLength && (r.body as HelpOffer).offeredRps === 11), 'the offer at c')
+    const r = c.got.find(x => (x.body as HelpOffer).offeredRps === 11)!
+    assert.equal(r.author, a.id)
+    // a and c are connected by now (an earlier test dialled), so c may have it from a or from b.
+    assert.ok([a.id, b.id].includes(c.via.get(r.seq)!), 'via: the propagation source')
+  })
+
+  it('r5: sends relayed votes over /reef/record/1.1.0 to one peer alone, never gossips them, and returns false where it cannot', async () => {
+    const votes = (n: number): GovVotes => ({ consortium: 'direct', proposal: 'ab'.repeat(32), height: n, votes: [{ peer: c.id, sig: 'A'.repeat(86) }] })
+    assert.equal(await a.bus.sendOnly(b.id, 'gov-votes', votes(1)), true)
+    await until(() => b.got.some(r => r.type === 'gov-votes'), 'the votes at b')
+    const r = b.got.find(x => x.type === 'gov-votes')!
+    assert.equal(r.author, a.id)
+    assert.equal(b.via.get(r.seq), a.id)
+    assert.deepEqual(r.body, votes(1))
+    // No connection: false, nothing dialled, nothing gossiped.
+    const lone = await peer(5)
+    try {
+      assert.equal(await a.bus.sendOnly(lone.id, 'gov-votes', votes(2)), false)
+      assert.equal(a.host.getConnections(lone.host.peerId).length, 0, 'sendOnly did not dial')
+      // An r4 peer (direct records, not r5): the stream is refused at once; false.
+      await lone.host.unhandle(RECORD_PROTOCOL_R5)
+      await a.host.dial(lone.host.getMultiaddrs()[0]!)
+      assert.equal(await a.bus.sendOnly(lone.id, 'gov-votes', votes(3)), false)
+      // Over /reef/record/1.0.0 an r5 receiver refuses gov-votes: only its own stream carries them.
+      const refused = b.bus.directRefused
+      const stream = await a.host.dialProtocol(b.host.peerId, RECORD_PROTOCOL)
+      await lpStream(stream).write(await signRecord(a.key, a.id, 'gov-votes', votes(4), { seq: Date.now() * 1000 + 7 }))
+      await stream.close()
+      await until(() => b.bus.directRefused > refused, 'gov-votes refused on the r4 stream')
+      assert.ok(!b.got.some(x => x.type === 'gov-votes' && (x.body as GovVotes).height === 4))
+    } finally {
+      lone.bus.stop()
+      await lone.host.stop()
+    }
+    // b's gossip neighbour c would have had a gossiped copy long before now (the offers above took milliseconds).
+    assert.ok(![c, old].some(p => p.got.some(x => x.type === 'gov-votes')), 'no relayed votes went round by gossip')
   })
 })
