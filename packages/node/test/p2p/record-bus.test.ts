@@ -1,8 +1,9 @@
 /**
- * Direct records (SPEC.md §Direct records): a help-offer or gov-vote goes to the one member it is
- * for over RECORD_PROTOCOL and nowhere else; a record that may not travel so, or that names
- * another author than the stream's peer, is refused; a receiver without the protocol gets the
- * record by gossip. Real libp2p hosts on 127.0.0.1.
+ * Direct records (SPEC.md §Direct records): a help-offer goes to the one member it is for over
+ * RECORD_PROTOCOL and nowhere else, and (r5) relayed votes over RECORD_PROTOCOL_R5 only; a
+ * record that may not travel so, or that names another author than the stream's peer, is
+ * refused; a receiver without the protocol gets the record by gossip. Real libp2p hosts on
+ * 127.0.0.1.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
