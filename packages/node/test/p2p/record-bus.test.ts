@@ -99,13 +99,16 @@ describe('direct records', () => {
 
   it('gossips a record for a peer it has no connection to, and sends it direct once connected', async () => {
     await a.bus.sendTo(c.id, HELP, 'help-offer', offer(c.id, 2))
+    const sentAt = Date.now()
     await until(() => c.got.some(r => r.type === 'help-offer' && (r.body as HelpOffer).offeredRps === 2), 'the offer at c, by gossip')
     assert.ok(
       b.got.some(r => r.type === 'help-offer' && (r.body as HelpOffer).offeredRps === 2),
       'gossiped: b saw it too'
     )
     assert.equal(a.bus.directSent, 1)
-    assert.equal(a.host.getConnections(c.host.peerId).length, 0, 'sendTo did not dial c')
+    // sendTo opened no connection to c. (Another part of libp2p, kad-dht's routing table
+    // upkeep, may dial c later, as it did once on a saturated machine.)
+    assert.ok(!a.host.getConnections(c.host.peerId).some(conn => conn.direction === 'outbound' && conn.timeline.open <= sentAt), 'sendTo did not dial c')
     await a.host.dial(c.host.getMultiaddrs()[0]!)
     await a.bus.sendTo(c.id, HELP, 'help-offer', offer(c.id, 3))
     await until(() => c.got.some(r => r.type === 'help-offer' && (r.body as HelpOffer).offeredRps === 3), 'the offer at c, direct')
