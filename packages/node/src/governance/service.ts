@@ -354,17 +354,21 @@ export class GovernanceService {
     // assemble from gossip), or later if the entry is slow to come.
     if (this.#relaying(p)) {
       p.up.set(this.#o.selfId, p.sigs.get(this.#o.selfId)!)
+      // A path that fails gossips the vote at once and is dropped; one that took it, gossips it
+      // again only if the entry is slow to come.
       await this.#sendUp(p)
-      const fallback = setTimeout(
-        () => {
-          if (!this.proposals.has(p.id)) return
-          this.#d.log.debug({ proposal: p.id, via: p.via }, 'no entry yet: gossiping the vote sent up the relay path')
-          this.counters.voteRelayFallbacks++
-          void this.#publishVote(p).catch(() => {})
-        },
-        this.#o.voteRelayFallbackMs * (1 + (Math.random() * VOTE_RELAY_FALLBACK_JITTER_MS) / VOTE_RELAY_FALLBACK_MS)
-      )
-      fallback.unref?.()
+      if (p.via !== undefined) {
+        const fallback = setTimeout(
+          () => {
+            if (!this.proposals.has(p.id)) return
+            this.#d.log.debug({ proposal: p.id, via: p.via }, 'no entry yet: gossiping the vote sent up the relay path')
+            this.counters.voteRelayFallbacks++
+            void this.#publishVote(p).catch(() => {})
+          },
+          this.#o.voteRelayFallbackMs * (1 + (Math.random() * VOTE_RELAY_FALLBACK_JITTER_MS) / VOTE_RELAY_FALLBACK_MS)
+        )
+        fallback.unref?.()
+      }
     } else await this.#publishVote(p)
     // Its vote just went out: its first re-publication is one interval away, spread over a
     // further interval so that a hundred signers do not re-publish in one burst.
