@@ -11,11 +11,10 @@
  * shape, type (and, on gossip, the topic), version, author (on gossip, = the message's `from`)
  * and signature, body schema, freshness, replay.
  */
-import { publicKeyFromRaw } from '@libp2p/crypto/keys'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { z } from 'zod'
 import type { PrivateKey } from '@libp2p/interface'
 import { canonicalBytes, parseCanonical } from './canonical.ts'
+import { ed25519Key, verifyEd25519 } from './ed25519.ts'
 import { MAX_CLOCK_SKEW_MS, MAX_RECORD_AGE_MS, MAX_RECORD_BYTES, PROTOCOL_VERSION, signingDomain, topicRecordTypes } from './constants.ts'
 import {
   BadSignatureError,
@@ -143,20 +142,14 @@ export async function verifyRecord<T extends RecordType = RecordType>(
   }
   if (payload.v !== PROTOCOL_VERSION) throw new UnknownVersionError(`record version ${payload.v} is not supported (this node speaks ${PROTOCOL_VERSION})`)
 
-  let publicKey
-  try {
-    const peerId = peerIdFromString(payload.author)
-    if (peerId.type !== 'Ed25519' || peerId.publicKey == null) throw new Error('not Ed25519')
-    publicKey = publicKeyFromRaw(peerId.publicKey.raw)
-  } catch {
-    throw new SchemaError('author is not the peer id of an Ed25519 key')
-  }
+  const publicKey = ed25519Key(payload.author)
+  if (publicKey === undefined) throw new SchemaError('author is not the peer id of an Ed25519 key')
   if (opts.from !== undefined && opts.from !== payload.author)
     throw new WrongAuthorError(`record author ${payload.author} is not the gossip author ${opts.from}`)
   const sigBytes = Buffer.from(sig, 'base64url')
   // base64url's last character carries spare bits: accept one spelling only, so evidence bytes are unique.
   if (sigBytes.byteLength !== 64 || sigBytes.toString('base64url') !== sig) throw new SchemaError('signature is not canonical base64url of 64 bytes')
-  const ok = await publicKey.verify(signingInput(type, payload), sigBytes)
+  const ok = verifyEd25519(publicKey, signingInput(type, payload), sigBytes)
   if (!ok) throw new BadSignatureError(`signature of ${type} record by ${payload.author} does not verify`)
 
   const body = RECORD_BODIES[type].safeParse(payload.body)

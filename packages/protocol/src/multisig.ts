@@ -6,11 +6,10 @@
  * a charter can never count for a log entry. Signatures are listed sorted by peer id, one per
  * signer.
  */
-import { publicKeyFromRaw } from '@libp2p/crypto/keys'
-import { peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { z } from 'zod'
 import { canonicalBytes, parseCanonical } from './canonical.ts'
+import { ed25519Key, verifyEd25519 } from './ed25519.ts'
 import { MAX_RECORD_BYTES } from './constants.ts'
 import { BadSignatureError, OversizeError, SchemaError } from './errors.ts'
 import { PeerIdString } from './primitives.ts'
@@ -65,17 +64,11 @@ export async function verifiedSigners(kind: MultiSigKind, doc: MultiSigned<unkno
   const peers: string[] = []
   for (const s of doc.sigs) {
     if (peers.length > 0 && s.peer <= peers[peers.length - 1]!) throw new SchemaError('signatures must be sorted by peer id, one per signer')
-    let key
-    try {
-      const id = peerIdFromString(s.peer)
-      if (id.type !== 'Ed25519' || id.publicKey == null) throw new Error('not Ed25519')
-      key = publicKeyFromRaw(id.publicKey.raw)
-    } catch {
-      throw new SchemaError(`signer ${s.peer} is not an Ed25519 peer id`)
-    }
+    const key = ed25519Key(s.peer)
+    if (key === undefined) throw new SchemaError(`signer ${s.peer} is not an Ed25519 peer id`)
     const bytes = Buffer.from(s.sig, 'base64url')
     if (bytes.byteLength !== 64 || bytes.toString('base64url') !== s.sig) throw new SchemaError('signature is not canonical base64url of 64 bytes')
-    if (!(await key.verify(input, bytes))) throw new BadSignatureError(`signature by ${s.peer} does not verify`)
+    if (!verifyEd25519(key, input, bytes)) throw new BadSignatureError(`signature by ${s.peer} does not verify`)
     peers.push(s.peer)
   }
   return peers

@@ -32,6 +32,8 @@ import {
   VOTE_RELAY_FALLBACK_JITTER_MS,
   VOTE_RELAY_FALLBACK_MS,
   decodeGovRequest,
+  ed25519Key,
+  verifyEd25519,
   decodeGovResponse,
   encodeGovRequest,
   encodeGovResponse,
@@ -62,7 +64,6 @@ import type {
 } from '@reef/protocol'
 import { GovernanceError, applyEntry, bodyHash, checkEvidence, checkProposal, evidenceHash, openCharter, recordHashHex } from '@reef/governance'
 import type { EvidenceCheck, MembershipState, Standing } from '@reef/governance'
-import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { Logger } from 'pino'
 import { ConfigError, NoSuchProposalError, NotMemberError, ReefError } from '../errors.ts'
 import type { GovernanceStore } from './store.ts'
@@ -593,17 +594,18 @@ export class GovernanceService {
     await this.#tryAssemble(p)
   }
 
+  /** What a vote signs for each proposal (its entry body, canonical, under the log-entry domain), made once. */
+  readonly #signedInput = new WeakMap<Proposal, Uint8Array>()
+
   async #addVote(p: Proposal, voter: string, sig: string): Promise<void> {
     if (p.sigs.get(voter) === sig) return
-    const id = peerIdFromString(voter)
+    const key = ed25519Key(voter)
     const bytes = Buffer.from(sig, 'base64url')
+    let input = this.#signedInput.get(p)
+    if (input === undefined) this.#signedInput.set(p, (input = multiSigInput('log-entry', p.body)))
     // Only the canonical spelling: another spelling of a valid signature would verify here but
     // make the assembled entry fail its schema on every node, stalling the height.
-    const ok =
-      bytes.byteLength === 64 &&
-      bytes.toString('base64url') === sig &&
-      id.publicKey !== undefined &&
-      (await publicKeyFromRaw(id.publicKey.raw).verify(multiSigInput('log-entry', p.body), bytes))
+    const ok = bytes.byteLength === 64 && bytes.toString('base64url') === sig && key !== undefined && verifyEd25519(key, input, bytes)
     if (!ok) {
       this.counters.rejectedVotes++
       this.#d.log.warn({ proposal: p.id, voter }, 'forged vote rejected: its signature does not verify')
