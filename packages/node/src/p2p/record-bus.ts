@@ -265,12 +265,17 @@ export class RecordBus implements RecordChannel {
       this.#log.debug({ from, code: d.verdict === 'accept' ? 'ERR_NOT_DIRECT' : d.code }, 'direct record refused')
       return
     }
-    try {
-      this.#replay.check(d.record.author, d.record.type, d.record.seq)
-    } catch (err) {
-      if (!(err instanceof ReplayError)) throw err
-      this.directRefused++
-      return
+    // Relayed votes skip the replay check: a relay's records go over parallel streams and may
+    // arrive out of order (a later seq first, then an earlier one refused as a replay: votes lost
+    // at 100 members), and taking one twice adds nothing (each vote is kept once per voter).
+    if (!DIRECT_ONLY_RECORD_TYPES.includes(d.record.type)) {
+      try {
+        this.#replay.check(d.record.author, d.record.type, d.record.seq)
+      } catch (err) {
+        if (!(err instanceof ReplayError)) throw err
+        this.directRefused++
+        return
+      }
     }
     this.directReceived++
     this.#deliver(d.record, from)

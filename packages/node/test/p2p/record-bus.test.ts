@@ -194,6 +194,16 @@ describe('direct records', () => {
       lone.bus.stop()
       await lone.host.stop()
     }
+    // Relayed votes arriving out of order (parallel streams) are all taken: no replay check.
+    const base = Date.now() * 1000 + 500_000
+    const later = await signRecord(a.key, a.id, 'gov-votes', votes(6), { seq: base + 20 })
+    const earlier = await signRecord(a.key, a.id, 'gov-votes', votes(5), { seq: base + 10 })
+    for (const bytes of [later, earlier]) {
+      const stream = await a.host.dialProtocol(b.host.peerId, RECORD_PROTOCOL_R5)
+      await lpStream(stream).write(bytes)
+      await stream.close()
+    }
+    await until(() => [5, 6].every(h => b.got.some(x => x.type === 'gov-votes' && (x.body as GovVotes).height === h)), 'both relayed-vote records at b')
     // b's gossip neighbour c would have had a gossiped copy long before now (the offers above took milliseconds).
     assert.ok(![c, old].some(p => p.got.some(x => x.type === 'gov-votes')), 'no relayed votes went round by gossip')
   })
