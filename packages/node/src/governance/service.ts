@@ -591,7 +591,7 @@ export class GovernanceService {
       }, VOTE_RELAY_BATCH_MS)
       p.upTimer.unref?.()
     }
-    await this.#tryAssemble(p)
+    await this.#tryAssemble(p, added > 0)
   }
 
   /** What a vote signs for each proposal (its entry body, canonical, under the log-entry domain), made once. */
@@ -614,7 +614,12 @@ export class GovernanceService {
     p.sigs.set(voter, sig)
   }
 
-  async #tryAssemble(p: Proposal): Promise<void> {
+  /**
+   * `relayed`: the quorum was completed by votes relayed to this node (r5). Only the few nodes
+   * on the way to the proposer can hold one so, and the proposer may not yet: they publish at
+   * once too (in 100-member runs the proposer otherwise waited out such a relay's delay).
+   */
+  async #tryAssemble(p: Proposal, relayed = false): Promise<void> {
     const s = this.#state
     if (s === undefined || !this.proposals.has(p.id)) return
     let need
@@ -636,7 +641,7 @@ export class GovernanceService {
     // in the same second publish fifty different copies of one entry: each was a new message to
     // every member).
     const height = doc.body.height
-    if (p.own) {
+    if (p.own || relayed) {
       await this.#d.bus.publish(this.#topic, 'gov-entry', { entry: doc } satisfies GovEntry)
       return
     }

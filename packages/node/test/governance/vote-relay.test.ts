@@ -143,9 +143,11 @@ describe('vote relay (r5)', { timeout: 90_000 }, () => {
     // Applied everywhere but at the cheater, whose gater the others now close.
     await until(() => members.slice(0, 5).every(m => m.gov.isExpelled(cheater.id)), 'the expulsion at every member')
     // A quorum is 4 of the 5 voters: the proposer's, its neighbour's, and at least two from
-    // beyond the neighbour, which crossed it.
-    assert.ok(relay.gov.counters.votesFromBelow >= 2, `the proposer's neighbour passed on ${relay.gov.counters.votesFromBelow} votes`)
-    assert.ok(p.gov.counters.votesFromBelow >= 3, `the proposer got ${p.gov.counters.votesFromBelow} votes relayed`)
+    // beyond the neighbour, which reached the neighbour and went on to the proposer. (The
+    // neighbour may hold the quorum first and publish the entry itself.)
+    assert.ok(relay.gov.counters.votesFromBelow >= 2, `the proposer's neighbour got ${relay.gov.counters.votesFromBelow} votes from beyond`)
+    await until(() => relay.gov.counters.votesRelayed >= 3, "the neighbour's own vote and two from beyond it sent on to the proposer")
+    assert.ok(p.gov.counters.votesFromBelow >= 1, `the proposer got ${p.gov.counters.votesFromBelow} votes relayed`)
     for (const m of members.slice(1, 5)) assert.equal(m.gov.counters.voteRelayFallbacks, 0, 'no vote had to be gossiped')
     // Only the proposer's own vote went round by gossip.
     const gossiped = members.flatMap(m => m.got.filter(r => r.type === 'gov-vote').map(r => r.author))
