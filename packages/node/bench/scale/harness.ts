@@ -567,6 +567,9 @@ export class ScaleConsortium {
     fallbacks: number
     /** Ms from the proposal to the entry applied at the proposer (it assembles the quorum). */
     proposerAppliedMs: number
+    /** Event-loop delay over the expulsion, per process: the highest p99 and the highest max, ms. */
+    loopDelayP99Ms: number
+    loopDelayMaxMs: number
   }> {
     const c = this.member(cheater)
     const p = this.member(proposer)
@@ -597,9 +600,11 @@ export class ScaleConsortium {
     const deadline = Date.now() + 30_000
     let at: number[] = []
     let rows: Reply<'expelled'>['at'] = []
+    let delays: Array<{ p99: number; max: number }> = []
     while (Date.now() < deadline) {
       const rs = await Promise.all(live.map(async w => w.ask<'expelled'>({ op: 'expelled', peer: c.peerId, since: proposed.at })))
       rows = rs.flatMap(r => r.at)
+      delays = rs.map(r => r.loopDelayMs)
       at = rows.filter(x => x.at !== undefined).map(x => x.at! - proposed.at)
       if (at.length >= members) break
       await sleep(100)
@@ -619,7 +624,9 @@ export class ScaleConsortium {
       votedMax: max(voted),
       proposerFromBelow: rows.find(x => x.label === proposer)?.relay.fromBelow ?? 0,
       fallbacks: rows.reduce((n, x) => n + x.relay.fallbacks, 0),
-      proposerAppliedMs: (rows.find(x => x.label === proposer)?.at ?? Number.NaN) - proposed.at
+      proposerAppliedMs: (rows.find(x => x.label === proposer)?.at ?? Number.NaN) - proposed.at,
+      loopDelayP99Ms: Math.max(...delays.map(d => d.p99)),
+      loopDelayMaxMs: Math.max(...delays.map(d => d.max))
     }
   }
 

@@ -55,6 +55,8 @@ export type FromWorker =
   | {
       op: 'expelled'
       id: number
+      /** This process's event-loop delay since the expulsion began: p99 and max, ms. */
+      loopDelayMs: { p99: number; max: number }
       at: Array<{
         label: string
         at: number | undefined

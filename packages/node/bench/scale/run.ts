@@ -113,12 +113,13 @@ for (const [k, helpers] of helperCounts.entries()) {
       const e = await c.expel(c.members[1]!.label, cheater.label)
       results.expel = e
       note(
-        `expulsion applied at ${e.applied}/${e.members} members: p50 ${fmt(e.appliedP50)}, last ${fmt(e.appliedMax)} (proposal reached p50 ${fmt(e.proposalP50)}, last ${fmt(e.proposalMax)}; voted p50 ${fmt(e.votedP50)}, last ${fmt(e.votedMax)}; proposer held the quorum at ${fmt(e.proposerAppliedMs)}, ${e.proposerFromBelow} votes relayed to it, ${e.fallbacks} gossiped after the relay)`
+        `expulsion applied at ${e.applied}/${e.members} members: p50 ${fmt(e.appliedP50)}, last ${fmt(e.appliedMax)} (proposal reached p50 ${fmt(e.proposalP50)}, last ${fmt(e.proposalMax)}; voted p50 ${fmt(e.votedP50)}, last ${fmt(e.votedMax)}; proposer held the quorum at ${fmt(e.proposerAppliedMs)}, ${e.proposerFromBelow} votes relayed to it, ${e.fallbacks} gossiped after the relay; event-loop delay p99 up to ${fmt(e.loopDelayP99Ms)}, max ${fmt(e.loopDelayMaxMs)})`
       )
       lines.push(
         `| expulsion: proposal → entry applied, p50 / last member | ${fmt(e.appliedP50)} / ${fmt(e.appliedMax)} (${e.applied} of ${e.members}) |`,
         `| expulsion: proposal reached / member voted, p50 / last | ${fmt(e.proposalP50)} / ${fmt(e.proposalMax)}; ${fmt(e.votedP50)} / ${fmt(e.votedMax)} |`,
-        `| expulsion: proposer held the quorum; votes relayed to it; votes gossiped after the relay (r5) | ${fmt(e.proposerAppliedMs)}; ${e.proposerFromBelow}; ${e.fallbacks} |`
+        `| expulsion: proposer held the quorum; votes relayed to it; votes gossiped after the relay (r5) | ${fmt(e.proposerAppliedMs)}; ${e.proposerFromBelow}; ${e.fallbacks} |`,
+        `| expulsion: event-loop delay per process, highest p99 / highest max | ${fmt(e.loopDelayP99Ms)} / ${fmt(e.loopDelayMaxMs)} |`
       )
       const sent = await c.snapshot()
       results.afterExpel = { rss: sent.rssBytes }

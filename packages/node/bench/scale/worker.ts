@@ -7,6 +7,7 @@
  */
 import { writeFile } from 'node:fs/promises'
 import { Session } from 'node:inspector/promises'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { pino } from 'pino'
 import { startDemoOrigin } from '../../demo/origin-site.ts'
 import type { DemoOriginOptions } from '../../demo/origin-site.ts'
@@ -38,6 +39,9 @@ let origin: Awaited<ReturnType<typeof startDemoOrigin>> | undefined
 let cpuMark = process.cpuUsage()
 let cpuAt = performance.now()
 const watchedExpel = new Set<string>()
+/** This process's event-loop delay since the watched expulsion began (every node here waits on it). */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+loopDelay.enable()
 /** Each node's vote relay counters when the expulsion being watched began. */
 const relayMark = new Map<Hosted, RelayCounts>()
 type RelayCounts = { relayed: number; fromBelow: number; fallbacks: number }
@@ -162,12 +166,14 @@ async function handle(m: ToWorker): Promise<void> {
     case 'watch-expel':
       watchedExpel.add(m.peer)
       for (const h of hosted) relayMark.set(h, relayCounters(h))
+      loopDelay.reset()
       send({ op: 'ok', id: m.id })
       return
     case 'expelled':
       send({
         op: 'expelled',
         id: m.id,
+        loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
         at: hosted
           .filter(h => h.node.peerId !== m.peer)
           .map(h => {
