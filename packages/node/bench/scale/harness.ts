@@ -656,9 +656,13 @@ export class ScaleConsortium {
   }
 
   /** A V8 CPU profile of every live process over `ms`, written to `dir`. */
-  async profile(ms: number, dir: string): Promise<void> {
+  async profile(ms: number, dir: string, intervalUs?: number): Promise<void> {
     await mkdir(dir, { recursive: true })
-    await Promise.all(this.#live().map(async w => w.ask({ op: 'profile', ms, file: join(dir, `worker-${w.index}.cpuprofile`) }, ms + 30_000)))
+    await Promise.all(
+      this.#live().map(async w =>
+        w.ask({ op: 'profile', ms, file: join(dir, `worker-${w.index}.cpuprofile`), ...(intervalUs === undefined ? {} : { intervalUs }) }, ms + 30_000)
+      )
+    )
   }
 
   /** Stop (SIGSTOP) whole processes until at least `share` of the members are silent. */

@@ -32,7 +32,7 @@ export type ToWorker =
   | { op: 'propose-expel'; id: number; label: string; peer: string; reason: string; evidence: EvidenceItem[] }
   | { op: 'height'; id: number }
   | { op: 'debug'; id: number }
-  | { op: 'profile'; id: number; ms: number; file: string }
+  | { op: 'profile'; id: number; ms: number; file: string; intervalUs?: number }
   | { op: 'stop'; id: number }
 
 export type FromWorker =
