@@ -349,6 +349,11 @@ export class GovernanceService {
       p.sigs.set(this.#o.selfId, sig.sig)
     })
     this.#event('voted', `${describe(p.body.action)} (${id.slice(0, 12)})`)
+    // Its first re-publication is one interval away, spread over a further interval so that a
+    // hundred signers do not re-publish in one burst. Set before the vote is sent: the tick,
+    // seeing it signed with no re-publication yet, re-published the proposal and the vote at once
+    // while a relayed send was under way (37 of 98 members in a 100-member run: a flood).
+    if (!p.own) p.lastBroadcast = Date.now() + Math.random() * this.#rebroadcastEvery(p, Date.now())
     // Up the path the proposal came by (r5): gossiped, every vote reached every member, about
     // n² × D encrypted frames a vote round, which at 100 members held an expulsion 9–26 s (pnpm
     // bench scale). Gossiped where there is no such path (the proposer's own vote: r4 members
@@ -371,9 +376,6 @@ export class GovernanceService {
         fallback.unref?.()
       }
     } else await this.#publishVote(p)
-    // Its vote just went out: its first re-publication is one interval away, spread over a
-    // further interval so that a hundred signers do not re-publish in one burst.
-    if (!p.own) p.lastBroadcast = Date.now() + Math.random() * this.#rebroadcastEvery(p, Date.now())
     await this.#tryAssemble(p)
   }
 

@@ -154,6 +154,27 @@ describe('vote relay (r5)', { timeout: 90_000 }, () => {
     assert.deepEqual(new Set(gossiped), new Set(gossiped.length === 0 ? [] : [p.id]), 'gossiped votes come from the proposer alone')
   })
 
+  it('a member whose relayed send is slow does not re-publish the proposal and its vote meanwhile', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'reef-relay-'))
+    dirs.push(dir)
+    members = await line(6, dir)
+    const p = members[0]!
+    const cheater = members[5]!
+    // Every send up the path takes 600 ms, longer than the 250 ms governance tick (at 100
+    // members, sends took up to 3 s on busy event loops).
+    for (const m of members.slice(1)) {
+      const send = m.bus.sendOnly.bind(m.bus)
+      m.bus.sendOnly = async (...args) => {
+        await new Promise(resolve => setTimeout(resolve, 600))
+        return send(...args)
+      }
+    }
+    await p.gov.proposeExpel(cheater.id, 'ledger: equivocation', await equivocation(cheater, members[1]!.id))
+    await until(() => members.slice(0, 5).every(m => m.gov.isExpelled(cheater.id)), 'the expulsion at every member')
+    const gossip = members.flatMap(m => m.got.filter(r => r.type === 'gov-vote' || r.type === 'gov-proposal'))
+    assert.deepEqual([...new Set(gossip.map(r => r.author))], [p.id], 'proposals and votes gossiped by the proposer alone')
+  })
+
   it('gossips the votes below a relay that does not speak r5, and the entry still reaches everyone', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'reef-relay-'))
     dirs.push(dir)
