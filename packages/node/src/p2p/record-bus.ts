@@ -167,43 +167,41 @@ export class RecordBus implements RecordChannel {
 
   async publish<T extends RecordType>(topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array> {
     const bytes = await signRecord(this.#key, this.#selfId, type, body, { seq: this.#seq.next() })
-    if (!this.canPublish()) return bytes
-    try {
-      await this.#pubsub.publish(topic, bytes)
-    } catch (err) {
-      this.#log.debug({ err, topic, type }, 'publish failed')
-    }
+    if (this.canPublish()) await this.#gossip(topic, type, bytes)
     return bytes
   }
 
   async sendTo<T extends RecordType>(peer: string, topic: string, type: T, body: RecordBody<T>): Promise<Uint8Array> {
     const bytes = await signRecord(this.#key, this.#selfId, type, body, { seq: this.#seq.next() })
     if (!this.canPublish()) return bytes
-    const host = this.#host
-    if (host !== undefined && peer !== this.#selfId && DIRECT_RECORD_TYPES.includes(type) && this.#connected(host, peer)) {
-      try {
-        await this.#sendDirect(host, peer, bytes, RECORD_PROTOCOL)
-        this.directSent++
-        return bytes
-      } catch (err) {
-        this.directFellBack++
-        this.#log.debug({ peer, type, err: (err as Error).message }, 'direct record not delivered: gossiping it')
-      }
-    }
+    if (DIRECT_RECORD_TYPES.includes(type) && (await this.#direct(peer, type, bytes, RECORD_PROTOCOL))) return bytes
+    await this.#gossip(topic, type, bytes)
+    return bytes
+  }
+
+  async sendOnly<T extends RecordType>(peer: string, type: T, body: RecordBody<T>): Promise<boolean> {
+    if (!this.canPublish() || this.#host === undefined || !this.#connected(this.#host, peer)) return false
+    const bytes = await signRecord(this.#key, this.#selfId, type, body, { seq: this.#seq.next() })
+    return this.#direct(peer, type, bytes, RECORD_PROTOCOL_R5)
+  }
+
+  async #gossip(topic: string, type: string, bytes: Uint8Array): Promise<void> {
     try {
       await this.#pubsub.publish(topic, bytes)
     } catch (err) {
       this.#log.debug({ err, topic, type }, 'publish failed')
     }
-    return bytes
   }
 
-  async sendOnly<T extends RecordType>(peer: string, type: T, body: RecordBody<T>): Promise<boolean> {
+  /**
+   * `bytes` to `peer` alone over `protocol`, only over a connection already open; false (counted
+   * in directFellBack if a stream was tried) when that could not be done.
+   */
+  async #direct(peer: string, type: string, bytes: Uint8Array, protocol: string): Promise<boolean> {
     const host = this.#host
-    if (host === undefined || peer === this.#selfId || !this.canPublish() || !this.#connected(host, peer)) return false
-    const bytes = await signRecord(this.#key, this.#selfId, type, body, { seq: this.#seq.next() })
+    if (host === undefined || peer === this.#selfId || !this.#connected(host, peer)) return false
     try {
-      await this.#sendDirect(host, peer, bytes, RECORD_PROTOCOL_R5)
+      await this.#sendDirect(host, peer, bytes, protocol)
       this.directSent++
       return true
     } catch (err) {
@@ -255,10 +253,7 @@ export class RecordBus implements RecordChannel {
     }
     const d = await validateGossip(bytes, {
       from,
-      standing: author => {
-        const v = this.authorVerdict(author)
-        return v === 'accept' ? 'member' : v === 'ignore' ? 'non-member' : 'expelled'
-      }
+      standing: this.#standing
     })
     if (d.verdict !== 'accept' || !allowed.includes(d.record.type) || !this.#carries(d.record.type)) {
       this.directRefused++
@@ -287,6 +282,12 @@ export class RecordBus implements RecordChannel {
     return this.#topics.some(t => topicRecordTypes(t)?.includes(home) ?? false)
   }
 
+  /** An author's standing for validateGossip, from authorVerdict. */
+  readonly #standing = (author: string): 'member' | 'non-member' | 'expelled' => {
+    const v = this.authorVerdict(author)
+    return v === 'accept' ? 'member' : v === 'ignore' ? 'non-member' : 'expelled'
+  }
+
   #deliver(record: VerifiedRecord, via?: string): void {
     for (const fn of this.#listeners) {
       try {
@@ -313,10 +314,7 @@ export class RecordBus implements RecordChannel {
       topic: msg.topic,
       from: msg.from.toString(),
       replay: this.#replay,
-      standing: author => {
-        const v = this.authorVerdict(author)
-        return v === 'accept' ? 'member' : v === 'ignore' ? 'non-member' : 'expelled'
-      }
+      standing: this.#standing
     })
     if (d.verdict === 'accept') {
       this.#verified.set(msg.data, { record: d.record, via })
