@@ -138,6 +138,15 @@ export const REPORT_CHANGE_SHARE = 0.25
 export const SERVING_REPORT_INTERVAL_MS = 200
 /** Path on every mirror host that answers 204 while the mirror runs (liveness probes). */
 export const MIRROR_ALIVE_PATH = '/.well-known/reef/alive'
+/**
+ * r6: `GET MIRROR_ALIVE_PATH?pulse=MS` asks the mirror for a pulse: a `200` whose body is one byte
+ * every MS (MIRROR_PULSE_MIN_MS–MIRROR_PULSE_MAX_MS) for MIRROR_PULSE_DURATION_MS. A mirror with
+ * MIRROR_PULSE_MAX_STREAMS open answers `204` instead, as does an r5 one.
+ */
+export const MIRROR_PULSE_MIN_MS = 10
+export const MIRROR_PULSE_MAX_MS = 1_000
+export const MIRROR_PULSE_DURATION_MS = 30_000
+export const MIRROR_PULSE_MAX_STREAMS = 64
 
 /** Largest URL path (with query) in a manifest entry or fetch request, in characters. */
 export const MAX_PATH_CHARS = 2048

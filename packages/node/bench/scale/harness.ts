@@ -417,6 +417,23 @@ export class ScaleConsortium {
     throw new Error(`the consortium did not form within ${timeoutMs} ms: ${last}`)
   }
 
+  /**
+   * Wait until the members' CPU, over windows of `windowMs`, is at most `cpuPerNode` (a share of a
+   * core per node), or `timeoutMs` passes: what a phase leaves behind (a strike's sessions
+   * winding down) is work for the same two cores, which members on their own machines would not
+   * share. Returns the time waited and the last window's CPU per node.
+   */
+  async settled(cpuPerNode: number, windowMs = 1_000, timeoutMs = 30_000): Promise<{ ms: number; cpuPerNode: number }> {
+    const t0 = Date.now()
+    await this.snapshot()
+    for (;;) {
+      await sleep(windowMs)
+      const s = await this.snapshot()
+      const cpu = s.cpuMs / s.wallMs / s.nodes.length
+      if (cpu <= cpuPerNode || Date.now() - t0 >= timeoutMs) return { ms: Date.now() - t0, cpuPerNode: cpu }
+    }
+  }
+
   /** Calm-time figures over `windowMs`: gossip bytes, CPU and RSS per node, report transit. */
   async calm(windowMs: number): Promise<{
     gossipBytesPerSecPerNode: number

@@ -110,13 +110,17 @@ for (const [k, helpers] of helperCounts.entries()) {
       // The cheater: a member of the first process never struck here; the proposer: another process's.
       const proc0 = c.members.filter(m => m.proc === 0)
       const cheater = proc0.at(-1)!
+      // The expulsion is timed in a calm consortium: the strike's leftovers settle first.
+      const calmCpu = (results.calm as { cpuPerNode: number } | undefined)?.cpuPerNode ?? 0.01
+      const settle = await c.settled(1.5 * calmCpu)
+      note(`settled after the strike: ${(settle.ms / 1000).toFixed(1)} s, CPU ${(settle.cpuPerNode * 100).toFixed(2)} % of a core per node`)
       const e = await c.expel(c.members[1]!.label, cheater.label)
-      results.expel = e
+      results.expel = { ...e, settleMs: settle.ms, settleCpuPerNode: settle.cpuPerNode }
       note(
         `expulsion applied at ${e.applied}/${e.members} members: p50 ${fmt(e.appliedP50)}, last ${fmt(e.appliedMax)} (proposal reached p50 ${fmt(e.proposalP50)}, last ${fmt(e.proposalMax)}; voted p50 ${fmt(e.votedP50)}, last ${fmt(e.votedMax)}; proposer held the quorum at ${fmt(e.proposerAppliedMs)}, ${e.proposerFromBelow} votes relayed to it, ${e.fallbacks} gossiped after the relay; event-loop delay p99 up to ${fmt(e.loopDelayP99Ms)}, max ${fmt(e.loopDelayMaxMs)})`
       )
       lines.push(
-        `| expulsion: proposal → entry applied, p50 / last member | ${fmt(e.appliedP50)} / ${fmt(e.appliedMax)} (${e.applied} of ${e.members}) |`,
+        `| expulsion (after ${(settle.ms / 1000).toFixed(1)} s for the strike's leftovers to settle, to ${(settle.cpuPerNode * 100).toFixed(2)} % of a core per node): proposal → entry applied, p50 / last member | ${fmt(e.appliedP50)} / ${fmt(e.appliedMax)} (${e.applied} of ${e.members}) |`,
         `| expulsion: proposal reached / member voted, p50 / last | ${fmt(e.proposalP50)} / ${fmt(e.proposalMax)}; ${fmt(e.votedP50)} / ${fmt(e.votedMax)} |`,
         `| expulsion: proposer held the quorum; votes relayed to it; votes gossiped after the relay (r5) | ${fmt(e.proposerAppliedMs)}; ${e.proposerFromBelow}; ${e.fallbacks} |`,
         `| expulsion: event-loop delay per process, highest p99 / highest max | ${fmt(e.loopDelayP99Ms)} / ${fmt(e.loopDelayMaxMs)} |`

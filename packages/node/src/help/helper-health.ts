@@ -36,8 +36,17 @@
  * PROBE_INTERVAL_MS, with up to PROBES_IN_FLIGHT in flight, over keep-alive connections: a helper
  * whose process died answers with a reset or a refusal at once; one that vanished without a
  * reset (a cut link) goes silent, and silence is what excludes it.
+ *
+ * It also keeps a pulse open to each (r6): `GET MIRROR_ALIVE_PATH?pulse=PULSE_INTERVAL_MS`, whose
+ * body is a byte every PULSE_INTERVAL_MS. A probe leaves through this site's own uplink, which
+ * the crowd fills: on the namespace testbed each waited 100–190 ms in its queue, and one lost
+ * there waits for TCP's retransmission, so a live helper's answers came irregularly and silence
+ * could not be judged under ~150–250 ms. A pulse comes the other way, on the helper's uplink and
+ * this site's downlink, which the crowd does not fill: its beats arrive as steadily as they are
+ * sent, and a helper cut off is silent after SILENCE_FLOOR_MS. A mirror that answers the pulse
+ * with a plain `204` (r5, or full) is probed only; so is one whose pulse broke, until it opens again.
  */
-import { HELPER_SILENCE_MS, MIRROR_ALIVE_PATH } from '@reef/protocol'
+import { HELPER_SILENCE_MS, MIRROR_ALIVE_PATH, MIRROR_PULSE_DURATION_MS } from '@reef/protocol'
 import type { Logger } from 'pino'
 import { Agent, request } from 'undici'
 import { localhostLookup } from '../p2p/localhost-lookup.ts'
@@ -55,6 +64,19 @@ const TRANSIT_CREEP = 0.01
  */
 export const PROBE_INTERVAL_MS = 50
 export const PROBES_IN_FLIGHT = 4
+/** The beat this node asks of each accepted helper's pulse, in ms (r6): 50 small writes a second. */
+export const PULSE_INTERVAL_MS = 20
+/** A pulse with no beat for this long is closed and opened again (the probes go on meanwhile), in ms. */
+export const PULSE_STALL_MS = 2 * HELPER_SILENCE_MS
+/** After a mirror answered a pulse with a plain 204 (r5, or full), this long before asking again, in ms. */
+export const PULSE_RETRY_MS = 30_000
+/** After a pulse broke, this long before the next is opened (the probes go on), in ms. */
+export const PULSE_BROKEN_RETRY_MS = 250
+/**
+ * A mirror ends a pulse after MIRROR_PULSE_DURATION_MS; the next is opened this long before, so
+ * that one beats while the other's request crosses this site's full uplink.
+ */
+export const PULSE_RENEW_BEFORE_MS = 5_000
 /** The gaps between a helper's signs of life kept to judge its cadence. */
 export const SILENCE_GAPS = 16
 /** Below this many known gaps, silence is the full HELPER_SILENCE_MS. */
@@ -62,7 +84,7 @@ export const SILENCE_MIN_GAPS = 8
 /** Silence is this many times the longest recent gap … */
 export const SILENCE_GAP_FACTOR = 1.5
 /** … and never shorter than this, in ms. */
-export const SILENCE_FLOOR_MS = 150
+export const SILENCE_FLOOR_MS = 100
 
 export class HelperHealth {
   readonly #silenceMs: number
@@ -198,30 +220,91 @@ export class MirrorProber {
   readonly #log: Logger
   readonly #intervalMs: number
   readonly #timeoutMs: number
+  readonly #pulseMs: number
   readonly #agent: Agent
+  readonly #pulseAgent: Agent
   readonly #lastSent = new Map<string, number>()
   readonly #inFlight = new Map<string, number>()
-  /** Probes answered, failed (refused, reset, 5xx) and timed out, since start. */
-  readonly counts = { answered: 0, failed: 0, timedOut: 0 }
+  /** Per helper: its open pulses (aborted when it is no longer a target), the newest last, and when that one was opened. */
+  readonly #pulses = new Map<string, { open: Set<AbortController>; newest: number }>()
+  /** Per helper whose mirror answered a pulse with a plain 204: when to ask again. */
+  readonly #noPulseUntil = new Map<string, number>()
+  #closed = false
+  /** Probes answered, failed (refused, reset, 5xx) and timed out; pulses opened and beats heard; since start. */
+  readonly counts = { answered: 0, failed: 0, timedOut: 0, pulses: 0, beats: 0 }
 
-  constructor(health: HelperHealth, log: Logger, opts: { intervalMs?: number; timeoutMs?: number } = {}) {
+  constructor(health: HelperHealth, log: Logger, opts: { intervalMs?: number; timeoutMs?: number; pulseMs?: number } = {}) {
     this.#health = health
     this.#log = log
     this.#intervalMs = opts.intervalMs ?? PROBE_INTERVAL_MS
     this.#timeoutMs = opts.timeoutMs ?? 2 * HELPER_SILENCE_MS
+    this.#pulseMs = opts.pulseMs ?? PULSE_INTERVAL_MS
     this.#agent = new Agent({ connect: { lookup: localhostLookup, timeout: this.#timeoutMs }, connections: PROBES_IN_FLIGHT, keepAliveTimeout: 30_000 })
+    this.#pulseAgent = new Agent({
+      connect: { lookup: localhostLookup, timeout: this.#timeoutMs },
+      connections: 2,
+      keepAliveTimeout: 30_000,
+      headersTimeout: this.#timeoutMs,
+      bodyTimeout: Math.max(PULSE_STALL_MS, 4 * this.#pulseMs)
+    })
   }
 
-  /** Send the probes that are due to `targets`. */
+  /** Send the probes that are due to `targets`, and open a pulse to each that has none. */
   probe(targets: readonly ProbeTarget[], now = Date.now()): void {
+    if (this.#closed) return
     const live = new Set<string>()
     for (const t of targets) {
       live.add(t.peer)
+      const p = this.#pulses.get(t.peer)
+      const due = p === undefined || p.open.size === 0 || (p.open.size === 1 && now - p.newest >= MIRROR_PULSE_DURATION_MS - PULSE_RENEW_BEFORE_MS)
+      if (due && now >= (this.#noPulseUntil.get(t.peer) ?? 0)) void this.#pulse(t, now)
       if (now - (this.#lastSent.get(t.peer) ?? 0) < this.#intervalMs || (this.#inFlight.get(t.peer) ?? 0) >= PROBES_IN_FLIGHT) continue
       this.#lastSent.set(t.peer, now)
       void this.#one(t)
     }
     for (const peer of this.#lastSent.keys()) if (!live.has(peer)) this.#lastSent.delete(peer)
+    for (const [peer, p] of this.#pulses)
+      if (!live.has(peer)) {
+        this.#pulses.delete(peer)
+        for (const ctrl of p.open) ctrl.abort()
+      }
+    for (const peer of this.#noPulseUntil.keys()) if (!live.has(peer)) this.#noPulseUntil.delete(peer)
+  }
+
+  /** Hold a pulse open to `t`'s mirror: every beat is life; a refusal or reset is death, as for a probe. */
+  async #pulse(t: ProbeTarget, now: number): Promise<void> {
+    const ctrl = new AbortController()
+    const p = this.#pulses.get(t.peer) ?? { open: new Set<AbortController>(), newest: now }
+    p.open.add(ctrl)
+    p.newest = now
+    this.#pulses.set(t.peer, p)
+    try {
+      const url = new URL(MIRROR_ALIVE_PATH, t.mirrorUrl)
+      url.searchParams.set('pulse', String(this.#pulseMs))
+      const res = await request(url, { method: 'GET', dispatcher: this.#pulseAgent, signal: ctrl.signal, headers: { 'user-agent': 'reef-probe/1' } })
+      if (res.statusCode !== 200 || res.headers['x-reef-pulse'] === undefined) {
+        // An r5 mirror (or a full one) answers as to a probe: that is life or death all the same.
+        await res.body.dump()
+        this.#noPulseUntil.set(t.peer, Date.now() + PULSE_RETRY_MS)
+        if (res.statusCode >= 200 && res.statusCode < 300) this.#health.mirrorAnswered(t.peer)
+        else if (res.statusCode >= 500) this.#health.mirrorFailed(t.peer)
+        return
+      }
+      this.counts.pulses++
+      for await (const _beat of res.body) {
+        this.counts.beats++
+        this.#health.mirrorAnswered(t.peer)
+      }
+    } catch (err) {
+      if (ctrl.signal.aborted) return
+      const code = (err as { code?: string; cause?: { code?: string } }).code ?? (err as { cause?: { code?: string } }).cause?.code ?? ''
+      if (REFUSED.has(code)) this.#health.mirrorFailed(t.peer)
+      this.#noPulseUntil.set(t.peer, Date.now() + PULSE_BROKEN_RETRY_MS)
+      this.#log.debug({ peer: t.peer, code, err: (err as Error).message }, 'mirror pulse broke')
+    } finally {
+      // Opened again at a later check (the mirror ended it after its duration, or it broke).
+      p.open.delete(ctrl)
+    }
   }
 
   async #one(t: ProbeTarget): Promise<void> {
@@ -258,6 +341,9 @@ export class MirrorProber {
   }
 
   async close(): Promise<void> {
-    await this.#agent.close().catch(() => {})
+    this.#closed = true
+    for (const p of this.#pulses.values()) for (const ctrl of p.open) ctrl.abort()
+    this.#pulses.clear()
+    await Promise.all([this.#agent.close().catch(() => {}), this.#pulseAgent.destroy().catch(() => {})])
   }
 }

@@ -7,7 +7,16 @@
  * A site this node does not (or no longer) help is sent back to the site's own URL.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ATTESTATION_HEADER, MIRROR_ALIVE_PATH, SITE_LABEL_RE, canonicalBaseUrl } from '@reef/protocol'
+import {
+  ATTESTATION_HEADER,
+  MIRROR_ALIVE_PATH,
+  MIRROR_PULSE_DURATION_MS,
+  MIRROR_PULSE_MAX_MS,
+  MIRROR_PULSE_MAX_STREAMS,
+  MIRROR_PULSE_MIN_MS,
+  SITE_LABEL_RE,
+  canonicalBaseUrl
+} from '@reef/protocol'
 import type { Logger } from 'pino'
 import { etagMatches } from '../origin/cacheability.ts'
 import { createHttpApp } from './app.ts'
@@ -156,14 +165,63 @@ export function buildMirror(opts: MirrorOptions, deps: MirrorDeps): FastifyInsta
     }
   }
 
-  // Liveness, on any host name: beneficiaries probe it to stop sending clients to a dead mirror at once.
+  // Liveness, on any host name: beneficiaries probe it to stop sending clients to a dead mirror at
+  // once. `GET …?pulse=MS` (r6) asks for a pulse: a 200 whose body is a byte every MS, for
+  // MIRROR_PULSE_DURATION_MS, so that signs of life reach the beneficiary on its downlink.
+  const pulses = new Set<() => void>()
+  app.addHook('preClose', async () => {
+    for (const end of pulses) end()
+  })
   app.route({
     method: ['GET', 'HEAD'],
     url: MIRROR_ALIVE_PATH,
-    handler: async (_req, reply) => {
+    handler: async (request, reply) => {
+      const asked = (request.query as Record<string, unknown>).pulse
+      if (request.method === 'GET' && asked !== undefined) {
+        const ms = typeof asked === 'string' && /^\d{1,5}$/.test(asked) ? Number(asked) : NaN
+        if (!(ms >= MIRROR_PULSE_MIN_MS && ms <= MIRROR_PULSE_MAX_MS)) {
+          void reply
+            .code(400)
+            .type('text/plain; charset=utf-8')
+            .send(`pulse: an interval in ms, an integer from ${MIRROR_PULSE_MIN_MS} to ${MIRROR_PULSE_MAX_MS}\n`)
+          return
+        }
+        // Past the limit the plain answer: alive, no pulse (the beneficiary keeps probing).
+        if (pulses.size < MIRROR_PULSE_MAX_STREAMS) {
+          pulse(reply, ms)
+          return
+        }
+      }
       void reply.code(204).header('x-reef-mirror', opts.selfId).header('cache-control', 'no-store').send()
     }
   })
+
+  /** Beat `reply` every `ms` until MIRROR_PULSE_DURATION_MS pass, the client leaves or the mirror closes. */
+  function pulse(reply: FastifyReply, ms: number): void {
+    void reply.hijack()
+    const res = reply.raw
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'cache-control': 'no-store',
+      'x-reef-mirror': opts.selfId,
+      'x-reef-pulse': String(ms)
+    })
+    // A client that does not read gets no more beats until it does: its buffer stays small.
+    const beat = (): void => {
+      if (!res.writableNeedDrain) res.write('.')
+    }
+    const timer = setInterval(beat, ms)
+    const stop = setTimeout(() => end(), MIRROR_PULSE_DURATION_MS)
+    const end = (): void => {
+      if (!pulses.delete(end)) return
+      clearInterval(timer)
+      clearTimeout(stop)
+      if (!res.writableEnded) res.end()
+    }
+    pulses.add(end)
+    res.once('close', end)
+    beat()
+  }
   app.route({ method: ['GET', 'HEAD'], url: '/*', handler })
   app.route({ method: ['GET', 'HEAD'], url: '/', handler })
   // A mirror never reads request bodies: whatever the content type, other methods get 405.

@@ -4,7 +4,15 @@ import type { AddressInfo } from 'node:net'
 import { describe, it } from 'node:test'
 import { pino } from 'pino'
 import { HELPER_SILENCE_MS, MIRROR_ALIVE_PATH } from '@reef/protocol'
-import { HelperHealth, MirrorProber, SILENCE_FLOOR_MS, SILENCE_GAP_FACTOR, SILENCE_MIN_GAPS } from '../../src/help/helper-health.ts'
+import {
+  HelperHealth,
+  MirrorProber,
+  PULSE_INTERVAL_MS,
+  PULSE_RETRY_MS,
+  SILENCE_FLOOR_MS,
+  SILENCE_GAP_FACTOR,
+  SILENCE_MIN_GAPS
+} from '../../src/help/helper-health.ts'
 
 describe('HelperHealth', () => {
   it('a helper is up while heard from, and down HELPER_SILENCE_MS after it was last heard', () => {
@@ -144,6 +152,7 @@ describe('MirrorProber', () => {
   it('answers mark the mirror alive; a refused connection marks it down at once; no answer is silence', async () => {
     let answer = 204
     const server = createServer((req, res) => {
+      if (req.method === 'GET') return void res.writeHead(204).end() // an r5 mirror: no pulse
       assert.equal(req.url, MIRROR_ALIVE_PATH)
       assert.equal(req.method, 'HEAD')
       if (answer === 0) return // never answers
@@ -176,6 +185,93 @@ describe('MirrorProber', () => {
       server.closeAllConnections()
       await new Promise(resolve => server.close(resolve))
       await until(() => health.isDown('b') && prober.counts.failed > 1, 'a refused connection to mark it down')
+    } finally {
+      server.closeAllConnections()
+      server.close()
+      await prober.close()
+    }
+  })
+
+  it('a pulse makes the cadence known from the beats alone, and a helper whose beats stop is down before the full silence', async () => {
+    // A mirror that beats every 20 ms and never answers a probe: every sign of life is a beat.
+    let beating = true
+    let pulses = 0
+    let closed = 0
+    const server = createServer((req, res) => {
+      if (req.method !== 'GET') return
+      const url = new URL(req.url ?? '/', 'http://x')
+      assert.equal(url.pathname, MIRROR_ALIVE_PATH)
+      assert.equal(url.searchParams.get('pulse'), String(PULSE_INTERVAL_MS))
+      pulses++
+      res.writeHead(200, { 'x-reef-pulse': String(PULSE_INTERVAL_MS) })
+      const timer = setInterval(() => beating && res.write('.'), PULSE_INTERVAL_MS)
+      res.once('close', () => {
+        clearInterval(timer)
+        closed++
+      })
+    })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as AddressInfo).port
+    const health = new HelperHealth()
+    const prober = new MirrorProber(health, pino({ level: 'silent' }), { timeoutMs: 5_000 })
+    const target = { peer: 'b', mirrorUrl: `http://mirror-b.localhost:${port}` }
+    health.accepted('b')
+    const until = async (cond: () => boolean, what: string): Promise<void> => {
+      const deadline = Date.now() + 5_000
+      while (!cond()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+        prober.probe([target])
+        await new Promise(resolve => setTimeout(resolve, 10))
+      }
+    }
+    try {
+      await until(() => prober.counts.beats >= 2 * SILENCE_MIN_GAPS, 'beats')
+      assert.equal(prober.counts.answered, 0, 'no probe was answered: the beats alone did it')
+      assert.ok(health.silenceOf('b') < HELPER_SILENCE_MS, `silence from the cadence: ${health.silenceOf('b')} ms`)
+      assert.equal(health.isDown('b'), false)
+      assert.equal(pulses, 1, 'one pulse is held open, not one per check')
+      beating = false
+      await until(() => health.isDown('b'), 'silence to mark it down')
+      // Down at its cadence's silence after the last beat, sooner than the full limit would say.
+      const since = health.downSince('b')
+      const late = health.downSince('b', Date.now() + HELPER_SILENCE_MS, HELPER_SILENCE_MS)
+      assert.ok(since !== undefined && late !== undefined && since < late, `${since} < ${late}`)
+      // No longer a target: its pulse is closed.
+      prober.probe([])
+      const deadline = Date.now() + 5_000
+      while (closed === 0) {
+        assert.ok(Date.now() < deadline, 'the pulse was not closed')
+        await new Promise(resolve => setTimeout(resolve, 10))
+      }
+    } finally {
+      server.closeAllConnections()
+      server.close()
+      await prober.close()
+    }
+  })
+
+  it('an r5 mirror, which answers the pulse with 204, is asked again only after PULSE_RETRY_MS', async () => {
+    const gets: number[] = []
+    const server = createServer((req, res) => {
+      if (req.method === 'GET') gets.push(Date.now())
+      res.writeHead(204).end()
+    })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as AddressInfo).port
+    const health = new HelperHealth()
+    const prober = new MirrorProber(health, pino({ level: 'silent' }), { intervalMs: 10, timeoutMs: 1_000 })
+    const target = { peer: 'b', mirrorUrl: `http://mirror-b.localhost:${port}` }
+    try {
+      const deadline = Date.now() + 5_000
+      while (prober.counts.answered < 20) {
+        assert.ok(Date.now() < deadline, 'probes were not answered')
+        prober.probe([target])
+        await new Promise(resolve => setTimeout(resolve, 10))
+      }
+      assert.equal(gets.length, 1, 'the pulse was asked once')
+      assert.equal(prober.counts.pulses, 0)
+      assert.ok(PULSE_RETRY_MS > 1_000)
+      assert.equal(health.isDown('b'), false)
     } finally {
       server.closeAllConnections()
       server.close()

@@ -3,10 +3,14 @@
  * a real cache and load monitor; `fetch` (the libp2p fetch stream) is the stubbed boundary.
  */
 import assert from 'node:assert/strict'
+import type { AddressInfo } from 'node:net'
 import { describe, test } from 'node:test'
 import type { TestContext } from 'node:test'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { pino } from 'pino'
+import { Agent, request } from 'undici'
+import type { Dispatcher } from 'undici'
+import { MIRROR_ALIVE_PATH, MIRROR_PULSE_DURATION_MS, MIRROR_PULSE_MAX_MS, MIRROR_PULSE_MAX_STREAMS, MIRROR_PULSE_MIN_MS } from '@reef/protocol'
 import { pickMirroredHeaders } from '../../src/origin/cacheability.ts'
 import { ContentCache, sha256Hex } from '../../src/origin/content-cache.ts'
 import type { CachedObject } from '../../src/origin/content-cache.ts'
@@ -471,4 +475,90 @@ describe('mirror: misses and failures', () => {
       assert.equal(h.fetchCalls.length, 0)
     })
   }
+})
+
+describe('mirror: liveness and pulse (SPEC §Help session, failing fast)', () => {
+  /** The mirror listening on loopback, as beneficiaries reach it. */
+  async function listening(t: TestContext): Promise<{ base: string; app: FastifyInstance }> {
+    const h = harness(t, {})
+    await h.app.listen({ port: 0, host: '127.0.0.1' })
+    const { port } = h.app.server.address() as AddressInfo
+    return { base: `http://127.0.0.1:${port}`, app: h.app }
+  }
+
+  test('HEAD and GET of the alive path answer 204 on any host name, and name the mirror', async t => {
+    const h = harness(t, {})
+    for (const method of ['HEAD', 'GET'] as const)
+      for (const host of [HOST, 'anything.example']) {
+        const res = await h.request({ method, url: MIRROR_ALIVE_PATH, headers: { host } })
+        assert.equal(res.statusCode, 204, `${method} ${host}`)
+        assert.equal(res.headers['x-reef-mirror'], SELF_ID)
+        assert.equal(res.headers['cache-control'], 'no-store')
+      }
+    // A pulse is asked with GET only; HEAD with the parameter is a plain probe.
+    const head = await h.request({ method: 'HEAD', url: `${MIRROR_ALIVE_PATH}?pulse=20` })
+    assert.equal(head.statusCode, 204)
+  })
+
+  for (const value of ['5', '1001', 'abc', '20.5', '', '-20', '99999999']) {
+    test(`pulse=${JSON.stringify(value)} → 400 naming the parameter and its range`, async t => {
+      const h = harness(t, {})
+      const res = await h.request({ method: 'GET', url: `${MIRROR_ALIVE_PATH}?pulse=${encodeURIComponent(value)}` })
+      assert.equal(res.statusCode, 400)
+      assert.match(res.body, new RegExp(`pulse: .*${MIRROR_PULSE_MIN_MS} to ${MIRROR_PULSE_MAX_MS}`))
+    })
+  }
+
+  test('a pulse beats at the interval asked until the client leaves; past the limit of open pulses the answer is a plain 204', async t => {
+    const { base } = await listening(t)
+    const agent = new Agent({ connections: MIRROR_PULSE_MAX_STREAMS + 1 })
+    t.after(() => agent.destroy())
+    const open = async (): Promise<{ status: number; pulse: string | undefined; body: Dispatcher.ResponseData['body']; ctrl: AbortController }> => {
+      const ctrl = new AbortController()
+      const res = await request(`${base}${MIRROR_ALIVE_PATH}?pulse=20`, { dispatcher: agent, signal: ctrl.signal })
+      return { status: res.statusCode, pulse: res.headers['x-reef-pulse'] as string | undefined, body: res.body, ctrl }
+    }
+    const first = await open()
+    assert.equal(first.status, 200)
+    assert.equal(first.pulse, '20')
+    // Beats keep coming: read until five have arrived (each chunk holds at least one), keeping it open.
+    const beatsOf = first.body[Symbol.asyncIterator]()
+    let beats = 0
+    while (beats < 5) {
+      const next = await beatsOf.next()
+      assert.equal(next.done, false, 'the pulse ended early')
+      beats += (next.value as Buffer).byteLength
+    }
+    const rest = []
+    for (let i = 1; i < MIRROR_PULSE_MAX_STREAMS; i++) rest.push(await open())
+    assert.ok(rest.every(r => r.status === 200))
+    const over = await open()
+    assert.equal(over.status, 204, 'past the limit: alive, no pulse')
+    assert.equal(over.pulse, undefined)
+    await over.body.dump()
+    // A client that leaves frees its place.
+    first.ctrl.abort()
+    const deadline = Date.now() + 5_000
+    let again = await open()
+    while (again.status !== 200) {
+      assert.ok(Date.now() < deadline, 'a place was never freed')
+      await again.body.dump()
+      await new Promise(resolve => setTimeout(resolve, 20))
+      again = await open()
+    }
+    for (const r of [...rest, again]) r.ctrl.abort()
+  })
+
+  test('closing the mirror ends its pulses at once', async t => {
+    const { base, app } = await listening(t)
+    const res = await request(`${base}${MIRROR_ALIVE_PATH}?pulse=50`)
+    assert.equal(res.statusCode, 200)
+    const ended = (async () => {
+      for await (const _ of res.body);
+    })()
+    const started = Date.now()
+    await app.close()
+    await ended
+    assert.ok(Date.now() - started < MIRROR_PULSE_DURATION_MS / 2, 'close waited for the pulse to run out')
+  })
 })
