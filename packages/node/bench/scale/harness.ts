@@ -210,6 +210,13 @@ export interface StrikeResult {
   viewP50: number
   viewP99: number
   viewMax: number
+  /**
+   * Ms from the strike to when the record that brought the struck state to each observer was
+   * made (its `ts`, the struck node's clock; the same machine here): p50 / max. Tells a report
+   * made late from one delivered late.
+   */
+  viewMadeP50: number
+  viewMadeMax: number
   /** Ms from the strike to the help request (the node's own session opened). */
   requestMs: number | undefined
   /** Ms after the strike. */
@@ -524,13 +531,13 @@ export class ScaleConsortium {
     // The load view: how long until the live members' views show it struck.
     const observers = this.liveMembers().filter(x => x.label !== label)
     let seenAt: number[] = []
+    let madeAt: number[] = []
     const viewDeadline = Date.now() + 10_000
     while (Date.now() < viewDeadline) {
       const views = await Promise.all(this.#live().map(async x => x.ask<'view'>({ op: 'view', author: m.peerId, state: 'struck', since: tb0 })))
-      seenAt = views
-        .flatMap(v => v.seen)
-        .filter(s => s.at !== undefined)
-        .map(s => s.at!)
+      const seen = views.flatMap(v => v.seen).filter(s => s.at !== undefined)
+      seenAt = seen.map(s => s.at!)
+      madeAt = seen.flatMap(s => (s.ts === undefined ? [] : [s.ts]))
       if (seenAt.length >= observers.length) break
       await sleep(100)
     }
@@ -551,6 +558,14 @@ export class ScaleConsortium {
       viewP50: quantile(lat, 0.5),
       viewP99: quantile(lat, 0.99),
       viewMax: lat.length === 0 ? Number.NaN : Math.max(...lat),
+      viewMadeP50:
+        started === undefined
+          ? Number.NaN
+          : quantile(
+              madeAt.map(t => t - started),
+              0.5
+            ),
+      viewMadeMax: started === undefined || madeAt.length === 0 ? Number.NaN : Math.max(...madeAt) - started,
       requestMs: started === undefined || help.startedAt === undefined ? undefined : help.startedAt - started,
       firstAcceptMs: started === undefined || help.firstAcceptAt === undefined ? undefined : help.firstAcceptAt - started,
       coveredMs: started === undefined || help.coveredAt === undefined ? undefined : help.coveredAt - started,

@@ -102,7 +102,7 @@ for (const [k, helpers] of helperCounts.entries()) {
     }
     const s = await c.strike('m000', crowdRps, crowdS)
     note(
-      `strike with ${helpers} possible helpers: view p99 ${fmt(s.viewP99)}, first accept ${fmt(s.firstAcceptMs)}, covered ${fmt(s.coveredMs)}, ${s.offers} offers`
+      `strike with ${helpers} possible helpers: view p99 ${fmt(s.viewP99)} (the reports that brought it made ${fmt(s.viewMadeP50)} p50, ${fmt(s.viewMadeMax)} last), first accept ${fmt(s.firstAcceptMs)}, covered ${fmt(s.coveredMs)}, ${s.offers} offers`
     )
     results[`strike${helpers}`] = s
     strikes.push(strikeRow(`${helpers} possible helpers`, s))
