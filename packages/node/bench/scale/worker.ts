@@ -24,8 +24,12 @@ const send = (m: FromWorker): void => {
 interface Hosted {
   spec: NodeSpec
   node: ReefNode
-  /** Per author: its state in this node's view, and per state when the view last entered it (and the `ts` of the record that brought it). */
-  view: Map<string, { state: string; entered: Map<string, { at: number; ts: number }> }>
+  /**
+   * Per author: its state in this node's view, and per state the last VIEW_ENTRIES times the view
+   * entered it (and the `ts` of the record that brought it), oldest first: a struck site may go
+   * recovering and struck again within a crowd, and the strike is timed by the first.
+   */
+  view: Map<string, { state: string; entered: Map<string, Array<{ at: number; ts: number }>> }>
   /** Transit of load reports (arrival − ts, ms) since the last sample. */
   transit: number[]
   /** Per watched peer: when this node first held it expelled. */
@@ -42,6 +46,8 @@ const watchedExpel = new Set<string>()
 /** This process's event-loop delay since the watched expulsion began (every node here waits on it). */
 const loopDelay = monitorEventLoopDelay({ resolution: 10 })
 loopDelay.enable()
+/** How many entries into each state a view keeps per author (the strike is timed by the first since the crowd began). */
+const VIEW_ENTRIES = 8
 /** Each node's vote relay counters when the expulsion being watched began. */
 const relayMark = new Map<Hosted, RelayCounts>()
 type RelayCounts = { relayed: number; fromBelow: number; fallbacks: number }
@@ -77,7 +83,10 @@ async function start(specs: NodeSpec[], originOpts: DemoOriginOptions, logFile: 
           if (v === undefined) h.view.set(r.author, (v = { state: '', entered: new Map() }))
           if (v.state !== state) {
             v.state = state
-            v.entered.set(state, { at: now, ts: r.ts })
+            const times = v.entered.get(state) ?? []
+            times.push({ at: now, ts: r.ts })
+            if (times.length > VIEW_ENTRIES) times.shift()
+            v.entered.set(state, times)
           }
         })
         await node.start()
@@ -146,8 +155,11 @@ async function handle(m: ToWorker): Promise<void> {
       const seen = hosted
         .filter(h => h.node.peerId !== m.author)
         .map(h => {
-          // When the view entered that state since `since` (a struck site may be recovering by the time we ask).
-          const v = h.view.get(m.author)?.entered.get(m.state)
+          // When the view first entered that state since `since` (a struck site may be recovering by the time we ask).
+          const v = h.view
+            .get(m.author)
+            ?.entered.get(m.state)
+            ?.find(e => e.at >= m.since)
           return v !== undefined && v.at >= m.since ? { label: h.spec.label, at: v.at, ts: v.ts } : { label: h.spec.label }
         })
       send({ op: 'view', id: m.id, seen })
