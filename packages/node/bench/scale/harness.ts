@@ -219,7 +219,8 @@ export interface StrikeResult {
   viewMadeMax: number
   /** Ms from the strike to the help request (the node's own session opened). */
   requestMs: number | undefined
-  /** Ms after the strike. */
+  /** Ms after the strike: the first offer the struck node held, its first accept. */
+  firstOfferMs: number | undefined
   firstAcceptMs: number | undefined
   coveredMs: number | undefined
   offers: number
@@ -567,6 +568,7 @@ export class ScaleConsortium {
             ),
       viewMadeMax: started === undefined || madeAt.length === 0 ? Number.NaN : Math.max(...madeAt) - started,
       requestMs: started === undefined || help.startedAt === undefined ? undefined : help.startedAt - started,
+      firstOfferMs: started === undefined || help.firstOfferAt === undefined ? undefined : help.firstOfferAt - started,
       firstAcceptMs: started === undefined || help.firstAcceptAt === undefined ? undefined : help.firstAcceptAt - started,
       coveredMs: started === undefined || help.coveredAt === undefined ? undefined : help.coveredAt - started,
       offers: help.offers,

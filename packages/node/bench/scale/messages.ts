@@ -46,6 +46,7 @@ export type FromWorker =
       /** When the node's crowd detector first said struck (polled every 10 ms). */
       struckAt?: number
       startedAt?: number
+      firstOfferAt?: number
       firstAcceptAt?: number
       coveredAt?: number
       helpers: number

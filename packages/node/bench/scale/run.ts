@@ -61,7 +61,7 @@ const fmt = (ms: number | undefined): string => (ms === undefined || Number.isNa
 const kb = (b: number): string => `${(b / 1000).toFixed(1)} KB/s`
 const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`
 const strikeRow = (what: string, s: StrikeResult): string =>
-  `| ${what} | ${s.saw}/${s.observers} | ${fmt(s.viewP50)} / ${fmt(s.viewP99)} | ${fmt(s.requestMs)} | ${fmt(s.firstAcceptMs)} | ${fmt(s.coveredMs)} | ${s.offers} | ${s.helpers} | ${kb(s.gossipBytesPerSecPerNode)} |`
+  `| ${what} | ${s.saw}/${s.observers} | ${fmt(s.viewP50)} / ${fmt(s.viewP99)} | ${fmt(s.requestMs)} | ${fmt(s.firstOfferMs)} | ${fmt(s.firstAcceptMs)} | ${fmt(s.coveredMs)} | ${s.offers} | ${s.helpers} | ${kb(s.gossipBytesPerSecPerNode)} |`
 
 const results: Record<string, unknown> = {
   nodes,
@@ -102,7 +102,7 @@ for (const [k, helpers] of helperCounts.entries()) {
     }
     const s = await c.strike('m000', crowdRps, crowdS)
     note(
-      `strike with ${helpers} possible helpers: view p99 ${fmt(s.viewP99)} (the reports that brought it made ${fmt(s.viewMadeP50)} p50, ${fmt(s.viewMadeMax)} last), first accept ${fmt(s.firstAcceptMs)}, covered ${fmt(s.coveredMs)}, ${s.offers} offers`
+      `strike with ${helpers} possible helpers: view p99 ${fmt(s.viewP99)} (the reports that brought it made ${fmt(s.viewMadeP50)} p50, ${fmt(s.viewMadeMax)} last), first offer ${fmt(s.firstOfferMs)}, first accept ${fmt(s.firstAcceptMs)}, covered ${fmt(s.coveredMs)}, ${s.offers} offers`
     )
     results[`strike${helpers}`] = s
     strikes.push(strikeRow(`${helpers} possible helpers`, s))
@@ -161,8 +161,8 @@ const report = [
   '',
   "Strike: times from the struck node's detector saying struck (polled every 10 ms).",
   '',
-  '| strike | live members that saw it | load view shows it struck, p50 / p99 | help request | first accept | need covered | offers | accepted | gossip while struck, per node |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  '| strike | live members that saw it | load view shows it struck, p50 / p99 | help request | first offer held | first accept | need covered | offers | accepted | gossip while struck, per node |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...strikes,
   ''
 ].join('\n')

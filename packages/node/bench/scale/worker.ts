@@ -57,7 +57,16 @@ const relayCounters = (h: Hosted): RelayCounts => {
 }
 const help = new Map<
   string,
-  { struckAt?: number; startedAt?: number; firstAcceptAt?: number; coveredAt?: number; helpers: number; offers: number; needBytes: number }
+  {
+    struckAt?: number
+    startedAt?: number
+    firstOfferAt?: number
+    firstAcceptAt?: number
+    coveredAt?: number
+    helpers: number
+    offers: number
+    needBytes: number
+  }
 >()
 let poll: NodeJS.Timeout | undefined
 
@@ -114,6 +123,7 @@ function tick(): void {
     t.helpers = own.helpers.length
     t.offers = own.offers
     t.needBytes = own.neededBytesPerSec
+    if (own.offers > 0) t.firstOfferAt ??= now
     if (own.helpers.length > 0) t.firstAcceptAt ??= now
     if (own.helpers.length > 0 && accepted >= own.neededBytesPerSec) t.coveredAt ??= now
   }
