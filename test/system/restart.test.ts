@@ -12,71 +12,20 @@
  * Everything on 127.0.0.1; processes are killed and the temp dir removed at the end, also on failure.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { freePort, startDemoOrigin } from '@reef/node/demo'
 import type { DemoOrigin } from '@reef/node/demo'
 import { startNginx } from '@reef/node/bench/nginx'
 import type { RunningNginx } from '@reef/node/bench/nginx'
+import { REEF, ROOT, StandIn, unitRestartMs } from './stand-in.ts'
 import { until } from './wait.ts'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const REEF = join(ROOT, 'packages/node/bin/reef.js')
 const NGINX = '/usr/sbin/nginx'
-
-/** systemd's RestartSec= value in ms (s, ms, min suffixes; a bare number is seconds). */
-function restartMs(unit: string): number {
-  const m = /^RestartSec=(\d+(?:\.\d+)?)(ms|s|min)?\s*$/m.exec(unit)
-  assert.ok(m !== null, 'deploy/reef.service has no RestartSec')
-  const n = Number(m[1])
-  return m[2] === 'ms' ? n : m[2] === 'min' ? n * 60_000 : n * 1_000
-}
-
-/** Restart=on-failure as systemd does it: a run that ends by a signal or an exit code other than 0 and 2 is restarted after `delayMs`. */
-class StandIn {
-  child: ChildProcess | undefined
-  starts = 0
-  #stopped = false
-  readonly #args: string[]
-  readonly #delayMs: number
-  constructor(args: string[], delayMs: number) {
-    this.#args = args
-    this.#delayMs = delayMs
-  }
-
-  start(): void {
-    if (this.#stopped) return
-    this.starts++
-    const child = spawn(process.execPath, this.#args, { stdio: ['ignore', 'ignore', 'inherit'] })
-    this.child = child
-    child.once('exit', (code, signal) => {
-      if (this.#stopped || code === 0 || code === 2) return
-      if (signal !== null || code !== 0)
-        setTimeout(() => {
-          this.start()
-        }, this.#delayMs)
-    })
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true
-    const child = this.child
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
-    child.kill('SIGTERM')
-    await new Promise(resolve => {
-      child.once('exit', resolve)
-      setTimeout(resolve, 10_000)
-    })
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  }
-}
 
 /** The status of a GET (0: no answer), and whether the start-up pass-through gave it. */
 const answer = async (url: string): Promise<{ status: number; passThrough: boolean }> => {
@@ -116,7 +65,7 @@ describe('the node killed with -9', () => {
         log: { level: 'error' }
       })
     )
-    delayMs = restartMs(await readFile(join(ROOT, 'deploy/reef.service'), 'utf8'))
+    delayMs = await unitRestartMs()
     node = new StandIn([REEF, 'start', '--config', config], delayMs)
     node.start()
     await until('the node to answer', async () => (await answers(`${front}/`)) === 200, 30_000)

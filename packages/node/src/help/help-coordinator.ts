@@ -156,6 +156,8 @@ export interface HelpingSession {
   dropped?: boolean
   offeredAt: number
   acceptedAt: number | undefined
+  /** Since when the beneficiary's load reports, received after the offer, have said `normal` (undefined: they do not). */
+  normalSince?: number | undefined
   /** The mirror's cumulative service for the site when the session began. */
   servedBaseline: { requests: number; bytes: number }
 }
@@ -493,11 +495,24 @@ export class HelpCoordinator {
   #expireHelping(now: number): void {
     for (const [session, h] of this.#held) if (now - h.heardAt > this.#opts.silentBeneficiaryMs) this.#unhold(session)
     for (const [site, s] of this.#helping) {
-      if (s.releasedAt === undefined && now - s.offeredAt > this.#opts.silentBeneficiaryMs && this.#deps.peers.get(s.beneficiary, now) === undefined) {
-        s.accepted = false
-        s.releasedAt = now
-        this.#event({ kind: 'released', session: s.session, peer: s.beneficiary, site })
-        this.#deps.log.info({ site }, 'beneficiary went silent: session released')
+      if (s.releasedAt === undefined) {
+        const entry = this.#deps.peers.get(s.beneficiary, now)
+        // A beneficiary reports `normal` only after it released its sessions: one that has said so
+        // for silentBeneficiaryMs lost its help-release, or never sent it (killed mid-crowd and
+        // restarted within seconds: its reports never stopped, and the new process knows no session).
+        if (entry !== undefined && entry.report.state === 'normal' && entry.receivedAt > s.offeredAt) s.normalSince ??= entry.receivedAt
+        else s.normalSince = undefined
+        const silent = entry === undefined && now - s.offeredAt > this.#opts.silentBeneficiaryMs
+        const calm = s.normalSince !== undefined && now - s.normalSince > this.#opts.silentBeneficiaryMs
+        if (silent || calm) {
+          s.accepted = false
+          s.releasedAt = now
+          this.#event({ kind: 'released', session: s.session, peer: s.beneficiary, site })
+          this.#deps.log.info(
+            { site, session: s.session },
+            silent ? 'beneficiary went silent: session released' : 'beneficiary calm without releasing: session released'
+          )
+        }
       }
       this.sessionForSite(site, now)
     }

@@ -209,6 +209,42 @@ describe('help coordinator', () => {
     assert.notEqual(b.help.helpingSessions.find(s => s.site === 'alpha')?.releasedAt, undefined)
   })
 
+  it('a helper releases a session whose beneficiary reports normal without releasing it (restarted mid-crowd), and not one whose beneficiary still sheds', async () => {
+    const net = new Net()
+    const [a, b] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo')]
+    knowEachOther([a, b])
+    await a.help.tick('struck', need(50))
+    await until(() => b.help.sessionForSite('alpha')?.accepted === true, 'accepted')
+    const session = b.help.sessionForSite('alpha')!.session
+    // A was killed and restarted: its new process reports again at once, calm, and knows no session.
+    const t0 = Date.now() + 1
+    for (let t = t0; t <= t0 + 6_000; t += 1_000) {
+      b.peers.update('A', report('alpha', 'normal'), t)
+      await b.help.tick('normal', need(0), t)
+    }
+    assert.equal(b.help.sessionForSite('alpha')?.releasedAt, undefined, 'six seconds of calm reports: still serving')
+    for (let t = t0 + 7_000; t <= t0 + 11_000; t += 1_000) {
+      b.peers.update('A', report('alpha', 'normal'), t)
+      await b.help.tick('normal', need(0), t)
+    }
+    const released = b.help.helpingSessions.find(s => s.session === session)
+    assert.notEqual(released?.releasedAt, undefined, 'released by the helper itself after the beneficiary was calm for 10 s')
+    assert.equal(net.sent.filter(r => r.type === 'help-release').length, 0, 'no help-release was ever sent')
+
+    // A beneficiary that still sheds (recovering) keeps its helpers however long it takes.
+    const net2 = new Net()
+    const [c, d] = [member(net2, 'C', 'charlie'), member(net2, 'D', 'delta')]
+    knowEachOther([c, d])
+    await c.help.tick('struck', need(50))
+    await until(() => d.help.sessionForSite('charlie')?.accepted === true, 'accepted')
+    const t1 = Date.now() + 1
+    for (let t = t1; t <= t1 + 30_000; t += 1_000) {
+      d.peers.update('C', report('charlie', 'recovering'), t)
+      await d.help.tick('normal', need(0), t)
+    }
+    assert.equal(d.help.sessionForSite('charlie')?.releasedAt, undefined)
+  })
+
   it('offers nothing while it has no spare capacity, and never for a label another peer holds', async () => {
     const net = new Net()
     const [a, b] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 0)]
