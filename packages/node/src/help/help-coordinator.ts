@@ -156,6 +156,8 @@ export interface HelpingSession {
   dropped?: boolean
   offeredAt: number
   acceptedAt: number | undefined
+  /** The `ts` of the latest help-request of the session this node had (a newer session's request ends it). */
+  requestTs?: number | undefined
   /** Since when the beneficiary's load reports, received after the offer, have said `normal` (undefined: they do not). */
   normalSince?: number | undefined
   /** The mirror's cumulative service for the site when the session began. */
@@ -165,8 +167,9 @@ export interface HelpingSession {
 /** A help request whose offer this node holds back (SPEC.md §help-offer, hold-back). */
 interface HeldRequest {
   beneficiary: string
-  /** The latest request of the session. */
+  /** The latest request of the session, and its record's `ts`. */
   req: HelpRequest
+  ts: number
   heardAt: number
   /** Bytes/s the beneficiary's latest help-accept for the session names (undefined: none seen yet). */
   acceptedBytesPerSec: number | undefined
@@ -521,13 +524,13 @@ export class HelpCoordinator {
   #onRecord(r: VerifiedRecord): void {
     switch (r.type) {
       case 'help-request':
-        this.#onRequest(r.author, r.body as HelpRequest)
+        this.#onRequest(r.author, r.body as HelpRequest, r.ts)
         break
       case 'help-offer':
         this.#onOffer(r.author, r.body as HelpOffer)
         break
       case 'help-accept':
-        this.#onAccept(r.author, r.body as HelpAccept)
+        this.#onAccept(r.author, r.body as HelpAccept, r.ts)
         break
       case 'help-release':
         this.#onRelease(r.author, r.body as HelpRelease)
@@ -539,10 +542,26 @@ export class HelpCoordinator {
 
   // ── helper role ─────────────────────────────────────────────────────────────
 
-  #onRequest(author: string, req: HelpRequest): void {
+  #onRequest(author: string, req: HelpRequest, ts: number): void {
     if (author === this.#opts.selfId || req.site === this.#opts.site) return
-    const existing = this.#helping.get(req.site)
+    let existing = this.#helping.get(req.site)
+    if (existing !== undefined && existing.beneficiary === author && existing.session !== req.session) {
+      // A beneficiary has one session at a time: a newer one ends the old, whose help-release was
+      // lost or never sent (its node was killed and restarted mid-crowd, and the new process knows
+      // nothing of it). Held on to, the old session kept this node's spare committed: the
+      // restarted site got no offer and answered its crowd 503 (test/system/site-killed.test.ts).
+      // A late copy of an older session's request changes nothing.
+      if (ts <= (existing.requestTs ?? -Infinity)) return
+      if (existing.releasedAt === undefined) {
+        existing.accepted = false
+        existing.releasedAt = Date.now()
+        this.#event({ kind: 'released', session: existing.session, peer: author, site: existing.site })
+        this.#deps.log.info({ site: existing.site, session: existing.session, next: req.session }, 'beneficiary asks in a new session: the old one released')
+      }
+      existing = undefined
+    }
     if (existing !== undefined && existing.session === req.session && existing.beneficiary === author) {
+      existing.requestTs = Math.max(existing.requestTs ?? ts, ts)
       existing.manifest = new Map(req.manifest.map(e => [e.path, e]))
       if (existing.accepted) this.#prefetch(existing)
       const spare = this.#deps.spare()
@@ -572,7 +591,7 @@ export class HelpCoordinator {
       this.#deps.log.warn({ site: req.site, author, holder: existing.beneficiary }, 'help request for a site label another peer holds: ignored')
       return
     }
-    this.#offerOrHold(author, req)
+    this.#offerOrHold(author, req, ts)
   }
 
   /**
@@ -584,24 +603,25 @@ export class HelpCoordinator {
    * that has not answered yet gets a few more offers each round, not the whole consortium's at
    * once. A covered need ends the waves until a later request (the need grew) ranks it again.
    */
-  #offerOrHold(author: string, req: HelpRequest, now = Date.now()): void {
+  #offerOrHold(author: string, req: HelpRequest, ts: number, now = Date.now()): void {
     let held = this.#held.get(req.session)
     if (held !== undefined && held.beneficiary !== author) return
     const rivals = held?.rivals ?? this.#rivals(author, req, now)
     if (this.#ranksEarly(author, req, rivals, held?.wave ?? 0)) {
       this.#unhold(req.session)
-      this.#openSession(author, req.session, req.site, req.siteUrl, req.manifest)
+      this.#openSession(author, req.session, req.site, req.siteUrl, req.manifest, ts)
       return
     }
     if (held === undefined) {
       if (this.#held.size >= MAX_HELD_REQUESTS) this.#unhold(this.#held.keys().next().value!)
       const seen = this.#accepted.get(req.session)
       const acceptedBytesPerSec = seen?.beneficiary === author ? seen.bytesPerSec : undefined
-      held = { beneficiary: author, req, heardAt: now, acceptedBytesPerSec, timer: undefined, wave: 0, rivals }
+      held = { beneficiary: author, req, ts, heardAt: now, acceptedBytesPerSec, timer: undefined, wave: 0, rivals }
       this.#held.set(req.session, held)
       this.#deps.log.debug({ site: req.site, session: req.session }, 'offer held back: others rank first for this session')
     }
     held.req = req
+    held.ts = Math.max(held.ts, ts)
     held.heardAt = now
     if (held.timer === undefined) this.#startHold(held)
   }
@@ -618,7 +638,7 @@ export class HelpCoordinator {
         }
         this.#unhold(h.req.session)
         if (this.#helping.has(h.req.site)) return
-        this.#openSession(h.beneficiary, h.req.session, h.req.site, h.req.siteUrl, h.req.manifest)
+        this.#openSession(h.beneficiary, h.req.session, h.req.site, h.req.siteUrl, h.req.manifest, h.ts)
       },
       this.#opts.offerHoldbackMs + Math.random() * OFFER_HOLDBACK_JITTER_MS
     )
@@ -685,7 +705,7 @@ export class HelpCoordinator {
   }
 
   /** Offer what this node can spare to `author` for `site` and open the helping session (nothing when it can spare nothing). */
-  #openSession(author: string, session: string, site: string, siteUrl: string, manifest: readonly ManifestEntry[]): void {
+  #openSession(author: string, session: string, site: string, siteUrl: string, manifest: readonly ManifestEntry[], requestTs: number): void {
     const spare = this.#deps.spare()
     if (spare.rps <= 0 || spare.bytesPerSec <= 0) return
     const offered = this.#offer(author, spare)
@@ -705,6 +725,7 @@ export class HelpCoordinator {
       releasedAt: undefined,
       offeredAt: now,
       acceptedAt: undefined,
+      requestTs,
       servedBaseline: this.#deps.servedNow?.(site) ?? { requests: 0, bytes: 0 }
     }
     this.#helping.set(site, s)
@@ -765,7 +786,7 @@ export class HelpCoordinator {
     }
   }
 
-  #onAccept(author: string, acc: HelpAccept): void {
+  #onAccept(author: string, acc: HelpAccept, ts: number): void {
     const meanBytes = this.#meanBytes()
     const bytesPerSec = acc.helpers.reduce((a, h) => a + (h.weightBytesPerSec ?? h.weightRps * meanBytes), 0)
     this.#accepted.delete(acc.session)
@@ -777,7 +798,7 @@ export class HelpCoordinator {
       if (acc.helpers.some(h => h.peer === this.#opts.selfId)) this.#unhold(acc.session)
     }
     if (acc.helpers.some(h => h.peer === this.#opts.selfId) && ![...this.#helping.values()].some(s => s.session === acc.session && s.beneficiary === author)) {
-      this.#standbyAccepted(author, acc)
+      this.#standbyAccepted(author, acc, ts)
     }
     for (const s of this.#helping.values()) {
       if (s.session !== acc.session || s.beneficiary !== author) continue
@@ -808,12 +829,12 @@ export class HelpCoordinator {
    * site it holds the content, so it takes the session now — with what it can offer, which its
    * offer then tells the beneficiary — unless it has nothing to spare for it.
    */
-  #standbyAccepted(author: string, acc: HelpAccept): void {
+  #standbyAccepted(author: string, acc: HelpAccept, ts: number): void {
     const replica = this.#deps.replicaOf?.(author)
     if (replica === undefined) return
     const existing = this.#helping.get(replica.site)
     if (existing !== undefined && existing.beneficiary !== author) return
-    this.#openSession(author, acc.session, replica.site, replica.siteUrl, replica.manifest)
+    this.#openSession(author, acc.session, replica.site, replica.siteUrl, replica.manifest, ts)
   }
 
   #onRelease(author: string, rel: HelpRelease): void {

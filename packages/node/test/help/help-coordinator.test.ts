@@ -245,6 +245,39 @@ describe('help coordinator', () => {
     assert.equal(d.help.sessionForSite('charlie')?.releasedAt, undefined)
   })
 
+  it('a beneficiary asking in a new session (restarted mid-crowd) gets an offer: its old session is released; a late copy of the old request changes nothing', async () => {
+    const net = new Net()
+    const [a, b] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo')]
+    knowEachOther([a, b])
+    await a.help.tick('struck', need(50))
+    await until(() => b.help.sessionForSite('alpha')?.accepted === true, 'accepted')
+    const old = b.help.sessionForSite('alpha')!.session
+    const oldRequest = net.sent.find(r => r.type === 'help-request' && r.author === 'A')!
+    // B offered all it can spare to the old session: nothing is left for another.
+    assert.equal(net.sent.filter(r => r.type === 'help-offer' && r.author === 'B').length, 1)
+    // A's node is killed and restarted: the new process, same identity, knows no session and asks afresh.
+    a.help.stop()
+    await new Promise(resolve => setTimeout(resolve, 2))
+    const a2 = member(net, 'A', 'alpha')
+    knowEachOther([a2, b])
+    await a2.help.tick('struck', need(50))
+    await until(() => a2.shedder.helpers.some(h => h.peer === 'B'), 'the restarted site accepts B')
+    const fresh = b.help.sessionForSite('alpha')!
+    assert.notEqual(fresh.session, old)
+    assert.equal(fresh.accepted, true)
+    assert.equal(
+      b.help.helpingSessions.some(s => s.session === old && s.releasedAt === undefined),
+      false,
+      'the old session still holds its spare'
+    )
+    // The old session's request, delivered late (gossip), neither ends the new session nor revives the old.
+    for (const fn of net.members.get('B')!) fn(oldRequest)
+    assert.equal(b.help.sessionForSite('alpha')?.session, fresh.session)
+    assert.equal(b.help.sessionForSite('alpha')?.releasedAt, undefined)
+    a2.help.stop()
+    b.help.stop()
+  })
+
   it('offers nothing while it has no spare capacity, and never for a label another peer holds', async () => {
     const net = new Net()
     const [a, b] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo', 0)]
