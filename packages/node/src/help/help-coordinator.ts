@@ -637,7 +637,9 @@ export class HelpCoordinator {
           return
         }
         this.#unhold(h.req.session)
-        if (this.#helping.has(h.req.site)) return
+        // A live session for the site opened meanwhile (the beneficiary accepted this node as its
+        // standby); one released, in its grace, gives way.
+        if (this.#helping.get(h.req.site)?.releasedAt === undefined && this.#helping.has(h.req.site)) return
         this.#openSession(h.beneficiary, h.req.session, h.req.site, h.req.siteUrl, h.req.manifest, h.ts)
       },
       this.#opts.offerHoldbackMs + Math.random() * OFFER_HOLDBACK_JITTER_MS

@@ -595,6 +595,25 @@ describe('help coordinator', () => {
       assert.ok(a.help.ownSession!.helpers.every(h => h.peer.startsWith('H')))
     })
 
+    it("a held member offers for a site's new session while its last session there is released but in its grace", async () => {
+      const net = new Net()
+      const a = member(net, 'A', 'alpha')
+      const h = member(net, 'H', 'hotel', 100, new Set(), {}, { offerHoldbackMs: HOLD, releaseGraceMs: 60_000 })
+      knowEachOther([a, h])
+      // The first crowd: H alone, it offers at once; the crowd ends and A releases it.
+      await a.help.tick('struck', need(50))
+      await until(() => a.shedder.helpers.length === 1, 'H accepted')
+      await a.help.tick('normal', need(0))
+      await until(() => h.help.sessionForSite('alpha')?.releasedAt !== undefined, 'released, in its grace')
+      const first = h.help.sessionForSite('alpha')!.session
+      // The next crowd, within the grace: silent members that never answer rank before H, so it holds back.
+      for (const id of Array.from({ length: 8 }, (_, i) => `S${i}`)) h.peers.update(id, { ...report(`silent${id}`), spareRps: 100_000 }, Date.now())
+      await a.help.tick('struck', need(50))
+      await until(() => h.help.heldRequests.length === 1, 'H holds its offer back')
+      await until(() => a.shedder.helpers.length === 1, 'H offers once its holds end', 4 * (HOLD + OFFER_HOLDBACK_JITTER_MS) + 2_000)
+      assert.notEqual(h.help.sessionForSite('alpha')!.session, first)
+    })
+
     it('while no accept covers the need, each hold end doubles the circle of members that offer', async t => {
       t.mock.timers.enable({ apis: ['setTimeout'] })
       const net = new Net()
