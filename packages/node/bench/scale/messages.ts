@@ -39,20 +39,7 @@ export type FromWorker =
   | { op: 'started'; ms: number; nodes: Array<{ label: string; peerId: string }> }
   | { op: 'sample'; id: number; rssBytes: number; heapBytes: number; cpuMs: number; wallMs: number; records: Record<string, number>; nodes: WorkerNodeSample[] }
   | { op: 'view'; id: number; seen: Array<{ label: string; at?: number; ts?: number }> }
-  | {
-      op: 'help'
-      id: number
-      state: string
-      /** When the node's crowd detector first said struck (polled every 10 ms). */
-      struckAt?: number
-      startedAt?: number
-      firstOfferAt?: number
-      firstAcceptAt?: number
-      coveredAt?: number
-      helpers: number
-      offers: number
-      needBytes: number
-    }
+  | ({ op: 'help'; id: number; state: string } & HelpProgress)
   | {
       op: 'expelled'
       id: number
@@ -76,3 +63,16 @@ export type FromWorker =
 
 /** A request without its id (the coordinator numbers them). */
 export type Ask = ToWorker extends infer T ? (T extends { id: number } ? Omit<T, 'id'> : never) : never
+
+/** A struck node's help session as the worker polls it (every 10 ms): when each step came, epoch ms. */
+export interface HelpProgress {
+  /** When the node's crowd detector first said struck. */
+  struckAt?: number
+  startedAt?: number
+  firstOfferAt?: number
+  firstAcceptAt?: number
+  coveredAt?: number
+  helpers: number
+  offers: number
+  needBytes: number
+}

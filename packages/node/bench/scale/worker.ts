@@ -15,7 +15,7 @@ import { ReefNode, parseConfig } from '../../src/index.ts'
 import type { ReefConfigInput } from '../../src/index.ts'
 import { loadTopic } from '@reef/protocol'
 import type { LoadReport } from '@reef/protocol'
-import type { FromWorker, NodeSpec, ToWorker, WorkerNodeSample } from './messages.ts'
+import type { FromWorker, HelpProgress, NodeSpec, ToWorker, WorkerNodeSample } from './messages.ts'
 
 const send = (m: FromWorker): void => {
   process.send?.(m)
@@ -55,19 +55,7 @@ const relayCounters = (h: Hosted): RelayCounts => {
   const c = h.node.gov?.counters
   return { relayed: c?.votesRelayed ?? 0, fromBelow: c?.votesFromBelow ?? 0, fallbacks: c?.voteRelayFallbacks ?? 0 }
 }
-const help = new Map<
-  string,
-  {
-    struckAt?: number
-    startedAt?: number
-    firstOfferAt?: number
-    firstAcceptAt?: number
-    coveredAt?: number
-    helpers: number
-    offers: number
-    needBytes: number
-  }
->()
+const help = new Map<string, HelpProgress>()
 let poll: NodeJS.Timeout | undefined
 
 async function start(specs: NodeSpec[], originOpts: DemoOriginOptions, logFile: string): Promise<void> {
