@@ -185,9 +185,12 @@ for (const when of ['in its crowd', 'after its crowd'] as const)
       // In the crowd, what was in flight at the kill and what came while the node was down are lost
       // (connections reset or refused); once the site answers again, its visitors are served.
       assert.ok(crowd.successRate >= (inCrowd ? 0.8 : 0.95), `success ${crowd.successRate}`)
-      const later = crowd.results.filter(r => r.start >= killedAt + backMs)
+      // Half a second after the site answers again: until then the crowd client still reuses
+      // pooled connections to the killed process and finds them reset one by one (a browser
+      // retries a request that fails so on a reused connection; this client does not).
+      const later = crowd.results.filter(r => r.start >= killedAt + backMs + 500)
       const laterOk = later.filter(r => r.ok).length
-      t.diagnostic(`requests started after the site answered again: ${laterOk} of ${later.length} ok`)
+      t.diagnostic(`requests started from 0.5 s after the site answered again: ${laterOk} of ${later.length} ok`)
       if (inCrowd) assert.ok(later.length > 0 && laterOk >= 0.99 * later.length, `after the restart ${laterOk} of ${later.length} ok`)
       assert.ok(shown.given > 0, 'delta showed no bytes served by the helper')
     })

@@ -186,11 +186,17 @@ describe('vote relay (r5)', { timeout: 90_000 }, () => {
     await p.gov.proposeExpel(cheater.id, 'ledger: equivocation', await equivocation(cheater, relay.id))
     await until(() => members.slice(0, 5).every(m => m.gov.isExpelled(cheater.id)), 'the expulsion at every member')
     assert.equal(below.gov.counters.votesRelayed, 0, 'nothing went up through the r4 member')
-    assert.ok(below.gov.counters.voteRelayFallbacks >= 1, 'the member below it gossiped its vote at once')
-    assert.ok(
-      members.some(m => m.got.some(r => r.type === 'gov-vote' && r.author === below.id)),
-      'that vote went round by gossip'
-    )
+    // The proposer and the r4 member alone are no quorum: votes from below it were needed, and
+    // each went round by gossip once its path failed. Which of them voted before the entry came
+    // is a race (one that had not voted yet never does), so any of them counts.
+    const under = members.slice(2, 5)
+    const fellBack = under.filter(m => m.gov.counters.voteRelayFallbacks >= 1)
+    assert.ok(fellBack.length >= 1, 'no member below the r4 member gossiped its vote')
+    for (const m of fellBack)
+      assert.ok(
+        members.some(x => x.got.some(r => r.type === 'gov-vote' && r.author === m.id)),
+        'a vote that fell back went round by gossip'
+      )
   })
 
   it('gossips a vote that a relay took and never passed on, once the fall-back time has gone by', async () => {

@@ -49,6 +49,8 @@ describe('start-up pass-through', () => {
       assert.equal(res.statusCode, 201)
       assert.equal(res.headers['x-origin'], 'yes')
       assert.equal(res.headers['x-reef-pass-through'], '1')
+      // No connection outlives its answer: a client reusing one as the node takes over would meet a reset.
+      assert.equal(res.headers.connection, 'close')
       assert.equal(await res.body.text(), 'POST /a/b?c=1 www.example.org hello')
     } finally {
       p.close()
@@ -67,6 +69,7 @@ describe('start-up pass-through', () => {
       const res = await request(`http://127.0.0.1:${port}/`, { dispatcher })
       assert.equal(res.statusCode, 503)
       assert.equal(res.headers['retry-after'], '7')
+      assert.equal(res.headers.connection, 'close')
       await res.body.dump()
     } finally {
       p.close()
