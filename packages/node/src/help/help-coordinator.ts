@@ -507,15 +507,7 @@ export class HelpCoordinator {
         else s.normalSince = undefined
         const silent = entry === undefined && now - s.offeredAt > this.#opts.silentBeneficiaryMs
         const calm = s.normalSince !== undefined && now - s.normalSince > this.#opts.silentBeneficiaryMs
-        if (silent || calm) {
-          s.accepted = false
-          s.releasedAt = now
-          this.#event({ kind: 'released', session: s.session, peer: s.beneficiary, site })
-          this.#deps.log.info(
-            { site, session: s.session },
-            silent ? 'beneficiary went silent: session released' : 'beneficiary calm without releasing: session released'
-          )
-        }
+        if (silent || calm) this.#release(s, now, silent ? 'beneficiary went silent: session released' : 'beneficiary calm without releasing: session released')
       }
       this.sessionForSite(site, now)
     }
@@ -552,12 +544,7 @@ export class HelpCoordinator {
       // restarted site got no offer and answered its crowd 503 (test/system/site-killed.test.ts).
       // A late copy of an older session's request changes nothing.
       if (ts <= (existing.requestTs ?? -Infinity)) return
-      if (existing.releasedAt === undefined) {
-        existing.accepted = false
-        existing.releasedAt = Date.now()
-        this.#event({ kind: 'released', session: existing.session, peer: author, site: existing.site })
-        this.#deps.log.info({ site: existing.site, session: existing.session, next: req.session }, 'beneficiary asks in a new session: the old one released')
-      }
+      if (existing.releasedAt === undefined) this.#release(existing, Date.now(), 'beneficiary asks in a new session: the old one released')
       existing = undefined
     }
     if (existing !== undefined && existing.session === req.session && existing.beneficiary === author) {
@@ -639,7 +626,8 @@ export class HelpCoordinator {
         this.#unhold(h.req.session)
         // A live session for the site opened meanwhile (the beneficiary accepted this node as its
         // standby); one released, in its grace, gives way.
-        if (this.#helping.get(h.req.site)?.releasedAt === undefined && this.#helping.has(h.req.site)) return
+        const current = this.#helping.get(h.req.site)
+        if (current !== undefined && current.releasedAt === undefined) return
         this.#openSession(h.beneficiary, h.req.session, h.req.site, h.req.siteUrl, h.req.manifest, h.ts)
       },
       this.#opts.offerHoldbackMs + Math.random() * OFFER_HOLDBACK_JITTER_MS
@@ -842,14 +830,16 @@ export class HelpCoordinator {
   #onRelease(author: string, rel: HelpRelease): void {
     if (this.#held.get(rel.session)?.beneficiary === author) this.#unhold(rel.session)
     if (this.#accepted.get(rel.session)?.beneficiary === author) this.#accepted.delete(rel.session)
-    for (const s of this.#helping.values()) {
-      if (s.session === rel.session && s.beneficiary === author && s.releasedAt === undefined) {
-        s.accepted = false
-        s.releasedAt = Date.now()
-        this.#event({ kind: 'released', session: s.session, peer: author, site: s.site })
-        this.#deps.log.info({ site: s.site }, 'released by beneficiary')
-      }
-    }
+    for (const s of this.#helping.values())
+      if (s.session === rel.session && s.beneficiary === author && s.releasedAt === undefined) this.#release(s, Date.now(), 'released by beneficiary')
+  }
+
+  /** End this node's service in `s` (its grace period starts: clients already sent finish). */
+  #release(s: HelpingSession, now: number, why: string): void {
+    s.accepted = false
+    s.releasedAt = now
+    this.#event({ kind: 'released', session: s.session, peer: s.beneficiary, site: s.site })
+    this.#deps.log.info({ site: s.site, session: s.session }, why)
   }
 
   #prefetching = new Set<string>()
