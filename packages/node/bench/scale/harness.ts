@@ -229,6 +229,8 @@ export interface StrikeResult {
   crowd: { sent: number; statuses: Record<string, number> }
   /** Mean libp2p bytes sent per node per second while struck. */
   gossipBytesPerSecPerNode: number
+  /** Records each live node took in per second over the crowd, by type (after gossip's dedup). */
+  recordsPerSecPerNode: Record<string, number>
 }
 
 /** A p-quantile of `xs` (nearest rank). */
@@ -491,6 +493,7 @@ export class ScaleConsortium {
     const agent = new Agent({ connections: 64, keepAliveTimeout: 10_000 })
     const paths = ['/', '/css/site.css', '/js/app.js', '/about.html', '/gallery.html']
     const crowd = { sent: 0, statuses: {} as Record<string, number> }
+    await this.snapshot() // counts records from here
     const b0 = tcpBytesSent(this.p2pPorts)
     const tb0 = Date.now()
     let b1: Map<string, number> | undefined
@@ -543,6 +546,9 @@ export class ScaleConsortium {
       await sleep(100)
     }
     await crowdDone
+    const during = await this.snapshot()
+    const perNode = ((during.at - tb0) / 1000) * this.liveMembers().length
+    const recordsPerSecPerNode = Object.fromEntries(Object.entries(during.records).map(([k, v]) => [k, Math.round((v / perNode) * 10) / 10]))
     await agent.close()
     const bytes = b1 === undefined ? 0 : bytesBetween(b0, b1) / ((tb1 - tb0) / 1000) / this.liveMembers().length
     help = await w.ask<'help'>({ op: 'help', label })
@@ -575,7 +581,8 @@ export class ScaleConsortium {
       helpers: help.helpers,
       needBytesPerSec: help.needBytes,
       crowd,
-      gossipBytesPerSecPerNode: bytes
+      gossipBytesPerSecPerNode: bytes,
+      recordsPerSecPerNode
     }
   }
 
@@ -726,7 +733,8 @@ export class ScaleConsortium {
         }
       })
     )
-    await rm(this.dir, { recursive: true, force: true })
+    if (process.env.REEF_SCALE_DEBUG === undefined) await rm(this.dir, { recursive: true, force: true })
+    else process.stderr.write(`REEF_SCALE_DEBUG: logs kept in ${this.dir}\n`)
   }
 }
 

@@ -66,11 +66,13 @@ export type Ask = ToWorker extends infer T ? (T extends { id: number } ? Omit<T,
 
 /** A struck node's help session as the worker polls it (every 10 ms): when each step came, epoch ms. */
 export interface HelpProgress {
+  /** When tracking began (the strike is the first change to struck after it). */
+  since: number
   /** When the node's crowd detector first said struck. */
-  struckAt?: number
-  startedAt?: number
-  firstOfferAt?: number
-  firstAcceptAt?: number
+  struckAt?: number | undefined
+  startedAt?: number | undefined
+  firstOfferAt?: number | undefined
+  firstAcceptAt?: number | undefined
   coveredAt?: number
   helpers: number
   offers: number

@@ -46,6 +46,8 @@ const watchedExpel = new Set<string>()
 /** This process's event-loop delay since the watched expulsion began (every node here waits on it). */
 const loopDelay = monitorEventLoopDelay({ resolution: 10 })
 loopDelay.enable()
+/** REEF_SCALE_DEBUG: labels (m000,m001) of nodes that log at debug level; the run's directory is then kept. */
+const DEBUG_NODES = new Set((process.env.REEF_SCALE_DEBUG ?? '').split(',').filter(Boolean))
 /** How many entries into each state a view keeps per author (the strike is timed by the first since the crowd began). */
 const VIEW_ENTRIES = 8
 /** Each node's vote relay counters when the expulsion being watched began. */
@@ -61,14 +63,15 @@ let poll: NodeJS.Timeout | undefined
 async function start(specs: NodeSpec[], originOpts: DemoOriginOptions, logFile: string): Promise<void> {
   origin = await startDemoOrigin(originOpts)
   const dest = pino.destination({ dest: logFile, sync: false, mkdir: true })
-  const root = pino({ level: 'warn' }, dest)
+  const root = pino({ level: DEBUG_NODES.size > 0 ? 'debug' : 'warn' }, dest)
   const t0 = Date.now()
   // Start in small batches: a hundred Noise handshakes at once starve one event loop.
   for (let i = 0; i < specs.length; i += 4) {
     await Promise.all(
       specs.slice(i, i + 4).map(async spec => {
         const input: ReefConfigInput = { ...spec.config, origin: { ...spec.config.origin, url: origin!.url } }
-        const node = await ReefNode.create(parseConfig(input), { logger: root.child({ site: spec.label }) })
+        const logger = root.child({ site: spec.label }, { level: DEBUG_NODES.has(spec.label) ? 'debug' : 'warn' })
+        const node = await ReefNode.create(parseConfig(input), { logger })
         const h: Hosted = { spec, node, view: new Map(), transit: [], expelledAt: new Map() }
         node.bus.onRecord(r => {
           recordsByType[r.type] = (recordsByType[r.type] ?? 0) + 1
@@ -103,17 +106,22 @@ function tick(): void {
     for (const peer of watchedExpel) if (!h.expelledAt.has(peer) && h.node.gov?.isExpelled(peer) === true) h.expelledAt.set(peer, now)
     const t = help.get(h.spec.label)
     if (t === undefined) continue
-    if (h.node.detector.state === 'struck') t.struckAt ??= now
+    // Times from the node's own records (this poll is late whenever the process is busy): the
+    // detector's change to struck, the session's first request, offer and accept events.
+    t.struckAt ??= h.node.detector.history.find(c => c.to === 'struck' && c.at >= t.since)?.at
     const own = h.node.help.ownSession
     if (own === undefined) continue
-    t.startedAt ??= now
+    const first = (kind: string): number | undefined => h.node.help.events.find(e => e.session === own.session && e.kind === kind)?.at
+    t.startedAt ??= first('request')
     const accepted = own.helpers.reduce((a, x) => a + x.weightBytesPerSec, 0)
     t.helpers = own.helpers.length
     t.offers = own.offers
     t.needBytes = own.neededBytesPerSec
-    if (own.offers > 0) t.firstOfferAt ??= now
-    if (own.helpers.length > 0) t.firstAcceptAt ??= now
-    if (own.helpers.length > 0 && accepted >= own.neededBytesPerSec) t.coveredAt ??= now
+    t.firstOfferAt ??= first('offer')
+    t.firstAcceptAt ??= first('accept')
+    // Polled; timed by the latest accept event before it (the accept that made the helpers cover the need).
+    if (own.helpers.length > 0 && accepted >= own.neededBytesPerSec)
+      t.coveredAt ??= h.node.help.events.findLast(e => e.session === own.session && e.kind === 'accept')?.at ?? now
   }
 }
 
@@ -164,13 +172,13 @@ async function handle(m: ToWorker): Promise<void> {
       return
     }
     case 'track-help':
-      help.set(m.label, { helpers: 0, offers: 0, needBytes: 0 })
+      help.set(m.label, { since: Date.now(), helpers: 0, offers: 0, needBytes: 0 })
       send({ op: 'ok', id: m.id })
       return
     case 'help': {
       const t = help.get(m.label)
       const h = hosted.find(x => x.spec.label === m.label)
-      send({ op: 'help', id: m.id, state: h?.node.detector.state ?? 'unknown', ...(t ?? { helpers: 0, offers: 0, needBytes: 0 }) })
+      send({ op: 'help', id: m.id, state: h?.node.detector.state ?? 'unknown', ...(t ?? { since: 0, helpers: 0, offers: 0, needBytes: 0 }) })
       return
     }
     case 'watch-expel':

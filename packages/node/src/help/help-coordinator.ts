@@ -433,6 +433,7 @@ export class HelpCoordinator {
       }
       this.#event({ kind: 'request', session: own.session })
       await this.#deps.bus.publish(this.#topic, 'help-request', body)
+      this.#deps.log.debug({ session: own.session, publishMs: Date.now() - now, offers: own.offers.size }, 'help request published')
       this.#deps.onOwnRequest?.(own.session, body.neededBytesPerSec ?? 0)
       if (own.offers.size === 0) await this.#acceptStandbys(own, now)
     }
@@ -880,8 +881,20 @@ export class HelpCoordinator {
     const before = own.offers.get(author)
     own.offers.set(author, offer)
     own.provisional.delete(author)
-    if (before === undefined) this.#event({ kind: 'offer', session: own.session, peer: author })
-    this.#scheduleAccept()
+    if (before === undefined) {
+      this.#event({ kind: 'offer', session: own.session, peer: author })
+      this.#deps.log.debug(
+        { session: own.session, peer: author, offeredBytesPerSec: offer.offeredBytesPerSec, afterMs: Date.now() - own.startedAt },
+        'offer received'
+      )
+    }
+    // The first offer of a session with no helper yet is accepted at once: every visitor until
+    // then is the site's own or a 503. Later ones are batched.
+    if (own.accepted.size === 0) {
+      clearTimeout(this.#acceptTimer)
+      this.#acceptTimer = undefined
+      void this.#accept()
+    } else this.#scheduleAccept()
   }
 
   #scheduleAccept(): void {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { pino } from 'pino'
 import { OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR, OFFER_HOLDBACK_JITTER_MS, helpTopic, offersAtOnce } from '@reef/protocol'
-import type { LoadReport } from '@reef/protocol'
+import type { HelpAccept, LoadReport } from '@reef/protocol'
 import { ContentCache } from '../../src/origin/content-cache.ts'
 import { HelpCoordinator } from '../../src/help/help-coordinator.ts'
 import type { HelpCoordinatorDeps, HelpCoordinatorOptions } from '../../src/help/help-coordinator.ts'
@@ -370,6 +370,25 @@ describe('help coordinator', () => {
     await until(() => c.help.sessionForSite('alpha')?.dropped === true, 'C knows it was left out')
     await a.help.tick('struck', need(900), Date.now() + 2_100)
     await until(() => a.shedder.helpers.some(h => h.peer === 'C'), 'C accepted again')
+  })
+
+  it('accepts the first offer of a session at once; the offers that follow it are batched into one accept', async () => {
+    const net = new Net()
+    const [a, b, c, d] = [member(net, 'A', 'alpha'), member(net, 'B', 'bravo'), member(net, 'C', 'charlie'), member(net, 'D', 'delta')]
+    knowEachOther([a, b, c, d])
+    // 250 × 2 (the onset's headroom) needs all three offers of 100.
+    await a.help.tick('struck', need(250))
+    await until(() => a.shedder.helpers.length === 3, 'all three accepted')
+    const steps = net.sent.filter(r => r.type === 'help-offer' || r.type === 'help-accept')
+    assert.deepEqual(
+      steps.map(r => r.type),
+      ['help-offer', 'help-accept', 'help-offer', 'help-offer', 'help-accept'],
+      'the first accept comes before the next offer, then one accept for the two later offers'
+    )
+    assert.deepEqual(
+      (steps[1]!.body as HelpAccept).helpers.map(h => h.peer),
+      [steps[0]!.author]
+    )
   })
 
   it("in a session's first two seconds accepts offers until they cover 2 × the need (it lags the onset), then 1.25 ×", async () => {
