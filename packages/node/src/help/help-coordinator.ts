@@ -659,8 +659,10 @@ export class HelpCoordinator {
   }
 
   /**
-   * The members this node's load view shows able to help `author` now: normal, with spare bytes/s
-   * (an r2 report: its requests/s × a mean object). Taken once per session, at its first request:
+   * The members this node's load view shows able to help `author` now: normal, with spare
+   * requests/s and bytes/s (an r2 report: its requests/s × a mean object). A member with bytes to
+   * spare but no requests/s offers nothing (#openSession): ranked, it held back members that can
+   * (100 members, 10 of them with room: the first offer came after a hold, 1.6 s). Taken once per session, at its first request:
    * a member that offers reports its spare as committed at once, and a later request ranked
    * without it would call the next ones early (four more offered at each request).
    */
@@ -668,7 +670,7 @@ export class HelpCoordinator {
     const meanBytes = this.#meanBytes()
     const others: Array<{ peer: string; spareBytesPerSec: number }> = []
     for (const e of this.#deps.peers.live(now)) {
-      if (e.peer === author || e.peer === this.#opts.selfId || e.report.state !== 'normal' || e.report.site === req.site) continue
+      if (e.peer === author || e.peer === this.#opts.selfId || e.report.state !== 'normal' || e.report.site === req.site || !(e.report.spareRps > 0)) continue
       others.push({ peer: e.peer, spareBytesPerSec: e.report.spareBytesPerSec ?? e.report.spareRps * meanBytes })
     }
     return others

@@ -591,6 +591,29 @@ describe('help coordinator', () => {
       await until(() => hs.every(h => h.help.heldRequests.length === 0), 'holds dropped on release')
     })
 
+    it('members with bytes to spare but no requests/s (they can offer nothing) do not hold back those that can', async () => {
+      const net = new Net()
+      const a = member(net, 'A', 'alpha')
+      const slow = { offerHoldbackMs: 10_000 }
+      const none = Array.from({ length: 16 }, (_, i) => member(net, `N${String(i).padStart(2, '0')}`, `none${i}`, 0, new Set(), {}, slow))
+      const able = Array.from({ length: OFFER_AT_ONCE_MIN }, (_, i) => member(net, `H${i}`, `site${i}`, 100, new Set(), {}, slow))
+      const all = [a, ...none, ...able]
+      knowEachOther(all)
+      // Their reports: uplinks with room (ten times an able member's), no request capacity.
+      const now = Date.now()
+      for (const x of all) for (const n of none) if (x !== n) x.peers.update(n.id, { ...report(n.site), spareRps: 0, spareBytesPerSec: 1_000 * OBJ }, now)
+      await a.help.tick('struck', need(100))
+      // Holds last 10 s: offers within 2 s were made at once.
+      await until(() => offersBy(net).size === OFFER_AT_ONCE_MIN, 'every able member offered at once', 2_000)
+      assert.deepEqual([...offersBy(net)].sort(), able.map(h => h.id).sort())
+      assert.equal(
+        able.every(h => h.help.heldRequests.length === 0),
+        true,
+        'none of them held back'
+      )
+      await a.help.tick('normal', need(0))
+    })
+
     it('held members offer once their hold ends when the members that rank first never offer', async () => {
       // Two holds pass before a held member offers here (the first wave's circle is the silent
       // members'): at least 2 s with this hold, so every member is seen holding at once even on a
