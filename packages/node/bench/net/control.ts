@@ -31,6 +31,8 @@ export interface SiteSpec {
   dataDir?: string
   /** Warm standby replicas the node names (role reef; undefined: the code's default; ignored by code without standby). */
   standbyReplicas?: number
+  /** The node's `standby.uplinkShare` (role reef; undefined: the code's default). */
+  standbyUplinkShare?: number
   /** Requests/s the node's mirror offers others (role reef). */
   mirrorCapacityRps?: number
   /** Directory nginx may use (role nginx). */

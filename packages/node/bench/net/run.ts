@@ -7,7 +7,7 @@
  *                          [--seconds 20] [--uplink BYTES_PER_SEC] [--timeout-s 10]
  *                          [--tc-latency-ms 100] [--kill-at-s 8] [--baseline REF]
  *                          [--mirror-rps N] [--seed 42] [--out bench-results/net] [--keep-logs]
- *                          [--standby] [--repeat 1]
+ *                          [--standby] [--standby-share 0.05] [--repeat 1]
  *
  * Every (set-up, rate) is one crowd on freshly made namespaces and freshly started processes;
  * with --baseline, every Reef set-up runs twice, "before" (REF, in a temporary worktree) and
@@ -61,6 +61,8 @@ interface NetOptions {
   keepLogs: boolean
   /** Run each Reef set-up twice, without and with warm standby, after the same calm traffic. */
   standby: boolean
+  /** `standby.uplinkShare` for every Reef site (small uplinks fill their standbys too slowly at the default 5 %). */
+  standbyShare: number | undefined
   /** Runs of every set-up × load × version, one after the other (run-to-run spread). */
   repeat: number
 }
@@ -82,6 +84,7 @@ function parse(argv: string[]): NetOptions {
       out: { type: 'string' },
       'keep-logs': { type: 'boolean' },
       standby: { type: 'boolean' },
+      'standby-share': { type: 'string' },
       repeat: { type: 'string' }
     },
     strict: true
@@ -112,6 +115,10 @@ function parse(argv: string[]): NetOptions {
     out: values.out ?? 'bench-results/net',
     keepLogs: values['keep-logs'] === true,
     standby: values.standby === true,
+    standbyShare:
+      values['standby-share'] === undefined
+        ? undefined
+        : num('standby-share', values['standby-share'], 0.05, n => n >= 0.001 && n <= 0.5, 'a share from 0.001 to 0.5 (config standby.uplinkShare)'),
     repeat: Number(values.repeat ?? 1)
   }
   if (o.standby && o.baseline !== undefined) throw new UsageError('--standby compares two arms of this checkout: it cannot be combined with --baseline')
@@ -207,6 +214,9 @@ export async function runNetBench(argv: string[]): Promise<number> {
       `- Calibration (one bulk HTTP transfer, 2 s after 0.5 s): ${rates.map(r => `${(r / MB).toFixed(2)} MB/s → ${((calibrated.get(r) ?? 0) / MB).toFixed(3)} MB/s of body`).join('; ')}`,
       `- Page mix: blog-like demo site of site 1, ${mix.pages} pages, Zipf(1) mean page load ${(mix.meanBytes / 1000).toFixed(1)} KB in ${mix.meanRequests.toFixed(2)} requests (pages from ${(mix.minBytes / 1000).toFixed(0)} to ${(mix.maxBytes / 1000).toFixed(0)} KB: HTML, shared CSS and JS, 2–8 images); no downloads`,
       `- Origin: the demo origin, 8 workers × 20 ms (400 req/s), no bandwidth limit of its own. Reef nodes are told origin capacityRps 50, maxConcurrent 8, their uplink (\`uplink.bytesPerSec\` when the code knows that section, else \`origin.bytesPerSec\`), mirror capacityRps ${o.mirrorRps === undefined ? `= uplink ÷ mean request bytes (${(meanRequestBytes / 1000).toFixed(1)} KB): ${rates.map(r => `${mirrorCapacity(r)} at ${(r / MB).toFixed(0)} MB/s`).join(', ')}` : String(o.mirrorRps)}`,
+      ...(o.standbyShare === undefined
+        ? []
+        : [`- Warm standby fills at \`standby.uplinkShare\` ${o.standbyShare} of each sending site's uplink (the default is 0.05)`]),
       `- Crowd: from the root namespace, step profile of page loads started per second for ${o.seconds} s, seed ${o.seed}; a page load succeeds when the page and every subresource arrive (bodies verified) within ${o.timeoutS} s; each request times out after ${o.timeoutS} s. \`sat\` = ${SAT_FACTOR} × Σ calibrated uplink goodput ÷ mean page-load bytes. Kill set-up: two of the three helpers SIGKILLed at ${o.killAtS} s; blackhole set-up: two helpers' links cut then (host veth down: packets dropped, no reset); blackhole1: one helper's; the helpers killed or cut are those site 1 sends visitors to at that moment first, then bravo and charlie (named in the kill table); origindown: 4 equal members, site 1's origin closed then.`,
       `- Code: ${versions.map(v => v.name).join(' vs ')}`,
       `- Columns: success = page loads within the timeout ÷ started; p50/p99 of successful page loads; first shed = site 1's first redirect after the crowd start; "all seconds ≥ 99% from" = first second (by page-load start) after which every second's page loads succeed ≥ 99%; out MB/s = bytes the namespace sent (host veth rx_bytes), peak of 1 s windows / mean over the crowd; goodput = body bytes of successful requests that ended inside the crowd ÷ its length; efficiency = goodput ÷ min(Σ calibrated uplink goodput, demand) (above 100% when the pages drawn were heavier than the mean); "from N s" = the same once saturated: from N s (a quarter of the crowd, at most 5 s) to the crowd's end, each successful request's body bytes spread over its body time and counted inside that window, bytes still arriving at the end included; CPU = share of the machine's ${cpus().length} CPUs used by the testbed's processes (bench + namespaces; kernel networking not included) / by everything on the machine (other work included), mean over the crowd, the machine's peak 1 s, and in brackets the testbed's share in the second before the crowd (the formed set-up, idle); at 100% the CPU, not the uplinks, limits the set-up.`,
@@ -240,7 +250,8 @@ export async function runNetBench(argv: string[]): Promise<number> {
             seed: o.seed,
             runId,
             note,
-            ...(o.standby ? { standby: plan.reef ? (v.standby ?? 'off') : 'off' } : {})
+            ...(o.standby ? { standby: plan.reef ? (v.standby ?? 'off') : 'off' } : {}),
+            ...(o.standbyShare === undefined ? {} : { standbyShare: o.standbyShare })
           })
           const s = summarize(r, { version: plan.reef ? v.name : '–', rateLabel, calibrated, meanPageBytes: mix.meanBytes })
           rows.push(s)

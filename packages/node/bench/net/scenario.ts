@@ -162,6 +162,8 @@ export interface ScenarioOptions {
    * set, 'off' runs nodes that name none. Undefined: no calm phase, the code's default.
    */
   standby?: 'on' | 'off'
+  /** `standby.uplinkShare` of every Reef site (undefined: the code's default, 5 %). */
+  standbyShare?: number
 }
 
 /** What the calm phase cost and how long the standbys took to fill (standby 'on'). */
@@ -228,7 +230,7 @@ async function until(what: string, cond: () => Promise<boolean>, timeoutMs: numb
 }
 
 /** What `startSites` needs of a scenario's options. */
-export type StartOptions = Pick<ScenarioOptions, 'tcLatencyMs' | 'reefRoot' | 'mirrorCapacityRps' | 'runId' | 'meshTimeoutMs' | 'standby'>
+export type StartOptions = Pick<ScenarioOptions, 'tcLatencyMs' | 'reefRoot' | 'mirrorCapacityRps' | 'runId' | 'meshTimeoutMs' | 'standby' | 'standbyShare'>
 
 /** The sites of a set-up, while they run: `stopSites` ends them (also after a failed start). */
 export interface RunningSites {
@@ -266,6 +268,7 @@ export async function startSites(tb: Testbed, plan: SetupPlan, opts: StartOption
         seed: s.index,
         uplinkBytesPerSec: s.uplinkBytesPerSec,
         ...(s.role === 'reef' && opts.standby !== undefined ? { standbyReplicas: opts.standby === 'on' ? 2 : 0 } : {}),
+        ...(s.role === 'reef' && opts.standbyShare !== undefined ? { standbyUplinkShare: opts.standbyShare } : {}),
         ...(s.role === 'reef'
           ? {
               reefRoot: opts.reefRoot,

@@ -261,7 +261,8 @@ async function main(): Promise<void> {
   }
   const { input, uplinkSection } = withUplink(base, mod, spec.uplinkBytesPerSec)
   // Warm standby, where the code has it (the `standby` section).
-  if (spec.standbyReplicas !== undefined && mod.ConfigSchema?.shape?.standby !== undefined) input.standby = { replicas: spec.standbyReplicas }
+  if (spec.standbyReplicas !== undefined && mod.ConfigSchema?.shape?.standby !== undefined)
+    input.standby = { replicas: spec.standbyReplicas, ...(spec.standbyUplinkShare === undefined ? {} : { uplinkShare: spec.standbyUplinkShare }) }
   node = await mod.ReefNode.create(mod.parseConfig(input))
   await node.start()
   const addrs = node.libp2p?.getMultiaddrs?.() ?? []
