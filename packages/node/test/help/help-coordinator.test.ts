@@ -640,7 +640,10 @@ describe('help coordinator', () => {
     it("a held member offers for a site's new session while its last session there is released but in its grace", async () => {
       const net = new Net()
       const a = member(net, 'A', 'alpha')
-      const h = member(net, 'H', 'hotel', 100, new Set(), {}, { offerHoldbackMs: HOLD, releaseGraceMs: 60_000 })
+      // A hold of 1 s: with HOLD, a stall of the test's process could end the hold before the
+      // check that H holds (it failed so once in a full unit run).
+      const hold = 1_000
+      const h = member(net, 'H', 'hotel', 100, new Set(), {}, { offerHoldbackMs: hold, releaseGraceMs: 60_000 })
       knowEachOther([a, h])
       // The first crowd: H alone, it offers at once; the crowd ends and A releases it.
       await a.help.tick('struck', need(50))
@@ -652,7 +655,7 @@ describe('help coordinator', () => {
       for (const id of Array.from({ length: 8 }, (_, i) => `S${i}`)) h.peers.update(id, { ...report(`silent${id}`), spareRps: 100_000 }, Date.now())
       await a.help.tick('struck', need(50))
       await until(() => h.help.heldRequests.length === 1, 'H holds its offer back')
-      await until(() => a.shedder.helpers.length === 1, 'H offers once its holds end', 4 * (HOLD + OFFER_HOLDBACK_JITTER_MS) + 2_000)
+      await until(() => a.shedder.helpers.length === 1, 'H offers once its holds end', 4 * (hold + OFFER_HOLDBACK_JITTER_MS) + 2_000)
       assert.notEqual(h.help.sessionForSite('alpha')!.session, first)
     })
 
