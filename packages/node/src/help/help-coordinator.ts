@@ -662,9 +662,10 @@ export class HelpCoordinator {
    * The members this node's load view shows able to help `author` now: normal, with spare
    * requests/s and bytes/s (an r2 report: its requests/s × a mean object). A member with bytes to
    * spare but no requests/s offers nothing (#openSession): ranked, it held back members that can
-   * (100 members, 10 of them with room: the first offer came after a hold, 1.6 s). Taken once per session, at its first request:
-   * a member that offers reports its spare as committed at once, and a later request ranked
-   * without it would call the next ones early (four more offered at each request).
+   * (100 members, 10 of them with room: the first offer came after a hold, 1.6 s). Taken once per
+   * session, at its first request: a member that offers reports its spare as committed at once,
+   * and a later request ranked without it would call the next ones early (four more offered at
+   * each request).
    */
   #rivals(author: string, req: HelpRequest, now: number): Array<{ peer: string; spareBytesPerSec: number }> {
     const meanBytes = this.#meanBytes()

@@ -114,9 +114,9 @@ export async function createReefLibp2p(key: PrivateKey, listen: string[], opts: 
     // seconds, and aborting the connection then cut every fetch stream its helpers had open
     // (they fell back to the same starved uplink, and the crowd's visits timed out). Liveness
     // of helpers is judged by Reef itself (helper-health.ts); a dead peer's connection closes.
-    // Not aborting, the monitor only measures round trips, which nothing here reads: it is off. Its pings
-    // opened a stream per connection and side every 10 s (negotiation and a peer-store update
-    // each), about 120 streams/s for 100 members on one machine.
+    // Not aborting, the monitor only measures round trips, which nothing here reads: it is off.
+    // Its pings opened a stream per connection and side every 10 s (negotiation and a peer-store
+    // update each), about 120 streams/s for 100 members on one machine.
     connectionMonitor: { enabled: false },
     connectionGater: {
       denyDialPeer: async peer => denied(peer),
