@@ -156,8 +156,12 @@ export interface HelpingSession {
   dropped?: boolean
   offeredAt: number
   acceptedAt: number | undefined
-  /** The `ts` of the latest help-request of the session this node had (a newer session's request ends it). */
-  requestTs?: number | undefined
+  /**
+   * The `seq` of the latest help-request of the session this node had: a request of another
+   * session with a higher seq ends it. Seq, not ts: an author's seq always grows, and two of its
+   * records can share a millisecond (a session released and the next asked for in one tick).
+   */
+  requestSeq?: number | undefined
   /** Since when the beneficiary's load reports, received after the offer, have said `normal` (undefined: they do not). */
   normalSince?: number | undefined
   /** The mirror's cumulative service for the site when the session began. */
@@ -167,9 +171,9 @@ export interface HelpingSession {
 /** A help request whose offer this node holds back (SPEC.md §help-offer, hold-back). */
 interface HeldRequest {
   beneficiary: string
-  /** The latest request of the session, and its record's `ts`. */
+  /** The latest request of the session, and its record's `seq`. */
   req: HelpRequest
-  ts: number
+  seq: number
   heardAt: number
   /** Bytes/s the beneficiary's latest help-accept for the session names (undefined: none seen yet). */
   acceptedBytesPerSec: number | undefined
@@ -517,7 +521,7 @@ export class HelpCoordinator {
   #onRecord(r: VerifiedRecord): void {
     switch (r.type) {
       case 'help-request':
-        this.#onRequest(r.author, r.body as HelpRequest, r.ts)
+        this.#onRequest(r.author, r.body as HelpRequest, r.seq)
         break
       case 'help-offer':
         this.#onOffer(r.author, r.body as HelpOffer)
@@ -535,7 +539,7 @@ export class HelpCoordinator {
 
   // ── helper role ─────────────────────────────────────────────────────────────
 
-  #onRequest(author: string, req: HelpRequest, ts: number): void {
+  #onRequest(author: string, req: HelpRequest, seq: number): void {
     if (author === this.#opts.selfId || req.site === this.#opts.site) return
     let existing = this.#helping.get(req.site)
     if (existing !== undefined && existing.beneficiary === author && existing.session !== req.session) {
@@ -544,12 +548,12 @@ export class HelpCoordinator {
       // nothing of it). Held on to, the old session kept this node's spare committed: the
       // restarted site got no offer and answered its crowd 503 (test/system/site-killed.test.ts).
       // A late copy of an older session's request changes nothing.
-      if (ts <= (existing.requestTs ?? -Infinity)) return
+      if (seq <= (existing.requestSeq ?? -Infinity)) return
       if (existing.releasedAt === undefined) this.#release(existing, Date.now(), 'beneficiary asks in a new session: the old one released')
       existing = undefined
     }
     if (existing !== undefined && existing.session === req.session && existing.beneficiary === author) {
-      existing.requestTs = Math.max(existing.requestTs ?? ts, ts)
+      existing.requestSeq = Math.max(existing.requestSeq ?? seq, seq)
       existing.manifest = new Map(req.manifest.map(e => [e.path, e]))
       if (existing.accepted) this.#prefetch(existing)
       const spare = this.#deps.spare()
@@ -579,7 +583,7 @@ export class HelpCoordinator {
       this.#deps.log.warn({ site: req.site, author, holder: existing.beneficiary }, 'help request for a site label another peer holds: ignored')
       return
     }
-    this.#offerOrHold(author, req, ts)
+    this.#offerOrHold(author, req, seq)
   }
 
   /**
@@ -591,25 +595,25 @@ export class HelpCoordinator {
    * that has not answered yet gets a few more offers each round, not the whole consortium's at
    * once. A covered need ends the waves until a later request (the need grew) ranks it again.
    */
-  #offerOrHold(author: string, req: HelpRequest, ts: number, now = Date.now()): void {
+  #offerOrHold(author: string, req: HelpRequest, seq: number, now = Date.now()): void {
     let held = this.#held.get(req.session)
     if (held !== undefined && held.beneficiary !== author) return
     const rivals = held?.rivals ?? this.#rivals(author, req, now)
     if (this.#ranksEarly(author, req, rivals, held?.wave ?? 0)) {
       this.#unhold(req.session)
-      this.#openSession(author, req.session, req.site, req.siteUrl, req.manifest, ts)
+      this.#openSession(author, req.session, req.site, req.siteUrl, req.manifest, seq)
       return
     }
     if (held === undefined) {
       if (this.#held.size >= MAX_HELD_REQUESTS) this.#unhold(this.#held.keys().next().value!)
       const seen = this.#accepted.get(req.session)
       const acceptedBytesPerSec = seen?.beneficiary === author ? seen.bytesPerSec : undefined
-      held = { beneficiary: author, req, ts, heardAt: now, acceptedBytesPerSec, timer: undefined, wave: 0, rivals }
+      held = { beneficiary: author, req, seq, heardAt: now, acceptedBytesPerSec, timer: undefined, wave: 0, rivals }
       this.#held.set(req.session, held)
       this.#deps.log.debug({ site: req.site, session: req.session }, 'offer held back: others rank first for this session')
     }
     held.req = req
-    held.ts = Math.max(held.ts, ts)
+    held.seq = Math.max(held.seq, seq)
     held.heardAt = now
     if (held.timer === undefined) this.#startHold(held)
   }
@@ -629,7 +633,7 @@ export class HelpCoordinator {
         // standby); one released, in its grace, gives way.
         const current = this.#helping.get(h.req.site)
         if (current !== undefined && current.releasedAt === undefined) return
-        this.#openSession(h.beneficiary, h.req.session, h.req.site, h.req.siteUrl, h.req.manifest, h.ts)
+        this.#openSession(h.beneficiary, h.req.session, h.req.site, h.req.siteUrl, h.req.manifest, h.seq)
       },
       this.#opts.offerHoldbackMs + Math.random() * OFFER_HOLDBACK_JITTER_MS
     )
@@ -699,7 +703,7 @@ export class HelpCoordinator {
   }
 
   /** Offer what this node can spare to `author` for `site` and open the helping session (nothing when it can spare nothing). */
-  #openSession(author: string, session: string, site: string, siteUrl: string, manifest: readonly ManifestEntry[], requestTs: number): void {
+  #openSession(author: string, session: string, site: string, siteUrl: string, manifest: readonly ManifestEntry[], requestSeq: number): void {
     const spare = this.#deps.spare()
     if (spare.rps <= 0 || spare.bytesPerSec <= 0) return
     const offered = this.#offer(author, spare)
@@ -719,7 +723,7 @@ export class HelpCoordinator {
       releasedAt: undefined,
       offeredAt: now,
       acceptedAt: undefined,
-      requestTs,
+      requestSeq,
       servedBaseline: this.#deps.servedNow?.(site) ?? { requests: 0, bytes: 0 }
     }
     this.#helping.set(site, s)

@@ -641,7 +641,9 @@ describe('help coordinator', () => {
       const net = new Net()
       const a = member(net, 'A', 'alpha')
       // A hold of 1 s: with HOLD, a stall of the test's process could end the hold before the
-      // check that H holds (it failed so once in a full unit run).
+      // check that H holds. (The failures this test had came from elsewhere: the whole first crowd
+      // can pass within one millisecond, and the new session's request, with the old one's ts,
+      // was taken for a late copy of it. Requests are ordered by seq now.)
       const hold = 1_000
       const h = member(net, 'H', 'hotel', 100, new Set(), {}, { offerHoldbackMs: hold, releaseGraceMs: 60_000 })
       knowEachOther([a, h])
