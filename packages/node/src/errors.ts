@@ -20,6 +20,7 @@ export const ERRORS = {
   ERR_FETCH_REFUSED: { status: 502, meaning: 'a peer refused a fetch stream request' },
   ERR_INTEGRITY: { status: 502, meaning: 'a body does not match its manifest hash' },
   ERR_TOO_LARGE: { status: 413, meaning: 'a body is over its size limit' },
+  ERR_FETCH_INTERRUPTED: { status: 502, meaning: 'a fetch stream was cut (reset, or its connection closed) before the body ended' },
   ERR_ADMIN_UNREACHABLE: { status: 502, meaning: "nothing answers at a node's admin API" },
   ERR_ADMIN_STATUS: { status: 502, meaning: 'the admin API answered, but not as a Reef node does' },
   ERR_BAD_REQUEST: { status: 400, meaning: "an admin request's body, parameters or query are invalid" },
@@ -114,6 +115,14 @@ export class IntegrityError extends ReefError {
   constructor(message: string) {
     super('ERR_INTEGRITY', message)
     this.name = 'IntegrityError'
+  }
+}
+
+/** A fetch stream cut under the reader (reset, or its connection closed): a failed transfer, not a bad body. */
+export class FetchInterruptedError extends ReefError {
+  constructor(message: string) {
+    super('ERR_FETCH_INTERRUPTED', message)
+    this.name = 'FetchInterruptedError'
   }
 }
 

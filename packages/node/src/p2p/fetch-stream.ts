@@ -28,7 +28,7 @@ import {
 import type { FetchResponseHead, ManifestEntry } from '@reef/protocol'
 import type { Logger } from 'pino'
 import type { CachedObject } from '../origin/content-cache.ts'
-import { FetchRefusedError, IntegrityError, TooLargeError } from '../errors.ts'
+import { FetchInterruptedError, FetchRefusedError, IntegrityError, TooLargeError } from '../errors.ts'
 import { FETCH_TIMEOUT_MS } from '../constants.ts'
 
 export { FETCH_CHUNK_BYTES }
@@ -145,8 +145,12 @@ export async function fetchFromPeer(
       // reader.end(), and any frame after `size` bytes (even an empty one) is a violation.
       for (;;) {
         const chunk = await lp.read({ signal }).catch((err: Error) => {
-          if (err.name === 'UnexpectedEOFError') return undefined
-          throw err
+          if (err.name !== 'UnexpectedEOFError') throw err
+          // The end of the body. The sender ended it (the stream is still open here: a body short
+          // of its size is the sender's violation), or the stream was cut under us (reset, or
+          // the connection closed: a helper stopped or killed), which says nothing of the body.
+          if (stream.status !== 'open') throw new FetchInterruptedError(`object ${path}: the fetch stream was ${stream.status} before the body ended`)
+          return undefined
         })
         if (chunk === undefined) break
         reader.push(reader.complete ? new Uint8Array(Math.max(1, chunk.byteLength)) : chunk.subarray())

@@ -312,6 +312,29 @@ describe('fetch stream: verification by the helper', () => {
     )
   })
 
+  test('a body cut off by a reset or a closed connection is a failed transfer, not a bad body (a helper stopped mid-fetch)', async () => {
+    const body = randomBytes(1_000)
+    const head = encodeFetchResponseHead({ v: 1, status: 200, headers: {}, size: 2_000, sha256: sha256Hex(randomBytes(2_000)) })
+    lies.set('/cut-reset', async (lp, stream) => {
+      await lp.write(head)
+      await lp.write(body)
+      stream.abort(new Error('the server went away'))
+    })
+    lies.set('/cut-hangup', async lp => {
+      await lp.write(head)
+      await lp.write(body)
+      await liar.hangUp(helper.peerId)
+    })
+    for (const path of ['/cut-reset', '/cut-hangup'])
+      await within(
+        5_000,
+        assert.rejects(fetchFromPeer(helper, L, SESSION, path, MAX), (err: unknown) => {
+          assert.equal((err as { code?: unknown }).code, 'ERR_FETCH_INTERRUPTED', `${path}: ${String(err)}`)
+          return true
+        })
+      )
+  })
+
   test('an empty chunk frame is a framing violation (SPEC: chunks are 1 to FETCH_CHUNK_BYTES bytes)', async () => {
     const body = randomBytes(600)
     lies.set('/empty-chunk', async (lp, stream) => {
