@@ -148,8 +148,10 @@ export async function fetchFromPeer(
           if (err.name !== 'UnexpectedEOFError') throw err
           // The end of the body. The sender ended it (the stream is still open here: a body short
           // of its size is the sender's violation), or the stream was cut under us (reset, or
-          // the connection closed: a helper stopped or killed), which says nothing of the body.
-          if (stream.status !== 'open') throw new FetchInterruptedError(`object ${path}: the fetch stream was ${stream.status} before the body ended`)
+          // the connection closed: a helper stopped or killed), which says nothing of a body not
+          // yet whole. A whole body cut just after its last byte is still checked and kept.
+          if (stream.status !== 'open' && !reader.complete)
+            throw new FetchInterruptedError(`object ${path}: the fetch stream was ${stream.status} before the body ended`)
           return undefined
         })
         if (chunk === undefined) break

@@ -325,6 +325,14 @@ describe('fetch stream: verification by the helper', () => {
       await lp.write(body)
       await liar.hangUp(helper.peerId)
     })
+    const whole = randomBytes(2_000)
+    lies.set('/whole-then-hangup', async lp => {
+      await lp.write(encodeFetchResponseHead({ v: 1, status: 200, headers: {}, size: 2_000, sha256: sha256Hex(whole) }))
+      await lp.write(whole)
+      await liar.hangUp(helper.peerId)
+    })
+    const got = await within(5_000, fetchFromPeer(helper, L, SESSION, '/whole-then-hangup', MAX))
+    assert.deepEqual(got.body, whole, 'a whole body cut just after its last byte is kept')
     for (const path of ['/cut-reset', '/cut-hangup'])
       await within(
         5_000,
