@@ -897,20 +897,21 @@ export class HelpCoordinator {
     }
     // The first offer of a session with no helper yet is accepted at once: every visitor until
     // then is the site's own or a 503. Later ones are batched.
-    if (own.accepted.size === 0) {
-      clearTimeout(this.#acceptTimer)
-      this.#acceptTimer = undefined
-      void this.#accept()
-    } else this.#scheduleAccept()
+    if (own.accepted.size === 0) this.#acceptNow()
+    else this.#scheduleAccept()
   }
 
   #scheduleAccept(): void {
     if (this.#acceptTimer !== undefined) return
     // Offers arrive within milliseconds of each other: batch them into one accept.
-    this.#acceptTimer = setTimeout(() => {
-      this.#acceptTimer = undefined
-      void this.#accept()
-    }, 50)
+    this.#acceptTimer = setTimeout(() => this.#acceptNow(), 50)
+  }
+
+  /** The batched accept, now (a pending one is dropped: this one sees every offer so far). */
+  #acceptNow(): void {
+    clearTimeout(this.#acceptTimer)
+    this.#acceptTimer = undefined
+    void this.#accept()
   }
 
   async #accept(): Promise<void> {
