@@ -139,6 +139,11 @@ export const OWNER_FETCH_TIMEOUT_MAX_MS = 15_000
 export const EARLIER_HELPER_LISTS = 4
 /** Earlier owners a helper asks for an object before the struck site. */
 export const EARLIER_OWNERS_ASKED = 2
+/**
+ * Helpers an object's owner asks for it before the struck site (a standby, earlier owners, the
+ * helper ranked just below it): they answer from their cache or 503 at once.
+ */
+export const HOLDERS_ASKED = 2
 /** Most fetch streams a helper keeps open to one peer at a time; the rest wait their turn. */
 export const MAX_FETCHES_PER_PEER = 16
 /** Most of those a prefetch may take, and only while no visitor's fill is open to the peer. */

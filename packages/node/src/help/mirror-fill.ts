@@ -6,13 +6,15 @@
  * - every object of the manifest has an *owner* among the session's accepted helpers
  *   (rendezvous hashing of path and peer id over the helper list of the latest help-accept,
  *   so every helper computes the same owner);
- * - the owner fetches the object from the struck site; any other helper fetches it from the
- *   owner (which fetches it from the struck site first if it has not yet, one fetch for all
+ * - any helper other than the owner fetches the object from the owner (one fill there for all
  *   who ask), and from the struck site only when the owner fails or is slow;
  * - helpers are accepted a few at a time in a crowd's first seconds, and each new helper list
- *   gives most objects a new owner: before the struck site, a helper's prefetch asks the
- *   object's owners under the session's earlier lists (still accepted), which likely fetched it
- *   already (a visitor's fill does not wait on these extra hops);
+ *   gives some objects a new owner, which the helpers accepted before it likely fetched already:
+ *   the owner asks, before the struck site, the helpers ranked below it for the object (a
+ *   standby of the site, the owners under the session's earlier lists, and the helper ranked
+ *   just below, which owned it before this node was accepted). None of them owns the object
+ *   under a list that names the owner, so each answers from its cache or 503 at once: asks only
+ *   go down the ranking and cannot loop. A non-owner's prefetch also asks the earlier owners;
  * - an object not in the manifest comes from the struck site (nothing else could vouch for it);
  * - every body is verified against the manifest entry the struck site signed (size, SHA-256),
  *   whoever sent it.
@@ -21,14 +23,14 @@
  * MAX_FETCHES_PER_PEER fetch streams open to any one peer: they all share one connection,
  * whose sender's uplink is the bottleneck, so more at once only queue there — and a crowd of
  * streams waiting on a starved connection is what turned slow fills into refused ones. A helper
- * answering another helper fills only from its cache or the struck site: requests are never
- * passed on, so they cannot loop. Only the object's owner fetches it from the struck site for
- * another helper (one fetch there per object at a time, which its own fill joins); any other
- * helper answers from its cache or 503 at once, so the asker goes on to the owner. And the
- * answer never waits on a fill of its own that is asking a helper: an owner whose prefetch asked
- * an earlier owner, while that earlier owner's fill asked it back, held both until the owner
- * time-out (4 s, then both fetched from the struck site: 28 of 44 time-outs among eight members
- * at 30 page loads/s).
+ * answering another helper fills only from its cache, helpers ranked below it, or the struck
+ * site: requests are never passed on up the ranking, so they cannot loop. Only the object's owner fills it for another
+ * helper (from the helpers ranked below it, then the struck site; one fill per object at a
+ * time, which its own joins); any other helper answers from its cache or 503 at once, so the
+ * asker goes on to the owner. And the answer never waits on a fill of its own that is asking
+ * the owner: an owner whose prefetch asked an earlier owner, while that earlier owner's fill
+ * asked it back, held both until the owner time-out (4 s, then both fetched from the struck
+ * site: 28 of 44 time-outs among eight members at 30 page loads/s).
  *
  * Visitors first: a fill a visitor waits for (a mirror miss, or another helper's request) goes
  * ahead of every prefetch waiting for the same peer, and a prefetch starts only while no such
@@ -48,6 +50,7 @@ import { fetchFromPeer } from '../p2p/fetch-stream.ts'
 import type { HelpingSession } from './help-coordinator.ts'
 import {
   EARLIER_OWNERS_ASKED,
+  HOLDERS_ASKED,
   MAX_FETCHES_PER_PEER,
   MAX_PREFETCHES_PER_PEER,
   OWNER_FETCH_TIMEOUT_MAX_MS,
@@ -61,18 +64,41 @@ interface Priority {
   promote?: (() => void) | undefined
 }
 
+/** A peer's rank score for `path`: SHA-1(peer ‖ "\n" ‖ path), compared as big-endian bytes. */
+function scoreOf(peer: string, path: string): Buffer {
+  return createHash('sha1').update(peer).update('\n').update(path).digest()
+}
+
 /** The owner of `path` among `peers`: highest SHA-1(peer ‖ "\n" ‖ path), as every helper computes it. */
 export function ownerOf(path: string, peers: readonly string[]): string | undefined {
   let best: string | undefined
   let bestScore: Buffer | undefined
   for (const peer of peers) {
-    const score = createHash('sha1').update(peer).update('\n').update(path).digest()
+    const score = scoreOf(peer, path)
     if (bestScore === undefined || Buffer.compare(score, bestScore) > 0) {
       best = peer
       bestScore = score
     }
   }
   return best
+}
+
+/**
+ * The `n` peers of `peers` that rank just below `self` for `path` (highest score first): each
+ * owned `path` under a helper list without `self` and those above it, so whichever of them was
+ * accepted before `self` likely fetched it already. None of them owns `path` under a list that
+ * names `self`, so asked by `self` each answers from its cache or `503` at once, never asking a
+ * helper on: asks only go down the ranking, so they cannot loop.
+ */
+export function rankedBelow(path: string, peers: readonly string[], self: string, n: number): string[] {
+  const own = scoreOf(self, path)
+  return peers
+    .filter(p => p !== self)
+    .map(peer => ({ peer, score: scoreOf(peer, path) }))
+    .filter(x => Buffer.compare(x.score, own) < 0)
+    .sort((a, b) => Buffer.compare(b.score, a.score))
+    .slice(0, n)
+    .map(x => x.peer)
 }
 
 export interface MirrorFillDeps {
@@ -114,6 +140,8 @@ export class MirrorFill {
   readonly #fills = new Map<string, { promise: Promise<CachedObject>; prio: Priority }>()
   /** Per object: the fetch from the struck site under way (every fill that reaches the site joins it). */
   readonly #fromSite = new Map<string, { promise: Promise<CachedObject>; prio: Priority }>()
+  /** Per object this node owns: its fill (helpers ranked below, then the struck site), which every caller joins. */
+  readonly #ownerFills = new Map<string, { promise: Promise<CachedObject>; prio: Priority }>()
   /** Per peer: fetch streams open (all, and visitors'), and the fetches waiting for one (FIFO each). */
   readonly #open = new Map<string, { all: number; demand: number }>()
   readonly #waiting = new Map<string, { demand: Array<(asDemand: boolean) => void>; prefetch: Array<(asDemand: boolean) => void> }>()
@@ -122,8 +150,19 @@ export class MirrorFill {
    * from the struck site): `siteForPeer` for another helper that owns it here, `siteAfterHelper`
    * after a helper asked first (standby, owner or earlier owner) failed or took too long,
    * `sitePrefetch` with no visitor waiting. `ownerFailed`: asks of the owner that failed.
+   * `fromBelow`: objects this node owns, from a helper ranked below it (`#owned`).
    */
-  readonly counts = { fromSite: 0, fromOwner: 0, ownerFailed: 0, fromStandby: 0, fromEarlierOwner: 0, siteForPeer: 0, siteAfterHelper: 0, sitePrefetch: 0 }
+  readonly counts = {
+    fromSite: 0,
+    fromOwner: 0,
+    ownerFailed: 0,
+    fromStandby: 0,
+    fromEarlierOwner: 0,
+    fromBelow: 0,
+    siteForPeer: 0,
+    siteAfterHelper: 0,
+    sitePrefetch: 0
+  }
 
   constructor(deps: MirrorFillDeps) {
     this.#d = deps
@@ -146,13 +185,15 @@ export class MirrorFill {
     const demand = opts.prefetch !== true
     const atSite = this.#fromSite.get(key)
     if (atSite !== undefined) return MirrorFill.#join(atSite, demand)
+    const owns = this.owns(s, path)
     if (opts.forPeer === true) {
-      // Another helper asks. Only the owner fetches from the struck site for others (a second
-      // fetcher would be a second copy across its uplink), straight from there: never through a
-      // fill of its own that is asking a helper (maybe the asker: a wait both ways).
-      if (!this.owns(s, path)) return Promise.reject(new FetchRefusedError(503, `${path} is not held here: ask its owner`))
-      return this.#site(s, path, { demand }, s.manifest.get(path), { forPeer: true, afterHelper: false })
+      // Another helper asks. Only the owner fetches for others (a second fetcher would be a
+      // second copy across the struck uplink), and only from helpers ranked below it, then the
+      // struck site: never through a fill of its own that asks its owner (maybe the asker).
+      if (!owns) return Promise.reject(new FetchRefusedError(503, `${path} is not held here: ask its owner`))
+      return this.#owned(s, path, demand, true)
     }
+    if (owns && s.manifest.has(path)) return this.#owned(s, path, demand, false)
     const running = this.#fills.get(key)
     if (running !== undefined) return MirrorFill.#join(running, demand)
     const prio: Priority = { demand }
@@ -196,6 +237,52 @@ export class MirrorFill {
     return promise
   }
 
+  /**
+   * An object this node owns, for itself or another helper: from the helpers ranked below it
+   * for the path that may hold it (a standby of the site, the owners under the session's
+   * earlier lists, then the helper ranked just below: whichever owned it before this node was
+   * accepted), then the struck site. One such fill per object at a time, which every caller
+   * joins. The helpers asked answer from their cache or 503 at once (`rankedBelow`).
+   */
+  #owned(s: HelpingSession, path: string, demand: boolean, forPeer: boolean): Promise<CachedObject> {
+    const key = `${s.site}\n${path}`
+    const running = this.#ownerFills.get(key)
+    if (running !== undefined) return MirrorFill.#join(running, demand)
+    const prio: Priority = { demand }
+    const entry = s.manifest.get(path)
+    const promise = (async () => {
+      let askedHelper = false
+      for (const peer of entry === undefined ? [] : this.#holdersBelow(s, path)) {
+        const got = await this.#fromHelper(s, path, entry!, peer, prio, 'fromBelow')
+        if (got !== undefined) return got
+        askedHelper = true
+      }
+      const held = this.#d.cache.peek(s.site, path)
+      if (held !== undefined) return held
+      return this.#site(s, path, prio, entry, { forPeer, afterHelper: askedHelper })
+    })().finally(() => this.#ownerFills.delete(key))
+    this.#ownerFills.set(key, { promise, prio })
+    return promise
+  }
+
+  /**
+   * The helpers an owner asks for `path` before the struck site, at most HOLDERS_ASKED: the
+   * site's standby, the owners under earlier lists (newest first), the helper ranked just
+   * below; each in the latest list, up, and ranked below this node (as any helper of that list
+   * other than its owner is).
+   */
+  #holdersBelow(s: HelpingSession, path: string): string[] {
+    const up = (p: string): boolean => p !== this.#d.selfId && s.helpers.includes(p) && this.#d.isDown?.(p) !== true
+    const out: string[] = []
+    const add = (p: string | undefined): void => {
+      if (p !== undefined && up(p) && !out.includes(p) && out.length < HOLDERS_ASKED) out.push(p)
+    }
+    add(this.#d.standbysOf?.(s.site).find(up))
+    for (const p of this.#earlierOwners(s, path, this.#d.selfId)) add(p)
+    for (const p of rankedBelow(path, s.helpers, this.#d.selfId, 1)) add(p)
+    return out
+  }
+
   async #fill(s: HelpingSession, path: string, prio: Priority): Promise<CachedObject> {
     const entry = s.manifest.get(path)
     const owner = entry === undefined ? undefined : ownerOf(path, s.helpers)
@@ -236,7 +323,7 @@ export class MirrorFill {
     entry: ManifestEntry,
     peer: string,
     prio: Priority,
-    kind: 'fromStandby' | 'fromOwner' | 'fromEarlierOwner'
+    kind: 'fromStandby' | 'fromOwner' | 'fromEarlierOwner' | 'fromBelow'
   ): Promise<CachedObject | undefined> {
     try {
       const timeoutMs = ownerTimeoutMs(s, this.#d.uplinkOf?.(s.beneficiary))

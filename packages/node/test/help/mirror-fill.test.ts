@@ -17,7 +17,7 @@ import { FetchRefusedError } from '../../src/errors.ts'
 import { registerFetchServer } from '../../src/p2p/fetch-stream.ts'
 import type { HelpingSession } from '../../src/help/help-coordinator.ts'
 import { MAX_PREFETCHES_PER_PEER, OWNER_FETCH_TIMEOUT_MAX_MS, OWNER_FETCH_TIMEOUT_MS } from '../../src/constants.ts'
-import { MirrorFill, ownerOf, ownerTimeoutMs } from '../../src/help/mirror-fill.ts'
+import { MirrorFill, ownerOf, ownerTimeoutMs, rankedBelow } from '../../src/help/mirror-fill.ts'
 import { createReefLibp2p } from '../../src/p2p/host.ts'
 import type { ReefLibp2p } from '../../src/p2p/host.ts'
 
@@ -144,6 +144,29 @@ describe('ownerOf', () => {
   })
 })
 
+describe('rankedBelow', () => {
+  test('lists the helpers ranked just below a node for a path, best first: the owner when that node leaves the list, and never one ranked above it', () => {
+    const peers = Array.from({ length: 8 }, (_, i) => `12D3KooW${String.fromCharCode(65 + i).repeat(4)}`)
+    for (let i = 0; i < 200; i++) {
+      const path = `/p/${i}`
+      const ranked = [...peers].sort((a, b) =>
+        Buffer.compare(createHash('sha1').update(`${b}\n${path}`).digest(), createHash('sha1').update(`${a}\n${path}`).digest())
+      )
+      for (const [k, self] of ranked.entries()) {
+        assert.deepEqual(rankedBelow(path, peers, self, 2), ranked.slice(k + 1, k + 3))
+        const below = rankedBelow(path, peers, self, 1)[0]
+        // The helper just below owned the path before `self` and those above it were accepted,
+        // and owns it under no list that names `self`.
+        if (below !== undefined) {
+          assert.equal(ownerOf(path, ranked.slice(k + 1)), below)
+          assert.notEqual(ownerOf(path, [self, below]), below)
+        }
+      }
+      assert.deepEqual(rankedBelow(path, peers, ranked.at(-1)!, 2), [])
+    }
+  })
+})
+
 describe('ownerTimeoutMs', () => {
   test('waits on the owner twice as long as the hot set takes to cross the struck uplink, within bounds', () => {
     const manifest = new Map<string, ManifestEntry>()
@@ -224,7 +247,8 @@ describe('MirrorFill', () => {
 
   test("a visitor's fill goes ahead of the prefetches queued for the struck site, and a queued prefetch a visitor asks for is promoted", async () => {
     const h1 = helpers[0]!
-    h1.cache.dropSite('alpha')
+    // Nobody holds them: h1 asks h2 (ranked below it) first, which answers 503 at once.
+    for (const h of helpers) h.cache.dropSite('alpha')
     const owned = [...manifest.keys()].filter(p => ownerOf(p, h1.session.helpers) === h1.id)
     assert.ok(owned.length >= MAX_PREFETCHES_PER_PEER + 4, `h1 owns ${owned.length} paths`)
     const prefetched = owned.slice(0, MAX_PREFETCHES_PER_PEER + 3)
@@ -282,19 +306,54 @@ describe('MirrorFill', () => {
       assert.deepEqual(asked, [], 'no object crossed B again')
       const ownsNow = [...manifest.keys()].filter(p => ownerOf(p, both) === h2.id).length
       assert.ok(ownsNow > 0 && ownsNow < manifest.size)
-      assert.equal(h2.fill.counts.fromEarlierOwner - before.fromEarlierOwner, ownsNow)
+      // Its own objects from h1, the earlier owner (and the helper ranked below it); the rest from their owner, h1.
+      assert.equal(h2.fill.counts.fromBelow - before.fromBelow, ownsNow)
       assert.equal(h2.fill.counts.fromOwner - before.fromOwner, manifest.size - ownsNow)
       assert.equal(h2.fill.counts.fromSite, before.fromSite)
       for (const [path, e] of manifest) assert.equal(h2.cache.peek('alpha', path)?.sha256, e.sha256, path)
-      // A visitor waiting does not take the extra hop: h2's own object comes from B.
+      // A visitor's fill of an object h2 owns comes from h1 too.
       const own = [...manifest.keys()].find(p => ownerOf(p, both) === h2.id)!
       h2.cache.dropSite('alpha')
       await h2.fill.fill(h2.session, own)
-      assert.deepEqual(asked, [own])
+      assert.deepEqual(asked, [])
     } finally {
       h1.session.helpers = both
       h2.session.helpers = both
       delete h2.session.earlierHelpers
+    }
+  })
+
+  test('accepted after another helper and never told the earlier list, an owner gets its objects from the helper ranked below it, also when asked by a helper', async () => {
+    const [h1, h2] = helpers as [Helper, Helper]
+    const both = h1.session.helpers
+    for (const h of helpers) h.cache.dropSite('alpha')
+    try {
+      h1.session.helpers = [h1.id]
+      await Promise.all([...manifest.keys()].map(async path => h1.fill.fill(h1.session, path, { prefetch: true })))
+      h1.session.helpers = both
+      h2.session.helpers = both
+      assert.equal(h2.session.earlierHelpers, undefined)
+      const own = [...manifest.keys()].filter(p => ownerOf(p, both) === h2.id)
+      assert.ok(own.length >= 2)
+      for (const p of own) assert.deepEqual(rankedBelow(p, both, h2.id, 1), [h1.id])
+      asked.length = 0
+      const before = { ...h2.fill.counts }
+      // A visitor's fill, and another helper's request (h1 has dropped its copy: h2 fetches for it).
+      assert.equal((await h2.fill.fill(h2.session, own[0]!)).sha256, manifest.get(own[0]!)!.sha256)
+      assert.equal((await h2.fill.fill(h2.session, own[1]!, { forPeer: true })).sha256, manifest.get(own[1]!)!.sha256)
+      assert.deepEqual(asked, [], 'nothing crossed B again')
+      assert.equal(h2.fill.counts.fromBelow - before.fromBelow, 2)
+      // Nobody below holds it: B, once, for h2 and the helper that asked it.
+      h1.cache.delete('alpha', own[2] ?? own[0]!)
+      h2.cache.delete('alpha', own[2] ?? own[0]!)
+      const p = own[2] ?? own[0]!
+      const [a, b] = await Promise.all([h2.fill.fill(h2.session, p, { forPeer: true }), h2.fill.fill(h2.session, p)])
+      assert.equal(a.sha256, manifest.get(p)!.sha256)
+      assert.equal(b.sha256, manifest.get(p)!.sha256)
+      assert.deepEqual(asked, [p])
+    } finally {
+      h1.session.helpers = both
+      h2.session.helpers = both
     }
   })
 
