@@ -26,7 +26,7 @@
 import { randomBytes } from 'node:crypto'
 import { selectHelpers } from '@reef/governance'
 import type { Capacity } from '@reef/governance'
-import { OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR, OFFER_HOLDBACK_JITTER_MS, OFFER_HOLDBACK_MS, helpTopic, offersAtOnce } from '@reef/protocol'
+import { MAX_MANIFEST_ENTRIES, OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR, OFFER_HOLDBACK_JITTER_MS, OFFER_HOLDBACK_MS, helpTopic, offersAtOnce } from '@reef/protocol'
 import type { CrowdState, HelpAccept, HelpOffer, HelpRelease, HelpRequest, ManifestEntry, VerifiedRecord } from '@reef/protocol'
 import type { Logger } from 'pino'
 import type { ContentCache } from '../origin/content-cache.ts'
@@ -197,6 +197,14 @@ interface OwnSession {
   /** Every manifest entry published in the session: path → size. */
   published: Map<string, number>
   publishedBytes: number
+  /**
+   * Paths a helper fetched from this node that no published manifest listed (the crowd's first
+   * seconds, before the cache held them); `unlisted`: some since the last request. Each helper
+   * fetches such an object from here itself (nothing else vouches for it), so the next request,
+   * which lists it, goes out sooner.
+   */
+  unlistedSeen: Set<string>
+  unlisted: boolean
   /** Accepted helpers down at the last tick (comma-joined), to re-accept when that changes. */
   downKey?: string
   /** Standbys accepted on their load reports before they offered, since when (dropped if no offer follows). */
@@ -371,6 +379,19 @@ export class HelpCoordinator {
     }
   }
 
+  /**
+   * An accepted helper of the current session fetched `path` from this node: one no manifest of
+   * the session listed yet has the next help request, which lists it, go out within
+   * REREQUEST_MIN_MS instead of the request interval.
+   */
+  noteFetched(session: string, path: string): void {
+    const own = this.#own
+    if (own === undefined || own.session !== session || own.published.has(path) || own.unlistedSeen.has(path)) return
+    if (own.unlistedSeen.size >= MAX_MANIFEST_ENTRIES) return
+    own.unlistedSeen.add(path)
+    own.unlisted = true
+  }
+
   /** Whether `peer` is an accepted helper of this node's current session `session`. */
   isAcceptedHelper(session: string, peer: string): boolean {
     return this.#own !== undefined && this.#own.session === session && this.#own.accepted.has(peer)
@@ -391,6 +412,8 @@ export class HelpCoordinator {
         requestedBytesPerSec: 0,
         published: new Map(),
         publishedBytes: 0,
+        unlistedSeen: new Set(),
+        unlisted: false,
         provisional: new Map()
       }
       this.#deps.log.info(
@@ -417,10 +440,13 @@ export class HelpCoordinator {
     // Again every request interval, and sooner when the need grew by a quarter since the last
     // request: members that held their offers back (they ranked late for the need then) offer now.
     const needGrew = own.requestedBytesPerSec > 0 && own.needed.bytesPerSec > own.requestedBytesPerSec * REREQUEST_GROWTH
-    const due = now - own.lastRequestAt >= (needGrew ? Math.min(REREQUEST_MIN_MS, this.#opts.requestIntervalMs) : this.#opts.requestIntervalMs)
+    // So too when helpers fetched objects the last manifest did not list.
+    const soon = needGrew || own.unlisted
+    const due = now - own.lastRequestAt >= (soon ? Math.min(REREQUEST_MIN_MS, this.#opts.requestIntervalMs) : this.#opts.requestIntervalMs)
     if (state === 'struck' && due) {
       own.lastRequestAt = now
       own.requestedBytesPerSec = own.needed.bytesPerSec
+      own.unlisted = false
       const manifest = this.#deps.manifest()
       for (const e of manifest) {
         if (own.published.has(e.path)) continue

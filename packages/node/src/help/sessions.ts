@@ -59,7 +59,7 @@ export function objectForHelper(c: HelperFetchComponents): (session: string, pee
 }
 
 export interface FetchStreamComponents extends HelperFetchComponents {
-  help: HelperFetchComponents['help'] & Pick<HelpCoordinator, 'isAcceptedHelper'>
+  help: HelperFetchComponents['help'] & Pick<HelpCoordinator, 'isAcceptedHelper' | 'noteFetched'>
   origin: Pick<OriginClient, 'load'>
   uplink: Pick<UplinkMeter, 'add' | 'pendingP2pBytes'>
   log: Logger
@@ -74,7 +74,10 @@ export async function serveFetchStreams(libp2p: Libp2p, c: FetchStreamComponents
   await registerFetchServer(libp2p, {
     log: c.log,
     isAcceptedHelper: (session, peer) => c.help.isAcceptedHelper(session, peer),
-    load: async path => c.origin.load(path),
+    load: async (path, session) => {
+      c.help.noteFetched(session, path)
+      return c.origin.load(path)
+    },
     forHelper: objectForHelper(c),
     onSent: bytes => {
       c.uplink.add('p2p', bytes)

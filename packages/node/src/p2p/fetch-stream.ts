@@ -36,8 +36,11 @@ export { FETCH_CHUNK_BYTES }
 export interface FetchServerDeps {
   log: Logger
   isAcceptedHelper: (session: string, peer: string) => boolean
-  /** The object for a path of the local site, from cache or origin; a FetchRefusedError says why not. */
-  load: (path: string) => Promise<CachedObject>
+  /**
+   * The object for a path of the local site, from cache or origin, asked by an accepted helper of
+   * `session`; a FetchRefusedError says why not.
+   */
+  load: (path: string, session: string) => Promise<CachedObject>
   /**
    * As a helper: the object for `path` of the site that `session` helps, when `peer` is another
    * accepted helper of it (undefined: it is not, 403).
@@ -63,7 +66,7 @@ export async function registerFetchServer(libp2p: Libp2p, deps: FetchServerDeps)
         const peer = connection.remotePeer.toString()
         let head: FetchResponseHead
         let body: Buffer | undefined
-        const pending = deps.isAcceptedHelper(req.session, peer) ? deps.load(req.path) : deps.forHelper?.(req.session, peer, req.path)
+        const pending = deps.isAcceptedHelper(req.session, peer) ? deps.load(req.path, req.session) : deps.forHelper?.(req.session, peer, req.path)
         if (pending === undefined) {
           head = { v: 1, status: 403, headers: {}, size: 0 }
         } else {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { pino } from 'pino'
 import { OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR, OFFER_HOLDBACK_JITTER_MS, helpTopic, offersAtOnce } from '@reef/protocol'
-import type { HelpAccept, LoadReport } from '@reef/protocol'
+import type { HelpAccept, HelpRequest, LoadReport, ManifestEntry } from '@reef/protocol'
 import { ContentCache } from '../../src/origin/content-cache.ts'
 import { HelpCoordinator } from '../../src/help/help-coordinator.ts'
 import type { HelpCoordinatorDeps, HelpCoordinatorOptions } from '../../src/help/help-coordinator.ts'
@@ -752,5 +752,39 @@ describe('help coordinator', () => {
       assert.equal(hs[11]!.help.heldRequests.length, 0)
       await a.help.tick('normal', need(0))
     })
+  })
+})
+
+describe('help requests while struck', () => {
+  it('a helper fetching an object no manifest listed yet brings the next request, which lists it, forward to 500 ms; listed objects do not', async () => {
+    const net = new Net()
+    const listed: ManifestEntry[] = [{ path: '/', size: 1_000, type: 'text/html', sha256: 'a'.repeat(64) }]
+    const a = member(net, 'A', 'alpha', 100, new Set(), { manifest: () => [...listed] })
+    const requests = (): HelpRequest[] => net.sent.filter(r => r.type === 'help-request').map(r => r.body as HelpRequest)
+    const t0 = Date.now()
+    await a.help.tick('struck', need(10), t0)
+    assert.equal(requests().length, 1)
+    const session = requests()[0]!.session
+    // A listed object, another session's: nothing sooner than the interval (2 s).
+    a.help.noteFetched(session, '/')
+    a.help.noteFetched('another-session-000', '/img/new.png')
+    await a.help.tick('struck', need(10), t0 + 600)
+    assert.equal(requests().length, 1)
+    // An unlisted one, now in the cache: the next request goes 500 ms after the last, and lists it.
+    a.help.noteFetched(session, '/img/new.png')
+    listed.push({ path: '/img/new.png', size: 2_000, type: 'image/png', sha256: 'b'.repeat(64) })
+    await a.help.tick('struck', need(10), t0 + 700)
+    assert.equal(requests().length, 2)
+    assert.deepEqual(
+      requests()[1]!.manifest.map(e => e.path),
+      ['/', '/img/new.png']
+    )
+    // Asked again for it: listed now, so the interval holds.
+    a.help.noteFetched(session, '/img/new.png')
+    await a.help.tick('struck', need(10), t0 + 1_300)
+    assert.equal(requests().length, 2)
+    await a.help.tick('struck', need(10), t0 + 2_800)
+    assert.equal(requests().length, 3)
+    await a.help.tick('normal', need(0), t0 + 2_900)
   })
 })
