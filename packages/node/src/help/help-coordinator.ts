@@ -26,7 +26,15 @@
 import { randomBytes } from 'node:crypto'
 import { selectHelpers } from '@reef/governance'
 import type { Capacity } from '@reef/governance'
-import { MAX_MANIFEST_ENTRIES, OFFER_AT_ONCE_MIN, OFFER_COVER_FACTOR, OFFER_HOLDBACK_JITTER_MS, OFFER_HOLDBACK_MS, helpTopic, offersAtOnce } from '@reef/protocol'
+import {
+  MAX_MANIFEST_ENTRIES,
+  OFFER_AT_ONCE_MIN,
+  OFFER_COVER_FACTOR,
+  OFFER_HOLDBACK_JITTER_MS,
+  OFFER_HOLDBACK_MS,
+  helpTopic,
+  offersAtOnce
+} from '@reef/protocol'
 import type { CrowdState, HelpAccept, HelpOffer, HelpRelease, HelpRequest, ManifestEntry, VerifiedRecord } from '@reef/protocol'
 import type { Logger } from 'pino'
 import type { ContentCache } from '../origin/content-cache.ts'
@@ -146,6 +154,11 @@ export interface HelpingSession {
    * owned an object under one of them may hold it already (mirror-fill.ts).
    */
   earlierHelpers?: string[][]
+  /**
+   * The latest help-accept's helpers in its order: the order the beneficiary first accepted them
+   * in (r7; an r6 beneficiary's order says nothing).
+   */
+  acceptOrder?: string[]
   offeredRps: number
   offeredBytesPerSec: number
   /** When this node last published an offer for the session. */
@@ -831,6 +844,7 @@ export class HelpCoordinator {
       if (s.helpers.length > 0 && s.helpers.join(',') !== helpers.join(','))
         s.earlierHelpers = [s.helpers, ...(s.earlierHelpers ?? [])].slice(0, EARLIER_HELPER_LISTS)
       s.helpers = helpers
+      s.acceptOrder = acc.helpers.map(h => h.peer)
       if (mine && !s.accepted) {
         s.accepted = true
         s.acceptedAt ??= Date.now()
@@ -985,6 +999,14 @@ export class HelpCoordinator {
     if (onset)
       for (const o of offers) if (o.heldBytes > 0 && !isDown(o.peer) && !chosen.has(o.peer) && o.peerState !== 'struck' && o.offeredBytesPerSec > 0) add(o)
     for (const o of offers) if (isDown(o.peer) && !chosen.has(o.peer)) add(o)
+    // In the order they were first accepted (SPEC help-accept, r7): the longest serving first, so
+    // each helper knows who owned an object before it was accepted (mirror-fill.ts).
+    const ordered = new Map<string, Helper>()
+    for (const peer of own.accepted.keys()) {
+      const h = chosen.get(peer)
+      if (h !== undefined) ordered.set(peer, h)
+    }
+    for (const [peer, h] of chosen) if (!ordered.has(peer)) ordered.set(peer, h)
     const same =
       chosen.size === own.accepted.size &&
       [...chosen.values()].every(h => {
@@ -992,16 +1014,16 @@ export class HelpCoordinator {
         return was?.weightRps === h.weightRps && was.weightBytesPerSec === h.weightBytesPerSec
       })
     if (same) return
-    const fresh = [...chosen.keys()].filter(p => !own.accepted.has(p))
-    own.accepted = chosen
+    const fresh = [...ordered.keys()].filter(p => !own.accepted.has(p))
+    own.accepted = ordered
     for (const peer of fresh) this.#event({ kind: 'accept', session: own.session, peer })
-    this.#deps.log.info({ session: own.session, helpers: [...chosen.keys()], offeredBytesPerSec: total }, 'helpers accepted')
+    this.#deps.log.info({ session: own.session, helpers: [...ordered.keys()], offeredBytesPerSec: total }, 'helpers accepted')
     const body: HelpAccept = {
       session: own.session,
-      helpers: [...chosen.values()].map(h => ({ peer: h.peer, weightRps: h.weightRps, weightBytesPerSec: h.weightBytesPerSec, mirrorUrl: h.mirrorUrl }))
+      helpers: [...ordered.values()].map(h => ({ peer: h.peer, weightRps: h.weightRps, weightBytesPerSec: h.weightBytesPerSec, mirrorUrl: h.mirrorUrl }))
     }
     // Accept on the wire first, so helpers know they serve before clients arrive.
     await this.#deps.bus.publish(this.#topic, 'help-accept', body)
-    if (this.#own === own) this.#deps.shedder.setHelpers([...chosen.values()])
+    if (this.#own === own) this.#deps.shedder.setHelpers([...ordered.values()])
   }
 }

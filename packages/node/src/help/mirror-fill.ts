@@ -84,6 +84,25 @@ export function ownerOf(path: string, peers: readonly string[]): string | undefi
 }
 
 /**
+ * Who owned `path` before `self` was accepted, latest first: with `order` the helpers in the
+ * order the beneficiary first accepted them (help-accept, r7), the owners of `path` under each
+ * of its prefixes that end before `self`, each once. The first held the object when `self` was
+ * accepted, if anyone did; every one ranks below `self` when `self` owns `path`.
+ */
+export function ownersBefore(path: string, order: readonly string[], self: string): string[] {
+  const k = order.indexOf(self)
+  const chain: string[] = []
+  let best: Buffer | undefined
+  for (const peer of order.slice(0, k < 0 ? 0 : k)) {
+    const score = scoreOf(peer, path)
+    if (best !== undefined && Buffer.compare(score, best) <= 0) continue
+    best = score
+    chain.push(peer)
+  }
+  return chain.reverse()
+}
+
+/**
  * The `n` peers of `peers` that rank just below `self` for `path` (highest score first): each
  * owned `path` under a helper list without `self` and those above it, so whichever of them was
  * accepted before `self` likely fetched it already. None of them owns `path` under a list that
@@ -267,19 +286,24 @@ export class MirrorFill {
 
   /**
    * The helpers an owner asks for `path` before the struck site, at most HOLDERS_ASKED: the
-   * site's standby, the owners under earlier lists (newest first), the helper ranked just
-   * below; each in the latest list, up, and ranked below this node (as any helper of that list
-   * other than its owner is).
+   * site's standby, the owners before this node was accepted (latest first, from the accept's
+   * order), the owners under earlier lists (newest first); each in the latest list, up, and
+   * ranked below this node (as any helper of that list other than its owner is). Without an
+   * order that places this node (an r6 beneficiary's accept, or none yet), the helper ranked just
+   * below it, which owned the object before this node was accepted if it was there then.
    */
   #holdersBelow(s: HelpingSession, path: string): string[] {
-    const up = (p: string): boolean => p !== this.#d.selfId && s.helpers.includes(p) && this.#d.isDown?.(p) !== true
+    const self = this.#d.selfId
+    const up = (p: string): boolean => p !== self && s.helpers.includes(p) && this.#d.isDown?.(p) !== true
     const out: string[] = []
     const add = (p: string | undefined): void => {
       if (p !== undefined && up(p) && !out.includes(p) && out.length < HOLDERS_ASKED) out.push(p)
     }
     add(this.#d.standbysOf?.(s.site).find(up))
-    for (const p of this.#earlierOwners(s, path, this.#d.selfId)) add(p)
-    for (const p of rankedBelow(path, s.helpers, this.#d.selfId, 1)) add(p)
+    const order = s.acceptOrder
+    if (order !== undefined && order.includes(self)) for (const p of ownersBefore(path, order, self)) add(p)
+    else for (const p of rankedBelow(path, s.helpers, self, 1)) add(p)
+    for (const p of this.#earlierOwners(s, path, self)) add(p)
     return out
   }
 

@@ -391,6 +391,34 @@ describe('help coordinator', () => {
     )
   })
 
+  it('lists its helpers in the order it first accepted them, whatever they offer, and each helper knows that order', async () => {
+    const net = new Net()
+    const a = member(net, 'A', 'alpha', 100, new Set(), {}, { requestIntervalMs: 50 })
+    const [b, c, d] = [member(net, 'B', 'bravo', 100), member(net, 'C', 'charlie', 300), member(net, 'D', 'delta', 300)]
+    knowEachOther([a, b, c, d])
+    // 450 × 2 (the onset's headroom) needs all three offers.
+    await a.help.tick('struck', need(450))
+    await until(() => a.shedder.helpers.length === 3, 'all three accepted')
+    // D has more room now and offers it when asked again: the next accept weighs it most.
+    d.spare.rps = 900
+    d.spare.bytes = 900 * OBJ
+    await new Promise(resolve => setTimeout(resolve, 60))
+    await a.help.tick('struck', need(450))
+    await until(() => a.shedder.helpers.find(h => h.peer === 'D')?.weightRps === 900, "D's larger offer accepted")
+    const accepts = net.sent.filter(r => r.type === 'help-accept').map(r => (r.body as HelpAccept).helpers.map(h => h.peer))
+    const first = accepts[0]![0]!
+    const last = accepts.at(-1)!
+    assert.equal(last[0], first, `the first accepted stays first: ${JSON.stringify(accepts)}`)
+    assert.deepEqual(
+      a.shedder.helpers.map(h => h.peer),
+      last
+    )
+    for (const h of [b, c, d]) assert.deepEqual(h.help.helpingSessions[0]?.acceptOrder, last, h.id)
+    // The one that offered least was accepted first: an order by offer would have put it last.
+    assert.equal(first, 'B')
+    await a.help.tick('normal', need(0))
+  })
+
   it("in a session's first two seconds accepts offers until they cover 2 × the need (it lags the onset), then 1.25 ×", async () => {
     const early = new Net()
     const [a, b, c] = [member(early, 'A', 'alpha'), member(early, 'B', 'bravo', 1_000), member(early, 'C', 'charlie', 1_000)]

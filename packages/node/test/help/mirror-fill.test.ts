@@ -17,7 +17,7 @@ import { FetchRefusedError } from '../../src/errors.ts'
 import { registerFetchServer } from '../../src/p2p/fetch-stream.ts'
 import type { HelpingSession } from '../../src/help/help-coordinator.ts'
 import { MAX_PREFETCHES_PER_PEER, OWNER_FETCH_TIMEOUT_MAX_MS, OWNER_FETCH_TIMEOUT_MS } from '../../src/constants.ts'
-import { MirrorFill, ownerOf, ownerTimeoutMs, rankedBelow } from '../../src/help/mirror-fill.ts'
+import { MirrorFill, ownerOf, ownerTimeoutMs, ownersBefore, rankedBelow } from '../../src/help/mirror-fill.ts'
 import { createReefLibp2p } from '../../src/p2p/host.ts'
 import type { ReefLibp2p } from '../../src/p2p/host.ts'
 
@@ -163,6 +163,24 @@ describe('rankedBelow', () => {
         }
       }
       assert.deepEqual(rankedBelow(path, peers, ranked.at(-1)!, 2), [])
+    }
+  })
+})
+
+describe('ownersBefore', () => {
+  test('lists the owners of a path under each list of the helpers accepted before a node, latest first, each once', () => {
+    const order = Array.from({ length: 8 }, (_, i) => `12D3KooW${String.fromCharCode(65 + i).repeat(4)}`)
+    for (let i = 0; i < 200; i++) {
+      const path = `/p/${i}`
+      for (const [k, self] of order.entries()) {
+        const expected: string[] = []
+        for (let j = 0; j < k; j++) {
+          const o = ownerOf(path, order.slice(0, j + 1))!
+          if (!expected.includes(o)) expected.push(o)
+        }
+        assert.deepEqual(ownersBefore(path, order, self), expected.reverse())
+      }
+      assert.deepEqual(ownersBefore(path, order, 'not-listed'), [])
     }
   })
 })
@@ -354,6 +372,31 @@ describe('MirrorFill', () => {
     } finally {
       h1.session.helpers = both
       h2.session.helpers = both
+    }
+  })
+
+  test("with the accept's order, an owner accepted after another asks it first, and an owner accepted first asks nobody before B", async () => {
+    const [h1, h2] = helpers as [Helper, Helper]
+    const both = h1.session.helpers
+    for (const h of helpers) h.cache.dropSite('alpha')
+    const own2 = [...manifest.keys()].filter(p => ownerOf(p, both) === h2.id)
+    try {
+      // h1 was accepted first and filled h2's objects as their owner then.
+      await Promise.all(own2.map(async p => h1.fill.fill({ ...h1.session, helpers: [h1.id] }, p)))
+      h2.session.acceptOrder = [h1.id, h2.id]
+      asked.length = 0
+      const served = h1.served.length
+      assert.equal((await h2.fill.fill(h2.session, own2[0]!)).sha256, manifest.get(own2[0]!)!.sha256)
+      assert.deepEqual(asked, [])
+      assert.equal(h1.served.length, served + 1)
+      // Accepted first, h2 owned its objects from the start: nobody else fetched them, so it asks B alone.
+      h2.session.acceptOrder = [h2.id, h1.id]
+      h1.cache.dropSite('alpha')
+      await h2.fill.fill(h2.session, own2[1]!)
+      assert.deepEqual(asked, [own2[1]])
+      assert.equal(h1.served.length, served + 1, 'h1 was not asked')
+    } finally {
+      delete h2.session.acceptOrder
     }
   })
 
