@@ -200,6 +200,20 @@ describe('ownerTimeoutMs', () => {
   })
 })
 
+/**
+ * Empty caches; then h1 alone is accepted: it owns every object and fetches them all from B
+ * (prefetches); then both are, and h2 owns some of them.
+ */
+async function h1AloneThenBoth(): Promise<void> {
+  const [h1, h2] = helpers as [Helper, Helper]
+  const both = h1.session.helpers
+  for (const h of helpers) h.cache.dropSite('alpha')
+  h1.session.helpers = [h1.id]
+  await Promise.all([...manifest.keys()].map(async path => h1.fill.fill(h1.session, path, { prefetch: true })))
+  h1.session.helpers = both
+  h2.session.helpers = both
+}
+
 describe('MirrorFill', () => {
   test('two helpers filling the whole manifest fetch each object from the struck site once, the rest from its owner', async () => {
     const [h1, h2] = helpers as [Helper, Helper]
@@ -309,14 +323,8 @@ describe('MirrorFill', () => {
   test('helpers accepted one after the other: a prefetch of an object whose owner changed gets it from its earlier owner, not the struck site again', async () => {
     const [h1, h2] = helpers as [Helper, Helper]
     const both = h1.session.helpers
-    for (const h of helpers) h.cache.dropSite('alpha')
     try {
-      // First h1 alone is accepted: it owns every object and fetches them all from B.
-      h1.session.helpers = [h1.id]
-      await Promise.all([...manifest.keys()].map(async path => h1.fill.fill(h1.session, path, { prefetch: true })))
-      // Then both: most of h2's objects were h1's.
-      h1.session.helpers = both
-      h2.session.helpers = both
+      await h1AloneThenBoth()
       h2.session.earlierHelpers = [[h1.id]]
       asked.length = 0
       const before = { ...h2.fill.counts }
@@ -344,12 +352,8 @@ describe('MirrorFill', () => {
   test('accepted after another helper and never told the earlier list, an owner gets its objects from the helper ranked below it, also when asked by a helper', async () => {
     const [h1, h2] = helpers as [Helper, Helper]
     const both = h1.session.helpers
-    for (const h of helpers) h.cache.dropSite('alpha')
     try {
-      h1.session.helpers = [h1.id]
-      await Promise.all([...manifest.keys()].map(async path => h1.fill.fill(h1.session, path, { prefetch: true })))
-      h1.session.helpers = both
-      h2.session.helpers = both
+      await h1AloneThenBoth()
       assert.equal(h2.session.earlierHelpers, undefined)
       const own = [...manifest.keys()].filter(p => ownerOf(p, both) === h2.id)
       assert.ok(own.length >= 2)
