@@ -140,8 +140,8 @@ export const EARLIER_HELPER_LISTS = 4
 /** Earlier owners a helper asks for an object before the struck site. */
 export const EARLIER_OWNERS_ASKED = 2
 /**
- * Helpers an object's owner asks for it before the struck site (a standby, earlier owners, the
- * helper ranked just below it): they answer from their cache or 503 at once.
+ * Helpers an object's owner asks for it before the struck site (a standby, the owners before it
+ * was accepted, earlier owners): they answer from their cache or 503 at once.
  */
 export const HOLDERS_ASKED = 2
 /** Most fetch streams a helper keeps open to one peer at a time; the rest wait their turn. */

@@ -10,11 +10,12 @@
  *   who ask), and from the struck site only when the owner fails or is slow;
  * - helpers are accepted a few at a time in a crowd's first seconds, and each new helper list
  *   gives some objects a new owner, which the helpers accepted before it likely fetched already:
- *   the owner asks, before the struck site, the helpers ranked below it for the object (a
- *   standby of the site, the owners under the session's earlier lists, and the helper ranked
- *   just below, which owned it before this node was accepted). None of them owns the object
- *   under a list that names the owner, so each answers from its cache or 503 at once: asks only
- *   go down the ranking and cannot loop. A non-owner's prefetch also asks the earlier owners;
+ *   the owner asks, before the struck site, helpers ranked below it for the object (a standby
+ *   of the site; whoever owned it before this node was accepted, read from the accept, which
+ *   lists helpers in the order the beneficiary first accepted them; owners under the earlier
+ *   lists this node saw). None of them owns the object under a list that names the owner, so
+ *   each answers from its cache or 503 at once: asks only go down the ranking and cannot loop.
+ *   A non-owner's prefetch also asks the earlier owners;
  * - an object not in the manifest comes from the struck site (nothing else could vouch for it);
  * - every body is verified against the manifest entry the struck site signed (size, SHA-256),
  *   whoever sent it.
@@ -24,9 +25,9 @@
  * whose sender's uplink is the bottleneck, so more at once only queue there — and a crowd of
  * streams waiting on a starved connection is what turned slow fills into refused ones. A helper
  * answering another helper fills only from its cache, helpers ranked below it, or the struck
- * site: requests are never passed on up the ranking, so they cannot loop. Only the object's owner fills it for another
- * helper (from the helpers ranked below it, then the struck site; one fill per object at a
- * time, which its own joins); any other helper answers from its cache or 503 at once, so the
+ * site: requests are never passed on up the ranking, so they cannot loop. Only the object's
+ * owner fills it for another helper (from helpers ranked below it, then the struck site; one
+ * fill per object at a time, which its own joins); any other helper answers from its cache or 503 at once, so the
  * asker goes on to the owner. And the answer never waits on a fill of its own that is asking
  * the owner: an owner whose prefetch asked an earlier owner, while that earlier owner's fill
  * asked it back, held both until the owner time-out (4 s, then both fetched from the struck
