@@ -28,6 +28,13 @@ export const STANDBY_CALM_SHARE = 0.5
 export const HELPER_FETCH_SHARE = 0.6
 /** Share of the uplink target held back for helpers' fetches until they have fetched the hot set once. */
 export const WARMING_SHARE = 0.85
+/**
+ * The warming hold-back ends at the latest after this, or twice the time the hot set takes to
+ * cross WARMING_SHARE of the uplink if longer, in ms (control-loop.ts warmingUp).
+ */
+export const WARMING_MIN_MS = 3_000
+/** In a session's first moments helpers have not started fetching yet: held back meanwhile, in ms. */
+export const WARMING_IDLE_GRACE_MS = 2_000
 /** The site keeps no new page load while its uplink needs longer than this to send what waits, in s. */
 export const LOCAL_QUEUE_SECONDS = 0.5
 /** A helper gets no new page loads while its reported queue takes longer than this to send, in s. */

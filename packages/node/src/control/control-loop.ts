@@ -13,7 +13,16 @@ import { SERVING_REPORT_INTERVAL_MS } from '@reef/protocol'
 import type { Capacity } from '@reef/governance'
 import type { Logger } from 'pino'
 import type { ReefConfig } from '../config/config.ts'
-import { HEALTH_TICK_MS, HELPER_FETCH_SHARE, RATE_WINDOW_MS, RELIEF_LOG_INTERVAL_MS, STRIKE_WAIT_MS, WARMING_SHARE } from '../constants.ts'
+import {
+  HEALTH_TICK_MS,
+  HELPER_FETCH_SHARE,
+  RATE_WINDOW_MS,
+  RELIEF_LOG_INTERVAL_MS,
+  STRIKE_WAIT_MS,
+  WARMING_IDLE_GRACE_MS,
+  WARMING_MIN_MS,
+  WARMING_SHARE
+} from '../constants.ts'
 import type { HelpCoordinator } from '../help/help-coordinator.ts'
 import type { HelperWatch } from '../help/helper-watch.ts'
 import type { StandbyService } from '../help/standby.ts'
@@ -63,6 +72,31 @@ export interface ControlLoopComponents {
   fillCounts: () => unknown
 }
 
+/**
+ * Whether a struck site still holds WARMING_SHARE of its uplink for its helpers' fetches: until
+ * it has sent them the hot set once (`sentBytes`, standbys' replicas counted), and only while
+ * they are fetching and for at most twice the time the hot set takes to cross that share. Helpers
+ * fetch from each other first (SPEC r7) and may hold objects from before, so the site may never
+ * send the whole hot set: held back on bytes alone, it kept 0.5 of its 4 MB/s for itself through
+ * a whole crowd while no helper fetched anything, shed 93 % of page loads and answered 503.
+ */
+export function warmingUp(x: {
+  helping: boolean
+  manifestBytes: number
+  sentBytes: number
+  sessionAgeMs: number
+  /** Fetch-stream bytes/s sent over the last RATE_WINDOW_MS. */
+  fetchBytesPerSec: number
+  /** Body bytes on fetch streams under way. */
+  pendingBytes: number
+  targetBps: number
+}): boolean {
+  if (!x.helping || x.manifestBytes <= x.sentBytes || !(x.targetBps > 0)) return false
+  const crossMs = (1000 * x.manifestBytes) / (WARMING_SHARE * x.targetBps)
+  if (x.sessionAgeMs > Math.max(WARMING_MIN_MS, 2 * crossMs)) return false
+  return x.sessionAgeMs < WARMING_IDLE_GRACE_MS || x.pendingBytes > 0 || x.fetchBytesPerSec > 0
+}
+
 export class ControlLoop {
   readonly #c: ControlLoopComponents
   #timers: NodeJS.Timeout[] = []
@@ -75,6 +109,7 @@ export class ControlLoop {
   #reliefLoggedAt = 0
   /** What this node had sent on fetch streams when its current help session began. */
   #p2pAtSessionStart = 0
+  #sessionStartedAt = 0
   #lastOwnSession: string | undefined
 
   constructor(components: ControlLoopComponents) {
@@ -183,7 +218,15 @@ export class ControlLoop {
       // Standbys that already hold the hot content need none of it (SPEC.md §Warm standby).
       let held = 0
       for (const h of shedder.helpers) held = Math.max(held, standby.heldBy(h.peer))
-      const warming = shedder.helping && help.ownManifestBytes > uplink.totals.p2p - this.#p2pAtSessionStart + held
+      const warming = warmingUp({
+        helping: shedder.helping,
+        manifestBytes: help.ownManifestBytes,
+        sentBytes: uplink.totals.p2p - this.#p2pAtSessionStart + held,
+        sessionAgeMs: now - this.#sessionStartedAt,
+        fetchBytesPerSec: uplink.rate(RATE_WINDOW_MS, 'p2p'),
+        pendingBytes: uplink.pendingP2pBytes,
+        targetBps
+      })
       const waited = warming ? WARMING_SHARE * targetBps : Math.min(HELPER_FETCH_SHARE * targetBps, uplink.pendingP2pBytes)
       if (state === 'normal') {
         shedder.reset()
@@ -217,7 +260,10 @@ export class ControlLoop {
 
   /** A new own help session starts counting what its helpers fetch; an ended one is settled. */
   #sessionChanged(session: string | undefined): void {
-    if (session !== undefined && session !== this.#lastOwnSession) this.#p2pAtSessionStart = this.#c.uplink.totals.p2p
+    if (session !== undefined && session !== this.#lastOwnSession) {
+      this.#p2pAtSessionStart = this.#c.uplink.totals.p2p
+      this.#sessionStartedAt = Date.now()
+    }
     if (this.#lastOwnSession !== undefined && session !== this.#lastOwnSession) void this.#c.ledger.settle(this.#lastOwnSession)
     this.#lastOwnSession = session
   }

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { pino } from 'pino'
-import { ControlLoop } from '../../src/control/control-loop.ts'
+import { ControlLoop, warmingUp } from '../../src/control/control-loop.ts'
+import { WARMING_MIN_MS } from '../../src/constants.ts'
 import type { ControlLoopComponents } from '../../src/control/control-loop.ts'
 import type { CrowdState } from '@reef/protocol'
 import { Shedder } from '../../src/load/shedder.ts'
@@ -69,5 +70,28 @@ describe('control loop', () => {
     assert.deepEqual(reported, ['struck'], 'no change: the tick leaves the report to the reporter')
     await l.tick()
     assert.deepEqual(reported, ['struck', 'recovering'])
+  })
+})
+
+describe('warming hold-back', () => {
+  // 3.35 MB of hot set over 0.85 × 3.6 MB/s: it crosses once in ~1.1 s, so the bound is WARMING_MIN_MS.
+  const base = { helping: true, manifestBytes: 3_350_000, sentBytes: 0, sessionAgeMs: 500, fetchBytesPerSec: 0, pendingBytes: 0, targetBps: 3_600_000 }
+
+  it('holds the uplink back while helpers fetch a hot set that has not crossed once, also in the first moments before they start', () => {
+    assert.equal(warmingUp(base), true, 'first moments')
+    assert.equal(warmingUp({ ...base, sessionAgeMs: 2_500, fetchBytesPerSec: 900_000 }), true, 'fetching')
+    assert.equal(warmingUp({ ...base, sessionAgeMs: 2_500, pendingBytes: 80_000 }), true, 'a body under way')
+  })
+
+  it('stops when nobody is helped, the hot set has crossed, the helpers fetch nothing, or the bound has passed', () => {
+    assert.equal(warmingUp({ ...base, helping: false }), false)
+    assert.equal(warmingUp({ ...base, sentBytes: 3_350_000, fetchBytesPerSec: 900_000 }), false)
+    // Helpers that got the hot set from each other fetch nothing more from here: the site keeps its uplink.
+    assert.equal(warmingUp({ ...base, sessionAgeMs: 2_500, sentBytes: 600_000 }), false)
+    assert.equal(warmingUp({ ...base, sessionAgeMs: WARMING_MIN_MS + 1, fetchBytesPerSec: 900_000 }), false)
+    // On a slow uplink the bound is twice the hot set's crossing: 3.35 MB over 0.85 × 0.9 MB/s ≈ 4.4 s.
+    const slow = { ...base, targetBps: 900_000, fetchBytesPerSec: 700_000 }
+    assert.equal(warmingUp({ ...slow, sessionAgeMs: 8_000 }), true)
+    assert.equal(warmingUp({ ...slow, sessionAgeMs: 9_000 }), false)
   })
 })
