@@ -259,10 +259,9 @@ export class MirrorFill {
 
   /**
    * An object this node owns, for itself or another helper: from the helpers ranked below it
-   * for the path that may hold it (a standby of the site, the owners under the session's
-   * earlier lists, then the helper ranked just below: whichever owned it before this node was
-   * accepted), then the struck site. One such fill per object at a time, which every caller
-   * joins. The helpers asked answer from their cache or 503 at once (`rankedBelow`).
+   * for the path that may hold it (`#holdersBelow`: a standby of the site, whoever owned it
+   * before this node was accepted), then the struck site. One such fill per object at a time,
+   * which every caller joins. The helpers asked answer from their cache or 503 at once.
    */
   #owned(s: HelpingSession, path: string, demand: boolean, forPeer: boolean): Promise<CachedObject> {
     const key = `${s.site}\n${path}`
