@@ -60,7 +60,7 @@ export interface ControlLoopComponents {
   monitor: Pick<LoadMonitor, 'arrivals' | 'sheddable' | 'fillWaitBytes'>
   uplink: Pick<UplinkMeter, 'rate' | 'totals' | 'pendingP2pBytes' | 'queuedBytes'>
   hotSet: Pick<HotSet, 'isShareable'>
-  help: Pick<HelpCoordinator, 'helpingSessions' | 'ownManifestBytes' | 'ownSession' | 'ownSessionId' | 'tick'>
+  help: Pick<HelpCoordinator, 'helpingSessions' | 'ownManifestBytes' | 'ownSession' | 'ownSessionId' | 'ownSessionStartedAt' | 'tick'>
   standby: Pick<StandbyService, 'heldBy' | 'ready' | 'tick'>
   ledger: Pick<LedgerService, 'settle' | 'checkUnsigned'>
   relief: Pick<ReliefLadder, 'engageMicroCache' | 'engageExternalMirror' | 'track'>
@@ -109,7 +109,6 @@ export class ControlLoop {
   #reliefLoggedAt = 0
   /** What this node had sent on fetch streams when its current help session began. */
   #p2pAtSessionStart = 0
-  #sessionStartedAt = 0
   #lastOwnSession: string | undefined
 
   constructor(components: ControlLoopComponents) {
@@ -222,7 +221,7 @@ export class ControlLoop {
         helping: shedder.helping,
         manifestBytes: help.ownManifestBytes,
         sentBytes: uplink.totals.p2p - this.#p2pAtSessionStart + held,
-        sessionAgeMs: now - this.#sessionStartedAt,
+        sessionAgeMs: now - (help.ownSessionStartedAt ?? now),
         fetchBytesPerSec: uplink.rate(RATE_WINDOW_MS, 'p2p'),
         pendingBytes: uplink.pendingP2pBytes,
         targetBps
@@ -260,10 +259,7 @@ export class ControlLoop {
 
   /** A new own help session starts counting what its helpers fetch; an ended one is settled. */
   #sessionChanged(session: string | undefined): void {
-    if (session !== undefined && session !== this.#lastOwnSession) {
-      this.#p2pAtSessionStart = this.#c.uplink.totals.p2p
-      this.#sessionStartedAt = Date.now()
-    }
+    if (session !== undefined && session !== this.#lastOwnSession) this.#p2pAtSessionStart = this.#c.uplink.totals.p2p
     if (this.#lastOwnSession !== undefined && session !== this.#lastOwnSession) void this.#c.ledger.settle(this.#lastOwnSession)
     this.#lastOwnSession = session
   }

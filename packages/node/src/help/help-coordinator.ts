@@ -357,6 +357,11 @@ export class HelpCoordinator {
     return this.#own?.publishedBytes ?? 0
   }
 
+  /** When the current own session began (cheap: for the control tick). */
+  get ownSessionStartedAt(): number | undefined {
+    return this.#own?.startedAt
+  }
+
   /** The current own session's id (cheap: for the redirect path). */
   get ownSessionId(): string | undefined {
     return this.#own?.session
@@ -999,6 +1004,13 @@ export class HelpCoordinator {
     if (onset)
       for (const o of offers) if (o.heldBytes > 0 && !isDown(o.peer) && !chosen.has(o.peer) && o.peerState !== 'struck' && o.offeredBytesPerSec > 0) add(o)
     for (const o of offers) if (isDown(o.peer) && !chosen.has(o.peer)) add(o)
+    const same =
+      chosen.size === own.accepted.size &&
+      [...chosen.values()].every(h => {
+        const was = own.accepted.get(h.peer)
+        return was?.weightRps === h.weightRps && was.weightBytesPerSec === h.weightBytesPerSec
+      })
+    if (same) return
     // In the order they were first accepted (SPEC help-accept, r7): the longest serving first, so
     // each helper knows who owned an object before it was accepted (mirror-fill.ts).
     const ordered = new Map<string, Helper>()
@@ -1007,13 +1019,6 @@ export class HelpCoordinator {
       if (h !== undefined) ordered.set(peer, h)
     }
     for (const [peer, h] of chosen) if (!ordered.has(peer)) ordered.set(peer, h)
-    const same =
-      chosen.size === own.accepted.size &&
-      [...chosen.values()].every(h => {
-        const was = own.accepted.get(h.peer)
-        return was?.weightRps === h.weightRps && was.weightBytesPerSec === h.weightBytesPerSec
-      })
-    if (same) return
     const fresh = [...ordered.keys()].filter(p => !own.accepted.has(p))
     own.accepted = ordered
     for (const peer of fresh) this.#event({ kind: 'accept', session: own.session, peer })

@@ -205,7 +205,10 @@ export class MirrorFill {
     const demand = opts.prefetch !== true
     const atSite = this.#fromSite.get(key)
     if (atSite !== undefined) return MirrorFill.#join(atSite, demand)
-    const owns = this.owns(s, path)
+    // The owner, hashed once for this call and the fill it may start.
+    const entry = s.manifest.get(path)
+    const owner = ownerOf(path, s.helpers)
+    const owns = owner === undefined || owner === this.#d.selfId
     if (opts.forPeer === true) {
       // Another helper asks. Only the owner fetches for others (a second fetcher would be a
       // second copy across the struck uplink), and only from helpers ranked below it, then the
@@ -213,11 +216,11 @@ export class MirrorFill {
       if (!owns) return Promise.reject(new FetchRefusedError(503, `${path} is not held here: ask its owner`))
       return this.#owned(s, path, demand, true)
     }
-    if (owns && s.manifest.has(path)) return this.#owned(s, path, demand, false)
+    if (owns && entry !== undefined) return this.#owned(s, path, demand, false)
     const running = this.#fills.get(key)
     if (running !== undefined) return MirrorFill.#join(running, demand)
     const prio: Priority = { demand }
-    const promise = this.#fill(s, path, prio).finally(() => this.#fills.delete(key))
+    const promise = this.#fill(s, path, prio, entry, entry === undefined ? undefined : owner).finally(() => this.#fills.delete(key))
     this.#fills.set(key, { promise, prio })
     return promise
   }
@@ -307,9 +310,8 @@ export class MirrorFill {
     return out
   }
 
-  async #fill(s: HelpingSession, path: string, prio: Priority): Promise<CachedObject> {
-    const entry = s.manifest.get(path)
-    const owner = entry === undefined ? undefined : ownerOf(path, s.helpers)
+  /** An object this node does not own (or outside the manifest: `entry` and `owner` undefined). */
+  async #fill(s: HelpingSession, path: string, prio: Priority, entry: ManifestEntry | undefined, owner: string | undefined): Promise<CachedObject> {
     let askedHelper = false
     if (entry !== undefined) {
       // A standby of the site that is one of the session's helpers holds the hot content already.

@@ -34,7 +34,7 @@ function loop(detector: ControlLoopComponents['detector'], reported: CrowdState[
     monitor: { arrivals: rate, sheddable: rate, fillWaitBytes: 0 } as unknown as ControlLoopComponents['monitor'],
     uplink: { rate: () => 0, totals: { p2p: 0 }, pendingP2pBytes: 0, queuedBytes: 0 } as unknown as ControlLoopComponents['uplink'],
     hotSet: { isShareable: () => true },
-    help: { helpingSessions: [], ownManifestBytes: 0, ownSession: undefined, ownSessionId: undefined, tick: async () => {} },
+    help: { helpingSessions: [], ownManifestBytes: 0, ownSession: undefined, ownSessionId: undefined, ownSessionStartedAt: undefined, tick: async () => {} },
     standby: { heldBy: () => 0, ready: () => [], tick: async () => {} },
     ledger: { settle: async () => {}, checkUnsigned: () => {} },
     relief: { engageMicroCache: () => {}, engageExternalMirror: () => {}, track: () => {} } as unknown as ControlLoopComponents['relief'],
